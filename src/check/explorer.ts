@@ -1,0 +1,182 @@
+/*
+ * The explorer: runs a scenario under a strategy, schedule after schedule,
+ * until a sanitizer or the scenario reports a bug or the budget is spent.
+ * A bug is replayed once more with tracing on: the trace hash of that
+ * replay must equal the first run's (the determinism self-check), and its
+ * steps make the per-CPU table of the report.
+ */
+import {
+  ExploreExecutor,
+  type Outcome,
+  type StepRecord,
+  type Strategy,
+} from '../runtime/executors/explore.js';
+import { OP_NAMES, Op } from '../runtime/ops.js';
+import type { RunConfig, Scenario } from '../runtime/scenario.js';
+import { Lockdep } from './lockdep.js';
+import { encode_replay } from './replay.js';
+import { Replay } from './strategy.js';
+
+export interface BugReport {
+  readonly class: string;
+  readonly message: string;
+  /** The task whose step found it, or '' for a global failure (deadlock, outcome). */
+  readonly task: string;
+  readonly replay: string;
+  readonly preemptions: number;
+  readonly steps: number;
+  /** Trace hash (hex) of the failing schedule; a replay reproduces it. */
+  readonly hash: string;
+  /** The last steps of every CPU, one column each. */
+  readonly table: string;
+}
+
+export interface CheckResult {
+  readonly bug: BugReport | null;
+  readonly schedules: number;
+  readonly steps: number;
+  readonly elapsed_ms: number;
+}
+
+export interface CheckBudget {
+  /** Stop after this many milliseconds even if schedules remain. */
+  readonly time_ms?: number;
+}
+
+export class Explorer {
+  readonly exec: ExploreExecutor;
+
+  constructor(
+    readonly scenario: Scenario,
+    readonly cfg: RunConfig,
+    opts: { max_steps?: number } = {},
+  ) {
+    let exec: ExploreExecutor | undefined;
+    const lockdep = new Lockdep((t) => exec!.task_name(t));
+    exec = new ExploreExecutor(scenario, cfg, { ...opts, lock_checker: lockdep });
+    this.exec = exec;
+  }
+
+  /** Explore until a bug, the strategy's end, or the time budget. */
+  check(strategy: Strategy, budget: CheckBudget = {}): CheckResult {
+    const t0 = performance.now();
+    const deadline = budget.time_ms === undefined ? Infinity : t0 + budget.time_ms;
+    let schedules = 0;
+    let steps = 0;
+    for (let i = 0; strategy.begin(i); i++) {
+      const out = this.exec.run(strategy);
+      schedules++;
+      steps += out.steps;
+      if (out.bug) {
+        return { bug: this.report(out), schedules, steps, elapsed_ms: performance.now() - t0 };
+      }
+      if ((i & 15) === 15 && performance.now() > deadline) break;
+    }
+    return { bug: null, schedules, steps, elapsed_ms: performance.now() - t0 };
+  }
+
+  replay_string(choices: Uint8Array, hash: number): string {
+    return encode_replay({
+      scenario: this.scenario.name,
+      cpus: this.cfg.cpus,
+      variant: this.cfg.variant,
+      params: this.cfg.params,
+      choices,
+      hash,
+    });
+  }
+
+  /** Replay a schedule with tracing on; checks it reproduces `expect_hash` if given. */
+  trace(choices: Uint8Array, expect_hash?: number): { outcome: Outcome; trace: StepRecord[] } {
+    const trace: StepRecord[] = [];
+    const strategy = new Replay(choices);
+    strategy.begin(0);
+    const outcome = this.exec.run(strategy, trace);
+    if (expect_hash !== undefined && outcome.hash !== expect_hash) {
+      throw new Error(
+        `nondeterminism: the replay's trace hash ${hex32(outcome.hash)} differs from the run's ${hex32(expect_hash)}; the model depends on something outside the schedule`,
+      );
+    }
+    return { outcome, trace };
+  }
+
+  /** Turn a failing outcome into a report; replays it (determinism self-check). */
+  report(out: Outcome): BugReport {
+    const { outcome, trace } = this.trace(out.choices, out.hash);
+    const bug = outcome.bug!;
+    return {
+      class: bug.bug_class,
+      message: bug.message,
+      task: outcome.bug_task >= 0 ? this.exec.task_name(outcome.bug_task) : '',
+      replay: this.replay_string(out.choices, out.hash),
+      preemptions: out.preemptions,
+      steps: out.steps,
+      hash: hex32(out.hash),
+      table: this.table(trace, outcome.bug_task),
+    };
+  }
+
+  /** The per-CPU table of the last `rows` steps: one column per task. */
+  table(trace: readonly StepRecord[], bug_task: number, rows = 48): string {
+    const exec = this.exec;
+    const ntasks = exec.nr_tasks;
+    const width = 46;
+    const used = new Set(trace.map((s) => s.task));
+    const cols = [...Array(ntasks).keys()].filter((t) => used.has(t));
+    const head =
+      `${'step'.padStart(6)}  ${cols.map((t) => exec.task_name(t).padEnd(width)).join('')}`.trimEnd();
+    const lines = [head];
+    const first = Math.max(0, trace.length - rows);
+    if (first > 0) lines.push(`${''.padStart(6)}  ... ${first} earlier steps`);
+    for (let i = first; i < trace.length; i++) {
+      const s = trace[i]!;
+      const cell = truncate(this.cell(s), width - 2);
+      const mark = i === trace.length - 1 && s.task === bug_task ? '!' : ' ';
+      lines.push(
+        `${String(s.step).padStart(6)} ${mark}${' '.repeat(cols.indexOf(s.task) * width)}${cell}`,
+      );
+    }
+    return lines.join('\n');
+  }
+
+  private cell(s: StepRecord): string {
+    const fn = s.where[0] ?? '?';
+    const name = OP_NAMES[s.op] ?? `op${s.op}`;
+    const addr =
+      s.op === Op.RCU_READ_LOCK || s.op === Op.RCU_READ_UNLOCK
+        ? ''
+        : ` ${this.exec.describe(s.addr)}`;
+    let what: string;
+    switch (s.op) {
+      case Op.STORE:
+      case Op.WRITE_ONCE:
+      case Op.STORE_RELEASE:
+        what = `${name}${addr} := ${s.a}`;
+        break;
+      case Op.CMPXCHG:
+        what = `${name}${addr} ${s.a}->${s.b} = ${s.result}`;
+        break;
+      case Op.FUTEX_WAIT:
+      case Op.COND_LOAD_NE:
+        what = `${name}${addr}${s.parked ? ' (parked)' : ` = ${s.result}`}`;
+        break;
+      case Op.LOCK_ACQUIRE:
+      case Op.LOCK_RELEASE:
+      case Op.RCU_READ_LOCK:
+      case Op.RCU_READ_UNLOCK:
+        what = `${name}${addr}`;
+        break;
+      default:
+        what = `${name}${addr}${s.a !== 0 && s.op >= Op.XCHG ? ` ${s.a}` : ''} = ${s.result}`;
+    }
+    return `${fn}: ${what}`;
+  }
+}
+
+function truncate(s: string, n: number): string {
+  return s.length <= n ? s.padEnd(n + 2) : `${s.slice(0, n - 1)}… `;
+}
+
+export function hex32(h: number): string {
+  return (h >>> 0).toString(16).padStart(8, '0');
+}

@@ -1,0 +1,16 @@
+/*
+ * Every scenario mmlab knows, by name.
+ */
+import type { Scenario } from '../../runtime/scenario.js';
+import { scenario as lock_selftest } from './lock_selftest.js';
+
+export const SCENARIOS: ReadonlyMap<string, Scenario> = new Map<string, Scenario>(
+  [lock_selftest as Scenario].map((s) => [s.name, s]),
+);
+
+export function find_scenario(name: string): Scenario {
+  const s = SCENARIOS.get(name);
+  if (!s)
+    throw new Error(`unknown scenario '${name}' (known: ${[...SCENARIOS.keys()].join(', ')})`);
+  return s;
+}

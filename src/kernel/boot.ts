@@ -1,0 +1,45 @@
+/*
+ * Boot: lay out the kernel's global objects in a fresh kernel memory, the
+ * way start_kernel() would: one task_struct per CPU (and per kthread), RCU's
+ * state, the kmalloc caches. Every executor boots the same way, so the same
+ * scenario sees the same addresses natively, under the explorer and in a
+ * replay.
+ */
+import { defineStruct } from '../runtime/layout.js';
+import type { KernelMemory } from '../runtime/memory.js';
+import { rcu_init, rcu_synchronize_init, RCU_STATE } from './rcu/tree.js';
+import { KMALLOC_CLASSES, KMALLOC_MIN_WORDS, kmem_cache_create } from './slab.js';
+import { TASK_STRUCT, TASK_STRUCT_ALIGN } from './sched.js';
+
+/** Where boot put things: constant afterwards, and passed to every worker. */
+export interface KernelSymbols {
+  /** task_struct of each task: the CPUs first, then the kthreads. */
+  readonly tasks: readonly number[];
+  readonly rcu_state: number;
+  /** rcu_data of each task. */
+  readonly rcu_data: readonly number[];
+  /** kmalloc caches by size class (4 << i words). */
+  readonly kmalloc_caches: readonly number[];
+}
+
+export function boot(m: KernelMemory, nr_tasks: number): KernelSymbols {
+  if (!Number.isInteger(nr_tasks) || nr_tasks < 1 || nr_tasks > 256)
+    throw new Error(`boot: ${nr_tasks} tasks`);
+  m.bump(0, TASK_STRUCT_ALIGN);
+  const t0 = m.boot_alloc(TASK_STRUCT.$, 'task_struct', nr_tasks);
+  const tasks: number[] = [];
+  for (let i = 0; i < nr_tasks; i++) {
+    const t = t0 + i * TASK_STRUCT.$.size;
+    m.words[t + TASK_STRUCT.cpu] = i;
+    rcu_synchronize_init(m, t);
+    tasks.push(t);
+  }
+  const { rcu_state, rcu_data } = rcu_init(m, nr_tasks);
+  const kmalloc_caches: number[] = [];
+  for (let i = 0; i < KMALLOC_CLASSES; i++) {
+    const words = KMALLOC_MIN_WORDS << i;
+    const info = defineStruct(`kmalloc-${words * 4}`, { data: [words, 'its user'] }).$;
+    kmalloc_caches.push(kmem_cache_create(m, info.name, info, 0, rcu_state + RCU_STATE.gp_seq));
+  }
+  return { tasks, rcu_state, rcu_data, kmalloc_caches };
+}

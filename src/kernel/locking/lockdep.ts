@@ -1,0 +1,26 @@
+/*
+ * Lock classes (the `struct lock_class_key` of each lock's init site).
+ * A class id is a hash of its name, so every worker thread computes the
+ * same id without sharing a registry.
+ */
+const names = new Map<number, string>();
+
+/** FNV-1a of `s`, kept to 31 bits so it fits a word and is never 0. */
+export function name_hash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return (h >>> 1) | 1;
+}
+
+export function lock_class(name: string): number {
+  const id = name_hash(name);
+  const had = names.get(id);
+  if (had !== undefined && had !== name)
+    throw new Error(`lock classes '${had}' and '${name}' collide`);
+  names.set(id, name);
+  return id;
+}
+
+export function lock_class_name(id: number): string {
+  return names.get(id) ?? `class#${id}`;
+}

@@ -1,0 +1,195 @@
+/*
+ * RCU (kernel/rcu/tree.c, non-preemptible flavour, much simplified):
+ * readers mark their critical sections per CPU; a grace-period kthread
+ * waits until every CPU has been outside a read-side critical section since
+ * the grace period began, then runs the callbacks queued before it.
+ *
+ * The reader side is two executor ops (rcu_read_lock/unlock): natively a
+ * store to the CPU's own rcu_data line, under the explorer also the
+ * knowledge of who is inside a read-side section (KASAN and "sleeping
+ * function called from invalid context" need it). The writer side is
+ * ordinary kernel code and so is explored like any other.
+ */
+import { defineStruct } from '../../runtime/layout.js';
+import type { KernelMemory } from '../../runtime/memory.js';
+import type { KGen, KernelContext } from '../../runtime/ops.js';
+import type { Kthread } from '../../runtime/scenario.js';
+import { complete, COMPLETION, init_completion, wait_for_completion } from '../completion.js';
+import { name_hash } from '../locking/lockdep.js';
+import { SPINLOCK, spin_lock, spin_lock_init, spin_unlock } from '../locking/spinlock.js';
+import { assert_stack_slot, TASK_STRUCT } from '../sched.js';
+
+export const RCU_STATE = defineStruct('rcu_state', {
+  gp_seq: 'WRITE_ONCE by the grace-period kthread: even when idle, odd during a grace period',
+  gp_waiting: 'atomic: the kthread is waiting for quiescent states (readers must wake it)',
+  kick: 'atomic futex word: bumped by call_rcu() and kthread_stop()',
+  stop: 'WRITE_ONCE by kthread_stop()',
+  cb_lock: SPINLOCK.$,
+  cb_head: 'cb_lock: oldest queued rcu_head',
+  cb_tail: 'cb_lock: newest queued rcu_head',
+  pad: [8, 'none: a cache line of its own'],
+});
+
+/** Per CPU, on a cache line of its own. */
+export const RCU_DATA = defineStruct('rcu_data', {
+  nesting: 'the CPU itself (rcu_read_lock depth); read by the kthread',
+  qs_seq: 'atomic: bumped by the CPU whenever it leaves its outermost read-side section',
+  pad: [14, 'none: a cache line of its own'],
+});
+
+export const RCU_HEAD = defineStruct('rcu_head', {
+  next: 'rcu_state.cb_lock',
+  func: 'constant once queued: id of the callback',
+});
+
+/* ---- the reader side, performed by the executors ---- */
+
+export function __rcu_read_lock(w: Int32Array, rdp: number): void {
+  Atomics.store(w, rdp + RCU_DATA.nesting, w[rdp + RCU_DATA.nesting]! + 1);
+}
+
+/**
+ * Returns the address the grace-period kthread may be sleeping on (to be
+ * futex-woken by the executor), or 0. -1 if there was no read-side section.
+ */
+export function __rcu_read_unlock(w: Int32Array, rdp: number, rsp: number): number {
+  const n = w[rdp + RCU_DATA.nesting]! - 1;
+  if (n < 0) return -1;
+  Atomics.store(w, rdp + RCU_DATA.nesting, n);
+  if (n > 0) return 0;
+  Atomics.add(w, rdp + RCU_DATA.qs_seq, 1);
+  return Atomics.load(w, rsp + RCU_STATE.gp_waiting) ? rdp + RCU_DATA.qs_seq : 0;
+}
+
+export function rcu_init(
+  m: KernelMemory,
+  nr_tasks: number,
+): { rcu_state: number; rcu_data: number[] } {
+  m.bump(0, 16);
+  const rsp = m.boot_alloc(RCU_STATE.$, 'rcu_state');
+  spin_lock_init(m, rsp + RCU_STATE.cb_lock, 'rcu_state.cb_lock');
+  const rdp0 = m.boot_alloc(RCU_DATA.$, 'rcu_data', nr_tasks);
+  const rcu_data: number[] = [];
+  for (let i = 0; i < nr_tasks; i++) rcu_data.push(rdp0 + i * RCU_DATA.$.size);
+  return { rcu_state: rsp, rcu_data };
+}
+
+/* ---- callbacks ---- */
+
+export type RcuCallback = (k: KernelContext, head: number) => KGen;
+const callbacks = new Map<number, { name: string; fn: RcuCallback }>();
+
+/** Give a callback an id that every worker thread computes alike. */
+export function rcu_callback(name: string, fn: RcuCallback): number {
+  const id = name_hash(name);
+  const had = callbacks.get(id);
+  if (had && had.name !== name)
+    throw new Error(`RCU callbacks '${had.name}' and '${name}' collide`);
+  callbacks.set(id, { name, fn });
+  return id;
+}
+
+/** call_rcu(): run `func` on `head` after a grace period. */
+export function* call_rcu(k: KernelContext, head: number, func: number): KGen {
+  const rsp = k.sys.rcu_state;
+  yield k.store(head + RCU_HEAD.next, 0);
+  yield k.store(head + RCU_HEAD.func, func);
+  yield* spin_lock(k, rsp + RCU_STATE.cb_lock);
+  const tail = yield k.load(rsp + RCU_STATE.cb_tail);
+  if (tail === 0) yield k.WRITE_ONCE(rsp + RCU_STATE.cb_head, head);
+  else yield k.store(tail + RCU_HEAD.next, head);
+  yield k.store(rsp + RCU_STATE.cb_tail, head);
+  yield* spin_unlock(k, rsp + RCU_STATE.cb_lock);
+  yield k.fetch_add(rsp + RCU_STATE.kick, 1);
+  yield k.futex_wake(rsp + RCU_STATE.kick, 1);
+}
+
+/** struct rcu_synchronize, on the task's stack: wakeme_after_rcu() completes it. */
+export const RCU_SYNCHRONIZE = defineStruct('rcu_synchronize', {
+  head: [RCU_HEAD.$, 'rcu_state.cb_lock while queued'],
+  completion: COMPLETION.$,
+});
+assert_stack_slot('rcu_synchronize', 12, RCU_SYNCHRONIZE.$.size);
+
+const wakeme_after_rcu = rcu_callback('wakeme_after_rcu', function* (k, head) {
+  yield* complete(k, head - RCU_SYNCHRONIZE.head + RCU_SYNCHRONIZE.completion);
+});
+
+/** synchronize_rcu(): wait for a full grace period (wait_rcu_gp()). */
+export function* synchronize_rcu(k: KernelContext): KGen {
+  const rs = k.current + TASK_STRUCT.rcu_synchronize;
+  const x = rs + RCU_SYNCHRONIZE.completion;
+  yield k.store(x + COMPLETION.done, 0);
+  yield* call_rcu(k, rs + RCU_SYNCHRONIZE.head, wakeme_after_rcu);
+  yield* wait_for_completion(k, x);
+}
+
+/** init for the on-stack completion's lock class (done once at boot). */
+export function rcu_synchronize_init(m: KernelMemory, task: number): void {
+  init_completion(
+    m,
+    task + TASK_STRUCT.rcu_synchronize + RCU_SYNCHRONIZE.completion,
+    'rcu_synchronize.completion',
+  );
+}
+
+/* ---- the grace-period kthread ---- */
+
+/* Wait until CPU `rdp` is seen outside a read-side section. */
+function* rcu_wait_quiescent(k: KernelContext, rdp: number): KGen {
+  const snap = yield k.READ_ONCE(rdp + RCU_DATA.qs_seq);
+  while ((yield k.READ_ONCE(rdp + RCU_DATA.nesting)) !== 0) {
+    if ((yield k.futex_wait(rdp + RCU_DATA.qs_seq, snap)) !== 0) break;
+  }
+}
+
+/**
+ * rcu_gp_kthread(), with callback invocation folded in: take every queued
+ * callback, run one grace period (rcu_gp_init, the quiescent-state scan,
+ * rcu_gp_cleanup), invoke them; sleep when none is queued; return once
+ * stopped and drained.
+ */
+export function* rcu_gp_kthread(k: KernelContext): KGen {
+  const rsp = k.sys.rcu_state;
+  for (;;) {
+    for (;;) {
+      const kick = yield k.READ_ONCE(rsp + RCU_STATE.kick);
+      if ((yield k.READ_ONCE(rsp + RCU_STATE.cb_head)) !== 0) break;
+      if (yield k.READ_ONCE(rsp + RCU_STATE.stop)) return;
+      yield k.futex_wait(rsp + RCU_STATE.kick, kick);
+    }
+    yield* spin_lock(k, rsp + RCU_STATE.cb_lock);
+    let head = yield k.load(rsp + RCU_STATE.cb_head);
+    yield k.WRITE_ONCE(rsp + RCU_STATE.cb_head, 0);
+    yield k.store(rsp + RCU_STATE.cb_tail, 0);
+    yield* spin_unlock(k, rsp + RCU_STATE.cb_lock);
+
+    // rcu_gp_init()
+    const gp = yield k.READ_ONCE(rsp + RCU_STATE.gp_seq);
+    yield k.WRITE_ONCE(rsp + RCU_STATE.gp_seq, gp + 1);
+    yield k.xchg(rsp + RCU_STATE.gp_waiting, 1);
+    for (let cpu = 0; cpu < k.sys.rcu_data.length; cpu++) {
+      if (cpu !== k.cpu) yield* rcu_wait_quiescent(k, k.sys.rcu_data[cpu]!);
+    }
+    yield k.xchg(rsp + RCU_STATE.gp_waiting, 0);
+    // rcu_gp_cleanup()
+    yield k.WRITE_ONCE(rsp + RCU_STATE.gp_seq, gp + 2);
+
+    // rcu_do_batch()
+    while (head !== 0) {
+      const next = yield k.load(head + RCU_HEAD.next);
+      const func = yield k.load(head + RCU_HEAD.func);
+      const cb = callbacks.get(func);
+      k.BUG_ON(cb === undefined, `rcu_do_batch: unknown callback ${func}`);
+      yield* cb!.fn(k, head);
+      head = next;
+    }
+  }
+}
+
+/** The grace-period kthread, for scenarios that free memory after a grace period. */
+export const RCU_GP_KTHREAD: Kthread = {
+  name: 'rcu_gp_kthread',
+  fn: rcu_gp_kthread,
+  stop: (sys) => ({ flag: sys.rcu_state + RCU_STATE.stop, kick: sys.rcu_state + RCU_STATE.kick }),
+};

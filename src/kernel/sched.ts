@@ -1,0 +1,69 @@
+/*
+ * The little of kernel/sched/core.c that sleeping locks need: a task's
+ * state word, set_current_state(), schedule() and wake_up_process().
+ *
+ * A task is a CPU's one thread of modelled kernel code (no preemption, no
+ * migration). Sleeping is a futex wait on the task's own state word, so the
+ * kernel's lost-wake-up rule carries over exactly: a waiter publishes
+ * TASK_UNINTERRUPTIBLE *before* it tests its condition, and a waker that
+ * changes the condition then calls wake_up_process() either finds the
+ * state set (and wakes it) or the waiter sees the condition.
+ */
+import { defineStruct } from '../runtime/layout.js';
+import type { KGen, KernelContext } from '../runtime/ops.js';
+
+export const TASK_RUNNING = 0;
+export const TASK_UNINTERRUPTIBLE = 2;
+
+/*
+ * The kernel keeps a waiter (struct rwsem_waiter, struct swait_queue,
+ * struct rcu_synchronize) on the waiting task's stack. Here each kind has
+ * its own slot in the task_struct: a task never waits on two objects of
+ * the same kind at once. The users check at load time that they fit.
+ */
+export const TASK_STRUCT = defineStruct('task_struct', {
+  __state: 'WRITE_ONCE by the task itself; cmpxchg by try_to_wake_up()',
+  cpu: 'constant: the CPU this task runs on',
+  rwsem_waiter: [6, 'the task itself: its on-stack struct rwsem_waiter'],
+  swait: [4, 'the task itself: its on-stack struct swait_queue'],
+  rcu_synchronize: [12, 'the task itself: its on-stack struct rcu_synchronize'],
+  pad: [8, 'none: a task_struct is 32 words, aligned'],
+});
+export const TASK_STRUCT_ALIGN = 32;
+
+/** Check at load time that an on-stack struct fits its task_struct slot. */
+export function assert_stack_slot(slot: string, words: number, size: number): void {
+  if (size > words) throw new Error(`task_struct.${slot}: ${size} words do not fit in ${words}`);
+}
+
+/** set_current_state(): smp_store_mb(current->__state, state). */
+export function* set_current_state(k: KernelContext, state: number): KGen {
+  yield k.xchg(k.current + TASK_STRUCT.__state, state);
+}
+
+/** __set_current_state(): a plain WRITE_ONCE, no barrier. */
+export function* __set_current_state(k: KernelContext, state: number): KGen {
+  yield k.WRITE_ONCE(k.current + TASK_STRUCT.__state, state);
+}
+
+/**
+ * schedule(): sleep until try_to_wake_up() sets us TASK_RUNNING; at once if
+ * a waker already did. Callers re-test their condition in a loop, as in the
+ * kernel.
+ */
+export function* schedule(k: KernelContext): KGen {
+  yield k.futex_wait(k.current + TASK_STRUCT.__state, TASK_UNINTERRUPTIBLE);
+}
+
+/** wake_up_process(): true if the task was asleep (or about to be) and is now running. */
+export function* wake_up_process(k: KernelContext, task: number): KGen<boolean> {
+  const old = yield k.cmpxchg(task + TASK_STRUCT.__state, TASK_UNINTERRUPTIBLE, TASK_RUNNING);
+  if (old !== TASK_UNINTERRUPTIBLE) return false;
+  yield k.futex_wake(task + TASK_STRUCT.__state, 1);
+  return true;
+}
+
+/** wake_up_q(): wake every task a waker collected while holding its lock. */
+export function* wake_up_q(k: KernelContext, wake_q: readonly number[]): KGen {
+  for (const task of wake_q) yield* wake_up_process(k, task);
+}

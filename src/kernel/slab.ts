@@ -1,0 +1,275 @@
+/*
+ * The slab allocator (mm/slab_common.c, mm/slub.c in spirit): kmem_caches
+ * of fixed-size objects carved from whole pages, and kmalloc size classes.
+ *
+ * Two kinds of cache, and the difference is what the seeds are about:
+ *  - SLAB_TYPESAFE_BY_RCU: a freed object may be handed out again at once,
+ *    before any grace period; an RCU reader can find it reused as another
+ *    object of the same type. The model recycles such objects eagerly (LIFO)
+ *    so that every missing re-validation shows up, as KASAN's docs ask.
+ *  - every other cache: a freed object is quarantined until a full grace
+ *    period has passed, so a stale access lands on freed memory (a
+ *    use-after-free the explorer reports) and never on a new object.
+ *
+ * Each object has a hidden three-word header: its generation (odd while
+ * allocated, bumped by every allocation and free, so a stale pointer can be
+ * told from a reused one), the free-list link and the quarantine's grace
+ * period cookie. The link is outside the object so that a freed
+ * SLAB_TYPESAFE_BY_RCU object keeps its contents, as SLUB keeps the free
+ * pointer outside such objects.
+ *
+ * An allocation or a free is one step: the executor calls slab_alloc() and
+ * slab_free() under the cache's word lock (natively a short spin).
+ */
+import { defineStruct } from '../runtime/layout.js';
+import { field_at, type StructInfo } from '../runtime/layout.js';
+import { hex, type KernelMemory, PAGE_WORDS } from '../runtime/memory.js';
+import { type KGen, type KernelContext, KernelBug } from '../runtime/ops.js';
+import { name_hash } from './locking/lockdep.js';
+
+export const SLAB_TYPESAFE_BY_RCU = 1 << 0;
+export const __GFP_ZERO = 1 << 0;
+
+export const KMEM_CACHE = defineStruct('kmem_cache', {
+  object_size: 'constant: words of an object',
+  stride: 'constant: words of an object and its header',
+  flags: 'constant: SLAB_TYPESAFE_BY_RCU',
+  slab_pages: 'constant: pages per slab',
+  name: 'constant: hash of the name',
+  gp_seq: 'constant: address of rcu_state.gp_seq, which ages the quarantine',
+  lock: 'itself: a word lock held for one allocation or free',
+  freelist: 'lock: last freed object, reused first',
+  quarantine_head: 'lock: oldest freed object waiting for its grace period',
+  quarantine_tail: 'lock: newest such object',
+  slab_cursor: 'lock: next never-used object of the newest slab',
+  slab_end: 'lock: end of the newest slab',
+  nr_active: 'lock: objects allocated now',
+  nr_total: 'lock: objects ever carved',
+  pad: [2, 'none: 16 words, a cache line'],
+});
+
+/** Words before each object (offsets are negative from the object). */
+export const OBJ_HEADER_WORDS = 3;
+const OBJ_GEN = -3;
+const OBJ_NEXT = -2;
+const OBJ_COOKIE = -1;
+
+/** rcu_seq_snap(): the gp_seq at which a grace period started after now has ended. */
+export function rcu_seq_snap(gp_seq: number): number {
+  return (gp_seq + 3) & ~1;
+}
+
+/** rcu_seq_done() (ULONG_CMP_GE on a wrapping counter). */
+export function rcu_seq_done(gp_seq: number, snap: number): boolean {
+  return ((gp_seq - snap) | 0) >= 0;
+}
+
+export function kmem_cache_create(
+  m: KernelMemory,
+  name: string,
+  info: StructInfo,
+  flags: number,
+  gp_seq: number,
+): number {
+  const c = m.boot_alloc(KMEM_CACHE.$, `kmem_cache ${name}`);
+  const w = m.words;
+  const stride = info.size + OBJ_HEADER_WORDS;
+  w[c + KMEM_CACHE.object_size] = info.size;
+  w[c + KMEM_CACHE.stride] = stride;
+  w[c + KMEM_CACHE.flags] = flags;
+  w[c + KMEM_CACHE.slab_pages] = Math.ceil(stride / PAGE_WORDS);
+  w[c + KMEM_CACHE.name] = name_hash(name);
+  w[c + KMEM_CACHE.gp_seq] = gp_seq;
+  m.caches.set(c, { name, info });
+  return c;
+}
+
+function lock_cache(w: Int32Array, c: number): void {
+  while (Atomics.compareExchange(w, c + KMEM_CACHE.lock, 0, 1) !== 0) {
+    // Held for a handful of word operations by another worker thread.
+  }
+}
+
+function unlock_cache(w: Int32Array, c: number): void {
+  Atomics.store(w, c + KMEM_CACHE.lock, 0);
+}
+
+/** kmem_cache_alloc(): the new object, or 0 when memory is exhausted. */
+export function slab_alloc(m: KernelMemory, c: number, gfp: number): number {
+  const w = m.words;
+  lock_cache(w, c);
+  let obj = w[c + KMEM_CACHE.freelist]!;
+  if (obj !== 0) {
+    w[c + KMEM_CACHE.freelist] = w[obj + OBJ_NEXT]!;
+  } else {
+    obj = w[c + KMEM_CACHE.quarantine_head]!;
+    if (
+      obj !== 0 &&
+      rcu_seq_done(Atomics.load(w, w[c + KMEM_CACHE.gp_seq]!), w[obj + OBJ_COOKIE]!)
+    ) {
+      const next = w[obj + OBJ_NEXT]!;
+      w[c + KMEM_CACHE.quarantine_head] = next;
+      if (next === 0) w[c + KMEM_CACHE.quarantine_tail] = 0;
+    } else {
+      obj = carve(m, c);
+      if (obj === 0) {
+        unlock_cache(w, c);
+        return 0;
+      }
+    }
+  }
+  w[obj + OBJ_NEXT] = 0;
+  w[obj + OBJ_GEN] = (w[obj + OBJ_GEN]! + 1) | 0;
+  if (gfp & __GFP_ZERO) w.fill(0, obj, obj + w[c + KMEM_CACHE.object_size]!);
+  w[c + KMEM_CACHE.nr_active]!++;
+  unlock_cache(w, c);
+  return obj;
+}
+
+/* A never-used object from the newest slab, or a new slab. Cache locked. */
+function carve(m: KernelMemory, c: number): number {
+  const w = m.words;
+  const stride = w[c + KMEM_CACHE.stride]!;
+  let cursor = w[c + KMEM_CACHE.slab_cursor]!;
+  if (cursor === 0 || cursor + stride > w[c + KMEM_CACHE.slab_end]!) {
+    const pages = w[c + KMEM_CACHE.slab_pages]!;
+    const slab = m.alloc_slab_pages(pages, c);
+    if (slab === 0) return 0;
+    cursor = slab;
+    w[c + KMEM_CACHE.slab_end] = slab + pages * PAGE_WORDS;
+  }
+  w[c + KMEM_CACHE.slab_cursor] = cursor + stride;
+  w[c + KMEM_CACHE.nr_total]!++;
+  return cursor + OBJ_HEADER_WORDS;
+}
+
+/**
+ * The cache and object of an address inside a slab, or undefined for a
+ * header word or the slack at a slab's end. The object may be free, or
+ * never allocated (generation 0).
+ */
+export function slab_object(
+  m: KernelMemory,
+  addr: number,
+): { cache: number; obj: number } | undefined {
+  const c = m.page_cache(addr);
+  if (c === 0) return undefined;
+  const w = m.words;
+  const stride = w[c + KMEM_CACHE.stride]!;
+  const base = m.page_slab(addr);
+  const obj = base + Math.floor((addr - base) / stride) * stride + OBJ_HEADER_WORDS;
+  if (
+    addr < obj ||
+    obj + w[c + KMEM_CACHE.object_size]! > base + w[c + KMEM_CACHE.slab_pages]! * PAGE_WORDS
+  ) {
+    return undefined;
+  }
+  return { cache: c, obj };
+}
+
+/**
+ * Name an address for a report: `struct.field` of a boot object, or
+ * `cache@object.field (gen N)` inside a slab, else its hex value.
+ */
+export function describe_addr(m: KernelMemory, addr: number): string {
+  const boot_name = m.describe_boot(addr);
+  if (boot_name) return boot_name;
+  const so = slab_object(m, addr);
+  if (!so) return hex(addr);
+  const cache = m.caches.get(so.cache);
+  const f = cache ? field_at(cache.info, addr - so.obj) : undefined;
+  return `${cache?.name ?? 'object'}@${hex(so.obj)}${f ? `.${f.name}` : `+${addr - so.obj}`} (gen ${obj_generation(m.words, so.obj)})`;
+}
+
+export function obj_generation(w: Int32Array, obj: number): number {
+  return Atomics.load(w, obj + OBJ_GEN);
+}
+
+export function obj_allocated(w: Int32Array, obj: number): boolean {
+  return (obj_generation(w, obj) & 1) === 1;
+}
+
+/**
+ * kmem_cache_free() / kfree(): returns the cache. A free of something that
+ * is not an allocated object is the bug KASAN calls an invalid or double free.
+ */
+export function slab_free(m: KernelMemory, obj: number, expect_cache: number, cpu: number): number {
+  const w = m.words;
+  const where = slab_object(m, obj);
+  if (!where || where.obj !== obj)
+    throw new KernelBug(
+      'invalid-free',
+      `KASAN: invalid-free of 0x${obj.toString(16)} by cpu ${cpu}`,
+    );
+  const c = where.cache;
+  if (expect_cache !== 0 && expect_cache !== c) {
+    throw new KernelBug(
+      'invalid-free',
+      `kmem_cache_free: 0x${obj.toString(16)} does not belong to ${m.caches.get(expect_cache)?.name ?? 'that cache'} (cpu ${cpu})`,
+    );
+  }
+  lock_cache(w, c);
+  const gen = w[obj + OBJ_GEN]!;
+  if ((gen & 1) === 0) {
+    unlock_cache(w, c);
+    throw new KernelBug('double-free', `KASAN: double-free of 0x${obj.toString(16)} by cpu ${cpu}`);
+  }
+  w[obj + OBJ_GEN] = (gen + 1) | 0;
+  w[c + KMEM_CACHE.nr_active]!--;
+  if (w[c + KMEM_CACHE.flags]! & SLAB_TYPESAFE_BY_RCU) {
+    w[obj + OBJ_NEXT] = w[c + KMEM_CACHE.freelist]!;
+    w[c + KMEM_CACHE.freelist] = obj;
+  } else {
+    w[obj + OBJ_NEXT] = 0;
+    w[obj + OBJ_COOKIE] = rcu_seq_snap(Atomics.load(w, w[c + KMEM_CACHE.gp_seq]!));
+    const tail = w[c + KMEM_CACHE.quarantine_tail]!;
+    if (tail === 0) w[c + KMEM_CACHE.quarantine_head] = obj;
+    else w[tail + OBJ_NEXT] = obj;
+    w[c + KMEM_CACHE.quarantine_tail] = obj;
+  }
+  unlock_cache(w, c);
+  return c;
+}
+
+/** Objects allocated now from cache `c` (leak checks). */
+export function cache_active(w: Int32Array, c: number): number {
+  return Atomics.load(w, c + KMEM_CACHE.nr_active);
+}
+
+/* ---- the kernel-side API: one step each ---- */
+
+export function* kmem_cache_alloc(k: KernelContext, cache: number, site: string): KGen<number> {
+  return yield k.alloc(cache, 0, site);
+}
+
+export function* kmem_cache_zalloc(k: KernelContext, cache: number, site: string): KGen<number> {
+  return yield k.alloc(cache, __GFP_ZERO, site);
+}
+
+export function* kmem_cache_free(k: KernelContext, cache: number, obj: number, site: string): KGen {
+  yield k.free(obj, cache, site);
+}
+
+/** kmalloc size classes, in words: 4, 8, ..., 1024. */
+export const KMALLOC_MIN_WORDS = 4;
+export const KMALLOC_CLASSES = 9;
+
+export function kmalloc_index(words: number): number {
+  let idx = 0;
+  while (KMALLOC_MIN_WORDS << idx < words) idx++;
+  if (idx >= KMALLOC_CLASSES)
+    throw new KernelBug('BUG', `kmalloc of ${words} words is larger than the largest size class`);
+  return idx;
+}
+
+export function* kmalloc(k: KernelContext, words: number, site: string): KGen<number> {
+  return yield k.alloc(k.sys.kmalloc_caches[kmalloc_index(words)]!, 0, site);
+}
+
+export function* kzalloc(k: KernelContext, words: number, site: string): KGen<number> {
+  return yield k.alloc(k.sys.kmalloc_caches[kmalloc_index(words)]!, __GFP_ZERO, site);
+}
+
+export function* kfree(k: KernelContext, obj: number, site: string): KGen {
+  if (obj !== 0) yield k.free(obj, 0, site);
+}

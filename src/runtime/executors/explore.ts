@@ -1,0 +1,563 @@
+/*
+ * The explore executor: one JS thread drives every task's generator; a
+ * strategy picks which task performs its pending access next. Memory is
+ * sequentially consistent; a blocked task (futex wait, a spin on a word)
+ * is parked until a wake or a store to that word. Everything a run does is
+ * a function of the scenario, its configuration and the strategy's
+ * choices, so a schedule (the list of choices) replays it bit for bit.
+ *
+ * KASAN lives here because it is a property of memory: a shadow byte per
+ * word says whether the word belongs to a live object. Lock checking is a
+ * plug-in (LockChecker) called only at lock annotations.
+ */
+import { boot, type KernelSymbols } from '../../kernel/boot.js';
+import { __rcu_read_lock, __rcu_read_unlock } from '../../kernel/rcu/tree.js';
+import {
+  describe_addr,
+  KMEM_CACHE,
+  obj_generation,
+  SLAB_TYPESAFE_BY_RCU,
+  slab_alloc,
+  slab_free,
+  slab_object,
+} from '../../kernel/slab.js';
+import { KernelMemory } from '../memory.js';
+import { KernelBug, KernelContext, Op, OP_NAMES } from '../ops.js';
+import type { KGen } from '../ops.js';
+import type { RunConfig, Scenario } from '../scenario.js';
+
+export const TASK_RUNNABLE = 0;
+export const TASK_FUTEX = 1;
+export const TASK_SPIN = 2;
+export const TASK_DONE = 3;
+
+/** What a strategy may look at when it chooses. */
+export interface ExploreView {
+  /** Steps taken so far in this schedule. */
+  readonly step: number;
+  /** The task that took the last step (-1 before the first). */
+  readonly last: number;
+  readonly nr_tasks: number;
+  /** The pending access of a task: its op code and address. */
+  pending_op(task: number): number;
+  pending_addr(task: number): number;
+}
+
+/** Chooses the interleaving. Random walk, PCT, DFS and replay implement it. */
+export interface Strategy {
+  readonly name: string;
+  /** Prepare schedule number `i` (0, 1, ...); false when there are no more. */
+  begin(i: number): boolean;
+  /** Pick one of `runnable` (ascending task ids, at least two) to step next. */
+  pick(runnable: readonly number[], view: ExploreView): number;
+}
+
+/** lockdep and friends: told of every lock annotation; throw KernelBug to report. */
+export interface LockChecker {
+  reset(nr_tasks: number): void;
+  acquire(task: number, dep_map: number, cls: number, mode: number, trylock: boolean): void;
+  release(task: number, dep_map: number): void;
+  /** Called when a task ends: locks it still holds are a bug. */
+  task_exit(task: number): void;
+  /** Locks `task` holds, described, for reports. */
+  held(task: number): string[];
+}
+
+/** One step, as recorded when a run is traced. */
+export interface StepRecord {
+  readonly step: number;
+  readonly task: number;
+  readonly op: number;
+  readonly addr: number;
+  readonly a: number;
+  readonly b: number;
+  result: number;
+  /** The task parked instead of completing the access. */
+  parked: boolean;
+  /** Kernel functions that made the access, innermost first. */
+  readonly where: readonly string[];
+}
+
+export interface Outcome {
+  readonly bug: KernelBug | null;
+  /** Task whose step found the bug (-1 for a global failure such as a deadlock). */
+  readonly bug_task: number;
+  readonly steps: number;
+  readonly preemptions: number;
+  /** Hash of every step's task, access and result. */
+  readonly hash: number;
+  /** The task chosen at each step. */
+  readonly choices: Uint8Array;
+}
+
+/* Shadow bytes, one per word of kernel memory. */
+const SHADOW_INVALID = 0;
+const SHADOW_LIVE = 1;
+const SHADOW_FREED = 2;
+const SHADOW_FREED_TYPESAFE = 3;
+
+interface AllocInfo {
+  site: string;
+  task: number;
+  step: number;
+  gen: number;
+  free_site?: string;
+  free_task?: number;
+  free_step?: number;
+}
+
+export interface ExploreOptions {
+  /** Give up on a schedule after this many steps (a livelock). */
+  readonly max_steps?: number;
+  readonly lock_checker?: LockChecker;
+}
+
+export class ExploreExecutor implements ExploreView {
+  readonly m: KernelMemory;
+  readonly sys: KernelSymbols;
+  readonly globals: unknown;
+  readonly nr_tasks: number;
+  private readonly w: Int32Array;
+  private readonly snapshot: Int32Array;
+  private readonly shadow: Uint8Array;
+  private readonly shadow_snapshot: Uint8Array;
+  private readonly ctx: KernelContext[] = [];
+  private readonly gens: (KGen | null)[] = [];
+  private readonly state: Uint8Array;
+  /** A parked futex waiter was woken: its FUTEX_WAIT returns 0 when it next runs. */
+  private readonly woken: Uint8Array;
+  private readonly rcu_nesting: Int32Array;
+  private readonly runnable: number[] = [];
+  private runnable_dirty = true;
+  private readonly futexq = new Map<number, number[]>();
+  private readonly spinq = new Map<number, number[]>();
+  private nr_spinning = 0;
+  private choices: Uint8Array = new Uint8Array(1024);
+  private readonly allocs = new Map<number, AllocInfo>();
+  private readonly max_steps: number;
+  private readonly locks: LockChecker | undefined;
+  private parked = false;
+  private cpus_done = 0;
+  step = 0;
+  last = -1;
+  private trace: StepRecord[] | null = null;
+
+  constructor(
+    readonly scenario: Scenario,
+    readonly cfg: RunConfig,
+    opts: ExploreOptions = {},
+  ) {
+    this.nr_tasks = cfg.cpus + scenario.kthreads.length;
+    if (this.nr_tasks > 255) throw new Error('the explorer drives at most 255 tasks');
+    this.m = KernelMemory.create(scenario.memory_words);
+    this.sys = boot(this.m, this.nr_tasks);
+    this.globals = scenario.setup(this.m, this.sys, cfg);
+    this.w = this.m.words;
+    this.snapshot = this.w.slice(0, this.m.used);
+    this.shadow = new Uint8Array(this.w.length);
+    for (const s of this.m.symbols) this.shadow.fill(SHADOW_LIVE, s.addr, s.addr + s.info.size);
+    this.shadow_snapshot = this.shadow.slice(0, this.m.used);
+    for (let t = 0; t < this.nr_tasks; t++) {
+      this.ctx.push(new KernelContext(this.sys, t, cfg.variant, true));
+      this.gens.push(null);
+    }
+    this.state = new Uint8Array(this.nr_tasks);
+    this.woken = new Uint8Array(this.nr_tasks);
+    this.rcu_nesting = new Int32Array(this.nr_tasks);
+    this.max_steps = opts.max_steps ?? 200_000;
+    this.locks = opts.lock_checker;
+  }
+
+  pending_op(task: number): number {
+    return this.ctx[task]!.op;
+  }
+
+  pending_addr(task: number): number {
+    return this.ctx[task]!.addr;
+  }
+
+  /* Back to the state right after setup(). */
+  private reset(): void {
+    const used = this.m.used;
+    this.w.set(this.snapshot);
+    this.w.fill(0, this.snapshot.length, used);
+    this.shadow.set(this.shadow_snapshot);
+    this.shadow.fill(SHADOW_INVALID, this.shadow_snapshot.length, used);
+    this.state.fill(TASK_RUNNABLE);
+    this.woken.fill(0);
+    this.rcu_nesting.fill(0);
+    this.futexq.clear();
+    this.spinq.clear();
+    this.nr_spinning = 0;
+    this.allocs.clear();
+    this.runnable_dirty = true;
+    this.cpus_done = 0;
+    this.step = 0;
+    this.last = -1;
+    this.locks?.reset(this.nr_tasks);
+  }
+
+  /** Run one schedule. With `trace`, every step is recorded into it. */
+  run(strategy: Strategy, trace: StepRecord[] | null = null): Outcome {
+    this.reset();
+    this.trace = trace;
+    for (const k of this.ctx) k.tracing = trace !== null;
+    let hash = 0x811c9dc5 | 0;
+    let preemptions = 0;
+    let bug: KernelBug | null = null;
+    let bug_task = -1;
+    const { scenario, cfg } = this;
+    try {
+      for (let t = 0; t < this.nr_tasks; t++) {
+        const k = this.ctx[t]!;
+        const gen =
+          t < cfg.cpus
+            ? scenario.cpu(k, this.globals, cfg)
+            : scenario.kthreads[t - cfg.cpus]!.fn(k);
+        this.gens[t] = gen;
+        bug_task = t;
+        if (gen.next().done) this.finish(t);
+      }
+      bug_task = -1;
+      const runnable = this.runnable;
+      for (;;) {
+        if (this.runnable_dirty) this.collect_runnable();
+        const n = runnable.length;
+        if (n === 0) {
+          if (this.all_done()) break;
+          bug = this.no_runnable();
+          break;
+        }
+        const t = n === 1 ? runnable[0]! : strategy.pick(runnable, this);
+        if (this.state[t] !== TASK_RUNNABLE)
+          throw new Error(`strategy ${strategy.name} picked task ${t}, which cannot run`);
+        if (t !== this.last && this.last >= 0 && this.state[this.last] === TASK_RUNNABLE)
+          preemptions++;
+        if (this.step >= this.choices.length) {
+          const grown = new Uint8Array(this.choices.length * 2);
+          grown.set(this.choices);
+          this.choices = grown;
+        }
+        this.choices[this.step] = t;
+        this.last = t;
+        bug_task = t;
+        const k = this.ctx[t]!;
+        const op = k.op;
+        const addr = k.addr;
+        // Recorded before the access, so a report shows the access that failed.
+        const rec = this.trace ? this.record(t, k) : null;
+        this.step++;
+        this.parked = false;
+        const result = this.perform(t, k);
+        if (rec) {
+          rec.result = result;
+          rec.parked = this.parked;
+        }
+        hash = Math.imul(hash ^ (t | (op << 8)), 0x01000193);
+        hash = Math.imul(hash ^ addr, 0x01000193);
+        hash = Math.imul(hash ^ result, 0x01000193);
+        if (!this.parked && this.gens[t]!.next(result).done) this.finish(t);
+        if (this.step >= this.max_steps) {
+          bug = new KernelBug(
+            'livelock',
+            `no progress: the schedule passed ${this.max_steps} steps`,
+          );
+          bug_task = -1;
+          break;
+        }
+      }
+      if (!bug) {
+        bug_task = -1;
+        scenario.check(this.m, this.sys, this.globals, cfg);
+      }
+    } catch (e) {
+      if (!(e instanceof KernelBug)) throw e;
+      bug = e;
+    }
+    this.trace = null;
+    for (let t = 0; t < this.nr_tasks; t++) {
+      this.gens[t]?.return(undefined);
+      this.gens[t] = null;
+    }
+    return {
+      bug,
+      bug_task: bug ? bug_task : -1,
+      steps: this.step,
+      preemptions,
+      hash: hash >>> 0,
+      choices: this.choices.slice(0, this.step),
+    };
+  }
+
+  private record(t: number, k: KernelContext): StepRecord {
+    const rec: StepRecord = {
+      step: this.step,
+      task: t,
+      op: k.op,
+      addr: k.addr,
+      a: k.a,
+      b: k.b,
+      result: 0,
+      parked: false,
+      where: k.backtrace,
+    };
+    this.trace!.push(rec);
+    return rec;
+  }
+
+  private all_done(): boolean {
+    for (let t = 0; t < this.nr_tasks; t++) if (this.state[t] !== TASK_DONE) return false;
+    return true;
+  }
+
+  private collect_runnable(): void {
+    const r = this.runnable;
+    r.length = 0;
+    for (let t = 0; t < this.nr_tasks; t++) if (this.state[t] === TASK_RUNNABLE) r.push(t);
+    this.runnable_dirty = false;
+  }
+
+  private finish(t: number): void {
+    this.state[t] = TASK_DONE;
+    this.runnable_dirty = true;
+    if (this.rcu_nesting[t] !== 0) {
+      throw new KernelBug(
+        'rcu',
+        `task ${this.task_name(t)} ended inside an RCU read-side critical section`,
+      );
+    }
+    this.locks?.task_exit(t);
+    if (t < this.cfg.cpus && ++this.cpus_done === this.cfg.cpus) this.stop_kthreads();
+  }
+
+  /* kthread_stop() of every kthread, once every CPU is done. */
+  private stop_kthreads(): void {
+    for (const kt of this.scenario.kthreads) {
+      const { flag, kick } = kt.stop(this.sys);
+      this.w[flag] = 1;
+      this.w[kick] = (this.w[kick]! + 1) | 0;
+      this.wake_futex(kick, 0x7fffffff);
+    }
+  }
+
+  /* Nobody can run: every live task sleeps or spins on a word nobody will change. */
+  private no_runnable(): KernelBug {
+    const lines: string[] = [];
+    let holders = 0;
+    for (let t = 0; t < this.nr_tasks; t++) {
+      if (this.state[t] === TASK_DONE) continue;
+      const k = this.ctx[t]!;
+      const held = this.locks?.held(t) ?? [];
+      if (held.length > 0) holders++;
+      const how = this.state[t] === TASK_FUTEX ? 'sleeps in futex_wait on' : 'spins on';
+      lines.push(
+        `${this.task_name(t)} ${how} ${this.describe(k.addr)}${held.length ? `, holding ${held.join(', ')}` : ''}`,
+      );
+    }
+    // Sleepers that hold locks wait on each other; sleepers that hold nothing were never woken.
+    return holders > 0
+      ? new KernelBug('deadlock', `deadlock: ${lines.join('; ')}`)
+      : new KernelBug('lost-wakeup', `lost wake-up: ${lines.join('; ')}`);
+  }
+
+  task_name(t: number): string {
+    return t < this.cfg.cpus
+      ? `cpu${t}`
+      : (this.scenario.kthreads[t - this.cfg.cpus]?.name ?? `task${t}`);
+  }
+
+  /** Name an address: boot object field, or slab object with its generation. */
+  describe(addr: number): string {
+    return describe_addr(this.m, addr);
+  }
+
+  private kasan(t: number, addr: number, op: number): void {
+    const s = this.shadow[addr];
+    if (s === SHADOW_LIVE) return;
+    if (s === SHADOW_FREED_TYPESAFE && this.rcu_nesting[t]! > 0) return;
+    this.kasan_report(t, addr, op, s ?? SHADOW_INVALID);
+  }
+
+  private kasan_report(t: number, addr: number, op: number, s: number): never {
+    const access = `${OP_NAMES[op]} of ${this.describe(addr)} by ${this.task_name(t)}`;
+    if (addr >>> 0 < 64 || addr >= this.w.length)
+      throw new KernelBug('null-ptr-deref', `KASAN: null-ptr-deref or wild access: ${access}`);
+    const so = slab_object(this.m, addr);
+    const info = so ? this.allocs.get(so.obj) : undefined;
+    const sites = info
+      ? `; allocated by ${this.task_name(info.task)} in ${info.site} at step ${info.step}` +
+        (info.free_site
+          ? `; freed by ${this.task_name(info.free_task!)} in ${info.free_site} at step ${info.free_step}`
+          : '')
+      : '';
+    if (s === SHADOW_FREED)
+      throw new KernelBug('use-after-free', `KASAN: use-after-free: ${access}${sites}`);
+    if (s === SHADOW_FREED_TYPESAFE) {
+      throw new KernelBug(
+        'use-after-free',
+        `KASAN: use-after-free of a SLAB_TYPESAFE_BY_RCU object outside an RCU read-side section: ${access}${sites}`,
+      );
+    }
+    throw new KernelBug(
+      'out-of-bounds',
+      `KASAN: access to memory no object owns: ${access}${sites}`,
+    );
+  }
+
+  private wake_spinners(addr: number): void {
+    const q = this.spinq.get(addr);
+    if (!q) return;
+    this.spinq.delete(addr);
+    this.nr_spinning -= q.length;
+    for (const t of q) this.state[t] = TASK_RUNNABLE;
+    this.runnable_dirty = true;
+  }
+
+  private wake_futex(addr: number, n: number): number {
+    const q = this.futexq.get(addr);
+    if (!q) return 0;
+    let woke = 0;
+    while (woke < n && q.length > 0) {
+      const t = q.shift()!;
+      this.state[t] = TASK_RUNNABLE;
+      this.woken[t] = 1;
+      woke++;
+    }
+    if (q.length === 0) this.futexq.delete(addr);
+    if (woke) this.runnable_dirty = true;
+    return woke;
+  }
+
+  private park(t: number, q: Map<number, number[]>, addr: number, state: number): number {
+    const list = q.get(addr);
+    if (list) list.push(t);
+    else q.set(addr, [t]);
+    this.state[t] = state;
+    this.runnable_dirty = true;
+    this.parked = true;
+    return 0;
+  }
+
+  /* Perform task t's pending access; the one place that touches memory. */
+  private perform(t: number, k: KernelContext): number {
+    const w = this.w;
+    const addr = k.addr;
+    const op = k.op;
+    switch (op) {
+      case Op.LOAD:
+      case Op.READ_ONCE:
+      case Op.LOAD_ACQUIRE:
+        this.kasan(t, addr, op);
+        return w[addr]!;
+      case Op.STORE:
+      case Op.WRITE_ONCE:
+      case Op.STORE_RELEASE:
+        this.kasan(t, addr, op);
+        w[addr] = k.a;
+        if (this.nr_spinning) this.wake_spinners(addr);
+        return 0;
+      case Op.CMPXCHG: {
+        this.kasan(t, addr, op);
+        const old = w[addr]!;
+        if (old === k.a) {
+          w[addr] = k.b;
+          if (this.nr_spinning) this.wake_spinners(addr);
+        }
+        return old;
+      }
+      case Op.XCHG:
+      case Op.FETCH_ADD:
+      case Op.FETCH_OR:
+      case Op.FETCH_AND: {
+        this.kasan(t, addr, op);
+        const old = w[addr]!;
+        w[addr] =
+          op === Op.XCHG
+            ? k.a
+            : op === Op.FETCH_ADD
+              ? (old + k.a) | 0
+              : op === Op.FETCH_OR
+                ? old | k.a
+                : old & k.a;
+        if (this.nr_spinning) this.wake_spinners(addr);
+        return old;
+      }
+      case Op.COND_LOAD_NE: {
+        this.kasan(t, addr, op);
+        const v = w[addr]!;
+        if (v !== k.a) return v;
+        this.nr_spinning++;
+        return this.park(t, this.spinq, addr, TASK_SPIN);
+      }
+      case Op.FUTEX_WAIT: {
+        if (this.woken[t]) {
+          this.woken[t] = 0;
+          return 0;
+        }
+        this.kasan(t, addr, op);
+        if (w[addr] !== k.a) return 1;
+        if (this.rcu_nesting[t]! > 0) {
+          throw new KernelBug(
+            'sleep-in-atomic',
+            `BUG: sleeping function called from invalid context: ${this.task_name(t)} sleeps inside an RCU read-side critical section`,
+          );
+        }
+        return this.park(t, this.futexq, addr, TASK_FUTEX);
+      }
+      case Op.FUTEX_WAKE:
+        return this.wake_futex(addr, k.a);
+      case Op.RCU_READ_LOCK:
+        __rcu_read_lock(w, this.sys.rcu_data[t]!);
+        this.rcu_nesting[t]!++;
+        return 0;
+      case Op.RCU_READ_UNLOCK: {
+        const wake = __rcu_read_unlock(w, this.sys.rcu_data[t]!, this.sys.rcu_state);
+        if (wake < 0)
+          throw new KernelBug(
+            'rcu',
+            `rcu_read_unlock() without rcu_read_lock() by ${this.task_name(t)}`,
+          );
+        this.rcu_nesting[t]!--;
+        if (wake > 0) this.wake_futex(wake, 0x7fffffff);
+        return 0;
+      }
+      case Op.LOCK_ACQUIRE:
+        this.locks?.acquire(t, addr, w[addr]!, k.a, k.b !== 0);
+        return 0;
+      case Op.LOCK_RELEASE:
+        this.locks?.release(t, addr);
+        return 0;
+      case Op.ALLOC: {
+        const obj = slab_alloc(this.m, addr, k.a);
+        if (obj !== 0) {
+          this.shadow.fill(SHADOW_LIVE, obj, obj + w[addr + KMEM_CACHE.object_size]!);
+          this.allocs.set(obj, {
+            site: k.site,
+            task: t,
+            step: this.step,
+            gen: obj_generation(w, obj),
+          });
+        }
+        return obj;
+      }
+      case Op.FREE: {
+        const c = slab_free(this.m, addr, k.a, t);
+        const typesafe = (w[c + KMEM_CACHE.flags]! & SLAB_TYPESAFE_BY_RCU) !== 0;
+        this.shadow.fill(
+          typesafe ? SHADOW_FREED_TYPESAFE : SHADOW_FREED,
+          addr,
+          addr + w[c + KMEM_CACHE.object_size]!,
+        );
+        const info = this.allocs.get(addr);
+        if (info) {
+          info.free_site = k.site;
+          info.free_task = t;
+          info.free_step = this.step;
+        }
+        return 0;
+      }
+      default:
+        throw new KernelBug('BUG', `unknown op ${op} yielded by ${this.task_name(t)}`);
+    }
+  }
+}

@@ -1,0 +1,149 @@
+/*
+ * Kernel memory: one Int32Array over a SharedArrayBuffer that every CPU
+ * shares. Word 0 is NULL and never handed out. Memory is carved from one
+ * bump pointer: word-granular boot objects while the machine is set up,
+ * page-granular slabs afterwards (and concurrently, natively).
+ */
+import { defineStruct, field_at, type StructInfo } from './layout.js';
+
+/** A page is 4 KiB: 1024 words. Slabs are made of whole pages. */
+export const PAGE_SHIFT = 10;
+export const PAGE_WORDS = 1 << PAGE_SHIFT;
+
+/** The first words of memory: how the rest is carved. */
+export const MEMHDR = defineStruct('kernel_memory', {
+  null_word: 'never written: address 0 is NULL',
+  bump: 'atomic (cmpxchg): next free word',
+  size: 'constant after boot: words in memory',
+  page_cache: "constant after boot: the table of each page's kmem_cache",
+  page_slab: "constant after boot: the table of each page's slab base",
+});
+
+export interface BootSymbol {
+  readonly addr: number;
+  readonly info: StructInfo;
+  readonly name: string;
+}
+
+export class KernelMemory {
+  readonly words: Int32Array;
+  /** Boot objects by address (main thread only; used to name addresses). */
+  readonly symbols: BootSymbol[] = [];
+  /** Slab caches by address, for naming addresses inside slab objects. */
+  readonly caches = new Map<number, { name: string; info: StructInfo }>();
+
+  private constructor(readonly sab: SharedArrayBuffer) {
+    this.words = new Int32Array(sab);
+  }
+
+  static create(size_words: number): KernelMemory {
+    if (
+      !Number.isInteger(size_words) ||
+      size_words < 4 * PAGE_WORDS ||
+      size_words % PAGE_WORDS !== 0
+    ) {
+      throw new Error(
+        `kernel memory: ${size_words} words is not a multiple of a page and at least 4 pages`,
+      );
+    }
+    const m = new KernelMemory(new SharedArrayBuffer(size_words * 4));
+    const w = m.words;
+    const pages = size_words >> PAGE_SHIFT;
+    w[MEMHDR.size] = size_words;
+    w[MEMHDR.bump] = MEMHDR.$.size;
+    w[MEMHDR.page_cache] = m.bump(pages, 1);
+    w[MEMHDR.page_slab] = m.bump(pages, 1);
+    return m;
+  }
+
+  /** The same memory seen from a worker thread. */
+  static attach(sab: SharedArrayBuffer): KernelMemory {
+    return new KernelMemory(sab);
+  }
+
+  get size(): number {
+    return this.words[MEMHDR.size]!;
+  }
+
+  /** Words handed out so far: everything past it is still zero. */
+  get used(): number {
+    return Atomics.load(this.words, MEMHDR.bump);
+  }
+
+  /** Take `n` words aligned to `align`; 0 when memory is exhausted. Thread-safe. */
+  bump(n: number, align: number): number {
+    const w = this.words;
+    for (;;) {
+      const cur = Atomics.load(w, MEMHDR.bump);
+      const start = Math.ceil(cur / align) * align;
+      if (start + n > w[MEMHDR.size]!) return 0;
+      if (Atomics.compareExchange(w, MEMHDR.bump, cur, start + n) === cur) return start;
+    }
+  }
+
+  /** Allocate a zeroed boot object (setup code only) and remember its name. */
+  boot_alloc(info: StructInfo, name: string, count = 1): number {
+    const p = this.bump(info.size * count, 1);
+    if (p === 0) throw new Error(`kernel memory exhausted allocating ${name}`);
+    for (let i = 0; i < count; i++) {
+      this.symbols.push({
+        addr: p + i * info.size,
+        info,
+        name: count === 1 ? name : `${name}[${i}]`,
+      });
+    }
+    return p;
+  }
+
+  /** Take `n` whole pages for a slab of `cache`; 0 when memory is exhausted. */
+  alloc_slab_pages(n: number, cache: number): number {
+    const p = this.bump(n * PAGE_WORDS, PAGE_WORDS);
+    if (p === 0) return 0;
+    const w = this.words;
+    const pc = w[MEMHDR.page_cache]!;
+    const ps = w[MEMHDR.page_slab]!;
+    for (let i = 0; i < n; i++) {
+      const page = (p >> PAGE_SHIFT) + i;
+      Atomics.store(w, ps + page, p);
+      Atomics.store(w, pc + page, cache);
+    }
+    return p;
+  }
+
+  /** The kmem_cache that owns the page of `addr`, or 0. */
+  page_cache(addr: number): number {
+    return Atomics.load(this.words, this.words[MEMHDR.page_cache]! + (addr >>> PAGE_SHIFT));
+  }
+
+  /** The base of the slab holding `addr` (valid when page_cache(addr) != 0). */
+  page_slab(addr: number): number {
+    return Atomics.load(this.words, this.words[MEMHDR.page_slab]! + (addr >>> PAGE_SHIFT));
+  }
+
+  /** The boot object containing `addr`, if any. */
+  boot_symbol(addr: number): BootSymbol | undefined {
+    const s = this.symbols;
+    let lo = 0;
+    let hi = s.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const sym = s[mid]!;
+      if (addr < sym.addr) hi = mid - 1;
+      else if (addr >= sym.addr + sym.info.size) lo = mid + 1;
+      else return sym;
+    }
+    return undefined;
+  }
+
+  /** Name a boot-object address as `name.field`, else `0x<hex>`. */
+  describe_boot(addr: number): string | undefined {
+    const sym = this.boot_symbol(addr);
+    if (!sym) return undefined;
+    const f = field_at(sym.info, addr - sym.addr);
+    return f ? `${sym.name}.${f.name}` : sym.name;
+  }
+}
+
+export function hex(addr: number): string {
+  return `0x${(addr >>> 0).toString(16)}`;
+}
