@@ -5,13 +5,15 @@
  * replay must equal the first run's (the determinism self-check), and its
  * steps make the per-CPU table of the report.
  */
+
+import { lock_class_name } from '../kernel/locking/lockdep.js';
 import {
   ExploreExecutor,
   type Outcome,
   type StepRecord,
   type Strategy,
 } from '../runtime/executors/explore.js';
-import { OP_NAMES, Op } from '../runtime/ops.js';
+import { LOCK_WRITE, OP_NAMES, Op } from '../runtime/ops.js';
 import type { RunConfig, Scenario } from '../runtime/scenario.js';
 import { Lockdep } from './lockdep.js';
 import { encode_replay } from './replay.js';
@@ -94,7 +96,7 @@ export class Explorer {
     const outcome = this.exec.run(strategy, trace);
     if (expect_hash !== undefined && outcome.hash !== expect_hash) {
       throw new Error(
-        `nondeterminism: the replay's trace hash ${hex32(outcome.hash)} differs from the run's ${hex32(expect_hash)}; the model depends on something outside the schedule`,
+        `trace hash mismatch: the replay gives ${hex32(outcome.hash)}, the recorded run ${hex32(expect_hash)} (an altered string, or a model that depends on something outside the schedule)`,
       );
     }
     return { outcome, trace };
@@ -120,7 +122,7 @@ export class Explorer {
   table(trace: readonly StepRecord[], bug_task: number, rows = 48): string {
     const exec = this.exec;
     const ntasks = exec.nr_tasks;
-    const width = 46;
+    const width = 58;
     const used = new Set(trace.map((s) => s.task));
     const cols = [...Array(ntasks).keys()].filter((t) => used.has(t));
     const head =
@@ -148,6 +150,14 @@ export class Explorer {
         : ` ${this.exec.describe(s.addr)}`;
     let what: string;
     switch (s.op) {
+      case Op.ALLOC: {
+        const cache = this.exec.m.caches.get(s.addr)?.name ?? this.exec.describe(s.addr);
+        what = `${name} ${cache} = ${s.result === 0 ? 'NULL' : this.exec.describe(s.result)}`;
+        break;
+      }
+      case Op.FREE:
+        what = `${name}${addr}`;
+        break;
       case Op.STORE:
       case Op.WRITE_ONCE:
       case Op.STORE_RELEASE:
@@ -162,6 +172,8 @@ export class Explorer {
         break;
       case Op.LOCK_ACQUIRE:
       case Op.LOCK_RELEASE:
+        what = `${name} ${lock_class_name(this.exec.m.words[s.addr]!)}${s.op === Op.LOCK_ACQUIRE ? (s.a === LOCK_WRITE ? ' (write)' : ' (read)') : ''}`;
+        break;
       case Op.RCU_READ_LOCK:
       case Op.RCU_READ_UNLOCK:
         what = `${name}${addr}`;

@@ -11,9 +11,10 @@
  *  - a lock still held when its task ends.
  * The graph is rebuilt per schedule so that a replay reproduces a report.
  */
+
+import { lock_class_name } from '../kernel/locking/lockdep.js';
 import type { LockChecker } from '../runtime/executors/explore.js';
 import { KernelBug, LOCK_WRITE } from '../runtime/ops.js';
-import { lock_class_name } from '../kernel/locking/lockdep.js';
 
 interface Held {
   dep_map: number;
@@ -104,7 +105,10 @@ export class Lockdep implements LockChecker {
       const c = queue.shift()!;
       if (c === b) {
         const out = [c];
-        for (let x = c; x !== a; ) out.unshift((x = prev.get(x)!));
+        for (let x = c; x !== a; ) {
+          x = prev.get(x)!;
+          out.unshift(x);
+        }
         return out;
       }
       for (const n of this.edges.get(c) ?? []) {

@@ -7,9 +7,9 @@
  */
 import { defineStruct } from '../runtime/layout.js';
 import type { KernelMemory } from '../runtime/memory.js';
-import { rcu_init, rcu_synchronize_init, RCU_STATE } from './rcu/tree.js';
-import { KMALLOC_CLASSES, KMALLOC_MIN_WORDS, kmem_cache_create } from './slab.js';
+import { RCU_STATE, rcu_init, rcu_synchronize_init } from './rcu/tree.js';
 import { TASK_STRUCT, TASK_STRUCT_ALIGN } from './sched.js';
+import { KMALLOC_CLASSES, KMALLOC_MIN_WORDS, kmem_cache_create } from './slab.js';
 
 /** Where boot put things: constant afterwards, and passed to every worker. */
 export interface KernelSymbols {

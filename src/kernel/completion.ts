@@ -5,7 +5,7 @@
  */
 import { defineStruct } from '../runtime/layout.js';
 import type { KernelMemory } from '../runtime/memory.js';
-import type { KGen, KernelContext } from '../runtime/ops.js';
+import type { KernelContext, KGen } from '../runtime/ops.js';
 import {
   LIST_HEAD,
   LIST_NODE,
@@ -16,8 +16,8 @@ import {
 } from './list.js';
 import { SPINLOCK, spin_lock, spin_lock_init, spin_unlock } from './locking/spinlock.js';
 import {
-  assert_stack_slot,
   __set_current_state,
+  assert_stack_slot,
   schedule,
   TASK_RUNNING,
   TASK_STRUCT,

@@ -6,7 +6,7 @@
  * as in the kernel.
  */
 import { defineStruct } from '../runtime/layout.js';
-import type { KGen, KernelContext } from '../runtime/ops.js';
+import type { KernelContext, KGen } from '../runtime/ops.js';
 
 export const LIST_HEAD = defineStruct('list_head', {
   first: 'the lock of the list: first node, 0 if empty',

@@ -4,7 +4,7 @@
  * mm->vma_writer_wait with it (seed 001).
  */
 import { defineStruct } from '../runtime/layout.js';
-import { type KGen, type KernelContext } from '../runtime/ops.js';
+import type { KernelContext, KGen } from '../runtime/ops.js';
 import {
   __set_current_state,
   schedule,

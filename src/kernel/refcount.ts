@@ -6,9 +6,9 @@
  */
 import { defineStruct } from '../runtime/layout.js';
 import {
-  type KGen,
-  type KernelContext,
   KernelBug,
+  type KernelContext,
+  type KGen,
   ORDER_ACQUIRE,
   ORDER_RELAXED,
   ORDER_RELEASE,

@@ -10,7 +10,7 @@
  * state set (and wakes it) or the waiter sees the condition.
  */
 import { defineStruct } from '../runtime/layout.js';
-import type { KGen, KernelContext } from '../runtime/ops.js';
+import type { KernelContext, KGen } from '../runtime/ops.js';
 
 export const TASK_RUNNING = 0;
 export const TASK_UNINTERRUPTIBLE = 2;

@@ -21,10 +21,9 @@
  * An allocation or a free is one step: the executor calls slab_alloc() and
  * slab_free() under the cache's word lock (natively a short spin).
  */
-import { defineStruct } from '../runtime/layout.js';
-import { field_at, type StructInfo } from '../runtime/layout.js';
+import { defineStruct, field_at, type StructInfo } from '../runtime/layout.js';
 import { hex, type KernelMemory, PAGE_WORDS } from '../runtime/memory.js';
-import { type KGen, type KernelContext, KernelBug } from '../runtime/ops.js';
+import { KernelBug, type KernelContext, type KGen } from '../runtime/ops.js';
 import { name_hash } from './locking/lockdep.js';
 
 export const SLAB_TYPESAFE_BY_RCU = 1 << 0;

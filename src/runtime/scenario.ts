@@ -6,7 +6,7 @@
  */
 import type { KernelSymbols } from '../kernel/boot.js';
 import type { KernelMemory } from './memory.js';
-import type { KGen, KernelContext } from './ops.js';
+import type { KernelContext, KGen } from './ops.js';
 
 export interface RunConfig {
   /** CPUs running scenario code (kthreads come on top). */

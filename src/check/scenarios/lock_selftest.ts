@@ -62,9 +62,9 @@ import { cache_active, kfree, kmalloc, kmalloc_index } from '../../kernel/slab.j
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import {
-  type KGen,
-  type KernelContext,
   KernelBug,
+  type KernelContext,
+  type KGen,
   ORDER_ACQUIRE,
   ORDER_RELEASE,
 } from '../../runtime/ops.js';

@@ -20,25 +20,15 @@
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import {
-  type KGen,
-  type KernelContext,
   KernelBug,
+  type KernelContext,
+  type KGen,
   LOCK_READ,
   LOCK_WRITE,
   ORDER_ACQUIRE,
   ORDER_RELAXED,
   ORDER_RELEASE,
 } from '../../runtime/ops.js';
-import {
-  assert_stack_slot,
-  schedule,
-  set_current_state,
-  TASK_RUNNING,
-  TASK_STRUCT,
-  TASK_UNINTERRUPTIBLE,
-  wake_up_q,
-  __set_current_state,
-} from '../sched.js';
 import {
   LIST_HEAD,
   LIST_NODE,
@@ -47,6 +37,16 @@ import {
   list_first,
   list_is_singular,
 } from '../list.js';
+import {
+  __set_current_state,
+  assert_stack_slot,
+  schedule,
+  set_current_state,
+  TASK_RUNNING,
+  TASK_STRUCT,
+  TASK_UNINTERRUPTIBLE,
+  wake_up_q,
+} from '../sched.js';
 import { lock_class } from './lockdep.js';
 import { SPINLOCK, spin_lock, spin_lock_init, spin_unlock } from './spinlock.js';
 

@@ -7,7 +7,7 @@
  * not data races, as KCSAN treats seqcount accesses.
  */
 import { defineStruct } from '../../runtime/layout.js';
-import type { KGen, KernelContext } from '../../runtime/ops.js';
+import type { KernelContext, KGen } from '../../runtime/ops.js';
 
 export const SEQCOUNT = defineStruct('seqcount_t', {
   sequence: "the writers' own lock; odd while a write section is open",

@@ -7,7 +7,7 @@
  */
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import { type KGen, type KernelContext, LOCK_WRITE, ORDER_ACQUIRE } from '../../runtime/ops.js';
+import { type KernelContext, type KGen, LOCK_WRITE, ORDER_ACQUIRE } from '../../runtime/ops.js';
 import { lock_class } from './lockdep.js';
 
 export const SPINLOCK = defineStruct('raw_spinlock_t', {

@@ -12,9 +12,9 @@
  */
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import type { KGen, KernelContext } from '../../runtime/ops.js';
+import type { KernelContext, KGen } from '../../runtime/ops.js';
 import type { Kthread } from '../../runtime/scenario.js';
-import { complete, COMPLETION, init_completion, wait_for_completion } from '../completion.js';
+import { COMPLETION, complete, init_completion, wait_for_completion } from '../completion.js';
 import { name_hash } from '../locking/lockdep.js';
 import { SPINLOCK, spin_lock, spin_lock_init, spin_unlock } from '../locking/spinlock.js';
 import { assert_stack_slot, TASK_STRUCT } from '../sched.js';

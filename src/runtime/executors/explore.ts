@@ -22,8 +22,8 @@ import {
   slab_object,
 } from '../../kernel/slab.js';
 import { KernelMemory } from '../memory.js';
-import { KernelBug, KernelContext, Op, OP_NAMES } from '../ops.js';
 import type { KGen } from '../ops.js';
+import { KernelBug, KernelContext, OP_NAMES, Op } from '../ops.js';
 import type { RunConfig, Scenario } from '../scenario.js';
 
 export const TASK_RUNNABLE = 0;

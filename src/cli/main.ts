@@ -1,0 +1,318 @@
+#!/usr/bin/env node
+/*
+ * mmlab's command line. Exit status: 0 success / no bug, 1 bug found or
+ * mismatch, 2 bad usage or bad input (one line on stderr naming it).
+ * With --json, stdout carries one JSON document and nothing else.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { type BugReport, Explorer } from '../check/explorer.js';
+import { decode_replay } from '../check/replay.js';
+import { find_scenario, SCENARIOS } from '../check/scenarios/index.js';
+import { RandomWalk } from '../check/strategy.js';
+import { run_native } from '../runtime/executors/native.js';
+import { make_config, type RunConfig, type Scenario } from '../runtime/scenario.js';
+import { demo } from './demo.js';
+import { bold, dim, green, red } from './style.js';
+
+/** A bad command line or bad input: one line on stderr, exit status 2. */
+export class UsageError extends Error {}
+
+const EXIT_OK = 0;
+const EXIT_BUG = 1;
+const EXIT_USAGE = 2;
+
+function int_arg(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be an integer, not '${v}'`);
+    const n = Number(v);
+    if (n < min || n > max)
+      throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, not ${n}`);
+    return n;
+  };
+}
+
+function seconds_arg(v: string): number {
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0)
+    throw new InvalidArgumentError(`--time must be a positive number of seconds, not '${v}'`);
+  return Number(v);
+}
+
+function param_arg(v: string, prev: Record<string, number>): Record<string, number> {
+  const m = /^([a-z_][a-z0-9_]*)=(\d+)$/.exec(v);
+  if (!m) throw new InvalidArgumentError(`--param needs KEY=INTEGER, not '${v}'`);
+  return { ...prev, [m[1]!]: Number(m[2]) };
+}
+
+function config_for(
+  s: Scenario,
+  opts: { cpus?: number; variant?: string; param?: Record<string, number> },
+): RunConfig {
+  try {
+    return make_config(s, { cpus: opts.cpus, variant: opts.variant, params: opts.param });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function scenario_arg(name: string): Scenario {
+  try {
+    return find_scenario(name);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function print_bug(bug: BugReport, intro: string): void {
+  console.log(`${red(bold(`BUG: ${bug.class}`))}: ${bug.message}`);
+  console.log(intro);
+  console.log('');
+  console.log(bug.table);
+  console.log('');
+  console.log(`replay: ${bold(`mmlab replay ${bug.replay}`)}`);
+}
+
+function bug_json(bug: BugReport | null): object | null {
+  return (
+    bug && {
+      class: bug.class,
+      message: bug.message,
+      task: bug.task,
+      replay: bug.replay,
+      preemptions: bug.preemptions,
+      steps: bug.steps,
+      hash: bug.hash,
+    }
+  );
+}
+
+interface CheckOpts {
+  variant?: string;
+  strategy: string;
+  seed: number;
+  schedules: number;
+  time?: number;
+  cpus?: number;
+  param?: Record<string, number>;
+  json?: boolean;
+}
+
+function cmd_check(name: string | undefined, opts: CheckOpts & { catalogue?: boolean }): number {
+  if (opts.catalogue)
+    throw new UsageError(
+      'check --catalogue comes with the seed variants (issue 5); use: mmlab check SCENARIO',
+    );
+  if (!name)
+    throw new UsageError(`check needs a SCENARIO (known: ${[...SCENARIOS.keys()].join(', ')})`);
+  const s = scenario_arg(name);
+  const cfg = config_for(s, opts);
+  const explorer = new Explorer(s, cfg);
+  const r = explorer.check(
+    new RandomWalk(opts.seed, opts.schedules),
+    opts.time === undefined ? {} : { time_ms: opts.time * 1000 },
+  );
+  const label = `${s.name}${cfg.variant ? ` --variant ${cfg.variant}` : ''}`;
+  if (opts.json) {
+    console.log(
+      JSON.stringify({
+        scenario: s.name,
+        variant: cfg.variant || null,
+        cpus: cfg.cpus,
+        strategy: opts.strategy,
+        seed: opts.seed,
+        bug: bug_json(r.bug),
+        schedules: r.schedules,
+        steps: r.steps,
+        elapsed_ms: Math.round(r.elapsed_ms * 10) / 10,
+      }),
+    );
+  } else if (r.bug) {
+    print_bug(
+      r.bug,
+      dim(
+        `found in ${label} by ${opts.strategy} walk (seed ${opts.seed}) after ${r.schedules} schedules, ${r.elapsed_ms.toFixed(0)} ms; ${r.bug.preemptions} preemptions, ${r.bug.steps} steps, trace hash ${r.bug.hash} (replayed and matched)`,
+      ),
+    );
+  } else {
+    const rate =
+      r.elapsed_ms > 0 ? ` (${(r.steps / r.elapsed_ms / 1000).toFixed(1)}M steps/s)` : '';
+    console.log(
+      `${green('clean')}: ${label}, ${r.schedules} schedules, ${r.steps} steps in ${r.elapsed_ms.toFixed(0)} ms${rate} [${opts.strategy}, seed ${opts.seed}]`,
+    );
+  }
+  return r.bug ? EXIT_BUG : EXIT_OK;
+}
+
+function cmd_replay(str: string, opts: { json?: boolean }): number {
+  let rec: ReturnType<typeof decode_replay>;
+  try {
+    rec = decode_replay(str);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const s = scenario_arg(rec.scenario);
+  const cfg = config_for(s, { cpus: rec.cpus, variant: rec.variant, param: rec.params });
+  const explorer = new Explorer(s, cfg);
+  let outcome: ReturnType<Explorer['trace']>['outcome'];
+  let trace: ReturnType<Explorer['trace']>['trace'];
+  try {
+    ({ outcome, trace } = explorer.trace(rec.choices, rec.hash));
+  } catch (e) {
+    // The schedule does not fit this scenario: a mismatch, not bad usage.
+    if (opts.json) console.log(JSON.stringify({ bug: null, mismatch: (e as Error).message }));
+    else console.error(`mmlab replay: ${(e as Error).message}`);
+    return EXIT_BUG;
+  }
+  const report = outcome.bug ? explorer.report(outcome) : null;
+  if (opts.json) {
+    console.log(
+      JSON.stringify({
+        scenario: s.name,
+        variant: cfg.variant || null,
+        bug: bug_json(report),
+        steps: outcome.steps,
+        hash: report?.hash ?? outcome.hash.toString(16).padStart(8, '0'),
+      }),
+    );
+  } else if (report) {
+    print_bug(
+      report,
+      dim(`replayed ${outcome.steps} steps bit for bit (trace hash ${report.hash})`),
+    );
+  } else {
+    console.log(explorer.table(trace, -1));
+    console.log(`${green('no bug')}: replayed ${outcome.steps} steps of ${s.name} bit for bit`);
+  }
+  return report ? EXIT_BUG : EXIT_OK;
+}
+
+async function cmd_stress(
+  name: string,
+  opts: { cpus?: number; variant?: string; param?: Record<string, number>; json?: boolean },
+): Promise<number> {
+  const s = scenario_arg(name);
+  const cfg = config_for(s, opts);
+  const r = await run_native(s, cfg);
+  const steps = r.steps.reduce((a, b) => a + b, 0);
+  if (opts.json) {
+    console.log(
+      JSON.stringify({
+        scenario: s.name,
+        variant: cfg.variant || null,
+        cpus: cfg.cpus,
+        bug: r.bug,
+        steps,
+        elapsed_ms: Math.round(r.elapsed_ms),
+      }),
+    );
+  } else if (r.bug) {
+    console.log(`${red(bold(`BUG: ${r.bug.class}`))}: ${r.bug.message}`);
+    if (r.bug.stack) console.log(dim(r.bug.stack));
+  } else {
+    console.log(
+      `${green('clean')}: ${s.name} natively on ${cfg.cpus} CPUs, ${steps} steps in ${r.elapsed_ms.toFixed(0)} ms`,
+    );
+  }
+  return r.bug ? EXIT_BUG : EXIT_OK;
+}
+
+export function build_program(exit: (code: number) => void): Command {
+  const program = new Command('mmlab')
+    .description("a laboratory for the Linux kernel's address-space locking")
+    .version('0.1.0')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      // Commander's own error lines are replaced by ours (one line, exit 2); help still shows.
+      writeErr: (s) => {
+        if (!s.startsWith('error:')) process.stderr.write(s);
+      },
+    });
+
+  const run = (p: number | Promise<number>) => {
+    void Promise.resolve(p).then(exit, (e) => fail(e, exit));
+  };
+
+  program
+    .command('check')
+    .description(
+      'explore the interleavings of a scenario and report the first bug with its replay string',
+    )
+    .argument('[scenario]', `scenario to explore (${[...SCENARIOS.keys()].join(', ')})`)
+    .option('--variant <name>', 're-introduce a historical bug')
+    .addOption(
+      new Option('--strategy <name>', 'exploration strategy').choices(['random']).default('random'),
+    )
+    .option('--seed <n>', 'seed of the strategy', int_arg('--seed', 0, 0xffffffff), 1)
+    .option('--schedules <n>', 'schedules to run', int_arg('--schedules', 1), 10_000)
+    .option('--time <sec>', 'stop after this many seconds', seconds_arg)
+    .option('--cpus <n>', 'CPUs running the scenario', int_arg('--cpus', 1, 255))
+    .option('--param <key=value>', 'set a scenario parameter (repeatable)', param_arg, {})
+    .option('--catalogue', 'every seed variant against its scenario')
+    .option('--json', 'print one JSON document')
+    .action((name: string | undefined, opts: CheckOpts & { catalogue?: boolean }) =>
+      run(cmd_check(name, opts)),
+    );
+
+  program
+    .command('replay')
+    .description('replay a schedule string printed by check, bit for bit')
+    .argument('<string>', 'replay string (m1:...)')
+    .option('--json', 'print one JSON document')
+    .action((str: string, opts: { json?: boolean }) => run(cmd_replay(str, opts)));
+
+  program
+    .command('stress')
+    .description('run a scenario natively, one worker thread per CPU')
+    .argument('<scenario>', 'scenario to run')
+    .option('--variant <name>', 're-introduce a historical bug')
+    .option('--cpus <n>', 'CPUs (worker threads)', int_arg('--cpus', 1, 255))
+    .option('--param <key=value>', 'set a scenario parameter (repeatable)', param_arg, {})
+    .option('--json', 'print one JSON document')
+    .action(
+      (
+        name: string,
+        opts: { cpus?: number; variant?: string; param?: Record<string, number>; json?: boolean },
+      ) => run(cmd_stress(name, opts)),
+    );
+
+  program
+    .command('demo')
+    .description(
+      'a short tour: explore the lock self-test, break the spinlock, replay the bug, run natively',
+    )
+    .action(() => run(demo()));
+
+  return program;
+}
+
+function fail(e: unknown, exit: (code: number) => void): void {
+  if (e instanceof UsageError || e instanceof InvalidArgumentError) {
+    console.error(`mmlab: ${e.message}`);
+    exit(EXIT_USAGE);
+    return;
+  }
+  console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
+  exit(EXIT_USAGE + 1);
+}
+
+export function main(argv: readonly string[], exit: (code: number) => void): void {
+  const program = build_program(exit);
+  try {
+    program.parse(argv as string[], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') {
+        exit(EXIT_OK);
+        return;
+      }
+      console.error(`mmlab: ${e.message.replace(/^error: /, '')}`);
+      exit(EXIT_USAGE);
+      return;
+    }
+    fail(e, exit);
+  }
+}
+
+main(process.argv.slice(2), (code) => {
+  process.exitCode = code;
+});

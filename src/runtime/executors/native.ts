@@ -1,0 +1,194 @@
+/*
+ * The native executor: one worker thread per task (the scenario's CPUs and
+ * its kthreads) over one SharedArrayBuffer, truly in parallel. The main
+ * thread boots the kernel memory and sets up the scenario exactly as the
+ * explorer does, starts the workers, stops the kthreads once every CPU is
+ * done, and runs the scenario's check.
+ *
+ * A failure in any worker (a KernelBug or any exception) is reported with
+ * its CPU and stack and stops every worker. A watchdog reports "no
+ * progress", with what each CPU was doing, instead of hanging.
+ */
+import { Worker } from 'node:worker_threads';
+import { boot } from '../../kernel/boot.js';
+import { describe_addr } from '../../kernel/slab.js';
+import { KernelMemory } from '../memory.js';
+import { KernelBug, OP_NAMES } from '../ops.js';
+import type { RunConfig, Scenario } from '../scenario.js';
+import { CTRL, CTRL_ABORT, ctrl_base, ctrl_words, TASK_BLOCKED, TASK_DONE } from './native_ctrl.js';
+import type { WorkerInit } from './native_worker.js';
+
+export interface NativeBug {
+  readonly class: string;
+  readonly message: string;
+  /** 'cpu0', 'rcu_gp_kthread', or '' for the scenario's final check and the watchdog. */
+  readonly task: string;
+  readonly stack: string;
+}
+
+export interface NativeResult {
+  readonly bug: NativeBug | null;
+  readonly elapsed_ms: number;
+  /** Steps (accesses) each task performed. */
+  readonly steps: readonly number[];
+}
+
+export interface NativeOptions {
+  /** Report "no progress" when no task took a step for this long. */
+  readonly watchdog_ms?: number;
+}
+
+type WorkerMessage =
+  | { type: 'done' }
+  | { type: 'bug'; bug_class: string; message: string; stack: string };
+
+/*
+ * Workers start from a one-line bootstrap. From dist/ it imports the
+ * compiled .js modules; under tsx (development and tests) it loads the .ts
+ * sources through tsx's tsImport, since Node 20 applies no loader hooks to a
+ * worker's entry.
+ */
+function bootstrap(worker_url: string, scenario_url: string): string {
+  const imp = import.meta.url.endsWith('.ts')
+    ? `(u) => import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((api) => api.tsImport(u, ${JSON.stringify(import.meta.url)}))`
+    : '(u) => import(u)';
+  return `const imp = ${imp};
+Promise.all([imp(${JSON.stringify(worker_url)}), imp(${JSON.stringify(scenario_url)})])
+  .then(([w, s]) => w.worker_main(s.scenario))
+  .catch((e) => { require('node:worker_threads').parentPort.postMessage({ type: 'bug', bug_class: 'exception', message: String(e && e.message || e), stack: String(e && e.stack || '') }); });`;
+}
+
+export function task_name(cfg: RunConfig, scenario: Scenario, t: number): string {
+  return t < cfg.cpus ? `cpu${t}` : (scenario.kthreads[t - cfg.cpus]?.name ?? `task${t}`);
+}
+
+export async function run_native(
+  scenario: Scenario,
+  cfg: RunConfig,
+  opts: NativeOptions = {},
+): Promise<NativeResult> {
+  const nr_tasks = cfg.cpus + scenario.kthreads.length;
+  const m = KernelMemory.create(scenario.memory_words);
+  const sys = boot(m, nr_tasks);
+  const globals = scenario.setup(m, sys, cfg);
+  const ctrl_sab = new SharedArrayBuffer(ctrl_words(nr_tasks) * 4);
+  const ctrl = new Int32Array(ctrl_sab);
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const worker_url = new URL(`./native_worker${ext}`, import.meta.url).href;
+  const code = bootstrap(worker_url, scenario.module);
+  const watchdog_ms = opts.watchdog_ms ?? 10_000;
+
+  const t0 = performance.now();
+  const workers: Worker[] = [];
+  const steps = new Array<number>(nr_tasks).fill(0);
+  const name = (t: number) => task_name(cfg, scenario, t);
+
+  const bug = await new Promise<NativeBug | null>((resolve) => {
+    let cpus_done = 0;
+    let done = 0;
+    let settled = false;
+    let last_progress = -1;
+    let last_change = performance.now();
+    const finish = (b: NativeBug | null) => {
+      if (settled) return;
+      settled = true;
+      clearInterval(watchdog);
+      Atomics.store(ctrl, CTRL_ABORT, 1);
+      resolve(b);
+    };
+    const watchdog = setInterval(
+      () => {
+        let progress = 0;
+        for (let t = 0; t < nr_tasks; t++)
+          progress += Atomics.load(ctrl, ctrl_base(t) + CTRL.steps);
+        const now = performance.now();
+        if (progress !== last_progress) {
+          last_progress = progress;
+          last_change = now;
+          return;
+        }
+        if (now - last_change < watchdog_ms) return;
+        const doing: string[] = [];
+        for (let t = 0; t < nr_tasks; t++) {
+          const b = ctrl_base(t);
+          const state = Atomics.load(ctrl, b + CTRL.state);
+          const what =
+            state === TASK_DONE
+              ? 'done'
+              : state === TASK_BLOCKED
+                ? `blocked in ${OP_NAMES[Atomics.load(ctrl, b + CTRL.op)]} on ${describe_addr(m, Atomics.load(ctrl, b + CTRL.addr))}`
+                : 'running';
+          doing.push(`${name(t)}: ${what}`);
+        }
+        finish({
+          class: 'no-progress',
+          message: `no progress for ${watchdog_ms} ms: ${doing.join('; ')}`,
+          task: '',
+          stack: '',
+        });
+      },
+      Math.min(250, watchdog_ms),
+    );
+
+    for (let t = 0; t < nr_tasks; t++) {
+      const init: WorkerInit = { sab: m.sab, ctrl: ctrl_sab, sys, globals, cfg, task: t };
+      const worker = new Worker(code, { eval: true, workerData: init });
+      workers.push(worker);
+      worker.on('message', (msg: WorkerMessage) => {
+        if (msg.type === 'bug') {
+          const where = Atomics.load(ctrl, ctrl_base(t) + CTRL.addr);
+          finish({
+            class: msg.bug_class,
+            message: `${msg.message} [${name(t)} at ${OP_NAMES[Atomics.load(ctrl, ctrl_base(t) + CTRL.op)]} ${describe_addr(m, where)}]`,
+            task: name(t),
+            stack: msg.stack,
+          });
+          return;
+        }
+        done++;
+        if (t < cfg.cpus && ++cpus_done === cfg.cpus) {
+          // kthread_stop() of every kthread.
+          for (const kt of scenario.kthreads) {
+            const { flag, kick } = kt.stop(sys);
+            Atomics.store(m.words, flag, 1);
+            Atomics.add(m.words, kick, 1);
+            Atomics.notify(m.words, kick);
+          }
+        }
+        if (done === nr_tasks) finish(null);
+      });
+      worker.on('error', (e) =>
+        finish({
+          class: 'exception',
+          message: `${name(t)}: ${e.message}`,
+          task: name(t),
+          stack: e.stack ?? '',
+        }),
+      );
+      worker.on('exit', (c) => {
+        if (c !== 0)
+          finish({
+            class: 'exception',
+            message: `${name(t)}: worker exited with code ${c}`,
+            task: name(t),
+            stack: '',
+          });
+      });
+    }
+  });
+  await Promise.all(workers.map((w) => w.terminate()));
+  const elapsed_ms = performance.now() - t0;
+  for (let t = 0; t < nr_tasks; t++) steps[t] = Atomics.load(ctrl, ctrl_base(t) + CTRL.steps);
+  if (bug) return { bug, elapsed_ms, steps };
+  try {
+    scenario.check(m, sys, globals, cfg);
+  } catch (e) {
+    if (!(e instanceof KernelBug)) throw e;
+    return {
+      bug: { class: e.bug_class, message: e.message, task: '', stack: e.stack ?? '' },
+      elapsed_ms,
+      steps,
+    };
+  }
+  return { bug: null, elapsed_ms, steps };
+}

@@ -1,0 +1,21 @@
+/*
+ * The native executor's control block: a second SharedArrayBuffer, apart
+ * from kernel memory, through which workers publish their progress and what
+ * they wait on, and the main thread tells them to stop. Line 0 holds the
+ * abort word; task t owns line t + 1 (64 bytes, so no false sharing).
+ */
+export const CTRL_STRIDE = 16;
+export const CTRL = { steps: 0, state: 1, op: 2, addr: 3 } as const;
+export const CTRL_ABORT = 0;
+
+export const TASK_RUNNING = 0;
+export const TASK_BLOCKED = 1;
+export const TASK_DONE = 2;
+
+export function ctrl_base(task: number): number {
+  return (task + 1) * CTRL_STRIDE;
+}
+
+export function ctrl_words(nr_tasks: number): number {
+  return ctrl_base(nr_tasks);
+}
