@@ -154,8 +154,11 @@ export function* rcu_gp_kthread(k: KernelContext): KGen {
   for (;;) {
     for (;;) {
       const kick = yield k.READ_ONCE(rsp + RCU_STATE.kick);
+      // stop before cb_head: once stop is seen, no CPU queues anything more,
+      // so an empty list read after it is empty for good.
+      const stop = yield k.READ_ONCE(rsp + RCU_STATE.stop);
       if ((yield k.READ_ONCE(rsp + RCU_STATE.cb_head)) !== 0) break;
-      if (yield k.READ_ONCE(rsp + RCU_STATE.stop)) return;
+      if (stop) return;
       yield k.futex_wait(rsp + RCU_STATE.kick, kick);
     }
     yield* spin_lock(k, rsp + RCU_STATE.cb_lock);
