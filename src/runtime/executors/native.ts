@@ -31,6 +31,8 @@ export interface NativeResult {
   readonly elapsed_ms: number;
   /** Steps (accesses) each task performed. */
   readonly steps: readonly number[];
+  /** Milliseconds each task ran its code, start to end, inside its worker. */
+  readonly cpu_ms: readonly number[];
 }
 
 export interface NativeOptions {
@@ -39,7 +41,7 @@ export interface NativeOptions {
 }
 
 type WorkerMessage =
-  | { type: 'done' }
+  | { type: 'done'; cpu_ms: number }
   | { type: 'bug'; bug_class: string; message: string; stack: string };
 
 /*
@@ -81,6 +83,7 @@ export async function run_native(
   const t0 = performance.now();
   const workers: Worker[] = [];
   const steps = new Array<number>(nr_tasks).fill(0);
+  const cpu_ms = new Array<number>(nr_tasks).fill(0);
   const name = (t: number) => task_name(cfg, scenario, t);
 
   const bug = await new Promise<NativeBug | null>((resolve) => {
@@ -145,6 +148,7 @@ export async function run_native(
           });
           return;
         }
+        cpu_ms[t] = msg.cpu_ms;
         done++;
         if (t < cfg.cpus && ++cpus_done === cfg.cpus) {
           // kthread_stop() of every kthread.
@@ -179,7 +183,7 @@ export async function run_native(
   await Promise.all(workers.map((w) => w.terminate()));
   const elapsed_ms = performance.now() - t0;
   for (let t = 0; t < nr_tasks; t++) steps[t] = Atomics.load(ctrl, ctrl_base(t) + CTRL.steps);
-  if (bug) return { bug, elapsed_ms, steps };
+  if (bug) return { bug, elapsed_ms, steps, cpu_ms };
   try {
     scenario.check(m, sys, globals, cfg);
   } catch (e) {
@@ -188,7 +192,8 @@ export async function run_native(
       bug: { class: e.bug_class, message: e.message, task: '', stack: e.stack ?? '' },
       elapsed_ms,
       steps,
+      cpu_ms,
     };
   }
-  return { bug: null, elapsed_ms, steps };
+  return { bug: null, elapsed_ms, steps, cpu_ms };
 }

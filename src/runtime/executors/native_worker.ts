@@ -36,27 +36,42 @@ const SPIN_LIMIT = 4096;
 
 class Aborted extends Error {}
 
-export function worker_main(scenario: Scenario): void {
-  const init = workerData as WorkerInit;
-  const m = KernelMemory.attach(init.sab);
-  const w = m.words;
-  const ctrl = new Int32Array(init.ctrl);
-  const t = init.task;
-  const base = ctrl_base(t);
-  const { sys, cfg } = init;
-  const rdp = sys.rcu_data[t]!;
-  const k = new KernelContext(sys, t, cfg.variant, false);
+/**
+ * One CPU's native access loop: performs each yielded access on the
+ * shared memory with Atomics. Used by the worker threads and, on the main
+ * thread, by the benchmarks.
+ */
+export class NativeCpu {
+  private readonly w: Int32Array;
+  private readonly rdp: number;
+  private readonly base: number;
+  readonly k: KernelContext;
 
-  const blocked = (op: number, addr: number) => {
-    Atomics.store(ctrl, base + CTRL.op, op);
-    Atomics.store(ctrl, base + CTRL.addr, addr);
-    Atomics.store(ctrl, base + CTRL.state, TASK_BLOCKED);
-  };
-  const check_abort = () => {
-    if (Atomics.load(ctrl, CTRL_ABORT) !== 0) throw new Aborted();
-  };
+  constructor(
+    private readonly m: KernelMemory,
+    private readonly sys: KernelSymbols,
+    readonly task: number,
+    variant: string,
+    private readonly ctrl: Int32Array,
+  ) {
+    this.w = m.words;
+    this.rdp = sys.rcu_data[task]!;
+    this.base = ctrl_base(task);
+    this.k = new KernelContext(sys, task, variant, false);
+  }
 
-  function perform(): number {
+  private blocked(op: number, addr: number): void {
+    Atomics.store(this.ctrl, this.base + CTRL.op, op);
+    Atomics.store(this.ctrl, this.base + CTRL.addr, addr);
+    Atomics.store(this.ctrl, this.base + CTRL.state, TASK_BLOCKED);
+  }
+
+  private check_abort(): void {
+    if (Atomics.load(this.ctrl, CTRL_ABORT) !== 0) throw new Aborted();
+  }
+
+  perform(): number {
+    const { k, w } = this;
     const addr = k.addr;
     switch (k.op) {
       case Op.LOAD:
@@ -84,36 +99,36 @@ export function worker_main(scenario: Scenario): void {
       case Op.COND_LOAD_NE: {
         let v = Atomics.load(w, addr);
         for (let spins = 0; v === k.a; spins++) {
-          if (spins === SPIN_LIMIT) blocked(Op.COND_LOAD_NE, addr);
+          if (spins === SPIN_LIMIT) this.blocked(Op.COND_LOAD_NE, addr);
           if (spins >= SPIN_LIMIT) {
             // Let the holder run: on fewer cores than workers it may be descheduled.
             Atomics.wait(w, addr, v, 0.05);
-            check_abort();
+            this.check_abort();
           }
           v = Atomics.load(w, addr);
         }
-        Atomics.store(ctrl, base + CTRL.state, TASK_RUNNING);
+        Atomics.store(this.ctrl, this.base + CTRL.state, TASK_RUNNING);
         return v;
       }
       case Op.FUTEX_WAIT: {
         if (Atomics.load(w, addr) !== k.a) return 1;
-        blocked(Op.FUTEX_WAIT, addr);
+        this.blocked(Op.FUTEX_WAIT, addr);
         for (;;) {
           const r = Atomics.wait(w, addr, k.a, WAIT_SLICE_MS);
           if (r !== 'timed-out') {
-            Atomics.store(ctrl, base + CTRL.state, TASK_RUNNING);
+            Atomics.store(this.ctrl, this.base + CTRL.state, TASK_RUNNING);
             return r === 'ok' ? 0 : 1;
           }
-          check_abort();
+          this.check_abort();
         }
       }
       case Op.FUTEX_WAKE:
         return Atomics.notify(w, addr, k.a);
       case Op.RCU_READ_LOCK:
-        __rcu_read_lock(w, rdp);
+        __rcu_read_lock(w, this.rdp);
         return 0;
       case Op.RCU_READ_UNLOCK: {
-        const wake = __rcu_read_unlock(w, rdp, sys.rcu_state);
+        const wake = __rcu_read_unlock(w, this.rdp, this.sys.rcu_state);
         if (wake < 0) throw new Error('rcu_read_unlock() without rcu_read_lock()');
         if (wake > 0) Atomics.notify(w, wake);
         return 0;
@@ -122,40 +137,49 @@ export function worker_main(scenario: Scenario): void {
       case Op.LOCK_RELEASE:
         return 0;
       case Op.ALLOC:
-        return slab_alloc(m, addr, k.a);
+        return slab_alloc(this.m, addr, k.a);
       case Op.FREE:
-        slab_free(m, addr, k.a, t);
+        slab_free(this.m, addr, k.a, this.task);
         return 0;
       default:
         throw new Error(`unknown op ${k.op}`);
     }
   }
 
-  const gen: KGen =
-    t < cfg.cpus ? scenario.cpu(k, init.globals, cfg) : scenario.kthreads[t - cfg.cpus]!.fn(k);
-  try {
+  /** Run `gen` to its end; returns its value. Publishes progress every 1024 steps. */
+  drive<R>(gen: KGen<R>): R {
     let steps = 0;
     let r = gen.next();
     while (!r.done) {
-      r = gen.next(perform());
+      r = gen.next(this.perform());
       if ((++steps & 1023) === 0) {
-        Atomics.store(ctrl, base + CTRL.steps, steps);
-        check_abort();
+        Atomics.add(this.ctrl, this.base + CTRL.steps, 1024);
+        this.check_abort();
       }
     }
-    Atomics.store(ctrl, base + CTRL.steps, steps);
+    Atomics.add(this.ctrl, this.base + CTRL.steps, steps & 1023);
+    return r.value;
+  }
+}
+
+export function worker_main(scenario: Scenario): void {
+  const init = workerData as WorkerInit;
+  const m = KernelMemory.attach(init.sab);
+  const ctrl = new Int32Array(init.ctrl);
+  const { sys, cfg, task: t } = init;
+  const cpu = new NativeCpu(m, sys, t, cfg.variant, ctrl);
+  const gen: KGen = t < cfg.cpus ? scenario.cpu(cpu.k, init.globals, cfg) : scenario.kthreads[t - cfg.cpus]!.fn(cpu.k);
+  const base = ctrl_base(t);
+  try {
+    const t0 = performance.now();
+    cpu.drive(gen);
     Atomics.store(ctrl, base + CTRL.state, TASK_DONE);
-    parentPort!.postMessage({ type: 'done' });
+    parentPort!.postMessage({ type: 'done', cpu_ms: performance.now() - t0 });
   } catch (e) {
     if (e instanceof Aborted) return;
     const err = e as Error & { bug_class?: string };
-    Atomics.store(ctrl, base + CTRL.op, k.op);
-    Atomics.store(ctrl, base + CTRL.addr, k.addr);
-    parentPort!.postMessage({
-      type: 'bug',
-      bug_class: err.bug_class ?? 'exception',
-      message: err.message,
-      stack: err.stack ?? '',
-    });
+    Atomics.store(ctrl, base + CTRL.op, cpu.k.op);
+    Atomics.store(ctrl, base + CTRL.addr, cpu.k.addr);
+    parentPort!.postMessage({ type: 'bug', bug_class: err.bug_class ?? 'exception', message: err.message, stack: err.stack ?? '' });
   }
 }

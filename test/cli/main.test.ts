@@ -1,0 +1,81 @@
+/*
+ * The command line as a user drives it: the built mmlab, its exit
+ * statuses, its one-line errors and its JSON.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+
+const MMLAB = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+function mmlab(...args: string[]) {
+  const r = spawnSync(process.execPath, [MMLAB, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test('check of the fixed kernel: exit 0 and JSON with the contract fields', () => {
+  const r = mmlab('check', 'lock-selftest', '--schedules', '300', '--json');
+  assert.equal(r.code, 0, r.err);
+  const j = JSON.parse(r.out);
+  assert.equal(j.bug, null);
+  assert.equal(j.schedules, 300);
+  assert.equal(typeof j.elapsed_ms, 'number');
+});
+
+test('check --variant broken-spinlock: exit 1, the bug class, and a replay that reproduces it', () => {
+  const r = mmlab('check', 'lock-selftest', '--variant', 'broken-spinlock', '--json');
+  assert.equal(r.code, 1);
+  const j = JSON.parse(r.out);
+  assert.equal(typeof j.bug.class, 'string');
+  assert.match(j.bug.replay, /^m1:lock-selftest:/);
+  assert.equal(typeof j.bug.preemptions, 'number');
+  const again = mmlab('replay', j.bug.replay, '--json');
+  assert.equal(again.code, 1);
+  const k = JSON.parse(again.out);
+  assert.equal(k.bug.class, j.bug.class);
+  assert.equal(k.bug.hash, j.bug.hash);
+  const text = mmlab('replay', j.bug.replay);
+  assert.match(text.out, /BUG: /);
+  assert.match(text.out, /replayed \d+ steps bit for bit/);
+});
+
+test('a tampered replay string is a mismatch (exit 1), a garbled one bad input (exit 2)', () => {
+  const r = mmlab('check', 'lock-selftest', '--variant', 'broken-spinlock', '--json');
+  const replay: string = JSON.parse(r.out).bug.replay;
+  const tampered = replay.replace(/:[0-9a-f]{8}$/, ':00000000');
+  assert.equal(mmlab('replay', tampered).code, 1);
+  const bad = mmlab('replay', 'm1:lock-selftest:c=2:0xQ');
+  assert.equal(bad.code, 2);
+  assert.equal(bad.err.trim().split('\n').length, 1);
+});
+
+test('bad usage: one line on stderr naming the problem, exit 2, nothing on stdout', () => {
+  for (const args of [
+    ['check', 'no-such-scenario'],
+    ['check', 'lock-selftest', '--variant', 'nope'],
+    ['check', 'lock-selftest', '--seed', 'abc'],
+    ['check', 'lock-selftest', '--schedules', '0'],
+    ['check', 'lock-selftest', '--strategy', 'magic'],
+    ['check', 'lock-selftest', '--cpus', '99'],
+    ['check', 'lock-selftest', '--param', 'iters=x'],
+    ['check', 'lock-selftest', '--param', 'nope=1'],
+    ['check', 'lock-selftest', '--frobnicate'],
+    ['check'],
+    ['frobnicate'],
+    [],
+  ]) {
+    const r = mmlab(...args);
+    assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}`);
+    assert.equal(r.out, '', `${args.join(' ')}: stdout must be empty`);
+    if (args.length > 0) assert.equal(r.err.trim().split('\n').length, 1, `${args.join(' ')}: ${r.err}`);
+  }
+});
+
+test('stress runs natively and reports clean', () => {
+  const r = mmlab('stress', 'lock-selftest', '--param', 'iters=200', '--json');
+  assert.equal(r.code, 0, r.err);
+  const j = JSON.parse(r.out);
+  assert.equal(j.bug, null);
+  assert.ok(j.steps > 0);
+});

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { defineStruct, field_at } from '../../src/runtime/layout.js';
+import { KernelMemory, PAGE_WORDS } from '../../src/runtime/memory.js';
+
+const INNER = defineStruct('inner', { x: 'lock X', y: 'lock Y' });
+const OUTER = defineStruct('outer', {
+  a: 'mmap_lock',
+  arr: [3, 'page_table_lock'],
+  in: INNER.$,
+  guarded: [INNER.$, 'wait_lock'],
+});
+
+test('struct layouts give offsets, sizes and the protection of each field', () => {
+  assert.equal(OUTER.a, 0);
+  assert.equal(OUTER.arr, 1);
+  assert.equal(OUTER.in, 4);
+  assert.equal(OUTER.guarded, 6);
+  assert.equal(OUTER.$.size, 8);
+  assert.deepEqual(field_at(OUTER.$, 2), { name: 'arr[1]', protection: 'page_table_lock' });
+  assert.deepEqual(field_at(OUTER.$, 5), { name: 'in.y', protection: 'lock Y' });
+  assert.deepEqual(field_at(OUTER.$, 7), { name: 'guarded.y', protection: 'wait_lock' });
+  assert.throws(() => defineStruct('bad', { x: [0, 'none'] }), /bad width/);
+});
+
+test('kernel memory: NULL is never handed out; boot objects are named', () => {
+  const m = KernelMemory.create(8 * PAGE_WORDS);
+  const p = m.boot_alloc(OUTER.$, 'the_outer');
+  assert.ok(p > 0);
+  assert.equal(m.describe_boot(p + OUTER.in + INNER.x), 'the_outer.in.x');
+  const q = m.boot_alloc(OUTER.$, 'pair', 2);
+  assert.equal(m.describe_boot(q + OUTER.$.size + 1), 'pair[1].arr[0]');
+  assert.equal(m.describe_boot(0), undefined);
+});
+
+test('slab pages are page aligned and memory exhaustion returns 0', () => {
+  const m = KernelMemory.create(4 * PAGE_WORDS);
+  const s = m.alloc_slab_pages(1, 123);
+  assert.equal(s % PAGE_WORDS, 0);
+  assert.equal(m.page_cache(s + 5), 123);
+  assert.equal(m.page_slab(s + 5), s);
+  assert.equal(m.alloc_slab_pages(8, 123), 0);
+  assert.throws(() => KernelMemory.create(1000), /multiple of a page/);
+});
