@@ -1,4 +1,4 @@
-import { Explorer, type CheckResult } from '../src/check/explorer.js';
+import { type CheckResult, Explorer } from '../src/check/explorer.js';
 import { RandomWalk } from '../src/check/strategy.js';
 import { make_config, type Scenario } from '../src/runtime/scenario.js';
 

@@ -20,72 +20,99 @@ interface Held {
   dep_map: number;
   cls: number;
   mode: number;
-  trylock: boolean;
+}
+
+/** Who holds one lock now. */
+interface LockState {
+  /** The task holding it for write, or -1. */
+  writer: number;
+  /** How many tasks hold it for read. */
+  readers: number;
 }
 
 export class Lockdep implements LockChecker {
   private held_locks: Held[][] = [];
-  /** Per lock: the task holding it for write, or -1. */
-  private writer = new Map<number, number>();
-  /** Per lock: tasks holding it for read. */
-  private readers = new Map<number, number[]>();
-  private edges = new Map<number, Set<number>>();
+  private readonly locks = new Map<number, LockState>();
+  /**
+   * The class graph: from -> (to -> schedule in which the edge was added).
+   * Edges of earlier schedules do not count, so that a report replays; an
+   * epoch instead of clearing keeps reset() free of work.
+   */
+  private readonly edges = new Map<number, Map<number, number>>();
+  private epoch = 0;
 
   constructor(private readonly task_name: (t: number) => string) {}
 
   reset(nr_tasks: number): void {
-    this.held_locks = Array.from({ length: nr_tasks }, () => []);
-    this.writer.clear();
-    this.readers.clear();
-    this.edges.clear();
+    while (this.held_locks.length < nr_tasks) this.held_locks.push([]);
+    for (const h of this.held_locks) h.length = 0;
+    for (const l of this.locks.values()) {
+      l.writer = -1;
+      l.readers = 0;
+    }
+    this.epoch++;
   }
 
   private name(cls: number): string {
     return lock_class_name(cls);
   }
 
+  private state(dep_map: number): LockState {
+    let l = this.locks.get(dep_map);
+    if (!l) {
+      l = { writer: -1, readers: 0 };
+      this.locks.set(dep_map, l);
+    }
+    return l;
+  }
+
+  /* The tasks that hold `dep_map` for read (reports only). */
+  private readers_of(dep_map: number): string {
+    const out: string[] = [];
+    this.held_locks.forEach((held, t) => {
+      if (held.some((h) => h.dep_map === dep_map && h.mode !== LOCK_WRITE))
+        out.push(this.task_name(t));
+    });
+    return out.join(', ');
+  }
+
   acquire(task: number, dep_map: number, cls: number, mode: number, trylock: boolean): void {
-    const who = this.task_name(task);
-    const w = this.writer.get(dep_map) ?? -1;
-    const r = this.readers.get(dep_map) ?? [];
     const mine = this.held_locks[task]!;
-    if (mine.some((h) => h.dep_map === dep_map)) {
-      throw new KernelBug(
-        'lockdep',
-        `lockdep: possible recursive locking detected: ${who} acquires ${this.name(cls)} it already holds`,
-      );
+    for (let i = 0; i < mine.length; i++) {
+      if (mine[i]!.dep_map === dep_map) {
+        throw new KernelBug(
+          'lockdep',
+          `lockdep: possible recursive locking detected: ${this.task_name(task)} acquires ${this.name(cls)} it already holds`,
+        );
+      }
     }
-    if (mode === LOCK_WRITE && (w >= 0 || r.length > 0)) {
+    const l = this.state(dep_map);
+    if (l.writer >= 0 || (mode === LOCK_WRITE && l.readers > 0)) {
       const other =
-        w >= 0
-          ? `${this.task_name(w)} holds it for write`
-          : `${r.map((t) => this.task_name(t)).join(', ')} hold${r.length > 1 ? '' : 's'} it for read`;
+        l.writer >= 0
+          ? `${this.task_name(l.writer)} holds it for write`
+          : `${this.readers_of(dep_map)} hold(s) it for read`;
       throw new KernelBug(
         'exclusion',
-        `mutual exclusion violated: ${who} acquired ${this.name(cls)} for write while ${other}`,
-      );
-    }
-    if (mode !== LOCK_WRITE && w >= 0) {
-      throw new KernelBug(
-        'exclusion',
-        `mutual exclusion violated: ${who} acquired ${this.name(cls)} for read while ${this.task_name(w)} holds it for write`,
+        `mutual exclusion violated: ${this.task_name(task)} acquired ${this.name(cls)} for ${mode === LOCK_WRITE ? 'write' : 'read'} while ${other}`,
       );
     }
     if (!trylock) {
-      for (const h of mine) if (h.cls !== cls) this.add_edge(task, h.cls, cls);
+      for (let i = 0; i < mine.length; i++)
+        if (mine[i]!.cls !== cls) this.add_edge(task, mine[i]!.cls, cls);
     }
-    mine.push({ dep_map, cls, mode, trylock });
-    if (mode === LOCK_WRITE) this.writer.set(dep_map, task);
-    else this.readers.set(dep_map, [...r, task]);
+    mine.push({ dep_map, cls, mode });
+    if (mode === LOCK_WRITE) l.writer = task;
+    else l.readers++;
   }
 
   private add_edge(task: number, from: number, to: number): void {
     let out = this.edges.get(from);
     if (!out) {
-      out = new Set();
+      out = new Map();
       this.edges.set(from, out);
     }
-    if (out.has(to)) return;
+    if (out.get(to) === this.epoch) return;
     const path = this.path(to, from);
     if (path) {
       const chain = [...path, to].map((c) => this.name(c)).join(' -> ');
@@ -94,10 +121,10 @@ export class Lockdep implements LockChecker {
         `lockdep: possible circular locking dependency detected: ${this.task_name(task)} takes ${this.name(to)} while holding ${this.name(from)}, and the existing chain is ${chain}`,
       );
     }
-    out.add(to);
+    out.set(to, this.epoch);
   }
 
-  /* A path of classes from `a` to `b` in the dependency graph, or null. */
+  /* A path of classes from `a` to `b` over this schedule's edges, or null. */
   private path(a: number, b: number): number[] | null {
     const prev = new Map<number, number>([[a, a]]);
     const queue = [a];
@@ -111,8 +138,8 @@ export class Lockdep implements LockChecker {
         }
         return out;
       }
-      for (const n of this.edges.get(c) ?? []) {
-        if (!prev.has(n)) {
+      for (const [n, epoch] of this.edges.get(c) ?? []) {
+        if (epoch === this.epoch && !prev.has(n)) {
           prev.set(n, c);
           queue.push(n);
         }
@@ -123,25 +150,23 @@ export class Lockdep implements LockChecker {
 
   release(task: number, dep_map: number): void {
     const mine = this.held_locks[task]!;
-    const i = mine.findIndex((h) => h.dep_map === dep_map);
+    let i = mine.length - 1;
+    while (i >= 0 && mine[i]!.dep_map !== dep_map) i--;
     if (i < 0) {
       throw new KernelBug(
         'lockdep',
         `lockdep: bad unlock balance detected: ${this.task_name(task)} releases a lock it does not hold`,
       );
     }
-    const [h] = mine.splice(i, 1);
-    if (h!.mode === LOCK_WRITE) this.writer.delete(dep_map);
-    else {
-      const r = (this.readers.get(dep_map) ?? []).filter((t) => t !== task);
-      if (r.length) this.readers.set(dep_map, r);
-      else this.readers.delete(dep_map);
-    }
+    const h = mine[i]!;
+    mine.splice(i, 1);
+    const l = this.state(dep_map);
+    if (h.mode === LOCK_WRITE) l.writer = -1;
+    else l.readers--;
   }
 
   task_exit(task: number): void {
-    const mine = this.held_locks[task]!;
-    if (mine.length > 0) {
+    if (this.held_locks[task]!.length > 0) {
       throw new KernelBug(
         'lockdep',
         `lockdep: ${this.task_name(task)} ended still holding ${this.held(task).join(', ')}`,

@@ -22,7 +22,10 @@ test('A then B on one CPU and B then A on another: a possible circular dependenc
   l.release(0, 200);
   l.release(0, 100);
   l.acquire(1, 200, B, LOCK_WRITE, false);
-  assert.throws(() => l.acquire(1, 100, A, LOCK_WRITE, false), (e: KernelBug) => klass('lockdep')(e) && /test\.A -> test\.B/.test(e.message));
+  assert.throws(
+    () => l.acquire(1, 100, A, LOCK_WRITE, false),
+    (e: KernelBug) => klass('lockdep')(e) && /test\.A -> test\.B/.test(e.message),
+  );
 });
 
 test('a trylock adds no dependency', () => {

@@ -4,7 +4,14 @@ import { decode_replay, encode_replay } from '../../src/check/replay.js';
 
 test('a replay string round-trips scenario, configuration, schedule and hash', () => {
   const choices = Uint8Array.from([0, 0, 0, 1, 1, 0, 2, 2, 2, 2]);
-  const s = encode_replay({ scenario: 'lock-selftest', cpus: 2, variant: 'broken-spinlock', params: { iters: 3 }, choices, hash: 0xdeadbeef });
+  const s = encode_replay({
+    scenario: 'lock-selftest',
+    cpus: 2,
+    variant: 'broken-spinlock',
+    params: { iters: 3 },
+    choices,
+    hash: 0xdeadbeef,
+  });
   assert.equal(s, 'm1:lock-selftest:c=2,v=broken-spinlock,iters=3:0x3.1x2.0x1.2x4:deadbeef');
   const r = decode_replay(s);
   assert.equal(r.scenario, 'lock-selftest');
@@ -18,7 +25,10 @@ test('a replay string round-trips scenario, configuration, schedule and hash', (
 test('malformed strings are refused with what is wrong', () => {
   assert.throws(() => decode_replay('hello'), /expected 'm1:SCENARIO:CONFIG:SCHEDULE/);
   assert.throws(() => decode_replay('m1:lock-selftest:iters=1:0x3'), /no CPU count/);
-  assert.throws(() => decode_replay('m1:lock-selftest:c=2:0x3.banana'), /bad schedule run 'banana'/);
+  assert.throws(
+    () => decode_replay('m1:lock-selftest:c=2:0x3.banana'),
+    /bad schedule run 'banana'/,
+  );
   assert.throws(() => decode_replay('m1:lock-selftest:c=2:300x3'), /bad schedule run/);
   assert.throws(() => decode_replay('m1:lock-selftest:c=2:0x3:xyz'), /bad trace hash/);
   assert.throws(() => decode_replay('m1:Lock Selftest:c=2:0x3'), /bad scenario name/);

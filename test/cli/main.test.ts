@@ -4,13 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 const MMLAB = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 function mmlab(...args: string[]) {
-  const r = spawnSync(process.execPath, [MMLAB, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const r = spawnSync(process.execPath, [MMLAB, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -68,7 +71,8 @@ test('bad usage: one line on stderr naming the problem, exit 2, nothing on stdou
     const r = mmlab(...args);
     assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}`);
     assert.equal(r.out, '', `${args.join(' ')}: stdout must be empty`);
-    if (args.length > 0) assert.equal(r.err.trim().split('\n').length, 1, `${args.join(' ')}: ${r.err}`);
+    if (args.length > 0)
+      assert.equal(r.err.trim().split('\n').length, 1, `${args.join(' ')}: ${r.err}`);
   }
 });
 

@@ -9,7 +9,7 @@ import {
   refcount_inc_not_zero,
 } from '../../src/kernel/refcount.js';
 import { KernelMemory } from '../../src/runtime/memory.js';
-import { type KGen, type KernelBug, KernelContext, Op } from '../../src/runtime/ops.js';
+import { type KernelBug, KernelContext, type KGen, Op } from '../../src/runtime/ops.js';
 
 /* Drive a generator on one CPU, each access done at once (no other CPU runs). */
 function run<R>(m: KernelMemory, make: (k: KernelContext) => KGen<R>): R {
@@ -48,26 +48,44 @@ function fresh(v: number) {
 
 test('refcount_inc_not_zero fails on 0 and takes a reference otherwise', () => {
   const z = fresh(0);
-  assert.equal(run(z.m, (k) => refcount_inc_not_zero(k, z.r)), false);
+  assert.equal(
+    run(z.m, (k) => refcount_inc_not_zero(k, z.r)),
+    false,
+  );
   const o = fresh(1);
-  assert.equal(run(o.m, (k) => refcount_inc_not_zero(k, o.r)), true);
+  assert.equal(
+    run(o.m, (k) => refcount_inc_not_zero(k, o.r)),
+    true,
+  );
   assert.equal(o.m.words[o.r], 2);
 });
 
 test('the limited increment tells detached (0) from the limit (negative)', () => {
   const z = fresh(0);
-  assert.equal(run(z.m, (k) => __refcount_add_not_zero_limited_acquire(k, z.r, 1, 10)), 0);
+  assert.equal(
+    run(z.m, (k) => __refcount_add_not_zero_limited_acquire(k, z.r, 1, 10)),
+    0,
+  );
   const full = fresh(10);
-  assert.equal(run(full.m, (k) => __refcount_add_not_zero_limited_acquire(k, full.r, 1, 10)), -10);
+  assert.equal(
+    run(full.m, (k) => __refcount_add_not_zero_limited_acquire(k, full.r, 1, 10)),
+    -10,
+  );
   assert.equal(full.m.words[full.r], 10, 'nothing added at the limit');
   const ok = fresh(3);
-  assert.equal(run(ok.m, (k) => __refcount_add_not_zero_limited_acquire(k, ok.r, 1, 10)), 3);
+  assert.equal(
+    run(ok.m, (k) => __refcount_add_not_zero_limited_acquire(k, ok.r, 1, 10)),
+    3,
+  );
   assert.equal(ok.m.words[ok.r], 4);
 });
 
 test('an addition on 0 is a use-after-free and saturates', () => {
   const z = fresh(0);
-  assert.throws(() => run(z.m, (k) => refcount_inc(k, z.r)), (e: KernelBug) => e.bug_class === 'refcount' && /addition on 0/.test(e.message));
+  assert.throws(
+    () => run(z.m, (k) => refcount_inc(k, z.r)),
+    (e: KernelBug) => e.bug_class === 'refcount' && /addition on 0/.test(e.message),
+  );
   assert.equal(z.m.words[z.r], REFCOUNT_SATURATED);
 });
 
@@ -76,5 +94,8 @@ test('an underflow is reported and saturates', () => {
   assert.throws(() => run(z.m, (k) => refcount_dec_and_test(k, z.r)), /underflow; use-after-free/);
   assert.equal(z.m.words[z.r], REFCOUNT_SATURATED);
   const one = fresh(1);
-  assert.equal(run(one.m, (k) => refcount_dec_and_test(k, one.r)), true);
+  assert.equal(
+    run(one.m, (k) => refcount_dec_and_test(k, one.r)),
+    true,
+  );
 });

@@ -103,8 +103,9 @@ export function init_rwsem(m: KernelMemory, sem: number, name: string): void {
   m.words[sem + RW_SEMAPHORE.dep_map] = lock_class(name);
 }
 
-function* rwsem_set_reader_owned(k: KernelContext, sem: number): KGen {
-  yield k.WRITE_ONCE(sem + RW_SEMAPHORE.owner, k.current | RWSEM_READER_OWNED);
+/* One access, so a plain function whose op the caller yields: no generator on the fast path. */
+function rwsem_set_reader_owned(k: KernelContext, sem: number): number {
+  return k.WRITE_ONCE(sem + RW_SEMAPHORE.owner, k.current | RWSEM_READER_OWNED);
 }
 
 /*
@@ -211,7 +212,7 @@ function* rwsem_down_read_slowpath(k: KernelContext, sem: number): KGen {
     // No waiters and no writer: our READER_BIAS already holds the lock.
     if (!((yield k.READ_ONCE(countp)) & (RWSEM_WRITER_MASK | RWSEM_FLAG_HANDOFF))) {
       yield* spin_unlock(k, sem + RW_SEMAPHORE.wait_lock);
-      yield* rwsem_set_reader_owned(k, sem);
+      yield rwsem_set_reader_owned(k, sem);
       return;
     }
     adjustment += RWSEM_FLAG_WAITERS;
@@ -317,7 +318,7 @@ function* rwsem_wake(k: KernelContext, sem: number, wake_type: number): KGen {
 export function* down_read(k: KernelContext, sem: number): KGen {
   const old = yield k.fetch_add(sem + RW_SEMAPHORE.count, RWSEM_READER_BIAS, ORDER_ACQUIRE);
   if ((old + RWSEM_READER_BIAS) & RWSEM_READ_FAILED_MASK) yield* rwsem_down_read_slowpath(k, sem);
-  else yield* rwsem_set_reader_owned(k, sem);
+  else yield rwsem_set_reader_owned(k, sem);
   if (k.lockdep) yield k.lock_acquire(sem + RW_SEMAPHORE.dep_map, LOCK_READ, false);
 }
 
@@ -327,7 +328,7 @@ export function* down_read_trylock(k: KernelContext, sem: number): KGen<boolean>
   while (!(tmp & RWSEM_READ_FAILED_MASK)) {
     const old = yield k.cmpxchg(countp, tmp, tmp + RWSEM_READER_BIAS, ORDER_ACQUIRE);
     if (old === tmp) {
-      yield* rwsem_set_reader_owned(k, sem);
+      yield rwsem_set_reader_owned(k, sem);
       if (k.lockdep) yield k.lock_acquire(sem + RW_SEMAPHORE.dep_map, LOCK_READ, true);
       return true;
     }
@@ -393,7 +394,7 @@ export function* downgrade_write(k: KernelContext, sem: number): KGen {
     -RWSEM_WRITER_LOCKED + RWSEM_READER_BIAS,
     ORDER_RELEASE,
   );
-  yield* rwsem_set_reader_owned(k, sem);
+  yield rwsem_set_reader_owned(k, sem);
   if (old & RWSEM_FLAG_WAITERS) yield* rwsem_wake(k, sem, RWSEM_WAKE_READ_OWNED);
 }
 

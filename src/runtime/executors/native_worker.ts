@@ -168,7 +168,10 @@ export function worker_main(scenario: Scenario): void {
   const ctrl = new Int32Array(init.ctrl);
   const { sys, cfg, task: t } = init;
   const cpu = new NativeCpu(m, sys, t, cfg.variant, ctrl);
-  const gen: KGen = t < cfg.cpus ? scenario.cpu(cpu.k, init.globals, cfg) : scenario.kthreads[t - cfg.cpus]!.fn(cpu.k);
+  const gen: KGen =
+    t < cfg.cpus
+      ? scenario.cpu(cpu.k, init.globals, cfg)
+      : scenario.kthreads[t - cfg.cpus]!.fn(cpu.k);
   const base = ctrl_base(t);
   try {
     const t0 = performance.now();
@@ -180,6 +183,11 @@ export function worker_main(scenario: Scenario): void {
     const err = e as Error & { bug_class?: string };
     Atomics.store(ctrl, base + CTRL.op, cpu.k.op);
     Atomics.store(ctrl, base + CTRL.addr, cpu.k.addr);
-    parentPort!.postMessage({ type: 'bug', bug_class: err.bug_class ?? 'exception', message: err.message, stack: err.stack ?? '' });
+    parentPort!.postMessage({
+      type: 'bug',
+      bug_class: err.bug_class ?? 'exception',
+      message: err.message,
+      stack: err.stack ?? '',
+    });
   }
 }

@@ -41,7 +41,11 @@ for (const [name, cases] of CASES) {
     });
 
     test('stressed natively on 2 worker threads: counts come out exact', async () => {
-      const r = await run_native(selftest, make_config(selftest, { params: { cases, iters: 3000 } }), { watchdog_ms: 20_000 });
+      const r = await run_native(
+        selftest,
+        make_config(selftest, { params: { cases, iters: 3000 } }),
+        { watchdog_ms: 20_000 },
+      );
       assert.equal(r.bug, null, r.bug ? `${r.bug.class}: ${r.bug.message}` : '');
       assert.ok(r.steps[0]! > 3000 && r.steps[1]! > 3000, `both CPUs ran: ${r.steps}`);
     });

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { explore } from '../../helpers.js';
 import { scenario as rwsem_free } from '../../fixtures/rwsem_free.js';
+import { explore } from '../../helpers.js';
 
 test('free after down_write while up_read is in rwsem_wake: use-after-free found', () => {
   const r = explore(rwsem_free, { params: { rcu: 0 } }, 20_000);
@@ -15,7 +15,10 @@ test('free after down_write while up_read is in rwsem_wake: use-after-free found
   assert.equal(r.bug.class, 'use-after-free');
   assert.equal(r.bug.task, 'cpu0', 'the reader makes the stale access');
   // The reader touches the freed object inside rwsem_wake(): wait_lock or the wait list.
-  assert.match(r.bug.message, /(load|cmpxchg|store|read_once) of kmalloc-\d+@0x[0-9a-f]+\.data\[[2-5]\]/);
+  assert.match(
+    r.bug.message,
+    /(load|cmpxchg|store|read_once) of kmalloc-\d+@0x[0-9a-f]+\.data\[[2-5]\]/,
+  );
   assert.match(r.bug.message, /freed by cpu1 in rwsem_free writer/);
   assert.match(r.bug.table, /rwsem_wake|up_read|spin_lock/);
 });

@@ -11,7 +11,10 @@ test('a spinlock whose acquire is a load then a store is caught, for every seed'
   for (let seed = 1; seed <= 10; seed++) {
     const r = explore(selftest, { variant: VARIANT_BROKEN_SPINLOCK }, 10_000, seed);
     assert.ok(r.bug, `seed ${seed}: found`);
-    assert.ok(['exclusion', 'BUG', 'outcome'].includes(r.bug.class), `seed ${seed}: ${r.bug.class}: ${r.bug.message}`);
+    assert.ok(
+      ['exclusion', 'BUG', 'outcome'].includes(r.bug.class),
+      `seed ${seed}: ${r.bug.class}: ${r.bug.message}`,
+    );
   }
 });
 
@@ -22,7 +25,10 @@ test('its replay string reproduces the same failure bit for bit', () => {
   assert.equal(rec.scenario, 'lock-selftest');
   assert.equal(rec.variant, VARIANT_BROKEN_SPINLOCK);
   // A fresh explorer, as `mmlab replay` would build from the string alone.
-  const fresh = new Explorer(selftest, make_config(selftest, { cpus: rec.cpus, variant: rec.variant, params: rec.params }));
+  const fresh = new Explorer(
+    selftest,
+    make_config(selftest, { cpus: rec.cpus, variant: rec.variant, params: rec.params }),
+  );
   const { outcome } = fresh.trace(rec.choices, rec.hash);
   assert.equal(outcome.bug?.bug_class, r.bug.class);
   assert.equal(outcome.bug?.message, r.bug.message);

@@ -4,7 +4,14 @@ import { Explorer } from '../../../src/check/explorer.js';
 import { scenario as selftest } from '../../../src/check/scenarios/lock_selftest.js';
 import { RandomWalk } from '../../../src/check/strategy.js';
 import { make_config } from '../../../src/runtime/scenario.js';
-import { CRASH, DEADLOCK, LIVELOCK, LOST_WAKEUP, USE_AFTER_FREE, scenario as broken } from '../../fixtures/broken.js';
+import {
+  scenario as broken,
+  CRASH,
+  DEADLOCK,
+  LIVELOCK,
+  LOST_WAKEUP,
+  USE_AFTER_FREE,
+} from '../../fixtures/broken.js';
 import { explore } from '../../helpers.js';
 
 test('the same seed gives the same schedules: equal trace hashes', () => {
@@ -31,7 +38,7 @@ test('every schedule replays to its own trace hash (determinism self-check)', ()
   }
 });
 
-test('an ABBA lock order is reported: a deadlock, or lockdep\'s circular dependency first', () => {
+test("an ABBA lock order is reported: a deadlock, or lockdep's circular dependency first", () => {
   const r = explore(broken, { params: { mode: DEADLOCK } }, 2000);
   assert.ok(r.bug);
   assert.ok(['deadlock', 'lockdep'].includes(r.bug.class), r.bug.class);
@@ -55,7 +62,9 @@ test('KASAN: a load from a freed object names the allocation and free sites', ()
 });
 
 test('a schedule that never ends is a livelock, not a hang', () => {
-  const ex = new Explorer(broken, make_config(broken, { params: { mode: LIVELOCK } }), { max_steps: 5000 });
+  const ex = new Explorer(broken, make_config(broken, { params: { mode: LIVELOCK } }), {
+    max_steps: 5000,
+  });
   const r = ex.check(new RandomWalk(1, 1));
   assert.equal(r.bug?.class, 'livelock');
 });
@@ -65,6 +74,9 @@ test('the report table names kernel functions and the failing step', () => {
   assert.ok(r.bug);
   const lines = r.bug.table.split('\n');
   assert.match(lines[0]!, /step\s+cpu0\s+cpu1/);
-  assert.ok(lines.some((l) => /^\s*\d+ !/.test(l)), 'the failing step is marked');
+  assert.ok(
+    lines.some((l) => /^\s*\d+ !/.test(l)),
+    'the failing step is marked',
+  );
   assert.match(r.bug.table, /spin_lock: /);
 });

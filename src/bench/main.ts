@@ -1,0 +1,161 @@
+/*
+ * `npm run bench`: the foundation's figures on this machine.
+ *  - native cost of uncontended lock/unlock pairs (spinlock, rwsem read,
+ *    rwsem write), run by a worker thread exactly as in a stress run;
+ *  - the same rwsem read fast path written as plain JavaScript on the same
+ *    memory: what the generator protocol costs;
+ *  - explorer steps per second on lock-selftest.
+ * Each figure is the median of several runs; machines here are shared.
+ */
+import { Explorer } from '../check/explorer.js';
+import { scenario as lock_selftest } from '../check/scenarios/lock_selftest.js';
+import { RandomWalk } from '../check/strategy.js';
+import { boot } from '../kernel/boot.js';
+import {
+  init_rwsem,
+  RW_SEMAPHORE,
+  RWSEM_FLAG_WAITERS,
+  RWSEM_LOCK_MASK,
+  RWSEM_READ_FAILED_MASK,
+  RWSEM_READER_BIAS,
+  RWSEM_READER_OWNED,
+} from '../kernel/locking/rwsem.js';
+import { run_native } from '../runtime/executors/native.js';
+import { ctrl_words } from '../runtime/executors/native_ctrl.js';
+import { NativeCpu } from '../runtime/executors/native_worker.js';
+import { KernelMemory } from '../runtime/memory.js';
+import { make_config } from '../runtime/scenario.js';
+import {
+  LOCKS,
+  lock_pairs,
+  scenario as lock_pairs_scenario,
+  PAIR_READ,
+  PAIR_SPIN,
+  PAIR_WRITE,
+} from './lock_pairs.js';
+
+const RUNS = 5;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
+async function native_pair_ns(op: number, iters: number): Promise<number> {
+  const runs: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const r = await run_native(
+      lock_pairs_scenario,
+      make_config(lock_pairs_scenario, { params: { op, iters } }),
+    );
+    if (r.bug) throw new Error(`lock-pairs: ${r.bug.message}`);
+    runs.push((r.cpu_ms[0]! * 1e6) / iters);
+  }
+  return median(runs);
+}
+
+/* The same pair driven on this thread by NativeCpu, and as plain JavaScript. */
+function generator_overhead(iters: number): { generator_ns: number; plain_ns: number } {
+  const m = KernelMemory.create(1 << 13);
+  const sys = boot(m, 1);
+  const locks = m.boot_alloc(LOCKS.$, 'bench_locks');
+  const sem = locks + LOCKS.sem;
+  init_rwsem(m, sem, 'bench.sem');
+  const cpu = new NativeCpu(
+    m,
+    sys,
+    0,
+    '',
+    new Int32Array(new SharedArrayBuffer(ctrl_words(1) * 4)),
+  );
+  const w = m.words;
+  const count = sem + RW_SEMAPHORE.count;
+  const owner = sem + RW_SEMAPHORE.owner;
+  const current = sys.tasks[0]!;
+  const plain = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      // down_read(): the fast path
+      if ((Atomics.add(w, count, RWSEM_READER_BIAS) + RWSEM_READER_BIAS) & RWSEM_READ_FAILED_MASK)
+        throw new Error('slow path');
+      Atomics.store(w, owner, current | RWSEM_READER_OWNED);
+      // up_read(): the fast path
+      const tmp = Atomics.add(w, count, -RWSEM_READER_BIAS) - RWSEM_READER_BIAS;
+      if ((tmp & (RWSEM_LOCK_MASK | RWSEM_FLAG_WAITERS)) === RWSEM_FLAG_WAITERS)
+        throw new Error('slow path');
+    }
+  };
+  const gen_runs: number[] = [];
+  const plain_runs: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    let t0 = performance.now();
+    cpu.drive(lock_pairs(cpu.k, locks, PAIR_READ, iters));
+    gen_runs.push(((performance.now() - t0) * 1e6) / iters);
+    t0 = performance.now();
+    plain(iters);
+    plain_runs.push(((performance.now() - t0) * 1e6) / iters);
+  }
+  return { generator_ns: median(gen_runs), plain_ns: median(plain_runs) };
+}
+
+function explorer_rate(seconds: number): { steps_per_s: number; schedules_per_s: number } {
+  const ex = new Explorer(lock_selftest, make_config(lock_selftest, {}));
+  ex.check(new RandomWalk(99, 500));
+  const r = ex.check(new RandomWalk(1, Number.MAX_SAFE_INTEGER), { time_ms: seconds * 1000 });
+  if (r.bug) throw new Error(`lock-selftest: ${r.bug.message}`);
+  return {
+    steps_per_s: (r.steps / r.elapsed_ms) * 1000,
+    schedules_per_s: (r.schedules / r.elapsed_ms) * 1000,
+  };
+}
+
+async function main(): Promise<void> {
+  const json = process.argv.includes('--json');
+  const iters = 2_000_000;
+  const spin = await native_pair_ns(PAIR_SPIN, iters);
+  const read = await native_pair_ns(PAIR_READ, iters);
+  const write = await native_pair_ns(PAIR_WRITE, iters);
+  const over = generator_overhead(iters);
+  const ex = explorer_rate(3);
+  const results = {
+    native_spin_lock_unlock_ns: spin,
+    native_down_read_up_read_ns: read,
+    native_down_write_up_write_ns: write,
+    main_thread_down_read_up_read_generator_ns: over.generator_ns,
+    main_thread_down_read_up_read_plain_js_ns: over.plain_ns,
+    generator_overhead_ratio: over.generator_ns / over.plain_ns,
+    explorer_steps_per_s: ex.steps_per_s,
+    explorer_schedules_per_s: ex.schedules_per_s,
+  };
+  if (json) {
+    console.log(JSON.stringify(results));
+    return;
+  }
+  const ns = (x: number) => `${x.toFixed(0).padStart(6)} ns`;
+  const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+  console.log(
+    `mmlab bench: the foundation (median of ${RUNS} runs, ${iters.toLocaleString('en')} pairs each)`,
+  );
+  console.log('native, one worker thread, uncontended');
+  console.log(`  spin_lock + spin_unlock     ${ns(spin)}`);
+  console.log(
+    `  down_read + up_read         ${ns(read)}   target <= 400 ns: ${verdict(read <= 400)}`,
+  );
+  console.log(`  down_write + up_write       ${ns(write)}`);
+  console.log(
+    'the generator protocol against plain JavaScript (rwsem read fast path, main thread)',
+  );
+  console.log(`  generators                  ${ns(over.generator_ns)}`);
+  console.log(`  plain JavaScript            ${ns(over.plain_ns)}`);
+  console.log(
+    `  overhead                    ${results.generator_overhead_ratio.toFixed(1).padStart(6)} x`,
+  );
+  console.log('explorer, lock-selftest on 2 CPUs + rcu_gp_kthread, random walk, 3 s');
+  console.log(
+    `  steps per second        ${Math.round(ex.steps_per_s).toLocaleString('en').padStart(10)}   target >= 3,000,000: ${verdict(ex.steps_per_s >= 3e6)}`,
+  );
+  console.log(
+    `  schedules per second    ${Math.round(ex.schedules_per_s).toLocaleString('en').padStart(10)}`,
+  );
+}
+
+await main();
