@@ -14,7 +14,7 @@
 
 import { lock_class_name } from '../kernel/locking/lockdep.js';
 import type { LockChecker } from '../runtime/executors/explore.js';
-import { KernelBug, LOCK_WRITE } from '../runtime/ops.js';
+import { KernelBug, LOCK_ANY, LOCK_WRITE } from '../runtime/ops.js';
 
 interface Held {
   dep_map: number;
@@ -163,6 +163,19 @@ export class Lockdep implements LockChecker {
     const l = this.state(dep_map);
     if (h.mode === LOCK_WRITE) l.writer = -1;
     else l.readers--;
+  }
+
+  assert_held(task: number, dep_map: number, mode: number): void {
+    const h = this.held_locks[task]!.find((x) => x.dep_map === dep_map);
+    if (h && (mode === LOCK_ANY || h.mode === mode)) return;
+    const want = mode === LOCK_ANY ? '' : mode === LOCK_WRITE ? ' for write' : ' for read';
+    const what = h
+      ? `holds it for ${h.mode === LOCK_WRITE ? 'write' : 'read'}`
+      : 'does not hold it';
+    throw new KernelBug(
+      'lockdep',
+      `lockdep_assert_held failed: ${this.task_name(task)} must hold a lock${want} and ${what}`,
+    );
   }
 
   task_exit(task: number): void {

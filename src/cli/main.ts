@@ -5,7 +5,7 @@
  * With --json, stdout carries one JSON document and nothing else.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { type BugReport, Explorer } from '../check/explorer.js';
+import { type BugReport, Explorer, hex32 } from '../check/explorer.js';
 import { decode_replay } from '../check/replay.js';
 import { find_scenario, SCENARIOS } from '../check/scenarios/index.js';
 import { RandomWalk } from '../check/strategy.js';
@@ -71,6 +71,19 @@ function print_bug(bug: BugReport, intro: string): void {
   console.log(`replay: ${bold(`mmlab replay ${bug.replay}`)}`);
 }
 
+/** What every JSON result starts with: the run it describes. */
+function run_json(
+  s: Scenario,
+  cfg: RunConfig,
+): {
+  scenario: string;
+  variant: string | null;
+  cpus: number;
+  params: Readonly<Record<string, number>>;
+} {
+  return { scenario: s.name, variant: cfg.variant || null, cpus: cfg.cpus, params: cfg.params };
+}
+
 function bug_json(bug: BugReport | null): object | null {
   return (
     bug && {
@@ -114,9 +127,7 @@ function cmd_check(name: string | undefined, opts: CheckOpts & { catalogue?: boo
   if (opts.json) {
     console.log(
       JSON.stringify({
-        scenario: s.name,
-        variant: cfg.variant || null,
-        cpus: cfg.cpus,
+        ...run_json(s, cfg),
         strategy: opts.strategy,
         seed: opts.seed,
         bug: bug_json(r.bug),
@@ -166,11 +177,10 @@ function cmd_replay(str: string, opts: { json?: boolean }): number {
   if (opts.json) {
     console.log(
       JSON.stringify({
-        scenario: s.name,
-        variant: cfg.variant || null,
+        ...run_json(s, cfg),
         bug: bug_json(report),
         steps: outcome.steps,
-        hash: report?.hash ?? outcome.hash.toString(16).padStart(8, '0'),
+        hash: report?.hash ?? hex32(outcome.hash),
       }),
     );
   } else if (report) {
@@ -196,9 +206,7 @@ async function cmd_stress(
   if (opts.json) {
     console.log(
       JSON.stringify({
-        scenario: s.name,
-        variant: cfg.variant || null,
-        cpus: cfg.cpus,
+        ...run_json(s, cfg),
         bug: r.bug,
         steps,
         elapsed_ms: Math.round(r.elapsed_ms),

@@ -60,6 +60,8 @@ export const Op = {
   ALLOC: 19,
   /** kmem_cache_free(cache, obj) and kfree(obj). */
   FREE: 20,
+  /** lockdep_assert_held(dep_map): the explorer checks this task holds it. Free natively. */
+  ASSERT_HELD: 21,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
@@ -88,6 +90,8 @@ export const ORDER_FULL = 3;
 /** lockdep acquisition modes, as lock_acquire()'s `read` argument. */
 export const LOCK_WRITE = 0;
 export const LOCK_READ = 1;
+/** For ASSERT_HELD: held in either mode. */
+export const LOCK_ANY = -1;
 
 /** A generator of modelled kernel code: yields op codes, receives results. */
 export type KGen<R = void> = Generator<number, R, number>;
@@ -234,6 +238,10 @@ export class KernelContext {
   }
   lock_release(dep_map: number): number {
     return this.set(Op.LOCK_RELEASE, dep_map, 0, 0, 0);
+  }
+  /** `mode`: LOCK_WRITE, LOCK_READ or LOCK_ANY. */
+  assert_held(dep_map: number, mode: number): number {
+    return this.set(Op.ASSERT_HELD, dep_map, mode, 0, 0);
   }
   /** `gfp` holds __GFP_ZERO or 0. */
   alloc(cache: number, gfp: number, site: string): number {

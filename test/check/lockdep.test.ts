@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Lockdep } from '../../src/check/lockdep.js';
 import { lock_class } from '../../src/kernel/locking/lockdep.js';
-import { type KernelBug, LOCK_READ, LOCK_WRITE } from '../../src/runtime/ops.js';
+import { type KernelBug, LOCK_ANY, LOCK_READ, LOCK_WRITE } from '../../src/runtime/ops.js';
 
 const A = lock_class('test.A');
 const B = lock_class('test.B');
@@ -52,4 +52,16 @@ test('bad unlock balance, recursion and locks held at exit', () => {
   l.acquire(0, 100, A, LOCK_WRITE, false);
   assert.throws(() => l.acquire(0, 100, A, LOCK_WRITE, false), /recursive locking/);
   assert.throws(() => l.task_exit(0), /ended still holding test\.A \(write\)/);
+});
+
+test('lockdep_assert_held: held in the right mode passes, anything else is reported', () => {
+  const l = lockdep();
+  assert.throws(
+    () => l.assert_held(0, 100, LOCK_ANY),
+    /cpu0 must hold a lock and does not hold it/,
+  );
+  l.acquire(0, 100, A, LOCK_READ, false);
+  l.assert_held(0, 100, LOCK_ANY);
+  l.assert_held(0, 100, LOCK_READ);
+  assert.throws(() => l.assert_held(0, 100, LOCK_WRITE), /for write and holds it for read/);
 });

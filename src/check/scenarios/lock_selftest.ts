@@ -27,6 +27,7 @@ import {
   downgrade_write,
   init_rwsem,
   RW_SEMAPHORE,
+  rwsem_assert_held_write,
   up_read,
   up_write,
 } from '../../kernel/locking/rwsem.js';
@@ -129,6 +130,7 @@ function* spinlock_case(k: KernelContext, st: number): KGen {
 function* rwsem_case(k: KernelContext, st: number, i: number): KGen {
   const sem = st + SELFTEST.sem;
   yield* down_write(k, sem);
+  yield* rwsem_assert_held_write(k, sem);
   const w = yield k.load(st + SELFTEST.sem_writer);
   k.BUG_ON(w !== 0, `rwsem case: cpu${w - 1} holds the write lock too`);
   yield k.store(st + SELFTEST.sem_writer, k.cpu + 1);

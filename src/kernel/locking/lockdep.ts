@@ -1,8 +1,18 @@
 /*
- * Lock classes (the `struct lock_class_key` of each lock's init site).
- * A class id is a hash of its name, so every worker thread computes the
- * same id without sharing a registry.
+ * Lock classes (the `struct lock_class_key` of each lock's init site) and
+ * lockdep's assertions. A class id is a hash of its name, so every worker
+ * thread computes the same id without sharing a registry. The assertions
+ * cost nothing natively (CONFIG_LOCKDEP is off there) and are checked by
+ * the explorer.
  */
+import {
+  type KernelContext,
+  type KGen,
+  LOCK_ANY,
+  LOCK_READ,
+  LOCK_WRITE,
+} from '../../runtime/ops.js';
+
 const names = new Map<number, string>();
 
 /** FNV-1a of `s`, kept to 31 bits so it fits a word and is never 0. */
@@ -23,4 +33,17 @@ export function lock_class(name: string): number {
 
 export function lock_class_name(id: number): string {
   return names.get(id) ?? `class#${id}`;
+}
+
+/** lockdep_assert_held(): the caller holds the lock whose lockdep word is `dep_map`. */
+export function* lockdep_assert_held(k: KernelContext, dep_map: number): KGen {
+  if (k.lockdep) yield k.assert_held(dep_map, LOCK_ANY);
+}
+
+export function* lockdep_assert_held_write(k: KernelContext, dep_map: number): KGen {
+  if (k.lockdep) yield k.assert_held(dep_map, LOCK_WRITE);
+}
+
+export function* lockdep_assert_held_read(k: KernelContext, dep_map: number): KGen {
+  if (k.lockdep) yield k.assert_held(dep_map, LOCK_READ);
 }

@@ -47,8 +47,8 @@ import {
   TASK_UNINTERRUPTIBLE,
   wake_up_q,
 } from '../sched.js';
-import { lock_class } from './lockdep.js';
-import { SPINLOCK, spin_lock, spin_lock_init, spin_unlock } from './spinlock.js';
+import { lock_class, lockdep_assert_held, lockdep_assert_held_write } from './lockdep.js';
+import { SPINLOCK, spin_assert_held, spin_lock, spin_lock_init, spin_unlock } from './spinlock.js';
 
 export const RWSEM_WRITER_LOCKED = 1 << 0;
 export const RWSEM_FLAG_WAITERS = 1 << 1;
@@ -174,6 +174,7 @@ function* rwsem_mark_wake(
  * that nobody else can take it meanwhile.
  */
 function* rwsem_try_write_lock(k: KernelContext, sem: number, wstate: number): KGen<boolean> {
+  yield* spin_assert_held(k, sem + RW_SEMAPHORE.wait_lock);
   const countp = sem + RW_SEMAPHORE.count;
   let count = yield k.READ_ONCE(countp);
   let next: number;
@@ -401,4 +402,14 @@ export function* downgrade_write(k: KernelContext, sem: number): KGen {
 /** rwsem_is_locked() */
 export function* rwsem_is_locked(k: KernelContext, sem: number): KGen<boolean> {
   return ((yield k.READ_ONCE(sem + RW_SEMAPHORE.count)) & RWSEM_LOCK_MASK) !== 0;
+}
+
+/** rwsem_assert_held(): the caller holds `sem`, for read or write. */
+export function* rwsem_assert_held(k: KernelContext, sem: number): KGen {
+  yield* lockdep_assert_held(k, sem + RW_SEMAPHORE.dep_map);
+}
+
+/** rwsem_assert_held_write() */
+export function* rwsem_assert_held_write(k: KernelContext, sem: number): KGen {
+  yield* lockdep_assert_held_write(k, sem + RW_SEMAPHORE.dep_map);
 }

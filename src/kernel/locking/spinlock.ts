@@ -8,7 +8,7 @@
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { type KernelContext, type KGen, LOCK_WRITE, ORDER_ACQUIRE } from '../../runtime/ops.js';
-import { lock_class } from './lockdep.js';
+import { lock_class, lockdep_assert_held } from './lockdep.js';
 
 export const SPINLOCK = defineStruct('raw_spinlock_t', {
   locked: 'itself: 0 unlocked, 1 locked',
@@ -50,4 +50,9 @@ export function* spin_trylock(k: KernelContext, lock: number): KGen<boolean> {
 export function* spin_unlock(k: KernelContext, lock: number): KGen {
   if (k.lockdep) yield k.lock_release(lock + SPINLOCK.dep_map);
   yield k.store_release(lock + SPINLOCK.locked, 0);
+}
+
+/** lockdep_assert_held(&lock) */
+export function* spin_assert_held(k: KernelContext, lock: number): KGen {
+  yield* lockdep_assert_held(k, lock + SPINLOCK.dep_map);
 }

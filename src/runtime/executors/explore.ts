@@ -57,6 +57,8 @@ export interface LockChecker {
   reset(nr_tasks: number): void;
   acquire(task: number, dep_map: number, cls: number, mode: number, trylock: boolean): void;
   release(task: number, dep_map: number): void;
+  /** lockdep_assert_held(): `mode` is LOCK_WRITE, LOCK_READ or LOCK_ANY. */
+  assert_held(task: number, dep_map: number, mode: number): void;
   /** Called when a task ends: locks it still holds are a bug. */
   task_exit(task: number): void;
   /** Locks `task` holds, described, for reports. */
@@ -526,6 +528,9 @@ export class ExploreExecutor implements ExploreView {
         return 0;
       case Op.LOCK_RELEASE:
         this.locks?.release(t, addr);
+        return 0;
+      case Op.ASSERT_HELD:
+        this.locks?.assert_held(t, addr, k.a);
         return 0;
       case Op.ALLOC: {
         const obj = slab_alloc(this.m, addr, k.a);

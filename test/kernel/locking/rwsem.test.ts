@@ -6,6 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Explorer } from '../../../src/check/explorer.js';
+import { CASE_RWSEM, scenario as selftest } from '../../../src/check/scenarios/lock_selftest.js';
+import { RandomWalk } from '../../../src/check/strategy.js';
+import { RWSEM_FLAG_HANDOFF } from '../../../src/kernel/locking/rwsem.js';
+import { Op } from '../../../src/runtime/ops.js';
+import { make_config } from '../../../src/runtime/scenario.js';
 import { scenario as rwsem_free } from '../../fixtures/rwsem_free.js';
 import { explore } from '../../helpers.js';
 
@@ -26,4 +32,30 @@ test('free after down_write while up_read is in rwsem_wake: use-after-free found
 test('up_read inside rcu_read_lock and free by call_rcu: clean', () => {
   const r = explore(rwsem_free, { params: { rcu: 1 } }, 20_000);
   assert.equal(r.bug, null, r.bug ? `${r.bug.class}: ${r.bug.message}\n${r.bug.table}` : '');
+});
+
+test('the writer hand-off is reached, and the rwsem stays correct through it', () => {
+  const ex = new Explorer(
+    selftest,
+    make_config(selftest, { cpus: 3, params: { cases: CASE_RWSEM, iters: 2 } }),
+  );
+  const s = new RandomWalk(3, 300);
+  let handoffs = 0;
+  for (let i = 0; s.begin(i); i++) {
+    const out = ex.exec.run(s);
+    assert.equal(out.bug, null, out.bug?.message);
+    const { trace } = ex.trace(out.choices, out.hash);
+    // rwsem_try_write_lock() succeeded in setting RWSEM_FLAG_HANDOFF.
+    if (
+      trace.some(
+        (r) =>
+          r.op === Op.CMPXCHG &&
+          r.where[0] === 'rwsem_try_write_lock' &&
+          r.b & RWSEM_FLAG_HANDOFF &&
+          r.result === r.a,
+      )
+    )
+      handoffs++;
+  }
+  assert.ok(handoffs > 0, 'some schedule makes a waiting writer ask for the hand-off');
 });
