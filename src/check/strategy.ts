@@ -29,6 +29,24 @@ export class RandomWalk implements Strategy {
   }
 }
 
+/**
+ * Sequential: one schedule in which the highest-numbered runnable task
+ * always runs. With one CPU and the kthreads numbered after it, a kthread
+ * runs as soon as it is woken (RCU callbacks are processed at once) and
+ * the CPU otherwise runs uninterrupted: the plain sequential execution.
+ */
+export class Sequential implements Strategy {
+  readonly name = 'sequential';
+
+  begin(i: number): boolean {
+    return i === 0;
+  }
+
+  pick(runnable: readonly number[]): number {
+    return runnable[runnable.length - 1]!;
+  }
+}
+
 /** Replay: the recorded choice at every step. */
 export class Replay implements Strategy {
   readonly name = 'replay';

@@ -7,6 +7,7 @@
  */
 import { defineStruct } from '../runtime/layout.js';
 import type { KernelMemory } from '../runtime/memory.js';
+import { type MmCaches, mm_core_init } from './mm/mm_init.js';
 import { RCU_STATE, rcu_init, rcu_synchronize_init } from './rcu/tree.js';
 import { TASK_STRUCT, TASK_STRUCT_ALIGN } from './sched.js';
 import { KMALLOC_CLASSES, KMALLOC_MIN_WORDS, kmem_cache_create } from './slab.js';
@@ -20,6 +21,8 @@ export interface KernelSymbols {
   readonly rcu_data: readonly number[];
   /** kmalloc caches by size class (4 << i words). */
   readonly kmalloc_caches: readonly number[];
+  /** The memory manager's caches. */
+  readonly mm: MmCaches;
 }
 
 export function boot(m: KernelMemory, nr_tasks: number): KernelSymbols {
@@ -41,5 +44,6 @@ export function boot(m: KernelMemory, nr_tasks: number): KernelSymbols {
     const info = defineStruct(`kmalloc-${words * 4}`, { data: [words, 'its user'] }).$;
     kmalloc_caches.push(kmem_cache_create(m, info.name, info, 0, rcu_state + RCU_STATE.gp_seq));
   }
-  return { tasks, rcu_state, rcu_data, kmalloc_caches };
+  const mm = mm_core_init(m, rcu_state + RCU_STATE.gp_seq);
+  return { tasks, rcu_state, rcu_data, kmalloc_caches, mm };
 }

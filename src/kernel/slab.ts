@@ -76,11 +76,25 @@ export function kmem_cache_create(
   w[c + KMEM_CACHE.object_size] = info.size;
   w[c + KMEM_CACHE.stride] = stride;
   w[c + KMEM_CACHE.flags] = flags;
-  w[c + KMEM_CACHE.slab_pages] = Math.ceil(stride / PAGE_WORDS);
+  w[c + KMEM_CACHE.slab_pages] = slab_order_pages(stride);
   w[c + KMEM_CACHE.name] = name_hash(name);
   w[c + KMEM_CACHE.gp_seq] = gp_seq;
   m.caches.set(c, { name, info });
   return c;
+}
+
+/*
+ * Pages per slab: one page for small objects; for large ones the smallest
+ * slab (up to 32 pages) that wastes at most 1/16 of itself, as SLUB picks
+ * a higher order for big objects.
+ */
+function slab_order_pages(stride: number): number {
+  const min = Math.ceil(stride / PAGE_WORDS);
+  for (let n = min; n <= 32; n++) {
+    const waste = n * PAGE_WORDS - Math.floor((n * PAGE_WORDS) / stride) * stride;
+    if (waste * 16 <= n * PAGE_WORDS) return n;
+  }
+  return min;
 }
 
 function lock_cache(w: Int32Array, c: number): void {
@@ -249,9 +263,9 @@ export function* kmem_cache_free(k: KernelContext, cache: number, obj: number, s
   yield k.free(obj, cache, site);
 }
 
-/** kmalloc size classes, in words: 4, 8, ..., 1024. */
+/** kmalloc size classes, in words: 4, 8, ..., 4096. */
 export const KMALLOC_MIN_WORDS = 4;
-export const KMALLOC_CLASSES = 9;
+export const KMALLOC_CLASSES = 11;
 
 export function kmalloc_index(words: number): number {
   let idx = 0;

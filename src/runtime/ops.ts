@@ -62,6 +62,16 @@ export const Op = {
   FREE: 20,
   /** lockdep_assert_held(dep_map): the explorer checks this task holds it. Free natively. */
   ASSERT_HELD: 21,
+  /**
+   * memcpy(dst, src, n) of plain words, one step: used on memory no other
+   * CPU can see yet (a new node, a new page) or that is immutable.
+   */
+  MEMCPY: 22,
+  /**
+   * memset(dst, v, n) of plain words, one step (clear_page()); with `inc`,
+   * word i gets v + i*inc (a page read from "disk" in one DMA).
+   */
+  MEMSET: 23,
 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
@@ -79,6 +89,15 @@ export function op_writes(op: number): boolean {
     op === Op.STORE_RELEASE ||
     (op >= Op.CMPXCHG && op <= Op.FETCH_AND)
   );
+}
+
+/** What MEMSET does: word i of [dst, dst + n) becomes v + i * inc. */
+export function fill_words(w: Int32Array, dst: number, v: number, n: number, inc: number): void {
+  if (inc === 0) {
+    w.fill(v, dst, dst + n);
+    return;
+  }
+  for (let i = 0; i < n; i++) w[dst + i] = (v + i * inc) | 0;
 }
 
 /** Memory-ordering tag of a read-modify-write (feeds happens-before). */
@@ -238,6 +257,12 @@ export class KernelContext {
   }
   lock_release(dep_map: number): number {
     return this.set(Op.LOCK_RELEASE, dep_map, 0, 0, 0);
+  }
+  memcpy(dst: number, src: number, n: number): number {
+    return this.set(Op.MEMCPY, dst, src, n, 0);
+  }
+  memset(dst: number, v: number, n: number, inc = 0): number {
+    return this.set(Op.MEMSET, dst, v, n, inc);
   }
   /** `mode`: LOCK_WRITE, LOCK_READ or LOCK_ANY. */
   assert_held(dep_map: number, mode: number): number {

@@ -23,7 +23,7 @@ import {
 } from '../../kernel/slab.js';
 import { KernelMemory } from '../memory.js';
 import type { KGen } from '../ops.js';
-import { KernelBug, KernelContext, OP_NAMES, Op } from '../ops.js';
+import { fill_words, KernelBug, KernelContext, OP_NAMES, Op } from '../ops.js';
 import type { RunConfig, Scenario } from '../scenario.js';
 
 export const TASK_RUNNABLE = 0;
@@ -532,6 +532,18 @@ export class ExploreExecutor implements ExploreView {
       case Op.ASSERT_HELD:
         this.locks?.assert_held(t, addr, k.a);
         return 0;
+      case Op.MEMCPY:
+      case Op.MEMSET: {
+        const n = k.b;
+        for (let i = 0; i < n; i++) {
+          this.kasan(t, addr + i, op);
+          if (op === Op.MEMCPY) this.kasan(t, k.a + i, op);
+        }
+        if (op === Op.MEMCPY) w.copyWithin(addr, k.a, k.a + n);
+        else fill_words(w, addr, k.a, n, k.c);
+        if (this.nr_spinning) for (let i = 0; i < n; i++) this.wake_spinners(addr + i);
+        return 0;
+      }
       case Op.ALLOC: {
         const obj = slab_alloc(this.m, addr, k.a);
         if (obj !== 0) {

@@ -9,7 +9,7 @@ import type { KernelSymbols } from '../../kernel/boot.js';
 import { __rcu_read_lock, __rcu_read_unlock } from '../../kernel/rcu/tree.js';
 import { slab_alloc, slab_free } from '../../kernel/slab.js';
 import { KernelMemory } from '../memory.js';
-import { KernelContext, type KGen, Op } from '../ops.js';
+import { fill_words, KernelContext, type KGen, Op } from '../ops.js';
 import type { RunConfig, Scenario } from '../scenario.js';
 import {
   CTRL,
@@ -136,6 +136,12 @@ export class NativeCpu {
       case Op.LOCK_ACQUIRE:
       case Op.LOCK_RELEASE:
       case Op.ASSERT_HELD:
+        return 0;
+      case Op.MEMCPY:
+        w.copyWithin(addr, k.a, k.a + k.b);
+        return 0;
+      case Op.MEMSET:
+        fill_words(w, addr, k.a, k.b, k.c);
         return 0;
       case Op.ALLOC:
         return slab_alloc(this.m, addr, k.a);

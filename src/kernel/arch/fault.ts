@@ -1,0 +1,183 @@
+/*
+ * The CPU's side of user memory (arch/x86/mm/fault.c): a user access walks
+ * the page tables as the MMU does, and a miss enters do_user_addr_fault(),
+ * which finds the VMA under the mmap lock (expanding a stack under the
+ * write lock), checks the access, and calls handle_mm_fault().
+ */
+import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { mt_find, mt_prev, mt_store_range } from '../mm/maple_tree.js';
+import {
+  FAULT_FLAG_USER,
+  FAULT_FLAG_WRITE,
+  handle_mm_fault,
+  VM_FAULT_OOM,
+  VM_FAULT_SIGBUS,
+  VM_FAULT_SIGSEGV,
+} from '../mm/memory.js';
+import {
+  _PAGE_PROTNONE,
+  _PAGE_RW,
+  MM_STRUCT,
+  PAGE,
+  STACK_GUARD_GAP,
+  VM_AREA_STRUCT as V,
+  VM_ACCESS_FLAGS,
+  VM_GROWSDOWN,
+  VM_WRITE,
+} from '../mm/mm_types.js';
+import { RLIMIT_STACK_PAGES } from '../mm/mmap.js';
+import {
+  mmap_read_lock,
+  mmap_read_unlock,
+  mmap_write_downgrade,
+  mmap_write_lock,
+  mmap_write_unlock,
+  vma_start_write,
+} from '../mm/mmap_lock.js';
+import { pte_page, pte_present, pte_slot, pte_table } from '../mm/pgtable.js';
+import { anon_vma_prepare } from '../mm/rmap.js';
+
+export const SIGBUS = 7;
+export const SIGSEGV = 11;
+
+/*
+ * expand_downwards(): grow a VM_GROWSDOWN VMA down to `page`, keeping
+ * stack_guard_gap from an accessible VMA below and within RLIMIT_STACK.
+ * mmap write lock held. False if it may not grow.
+ */
+function* expand_downwards(k: KernelContext, mm: number, vma: number, page: number): KGen<boolean> {
+  const start = yield k.load(vma + V.vm_start);
+  const end = yield k.load(vma + V.vm_end);
+  // No VMA lies in [page, start): find_vma(page) found this one. Keep the gap to the one below.
+  const prev = yield* mt_prev(k, mm, page);
+  if (prev !== null) {
+    const pflags = yield k.load(prev.vma + V.vm_flags);
+    if (!(pflags & VM_GROWSDOWN) && pflags & VM_ACCESS_FLAGS && page - prev.end < STACK_GUARD_GAP)
+      return false;
+  }
+  if (!(yield* anon_vma_prepare(k, vma))) return false;
+  yield* vma_start_write(k, vma);
+  const grow = start - page;
+  if (end - page > RLIMIT_STACK_PAGES || grow > (yield k.load(vma + V.vm_pgoff))) return false;
+  yield k.WRITE_ONCE(vma + V.vm_start, page);
+  yield k.WRITE_ONCE(vma + V.vm_pgoff, (yield k.load(vma + V.vm_pgoff)) - grow);
+  yield* mt_store_range(k, mm, page, end, vma);
+  yield k.store(mm + MM_STRUCT.total_vm, (yield k.load(mm + MM_STRUCT.total_vm)) + grow);
+  return true;
+}
+
+/**
+ * lock_mm_and_find_vma(): the VMA containing `page` with the mmap lock
+ * held for read, growing a stack first if `page` is just below one
+ * (under the write lock, then downgraded). 0 with no lock held if none.
+ */
+export function* lock_mm_and_find_vma(k: KernelContext, mm: number, page: number): KGen<number> {
+  yield* mmap_read_lock(k, mm);
+  const e = yield* mt_find(k, mm, page);
+  if (e !== null && e.start <= page) return e.vma;
+  if (e === null || !((yield k.load(e.vma + V.vm_flags)) & VM_GROWSDOWN)) {
+    yield* mmap_read_unlock(k, mm);
+    return 0;
+  }
+  // x86 cannot upgrade the lock: drop it, take it for write, look again.
+  yield* mmap_read_unlock(k, mm);
+  yield* mmap_write_lock(k, mm);
+  const again = yield* mt_find(k, mm, page);
+  if (again !== null && again.start <= page) {
+    yield* mmap_write_downgrade(k, mm);
+    return again.vma;
+  }
+  if (
+    again === null ||
+    !((yield k.load(again.vma + V.vm_flags)) & VM_GROWSDOWN) ||
+    !(yield* expand_downwards(k, mm, again.vma, page))
+  ) {
+    yield* mmap_write_unlock(k, mm);
+    return 0;
+  }
+  yield* mmap_write_downgrade(k, mm);
+  return again.vma;
+}
+
+/** do_user_addr_fault(): 0 when the access may be retried, else SIGSEGV or SIGBUS. */
+export function* do_user_addr_fault(
+  k: KernelContext,
+  mm: number,
+  page: number,
+  write: boolean,
+): KGen<number> {
+  const vma = yield* lock_mm_and_find_vma(k, mm, page);
+  if (vma === 0) return SIGSEGV;
+  const vm_flags = yield k.load(vma + V.vm_flags);
+  // access_error(): x86 reads need any access right; writes need VM_WRITE.
+  if (write ? !(vm_flags & VM_WRITE) : !(vm_flags & VM_ACCESS_FLAGS)) {
+    yield* mmap_read_unlock(k, mm);
+    return SIGSEGV;
+  }
+  const fault = yield* handle_mm_fault(
+    k,
+    vma,
+    page,
+    FAULT_FLAG_USER | (write ? FAULT_FLAG_WRITE : 0),
+  );
+  yield* mmap_read_unlock(k, mm);
+  if (fault & (VM_FAULT_SIGBUS | VM_FAULT_OOM)) return SIGBUS;
+  if (fault & VM_FAULT_SIGSEGV) return SIGSEGV;
+  return 0;
+}
+
+/* The MMU's walk: the frame of `page` if the access may proceed without a fault, else 0. */
+function* mmu_walk(k: KernelContext, mm: number, page: number, write: boolean): KGen<number> {
+  const table = yield* pte_table(k, mm, page);
+  if (table === 0) return 0;
+  const pte = yield k.READ_ONCE(pte_slot(table, page));
+  if (!pte_present(pte) || pte & _PAGE_PROTNONE || (write && !(pte & _PAGE_RW))) return 0;
+  return yield k.load(pte_page(pte) + PAGE.frame);
+}
+
+const PAGE_BYTES = 4096;
+
+/**
+ * A 32-bit little-endian user access at byte address `addr` (any
+ * alignment; it may straddle two pages). Returns the value read (0 for a
+ * write), or -SIGSEGV / -SIGBUS. A faulting write stores nothing: every
+ * page it touches is made accessible before any byte is stored.
+ */
+export function* user_access(
+  k: KernelContext,
+  mm: number,
+  addr: number,
+  write: boolean,
+  value: number,
+): KGen<number> {
+  const first = Math.floor(addr / PAGE_BYTES);
+  const last = Math.floor((addr + 3) / PAGE_BYTES);
+  for (;;) {
+    const frames: number[] = [];
+    let missing = -1;
+    for (let p = first; p <= last && missing < 0; p++) {
+      const f = yield* mmu_walk(k, mm, p, write);
+      if (f === 0) missing = p;
+      else frames.push(f);
+    }
+    if (missing >= 0) {
+      const sig = yield* do_user_addr_fault(k, mm, missing, write);
+      if (sig !== 0) return -sig;
+      continue;
+    }
+    let result = 0;
+    for (let i = 0; i < 4; i++) {
+      const b = addr + i;
+      const frame = frames[Math.floor(b / PAGE_BYTES) - first]!;
+      const word = frame + ((b % PAGE_BYTES) >> 2);
+      const shift = (b & 3) * 8;
+      if (write) {
+        const old = yield k.load(word);
+        yield k.store(word, (old & ~(0xff << shift)) | (((value >>> (i * 8)) & 0xff) << shift));
+      } else {
+        result |= (((yield k.load(word)) >>> shift) & 0xff) << (i * 8);
+      }
+    }
+    return write ? 0 : result >>> 0;
+  }
+}

@@ -1,0 +1,109 @@
+/*
+ * Files and their page cache (mm/filemap.c, mm/shmem.c). A script's file
+ * k holds word i of page j = k<<28 | j<<16 | i, produced when the page is
+ * first read; shmem (the file behind shared anonymous memory) starts zero.
+ * The page cache is a two-level array under i_pages_lock and holds one
+ * reference on each of its pages.
+ */
+import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { lock_class } from '../locking/lockdep.js';
+import { SPINLOCK, spin_lock, spin_unlock } from '../locking/spinlock.js';
+import { refcount_dec_and_test, refcount_inc, refcount_set } from '../refcount.js';
+import { __GFP_ZERO, kfree, kmem_cache_free, kmem_cache_zalloc, kzalloc } from '../slab.js';
+import { FILE, PAGE, PG_UPTODATE } from './mm_types.js';
+import { alloc_page, get_page, PAGE_WORDS, put_page } from './page_alloc.js';
+
+const CHUNK = 512;
+const I_PAGES_CLASS = lock_class('mapping.i_pages');
+
+/** A new open file of `pages` pages (id k > 0 for script files, 0 for shmem); 0 on ENOMEM. */
+export function* file_alloc(
+  k: KernelContext,
+  id: number,
+  pages: number,
+  shmem: boolean,
+): KGen<number> {
+  const f = yield* kmem_cache_zalloc(k, k.sys.mm.file_cachep, 'alloc_file');
+  if (f === 0) return 0;
+  const dir = yield* kzalloc(k, Math.max(1, Math.ceil(pages / CHUNK)), 'alloc_file');
+  if (dir === 0) {
+    yield* kmem_cache_free(k, k.sys.mm.file_cachep, f, 'alloc_file');
+    return 0;
+  }
+  yield* refcount_set(k, f + FILE.f_count, 1);
+  yield k.store(f + FILE.id, id);
+  yield k.store(f + FILE.shmem, shmem ? 1 : 0);
+  yield k.store(f + FILE.i_size, pages);
+  yield k.store(f + FILE.i_pages, dir);
+  yield k.store(f + FILE.i_pages_lock + SPINLOCK.dep_map, I_PAGES_CLASS);
+  return f;
+}
+
+export function* get_file(k: KernelContext, f: number): KGen {
+  yield* refcount_inc(k, f + FILE.f_count);
+}
+
+/** fput(): the last reference drops the page cache and the file. */
+export function* fput(k: KernelContext, f: number): KGen {
+  if (!(yield* refcount_dec_and_test(k, f + FILE.f_count))) return;
+  const dir = yield k.load(f + FILE.i_pages);
+  const chunks = Math.max(1, Math.ceil((yield k.load(f + FILE.i_size)) / CHUNK));
+  for (let c = 0; c < chunks; c++) {
+    const chunk = yield k.load(dir + c);
+    if (chunk === 0) continue;
+    for (let i = 0; i < CHUNK; i++) {
+      const page = yield k.load(chunk + i);
+      if (page !== 0) yield* put_page(k, page);
+    }
+    yield* kfree(k, chunk, 'fput');
+  }
+  yield* kfree(k, dir, 'fput');
+  yield* kmem_cache_free(k, k.sys.mm.file_cachep, f, 'fput');
+}
+
+/**
+ * filemap_fault() / shmem_fault(): the page at `index`, read in if needed,
+ * with a reference for the caller; 0 past the end of the file (SIGBUS), -1
+ * out of memory.
+ */
+export function* filemap_get_page(k: KernelContext, f: number, index: number): KGen<number> {
+  if (index < 0 || index >= (yield k.load(f + FILE.i_size))) return 0;
+  const lock = f + FILE.i_pages_lock;
+  yield* spin_lock(k, lock);
+  const dir = yield k.load(f + FILE.i_pages);
+  let chunk = yield k.load(dir + Math.floor(index / CHUNK));
+  if (chunk === 0) {
+    chunk = yield* kzalloc(k, CHUNK, 'xa_store');
+    if (chunk === 0) {
+      yield* spin_unlock(k, lock);
+      return -1;
+    }
+    yield k.store(dir + Math.floor(index / CHUNK), chunk);
+  }
+  let page = yield k.load(chunk + (index % CHUNK));
+  if (page === 0) {
+    const shmem = (yield k.load(f + FILE.shmem)) !== 0;
+    page = yield* alloc_page(k, shmem ? __GFP_ZERO : 0, 'filemap_add_folio');
+    if (page === 0) {
+      yield* spin_unlock(k, lock);
+      return -1;
+    }
+    if (!shmem) {
+      // read_folio(): the file's bytes, in one DMA.
+      const id = yield k.load(f + FILE.id);
+      yield k.memset(
+        yield k.load(page + PAGE.frame),
+        (id << 28) | (index << 16) | 0,
+        PAGE_WORDS,
+        1,
+      );
+    }
+    yield k.store(page + PAGE.flags, PG_UPTODATE);
+    yield k.store(page + PAGE.mapping, f);
+    yield k.store(page + PAGE.index, index);
+    yield k.store(chunk + (index % CHUNK), page);
+  }
+  yield* get_page(k, page);
+  yield* spin_unlock(k, lock);
+  return page;
+}

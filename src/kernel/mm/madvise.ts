@@ -1,0 +1,44 @@
+/*
+ * madvise(MADV_DONTNEED) (mm/madvise.c): drop the pages of a range; the
+ * next access sees zeros (anonymous private) or the file again. Needs only
+ * the mmap read lock. A hole in the range is skipped, and reported as
+ * -ENOMEM once the rest is done.
+ */
+import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { mt_find } from './maple_tree.js';
+import { zap_page_range } from './memory.js';
+import { VM_AREA_STRUCT as V, VM_LOCKED, VM_PFNMAP } from './mm_types.js';
+import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
+import { EINVAL, ENOMEM } from './vma.js';
+
+export function* do_madvise_dontneed(
+  k: KernelContext,
+  mm: number,
+  start: number,
+  pages: number,
+): KGen<number> {
+  const end = start + pages;
+  yield* mmap_read_lock(k, mm);
+  let unmapped_error = 0;
+  let error = 0;
+  let p = start;
+  for (let e = yield* mt_find(k, mm, start); ; e = yield* mt_find(k, mm, p)) {
+    if (e === null || e.start >= end) {
+      if (p < end) unmapped_error = -ENOMEM;
+      break;
+    }
+    if (e.start > p) unmapped_error = -ENOMEM;
+    const flags = yield k.load(e.vma + V.vm_flags);
+    if (flags & (VM_LOCKED | VM_PFNMAP)) {
+      error = -EINVAL;
+      break;
+    }
+    const lo = Math.max(p, e.start);
+    const hi = Math.min(end, e.end);
+    yield* zap_page_range(k, e.vma, lo, hi);
+    p = hi;
+    if (p >= end) break;
+  }
+  yield* mmap_read_unlock(k, mm);
+  return error || unmapped_error;
+}

@@ -1,0 +1,257 @@
+/*
+ * Page faults (mm/memory.c): handle_mm_fault() and its handlers, and the
+ * unmapping of page ranges (zap_page_range_single()).
+ *
+ * A mapped PTE holds one reference on its page and one mapcount. A private
+ * COW page is shared read-only until a write copies it (or reuses it, when
+ * no one else holds a reference).
+ */
+import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { spin_unlock } from '../locking/spinlock.js';
+import { __GFP_ZERO } from '../slab.js';
+import { filemap_get_page } from './filemap.js';
+import {
+  _PAGE_RW,
+  PAGE,
+  PG_ANON,
+  VM_AREA_STRUCT as V,
+  VM_OPS,
+  VM_SHARED,
+  VM_WRITE,
+} from './mm_types.js';
+import { alloc_page, copy_page, put_page } from './page_alloc.js';
+import {
+  mk_pte,
+  pte_alloc,
+  pte_offset_map_lock,
+  pte_page,
+  pte_present,
+  pte_slot,
+  ptl_of,
+} from './pgtable.js';
+import {
+  anon_vma_prepare,
+  folio_add_new_anon_rmap,
+  folio_add_rmap_pte,
+  folio_remove_rmap_pte,
+  linear_page_index,
+} from './rmap.js';
+
+/* vm_fault_t (include/linux/mm_types.h) */
+export const VM_FAULT_OOM = 0x1;
+export const VM_FAULT_SIGBUS = 0x2;
+export const VM_FAULT_SIGSEGV = 0x40;
+export const VM_FAULT_RETRY = 0x400;
+export const VM_FAULT_COMPLETED = 0x4000;
+export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV;
+
+/* enum fault_flag */
+export const FAULT_FLAG_WRITE = 1 << 0;
+export const FAULT_FLAG_USER = 1 << 6;
+export const FAULT_FLAG_VMA_LOCK = 1 << 12;
+
+export function* vma_is_anonymous(k: KernelContext, vma: number): KGen<boolean> {
+  return (yield k.load(vma + V.vm_file)) === 0;
+}
+
+/* Install `entry` at `page` if the PTE is still empty; the table is locked. */
+function* set_pte_if_none(
+  k: KernelContext,
+  table: number,
+  page: number,
+  entry: number,
+): KGen<boolean> {
+  const slot = pte_slot(table, page);
+  if ((yield k.load(slot)) !== 0) return false;
+  yield k.WRITE_ONCE(slot, entry);
+  return true;
+}
+
+/** do_anonymous_page(): a zeroed page for a private anonymous VMA. */
+function* do_anonymous_page(k: KernelContext, vma: number, page: number): KGen<number> {
+  if (!(yield* anon_vma_prepare(k, vma))) return VM_FAULT_OOM;
+  const folio = yield* alloc_page(k, __GFP_ZERO, 'do_anonymous_page');
+  if (folio === 0) return VM_FAULT_OOM;
+  const mm = yield k.load(vma + V.vm_mm);
+  const table = yield* pte_offset_map_lock(k, mm, page);
+  const writable = ((yield k.load(vma + V.vm_flags)) & VM_WRITE) !== 0;
+  const entry = mk_pte(folio, writable ? _PAGE_RW : 0);
+  const installed = yield* set_pte_if_none(k, table, page, entry);
+  if (installed) yield* folio_add_new_anon_rmap(k, folio, vma, page);
+  yield* spin_unlock(k, ptl_of(table));
+  if (!installed) yield* put_page(k, folio);
+  return 0;
+}
+
+/* __do_fault(): the page cache page behind `page`, or a fault code. */
+function* __do_fault(
+  k: KernelContext,
+  vma: number,
+  page: number,
+): KGen<{ folio: number; ret: number }> {
+  const index = yield* linear_page_index(k, vma, page);
+  const folio = yield* filemap_get_page(k, yield k.load(vma + V.vm_file), index);
+  if (folio === 0) return { folio, ret: VM_FAULT_SIGBUS };
+  if (folio < 0) return { folio: 0, ret: VM_FAULT_OOM };
+  return { folio, ret: 0 };
+}
+
+/* finish_fault(): map `folio` (which carries a reference for the mapping). */
+function* finish_fault(
+  k: KernelContext,
+  vma: number,
+  page: number,
+  folio: number,
+  flags: number,
+  anon_new: boolean,
+): KGen<number> {
+  const mm = yield k.load(vma + V.vm_mm);
+  const table = yield* pte_offset_map_lock(k, mm, page);
+  const installed = yield* set_pte_if_none(k, table, page, mk_pte(folio, flags));
+  if (installed) {
+    if (anon_new) yield* folio_add_new_anon_rmap(k, folio, vma, page);
+    else yield* folio_add_rmap_pte(k, folio);
+  }
+  yield* spin_unlock(k, ptl_of(table));
+  if (!installed) yield* put_page(k, folio);
+  return 0;
+}
+
+/*
+ * do_read_fault(): map the page cache page. Private mappings map it
+ * read-only (a write will COW); shared ones writable only when nothing
+ * needs to see the first write (no ->page_mkwrite: shmem).
+ */
+function* do_read_fault(k: KernelContext, vma: number, page: number): KGen<number> {
+  const { folio, ret } = yield* __do_fault(k, vma, page);
+  if (ret) return ret;
+  const vm_flags = yield k.load(vma + V.vm_flags);
+  const ops = VM_OPS[yield k.load(vma + V.vm_ops)]!;
+  const writable = (vm_flags & VM_SHARED) !== 0 && (vm_flags & VM_WRITE) !== 0 && !ops.page_mkwrite;
+  return yield* finish_fault(k, vma, page, folio, writable ? _PAGE_RW : 0, false);
+}
+
+/** do_cow_fault(): a write to a private file mapping: a private copy of the file page. */
+function* do_cow_fault(k: KernelContext, vma: number, page: number): KGen<number> {
+  if (!(yield* anon_vma_prepare(k, vma))) return VM_FAULT_OOM;
+  const copy = yield* alloc_page(k, 0, 'do_cow_fault');
+  if (copy === 0) return VM_FAULT_OOM;
+  const { folio, ret } = yield* __do_fault(k, vma, page);
+  if (ret) {
+    yield* put_page(k, copy);
+    return ret;
+  }
+  yield* copy_page(k, copy, folio);
+  yield* put_page(k, folio);
+  return yield* finish_fault(k, vma, page, copy, _PAGE_RW, true);
+}
+
+/** do_shared_fault(): a write to a shared file mapping: map the page cache page writable. */
+function* do_shared_fault(k: KernelContext, vma: number, page: number): KGen<number> {
+  const { folio, ret } = yield* __do_fault(k, vma, page);
+  if (ret) return ret;
+  return yield* finish_fault(k, vma, page, folio, _PAGE_RW, false);
+}
+
+/*
+ * do_wp_page(): a write to a present, read-only PTE. Shared mappings make
+ * it writable (after ->page_mkwrite); an anonymous page nobody else holds
+ * is reused; anything else is copied (wp_page_copy()).
+ */
+function* do_wp_page(
+  k: KernelContext,
+  vma: number,
+  page: number,
+  table: number,
+  pte: number,
+): KGen<number> {
+  const slot = pte_slot(table, page);
+  const folio = pte_page(pte);
+  const vm_flags = yield k.load(vma + V.vm_flags);
+  const reuse =
+    (vm_flags & VM_SHARED) !== 0 ||
+    ((yield k.load(folio + PAGE.flags)) & PG_ANON &&
+      (yield k.READ_ONCE(folio + PAGE._refcount)) === 1);
+  if (reuse) {
+    yield k.WRITE_ONCE(slot, pte | _PAGE_RW);
+    yield* spin_unlock(k, ptl_of(table));
+    return 0;
+  }
+  yield* spin_unlock(k, ptl_of(table));
+  if (!(yield* anon_vma_prepare(k, vma))) return VM_FAULT_OOM;
+  const copy = yield* alloc_page(k, 0, 'wp_page_copy');
+  if (copy === 0) return VM_FAULT_OOM;
+  yield* copy_page(k, copy, folio);
+  const mm = yield k.load(vma + V.vm_mm);
+  yield* pte_offset_map_lock(k, mm, page);
+  if ((yield k.load(slot)) !== pte) {
+    // Someone changed the PTE meanwhile: let the access retry.
+    yield* spin_unlock(k, ptl_of(table));
+    yield* put_page(k, copy);
+    return 0;
+  }
+  yield* folio_add_new_anon_rmap(k, copy, vma, page);
+  yield k.WRITE_ONCE(slot, mk_pte(copy, _PAGE_RW));
+  yield* folio_remove_rmap_pte(k, folio);
+  yield* spin_unlock(k, ptl_of(table));
+  yield* put_page(k, folio);
+  return 0;
+}
+
+/**
+ * handle_mm_fault(): resolve a fault at `page` of `vma`. The caller holds
+ * the mmap lock (or, with FAULT_FLAG_VMA_LOCK, the VMA lock) and has
+ * checked the access against vm_flags.
+ */
+export function* handle_mm_fault(
+  k: KernelContext,
+  vma: number,
+  page: number,
+  flags: number,
+): KGen<number> {
+  const mm = yield k.load(vma + V.vm_mm);
+  const table = yield* pte_alloc(k, mm, page);
+  if (table === 0) return VM_FAULT_OOM;
+  yield* pte_offset_map_lock(k, mm, page);
+  const pte = yield k.load(pte_slot(table, page));
+  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  if (pte_present(pte)) {
+    if (write && !(pte & _PAGE_RW)) return yield* do_wp_page(k, vma, page, table, pte);
+    // Spurious: another CPU resolved it first.
+    yield* spin_unlock(k, ptl_of(table));
+    return 0;
+  }
+  yield* spin_unlock(k, ptl_of(table));
+  if (yield* vma_is_anonymous(k, vma)) return yield* do_anonymous_page(k, vma, page);
+  if (!write) return yield* do_read_fault(k, vma, page);
+  if (!((yield k.load(vma + V.vm_flags)) & VM_SHARED)) return yield* do_cow_fault(k, vma, page);
+  return yield* do_shared_fault(k, vma, page);
+}
+
+/**
+ * zap_page_range_single(): unmap [start, end) of `vma`: clear the PTEs,
+ * drop their mapcounts and references. The mmap lock is held.
+ */
+export function* zap_page_range(k: KernelContext, vma: number, start: number, end: number): KGen {
+  const mm = yield k.load(vma + V.vm_mm);
+  for (let p = start; p < end; ) {
+    const table_end = Math.min(end, (p | 511) + 1);
+    const table = yield* pte_offset_map_lock(k, mm, p);
+    if (table === 0) {
+      p = table_end;
+      continue;
+    }
+    const put: number[] = [];
+    for (; p < table_end; p++) {
+      const slot = pte_slot(table, p);
+      const pte = yield k.load(slot);
+      if (!pte_present(pte)) continue;
+      yield k.WRITE_ONCE(slot, 0);
+      yield* folio_remove_rmap_pte(k, pte_page(pte));
+      put.push(pte_page(pte));
+    }
+    yield* spin_unlock(k, ptl_of(table));
+    // tlb_finish_mmu(): pages are freed after the TLB flush, outside the lock.
+    for (const folio of put) yield* put_page(k, folio);
+  }
+}

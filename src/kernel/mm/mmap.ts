@@ -1,0 +1,463 @@
+/*
+ * mmap, munmap, brk, populate and the death of an address space
+ * (mm/mmap.c, mm/vma.c, arch/x86/kernel/sys_x86_64.c). Lengths are in
+ * pages; the system-call layer turns byte arguments into these.
+ */
+import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { lock_class } from '../locking/lockdep.js';
+import { RW_SEMAPHORE } from '../locking/rwsem.js';
+import { SPINLOCK } from '../locking/spinlock.js';
+import { refcount_dec_and_test, refcount_set } from '../refcount.js';
+import { kmem_cache_free, kmem_cache_zalloc } from '../slab.js';
+import { file_alloc, fput, get_file } from './filemap.js';
+import { mt_destroy, mt_entries, mt_find, mt_store_range } from './maple_tree.js';
+import { FAULT_FLAG_WRITE, handle_mm_fault, VM_FAULT_ERROR, zap_page_range } from './memory.js';
+import {
+  FILE,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
+  MAP_GROWSDOWN,
+  MAP_POPULATE,
+  MAP_SHARED,
+  MM_STRUCT,
+  PMD_PAGES,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
+  STACK_GUARD_GAP,
+  VM_AREA_STRUCT as V,
+  VM_ACCESS_FLAGS,
+  VM_ACCOUNT,
+  VM_EXEC,
+  VM_GROWSDOWN,
+  VM_IO,
+  VM_MAYEXEC,
+  VM_MAYREAD,
+  VM_MAYSHARE,
+  VM_MAYWRITE,
+  VM_NORESERVE,
+  VM_OPS_FILE,
+  VM_OPS_SHMEM,
+  VM_PFNMAP,
+  VM_READ,
+  VM_SHARED,
+  VM_WRITE,
+} from './mm_types.js';
+import {
+  mmap_read_lock,
+  mmap_read_unlock,
+  mmap_write_lock,
+  mmap_write_unlock,
+} from './mmap_lock.js';
+import { free_pgd_range, pgd_alloc } from './pgtable.js';
+import {
+  __split_vma,
+  EINVAL,
+  ENOMEM,
+  find_vma_intersection,
+  MAX_MAP_COUNT,
+  remove_vma,
+  vm_area_alloc,
+  vma_info,
+  vma_link,
+  vma_mark_detached,
+  vma_merge_new_range,
+  vma_start_write_range,
+} from './vma.js';
+
+export const EEXIST = 17;
+export const EACCES = 13;
+export const EPERM = 1;
+export const EFAULT = 14;
+export const EAGAIN = 11;
+export const EOVERFLOW = 75;
+
+/** mmap_min_addr: the lowest page a mapping may start at. */
+const MMAP_MIN_PAGE = 1;
+/** RLIMIT_STACK: 8 MiB. */
+export const RLIMIT_STACK_PAGES = 2048;
+
+const MMAP_LOCK_CLASS = lock_class('mm->mmap_lock');
+const PTL_CLASS = lock_class('mm->page_table_lock');
+
+/** mm_alloc(): an empty address space whose mmap area tops out at `mmap_base`. */
+export function* mm_alloc(k: KernelContext, mmap_base: number, task_size: number): KGen<number> {
+  const mm = yield* kmem_cache_zalloc(k, k.sys.mm.mm_cachep, 'mm_alloc');
+  if (mm === 0) return 0;
+  const pgd = yield* pgd_alloc(k);
+  if (pgd === 0) {
+    yield* kmem_cache_free(k, k.sys.mm.mm_cachep, mm, 'mm_alloc');
+    return 0;
+  }
+  yield k.store(mm + MM_STRUCT.pgd, pgd);
+  yield k.store(mm + MM_STRUCT.mmap_lock + RW_SEMAPHORE.dep_map, MMAP_LOCK_CLASS);
+  yield k.store(mm + MM_STRUCT.page_table_lock + SPINLOCK.dep_map, PTL_CLASS);
+  yield* refcount_set(k, mm + MM_STRUCT.mm_users, 1);
+  yield* refcount_set(k, mm + MM_STRUCT.mm_count, 1);
+  yield k.store(mm + MM_STRUCT.mmap_base, mmap_base);
+  yield k.store(mm + MM_STRUCT.task_size, task_size);
+  return mm;
+}
+
+/* ---- placement ---- */
+
+/** vm_start_gap(): a VM_GROWSDOWN VMA keeps stack_guard_gap free below it. */
+function start_gap(start: number, flags: number): number {
+  return flags & VM_GROWSDOWN ? Math.max(0, start - STACK_GUARD_GAP) : start;
+}
+
+/*
+ * unmapped_area_topdown(): the highest [addr, addr + len) below high_limit
+ * that lies in a gap between VMAs, each VMA's start gap respected.
+ */
+function* unmapped_area_topdown(
+  k: KernelContext,
+  mm: number,
+  len: number,
+  low: number,
+  high: number,
+): KGen<number> {
+  const vmas = yield* mt_entries(k, mm);
+  // Gap i lies between VMA i-1 (below) and VMA i (above), highest first.
+  for (let i = vmas.length; i >= 0; i--) {
+    const above = vmas[i];
+    const top =
+      above === undefined
+        ? high
+        : Math.min(high, start_gap(above.start, yield k.load(above.vma + V.vm_flags)));
+    const bottom = i > 0 ? Math.max(low, vmas[i - 1]!.end) : low;
+    if (top - bottom >= len) return top - len;
+  }
+  return -ENOMEM;
+}
+
+/**
+ * arch_get_unmapped_area_topdown(): a hint is rounded down to a page and
+ * taken if it fits below the next VMA's start gap; otherwise the highest
+ * gap under mmap_base.
+ */
+function* arch_get_unmapped_area_topdown(
+  k: KernelContext,
+  mm: number,
+  addr: number,
+  len: number,
+  flags: number,
+): KGen<number> {
+  const task_size = yield k.load(mm + MM_STRUCT.task_size);
+  if (len > task_size) return -ENOMEM;
+  if (flags & MAP_FIXED) return addr;
+  if (addr !== 0 && addr >= MMAP_MIN_PAGE && addr + len <= task_size) {
+    const next = yield* mt_find(k, mm, addr);
+    if (next === null || addr + len <= start_gap(next.start, yield k.load(next.vma + V.vm_flags)))
+      return addr;
+  }
+  return yield* unmapped_area_topdown(
+    k,
+    mm,
+    len,
+    MMAP_MIN_PAGE,
+    yield k.load(mm + MM_STRUCT.mmap_base),
+  );
+}
+
+/*
+ * __thp_get_unmapped_area(): search for len + 2 MiB, then place the
+ * mapping so that its file offset and address agree modulo 2 MiB. 0 when
+ * the range cannot hold an aligned 2 MiB, or nothing fits.
+ */
+function* thp_get_unmapped_area(
+  k: KernelContext,
+  mm: number,
+  addr: number,
+  len: number,
+  pgoff: number,
+  flags: number,
+): KGen<number> {
+  const off_end = Math.floor((pgoff + len) / PMD_PAGES) * PMD_PAGES;
+  const off_align = Math.ceil(pgoff / PMD_PAGES) * PMD_PAGES;
+  if (off_end <= off_align || off_end - off_align < PMD_PAGES) return 0;
+  const ret = yield* arch_get_unmapped_area_topdown(k, mm, addr, len + PMD_PAGES, flags);
+  if (ret < 0) return 0;
+  if (ret === addr) return addr;
+  const off_sub = (((pgoff - ret) % PMD_PAGES) + PMD_PAGES) % PMD_PAGES;
+  return off_sub === 0 ? ret + PMD_PAGES : ret + off_sub;
+}
+
+/**
+ * __get_unmapped_area(): where a mapping of `len` pages goes. Anonymous
+ * private mappings of whole 2 MiB units (without a hint) and file mappings
+ * (ext4's get_unmapped_area is thp_get_unmapped_area) are THP-aligned.
+ */
+export function* get_unmapped_area(
+  k: KernelContext,
+  mm: number,
+  file: number,
+  addr: number,
+  len: number,
+  pgoff: number,
+  flags: number,
+): KGen<number> {
+  let ret: number;
+  const shmem = file !== 0 && (yield k.load(file + FILE.shmem)) !== 0;
+  if (file !== 0 && !shmem && !(flags & MAP_FIXED)) {
+    ret = yield* thp_get_unmapped_area(k, mm, addr, len, pgoff, flags);
+    if (ret === 0) ret = yield* arch_get_unmapped_area_topdown(k, mm, addr, len, flags);
+  } else if (
+    file === 0 &&
+    !(flags & MAP_SHARED) &&
+    addr === 0 &&
+    len % PMD_PAGES === 0 &&
+    !(flags & MAP_FIXED)
+  ) {
+    ret = yield* thp_get_unmapped_area(k, mm, addr, len, 0, flags);
+    if (ret === 0) ret = yield* arch_get_unmapped_area_topdown(k, mm, addr, len, flags);
+  } else {
+    ret = yield* arch_get_unmapped_area_topdown(k, mm, addr, len, flags);
+  }
+  if (ret < 0) return ret;
+  if (ret > (yield k.load(mm + MM_STRUCT.task_size)) - len) return -ENOMEM;
+  return ret;
+}
+
+/* ---- munmap ---- */
+
+/**
+ * do_vmi_align_munmap(): unmap [start, end): split the VMAs at the edges,
+ * write-lock and take out every VMA inside, zap their pages, free them.
+ * mmap write lock held. Returns 0 or -ENOMEM.
+ */
+export function* do_munmap_range(
+  k: KernelContext,
+  mm: number,
+  start: number,
+  end: number,
+): KGen<number> {
+  const first = yield* find_vma_intersection(k, mm, start, end);
+  if (first === 0) return 0;
+  const f = yield* vma_info(k, first);
+  if (start > f.start) {
+    // map_count may pass its limit only by the split that munmap undoes.
+    if (end < f.end && (yield k.load(mm + MM_STRUCT.map_count)) >= MAX_MAP_COUNT) return -ENOMEM;
+    if ((yield* __split_vma(k, first, start, true)) === 0) return -ENOMEM;
+  }
+  const victims: number[] = [];
+  for (
+    let e = yield* mt_find(k, mm, start);
+    e !== null && e.start < end;
+    e = yield* mt_find(k, mm, e.end)
+  ) {
+    if (e.end > end && (yield* __split_vma(k, e.vma, end, false)) === 0) return -ENOMEM;
+    victims.push(e.vma);
+  }
+  yield* vma_start_write_range(k, victims);
+  if (!(yield* mt_store_range(k, mm, start, end, 0)))
+    throw new KernelBug('BUG', 'munmap: VMA index full');
+  for (const vma of victims) {
+    const v = yield* vma_info(k, vma);
+    yield* vma_mark_detached(k, vma);
+    yield k.store(mm + MM_STRUCT.map_count, (yield k.load(mm + MM_STRUCT.map_count)) - 1);
+    yield k.store(
+      mm + MM_STRUCT.total_vm,
+      (yield k.load(mm + MM_STRUCT.total_vm)) - (v.end - v.start),
+    );
+    yield* zap_page_range(k, vma, v.start, v.end);
+    yield* remove_vma(k, vma);
+  }
+  return 0;
+}
+
+/** munmap(): `start` page-aligned (the caller checks), `pages` > 0. */
+export function* do_munmap(
+  k: KernelContext,
+  mm: number,
+  start: number,
+  pages: number,
+): KGen<number> {
+  yield* mmap_write_lock(k, mm);
+  const ret = yield* do_munmap_range(k, mm, start, start + pages);
+  yield* mmap_write_unlock(k, mm);
+  return ret;
+}
+
+/* ---- mmap ---- */
+
+export interface MmapArgs {
+  /** Page hint or fixed address (0: none). */
+  readonly addr: number;
+  readonly len: number;
+  readonly prot: number;
+  readonly flags: number;
+  /** struct file, or 0 for anonymous memory. */
+  readonly file: number;
+  readonly pgoff: number;
+}
+
+/* calc_vm_prot_bits() */
+export function calc_vm_prot_bits(prot: number): number {
+  return (
+    (prot & PROT_READ ? VM_READ : 0) |
+    (prot & PROT_WRITE ? VM_WRITE : 0) |
+    (prot & PROT_EXEC ? VM_EXEC : 0)
+  );
+}
+
+/* accountable_mapping(): private writable memory is charged (VM_ACCOUNT). */
+export function accountable_mapping(vm_flags: number): boolean {
+  return (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE;
+}
+
+/**
+ * do_mmap(): returns the first page of the mapping, or -errno. Takes and
+ * drops the mmap write lock; populates afterwards under the read lock.
+ */
+export function* do_mmap(k: KernelContext, mm: number, a: MmapArgs): KGen<number> {
+  if (a.len === 0) return -EINVAL;
+  yield* mmap_write_lock(k, mm);
+  const ret = yield* do_mmap_locked(k, mm, a);
+  yield* mmap_write_unlock(k, mm);
+  if (ret >= 0 && a.flags & MAP_POPULATE) yield* mm_populate(k, mm, ret, ret + a.len);
+  return ret;
+}
+
+function* do_mmap_locked(k: KernelContext, mm: number, a: MmapArgs): KGen<number> {
+  let flags = a.flags;
+  if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
+  if ((yield k.load(mm + MM_STRUCT.map_count)) > MAX_MAP_COUNT) return -ENOMEM;
+  const addr = yield* get_unmapped_area(k, mm, a.file, a.addr, a.len, a.pgoff, flags);
+  if (addr < 0) return addr;
+  if (
+    flags & MAP_FIXED_NOREPLACE &&
+    (yield* find_vma_intersection(k, mm, addr, addr + a.len)) !== 0
+  )
+    return -EEXIST;
+  let vm_flags =
+    calc_vm_prot_bits(a.prot) |
+    (flags & MAP_GROWSDOWN ? VM_GROWSDOWN : 0) |
+    VM_MAYREAD |
+    VM_MAYWRITE |
+    VM_MAYEXEC;
+  let pgoff = a.pgoff;
+  if (a.file !== 0) {
+    if (flags & MAP_SHARED) vm_flags |= VM_SHARED | VM_MAYSHARE;
+    if (vm_flags & VM_GROWSDOWN) return -EINVAL;
+  } else if (flags & MAP_SHARED) {
+    if (vm_flags & VM_GROWSDOWN) return -EINVAL;
+    pgoff = 0;
+    vm_flags |= VM_SHARED | VM_MAYSHARE;
+  } else {
+    pgoff = addr;
+  }
+  return yield* mmap_region(k, mm, a.file, addr, a.len, vm_flags, pgoff);
+}
+
+/**
+ * mmap_region(): unmap what a fixed mapping replaces, then merge with a
+ * neighbour or link a new VMA. Shared anonymous memory gets its shmem file.
+ */
+function* mmap_region(
+  k: KernelContext,
+  mm: number,
+  file: number,
+  addr: number,
+  len: number,
+  vm_flags: number,
+  pgoff: number,
+): KGen<number> {
+  const end = addr + len;
+  const unmapped = yield* do_munmap_range(k, mm, addr, end);
+  if (unmapped < 0) return unmapped;
+  if (accountable_mapping(vm_flags)) vm_flags |= VM_ACCOUNT;
+  let vma = yield* vma_merge_new_range(k, mm, {
+    start: addr,
+    end,
+    flags: vm_flags,
+    file,
+    pgoff,
+    anon_vma: 0,
+  });
+  if (vma === 0) {
+    vma = yield* vm_area_alloc(k, mm);
+    if (vma === 0) return -ENOMEM;
+    let f = file;
+    let ops = file !== 0 ? VM_OPS_FILE : 0;
+    if (file !== 0) {
+      yield* get_file(k, file);
+    } else if (vm_flags & VM_SHARED) {
+      // shmem_zero_setup(): shared anonymous memory is a shmem file of the mapping's size.
+      f = yield* file_alloc(k, 0, len, true);
+      if (f === 0) {
+        yield* remove_vma(k, vma);
+        return -ENOMEM;
+      }
+      ops = VM_OPS_SHMEM;
+    }
+    yield k.store(vma + V.vm_start, addr);
+    yield k.store(vma + V.vm_end, end);
+    yield k.store(vma + V.vm_flags, vm_flags);
+    yield k.store(vma + V.vm_pgoff, pgoff);
+    yield k.store(vma + V.vm_file, f);
+    yield k.store(vma + V.vm_ops, ops);
+    if (!(yield* vma_link(k, mm, vma))) {
+      yield* remove_vma(k, vma);
+      return -ENOMEM;
+    }
+  }
+  yield k.store(mm + MM_STRUCT.total_vm, (yield k.load(mm + MM_STRUCT.total_vm)) + len);
+  return addr;
+}
+
+/**
+ * __mm_populate(): fault in [start, end) under the mmap read lock, as
+ * MAP_POPULATE does: write faults for private writable VMAs (to break
+ * COW now), read faults otherwise; errors end that VMA's pass silently.
+ */
+export function* mm_populate(k: KernelContext, mm: number, start: number, end: number): KGen {
+  yield* mmap_read_lock(k, mm);
+  for (
+    let e = yield* mt_find(k, mm, start);
+    e !== null && e.start < end;
+    e = yield* mt_find(k, mm, e.end)
+  ) {
+    const vm_flags = yield k.load(e.vma + V.vm_flags);
+    if (vm_flags & (VM_IO | VM_PFNMAP) || !(vm_flags & VM_ACCESS_FLAGS)) continue;
+    const write = (vm_flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
+    for (let p = Math.max(start, e.start); p < Math.min(end, e.end); p++) {
+      if ((yield* handle_mm_fault(k, e.vma, p, write ? FAULT_FLAG_WRITE : 0)) & VM_FAULT_ERROR)
+        break;
+    }
+  }
+  yield* mmap_read_unlock(k, mm);
+}
+
+/* ---- exit ---- */
+
+/** exit_mmap(): unmap and free everything, then the page tables. */
+export function* exit_mmap(k: KernelContext, mm: number): KGen {
+  yield* mmap_write_lock(k, mm);
+  const all = yield* mt_entries(k, mm);
+  yield* vma_start_write_range(
+    k,
+    all.map((e) => e.vma),
+  );
+  for (const e of all) {
+    yield* vma_mark_detached(k, e.vma);
+    yield* zap_page_range(k, e.vma, e.start, e.end);
+    yield* remove_vma(k, e.vma);
+  }
+  yield k.store(mm + MM_STRUCT.map_count, 0);
+  yield* mt_destroy(k, mm);
+  yield* mmap_write_unlock(k, mm);
+  yield* free_pgd_range(k, mm);
+}
+
+/** mmput(): the last user tears the address space down and frees it. */
+export function* mmput(k: KernelContext, mm: number): KGen {
+  if (!(yield* refcount_dec_and_test(k, mm + MM_STRUCT.mm_users))) return;
+  yield* exit_mmap(k, mm);
+  if (yield* refcount_dec_and_test(k, mm + MM_STRUCT.mm_count)) {
+    yield* kmem_cache_free(k, k.sys.mm.mm_cachep, mm, 'mmdrop');
+  }
+}
+
+/** fput() for a file the script opened, once nothing maps it. */
+export { fput };

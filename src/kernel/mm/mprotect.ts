@@ -1,0 +1,132 @@
+/*
+ * mprotect (mm/mprotect.c): change the protection of whole VMAs or parts
+ * of them, merging with neighbours that end up alike, and rewrite the
+ * PTEs of the range (change_protection()).
+ */
+import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { spin_unlock } from '../locking/spinlock.js';
+import { mt_find } from './maple_tree.js';
+import {
+  _PAGE_PROTNONE,
+  _PAGE_RW,
+  VM_AREA_STRUCT as V,
+  VM_ACCESS_FLAGS,
+  VM_ACCOUNT,
+  VM_NORESERVE,
+  VM_SHARED,
+  VM_WRITE,
+} from './mm_types.js';
+import { calc_vm_prot_bits, EACCES } from './mmap.js';
+import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
+import { pte_offset_map_lock, pte_present, pte_slot, ptl_of } from './pgtable.js';
+import { ENOMEM, vma_info, vma_modify } from './vma.js';
+
+/*
+ * change_protection(): PTEs of [start, end) follow the new flags: PROT_NONE
+ * makes them fault, losing VM_WRITE makes them read-only. Write permission
+ * is never granted here; the next write fault does that (or COWs).
+ */
+function* change_protection(
+  k: KernelContext,
+  vma: number,
+  start: number,
+  end: number,
+  vm_flags: number,
+): KGen {
+  const mm = yield k.load(vma + V.vm_mm);
+  for (let p = start; p < end; ) {
+    const table_end = Math.min(end, (p | 511) + 1);
+    const table = yield* pte_offset_map_lock(k, mm, p);
+    if (table === 0) {
+      p = table_end;
+      continue;
+    }
+    for (; p < table_end; p++) {
+      const slot = pte_slot(table, p);
+      const pte = yield k.load(slot);
+      if (!pte_present(pte)) continue;
+      let next = pte & ~_PAGE_PROTNONE;
+      if (!(vm_flags & VM_ACCESS_FLAGS)) next |= _PAGE_PROTNONE;
+      if (!(vm_flags & VM_WRITE)) next &= ~_PAGE_RW;
+      if (next !== pte) yield k.WRITE_ONCE(slot, next);
+    }
+    yield* spin_unlock(k, ptl_of(table));
+  }
+}
+
+/* mprotect_fixup(): give [start, end) of vma the flags `newflags`. Returns the VMA, or -errno. */
+function* mprotect_fixup(
+  k: KernelContext,
+  mm: number,
+  vma: number,
+  start: number,
+  end: number,
+  newflags: number,
+): KGen<number> {
+  const v = yield* vma_info(k, vma);
+  if (newflags === v.flags) return vma;
+  if (newflags & VM_WRITE) {
+    // Private memory becoming writable is charged now.
+    if (!(v.flags & (VM_ACCOUNT | VM_WRITE | VM_SHARED | VM_NORESERVE))) newflags |= VM_ACCOUNT;
+  } else if (v.flags & VM_ACCOUNT && v.file === 0 && v.anon_vma === 0) {
+    // Never faulted anonymous memory that stops being writable is uncharged.
+    newflags &= ~VM_ACCOUNT;
+  }
+  const target = yield* vma_modify(k, mm, vma, start, end, newflags);
+  if (target < 0) return target;
+  yield k.WRITE_ONCE(target + V.vm_flags, newflags);
+  yield* change_protection(k, target, start, end, newflags);
+  return target;
+}
+
+/**
+ * do_mprotect_pkey(): `start` page-aligned and `pages` > 0 (the caller
+ * checks). Walks the VMAs of the range; a hole makes it stop with -ENOMEM
+ * after changing what came before, as the kernel does.
+ */
+export function* do_mprotect(
+  k: KernelContext,
+  mm: number,
+  start: number,
+  pages: number,
+  prot: number,
+): KGen<number> {
+  const end = start + pages;
+  yield* mmap_write_lock(k, mm);
+  let error = 0;
+  const first = yield* mt_find(k, mm, start);
+  if (first === null || first.start >= end || first.start > start) {
+    error = -ENOMEM;
+  } else {
+    let nstart = start;
+    let tmp = first.start;
+    for (
+      let e: typeof first | null = first;
+      e !== null && e.start < end;
+      e = yield* mt_find(k, mm, nstart)
+    ) {
+      if (e.start !== tmp) {
+        error = -ENOMEM;
+        break;
+      }
+      const flags = yield k.load(e.vma + V.vm_flags);
+      const newflags = calc_vm_prot_bits(prot) | (flags & ~VM_ACCESS_FLAGS);
+      // newflags >> 4 puts VM_MAY* where VM_* are: asking for more than may be granted.
+      if (newflags & ~(newflags >> 4) & VM_ACCESS_FLAGS) {
+        error = -EACCES;
+        break;
+      }
+      tmp = Math.min(e.end, end);
+      const r = yield* mprotect_fixup(k, mm, e.vma, nstart, tmp, newflags);
+      if (r < 0) {
+        error = r;
+        break;
+      }
+      nstart = tmp;
+      if (nstart >= end) break;
+    }
+    if (error === 0 && tmp < end) error = -ENOMEM;
+  }
+  yield* mmap_write_unlock(k, mm);
+  return error;
+}

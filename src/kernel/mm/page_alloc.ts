@@ -1,0 +1,55 @@
+/*
+ * Pages (mm/page_alloc.c, include/linux/mm.h): a struct page and its 4 KiB
+ * frame, reference counted. The last put_page() frees both.
+ */
+import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { __refcount_sub_and_test, refcount_inc, refcount_set } from '../refcount.js';
+import { __GFP_ZERO, kmem_cache_alloc, kmem_cache_free, kmem_cache_zalloc } from '../slab.js';
+import { PAGE } from './mm_types.js';
+
+/** Words in a page. */
+export const PAGE_WORDS = 1024;
+
+/** alloc_page(GFP_KERNEL | gfp): a page with one reference and no mapping; 0 if out of memory. */
+export function* alloc_page(k: KernelContext, gfp: number, site: string): KGen<number> {
+  const caches = k.sys.mm;
+  const page = yield* kmem_cache_zalloc(k, caches.page_cachep, site);
+  if (page === 0) return 0;
+  const frame =
+    gfp & __GFP_ZERO
+      ? yield* kmem_cache_zalloc(k, caches.frame_cachep, site)
+      : yield* kmem_cache_alloc(k, caches.frame_cachep, site);
+  if (frame === 0) {
+    yield* kmem_cache_free(k, caches.page_cachep, page, site);
+    return 0;
+  }
+  yield* refcount_set(k, page + PAGE._refcount, 1);
+  yield k.store(page + PAGE._mapcount, -1);
+  yield k.store(page + PAGE.frame, frame);
+  return page;
+}
+
+export function* get_page(k: KernelContext, page: number): KGen {
+  yield* refcount_inc(k, page + PAGE._refcount);
+}
+
+/** put_page(): drop a reference; the last one frees the page. */
+export function* put_page(k: KernelContext, page: number): KGen {
+  if ((yield* __refcount_sub_and_test(k, page + PAGE._refcount, 1)) !== 1) return;
+  if ((yield k.READ_ONCE(page + PAGE._mapcount)) !== -1) {
+    throw new KernelBug('BUG', `put_page: freeing a page that is still mapped (cpu ${k.cpu})`);
+  }
+  const caches = k.sys.mm;
+  yield* kmem_cache_free(
+    k,
+    caches.frame_cachep,
+    yield k.load(page + PAGE.frame),
+    'free_unref_page',
+  );
+  yield* kmem_cache_free(k, caches.page_cachep, page, 'free_unref_page');
+}
+
+/** copy_user_highpage(): the contents of one page into another. */
+export function* copy_page(k: KernelContext, to: number, from: number): KGen {
+  yield k.memcpy(yield k.load(to + PAGE.frame), yield k.load(from + PAGE.frame), PAGE_WORDS);
+}

@@ -1,0 +1,89 @@
+/*
+ * Page tables: a page directory per mm and PTE tables of 512 entries (2 MiB
+ * each), each with its own spinlock (split page-table locks, as
+ * USE_SPLIT_PTE_PTLOCKS). A PTE is the page pointer << PTE_SHIFT | flags.
+ * Directory entries are populated once, under mm->page_table_lock, and
+ * never freed before the mm dies, so a lockless walker (gup_fast) may
+ * follow them.
+ */
+import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { lock_class } from '../locking/lockdep.js';
+import { SPINLOCK, spin_lock, spin_unlock } from '../locking/spinlock.js';
+import { kfree, kmem_cache_free, kmem_cache_zalloc, kzalloc } from '../slab.js';
+import {
+  _PAGE_PRESENT,
+  MM_STRUCT,
+  PTE_SHIFT,
+  PTE_TABLE,
+  PTRS_PER_PGD,
+  PTRS_PER_PTE,
+} from './mm_types.js';
+
+const PTL_CLASS = lock_class('ptlock');
+
+export function pte_page(pte: number): number {
+  return pte >>> PTE_SHIFT;
+}
+
+export function pte_present(pte: number): boolean {
+  return (pte & _PAGE_PRESENT) !== 0;
+}
+
+export function mk_pte(page: number, flags: number): number {
+  return (page << PTE_SHIFT) | flags | _PAGE_PRESENT;
+}
+
+export function* pgd_alloc(k: KernelContext): KGen<number> {
+  return yield* kzalloc(k, PTRS_PER_PGD, 'pgd_alloc');
+}
+
+/** The PTE table covering `page`, or 0 if none was ever populated. */
+export function* pte_table(k: KernelContext, mm: number, page: number): KGen<number> {
+  const pgd = yield k.load(mm + MM_STRUCT.pgd);
+  return yield k.load_acquire(pgd + (page >>> 9));
+}
+
+/** __pte_alloc(): the PTE table covering `page`, populating it if needed; 0 on ENOMEM. */
+export function* pte_alloc(k: KernelContext, mm: number, page: number): KGen<number> {
+  const pgd = yield k.load(mm + MM_STRUCT.pgd);
+  const slot = pgd + (page >>> 9);
+  const t = yield k.load_acquire(slot);
+  if (t !== 0) return t;
+  const fresh = yield* kmem_cache_zalloc(k, k.sys.mm.pte_table_cachep, '__pte_alloc');
+  if (fresh === 0) return 0;
+  yield k.store(fresh + PTE_TABLE.ptl + SPINLOCK.dep_map, PTL_CLASS);
+  yield* spin_lock(k, mm + MM_STRUCT.page_table_lock);
+  const raced = yield k.load(slot);
+  if (raced === 0) yield k.store_release(slot, fresh);
+  yield* spin_unlock(k, mm + MM_STRUCT.page_table_lock);
+  if (raced === 0) return fresh;
+  yield* kmem_cache_free(k, k.sys.mm.pte_table_cachep, fresh, '__pte_alloc');
+  return raced;
+}
+
+/** Address of the PTE of `page` inside its table. */
+export function pte_slot(table: number, page: number): number {
+  return table + PTE_TABLE.ptes + (page & (PTRS_PER_PTE - 1));
+}
+
+/** pte_lockptr() */
+export function ptl_of(table: number): number {
+  return table + PTE_TABLE.ptl;
+}
+
+/** pte_offset_map_lock(): lock the table of `page`; returns the table or 0 if none. */
+export function* pte_offset_map_lock(k: KernelContext, mm: number, page: number): KGen<number> {
+  const table = yield* pte_table(k, mm, page);
+  if (table !== 0) yield* spin_lock(k, ptl_of(table));
+  return table;
+}
+
+/** Free every PTE table and the directory of a dead mm (free_pgtables at exit). */
+export function* free_pgd_range(k: KernelContext, mm: number): KGen {
+  const pgd = yield k.load(mm + MM_STRUCT.pgd);
+  for (let i = 0; i < PTRS_PER_PGD; i++) {
+    const t = yield k.load(pgd + i);
+    if (t !== 0) yield* kmem_cache_free(k, k.sys.mm.pte_table_cachep, t, 'free_pgtables');
+  }
+  yield* kfree(k, pgd, 'pgd_free');
+}

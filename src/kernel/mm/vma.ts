@@ -1,0 +1,420 @@
+/*
+ * VMA manipulation (mm/vma.c): allocation, split, merge of a new range
+ * with its neighbours (vma_merge_new_range()), merge of a modified range
+ * (vma_merge_existing_range() for mprotect and madvise), and removal.
+ * Every VMA that changes is write-locked first, neighbours included.
+ */
+import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { kmem_cache_alloc, kmem_cache_free } from '../slab.js';
+import { fput, get_file } from './filemap.js';
+import { mt_find, mt_lookup, mt_store_range } from './maple_tree.js';
+import { MM_STRUCT, VM_AREA_STRUCT as V, VM_OPS, VM_SPECIAL } from './mm_types.js';
+import { vma_start_write } from './mmap_lock.js';
+import { anon_vma_clone, unlink_anon_vmas } from './rmap.js';
+
+/** sysctl_max_map_count */
+export const MAX_MAP_COUNT = 65530;
+
+export const ENOMEM = 12;
+export const EINVAL = 22;
+
+/** The fields merge decisions look at, read once. */
+export interface VmaInfo {
+  readonly vma: number;
+  readonly start: number;
+  readonly end: number;
+  readonly flags: number;
+  readonly pgoff: number;
+  readonly file: number;
+  readonly ops: number;
+  readonly anon_vma: number;
+  readonly chain: number;
+}
+
+export function* vma_info(k: KernelContext, vma: number): KGen<VmaInfo> {
+  return {
+    vma,
+    start: yield k.load(vma + V.vm_start),
+    end: yield k.load(vma + V.vm_end),
+    flags: yield k.load(vma + V.vm_flags),
+    pgoff: yield k.load(vma + V.vm_pgoff),
+    file: yield k.load(vma + V.vm_file),
+    ops: yield k.load(vma + V.vm_ops),
+    anon_vma: yield k.load(vma + V.anon_vma),
+    chain: yield k.load(vma + V.anon_vma_chain),
+  };
+}
+
+/**
+ * vm_area_alloc(): a VMA of the SLAB_TYPESAFE_BY_RCU cache. vm_refcnt is
+ * left alone: a freed VMA's is 0 (detached), and a lockless reader may be
+ * looking at it right now.
+ */
+export function* vm_area_alloc(k: KernelContext, mm: number): KGen<number> {
+  const vma = yield* kmem_cache_alloc(k, k.sys.mm.vm_area_cachep, 'vm_area_alloc');
+  if (vma === 0) return 0;
+  yield k.memset(vma + V.vm_start, 0, V.vm_refcnt - V.vm_start);
+  yield k.WRITE_ONCE(vma + V.vm_mm, mm);
+  yield k.WRITE_ONCE(vma + V.vm_lock_seq, -1);
+  yield k.store(vma + V.detached, 1);
+  return vma;
+}
+
+/** vm_area_dup(): a copy of every field up to the lock (the caller fixes the range). */
+export function* vm_area_dup(k: KernelContext, orig: number): KGen<number> {
+  const vma = yield* vm_area_alloc(k, yield k.load(orig + V.vm_mm));
+  if (vma === 0) return 0;
+  yield k.memcpy(vma + V.vm_start, orig + V.vm_start, V.vm_refcnt - V.vm_start);
+  yield k.store(vma + V.anon_vma, 0);
+  yield k.store(vma + V.anon_vma_chain, 0);
+  return vma;
+}
+
+/** vm_area_free() */
+export function* vm_area_free(k: KernelContext, vma: number): KGen {
+  yield* kmem_cache_free(k, k.sys.mm.vm_area_cachep, vma, 'vm_area_free');
+}
+
+/** vma_start_write() on each of `vmas` (before they leave the index). */
+export function* vma_start_write_range(k: KernelContext, vmas: readonly number[]): KGen {
+  for (const vma of vmas) yield* vma_start_write(k, vma);
+}
+
+/** vma_mark_attached() / vma_mark_detached(): the VMA enters or leaves the index. */
+export function* vma_mark_attached(k: KernelContext, vma: number): KGen {
+  yield k.store(vma + V.detached, 0);
+}
+
+export function* vma_mark_detached(k: KernelContext, vma: number): KGen {
+  yield k.store(vma + V.detached, 1);
+}
+
+function* set_range(
+  k: KernelContext,
+  vma: number,
+  start: number,
+  end: number,
+  pgoff: number,
+): KGen {
+  yield k.WRITE_ONCE(vma + V.vm_start, start);
+  yield k.WRITE_ONCE(vma + V.vm_end, end);
+  yield k.WRITE_ONCE(vma + V.vm_pgoff, pgoff);
+}
+
+function* map_count_add(k: KernelContext, mm: number, d: number): KGen {
+  yield k.store(mm + MM_STRUCT.map_count, (yield k.load(mm + MM_STRUCT.map_count)) + d);
+}
+
+/** Store `vma` in the index over [start, end); false if the index is full. */
+function* vma_iter_store(
+  k: KernelContext,
+  mm: number,
+  start: number,
+  end: number,
+  vma: number,
+): KGen<boolean> {
+  return yield* mt_store_range(k, mm, start, end, vma);
+}
+
+/** vma_link(): a new VMA, write-locked before it becomes visible. */
+export function* vma_link(k: KernelContext, mm: number, vma: number): KGen<boolean> {
+  yield* vma_start_write(k, vma);
+  const start = yield k.load(vma + V.vm_start);
+  const end = yield k.load(vma + V.vm_end);
+  if (!(yield* vma_iter_store(k, mm, start, end, vma))) return false;
+  yield* vma_mark_attached(k, vma);
+  yield* map_count_add(k, mm, 1);
+  return true;
+}
+
+/** remove_vma(): ->close, drop the file and anon_vma, free. Already out of the index. */
+export function* remove_vma(k: KernelContext, vma: number): KGen {
+  const file = yield k.load(vma + V.vm_file);
+  if (file !== 0) yield* fput(k, file);
+  yield* unlink_anon_vmas(k, vma);
+  yield* vm_area_free(k, vma);
+}
+
+/**
+ * __split_vma(): cut `vma` at `addr`; the new VMA takes the part below
+ * (new_below) or above. Returns the new VMA, or 0 on ENOMEM.
+ */
+export function* __split_vma(
+  k: KernelContext,
+  vma: number,
+  addr: number,
+  new_below: boolean,
+): KGen<number> {
+  const v = yield* vma_info(k, vma);
+  k.BUG_ON(addr <= v.start || addr >= v.end, `__split_vma at ${addr} outside ${v.start}-${v.end}`);
+  const mm = yield k.load(vma + V.vm_mm);
+  const fresh = yield* vm_area_dup(k, vma);
+  if (fresh === 0) return 0;
+  if (new_below) yield k.store(fresh + V.vm_end, addr);
+  else yield* set_range(k, fresh, addr, v.end, v.pgoff + (addr - v.start));
+  yield* anon_vma_clone(k, fresh, vma);
+  if (v.file !== 0) yield* get_file(k, v.file);
+  yield* vma_start_write(k, vma);
+  yield* vma_start_write(k, fresh);
+  if (new_below) yield* set_range(k, vma, addr, v.end, v.pgoff + (addr - v.start));
+  else yield k.WRITE_ONCE(vma + V.vm_end, addr);
+  const [fs, fe] = new_below ? [v.start, addr] : [addr, v.end];
+  if (!(yield* vma_iter_store(k, mm, fs, fe, fresh)))
+    throw new KernelBug('BUG', '__split_vma: VMA index full');
+  yield* vma_mark_attached(k, fresh);
+  yield* map_count_add(k, mm, 1);
+  return fresh;
+}
+
+/** split_vma(): as __split_vma(), refused at sysctl_max_map_count. */
+export function* split_vma(
+  k: KernelContext,
+  vma: number,
+  addr: number,
+  new_below: boolean,
+): KGen<number> {
+  const mm = yield k.load(vma + V.vm_mm);
+  if ((yield k.load(mm + MM_STRUCT.map_count)) >= MAX_MAP_COUNT) return 0;
+  return yield* __split_vma(k, vma, addr, new_below);
+}
+
+/* ---- merging ---- */
+
+/** What a merge proposes: a range with the attributes it would have. */
+export interface MergeProposal {
+  readonly start: number;
+  readonly end: number;
+  readonly flags: number;
+  readonly file: number;
+  readonly pgoff: number;
+  readonly anon_vma: number;
+}
+
+/* is_mergeable_vma(): same flags and file; uffd, policy and names are always equal here. */
+function is_mergeable_vma(p: MergeProposal, v: VmaInfo): boolean {
+  return v.flags === p.flags && v.file === p.file;
+}
+
+/* is_mergeable_anon_vma(): list_is_singular() keeps VMAs cloned from a parent apart. */
+function is_mergeable_anon_vma(av1: number, av2: number, vma: VmaInfo | null): boolean {
+  if ((av1 === 0 || av2 === 0) && (vma === null || vma.chain <= 1)) return true;
+  return av1 === av2;
+}
+
+function can_vma_merge_before(p: MergeProposal, next: VmaInfo): boolean {
+  return (
+    is_mergeable_vma(p, next) &&
+    is_mergeable_anon_vma(p.anon_vma, next.anon_vma, next) &&
+    next.pgoff === p.pgoff + (p.end - p.start)
+  );
+}
+
+function can_vma_merge_after(p: MergeProposal, prev: VmaInfo): boolean {
+  return (
+    is_mergeable_vma(p, prev) &&
+    is_mergeable_anon_vma(p.anon_vma, prev.anon_vma, prev) &&
+    prev.pgoff + (prev.end - prev.start) === p.pgoff
+  );
+}
+
+function can_vma_merge_left(p: MergeProposal, prev: VmaInfo | null): boolean {
+  return prev !== null && prev.end === p.start && can_vma_merge_after(p, prev);
+}
+
+function can_vma_merge_right(
+  p: MergeProposal,
+  prev: VmaInfo | null,
+  next: VmaInfo | null,
+  merge_left: boolean,
+): boolean {
+  if (next === null || p.end !== next.start || !can_vma_merge_before(p, next)) return false;
+  // prev and next must also be compatible with each other.
+  return !merge_left || is_mergeable_anon_vma(prev!.anon_vma, next.anon_vma, null);
+}
+
+/* can_merge_remove_vma(): a VMA whose vm_ops has ->close is never removed by a merge. */
+function can_merge_remove_vma(v: VmaInfo): boolean {
+  return !VM_OPS[v.ops]!.close;
+}
+
+/** The VMAs just below and from `start` (vma_prev()/vma_next() around a range). */
+export function* vma_neighbours(
+  k: KernelContext,
+  mm: number,
+  start: number,
+  end: number,
+): KGen<{ prev: VmaInfo | null; next: VmaInfo | null }> {
+  const before = start > 0 ? yield* mt_find(k, mm, start - 1) : null;
+  const prev = before !== null && before.start < start ? yield* vma_info(k, before.vma) : null;
+  const after = yield* mt_find(k, mm, end);
+  const next = after !== null && after.start >= end ? yield* vma_info(k, after.vma) : null;
+  return { prev, next };
+}
+
+/*
+ * dup_anon_vma(): the expanding VMA inherits the anon_vma of the one it
+ * absorbs, so the anonymous pages it takes over stay reachable.
+ */
+function* dup_anon_vma(k: KernelContext, dst: VmaInfo, src: VmaInfo): KGen {
+  if (src.anon_vma !== 0 && dst.anon_vma === 0) yield* anon_vma_clone(k, dst.vma, src.vma);
+}
+
+/**
+ * vma_merge_new_range(): can [start, end), about to be mapped with these
+ * attributes, be covered by expanding prev and/or next instead of a new
+ * VMA? Returns the VMA that now covers it, or 0.
+ */
+export function* vma_merge_new_range(k: KernelContext, mm: number, p: MergeProposal): KGen<number> {
+  if (p.flags & VM_SPECIAL) return 0;
+  const { prev, next } = yield* vma_neighbours(k, mm, p.start, p.end);
+  if (prev === null && next === null) return 0;
+  const merge_left = can_vma_merge_left(p, prev);
+  let merge_right = can_vma_merge_right(p, prev, next, merge_left);
+  if (merge_left && merge_right && !can_merge_remove_vma(next!)) merge_right = false;
+  if (!merge_left && !merge_right) return 0;
+  const target = merge_left ? prev! : next!;
+  const start = merge_left ? prev!.start : p.start;
+  const end = merge_right ? next!.end : p.end;
+  const pgoff = merge_left ? prev!.pgoff : p.pgoff;
+  yield* vma_start_write(k, target.vma);
+  if (merge_left && merge_right) {
+    yield* vma_start_write(k, next!.vma);
+    yield* dup_anon_vma(k, prev!, next!);
+  }
+  yield* commit_expand(
+    k,
+    mm,
+    target.vma,
+    start,
+    end,
+    pgoff,
+    merge_left && merge_right ? next! : null,
+    null,
+  );
+  return target.vma;
+}
+
+/*
+ * Apply a merge: `vma` now spans [start, end) at pgoff; `remove` and
+ * `remove2` are swallowed whole. The index is updated before the removed
+ * VMAs are detached and freed.
+ */
+function* commit_expand(
+  k: KernelContext,
+  mm: number,
+  vma: number,
+  start: number,
+  end: number,
+  pgoff: number,
+  remove: VmaInfo | null,
+  remove2: VmaInfo | null,
+): KGen {
+  yield* set_range(k, vma, start, end, pgoff);
+  if (!(yield* vma_iter_store(k, mm, start, end, vma)))
+    throw new KernelBug('BUG', 'vma merge: VMA index full');
+  for (const r of [remove, remove2]) {
+    if (r === null) continue;
+    yield* vma_mark_detached(k, r.vma);
+    yield* map_count_add(k, mm, -1);
+    yield* remove_vma(k, r.vma);
+  }
+}
+
+/**
+ * vma_merge_existing_range(): [start, end) of `middle` is about to get
+ * `p.flags`; merge it into prev and/or next if that is possible, shrinking
+ * or removing middle. Returns the VMA that now holds the range, or 0 if no
+ * merge happened (the caller then splits).
+ */
+export function* vma_merge_existing_range(
+  k: KernelContext,
+  mm: number,
+  middle: VmaInfo,
+  p: MergeProposal,
+): KGen<number> {
+  const left_side = p.start === middle.start;
+  const right_side = p.end === middle.end;
+  if (p.flags & VM_SPECIAL || (!left_side && !right_side)) return 0;
+  const { prev, next } = yield* vma_neighbours(k, mm, middle.start, middle.end);
+  const merge_left0 = left_side && can_vma_merge_left(p, prev);
+  let merge_right = right_side && can_vma_merge_right(p, prev, next, merge_left0);
+  const merge_left = merge_left0;
+  if (!merge_left && !merge_right) return 0;
+  const remove_middle = left_side && right_side;
+  if (remove_middle && !can_merge_remove_vma(middle)) return 0;
+  if (merge_left && merge_right && !can_merge_remove_vma(next!)) merge_right = false;
+  yield* vma_start_write(k, middle.vma);
+  if (merge_right) yield* vma_start_write(k, next!.vma);
+  if (merge_left) yield* vma_start_write(k, prev!.vma);
+
+  if (merge_left && merge_right) {
+    yield* dup_anon_vma(k, prev!, next!.anon_vma !== 0 ? next! : middle);
+    yield* commit_expand(k, mm, prev!.vma, prev!.start, next!.end, prev!.pgoff, middle, next!);
+    return prev!.vma;
+  }
+  if (merge_left) {
+    yield* dup_anon_vma(k, prev!, middle);
+    if (remove_middle) {
+      yield* commit_expand(k, mm, prev!.vma, prev!.start, p.end, prev!.pgoff, middle, null);
+    } else {
+      // prev grows to end; middle keeps [end, middle.end).
+      yield* set_range(k, middle.vma, p.end, middle.end, middle.pgoff + (p.end - middle.start));
+      yield* commit_expand(k, mm, prev!.vma, prev!.start, p.end, prev!.pgoff, null, null);
+    }
+    return prev!.vma;
+  }
+  // merge_right: next grows down to start; middle shrinks to [middle.start, start) or goes.
+  yield* dup_anon_vma(k, next!, middle);
+  const next_pgoff = next!.pgoff - (next!.start - p.start);
+  if (remove_middle) {
+    yield* commit_expand(k, mm, next!.vma, p.start, next!.end, next_pgoff, middle, null);
+  } else {
+    yield k.WRITE_ONCE(middle.vma + V.vm_end, p.start);
+    yield* commit_expand(k, mm, next!.vma, p.start, next!.end, next_pgoff, null, null);
+  }
+  return next!.vma;
+}
+
+/**
+ * vma_modify(): make [start, end) of `vma` its own VMA (merged into a
+ * neighbour when possible, else split off), ready to take `flags`.
+ * Returns that VMA, or -ENOMEM.
+ */
+export function* vma_modify(
+  k: KernelContext,
+  mm: number,
+  vma: number,
+  start: number,
+  end: number,
+  flags: number,
+): KGen<number> {
+  const v = yield* vma_info(k, vma);
+  const merged = yield* vma_merge_existing_range(k, mm, v, {
+    start,
+    end,
+    flags,
+    file: v.file,
+    pgoff: v.pgoff + (start - v.start),
+    anon_vma: v.anon_vma,
+  });
+  if (merged !== 0) return merged;
+  if (v.start < start && (yield* split_vma(k, vma, start, true)) === 0) return -ENOMEM;
+  if (v.end > end && (yield* split_vma(k, vma, end, false)) === 0) return -ENOMEM;
+  return vma;
+}
+
+/** find_vma_intersection(): the first VMA overlapping [start, end), or 0. */
+export function* find_vma_intersection(
+  k: KernelContext,
+  mm: number,
+  start: number,
+  end: number,
+): KGen<number> {
+  const e = yield* mt_find(k, mm, start);
+  return e !== null && e.start < end ? e.vma : 0;
+}
+
+/** vma_lookup() */
+export function* vma_lookup(k: KernelContext, mm: number, page: number): KGen<number> {
+  return yield* mt_lookup(k, mm, page);
+}

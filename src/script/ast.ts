@@ -1,0 +1,85 @@
+/*
+ * The script language shared by `mmlab run`, `mmlab diff` and the Linux
+ * oracle (shared/DESIGN.md §4). Addresses are byte offsets inside a 1 GiB
+ * window whose base each runner chooses; PAGES are 4 KiB pages.
+ */
+
+export const PAGE_SIZE = 4096;
+export const WINDOW_BYTES = 0x40000000;
+
+export interface Prot {
+  readonly read: boolean;
+  readonly write: boolean;
+  readonly exec: boolean;
+}
+
+export type Command =
+  | { readonly op: 'file'; readonly name: string; readonly pages: number }
+  | {
+      readonly op: 'mmap';
+      /** Window offset, or null for `-` (no hint). */
+      readonly addr: number | null;
+      readonly pages: number;
+      readonly prot: Prot;
+      readonly shared: boolean;
+      /** null for anonymous memory. */
+      readonly file: string | null;
+      /** off=PAGES, 0 if absent. */
+      readonly off: number;
+      readonly fixed: boolean;
+      readonly noreplace: boolean;
+      readonly populate: boolean;
+      readonly growsdown: boolean;
+    }
+  | { readonly op: 'munmap'; readonly addr: number; readonly pages: number }
+  | { readonly op: 'mprotect'; readonly addr: number; readonly pages: number; readonly prot: Prot }
+  | {
+      readonly op: 'mremap';
+      readonly addr: number;
+      readonly old_pages: number;
+      readonly new_pages: number;
+      readonly maymove: boolean;
+      readonly dontunmap: boolean;
+      /** fixed=ADDR (MREMAP_FIXED), or null. */
+      readonly fixed: number | null;
+    }
+  | {
+      readonly op: 'madvise';
+      readonly addr: number;
+      readonly pages: number;
+      readonly advice: 'dontneed';
+    }
+  | { readonly op: 'write'; readonly addr: number; readonly value: number }
+  | { readonly op: 'read'; readonly addr: number }
+  | { readonly op: 'fork' }
+  | { readonly op: 'exit' };
+
+export interface Line {
+  /** 1-based line number in the source text. */
+  readonly line: number;
+  /** The process (pN) that runs the command. */
+  readonly pid: number;
+  readonly cmd: Command;
+}
+
+export interface Script {
+  readonly lines: readonly Line[];
+  /** Declared files in declaration order (the k-th is file k = 1, 2, ...). */
+  readonly files: readonly { readonly name: string; readonly pages: number }[];
+}
+
+/** A script that cannot run: `line N: problem`. */
+export class ScriptError extends Error {
+  constructor(
+    readonly line: number,
+    readonly problem: string,
+  ) {
+    super(`line ${line}: ${problem}`);
+    this.name = 'ScriptError';
+  }
+}
+
+/** Word i of page j of the k-th declared file (k = 1, 2, ...). */
+export function file_word(k: number, page: number, i: number): number {
+  return ((k << 28) | (page << 16) | i) >>> 0;
+}

@@ -1,0 +1,323 @@
+/*
+ * Run a script on mmlab's model: the explore executor with one CPU (and
+ * the RCU grace-period kthread), so the sequential run is the very kernel
+ * the concurrent designs run, not a second implementation. The CPU plays
+ * user space: it calls the system calls of each script process (an mm of
+ * its own) in script order, and user reads and writes go through the
+ * MMU walk and the fault path.
+ */
+import { Explorer } from '../check/explorer.js';
+import { Sequential } from '../check/strategy.js';
+import { user_access } from '../kernel/arch/fault.js';
+import { dup_mmap } from '../kernel/fork.js';
+import { file_alloc, fput } from '../kernel/mm/filemap.js';
+import { mt_entries } from '../kernel/mm/maple_tree.js';
+import {
+  FILE,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
+  MAP_GROWSDOWN,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MREMAP_DONTUNMAP,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
+  VM_AREA_STRUCT as V,
+  VM_EXEC,
+  VM_MAYSHARE,
+  VM_READ,
+  VM_WRITE,
+} from '../kernel/mm/mm_types.js';
+import { do_munmap, mm_alloc, mmput } from '../kernel/mm/mmap.js';
+import { mmap_read_lock, mmap_read_unlock } from '../kernel/mm/mmap_lock.js';
+import {
+  PAGE_BYTES,
+  sys_madvise_dontneed,
+  sys_mmap,
+  sys_mprotect,
+  sys_mremap,
+  sys_munmap,
+} from '../kernel/mm/syscalls.js';
+import { RCU_GP_KTHREAD } from '../kernel/rcu/tree.js';
+import type { KernelContext, KGen } from '../runtime/ops.js';
+import type { RunConfig, Scenario } from '../runtime/scenario.js';
+import { type Command, type Prot, type Script, WINDOW_BYTES } from './ast.js';
+import { errno_name } from './errno.js';
+
+/** Where the model puts the window: 1 GiB up, so page numbers fit a word. */
+export const WINDOW_BASE = 1 << 30;
+const WINDOW_BASE_PAGE = WINDOW_BASE / PAGE_BYTES;
+/** The window's top is the top of the mmap area and of the user address space. */
+const TOP_PAGE = (WINDOW_BASE + WINDOW_BYTES) / PAGE_BYTES;
+
+/** One VMA as /proc/PID/maps shows it, window-relative. */
+export interface MapsLine {
+  readonly start: number;
+  readonly end: number;
+  readonly perm: string;
+  readonly offset: number;
+  readonly name: string;
+}
+
+export interface ModelRun {
+  /** One result line per command. */
+  readonly results: readonly string[];
+  /** Each live process's VMAs in the window, by increasing pid. */
+  readonly maps: readonly { readonly pid: number; readonly vmas: readonly MapsLine[] }[];
+  /** Steps the model took. */
+  readonly steps: number;
+}
+
+function prot_bits(p: Prot): number {
+  return (p.read ? PROT_READ : 0) | (p.write ? PROT_WRITE : 0) | (p.exec ? PROT_EXEC : 0);
+}
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+/* The OUTSIDE rules of DESIGN.md §4: a command whose range leaves the window is not run. */
+function outside(c: Command): boolean {
+  const past = (addr: number, pages: number) => addr + pages * PAGE_BYTES > WINDOW_BYTES;
+  switch (c.op) {
+    case 'mmap':
+      return c.addr !== null && past(c.addr, c.pages);
+    case 'munmap':
+    case 'mprotect':
+    case 'madvise':
+      return past(c.addr, c.pages);
+    case 'mremap':
+      return (
+        past(c.addr, Math.max(c.old_pages, c.new_pages)) ||
+        (c.fixed !== null && past(c.fixed, c.new_pages))
+      );
+    case 'read':
+    case 'write':
+      return c.addr > WINDOW_BYTES - 4;
+    default:
+      return false;
+  }
+}
+
+/** Run `script` on the model. Throws a KernelBug if the model breaks an invariant. */
+export function run_model(script: Script): ModelRun {
+  const results: string[] = [];
+  const maps: { pid: number; vmas: MapsLine[] }[] = [];
+  const scenario: Scenario<null> = {
+    name: 'script',
+    description: 'a script, one system call after another',
+    module: import.meta.url,
+    variants: [],
+    default_cpus: 1,
+    max_cpus: 1,
+    params: {},
+    memory_words: 1 << 24,
+    kthreads: [RCU_GP_KTHREAD],
+    setup: () => null,
+    cpu: (k) => user_space(k, script, results, maps),
+    check: () => {},
+  };
+  const explorer = new Explorer(
+    scenario,
+    { cpus: 1, variant: '', params: {} } satisfies RunConfig,
+    { max_steps: Number.MAX_SAFE_INTEGER },
+  );
+  const strategy = new Sequential();
+  strategy.begin(0);
+  const out = explorer.exec.run(strategy);
+  if (out.bug) throw out.bug;
+  return { results, maps, steps: out.steps };
+}
+
+function* user_space(
+  k: KernelContext,
+  script: Script,
+  results: string[],
+  maps: { pid: number; vmas: MapsLine[] }[],
+): KGen {
+  const mms = new Map<number, number>();
+  const files = new Map<string, { file: number; k: number }>();
+  let next_pid = 1;
+  const p0 = yield* mm_alloc(k, TOP_PAGE, TOP_PAGE);
+  k.BUG_ON(p0 === 0, 'mm_alloc for p0');
+  mms.set(0, p0);
+  for (const { pid, cmd } of script.lines) {
+    const mm = mms.get(pid)!;
+    if (outside(cmd)) {
+      results.push('OUTSIDE');
+      continue;
+    }
+    switch (cmd.op) {
+      case 'file': {
+        const id = files.size + 1;
+        const f = yield* file_alloc(k, id, cmd.pages, false);
+        k.BUG_ON(f === 0, 'file_alloc');
+        files.set(cmd.name, { file: f, k: id });
+        results.push('ok');
+        break;
+      }
+      case 'mmap': {
+        const flags =
+          (cmd.shared ? MAP_SHARED : MAP_PRIVATE) |
+          (cmd.file === null ? MAP_ANONYMOUS : 0) |
+          (cmd.fixed ? MAP_FIXED : 0) |
+          (cmd.noreplace ? MAP_FIXED_NOREPLACE : 0) |
+          (cmd.populate ? MAP_POPULATE : 0) |
+          (cmd.growsdown ? MAP_GROWSDOWN : 0);
+        const file = cmd.file === null ? 0 : files.get(cmd.file)!.file;
+        const addr = cmd.addr === null ? 0 : WINDOW_BASE + cmd.addr;
+        const len = cmd.pages * PAGE_BYTES;
+        const ret = yield* sys_mmap(
+          k,
+          mm,
+          addr,
+          len,
+          prot_bits(cmd.prot),
+          flags,
+          file,
+          cmd.off * PAGE_BYTES,
+        );
+        results.push(yield* placed(k, mm, ret, len));
+        break;
+      }
+      case 'munmap':
+        results.push(
+          status(yield* sys_munmap(k, mm, WINDOW_BASE + cmd.addr, cmd.pages * PAGE_BYTES)),
+        );
+        break;
+      case 'mprotect':
+        results.push(
+          status(
+            yield* sys_mprotect(
+              k,
+              mm,
+              WINDOW_BASE + cmd.addr,
+              cmd.pages * PAGE_BYTES,
+              prot_bits(cmd.prot),
+            ),
+          ),
+        );
+        break;
+      case 'madvise':
+        results.push(
+          status(
+            yield* sys_madvise_dontneed(k, mm, WINDOW_BASE + cmd.addr, cmd.pages * PAGE_BYTES),
+          ),
+        );
+        break;
+      case 'mremap': {
+        const flags =
+          (cmd.maymove ? MREMAP_MAYMOVE : 0) |
+          (cmd.dontunmap ? MREMAP_DONTUNMAP : 0) |
+          (cmd.fixed !== null ? MREMAP_FIXED : 0);
+        const target = cmd.fixed === null ? 0 : WINDOW_BASE + cmd.fixed;
+        const len = cmd.new_pages * PAGE_BYTES;
+        const ret = yield* sys_mremap(
+          k,
+          mm,
+          WINDOW_BASE + cmd.addr,
+          cmd.old_pages * PAGE_BYTES,
+          len,
+          flags,
+          target,
+        );
+        results.push(yield* placed(k, mm, ret, len));
+        break;
+      }
+      case 'write': {
+        const r = yield* user_access(k, mm, WINDOW_BASE + cmd.addr, true, cmd.value);
+        results.push(r < 0 ? signal_name(-r) : 'ok');
+        break;
+      }
+      case 'read': {
+        const r = yield* user_access(k, mm, WINDOW_BASE + cmd.addr, false, 0);
+        results.push(r < 0 ? signal_name(-r) : `= 0x${r.toString(16).padStart(8, '0')}`);
+        break;
+      }
+      case 'fork': {
+        const child = yield* dup_mmap(k, mm);
+        k.BUG_ON(child === 0, 'fork: dup_mmap failed');
+        mms.set(next_pid++, child);
+        results.push('ok');
+        break;
+      }
+      case 'exit':
+        yield* mmput(k, mm);
+        mms.delete(pid);
+        results.push('ok');
+        break;
+    }
+  }
+  for (const pid of [...mms.keys()].sort((a, b) => a - b))
+    maps.push({ pid, vmas: yield* proc_maps(k, mms.get(pid)!, files) });
+  for (const mm of mms.values()) yield* mmput(k, mm);
+  for (const { file } of files.values()) yield* fput(k, file);
+}
+
+/*
+ * A mapping placed below the window (the model's address space is free
+ * there, as the oracle's is) prints OUTSIDE and is not kept.
+ */
+function* placed(k: KernelContext, mm: number, ret: number, len: number): KGen<string> {
+  if (ret < 0) return errno_name(-ret);
+  if (ret < WINDOW_BASE || ret + len > WINDOW_BASE + WINDOW_BYTES) {
+    yield* do_munmap(k, mm, ret / PAGE_BYTES, len / PAGE_BYTES);
+    return 'OUTSIDE';
+  }
+  return hex(ret - WINDOW_BASE);
+}
+
+function status(ret: number): string {
+  return ret < 0 ? errno_name(-ret) : 'ok';
+}
+
+function signal_name(sig: number): string {
+  return sig === 7 ? 'SIGBUS' : 'SIGSEGV';
+}
+
+/* show_map_vma(): each VMA in the window, as /proc/PID/maps prints it. */
+function* proc_maps(
+  k: KernelContext,
+  mm: number,
+  files: ReadonlyMap<string, { file: number; k: number }>,
+): KGen<MapsLine[]> {
+  const names = new Map<number, string>([...files].map(([name, f]) => [f.file, name]));
+  yield* mmap_read_lock(k, mm);
+  const out: MapsLine[] = [];
+  for (const e of yield* mt_entries(k, mm)) {
+    const start = Math.max(e.start, WINDOW_BASE_PAGE);
+    const end = Math.min(e.end, TOP_PAGE);
+    if (start >= end) continue;
+    const flags = yield k.load(e.vma + V.vm_flags);
+    const file = yield k.load(e.vma + V.vm_file);
+    const pgoff = yield k.load(e.vma + V.vm_pgoff);
+    const perm = `${flags & VM_READ ? 'r' : '-'}${flags & VM_WRITE ? 'w' : '-'}${flags & VM_EXEC ? 'x' : '-'}${flags & VM_MAYSHARE ? 's' : 'p'}`;
+    const shmem = file !== 0 && (yield k.load(file + FILE.shmem)) !== 0;
+    out.push({
+      start: (start - WINDOW_BASE_PAGE) * PAGE_BYTES,
+      end: (end - WINDOW_BASE_PAGE) * PAGE_BYTES,
+      perm,
+      offset: file === 0 ? 0 : pgoff * PAGE_BYTES,
+      name: file === 0 ? '' : shmem ? '[shmem]' : names.get(file)!,
+    });
+  }
+  yield* mmap_read_unlock(k, mm);
+  return out;
+}
+
+/** The script's output text, as every runner prints it. */
+export function format_run(run: Pick<ModelRun, 'results' | 'maps'>): string {
+  const lines = [...run.results];
+  const h8 = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
+  for (const { pid, vmas } of run.maps) {
+    lines.push(`p${pid} maps:`);
+    for (const v of vmas)
+      lines.push(
+        `${h8(v.start)}-${h8(v.end)} ${v.perm} ${h8(v.offset)}${v.name ? ` ${v.name}` : ''}`,
+      );
+  }
+  return `${lines.join('\n')}\n`;
+}
