@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 /*
  * mmlab's command line. Exit status: 0 success / no bug, 1 bug found or
  * mismatch, 2 bad usage or bad input (one line on stderr naming it).
@@ -9,8 +10,14 @@ import { type BugReport, Explorer, hex32 } from '../check/explorer.js';
 import { decode_replay } from '../check/replay.js';
 import { find_scenario, SCENARIOS } from '../check/scenarios/index.js';
 import { RandomWalk } from '../check/strategy.js';
+import { diff } from '../oracle/diff.js';
 import { run_native } from '../runtime/executors/native.js';
+import { KernelBug } from '../runtime/ops.js';
 import { make_config, type RunConfig, type Scenario } from '../runtime/scenario.js';
+import type { Script } from '../script/ast.js';
+import { ScriptError } from '../script/ast.js';
+import { parse_script } from '../script/parse.js';
+import { format_run, type ModelRun, run_model } from '../script/run_model.js';
 import { demo } from './demo.js';
 import { bold, dim, green, red } from './style.js';
 
@@ -223,6 +230,68 @@ async function cmd_stress(
   return r.bug ? EXIT_BUG : EXIT_OK;
 }
 
+function read_script_file(path: string): Script {
+  let text: string;
+  try {
+    text = readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (e) {
+    throw new UsageError(
+      `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+  try {
+    return parse_script(text);
+  } catch (e) {
+    if (e instanceof ScriptError) throw new UsageError(`${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+function cmd_run(path: string, opts: { json?: boolean }): number {
+  const script = read_script_file(path);
+  let run: ModelRun;
+  try {
+    run = run_model(script);
+  } catch (e) {
+    if (!(e instanceof KernelBug)) throw e;
+    if (opts.json) console.log(JSON.stringify({ bug: { class: e.bug_class, message: e.message } }));
+    else console.log(`${red(bold(`BUG: ${e.bug_class}`))}: ${e.message}`);
+    return EXIT_BUG;
+  }
+  if (opts.json)
+    console.log(
+      JSON.stringify({ bug: null, results: run.results, maps: run.maps, steps: run.steps }),
+    );
+  else process.stdout.write(format_run(run));
+  return EXIT_OK;
+}
+
+function cmd_diff(opts: { count: number; seed: number; json?: boolean }): number {
+  const r = diff({ count: opts.count, seed: opts.seed });
+  if (opts.json) {
+    console.log(
+      JSON.stringify({
+        scripts: r.scripts,
+        mismatches: r.mismatches.length,
+        seed: opts.seed,
+        failures: r.mismatches,
+        elapsed_ms: Math.round(r.elapsed_ms),
+      }),
+    );
+  } else {
+    for (const m of r.mismatches) {
+      console.log(
+        `${red('mismatch')} in script ${m.index} (seed ${opts.seed}), output line ${m.line}:`,
+      );
+      console.log(`  model: ${m.model}`);
+      console.log(`  linux: ${m.linux}`);
+      console.log(m.script.replace(/^/gm, '    ').trimEnd());
+    }
+    console.log(`${r.scripts} scripts, ${r.mismatches.length} mismatches`);
+  }
+  return r.mismatches.length > 0 ? EXIT_BUG : EXIT_OK;
+}
+
 export function build_program(exit: (code: number) => void): Command {
   const program = new Command('mmlab')
     .description("a laboratory for the Linux kernel's address-space locking")
@@ -282,6 +351,23 @@ export function build_program(exit: (code: number) => void): Command {
         opts: { cpus?: number; variant?: string; param?: Record<string, number>; json?: boolean },
       ) => run(cmd_stress(name, opts)),
     );
+
+  program
+    .command('run')
+    .description('run a script on the model and print its output (shared/DESIGN.md §4)')
+    .argument('<script>', 'script file, or - for standard input')
+    .option('--json', 'print one JSON document')
+    .action((path: string, opts: { json?: boolean }) => run(cmd_run(path, opts)));
+
+  program
+    .command('diff')
+    .description(
+      "random scripts on the model and on this machine's Linux kernel; report mismatches, minimized",
+    )
+    .option('--count <n>', 'scripts to run', int_arg('--count', 1, 1_000_000), 100)
+    .option('--seed <n>', 'seed of the script generator', int_arg('--seed', 0, 0xffffffff), 1)
+    .option('--json', 'print one JSON document')
+    .action((opts: { count: number; seed: number; json?: boolean }) => run(cmd_diff(opts)));
 
   program
     .command('demo')

@@ -139,6 +139,7 @@ export function* dup_mmap(k: KernelContext, oldmm: number): KGen<number> {
     k,
     yield k.load(oldmm + MM_STRUCT.mmap_base),
     yield k.load(oldmm + MM_STRUCT.task_size),
+    yield k.load(oldmm + MM_STRUCT.pgd_base),
   );
   if (mm === 0) return 0;
   yield* mmap_write_lock(k, oldmm);

@@ -49,11 +49,15 @@ import type { RunConfig, Scenario } from '../runtime/scenario.js';
 import { type Command, type Prot, type Script, WINDOW_BYTES } from './ast.js';
 import { errno_name } from './errno.js';
 
-/** Where the model puts the window: 1 GiB up, so page numbers fit a word. */
-export const WINDOW_BASE = 1 << 30;
-const WINDOW_BASE_PAGE = WINDOW_BASE / PAGE_BYTES;
-/** The window's top is the top of the mmap area and of the user address space. */
-const TOP_PAGE = (WINDOW_BASE + WINDOW_BYTES) / PAGE_BYTES;
+/*
+ * Where the model puts the window: at 2 TiB, with 2 TiB free below it as
+ * the oracle has, and page numbers that still fit a word. The window's top
+ * is the top of the mmap area; the address space ends at 4 TiB.
+ */
+const WINDOW_BASE_PAGE = 1 << 29;
+export const WINDOW_BASE = WINDOW_BASE_PAGE * PAGE_BYTES;
+const TOP_PAGE = WINDOW_BASE_PAGE + WINDOW_BYTES / PAGE_BYTES;
+const TASK_SIZE_PAGES = 1 << 30;
 
 /** One VMA as /proc/PID/maps shows it, window-relative. */
 export interface MapsLine {
@@ -102,10 +106,23 @@ function outside(c: Command): boolean {
   }
 }
 
-/** Run `script` on the model. Throws a KernelBug if the model breaks an invariant. */
-export function run_model(script: Script): ModelRun {
-  const results: string[] = [];
-  const maps: { pid: number; vmas: MapsLine[] }[] = [];
+/*
+ * One booted machine serves every script: the explore executor resets its
+ * memory to the post-boot snapshot before each run, so `mmlab diff` does
+ * not boot 2000 kernels.
+ */
+let machine: {
+  explorer: Explorer;
+  input: { script: Script; results: string[]; maps: { pid: number; vmas: MapsLine[] }[] };
+} | null = null;
+
+function script_machine(): NonNullable<typeof machine> {
+  if (machine) return machine;
+  const input = {
+    script: { lines: [], files: [] } as Script,
+    results: [] as string[],
+    maps: [] as { pid: number; vmas: MapsLine[] }[],
+  };
   const scenario: Scenario<null> = {
     name: 'script',
     description: 'a script, one system call after another',
@@ -114,10 +131,10 @@ export function run_model(script: Script): ModelRun {
     default_cpus: 1,
     max_cpus: 1,
     params: {},
-    memory_words: 1 << 24,
+    memory_words: 1 << 23,
     kthreads: [RCU_GP_KTHREAD],
     setup: () => null,
-    cpu: (k) => user_space(k, script, results, maps),
+    cpu: (k) => user_space(k, input.script, input.results, input.maps),
     check: () => {},
   };
   const explorer = new Explorer(
@@ -125,11 +142,21 @@ export function run_model(script: Script): ModelRun {
     { cpus: 1, variant: '', params: {} } satisfies RunConfig,
     { max_steps: Number.MAX_SAFE_INTEGER },
   );
+  machine = { explorer, input };
+  return machine;
+}
+
+/** Run `script` on the model. Throws a KernelBug if the model breaks an invariant. */
+export function run_model(script: Script): ModelRun {
+  const { explorer, input } = script_machine();
+  input.script = script;
+  input.results = [];
+  input.maps = [];
   const strategy = new Sequential();
   strategy.begin(0);
   const out = explorer.exec.run(strategy);
   if (out.bug) throw out.bug;
-  return { results, maps, steps: out.steps };
+  return { results: input.results, maps: input.maps, steps: out.steps };
 }
 
 function* user_space(
@@ -141,7 +168,7 @@ function* user_space(
   const mms = new Map<number, number>();
   const files = new Map<string, { file: number; k: number }>();
   let next_pid = 1;
-  const p0 = yield* mm_alloc(k, TOP_PAGE, TOP_PAGE);
+  const p0 = yield* mm_alloc(k, TOP_PAGE, TASK_SIZE_PAGES, WINDOW_BASE_PAGE);
   k.BUG_ON(p0 === 0, 'mm_alloc for p0');
   mms.set(0, p0);
   for (const { pid, cmd } of script.lines) {

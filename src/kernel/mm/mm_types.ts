@@ -89,6 +89,8 @@ export const MM_STRUCT = defineStruct('mm_struct', {
   mm_users: [REFCOUNT.$, 'atomic: users of the address space'],
   mm_count: [REFCOUNT.$, 'atomic: references to the struct itself'],
   pgd: 'constant after mm_alloc(): the page directory',
+  pgd_base:
+    'constant: the first page the page directory covers (PTRS_PER_PGD * PTRS_PER_PTE pages)',
   page_table_lock: [SPINLOCK.$, 'itself: populating the page directory, installing anon_vma'],
   write_protect_seq: [SEQCOUNT.$, 'mmap write lock: odd while fork write-protects pages'],
   vma_writer_wait: [RCUWAIT.$, 'the mmap write lock holder waiting for VMA readers'],

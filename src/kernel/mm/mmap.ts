@@ -13,7 +13,6 @@ import { file_alloc, fput, get_file } from './filemap.js';
 import { mt_destroy, mt_entries, mt_find, mt_store_range } from './maple_tree.js';
 import { FAULT_FLAG_WRITE, handle_mm_fault, VM_FAULT_ERROR, zap_page_range } from './memory.js';
 import {
-  FILE,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
   MAP_GROWSDOWN,
@@ -80,8 +79,16 @@ export const RLIMIT_STACK_PAGES = 2048;
 const MMAP_LOCK_CLASS = lock_class('mm->mmap_lock');
 const PTL_CLASS = lock_class('mm->page_table_lock');
 
-/** mm_alloc(): an empty address space whose mmap area tops out at `mmap_base`. */
-export function* mm_alloc(k: KernelContext, mmap_base: number, task_size: number): KGen<number> {
+/**
+ * mm_alloc(): an empty address space of `task_size` pages whose mmap area
+ * tops out at `mmap_base`, with page tables for the 2 GiB from `pgd_base`.
+ */
+export function* mm_alloc(
+  k: KernelContext,
+  mmap_base: number,
+  task_size: number,
+  pgd_base: number,
+): KGen<number> {
   const mm = yield* kmem_cache_zalloc(k, k.sys.mm.mm_cachep, 'mm_alloc');
   if (mm === 0) return 0;
   const pgd = yield* pgd_alloc(k);
@@ -96,6 +103,7 @@ export function* mm_alloc(k: KernelContext, mmap_base: number, task_size: number
   yield* refcount_set(k, mm + MM_STRUCT.mm_count, 1);
   yield k.store(mm + MM_STRUCT.mmap_base, mmap_base);
   yield k.store(mm + MM_STRUCT.task_size, task_size);
+  yield k.store(mm + MM_STRUCT.pgd_base, pgd_base);
   return mm;
 }
 
@@ -185,8 +193,9 @@ function* thp_get_unmapped_area(
 
 /**
  * __get_unmapped_area(): where a mapping of `len` pages goes. Anonymous
- * private mappings of whole 2 MiB units (without a hint) and file mappings
- * (ext4's get_unmapped_area is thp_get_unmapped_area) are THP-aligned.
+ * private mappings of whole 2 MiB units without a hint are THP-aligned.
+ * Files are tmpfs files (shmem_get_unmapped_area() with huge pages off),
+ * placed like any other mapping.
  */
 export function* get_unmapped_area(
   k: KernelContext,
@@ -194,15 +203,10 @@ export function* get_unmapped_area(
   file: number,
   addr: number,
   len: number,
-  pgoff: number,
   flags: number,
 ): KGen<number> {
-  let ret: number;
-  const shmem = file !== 0 && (yield k.load(file + FILE.shmem)) !== 0;
-  if (file !== 0 && !shmem && !(flags & MAP_FIXED)) {
-    ret = yield* thp_get_unmapped_area(k, mm, addr, len, pgoff, flags);
-    if (ret === 0) ret = yield* arch_get_unmapped_area_topdown(k, mm, addr, len, flags);
-  } else if (
+  let ret = 0;
+  if (
     file === 0 &&
     !(flags & MAP_SHARED) &&
     addr === 0 &&
@@ -210,10 +214,8 @@ export function* get_unmapped_area(
     !(flags & MAP_FIXED)
   ) {
     ret = yield* thp_get_unmapped_area(k, mm, addr, len, 0, flags);
-    if (ret === 0) ret = yield* arch_get_unmapped_area_topdown(k, mm, addr, len, flags);
-  } else {
-    ret = yield* arch_get_unmapped_area_topdown(k, mm, addr, len, flags);
   }
+  if (ret === 0) ret = yield* arch_get_unmapped_area_topdown(k, mm, addr, len, flags);
   if (ret < 0) return ret;
   if (ret > (yield k.load(mm + MM_STRUCT.task_size)) - len) return -ENOMEM;
   return ret;
@@ -323,7 +325,7 @@ function* do_mmap_locked(k: KernelContext, mm: number, a: MmapArgs): KGen<number
   let flags = a.flags;
   if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
   if ((yield k.load(mm + MM_STRUCT.map_count)) > MAX_MAP_COUNT) return -ENOMEM;
-  const addr = yield* get_unmapped_area(k, mm, a.file, a.addr, a.len, a.pgoff, flags);
+  const addr = yield* get_unmapped_area(k, mm, a.file, a.addr, a.len, flags);
   if (addr < 0) return addr;
   if (
     flags & MAP_FIXED_NOREPLACE &&

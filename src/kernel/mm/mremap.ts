@@ -204,15 +204,7 @@ function* mremap_to(
   if (typeof v === 'number') return v;
   let map_flags = flags & MREMAP_FIXED ? MAP_FIXED : 0;
   if (v.flags & VM_MAYSHARE) map_flags |= MAP_SHARED;
-  const placed = yield* get_unmapped_area(
-    k,
-    mm,
-    v.file,
-    new_addr,
-    new_len,
-    v.pgoff + (addr - v.start),
-    map_flags,
-  );
+  const placed = yield* get_unmapped_area(k, mm, v.file, new_addr, new_len, map_flags);
   if (placed < 0) return placed;
   return yield* move_vma(
     k,
@@ -291,7 +283,6 @@ function* mremap_locked(
     v.file,
     0,
     new_len,
-    v.pgoff + (addr - v.start),
     v.flags & VM_MAYSHARE ? MAP_SHARED : 0,
   );
   if (placed < 0) return placed;

@@ -2,6 +2,9 @@
  * Page tables: a page directory per mm and PTE tables of 512 entries (2 MiB
  * each), each with its own spinlock (split page-table locks, as
  * USE_SPLIT_PTE_PTLOCKS). A PTE is the page pointer << PTE_SHIFT | flags.
+ * The directory covers 2 GiB from mm->pgd_base; a fault outside it cannot
+ * get a table (VM_FAULT_OOM), which only memory that scripts never keep
+ * (below their window) can meet.
  * Directory entries are populated once, under mm->page_table_lock, and
  * never freed before the mm dies, so a lockless walker (gup_fast) may
  * follow them.
@@ -37,16 +40,23 @@ export function* pgd_alloc(k: KernelContext): KGen<number> {
   return yield* kzalloc(k, PTRS_PER_PGD, 'pgd_alloc');
 }
 
+/* The directory entry for `page`, or 0 if the directory does not cover it. */
+function* pgd_slot(k: KernelContext, mm: number, page: number): KGen<number> {
+  const index = (page - (yield k.load(mm + MM_STRUCT.pgd_base))) >> 9;
+  if (index < 0 || index >= PTRS_PER_PGD) return 0;
+  return (yield k.load(mm + MM_STRUCT.pgd)) + index;
+}
+
 /** The PTE table covering `page`, or 0 if none was ever populated. */
 export function* pte_table(k: KernelContext, mm: number, page: number): KGen<number> {
-  const pgd = yield k.load(mm + MM_STRUCT.pgd);
-  return yield k.load_acquire(pgd + (page >>> 9));
+  const slot = yield* pgd_slot(k, mm, page);
+  return slot === 0 ? 0 : yield k.load_acquire(slot);
 }
 
 /** __pte_alloc(): the PTE table covering `page`, populating it if needed; 0 on ENOMEM. */
 export function* pte_alloc(k: KernelContext, mm: number, page: number): KGen<number> {
-  const pgd = yield k.load(mm + MM_STRUCT.pgd);
-  const slot = pgd + (page >>> 9);
+  const slot = yield* pgd_slot(k, mm, page);
+  if (slot === 0) return 0;
   const t = yield k.load_acquire(slot);
   if (t !== 0) return t;
   const fresh = yield* kmem_cache_zalloc(k, k.sys.mm.pte_table_cachep, '__pte_alloc');

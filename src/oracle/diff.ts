@@ -1,0 +1,83 @@
+/*
+ * mmlab diff: random scripts on the model and on this machine's kernel.
+ * Every script is run by both; a mismatch is minimized to the smallest
+ * script that still disagrees, and reported with its first differing line.
+ */
+import { Rng } from '../check/random.js';
+import { parse_script } from '../script/parse.js';
+import { format_run, run_model } from '../script/run_model.js';
+import { random_script } from './gen.js';
+import { run_on_linux } from './linux.js';
+import { minimize_script } from './minimize.js';
+
+export interface Mismatch {
+  /** Index of the script in this run (seeded from the run's seed and the index). */
+  readonly index: number;
+  /** The minimized script. */
+  readonly script: string;
+  /** The first line where the outputs differ, 1-based, with each runner's text. */
+  readonly line: number;
+  readonly model: string;
+  readonly linux: string;
+}
+
+export interface DiffResult {
+  readonly scripts: number;
+  readonly mismatches: readonly Mismatch[];
+  readonly elapsed_ms: number;
+}
+
+/** Both runners' output for one script text (the model's errors become output too). */
+export function both(text: string): { model: string; linux: string } {
+  const linux = run_on_linux(text);
+  if (linux.status !== 0)
+    throw new Error(`the Linux oracle failed (${linux.status}): ${linux.stderr.trim()}`);
+  let model: string;
+  try {
+    model = format_run(run_model(parse_script(text)));
+  } catch (e) {
+    model = `model failed: ${(e as Error).message}\n`;
+  }
+  return { model, linux: linux.stdout };
+}
+
+/** The first differing line of two outputs: its number and each side's text. */
+export function first_difference(
+  a: string,
+  b: string,
+): { line: number; a: string; b: string } | null {
+  if (a === b) return null;
+  const al = a.split('\n');
+  const bl = b.split('\n');
+  for (let i = 0; ; i++) {
+    if (al[i] !== bl[i]) return { line: i + 1, a: al[i] ?? '(end)', b: bl[i] ?? '(end)' };
+  }
+}
+
+export function script_for(seed: number, index: number): string {
+  return random_script(new Rng(Math.imul(seed ^ 0x2545f491, 0x9e3779b1) ^ index));
+}
+
+export function diff(opts: {
+  count: number;
+  seed: number;
+  on_script?: (i: number, bad: number) => void;
+}): DiffResult {
+  const t0 = performance.now();
+  const mismatches: Mismatch[] = [];
+  for (let i = 0; i < opts.count; i++) {
+    const text = script_for(opts.seed, i);
+    const out = both(text);
+    if (out.model !== out.linux) {
+      const small = minimize_script(text, (candidate) => {
+        const o = both(candidate);
+        return o.model !== o.linux;
+      });
+      const o = both(small);
+      const d = first_difference(o.model, o.linux)!;
+      mismatches.push({ index: i, script: small, line: d.line, model: d.a, linux: d.b });
+    }
+    opts.on_script?.(i, mismatches.length);
+  }
+  return { scripts: opts.count, mismatches, elapsed_ms: performance.now() - t0 };
+}
