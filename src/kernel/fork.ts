@@ -11,6 +11,7 @@ import { raw_write_seqcount_begin, raw_write_seqcount_end } from './locking/seql
 import { spin_unlock } from './locking/spinlock.js';
 import { get_file } from './mm/filemap.js';
 import { mt_entries, mt_store_range } from './mm/maple_tree.js';
+import { is_zero_page } from './mm/memory.js';
 import {
   _PAGE_RW,
   MM_STRUCT,
@@ -60,6 +61,11 @@ function* copy_present_pte(
 ): KGen<boolean> {
   let pte = yield k.load(src_slot);
   const page = pte_page(pte);
+  if (is_zero_page(k, page)) {
+    // The zero page is shared by everyone and counted by no one.
+    yield k.WRITE_ONCE(dst_slot, pte);
+    return true;
+  }
   if ((yield k.load(page + PAGE.flags)) & PG_ANON && (yield* folio_maybe_dma_pinned(k, page))) {
     // The parent may have pinned it for DMA: the child gets its own copy now.
     const copy = yield* alloc_page(k, 0, 'copy_present_page');

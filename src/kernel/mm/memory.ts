@@ -67,8 +67,29 @@ function* set_pte_if_none(
   return true;
 }
 
-/** do_anonymous_page(): a zeroed page for a private anonymous VMA. */
-function* do_anonymous_page(k: KernelContext, vma: number, page: number): KGen<number> {
+/** is_zero_pfn() */
+export function is_zero_page(k: KernelContext, page: number): boolean {
+  return page === k.sys.mm.zero_page;
+}
+
+/*
+ * do_anonymous_page(): a read maps the shared zero page read-only (no
+ * anon_vma yet: the VMA still merges as if never touched); a write gets a
+ * zeroed page of its own.
+ */
+function* do_anonymous_page(
+  k: KernelContext,
+  vma: number,
+  page: number,
+  write: boolean,
+): KGen<number> {
+  const mm0 = yield k.load(vma + V.vm_mm);
+  if (!write) {
+    const table = yield* pte_offset_map_lock(k, mm0, page);
+    yield* set_pte_if_none(k, table, page, mk_pte(k.sys.mm.zero_page, 0));
+    yield* spin_unlock(k, ptl_of(table));
+    return 0;
+  }
   if (!(yield* anon_vma_prepare(k, vma))) return VM_FAULT_OOM;
   const folio = yield* alloc_page(k, __GFP_ZERO, 'do_anonymous_page');
   if (folio === 0) return VM_FAULT_OOM;
@@ -168,10 +189,12 @@ function* do_wp_page(
   const slot = pte_slot(table, page);
   const folio = pte_page(pte);
   const vm_flags = yield k.load(vma + V.vm_flags);
+  const zero = is_zero_page(k, folio);
   const reuse =
-    (vm_flags & VM_SHARED) !== 0 ||
-    ((yield k.load(folio + PAGE.flags)) & PG_ANON &&
-      (yield k.READ_ONCE(folio + PAGE._refcount)) === 1);
+    !zero &&
+    ((vm_flags & VM_SHARED) !== 0 ||
+      ((yield k.load(folio + PAGE.flags)) & PG_ANON &&
+        (yield k.READ_ONCE(folio + PAGE._refcount)) === 1));
   if (reuse) {
     yield k.WRITE_ONCE(slot, pte | _PAGE_RW);
     yield* spin_unlock(k, ptl_of(table));
@@ -179,9 +202,9 @@ function* do_wp_page(
   }
   yield* spin_unlock(k, ptl_of(table));
   if (!(yield* anon_vma_prepare(k, vma))) return VM_FAULT_OOM;
-  const copy = yield* alloc_page(k, 0, 'wp_page_copy');
+  const copy = yield* alloc_page(k, zero ? __GFP_ZERO : 0, 'wp_page_copy');
   if (copy === 0) return VM_FAULT_OOM;
-  yield* copy_page(k, copy, folio);
+  if (!zero) yield* copy_page(k, copy, folio);
   const mm = yield k.load(vma + V.vm_mm);
   yield* pte_offset_map_lock(k, mm, page);
   if ((yield k.load(slot)) !== pte) {
@@ -192,9 +215,9 @@ function* do_wp_page(
   }
   yield* folio_add_new_anon_rmap(k, copy, vma, page);
   yield k.WRITE_ONCE(slot, mk_pte(copy, _PAGE_RW));
-  yield* folio_remove_rmap_pte(k, folio);
+  if (!zero) yield* folio_remove_rmap_pte(k, folio);
   yield* spin_unlock(k, ptl_of(table));
-  yield* put_page(k, folio);
+  if (!zero) yield* put_page(k, folio);
   return 0;
 }
 
@@ -222,7 +245,7 @@ export function* handle_mm_fault(
     return 0;
   }
   yield* spin_unlock(k, ptl_of(table));
-  if (yield* vma_is_anonymous(k, vma)) return yield* do_anonymous_page(k, vma, page);
+  if (yield* vma_is_anonymous(k, vma)) return yield* do_anonymous_page(k, vma, page, write);
   if (!write) return yield* do_read_fault(k, vma, page);
   if (!((yield k.load(vma + V.vm_flags)) & VM_SHARED)) return yield* do_cow_fault(k, vma, page);
   return yield* do_shared_fault(k, vma, page);
@@ -247,6 +270,7 @@ export function* zap_page_range(k: KernelContext, vma: number, start: number, en
       const pte = yield k.load(slot);
       if (!pte_present(pte)) continue;
       yield k.WRITE_ONCE(slot, 0);
+      if (is_zero_page(k, pte_page(pte))) continue;
       yield* folio_remove_rmap_pte(k, pte_page(pte));
       put.push(pte_page(pte));
     }

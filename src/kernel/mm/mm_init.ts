@@ -15,6 +15,8 @@ export const PAGE_FRAME = defineStruct('page_frame', {
 });
 
 export interface MmCaches {
+  /** The shared zero page: mapped read-only by read faults of private anonymous memory. */
+  readonly zero_page: number;
   readonly vm_area_cachep: number;
   readonly mm_cachep: number;
   readonly anon_vma_cachep: number;
@@ -28,12 +30,20 @@ export interface MmCaches {
 export function mm_core_init(m: KernelMemory, gp_seq: number): MmCaches {
   const cache = (name: string, info: Parameters<typeof kmem_cache_create>[2], flags = 0) =>
     kmem_cache_create(m, name, info, flags, gp_seq);
+  const page_cachep = cache('page', PAGE.$);
+  const frame_cachep = cache('page_frame', PAGE_FRAME.$);
+  // The zero page is never freed: one reference held for ever, never counted as mapped.
+  const zero_page = m.boot_alloc(PAGE.$, 'zero_page');
+  m.words[zero_page + PAGE._refcount] = 1;
+  m.words[zero_page + PAGE._mapcount] = -1;
+  m.words[zero_page + PAGE.frame] = m.boot_alloc(PAGE_FRAME.$, 'zero_page.frame');
   return {
+    zero_page,
     vm_area_cachep: cache('vm_area_struct', VM_AREA_STRUCT.$, SLAB_TYPESAFE_BY_RCU),
     mm_cachep: cache('mm_struct', MM_STRUCT.$),
     anon_vma_cachep: cache('anon_vma', ANON_VMA.$),
-    page_cachep: cache('page', PAGE.$),
-    frame_cachep: cache('page_frame', PAGE_FRAME.$),
+    page_cachep,
+    frame_cachep,
     pte_table_cachep: cache('pte_table', PTE_TABLE.$),
     maple_node_cachep: cache('maple_node', MAPLE_NODE.$),
     file_cachep: cache('file', FILE.$),

@@ -115,8 +115,11 @@ function start_gap(start: number, flags: number): number {
 }
 
 /*
- * unmapped_area_topdown(): the highest [addr, addr + len) below high_limit
- * that lies in a gap between VMAs, each VMA's start gap respected.
+ * unmapped_area_topdown(): the highest [addr, addr + len) in a gap below
+ * high. As the kernel does, when the VMA above the chosen gap is
+ * VM_GROWSDOWN and its guard gap reaches into the gap, the search starts
+ * again below the guard gap; so no gap inside a stack's guard region is
+ * ever used, even one between two other VMAs.
  */
 function* unmapped_area_topdown(
   k: KernelContext,
@@ -126,17 +129,26 @@ function* unmapped_area_topdown(
   high: number,
 ): KGen<number> {
   const vmas = yield* mt_entries(k, mm);
-  // Gap i lies between VMA i-1 (below) and VMA i (above), highest first.
-  for (let i = vmas.length; i >= 0; i--) {
-    const above = vmas[i];
-    const top =
-      above === undefined
-        ? high
-        : Math.min(high, start_gap(above.start, yield k.load(above.vma + V.vm_flags)));
-    const bottom = i > 0 ? Math.max(low, vmas[i - 1]!.end) : low;
-    if (top - bottom >= len) return top - len;
+  for (;;) {
+    // mas_empty_area_rev(): the highest gap of at least len pages within [low, high).
+    let found = -1;
+    for (let i = vmas.length; i >= 0 && found < 0; i--) {
+      const top = Math.min(high, i < vmas.length ? vmas[i]!.start : high);
+      const bottom = Math.max(low, i > 0 ? vmas[i - 1]!.end : low);
+      if (top - bottom >= len) found = i;
+    }
+    if (found < 0) return -ENOMEM;
+    const above = vmas[found];
+    const gap_end = Math.min(high, above !== undefined ? above.start : high);
+    if (above !== undefined) {
+      const guard = start_gap(above.start, yield k.load(above.vma + V.vm_flags));
+      if (guard < gap_end) {
+        high = guard;
+        continue;
+      }
+    }
+    return gap_end - len;
   }
-  return -ENOMEM;
 }
 
 /**

@@ -116,12 +116,13 @@ export function* do_mprotect(
         error = -EACCES;
         break;
       }
-      tmp = Math.min(e.end, end);
-      const r = yield* mprotect_fixup(k, mm, e.vma, nstart, tmp, newflags);
+      const r = yield* mprotect_fixup(k, mm, e.vma, nstart, Math.min(e.end, end), newflags);
       if (r < 0) {
         error = r;
         break;
       }
+      // vma_iter_end(): go on after the VMA that now holds the range (merged or not).
+      tmp = yield k.load(r + V.vm_end);
       nstart = tmp;
       if (nstart >= end) break;
     }

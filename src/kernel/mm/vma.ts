@@ -195,9 +195,12 @@ function is_mergeable_vma(p: MergeProposal, v: VmaInfo): boolean {
   return v.flags === p.flags && v.file === p.file;
 }
 
-/* is_mergeable_anon_vma(): list_is_singular() keeps VMAs cloned from a parent apart. */
+/*
+ * is_mergeable_anon_vma(): list_is_singular() keeps VMAs cloned from a
+ * parent apart. An empty chain (never faulted) is not singular either.
+ */
 function is_mergeable_anon_vma(av1: number, av2: number, vma: VmaInfo | null): boolean {
-  if ((av1 === 0 || av2 === 0) && (vma === null || vma.chain <= 1)) return true;
+  if ((av1 === 0 || av2 === 0) && (vma === null || vma.chain === 1)) return true;
   return av1 === av2;
 }
 
