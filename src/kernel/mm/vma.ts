@@ -188,6 +188,10 @@ export interface MergeProposal {
   readonly file: number;
   readonly pgoff: number;
   readonly anon_vma: number;
+  /** The VMA being changed (vmg->middle), for an existing range. */
+  readonly src?: VmaInfo | null;
+  /** The VMA mremap copies from (vmg->copied_from). */
+  readonly copied_from?: VmaInfo | null;
 }
 
 /* is_mergeable_vma(): same flags and file; uffd, policy and names are always equal here. */
@@ -195,19 +199,28 @@ function is_mergeable_vma(p: MergeProposal, v: VmaInfo): boolean {
   return v.flags === p.flags && v.file === p.file;
 }
 
+/* vma_is_fork_child(): chained to a parent's anon_vma too (its chain is not singular). */
+function vma_is_fork_child(v: VmaInfo | null | undefined): boolean {
+  return v !== null && v !== undefined && v.anon_vma !== 0 && v.chain !== 1;
+}
+
 /*
- * is_mergeable_anon_vma(): list_is_singular() keeps VMAs cloned from a
- * parent apart. An empty chain (never faulted) is not singular either.
+ * is_mergeable_anon_vma() (mm/vma.c since 6.16): the merged VMA takes
+ * whichever anon_vma exists; that is refused only when the one to be
+ * shared belongs to a fork child, whose pages other processes may still
+ * map. Two different anon_vmas never merge.
  */
-function is_mergeable_anon_vma(av1: number, av2: number, vma: VmaInfo | null): boolean {
-  if ((av1 === 0 || av2 === 0) && (vma === null || vma.chain === 1)) return true;
-  return av1 === av2;
+function is_mergeable_anon_vma(p: MergeProposal, tgt: VmaInfo): boolean {
+  if (tgt.anon_vma === 0 && p.anon_vma !== 0)
+    return !vma_is_fork_child(p.src) && !vma_is_fork_child(p.copied_from);
+  if (tgt.anon_vma !== 0 && p.anon_vma === 0) return !vma_is_fork_child(tgt);
+  return p.anon_vma === tgt.anon_vma;
 }
 
 function can_vma_merge_before(p: MergeProposal, next: VmaInfo): boolean {
   return (
     is_mergeable_vma(p, next) &&
-    is_mergeable_anon_vma(p.anon_vma, next.anon_vma, next) &&
+    is_mergeable_anon_vma(p, next) &&
     next.pgoff === p.pgoff + (p.end - p.start)
   );
 }
@@ -215,7 +228,7 @@ function can_vma_merge_before(p: MergeProposal, next: VmaInfo): boolean {
 function can_vma_merge_after(p: MergeProposal, prev: VmaInfo): boolean {
   return (
     is_mergeable_vma(p, prev) &&
-    is_mergeable_anon_vma(p.anon_vma, prev.anon_vma, prev) &&
+    is_mergeable_anon_vma(p, prev) &&
     prev.pgoff + (prev.end - prev.start) === p.pgoff
   );
 }
@@ -232,7 +245,10 @@ function can_vma_merge_right(
 ): boolean {
   if (next === null || p.end !== next.start || !can_vma_merge_before(p, next)) return false;
   // prev and next must also be compatible with each other.
-  return !merge_left || is_mergeable_anon_vma(prev!.anon_vma, next.anon_vma, null);
+  // prev and next must also be compatible with each other: one anon_vma at most.
+  return (
+    !merge_left || prev!.anon_vma === 0 || next.anon_vma === 0 || prev!.anon_vma === next.anon_vma
+  );
 }
 
 /* can_merge_remove_vma(): a VMA whose vm_ops has ->close is never removed by a merge. */
@@ -399,6 +415,7 @@ export function* vma_modify(
     file: v.file,
     pgoff: v.pgoff + (start - v.start),
     anon_vma: v.anon_vma,
+    src: v,
   });
   if (merged !== 0) return merged;
   if (v.start < start && (yield* split_vma(k, vma, start, true)) === 0) return -ENOMEM;
