@@ -9,6 +9,7 @@
 import { Explorer } from '../check/explorer.js';
 import { Sequential } from '../check/strategy.js';
 import { user_access } from '../kernel/arch/fault.js';
+import type { KernelSymbols } from '../kernel/boot.js';
 import { dup_mmap } from '../kernel/fork.js';
 import { file_alloc, fput } from '../kernel/mm/filemap.js';
 import { mt_entries } from '../kernel/mm/maple_tree.js';
@@ -44,7 +45,9 @@ import {
   sys_munmap,
 } from '../kernel/mm/syscalls.js';
 import { RCU_GP_KTHREAD } from '../kernel/rcu/tree.js';
-import type { KernelContext, KGen } from '../runtime/ops.js';
+import { cache_active } from '../kernel/slab.js';
+import type { KernelMemory } from '../runtime/memory.js';
+import { KernelBug, type KernelContext, type KGen } from '../runtime/ops.js';
 import type { RunConfig, Scenario } from '../runtime/scenario.js';
 import { type Command, type Prot, type Script, WINDOW_BYTES } from './ast.js';
 import { errno_name } from './errno.js';
@@ -135,7 +138,7 @@ function script_machine(): NonNullable<typeof machine> {
     kthreads: [RCU_GP_KTHREAD],
     setup: () => null,
     cpu: (k) => user_space(k, input.script, input.results, input.maps),
-    check: () => {},
+    check: check_no_leaks,
   };
   const explorer = new Explorer(
     scenario,
@@ -144,6 +147,22 @@ function script_machine(): NonNullable<typeof machine> {
   );
   machine = { explorer, input };
   return machine;
+}
+
+/*
+ * Once every process exited and every file was closed (and RCU ran its
+ * callbacks), every object of the memory manager must be free again.
+ */
+function check_no_leaks(m: KernelMemory, sys: KernelSymbols): void {
+  for (const [name, cache] of Object.entries(sys.mm)) {
+    if (name === 'zero_page') continue;
+    const live = cache_active(m.words, cache);
+    if (live !== 0)
+      throw new KernelBug(
+        'leak',
+        `${live} objects of ${m.caches.get(cache)?.name ?? name} still allocated after every process exited`,
+      );
+  }
 }
 
 /** Run `script` on the model. Throws a KernelBug if the model breaks an invariant. */

@@ -443,6 +443,63 @@ export function* mm_populate(k: KernelContext, mm: number, start: number, end: n
   yield* mmap_read_unlock(k, mm);
 }
 
+/* ---- brk ---- */
+
+/*
+ * do_brk_flags(): extend the heap by [addr, addr + len): expand the brk
+ * VMA below it when it can merge, else map a new one.
+ */
+function* do_brk_flags(k: KernelContext, mm: number, addr: number, len: number): KGen<number> {
+  const flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
+  const merged = yield* vma_merge_new_range(k, mm, {
+    start: addr,
+    end: addr + len,
+    flags,
+    file: 0,
+    pgoff: addr,
+    anon_vma: 0,
+  });
+  if (merged === 0) {
+    const vma = yield* vm_area_alloc(k, mm);
+    if (vma === 0) return -ENOMEM;
+    yield k.store(vma + V.vm_start, addr);
+    yield k.store(vma + V.vm_end, addr + len);
+    yield k.store(vma + V.vm_flags, flags);
+    yield k.store(vma + V.vm_pgoff, addr);
+    if (!(yield* vma_link(k, mm, vma))) {
+      yield* remove_vma(k, vma);
+      return -ENOMEM;
+    }
+  }
+  yield k.store(mm + MM_STRUCT.total_vm, (yield k.load(mm + MM_STRUCT.total_vm)) + len);
+  return 0;
+}
+
+/**
+ * brk(): move the program break to page `brk` (0 asks where it is);
+ * returns the break, unchanged if it could not move. Shrinking unmaps;
+ * growing must stay clear of the next mapping and its stack guard gap.
+ */
+export function* do_brk(k: KernelContext, mm: number, brk: number): KGen<number> {
+  yield* mmap_write_lock(k, mm);
+  const start = yield k.load(mm + MM_STRUCT.brk_start);
+  const old = yield k.load(mm + MM_STRUCT.brk);
+  let result = old;
+  if (brk >= start && brk !== old) {
+    if (brk < old) {
+      if ((yield* do_munmap_range(k, mm, brk, old)) === 0) result = brk;
+    } else {
+      const next = yield* mt_find(k, mm, old);
+      const clear =
+        next === null || brk + 1 <= start_gap(next.start, yield k.load(next.vma + V.vm_flags));
+      if (clear && (yield* do_brk_flags(k, mm, old, brk - old)) === 0) result = brk;
+    }
+    if (result !== old) yield k.store(mm + MM_STRUCT.brk, result);
+  }
+  yield* mmap_write_unlock(k, mm);
+  return result;
+}
+
 /* ---- exit ---- */
 
 /** exit_mmap(): unmap and free everything, then the page tables. */

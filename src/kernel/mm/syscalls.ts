@@ -14,7 +14,7 @@ import {
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
 } from './mm_types.js';
-import { do_mmap, do_munmap } from './mmap.js';
+import { do_brk, do_mmap, do_munmap } from './mmap.js';
 import { do_mprotect } from './mprotect.js';
 import { do_mremap } from './mremap.js';
 import { EINVAL, ENOMEM } from './vma.js';
@@ -108,4 +108,9 @@ export function* sys_mremap(
     target,
   );
   return ret < 0 ? ret : ret * PAGE_BYTES;
+}
+
+/** brk(): the new break in bytes (page granular), or the old one if it could not move. */
+export function* sys_brk(k: KernelContext, mm: number, brk: number): KGen<number> {
+  return (yield* do_brk(k, mm, Math.ceil(brk / PAGE_BYTES))) * PAGE_BYTES;
 }

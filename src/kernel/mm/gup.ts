@@ -1,0 +1,184 @@
+/*
+ * get_user_pages and friends (mm/gup.c). The slow path walks under the
+ * mmap read lock and faults pages in; gup_fast walks the page tables with
+ * no lock at all and gives up (to the slow path) on anything unusual.
+ *
+ * FOLL_PIN pins count in _pincount and add GUP_PIN_COUNTING_BIAS to
+ * _refcount, which is what lets fork() see that a page "may be DMA-pinned"
+ * and copy it for the child (seed 004). A FOLL_PIN gup_fast must also see
+ * mm->write_protect_seq unchanged and even around its walk: otherwise fork
+ * may be write-protecting the very PTEs it read, and it must fall back.
+ */
+import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { raw_read_seqcount, read_seqcount_retry } from '../locking/seqlock.js';
+import { refcount_add, refcount_add_not_zero } from '../refcount.js';
+import { mt_lookup } from './maple_tree.js';
+import { FAULT_FLAG_WRITE, handle_mm_fault, is_zero_page, VM_FAULT_ERROR } from './memory.js';
+import {
+  _PAGE_PROTNONE,
+  _PAGE_RW,
+  GUP_PIN_COUNTING_BIAS,
+  MM_STRUCT,
+  PAGE,
+  PG_ANON,
+  VM_AREA_STRUCT as V,
+  VM_ACCESS_FLAGS,
+  VM_WRITE,
+} from './mm_types.js';
+import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
+import { put_page } from './page_alloc.js';
+import { pte_page, pte_present, pte_slot, pte_table } from './pgtable.js';
+
+export const FOLL_WRITE = 1 << 0;
+export const FOLL_GET = 1 << 2;
+export const FOLL_PIN = 1 << 17;
+
+/* try_grab_folio(): one reference, or a pin. */
+function* try_grab_page(k: KernelContext, page: number, flags: number): KGen {
+  if (flags & FOLL_PIN) {
+    yield* refcount_add(k, page + PAGE._refcount, GUP_PIN_COUNTING_BIAS);
+    yield k.fetch_add(page + PAGE._pincount, 1);
+  } else {
+    yield* refcount_add(k, page + PAGE._refcount, 1);
+  }
+}
+
+/** unpin_user_page(): drop a FOLL_PIN pin. */
+export function* unpin_user_page(k: KernelContext, page: number): KGen {
+  const old = yield k.fetch_add(page + PAGE._pincount, -1);
+  k.BUG_ON(old <= 0, 'unpin_user_page: page not pinned');
+  // The bias goes in one step, all but the last reference, which put_page() drops.
+  yield* refcount_add(k, page + PAGE._refcount, -(GUP_PIN_COUNTING_BIAS - 1));
+  yield* put_page(k, page);
+}
+
+/* follow_page_pte(): the page behind `addr` if the access needs no fault. */
+function* follow_page(k: KernelContext, mm: number, addr: number, flags: number): KGen<number> {
+  const table = yield* pte_table(k, mm, addr);
+  if (table === 0) return 0;
+  const pte = yield k.READ_ONCE(pte_slot(table, addr));
+  if (!pte_present(pte) || pte & _PAGE_PROTNONE) return 0;
+  if (flags & FOLL_WRITE && !(pte & _PAGE_RW)) return 0;
+  const page = pte_page(pte);
+  // A pin of an anonymous page must own it: a shared (COW) page is unshared first.
+  if (
+    flags & FOLL_PIN &&
+    (is_zero_page(k, page) || ((yield k.load(page + PAGE.flags)) & PG_ANON && !(pte & _PAGE_RW)))
+  )
+    return 0;
+  return page;
+}
+
+/**
+ * __get_user_pages(): grab `nr` pages from `start`, faulting them in; the
+ * mmap read lock is held. Returns the pages grabbed (fewer on a fault error).
+ */
+export function* __get_user_pages(
+  k: KernelContext,
+  mm: number,
+  start: number,
+  nr: number,
+  flags: number,
+): KGen<number[]> {
+  const pages: number[] = [];
+  for (let addr = start; addr < start + nr; addr++) {
+    const vma = yield* mt_lookup(k, mm, addr);
+    if (vma === 0) break;
+    const vm_flags = yield k.load(vma + V.vm_flags);
+    if (flags & FOLL_WRITE ? !(vm_flags & VM_WRITE) : !(vm_flags & VM_ACCESS_FLAGS)) break;
+    let page = yield* follow_page(k, mm, addr, flags);
+    while (page === 0) {
+      // A pin of a COW page writes-faults it to get a private copy (FAULT_FLAG_UNSHARE's effect).
+      const write =
+        (flags & FOLL_WRITE) !== 0 || ((flags & FOLL_PIN) !== 0 && (vm_flags & VM_WRITE) !== 0);
+      if ((yield* handle_mm_fault(k, vma, addr, write ? FAULT_FLAG_WRITE : 0)) & VM_FAULT_ERROR)
+        return pages;
+      page = yield* follow_page(k, mm, addr, flags | (write ? FOLL_WRITE : 0));
+      if (page === 0 && !write && flags & FOLL_PIN) return pages;
+    }
+    yield* try_grab_page(k, page, flags);
+    pages.push(page);
+  }
+  return pages;
+}
+
+/** get_user_pages() / pin_user_pages(): the slow path, under the mmap read lock. */
+export function* get_user_pages(
+  k: KernelContext,
+  mm: number,
+  start: number,
+  nr: number,
+  flags: number,
+): KGen<number[]> {
+  yield* mmap_read_lock(k, mm);
+  const pages = yield* __get_user_pages(k, mm, start, nr, flags);
+  yield* mmap_read_unlock(k, mm);
+  return pages;
+}
+
+/**
+ * gup_fast(): grab what can be grabbed without locks; stop at the first
+ * page that would need a fault. With FOLL_PIN, give everything back if a
+ * fork wrote-protected pages meanwhile (write_protect_seq odd or moved).
+ */
+export function* gup_fast(
+  k: KernelContext,
+  mm: number,
+  start: number,
+  nr: number,
+  flags: number,
+): KGen<number[]> {
+  const wp_seq = mm + MM_STRUCT.write_protect_seq;
+  let seq = 0;
+  if (flags & FOLL_PIN) {
+    seq = yield* raw_read_seqcount(k, wp_seq);
+    if (seq & 1) return [];
+  }
+  const pages: number[] = [];
+  for (let addr = start; addr < start + nr; addr++) {
+    const table = yield* pte_table(k, mm, addr);
+    if (table === 0) break;
+    const slot = pte_slot(table, addr);
+    const pte = yield k.READ_ONCE(slot);
+    if (!pte_present(pte) || pte & _PAGE_PROTNONE || (flags & FOLL_WRITE && !(pte & _PAGE_RW)))
+      break;
+    const page = pte_page(pte);
+    if (is_zero_page(k, page) && flags & FOLL_PIN) break;
+    // try_grab_folio_fast(): the page may be on its way to being freed.
+    if ((yield* refcount_add_not_zero(k, page + PAGE._refcount, 1)) === 0) break;
+    if ((yield k.READ_ONCE(slot)) !== pte) {
+      yield* put_page(k, page);
+      break;
+    }
+    if (flags & FOLL_PIN) {
+      if ((yield k.load(page + PAGE.flags)) & PG_ANON && !(pte & _PAGE_RW)) {
+        // A shared anonymous page may not be pinned: the slow path unshares it.
+        yield* put_page(k, page);
+        break;
+      }
+      yield* refcount_add(k, page + PAGE._refcount, GUP_PIN_COUNTING_BIAS - 1);
+      yield k.fetch_add(page + PAGE._pincount, 1);
+    }
+    pages.push(page);
+  }
+  if (flags & FOLL_PIN && (yield* read_seqcount_retry(k, wp_seq, seq))) {
+    for (const page of pages) yield* unpin_user_page(k, page);
+    return [];
+  }
+  return pages;
+}
+
+/** pin_user_pages_fast(): gup_fast, then the slow path for the rest. */
+export function* pin_user_pages_fast(
+  k: KernelContext,
+  mm: number,
+  start: number,
+  nr: number,
+  write: boolean,
+): KGen<number[]> {
+  const flags = FOLL_PIN | (write ? FOLL_WRITE : 0);
+  const fast = yield* gup_fast(k, mm, start, nr, flags);
+  if (fast.length === nr) return fast;
+  const slow = yield* get_user_pages(k, mm, start + fast.length, nr - fast.length, flags);
+  return [...fast, ...slow];
+}
