@@ -1,5 +1,8 @@
 import { type CheckResult, Explorer } from '../src/check/explorer.js';
-import { RandomWalk } from '../src/check/strategy.js';
+import { RandomWalk, Sequential } from '../src/check/strategy.js';
+import { RCU_GP_KTHREAD } from '../src/kernel/rcu/tree.js';
+import { run_on_linux } from '../src/oracle/linux.js';
+import type { KernelContext, KGen } from '../src/runtime/ops.js';
 import { make_config, type Scenario } from '../src/runtime/scenario.js';
 
 /** Explore `schedules` random schedules of `s` with the given configuration. */
@@ -11,4 +14,44 @@ export function explore(
 ): CheckResult {
   const ex = new Explorer(s, make_config(s, opts));
   return ex.check(new RandomWalk(seed, schedules));
+}
+
+/**
+ * Run `fn` as the one CPU of a freshly booted machine (with the RCU
+ * kthread), sequentially, and return its result. Kernel bugs are thrown.
+ */
+export function run_kernel<R>(fn: (k: KernelContext) => KGen<R>, memory_words = 1 << 22): R {
+  let result: { value: R } | undefined;
+  const scenario: Scenario<null> = {
+    name: 'kernel',
+    description: 'a test body',
+    module: import.meta.url,
+    variants: [],
+    default_cpus: 1,
+    max_cpus: 1,
+    params: {},
+    memory_words,
+    kthreads: [RCU_GP_KTHREAD],
+    setup: () => null,
+    *cpu(k) {
+      result = { value: yield* fn(k) };
+    },
+    check: () => {},
+  };
+  const ex = new Explorer(scenario, make_config(scenario, {}), {
+    max_steps: Number.MAX_SAFE_INTEGER,
+  });
+  const s = new Sequential();
+  s.begin(0);
+  const out = ex.exec.run(s);
+  if (out.bug) throw out.bug;
+  return result!.value;
+}
+
+/** Run a script on this machine's kernel, or undefined where the oracle cannot run. */
+export function on_linux(text: string): string | undefined {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return undefined;
+  const r = run_on_linux(text);
+  if (r.status !== 0) throw new Error(`oracle: ${r.stderr}`);
+  return r.stdout;
 }

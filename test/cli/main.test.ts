@@ -4,6 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -82,4 +85,23 @@ test('stress runs natively and reports clean', () => {
   const j = JSON.parse(r.out);
   assert.equal(j.bug, null);
   assert.ok(j.steps > 0);
+});
+
+test('run: a script file prints its output; a bad one is one line, exit 2', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mmlab-'));
+  const good = join(dir, 'good.txt');
+  writeFileSync(good, 'mmap - 1 rw- private anon\nwrite 0x3ffff000 5\nread 0x3ffff000\n');
+  const r = mmlab('run', good);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out, '0x3ffff000\nok\n= 0x00000005\np0 maps:\n3ffff000-40000000 rw-p 00000000\n');
+  const j = JSON.parse(mmlab('run', good, '--json').out);
+  assert.deepEqual(j.results, ['0x3ffff000', 'ok', '= 0x00000005']);
+  const bad = join(dir, 'bad.txt');
+  writeFileSync(bad, 'mmap - 1 rw- private anon\nmunmap 0x1000\n');
+  const b = mmlab('run', bad);
+  assert.equal(b.code, 2);
+  assert.equal(b.out, '');
+  assert.match(b.err.trim(), /^mmlab: .*bad\.txt: line 2: usage: munmap ADDR PAGES$/);
+  assert.equal(mmlab('run', join(dir, 'missing.txt')).code, 2);
+  rmSync(dir, { recursive: true });
 });

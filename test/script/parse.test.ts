@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ScriptError } from '../../src/script/ast.js';
+import { parse_script } from '../../src/script/parse.js';
+import { format_script } from '../../src/script/print.js';
+
+test('every command parses, and prints back the same', () => {
+  const text = [
+    'file data 3',
+    'mmap - 4 rw- private anon',
+    'mmap 0x1000 2 r-x shared file=data off=1 fixed populate',
+    'mmap 0x3000 1 --- private anon noreplace growsdown',
+    'munmap 0x1000 1',
+    'mprotect 0x1000 1 r--',
+    'mremap 0x1000 1 2 maymove dontunmap fixed=0x8000',
+    'madvise 0x1000 1 dontneed',
+    'write 0x1002 0xdeadbeef',
+    'read 0x1002',
+    'fork',
+    'p1 write 0x1000 0x7',
+    'p1 exit',
+  ].join('\n');
+  const s = parse_script(`# a comment\n\n${text}  # trailing comment\n`);
+  assert.equal(s.lines.length, 13);
+  assert.deepEqual(s.files, [{ name: 'data', pages: 3 }]);
+  assert.equal(format_script(s.lines), `${text}\n`);
+  assert.equal(s.lines[11]!.pid, 1);
+});
+
+test('bad scripts are refused with the line and the problem', () => {
+  const bad: [string, RegExp][] = [
+    ['mmap - 4 rw- private', /line 1: mmap needs one of anon or file=NAME/],
+    ['\n\nmmap - 4 rwz private anon', /line 3: PROT must be/],
+    ['mmap - 4 rw- private file=x', /file x is not declared/],
+    ['mmap - 4 rw- private shared anon', /repeats or contradicts/],
+    ['mmap - 4 rw- private anon fixed', /fixed needs an ADDR/],
+    ['mmap 0x1000 4 rw- private anon off=2', /off=PAGES needs file=NAME/],
+    ['munmap 0x1000', /usage: munmap ADDR PAGES/],
+    ['munmap 0xZZ 1', /ADDR must be a hex byte offset/],
+    ['write 0x0 0x1ffffffff', /VALUE must be 32 bits/],
+    ['p1 read 0x0', /p1 does not exist/],
+    ['fork\np1 exit\np1 read 0', /line 3: p1 has exited/],
+    ['file a 1\nfile a 2', /line 2: file a is declared twice/],
+    ['madvise 0x0 1 willneed', /supports only dontneed/],
+    ['frobnicate', /unknown command 'frobnicate'/],
+    ['mremap 0x0 1 1 maymove maymove', /unknown or repeated mremap flag/],
+  ];
+  for (const [text, re] of bad) {
+    assert.throws(
+      () => parse_script(text),
+      (e: Error) => e instanceof ScriptError && re.test(e.message),
+      text,
+    );
+  }
+});

@@ -1,0 +1,42 @@
+/*
+ * Scripts with the output this machine's kernel gave them (test/scripts:
+ * NAME.txt and NAME.out, one behaviour of one system call each): the model
+ * must print exactly that, and so must the kernel when the oracle can run.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse_script } from '../../src/script/parse.js';
+import { format_run, run_model } from '../../src/script/run_model.js';
+import { on_linux } from '../helpers.js';
+
+const dir = fileURLToPath(new URL('../scripts/', import.meta.url));
+
+for (const name of readdirSync(dir).filter((f) => f.endsWith('.txt'))) {
+  const text = readFileSync(dir + name, 'utf8');
+  const expected = readFileSync(dir + name.replace(/\.txt$/, '.out'), 'utf8');
+  const what = text.split('\n')[0]!.replace(/^#\s*/, '');
+  test(`${name}: ${what}`, () => {
+    assert.equal(format_run(run_model(parse_script(text))), expected, 'the model');
+    const linux = on_linux(text);
+    if (linux !== undefined) assert.equal(linux, expected, "this machine's kernel");
+  });
+}
+
+test('a 10,000-command script runs, and every object is freed at the end', () => {
+  const lines = ['mmap 0x100000 64 rw- private anon fixed'];
+  for (let i = 0; i < 9999; i++) {
+    const a = 0x100000 + ((i * 4099) % (64 * 4096 - 4));
+    lines.push(
+      i % 3 === 0
+        ? `write 0x${a.toString(16)} ${i}`
+        : i % 3 === 1
+          ? `read 0x${a.toString(16)}`
+          : `mprotect 0x${(0x100000 + (i % 60) * 4096).toString(16)} 2 ${i % 2 ? 'r--' : 'rw-'}`,
+    );
+  }
+  const run = run_model(parse_script(lines.join('\n')));
+  assert.equal(run.results.length, 10_000);
+  assert.ok(run.results.every((r) => r !== 'SIGBUS'));
+});
