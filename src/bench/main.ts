@@ -8,6 +8,7 @@
  * Each figure is the median of several runs; machines here are shared.
  */
 import { Explorer } from '../check/explorer.js';
+import { Rng } from '../check/random.js';
 import { scenario as lock_selftest } from '../check/scenarios/lock_selftest.js';
 import { RandomWalk } from '../check/strategy.js';
 import { boot } from '../kernel/boot.js';
@@ -20,11 +21,14 @@ import {
   RWSEM_READER_BIAS,
   RWSEM_READER_OWNED,
 } from '../kernel/locking/rwsem.js';
+import { random_script } from '../oracle/gen.js';
 import { run_native } from '../runtime/executors/native.js';
 import { ctrl_words } from '../runtime/executors/native_ctrl.js';
 import { NativeCpu } from '../runtime/executors/native_worker.js';
 import { KernelMemory } from '../runtime/memory.js';
 import { make_config } from '../runtime/scenario.js';
+import { parse_script } from '../script/parse.js';
+import { run_model } from '../script/run_model.js';
 import {
   LOCKS,
   lock_pairs,
@@ -108,6 +112,19 @@ function explorer_rate(seconds: number): { steps_per_s: number; schedules_per_s:
   };
 }
 
+/* mmlab run of a 10,000-command random script: parse and run on the model, median of RUNS. */
+function script_run_ms(): { ms: number; commands: number; steps: number } {
+  const text = random_script(new Rng(42), { commands: 10_000 });
+  const runs: number[] = [];
+  let steps = 0;
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    steps = run_model(parse_script(text)).steps;
+    runs.push(performance.now() - t0);
+  }
+  return { ms: median(runs), commands: 10_000, steps };
+}
+
 async function main(): Promise<void> {
   const json = process.argv.includes('--json');
   const iters = 2_000_000;
@@ -116,6 +133,7 @@ async function main(): Promise<void> {
   const write = await native_pair_ns(PAIR_WRITE, iters);
   const over = generator_overhead(iters);
   const ex = explorer_rate(3);
+  const script = script_run_ms();
   const results = {
     native_spin_lock_unlock_ns: spin,
     native_down_read_up_read_ns: read,
@@ -125,6 +143,8 @@ async function main(): Promise<void> {
     generator_overhead_ratio: over.generator_ns / over.plain_ns,
     explorer_steps_per_s: ex.steps_per_s,
     explorer_schedules_per_s: ex.schedules_per_s,
+    run_10000_commands_ms: script.ms,
+    run_10000_commands_steps: script.steps,
   };
   if (json) {
     console.log(JSON.stringify(results));

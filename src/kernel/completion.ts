@@ -50,7 +50,7 @@ export function init_completion(m: KernelMemory, x: number, name: string): void 
 
 /** swake_up_locked(): wake the first waiter and take it off the queue. */
 function* swake_up_locked(k: KernelContext, x: number): KGen {
-  const curr = yield* list_first(k, x + COMPLETION.task_list);
+  const curr = yield list_first(k, x + COMPLETION.task_list);
   if (curr === 0) return;
   yield* wake_up_process(k, yield k.load(curr + SWAIT_QUEUE.task));
   yield* list_del_init(k, x + COMPLETION.task_list, curr);
@@ -67,7 +67,7 @@ export function* complete(k: KernelContext, x: number): KGen {
 export function* complete_all(k: KernelContext, x: number): KGen {
   yield* spin_lock(k, x + COMPLETION.wait_lock);
   yield k.store(x + COMPLETION.done, UINT_MAX);
-  while ((yield* list_first(k, x + COMPLETION.task_list)) !== 0) yield* swake_up_locked(k, x);
+  while ((yield list_first(k, x + COMPLETION.task_list)) !== 0) yield* swake_up_locked(k, x);
   yield* spin_unlock(k, x + COMPLETION.wait_lock);
 }
 

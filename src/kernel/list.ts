@@ -39,9 +39,9 @@ export function* list_del_init(k: KernelContext, head: number, node: number): KG
   yield k.store(node + LIST_NODE.prev, node);
 }
 
-/** The first node, 0 if the list is empty. */
-export function* list_first(k: KernelContext, head: number): KGen<number> {
-  return yield k.load(head + LIST_HEAD.first);
+/** The first node, 0 if the list is empty. One access: returns the op for the caller to yield. */
+export function list_first(k: KernelContext, head: number): number {
+  return k.load(head + LIST_HEAD.first);
 }
 
 /** list_is_singular() */

@@ -25,12 +25,14 @@ function* refcount_warn_saturate(k: KernelContext, r: number, what: string): KGe
   throw new KernelBug('refcount', `refcount_t: ${what} (cpu ${k.cpu})`);
 }
 
-export function* refcount_set(k: KernelContext, r: number, n: number): KGen {
-  yield k.WRITE_ONCE(r + REFCOUNT.refs, n);
+/** One access: returns the op for the caller to yield. */
+export function refcount_set(k: KernelContext, r: number, n: number): number {
+  return k.WRITE_ONCE(r + REFCOUNT.refs, n);
 }
 
-export function* refcount_read(k: KernelContext, r: number): KGen<number> {
-  return yield k.READ_ONCE(r + REFCOUNT.refs);
+/** One access: returns the op for the caller to yield. */
+export function refcount_read(k: KernelContext, r: number): number {
+  return k.READ_ONCE(r + REFCOUNT.refs);
 }
 
 export function* refcount_add(k: KernelContext, r: number, i: number): KGen {

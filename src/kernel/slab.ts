@@ -249,18 +249,28 @@ export function cache_active(w: Int32Array, c: number): number {
   return Atomics.load(w, c + KMEM_CACHE.nr_active);
 }
 
-/* ---- the kernel-side API: one step each ---- */
+/*
+ * ---- the kernel-side API ----
+ * Each is a single access, so each returns its op for the caller to yield
+ * (`const obj = yield kmem_cache_alloc(k, cache, site)`): no generator
+ * frame on the hottest paths of the model.
+ */
 
-export function* kmem_cache_alloc(k: KernelContext, cache: number, site: string): KGen<number> {
-  return yield k.alloc(cache, 0, site);
+export function kmem_cache_alloc(k: KernelContext, cache: number, site: string): number {
+  return k.alloc(cache, 0, site);
 }
 
-export function* kmem_cache_zalloc(k: KernelContext, cache: number, site: string): KGen<number> {
-  return yield k.alloc(cache, __GFP_ZERO, site);
+export function kmem_cache_zalloc(k: KernelContext, cache: number, site: string): number {
+  return k.alloc(cache, __GFP_ZERO, site);
 }
 
-export function* kmem_cache_free(k: KernelContext, cache: number, obj: number, site: string): KGen {
-  yield k.free(obj, cache, site);
+export function kmem_cache_free(
+  k: KernelContext,
+  cache: number,
+  obj: number,
+  site: string,
+): number {
+  return k.free(obj, cache, site);
 }
 
 /** kmalloc size classes, in words: 4, 8, ..., 4096. */
@@ -275,12 +285,12 @@ export function kmalloc_index(words: number): number {
   return idx;
 }
 
-export function* kmalloc(k: KernelContext, words: number, site: string): KGen<number> {
-  return yield k.alloc(k.sys.kmalloc_caches[kmalloc_index(words)]!, 0, site);
+export function kmalloc(k: KernelContext, words: number, site: string): number {
+  return k.alloc(k.sys.kmalloc_caches[kmalloc_index(words)]!, 0, site);
 }
 
-export function* kzalloc(k: KernelContext, words: number, site: string): KGen<number> {
-  return yield k.alloc(k.sys.kmalloc_caches[kmalloc_index(words)]!, __GFP_ZERO, site);
+export function kzalloc(k: KernelContext, words: number, site: string): number {
+  return k.alloc(k.sys.kmalloc_caches[kmalloc_index(words)]!, __GFP_ZERO, site);
 }
 
 export function* kfree(k: KernelContext, obj: number, site: string): KGen {

@@ -203,9 +203,9 @@ function* rcu_case(k: KernelContext, st: number, i: number): KGen {
     yield* obj_put(k, p, true);
   }
   // Updater: publish a new object, drop the pointer's reference to the old one.
-  const n = yield* kmalloc(k, GP_OBJ.$.size, 'selftest rcu_case');
+  const n = yield kmalloc(k, GP_OBJ.$.size, 'selftest rcu_case');
   k.BUG_ON(n === 0, 'rcu case: out of memory');
-  yield* refcount_set(k, n + GP_OBJ.ref, 1);
+  yield refcount_set(k, n + GP_OBJ.ref, 1);
   yield k.WRITE_ONCE(n + GP_OBJ.value, GP_MAGIC);
   yield* spin_lock(k, st + SELFTEST.gp_lock);
   const old = yield k.load(st + SELFTEST.gp);
@@ -282,8 +282,8 @@ export const scenario: Scenario<Globals> = {
     const cases = cfg.params.cases!;
     if (cases & CASE_RCU && k.cpu === 0) {
       // The first object: published before anyone looks (boot-time init of gp).
-      const n = yield* kmalloc(k, GP_OBJ.$.size, 'selftest init');
-      yield* refcount_set(k, n + GP_OBJ.ref, 1);
+      const n = yield kmalloc(k, GP_OBJ.$.size, 'selftest init');
+      yield refcount_set(k, n + GP_OBJ.ref, 1);
       yield k.WRITE_ONCE(n + GP_OBJ.value, GP_MAGIC);
       yield k.store_release(st + SELFTEST.gp, n);
     }

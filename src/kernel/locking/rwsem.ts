@@ -120,7 +120,7 @@ function* rwsem_mark_wake(
   wake_q: number[],
 ): KGen {
   const count = sem + RW_SEMAPHORE.count;
-  let waiter = yield* list_first(k, sem + RW_SEMAPHORE.wait_list);
+  let waiter = yield list_first(k, sem + RW_SEMAPHORE.wait_list);
   if ((yield k.load(waiter + RWSEM_WAITER.type)) === RWSEM_WAITING_FOR_WRITE) {
     if (wake_type === RWSEM_WAKE_ANY) wake_q.push(yield k.load(waiter + RWSEM_WAITER.task));
     return;
@@ -155,7 +155,7 @@ function* rwsem_mark_wake(
   for (const r of readers) yield* list_del_init(k, sem + RW_SEMAPHORE.wait_list, r);
 
   adjustment = readers.length * RWSEM_READER_BIAS - adjustment;
-  if ((yield* list_first(k, sem + RW_SEMAPHORE.wait_list)) === 0) adjustment -= RWSEM_FLAG_WAITERS;
+  if ((yield list_first(k, sem + RW_SEMAPHORE.wait_list)) === 0) adjustment -= RWSEM_FLAG_WAITERS;
   if (readers.length > 0 && (yield k.READ_ONCE(count)) & RWSEM_FLAG_HANDOFF)
     adjustment -= RWSEM_FLAG_HANDOFF;
   if (adjustment !== 0) yield k.fetch_add(count, adjustment, ORDER_RELAXED);
@@ -209,7 +209,7 @@ function* rwsem_down_read_slowpath(k: KernelContext, sem: number): KGen {
   yield k.store(waiter + RWSEM_WAITER.timeout, 0);
 
   yield* spin_lock(k, sem + RW_SEMAPHORE.wait_lock);
-  if ((yield* list_first(k, sem + RW_SEMAPHORE.wait_list)) === 0) {
+  if ((yield list_first(k, sem + RW_SEMAPHORE.wait_list)) === 0) {
     // No waiters and no writer: our READER_BIAS already holds the lock.
     if (!((yield k.READ_ONCE(countp)) & (RWSEM_WRITER_MASK | RWSEM_FLAG_HANDOFF))) {
       yield* spin_unlock(k, sem + RW_SEMAPHORE.wait_lock);
@@ -251,7 +251,7 @@ function* rwsem_down_write_slowpath(k: KernelContext, sem: number): KGen {
 
   yield* spin_lock(k, sem + RW_SEMAPHORE.wait_lock);
   let wstate =
-    (yield* list_first(k, sem + RW_SEMAPHORE.wait_list)) === 0 ? WRITER_FIRST : WRITER_NOT_FIRST;
+    (yield list_first(k, sem + RW_SEMAPHORE.wait_list)) === 0 ? WRITER_FIRST : WRITER_NOT_FIRST;
   yield* list_add_tail(k, sem + RW_SEMAPHORE.wait_list, waiter);
 
   if (wstate === WRITER_NOT_FIRST) {
@@ -287,7 +287,7 @@ function* rwsem_down_write_slowpath(k: KernelContext, sem: number): KGen {
       if (wstate === WRITER_HANDOFF) break;
       if (
         wstate === WRITER_NOT_FIRST &&
-        (yield* list_first(k, sem + RW_SEMAPHORE.wait_list)) === waiter
+        (yield list_first(k, sem + RW_SEMAPHORE.wait_list)) === waiter
       ) {
         wstate = WRITER_FIRST;
       }
@@ -310,7 +310,7 @@ function* rwsem_down_write_slowpath(k: KernelContext, sem: number): KGen {
 function* rwsem_wake(k: KernelContext, sem: number, wake_type: number): KGen {
   const wake_q: number[] = [];
   yield* spin_lock(k, sem + RW_SEMAPHORE.wait_lock);
-  if ((yield* list_first(k, sem + RW_SEMAPHORE.wait_list)) !== 0)
+  if ((yield list_first(k, sem + RW_SEMAPHORE.wait_list)) !== 0)
     yield* rwsem_mark_wake(k, sem, wake_type, wake_q);
   yield* spin_unlock(k, sem + RW_SEMAPHORE.wait_lock);
   yield* wake_up_q(k, wake_q);

@@ -23,14 +23,14 @@ export function* file_alloc(
   pages: number,
   shmem: boolean,
 ): KGen<number> {
-  const f = yield* kmem_cache_zalloc(k, k.sys.mm.file_cachep, 'alloc_file');
+  const f = yield kmem_cache_zalloc(k, k.sys.mm.file_cachep, 'alloc_file');
   if (f === 0) return 0;
-  const dir = yield* kzalloc(k, Math.max(1, Math.ceil(pages / CHUNK)), 'alloc_file');
+  const dir = yield kzalloc(k, Math.max(1, Math.ceil(pages / CHUNK)), 'alloc_file');
   if (dir === 0) {
-    yield* kmem_cache_free(k, k.sys.mm.file_cachep, f, 'alloc_file');
+    yield kmem_cache_free(k, k.sys.mm.file_cachep, f, 'alloc_file');
     return 0;
   }
-  yield* refcount_set(k, f + FILE.f_count, 1);
+  yield refcount_set(k, f + FILE.f_count, 1);
   yield k.store(f + FILE.id, id);
   yield k.store(f + FILE.shmem, shmem ? 1 : 0);
   yield k.store(f + FILE.i_size, pages);
@@ -58,7 +58,7 @@ export function* fput(k: KernelContext, f: number): KGen {
     yield* kfree(k, chunk, 'fput');
   }
   yield* kfree(k, dir, 'fput');
-  yield* kmem_cache_free(k, k.sys.mm.file_cachep, f, 'fput');
+  yield kmem_cache_free(k, k.sys.mm.file_cachep, f, 'fput');
 }
 
 /**
@@ -73,7 +73,7 @@ export function* filemap_get_page(k: KernelContext, f: number, index: number): K
   const dir = yield k.load(f + FILE.i_pages);
   let chunk = yield k.load(dir + Math.floor(index / CHUNK));
   if (chunk === 0) {
-    chunk = yield* kzalloc(k, CHUNK, 'xa_store');
+    chunk = yield kzalloc(k, CHUNK, 'xa_store');
     if (chunk === 0) {
       yield* spin_unlock(k, lock);
       return -1;

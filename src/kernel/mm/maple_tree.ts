@@ -25,7 +25,7 @@ export const MAPLE_NODE = defineStruct('maple_node', {
 });
 
 const mt_free_rcu = rcu_callback('mt_free_rcu', function* (k, head) {
-  yield* kmem_cache_free(k, k.sys.mm.maple_node_cachep, head - MAPLE_NODE.rcu, 'mt_free_rcu');
+  yield kmem_cache_free(k, k.sys.mm.maple_node_cachep, head - MAPLE_NODE.rcu, 'mt_free_rcu');
 });
 
 /** The current node: rcu_dereference(mm->mm_mt). Needs the mmap lock or RCU. */
@@ -133,7 +133,7 @@ export function* mt_store_range(
   const new_nr = i0 + mid.length + (nr - i1);
   if (new_nr > MT_SLOTS) return false;
 
-  const node = yield* kmem_cache_alloc(k, k.sys.mm.maple_node_cachep, 'mt_store_range');
+  const node = yield kmem_cache_alloc(k, k.sys.mm.maple_node_cachep, 'mt_store_range');
   if (node === 0) throw new KernelBug('BUG', 'maple_node allocation failed');
   for (const f of [MAPLE_NODE.start, MAPLE_NODE.end, MAPLE_NODE.slot]) {
     if (i0 > 0) yield k.memcpy(node + f, old + f, i0);

@@ -89,18 +89,18 @@ export function* mm_alloc(
   task_size: number,
   pgd_base: number,
 ): KGen<number> {
-  const mm = yield* kmem_cache_zalloc(k, k.sys.mm.mm_cachep, 'mm_alloc');
+  const mm = yield kmem_cache_zalloc(k, k.sys.mm.mm_cachep, 'mm_alloc');
   if (mm === 0) return 0;
   const pgd = yield* pgd_alloc(k);
   if (pgd === 0) {
-    yield* kmem_cache_free(k, k.sys.mm.mm_cachep, mm, 'mm_alloc');
+    yield kmem_cache_free(k, k.sys.mm.mm_cachep, mm, 'mm_alloc');
     return 0;
   }
   yield k.store(mm + MM_STRUCT.pgd, pgd);
   yield k.store(mm + MM_STRUCT.mmap_lock + RW_SEMAPHORE.dep_map, MMAP_LOCK_CLASS);
   yield k.store(mm + MM_STRUCT.page_table_lock + SPINLOCK.dep_map, PTL_CLASS);
-  yield* refcount_set(k, mm + MM_STRUCT.mm_users, 1);
-  yield* refcount_set(k, mm + MM_STRUCT.mm_count, 1);
+  yield refcount_set(k, mm + MM_STRUCT.mm_users, 1);
+  yield refcount_set(k, mm + MM_STRUCT.mm_count, 1);
   yield k.store(mm + MM_STRUCT.mmap_base, mmap_base);
   yield k.store(mm + MM_STRUCT.task_size, task_size);
   yield k.store(mm + MM_STRUCT.pgd_base, pgd_base);
@@ -526,7 +526,7 @@ export function* mmput(k: KernelContext, mm: number): KGen {
   if (!(yield* refcount_dec_and_test(k, mm + MM_STRUCT.mm_users))) return;
   yield* exit_mmap(k, mm);
   if (yield* refcount_dec_and_test(k, mm + MM_STRUCT.mm_count)) {
-    yield* kmem_cache_free(k, k.sys.mm.mm_cachep, mm, 'mmdrop');
+    yield kmem_cache_free(k, k.sys.mm.mm_cachep, mm, 'mmdrop');
   }
 }
 

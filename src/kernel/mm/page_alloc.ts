@@ -13,17 +13,17 @@ export const PAGE_WORDS = 1024;
 /** alloc_page(GFP_KERNEL | gfp): a page with one reference and no mapping; 0 if out of memory. */
 export function* alloc_page(k: KernelContext, gfp: number, site: string): KGen<number> {
   const caches = k.sys.mm;
-  const page = yield* kmem_cache_zalloc(k, caches.page_cachep, site);
+  const page = yield kmem_cache_zalloc(k, caches.page_cachep, site);
   if (page === 0) return 0;
   const frame =
     gfp & __GFP_ZERO
-      ? yield* kmem_cache_zalloc(k, caches.frame_cachep, site)
-      : yield* kmem_cache_alloc(k, caches.frame_cachep, site);
+      ? yield kmem_cache_zalloc(k, caches.frame_cachep, site)
+      : yield kmem_cache_alloc(k, caches.frame_cachep, site);
   if (frame === 0) {
-    yield* kmem_cache_free(k, caches.page_cachep, page, site);
+    yield kmem_cache_free(k, caches.page_cachep, page, site);
     return 0;
   }
-  yield* refcount_set(k, page + PAGE._refcount, 1);
+  yield refcount_set(k, page + PAGE._refcount, 1);
   yield k.store(page + PAGE._mapcount, -1);
   yield k.store(page + PAGE.frame, frame);
   return page;
@@ -40,13 +40,8 @@ export function* put_page(k: KernelContext, page: number): KGen {
     throw new KernelBug('BUG', `put_page: freeing a page that is still mapped (cpu ${k.cpu})`);
   }
   const caches = k.sys.mm;
-  yield* kmem_cache_free(
-    k,
-    caches.frame_cachep,
-    yield k.load(page + PAGE.frame),
-    'free_unref_page',
-  );
-  yield* kmem_cache_free(k, caches.page_cachep, page, 'free_unref_page');
+  yield kmem_cache_free(k, caches.frame_cachep, yield k.load(page + PAGE.frame), 'free_unref_page');
+  yield kmem_cache_free(k, caches.page_cachep, page, 'free_unref_page');
 }
 
 /** copy_user_highpage(): the contents of one page into another. */

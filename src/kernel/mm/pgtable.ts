@@ -37,7 +37,7 @@ export function mk_pte(page: number, flags: number): number {
 }
 
 export function* pgd_alloc(k: KernelContext): KGen<number> {
-  return yield* kzalloc(k, PTRS_PER_PGD, 'pgd_alloc');
+  return yield kzalloc(k, PTRS_PER_PGD, 'pgd_alloc');
 }
 
 /* The directory entry for `page`, or 0 if the directory does not cover it. */
@@ -59,7 +59,7 @@ export function* pte_alloc(k: KernelContext, mm: number, page: number): KGen<num
   if (slot === 0) return 0;
   const t = yield k.load_acquire(slot);
   if (t !== 0) return t;
-  const fresh = yield* kmem_cache_zalloc(k, k.sys.mm.pte_table_cachep, '__pte_alloc');
+  const fresh = yield kmem_cache_zalloc(k, k.sys.mm.pte_table_cachep, '__pte_alloc');
   if (fresh === 0) return 0;
   yield k.store(fresh + PTE_TABLE.ptl + SPINLOCK.dep_map, PTL_CLASS);
   yield* spin_lock(k, mm + MM_STRUCT.page_table_lock);
@@ -67,7 +67,7 @@ export function* pte_alloc(k: KernelContext, mm: number, page: number): KGen<num
   if (raced === 0) yield k.store_release(slot, fresh);
   yield* spin_unlock(k, mm + MM_STRUCT.page_table_lock);
   if (raced === 0) return fresh;
-  yield* kmem_cache_free(k, k.sys.mm.pte_table_cachep, fresh, '__pte_alloc');
+  yield kmem_cache_free(k, k.sys.mm.pte_table_cachep, fresh, '__pte_alloc');
   return raced;
 }
 
@@ -93,7 +93,7 @@ export function* free_pgd_range(k: KernelContext, mm: number): KGen {
   const pgd = yield k.load(mm + MM_STRUCT.pgd);
   for (let i = 0; i < PTRS_PER_PGD; i++) {
     const t = yield k.load(pgd + i);
-    if (t !== 0) yield* kmem_cache_free(k, k.sys.mm.pte_table_cachep, t, 'free_pgtables');
+    if (t !== 0) yield kmem_cache_free(k, k.sys.mm.pte_table_cachep, t, 'free_pgtables');
   }
   yield* kfree(k, pgd, 'pgd_free');
 }

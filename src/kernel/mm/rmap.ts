@@ -19,9 +19,9 @@ import {
 } from './mm_types.js';
 
 function* anon_vma_alloc(k: KernelContext, parent: number): KGen<number> {
-  const av = yield* kmem_cache_alloc(k, k.sys.mm.anon_vma_cachep, 'anon_vma_alloc');
+  const av = yield kmem_cache_alloc(k, k.sys.mm.anon_vma_cachep, 'anon_vma_alloc');
   if (av === 0) return 0;
-  yield* refcount_set(k, av + ANON_VMA.refcount, 1);
+  yield refcount_set(k, av + ANON_VMA.refcount, 1);
   yield k.store(av + ANON_VMA.parent, parent === 0 ? av : parent);
   if (parent !== 0) yield* refcount_inc(k, parent + ANON_VMA.refcount);
   return av;
@@ -31,7 +31,7 @@ function* anon_vma_alloc(k: KernelContext, parent: number): KGen<number> {
 export function* put_anon_vma(k: KernelContext, av: number): KGen {
   while (av !== 0 && (yield* refcount_dec_and_test(k, av + ANON_VMA.refcount))) {
     const parent = yield k.load(av + ANON_VMA.parent);
-    yield* kmem_cache_free(k, k.sys.mm.anon_vma_cachep, av, 'put_anon_vma');
+    yield kmem_cache_free(k, k.sys.mm.anon_vma_cachep, av, 'put_anon_vma');
     av = parent === av ? 0 : parent;
   }
 }

@@ -51,7 +51,7 @@ export function* vma_info(k: KernelContext, vma: number): KGen<VmaInfo> {
  * looking at it right now.
  */
 export function* vm_area_alloc(k: KernelContext, mm: number): KGen<number> {
-  const vma = yield* kmem_cache_alloc(k, k.sys.mm.vm_area_cachep, 'vm_area_alloc');
+  const vma = yield kmem_cache_alloc(k, k.sys.mm.vm_area_cachep, 'vm_area_alloc');
   if (vma === 0) return 0;
   yield k.memset(vma + V.vm_start, 0, V.vm_refcnt - V.vm_start);
   yield k.WRITE_ONCE(vma + V.vm_mm, mm);
@@ -72,7 +72,7 @@ export function* vm_area_dup(k: KernelContext, orig: number): KGen<number> {
 
 /** vm_area_free() */
 export function* vm_area_free(k: KernelContext, vma: number): KGen {
-  yield* kmem_cache_free(k, k.sys.mm.vm_area_cachep, vma, 'vm_area_free');
+  yield kmem_cache_free(k, k.sys.mm.vm_area_cachep, vma, 'vm_area_free');
 }
 
 /** vma_start_write() on each of `vmas` (before they leave the index). */
