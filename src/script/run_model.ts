@@ -36,6 +36,7 @@ import {
 } from '../kernel/mm/mm_types.js';
 import { do_munmap, mm_alloc, mmput } from '../kernel/mm/mmap.js';
 import { mmap_read_lock, mmap_read_unlock } from '../kernel/mm/mmap_lock.js';
+import { DEFAULT_POLICY } from '../kernel/mm/policy.js';
 import {
   PAGE_BYTES,
   sys_madvise_dontneed,
@@ -114,13 +115,15 @@ function outside(c: Command): boolean {
  * memory to the post-boot snapshot before each run, so `mmlab diff` does
  * not boot 2000 kernels.
  */
-let machine: {
+interface ScriptMachine {
   explorer: Explorer;
   input: { script: Script; results: string[]; maps: { pid: number; vmas: MapsLine[] }[] };
-} | null = null;
+}
+const machines = new Map<string, ScriptMachine>();
 
-function script_machine(): NonNullable<typeof machine> {
-  if (machine) return machine;
+function script_machine(policy: string): ScriptMachine {
+  const known = machines.get(policy);
+  if (known) return known;
   const input = {
     script: { lines: [], files: [] } as Script,
     results: [] as string[],
@@ -142,10 +145,11 @@ function script_machine(): NonNullable<typeof machine> {
   };
   const explorer = new Explorer(
     scenario,
-    { cpus: 1, variant: '', params: {} } satisfies RunConfig,
+    { cpus: 1, policy, variant: '', params: {} } satisfies RunConfig,
     { max_steps: Number.MAX_SAFE_INTEGER },
   );
-  machine = { explorer, input };
+  const machine = { explorer, input };
+  machines.set(policy, machine);
   return machine;
 }
 
@@ -166,8 +170,8 @@ function check_no_leaks(m: KernelMemory, sys: KernelSymbols): void {
 }
 
 /** Run `script` on the model. Throws a KernelBug if the model breaks an invariant. */
-export function run_model(script: Script): ModelRun {
-  const { explorer, input } = script_machine();
+export function run_model(script: Script, policy: string = DEFAULT_POLICY): ModelRun {
+  const { explorer, input } = script_machine(policy);
   input.script = script;
   input.results = [];
   input.maps = [];
@@ -187,7 +191,8 @@ function* user_space(
   const mms = new Map<number, number>();
   const files = new Map<string, { file: number; k: number }>();
   let next_pid = 1;
-  const p0 = yield* mm_alloc(k, TOP_PAGE, TASK_SIZE_PAGES, WINDOW_BASE_PAGE);
+  // Page tables for the GiB below the window too: a move placed there (OUTSIDE) moves its pages first.
+  const p0 = yield* mm_alloc(k, TOP_PAGE, TASK_SIZE_PAGES, WINDOW_BASE_PAGE - WINDOW_BYTES / PAGE_BYTES);
   k.BUG_ON(p0 === 0, 'mm_alloc for p0');
   mms.set(0, p0);
   for (const { pid, cmd } of script.lines) {

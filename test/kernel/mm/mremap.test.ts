@@ -1,0 +1,30 @@
+/*
+ * mremap regressions (test/regressions/mremap-NN.txt, each a script that
+ * once showed the model's mremap differing from Linux 6.18's): the model
+ * must print what this machine's kernel prints for each.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { run_on_linux } from '../../../src/oracle/linux.js';
+import { parse_script } from '../../../src/script/parse.js';
+import { format_run, run_model } from '../../../src/script/run_model.js';
+
+const dir = fileURLToPath(new URL('../../regressions/', import.meta.url));
+const on_linux = process.platform === 'linux' && process.arch === 'x64';
+
+for (const name of readdirSync(dir).filter((f) => /^mremap-\d+\.txt$/.test(f))) {
+  const text = readFileSync(dir + name, 'utf8');
+  const what = text.split('\n')[0]!.replace(/^#\s*/, '');
+  test(`${name}: ${what}`, (t) => {
+    const model = format_run(run_model(parse_script(text)));
+    if (!on_linux) {
+      t.skip('the Linux oracle runs on x86-64 Linux');
+      return;
+    }
+    const linux = run_on_linux(text);
+    assert.equal(linux.status, 0, linux.stderr);
+    assert.equal(model, linux.stdout);
+  });
+}
