@@ -21,6 +21,7 @@ import {
   RWSEM_READER_BIAS,
   RWSEM_READER_OWNED,
 } from '../kernel/locking/rwsem.js';
+import { DEFAULT_POLICY } from '../kernel/mm/policy.js';
 import { random_script } from '../oracle/gen.js';
 import { run_native } from '../runtime/executors/native.js';
 import { ctrl_words } from '../runtime/executors/native_ctrl.js';
@@ -69,6 +70,7 @@ function generator_overhead(iters: number): { generator_ns: number; plain_ns: nu
     m,
     sys,
     0,
+    DEFAULT_POLICY,
     '',
     new Int32Array(new SharedArrayBuffer(ctrl_words(1) * 4)),
   );

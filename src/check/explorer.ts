@@ -81,6 +81,7 @@ export class Explorer {
     return encode_replay({
       scenario: this.scenario.name,
       cpus: this.cfg.cpus,
+      policy: this.cfg.policy,
       variant: this.cfg.variant,
       params: this.cfg.params,
       choices,

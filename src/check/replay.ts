@@ -3,7 +3,7 @@
  * configuration and the whole schedule, so that `mmlab replay STRING`
  * reproduces a run bit for bit.
  *
- *	m1:lock-selftest:c=2,v=broken-spinlock,iters=2:0x12.1x3.0x40:9f3a01c2
+ *	m1:lock-selftest:c=2,p=vma-refcnt,v=broken-spinlock,iters=2:0x12.1x3.0x40:9f3a01c2
  *
  * The schedule is run-length encoded: task x steps, joined by dots. The
  * last field is the trace hash of the recorded run: a replay that does not
@@ -12,6 +12,7 @@
 export interface ReplayRecord {
   readonly scenario: string;
   readonly cpus: number;
+  readonly policy: string;
   readonly variant: string;
   readonly params: Record<string, number>;
   readonly choices: Uint8Array;
@@ -22,7 +23,7 @@ export interface ReplayRecord {
 const VERSION = 'm1';
 
 export function encode_replay(r: ReplayRecord): string {
-  const cfg = [`c=${r.cpus}`];
+  const cfg = [`c=${r.cpus}`, `p=${r.policy}`];
   if (r.variant) cfg.push(`v=${r.variant}`);
   for (const [key, v] of Object.entries(r.params)) cfg.push(`${key}=${v}`);
   const runs: string[] = [];
@@ -59,18 +60,21 @@ export function decode_replay(s: string): ReplayRecord {
     throw new Error(`replay string: bad scenario name '${scenario}'`);
   let cpus = 0;
   let variant = '';
+  let policy = '';
   const params: Record<string, number> = {};
   for (const kv of cfg.split(',')) {
     const m = /^([a-z_][a-z0-9_]*)=([a-z0-9-]+)$/.exec(kv);
     if (!m) throw new Error(`replay string: bad configuration item '${kv}'`);
     const [, key, v] = m as unknown as [string, string, string];
     if (key === 'v') variant = v;
+    else if (key === 'p') policy = v;
     else if (/^\d+$/.test(v)) {
       if (key === 'c') cpus = Number(v);
       else params[key] = Number(v);
     } else throw new Error(`replay string: '${key}' needs a number, not '${v}'`);
   }
   if (cpus < 1) throw new Error('replay string: the configuration has no CPU count (c=N)');
+  if (policy === '') throw new Error('replay string: the configuration has no policy (p=NAME)');
   const runs = sched === '' ? [] : sched.split('.');
   let n = 0;
   const decoded: [number, number][] = [];
@@ -87,5 +91,5 @@ export function decode_replay(s: string): ReplayRecord {
     choices.fill(t, i, i + len);
     i += len;
   }
-  return { scenario, cpus, variant, params, choices, hash };
+  return { scenario, cpus, policy, variant, params, choices, hash };
 }

@@ -10,6 +10,7 @@ import { type BugReport, Explorer, hex32 } from '../check/explorer.js';
 import { decode_replay } from '../check/replay.js';
 import { find_scenario, SCENARIOS } from '../check/scenarios/index.js';
 import { RandomWalk } from '../check/strategy.js';
+import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';
 import { diff } from '../oracle/diff.js';
 import { run_native } from '../runtime/executors/native.js';
 import { KernelBug } from '../runtime/ops.js';
@@ -52,10 +53,15 @@ function param_arg(v: string, prev: Record<string, number>): Record<string, numb
 
 function config_for(
   s: Scenario,
-  opts: { cpus?: number; variant?: string; param?: Record<string, number> },
+  opts: { cpus?: number; policy?: string; variant?: string; param?: Record<string, number> },
 ): RunConfig {
   try {
-    return make_config(s, { cpus: opts.cpus, variant: opts.variant, params: opts.param });
+    return make_config(s, {
+      cpus: opts.cpus,
+      policy: opts.policy,
+      variant: opts.variant,
+      params: opts.param,
+    });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -106,6 +112,7 @@ function bug_json(bug: BugReport | null): object | null {
 }
 
 interface CheckOpts {
+  policy?: string;
   variant?: string;
   strategy: string;
   seed: number;
@@ -168,7 +175,12 @@ function cmd_replay(str: string, opts: { json?: boolean }): number {
     throw new UsageError((e as Error).message);
   }
   const s = scenario_arg(rec.scenario);
-  const cfg = config_for(s, { cpus: rec.cpus, variant: rec.variant, param: rec.params });
+  const cfg = config_for(s, {
+    cpus: rec.cpus,
+    policy: rec.policy,
+    variant: rec.variant,
+    param: rec.params,
+  });
   const explorer = new Explorer(s, cfg);
   let outcome: ReturnType<Explorer['trace']>['outcome'];
   let trace: ReturnType<Explorer['trace']>['trace'];
@@ -204,7 +216,13 @@ function cmd_replay(str: string, opts: { json?: boolean }): number {
 
 async function cmd_stress(
   name: string,
-  opts: { cpus?: number; variant?: string; param?: Record<string, number>; json?: boolean },
+  opts: {
+    cpus?: number;
+    policy?: string;
+    variant?: string;
+    param?: Record<string, number>;
+    json?: boolean;
+  },
 ): Promise<number> {
   const s = scenario_arg(name);
   const cfg = config_for(s, opts);
@@ -247,11 +265,11 @@ function read_script_file(path: string): Script {
   }
 }
 
-function cmd_run(path: string, opts: { json?: boolean }): number {
+function cmd_run(path: string, opts: { json?: boolean; policy: string }): number {
   const script = read_script_file(path);
   let run: ModelRun;
   try {
-    run = run_model(script);
+    run = run_model(script, opts.policy);
   } catch (e) {
     if (!(e instanceof KernelBug)) throw e;
     if (opts.json) console.log(JSON.stringify({ bug: { class: e.bug_class, message: e.message } }));
@@ -315,6 +333,11 @@ export function build_program(exit: (code: number) => void): Command {
       'explore the interleavings of a scenario and report the first bug with its replay string',
     )
     .argument('[scenario]', `scenario to explore (${[...SCENARIOS.keys()].join(', ')})`)
+    .addOption(
+      new Option('--policy <name>', 'address-space locking design')
+        .choices(POLICIES)
+        .default(DEFAULT_POLICY),
+    )
     .option('--variant <name>', 're-introduce a historical bug')
     .addOption(
       new Option('--strategy <name>', 'exploration strategy').choices(['random']).default('random'),
@@ -341,6 +364,11 @@ export function build_program(exit: (code: number) => void): Command {
     .command('stress')
     .description('run a scenario natively, one worker thread per CPU')
     .argument('<scenario>', 'scenario to run')
+    .addOption(
+      new Option('--policy <name>', 'address-space locking design')
+        .choices(POLICIES)
+        .default(DEFAULT_POLICY),
+    )
     .option('--variant <name>', 're-introduce a historical bug')
     .option('--cpus <n>', 'CPUs (worker threads)', int_arg('--cpus', 1, 255))
     .option('--param <key=value>', 'set a scenario parameter (repeatable)', param_arg, {})
@@ -348,7 +376,13 @@ export function build_program(exit: (code: number) => void): Command {
     .action(
       (
         name: string,
-        opts: { cpus?: number; variant?: string; param?: Record<string, number>; json?: boolean },
+        opts: {
+          cpus?: number;
+          policy?: string;
+          variant?: string;
+          param?: Record<string, number>;
+          json?: boolean;
+        },
       ) => run(cmd_stress(name, opts)),
     );
 
@@ -356,8 +390,13 @@ export function build_program(exit: (code: number) => void): Command {
     .command('run')
     .description('run a script on the model and print its output (shared/DESIGN.md §4)')
     .argument('<script>', 'script file, or - for standard input')
+    .addOption(
+      new Option('--policy <name>', 'address-space locking design')
+        .choices(POLICIES)
+        .default(DEFAULT_POLICY),
+    )
     .option('--json', 'print one JSON document')
-    .action((path: string, opts: { json?: boolean }) => run(cmd_run(path, opts)));
+    .action((path: string, opts: { json?: boolean; policy: string }) => run(cmd_run(path, opts)));
 
   program
     .command('diff')

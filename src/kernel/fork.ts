@@ -23,7 +23,12 @@ import {
   VM_SHARED,
 } from './mm/mm_types.js';
 import { mm_alloc } from './mm/mmap.js';
-import { mmap_write_lock, mmap_write_unlock, vma_start_write } from './mm/mmap_lock.js';
+import {
+  mmap_write_lock,
+  mmap_write_unlock,
+  vma_mark_attached,
+  vma_start_write,
+} from './mm/mmap_lock.js';
 import { alloc_page, copy_page, get_page, put_page } from './mm/page_alloc.js';
 import {
   mk_pte,
@@ -35,7 +40,7 @@ import {
   ptl_of,
 } from './mm/pgtable.js';
 import { anon_vma_fork, folio_add_new_anon_rmap, folio_add_rmap_pte } from './mm/rmap.js';
-import { remove_vma, vm_area_dup, vma_mark_attached } from './mm/vma.js';
+import { remove_vma, vm_area_dup } from './mm/vma.js';
 
 /** Re-introduced mistake of seed 004: fork write-protects pages outside write_protect_seq. */
 export const VARIANT_GUP_FAST_WITHOUT_WP_SEQ = 'seed004-gup-fast-without-wp-seq';

@@ -27,7 +27,8 @@ export const TASK_STRUCT = defineStruct('task_struct', {
   rwsem_waiter: [6, 'the task itself: its on-stack struct rwsem_waiter'],
   swait: [4, 'the task itself: its on-stack struct swait_queue'],
   rcu_synchronize: [12, 'the task itself: its on-stack struct rcu_synchronize'],
-  pad: [8, 'none: a task_struct is 32 words, aligned'],
+  vm_events: [6, "the task itself: its CPU's vm_event_states (VMA lock counters)"],
+  pad: [2, 'none: a task_struct is 32 words, aligned'],
 });
 export const TASK_STRUCT_ALIGN = 32;
 
@@ -66,4 +67,24 @@ export function* wake_up_process(k: KernelContext, task: number): KGen<boolean> 
 /** wake_up_q(): wake every task a waker collected while holding its lock. */
 export function* wake_up_q(k: KernelContext, wake_q: readonly number[]): KGen {
   for (const task of wake_q) yield* wake_up_process(k, task);
+}
+
+/* The per-VMA lock's vmstat events (include/linux/vm_event_item.h), and faults handled under mmap_lock. */
+export const VMA_LOCK_SUCCESS = 0;
+export const VMA_LOCK_ABORT = 1;
+export const VMA_LOCK_RETRY = 2;
+export const VMA_LOCK_MISS = 3;
+export const MMAP_LOCK_FAULT = 4;
+export const VM_EVENT_NAMES = [
+  'vma_lock_success',
+  'vma_lock_abort',
+  'vma_lock_retry',
+  'vma_lock_miss',
+  'mmap_lock_fault',
+] as const;
+
+/** count_vm_vma_lock_event(): this CPU's counter, a plain increment (this_cpu_inc()). */
+export function* count_vm_event(k: KernelContext, event: number): KGen {
+  const slot = k.current + TASK_STRUCT.vm_events + event;
+  yield k.store(slot, (yield k.load(slot)) + 1);
 }

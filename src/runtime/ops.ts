@@ -178,6 +178,8 @@ export class KernelContext {
     readonly sys: KernelSymbols,
     /** The CPU this context runs on (smp_processor_id()). */
     readonly cpu: number,
+    /** The address-space locking design in force (--policy). */
+    readonly policy: string,
     /** The bug variant re-introduced in this run ('' for none). */
     readonly variant: string,
     /** CONFIG_LOCKDEP: whether lock annotations are yielded at all. */

@@ -5,12 +5,15 @@
  * sees the same addresses.
  */
 import type { KernelSymbols } from '../kernel/boot.js';
+import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';
 import type { KernelMemory } from './memory.js';
 import type { KernelContext, KGen } from './ops.js';
 
 export interface RunConfig {
   /** CPUs running scenario code (kthreads come on top). */
   readonly cpus: number;
+  /** The address-space locking design (--policy). */
+  readonly policy: string;
   /** The bug variant re-introduced ('' for the fixed kernel). */
   readonly variant: string;
   /** Scenario parameters, e.g. iterations. */
@@ -50,6 +53,7 @@ export function make_config(
   s: Scenario,
   opts: {
     cpus?: number | undefined;
+    policy?: string | undefined;
     variant?: string | undefined;
     params?: Record<string, number> | undefined;
   },
@@ -57,6 +61,10 @@ export function make_config(
   const cpus = opts.cpus ?? s.default_cpus;
   if (!Number.isInteger(cpus) || cpus < 1 || cpus > s.max_cpus) {
     throw new Error(`${s.name}: --cpus must be 1..${s.max_cpus}, not ${cpus}`);
+  }
+  const policy = opts.policy ?? DEFAULT_POLICY;
+  if (!POLICIES.includes(policy)) {
+    throw new Error(`unknown policy '${policy}' (known: ${POLICIES.join(', ')})`);
   }
   const variant = opts.variant ?? '';
   if (variant !== '' && !s.variants.includes(variant)) {
@@ -74,5 +82,5 @@ export function make_config(
       throw new Error(`${s.name}: parameter ${key} must be a non-negative integer`);
     params[key] = v;
   }
-  return { cpus, variant, params };
+  return { cpus, policy, variant, params };
 }

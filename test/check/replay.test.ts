@@ -7,15 +7,20 @@ test('a replay string round-trips scenario, configuration, schedule and hash', (
   const s = encode_replay({
     scenario: 'lock-selftest',
     cpus: 2,
+    policy: 'vma-refcnt',
     variant: 'broken-spinlock',
     params: { iters: 3 },
     choices,
     hash: 0xdeadbeef,
   });
-  assert.equal(s, 'm1:lock-selftest:c=2,v=broken-spinlock,iters=3:0x3.1x2.0x1.2x4:deadbeef');
+  assert.equal(
+    s,
+    'm1:lock-selftest:c=2,p=vma-refcnt,v=broken-spinlock,iters=3:0x3.1x2.0x1.2x4:deadbeef',
+  );
   const r = decode_replay(s);
   assert.equal(r.scenario, 'lock-selftest');
   assert.equal(r.cpus, 2);
+  assert.equal(r.policy, 'vma-refcnt');
   assert.equal(r.variant, 'broken-spinlock');
   assert.deepEqual(r.params, { iters: 3 });
   assert.deepEqual([...r.choices], [...choices]);
@@ -25,11 +30,12 @@ test('a replay string round-trips scenario, configuration, schedule and hash', (
 test('malformed strings are refused with what is wrong', () => {
   assert.throws(() => decode_replay('hello'), /expected 'm1:SCENARIO:CONFIG:SCHEDULE/);
   assert.throws(() => decode_replay('m1:lock-selftest:iters=1:0x3'), /no CPU count/);
+  assert.throws(() => decode_replay('m1:lock-selftest:c=2:0x3'), /no policy/);
   assert.throws(
-    () => decode_replay('m1:lock-selftest:c=2:0x3.banana'),
+    () => decode_replay('m1:lock-selftest:c=2,p=vma-refcnt:0x3.banana'),
     /bad schedule run 'banana'/,
   );
-  assert.throws(() => decode_replay('m1:lock-selftest:c=2:300x3'), /bad schedule run/);
-  assert.throws(() => decode_replay('m1:lock-selftest:c=2:0x3:xyz'), /bad trace hash/);
+  assert.throws(() => decode_replay('m1:lock-selftest:c=2,p=vma-refcnt:300x3'), /bad schedule run/);
+  assert.throws(() => decode_replay('m1:lock-selftest:c=2,p=vma-refcnt:0x3:xyz'), /bad trace hash/);
   assert.throws(() => decode_replay('m1:Lock Selftest:c=2:0x3'), /bad scenario name/);
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { boot } from '../../src/kernel/boot.js';
+import { DEFAULT_POLICY } from '../../src/kernel/mm/policy.js';
 import {
   __refcount_add_not_zero_limited_acquire,
   REFCOUNT_SATURATED,
@@ -13,7 +14,7 @@ import { type KernelBug, KernelContext, type KGen, Op } from '../../src/runtime/
 
 /* Drive a generator on one CPU, each access done at once (no other CPU runs). */
 function run<R>(m: KernelMemory, make: (k: KernelContext) => KGen<R>): R {
-  const k = new KernelContext(boot(m, 1), 0, '', false);
+  const k = new KernelContext(boot(m, 1), 0, DEFAULT_POLICY, '', false);
   const gen = make(k);
   const w = m.words;
   let r = gen.next();

@@ -8,9 +8,12 @@ import type { KernelContext, KGen } from '../../runtime/ops.js';
 import { mt_find, mt_prev, mt_store_range } from '../mm/maple_tree.js';
 import {
   FAULT_FLAG_USER,
+  FAULT_FLAG_VMA_LOCK,
   FAULT_FLAG_WRITE,
   handle_mm_fault,
+  VM_FAULT_COMPLETED,
   VM_FAULT_OOM,
+  VM_FAULT_RETRY,
   VM_FAULT_SIGBUS,
   VM_FAULT_SIGSEGV,
 } from '../mm/memory.js';
@@ -27,15 +30,19 @@ import {
 } from '../mm/mm_types.js';
 import { RLIMIT_STACK_PAGES } from '../mm/mmap.js';
 import {
+  lock_vma_under_rcu,
   mmap_read_lock,
   mmap_read_unlock,
   mmap_write_downgrade,
   mmap_write_lock,
   mmap_write_unlock,
+  vma_end_read,
   vma_start_write,
 } from '../mm/mmap_lock.js';
 import { pte_page, pte_present, pte_slot, pte_table } from '../mm/pgtable.js';
+import { POLICY_MMAP_LOCK } from '../mm/policy.js';
 import { anon_vma_prepare } from '../mm/rmap.js';
+import { count_vm_event, MMAP_LOCK_FAULT, VMA_LOCK_RETRY, VMA_LOCK_SUCCESS } from '../sched.js';
 
 export const SIGBUS = 7;
 export const SIGSEGV = 11;
@@ -106,21 +113,45 @@ export function* do_user_addr_fault(
   page: number,
   write: boolean,
 ): KGen<number> {
+  const flags = FAULT_FLAG_USER | (write ? FAULT_FLAG_WRITE : 0);
+  if (k.policy !== POLICY_MMAP_LOCK) {
+    // The VMA lock first: no mmap_lock unless the fault needs it.
+    const vma = yield* lock_vma_under_rcu(k, mm, page);
+    if (vma !== 0) {
+      if (access_error(yield k.load(vma + V.vm_flags), write)) {
+        yield* vma_end_read(k, vma);
+        yield* count_vm_event(k, VMA_LOCK_SUCCESS);
+        return SIGSEGV;
+      }
+      const fault = yield* handle_mm_fault(k, vma, page, flags | FAULT_FLAG_VMA_LOCK);
+      // On RETRY or COMPLETED the handler has already dropped the VMA lock.
+      if (!(fault & (VM_FAULT_RETRY | VM_FAULT_COMPLETED))) yield* vma_end_read(k, vma);
+      if (!(fault & VM_FAULT_RETRY)) {
+        yield* count_vm_event(k, VMA_LOCK_SUCCESS);
+        return fault_signal(fault);
+      }
+      yield* count_vm_event(k, VMA_LOCK_RETRY);
+    }
+  }
+  yield* count_vm_event(k, MMAP_LOCK_FAULT);
   const vma = yield* lock_mm_and_find_vma(k, mm, page);
   if (vma === 0) return SIGSEGV;
-  const vm_flags = yield k.load(vma + V.vm_flags);
-  // access_error(): x86 reads need any access right; writes need VM_WRITE.
-  if (write ? !(vm_flags & VM_WRITE) : !(vm_flags & VM_ACCESS_FLAGS)) {
+  if (access_error(yield k.load(vma + V.vm_flags), write)) {
     yield* mmap_read_unlock(k, mm);
     return SIGSEGV;
   }
-  const fault = yield* handle_mm_fault(
-    k,
-    vma,
-    page,
-    FAULT_FLAG_USER | (write ? FAULT_FLAG_WRITE : 0),
-  );
+  const fault = yield* handle_mm_fault(k, vma, page, flags);
   yield* mmap_read_unlock(k, mm);
+  return fault_signal(fault);
+}
+
+/* access_error(): x86 reads need any access right; writes need VM_WRITE. */
+function access_error(vm_flags: number, write: boolean): boolean {
+  return write ? !(vm_flags & VM_WRITE) : !(vm_flags & VM_ACCESS_FLAGS);
+}
+
+/* What a finished fault means for the access: retry it (0), or a signal. */
+function fault_signal(fault: number): number {
   if (fault & (VM_FAULT_SIGBUS | VM_FAULT_OOM)) return SIGBUS;
   if (fault & VM_FAULT_SIGSEGV) return SIGSEGV;
   return 0;

@@ -16,9 +16,16 @@ import {
   PG_ANON,
   VM_AREA_STRUCT as V,
   VM_OPS,
+  VM_OPS_UNAUDITED,
   VM_SHARED,
   VM_WRITE,
 } from './mm_types.js';
+import {
+  mmap_assert_locked,
+  mmap_read_trylock,
+  mmap_read_unlock,
+  vma_end_read,
+} from './mmap_lock.js';
 import { alloc_page, copy_page, put_page } from './page_alloc.js';
 import {
   mk_pte,
@@ -67,6 +74,41 @@ function* set_pte_if_none(
   return true;
 }
 
+/** Re-introduced mistake of seed 003: ->fault called under the VMA lock without the ->map_pages audit. */
+export const VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT = 'seed003-fault-without-map-pages-audit';
+
+/*
+ * vmf_anon_prepare(): an anon_vma before the first anonymous page. Under
+ * the VMA lock that needs mmap_lock too (anon_vma_prepare() looks at the
+ * neighbours): only a trylock, else the fault is retried under mmap_lock.
+ * On VM_FAULT_RETRY the VMA lock has been dropped here, as the contract of
+ * handle_mm_fault() says.
+ */
+function* vmf_anon_prepare(k: KernelContext, vma: number, flags: number): KGen<number> {
+  if ((yield k.READ_ONCE(vma + V.anon_vma)) !== 0) return 0;
+  const mm = yield k.load(vma + V.vm_mm);
+  const vma_locked = (flags & FAULT_FLAG_VMA_LOCK) !== 0;
+  if (vma_locked && !(yield* mmap_read_trylock(k, mm))) {
+    yield* vma_end_read(k, vma);
+    return VM_FAULT_RETRY;
+  }
+  const ok = yield* anon_vma_prepare(k, vma);
+  if (vma_locked) yield* mmap_read_unlock(k, mm);
+  return ok ? 0 : VM_FAULT_OOM;
+}
+
+/*
+ * vmf_can_call_fault() (seed 003): only vm_ops with ->map_pages have been
+ * audited not to rely on mmap_lock in ->fault; under the VMA lock any
+ * other drops it and retries under mmap_lock.
+ */
+function* vmf_can_call_fault(k: KernelContext, vma: number, flags: number): KGen<number> {
+  if (!(flags & FAULT_FLAG_VMA_LOCK) || VM_OPS[yield k.load(vma + V.vm_ops)]!.map_pages) return 0;
+  if (k.variant === VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT) return 0;
+  yield* vma_end_read(k, vma);
+  return VM_FAULT_RETRY;
+}
+
 /** is_zero_pfn() */
 export function is_zero_page(k: KernelContext, page: number): boolean {
   return page === k.sys.mm.zero_page;
@@ -81,8 +123,9 @@ function* do_anonymous_page(
   k: KernelContext,
   vma: number,
   page: number,
-  write: boolean,
+  flags: number,
 ): KGen<number> {
+  const write = (flags & FAULT_FLAG_WRITE) !== 0;
   const mm0 = yield k.load(vma + V.vm_mm);
   if (!write) {
     const table = yield* pte_offset_map_lock(k, mm0, page);
@@ -90,7 +133,8 @@ function* do_anonymous_page(
     yield* spin_unlock(k, ptl_of(table));
     return 0;
   }
-  if (!(yield* anon_vma_prepare(k, vma))) return VM_FAULT_OOM;
+  const prepared = yield* vmf_anon_prepare(k, vma, flags);
+  if (prepared) return prepared;
   const folio = yield* alloc_page(k, __GFP_ZERO, 'do_anonymous_page');
   if (folio === 0) return VM_FAULT_OOM;
   const mm = yield k.load(vma + V.vm_mm);
@@ -110,6 +154,10 @@ function* __do_fault(
   vma: number,
   page: number,
 ): KGen<{ folio: number; ret: number }> {
+  if ((yield k.load(vma + V.vm_ops)) === VM_OPS_UNAUDITED) {
+    // A driver's ->fault that was never audited: it relies on mmap_lock.
+    yield* mmap_assert_locked(k, yield k.load(vma + V.vm_mm));
+  }
   const index = yield* linear_page_index(k, vma, page);
   const folio = yield* filemap_get_page(k, yield k.load(vma + V.vm_file), index);
   if (folio === 0) return { folio, ret: VM_FAULT_SIGBUS };
@@ -143,7 +191,9 @@ function* finish_fault(
  * read-only (a write will COW); shared ones writable only when nothing
  * needs to see the first write (no ->page_mkwrite: shmem).
  */
-function* do_read_fault(k: KernelContext, vma: number, page: number): KGen<number> {
+function* do_read_fault(k: KernelContext, vma: number, page: number, flags: number): KGen<number> {
+  const can = yield* vmf_can_call_fault(k, vma, flags);
+  if (can) return can;
   const { folio, ret } = yield* __do_fault(k, vma, page);
   if (ret) return ret;
   const vm_flags = yield k.load(vma + V.vm_flags);
@@ -153,8 +203,10 @@ function* do_read_fault(k: KernelContext, vma: number, page: number): KGen<numbe
 }
 
 /** do_cow_fault(): a write to a private file mapping: a private copy of the file page. */
-function* do_cow_fault(k: KernelContext, vma: number, page: number): KGen<number> {
-  if (!(yield* anon_vma_prepare(k, vma))) return VM_FAULT_OOM;
+function* do_cow_fault(k: KernelContext, vma: number, page: number, flags: number): KGen<number> {
+  const can =
+    (yield* vmf_can_call_fault(k, vma, flags)) || (yield* vmf_anon_prepare(k, vma, flags));
+  if (can) return can;
   const copy = yield* alloc_page(k, 0, 'do_cow_fault');
   if (copy === 0) return VM_FAULT_OOM;
   const { folio, ret } = yield* __do_fault(k, vma, page);
@@ -168,7 +220,14 @@ function* do_cow_fault(k: KernelContext, vma: number, page: number): KGen<number
 }
 
 /** do_shared_fault(): a write to a shared file mapping: map the page cache page writable. */
-function* do_shared_fault(k: KernelContext, vma: number, page: number): KGen<number> {
+function* do_shared_fault(
+  k: KernelContext,
+  vma: number,
+  page: number,
+  flags: number,
+): KGen<number> {
+  const can = yield* vmf_can_call_fault(k, vma, flags);
+  if (can) return can;
   const { folio, ret } = yield* __do_fault(k, vma, page);
   if (ret) return ret;
   return yield* finish_fault(k, vma, page, folio, _PAGE_RW, false);
@@ -185,6 +244,7 @@ function* do_wp_page(
   page: number,
   table: number,
   pte: number,
+  flags: number,
 ): KGen<number> {
   const slot = pte_slot(table, page);
   const folio = pte_page(pte);
@@ -201,7 +261,8 @@ function* do_wp_page(
     return 0;
   }
   yield* spin_unlock(k, ptl_of(table));
-  if (!(yield* anon_vma_prepare(k, vma))) return VM_FAULT_OOM;
+  const prepared = yield* vmf_anon_prepare(k, vma, flags);
+  if (prepared) return prepared;
   const copy = yield* alloc_page(k, zero ? __GFP_ZERO : 0, 'wp_page_copy');
   if (copy === 0) return VM_FAULT_OOM;
   if (!zero) yield* copy_page(k, copy, folio);
@@ -239,16 +300,17 @@ export function* handle_mm_fault(
   const pte = yield k.load(pte_slot(table, page));
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   if (pte_present(pte)) {
-    if (write && !(pte & _PAGE_RW)) return yield* do_wp_page(k, vma, page, table, pte);
+    if (write && !(pte & _PAGE_RW)) return yield* do_wp_page(k, vma, page, table, pte, flags);
     // Spurious: another CPU resolved it first.
     yield* spin_unlock(k, ptl_of(table));
     return 0;
   }
   yield* spin_unlock(k, ptl_of(table));
-  if (yield* vma_is_anonymous(k, vma)) return yield* do_anonymous_page(k, vma, page, write);
-  if (!write) return yield* do_read_fault(k, vma, page);
-  if (!((yield k.load(vma + V.vm_flags)) & VM_SHARED)) return yield* do_cow_fault(k, vma, page);
-  return yield* do_shared_fault(k, vma, page);
+  if (yield* vma_is_anonymous(k, vma)) return yield* do_anonymous_page(k, vma, page, flags);
+  if (!write) return yield* do_read_fault(k, vma, page, flags);
+  if (!((yield k.load(vma + V.vm_flags)) & VM_SHARED))
+    return yield* do_cow_fault(k, vma, page, flags);
+  return yield* do_shared_fault(k, vma, page, flags);
 }
 
 /**

@@ -47,6 +47,7 @@ import {
   mmap_read_unlock,
   mmap_write_lock,
   mmap_write_unlock,
+  vma_mark_detached,
 } from './mmap_lock.js';
 import { free_pgd_range, pgd_alloc } from './pgtable.js';
 import {
@@ -59,7 +60,6 @@ import {
   vm_area_alloc,
   vma_info,
   vma_link,
-  vma_mark_detached,
   vma_merge_new_range,
   vma_start_write_range,
 } from './vma.js';

@@ -5,19 +5,34 @@
  * releases every VMA write lock taken in the section (there is no
  * vma_end_write()).
  */
-import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { type KernelContext, type KGen, LOCK_READ, LOCK_WRITE } from '../../runtime/ops.js';
 import {
   down_read,
   down_read_trylock,
   down_write,
   downgrade_write,
+  RW_SEMAPHORE,
   rwsem_assert_held,
   rwsem_assert_held_write,
   up_read,
   up_write,
 } from '../locking/rwsem.js';
 import { raw_write_seqcount_begin, raw_write_seqcount_end, SEQCOUNT } from '../locking/seqlock.js';
+import { rcuwait_wait_event, rcuwait_wake_up } from '../rcuwait.js';
+import {
+  __refcount_add_not_zero_limited_acquire,
+  __refcount_sub_and_test,
+  refcount_add_not_zero,
+  refcount_dec_and_test,
+  refcount_inc,
+  refcount_read,
+  refcount_sub_and_test,
+} from '../refcount.js';
+import { count_vm_event, VMA_LOCK_ABORT, VMA_LOCK_MISS } from '../sched.js';
+import { kmem_cache_free } from '../slab.js';
+import { mt_lookup } from './maple_tree.js';
 import { MM_STRUCT, VM_AREA_STRUCT as V } from './mm_types.js';
+import { POLICY_MMAP_LOCK, POLICY_VMA_REFCNT, POLICY_VMA_RWSEM } from './policy.js';
 
 export function* mmap_read_lock(k: KernelContext, mm: number): KGen {
   yield* down_read(k, mm + MM_STRUCT.mmap_lock);
@@ -54,16 +69,235 @@ export function* mmap_assert_write_locked(k: KernelContext, mm: number): KGen {
   yield* rwsem_assert_held_write(k, mm + MM_STRUCT.mmap_lock);
 }
 
+/* ---- the per-VMA lock (mm/mmap_lock.c) ---- */
+
+/** vm_refcnt's writer flag, and the most readers it may count (2025 design). */
+export const VMA_LOCK_OFFSET = 0x40000000;
+export const VMA_REF_LIMIT = VMA_LOCK_OFFSET - 1;
+
+/** Re-introduced mistake of seed 000: vma_end_read() without the RCU read section. */
+export const VARIANT_UP_READ_WITHOUT_RCU = 'seed000-up-read-without-rcu';
+/** Re-introduced mistake of seed 001: vma_refcount_put() reads vma->vm_mm after the decrement. */
+export const VARIANT_PUT_READS_MM_LATE = 'seed001-put-reads-mm-late';
+
+function mm_lock_seq(k: KernelContext, mm: number): number {
+  return k.READ_ONCE(mm + MM_STRUCT.mm_lock_seq + SEQCOUNT.sequence);
+}
+
+/** is_vma_writer_only(): the writer flag and nothing (or one attach reference) else. */
+function is_vma_writer_only(refcnt: number): boolean {
+  return (refcnt & VMA_LOCK_OFFSET) !== 0 && refcnt <= VMA_LOCK_OFFSET + 1;
+}
+
+/**
+ * vma_refcount_put(): drop a vm_refcnt reference; wake the writer waiting
+ * for the last reader. vm_mm is read *before* the decrement: after it the
+ * VMA may be freed and reused (SLAB_TYPESAFE_BY_RCU), and its vm_mm then
+ * names another mm (seed 001).
+ */
+function* vma_refcount_put(k: KernelContext, vma: number): KGen {
+  const late = k.variant === VARIANT_PUT_READS_MM_LATE;
+  let mm = late ? 0 : yield k.READ_ONCE(vma + V.vm_mm);
+  if (k.lockdep) yield k.lock_release(vma + V.vm_lock + RW_SEMAPHORE.dep_map);
+  const oldcnt = yield* __refcount_sub_and_test(k, vma + V.vm_refcnt, 1);
+  if (oldcnt !== 1 && is_vma_writer_only(oldcnt - 1)) {
+    if (late) mm = yield k.READ_ONCE(vma + V.vm_mm);
+    yield* rcuwait_wake_up(k, mm + MM_STRUCT.vma_writer_wait);
+  }
+}
+
+export const VMA_READ_DETACHED = -1;
+
+/**
+ * vma_start_read(): try to read-lock a VMA found under RCU. Returns the VMA,
+ * 0 when it is write-locked (or busy: the caller falls back to mmap_lock),
+ * or VMA_READ_DETACHED when it left the tree meanwhile (look it up again).
+ * Until the lock is held only vm_mm, vm_lock_seq and the lock itself may
+ * be trusted: the VMA may be recycled at any moment.
+ */
+export function* vma_start_read(k: KernelContext, mm: number, vma: number): KGen<number> {
+  if ((yield k.READ_ONCE(vma + V.vm_lock_seq)) === (yield mm_lock_seq(k, mm))) return 0;
+  if (k.policy === POLICY_VMA_RWSEM) {
+    if (!(yield* down_read_trylock(k, vma + V.vm_lock))) return 0;
+    // A writer may have locked it between the check and the trylock.
+    if ((yield k.READ_ONCE(vma + V.vm_lock_seq)) === (yield mm_lock_seq(k, mm))) {
+      yield* up_read(k, vma + V.vm_lock);
+      return 0;
+    }
+    return vma;
+  }
+  // The limit sits below the writer flag: a present writer makes this fail too.
+  const oldcnt = yield* __refcount_add_not_zero_limited_acquire(
+    k,
+    vma + V.vm_refcnt,
+    1,
+    VMA_REF_LIMIT,
+  );
+  if (oldcnt <= 0) return oldcnt === 0 ? VMA_READ_DETACHED : 0;
+  if (k.lockdep) yield k.lock_acquire(vma + V.vm_lock + RW_SEMAPHORE.dep_map, LOCK_READ, true);
+  const owner = yield k.READ_ONCE(vma + V.vm_mm);
+  if (owner !== mm) {
+    // Recycled into another mm: pin that mm so the wake-up in the put cannot touch a freed one.
+    yield k.rcu_read_unlock();
+    yield* mmgrab(k, owner);
+    yield* vma_refcount_put(k, vma);
+    yield* mmdrop(k, owner);
+    yield k.rcu_read_lock();
+    return 0;
+  }
+  // ACQUIRE on mm_lock_seq pairs with the release of mmap_write_unlock().
+  if (
+    (yield k.READ_ONCE(vma + V.vm_lock_seq)) ===
+    (yield k.load_acquire(mm + MM_STRUCT.mm_lock_seq + SEQCOUNT.sequence))
+  ) {
+    yield* vma_refcount_put(k, vma);
+    return 0;
+  }
+  return vma;
+}
+
+/**
+ * vma_end_read(). The 2023 design must hold RCU across up_read(): it may
+ * still touch the semaphore after a writer got it and freed the VMA
+ * (seed 000); VMAs there are freed after a grace period.
+ */
+export function* vma_end_read(k: KernelContext, vma: number): KGen {
+  if (k.policy === POLICY_VMA_RWSEM) {
+    const rcu = k.variant !== VARIANT_UP_READ_WITHOUT_RCU;
+    if (rcu) yield k.rcu_read_lock();
+    yield* up_read(k, vma + V.vm_lock);
+    if (rcu) yield k.rcu_read_unlock();
+    return;
+  }
+  yield* vma_refcount_put(k, vma);
+}
+
+/*
+ * __vma_enter_locked(): set the writer flag (unless detached) and wait
+ * until only the attach reference (or, when detaching, nothing) is left.
+ * The one writer can wait: it holds mmap_lock for write.
+ */
+function* __vma_enter_locked(k: KernelContext, vma: number, detaching: boolean): KGen<boolean> {
+  const tgt = VMA_LOCK_OFFSET + (detaching ? 0 : 1);
+  if ((yield* refcount_add_not_zero(k, vma + V.vm_refcnt, VMA_LOCK_OFFSET)) === 0) return false;
+  const mm = yield k.load(vma + V.vm_mm);
+  yield* rcuwait_wait_event(k, mm + MM_STRUCT.vma_writer_wait, function* () {
+    return (yield refcount_read(k, vma + V.vm_refcnt)) === tgt;
+  });
+  // Annotated once readers are gone: the explorer checks exclusion at the annotation.
+  if (k.lockdep) yield k.lock_acquire(vma + V.vm_lock + RW_SEMAPHORE.dep_map, LOCK_WRITE, false);
+  return true;
+}
+
+/* __vma_exit_locked(): drop the writer flag; true if that left the VMA detached. */
+function* __vma_exit_locked(k: KernelContext, vma: number): KGen<boolean> {
+  if (k.lockdep) yield k.lock_release(vma + V.vm_lock + RW_SEMAPHORE.dep_map);
+  return yield* refcount_sub_and_test(k, vma + V.vm_refcnt, VMA_LOCK_OFFSET);
+}
+
 /**
  * vma_start_write(): write-lock a VMA for the rest of this mmap write
- * section. The sequential model has no lockless readers yet, so marking
- * vm_lock_seq is the whole of it; the per-VMA lock designs add their
- * reader exclusion here.
+ * section: exclude its readers, then mark vm_lock_seq. mmap_write_unlock()
+ * ends it.
  */
 export function* vma_start_write(k: KernelContext, vma: number): KGen {
   const mm = yield k.load(vma + V.vm_mm);
   yield* mmap_assert_write_locked(k, mm);
-  const seq = yield k.READ_ONCE(mm + MM_STRUCT.mm_lock_seq + SEQCOUNT.sequence);
+  const seq = yield mm_lock_seq(k, mm);
   if ((yield k.READ_ONCE(vma + V.vm_lock_seq)) === seq) return;
+  if (k.policy === POLICY_VMA_RWSEM) {
+    yield* down_write(k, vma + V.vm_lock);
+    yield k.WRITE_ONCE(vma + V.vm_lock_seq, seq);
+    yield* up_write(k, vma + V.vm_lock);
+    return;
+  }
+  if (k.policy === POLICY_MMAP_LOCK) {
+    yield k.WRITE_ONCE(vma + V.vm_lock_seq, seq);
+    return;
+  }
+  const locked = yield* __vma_enter_locked(k, vma, false);
   yield k.WRITE_ONCE(vma + V.vm_lock_seq, seq);
+  if (locked)
+    k.BUG_ON(yield* __vma_exit_locked(k, vma), 'vma_start_write: VMA detached while write-locked');
+}
+
+/** vma_assert_write_locked() */
+export function* vma_assert_write_locked(k: KernelContext, vma: number): KGen {
+  const mm = yield k.load(vma + V.vm_mm);
+  k.BUG_ON(
+    (yield k.READ_ONCE(vma + V.vm_lock_seq)) !== (yield mm_lock_seq(k, mm)),
+    'vma_assert_write_locked: VMA not write-locked',
+  );
+}
+
+/** vma_mark_attached(): the VMA enters the tree (write-locked). */
+export function* vma_mark_attached(k: KernelContext, vma: number): KGen {
+  yield* vma_assert_write_locked(k, vma);
+  if (k.policy === POLICY_VMA_REFCNT) yield k.store_release(vma + V.vm_refcnt, 1);
+  yield k.WRITE_ONCE(vma + V.detached, 0);
+}
+
+/**
+ * vma_mark_detached(): the VMA left the tree (write-locked). With vm_refcnt,
+ * readers that took a transient reference are waited out with the writer
+ * flag, as vma_start_write() does.
+ */
+export function* vma_mark_detached(k: KernelContext, vma: number): KGen {
+  yield* vma_assert_write_locked(k, vma);
+  yield k.WRITE_ONCE(vma + V.detached, 1);
+  if (k.policy !== POLICY_VMA_REFCNT) return;
+  if (yield* refcount_dec_and_test(k, vma + V.vm_refcnt)) return;
+  if (yield* __vma_enter_locked(k, vma, true)) {
+    k.BUG_ON(!(yield* __vma_exit_locked(k, vma)), 'vma_mark_detached: readers still hold the VMA');
+  }
+}
+
+/** mmgrab() / mmdrop(): references to the struct itself. */
+export function* mmgrab(k: KernelContext, mm: number): KGen {
+  yield* refcount_inc(k, mm + MM_STRUCT.mm_count);
+}
+
+export function* mmdrop(k: KernelContext, mm: number): KGen {
+  if (yield* refcount_dec_and_test(k, mm + MM_STRUCT.mm_count)) {
+    yield kmem_cache_free(k, k.sys.mm.mm_cachep, mm, 'mmdrop');
+  }
+}
+
+/**
+ * lock_vma_under_rcu(): find the VMA of `page` without mmap_lock and
+ * read-lock it; 0 when that cannot be done (the caller takes mmap_lock).
+ * Every re-validation of the kernel is here: a VMA that left the tree is
+ * looked up again; one that moved (recycled, split) no longer covers page.
+ */
+export function* lock_vma_under_rcu(k: KernelContext, mm: number, page: number): KGen<number> {
+  yield k.rcu_read_lock();
+  for (;;) {
+    const found = yield* mt_lookup(k, mm, page);
+    if (found === 0) break;
+    const vma = yield* vma_start_read(k, mm, found);
+    if (vma === VMA_READ_DETACHED) {
+      yield* count_vm_event(k, VMA_LOCK_MISS);
+      continue;
+    }
+    if (vma === 0) break;
+    // The 2023 design flags a VMA taken out of the tree while we looked.
+    if (k.policy === POLICY_VMA_RWSEM && (yield k.READ_ONCE(vma + V.detached))) {
+      yield* vma_end_read(k, vma);
+      yield* count_vm_event(k, VMA_LOCK_MISS);
+      continue;
+    }
+    // vm_start/vm_end may have changed before we locked it.
+    if (
+      page < (yield k.READ_ONCE(vma + V.vm_start)) ||
+      page >= (yield k.READ_ONCE(vma + V.vm_end))
+    ) {
+      yield* vma_end_read(k, vma);
+      break;
+    }
+    yield k.rcu_read_unlock();
+    return vma;
+  }
+  yield k.rcu_read_unlock();
+  yield* count_vm_event(k, VMA_LOCK_ABORT);
+  return 0;
 }

@@ -5,12 +5,18 @@
  * Every VMA that changes is write-locked first, neighbours included.
  */
 import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { lock_class } from '../locking/lockdep.js';
+import { RW_SEMAPHORE } from '../locking/rwsem.js';
+import { call_rcu, rcu_callback } from '../rcu/tree.js';
 import { kmem_cache_alloc, kmem_cache_free } from '../slab.js';
 import { fput, get_file } from './filemap.js';
 import { mt_find, mt_lookup, mt_store_range } from './maple_tree.js';
 import { MM_STRUCT, VM_AREA_STRUCT as V, VM_OPS, VM_SPECIAL } from './mm_types.js';
-import { vma_start_write } from './mmap_lock.js';
+import { vma_mark_attached, vma_mark_detached, vma_start_write } from './mmap_lock.js';
+import { POLICY_VMA_RWSEM } from './policy.js';
 import { anon_vma_clone, unlink_anon_vmas } from './rmap.js';
+
+const VM_LOCK_CLASS = lock_class('vma->vm_lock');
 
 /** sysctl_max_map_count */
 export const MAX_MAP_COUNT = 65530;
@@ -57,6 +63,9 @@ export function* vm_area_alloc(k: KernelContext, mm: number): KGen<number> {
   yield k.WRITE_ONCE(vma + V.vm_mm, mm);
   yield k.WRITE_ONCE(vma + V.vm_lock_seq, -1);
   yield k.store(vma + V.detached, 1);
+  // vma_lock_init(): the 2023 design's rw_semaphore (its lockdep word serves both designs).
+  if (k.policy === POLICY_VMA_RWSEM) yield k.memset(vma + V.vm_lock, 0, RW_SEMAPHORE.$.size);
+  yield k.store(vma + V.vm_lock + RW_SEMAPHORE.dep_map, VM_LOCK_CLASS);
   return vma;
 }
 
@@ -71,22 +80,23 @@ export function* vm_area_dup(k: KernelContext, orig: number): KGen<number> {
 }
 
 /** vm_area_free() */
+const vm_area_free_rcu_cb = rcu_callback('vm_area_free_rcu_cb', function* (k, head) {
+  yield kmem_cache_free(k, k.sys.mm.vm_area_cachep, head - V.vm_rcu, 'vm_area_free_rcu_cb');
+});
+
+/**
+ * vm_area_free(). The 2023 design frees after a grace period (its lockless
+ * readers may still be in up_read()); otherwise at once, into a
+ * SLAB_TYPESAFE_BY_RCU cache that may hand it out again immediately.
+ */
 export function* vm_area_free(k: KernelContext, vma: number): KGen {
-  yield kmem_cache_free(k, k.sys.mm.vm_area_cachep, vma, 'vm_area_free');
+  if (k.policy === POLICY_VMA_RWSEM) yield* call_rcu(k, vma + V.vm_rcu, vm_area_free_rcu_cb);
+  else yield kmem_cache_free(k, k.sys.mm.vm_area_cachep, vma, 'vm_area_free');
 }
 
 /** vma_start_write() on each of `vmas` (before they leave the index). */
 export function* vma_start_write_range(k: KernelContext, vmas: readonly number[]): KGen {
   for (const vma of vmas) yield* vma_start_write(k, vma);
-}
-
-/** vma_mark_attached() / vma_mark_detached(): the VMA enters or leaves the index. */
-export function* vma_mark_attached(k: KernelContext, vma: number): KGen {
-  yield k.store(vma + V.detached, 0);
-}
-
-export function* vma_mark_detached(k: KernelContext, vma: number): KGen {
-  yield k.store(vma + V.detached, 1);
 }
 
 function* set_range(

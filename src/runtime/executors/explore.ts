@@ -160,7 +160,7 @@ export class ExploreExecutor implements ExploreView {
     for (const s of this.m.symbols) this.shadow.fill(SHADOW_LIVE, s.addr, s.addr + s.info.size);
     this.shadow_snapshot = this.shadow.slice(0, this.m.used);
     for (let t = 0; t < this.nr_tasks; t++) {
-      this.ctx.push(new KernelContext(this.sys, t, cfg.variant, true));
+      this.ctx.push(new KernelContext(this.sys, t, cfg.policy, cfg.variant, true));
       this.gens.push(null);
     }
     this.state = new Uint8Array(this.nr_tasks);

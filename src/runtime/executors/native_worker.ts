@@ -51,13 +51,14 @@ export class NativeCpu {
     private readonly m: KernelMemory,
     private readonly sys: KernelSymbols,
     readonly task: number,
+    policy: string,
     variant: string,
     private readonly ctrl: Int32Array,
   ) {
     this.w = m.words;
     this.rdp = sys.rcu_data[task]!;
     this.base = ctrl_base(task);
-    this.k = new KernelContext(sys, task, variant, false);
+    this.k = new KernelContext(sys, task, policy, variant, false);
   }
 
   private blocked(op: number, addr: number): void {
@@ -174,7 +175,7 @@ export function worker_main(scenario: Scenario): void {
   const m = KernelMemory.attach(init.sab);
   const ctrl = new Int32Array(init.ctrl);
   const { sys, cfg, task: t } = init;
-  const cpu = new NativeCpu(m, sys, t, cfg.variant, ctrl);
+  const cpu = new NativeCpu(m, sys, t, cfg.policy, cfg.variant, ctrl);
   const gen: KGen =
     t < cfg.cpus
       ? scenario.cpu(cpu.k, init.globals, cfg)
