@@ -44,6 +44,11 @@ export interface Scenario<G = unknown> {
   setup(m: KernelMemory, sys: KernelSymbols, cfg: RunConfig): G;
   /** The code CPU `k.cpu` runs. */
   cpu(k: KernelContext, g: G, cfg: RunConfig): KGen;
+  /**
+   * A word the CPUs poll to end early: a native run for S seconds sets it
+   * to 1 then (explored runs end by their parameters instead).
+   */
+  stop_word?(g: G): number;
   /** After every task ended: throw a KernelBug if an outcome is wrong. */
   check(m: KernelMemory, sys: KernelSymbols, g: G, cfg: RunConfig): void;
 }

@@ -9,8 +9,8 @@
 import { Explorer } from '../check/explorer.js';
 import { Sequential } from '../check/strategy.js';
 import { user_access } from '../kernel/arch/fault.js';
-import type { KernelSymbols } from '../kernel/boot.js';
 import { dup_mmap } from '../kernel/fork.js';
+import { check_mm_caches_empty } from '../kernel/mm/debug.js';
 import { file_alloc, fput } from '../kernel/mm/filemap.js';
 import { mt_entries } from '../kernel/mm/maple_tree.js';
 import {
@@ -46,9 +46,7 @@ import {
   sys_munmap,
 } from '../kernel/mm/syscalls.js';
 import { RCU_GP_KTHREAD } from '../kernel/rcu/tree.js';
-import { cache_active } from '../kernel/slab.js';
-import type { KernelMemory } from '../runtime/memory.js';
-import { KernelBug, type KernelContext, type KGen } from '../runtime/ops.js';
+import type { KernelContext, KGen } from '../runtime/ops.js';
 import type { RunConfig, Scenario } from '../runtime/scenario.js';
 import { type Command, type Prot, type Script, WINDOW_BYTES } from './ast.js';
 import { errno_name } from './errno.js';
@@ -141,7 +139,7 @@ function script_machine(policy: string): ScriptMachine {
     kthreads: [RCU_GP_KTHREAD],
     setup: () => null,
     cpu: (k) => user_space(k, input.script, input.results, input.maps),
-    check: check_no_leaks,
+    check: (m, sys) => check_mm_caches_empty(m, sys, 'after every process exited'),
   };
   const explorer = new Explorer(
     scenario,
@@ -151,22 +149,6 @@ function script_machine(policy: string): ScriptMachine {
   const machine = { explorer, input };
   machines.set(policy, machine);
   return machine;
-}
-
-/*
- * Once every process exited and every file was closed (and RCU ran its
- * callbacks), every object of the memory manager must be free again.
- */
-function check_no_leaks(m: KernelMemory, sys: KernelSymbols): void {
-  for (const [name, cache] of Object.entries(sys.mm)) {
-    if (name === 'zero_page') continue;
-    const live = cache_active(m.words, cache);
-    if (live !== 0)
-      throw new KernelBug(
-        'leak',
-        `${live} objects of ${m.caches.get(cache)?.name ?? name} still allocated after every process exited`,
-      );
-  }
 }
 
 /** Run `script` on the model. Throws a KernelBug if the model breaks an invariant. */
@@ -192,7 +174,12 @@ function* user_space(
   const files = new Map<string, { file: number; k: number }>();
   let next_pid = 1;
   // Page tables for the GiB below the window too: a move placed there (OUTSIDE) moves its pages first.
-  const p0 = yield* mm_alloc(k, TOP_PAGE, TASK_SIZE_PAGES, WINDOW_BASE_PAGE - WINDOW_BYTES / PAGE_BYTES);
+  const p0 = yield* mm_alloc(
+    k,
+    TOP_PAGE,
+    TASK_SIZE_PAGES,
+    WINDOW_BASE_PAGE - WINDOW_BYTES / PAGE_BYTES,
+  );
   k.BUG_ON(p0 === 0, 'mm_alloc for p0');
   mms.set(0, p0);
   for (const { pid, cmd } of script.lines) {

@@ -38,6 +38,8 @@ export interface NativeResult {
 export interface NativeOptions {
   /** Report "no progress" when no task took a step for this long. */
   readonly watchdog_ms?: number;
+  /** Ask the CPUs to stop after this long (the scenario's stop word). */
+  readonly seconds?: number;
 }
 
 type WorkerMessage =
@@ -92,10 +94,16 @@ export async function run_native(
     let settled = false;
     let last_progress = -1;
     let last_change = performance.now();
+    const stop_word = scenario.stop_word?.(globals);
+    const stopper =
+      opts.seconds !== undefined && stop_word !== undefined
+        ? setTimeout(() => Atomics.store(m.words, stop_word, 1), opts.seconds * 1000)
+        : undefined;
     const finish = (b: NativeBug | null) => {
       if (settled) return;
       settled = true;
       clearInterval(watchdog);
+      clearTimeout(stopper);
       Atomics.store(ctrl, CTRL_ABORT, 1);
       resolve(b);
     };

@@ -1,0 +1,83 @@
+/*
+ * validate_mm() (mm/vma.c, CONFIG_DEBUG_VM_MAPLE_TREE) and the page
+ * accounting the model can afford to check in full: the index is sorted,
+ * without overlaps, agrees with every VMA's own range and mm, and counts
+ * map_count VMAs; every page mapped by the address space has as many
+ * mapcounts, and at least as many references, as PTEs that map it.
+ * Call with the mmap write lock held, or on an mm no one else uses.
+ */
+import type { KernelMemory } from '../../runtime/memory.js';
+import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import type { KernelSymbols } from '../boot.js';
+import { cache_active } from '../slab.js';
+import { mt_entries } from './maple_tree.js';
+import { is_zero_page } from './memory.js';
+import {
+  MM_STRUCT,
+  PAGE,
+  PTE_TABLE,
+  PTRS_PER_PGD,
+  PTRS_PER_PTE,
+  VM_AREA_STRUCT as V,
+} from './mm_types.js';
+import { pte_page, pte_present } from './pgtable.js';
+
+function fail(what: string): never {
+  throw new KernelBug('mm-invariant', `validate_mm: ${what}`);
+}
+
+export function* validate_mm(k: KernelContext, mm: number): KGen {
+  const entries = yield* mt_entries(k, mm);
+  let prev_end = 0;
+  for (const e of entries) {
+    if (e.start >= e.end) fail(`empty range ${e.start}-${e.end}`);
+    if (e.start < prev_end) fail(`ranges overlap at ${e.start}`);
+    prev_end = e.end;
+    if (
+      (yield k.load(e.vma + V.vm_start)) !== e.start ||
+      (yield k.load(e.vma + V.vm_end)) !== e.end
+    ) {
+      fail(
+        `VMA at ${e.start}-${e.end} says ${yield k.load(e.vma + V.vm_start)}-${yield k.load(e.vma + V.vm_end)}`,
+      );
+    }
+    if ((yield k.load(e.vma + V.vm_mm)) !== mm) fail(`VMA at ${e.start} belongs to another mm`);
+  }
+  const map_count = yield k.load(mm + MM_STRUCT.map_count);
+  if (map_count !== entries.length) fail(`map_count ${map_count}, index holds ${entries.length}`);
+
+  const mapped = new Map<number, number>();
+  const pgd = yield k.load(mm + MM_STRUCT.pgd);
+  for (let i = 0; i < PTRS_PER_PGD; i++) {
+    const table = yield k.load(pgd + i);
+    if (table === 0) continue;
+    for (let j = 0; j < PTRS_PER_PTE; j++) {
+      const pte = yield k.load(table + PTE_TABLE.ptes + j);
+      if (!pte_present(pte) || is_zero_page(k, pte_page(pte))) continue;
+      mapped.set(pte_page(pte), (mapped.get(pte_page(pte)) ?? 0) + 1);
+    }
+  }
+  for (const [page, ptes] of mapped) {
+    const mapcount = (yield k.load(page + PAGE._mapcount)) + 1;
+    const refs = yield k.load(page + PAGE._refcount);
+    if (mapcount < ptes)
+      fail(`page ${page} is mapped by ${ptes} PTEs but its mapcount is ${mapcount}`);
+    if (refs < mapcount) fail(`page ${page} has ${refs} references for ${mapcount} mappings`);
+  }
+}
+
+/**
+ * Once every mm died, every file was closed and RCU ran its callbacks,
+ * every object of the memory manager must be free again (no leak).
+ */
+export function check_mm_caches_empty(m: KernelMemory, sys: KernelSymbols, when: string): void {
+  for (const [name, cache] of Object.entries(sys.mm)) {
+    if (name === 'zero_page') continue;
+    const live = cache_active(m.words, cache);
+    if (live !== 0)
+      throw new KernelBug(
+        'leak',
+        `${live} objects of ${m.caches.get(cache)?.name ?? name} still allocated ${when}`,
+      );
+  }
+}
