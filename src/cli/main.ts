@@ -215,18 +215,31 @@ function cmd_replay(str: string, opts: { json?: boolean }): number {
 }
 
 async function cmd_stress(
-  name: string,
+  name: string | undefined,
   opts: {
     cpus?: number;
     policy?: string;
     variant?: string;
     param?: Record<string, number>;
+    seconds?: number;
+    seed?: number;
     json?: boolean;
   },
 ): Promise<number> {
-  const s = scenario_arg(name);
-  const cfg = config_for(s, opts);
-  const r = await run_native(s, cfg);
+  const s = scenario_arg(name ?? 'mm-stress');
+  const param = { ...opts.param };
+  // --seconds runs until stopped (iters=0), --seed seeds the CPUs' choices.
+  if (opts.seconds !== undefined) {
+    if (!s.stop_word || !('iters' in s.params))
+      throw new UsageError(`${s.name} cannot run for a time (use --param iters=N)`);
+    param.iters = 0;
+  }
+  if (opts.seed !== undefined) {
+    if (!('seed' in s.params)) throw new UsageError(`${s.name} takes no seed`);
+    param.seed = opts.seed;
+  }
+  const cfg = config_for(s, { ...opts, param });
+  const r = await run_native(s, cfg, opts.seconds === undefined ? {} : { seconds: opts.seconds });
   const steps = r.steps.reduce((a, b) => a + b, 0);
   if (opts.json) {
     console.log(
@@ -235,6 +248,7 @@ async function cmd_stress(
         bug: r.bug,
         steps,
         elapsed_ms: Math.round(r.elapsed_ms),
+        counters: r.report,
       }),
     );
   } else if (r.bug) {
@@ -242,9 +256,12 @@ async function cmd_stress(
     if (r.bug.stack) console.log(dim(r.bug.stack));
   } else {
     console.log(
-      `${green('clean')}: ${s.name} natively on ${cfg.cpus} CPUs, ${steps} steps in ${r.elapsed_ms.toFixed(0)} ms`,
+      `${green('clean')}: ${s.name} (${cfg.policy}) natively on ${cfg.cpus} CPUs, ${steps} steps in ${r.elapsed_ms.toFixed(0)} ms`,
     );
   }
+  const counters = Object.entries(r.report);
+  if (!opts.json && counters.length > 0)
+    console.log(counters.map(([k, v]) => `${k} ${v}`).join(', '));
   return r.bug ? EXIT_BUG : EXIT_OK;
 }
 
@@ -265,7 +282,7 @@ function read_script_file(path: string): Script {
   }
 }
 
-function cmd_run(path: string, opts: { json?: boolean; policy: string }): number {
+function cmd_run(path: string, opts: { json?: boolean; stats?: boolean; policy: string }): number {
   const script = read_script_file(path);
   let run: ModelRun;
   try {
@@ -276,11 +293,25 @@ function cmd_run(path: string, opts: { json?: boolean; policy: string }): number
     else console.log(`${red(bold(`BUG: ${e.bug_class}`))}: ${e.message}`);
     return EXIT_BUG;
   }
-  if (opts.json)
+  if (opts.json) {
     console.log(
-      JSON.stringify({ bug: null, results: run.results, maps: run.maps, steps: run.steps }),
+      JSON.stringify({
+        bug: null,
+        results: run.results,
+        maps: run.maps,
+        steps: run.steps,
+        counters: run.counters,
+      }),
     );
-  else process.stdout.write(format_run(run));
+  } else {
+    process.stdout.write(format_run(run));
+    if (opts.stats)
+      console.log(
+        `stats: ${Object.entries(run.counters)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+      );
+  }
   return EXIT_OK;
 }
 
@@ -362,8 +393,10 @@ export function build_program(exit: (code: number) => void): Command {
 
   program
     .command('stress')
-    .description('run a scenario natively, one worker thread per CPU')
-    .argument('<scenario>', 'scenario to run')
+    .description('run a scenario natively, one worker thread per CPU (default: mm-stress)')
+    .argument('[scenario]', 'scenario to run')
+    .option('--seconds <sec>', 'run until this many seconds have passed', seconds_arg)
+    .option('--seed <n>', "seed of the CPUs' choices", int_arg('--seed', 0, 0xffffffff))
     .addOption(
       new Option('--policy <name>', 'address-space locking design')
         .choices(POLICIES)
@@ -373,17 +406,8 @@ export function build_program(exit: (code: number) => void): Command {
     .option('--cpus <n>', 'CPUs (worker threads)', int_arg('--cpus', 1, 255))
     .option('--param <key=value>', 'set a scenario parameter (repeatable)', param_arg, {})
     .option('--json', 'print one JSON document')
-    .action(
-      (
-        name: string,
-        opts: {
-          cpus?: number;
-          policy?: string;
-          variant?: string;
-          param?: Record<string, number>;
-          json?: boolean;
-        },
-      ) => run(cmd_stress(name, opts)),
+    .action((name: string | undefined, opts: Parameters<typeof cmd_stress>[1]) =>
+      run(cmd_stress(name, opts)),
     );
 
   program
@@ -396,7 +420,10 @@ export function build_program(exit: (code: number) => void): Command {
         .default(DEFAULT_POLICY),
     )
     .option('--json', 'print one JSON document')
-    .action((path: string, opts: { json?: boolean; policy: string }) => run(cmd_run(path, opts)));
+    .option('--stats', 'print the per-VMA lock counters after the output')
+    .action((path: string, opts: { json?: boolean; stats?: boolean; policy: string }) =>
+      run(cmd_run(path, opts)),
+    );
 
   program
     .command('diff')

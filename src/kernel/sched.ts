@@ -88,3 +88,12 @@ export function* count_vm_event(k: KernelContext, event: number): KGen {
   const slot = k.current + TASK_STRUCT.vm_events + event;
   yield k.store(slot, (yield k.load(slot)) + 1);
 }
+
+/** The vm event counters of every task, summed (what /proc/vmstat would show). */
+export function vm_events_sum(w: Int32Array, tasks: readonly number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  VM_EVENT_NAMES.forEach((name, e) => {
+    out[name] = tasks.reduce((sum, t) => sum + w[t + TASK_STRUCT.vm_events + e]!, 0);
+  });
+  return out;
+}

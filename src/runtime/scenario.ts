@@ -49,6 +49,8 @@ export interface Scenario<G = unknown> {
    * to 1 then (explored runs end by their parameters instead).
    */
   stop_word?(g: G): number;
+  /** Figures worth printing after a run (counters and the like), read from memory. */
+  report?(m: KernelMemory, sys: KernelSymbols, g: G, cfg: RunConfig): Record<string, number>;
   /** After every task ended: throw a KernelBug if an outcome is wrong. */
   check(m: KernelMemory, sys: KernelSymbols, g: G, cfg: RunConfig): void;
 }

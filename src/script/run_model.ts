@@ -46,6 +46,7 @@ import {
   sys_munmap,
 } from '../kernel/mm/syscalls.js';
 import { RCU_GP_KTHREAD } from '../kernel/rcu/tree.js';
+import { vm_events_sum } from '../kernel/sched.js';
 import type { KernelContext, KGen } from '../runtime/ops.js';
 import type { RunConfig, Scenario } from '../runtime/scenario.js';
 import { type Command, type Prot, type Script, WINDOW_BYTES } from './ast.js';
@@ -77,6 +78,8 @@ export interface ModelRun {
   readonly maps: readonly { readonly pid: number; readonly vmas: readonly MapsLine[] }[];
   /** Steps the model took. */
   readonly steps: number;
+  /** The per-VMA lock's vm event counters over the run. */
+  readonly counters: Readonly<Record<string, number>>;
 }
 
 function prot_bits(p: Prot): number {
@@ -161,7 +164,8 @@ export function run_model(script: Script, policy: string = DEFAULT_POLICY): Mode
   strategy.begin(0);
   const out = explorer.exec.run(strategy);
   if (out.bug) throw out.bug;
-  return { results: input.results, maps: input.maps, steps: out.steps };
+  const counters = vm_events_sum(explorer.exec.m.words, explorer.exec.sys.tasks);
+  return { results: input.results, maps: input.maps, steps: out.steps, counters };
 }
 
 function* user_space(

@@ -31,6 +31,7 @@ import { do_mmap, do_munmap, mm_alloc, mmput } from '../../kernel/mm/mmap.js';
 import { do_mprotect } from '../../kernel/mm/mprotect.js';
 import { do_mremap } from '../../kernel/mm/mremap.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
+import { vm_events_sum } from '../../kernel/sched.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import type { KernelContext, KGen } from '../../runtime/ops.js';
@@ -205,6 +206,8 @@ export const scenario: Scenario<Globals> = {
       yield* fault_and_check(k, mm, rng, i);
     yield k.fetch_add(st + STRESS.faulters_done, 1);
   },
+
+  report: (m, sys) => vm_events_sum(m.words, sys.tasks),
 
   check(m: KernelMemory, sys: KernelSymbols): void {
     check_mm_caches_empty(m, sys, 'after the mm died');

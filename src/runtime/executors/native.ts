@@ -33,6 +33,8 @@ export interface NativeResult {
   readonly steps: readonly number[];
   /** Milliseconds each task ran its code, start to end, inside its worker. */
   readonly cpu_ms: readonly number[];
+  /** The scenario's report (counters), when it has one. */
+  readonly report: Readonly<Record<string, number>>;
 }
 
 export interface NativeOptions {
@@ -191,7 +193,8 @@ export async function run_native(
   await Promise.all(workers.map((w) => w.terminate()));
   const elapsed_ms = performance.now() - t0;
   for (let t = 0; t < nr_tasks; t++) steps[t] = Atomics.load(ctrl, ctrl_base(t) + CTRL.steps);
-  if (bug) return { bug, elapsed_ms, steps, cpu_ms };
+  const report = scenario.report?.(m, sys, globals, cfg) ?? {};
+  if (bug) return { bug, elapsed_ms, steps, cpu_ms, report };
   try {
     scenario.check(m, sys, globals, cfg);
   } catch (e) {
@@ -201,7 +204,8 @@ export async function run_native(
       elapsed_ms,
       steps,
       cpu_ms,
+      report,
     };
   }
-  return { bug: null, elapsed_ms, steps, cpu_ms };
+  return { bug: null, elapsed_ms, steps, cpu_ms, report };
 }
