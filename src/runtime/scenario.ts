@@ -38,7 +38,8 @@ export interface Scenario<G = unknown> {
   readonly max_cpus: number;
   /** Default parameters; a run may override any of them (and no other). */
   readonly params: Readonly<Record<string, number>>;
-  readonly memory_words: number;
+  /** Words of kernel memory: a number, or computed from the configuration. */
+  readonly memory_words: number | ((cfg: RunConfig) => number);
   readonly kthreads: readonly Kthread[];
   /** Lay out the scenario's objects. `G` must survive structuredClone (it goes to workers). */
   setup(m: KernelMemory, sys: KernelSymbols, cfg: RunConfig): G;
@@ -90,4 +91,9 @@ export function make_config(
     params[key] = v;
   }
   return { cpus, policy, variant, params };
+}
+
+/** The kernel memory a run of `s` with `cfg` needs, in words. */
+export function memory_words(s: Scenario, cfg: RunConfig): number {
+  return typeof s.memory_words === 'number' ? s.memory_words : s.memory_words(cfg);
 }

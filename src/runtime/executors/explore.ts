@@ -24,7 +24,7 @@ import {
 import { KernelMemory } from '../memory.js';
 import type { KGen } from '../ops.js';
 import { fill_words, KernelBug, KernelContext, OP_NAMES, Op } from '../ops.js';
-import type { RunConfig, Scenario } from '../scenario.js';
+import { memory_words, type RunConfig, type Scenario } from '../scenario.js';
 
 export const TASK_RUNNABLE = 0;
 export const TASK_FUTEX = 1;
@@ -151,7 +151,7 @@ export class ExploreExecutor implements ExploreView {
   ) {
     this.nr_tasks = cfg.cpus + scenario.kthreads.length;
     if (this.nr_tasks > 255) throw new Error('the explorer drives at most 255 tasks');
-    this.m = KernelMemory.create(scenario.memory_words);
+    this.m = KernelMemory.create(memory_words(scenario, cfg));
     this.sys = boot(this.m, this.nr_tasks);
     this.globals = scenario.setup(this.m, this.sys, cfg);
     this.w = this.m.words;

@@ -14,7 +14,7 @@ import { boot } from '../../kernel/boot.js';
 import { describe_addr } from '../../kernel/slab.js';
 import { KernelMemory } from '../memory.js';
 import { KernelBug, OP_NAMES } from '../ops.js';
-import type { RunConfig, Scenario } from '../scenario.js';
+import { memory_words, type RunConfig, type Scenario } from '../scenario.js';
 import { CTRL, CTRL_ABORT, ctrl_base, ctrl_words, TASK_BLOCKED, TASK_DONE } from './native_ctrl.js';
 import type { WorkerInit } from './native_worker.js';
 
@@ -74,7 +74,7 @@ export async function run_native(
   opts: NativeOptions = {},
 ): Promise<NativeResult> {
   const nr_tasks = cfg.cpus + scenario.kthreads.length;
-  const m = KernelMemory.create(scenario.memory_words);
+  const m = KernelMemory.create(memory_words(scenario, cfg));
   const sys = boot(m, nr_tasks);
   const globals = scenario.setup(m, sys, cfg);
   const ctrl_sab = new SharedArrayBuffer(ctrl_words(nr_tasks) * 4);
