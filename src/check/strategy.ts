@@ -30,6 +30,64 @@ export class RandomWalk implements Strategy {
 }
 
 /**
+ * PCT (Burckhardt et al., ASPLOS 2010): every task gets a random priority
+ * and the highest-priority runnable task runs; at d - 1 random steps the
+ * running task drops below all others. A bug that needs d ordering
+ * constraints is found by one run with probability at least
+ * 1 / (n * k^(d-1)) for n tasks and k steps. Unlike a random walk, it lets
+ * one task run alone for long stretches: the races of the seeds need that.
+ */
+export class Pct implements Strategy {
+  readonly name = 'pct';
+  private rng: Rng;
+  private priority: number[] = [];
+  private change_points: number[] = [];
+  /** The longest schedule seen so far: k of the bound. */
+  private steps_seen = 64;
+
+  constructor(
+    private readonly seed: number,
+    private readonly schedules: number,
+    readonly depth: number,
+  ) {
+    this.rng = new Rng(seed);
+  }
+
+  begin(i: number): boolean {
+    if (i >= this.schedules) return false;
+    this.rng = new Rng(
+      Math.imul(this.seed ^ 0x27d4eb2f, 0x01000193) ^ Math.imul(i + 1, 0x85ebca77),
+    );
+    this.priority = [];
+    this.change_points = [];
+    for (let j = 0; j < this.depth - 1; j++)
+      this.change_points.push(this.rng.below(this.steps_seen));
+    this.change_points.sort((a, b) => a - b);
+    return true;
+  }
+
+  /** The probability bound of one run for `tasks` tasks, as PCT guarantees it. */
+  bound(tasks: number): number {
+    return 1 / (tasks * this.steps_seen ** (this.depth - 1));
+  }
+
+  pick(runnable: readonly number[], view: ExploreView): number {
+    if (view.step > this.steps_seen) this.steps_seen = view.step;
+    const pri = this.priority;
+    // Priorities d .. d + n - 1, in a random order, on first sight of each task.
+    for (let t = pri.length; t < view.nr_tasks; t++) pri.push(this.depth + this.rng.below(1 << 20));
+    // Change points passed since the last choice lower the task that ran.
+    while (this.change_points.length > 0 && this.change_points[0]! <= view.step) {
+      this.change_points.shift();
+      if (view.last >= 0) pri[view.last] = this.change_points.length;
+    }
+    let best = runnable[0]!;
+    for (const t of runnable) if (pri[t]! > pri[best]!) best = t;
+    return best;
+  }
+}
+
+/**
  * Sequential: one schedule in which the highest-numbered runnable task
  * always runs. With one CPU and the kthreads numbered after it, a kthread
  * runs as soon as it is woken (RCU callbacks are processed at once) and

@@ -9,7 +9,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { type BugReport, Explorer, hex32 } from '../check/explorer.js';
 import { decode_replay } from '../check/replay.js';
 import { find_scenario, SCENARIOS } from '../check/scenarios/index.js';
-import { RandomWalk } from '../check/strategy.js';
+import { Pct, RandomWalk } from '../check/strategy.js';
 import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';
 import { diff } from '../oracle/diff.js';
 import { run_native } from '../runtime/executors/native.js';
@@ -112,6 +112,7 @@ function bug_json(bug: BugReport | null): object | null {
 }
 
 interface CheckOpts {
+  depth: number;
   policy?: string;
   variant?: string;
   strategy: string;
@@ -133,10 +134,11 @@ function cmd_check(name: string | undefined, opts: CheckOpts & { catalogue?: boo
   const s = scenario_arg(name);
   const cfg = config_for(s, opts);
   const explorer = new Explorer(s, cfg);
-  const r = explorer.check(
-    new RandomWalk(opts.seed, opts.schedules),
-    opts.time === undefined ? {} : { time_ms: opts.time * 1000 },
-  );
+  const strategy =
+    opts.strategy === 'pct'
+      ? new Pct(opts.seed, opts.schedules, opts.depth)
+      : new RandomWalk(opts.seed, opts.schedules);
+  const r = explorer.check(strategy, opts.time === undefined ? {} : { time_ms: opts.time * 1000 });
   const label = `${s.name}${cfg.variant ? ` --variant ${cfg.variant}` : ''}`;
   if (opts.json) {
     console.log(
@@ -371,10 +373,13 @@ export function build_program(exit: (code: number) => void): Command {
     )
     .option('--variant <name>', 're-introduce a historical bug')
     .addOption(
-      new Option('--strategy <name>', 'exploration strategy').choices(['random']).default('random'),
+      new Option('--strategy <name>', 'exploration strategy')
+        .choices(['random', 'pct'])
+        .default('random'),
     )
     .option('--seed <n>', 'seed of the strategy', int_arg('--seed', 0, 0xffffffff), 1)
     .option('--schedules <n>', 'schedules to run', int_arg('--schedules', 1), 10_000)
+    .option('--depth <d>', 'PCT: the bug depth to aim at', int_arg('--depth', 1, 10), 3)
     .option('--time <sec>', 'stop after this many seconds', seconds_arg)
     .option('--cpus <n>', 'CPUs running the scenario', int_arg('--cpus', 1, 255))
     .option('--param <key=value>', 'set a scenario parameter (repeatable)', param_arg, {})

@@ -7,7 +7,7 @@ import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { lock_class } from '../locking/lockdep.js';
 import { RW_SEMAPHORE } from '../locking/rwsem.js';
 import { SPINLOCK } from '../locking/spinlock.js';
-import { refcount_dec_and_test, refcount_set } from '../refcount.js';
+import { refcount_dec_and_test, refcount_inc, refcount_set } from '../refcount.js';
 import { kmem_cache_free, kmem_cache_zalloc } from '../slab.js';
 import { file_alloc, fput, get_file } from './filemap.js';
 import { mt_destroy, mt_entries, mt_find, mt_store_range } from './maple_tree.js';
@@ -519,6 +519,11 @@ export function* exit_mmap(k: KernelContext, mm: number): KGen {
   yield* mt_destroy(k, mm);
   yield* mmap_write_unlock(k, mm);
   yield* free_pgd_range(k, mm);
+}
+
+/** mmget(): one more user of the address space (a thread, a GUP caller). */
+export function* mmget(k: KernelContext, mm: number): KGen {
+  yield* refcount_inc(k, mm + MM_STRUCT.mm_users);
 }
 
 /** mmput(): the last user tears the address space down and frees it. */
