@@ -2,6 +2,7 @@
  * Exploration strategies behind the executor's one small interface.
  */
 import type { ExploreView, Strategy } from '../runtime/executors/explore.js';
+import { OP_NAMES } from '../runtime/ops.js';
 import { Rng } from './random.js';
 
 /** Random walk: every choice uniform among the runnable tasks; schedule i seeded from (seed, i). */
@@ -42,8 +43,13 @@ export class Pct implements Strategy {
   private rng: Rng;
   private priority: number[] = [];
   private change_points: number[] = [];
-  /** The longest schedule seen so far: k of the bound. */
+  /**
+   * Decision points (steps where more than one task could run) of the
+   * longest schedule so far: k of the bound. Steps with one runnable task
+   * are not choices, so change points fall only on real ones.
+   */
   private steps_seen = 64;
+  private decisions = 0;
 
   constructor(
     private readonly seed: number,
@@ -60,6 +66,7 @@ export class Pct implements Strategy {
     );
     this.priority = [];
     this.change_points = [];
+    this.decisions = 0;
     for (let j = 0; j < this.depth - 1; j++)
       this.change_points.push(this.rng.below(this.steps_seen));
     this.change_points.sort((a, b) => a - b);
@@ -72,12 +79,13 @@ export class Pct implements Strategy {
   }
 
   pick(runnable: readonly number[], view: ExploreView): number {
-    if (view.step > this.steps_seen) this.steps_seen = view.step;
+    const now = this.decisions++;
+    if (this.decisions > this.steps_seen) this.steps_seen = this.decisions;
     const pri = this.priority;
     // Priorities d .. d + n - 1, in a random order, on first sight of each task.
     for (let t = pri.length; t < view.nr_tasks; t++) pri.push(this.depth + this.rng.below(1 << 20));
     // Change points passed since the last choice lower the task that ran.
-    while (this.change_points.length > 0 && this.change_points[0]! <= view.step) {
+    while (this.change_points.length > 0 && this.change_points[0]! <= now) {
       this.change_points.shift();
       if (view.last >= 0) pri[view.last] = this.change_points.length;
     }
@@ -103,6 +111,85 @@ export class Sequential implements Strategy {
   pick(runnable: readonly number[]): number {
     return runnable[runnable.length - 1]!;
   }
+}
+
+/**
+ * One phase of a directed schedule:
+ *  - run `task` until its next access is `op` on an address whose name
+ *    contains `at` (that access is not performed);
+ *  - run `task` for `steps` steps;
+ *  - run `task` while it can (`drain`).
+ * While the phase's task cannot run, the lowest runnable task runs.
+ */
+export type Phase =
+  | { readonly task: number; readonly until: { readonly op: number; readonly at: string } }
+  | { readonly task: number; readonly steps: number }
+  | { readonly task: number; readonly drain: true };
+
+/**
+ * Directed: one schedule written by hand, phase after phase, to reproduce
+ * an interleaving a reviewer describes ("the reader stops right after its
+ * decrement, the writer runs to the free, then the reader goes on"). After
+ * the last phase the highest runnable task runs.
+ */
+export class Directed implements Strategy {
+  readonly name = 'directed';
+  private phase = 0;
+  private taken = 0;
+
+  constructor(private readonly phases: readonly Phase[]) {}
+
+  begin(i: number): boolean {
+    this.phase = 0;
+    this.taken = 0;
+    return i === 0;
+  }
+
+  pick(runnable: readonly number[], view: ExploreView): number {
+    for (; this.phase < this.phases.length; this.phase++, this.taken = 0) {
+      const ph = this.phases[this.phase]!;
+      const can = runnable.includes(ph.task);
+      if ('drain' in ph) {
+        if (can) return ph.task;
+        continue;
+      }
+      if ('steps' in ph) {
+        if (this.taken >= ph.steps) continue;
+        if (!can) return runnable[0]!;
+        this.taken++;
+        return ph.task;
+      }
+      if (!can) return runnable[0]!;
+      if (
+        view.pending_op(ph.task) === ph.until.op &&
+        view.describe(view.pending_addr(ph.task)).includes(ph.until.at)
+      )
+        continue;
+      return ph.task;
+    }
+    return runnable[runnable.length - 1]!;
+  }
+}
+
+/**
+ * Parse phases written as `TASK:OP:NAME` (until), `TASK:+N` (steps) or
+ * `TASK:*` (drain), separated by commas: 1:fetch_add:vm_refcnt,0:*,1:*
+ */
+export function parse_phases(text: string): Phase[] {
+  return text.split(',').map((item) => {
+    const [t, what, at] = item.split(':');
+    const task = Number(t);
+    if (!/^\d+$/.test(t ?? '') || what === undefined)
+      throw new Error(`phase '${item}': expected TASK:OP:NAME, TASK:+N or TASK:*`);
+    if (what === '*') return { task, drain: true as const };
+    if (/^\+\d+$/.test(what)) return { task, steps: Number(what.slice(1)) };
+    const op = OP_NAMES.indexOf(what.toLowerCase());
+    if (op <= 0 || at === undefined)
+      throw new Error(
+        `phase '${item}': unknown op '${what}' or missing NAME (ops: ${OP_NAMES.filter(Boolean).join(', ')})`,
+      );
+    return { task, until: { op, at } };
+  });
 }
 
 /** Replay: the recorded choice at every step. */

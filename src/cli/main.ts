@@ -9,9 +9,10 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { type BugReport, Explorer, hex32 } from '../check/explorer.js';
 import { decode_replay } from '../check/replay.js';
 import { find_scenario, SCENARIOS } from '../check/scenarios/index.js';
-import { Pct, RandomWalk } from '../check/strategy.js';
+import { Directed, Pct, parse_phases, RandomWalk } from '../check/strategy.js';
 import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';
 import { diff } from '../oracle/diff.js';
+import type { Strategy } from '../runtime/executors/explore.js';
 import { run_native } from '../runtime/executors/native.js';
 import { KernelBug } from '../runtime/ops.js';
 import { make_config, type RunConfig, type Scenario } from '../runtime/scenario.js';
@@ -113,6 +114,7 @@ function bug_json(bug: BugReport | null): object | null {
 
 interface CheckOpts {
   depth: number;
+  phases?: string;
   policy?: string;
   variant?: string;
   strategy: string;
@@ -122,6 +124,20 @@ interface CheckOpts {
   cpus?: number;
   param?: Record<string, number>;
   json?: boolean;
+}
+
+function make_strategy(opts: CheckOpts): Strategy {
+  if (opts.strategy === 'pct') return new Pct(opts.seed, opts.schedules, opts.depth);
+  if (opts.strategy === 'directed') {
+    if (!opts.phases) throw new UsageError('--strategy directed needs --phases TASK:OP:NAME,...');
+    try {
+      return new Directed(parse_phases(opts.phases));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
+  if (opts.phases) throw new UsageError('--phases goes with --strategy directed');
+  return new RandomWalk(opts.seed, opts.schedules);
 }
 
 function cmd_check(name: string | undefined, opts: CheckOpts & { catalogue?: boolean }): number {
@@ -134,10 +150,7 @@ function cmd_check(name: string | undefined, opts: CheckOpts & { catalogue?: boo
   const s = scenario_arg(name);
   const cfg = config_for(s, opts);
   const explorer = new Explorer(s, cfg);
-  const strategy =
-    opts.strategy === 'pct'
-      ? new Pct(opts.seed, opts.schedules, opts.depth)
-      : new RandomWalk(opts.seed, opts.schedules);
+  const strategy = make_strategy(opts);
   const r = explorer.check(strategy, opts.time === undefined ? {} : { time_ms: opts.time * 1000 });
   const label = `${s.name}${cfg.variant ? ` --variant ${cfg.variant}` : ''}`;
   if (opts.json) {
@@ -374,12 +387,16 @@ export function build_program(exit: (code: number) => void): Command {
     .option('--variant <name>', 're-introduce a historical bug')
     .addOption(
       new Option('--strategy <name>', 'exploration strategy')
-        .choices(['random', 'pct'])
+        .choices(['random', 'pct', 'directed'])
         .default('random'),
     )
     .option('--seed <n>', 'seed of the strategy', int_arg('--seed', 0, 0xffffffff), 1)
     .option('--schedules <n>', 'schedules to run', int_arg('--schedules', 1), 10_000)
     .option('--depth <d>', 'PCT: the bug depth to aim at', int_arg('--depth', 1, 10), 3)
+    .option(
+      '--phases <list>',
+      'directed: TASK:OP:NAME (run until), TASK:+N (steps), TASK:* (drain), comma-separated',
+    )
     .option('--time <sec>', 'stop after this many seconds', seconds_arg)
     .option('--cpus <n>', 'CPUs running the scenario', int_arg('--cpus', 1, 255))
     .option('--param <key=value>', 'set a scenario parameter (repeatable)', param_arg, {})

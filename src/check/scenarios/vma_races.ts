@@ -86,8 +86,9 @@ function* cpu0(k: KernelContext, g: number, race: number): KGen<number> {
   } else {
     yield* do_mmap(k, mm, anon(A, 2));
   }
-  // Write one page now so that the faults below need no anon_vma (no mmap_lock).
-  yield* user_access(k, mm, B * 4096, true, 1);
+  // A written page of its own VMA: what race 2 pins.
+  yield* do_mmap(k, mm, anon(B, 1));
+  k.BUG_ON((yield* user_access(k, mm, B * 4096, true, 1)) !== 0, 'vma-races: set-up write failed');
   // CPU 1 is a thread of this process: it holds its own mm_users reference.
   yield* mmget(k, mm);
   yield k.store_release(g + RACES.mm, mm);

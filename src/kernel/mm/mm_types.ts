@@ -91,6 +91,7 @@ export const MM_STRUCT = defineStruct('mm_struct', {
   pgd: 'constant after mm_alloc(): the page directory',
   pgd_base:
     'constant: the first page the page directory covers (PTRS_PER_PGD * PTRS_PER_PTE pages)',
+  pte_tables: 'page_table_lock: the PTE tables populated so far, linked by pte_table.next',
   page_table_lock: [SPINLOCK.$, 'itself: populating the page directory, installing anon_vma'],
   write_protect_seq: [SEQCOUNT.$, 'mmap write lock: odd while fork write-protects pages'],
   vma_writer_wait: [RCUWAIT.$, 'the mmap write lock holder waiting for VMA readers'],
@@ -138,6 +139,7 @@ export const PTRS_PER_PGD = 1024;
 
 export const PTE_TABLE = defineStruct('pte_table', {
   ptl: [SPINLOCK.$, 'itself: the split page-table lock of this table'],
+  next: 'mm->page_table_lock: the next table of the same mm (freed at exit)',
   ptes: [PTRS_PER_PTE, 'ptl; read locklessly by gup_fast'],
 });
 

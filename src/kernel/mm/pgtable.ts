@@ -64,7 +64,11 @@ export function* pte_alloc(k: KernelContext, mm: number, page: number): KGen<num
   yield k.store(fresh + PTE_TABLE.ptl + SPINLOCK.dep_map, PTL_CLASS);
   yield* spin_lock(k, mm + MM_STRUCT.page_table_lock);
   const raced = yield k.load(slot);
-  if (raced === 0) yield k.store_release(slot, fresh);
+  if (raced === 0) {
+    yield k.store(fresh + PTE_TABLE.next, yield k.load(mm + MM_STRUCT.pte_tables));
+    yield k.store(mm + MM_STRUCT.pte_tables, fresh);
+    yield k.store_release(slot, fresh);
+  }
   yield* spin_unlock(k, mm + MM_STRUCT.page_table_lock);
   if (raced === 0) return fresh;
   yield kmem_cache_free(k, k.sys.mm.pte_table_cachep, fresh, '__pte_alloc');
@@ -90,10 +94,10 @@ export function* pte_offset_map_lock(k: KernelContext, mm: number, page: number)
 
 /** Free every PTE table and the directory of a dead mm (free_pgtables at exit). */
 export function* free_pgd_range(k: KernelContext, mm: number): KGen {
-  const pgd = yield k.load(mm + MM_STRUCT.pgd);
-  for (let i = 0; i < PTRS_PER_PGD; i++) {
-    const t = yield k.load(pgd + i);
-    if (t !== 0) yield kmem_cache_free(k, k.sys.mm.pte_table_cachep, t, 'free_pgtables');
+  for (let t = yield k.load(mm + MM_STRUCT.pte_tables); t !== 0; ) {
+    const next = yield k.load(t + PTE_TABLE.next);
+    yield kmem_cache_free(k, k.sys.mm.pte_table_cachep, t, 'free_pgtables');
+    t = next;
   }
-  yield* kfree(k, pgd, 'pgd_free');
+  yield* kfree(k, yield k.load(mm + MM_STRUCT.pgd), 'pgd_free');
 }

@@ -41,6 +41,8 @@ export interface ExploreView {
   /** The pending access of a task: its op code and address. */
   pending_op(task: number): number;
   pending_addr(task: number): number;
+  /** The name of an address: `struct.field` of its object. */
+  describe(addr: number): string;
 }
 
 /** Chooses the interleaving. Random walk, PCT, DFS and replay implement it. */
