@@ -83,3 +83,29 @@ export class ScriptError extends Error {
 export function file_word(k: number, page: number, i: number): number {
   return ((k << 28) | (page << 16) | i) >>> 0;
 }
+
+/**
+ * The OUTSIDE rule of shared/DESIGN.md §4: a command whose range leaves the
+ * window is not run, and prints OUTSIDE.
+ */
+export function is_outside(c: Command): boolean {
+  const past = (addr: number, pages: number) => addr + pages * PAGE_SIZE > WINDOW_BYTES;
+  switch (c.op) {
+    case 'mmap':
+      return c.addr !== null && past(c.addr, c.pages);
+    case 'munmap':
+    case 'mprotect':
+    case 'madvise':
+      return past(c.addr, c.pages);
+    case 'mremap':
+      return (
+        past(c.addr, Math.max(c.old_pages, c.new_pages)) ||
+        (c.fixed !== null && past(c.fixed, c.new_pages))
+      );
+    case 'read':
+    case 'write':
+      return c.addr > WINDOW_BYTES - 4;
+    default:
+      return false;
+  }
+}

@@ -49,7 +49,7 @@ import { RCU_GP_KTHREAD } from '../kernel/rcu/tree.js';
 import { vm_events_sum } from '../kernel/sched.js';
 import type { KernelContext, KGen } from '../runtime/ops.js';
 import type { RunConfig, Scenario } from '../runtime/scenario.js';
-import { type Command, type Prot, type Script, WINDOW_BYTES } from './ast.js';
+import { is_outside, type Prot, type Script, WINDOW_BYTES } from './ast.js';
 import { errno_name } from './errno.js';
 
 /*
@@ -87,29 +87,6 @@ function prot_bits(p: Prot): number {
 }
 
 const hex = (n: number) => `0x${n.toString(16)}`;
-
-/* The OUTSIDE rules of DESIGN.md §4: a command whose range leaves the window is not run. */
-function outside(c: Command): boolean {
-  const past = (addr: number, pages: number) => addr + pages * PAGE_BYTES > WINDOW_BYTES;
-  switch (c.op) {
-    case 'mmap':
-      return c.addr !== null && past(c.addr, c.pages);
-    case 'munmap':
-    case 'mprotect':
-    case 'madvise':
-      return past(c.addr, c.pages);
-    case 'mremap':
-      return (
-        past(c.addr, Math.max(c.old_pages, c.new_pages)) ||
-        (c.fixed !== null && past(c.fixed, c.new_pages))
-      );
-    case 'read':
-    case 'write':
-      return c.addr > WINDOW_BYTES - 4;
-    default:
-      return false;
-  }
-}
 
 /*
  * One booted machine serves every script: the explore executor resets its
@@ -188,7 +165,7 @@ function* user_space(
   mms.set(0, p0);
   for (const { pid, cmd } of script.lines) {
     const mm = mms.get(pid)!;
-    if (outside(cmd)) {
+    if (is_outside(cmd)) {
       results.push('OUTSIDE');
       continue;
     }

@@ -5,6 +5,7 @@ import { DEFAULT_COMMANDS, random_script } from '../../src/oracle/gen.js';
 import { MAX_PREDICATE_CALLS, minimize_script } from '../../src/oracle/minimize.js';
 import {
   type Command,
+  is_outside,
   type Line,
   PAGE_SIZE,
   type Prot,
@@ -22,29 +23,6 @@ function generate(seed: number, commands?: number): Script {
 
 /** Seeds 1..300, generated once for the coverage tests. */
 const corpus = Array.from({ length: 300 }, (_, i) => generate(i + 1));
-
-/** The rule of shared/DESIGN.md §4 for a command that is not run and prints OUTSIDE. */
-function outside(c: Command): boolean {
-  const past = (addr: number, pages: number) => addr + pages * PAGE_SIZE > WINDOW_BYTES;
-  switch (c.op) {
-    case 'mmap':
-      return c.addr !== null && past(c.addr, c.pages);
-    case 'munmap':
-    case 'mprotect':
-    case 'madvise':
-      return past(c.addr, c.pages);
-    case 'mremap':
-      return (
-        past(c.addr, Math.max(c.old_pages, c.new_pages)) ||
-        (c.fixed !== null && past(c.fixed, c.new_pages))
-      );
-    case 'read':
-    case 'write':
-      return c.addr > WINDOW_BYTES - 4;
-    default:
-      return false;
-  }
-}
 
 /** The features of one command that the generator must reach. */
 function features(c: Command, s: Script): string[] {
@@ -96,7 +74,7 @@ function features(c: Command, s: Script): string[] {
   if (c.op !== 'read' && c.op !== 'write' && 'addr' in c && c.addr !== null) {
     if (c.addr % PAGE_SIZE !== 0) f.push(`${c.op} unaligned`);
   }
-  if (outside(c)) f.push(`${c.op} OUTSIDE`);
+  if (is_outside(c)) f.push(`${c.op} OUTSIDE`);
   return f;
 }
 
@@ -211,7 +189,7 @@ test('across 300 scripts every command, flag and edge case appears', () => {
 test('OUTSIDE stays rare, reads and writes common, most scripts fork', () => {
   const lines = corpus.flatMap((s) => s.lines);
   const share = (p: (l: Line) => boolean) => lines.filter(p).length / lines.length;
-  const out = share((l) => outside(l.cmd));
+  const out = share((l) => is_outside(l.cmd));
   assert.ok(out > 0.01 && out < 0.08, `OUTSIDE ${out}`);
   const accesses = share((l) => l.cmd.op === 'read' || l.cmd.op === 'write');
   assert.ok(accesses > 0.25 && accesses < 0.5, `read/write ${accesses}`);

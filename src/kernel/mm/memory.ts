@@ -35,6 +35,7 @@ import {
   pte_present,
   pte_slot,
   ptl_of,
+  walk_present_ptes,
 } from './pgtable.js';
 import {
   anon_vma_prepare,
@@ -318,26 +319,13 @@ export function* handle_mm_fault(
  * drop their mapcounts and references. The mmap lock is held.
  */
 export function* zap_page_range(k: KernelContext, vma: number, start: number, end: number): KGen {
-  const mm = yield k.load(vma + V.vm_mm);
-  for (let p = start; p < end; ) {
-    const table_end = Math.min(end, (p | 511) + 1);
-    const table = yield* pte_offset_map_lock(k, mm, p);
-    if (table === 0) {
-      p = table_end;
-      continue;
-    }
-    const put: number[] = [];
-    for (; p < table_end; p++) {
-      const slot = pte_slot(table, p);
-      const pte = yield k.load(slot);
-      if (!pte_present(pte)) continue;
-      yield k.WRITE_ONCE(slot, 0);
-      if (is_zero_page(k, pte_page(pte))) continue;
-      yield* folio_remove_rmap_pte(k, pte_page(pte));
-      put.push(pte_page(pte));
-    }
-    yield* spin_unlock(k, ptl_of(table));
-    // tlb_finish_mmu(): pages are freed after the TLB flush, outside the lock.
-    for (const folio of put) yield* put_page(k, folio);
-  }
+  const put: number[] = [];
+  yield* walk_present_ptes(k, yield k.load(vma + V.vm_mm), start, end, function* (slot, pte) {
+    yield k.WRITE_ONCE(slot, 0);
+    if (is_zero_page(k, pte_page(pte))) return;
+    yield* folio_remove_rmap_pte(k, pte_page(pte));
+    put.push(pte_page(pte));
+  });
+  // tlb_finish_mmu(): pages are freed after the TLB flush, outside the page-table locks.
+  for (const folio of put) yield* put_page(k, folio);
 }

@@ -4,7 +4,6 @@
  * PTEs of the range (change_protection()).
  */
 import type { KernelContext, KGen } from '../../runtime/ops.js';
-import { spin_unlock } from '../locking/spinlock.js';
 import { mt_find } from './maple_tree.js';
 import {
   _PAGE_PROTNONE,
@@ -18,7 +17,7 @@ import {
 } from './mm_types.js';
 import { calc_vm_prot_bits, EACCES } from './mmap.js';
 import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
-import { pte_offset_map_lock, pte_present, pte_slot, ptl_of } from './pgtable.js';
+import { walk_present_ptes } from './pgtable.js';
 import { ENOMEM, vma_info, vma_modify } from './vma.js';
 
 /*
@@ -33,25 +32,12 @@ function* change_protection(
   end: number,
   vm_flags: number,
 ): KGen {
-  const mm = yield k.load(vma + V.vm_mm);
-  for (let p = start; p < end; ) {
-    const table_end = Math.min(end, (p | 511) + 1);
-    const table = yield* pte_offset_map_lock(k, mm, p);
-    if (table === 0) {
-      p = table_end;
-      continue;
-    }
-    for (; p < table_end; p++) {
-      const slot = pte_slot(table, p);
-      const pte = yield k.load(slot);
-      if (!pte_present(pte)) continue;
-      let next = pte & ~_PAGE_PROTNONE;
-      if (!(vm_flags & VM_ACCESS_FLAGS)) next |= _PAGE_PROTNONE;
-      if (!(vm_flags & VM_WRITE)) next &= ~_PAGE_RW;
-      if (next !== pte) yield k.WRITE_ONCE(slot, next);
-    }
-    yield* spin_unlock(k, ptl_of(table));
-  }
+  yield* walk_present_ptes(k, yield k.load(vma + V.vm_mm), start, end, function* (slot, pte) {
+    let next = pte & ~_PAGE_PROTNONE;
+    if (!(vm_flags & VM_ACCESS_FLAGS)) next |= _PAGE_PROTNONE;
+    if (!(vm_flags & VM_WRITE)) next &= ~_PAGE_RW;
+    if (next !== pte) yield k.WRITE_ONCE(slot, next);
+  });
 }
 
 /* mprotect_fixup(): give [start, end) of vma the flags `newflags`. Returns the VMA, or -errno. */

@@ -92,6 +92,31 @@ export function* pte_offset_map_lock(k: KernelContext, mm: number, page: number)
   return table;
 }
 
+/**
+ * Visit the present PTEs of [start, end), one PTE table at a time with its
+ * lock held (the walk of zap_pte_range(), change_pte_range()). `visit`
+ * gets the PTE's slot, value and page number.
+ */
+export function* walk_present_ptes(
+  k: KernelContext,
+  mm: number,
+  start: number,
+  end: number,
+  visit: (slot: number, pte: number, page: number) => KGen,
+): KGen {
+  for (let p = start; p < end; ) {
+    const table_end = Math.min(end, (p | (PTRS_PER_PTE - 1)) + 1);
+    const table = yield* pte_offset_map_lock(k, mm, p);
+    for (; table !== 0 && p < table_end; p++) {
+      const slot = pte_slot(table, p);
+      const pte = yield k.load(slot);
+      if (pte_present(pte)) yield* visit(slot, pte, p);
+    }
+    if (table !== 0) yield* spin_unlock(k, ptl_of(table));
+    p = table_end;
+  }
+}
+
 /** Free every PTE table and the directory of a dead mm (free_pgtables at exit). */
 export function* free_pgd_range(k: KernelContext, mm: number): KGen {
   for (let t = yield k.load(mm + MM_STRUCT.pte_tables); t !== 0; ) {
