@@ -9,7 +9,9 @@
  *    so that every missing re-validation shows up, as KASAN's docs ask.
  *  - every other cache: a freed object is quarantined until a full grace
  *    period has passed, so a stale access lands on freed memory (a
- *    use-after-free the explorer reports) and never on a new object.
+ *    use-after-free the explorer reports) and never on a new object. When
+ *    memory runs out the oldest is recycled anyway, as KASAN's quarantine
+ *    does under pressure.
  *
  * Each object has a hidden three-word header: its generation (odd while
  * allocated, bumped by every allocation and free, so a stale pointer can be
@@ -115,20 +117,23 @@ export function slab_alloc(m: KernelMemory, c: number, gfp: number): number {
   if (obj !== 0) {
     w[c + KMEM_CACHE.freelist] = w[obj + OBJ_NEXT]!;
   } else {
-    obj = w[c + KMEM_CACHE.quarantine_head]!;
-    if (
-      obj !== 0 &&
-      rcu_seq_done(Atomics.load(w, w[c + KMEM_CACHE.gp_seq]!), w[obj + OBJ_COOKIE]!)
-    ) {
+    // The oldest quarantined object, once its grace period is over; or, when
+    // no new slab can be had, regardless (KASAN's quarantine also recycles its
+    // oldest objects under memory pressure).
+    const oldest = w[c + KMEM_CACHE.quarantine_head]!;
+    const aged =
+      oldest !== 0 &&
+      rcu_seq_done(Atomics.load(w, w[c + KMEM_CACHE.gp_seq]!), w[oldest + OBJ_COOKIE]!);
+    obj = aged ? 0 : carve(m, c);
+    if (obj === 0 && oldest !== 0) {
+      obj = oldest;
       const next = w[obj + OBJ_NEXT]!;
       w[c + KMEM_CACHE.quarantine_head] = next;
       if (next === 0) w[c + KMEM_CACHE.quarantine_tail] = 0;
-    } else {
-      obj = carve(m, c);
-      if (obj === 0) {
-        unlock_cache(w, c);
-        return 0;
-      }
+    }
+    if (obj === 0) {
+      unlock_cache(w, c);
+      return 0;
     }
   }
   w[obj + OBJ_NEXT] = 0;

@@ -10,6 +10,7 @@
  *                 grace period (call_rcu or synchronize_rcu); readers take references
  *  16 completion  CPU 0 completes once per waiter; the others wait
  *  32 rcuwait     a writer flag and reader count, as vm_refcnt uses them
+ *  64 range lock  overlapping and disjoint ranges, read and write (seed 002's lock)
  *
  * The outcomes are asserted twice: by BUG_ON() as the CPUs run, and by
  * check() once all have ended (exact counters, no leaked object).
@@ -21,6 +22,7 @@ import {
   init_completion,
   wait_for_completion,
 } from '../../kernel/completion.js';
+import { RANGE_LOCK_TREE, range_lock, range_unlock } from '../../kernel/locking/range_lock.js';
 import {
   down_read,
   down_write,
@@ -77,7 +79,11 @@ export const CASE_SEQCOUNT = 4;
 export const CASE_RCU = 8;
 export const CASE_COMPLETION = 16;
 export const CASE_RCUWAIT = 32;
-export const ALL_CASES = 63;
+export const CASE_RANGE = 64;
+export const ALL_CASES = 127;
+
+/** Pages of the range lock case, and the ranges each CPU takes. */
+const RANGE_PAGES = 8;
 
 const SELFTEST = defineStruct('lock_selftest', {
   lock: SPINLOCK.$,
@@ -97,6 +103,9 @@ const SELFTEST = defineStruct('lock_selftest', {
   rw_users: 'atomic: RW_WRITER | number of readers',
   rw_writer_in: 'WRITE_ONCE by the writer while readers are excluded',
   rw_writer_lock: SPINLOCK.$,
+  ranges: RANGE_LOCK_TREE.$,
+  range_writer: [RANGE_PAGES, 'ranges: cpu + 1 of the writer of each page, 0 when none'],
+  range_readers: [RANGE_PAGES, 'ranges (atomic): readers of each page'],
 });
 
 /** The RCU-protected object of case 8, from kmalloc. */
@@ -253,6 +262,39 @@ function* rcuwait_case(k: KernelContext, st: number): KGen {
   if (prev - 1 === RW_WRITER) yield* rcuwait_wake_up(k, st + SELFTEST.rw);
 }
 
+/*
+ * Each CPU takes a range, overlapping the others' in some iterations and
+ * not in others, for read or write; a writer must be alone on every page
+ * of its range, a reader may share pages only with readers.
+ */
+function* range_case(k: KernelContext, st: number, i: number): KGen {
+  const write = ((i + k.cpu) & 1) === 0;
+  const start = (k.cpu * 3 + i) % (RANGE_PAGES - 2);
+  const end = start + 3;
+  const req = yield* range_lock(k, st + SELFTEST.ranges, start, end, write);
+  for (let p = start; p < end; p++) {
+    const writer = yield k.READ_ONCE(st + SELFTEST.range_writer + p);
+    k.BUG_ON(
+      writer !== 0,
+      `range case: cpu${k.cpu} and cpu${writer - 1} hold page ${p}, cpu${writer - 1} for write`,
+    );
+    if (write) {
+      k.BUG_ON(
+        (yield k.READ_ONCE(st + SELFTEST.range_readers + p)) !== 0,
+        `range case: cpu${k.cpu} writes page ${p} under readers`,
+      );
+      yield k.WRITE_ONCE(st + SELFTEST.range_writer + p, k.cpu + 1);
+    } else {
+      yield k.fetch_add(st + SELFTEST.range_readers + p, 1);
+    }
+  }
+  for (let p = start; p < end; p++) {
+    if (write) yield k.WRITE_ONCE(st + SELFTEST.range_writer + p, 0);
+    else yield k.fetch_add(st + SELFTEST.range_readers + p, -1);
+  }
+  yield* range_unlock(k, st + SELFTEST.ranges, req);
+}
+
 export const scenario: Scenario<Globals> = {
   name: 'lock-selftest',
   description:
@@ -272,6 +314,7 @@ export const scenario: Scenario<Globals> = {
     spin_lock_init(m, st + SELFTEST.seq_lock, 'lock_selftest.seq_lock');
     spin_lock_init(m, st + SELFTEST.gp_lock, 'lock_selftest.gp_lock');
     init_completion(m, st + SELFTEST.done, 'lock_selftest.done');
+    spin_lock_init(m, st + SELFTEST.ranges + RANGE_LOCK_TREE.lock, 'lock_selftest.ranges.lock');
     spin_lock_init(m, st + SELFTEST.rw_writer_lock, 'lock_selftest.rw_writer_lock');
     return { st };
   },
@@ -299,6 +342,7 @@ export const scenario: Scenario<Globals> = {
       }
       if (cases & CASE_COMPLETION) yield* completion_case(k, st, cfg);
       if (cases & CASE_RCUWAIT) yield* rcuwait_case(k, st);
+      if (cases & CASE_RANGE) yield* range_case(k, st, i);
     }
   },
 
@@ -333,5 +377,12 @@ export const scenario: Scenario<Globals> = {
     if (cases & CASE_COMPLETION)
       expect('completion.done after every wait', w[st + SELFTEST.done + COMPLETION.done]!, 0);
     if (cases & CASE_RCUWAIT) expect('rcuwait users after all left', w[st + SELFTEST.rw_users]!, 0);
+    if (cases & CASE_RANGE) {
+      expect(
+        'range lock requests left queued',
+        w[st + SELFTEST.ranges + RANGE_LOCK_TREE.requests]!,
+        0,
+      );
+    }
   },
 };

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   CASE_COMPLETION,
+  CASE_RANGE,
   CASE_RCU,
   CASE_RCUWAIT,
   CASE_RWSEM,
@@ -25,6 +26,7 @@ const CASES: [string, number][] = [
   ['RCU with refcount_t, call_rcu and synchronize_rcu', CASE_RCU],
   ['completion', CASE_COMPLETION],
   ['rcuwait', CASE_RCUWAIT],
+  ['range lock', CASE_RANGE],
 ];
 
 for (const [name, cases] of CASES) {
