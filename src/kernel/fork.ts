@@ -177,7 +177,7 @@ export function* dup_mmap(k: KernelContext, oldmm: number): KGen<number> {
       break;
     }
     yield* vma_mark_attached(k, tmp);
-    yield k.store(mm + MM_STRUCT.map_count, (yield k.load(mm + MM_STRUCT.map_count)) + 1);
+    yield k.fetch_add(mm + MM_STRUCT.map_count, 1);
     if (!(yield* copy_page_range(k, tmp, e.vma))) {
       ok = false;
       break;

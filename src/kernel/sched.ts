@@ -27,10 +27,23 @@ export const TASK_STRUCT = defineStruct('task_struct', {
   rwsem_waiter: [6, 'the task itself: its on-stack struct rwsem_waiter'],
   swait: [4, 'the task itself: its on-stack struct swait_queue'],
   rcu_synchronize: [12, 'the task itself: its on-stack struct rcu_synchronize'],
-  vm_events: [6, "the task itself: its CPU's vm_event_states (VMA lock counters)"],
-  pad: [2, 'none: a task_struct is 32 words, aligned'],
+  vm_events: [7, "the task itself: its CPU's vm_event_states (VMA lock counters)"],
+  range_held: [
+    4,
+    'the task itself: (mm, range_lock request) pairs it holds under the range policy',
+  ],
+  pad: [5, 'none: a task_struct is 40 words, so every one stays aligned'],
 });
-export const TASK_STRUCT_ALIGN = 32;
+/**
+ * task_structs are aligned so that a pointer to one leaves its low bits free
+ * for flags (rw_semaphore.owner's RWSEM_READER_OWNED and RWSEM_NONSPINNABLE).
+ */
+export const TASK_STRUCT_ALIGN = 8;
+if (TASK_STRUCT.$.size % TASK_STRUCT_ALIGN !== 0) {
+  throw new Error(
+    `task_struct is ${TASK_STRUCT.$.size} words, not a multiple of ${TASK_STRUCT_ALIGN}: the tasks after the first would lose their alignment`,
+  );
+}
 
 /** Check at load time that an on-stack struct fits its task_struct slot. */
 export function assert_stack_slot(slot: string, words: number, size: number): void {
@@ -75,12 +88,15 @@ export const VMA_LOCK_ABORT = 1;
 export const VMA_LOCK_RETRY = 2;
 export const VMA_LOCK_MISS = 3;
 export const MMAP_LOCK_FAULT = 4;
+/** Faults handled under a range lock of their page alone (the range policy). */
+export const RANGE_LOCK_FAULT = 5;
 export const VM_EVENT_NAMES = [
   'vma_lock_success',
   'vma_lock_abort',
   'vma_lock_retry',
   'vma_lock_miss',
   'mmap_lock_fault',
+  'range_lock_fault',
 ] as const;
 
 /** count_vm_vma_lock_event(): this CPU's counter, a plain increment (this_cpu_inc()). */

@@ -80,10 +80,16 @@ test('large objects take multi-page slabs', () => {
   assert.deepEqual(slab_object(m, a + 1023), { cache: c, obj: a });
 });
 
-test('under memory pressure the quarantine gives up its oldest object, as KASAN\'s does', () => {
+test("under memory pressure the quarantine gives up its oldest object, as KASAN's does", () => {
   const m = KernelMemory.create(1 << 13);
   const sys = boot(m, 1);
-  const c = kmem_cache_create(m, 'big', defineStruct('big', { data: [500, 'none'] }).$, 0, sys.rcu_state + RCU_STATE.gp_seq);
+  const c = kmem_cache_create(
+    m,
+    'big',
+    defineStruct('big', { data: [500, 'none'] }).$,
+    0,
+    sys.rcu_state + RCU_STATE.gp_seq,
+  );
   const first = slab_alloc(m, c, 0);
   slab_free(m, first, c, 0);
   // No grace period ever ends here: without the fallback this loop runs out of memory.

@@ -12,14 +12,17 @@
  *   2 pin vs fork: CPU 1 pins a page with pin_user_pages_fast() while
  *     CPU 0 forks; then CPU 0 writes the page. The pinned page must be the
  *     one the parent writes. Seed 004 (no write_protect_seq) breaks it.
+ *   3 disjoint splits: CPU 0 and CPU 1 mprotect the middle of two distant
+ *     VMAs. Under the range policy they run together; the VMA index must
+ *     still end up with all six VMAs. Seed 002 (no tree lock) loses one.
  */
 import { user_access } from '../../kernel/arch/fault.js';
 import type { KernelSymbols } from '../../kernel/boot.js';
 import { dup_mmap, VARIANT_GUP_FAST_WITHOUT_WP_SEQ } from '../../kernel/fork.js';
-import { check_mm_caches_empty } from '../../kernel/mm/debug.js';
+import { check_mm_caches_empty, validate_mm } from '../../kernel/mm/debug.js';
 import { file_alloc, fput } from '../../kernel/mm/filemap.js';
 import { pin_user_pages_fast, unpin_user_page } from '../../kernel/mm/gup.js';
-import { mt_lookup } from '../../kernel/mm/maple_tree.js';
+import { mt_lookup, VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK } from '../../kernel/mm/maple_tree.js';
 import { VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT } from '../../kernel/mm/memory.js';
 import {
   MAP_ANONYMOUS,
@@ -34,9 +37,12 @@ import {
 } from '../../kernel/mm/mm_types.js';
 import { do_mmap, do_munmap, mm_alloc, mmget, mmput } from '../../kernel/mm/mmap.js';
 import {
+  mmap_write_lock,
+  mmap_write_unlock,
   VARIANT_PUT_READS_MM_LATE,
   VARIANT_UP_READ_WITHOUT_RCU,
 } from '../../kernel/mm/mmap_lock.js';
+import { do_mprotect } from '../../kernel/mm/mprotect.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
@@ -51,11 +57,15 @@ const B = BASE + 64;
 export const RACE_FAULT_VS_MUNMAP = 0;
 export const RACE_UNAUDITED_FAULT = 1;
 export const RACE_PIN_VS_FORK = 2;
+export const RACE_DISJOINT_SPLITS = 3;
+
+/** Far enough from A that neither range lock reaches the other's VMA or neighbours. */
+const Y = BASE + 128;
 
 const RACES = defineStruct('vma_races', {
   mm: 'WRITE_ONCE by cpu0 once set up',
   pinned: 'WRITE_ONCE by cpu1: the page it pinned (race 2)',
-  pin_done: 'WRITE_ONCE by cpu1 after pinning (race 2)',
+  cpu1_done: 'WRITE_ONCE by cpu1 once its part is done (races 2 and 3)',
 });
 
 const rw = PROT_READ | PROT_WRITE;
@@ -84,8 +94,9 @@ function* cpu0(k: KernelContext, g: number, race: number): KGen<number> {
     // A driver's mapping whose ->fault was never audited for the VMA lock.
     yield k.store((yield* mt_lookup(k, mm, A)) + V.vm_ops, VM_OPS_UNAUDITED);
   } else {
-    yield* do_mmap(k, mm, anon(A, 2));
+    yield* do_mmap(k, mm, anon(A, race === RACE_DISJOINT_SPLITS ? 4 : 2));
   }
+  if (race === RACE_DISJOINT_SPLITS) yield* do_mmap(k, mm, anon(Y, 4));
   // A written page of its own VMA: what race 2 pins.
   yield* do_mmap(k, mm, anon(B, 1));
   k.BUG_ON((yield* user_access(k, mm, B * 4096, true, 1)) !== 0, 'vma-races: set-up write failed');
@@ -100,11 +111,18 @@ function* cpu0(k: KernelContext, g: number, race: number): KGen<number> {
     yield* mmput(k, other);
   } else if (race === RACE_UNAUDITED_FAULT) {
     yield* do_mmap(k, mm, anon(B + 8, 1));
+  } else if (race === RACE_DISJOINT_SPLITS) {
+    yield* do_mprotect(k, mm, A + 1, 2, PROT_READ);
+    let done = yield k.load_acquire(g + RACES.cpu1_done);
+    while (done === 0) done = yield k.cond_load_ne(g + RACES.cpu1_done, 0);
+    yield* mmap_write_lock(k, mm);
+    yield* validate_mm(k, mm);
+    yield* mmap_write_unlock(k, mm);
   } else {
     const child = yield* dup_mmap(k, mm);
     k.BUG_ON(child === 0, 'vma-races: fork failed');
-    let done = yield k.load_acquire(g + RACES.pin_done);
-    while (done === 0) done = yield k.cond_load_ne(g + RACES.pin_done, 0);
+    let done = yield k.load_acquire(g + RACES.cpu1_done);
+    while (done === 0) done = yield k.cond_load_ne(g + RACES.cpu1_done, 0);
     // The parent writes after fork: the pinned page must see it.
     yield* user_access(k, mm, B * 4096, true, 0x5eed);
     const page = yield k.load(g + RACES.pinned);
@@ -127,7 +145,10 @@ function* cpu1(k: KernelContext, g: number, race: number): KGen {
   if (race === RACE_PIN_VS_FORK) {
     const [page] = yield* pin_user_pages_fast(k, mm, B, 1, true);
     yield k.WRITE_ONCE(g + RACES.pinned, page ?? 0);
-    yield k.store_release(g + RACES.pin_done, 1);
+    yield k.store_release(g + RACES.cpu1_done, 1);
+  } else if (race === RACE_DISJOINT_SPLITS) {
+    yield* do_mprotect(k, mm, Y + 1, 2, PROT_READ);
+    yield k.store_release(g + RACES.cpu1_done, 1);
   } else {
     // A fault: SIGSEGV once the mapping is gone, which is fine.
     yield* user_access(k, mm, A * 4096 + 8, false, 0);
@@ -138,11 +159,12 @@ function* cpu1(k: KernelContext, g: number, race: number): KGen {
 export const scenario: Scenario<{ g: number }> = {
   name: 'vma-races',
   description:
-    'fault vs munmap and VMA recycling, an unaudited fault under the VMA lock, pin vs fork',
+    'fault vs munmap and VMA recycling, an unaudited fault under the VMA lock, pin vs fork, disjoint splits',
   module: import.meta.url,
   variants: [
     VARIANT_UP_READ_WITHOUT_RCU,
     VARIANT_PUT_READS_MM_LATE,
+    VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK,
     VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT,
     VARIANT_GUP_FAST_WITHOUT_WP_SEQ,
   ],

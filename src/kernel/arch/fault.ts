@@ -7,6 +7,7 @@
 import type { KernelContext, KGen } from '../../runtime/ops.js';
 import { mt_find, mt_prev, mt_store_range } from '../mm/maple_tree.js';
 import {
+  FAULT_FLAG_RANGE,
   FAULT_FLAG_USER,
   FAULT_FLAG_VMA_LOCK,
   FAULT_FLAG_WRITE,
@@ -31,6 +32,7 @@ import {
 import { RLIMIT_STACK_PAGES } from '../mm/mmap.js';
 import {
   lock_vma_under_rcu,
+  mmap_lock_range,
   mmap_read_lock,
   mmap_read_unlock,
   mmap_write_downgrade,
@@ -40,9 +42,15 @@ import {
   vma_start_write,
 } from '../mm/mmap_lock.js';
 import { pte_page, pte_present, pte_slot, pte_table } from '../mm/pgtable.js';
-import { POLICY_MMAP_LOCK } from '../mm/policy.js';
+import { POLICY_MMAP_LOCK, POLICY_RANGE } from '../mm/policy.js';
 import { anon_vma_prepare } from '../mm/rmap.js';
-import { count_vm_event, MMAP_LOCK_FAULT, VMA_LOCK_RETRY, VMA_LOCK_SUCCESS } from '../sched.js';
+import {
+  count_vm_event,
+  MMAP_LOCK_FAULT,
+  RANGE_LOCK_FAULT,
+  VMA_LOCK_RETRY,
+  VMA_LOCK_SUCCESS,
+} from '../sched.js';
 
 export const SIGBUS = 7;
 export const SIGSEGV = 11;
@@ -69,7 +77,7 @@ function* expand_downwards(k: KernelContext, mm: number, vma: number, page: numb
   yield k.WRITE_ONCE(vma + V.vm_start, page);
   yield k.WRITE_ONCE(vma + V.vm_pgoff, (yield k.load(vma + V.vm_pgoff)) - grow);
   yield* mt_store_range(k, mm, page, end, vma);
-  yield k.store(mm + MM_STRUCT.total_vm, (yield k.load(mm + MM_STRUCT.total_vm)) + grow);
+  yield k.fetch_add(mm + MM_STRUCT.total_vm, grow);
   return true;
 }
 
@@ -114,7 +122,10 @@ export function* do_user_addr_fault(
   write: boolean,
 ): KGen<number> {
   const flags = FAULT_FLAG_USER | (write ? FAULT_FLAG_WRITE : 0);
-  if (k.policy !== POLICY_MMAP_LOCK) {
+  if (k.policy === POLICY_RANGE) {
+    const done = yield* range_fault(k, mm, page, write, flags);
+    if (done !== VM_FAULT_RETRY) return done;
+  } else if (k.policy !== POLICY_MMAP_LOCK) {
     // The VMA lock first: no mmap_lock unless the fault needs it.
     const vma = yield* lock_vma_under_rcu(k, mm, page);
     if (vma !== 0) {
@@ -142,6 +153,37 @@ export function* do_user_addr_fault(
   }
   const fault = yield* handle_mm_fault(k, vma, page, flags);
   yield* mmap_read_unlock(k, mm);
+  return fault_signal(fault);
+}
+
+/*
+ * The range policy's fault: only the page's range of mmap_sem. The VMA
+ * holding the page cannot change meanwhile (its writers hold all of it).
+ * Anything more (no VMA here: a stack to grow; an anon_vma to prepare)
+ * returns VM_FAULT_RETRY with the range released, for the whole-range path.
+ */
+function* range_fault(
+  k: KernelContext,
+  mm: number,
+  page: number,
+  write: boolean,
+  flags: number,
+): KGen<number> {
+  yield* mmap_lock_range(k, mm, page, page + 1, false, null);
+  const e = yield* mt_find(k, mm, page);
+  if (e === null || e.start > page) {
+    yield* mmap_read_unlock(k, mm);
+    return VM_FAULT_RETRY;
+  }
+  if (access_error(yield k.load(e.vma + V.vm_flags), write)) {
+    yield* mmap_read_unlock(k, mm);
+    yield* count_vm_event(k, RANGE_LOCK_FAULT);
+    return SIGSEGV;
+  }
+  const fault = yield* handle_mm_fault(k, e.vma, page, flags | FAULT_FLAG_RANGE);
+  if (fault & VM_FAULT_RETRY) return VM_FAULT_RETRY;
+  yield* mmap_read_unlock(k, mm);
+  yield* count_vm_event(k, RANGE_LOCK_FAULT);
   return fault_signal(fault);
 }
 

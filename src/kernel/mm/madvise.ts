@@ -8,7 +8,7 @@ import type { KernelContext, KGen } from '../../runtime/ops.js';
 import { mt_find } from './maple_tree.js';
 import { zap_page_range } from './memory.js';
 import { VM_AREA_STRUCT as V, VM_LOCKED, VM_PFNMAP } from './mm_types.js';
-import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
+import { mmap_lock_range, mmap_read_unlock } from './mmap_lock.js';
 import { EINVAL, ENOMEM } from './vma.js';
 
 export function* do_madvise_dontneed(
@@ -18,7 +18,8 @@ export function* do_madvise_dontneed(
   pages: number,
 ): KGen<number> {
   const end = start + pages;
-  yield* mmap_read_lock(k, mm);
+  // A read of [start, end): writers of any VMA it overlaps hold that whole VMA.
+  yield* mmap_lock_range(k, mm, start, end, false, null);
   let unmapped_error = 0;
   let error = 0;
   let p = start;

@@ -12,9 +12,11 @@
  */
 import { defineStruct } from '../../runtime/layout.js';
 import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { spin_lock, spin_unlock } from '../locking/spinlock.js';
 import { call_rcu, RCU_HEAD, rcu_callback } from '../rcu/tree.js';
 import { kmem_cache_alloc, kmem_cache_free } from '../slab.js';
 import { MM_STRUCT, MT_SLOTS } from './mm_types.js';
+import { POLICY_RANGE } from './policy.js';
 
 export const MAPLE_NODE = defineStruct('maple_node', {
   nr: 'immutable once published: ranges in use',
@@ -70,19 +72,26 @@ export function* mt_nr(k: KernelContext, node: number): KGen<number> {
 
 /** find_vma(): the first range ending above `page`, or null. */
 export function* mt_find(k: KernelContext, mm: number, page: number): KGen<MtEntry | null> {
+  const rcu = k.policy === POLICY_RANGE;
+  if (rcu) yield k.rcu_read_lock();
   const node = yield* mt_root(k, mm);
   const nr = yield* mt_nr(k, node);
   const i = yield* mt_search(k, node, nr, page);
-  if (i >= nr) return null;
-  return yield* mt_entry(k, node, i);
+  const e = i < nr ? yield* mt_entry(k, node, i) : null;
+  if (rcu) yield k.rcu_read_unlock();
+  return e;
 }
 
 /** mas_prev(): the last range ending at or below `page`, or null. */
 export function* mt_prev(k: KernelContext, mm: number, page: number): KGen<MtEntry | null> {
+  const rcu = k.policy === POLICY_RANGE;
+  if (rcu) yield k.rcu_read_lock();
   const node = yield* mt_root(k, mm);
   const nr = yield* mt_nr(k, node);
   const i = yield* mt_search(k, node, nr, page);
-  return i > 0 ? yield* mt_entry(k, node, i - 1) : null;
+  const e = i > 0 ? yield* mt_entry(k, node, i - 1) : null;
+  if (rcu) yield k.rcu_read_unlock();
+  return e;
 }
 
 /** mas_walk() / vma_lookup(): the VMA whose range contains `page`, or 0. */
@@ -93,10 +102,13 @@ export function* mt_lookup(k: KernelContext, mm: number, page: number): KGen<num
 
 /** Every entry, in address order (writers and reports; not for hot paths). */
 export function* mt_entries(k: KernelContext, mm: number): KGen<MtEntry[]> {
+  const rcu = k.policy === POLICY_RANGE;
+  if (rcu) yield k.rcu_read_lock();
   const node = yield* mt_root(k, mm);
   const nr = yield* mt_nr(k, node);
   const out: MtEntry[] = [];
   for (let i = 0; i < nr; i++) out.push(yield* mt_entry(k, node, i));
+  if (rcu) yield k.rcu_read_unlock();
   return out;
 }
 
@@ -113,6 +125,34 @@ export function* mt_store_range(
   vma: number,
 ): KGen<boolean> {
   k.BUG_ON(start >= end, `mt_store_range: empty range ${start}-${end}`);
+  const locked = yield* mt_lock(k, mm);
+  const done = yield* mt_store_locked(k, mm, start, end, vma);
+  if (locked) yield* spin_unlock(k, mm + MM_STRUCT.mt_lock);
+  return done;
+}
+
+/** Re-introduced mistake of seed 002: range writers update the VMA index without its own lock. */
+export const VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK = 'seed002-range-split-without-tree-lock';
+
+/*
+ * Under the range policy writers of disjoint ranges run together, and each
+ * replaces the one index node: the index needs a lock of its own (what the
+ * range-lock series lacked: seed 002). True if taken.
+ */
+function* mt_lock(k: KernelContext, mm: number): KGen<boolean> {
+  if (k.policy !== POLICY_RANGE || k.variant === VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK)
+    return false;
+  yield* spin_lock(k, mm + MM_STRUCT.mt_lock);
+  return true;
+}
+
+function* mt_store_locked(
+  k: KernelContext,
+  mm: number,
+  start: number,
+  end: number,
+  vma: number,
+): KGen<boolean> {
   const old = yield* mt_root(k, mm);
   const nr = yield* mt_nr(k, old);
   const i0 = yield* mt_search(k, old, nr, start);
@@ -153,8 +193,9 @@ export function* mt_store_range(
 
 /** __mt_destroy(): drop the index of an mm that no one can see any more. */
 export function* mt_destroy(k: KernelContext, mm: number): KGen {
+  const locked = yield* mt_lock(k, mm);
   const old = yield* mt_root(k, mm);
-  if (old === 0) return;
-  yield k.store(mm + MM_STRUCT.mm_mt, 0);
-  yield* call_rcu(k, old + MAPLE_NODE.rcu, mt_free_rcu);
+  if (old !== 0) yield k.store_release(mm + MM_STRUCT.mm_mt, 0);
+  if (locked) yield* spin_unlock(k, mm + MM_STRUCT.mt_lock);
+  if (old !== 0) yield* call_rcu(k, old + MAPLE_NODE.rcu, mt_free_rcu);
 }

@@ -57,6 +57,8 @@ export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV;
 export const FAULT_FLAG_WRITE = 1 << 0;
 export const FAULT_FLAG_USER = 1 << 6;
 export const FAULT_FLAG_VMA_LOCK = 1 << 12;
+/** The model's own: the fault holds only its page's range of mmap_sem (the range policy). */
+export const FAULT_FLAG_RANGE = 1 << 13;
 
 export function* vma_is_anonymous(k: KernelContext, vma: number): KGen<boolean> {
   return (yield k.load(vma + V.vm_file)) === 0;
@@ -88,6 +90,11 @@ export const VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT = 'seed003-fault-without-map-
 function* vmf_anon_prepare(k: KernelContext, vma: number, flags: number): KGen<number> {
   if ((yield k.READ_ONCE(vma + V.anon_vma)) !== 0) return 0;
   const mm = yield k.load(vma + V.vm_mm);
+  if (flags & FAULT_FLAG_RANGE) {
+    // anon_vma_prepare() reads the neighbours, which a page's range does not cover.
+    yield* mmap_read_unlock(k, mm);
+    return VM_FAULT_RETRY;
+  }
   const vma_locked = (flags & FAULT_FLAG_VMA_LOCK) !== 0;
   if (vma_locked && !(yield* mmap_read_trylock(k, mm))) {
     yield* vma_end_read(k, vma);

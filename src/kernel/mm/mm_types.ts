@@ -4,6 +4,7 @@
  * numbers (they fit a word); byte offsets appear only in user accesses.
  */
 import { defineStruct } from '../../runtime/layout.js';
+import { RANGE_LOCK_TREE } from '../locking/range_lock.js';
 import { RW_SEMAPHORE } from '../locking/rwsem.js';
 import { SEQCOUNT } from '../locking/seqlock.js';
 import { SPINLOCK } from '../locking/spinlock.js';
@@ -95,6 +96,8 @@ export const MM_STRUCT = defineStruct('mm_struct', {
   page_table_lock: [SPINLOCK.$, 'itself: populating the page directory, installing anon_vma'],
   write_protect_seq: [SEQCOUNT.$, 'mmap write lock: odd while fork write-protects pages'],
   vma_writer_wait: [RCUWAIT.$, 'the mmap write lock holder waiting for VMA readers'],
+  mmap_range: [RANGE_LOCK_TREE.$, 'itself: mmap_sem as a range lock (the range policy)'],
+  mt_lock: [SPINLOCK.$, "itself: the VMA index's updates under the range policy"],
   mmap_base: 'constant: top of the mmap area (page)',
   task_size: 'constant: first page past the user address space',
   brk_start: 'mmap write lock',

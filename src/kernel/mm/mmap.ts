@@ -5,6 +5,7 @@
  */
 import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { lock_class } from '../locking/lockdep.js';
+import { RANGE_LOCK_TREE } from '../locking/range_lock.js';
 import { RW_SEMAPHORE } from '../locking/rwsem.js';
 import { SPINLOCK } from '../locking/spinlock.js';
 import { refcount_dec_and_test, refcount_inc, refcount_set } from '../refcount.js';
@@ -43,6 +44,7 @@ import {
   VM_WRITE,
 } from './mm_types.js';
 import {
+  mmap_lock_range,
   mmap_read_lock,
   mmap_read_unlock,
   mmap_write_lock,
@@ -58,6 +60,7 @@ import {
   MAX_MAP_COUNT,
   remove_vma,
   vm_area_alloc,
+  vma_extent,
   vma_info,
   vma_link,
   vma_merge_new_range,
@@ -78,6 +81,8 @@ export const RLIMIT_STACK_PAGES = 2048;
 
 const MMAP_LOCK_CLASS = lock_class('mm->mmap_lock');
 const PTL_CLASS = lock_class('mm->page_table_lock');
+const RANGE_CLASS = lock_class('mm->mmap_range.lock');
+const MT_LOCK_CLASS = lock_class('mm->mt_lock');
 
 /**
  * mm_alloc(): an empty address space of `task_size` pages whose mmap area
@@ -99,6 +104,8 @@ export function* mm_alloc(
   yield k.store(mm + MM_STRUCT.pgd, pgd);
   yield k.store(mm + MM_STRUCT.mmap_lock + RW_SEMAPHORE.dep_map, MMAP_LOCK_CLASS);
   yield k.store(mm + MM_STRUCT.page_table_lock + SPINLOCK.dep_map, PTL_CLASS);
+  yield k.store(mm + MM_STRUCT.mmap_range + RANGE_LOCK_TREE.lock + SPINLOCK.dep_map, RANGE_CLASS);
+  yield k.store(mm + MM_STRUCT.mt_lock + SPINLOCK.dep_map, MT_LOCK_CLASS);
   yield refcount_set(k, mm + MM_STRUCT.mm_users, 1);
   yield refcount_set(k, mm + MM_STRUCT.mm_count, 1);
   yield k.store(mm + MM_STRUCT.mmap_base, mmap_base);
@@ -269,11 +276,8 @@ export function* do_munmap_range(
   for (const vma of victims) {
     const v = yield* vma_info(k, vma);
     yield* vma_mark_detached(k, vma);
-    yield k.store(mm + MM_STRUCT.map_count, (yield k.load(mm + MM_STRUCT.map_count)) - 1);
-    yield k.store(
-      mm + MM_STRUCT.total_vm,
-      (yield k.load(mm + MM_STRUCT.total_vm)) - (v.end - v.start),
-    );
+    yield k.fetch_add(mm + MM_STRUCT.map_count, -1);
+    yield k.fetch_add(mm + MM_STRUCT.total_vm, -(v.end - v.start));
     yield* zap_page_range(k, vma, v.start, v.end);
     yield* remove_vma(k, vma);
   }
@@ -287,8 +291,9 @@ export function* do_munmap(
   start: number,
   pages: number,
 ): KGen<number> {
-  yield* mmap_write_lock(k, mm);
-  const ret = yield* do_munmap_range(k, mm, start, start + pages);
+  const end = start + pages;
+  yield* mmap_lock_range(k, mm, start, end, true, () => vma_extent(k, mm, start, end, false));
+  const ret = yield* do_munmap_range(k, mm, start, end);
   yield* mmap_write_unlock(k, mm);
   return ret;
 }
@@ -416,7 +421,7 @@ function* mmap_region(
       return -ENOMEM;
     }
   }
-  yield k.store(mm + MM_STRUCT.total_vm, (yield k.load(mm + MM_STRUCT.total_vm)) + len);
+  yield k.fetch_add(mm + MM_STRUCT.total_vm, len);
   return addr;
 }
 
@@ -471,7 +476,7 @@ function* do_brk_flags(k: KernelContext, mm: number, addr: number, len: number):
       return -ENOMEM;
     }
   }
-  yield k.store(mm + MM_STRUCT.total_vm, (yield k.load(mm + MM_STRUCT.total_vm)) + len);
+  yield k.fetch_add(mm + MM_STRUCT.total_vm, len);
   return 0;
 }
 

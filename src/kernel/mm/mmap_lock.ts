@@ -6,6 +6,7 @@
  * vma_end_write()).
  */
 import { type KernelContext, type KGen, LOCK_READ, LOCK_WRITE } from '../../runtime/ops.js';
+import { RANGE_LOCK, range_lock, range_unlock } from '../locking/range_lock.js';
 import {
   down_read,
   down_read_trylock,
@@ -28,45 +29,148 @@ import {
   refcount_read,
   refcount_sub_and_test,
 } from '../refcount.js';
-import { count_vm_event, VMA_LOCK_ABORT, VMA_LOCK_MISS } from '../sched.js';
+import { count_vm_event, TASK_STRUCT, VMA_LOCK_ABORT, VMA_LOCK_MISS } from '../sched.js';
 import { kmem_cache_free } from '../slab.js';
 import { mt_lookup } from './maple_tree.js';
 import { MM_STRUCT, VM_AREA_STRUCT as V } from './mm_types.js';
-import { POLICY_MMAP_LOCK, POLICY_VMA_REFCNT, POLICY_VMA_RWSEM } from './policy.js';
+import { POLICY_MMAP_LOCK, POLICY_RANGE, POLICY_VMA_REFCNT, POLICY_VMA_RWSEM } from './policy.js';
+
+/* ---- the range policy: mmap_sem as a range lock (seed 002) ---- */
+
+/* The task's (mm, request) slots: a task holds at most two mms' locks (fork). */
+function* range_held_slot(k: KernelContext, mm: number): KGen<number> {
+  const slots = k.current + TASK_STRUCT.range_held;
+  for (let i = 0; i < 4; i += 2) if ((yield k.load(slots + i)) === mm) return slots + i;
+  return 0;
+}
+
+function* range_hold(k: KernelContext, mm: number, req: number): KGen {
+  const slots = k.current + TASK_STRUCT.range_held;
+  for (let i = 0; i < 4; i += 2) {
+    if ((yield k.load(slots + i)) === 0) {
+      yield k.store(slots + i, mm);
+      yield k.store(slots + i + 1, req);
+      return;
+    }
+  }
+  k.BUG_ON(true, 'range lock: a task holds more than two mms');
+}
+
+function* range_release(k: KernelContext, mm: number): KGen {
+  const slot = yield* range_held_slot(k, mm);
+  k.BUG_ON(slot === 0, 'range lock: releasing an mm this task did not lock');
+  const req = yield k.load(slot + 1);
+  yield k.store(slot, 0);
+  yield k.store(slot + 1, 0);
+  yield* range_unlock(k, mm + MM_STRUCT.mmap_range, req);
+}
+
+/**
+ * Lock [start, end) of mm's address space for read or write, widened until
+ * it covers `need()`, which is computed under the lock (VMA boundaries are
+ * not known before the lookup: seed 002); with no `need`, exactly [start, end). Released by mmap_read_unlock() or
+ * mmap_write_unlock(). Under the other policies, the whole mmap_lock.
+ */
+export function* mmap_lock_range(
+  k: KernelContext,
+  mm: number,
+  start: number,
+  end: number,
+  write: boolean,
+  need: (() => KGen<readonly [number, number]>) | null,
+): KGen {
+  if (k.policy !== POLICY_RANGE) {
+    yield* write ? mmap_write_lock(k, mm) : mmap_read_lock(k, mm);
+    return;
+  }
+  let lo = start;
+  let hi = end;
+  for (;;) {
+    const req = yield* range_lock(k, mm + MM_STRUCT.mmap_range, lo, hi, write);
+    const [nlo, nhi] = need === null ? [start, end] : yield* need();
+    if (nlo >= lo && nhi <= hi) {
+      yield* range_hold(k, mm, req);
+      return;
+    }
+    yield* range_unlock(k, mm + MM_STRUCT.mmap_range, req);
+    lo = Math.min(lo, nlo);
+    hi = Math.max(hi, nhi);
+  }
+}
+
+function* range_all(k: KernelContext, mm: number, write: boolean): KGen {
+  const req = yield* range_lock(
+    k,
+    mm + MM_STRUCT.mmap_range,
+    0,
+    yield k.load(mm + MM_STRUCT.task_size),
+    write,
+  );
+  yield* range_hold(k, mm, req);
+}
+
+/* ---- mmap_lock ---- */
 
 export function* mmap_read_lock(k: KernelContext, mm: number): KGen {
-  yield* down_read(k, mm + MM_STRUCT.mmap_lock);
+  if (k.policy === POLICY_RANGE) yield* range_all(k, mm, false);
+  else yield* down_read(k, mm + MM_STRUCT.mmap_lock);
 }
 
 export function* mmap_read_trylock(k: KernelContext, mm: number): KGen<boolean> {
+  k.BUG_ON(k.policy === POLICY_RANGE, 'mmap_read_trylock under the range policy');
   return yield* down_read_trylock(k, mm + MM_STRUCT.mmap_lock);
 }
 
 export function* mmap_read_unlock(k: KernelContext, mm: number): KGen {
-  yield* up_read(k, mm + MM_STRUCT.mmap_lock);
+  if (k.policy === POLICY_RANGE) yield* range_release(k, mm);
+  else yield* up_read(k, mm + MM_STRUCT.mmap_lock);
 }
 
+/*
+ * The range policy has no per-VMA locks, so no mm_lock_seq to bump: its
+ * writers of disjoint ranges run at the same time.
+ */
 export function* mmap_write_lock(k: KernelContext, mm: number): KGen {
+  if (k.policy === POLICY_RANGE) {
+    yield* range_all(k, mm, true);
+    return;
+  }
   yield* down_write(k, mm + MM_STRUCT.mmap_lock);
   yield* raw_write_seqcount_begin(k, mm + MM_STRUCT.mm_lock_seq);
 }
 
 export function* mmap_write_unlock(k: KernelContext, mm: number): KGen {
+  if (k.policy === POLICY_RANGE) {
+    yield* range_release(k, mm);
+    return;
+  }
   yield* raw_write_seqcount_end(k, mm + MM_STRUCT.mm_lock_seq);
   yield* up_write(k, mm + MM_STRUCT.mmap_lock);
 }
 
+/* Under the range policy the write range is kept until the read unlock. */
 export function* mmap_write_downgrade(k: KernelContext, mm: number): KGen {
+  if (k.policy === POLICY_RANGE) return;
   yield* raw_write_seqcount_end(k, mm + MM_STRUCT.mm_lock_seq);
   yield* downgrade_write(k, mm + MM_STRUCT.mmap_lock);
 }
 
 export function* mmap_assert_locked(k: KernelContext, mm: number): KGen {
-  yield* rwsem_assert_held(k, mm + MM_STRUCT.mmap_lock);
+  if (k.policy === POLICY_RANGE)
+    k.BUG_ON((yield* range_held_slot(k, mm)) === 0, 'mmap_assert_locked: no range of this mm held');
+  else yield* rwsem_assert_held(k, mm + MM_STRUCT.mmap_lock);
 }
 
 export function* mmap_assert_write_locked(k: KernelContext, mm: number): KGen {
-  yield* rwsem_assert_held_write(k, mm + MM_STRUCT.mmap_lock);
+  if (k.policy === POLICY_RANGE) {
+    const slot = yield* range_held_slot(k, mm);
+    k.BUG_ON(
+      slot === 0 || !(yield k.load((yield k.load(slot + 1)) + RANGE_LOCK.write)),
+      'mmap_assert_write_locked: no write range of this mm held',
+    );
+  } else {
+    yield* rwsem_assert_held_write(k, mm + MM_STRUCT.mmap_lock);
+  }
 }
 
 /* ---- the per-VMA lock (mm/mmap_lock.c) ---- */
@@ -211,7 +315,7 @@ export function* vma_start_write(k: KernelContext, vma: number): KGen {
     yield* up_write(k, vma + V.vm_lock);
     return;
   }
-  if (k.policy === POLICY_MMAP_LOCK) {
+  if (k.policy === POLICY_MMAP_LOCK || k.policy === POLICY_RANGE) {
     yield k.WRITE_ONCE(vma + V.vm_lock_seq, seq);
     return;
   }

@@ -16,9 +16,9 @@ import {
   VM_WRITE,
 } from './mm_types.js';
 import { calc_vm_prot_bits, EACCES } from './mmap.js';
-import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
+import { mmap_lock_range, mmap_write_unlock } from './mmap_lock.js';
 import { walk_present_ptes } from './pgtable.js';
-import { ENOMEM, vma_info, vma_modify } from './vma.js';
+import { ENOMEM, vma_extent, vma_info, vma_modify } from './vma.js';
 
 /*
  * change_protection(): PTEs of [start, end) follow the new flags: PROT_NONE
@@ -78,7 +78,7 @@ export function* do_mprotect(
   prot: number,
 ): KGen<number> {
   const end = start + pages;
-  yield* mmap_write_lock(k, mm);
+  yield* mmap_lock_range(k, mm, start, end, true, () => vma_extent(k, mm, start, end, true));
   let error = 0;
   const first = yield* mt_find(k, mm, start);
   if (first === null || first.start >= end || first.start > start) {

@@ -103,7 +103,7 @@ function* vm_flags_mod(k: KernelContext, vma: number, set: number, clear: number
 
 /* vrm_stat_account(): vm_stat_account() of the pages the operation adds. */
 function* vrm_stat_account(k: KernelContext, mm: number, pages: number): KGen {
-  yield k.store(mm + MM_STRUCT.total_vm, (yield k.load(mm + MM_STRUCT.total_vm)) + pages);
+  yield k.fetch_add(mm + MM_STRUCT.total_vm, pages);
 }
 
 /*

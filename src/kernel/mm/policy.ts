@@ -12,5 +12,17 @@ export const POLICY_VMA_RWSEM = 'vma-rwsem';
 /** The 2025 per-VMA lock: vm_refcnt with a writer flag and rcuwait (seed 001). */
 export const POLICY_VMA_REFCNT = 'vma-refcnt';
 
-export const POLICIES: readonly string[] = [POLICY_MMAP_LOCK, POLICY_VMA_RWSEM, POLICY_VMA_REFCNT];
+/**
+ * mmap_sem as a range lock (the 2017 proposal, seed 002): faults lock their
+ * page, munmap and mprotect the VMAs they touch (and the neighbours a merge
+ * may change); the VMA index keeps a lock of its own.
+ */
+export const POLICY_RANGE = 'range';
+
+export const POLICIES: readonly string[] = [
+  POLICY_MMAP_LOCK,
+  POLICY_VMA_RWSEM,
+  POLICY_VMA_REFCNT,
+  POLICY_RANGE,
+];
 export const DEFAULT_POLICY = POLICY_VMA_REFCNT;

@@ -112,7 +112,7 @@ function* set_range(
 }
 
 function* map_count_add(k: KernelContext, mm: number, d: number): KGen {
-  yield k.store(mm + MM_STRUCT.map_count, (yield k.load(mm + MM_STRUCT.map_count)) + d);
+  yield k.fetch_add(mm + MM_STRUCT.map_count, d);
 }
 
 /** Store `vma` in the index over [start, end); false if the index is full. */
@@ -447,4 +447,31 @@ export function* find_vma_intersection(
 /** vma_lookup() */
 export function* vma_lookup(k: KernelContext, mm: number, page: number): KGen<number> {
   return yield* mt_lookup(k, mm, page);
+}
+
+/**
+ * The pages a change of [start, end) must hold under the range policy:
+ * whole VMAs it overlaps (a split changes them), and with `neighbours` the
+ * VMAs just before and after (a merge changes them too).
+ */
+export function* vma_extent(
+  k: KernelContext,
+  mm: number,
+  start: number,
+  end: number,
+  neighbours: boolean,
+): KGen<readonly [number, number]> {
+  let lo = start;
+  let hi = end;
+  const first = yield* mt_find(k, mm, start);
+  if (first !== null && first.start < end) lo = Math.min(lo, first.start);
+  const last = end > 0 ? yield* mt_find(k, mm, end - 1) : null;
+  if (last !== null && last.start < end) hi = Math.max(hi, last.end);
+  if (neighbours) {
+    const prev = lo > 0 ? yield* mt_find(k, mm, lo - 1) : null;
+    if (prev !== null && prev.end === lo) lo = prev.start;
+    const next = yield* mt_find(k, mm, hi);
+    if (next !== null && next.start === hi) hi = next.end;
+  }
+  return [lo, hi];
 }

@@ -6,12 +6,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Explorer } from '../../../src/check/explorer.js';
 import {
+  RACE_DISJOINT_SPLITS,
   RACE_FAULT_VS_MUNMAP,
   RACE_PIN_VS_FORK,
   RACE_UNAUDITED_FAULT,
   scenario as races,
 } from '../../../src/check/scenarios/vma_races.js';
 import { Directed, Pct, parse_phases } from '../../../src/check/strategy.js';
+import { POLICIES } from '../../../src/kernel/mm/policy.js';
 import { make_config } from '../../../src/runtime/scenario.js';
 import { explore } from '../../helpers.js';
 
@@ -82,9 +84,36 @@ test('seed 004: gup_fast without write_protect_seq pins a page fork shares; PCT 
   assert.equal(run('').bug, null);
 });
 
+test('seed 002: range writers of disjoint VMAs without the tree lock corrupt the VMA index', () => {
+  const bad = explore(
+    races,
+    {
+      policy: 'range',
+      variant: 'seed002-range-split-without-tree-lock',
+      params: { race: RACE_DISJOINT_SPLITS },
+    },
+    500,
+  );
+  assert.ok(bad.bug, 'found');
+  assert.ok(
+    ['use-after-free', 'double-free', 'mm-invariant'].includes(bad.bug.class),
+    `${bad.bug.class}: ${bad.bug.message}`,
+  );
+  assert.match(bad.bug.message, /maple_node|validate_mm/);
+  assert.equal(
+    explore(races, { policy: 'range', params: { race: RACE_DISJOINT_SPLITS } }, 1000).bug,
+    null,
+  );
+});
+
 test('the fixed kernel explores clean under every policy', () => {
-  for (const policy of ['mmap-lock', 'vma-rwsem', 'vma-refcnt']) {
-    for (const race of [RACE_FAULT_VS_MUNMAP, RACE_UNAUDITED_FAULT, RACE_PIN_VS_FORK]) {
+  for (const policy of POLICIES) {
+    for (const race of [
+      RACE_FAULT_VS_MUNMAP,
+      RACE_UNAUDITED_FAULT,
+      RACE_PIN_VS_FORK,
+      RACE_DISJOINT_SPLITS,
+    ]) {
       const r = explore(races, { policy, params: { race } }, 300, 5);
       assert.equal(r.bug, null, `${policy}, race ${race}: ${r.bug?.message}`);
     }
