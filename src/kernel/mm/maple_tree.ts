@@ -70,28 +70,38 @@ export function* mt_nr(k: KernelContext, node: number): KGen<number> {
   return node === 0 ? 0 : yield k.load(node + MAPLE_NODE.nr);
 }
 
-/** find_vma(): the first range ending above `page`, or null. */
-export function* mt_find(k: KernelContext, mm: number, page: number): KGen<MtEntry | null> {
+/*
+ * Read the current node. Under the range policy writers of other ranges may
+ * replace (and free, after a grace period) the node meanwhile: read it
+ * under RCU. Elsewhere the mmap lock or the caller's RCU section keeps it.
+ */
+function* mt_read<R>(
+  k: KernelContext,
+  mm: number,
+  read: (node: number, nr: number) => KGen<R>,
+): KGen<R> {
   const rcu = k.policy === POLICY_RANGE;
   if (rcu) yield k.rcu_read_lock();
   const node = yield* mt_root(k, mm);
-  const nr = yield* mt_nr(k, node);
-  const i = yield* mt_search(k, node, nr, page);
-  const e = i < nr ? yield* mt_entry(k, node, i) : null;
+  const result = yield* read(node, yield* mt_nr(k, node));
   if (rcu) yield k.rcu_read_unlock();
-  return e;
+  return result;
+}
+
+/** find_vma(): the first range ending above `page`, or null. */
+export function* mt_find(k: KernelContext, mm: number, page: number): KGen<MtEntry | null> {
+  return yield* mt_read(k, mm, function* (node, nr) {
+    const i = yield* mt_search(k, node, nr, page);
+    return i < nr ? yield* mt_entry(k, node, i) : null;
+  });
 }
 
 /** mas_prev(): the last range ending at or below `page`, or null. */
 export function* mt_prev(k: KernelContext, mm: number, page: number): KGen<MtEntry | null> {
-  const rcu = k.policy === POLICY_RANGE;
-  if (rcu) yield k.rcu_read_lock();
-  const node = yield* mt_root(k, mm);
-  const nr = yield* mt_nr(k, node);
-  const i = yield* mt_search(k, node, nr, page);
-  const e = i > 0 ? yield* mt_entry(k, node, i - 1) : null;
-  if (rcu) yield k.rcu_read_unlock();
-  return e;
+  return yield* mt_read(k, mm, function* (node, nr) {
+    const i = yield* mt_search(k, node, nr, page);
+    return i > 0 ? yield* mt_entry(k, node, i - 1) : null;
+  });
 }
 
 /** mas_walk() / vma_lookup(): the VMA whose range contains `page`, or 0. */
@@ -102,14 +112,11 @@ export function* mt_lookup(k: KernelContext, mm: number, page: number): KGen<num
 
 /** Every entry, in address order (writers and reports; not for hot paths). */
 export function* mt_entries(k: KernelContext, mm: number): KGen<MtEntry[]> {
-  const rcu = k.policy === POLICY_RANGE;
-  if (rcu) yield k.rcu_read_lock();
-  const node = yield* mt_root(k, mm);
-  const nr = yield* mt_nr(k, node);
-  const out: MtEntry[] = [];
-  for (let i = 0; i < nr; i++) out.push(yield* mt_entry(k, node, i));
-  if (rcu) yield k.rcu_read_unlock();
-  return out;
+  return yield* mt_read(k, mm, function* (node, nr) {
+    const out: MtEntry[] = [];
+    for (let i = 0; i < nr; i++) out.push(yield* mt_entry(k, node, i));
+    return out;
+  });
 }
 
 /**
