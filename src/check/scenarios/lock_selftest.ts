@@ -10,7 +10,8 @@
  *                 grace period (call_rcu or synchronize_rcu); readers take references
  *  16 completion  CPU 0 completes once per waiter; the others wait
  *  32 rcuwait     a writer flag and reader count, as vm_refcnt uses them
- *  64 range lock  overlapping and disjoint ranges, read and write (seed 002's lock)
+ *  64 range lock  overlapping and disjoint ranges, read and write (seed 002's
+ *                 lock; not in the default set of 63, which the benchmark times)
  *
  * The outcomes are asserted twice: by BUG_ON() as the CPUs run, and by
  * check() once all have ended (exact counters, no leaked object).
@@ -80,6 +81,8 @@ export const CASE_RCU = 8;
 export const CASE_COMPLETION = 16;
 export const CASE_RCUWAIT = 32;
 export const CASE_RANGE = 64;
+/** The primitives of the foundation; the range lock (seed 002's) is asked for by cases=64 or 127. */
+export const DEFAULT_CASES = 63;
 export const ALL_CASES = 127;
 
 /** Pages of the range lock case, and the ranges each CPU takes. */
@@ -303,7 +306,7 @@ export const scenario: Scenario<Globals> = {
   variants: [VARIANT_BROKEN_SPINLOCK],
   default_cpus: 2,
   max_cpus: 16,
-  params: { iters: 1, cases: ALL_CASES },
+  params: { iters: 1, cases: DEFAULT_CASES },
   memory_words: 1 << 16,
   kthreads: [RCU_GP_KTHREAD],
 
