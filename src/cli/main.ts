@@ -434,7 +434,7 @@ export function build_program(exit: (code: number) => void): Command {
 
   program
     .command('run')
-    .description('run a script on the model and print its output (shared/DESIGN.md §4)')
+    .description('run a script on the model and print its output (the language is in the README)')
     .argument('<script>', 'script file, or - for standard input')
     .addOption(
       new Option('--policy <name>', 'address-space locking design')
@@ -460,7 +460,7 @@ export function build_program(exit: (code: number) => void): Command {
   program
     .command('demo')
     .description(
-      'a short tour: explore the lock self-test, break the spinlock, replay the bug, run natively',
+      'a short tour: the lock self-test explored, broken, replayed and run natively; scripts against this kernel; seed 000',
     )
     .action(() => run(demo()));
 
