@@ -14,9 +14,9 @@ import {
   type Strategy,
 } from '../runtime/executors/explore.js';
 import { LOCK_WRITE, OP_NAMES, Op } from '../runtime/ops.js';
-import type { RunConfig, Scenario } from '../runtime/scenario.js';
+import { type RunConfig, type Scenario, task_name } from '../runtime/scenario.js';
 import { Lockdep } from './lockdep.js';
-import { encode_replay } from './replay.js';
+import { encode_replay, hex32 } from './replay.js';
 import { Replay } from './strategy.js';
 
 export interface BugReport {
@@ -53,10 +53,8 @@ export class Explorer {
     readonly cfg: RunConfig,
     opts: { max_steps?: number } = {},
   ) {
-    let exec: ExploreExecutor | undefined;
-    const lockdep = new Lockdep((t) => exec!.task_name(t));
-    exec = new ExploreExecutor(scenario, cfg, { ...opts, lock_checker: lockdep });
-    this.exec = exec;
+    const lockdep = new Lockdep((t) => task_name(scenario, cfg, t));
+    this.exec = new ExploreExecutor(scenario, cfg, { ...opts, lock_checker: lockdep });
   }
 
   /** Explore until a bug, the strategy's end, or the time budget. */
@@ -188,8 +186,4 @@ export class Explorer {
 
 function truncate(s: string, n: number): string {
   return s.length <= n ? s.padEnd(n + 2) : `${s.slice(0, n - 1)}… `;
-}
-
-export function hex32(h: number): string {
-  return (h >>> 0).toString(16).padStart(8, '0');
 }

@@ -34,7 +34,7 @@ export function encode_replay(r: ReplayRecord): string {
     runs.push(`${ch[i]}x${j - i}`);
     i = j;
   }
-  const hash = r.hash === undefined ? '' : `:${(r.hash >>> 0).toString(16).padStart(8, '0')}`;
+  const hash = r.hash === undefined ? '' : `:${hex32(r.hash)}`;
   return `${VERSION}:${r.scenario}:${cfg.join(',')}:${runs.join('.')}${hash}`;
 }
 
@@ -92,4 +92,9 @@ export function decode_replay(s: string): ReplayRecord {
     i += len;
   }
   return { scenario, cpus, policy, variant, params, choices, hash };
+}
+
+/** A trace hash as replay strings and reports print it: 8 hex digits. */
+export function hex32(h: number): string {
+  return (h >>> 0).toString(16).padStart(8, '0');
 }

@@ -5,7 +5,7 @@
  * machine's kernel, and reproduce seed 000.
  */
 import { Explorer } from '../check/explorer.js';
-import { decode_replay } from '../check/replay.js';
+import { decode_replay, hex32 } from '../check/replay.js';
 import { scenario as lock_selftest } from '../check/scenarios/lock_selftest.js';
 import { scenario as vma_races } from '../check/scenarios/vma_races.js';
 import { Directed, parse_phases, RandomWalk } from '../check/strategy.js';
@@ -62,7 +62,7 @@ export async function demo(): Promise<number> {
   const rec = decode_replay(found.bug.replay);
   const again = broken.trace(rec.choices, rec.hash);
   say(
-    `   reproduced: ${again.outcome.bug?.bug_class}, trace hash ${again.outcome.hash.toString(16).padStart(8, '0')} ${dim('(matches)')}`,
+    `   reproduced: ${again.outcome.bug?.bug_class}, trace hash ${hex32(again.outcome.hash)} ${dim('(matches)')}`,
   );
 
   say(bold('4. The same kernel code natively, one worker thread per CPU'));

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
  * With --json, stdout carries one JSON document and nothing else.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { type BugReport, Explorer, hex32 } from '../check/explorer.js';
-import { decode_replay } from '../check/replay.js';
+import { type BugReport, Explorer } from '../check/explorer.js';
+import { decode_replay, hex32 } from '../check/replay.js';
 import { find_scenario, SCENARIOS } from '../check/scenarios/index.js';
 import { Directed, Pct, parse_phases, RandomWalk } from '../check/strategy.js';
 import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';

@@ -81,16 +81,6 @@ export const OP_NAMES: readonly string[] = (() => {
   return names;
 })();
 
-/** Ops that write memory: the explorer wakes spinners on their address. */
-export function op_writes(op: number): boolean {
-  return (
-    op === Op.STORE ||
-    op === Op.WRITE_ONCE ||
-    op === Op.STORE_RELEASE ||
-    (op >= Op.CMPXCHG && op <= Op.FETCH_AND)
-  );
-}
-
 /** What MEMSET does: word i of [dst, dst + n) becomes v + i * inc. */
 export function fill_words(w: Int32Array, dst: number, v: number, n: number, inc: number): void {
   if (inc === 0) {
@@ -144,7 +134,7 @@ function kernel_backtrace(): string[] {
     if (!fn || fn === 'set' || fn === 'next' || fn === 'Generator.next' || fn === '<anonymous>')
       continue;
     if (fn.includes('Executor') || fn.includes('Explorer')) break;
-    if (!out.includes(fn) || out[out.length - 1] !== fn) out.push(fn);
+    if (out[out.length - 1] !== fn) out.push(fn);
   }
   return out.filter(
     (fn, i) =>

@@ -4,9 +4,9 @@
  * explorer and in a replay; its setup is deterministic, so every executor
  * sees the same addresses.
  */
-import type { KernelSymbols } from '../kernel/boot.js';
+import { boot, type KernelSymbols } from '../kernel/boot.js';
 import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';
-import type { KernelMemory } from './memory.js';
+import { KernelMemory } from './memory.js';
 import type { KernelContext, KGen } from './ops.js';
 
 export interface RunConfig {
@@ -96,4 +96,31 @@ export function make_config(
 /** The kernel memory a run of `s` with `cfg` needs, in words. */
 export function memory_words(s: Scenario, cfg: RunConfig): number {
   return typeof s.memory_words === 'number' ? s.memory_words : s.memory_words(cfg);
+}
+
+/** A booted kernel with the scenario's objects laid out: where every run starts. */
+export interface Instance {
+  /** The CPUs, then the kthreads. */
+  readonly nr_tasks: number;
+  readonly m: KernelMemory;
+  readonly sys: KernelSymbols;
+  readonly globals: unknown;
+}
+
+/* Every executor starts here, so that all of them see the same addresses. */
+export function instantiate(s: Scenario, cfg: RunConfig): Instance {
+  const nr_tasks = cfg.cpus + s.kthreads.length;
+  const m = KernelMemory.create(memory_words(s, cfg));
+  const sys = boot(m, nr_tasks);
+  return { nr_tasks, m, sys, globals: s.setup(m, sys, cfg) };
+}
+
+/** Task `t`'s name in reports: cpuN for a CPU, the kthread's own name after them. */
+export function task_name(s: Scenario, cfg: RunConfig, t: number): string {
+  return t < cfg.cpus ? `cpu${t}` : (s.kthreads[t - cfg.cpus]?.name ?? `task${t}`);
+}
+
+/** The code task `k.cpu` runs: the scenario's CPU code, or its kthread's. */
+export function task_code(s: Scenario, k: KernelContext, globals: unknown, cfg: RunConfig): KGen {
+  return k.cpu < cfg.cpus ? s.cpu(k, globals, cfg) : s.kthreads[k.cpu - cfg.cpus]!.fn(k);
 }

@@ -10,7 +10,7 @@
  * word says whether the word belongs to a live object. Lock checking is a
  * plug-in (LockChecker) called only at lock annotations.
  */
-import { boot, type KernelSymbols } from '../../kernel/boot.js';
+import type { KernelSymbols } from '../../kernel/boot.js';
 import { __rcu_read_lock, __rcu_read_unlock } from '../../kernel/rcu/tree.js';
 import {
   describe_addr,
@@ -21,10 +21,10 @@ import {
   slab_free,
   slab_object,
 } from '../../kernel/slab.js';
-import { KernelMemory } from '../memory.js';
+import type { KernelMemory } from '../memory.js';
 import type { KGen } from '../ops.js';
 import { fill_words, KernelBug, KernelContext, OP_NAMES, Op } from '../ops.js';
-import { memory_words, type RunConfig, type Scenario } from '../scenario.js';
+import { instantiate, type RunConfig, type Scenario, task_code, task_name } from '../scenario.js';
 
 export const TASK_RUNNABLE = 0;
 export const TASK_FUTEX = 1;
@@ -151,11 +151,14 @@ export class ExploreExecutor implements ExploreView {
     readonly cfg: RunConfig,
     opts: ExploreOptions = {},
   ) {
-    this.nr_tasks = cfg.cpus + scenario.kthreads.length;
-    if (this.nr_tasks > 255) throw new Error('the explorer drives at most 255 tasks');
-    this.m = KernelMemory.create(memory_words(scenario, cfg));
-    this.sys = boot(this.m, this.nr_tasks);
-    this.globals = scenario.setup(this.m, this.sys, cfg);
+    if (cfg.cpus + scenario.kthreads.length > 255)
+      throw new Error('the explorer drives at most 255 tasks');
+    ({
+      nr_tasks: this.nr_tasks,
+      m: this.m,
+      sys: this.sys,
+      globals: this.globals,
+    } = instantiate(scenario, cfg));
     this.w = this.m.words;
     this.snapshot = this.w.slice(0, this.m.used);
     this.shadow = new Uint8Array(this.w.length);
@@ -213,11 +216,7 @@ export class ExploreExecutor implements ExploreView {
     const { scenario, cfg } = this;
     try {
       for (let t = 0; t < this.nr_tasks; t++) {
-        const k = this.ctx[t]!;
-        const gen =
-          t < cfg.cpus
-            ? scenario.cpu(k, this.globals, cfg)
-            : scenario.kthreads[t - cfg.cpus]!.fn(k);
+        const gen = task_code(scenario, this.ctx[t]!, this.globals, cfg);
         this.gens[t] = gen;
         bug_task = t;
         if (gen.next().done) this.finish(t);
@@ -365,9 +364,7 @@ export class ExploreExecutor implements ExploreView {
   }
 
   task_name(t: number): string {
-    return t < this.cfg.cpus
-      ? `cpu${t}`
-      : (this.scenario.kthreads[t - this.cfg.cpus]?.name ?? `task${t}`);
+    return task_name(this.scenario, this.cfg, t);
   }
 
   /** Name an address: boot object field, or slab object with its generation. */

@@ -10,11 +10,15 @@
  * progress", with what each CPU was doing, instead of hanging.
  */
 import { Worker } from 'node:worker_threads';
-import { boot } from '../../kernel/boot.js';
 import { describe_addr } from '../../kernel/slab.js';
-import { KernelMemory } from '../memory.js';
 import { KernelBug, OP_NAMES } from '../ops.js';
-import { memory_words, type RunConfig, type Scenario } from '../scenario.js';
+import {
+  type Instance,
+  instantiate,
+  type RunConfig,
+  type Scenario,
+  task_name,
+} from '../scenario.js';
 import { CTRL, CTRL_ABORT, ctrl_base, ctrl_words, TASK_BLOCKED, TASK_DONE } from './native_ctrl.js';
 import type { WorkerInit } from './native_worker.js';
 
@@ -64,19 +68,12 @@ Promise.all([imp(${JSON.stringify(worker_url)}), imp(${JSON.stringify(scenario_u
   .catch((e) => { require('node:worker_threads').parentPort.postMessage({ type: 'bug', bug_class: 'exception', message: String(e && e.message || e), stack: String(e && e.stack || '') }); });`;
 }
 
-export function task_name(cfg: RunConfig, scenario: Scenario, t: number): string {
-  return t < cfg.cpus ? `cpu${t}` : (scenario.kthreads[t - cfg.cpus]?.name ?? `task${t}`);
-}
-
 export async function run_native(
   scenario: Scenario,
   cfg: RunConfig,
   opts: NativeOptions = {},
 ): Promise<NativeResult> {
-  const nr_tasks = cfg.cpus + scenario.kthreads.length;
-  const m = KernelMemory.create(memory_words(scenario, cfg));
-  const sys = boot(m, nr_tasks);
-  const globals = scenario.setup(m, sys, cfg);
+  const { nr_tasks, m, sys, globals } = instantiate(scenario, cfg);
   const ctrl_sab = new SharedArrayBuffer(ctrl_words(nr_tasks) * 4);
   const ctrl = new Int32Array(ctrl_sab);
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
@@ -86,9 +83,8 @@ export async function run_native(
 
   const t0 = performance.now();
   const workers: Worker[] = [];
-  const steps = new Array<number>(nr_tasks).fill(0);
   const cpu_ms = new Array<number>(nr_tasks).fill(0);
-  const name = (t: number) => task_name(cfg, scenario, t);
+  const name = (t: number) => task_name(scenario, cfg, t);
 
   const bug = await new Promise<NativeBug | null>((resolve) => {
     let cpus_done = 0;
@@ -192,20 +188,21 @@ export async function run_native(
   });
   await Promise.all(workers.map((w) => w.terminate()));
   const elapsed_ms = performance.now() - t0;
-  for (let t = 0; t < nr_tasks; t++) steps[t] = Atomics.load(ctrl, ctrl_base(t) + CTRL.steps);
+  const steps = Array.from({ length: nr_tasks }, (_, t) =>
+    Atomics.load(ctrl, ctrl_base(t) + CTRL.steps),
+  );
   const report = scenario.report?.(m, sys, globals, cfg) ?? {};
-  if (bug) return { bug, elapsed_ms, steps, cpu_ms, report };
+  const outcome = bug ?? check_outcome(scenario, cfg, { nr_tasks, m, sys, globals });
+  return { bug: outcome, elapsed_ms, steps, cpu_ms, report };
+}
+
+/* scenario.check() once every task ended: its KernelBug as the run's bug. */
+function check_outcome(scenario: Scenario, cfg: RunConfig, run: Instance): NativeBug | null {
   try {
-    scenario.check(m, sys, globals, cfg);
+    scenario.check(run.m, run.sys, run.globals, cfg);
+    return null;
   } catch (e) {
     if (!(e instanceof KernelBug)) throw e;
-    return {
-      bug: { class: e.bug_class, message: e.message, task: '', stack: e.stack ?? '' },
-      elapsed_ms,
-      steps,
-      cpu_ms,
-      report,
-    };
+    return { class: e.bug_class, message: e.message, task: '', stack: e.stack ?? '' };
   }
-  return { bug: null, elapsed_ms, steps, cpu_ms, report };
 }

@@ -10,7 +10,7 @@ import { __rcu_read_lock, __rcu_read_unlock } from '../../kernel/rcu/tree.js';
 import { slab_alloc, slab_free } from '../../kernel/slab.js';
 import { KernelMemory } from '../memory.js';
 import { fill_words, KernelContext, type KGen, Op } from '../ops.js';
-import type { RunConfig, Scenario } from '../scenario.js';
+import { type RunConfig, type Scenario, task_code } from '../scenario.js';
 import {
   CTRL,
   CTRL_ABORT,
@@ -99,7 +99,8 @@ export class NativeCpu {
         return Atomics.and(w, addr, k.a);
       case Op.COND_LOAD_NE: {
         let v = Atomics.load(w, addr);
-        for (let spins = 0; v === k.a; spins++) {
+        let spins = 0;
+        for (; v === k.a; spins++) {
           if (spins === SPIN_LIMIT) this.blocked(Op.COND_LOAD_NE, addr);
           if (spins >= SPIN_LIMIT) {
             // Let the holder run: on fewer cores than workers it may be descheduled.
@@ -108,7 +109,8 @@ export class NativeCpu {
           }
           v = Atomics.load(w, addr);
         }
-        Atomics.store(this.ctrl, this.base + CTRL.state, TASK_RUNNING);
+        // blocked() ran exactly when the loop passed SPIN_LIMIT.
+        if (spins > SPIN_LIMIT) Atomics.store(this.ctrl, this.base + CTRL.state, TASK_RUNNING);
         return v;
       }
       case Op.FUTEX_WAIT: {
@@ -176,10 +178,7 @@ export function worker_main(scenario: Scenario): void {
   const ctrl = new Int32Array(init.ctrl);
   const { sys, cfg, task: t } = init;
   const cpu = new NativeCpu(m, sys, t, cfg.policy, cfg.variant, ctrl);
-  const gen: KGen =
-    t < cfg.cpus
-      ? scenario.cpu(cpu.k, init.globals, cfg)
-      : scenario.kthreads[t - cfg.cpus]!.fn(cpu.k);
+  const gen = task_code(scenario, cpu.k, init.globals, cfg);
   const base = ctrl_base(t);
   try {
     const t0 = performance.now();
