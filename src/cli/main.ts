@@ -35,7 +35,7 @@ function int_arg(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
     if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be an integer, not '${v}'`);
     const n = Number(v);
     if (n < min || n > max)
-      throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, not ${n}`);
+      throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, not ${v}`);
     return n;
   };
 }
@@ -247,6 +247,8 @@ async function cmd_stress(
   if (opts.seconds !== undefined) {
     if (!s.stop_word || !('iters' in s.params))
       throw new UsageError(`${s.name} cannot run for a time (use --param iters=N)`);
+    if (param.iters !== undefined)
+      throw new UsageError('--seconds and --param iters both say how long to run: give one');
     param.iters = 0;
   }
   if (opts.seed !== undefined) {
@@ -485,6 +487,11 @@ export function main(argv: readonly string[], exit: (code: number) => void): voi
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') {
         exit(EXIT_OK);
+        return;
+      }
+      // Help commander printed itself: asked for (mmlab help CMD), or in place of a missing command.
+      if (e.code === 'commander.help') {
+        exit(e.exitCode === 0 ? EXIT_OK : EXIT_USAGE);
         return;
       }
       console.error(`mmlab: ${e.message.replace(/^error: /, '')}`);

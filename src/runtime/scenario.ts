@@ -38,6 +38,8 @@ export interface Scenario<G = unknown> {
   readonly max_cpus: number;
   /** Default parameters; a run may override any of them (and no other). */
   readonly params: Readonly<Record<string, number>>;
+  /** The largest value a parameter takes, where it has one (a selector, a bit mask). */
+  readonly param_max?: Readonly<Record<string, number>>;
   /** Words of kernel memory: a number, or computed from the configuration. */
   readonly memory_words: number | ((cfg: RunConfig) => number);
   readonly kthreads: readonly Kthread[];
@@ -86,8 +88,9 @@ export function make_config(
       throw new Error(
         `${s.name}: unknown parameter '${key}' (known: ${Object.keys(s.params).join(', ')})`,
       );
-    if (!Number.isInteger(v) || v < 0)
-      throw new Error(`${s.name}: parameter ${key} must be a non-negative integer`);
+    const max = s.param_max?.[key] ?? Number.MAX_SAFE_INTEGER;
+    if (!Number.isSafeInteger(v) || v < 0 || v > max)
+      throw new Error(`${s.name}: parameter ${key} must be an integer from 0 to ${max}, not ${v}`);
     params[key] = v;
   }
   return { cpus, policy, variant, params };

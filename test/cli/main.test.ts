@@ -66,6 +66,10 @@ test('bad usage: one line on stderr naming the problem, exit 2, nothing on stdou
     ['check', 'lock-selftest', '--cpus', '99'],
     ['check', 'lock-selftest', '--param', 'iters=x'],
     ['check', 'lock-selftest', '--param', 'nope=1'],
+    ['check', 'lock-selftest', '--param', 'iters=99999999999999999999999'],
+    ['check', 'lock-selftest', '--param', 'cases=128'],
+    ['check', 'vma-races', '--param', 'race=9'],
+    ['stress', '--seconds', '1', '--param', 'iters=5'],
     ['check', 'lock-selftest', '--frobnicate'],
     ['check'],
     ['frobnicate'],
@@ -77,6 +81,15 @@ test('bad usage: one line on stderr naming the problem, exit 2, nothing on stdou
     if (args.length > 0)
       assert.equal(r.err.trim().split('\n').length, 1, `${args.join(' ')}: ${r.err}`);
   }
+});
+
+test('help asked for exits 0; help in place of a missing command is exit 2 with no stray line', () => {
+  const asked = mmlab('help', 'check');
+  assert.equal(asked.code, 0);
+  assert.match(asked.out, /^Usage: mmlab check/);
+  const none = mmlab();
+  assert.equal(none.code, 2);
+  assert.doesNotMatch(none.err, /outputHelp/);
 });
 
 test('stress runs natively and reports clean', () => {

@@ -307,6 +307,7 @@ export const scenario: Scenario<Globals> = {
   default_cpus: 2,
   max_cpus: 16,
   params: { iters: 1, cases: DEFAULT_CASES },
+  param_max: { cases: ALL_CASES },
   memory_words: 1 << 16,
   kthreads: [RCU_GP_KTHREAD],
 

@@ -171,6 +171,7 @@ export const scenario: Scenario<{ g: number }> = {
   default_cpus: 2,
   max_cpus: 2,
   params: { race: RACE_FAULT_VS_MUNMAP },
+  param_max: { race: RACE_DISJOINT_SPLITS },
   memory_words: 1 << 20,
   kthreads: [RCU_GP_KTHREAD],
   setup: (m: KernelMemory) => ({ g: m.boot_alloc(RACES.$, 'vma_races') }),
