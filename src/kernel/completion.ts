@@ -64,13 +64,6 @@ export function* complete(k: KernelContext, x: number): KGen {
   yield* spin_unlock(k, x + COMPLETION.wait_lock);
 }
 
-export function* complete_all(k: KernelContext, x: number): KGen {
-  yield* spin_lock(k, x + COMPLETION.wait_lock);
-  yield k.store(x + COMPLETION.done, UINT_MAX);
-  while ((yield list_first(k, x + COMPLETION.task_list)) !== 0) yield* swake_up_locked(k, x);
-  yield* spin_unlock(k, x + COMPLETION.wait_lock);
-}
-
 export function* wait_for_completion(k: KernelContext, x: number): KGen {
   const wait = k.current + TASK_STRUCT.swait;
   yield* spin_lock(k, x + COMPLETION.wait_lock);

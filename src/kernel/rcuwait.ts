@@ -5,14 +5,7 @@
  */
 import { defineStruct } from '../runtime/layout.js';
 import type { KernelContext, KGen } from '../runtime/ops.js';
-import {
-  __set_current_state,
-  schedule,
-  set_current_state,
-  TASK_RUNNING,
-  TASK_UNINTERRUPTIBLE,
-  wake_up_process,
-} from './sched.js';
+import { __set_current_state, schedule_until, TASK_RUNNING, wake_up_process } from './sched.js';
 
 export const RCUWAIT = defineStruct('rcuwait', {
   task: 'rcu_assign_pointer by the one waiter; read under rcu_read_lock by wakers',
@@ -25,11 +18,7 @@ export function* rcuwait_wait_event(
   condition: () => KGen<boolean>,
 ): KGen {
   yield k.store_release(w + RCUWAIT.task, k.current);
-  for (;;) {
-    yield* set_current_state(k, TASK_UNINTERRUPTIBLE);
-    if (yield* condition()) break;
-    yield* schedule(k);
-  }
+  yield* schedule_until(k, condition);
   yield k.WRITE_ONCE(w + RCUWAIT.task, 0);
   yield* __set_current_state(k, TASK_RUNNING);
 }

@@ -46,6 +46,30 @@ export function* refcount_inc(k: KernelContext, r: number): KGen {
   yield* refcount_add(k, r, 1);
 }
 
+/*
+ * __refcount_add_not_zero_limited(): add `i` unless the count is 0 or the
+ * result would pass `limit`, the cmpxchg ordered by `order`. Returns the old
+ * count when it added; 0 when the count was 0; minus the count when the
+ * limit stopped it. On 0 the overflow check cannot fire (`i` is positive).
+ */
+function* __refcount_add_not_zero_limited(
+  k: KernelContext,
+  r: number,
+  i: number,
+  limit: number,
+  order: number,
+): KGen<number> {
+  let old = yield k.READ_ONCE(r + REFCOUNT.refs);
+  while (old !== 0) {
+    if (i > limit - old) return -old;
+    const seen = yield k.cmpxchg(r + REFCOUNT.refs, old, old + i, order);
+    if (seen === old) break;
+    old = seen;
+  }
+  if (old < 0 || old + i < 0) yield* refcount_warn_saturate(k, r, 'saturated; leaking memory.');
+  return old;
+}
+
 /**
  * __refcount_add_not_zero_limited_acquire(): add `i` unless the count is 0
  * or the result would pass `limit`. Returns the old count when it added;
@@ -58,28 +82,12 @@ export function* __refcount_add_not_zero_limited_acquire(
   i: number,
   limit: number,
 ): KGen<number> {
-  let old = yield k.READ_ONCE(r + REFCOUNT.refs);
-  for (;;) {
-    if (old === 0) return 0;
-    if (i > limit - old) return -old;
-    const seen = yield k.cmpxchg(r + REFCOUNT.refs, old, old + i, ORDER_ACQUIRE);
-    if (seen === old) break;
-    old = seen;
-  }
-  if (old < 0 || old + i < 0) yield* refcount_warn_saturate(k, r, 'saturated; leaking memory.');
-  return old;
+  return yield* __refcount_add_not_zero_limited(k, r, i, limit, ORDER_ACQUIRE);
 }
 
 /** refcount_add_not_zero(): the old count, 0 if it was 0 (nothing added). */
 export function* refcount_add_not_zero(k: KernelContext, r: number, i: number): KGen<number> {
-  let old = yield k.READ_ONCE(r + REFCOUNT.refs);
-  while (old !== 0) {
-    const seen = yield k.cmpxchg(r + REFCOUNT.refs, old, old + i, ORDER_RELAXED);
-    if (seen === old) break;
-    old = seen;
-  }
-  if (old < 0 || old + i < 0) yield* refcount_warn_saturate(k, r, 'saturated; leaking memory.');
-  return old;
+  return yield* __refcount_add_not_zero_limited(k, r, i, Number.POSITIVE_INFINITY, ORDER_RELAXED);
 }
 
 export function* refcount_inc_not_zero(k: KernelContext, r: number): KGen<boolean> {
@@ -100,10 +108,4 @@ export function* refcount_sub_and_test(k: KernelContext, r: number, i: number): 
 
 export function* refcount_dec_and_test(k: KernelContext, r: number): KGen<boolean> {
   return (yield* __refcount_sub_and_test(k, r, 1)) === 1;
-}
-
-/** refcount_dec(): a decrement that must never reach 0. */
-export function* refcount_dec(k: KernelContext, r: number): KGen {
-  const old = yield k.fetch_add(r + REFCOUNT.refs, -1, ORDER_RELEASE);
-  if (old <= 1) yield* refcount_warn_saturate(k, r, 'decrement hit 0; leaking memory.');
 }

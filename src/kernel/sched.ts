@@ -69,6 +69,20 @@ export function* schedule(k: KernelContext): KGen {
   yield k.futex_wait(k.current + TASK_STRUCT.__state, TASK_UNINTERRUPTIBLE);
 }
 
+/**
+ * The kernel's sleep loop: publish TASK_UNINTERRUPTIBLE, then test `cond`,
+ * then schedule(), until `cond` holds. The state is set before the test, so
+ * a waker that makes `cond` true and then wakes us cannot be missed. Returns
+ * with the state still TASK_UNINTERRUPTIBLE: the caller sets TASK_RUNNING.
+ */
+export function* schedule_until(k: KernelContext, cond: () => KGen<boolean>): KGen {
+  for (;;) {
+    yield* set_current_state(k, TASK_UNINTERRUPTIBLE);
+    if (yield* cond()) break;
+    yield* schedule(k);
+  }
+}
+
 /** wake_up_process(): true if the task was asleep (or about to be) and is now running. */
 export function* wake_up_process(k: KernelContext, task: number): KGen<boolean> {
   const old = yield k.cmpxchg(task + TASK_STRUCT.__state, TASK_UNINTERRUPTIBLE, TASK_RUNNING);

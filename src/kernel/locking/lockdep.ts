@@ -5,13 +5,7 @@
  * cost nothing natively (CONFIG_LOCKDEP is off there) and are checked by
  * the explorer.
  */
-import {
-  type KernelContext,
-  type KGen,
-  LOCK_ANY,
-  LOCK_READ,
-  LOCK_WRITE,
-} from '../../runtime/ops.js';
+import { type KernelContext, type KGen, LOCK_ANY, LOCK_WRITE } from '../../runtime/ops.js';
 
 const names = new Map<number, string>();
 
@@ -42,8 +36,4 @@ export function* lockdep_assert_held(k: KernelContext, dep_map: number): KGen {
 
 export function* lockdep_assert_held_write(k: KernelContext, dep_map: number): KGen {
   if (k.lockdep) yield k.assert_held(dep_map, LOCK_WRITE);
-}
-
-export function* lockdep_assert_held_read(k: KernelContext, dep_map: number): KGen {
-  if (k.lockdep) yield k.assert_held(dep_map, LOCK_READ);
 }

@@ -9,14 +9,7 @@
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelContext, KGen } from '../../runtime/ops.js';
 import { LIST_HEAD, LIST_NODE, list_add_tail, list_del_init, list_first } from '../list.js';
-import {
-  __set_current_state,
-  schedule,
-  set_current_state,
-  TASK_RUNNING,
-  TASK_UNINTERRUPTIBLE,
-  wake_up_process,
-} from '../sched.js';
+import { __set_current_state, schedule_until, TASK_RUNNING, wake_up_q } from '../sched.js';
 import { kfree, kmalloc } from '../slab.js';
 import { SPINLOCK, spin_lock, spin_unlock } from './spinlock.js';
 
@@ -74,11 +67,9 @@ export function* range_lock(
   yield k.store(req + RANGE_LOCK.blocking_ranges, blocking);
   yield* list_add_tail(k, tree + RANGE_LOCK_TREE.requests, req);
   yield* spin_unlock(k, tree + RANGE_LOCK_TREE.lock);
-  for (;;) {
-    yield* set_current_state(k, TASK_UNINTERRUPTIBLE);
-    if ((yield k.READ_ONCE(req + RANGE_LOCK.blocking_ranges)) === 0) break;
-    yield* schedule(k);
-  }
+  yield* schedule_until(k, function* () {
+    return (yield k.READ_ONCE(req + RANGE_LOCK.blocking_ranges)) === 0;
+  });
   yield* __set_current_state(k, TASK_RUNNING);
   return req;
 }
@@ -99,21 +90,6 @@ export function* range_unlock(k: KernelContext, tree: number, req: number): KGen
   }
   yield* list_del_init(k, tree + RANGE_LOCK_TREE.requests, req);
   yield* spin_unlock(k, tree + RANGE_LOCK_TREE.lock);
-  for (const task of wake) yield* wake_up_process(k, task);
+  yield* wake_up_q(k, wake);
   yield* kfree(k, req, 'range_unlock');
-}
-
-/** Is [start, end) write-held by `req`? (The range policy's assertions.) */
-export function* range_lock_covers(
-  k: KernelContext,
-  req: number,
-  start: number,
-  end: number,
-  write: boolean,
-): KGen<boolean> {
-  if (req === 0) return false;
-  if (write && !(yield k.load(req + RANGE_LOCK.write))) return false;
-  return (
-    (yield k.load(req + RANGE_LOCK.start)) <= start && (yield k.load(req + RANGE_LOCK.end)) >= end
-  );
 }

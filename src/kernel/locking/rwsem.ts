@@ -41,6 +41,7 @@ import {
   __set_current_state,
   assert_stack_slot,
   schedule,
+  schedule_until,
   set_current_state,
   TASK_RUNNING,
   TASK_STRUCT,
@@ -156,8 +157,9 @@ function* rwsem_mark_wake(
 
   adjustment = readers.length * RWSEM_READER_BIAS - adjustment;
   if ((yield list_first(k, sem + RW_SEMAPHORE.wait_list)) === 0) adjustment -= RWSEM_FLAG_WAITERS;
-  if (readers.length > 0 && (yield k.READ_ONCE(count)) & RWSEM_FLAG_HANDOFF)
-    adjustment -= RWSEM_FLAG_HANDOFF;
+  // readers is not empty: the front waiter is a reader (its type, constant
+  // while queued, was tested above), so the first pass took at least it.
+  if ((yield k.READ_ONCE(count)) & RWSEM_FLAG_HANDOFF) adjustment -= RWSEM_FLAG_HANDOFF;
   if (adjustment !== 0) yield k.fetch_add(count, adjustment, ORDER_RELAXED);
 
   // Second pass: hand each reader its lock, then wake it (after wait_lock is dropped).
@@ -232,11 +234,9 @@ function* rwsem_down_read_slowpath(k: KernelContext, sem: number): KGen {
   yield* wake_up_q(k, wake_q);
 
   // Wait to be given the lock: our waker clears waiter.task.
-  for (;;) {
-    yield* set_current_state(k, TASK_UNINTERRUPTIBLE);
-    if ((yield k.load_acquire(waiter + RWSEM_WAITER.task)) === 0) break;
-    yield* schedule(k);
-  }
+  yield* schedule_until(k, function* () {
+    return (yield k.load_acquire(waiter + RWSEM_WAITER.task)) === 0;
+  });
   yield* __set_current_state(k, TASK_RUNNING);
 }
 
@@ -266,7 +266,7 @@ function* rwsem_down_write_slowpath(k: KernelContext, sem: number): KGen {
       );
       if (wake_q.length > 0) {
         yield* spin_unlock(k, sem + RW_SEMAPHORE.wait_lock);
-        yield* wake_up_q(k, wake_q.splice(0));
+        yield* wake_up_q(k, wake_q);
         yield* spin_lock(k, sem + RW_SEMAPHORE.wait_lock);
       }
     }
@@ -276,13 +276,11 @@ function* rwsem_down_write_slowpath(k: KernelContext, sem: number): KGen {
 
   // Wait until we successfully acquire the lock.
   yield* set_current_state(k, TASK_UNINTERRUPTIBLE);
-  let slept = 0;
   while (!(yield* rwsem_try_write_lock(k, sem, wstate))) {
     yield* spin_unlock(k, sem + RW_SEMAPHORE.wait_lock);
     // Block until there are no active lockers.
     for (;;) {
       yield* schedule(k);
-      slept++;
       yield* set_current_state(k, TASK_UNINTERRUPTIBLE);
       if (wstate === WRITER_HANDOFF) break;
       if (
@@ -293,8 +291,9 @@ function* rwsem_down_write_slowpath(k: KernelContext, sem: number): KGen {
       }
       if (!((yield k.READ_ONCE(countp)) & RWSEM_LOCK_MASK)) break;
       // RWSEM_WAIT_TIMEOUT (4 ms of jiffies in the kernel) is one sleep here,
-      // so that the explorer reaches the hand-off in a few steps.
-      if (wstate === WRITER_FIRST && slept >= 1) {
+      // so that the explorer reaches the hand-off in a few steps: we have
+      // just slept once, so a first writer always times out.
+      if (wstate === WRITER_FIRST) {
         wstate = WRITER_HANDOFF;
         break;
       }
@@ -363,14 +362,6 @@ export function* down_write(k: KernelContext, sem: number): KGen {
   if (k.lockdep) yield k.lock_acquire(sem + RW_SEMAPHORE.dep_map, LOCK_WRITE, false);
 }
 
-export function* down_write_trylock(k: KernelContext, sem: number): KGen<boolean> {
-  if ((yield k.cmpxchg(sem + RW_SEMAPHORE.count, 0, RWSEM_WRITER_LOCKED, ORDER_ACQUIRE)) !== 0)
-    return false;
-  yield k.WRITE_ONCE(sem + RW_SEMAPHORE.owner, k.current);
-  if (k.lockdep) yield k.lock_acquire(sem + RW_SEMAPHORE.dep_map, LOCK_WRITE, true);
-  return true;
-}
-
 export function* up_write(k: KernelContext, sem: number): KGen {
   if (k.lockdep) yield k.lock_release(sem + RW_SEMAPHORE.dep_map);
   if ((yield k.READ_ONCE(sem + RW_SEMAPHORE.owner)) !== k.current) {
@@ -397,11 +388,6 @@ export function* downgrade_write(k: KernelContext, sem: number): KGen {
   );
   yield rwsem_set_reader_owned(k, sem);
   if (old & RWSEM_FLAG_WAITERS) yield* rwsem_wake(k, sem, RWSEM_WAKE_READ_OWNED);
-}
-
-/** rwsem_is_locked() */
-export function* rwsem_is_locked(k: KernelContext, sem: number): KGen<boolean> {
-  return ((yield k.READ_ONCE(sem + RW_SEMAPHORE.count)) & RWSEM_LOCK_MASK) !== 0;
 }
 
 /** rwsem_assert_held(): the caller holds `sem`, for read or write. */

@@ -41,12 +41,6 @@ export function* spin_lock(k: KernelContext, lock: number): KGen {
   if (k.lockdep) yield k.lock_acquire(lock + SPINLOCK.dep_map, LOCK_WRITE, false);
 }
 
-export function* spin_trylock(k: KernelContext, lock: number): KGen<boolean> {
-  if ((yield k.cmpxchg(lock + SPINLOCK.locked, 0, 1, ORDER_ACQUIRE)) !== 0) return false;
-  if (k.lockdep) yield k.lock_acquire(lock + SPINLOCK.dep_map, LOCK_WRITE, true);
-  return true;
-}
-
 export function* spin_unlock(k: KernelContext, lock: number): KGen {
   if (k.lockdep) yield k.lock_release(lock + SPINLOCK.dep_map);
   yield k.store_release(lock + SPINLOCK.locked, 0);
