@@ -50,7 +50,6 @@ function* mt_search(k: KernelContext, node: number, nr: number, page: number): K
 type Range = [start: number, end: number, vma: number];
 
 export interface MtEntry {
-  readonly index: number;
   readonly start: number;
   readonly end: number;
   readonly vma: number;
@@ -59,7 +58,6 @@ export interface MtEntry {
 /** Entry i of a node. */
 export function* mt_entry(k: KernelContext, node: number, i: number): KGen<MtEntry> {
   return {
-    index: i,
     start: yield k.load(node + MAPLE_NODE.start + i),
     end: yield k.load(node + MAPLE_NODE.end + i),
     vma: yield k.load(node + MAPLE_NODE.slot + i),

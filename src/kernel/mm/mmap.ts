@@ -10,7 +10,7 @@ import { RW_SEMAPHORE } from '../locking/rwsem.js';
 import { SPINLOCK } from '../locking/spinlock.js';
 import { refcount_dec_and_test, refcount_inc, refcount_set } from '../refcount.js';
 import { kmem_cache_free, kmem_cache_zalloc } from '../slab.js';
-import { file_alloc, fput, get_file } from './filemap.js';
+import { file_alloc, get_file } from './filemap.js';
 import { mt_destroy, mt_entries, mt_find, mt_store_range } from './maple_tree.js';
 import { FAULT_FLAG_WRITE, handle_mm_fault, VM_FAULT_ERROR, zap_page_range } from './memory.js';
 import {
@@ -37,6 +37,7 @@ import {
   VM_MAYWRITE,
   VM_NORESERVE,
   VM_OPS_FILE,
+  VM_OPS_NONE,
   VM_OPS_SHMEM,
   VM_PFNMAP,
   VM_READ,
@@ -49,6 +50,7 @@ import {
   mmap_read_unlock,
   mmap_write_lock,
   mmap_write_unlock,
+  mmdrop,
   vma_mark_detached,
 } from './mmap_lock.js';
 import { free_pgd_range, pgd_alloc } from './pgtable.js';
@@ -69,10 +71,7 @@ import {
 
 export const EEXIST = 17;
 export const EACCES = 13;
-export const EPERM = 1;
 export const EFAULT = 14;
-export const EAGAIN = 11;
-export const EOVERFLOW = 75;
 
 /** mmap_min_addr: the lowest page a mapping may start at. */
 const MMAP_MIN_PAGE = 1;
@@ -355,12 +354,12 @@ function* do_mmap_locked(k: KernelContext, mm: number, a: MmapArgs): KGen<number
     VM_MAYREAD |
     VM_MAYWRITE |
     VM_MAYEXEC;
+  // Only private anonymous memory may grow down (a stack).
+  if (vm_flags & VM_GROWSDOWN && (a.file !== 0 || flags & MAP_SHARED)) return -EINVAL;
   let pgoff = a.pgoff;
   if (a.file !== 0) {
     if (flags & MAP_SHARED) vm_flags |= VM_SHARED | VM_MAYSHARE;
-    if (vm_flags & VM_GROWSDOWN) return -EINVAL;
   } else if (flags & MAP_SHARED) {
-    if (vm_flags & VM_GROWSDOWN) return -EINVAL;
     pgoff = 0;
     vm_flags |= VM_SHARED | VM_MAYSHARE;
   } else {
@@ -398,7 +397,7 @@ function* mmap_region(
     vma = yield* vm_area_alloc(k, mm);
     if (vma === 0) return -ENOMEM;
     let f = file;
-    let ops = file !== 0 ? VM_OPS_FILE : 0;
+    let ops = file !== 0 ? VM_OPS_FILE : VM_OPS_NONE;
     if (file !== 0) {
       yield* get_file(k, file);
     } else if (vm_flags & VM_SHARED) {
@@ -535,10 +534,5 @@ export function* mmget(k: KernelContext, mm: number): KGen {
 export function* mmput(k: KernelContext, mm: number): KGen {
   if (!(yield* refcount_dec_and_test(k, mm + MM_STRUCT.mm_users))) return;
   yield* exit_mmap(k, mm);
-  if (yield* refcount_dec_and_test(k, mm + MM_STRUCT.mm_count)) {
-    yield kmem_cache_free(k, k.sys.mm.mm_cachep, mm, 'mmdrop');
-  }
+  yield* mmdrop(k, mm);
 }
-
-/** fput() for a file the script opened, once nothing maps it. */
-export { fput };

@@ -24,6 +24,17 @@ export const PAGE_BYTES = 4096;
 const pages_of = (len: number) => Math.ceil(len / PAGE_BYTES);
 const aligned = (addr: number) => addr % PAGE_BYTES === 0;
 
+/*
+ * The checks mprotect() and madvise() make before any work: an unaligned
+ * start is -EINVAL, an empty range succeeds at once. Returns the page range,
+ * or the syscall's result when there is nothing to do.
+ */
+function page_range(addr: number, len: number): { start: number; pages: number } | number {
+  if (!aligned(addr)) return -EINVAL;
+  if (len === 0) return 0;
+  return { start: addr / PAGE_BYTES, pages: pages_of(len) };
+}
+
 export function* sys_mmap(
   k: KernelContext,
   mm: number,
@@ -65,9 +76,9 @@ export function* sys_mprotect(
   len: number,
   prot: number,
 ): KGen<number> {
-  if (!aligned(addr)) return -EINVAL;
-  if (len === 0) return 0;
-  return yield* do_mprotect(k, mm, addr / PAGE_BYTES, pages_of(len), prot);
+  const r = page_range(addr, len);
+  if (typeof r === 'number') return r;
+  return yield* do_mprotect(k, mm, r.start, r.pages, prot);
 }
 
 export function* sys_madvise_dontneed(
@@ -76,9 +87,9 @@ export function* sys_madvise_dontneed(
   addr: number,
   len: number,
 ): KGen<number> {
-  if (!aligned(addr)) return -EINVAL;
-  if (len === 0) return 0;
-  return yield* do_madvise_dontneed(k, mm, addr / PAGE_BYTES, pages_of(len));
+  const r = page_range(addr, len);
+  if (typeof r === 'number') return r;
+  return yield* do_madvise_dontneed(k, mm, r.start, r.pages);
 }
 
 export function* sys_mremap(

@@ -115,23 +115,12 @@ function* map_count_add(k: KernelContext, mm: number, d: number): KGen {
   yield k.fetch_add(mm + MM_STRUCT.map_count, d);
 }
 
-/** Store `vma` in the index over [start, end); false if the index is full. */
-function* vma_iter_store(
-  k: KernelContext,
-  mm: number,
-  start: number,
-  end: number,
-  vma: number,
-): KGen<boolean> {
-  return yield* mt_store_range(k, mm, start, end, vma);
-}
-
 /** vma_link(): a new VMA, write-locked before it becomes visible. */
 export function* vma_link(k: KernelContext, mm: number, vma: number): KGen<boolean> {
   yield* vma_start_write(k, vma);
   const start = yield k.load(vma + V.vm_start);
   const end = yield k.load(vma + V.vm_end);
-  if (!(yield* vma_iter_store(k, mm, start, end, vma))) return false;
+  if (!(yield* mt_store_range(k, mm, start, end, vma))) return false;
   yield* vma_mark_attached(k, vma);
   yield* map_count_add(k, mm, 1);
   return true;
@@ -169,7 +158,7 @@ export function* __split_vma(
   if (new_below) yield* set_range(k, vma, addr, v.end, v.pgoff + (addr - v.start));
   else yield k.WRITE_ONCE(vma + V.vm_end, addr);
   const [fs, fe] = new_below ? [v.start, addr] : [addr, v.end];
-  if (!(yield* vma_iter_store(k, mm, fs, fe, fresh)))
+  if (!(yield* mt_store_range(k, mm, fs, fe, fresh)))
     throw new KernelBug('BUG', '__split_vma: VMA index full');
   yield* vma_mark_attached(k, fresh);
   yield* map_count_add(k, mm, 1);
@@ -254,10 +243,12 @@ function can_vma_merge_right(
   merge_left: boolean,
 ): boolean {
   if (next === null || p.end !== next.start || !can_vma_merge_before(p, next)) return false;
-  // prev and next must also be compatible with each other.
-  // prev and next must also be compatible with each other: one anon_vma at most.
+  if (!merge_left) return true;
+  // Merging both sides removes next: prev and next must share one anon_vma
+  // at most, and next must be removable.
   return (
-    !merge_left || prev!.anon_vma === 0 || next.anon_vma === 0 || prev!.anon_vma === next.anon_vma
+    (prev!.anon_vma === 0 || next.anon_vma === 0 || prev!.anon_vma === next.anon_vma) &&
+    can_merge_remove_vma(next)
   );
 }
 
@@ -296,10 +287,8 @@ function* dup_anon_vma(k: KernelContext, dst: VmaInfo, src: VmaInfo): KGen {
 export function* vma_merge_new_range(k: KernelContext, mm: number, p: MergeProposal): KGen<number> {
   if (p.flags & VM_SPECIAL) return 0;
   const { prev, next } = yield* vma_neighbours(k, mm, p.start, p.end);
-  if (prev === null && next === null) return 0;
   const merge_left = can_vma_merge_left(p, prev);
-  let merge_right = can_vma_merge_right(p, prev, next, merge_left);
-  if (merge_left && merge_right && !can_merge_remove_vma(next!)) merge_right = false;
+  const merge_right = can_vma_merge_right(p, prev, next, merge_left);
   if (!merge_left && !merge_right) return 0;
   const target = merge_left ? prev! : next!;
   const start = merge_left ? prev!.start : p.start;
@@ -339,7 +328,7 @@ function* commit_expand(
   remove2: VmaInfo | null,
 ): KGen {
   yield* set_range(k, vma, start, end, pgoff);
-  if (!(yield* vma_iter_store(k, mm, start, end, vma)))
+  if (!(yield* mt_store_range(k, mm, start, end, vma)))
     throw new KernelBug('BUG', 'vma merge: VMA index full');
   for (const r of [remove, remove2]) {
     if (r === null) continue;
@@ -365,13 +354,11 @@ export function* vma_merge_existing_range(
   const right_side = p.end === middle.end;
   if (p.flags & VM_SPECIAL || (!left_side && !right_side)) return 0;
   const { prev, next } = yield* vma_neighbours(k, mm, middle.start, middle.end);
-  const merge_left0 = left_side && can_vma_merge_left(p, prev);
-  let merge_right = right_side && can_vma_merge_right(p, prev, next, merge_left0);
-  const merge_left = merge_left0;
+  const merge_left = left_side && can_vma_merge_left(p, prev);
+  const merge_right = right_side && can_vma_merge_right(p, prev, next, merge_left);
   if (!merge_left && !merge_right) return 0;
   const remove_middle = left_side && right_side;
   if (remove_middle && !can_merge_remove_vma(middle)) return 0;
-  if (merge_left && merge_right && !can_merge_remove_vma(next!)) merge_right = false;
   yield* vma_start_write(k, middle.vma);
   if (merge_right) yield* vma_start_write(k, next!.vma);
   if (merge_left) yield* vma_start_write(k, prev!.vma);
@@ -383,24 +370,35 @@ export function* vma_merge_existing_range(
   }
   if (merge_left) {
     yield* dup_anon_vma(k, prev!, middle);
-    if (remove_middle) {
-      yield* commit_expand(k, mm, prev!.vma, prev!.start, p.end, prev!.pgoff, middle, null);
-    } else {
-      // prev grows to end; middle keeps [end, middle.end).
+    // prev grows to end; middle keeps [end, middle.end) or goes.
+    if (!remove_middle)
       yield* set_range(k, middle.vma, p.end, middle.end, middle.pgoff + (p.end - middle.start));
-      yield* commit_expand(k, mm, prev!.vma, prev!.start, p.end, prev!.pgoff, null, null);
-    }
+    yield* commit_expand(
+      k,
+      mm,
+      prev!.vma,
+      prev!.start,
+      p.end,
+      prev!.pgoff,
+      remove_middle ? middle : null,
+      null,
+    );
     return prev!.vma;
   }
   // merge_right: next grows down to start; middle shrinks to [middle.start, start) or goes.
   yield* dup_anon_vma(k, next!, middle);
   const next_pgoff = next!.pgoff - (next!.start - p.start);
-  if (remove_middle) {
-    yield* commit_expand(k, mm, next!.vma, p.start, next!.end, next_pgoff, middle, null);
-  } else {
-    yield k.WRITE_ONCE(middle.vma + V.vm_end, p.start);
-    yield* commit_expand(k, mm, next!.vma, p.start, next!.end, next_pgoff, null, null);
-  }
+  if (!remove_middle) yield k.WRITE_ONCE(middle.vma + V.vm_end, p.start);
+  yield* commit_expand(
+    k,
+    mm,
+    next!.vma,
+    p.start,
+    next!.end,
+    next_pgoff,
+    remove_middle ? middle : null,
+    null,
+  );
   return next!.vma;
 }
 
