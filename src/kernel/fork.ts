@@ -29,7 +29,7 @@ import {
   vma_mark_attached,
   vma_start_write,
 } from './mm/mmap_lock.js';
-import { alloc_page, copy_page, get_page, put_page } from './mm/page_alloc.js';
+import { alloc_page, copy_page, get_page } from './mm/page_alloc.js';
 import {
   mk_pte,
   pte_alloc,
@@ -37,6 +37,7 @@ import {
   pte_page,
   pte_present,
   pte_slot,
+  pte_table_end,
   ptl_of,
 } from './mm/pgtable.js';
 import { anon_vma_fork, folio_add_new_anon_rmap, folio_add_rmap_pte } from './mm/rmap.js';
@@ -112,7 +113,7 @@ export function* copy_page_range(
   if (bracket) yield* raw_write_seqcount_begin(k, wp_seq);
   let ok = true;
   for (let p = start; p < end && ok; ) {
-    const table_end = Math.min(end, (p | 511) + 1);
+    const table_end = pte_table_end(p, end);
     const src = yield* pte_offset_map_lock(k, src_mm, p);
     if (src === 0) {
       p = table_end;
@@ -188,5 +189,3 @@ export function* dup_mmap(k: KernelContext, oldmm: number): KGen<number> {
   if (!ok) return 0;
   return mm;
 }
-
-export { put_page };

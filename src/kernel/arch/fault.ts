@@ -7,6 +7,7 @@
 import type { KernelContext, KGen } from '../../runtime/ops.js';
 import { mt_find, mt_prev, mt_store_range } from '../mm/maple_tree.js';
 import {
+  access_error,
   FAULT_FLAG_RANGE,
   FAULT_FLAG_USER,
   FAULT_FLAG_VMA_LOCK,
@@ -19,15 +20,12 @@ import {
   VM_FAULT_SIGSEGV,
 } from '../mm/memory.js';
 import {
-  _PAGE_PROTNONE,
-  _PAGE_RW,
   MM_STRUCT,
   PAGE,
   STACK_GUARD_GAP,
   VM_AREA_STRUCT as V,
   VM_ACCESS_FLAGS,
   VM_GROWSDOWN,
-  VM_WRITE,
 } from '../mm/mm_types.js';
 import { RLIMIT_STACK_PAGES } from '../mm/mmap.js';
 import {
@@ -41,9 +39,10 @@ import {
   vma_end_read,
   vma_start_write,
 } from '../mm/mmap_lock.js';
-import { pte_page, pte_present, pte_slot, pte_table } from '../mm/pgtable.js';
+import { pte_access_permitted, pte_page, pte_slot, pte_table } from '../mm/pgtable.js';
 import { POLICY_MMAP_LOCK, POLICY_RANGE } from '../mm/policy.js';
 import { anon_vma_prepare } from '../mm/rmap.js';
+import { PAGE_BYTES } from '../mm/syscalls.js';
 import {
   count_vm_event,
   MMAP_LOCK_FAULT,
@@ -187,11 +186,6 @@ function* range_fault(
   return fault_signal(fault);
 }
 
-/* access_error(): x86 reads need any access right; writes need VM_WRITE. */
-function access_error(vm_flags: number, write: boolean): boolean {
-  return write ? !(vm_flags & VM_WRITE) : !(vm_flags & VM_ACCESS_FLAGS);
-}
-
 /* What a finished fault means for the access: retry it (0), or a signal. */
 function fault_signal(fault: number): number {
   if (fault & (VM_FAULT_SIGBUS | VM_FAULT_OOM)) return SIGBUS;
@@ -204,11 +198,9 @@ function* mmu_walk(k: KernelContext, mm: number, page: number, write: boolean): 
   const table = yield* pte_table(k, mm, page);
   if (table === 0) return 0;
   const pte = yield k.READ_ONCE(pte_slot(table, page));
-  if (!pte_present(pte) || pte & _PAGE_PROTNONE || (write && !(pte & _PAGE_RW))) return 0;
+  if (!pte_access_permitted(pte, write)) return 0;
   return yield k.load(pte_page(pte) + PAGE.frame);
 }
-
-const PAGE_BYTES = 4096;
 
 /**
  * A 32-bit little-endian user access at byte address `addr` (any

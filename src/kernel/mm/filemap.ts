@@ -5,15 +5,18 @@
  * The page cache is a two-level array under i_pages_lock and holds one
  * reference on each of its pages.
  */
+import { PAGE_WORDS } from '../../runtime/memory.js';
 import type { KernelContext, KGen } from '../../runtime/ops.js';
 import { lock_class } from '../locking/lockdep.js';
 import { SPINLOCK, spin_lock, spin_unlock } from '../locking/spinlock.js';
 import { refcount_dec_and_test, refcount_inc, refcount_set } from '../refcount.js';
 import { __GFP_ZERO, kfree, kmem_cache_free, kmem_cache_zalloc, kzalloc } from '../slab.js';
 import { FILE, PAGE, PG_UPTODATE } from './mm_types.js';
-import { alloc_page, get_page, PAGE_WORDS, put_page } from './page_alloc.js';
+import { alloc_page, get_page, put_page } from './page_alloc.js';
 
 const CHUNK = 512;
+/* The directory has a slot per chunk of the file, and at least one. */
+const dir_slots = (pages: number) => Math.max(1, Math.ceil(pages / CHUNK));
 const I_PAGES_CLASS = lock_class('mapping.i_pages');
 
 /** A new open file of `pages` pages (id k > 0 for script files, 0 for shmem); 0 on ENOMEM. */
@@ -25,7 +28,7 @@ export function* file_alloc(
 ): KGen<number> {
   const f = yield kmem_cache_zalloc(k, k.sys.mm.file_cachep, 'alloc_file');
   if (f === 0) return 0;
-  const dir = yield kzalloc(k, Math.max(1, Math.ceil(pages / CHUNK)), 'alloc_file');
+  const dir = yield kzalloc(k, dir_slots(pages), 'alloc_file');
   if (dir === 0) {
     yield kmem_cache_free(k, k.sys.mm.file_cachep, f, 'alloc_file');
     return 0;
@@ -47,7 +50,7 @@ export function* get_file(k: KernelContext, f: number): KGen {
 export function* fput(k: KernelContext, f: number): KGen {
   if (!(yield* refcount_dec_and_test(k, f + FILE.f_count))) return;
   const dir = yield k.load(f + FILE.i_pages);
-  const chunks = Math.max(1, Math.ceil((yield k.load(f + FILE.i_size)) / CHUNK));
+  const chunks = dir_slots(yield k.load(f + FILE.i_size));
   for (let c = 0; c < chunks; c++) {
     const chunk = yield k.load(dir + c);
     if (chunk === 0) continue;
@@ -71,14 +74,15 @@ export function* filemap_get_page(k: KernelContext, f: number, index: number): K
   const lock = f + FILE.i_pages_lock;
   yield* spin_lock(k, lock);
   const dir = yield k.load(f + FILE.i_pages);
-  let chunk = yield k.load(dir + Math.floor(index / CHUNK));
+  const dir_slot = dir + Math.floor(index / CHUNK);
+  let chunk = yield k.load(dir_slot);
   if (chunk === 0) {
     chunk = yield kzalloc(k, CHUNK, 'xa_store');
     if (chunk === 0) {
       yield* spin_unlock(k, lock);
       return -1;
     }
-    yield k.store(dir + Math.floor(index / CHUNK), chunk);
+    yield k.store(dir_slot, chunk);
   }
   let page = yield k.load(chunk + (index % CHUNK));
   if (page === 0) {

@@ -13,24 +13,27 @@ import type { KernelContext, KGen } from '../../runtime/ops.js';
 import { raw_read_seqcount, read_seqcount_retry } from '../locking/seqlock.js';
 import { refcount_add, refcount_add_not_zero } from '../refcount.js';
 import { mt_lookup } from './maple_tree.js';
-import { FAULT_FLAG_WRITE, handle_mm_fault, is_zero_page, VM_FAULT_ERROR } from './memory.js';
 import {
-  _PAGE_PROTNONE,
+  access_error,
+  FAULT_FLAG_WRITE,
+  handle_mm_fault,
+  is_zero_page,
+  VM_FAULT_ERROR,
+} from './memory.js';
+import {
   _PAGE_RW,
   GUP_PIN_COUNTING_BIAS,
   MM_STRUCT,
   PAGE,
   PG_ANON,
   VM_AREA_STRUCT as V,
-  VM_ACCESS_FLAGS,
   VM_WRITE,
 } from './mm_types.js';
 import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
 import { put_page } from './page_alloc.js';
-import { pte_page, pte_present, pte_slot, pte_table } from './pgtable.js';
+import { pte_access_permitted, pte_page, pte_slot, pte_table } from './pgtable.js';
 
 export const FOLL_WRITE = 1 << 0;
-export const FOLL_GET = 1 << 2;
 export const FOLL_PIN = 1 << 17;
 
 /* try_grab_folio(): one reference, or a pin. */
@@ -57,8 +60,7 @@ function* follow_page(k: KernelContext, mm: number, addr: number, flags: number)
   const table = yield* pte_table(k, mm, addr);
   if (table === 0) return 0;
   const pte = yield k.READ_ONCE(pte_slot(table, addr));
-  if (!pte_present(pte) || pte & _PAGE_PROTNONE) return 0;
-  if (flags & FOLL_WRITE && !(pte & _PAGE_RW)) return 0;
+  if (!pte_access_permitted(pte, (flags & FOLL_WRITE) !== 0)) return 0;
   const page = pte_page(pte);
   // A pin of an anonymous page must own it: a shared (COW) page is unshared first.
   if (
@@ -85,7 +87,8 @@ export function* __get_user_pages(
     const vma = yield* mt_lookup(k, mm, addr);
     if (vma === 0) break;
     const vm_flags = yield k.load(vma + V.vm_flags);
-    if (flags & FOLL_WRITE ? !(vm_flags & VM_WRITE) : !(vm_flags & VM_ACCESS_FLAGS)) break;
+    // check_vma_flags(): the same rights as a user access's (access_error()).
+    if (access_error(vm_flags, (flags & FOLL_WRITE) !== 0)) break;
     let page = yield* follow_page(k, mm, addr, flags);
     while (page === 0) {
       // A pin of a COW page writes-faults it to get a private copy (FAULT_FLAG_UNSHARE's effect).
@@ -140,8 +143,7 @@ export function* gup_fast(
     if (table === 0) break;
     const slot = pte_slot(table, addr);
     const pte = yield k.READ_ONCE(slot);
-    if (!pte_present(pte) || pte & _PAGE_PROTNONE || (flags & FOLL_WRITE && !(pte & _PAGE_RW)))
-      break;
+    if (!pte_access_permitted(pte, (flags & FOLL_WRITE) !== 0)) break;
     const page = pte_page(pte);
     if (is_zero_page(k, page) && flags & FOLL_PIN) break;
     // try_grab_folio_fast(): the page may be on its way to being freed.

@@ -15,6 +15,7 @@ import {
   PAGE,
   PG_ANON,
   VM_AREA_STRUCT as V,
+  VM_ACCESS_FLAGS,
   VM_OPS,
   VM_OPS_UNAUDITED,
   VM_SHARED,
@@ -59,6 +60,15 @@ export const FAULT_FLAG_USER = 1 << 6;
 export const FAULT_FLAG_VMA_LOCK = 1 << 12;
 /** The model's own: the fault holds only its page's range of mmap_sem (the range policy). */
 export const FAULT_FLAG_RANGE = 1 << 13;
+
+/**
+ * access_error() (arch/x86/mm/fault.c): may an access with these rights not
+ * touch the VMA? Reads need any access right; writes need VM_WRITE. GUP's
+ * check_vma_flags() asks the same.
+ */
+export function access_error(vm_flags: number, write: boolean): boolean {
+  return write ? !(vm_flags & VM_WRITE) : !(vm_flags & VM_ACCESS_FLAGS);
+}
 
 export function* vma_is_anonymous(k: KernelContext, vma: number): KGen<boolean> {
   return (yield k.load(vma + V.vm_file)) === 0;

@@ -22,7 +22,6 @@ import {
   MREMAP_DONTUNMAP,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
-  PTRS_PER_PTE,
   VM_AREA_STRUCT as V,
   VM_ACCOUNT,
   VM_DONTEXPAND,
@@ -32,7 +31,14 @@ import {
 } from './mm_types.js';
 import { do_munmap_range, EFAULT, get_unmapped_area } from './mmap.js';
 import { mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
-import { pte_alloc, pte_offset_map_lock, pte_slot, pte_table, ptl_of } from './pgtable.js';
+import {
+  pte_alloc,
+  pte_offset_map_lock,
+  pte_slot,
+  pte_table,
+  pte_table_end,
+  ptl_of,
+} from './pgtable.js';
 import { anon_vma_clone, unlink_anon_vmas } from './rmap.js';
 import {
   EINVAL,
@@ -155,8 +161,8 @@ function* check_prep_vma(k: KernelContext, vrm: VmaRemap): KGen<number> {
  * end of the PTE table on either side, or of the range.
  */
 function get_extent(old_addr: number, new_addr: number, left: number): number {
-  const to_table_end = (page: number) => PTRS_PER_PTE - (page % PTRS_PER_PTE);
-  return Math.min(left, to_table_end(old_addr), to_table_end(new_addr));
+  const extent = pte_table_end(old_addr, old_addr + left) - old_addr;
+  return pte_table_end(new_addr, new_addr + extent) - new_addr;
 }
 
 /*

@@ -2,13 +2,11 @@
  * Pages (mm/page_alloc.c, include/linux/mm.h): a struct page and its 4 KiB
  * frame, reference counted. The last put_page() frees both.
  */
+import { PAGE_WORDS } from '../../runtime/memory.js';
 import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { __refcount_sub_and_test, refcount_inc, refcount_set } from '../refcount.js';
 import { __GFP_ZERO, kmem_cache_alloc, kmem_cache_free, kmem_cache_zalloc } from '../slab.js';
 import { PAGE } from './mm_types.js';
-
-/** Words in a page. */
-export const PAGE_WORDS = 1024;
 
 /** alloc_page(GFP_KERNEL | gfp): a page with one reference and no mapping; 0 if out of memory. */
 export function* alloc_page(k: KernelContext, gfp: number, site: string): KGen<number> {

@@ -15,6 +15,8 @@ import { SPINLOCK, spin_lock, spin_unlock } from '../locking/spinlock.js';
 import { kfree, kmem_cache_free, kmem_cache_zalloc, kzalloc } from '../slab.js';
 import {
   _PAGE_PRESENT,
+  _PAGE_PROTNONE,
+  _PAGE_RW,
   MM_STRUCT,
   PTE_SHIFT,
   PTE_TABLE,
@@ -30,6 +32,15 @@ export function pte_page(pte: number): number {
 
 export function pte_present(pte: number): boolean {
   return (pte & _PAGE_PRESENT) !== 0;
+}
+
+/*
+ * pte_access_permitted(): may the MMU use this PTE for the access without a
+ * fault? A PROT_NONE PTE keeps its page but grants nothing; a write needs
+ * _PAGE_RW, which a COW page lacks until its write fault.
+ */
+export function pte_access_permitted(pte: number, write: boolean): boolean {
+  return pte_present(pte) && !(pte & _PAGE_PROTNONE) && (!write || (pte & _PAGE_RW) !== 0);
 }
 
 export function mk_pte(page: number, flags: number): number {
@@ -80,6 +91,14 @@ export function pte_slot(table: number, page: number): number {
   return table + PTE_TABLE.ptes + (page & (PTRS_PER_PTE - 1));
 }
 
+/**
+ * pmd_addr_end(): the end of the step from `page` that stays inside one PTE
+ * table: the next table boundary, or `end` if that comes first.
+ */
+export function pte_table_end(page: number, end: number): number {
+  return Math.min(end, (page | (PTRS_PER_PTE - 1)) + 1);
+}
+
 /** pte_lockptr() */
 export function ptl_of(table: number): number {
   return table + PTE_TABLE.ptl;
@@ -105,7 +124,7 @@ export function* walk_present_ptes(
   visit: (slot: number, pte: number, page: number) => KGen,
 ): KGen {
   for (let p = start; p < end; ) {
-    const table_end = Math.min(end, (p | (PTRS_PER_PTE - 1)) + 1);
+    const table_end = pte_table_end(p, end);
     const table = yield* pte_offset_map_lock(k, mm, p);
     for (; table !== 0 && p < table_end; p++) {
       const slot = pte_slot(table, p);

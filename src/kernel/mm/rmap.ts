@@ -79,9 +79,8 @@ export function* anon_vma_prepare(k: KernelContext, vma: number): KGen<boolean> 
   if ((yield k.READ_ONCE(vma + V.anon_vma)) !== 0) return true;
   const mm = yield k.load(vma + V.vm_mm);
   let av = yield* find_mergeable_anon_vma(k, mm, vma);
-  let allocated = 0;
   if (av === 0) {
-    av = allocated = yield* anon_vma_alloc(k, 0);
+    av = yield* anon_vma_alloc(k, 0);
     if (av === 0) return false;
   } else {
     yield* refcount_inc(k, av + ANON_VMA.refcount);
@@ -93,7 +92,8 @@ export function* anon_vma_prepare(k: KernelContext, vma: number): KGen<boolean> 
     yield k.store(vma + V.anon_vma_chain, 1);
   }
   yield* spin_unlock(k, mm + MM_STRUCT.page_table_lock);
-  if (raced) yield* put_anon_vma(k, allocated !== 0 ? allocated : av);
+  // The loser drops what it took: the fresh anon_vma, or its reference on the neighbour's.
+  if (raced) yield* put_anon_vma(k, av);
   return true;
 }
 
