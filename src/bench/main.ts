@@ -12,9 +12,7 @@ import { Rng } from '../check/random.js';
 import { scenario as fault_vs_mprotect } from '../check/scenarios/fault_vs_mprotect.js';
 import { scenario as lock_selftest } from '../check/scenarios/lock_selftest.js';
 import { RandomWalk } from '../check/strategy.js';
-import { boot } from '../kernel/boot.js';
 import {
-  init_rwsem,
   RW_SEMAPHORE,
   RWSEM_FLAG_WAITERS,
   RWSEM_LOCK_MASK,
@@ -27,8 +25,7 @@ import { random_script } from '../oracle/gen.js';
 import { run_native } from '../runtime/executors/native.js';
 import { ctrl_words } from '../runtime/executors/native_ctrl.js';
 import { NativeCpu } from '../runtime/executors/native_worker.js';
-import { KernelMemory } from '../runtime/memory.js';
-import { make_config } from '../runtime/scenario.js';
+import { instantiate, make_config } from '../runtime/scenario.js';
 import { parse_script } from '../script/parse.js';
 import { run_model } from '../script/run_model.js';
 import {
@@ -62,11 +59,13 @@ async function native_pair_ns(op: number, iters: number): Promise<number> {
 
 /* The same pair driven on this thread by NativeCpu, and as plain JavaScript. */
 function generator_overhead(iters: number): { generator_ns: number; plain_ns: number } {
-  const m = KernelMemory.create(1 << 13);
-  const sys = boot(m, 1);
-  const locks = m.boot_alloc(LOCKS.$, 'bench_locks');
+  // The lock-pairs scenario's machine: one CPU, its locks initialised as for a stress run.
+  const { m, sys, globals } = instantiate(
+    lock_pairs_scenario,
+    make_config(lock_pairs_scenario, {}),
+  );
+  const { locks } = globals as { locks: number };
   const sem = locks + LOCKS.sem;
-  init_rwsem(m, sem, 'bench.sem');
   const cpu = new NativeCpu(
     m,
     sys,

@@ -24,7 +24,16 @@ import { demo } from './demo.js';
 import { bold, dim, green, red } from './style.js';
 
 /** A bad command line or bad input: one line on stderr, exit status 2. */
-export class UsageError extends Error {}
+class UsageError extends Error {}
+
+/** f(), with any error it throws turned into bad usage (same message). */
+function as_usage<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
 
 const EXIT_OK = 0;
 const EXIT_BUG = 1;
@@ -52,32 +61,49 @@ function param_arg(v: string, prev: Record<string, number>): Record<string, numb
   return { ...prev, [m[1]!]: Number(m[2]) };
 }
 
+/* The options several commands take, alike in each. */
+const policy_option = () =>
+  new Option('--policy <name>', 'address-space locking design')
+    .choices(POLICIES)
+    .default(DEFAULT_POLICY);
+const variant_option = () => new Option('--variant <name>', 're-introduce a historical bug');
+const param_option = () =>
+  new Option('--param <key=value>', 'set a scenario parameter (repeatable)')
+    .default({})
+    .argParser(param_arg);
+
 function config_for(
   s: Scenario,
   opts: { cpus?: number; policy?: string; variant?: string; param?: Record<string, number> },
 ): RunConfig {
-  try {
-    return make_config(s, {
+  return as_usage(() =>
+    make_config(s, {
       cpus: opts.cpus,
       policy: opts.policy,
       variant: opts.variant,
       params: opts.param,
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+    }),
+  );
 }
 
 function scenario_arg(name: string): Scenario {
-  try {
-    return find_scenario(name);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  return as_usage(() => find_scenario(name));
+}
+
+/** The first line of every bug report on the terminal. */
+function bug_line(cls: string, message: string): string {
+  return `${red(bold(`BUG: ${cls}`))}: ${message}`;
+}
+
+/** Counters as one line: `name value, name value, ...`. */
+function counters_line(c: Readonly<Record<string, number>>): string {
+  return Object.entries(c)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
 }
 
 function print_bug(bug: BugReport, intro: string): void {
-  console.log(`${red(bold(`BUG: ${bug.class}`))}: ${bug.message}`);
+  console.log(bug_line(bug.class, bug.message));
   console.log(intro);
   console.log('');
   console.log(bug.table);
@@ -130,11 +156,8 @@ function make_strategy(opts: CheckOpts): Strategy {
   if (opts.strategy === 'pct') return new Pct(opts.seed, opts.schedules, opts.depth);
   if (opts.strategy === 'directed') {
     if (!opts.phases) throw new UsageError('--strategy directed needs --phases TASK:OP:NAME,...');
-    try {
-      return new Directed(parse_phases(opts.phases));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const phases = opts.phases;
+    return as_usage(() => new Directed(parse_phases(phases)));
   }
   if (opts.phases) throw new UsageError('--phases goes with --strategy directed');
   return new RandomWalk(opts.seed, opts.schedules);
@@ -149,8 +172,9 @@ function cmd_check(name: string | undefined, opts: CheckOpts & { catalogue?: boo
     throw new UsageError(`check needs a SCENARIO (known: ${[...SCENARIOS.keys()].join(', ')})`);
   const s = scenario_arg(name);
   const cfg = config_for(s, opts);
-  const explorer = new Explorer(s, cfg);
+  // A bad --strategy or --phases is bad usage: say so before booting the model.
   const strategy = make_strategy(opts);
+  const explorer = new Explorer(s, cfg);
   const r = explorer.check(strategy, opts.time === undefined ? {} : { time_ms: opts.time * 1000 });
   const label = `${s.name}${cfg.variant ? ` --variant ${cfg.variant}` : ''}`;
   if (opts.json) {
@@ -183,12 +207,7 @@ function cmd_check(name: string | undefined, opts: CheckOpts & { catalogue?: boo
 }
 
 function cmd_replay(str: string, opts: { json?: boolean }): number {
-  let rec: ReturnType<typeof decode_replay>;
-  try {
-    rec = decode_replay(str);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const rec = as_usage(() => decode_replay(str));
   const s = scenario_arg(rec.scenario);
   const cfg = config_for(s, {
     cpus: rec.cpus,
@@ -269,16 +288,14 @@ async function cmd_stress(
       }),
     );
   } else if (r.bug) {
-    console.log(`${red(bold(`BUG: ${r.bug.class}`))}: ${r.bug.message}`);
+    console.log(bug_line(r.bug.class, r.bug.message));
     if (r.bug.stack) console.log(dim(r.bug.stack));
   } else {
     console.log(
       `${green('clean')}: ${s.name} (${cfg.policy}) natively on ${cfg.cpus} CPUs, ${steps} steps in ${r.elapsed_ms.toFixed(0)} ms`,
     );
   }
-  const counters = Object.entries(r.report);
-  if (!opts.json && counters.length > 0)
-    console.log(counters.map(([k, v]) => `${k} ${v}`).join(', '));
+  if (!opts.json && Object.keys(r.report).length > 0) console.log(counters_line(r.report));
   return r.bug ? EXIT_BUG : EXIT_OK;
 }
 
@@ -307,7 +324,7 @@ function cmd_run(path: string, opts: { json?: boolean; stats?: boolean; policy: 
   } catch (e) {
     if (!(e instanceof KernelBug)) throw e;
     if (opts.json) console.log(JSON.stringify({ bug: { class: e.bug_class, message: e.message } }));
-    else console.log(`${red(bold(`BUG: ${e.bug_class}`))}: ${e.message}`);
+    else console.log(bug_line(e.bug_class, e.message));
     return EXIT_BUG;
   }
   if (opts.json) {
@@ -322,12 +339,7 @@ function cmd_run(path: string, opts: { json?: boolean; stats?: boolean; policy: 
     );
   } else {
     process.stdout.write(format_run(run));
-    if (opts.stats)
-      console.log(
-        `stats: ${Object.entries(run.counters)
-          .map(([k, v]) => `${k} ${v}`)
-          .join(', ')}`,
-      );
+    if (opts.stats) console.log(`stats: ${counters_line(run.counters)}`);
   }
   return EXIT_OK;
 }
@@ -358,7 +370,7 @@ function cmd_diff(opts: { count: number; seed: number; json?: boolean }): number
   return r.mismatches.length > 0 ? EXIT_BUG : EXIT_OK;
 }
 
-export function build_program(exit: (code: number) => void): Command {
+function build_program(exit: (code: number) => void): Command {
   const program = new Command('mmlab')
     .description("a laboratory for the Linux kernel's address-space locking")
     .version('0.1.0')
@@ -381,12 +393,8 @@ export function build_program(exit: (code: number) => void): Command {
       'explore the interleavings of a scenario and report the first bug with its replay string',
     )
     .argument('[scenario]', `scenario to explore (${[...SCENARIOS.keys()].join(', ')})`)
-    .addOption(
-      new Option('--policy <name>', 'address-space locking design')
-        .choices(POLICIES)
-        .default(DEFAULT_POLICY),
-    )
-    .option('--variant <name>', 're-introduce a historical bug')
+    .addOption(policy_option())
+    .addOption(variant_option())
     .addOption(
       new Option('--strategy <name>', 'exploration strategy')
         .choices(['random', 'pct', 'directed'])
@@ -401,7 +409,7 @@ export function build_program(exit: (code: number) => void): Command {
     )
     .option('--time <sec>', 'stop after this many seconds', seconds_arg)
     .option('--cpus <n>', 'CPUs running the scenario', int_arg('--cpus', 1, 255))
-    .option('--param <key=value>', 'set a scenario parameter (repeatable)', param_arg, {})
+    .addOption(param_option())
     .option('--catalogue', 'every seed variant against its scenario')
     .option('--json', 'print one JSON document')
     .action((name: string | undefined, opts: CheckOpts & { catalogue?: boolean }) =>
@@ -421,14 +429,10 @@ export function build_program(exit: (code: number) => void): Command {
     .argument('[scenario]', 'scenario to run')
     .option('--seconds <sec>', 'run until this many seconds have passed', seconds_arg)
     .option('--seed <n>', "seed of the CPUs' choices", int_arg('--seed', 0, 0xffffffff))
-    .addOption(
-      new Option('--policy <name>', 'address-space locking design')
-        .choices(POLICIES)
-        .default(DEFAULT_POLICY),
-    )
-    .option('--variant <name>', 're-introduce a historical bug')
+    .addOption(policy_option())
+    .addOption(variant_option())
     .option('--cpus <n>', 'CPUs (worker threads)', int_arg('--cpus', 1, 255))
-    .option('--param <key=value>', 'set a scenario parameter (repeatable)', param_arg, {})
+    .addOption(param_option())
     .option('--json', 'print one JSON document')
     .action((name: string | undefined, opts: Parameters<typeof cmd_stress>[1]) =>
       run(cmd_stress(name, opts)),
@@ -438,11 +442,7 @@ export function build_program(exit: (code: number) => void): Command {
     .command('run')
     .description('run a script on the model and print its output (the language is in the README)')
     .argument('<script>', 'script file, or - for standard input')
-    .addOption(
-      new Option('--policy <name>', 'address-space locking design')
-        .choices(POLICIES)
-        .default(DEFAULT_POLICY),
-    )
+    .addOption(policy_option())
     .option('--json', 'print one JSON document')
     .option('--stats', 'print the per-VMA lock counters after the output')
     .action((path: string, opts: { json?: boolean; stats?: boolean; policy: string }) =>
@@ -470,7 +470,9 @@ export function build_program(exit: (code: number) => void): Command {
 }
 
 function fail(e: unknown, exit: (code: number) => void): void {
-  if (e instanceof UsageError || e instanceof InvalidArgumentError) {
+  // Commander turns the option parsers' InvalidArgumentError into a CommanderError,
+  // which main() handles: only our own UsageError is bad usage here.
+  if (e instanceof UsageError) {
     console.error(`mmlab: ${e.message}`);
     exit(EXIT_USAGE);
     return;

@@ -13,7 +13,15 @@
  * whatever really happens.
  */
 import type { Rng } from '../check/random.js';
-import { type Command, type Line, PAGE_SIZE, type Prot, WINDOW_BYTES } from '../script/ast.js';
+import {
+  type Command,
+  is_outside,
+  LAST_ACCESS,
+  type Line,
+  PAGE_SIZE,
+  type Prot,
+  WINDOW_BYTES,
+} from '../script/ast.js';
 import { MAX_FILE_PAGES, MAX_FILES, MAX_PAGES } from '../script/parse.js';
 import { format_script } from '../script/print.js';
 
@@ -28,8 +36,6 @@ const CLUSTER_PAGES = (64 << 20) / PAGE_SIZE;
 const MAX_PROCS = 6;
 /** MAP_POPULATE only up to 8 MiB, so that no script allocates a window's worth of memory. */
 const MAX_POPULATE_PAGES = 4 * THP_PAGES;
-/** The last byte address where a 32-bit access still lies inside the window. */
-const LAST_ACCESS = WINDOW_BYTES - 4;
 
 type Op = Command['op'];
 
@@ -159,7 +165,7 @@ class Guess {
 function guess_mmap(g: Guess, c: Extract<Command, { op: 'mmap' }>): void {
   if (c.pages === 0) return; // EINVAL
   if (c.addr !== null) {
-    if (c.addr + c.pages * PAGE_SIZE > WINDOW_BYTES) return; // OUTSIDE
+    if (is_outside(c)) return;
     const start = Math.floor(c.addr / PAGE_SIZE);
     const end = start + c.pages;
     if (c.fixed || c.noreplace) {
@@ -182,8 +188,7 @@ function guess_mmap(g: Guess, c: Extract<Command, { op: 'mmap' }>): void {
 /** What mremap probably did: shrink or grow in place, else move if allowed. */
 function guess_mremap(g: Guess, c: Extract<Command, { op: 'mremap' }>): void {
   const { addr, old_pages, new_pages, fixed } = c;
-  if (Math.max(old_pages, new_pages) * PAGE_SIZE + addr > WINDOW_BYTES) return; // OUTSIDE
-  if (fixed !== null && fixed + new_pages * PAGE_SIZE > WINDOW_BYTES) return; // OUTSIDE
+  if (is_outside(c)) return;
   if (addr % PAGE_SIZE !== 0 || new_pages === 0) return; // EINVAL
   // MREMAP_FIXED and MREMAP_DONTUNMAP need MREMAP_MAYMOVE; DONTUNMAP keeps the size.
   if ((fixed !== null || c.dontunmap) && !c.maymove) return;
@@ -260,7 +265,7 @@ class ScriptGen {
         guess_mmap(g, cmd);
         break;
       case 'munmap':
-        if (cmd.addr % PAGE_SIZE === 0 && cmd.addr + cmd.pages * PAGE_SIZE <= WINDOW_BYTES) {
+        if (cmd.addr % PAGE_SIZE === 0 && !is_outside(cmd)) {
           g.unmap(cmd.addr / PAGE_SIZE, cmd.addr / PAGE_SIZE + cmd.pages);
         }
         break;

@@ -6,6 +6,8 @@
 
 export const PAGE_SIZE = 4096;
 export const WINDOW_BYTES = 0x40000000;
+/** The last byte address where a 32-bit access still lies inside the window. */
+export const LAST_ACCESS = WINDOW_BYTES - 4;
 
 export interface Prot {
   readonly read: boolean;
@@ -79,11 +81,6 @@ export class ScriptError extends Error {
   }
 }
 
-/** Word i of page j of the k-th declared file (k = 1, 2, ...). */
-export function file_word(k: number, page: number, i: number): number {
-  return ((k << 28) | (page << 16) | i) >>> 0;
-}
-
 /**
  * The OUTSIDE rule of shared/DESIGN.md §4: a command whose range leaves the
  * window is not run, and prints OUTSIDE.
@@ -104,7 +101,7 @@ export function is_outside(c: Command): boolean {
       );
     case 'read':
     case 'write':
-      return c.addr > WINDOW_BYTES - 4;
+      return c.addr > LAST_ACCESS;
     default:
       return false;
   }

@@ -4,7 +4,8 @@
  */
 import type { Command, Line, Prot } from './ast.js';
 
-const hex = (n: number) => `0x${n.toString(16)}`;
+/** A window offset or length as scripts and results write it. */
+export const hex = (n: number) => `0x${n.toString(16)}`;
 
 export function format_prot(p: Prot): string {
   return `${p.read ? 'r' : '-'}${p.write ? 'w' : '-'}${p.exec ? 'x' : '-'}`;

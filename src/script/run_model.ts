@@ -7,6 +7,7 @@
  * MMU walk and the fault path.
  */
 import { Explorer } from '../check/explorer.js';
+import { hex32 } from '../check/replay.js';
 import { Sequential } from '../check/strategy.js';
 import { user_access } from '../kernel/arch/fault.js';
 import { dup_mmap } from '../kernel/fork.js';
@@ -51,6 +52,7 @@ import type { KernelContext, KGen } from '../runtime/ops.js';
 import type { RunConfig, Scenario } from '../runtime/scenario.js';
 import { is_outside, type Prot, type Script, WINDOW_BYTES } from './ast.js';
 import { errno_name } from './errno.js';
+import { hex } from './print.js';
 
 /*
  * Where the model puts the window: at 2 TiB, with 2 TiB free below it as
@@ -58,7 +60,7 @@ import { errno_name } from './errno.js';
  * is the top of the mmap area; the address space ends at 4 TiB.
  */
 const WINDOW_BASE_PAGE = 1 << 29;
-export const WINDOW_BASE = WINDOW_BASE_PAGE * PAGE_BYTES;
+const WINDOW_BASE = WINDOW_BASE_PAGE * PAGE_BYTES;
 const TOP_PAGE = WINDOW_BASE_PAGE + WINDOW_BYTES / PAGE_BYTES;
 const TASK_SIZE_PAGES = 1 << 30;
 
@@ -85,8 +87,6 @@ export interface ModelRun {
 function prot_bits(p: Prot): number {
   return (p.read ? PROT_READ : 0) | (p.write ? PROT_WRITE : 0) | (p.exec ? PROT_EXEC : 0);
 }
-
-const hex = (n: number) => `0x${n.toString(16)}`;
 
 /*
  * One booted machine serves every script: the explore executor resets its
@@ -330,12 +330,11 @@ function* proc_maps(
 /** The script's output text, as every runner prints it. */
 export function format_run(run: Pick<ModelRun, 'results' | 'maps'>): string {
   const lines = [...run.results];
-  const h8 = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
   for (const { pid, vmas } of run.maps) {
     lines.push(`p${pid} maps:`);
     for (const v of vmas)
       lines.push(
-        `${h8(v.start)}-${h8(v.end)} ${v.perm} ${h8(v.offset)}${v.name ? ` ${v.name}` : ''}`,
+        `${hex32(v.start)}-${hex32(v.end)} ${v.perm} ${hex32(v.offset)}${v.name ? ` ${v.name}` : ''}`,
       );
   }
   return `${lines.join('\n')}\n`;

@@ -9,15 +9,8 @@
 import { user_access } from '../../kernel/arch/fault.js';
 import type { KernelSymbols } from '../../kernel/boot.js';
 import { check_mm_caches_empty } from '../../kernel/mm/debug.js';
-import {
-  MAP_ANONYMOUS,
-  MAP_FIXED,
-  MAP_POPULATE,
-  MAP_PRIVATE,
-  PROT_READ,
-  PROT_WRITE,
-} from '../../kernel/mm/mm_types.js';
-import { do_mmap, mm_alloc, mmput } from '../../kernel/mm/mmap.js';
+import { MAP_POPULATE, PROT_READ, PROT_WRITE } from '../../kernel/mm/mm_types.js';
+import { do_mmap, mmput } from '../../kernel/mm/mmap.js';
 import { do_mprotect } from '../../kernel/mm/mprotect.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { vm_events_sum } from '../../kernel/sched.js';
@@ -25,9 +18,8 @@ import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import type { KernelContext, KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
+import { anon_fixed, BASE, new_mm } from './common.js';
 
-const BASE = 1 << 29;
-const TOP = BASE + (1 << 18);
 /** Words a populated page costs: its frame and struct page, with slab headers. */
 const WORDS_PER_PAGE = 1024 + 3 + 16;
 
@@ -58,24 +50,9 @@ export const scenario: Scenario<{ g: number }> = {
     const fault_vma = BASE + 1024;
     const big_vma = fault_vma + pages + 1024;
     if (k.cpu === 0) {
-      const mm = yield* mm_alloc(k, TOP, 1 << 30, BASE);
-      const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
-      yield* do_mmap(k, mm, {
-        addr: fault_vma,
-        len: pages,
-        prot: PROT_READ | PROT_WRITE,
-        flags,
-        file: 0,
-        pgoff: 0,
-      });
-      yield* do_mmap(k, mm, {
-        addr: big_vma,
-        len: big,
-        prot: PROT_READ | PROT_WRITE,
-        flags: flags | MAP_POPULATE,
-        file: 0,
-        pgoff: 0,
-      });
+      const mm = yield* new_mm(k);
+      yield* do_mmap(k, mm, anon_fixed(fault_vma, pages));
+      yield* do_mmap(k, mm, anon_fixed(big_vma, big, PROT_READ | PROT_WRITE, MAP_POPULATE));
       yield k.store_release(g + FVM.mm, mm);
       for (
         let i = 0;

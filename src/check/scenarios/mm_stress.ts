@@ -18,16 +18,8 @@ import { dup_mmap } from '../../kernel/fork.js';
 import { check_mm_caches_empty, validate_mm } from '../../kernel/mm/debug.js';
 import { pin_user_pages_fast, unpin_user_page } from '../../kernel/mm/gup.js';
 import { do_madvise_dontneed } from '../../kernel/mm/madvise.js';
-import {
-  MAP_ANONYMOUS,
-  MAP_FIXED,
-  MAP_PRIVATE,
-  MREMAP_MAYMOVE,
-  PAGE,
-  PROT_READ,
-  PROT_WRITE,
-} from '../../kernel/mm/mm_types.js';
-import { do_mmap, do_munmap, mm_alloc, mmput } from '../../kernel/mm/mmap.js';
+import { MREMAP_MAYMOVE, PAGE, PROT_READ, PROT_WRITE } from '../../kernel/mm/mm_types.js';
+import { do_mmap, do_munmap, mmput } from '../../kernel/mm/mmap.js';
 import { do_mprotect } from '../../kernel/mm/mprotect.js';
 import { do_mremap } from '../../kernel/mm/mremap.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
@@ -37,9 +29,8 @@ import type { KernelMemory } from '../../runtime/memory.js';
 import type { KernelContext, KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import { Rng } from '../random.js';
+import { anon_fixed, BASE, new_mm } from './common.js';
 
-const BASE = 1 << 29;
-const TOP = BASE + (1 << 18);
 /** Pages of each region. */
 const REGION = 16;
 /** CPU 0's regions, and where CPU c's region lies. */
@@ -64,14 +55,7 @@ const pattern = (a: number) => (PATTERN | ((a >>> 2) & 0xffff)) >>> 0;
 const rw = PROT_READ | PROT_WRITE;
 
 function* map_fixed(k: KernelContext, mm: number, page: number, prot: number): KGen<number> {
-  return yield* do_mmap(k, mm, {
-    addr: page,
-    len: REGION,
-    prot,
-    flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-    file: 0,
-    pgoff: 0,
-  });
+  return yield* do_mmap(k, mm, anon_fixed(page, REGION, prot));
 }
 
 function* stopped(k: KernelContext, st: number): KGen<boolean> {
@@ -187,7 +171,7 @@ export const scenario: Scenario<Globals> = {
     const iters = cfg.params.iters!;
     const faulters = cfg.cpus - 1;
     if (k.cpu === 0) {
-      const mm = yield* mm_alloc(k, TOP, 1 << 30, BASE);
+      const mm = yield* new_mm(k);
       for (let c = 1; c < cfg.cpus; c++) yield* map_fixed(k, mm, faulter_region(c), rw);
       for (let j = 0; j < MUTATOR_REGIONS; j++) yield* map_fixed(k, mm, mutator_region(j), rw);
       yield k.store_release(st + STRESS.mm, mm);

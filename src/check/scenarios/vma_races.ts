@@ -25,17 +25,14 @@ import { pin_user_pages_fast, unpin_user_page } from '../../kernel/mm/gup.js';
 import { mt_lookup, VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK } from '../../kernel/mm/maple_tree.js';
 import { VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT } from '../../kernel/mm/memory.js';
 import {
-  MAP_ANONYMOUS,
   MAP_FIXED,
-  MAP_PRIVATE,
   MAP_SHARED,
   PAGE,
   PROT_READ,
-  PROT_WRITE,
   VM_AREA_STRUCT as V,
   VM_OPS_UNAUDITED,
 } from '../../kernel/mm/mm_types.js';
-import { do_mmap, do_munmap, mm_alloc, mmget, mmput } from '../../kernel/mm/mmap.js';
+import { do_mmap, do_munmap, mmget, mmput } from '../../kernel/mm/mmap.js';
 import {
   mmap_write_lock,
   mmap_write_unlock,
@@ -48,9 +45,8 @@ import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import type { KernelContext, KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
+import { anon_fixed, BASE, new_mm } from './common.js';
 
-const BASE = 1 << 29;
-const TOP = BASE + (1 << 18);
 const A = BASE + 16;
 const B = BASE + 64;
 
@@ -68,18 +64,8 @@ const RACES = defineStruct('vma_races', {
   cpu1_done: 'WRITE_ONCE by cpu1 once its part is done (races 2 and 3)',
 });
 
-const rw = PROT_READ | PROT_WRITE;
-const anon = (addr: number, len: number) => ({
-  addr,
-  len,
-  prot: rw,
-  flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-  file: 0,
-  pgoff: 0,
-});
-
 function* cpu0(k: KernelContext, g: number, race: number): KGen<number> {
-  const mm = yield* mm_alloc(k, TOP, 1 << 30, BASE);
+  const mm = yield* new_mm(k);
   if (race === RACE_UNAUDITED_FAULT) {
     const file = yield* file_alloc(k, 1, 4, false);
     yield* do_mmap(k, mm, {
@@ -94,11 +80,11 @@ function* cpu0(k: KernelContext, g: number, race: number): KGen<number> {
     // A driver's mapping whose ->fault was never audited for the VMA lock.
     yield k.store((yield* mt_lookup(k, mm, A)) + V.vm_ops, VM_OPS_UNAUDITED);
   } else {
-    yield* do_mmap(k, mm, anon(A, race === RACE_DISJOINT_SPLITS ? 4 : 2));
+    yield* do_mmap(k, mm, anon_fixed(A, race === RACE_DISJOINT_SPLITS ? 4 : 2));
   }
-  if (race === RACE_DISJOINT_SPLITS) yield* do_mmap(k, mm, anon(Y, 4));
+  if (race === RACE_DISJOINT_SPLITS) yield* do_mmap(k, mm, anon_fixed(Y, 4));
   // A written page of its own VMA: what race 2 pins.
-  yield* do_mmap(k, mm, anon(B, 1));
+  yield* do_mmap(k, mm, anon_fixed(B, 1));
   k.BUG_ON((yield* user_access(k, mm, B * 4096, true, 1)) !== 0, 'vma-races: set-up write failed');
   // CPU 1 is a thread of this process: it holds its own mm_users reference.
   yield* mmget(k, mm);
@@ -106,11 +92,11 @@ function* cpu0(k: KernelContext, g: number, race: number): KGen<number> {
   if (race === RACE_FAULT_VS_MUNMAP) {
     // Unmap under the reader; a second mm's mapping may take the freed VMA at once.
     yield* do_munmap(k, mm, A, 2);
-    const other = yield* mm_alloc(k, TOP, 1 << 30, BASE);
-    yield* do_mmap(k, other, anon(A, 2));
+    const other = yield* new_mm(k);
+    yield* do_mmap(k, other, anon_fixed(A, 2));
     yield* mmput(k, other);
   } else if (race === RACE_UNAUDITED_FAULT) {
-    yield* do_mmap(k, mm, anon(B + 8, 1));
+    yield* do_mmap(k, mm, anon_fixed(B + 8, 1));
   } else if (race === RACE_DISJOINT_SPLITS) {
     yield* do_mprotect(k, mm, A + 1, 2, PROT_READ);
     let done = yield k.load_acquire(g + RACES.cpu1_done);

@@ -1,0 +1,41 @@
+/*
+ * What the mm scenarios share: the address-space window they map in and
+ * the private anonymous MAP_FIXED mappings they make. Not a scenario:
+ * index.ts lists scenarios by import, never by file.
+ *
+ * Only plain functions here, never generators: a traced replay names each
+ * access by the innermost function on the stack, and a helper generator
+ * would show up there in place of the scenario's own code.
+ */
+import {
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  PROT_READ,
+  PROT_WRITE,
+} from '../../kernel/mm/mm_types.js';
+import { type MmapArgs, mm_alloc } from '../../kernel/mm/mmap.js';
+import type { KernelContext, KGen } from '../../runtime/ops.js';
+
+/** First page of the 2 GiB the scenarios' mms have page tables for. */
+export const BASE = 1 << 29;
+/** mmap_base of their mms: top-down mmaps start 1 GiB above BASE. */
+export const TOP = BASE + (1 << 18);
+
+/** mm_alloc() with the scenarios' window; returns mm_alloc's own generator. */
+export const new_mm = (k: KernelContext): KGen<number> => mm_alloc(k, TOP, 1 << 30, BASE);
+
+/** do_mmap() arguments: private anonymous memory at a fixed page, plus `flags`. */
+export const anon_fixed = (
+  addr: number,
+  len: number,
+  prot: number = PROT_READ | PROT_WRITE,
+  flags = 0,
+): MmapArgs => ({
+  addr,
+  len,
+  prot,
+  flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | flags,
+  file: 0,
+  pgoff: 0,
+});
