@@ -49,7 +49,9 @@ for (const [name, cases] of CASES) {
         { watchdog_ms: 20_000 },
       );
       assert.equal(r.bug, null, r.bug ? `${r.bug.class}: ${r.bug.message}` : '');
-      assert.ok(r.steps[0]! > 3000 && r.steps[1]! > 3000, `both CPUs ran: ${r.steps}`);
+      // Every iteration takes at least one access on each CPU (an rcuwait
+      // reader that finds the writer's flag takes exactly one).
+      assert.ok(r.steps[0]! >= 3000 && r.steps[1]! >= 3000, `both CPUs ran: ${r.steps}`);
     });
   });
 }
