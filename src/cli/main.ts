@@ -9,6 +9,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { type BugReport, Explorer } from '../check/explorer.js';
 import { decode_replay, hex32 } from '../check/replay.js';
 import { find_scenario, SCENARIOS } from '../check/scenarios/index.js';
+import { BoundedDfs } from '../check/dfs.js';
 import { Directed, Pct, parse_phases, RandomWalk } from '../check/strategy.js';
 import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';
 import { diff } from '../oracle/diff.js';
@@ -140,6 +141,7 @@ function bug_json(bug: BugReport | null): object | null {
 
 interface CheckOpts {
   depth: number;
+  bound: number;
   phases?: string;
   policy?: string;
   variant?: string;
@@ -154,6 +156,7 @@ interface CheckOpts {
 
 function make_strategy(opts: CheckOpts): Strategy {
   if (opts.strategy === 'pct') return new Pct(opts.seed, opts.schedules, opts.depth);
+  if (opts.strategy === 'dfs') return new BoundedDfs(opts.bound, opts.schedules);
   if (opts.strategy === 'directed') {
     if (!opts.phases) throw new UsageError('--strategy directed needs --phases TASK:OP:NAME,...');
     const phases = opts.phases;
@@ -397,12 +400,18 @@ function build_program(exit: (code: number) => void): Command {
     .addOption(variant_option())
     .addOption(
       new Option('--strategy <name>', 'exploration strategy')
-        .choices(['random', 'pct', 'directed'])
+        .choices(['random', 'pct', 'dfs', 'directed'])
         .default('random'),
     )
     .option('--seed <n>', 'seed of the strategy', int_arg('--seed', 0, 0xffffffff), 1)
     .option('--schedules <n>', 'schedules to run', int_arg('--schedules', 1), 10_000)
     .option('--depth <d>', 'PCT: the bug depth to aim at', int_arg('--depth', 1, 10), 3)
+    .option(
+      '--bound <n>',
+      'dfs: the most preemptions a schedule may have (raised from 0)',
+      int_arg('--bound', 0, 20),
+      3,
+    )
     .option(
       '--phases <list>',
       'directed: TASK:OP:NAME (run until), TASK:+N (steps), TASK:* (drain), comma-separated',

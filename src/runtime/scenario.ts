@@ -45,6 +45,13 @@ export interface Scenario<G = unknown> {
   readonly kthreads: readonly Kthread[];
   /** Lay out the scenario's objects. `G` must survive structuredClone (it goes to workers). */
   setup(m: KernelMemory, sys: KernelSymbols, cfg: RunConfig): G;
+  /**
+   * Code run once on cpu0 alone before any task starts, in every executor:
+   * it builds the state every schedule starts from (an mm, its VMAs, its
+   * pages), so that exploration spends its steps on the race itself. It
+   * must not sleep or spin: nothing else runs yet.
+   */
+  prologue?(k: KernelContext, g: G, cfg: RunConfig): KGen;
   /** The code CPU `k.cpu` runs. */
   cpu(k: KernelContext, g: G, cfg: RunConfig): KGen;
   /**

@@ -11,7 +11,12 @@
  * plug-in (LockChecker) called only at lock annotations.
  */
 import type { KernelSymbols } from '../../kernel/boot.js';
-import { __rcu_read_lock, __rcu_read_unlock } from '../../kernel/rcu/tree.js';
+import {
+  __rcu_read_lock,
+  __rcu_read_unlock,
+  RCU_DATA,
+  RCU_STATE,
+} from '../../kernel/rcu/tree.js';
 import {
   describe_addr,
   KMEM_CACHE,
@@ -43,6 +48,20 @@ export interface ExploreView {
   pending_addr(task: number): number;
   /** The name of an address: `struct.field` of its object. */
   describe(addr: number): string;
+  /**
+   * Whether the pending accesses of two tasks fail to commute: performed
+   * in either order they may leave different states or results (same
+   * word, one writes; a free and an access to the object; an allocation,
+   * which may hand out any free object of its cache; a futex wake and a
+   * wait on its word). Partial-order reduction prunes by it.
+   */
+  dependent(t1: number, t2: number): boolean;
+  /**
+   * Bumped by a step whose effects reach past its own access (the last
+   * CPU ending stops the kthreads): reductions built on `dependent` must
+   * forget what they assumed.
+   */
+  readonly epoch: number;
 }
 
 /** Chooses the interleaving. Random walk, PCT, DFS and replay implement it. */
@@ -50,8 +69,14 @@ export interface Strategy {
   readonly name: string;
   /** Prepare schedule number `i` (0, 1, ...); false when there are no more. */
   begin(i: number): boolean;
-  /** Pick one of `runnable` (ascending task ids, at least two) to step next. */
+  /**
+   * Pick one of `runnable` (ascending task ids, at least two unless
+   * `every_step`) to step next, or -1 to abandon the schedule as one the
+   * strategy has already covered (it ends with `pruned` set).
+   */
   pick(runnable: readonly number[], view: ExploreView): number;
+  /** Ask to pick at every step, forced ones too (to follow each access). */
+  readonly every_step?: boolean;
 }
 
 /** lockdep and friends: told of every lock annotation; throw KernelBug to report. */
@@ -92,6 +117,8 @@ export interface Outcome {
   readonly hash: number;
   /** The task chosen at each step. */
   readonly choices: Uint8Array;
+  /** The strategy abandoned the schedule before its end (nothing was checked). */
+  readonly pruned: boolean;
 }
 
 /* Shadow bytes, one per word of kernel memory. */
@@ -110,10 +137,22 @@ interface AllocInfo {
   free_step?: number;
 }
 
+/**
+ * Sanitizers that look at every performed access (the data-race
+ * detector): told of each access once it is performed; throw KernelBug
+ * to report.
+ */
+export interface AccessChecker {
+  reset(nr_tasks: number): void;
+  /** Task `t` performed the access described by `k` (op, addr, operands) with `result`. */
+  access(t: number, k: KernelContext, result: number, step: number): void;
+}
+
 export interface ExploreOptions {
   /** Give up on a schedule after this many steps (a livelock). */
   readonly max_steps?: number;
   readonly lock_checker?: LockChecker;
+  readonly access_checker?: AccessChecker;
 }
 
 export class ExploreExecutor implements ExploreView {
@@ -140,10 +179,14 @@ export class ExploreExecutor implements ExploreView {
   private readonly allocs = new Map<number, AllocInfo>();
   private readonly max_steps: number;
   private readonly locks: LockChecker | undefined;
+  private readonly accesses: AccessChecker | undefined;
   private parked = false;
   private cpus_done = 0;
   step = 0;
   last = -1;
+  epoch = 0;
+  /** Allocations made by the scenario's prologue: part of every schedule's start. */
+  private readonly prologue_allocs = new Map<number, AllocInfo>();
   private trace: StepRecord[] | null = null;
 
   constructor(
@@ -160,10 +203,8 @@ export class ExploreExecutor implements ExploreView {
       globals: this.globals,
     } = instantiate(scenario, cfg));
     this.w = this.m.words;
-    this.snapshot = this.w.slice(0, this.m.used);
     this.shadow = new Uint8Array(this.w.length);
     for (const s of this.m.symbols) this.shadow.fill(SHADOW_LIVE, s.addr, s.addr + s.info.size);
-    this.shadow_snapshot = this.shadow.slice(0, this.m.used);
     for (let t = 0; t < this.nr_tasks; t++) {
       this.ctx.push(new KernelContext(this.sys, t, cfg.policy, cfg.variant, true));
       this.gens.push(null);
@@ -173,6 +214,39 @@ export class ExploreExecutor implements ExploreView {
     this.rcu_nesting = new Int32Array(this.nr_tasks);
     this.max_steps = opts.max_steps ?? 200_000;
     this.locks = opts.lock_checker;
+    this.accesses = opts.access_checker;
+    this.locks?.reset(this.nr_tasks);
+    this.accesses?.reset(this.nr_tasks);
+    if (scenario.prologue) this.run_prologue(scenario.prologue(this.ctx[0]!, this.globals, cfg));
+    this.snapshot = this.w.slice(0, this.m.used);
+    this.shadow_snapshot = this.shadow.slice(0, this.m.used);
+  }
+
+  /*
+   * The prologue runs once, on cpu0 alone, under the sanitizers; every
+   * schedule then starts from the state it leaves. Nothing else runs, so
+   * it must not wait for anyone.
+   */
+  private run_prologue(gen: KGen): void {
+    const k = this.ctx[0]!;
+    try {
+      for (let r = gen.next(); !r.done; r = gen.next(this.perform(0, k))) {
+        if (this.parked)
+          throw new Error(
+            `${this.scenario.name}: the prologue waits (${OP_NAMES[k.op]} on ${this.describe(k.addr)}) with no other task to wake it`,
+          );
+        this.step++;
+      }
+    } catch (e) {
+      if (e instanceof KernelBug)
+        throw new Error(`${this.scenario.name}: the prologue failed: ${e.message}`);
+      throw e;
+    }
+    if (this.rcu_nesting[0] !== 0)
+      throw new Error(`${this.scenario.name}: the prologue ends inside rcu_read_lock()`);
+    for (const [obj, info] of this.allocs) this.prologue_allocs.set(obj, info);
+    this.allocs.clear();
+    this.step = 0;
   }
 
   pending_op(task: number): number {
@@ -201,7 +275,14 @@ export class ExploreExecutor implements ExploreView {
     this.cpus_done = 0;
     this.step = 0;
     this.last = -1;
+    this.epoch = 0;
     this.locks?.reset(this.nr_tasks);
+    this.accesses?.reset(this.nr_tasks);
+  }
+
+  /* The allocation record of object `obj`, made in this schedule or by the prologue. */
+  private alloc_info(obj: number): AllocInfo | undefined {
+    return this.allocs.get(obj) ?? this.prologue_allocs.get(obj);
   }
 
   /** Run one schedule. With `trace`, every step is recorded into it. */
@@ -213,7 +294,9 @@ export class ExploreExecutor implements ExploreView {
     let preemptions = 0;
     let bug: KernelBug | null = null;
     let bug_task = -1;
+    let pruned = false;
     const { scenario, cfg } = this;
+    const every_step = strategy.every_step === true;
     try {
       for (let t = 0; t < this.nr_tasks; t++) {
         const gen = task_code(scenario, this.ctx[t]!, this.globals, cfg);
@@ -231,7 +314,11 @@ export class ExploreExecutor implements ExploreView {
           bug = this.no_runnable();
           break;
         }
-        const t = n === 1 ? runnable[0]! : strategy.pick(runnable, this);
+        const t = n === 1 && !every_step ? runnable[0]! : strategy.pick(runnable, this);
+        if (t < 0) {
+          pruned = true;
+          break;
+        }
         if (this.state[t] !== TASK_RUNNABLE)
           throw new Error(`strategy ${strategy.name} picked task ${t}, which cannot run`);
         if (t !== this.last && this.last >= 0 && this.state[this.last] === TASK_RUNNABLE)
@@ -252,6 +339,7 @@ export class ExploreExecutor implements ExploreView {
         this.step++;
         this.parked = false;
         const result = this.perform(t, k);
+        if (this.accesses && !this.parked) this.accesses.access(t, k, result, this.step - 1);
         if (rec) {
           rec.result = result;
           rec.parked = this.parked;
@@ -269,7 +357,7 @@ export class ExploreExecutor implements ExploreView {
           break;
         }
       }
-      if (!bug) {
+      if (!bug && !pruned) {
         bug_task = -1;
         scenario.check(this.m, this.sys, this.globals, cfg);
       }
@@ -289,7 +377,14 @@ export class ExploreExecutor implements ExploreView {
       preemptions,
       hash: hash >>> 0,
       choices: this.choices.slice(0, this.step),
+      pruned,
     };
+  }
+
+  dependent(t1: number, t2: number): boolean {
+    const x = this.ctx[t1]!;
+    const y = this.ctx[t2]!;
+    return touches(x, y, this.w) || touches(y, x, this.w);
   }
 
   private record(t: number, k: KernelContext): StepRecord {
@@ -335,6 +430,7 @@ export class ExploreExecutor implements ExploreView {
 
   /* kthread_stop() of every kthread, once every CPU is done. */
   private stop_kthreads(): void {
+    this.epoch++;
     for (const kt of this.scenario.kthreads) {
       const { flag, kick } = kt.stop(this.sys);
       this.w[flag] = 1;
@@ -384,7 +480,7 @@ export class ExploreExecutor implements ExploreView {
     if (addr >>> 0 < 64 || addr >= this.w.length)
       throw new KernelBug('null-ptr-deref', `KASAN: null-ptr-deref or wild access: ${access}`);
     const so = slab_object(this.m, addr);
-    const info = so ? this.allocs.get(so.obj) : undefined;
+    const info = so ? this.alloc_info(so.obj) : undefined;
     const sites = info
       ? `; allocated by ${this.task_name(info.task)} in ${info.site} at step ${info.step}` +
         (info.free_site
@@ -564,16 +660,105 @@ export class ExploreExecutor implements ExploreView {
           addr,
           addr + w[c + KMEM_CACHE.object_size]!,
         );
-        const info = this.allocs.get(addr);
+        const info = this.alloc_info(addr);
         if (info) {
-          info.free_site = k.site;
-          info.free_task = t;
-          info.free_step = this.step;
+          this.allocs.set(addr, {
+            ...info,
+            free_site: k.site,
+            free_task: t,
+            free_step: this.step,
+          });
         }
         return 0;
       }
       default:
         throw new KernelBug('BUG', `unknown op ${op} yielded by ${this.task_name(t)}`);
     }
+  }
+}
+
+/*
+ * Whether access `x` writes something access `y` reads or writes. The
+ * footprint of each kind: one word for loads, stores, atomics and futex
+ * calls (a wake writes the waiters' state); both ranges of a memcpy; the
+ * object and its cache for a free; the task's rcu_data for
+ * rcu_read_lock/unlock (which the gp kthread reads); everything but RCU
+ * and lock annotations for an allocation, which may hand out any free
+ * object of its cache. Lock annotations change only lockdep's view of
+ * their own task.
+ */
+function touches(x: KernelContext, y: KernelContext, w: Int32Array): boolean {
+  if (x.op === Op.ALLOC) return !annotation(y.op);
+  if (y.op === Op.ALLOC) return !annotation(x.op);
+  let lo: number;
+  let hi: number;
+  switch (x.op) {
+    case Op.STORE:
+    case Op.WRITE_ONCE:
+    case Op.STORE_RELEASE:
+    case Op.CMPXCHG:
+    case Op.XCHG:
+    case Op.FETCH_ADD:
+    case Op.FETCH_OR:
+    case Op.FETCH_AND:
+    case Op.FUTEX_WAKE:
+      lo = x.addr;
+      hi = lo + 1;
+      break;
+    case Op.MEMCPY:
+    case Op.MEMSET:
+      lo = x.addr;
+      hi = lo + x.b;
+      break;
+    case Op.FREE:
+      if (y.op === Op.FREE && y.a === x.a) return true;
+      lo = x.addr;
+      hi = lo + w[x.a + KMEM_CACHE.object_size]!;
+      break;
+    case Op.RCU_READ_LOCK:
+    case Op.RCU_READ_UNLOCK:
+      lo = x.sys.rcu_data[x.cpu]!;
+      hi = lo + RCU_DATA.$.size;
+      break;
+    default:
+      return false;
+  }
+  return reads_or_writes(y, lo, hi);
+}
+
+function annotation(op: number): boolean {
+  return (
+    op === Op.LOCK_ACQUIRE ||
+    op === Op.LOCK_RELEASE ||
+    op === Op.ASSERT_HELD ||
+    op === Op.RCU_READ_LOCK ||
+    op === Op.RCU_READ_UNLOCK
+  );
+}
+
+/* Whether access `y` touches a word of [lo, hi). */
+function reads_or_writes(y: KernelContext, lo: number, hi: number): boolean {
+  switch (y.op) {
+    case Op.LOCK_ACQUIRE:
+    case Op.LOCK_RELEASE:
+    case Op.ASSERT_HELD:
+      return false;
+    case Op.RCU_READ_LOCK:
+    case Op.RCU_READ_UNLOCK: {
+      const rdp = y.sys.rcu_data[y.cpu]!;
+      const gp_waiting = y.sys.rcu_state + RCU_STATE.gp_waiting;
+      return (
+        (rdp < hi && lo < rdp + RCU_DATA.$.size) ||
+        (y.op === Op.RCU_READ_UNLOCK && gp_waiting >= lo && gp_waiting < hi)
+      );
+    }
+    case Op.MEMCPY:
+      return (y.addr < hi && lo < y.addr + y.b) || (y.a < hi && lo < y.a + y.b);
+    case Op.MEMSET:
+      return y.addr < hi && lo < y.addr + y.b;
+    case Op.FREE:
+      return y.addr < hi && lo < y.addr + 1;
+    default:
+      return y.addr >= lo && y.addr < hi;
   }
 }

@@ -20,7 +20,7 @@ import {
   task_name,
 } from '../scenario.js';
 import { CTRL, CTRL_ABORT, ctrl_base, ctrl_words, TASK_BLOCKED, TASK_DONE } from './native_ctrl.js';
-import type { WorkerInit } from './native_worker.js';
+import { NativeCpu, type WorkerInit } from './native_worker.js';
 
 export interface NativeBug {
   readonly class: string;
@@ -76,6 +76,11 @@ export async function run_native(
   const { nr_tasks, m, sys, globals } = instantiate(scenario, cfg);
   const ctrl_sab = new SharedArrayBuffer(ctrl_words(nr_tasks) * 4);
   const ctrl = new Int32Array(ctrl_sab);
+  if (scenario.prologue) {
+    const cpu0 = new NativeCpu(m, sys, 0, cfg.policy, cfg.variant, ctrl);
+    cpu0.drive(scenario.prologue(cpu0.k, globals, cfg));
+    Atomics.store(ctrl, ctrl_base(0) + CTRL.steps, 0);
+  }
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
   const worker_url = new URL(`./native_worker${ext}`, import.meta.url).href;
   const code = bootstrap(worker_url, scenario.module);
