@@ -3,20 +3,39 @@
  *
  * Every schedule with at most `bound` preemptions (a switch away from a
  * task that could have gone on; CHESS, Musuvathi & Qadeer, PLDI 2007) is
- * covered, the bound raised one at a time from 0, so the first bug found
- * is one with the fewest preemptions. Sleep sets (Godefroid 1996) prune
- * schedules that only reorder commuting accesses: once the subtree of
- * task u at a node is explored, u sleeps in its siblings' subtrees until
- * some step does not commute with u's pending access. A schedule in which
- * every runnable task sleeps is abandoned, as is one that would need more
- * preemptions than the bound. When a bound is exhausted without a bug the
- * scenario is clean within it: `proved` says up to which bound.
+ * covered up to reordering of commuting accesses, the bound raised one at
+ * a time from 0, so the first bug found is one with the fewest
+ * preemptions. When a bound is exhausted without a bug the scenario is
+ * clean within it: `proved` says up to which bound.
+ *
+ * Two reductions keep that cheap. Dynamic partial-order reduction
+ * (Flanagan & Godefroid, POPL 2005): after each schedule, vector clocks
+ * over its steps find every pair of conflicting accesses (same word, one
+ * writes) that no happens-before chain orders; only there is the other
+ * task tried, at the node before the first of the pair, and, to stay
+ * complete under the bound, where that task's run began (Coons, Musuvathi
+ * & McKinley, OOPSLA 2013). Sleep sets (Godefroid 1996): once the subtree
+ * of task u at a node is explored, u sleeps in its siblings' subtrees
+ * until some step does not commute with u's pending access; a schedule in
+ * which every runnable task sleeps is abandoned, as is one that would
+ * need more preemptions than the bound.
  *
  * The search is stateless: each schedule replays the choices of the
- * current path up to its deepest open node, takes the next untried task
+ * current path up to its deepest open node, takes the next task to try
  * there, and goes on without preempting.
  */
-import type { ExploreView, Strategy } from '../runtime/executors/explore.js';
+import {
+  type ExploreView,
+  FOOTPRINT_SLOTS,
+  FP_FLAGS,
+  FP_HI1,
+  FP_HI2,
+  FP_LO1,
+  FP_LO2,
+  FP_WRITE1,
+  FP_WRITE2,
+  type Strategy,
+} from '../runtime/executors/explore.js';
 
 /** One decision: a step where two or more tasks could run. */
 interface Node {
@@ -31,6 +50,8 @@ interface Node {
   readonly preemptions: number;
   /** Tasks whose subtree is explored or being explored. */
   done: number;
+  /** Tasks to try here: races found in schedules through this node. */
+  backtrack: number;
   /** The task the current path takes here. */
   chosen: number;
 }
@@ -52,6 +73,17 @@ export class BoundedDfs implements Strategy {
   private sleep = 0;
   private preemptions = 0;
   private epoch = 0;
+  private nr_tasks = 0;
+  /* The steps of the current schedule: task, footprint and decision node (-1: forced). */
+  private steps = 0;
+  private task_of = new Uint8Array(1024);
+  private node_of = new Int32Array(1024);
+  private fp = new Int32Array(1024 * FOOTPRINT_SLOTS);
+  /* Scratch of find_races(), kept between schedules. */
+  private clock = new Int32Array(0);
+  private step_clock = new Int32Array(0);
+  private readonly words = new LastAccess();
+  private readonly conflicts: number[] = [];
 
   constructor(
     /** Stop after exhausting this bound. */
@@ -67,10 +99,12 @@ export class BoundedDfs implements Strategy {
 
   begin(i: number): boolean {
     if (i >= this.schedules) return false;
+    if (i > 0) this.find_races();
     this.depth = 0;
     this.sleep = 0;
     this.preemptions = 0;
     this.epoch = 0;
+    this.steps = 0;
     if (i === 0) return true;
     if (this.backtrack()) return true;
     // Every schedule within this bound ran: the next bound starts over.
@@ -86,7 +120,7 @@ export class BoundedDfs implements Strategy {
   private backtrack(): boolean {
     for (let j = this.path.length - 1; j >= 0; j--) {
       const node = this.path[j]!;
-      let open = node.runnable & ~node.done & ~node.sleep;
+      let open = node.backtrack & ~node.done & ~node.sleep;
       for (let t = 0; open !== 0; t++, open >>>= 1) {
         if ((open & 1) === 0) continue;
         const cost = node.last_runnable && t !== node.last ? 1 : 0;
@@ -109,6 +143,7 @@ export class BoundedDfs implements Strategy {
     let t: number;
     if (runnable.length === 1) {
       t = runnable[0]!;
+      this.record(t, -1, view);
     } else {
       const j = this.depth++;
       if (j < this.replay_to) {
@@ -121,15 +156,111 @@ export class BoundedDfs implements Strategy {
       // Siblings explored before t sleep in t's subtree.
       this.sleep |= node.done & ~(1 << t);
       if (node.last_runnable && t !== node.last) this.preemptions++;
+      this.record(t, j, view);
     }
     this.sleep = this.wake(t, view);
     return t;
+  }
+
+  private record(t: number, node: number, view: ExploreView): void {
+    const i = this.steps++;
+    if (i >= this.task_of.length) {
+      const task_of = new Uint8Array(i * 2);
+      task_of.set(this.task_of);
+      this.task_of = task_of;
+      const node_of = new Int32Array(i * 2);
+      node_of.set(this.node_of);
+      this.node_of = node_of;
+      const fp = new Int32Array(i * 2 * FOOTPRINT_SLOTS);
+      fp.set(this.fp);
+      this.fp = fp;
+    }
+    this.task_of[i] = t;
+    this.node_of[i] = node;
+    view.footprint(t, this.fp, i * FOOTPRINT_SLOTS);
+  }
+
+  /*
+   * Races of the schedule just run: for each step, the earlier steps of
+   * other tasks on the same words that conflict with it and do not happen
+   * before it. Happens-before is program order plus the order of every
+   * conflicting pair, as vector clocks of step numbers (step + 1, 0 for
+   * none) per task.
+   */
+  private find_races(): void {
+    const n = this.steps;
+    const T = this.nr_tasks;
+    const clock = this.clock.length >= T * T ? this.clock : new Int32Array(T * T);
+    this.clock = clock;
+    clock.fill(0);
+    if (this.step_clock.length < n * T) this.step_clock = new Int32Array(n * T * 2);
+    const step_clock = this.step_clock;
+    const words = this.words;
+    words.begin(T);
+    const conflicts = this.conflicts;
+    for (let i = 0; i < n; i++) {
+      const p = this.task_of[i]!;
+      const f = i * FOOTPRINT_SLOTS;
+      const flags = this.fp[f + FP_FLAGS]!;
+      conflicts.length = 0;
+      words.access(
+        this.fp[f + FP_LO1]!,
+        this.fp[f + FP_HI1]!,
+        (flags & FP_WRITE1) !== 0,
+        i,
+        p,
+        this.task_of,
+        conflicts,
+      );
+      words.access(
+        this.fp[f + FP_LO2]!,
+        this.fp[f + FP_HI2]!,
+        (flags & FP_WRITE2) !== 0,
+        i,
+        p,
+        this.task_of,
+        conflicts,
+      );
+      const cp = p * T;
+      for (const j of conflicts) {
+        const q = this.task_of[j]!;
+        if (clock[cp + q]! <= j) this.race(j, p);
+      }
+      for (const j of conflicts) {
+        for (let u = 0; u < T; u++) {
+          const c = step_clock[j * T + u]!;
+          if (c > clock[cp + u]!) clock[cp + u] = c;
+        }
+      }
+      clock[cp + p] = i + 1;
+      step_clock.set(clock.subarray(cp, cp + T), i * T);
+    }
+  }
+
+  /*
+   * Step j (of another task) races with a later step of task p: try p
+   * before step j, and before the run of j's task that step j ends, where
+   * switching to p may cost no preemption.
+   */
+  private race(j: number, p: number): void {
+    this.try_at(this.node_of[j]!, p);
+    const q = this.task_of[j]!;
+    let start = j;
+    while (start > 0 && this.task_of[start - 1] === q) start--;
+    if (start !== j) this.try_at(this.node_of[start]!, p);
+  }
+
+  private try_at(n: number, p: number): void {
+    if (n < 0 || n >= this.path.length) return;
+    const node = this.path[n]!;
+    node.backtrack |= (node.runnable & (1 << p)) !== 0 ? 1 << p : node.runnable;
   }
 
   /* A node past the replayed path: go on without preempting where allowed. */
   private extend(runnable: readonly number[], view: ExploreView): number {
     if (view.nr_tasks > MAX_TASKS)
       throw new Error(`dfs explores at most ${MAX_TASKS} tasks, not ${view.nr_tasks}`);
+    this.nr_tasks = view.nr_tasks;
     let mask = 0;
     for (const r of runnable) mask |= 1 << r;
     const last = view.last;
@@ -147,6 +278,7 @@ export class BoundedDfs implements Strategy {
       last_runnable,
       preemptions: this.preemptions,
       done: 1 << t,
+      backtrack: 1 << t,
       chosen: t,
     });
     return t;
@@ -159,5 +291,70 @@ export class BoundedDfs implements Strategy {
       if ((rest & 1) !== 0 && view.dependent(u, t)) s &= ~(1 << u);
     }
     return s;
+  }
+}
+
+/*
+ * Per word, the last write and each task's last read since it (step + 1,
+ * 0 for none), for one schedule at a time: a stamp per word says whether
+ * its entry belongs to the current schedule, so nothing is cleared.
+ */
+class LastAccess {
+  private stamp = new Int32Array(0);
+  private entry = new Int32Array(0);
+  private run = 0;
+  private tasks = 1;
+
+  begin(tasks: number): void {
+    this.run++;
+    if (tasks !== this.tasks) {
+      this.tasks = tasks;
+      this.stamp = new Int32Array(0);
+      this.entry = new Int32Array(0);
+    }
+  }
+
+  /* Push the earlier steps of other tasks that access [lo, hi) conflicts with; then record it. */
+  access(
+    lo: number,
+    hi: number,
+    write: boolean,
+    step: number,
+    task: number,
+    task_of: Uint8Array,
+    conflicts: number[],
+  ): void {
+    const E = 1 + this.tasks;
+    if (hi > this.stamp.length) this.grow(hi);
+    const { stamp, entry, run } = this;
+    for (let a = lo; a < hi; a++) {
+      const e = a * E;
+      if (stamp[a] !== run) {
+        stamp[a] = run;
+        entry.fill(0, e, e + E);
+      }
+      const w = entry[e]!;
+      if (w > 0 && task_of[w - 1] !== task) conflicts.push(w - 1);
+      if (write) {
+        for (let q = 0; q < this.tasks; q++) {
+          const r = entry[e + 1 + q]!;
+          if (q !== task && r > 0) conflicts.push(r - 1);
+        }
+        entry.fill(0, e + 1, e + E);
+        entry[e] = step + 1;
+      } else {
+        entry[e + 1 + task] = step + 1;
+      }
+    }
+  }
+
+  private grow(words: number): void {
+    const n = Math.max(words, this.stamp.length * 2, 1 << 16);
+    const stamp = new Int32Array(n);
+    stamp.set(this.stamp);
+    this.stamp = stamp;
+    const entry = new Int32Array(n * (1 + this.tasks));
+    entry.set(this.entry);
+    this.entry = entry;
   }
 }

@@ -6,10 +6,10 @@ import { readFileSync } from 'node:fs';
  * With --json, stdout carries one JSON document and nothing else.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { BoundedDfs } from '../check/dfs.js';
 import { type BugReport, Explorer } from '../check/explorer.js';
 import { decode_replay, hex32 } from '../check/replay.js';
 import { find_scenario, SCENARIOS } from '../check/scenarios/index.js';
-import { BoundedDfs } from '../check/dfs.js';
 import { Directed, Pct, parse_phases, RandomWalk } from '../check/strategy.js';
 import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';
 import { diff } from '../oracle/diff.js';

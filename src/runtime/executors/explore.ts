@@ -11,12 +11,7 @@
  * plug-in (LockChecker) called only at lock annotations.
  */
 import type { KernelSymbols } from '../../kernel/boot.js';
-import {
-  __rcu_read_lock,
-  __rcu_read_unlock,
-  RCU_DATA,
-  RCU_STATE,
-} from '../../kernel/rcu/tree.js';
+import { __rcu_read_lock, __rcu_read_unlock, RCU_DATA, RCU_STATE } from '../../kernel/rcu/tree.js';
 import {
   describe_addr,
   KMEM_CACHE,
@@ -56,6 +51,8 @@ export interface ExploreView {
    * wait on its word). Partial-order reduction prunes by it.
    */
   dependent(t1: number, t2: number): boolean;
+  /** The words task t's pending access touches, into out[at ..]: see footprint(). */
+  footprint(t: number, out: Int32Array, at: number): void;
   /**
    * Bumped by a step whose effects reach past its own access (the last
    * CPU ending stops the kthreads): reductions built on `dependent` must
@@ -185,6 +182,8 @@ export class ExploreExecutor implements ExploreView {
   step = 0;
   last = -1;
   epoch = 0;
+  private readonly fp_a = new Int32Array(FOOTPRINT_SLOTS);
+  private readonly fp_b = new Int32Array(FOOTPRINT_SLOTS);
   /** Allocations made by the scenario's prologue: part of every schedule's start. */
   private readonly prologue_allocs = new Map<number, AllocInfo>();
   private trace: StepRecord[] | null = null;
@@ -382,11 +381,19 @@ export class ExploreExecutor implements ExploreView {
   }
 
   dependent(t1: number, t2: number): boolean {
-    const x = this.ctx[t1]!;
-    const y = this.ctx[t2]!;
-    return touches(x, y, this.w) || touches(y, x, this.w);
+    const x = this.fp_a;
+    const y = this.fp_b;
+    footprint(this.ctx[t1]!, this.w, x);
+    footprint(this.ctx[t2]!, this.w, y);
+    // An allocation may hand out any free object of its cache, words the other may touch.
+    if ((x[FP_FLAGS]! | y[FP_FLAGS]!) & FP_ALLOC)
+      return x[FP_HI1]! > x[FP_LO1]! && y[FP_HI1]! > y[FP_LO1]!;
+    return conflict(x, y);
   }
 
+  footprint(t: number, out: Int32Array, at: number): void {
+    footprint(this.ctx[t]!, this.w, out, at);
+  }
   private record(t: number, k: KernelContext): StepRecord {
     const rec: StepRecord = {
       step: this.step,
@@ -677,88 +684,97 @@ export class ExploreExecutor implements ExploreView {
   }
 }
 
+/** Slots of a footprint (see footprint()). */
+export const FP_LO1 = 0;
+export const FP_HI1 = 1;
+export const FP_LO2 = 2;
+export const FP_HI2 = 3;
+/** Bit 0: range 1 is written; bit 1: range 2 is written; bit 2: an allocation. */
+export const FP_FLAGS = 4;
+export const FP_WRITE1 = 1;
+export const FP_WRITE2 = 2;
+export const FP_ALLOC = 4;
+export const FOOTPRINT_SLOTS = 5;
+
 /*
- * Whether access `x` writes something access `y` reads or writes. The
- * footprint of each kind: one word for loads, stores, atomics and futex
- * calls (a wake writes the waiters' state); both ranges of a memcpy; the
- * object and its cache for a free; the task's rcu_data for
- * rcu_read_lock/unlock (which the gp kthread reads); everything but RCU
- * and lock annotations for an allocation, which may hand out any free
- * object of its cache. Lock annotations change only lockdep's view of
- * their own task.
+ * The words access `k` reads or writes, as up to two ranges: one word for
+ * loads, stores, atomics and futex calls (a wake writes the waiters'
+ * state); destination and source of a memcpy; the object and its cache for
+ * a free; the cache for an allocation (flagged: which object it hands out
+ * is not known before, see dependent()); the task's rcu_data for
+ * rcu_read_lock/unlock, which the gp kthread reads, and for an unlock the
+ * gp_waiting word it reads. Lock annotations change only lockdep's view of
+ * their own task: no words.
  */
-function touches(x: KernelContext, y: KernelContext, w: Int32Array): boolean {
-  if (x.op === Op.ALLOC) return !annotation(y.op);
-  if (y.op === Op.ALLOC) return !annotation(x.op);
-  let lo: number;
-  let hi: number;
-  switch (x.op) {
-    case Op.STORE:
-    case Op.WRITE_ONCE:
-    case Op.STORE_RELEASE:
-    case Op.CMPXCHG:
-    case Op.XCHG:
-    case Op.FETCH_ADD:
-    case Op.FETCH_OR:
-    case Op.FETCH_AND:
-    case Op.FUTEX_WAKE:
-      lo = x.addr;
-      hi = lo + 1;
+export function footprint(k: KernelContext, w: Int32Array, out: Int32Array, at = 0): void {
+  let lo1 = k.addr;
+  let hi1 = lo1 + 1;
+  let lo2 = 0;
+  let hi2 = 0;
+  let flags = FP_WRITE1;
+  switch (k.op) {
+    case Op.LOAD:
+    case Op.READ_ONCE:
+    case Op.LOAD_ACQUIRE:
+    case Op.COND_LOAD_NE:
+    case Op.FUTEX_WAIT:
+      flags = 0;
       break;
     case Op.MEMCPY:
+      hi1 = lo1 + k.b;
+      lo2 = k.a;
+      hi2 = lo2 + k.b;
+      break;
     case Op.MEMSET:
-      lo = x.addr;
-      hi = lo + x.b;
+      hi1 = lo1 + k.b;
       break;
     case Op.FREE:
-      if (y.op === Op.FREE && y.a === x.a) return true;
-      lo = x.addr;
-      hi = lo + w[x.a + KMEM_CACHE.object_size]!;
+      hi1 = lo1 + w[k.a + KMEM_CACHE.object_size]!;
+      lo2 = k.a;
+      hi2 = lo2 + 1;
+      flags = FP_WRITE1 | FP_WRITE2;
+      break;
+    case Op.ALLOC:
+      flags = FP_WRITE1 | FP_ALLOC;
       break;
     case Op.RCU_READ_LOCK:
     case Op.RCU_READ_UNLOCK:
-      lo = x.sys.rcu_data[x.cpu]!;
-      hi = lo + RCU_DATA.$.size;
+      lo1 = k.sys.rcu_data[k.cpu]!;
+      hi1 = lo1 + RCU_DATA.$.size;
+      if (k.op === Op.RCU_READ_UNLOCK) {
+        lo2 = k.sys.rcu_state + RCU_STATE.gp_waiting;
+        hi2 = lo2 + 1;
+      }
       break;
-    default:
-      return false;
-  }
-  return reads_or_writes(y, lo, hi);
-}
-
-function annotation(op: number): boolean {
-  return (
-    op === Op.LOCK_ACQUIRE ||
-    op === Op.LOCK_RELEASE ||
-    op === Op.ASSERT_HELD ||
-    op === Op.RCU_READ_LOCK ||
-    op === Op.RCU_READ_UNLOCK
-  );
-}
-
-/* Whether access `y` touches a word of [lo, hi). */
-function reads_or_writes(y: KernelContext, lo: number, hi: number): boolean {
-  switch (y.op) {
     case Op.LOCK_ACQUIRE:
     case Op.LOCK_RELEASE:
     case Op.ASSERT_HELD:
-      return false;
-    case Op.RCU_READ_LOCK:
-    case Op.RCU_READ_UNLOCK: {
-      const rdp = y.sys.rcu_data[y.cpu]!;
-      const gp_waiting = y.sys.rcu_state + RCU_STATE.gp_waiting;
-      return (
-        (rdp < hi && lo < rdp + RCU_DATA.$.size) ||
-        (y.op === Op.RCU_READ_UNLOCK && gp_waiting >= lo && gp_waiting < hi)
-      );
-    }
-    case Op.MEMCPY:
-      return (y.addr < hi && lo < y.addr + y.b) || (y.a < hi && lo < y.a + y.b);
-    case Op.MEMSET:
-      return y.addr < hi && lo < y.addr + y.b;
-    case Op.FREE:
-      return y.addr < hi && lo < y.addr + 1;
-    default:
-      return y.addr >= lo && y.addr < hi;
+      hi1 = lo1;
+      flags = 0;
+      break;
   }
+  out[at + FP_LO1] = lo1;
+  out[at + FP_HI1] = hi1;
+  out[at + FP_LO2] = lo2;
+  out[at + FP_HI2] = hi2;
+  out[at + FP_FLAGS] = flags;
+}
+
+/* Whether two footprints overlap where at least one of them writes. */
+export function conflict(x: Int32Array, y: Int32Array): boolean {
+  return (
+    range_conflict(x, FP_LO1, FP_WRITE1, y) ||
+    (x[FP_HI2]! > x[FP_LO2]! && range_conflict(x, FP_LO2, FP_WRITE2, y))
+  );
+}
+
+function range_conflict(x: Int32Array, slot: number, write_bit: number, y: Int32Array): boolean {
+  const lo = x[slot]!;
+  const hi = x[slot + 1]!;
+  const xw = (x[FP_FLAGS]! & write_bit) !== 0;
+  const yf = y[FP_FLAGS]!;
+  return (
+    (y[FP_LO1]! < hi && lo < y[FP_HI1]! && (xw || (yf & FP_WRITE1) !== 0)) ||
+    (y[FP_LO2]! < hi && lo < y[FP_HI2]! && (xw || (yf & FP_WRITE2) !== 0))
+  );
 }
