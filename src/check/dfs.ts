@@ -22,7 +22,10 @@
  *
  * The search is stateless: each schedule replays the choices of the
  * current path up to its deepest open node, takes the next task to try
- * there, and goes on without preempting.
+ * there, and goes on without preempting. The seed orders the tasks where
+ * the search has a free choice (the first step, after a task blocks, the
+ * order alternatives are tried in): every seed covers the same schedules,
+ * in another order.
  */
 import {
   type ExploreView,
@@ -90,11 +93,19 @@ export class BoundedDfs implements Strategy {
     readonly max_bound: number,
     /** Stop after this many schedules (a time budget stops it too). */
     private readonly schedules: number,
-    /** Start at this bound (lower bounds are taken as explored). */
-    min_bound = 0,
-  ) {
-    this.bound = min_bound;
-    this.proved = min_bound - 1;
+    private readonly seed = 0,
+  ) {}
+
+  /* The task tried first at node n: a seeded rotation of the task ids. */
+  private first(n: number): number {
+    return (Math.imul(this.seed ^ Math.imul(n + 1, 0x9e3779b1), 0x85ebca77) >>> 7) % this.nr_tasks;
+  }
+
+  /* The lowest set bit of `mask` at or after task `from`, wrapping around. */
+  private next_in(mask: number, from: number): number {
+    const hi = mask & (-1 << from);
+    const m = hi !== 0 ? hi : mask;
+    return 31 - Math.clz32(m & -m);
   }
 
   begin(i: number): boolean {
@@ -121,8 +132,9 @@ export class BoundedDfs implements Strategy {
     for (let j = this.path.length - 1; j >= 0; j--) {
       const node = this.path[j]!;
       let open = node.backtrack & ~node.done & ~node.sleep;
-      for (let t = 0; open !== 0; t++, open >>>= 1) {
-        if ((open & 1) === 0) continue;
+      while (open !== 0) {
+        const t = this.next_in(open, this.first(j));
+        open &= ~(1 << t);
         const cost = node.last_runnable && t !== node.last ? 1 : 0;
         if (node.preemptions + cost > this.bound) continue;
         node.done |= 1 << t;
@@ -153,9 +165,11 @@ export class BoundedDfs implements Strategy {
         if (t < 0) return -1;
       }
       const node = this.path[j]!;
-      // Siblings explored before t sleep in t's subtree.
-      this.sleep |= node.done & ~(1 << t);
-      if (node.last_runnable && t !== node.last) this.preemptions++;
+      if (node.last_runnable && t !== node.last) {
+        this.preemptions++;
+        // The task preempted here, explored first, sleeps in t's subtree (see wake()).
+        this.sleep |= node.done & (1 << node.last);
+      }
       this.record(t, j, view);
     }
     this.sleep = this.wake(t, view);
@@ -269,7 +283,7 @@ export class BoundedDfs implements Strategy {
     if (awake === 0) return -1;
     let t: number;
     if (last_runnable && (awake & (1 << last)) !== 0) t = last;
-    else t = 31 - Math.clz32(awake & -awake);
+    else t = this.next_in(awake, this.first(this.path.length));
     if (last_runnable && t !== last && this.preemptions + 1 > this.bound) return -1;
     this.path.push({
       runnable: mask,
@@ -284,7 +298,17 @@ export class BoundedDfs implements Strategy {
     return t;
   }
 
-  /* Sleepers whose pending access does not commute with t's wake up. */
+  /*
+   * Sleepers whose pending access does not commute with t's wake up.
+   *
+   * Under a preemption bound only the preempted task may sleep: a schedule
+   * of a sibling's subtree that runs it late is matched in its own subtree
+   * by one that runs that step first, at no more preemptions (its step,
+   * then the switch the sibling paid for at the node). A sibling chosen
+   * freely (no task to preempt) or a second preempting sibling has no such
+   * match within the bound: its equivalent may cost one more preemption,
+   * so putting it to sleep would skip schedules the bound admits.
+   */
   private wake(t: number, view: ExploreView): number {
     let s = this.sleep & ~(1 << t);
     for (let u = 0, rest = s; rest !== 0; u++, rest >>>= 1) {
@@ -298,15 +322,30 @@ export class BoundedDfs implements Strategy {
  * Per word, the last write and each task's last read since it (step + 1,
  * 0 for none), for one schedule at a time: a stamp per word says whether
  * its entry belongs to the current schedule, so nothing is cleared.
+ *
+ * A range longer than BIG_RANGE (a page freed or copied) is not spread
+ * over its words: it meets the words of the schedule already touched in
+ * it, and is kept whole for the accesses that come later. A later access
+ * then conflicts with it even where a newer write came between: an extra
+ * race only adds a schedule to try.
  */
+const BIG_RANGE = 32;
+
 class LastAccess {
   private stamp = new Int32Array(0);
   private entry = new Int32Array(0);
   private run = 0;
   private tasks = 1;
+  /* Words with an entry in this schedule. */
+  private touched = new Int32Array(1024);
+  private nr_touched = 0;
+  /* Big ranges of this schedule: lo, hi, step + 1, and 1 for a write. */
+  private readonly big: number[] = [];
 
   begin(tasks: number): void {
     this.run++;
+    this.nr_touched = 0;
+    this.big.length = 0;
     if (tasks !== this.tasks) {
       this.tasks = tasks;
       this.stamp = new Int32Array(0);
@@ -324,27 +363,72 @@ class LastAccess {
     task_of: Uint8Array,
     conflicts: number[],
   ): void {
-    const E = 1 + this.tasks;
+    if (hi <= lo) return;
     if (hi > this.stamp.length) this.grow(hi);
-    const { stamp, entry, run } = this;
-    for (let a = lo; a < hi; a++) {
-      const e = a * E;
-      if (stamp[a] !== run) {
-        stamp[a] = run;
-        entry.fill(0, e, e + E);
+    const big = this.big;
+    if (hi - lo > BIG_RANGE) {
+      const touched = this.touched;
+      for (let i = 0; i < this.nr_touched; i++) {
+        const a = touched[i]!;
+        if (a >= lo && a < hi) this.word(a, write, step, task, task_of, conflicts);
       }
-      const w = entry[e]!;
-      if (w > 0 && task_of[w - 1] !== task) conflicts.push(w - 1);
-      if (write) {
-        for (let q = 0; q < this.tasks; q++) {
-          const r = entry[e + 1 + q]!;
-          if (q !== task && r > 0) conflicts.push(r - 1);
-        }
-        entry.fill(0, e + 1, e + E);
-        entry[e] = step + 1;
-      } else {
-        entry[e + 1 + task] = step + 1;
+      this.big_conflicts(lo, hi, write, task, task_of, conflicts);
+      big.push(lo, hi, step + 1, write ? 1 : 0);
+      return;
+    }
+    for (let a = lo; a < hi; a++) this.word(a, write, step, task, task_of, conflicts);
+    if (big.length > 0) this.big_conflicts(lo, hi, write, task, task_of, conflicts);
+  }
+
+  private big_conflicts(
+    lo: number,
+    hi: number,
+    write: boolean,
+    task: number,
+    task_of: Uint8Array,
+    conflicts: number[],
+  ): void {
+    const big = this.big;
+    for (let b = 0; b < big.length; b += 4) {
+      if (big[b]! < hi && lo < big[b + 1]! && (write || big[b + 3] === 1)) {
+        const j = big[b + 2]! - 1;
+        if (task_of[j] !== task) conflicts.push(j);
       }
+    }
+  }
+
+  private word(
+    a: number,
+    write: boolean,
+    step: number,
+    task: number,
+    task_of: Uint8Array,
+    conflicts: number[],
+  ): void {
+    const E = 1 + this.tasks;
+    const e = a * E;
+    const entry = this.entry;
+    if (this.stamp[a] !== this.run) {
+      this.stamp[a] = this.run;
+      entry.fill(0, e, e + E);
+      if (this.nr_touched === this.touched.length) {
+        const grown = new Int32Array(this.touched.length * 2);
+        grown.set(this.touched);
+        this.touched = grown;
+      }
+      this.touched[this.nr_touched++] = a;
+    }
+    const w = entry[e]!;
+    if (w > 0 && task_of[w - 1] !== task) conflicts.push(w - 1);
+    if (write) {
+      for (let q = 0; q < this.tasks; q++) {
+        const r = entry[e + 1 + q]!;
+        if (q !== task && r > 0) conflicts.push(r - 1);
+      }
+      entry.fill(0, e + 1, e + E);
+      entry[e] = step + 1;
+    } else {
+      entry[e + 1 + task] = step + 1;
     }
   }
 

@@ -3,6 +3,7 @@
  */
 import type { ExploreView, Strategy } from '../runtime/executors/explore.js';
 import { OP_NAMES } from '../runtime/ops.js';
+import { BoundedDfs } from './dfs.js';
 import { Rng } from './random.js';
 
 /** Random walk: every choice uniform among the runnable tasks; schedule i seeded from (seed, i). */
@@ -221,4 +222,28 @@ export class Replay implements Strategy {
 /** A replayed schedule does not fit the run: the string is stale or the model is not deterministic. */
 export class ReplayDiverged extends Error {
   override name = 'ReplayDiverged';
+}
+
+/** The strategies that search on their own (directed and replay follow a given schedule). */
+export const SEARCH_STRATEGIES = ['random', 'pct', 'dfs'] as const;
+export type SearchStrategy = (typeof SEARCH_STRATEGIES)[number];
+
+export interface SearchOptions {
+  readonly seed: number;
+  readonly schedules: number;
+  /** PCT: the bug depth aimed at. */
+  readonly depth: number;
+  /** DFS: the largest preemption bound. */
+  readonly bound: number;
+}
+
+export function search_strategy(name: SearchStrategy, o: SearchOptions): Strategy {
+  switch (name) {
+    case 'pct':
+      return new Pct(o.seed, o.schedules, o.depth);
+    case 'dfs':
+      return new BoundedDfs(o.bound, o.schedules, o.seed);
+    case 'random':
+      return new RandomWalk(o.seed, o.schedules);
+  }
 }

@@ -6,11 +6,17 @@ import { readFileSync } from 'node:fs';
  * With --json, stdout carries one JSON document and nothing else.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { BoundedDfs } from '../check/dfs.js';
+import { CATALOGUE, run_catalogue } from '../check/catalogue.js';
 import { type BugReport, Explorer } from '../check/explorer.js';
 import { decode_replay, hex32 } from '../check/replay.js';
 import { find_scenario, SCENARIOS } from '../check/scenarios/index.js';
-import { Directed, Pct, parse_phases, RandomWalk } from '../check/strategy.js';
+import {
+  Directed,
+  parse_phases,
+  SEARCH_STRATEGIES,
+  type SearchStrategy,
+  search_strategy,
+} from '../check/strategy.js';
 import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';
 import { diff } from '../oracle/diff.js';
 import type { Strategy } from '../runtime/executors/explore.js';
@@ -50,10 +56,12 @@ function int_arg(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   };
 }
 
-function seconds_arg(v: string): number {
-  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0)
-    throw new InvalidArgumentError(`--time must be a positive number of seconds, not '${v}'`);
-  return Number(v);
+function seconds_arg(name: string) {
+  return (v: string): number => {
+    if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0)
+      throw new InvalidArgumentError(`${name} must be a positive number of seconds, not '${v}'`);
+    return Number(v);
+  };
 }
 
 function param_arg(v: string, prev: Record<string, number>): Record<string, number> {
@@ -155,22 +163,25 @@ interface CheckOpts {
 }
 
 function make_strategy(opts: CheckOpts): Strategy {
-  if (opts.strategy === 'pct') return new Pct(opts.seed, opts.schedules, opts.depth);
-  if (opts.strategy === 'dfs') return new BoundedDfs(opts.bound, opts.schedules);
   if (opts.strategy === 'directed') {
     if (!opts.phases) throw new UsageError('--strategy directed needs --phases TASK:OP:NAME,...');
     const phases = opts.phases;
     return as_usage(() => new Directed(parse_phases(phases)));
   }
   if (opts.phases) throw new UsageError('--phases goes with --strategy directed');
-  return new RandomWalk(opts.seed, opts.schedules);
+  return search_strategy(opts.strategy as SearchStrategy, opts);
 }
 
-function cmd_check(name: string | undefined, opts: CheckOpts & { catalogue?: boolean }): number {
-  if (opts.catalogue)
-    throw new UsageError(
-      'check --catalogue comes with the seed variants (issue 5); use: mmlab check SCENARIO',
-    );
+function cmd_check(
+  name: string | undefined,
+  opts: CheckOpts & CatalogueOpts,
+): number | Promise<number> {
+  if (opts.catalogue) {
+    if (name) throw new UsageError('check --catalogue takes no SCENARIO: it runs its own');
+    return cmd_catalogue(opts);
+  }
+  if (opts.seeds !== undefined || opts.stress !== undefined)
+    throw new UsageError('--seeds and --stress go with --catalogue');
   if (!name)
     throw new UsageError(`check needs a SCENARIO (known: ${[...SCENARIOS.keys()].join(', ')})`);
   const s = scenario_arg(name);
@@ -207,6 +218,138 @@ function cmd_check(name: string | undefined, opts: CheckOpts & { catalogue?: boo
     );
   }
   return r.bug ? EXIT_BUG : EXIT_OK;
+}
+
+interface CatalogueOpts {
+  catalogue?: boolean;
+  seeds?: number;
+  stress?: number;
+}
+
+/* One line of a table: cells padded to their column's width. */
+function table_row(cells: readonly string[], widths: readonly number[]): string {
+  return cells
+    .map((c, i) => c.padEnd(widths[i]!))
+    .join('  ')
+    .trimEnd();
+}
+
+function seconds(ms: number): string {
+  return ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+/*
+ * Each seed variant natively, on the stress scenario that does everything
+ * at once, for the same policy: what testing without the explorer finds.
+ */
+async function stress_comparison(seconds_each: number, progress: (what: string) => void) {
+  const s = find_scenario('mm-stress');
+  const out = [];
+  for (const c of CATALOGUE) {
+    progress(`${c.variant}: native stress for ${seconds_each} s`);
+    const cfg = make_config(s, { policy: c.policy, variant: c.variant, params: { iters: 0 } });
+    const r = await run_native(s, cfg, { seconds: seconds_each });
+    out.push({
+      variant: c.variant,
+      policy: c.policy,
+      found: r.bug !== null,
+      class: r.bug?.class ?? null,
+      elapsed_ms: Math.round(r.elapsed_ms),
+      steps: r.steps.reduce((a, b) => a + b, 0),
+    });
+  }
+  return out;
+}
+
+async function cmd_catalogue(opts: CheckOpts & CatalogueOpts): Promise<number> {
+  const progress = (what: string) => {
+    if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${what}`);
+  };
+  const cat = run_catalogue({
+    seeds: opts.seeds ?? 10,
+    schedules: opts.schedules,
+    time_ms: (opts.time ?? 10) * 1000,
+    progress,
+  });
+  const stress = opts.stress === undefined ? null : await stress_comparison(opts.stress, progress);
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+  const ok = cat.entries.every((e) => e.found === e.seeds && e.fixed_clean);
+  if (opts.json) {
+    console.log(
+      JSON.stringify({
+        entries: cat.entries.map((e) => ({
+          ...e,
+          median_ms: Math.round(e.median_ms * 10) / 10,
+          worst_ms: Math.round(e.worst_ms * 10) / 10,
+          fixed_ms: Math.round(e.fixed_ms * 10) / 10,
+        })),
+        schedules_per_s: Math.round(cat.schedules_per_s),
+        ...(stress ? { stress } : {}),
+      }),
+    );
+    return ok ? EXIT_OK : EXIT_BUG;
+  }
+  const widths = [38, 4, 16, 10, 8, 6, 9, 9, 13, 7];
+  console.log(
+    bold(
+      table_row(
+        [
+          'variant',
+          'seed',
+          'scenario',
+          'policy',
+          'strategy',
+          'found',
+          'median',
+          'worst',
+          'schedules',
+          'preempt',
+          'fixed kernel',
+        ],
+        widths,
+      ),
+    ),
+  );
+  for (const e of cat.entries) {
+    const fixed = e.fixed_clean
+      ? green(
+          `clean, ${e.fixed_schedules} schedules${e.fixed_proved_bound !== null && e.fixed_proved_bound >= 0 ? ` (every schedule with <= ${e.fixed_proved_bound} preemptions)` : ''}`,
+        )
+      : red('BUG');
+    console.log(
+      table_row(
+        [
+          e.variant,
+          e.seed_doc,
+          e.scenario,
+          e.policy,
+          e.strategy,
+          `${e.found}/${e.seeds}`,
+          seconds(e.median_ms),
+          seconds(e.worst_ms),
+          `${e.median_schedules}/${e.worst_schedules}`,
+          String(e.preemptions ?? '-'),
+          fixed,
+        ],
+        widths,
+      ),
+    );
+  }
+  console.log(
+    dim(
+      `median and worst over ${opts.seeds ?? 10} seeds; schedules median/worst; ${Math.round(cat.schedules_per_s)} schedules/s`,
+    ),
+  );
+  if (stress) {
+    console.log('');
+    console.log(bold(`the same bugs under native stress (mm-stress, ${opts.stress} s each):`));
+    for (const r of stress) {
+      console.log(
+        `  ${r.variant.padEnd(38)}  ${r.found ? red(`found: ${r.class} after ${seconds(r.elapsed_ms)}`) : `not found in ${seconds(r.elapsed_ms)} (${r.steps} steps)`}`,
+      );
+    }
+  }
+  return ok ? EXIT_OK : EXIT_BUG;
 }
 
 function cmd_replay(str: string, opts: { json?: boolean }): number {
@@ -400,7 +543,7 @@ function build_program(exit: (code: number) => void): Command {
     .addOption(variant_option())
     .addOption(
       new Option('--strategy <name>', 'exploration strategy')
-        .choices(['random', 'pct', 'dfs', 'directed'])
+        .choices([...SEARCH_STRATEGIES, 'directed'])
         .default('random'),
     )
     .option('--seed <n>', 'seed of the strategy', int_arg('--seed', 0, 0xffffffff), 1)
@@ -416,12 +559,18 @@ function build_program(exit: (code: number) => void): Command {
       '--phases <list>',
       'directed: TASK:OP:NAME (run until), TASK:+N (steps), TASK:* (drain), comma-separated',
     )
-    .option('--time <sec>', 'stop after this many seconds', seconds_arg)
+    .option('--time <sec>', 'stop after this many seconds', seconds_arg('--time'))
     .option('--cpus <n>', 'CPUs running the scenario', int_arg('--cpus', 1, 255))
     .addOption(param_option())
     .option('--catalogue', 'every seed variant against its scenario')
+    .option('--seeds <n>', 'catalogue: seeds per variant', int_arg('--seeds', 1, 1000))
+    .option(
+      '--stress <sec>',
+      'catalogue: also run each variant natively (mm-stress) this long',
+      seconds_arg('--stress'),
+    )
     .option('--json', 'print one JSON document')
-    .action((name: string | undefined, opts: CheckOpts & { catalogue?: boolean }) =>
+    .action((name: string | undefined, opts: CheckOpts & CatalogueOpts) =>
       run(cmd_check(name, opts)),
     );
 

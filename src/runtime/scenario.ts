@@ -52,6 +52,13 @@ export interface Scenario<G = unknown> {
    * must not sleep or spin: nothing else runs yet.
    */
   prologue?(k: KernelContext, g: G, cfg: RunConfig): KGen;
+  /**
+   * Code cpu0 runs once every CPU is done, the kthreads still running: the
+   * process exiting after its threads were joined. The explorer does not
+   * explore it (a woken kthread runs first, as in a sequential run), so a
+   * schedule's choices stay on the race; its sanitizers still watch it.
+   */
+  epilogue?(k: KernelContext, g: G, cfg: RunConfig): KGen;
   /** The code CPU `k.cpu` runs. */
   cpu(k: KernelContext, g: G, cfg: RunConfig): KGen;
   /**

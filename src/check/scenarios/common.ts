@@ -7,6 +7,10 @@
  * access by the innermost function on the stack, and a helper generator
  * would show up there in place of the scenario's own code.
  */
+
+import { VARIANT_GUP_FAST_WITHOUT_WP_SEQ } from '../../kernel/fork.js';
+import { VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK } from '../../kernel/mm/maple_tree.js';
+import { VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT } from '../../kernel/mm/memory.js';
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -15,6 +19,10 @@ import {
   PROT_WRITE,
 } from '../../kernel/mm/mm_types.js';
 import { type MmapArgs, mm_alloc } from '../../kernel/mm/mmap.js';
+import {
+  VARIANT_PUT_READS_MM_LATE,
+  VARIANT_UP_READ_WITHOUT_RCU,
+} from '../../kernel/mm/mmap_lock.js';
 import type { KernelContext, KGen } from '../../runtime/ops.js';
 
 /** First page of the 2 GiB the scenarios' mms have page tables for. */
@@ -39,3 +47,12 @@ export const anon_fixed = (
   file: 0,
   pgoff: 0,
 });
+
+/** Every seed variant, each at the place of its fix: scenarios that exercise them all list these. */
+export const SEED_VARIANTS: readonly string[] = [
+  VARIANT_UP_READ_WITHOUT_RCU,
+  VARIANT_PUT_READS_MM_LATE,
+  VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK,
+  VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT,
+  VARIANT_GUP_FAST_WITHOUT_WP_SEQ,
+];

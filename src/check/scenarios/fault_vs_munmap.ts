@@ -6,16 +6,16 @@
  * KASAN flags exactly that). Recycling into another mm is vma-races'.
  *
  * The mm, the VMA and a written neighbour page (so the page table exists)
- * are built by the prologue: a schedule is only the race and the exit,
- * about three hundred steps, which is what lets DFS cover every
- * interleaving with three preemptions. Seed 000 (up_read() outside RCU in
+ * are built by the prologue and torn down by the epilogue, once both
+ * threads are done: a schedule's choices are only the race, which is what
+ * lets DFS cover every interleaving with three preemptions in seconds. Seed 000 (up_read() outside RCU in
  * vma_end_read) and seed 001 (vma_refcount_put() reading vm_mm after its
  * decrement) break here.
  */
 import { SIGSEGV, user_access } from '../../kernel/arch/fault.js';
 import type { KernelSymbols } from '../../kernel/boot.js';
 import { check_mm_caches_empty } from '../../kernel/mm/debug.js';
-import { do_mmap, do_munmap, mmget, mmput } from '../../kernel/mm/mmap.js';
+import { do_mmap, do_munmap, mmput } from '../../kernel/mm/mmap.js';
 import {
   VARIANT_PUT_READS_MM_LATE,
   VARIANT_UP_READ_WITHOUT_RCU,
@@ -32,7 +32,7 @@ import { anon_fixed, BASE, new_mm } from './common.js';
 const A = BASE + 16;
 
 const FVM = defineStruct('fault_vs_munmap', {
-  mm: 'set by the prologue: the mm both CPUs are threads of',
+  mm: 'set by the prologue: the mm both CPUs are threads of; put by the epilogue',
   seen: 'cpu0: the value its read returned (or -SIGSEGV)',
 });
 
@@ -55,8 +55,6 @@ export const scenario: Scenario<{ g: number }> = {
       (yield* user_access(k, mm, (A + 1) * PAGE_BYTES, true, 1)) !== 0,
       'fault-vs-munmap: the prologue cannot write its own page',
     );
-    // Each CPU is a thread of the process: each holds an mm_users reference.
-    yield* mmget(k, mm);
     yield k.store(g + FVM.mm, mm);
   },
 
@@ -67,6 +65,10 @@ export const scenario: Scenario<{ g: number }> = {
     } else {
       yield* do_munmap(k, mm, A, 2);
     }
+  },
+
+  *epilogue(k: KernelContext, { g }): KGen {
+    const mm = yield k.load(g + FVM.mm);
     yield* mmput(k, mm);
   },
 

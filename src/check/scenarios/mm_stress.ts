@@ -29,7 +29,7 @@ import type { KernelMemory } from '../../runtime/memory.js';
 import type { KernelContext, KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import { Rng } from '../random.js';
-import { anon_fixed, BASE, new_mm } from './common.js';
+import { anon_fixed, BASE, new_mm, SEED_VARIANTS } from './common.js';
 
 /** Pages of each region. */
 const REGION = 16;
@@ -153,7 +153,7 @@ export const scenario: Scenario<Globals> = {
   description:
     'CPU 0 mmaps, munmaps, mprotects, mremaps, madvises, forks and pins while the others fault and check what they read',
   module: import.meta.url,
-  variants: [],
+  variants: SEED_VARIANTS,
   default_cpus: 2,
   max_cpus: 16,
   params: { iters: 20, seed: 1 },

@@ -18,12 +18,11 @@
  */
 import { user_access } from '../../kernel/arch/fault.js';
 import type { KernelSymbols } from '../../kernel/boot.js';
-import { dup_mmap, VARIANT_GUP_FAST_WITHOUT_WP_SEQ } from '../../kernel/fork.js';
+import { dup_mmap } from '../../kernel/fork.js';
 import { check_mm_caches_empty, validate_mm } from '../../kernel/mm/debug.js';
 import { file_alloc, fput } from '../../kernel/mm/filemap.js';
 import { pin_user_pages_fast, unpin_user_page } from '../../kernel/mm/gup.js';
-import { mt_lookup, VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK } from '../../kernel/mm/maple_tree.js';
-import { VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT } from '../../kernel/mm/memory.js';
+import { mt_lookup } from '../../kernel/mm/maple_tree.js';
 import {
   MAP_FIXED,
   MAP_SHARED,
@@ -33,19 +32,14 @@ import {
   VM_OPS_UNAUDITED,
 } from '../../kernel/mm/mm_types.js';
 import { do_mmap, do_munmap, mmget, mmput } from '../../kernel/mm/mmap.js';
-import {
-  mmap_write_lock,
-  mmap_write_unlock,
-  VARIANT_PUT_READS_MM_LATE,
-  VARIANT_UP_READ_WITHOUT_RCU,
-} from '../../kernel/mm/mmap_lock.js';
+import { mmap_write_lock, mmap_write_unlock } from '../../kernel/mm/mmap_lock.js';
 import { do_mprotect } from '../../kernel/mm/mprotect.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import type { KernelContext, KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
-import { anon_fixed, BASE, new_mm } from './common.js';
+import { anon_fixed, BASE, new_mm, SEED_VARIANTS } from './common.js';
 
 const A = BASE + 16;
 const B = BASE + 64;
@@ -147,13 +141,7 @@ export const scenario: Scenario<{ g: number }> = {
   description:
     'fault vs munmap and VMA recycling, an unaudited fault under the VMA lock, pin vs fork, disjoint splits',
   module: import.meta.url,
-  variants: [
-    VARIANT_UP_READ_WITHOUT_RCU,
-    VARIANT_PUT_READS_MM_LATE,
-    VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK,
-    VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT,
-    VARIANT_GUP_FAST_WITHOUT_WP_SEQ,
-  ],
+  variants: SEED_VARIANTS,
   default_cpus: 2,
   max_cpus: 2,
   params: { race: RACE_FAULT_VS_MUNMAP },

@@ -179,6 +179,7 @@ export class ExploreExecutor implements ExploreView {
   private readonly accesses: AccessChecker | undefined;
   private parked = false;
   private cpus_done = 0;
+  private in_epilogue = false;
   step = 0;
   last = -1;
   epoch = 0;
@@ -272,6 +273,7 @@ export class ExploreExecutor implements ExploreView {
     this.allocs.clear();
     this.runnable_dirty = true;
     this.cpus_done = 0;
+    this.in_epilogue = false;
     this.step = 0;
     this.last = -1;
     this.epoch = 0;
@@ -313,14 +315,24 @@ export class ExploreExecutor implements ExploreView {
           bug = this.no_runnable();
           break;
         }
-        const t = n === 1 && !every_step ? runnable[0]! : strategy.pick(runnable, this);
+        // The epilogue is not explored: a woken kthread runs first, as in a sequential run.
+        const t = this.in_epilogue
+          ? runnable[n - 1]!
+          : n === 1 && !every_step
+            ? runnable[0]!
+            : strategy.pick(runnable, this);
         if (t < 0) {
           pruned = true;
           break;
         }
         if (this.state[t] !== TASK_RUNNABLE)
           throw new Error(`strategy ${strategy.name} picked task ${t}, which cannot run`);
-        if (t !== this.last && this.last >= 0 && this.state[this.last] === TASK_RUNNABLE)
+        if (
+          t !== this.last &&
+          this.last >= 0 &&
+          this.state[this.last] === TASK_RUNNABLE &&
+          !this.in_epilogue
+        )
           preemptions++;
         if (this.step >= this.choices.length) {
           const grown = new Uint8Array(this.choices.length * 2);
@@ -432,7 +444,28 @@ export class ExploreExecutor implements ExploreView {
       );
     }
     this.locks?.task_exit(t);
-    if (t < this.cfg.cpus && ++this.cpus_done === this.cfg.cpus) this.stop_kthreads();
+    if (this.in_epilogue) {
+      if (t === 0) {
+        this.in_epilogue = false;
+        this.stop_kthreads();
+      }
+    } else if (t < this.cfg.cpus && ++this.cpus_done === this.cfg.cpus) {
+      this.cpus_finished();
+    }
+  }
+
+  /* Every CPU is done: cpu0 runs the epilogue (kthreads still up), then kthreads stop. */
+  private cpus_finished(): void {
+    const epilogue = this.scenario.epilogue;
+    if (!epilogue) {
+      this.stop_kthreads();
+      return;
+    }
+    const gen = epilogue(this.ctx[0]!, this.globals, this.cfg);
+    this.gens[0] = gen;
+    this.state[0] = TASK_RUNNABLE;
+    this.in_epilogue = true;
+    if (gen.next().done) this.finish(0);
   }
 
   /* kthread_stop() of every kthread, once every CPU is done. */
@@ -653,7 +686,7 @@ export class ExploreExecutor implements ExploreView {
           this.allocs.set(obj, {
             site: k.site,
             task: t,
-            step: this.step,
+            step: this.step - 1,
             gen: obj_generation(w, obj),
           });
         }
@@ -673,7 +706,7 @@ export class ExploreExecutor implements ExploreView {
             ...info,
             free_site: k.site,
             free_task: t,
-            free_step: this.step,
+            free_step: this.step - 1,
           });
         }
         return 0;

@@ -162,6 +162,22 @@ export async function run_native(
         cpu_ms[t] = msg.cpu_ms;
         done++;
         if (t < cfg.cpus && ++cpus_done === cfg.cpus) {
+          if (scenario.epilogue) {
+            // On this thread, as task 0: the kthreads' workers are still up.
+            const cpu0 = new NativeCpu(m, sys, 0, cfg.policy, cfg.variant, ctrl);
+            try {
+              cpu0.drive(scenario.epilogue(cpu0.k, globals, cfg));
+            } catch (e) {
+              const err = e as Error & { bug_class?: string };
+              finish({
+                class: err.bug_class ?? 'exception',
+                message: `${err.message} [epilogue of ${name(0)}]`,
+                task: name(0),
+                stack: err.stack ?? '',
+              });
+              return;
+            }
+          }
           // kthread_stop() of every kthread.
           for (const kt of scenario.kthreads) {
             const { flag, kick } = kt.stop(sys);
