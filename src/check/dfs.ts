@@ -26,6 +26,12 @@
  * the search has a free choice (the first step, after a task blocks, the
  * order alternatives are tried in): every seed covers the same schedules,
  * in another order.
+ *
+ * Shards split the tree: the first SPLIT nodes try every task the bound
+ * allows (no reduction there), and shard i of n takes the subtrees below
+ * whose choices there hash to i. Each subtree is then searched with the
+ * reduction on its own, so the shards together cover what one search
+ * covers, and none needs another's results.
  */
 import {
   type ExploreView,
@@ -62,6 +68,17 @@ interface Node {
 /** Tasks a bit mask can name. */
 const MAX_TASKS = 31;
 
+/** Which part of a search a run takes: shard `index` of `count`. */
+export interface Shard {
+  readonly index: number;
+  readonly count: number;
+}
+
+export const WHOLE: Shard = { index: 0, count: 1 };
+
+/** Nodes fully expanded above the shards' subtrees: enough to spread n shards. */
+const split_depth = (shards: number) => (shards <= 1 ? 0 : Math.ceil(Math.log2(shards)) + 3);
+
 export class BoundedDfs implements Strategy {
   readonly name = 'dfs';
   readonly every_step = true;
@@ -94,7 +111,12 @@ export class BoundedDfs implements Strategy {
     /** Stop after this many schedules (a time budget stops it too). */
     private readonly schedules: number,
     private readonly seed = 0,
-  ) {}
+    readonly shard: Shard = WHOLE,
+  ) {
+    this.split = split_depth(shard.count);
+  }
+
+  private readonly split: number;
 
   /* The task tried first at node n: a seeded rotation of the task ids. */
   private first(n: number): number {
@@ -164,6 +186,7 @@ export class BoundedDfs implements Strategy {
         t = this.extend(runnable, view);
         if (t < 0) return -1;
       }
+      if (j === this.split - 1 && !this.mine()) return -1;
       const node = this.path[j]!;
       if (node.last_runnable && t !== node.last) {
         this.preemptions++;
@@ -174,6 +197,13 @@ export class BoundedDfs implements Strategy {
     }
     this.sleep = this.wake(t, view);
     return t;
+  }
+
+  /* Whether the subtree the path enters below the split nodes is this shard's. */
+  private mine(): boolean {
+    let h = 0x811c9dc5;
+    for (let j = 0; j < this.split; j++) h = Math.imul(h ^ this.path[j]!.chosen, 0x01000193);
+    return (h >>> 0) % this.shard.count === this.shard.index;
   }
 
   private record(t: number, node: number, view: ExploreView): void {
@@ -292,7 +322,8 @@ export class BoundedDfs implements Strategy {
       last_runnable,
       preemptions: this.preemptions,
       done: 1 << t,
-      backtrack: 1 << t,
+      // Above the split every task is tried: the shards' subtrees must not depend on races.
+      backtrack: this.path.length < this.split ? mask : 1 << t,
       chosen: t,
     });
     return t;

@@ -15,6 +15,7 @@ import {
 } from '../runtime/executors/explore.js';
 import { LOCK_WRITE, OP_NAMES, Op } from '../runtime/ops.js';
 import { type RunConfig, type Scenario, task_name } from '../runtime/scenario.js';
+import { BoundedDfs } from './dfs.js';
 import { Lockdep } from './lockdep.js';
 import { encode_replay, hex32 } from './replay.js';
 import { Replay } from './strategy.js';
@@ -37,12 +38,15 @@ export interface CheckResult {
   readonly bug: BugReport | null;
   readonly schedules: number;
   readonly steps: number;
+  /** Exploring until the bug's schedule ended (its report's replay not counted). */
   readonly elapsed_ms: number;
 }
 
 export interface CheckBudget {
   /** Stop after this many milliseconds even if schedules remain. */
   readonly time_ms?: number;
+  /** Stop once word 0 is non-zero (another part of a parallel run found a bug). */
+  readonly abort?: Int32Array;
 }
 
 export class Explorer {
@@ -68,11 +72,27 @@ export class Explorer {
       schedules++;
       steps += out.steps;
       if (out.bug) {
-        return { bug: this.report(out), schedules, steps, elapsed_ms: performance.now() - t0 };
+        // Time to find, not to report: the traced replay is a report's cost.
+        const elapsed_ms = performance.now() - t0;
+        return { bug: this.report(out), schedules, steps, elapsed_ms };
       }
-      if ((i & 15) === 15 && performance.now() > deadline) break;
+      if ((i & 15) === 15 && (performance.now() > deadline || stopped(budget.abort))) break;
     }
     return { bug: null, schedules, steps, elapsed_ms: performance.now() - t0 };
+  }
+
+  /**
+   * The same bug with fewer preemptions, if DFS finds one within `time_ms`:
+   * it raises its bound from 0, so what it finds first has the fewest. A
+   * random walk or PCT reports schedules full of switches that do not
+   * matter; the shortest story is the one to read.
+   */
+  fewest_preemptions(bug: BugReport, time_ms: number): BugReport {
+    if (bug.preemptions === 0) return bug;
+    const r = this.check(new BoundedDfs(bug.preemptions - 1, Number.MAX_SAFE_INTEGER), {
+      time_ms,
+    });
+    return r.bug && r.bug.class === bug.class ? r.bug : bug;
   }
 
   replay_string(choices: Uint8Array, hash: number): string {
@@ -182,6 +202,10 @@ export class Explorer {
     }
     return `${fn}: ${what}`;
   }
+}
+
+function stopped(abort: Int32Array | undefined): boolean {
+  return abort !== undefined && Atomics.load(abort, 0) !== 0;
 }
 
 function truncate(s: string, n: number): string {

@@ -3,8 +3,15 @@
  */
 import type { ExploreView, Strategy } from '../runtime/executors/explore.js';
 import { OP_NAMES } from '../runtime/ops.js';
-import { BoundedDfs } from './dfs.js';
+import { BoundedDfs, type Shard, WHOLE } from './dfs.js';
 import { Rng } from './random.js';
+
+/*
+ * Random walk and PCT seed schedule j of a run from (seed, j) alone, so a
+ * shard i of n runs schedules i, i + n, i + 2n, ... of the whole run: its
+ * `schedules` counts its own.
+ */
+const global_index = (i: number, shard: Shard) => i * shard.count + shard.index;
 
 /** Random walk: every choice uniform among the runnable tasks; schedule i seeded from (seed, i). */
 export class RandomWalk implements Strategy {
@@ -14,12 +21,14 @@ export class RandomWalk implements Strategy {
   constructor(
     private readonly seed: number,
     private readonly schedules: number,
+    private readonly shard: Shard = WHOLE,
   ) {
     this.rng = new Rng(seed);
   }
 
-  begin(i: number): boolean {
-    if (i >= this.schedules) return false;
+  begin(local: number): boolean {
+    if (local >= this.schedules) return false;
+    const i = global_index(local, this.shard);
     this.rng = new Rng(
       Math.imul(this.seed ^ 0x5bd1e995, 0x01000193) ^ Math.imul(i + 1, 0x9e3779b1),
     );
@@ -56,12 +65,14 @@ export class Pct implements Strategy {
     private readonly seed: number,
     private readonly schedules: number,
     readonly depth: number,
+    private readonly shard: Shard = WHOLE,
   ) {
     this.rng = new Rng(seed);
   }
 
-  begin(i: number): boolean {
-    if (i >= this.schedules) return false;
+  begin(local: number): boolean {
+    if (local >= this.schedules) return false;
+    const i = global_index(local, this.shard);
     this.rng = new Rng(
       Math.imul(this.seed ^ 0x27d4eb2f, 0x01000193) ^ Math.imul(i + 1, 0x85ebca77),
     );
@@ -235,15 +246,18 @@ export interface SearchOptions {
   readonly depth: number;
   /** DFS: the largest preemption bound. */
   readonly bound: number;
+  /** The part of the search to run (schedules are counted per shard). */
+  readonly shard?: Shard;
 }
 
 export function search_strategy(name: SearchStrategy, o: SearchOptions): Strategy {
+  const shard = o.shard ?? WHOLE;
   switch (name) {
     case 'pct':
-      return new Pct(o.seed, o.schedules, o.depth);
+      return new Pct(o.seed, o.schedules, o.depth, shard);
     case 'dfs':
-      return new BoundedDfs(o.bound, o.schedules, o.seed);
+      return new BoundedDfs(o.bound, o.schedules, o.seed, shard);
     case 'random':
-      return new RandomWalk(o.seed, o.schedules);
+      return new RandomWalk(o.seed, o.schedules, shard);
   }
 }

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
 /*
  * mmlab's command line. Exit status: 0 success / no bug, 1 bug found or
  * mismatch, 2 bad usage or bad input (one line on stderr naming it).
@@ -7,16 +9,20 @@ import { readFileSync } from 'node:fs';
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CATALOGUE, run_catalogue } from '../check/catalogue.js';
-import { type BugReport, Explorer } from '../check/explorer.js';
+import { BoundedDfs, type Shard, WHOLE } from '../check/dfs.js';
+import { type BugReport, type CheckResult, Explorer } from '../check/explorer.js';
+import { merge_results, type PartResult, run_parallel, shard_name } from '../check/parallel.js';
 import { decode_replay, hex32 } from '../check/replay.js';
 import { find_scenario, SCENARIOS } from '../check/scenarios/index.js';
 import {
   Directed,
+  Pct,
   parse_phases,
   SEARCH_STRATEGIES,
   type SearchStrategy,
   search_strategy,
 } from '../check/strategy.js';
+import { timeline_html } from '../check/timeline.js';
 import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';
 import { diff } from '../oracle/diff.js';
 import type { Strategy } from '../runtime/executors/explore.js';
@@ -126,11 +132,18 @@ function run_json(
   cfg: RunConfig,
 ): {
   scenario: string;
+  policy: string;
   variant: string | null;
   cpus: number;
   params: Readonly<Record<string, number>>;
 } {
-  return { scenario: s.name, variant: cfg.variant || null, cpus: cfg.cpus, params: cfg.params };
+  return {
+    scenario: s.name,
+    policy: cfg.policy,
+    variant: cfg.variant || null,
+    cpus: cfg.cpus,
+    params: cfg.params,
+  };
 }
 
 function bug_json(bug: BugReport | null): object | null {
@@ -150,6 +163,9 @@ function bug_json(bug: BugReport | null): object | null {
 interface CheckOpts {
   depth: number;
   bound: number;
+  shard?: Shard;
+  jobs?: number;
+  html?: string;
   phases?: string;
   policy?: string;
   variant?: string;
@@ -162,20 +178,31 @@ interface CheckOpts {
   json?: boolean;
 }
 
-function make_strategy(opts: CheckOpts): Strategy {
+function make_strategy(opts: CheckOpts, shard: Shard): Strategy {
   if (opts.strategy === 'directed') {
     if (!opts.phases) throw new UsageError('--strategy directed needs --phases TASK:OP:NAME,...');
+    if (opts.shard || (opts.jobs ?? 1) > 1)
+      throw new UsageError('--shard and --jobs split a search, not a directed schedule');
     const phases = opts.phases;
     return as_usage(() => new Directed(parse_phases(phases)));
   }
   if (opts.phases) throw new UsageError('--phases goes with --strategy directed');
-  return search_strategy(opts.strategy as SearchStrategy, opts);
+  return search_strategy(opts.strategy as SearchStrategy, { ...opts, shard });
 }
 
-function cmd_check(
+function shard_arg(v: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(v);
+  const index = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (!m || count < 1 || index >= count || count > 1 << 20)
+    throw new InvalidArgumentError(`--shard needs I/N with 0 <= I < N, not '${v}'`);
+  return { index, count };
+}
+
+async function cmd_check(
   name: string | undefined,
   opts: CheckOpts & CatalogueOpts,
-): number | Promise<number> {
+): Promise<number> {
   if (opts.catalogue) {
     if (name) throw new UsageError('check --catalogue takes no SCENARIO: it runs its own');
     return cmd_catalogue(opts);
@@ -187,27 +214,70 @@ function cmd_check(
   const s = scenario_arg(name);
   const cfg = config_for(s, opts);
   // A bad --strategy or --phases is bad usage: say so before booting the model.
-  const strategy = make_strategy(opts);
+  const shard = opts.shard ?? WHOLE;
+  const strategy = make_strategy(opts, shard);
+  const html = opts.html === undefined ? undefined : html_target(opts.html);
   const explorer = new Explorer(s, cfg);
-  const r = explorer.check(strategy, opts.time === undefined ? {} : { time_ms: opts.time * 1000 });
+  const time_ms = opts.time === undefined ? undefined : opts.time * 1000;
+  const jobs = opts.jobs ?? 1;
+  let r: Pick<CheckResult, 'bug' | 'schedules' | 'steps' | 'elapsed_ms'>;
+  let proved: number | null;
+  if (jobs > 1) {
+    const parts = await run_parallel(
+      {
+        scenario: s.name,
+        cfg,
+        strategy: opts.strategy as SearchStrategy,
+        options: { ...opts, shard },
+        ...(time_ms === undefined ? {} : { time_ms }),
+      },
+      jobs,
+    );
+    r = merge_results(parts);
+    // The jobs' parts together are this shard: its bound is what every part proved.
+    proved = parts.every((p) => p.proved_bound !== null)
+      ? Math.min(...parts.map((p) => p.proved_bound!))
+      : null;
+  } else {
+    r = explorer.check(strategy, time_ms === undefined ? {} : { time_ms });
+    proved = strategy instanceof BoundedDfs ? strategy.proved : null;
+  }
+  // A random walk's or PCT's failure, retold with the fewest preemptions DFS finds.
+  const bug =
+    r.bug && (opts.strategy === 'random' || opts.strategy === 'pct')
+      ? explorer.fewest_preemptions(r.bug, MINIMIZE_MS)
+      : r.bug;
   const label = `${s.name}${cfg.variant ? ` --variant ${cfg.variant}` : ''}`;
+  const pct = strategy instanceof Pct ? strategy.bound(explorer.exec.nr_tasks) : null;
+  // Only a failure has a schedule worth drawing.
+  if (html && bug) write_html(html, explorer, bug, decode_replay(bug.replay).choices, label);
+  else if (html) console.error(`mmlab check: no failing schedule, ${html} not written`);
   if (opts.json) {
     console.log(
       JSON.stringify({
         ...run_json(s, cfg),
         strategy: opts.strategy,
         seed: opts.seed,
-        bug: bug_json(r.bug),
+        shard: shard_name(shard),
+        jobs,
+        bug: bug_json(bug),
+        ...(bug && r.bug && bug !== r.bug ? { found_preemptions: r.bug.preemptions } : {}),
         schedules: r.schedules,
         steps: r.steps,
         elapsed_ms: Math.round(r.elapsed_ms * 10) / 10,
+        ...(proved !== null ? { proved_bound: proved } : {}),
+        ...(pct !== null ? { pct_probability: pct } : {}),
       }),
     );
-  } else if (r.bug) {
+  } else if (bug) {
+    const retold =
+      bug !== r.bug
+        ? `, retold by dfs with ${bug.preemptions} (found with ${r.bug!.preemptions})`
+        : '';
     print_bug(
-      r.bug,
+      bug,
       dim(
-        `found in ${label} by ${opts.strategy} walk (seed ${opts.seed}) after ${r.schedules} schedules, ${r.elapsed_ms.toFixed(0)} ms; ${r.bug.preemptions} preemptions, ${r.bug.steps} steps, trace hash ${r.bug.hash} (replayed and matched)`,
+        `found in ${label} by ${opts.strategy} (seed ${opts.seed}) after ${r.schedules} schedules, ${r.elapsed_ms.toFixed(0)} ms${retold}; ${bug.preemptions} preemptions, ${bug.steps} steps, trace hash ${bug.hash} (replayed and matched)`,
       ),
     );
   } else {
@@ -216,8 +286,102 @@ function cmd_check(
     console.log(
       `${green('clean')}: ${label}, ${r.schedules} schedules, ${r.steps} steps in ${r.elapsed_ms.toFixed(0)} ms${rate} [${opts.strategy}, seed ${opts.seed}]`,
     );
+    if (proved !== null && proved >= 0)
+      console.log(
+        `every schedule with at most ${proved} preemption${proved === 1 ? '' : 's'} explored (up to reordering of commuting accesses)`,
+      );
   }
-  return r.bug ? EXIT_BUG : EXIT_OK;
+  if (pct !== null && !opts.json)
+    console.log(
+      dim(
+        `PCT depth ${opts.depth}: each schedule finds a bug of depth ${opts.depth} with probability >= ${pct.toExponential(2)} (1/(n k^(d-1)), n = ${explorer.exec.nr_tasks} tasks, k = the longest schedule's choices)`,
+      ),
+    );
+  return bug ? EXIT_BUG : EXIT_OK;
+}
+
+/** How long a random walk's failure may be re-searched for fewer preemptions. */
+const MINIMIZE_MS = 3000;
+
+/* An --html path whose directory exists: checked before the run, written after it. */
+function html_target(path: string): string {
+  const dir = dirname(resolve(path));
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new UsageError(`--html ${path}: no directory ${dir}`);
+  return path;
+}
+
+/* The timeline page of `choices`, written whole (a temporary file renamed over the target). */
+function write_html(
+  path: string,
+  explorer: Explorer,
+  bug: BugReport | null,
+  choices: Uint8Array,
+  title: string,
+): void {
+  const { trace } = explorer.trace(choices);
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, timeline_html(explorer, trace, bug, title));
+  renameSync(tmp, path);
+}
+
+/* The fields of `mmlab check --json` that say which run a part belongs to. */
+const RUN_KEYS = ['scenario', 'policy', 'variant', 'cpus', 'params', 'strategy', 'seed'] as const;
+
+type BugJson = { readonly preemptions: number } & Record<string, unknown>;
+
+/* One `mmlab check --shard I/N --json` result, read back for a merge. */
+function read_part(path: string): Record<string, unknown> & PartResult<BugJson> {
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new UsageError(`${path}: not a JSON result of mmlab check (${(e as Error).message})`);
+  }
+  const shard = typeof doc.shard === 'string' ? /^(\d+)\/(\d+)$/.exec(doc.shard) : null;
+  if (!shard || typeof doc.schedules !== 'number' || typeof doc.steps !== 'number')
+    throw new UsageError(`${path}: not a result of mmlab check --json (no shard or schedules)`);
+  for (const k of RUN_KEYS)
+    if (!(k in doc)) throw new UsageError(`${path}: no '${k}' in the result`);
+  return {
+    ...doc,
+    shard: { index: Number(shard[1]), count: Number(shard[2]) },
+    bug: (doc.bug ?? null) as BugJson | null,
+    schedules: doc.schedules,
+    steps: doc.steps,
+    elapsed_ms: Number(doc.elapsed_ms ?? 0),
+    proved_bound: typeof doc.proved_bound === 'number' ? doc.proved_bound : null,
+  };
+}
+
+function cmd_merge(paths: readonly string[], opts: { json?: boolean }): number {
+  const parts = paths.map(read_part);
+  const first = parts[0]!;
+  for (const [i, p] of parts.entries()) {
+    for (const k of RUN_KEYS) {
+      if (JSON.stringify(p[k]) !== JSON.stringify(first[k]))
+        throw new UsageError(
+          `${paths[i]}: ${k} ${JSON.stringify(p[k])} differs from ${paths[0]}'s ${JSON.stringify(first[k])}: parts of different runs`,
+        );
+    }
+  }
+  const m = merge_results(parts);
+  const run: Record<string, unknown> = {};
+  for (const k of RUN_KEYS) run[k] = first[k];
+  if (opts.json) {
+    console.log(JSON.stringify({ ...run, ...m }));
+  } else {
+    const what = `${m.shards.length} parts${m.complete ? ' (all of them)' : ` of ${first.shard.count} (incomplete)`}: ${m.schedules} schedules, ${m.steps} steps, longest ${seconds(m.elapsed_ms)}`;
+    if (m.bug) {
+      console.log(bug_line(String(m.bug.class), String(m.bug.message)));
+      console.log(`${what}; replay: ${bold(`mmlab replay ${String(m.bug.replay)}`)}`);
+    } else {
+      console.log(`${green('clean')}: ${what}`);
+      if (m.proved_bound !== null && m.proved_bound >= 0)
+        console.log(`every schedule with at most ${m.proved_bound} preemptions explored`);
+    }
+  }
+  return m.bug ? EXIT_BUG : EXIT_OK;
 }
 
 interface CatalogueOpts {
@@ -352,8 +516,9 @@ async function cmd_catalogue(opts: CheckOpts & CatalogueOpts): Promise<number> {
   return ok ? EXIT_OK : EXIT_BUG;
 }
 
-function cmd_replay(str: string, opts: { json?: boolean }): number {
+function cmd_replay(str: string, opts: { json?: boolean; html?: string }): number {
   const rec = as_usage(() => decode_replay(str));
+  const html = opts.html === undefined ? undefined : html_target(opts.html);
   const s = scenario_arg(rec.scenario);
   const cfg = config_for(s, {
     cpus: rec.cpus,
@@ -373,6 +538,7 @@ function cmd_replay(str: string, opts: { json?: boolean }): number {
     return EXIT_BUG;
   }
   const report = outcome.bug ? explorer.report(outcome) : null;
+  if (html) write_html(html, explorer, report, rec.choices, s.name);
   if (opts.json) {
     console.log(
       JSON.stringify({
@@ -562,6 +728,17 @@ function build_program(exit: (code: number) => void): Command {
     .option('--time <sec>', 'stop after this many seconds', seconds_arg('--time'))
     .option('--cpus <n>', 'CPUs running the scenario', int_arg('--cpus', 1, 255))
     .addOption(param_option())
+    .option('--html <file>', 'write the timeline of the failing schedule as one HTML page')
+    .option(
+      '--shard <i/n>',
+      'run part I of N of the search (merge the parts with mmlab merge)',
+      shard_arg,
+    )
+    .option(
+      '--jobs <n>',
+      `explore on N worker threads (this machine has ${availableParallelism()} CPUs)`,
+      int_arg('--jobs', 1, 256),
+    )
     .option('--catalogue', 'every seed variant against its scenario')
     .option('--seeds <n>', 'catalogue: seeds per variant', int_arg('--seeds', 1, 1000))
     .option(
@@ -575,11 +752,19 @@ function build_program(exit: (code: number) => void): Command {
     );
 
   program
+    .command('merge')
+    .description('merge the JSON results of the parts of a run (mmlab check --shard I/N --json)')
+    .argument('<files...>', 'JSON results, one per part')
+    .option('--json', 'print one JSON document')
+    .action((paths: string[], opts: { json?: boolean }) => run(cmd_merge(paths, opts)));
+
+  program
     .command('replay')
     .description('replay a schedule string printed by check, bit for bit')
     .argument('<string>', 'replay string (m1:...)')
     .option('--json', 'print one JSON document')
-    .action((str: string, opts: { json?: boolean }) => run(cmd_replay(str, opts)));
+    .option('--html <file>', 'write the timeline of the schedule as one HTML page')
+    .action((str: string, opts: { json?: boolean; html?: string }) => run(cmd_replay(str, opts)));
 
   program
     .command('stress')

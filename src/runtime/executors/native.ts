@@ -19,6 +19,7 @@ import {
   type Scenario,
   task_name,
 } from '../scenario.js';
+import { sibling_url, worker_source } from '../worker_source.js';
 import { CTRL, CTRL_ABORT, ctrl_base, ctrl_words, TASK_BLOCKED, TASK_DONE } from './native_ctrl.js';
 import { NativeCpu, type WorkerInit } from './native_worker.js';
 
@@ -52,22 +53,6 @@ type WorkerMessage =
   | { type: 'done'; cpu_ms: number }
   | { type: 'bug'; bug_class: string; message: string; stack: string };
 
-/*
- * Workers start from a one-line bootstrap. From dist/ it imports the
- * compiled .js modules; under tsx (development and tests) it loads the .ts
- * sources through tsx's tsImport, since Node 20 applies no loader hooks to a
- * worker's entry.
- */
-function bootstrap(worker_url: string, scenario_url: string): string {
-  const imp = import.meta.url.endsWith('.ts')
-    ? `(u) => import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((api) => api.tsImport(u, ${JSON.stringify(import.meta.url)}))`
-    : '(u) => import(u)';
-  return `const imp = ${imp};
-Promise.all([imp(${JSON.stringify(worker_url)}), imp(${JSON.stringify(scenario_url)})])
-  .then(([w, s]) => w.worker_main(s.scenario))
-  .catch((e) => { require('node:worker_threads').parentPort.postMessage({ type: 'bug', bug_class: 'exception', message: String(e && e.message || e), stack: String(e && e.stack || '') }); });`;
-}
-
 export async function run_native(
   scenario: Scenario,
   cfg: RunConfig,
@@ -81,9 +66,11 @@ export async function run_native(
     cpu0.drive(scenario.prologue(cpu0.k, globals, cfg));
     Atomics.store(ctrl, ctrl_base(0) + CTRL.steps, 0);
   }
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const worker_url = new URL(`./native_worker${ext}`, import.meta.url).href;
-  const code = bootstrap(worker_url, scenario.module);
+  const code = worker_source(
+    [sibling_url(import.meta.url, 'native_worker'), scenario.module],
+    'worker_main',
+    ([s]) => `${s}.scenario`,
+  );
   const watchdog_ms = opts.watchdog_ms ?? 10_000;
 
   const t0 = performance.now();
