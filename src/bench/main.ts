@@ -4,12 +4,14 @@
  *    rwsem write), run by a worker thread exactly as in a stress run;
  *  - the same rwsem read fast path written as plain JavaScript on the same
  *    memory: what the generator protocol costs;
- *  - explorer steps per second on lock-selftest.
+ *  - explorer steps per second on lock-selftest, schedules per second on
+ *    fault-vs-munmap, and the heap over a million schedules.
  * Each figure is the median of several runs; machines here are shared.
  */
 import { Explorer } from '../check/explorer.js';
 import { Rng } from '../check/random.js';
 import { scenario as fault_vs_mprotect } from '../check/scenarios/fault_vs_mprotect.js';
+import { scenario as fault_vs_munmap } from '../check/scenarios/fault_vs_munmap.js';
 import { scenario as lock_selftest } from '../check/scenarios/lock_selftest.js';
 import { RandomWalk } from '../check/strategy.js';
 import {
@@ -117,6 +119,38 @@ function explorer_rate(): { steps_per_s: number; schedules_per_s: number } {
   return { steps_per_s: median(steps), schedules_per_s: median(schedules) };
 }
 
+/* Random schedules per second of fault-vs-munmap (vma-refcnt, 2 CPUs): the issue's yardstick. */
+function fault_vs_munmap_rate(): number {
+  const ex = new Explorer(fault_vs_munmap, make_config(fault_vs_munmap, { policy: 'vma-refcnt' }));
+  ex.check(new RandomWalk(99, 500));
+  const runs: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const r = ex.check(new RandomWalk(1 + i, Number.MAX_SAFE_INTEGER), { time_ms: 1000 });
+    if (r.bug) throw new Error(`fault-vs-munmap: ${r.bug.message}`);
+    runs.push((r.schedules / r.elapsed_ms) * 1000);
+  }
+  return median(runs);
+}
+
+/*
+ * The heap after each tenth of a million schedules of the spinlock
+ * self-test: a run that keeps anything per schedule grows here.
+ */
+function heap_over_schedules(total: number): number[] {
+  const ex = new Explorer(
+    lock_selftest,
+    make_config(lock_selftest, { params: { cases: 1, iters: 1 } }),
+  );
+  const step = total / 10;
+  const heap_mb: number[] = [];
+  for (let done = 0; done < total; done += step) {
+    const r = ex.check(new RandomWalk(done + 1, step));
+    if (r.bug) throw new Error(`lock-selftest: ${r.bug.message}`);
+    heap_mb.push(process.memoryUsage().heapUsed / 2 ** 20);
+  }
+  return heap_mb;
+}
+
 /* mmlab run of a 10,000-command random script: parse and run on the model, median of RUNS. */
 function script_run_ms(): { ms: number; commands: number; steps: number } {
   const text = random_script(new Rng(42), { commands: 10_000 });
@@ -148,6 +182,8 @@ async function main(): Promise<void> {
   const write = await native_pair_ns(PAIR_WRITE, iters);
   const over = generator_overhead(iters);
   const ex = explorer_rate();
+  const munmap_schedules_per_s = fault_vs_munmap_rate();
+  const heap_mb = heap_over_schedules(1_000_000);
   const script = script_run_ms();
   const shares: Record<string, { share: number; ms: number }> = {};
   for (const policy of POLICIES) shares[policy] = await vma_lock_share(policy);
@@ -160,6 +196,8 @@ async function main(): Promise<void> {
     generator_overhead_ratio: over.generator_ns / over.plain_ns,
     explorer_steps_per_s: ex.steps_per_s,
     explorer_schedules_per_s: ex.schedules_per_s,
+    fault_vs_munmap_schedules_per_s: munmap_schedules_per_s,
+    heap_mb_per_100k_schedules: heap_mb,
     run_10000_commands_ms: script.ms,
     run_10000_commands_steps: script.steps,
     fault_vs_mprotect_vma_lock_share: Object.fromEntries(
@@ -197,6 +235,19 @@ async function main(): Promise<void> {
   );
   console.log(
     `  schedules per second    ${Math.round(ex.schedules_per_s).toLocaleString('en').padStart(10)}`,
+  );
+  console.log(
+    `explorer, fault-vs-munmap (vma-refcnt) on 2 CPUs + rcu_gp_kthread, random walk (median of ${RUNS} one-second runs)`,
+  );
+  console.log(
+    `  schedules per second    ${Math.round(munmap_schedules_per_s).toLocaleString('en').padStart(10)}   target >= 20,000: ${verdict(munmap_schedules_per_s >= 20_000)}`,
+  );
+  const growth_mb = heap_mb[heap_mb.length - 1]! - heap_mb[0]!;
+  console.log(
+    'explorer heap over 1,000,000 schedules (spinlock self-test), MiB after each 100,000',
+  );
+  console.log(
+    `  ${heap_mb.map((m) => m.toFixed(1)).join(' ')}   growth ${growth_mb.toFixed(1)} MiB: ${verdict(growth_mb < 16)} (flat: < 16 MiB)`,
   );
   console.log('mmlab run: a 10,000-command random script on the model (parse + run)');
   console.log(

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -69,6 +69,14 @@ test('bad usage: one line on stderr naming the problem, exit 2, nothing on stdou
     ['check', 'lock-selftest', '--param', 'iters=99999999999999999999999'],
     ['check', 'lock-selftest', '--param', 'cases=128'],
     ['check', 'vma-races', '--param', 'race=9'],
+    ['check', 'lock-selftest', '--shard', '3/3'],
+    ['check', 'lock-selftest', '--shard', 'x'],
+    ['check', 'lock-selftest', '--jobs', '0'],
+    ['check', 'lock-selftest', '--strategy', 'directed', '--phases', '0:*', '--jobs', '2'],
+    ['check', 'lock-selftest', '--html', '/no/such/dir/t.html'],
+    ['check', 'lock-selftest', '--catalogue'],
+    ['check', 'lock-selftest', '--seeds', '3'],
+    ['merge', '/no/such/file.json'],
     ['stress', '--seconds', '1', '--param', 'iters=5'],
     ['check', 'lock-selftest', '--frobnicate'],
     ['check'],
@@ -117,4 +125,84 @@ test('run: a script file prints its output; a bad one is one line, exit 2', () =
   assert.match(b.err.trim(), /^mmlab: .*bad\.txt: line 2: usage: munmap ADDR PAGES$/);
   assert.equal(mmlab('run', join(dir, 'missing.txt')).code, 2);
   rmSync(dir, { recursive: true });
+});
+
+test('the parts of a sharded DFS merge into the whole: clean within the bound, and the bug when there is one', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mmlab-shards-'));
+  try {
+    const run = (variant: string[], i: number) => {
+      const path = join(dir, `part${variant.length}-${i}.json`);
+      const r = mmlab(
+        'check',
+        'fault-vs-munmap',
+        '--policy',
+        'vma-rwsem',
+        ...variant,
+        '--strategy',
+        'dfs',
+        '--bound',
+        '2',
+        '--shard',
+        `${i}/3`,
+        '--json',
+      );
+      assert.ok(r.code === 0 || r.code === 1, r.err);
+      writeFileSync(path, r.out);
+      return path;
+    };
+    const clean = [0, 1, 2].map((i) => run([], i));
+    const merged = mmlab('merge', ...clean, '--json');
+    assert.equal(merged.code, 0, merged.err);
+    const m = JSON.parse(merged.out);
+    assert.equal(m.complete, true);
+    assert.equal(m.proved_bound, 2);
+    assert.equal(m.bug, null);
+    // Two parts are not the whole: nothing is proved.
+    assert.equal(JSON.parse(mmlab('merge', clean[0]!, clean[1]!, '--json').out).proved_bound, null);
+    const buggy = [0, 1, 2].map((i) => run(['--variant', 'seed000-up-read-without-rcu'], i));
+    const b = mmlab('merge', ...buggy, '--json');
+    assert.equal(b.code, 1);
+    const j = JSON.parse(b.out);
+    assert.equal(j.bug.class, 'use-after-free');
+    assert.equal(j.bug.preemptions, 2);
+    assert.equal(mmlab('replay', j.bug.replay, '--json').code, 1);
+    // Parts of different runs do not merge.
+    const mixed = mmlab('merge', clean[0]!, buggy[1]!);
+    assert.equal(mixed.code, 2);
+    assert.match(mixed.err, /variant .* differs/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('check --jobs 2 finds what one thread finds; --html draws it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mmlab-html-'));
+  try {
+    const html = join(dir, 'seed000.html');
+    const r = mmlab(
+      'check',
+      'fault-vs-munmap',
+      '--policy',
+      'vma-rwsem',
+      '--variant',
+      'seed000-up-read-without-rcu',
+      '--strategy',
+      'dfs',
+      '--jobs',
+      '2',
+      '--html',
+      html,
+      '--json',
+    );
+    assert.equal(r.code, 1, r.err);
+    const j = JSON.parse(r.out);
+    assert.equal(j.jobs, 2);
+    assert.equal(j.bug.class, 'use-after-free');
+    const page = readFileSync(html, 'utf8');
+    assert.match(page, /<svg/);
+    assert.match(page, /use-after-free/);
+    assert.ok(page.includes(j.bug.replay));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
