@@ -2,11 +2,18 @@
  * Every scenario mmlab knows, by name.
  */
 import type { Scenario } from '../../runtime/scenario.js';
+import { scenario as detach_vs_reader } from './detach_vs_reader.js';
+import { scenario as fault_vs_fork } from './fault_vs_fork.js';
 import { scenario as fault_vs_mprotect } from './fault_vs_mprotect.js';
+import { scenario as fault_vs_mremap } from './fault_vs_mremap.js';
 import { scenario as fault_vs_munmap } from './fault_vs_munmap.js';
+import { scenario as gup_fast_vs_fork } from './gup_fast_vs_fork.js';
 import { scenario as lock_selftest } from './lock_selftest.js';
 import { scenario as mm_stress } from './mm_stress.js';
+import { scenario as range_merge_split } from './range_merge_split.js';
+import { scenario as readers_vs_writer } from './readers_vs_writer.js';
 import { scenario as vma_races } from './vma_races.js';
+import { scenario as vma_recycle } from './vma_recycle.js';
 
 export const SCENARIOS: ReadonlyMap<string, Scenario> = new Map<string, Scenario>(
   [
@@ -15,6 +22,13 @@ export const SCENARIOS: ReadonlyMap<string, Scenario> = new Map<string, Scenario
     fault_vs_mprotect as Scenario,
     fault_vs_munmap as Scenario,
     vma_races as Scenario,
+    gup_fast_vs_fork as Scenario,
+    vma_recycle as Scenario,
+    range_merge_split as Scenario,
+    fault_vs_mremap as Scenario,
+    fault_vs_fork as Scenario,
+    readers_vs_writer as Scenario,
+    detach_vs_reader as Scenario,
   ].map((s) => [s.name, s]),
 );
 
