@@ -16,7 +16,7 @@ import {
   VM_WRITE,
 } from './mm_types.js';
 import { calc_vm_prot_bits, EACCES } from './mmap.js';
-import { mmap_lock_range, mmap_write_unlock } from './mmap_lock.js';
+import { mmap_lock_range, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
 import { walk_present_ptes } from './pgtable.js';
 import { ENOMEM, vma_extent, vma_info, vma_modify } from './vma.js';
 
@@ -60,6 +60,9 @@ function* mprotect_fixup(
   }
   const target = yield* vma_modify(k, mm, vma, start, end, newflags);
   if (target < 0) return target;
+  // vm_flags is read by faults under the VMA lock alone: write-lock the
+  // VMA even when vma_modify() neither split nor merged it.
+  yield* vma_start_write(k, target);
   yield k.WRITE_ONCE(target + V.vm_flags, newflags);
   yield* change_protection(k, target, start, end, newflags);
   return target;
