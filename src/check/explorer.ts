@@ -16,6 +16,7 @@ import {
 import { LOCK_WRITE, OP_NAMES, Op } from '../runtime/ops.js';
 import { type RunConfig, type Scenario, task_name } from '../runtime/scenario.js';
 import { BoundedDfs } from './dfs.js';
+import { Kcsan } from './kcsan.js';
 import { Lockdep } from './lockdep.js';
 import { encode_replay, hex32 } from './replay.js';
 import { Replay } from './strategy.js';
@@ -58,7 +59,8 @@ export class Explorer {
     opts: { max_steps?: number } = {},
   ) {
     const lockdep = new Lockdep((t) => task_name(scenario, cfg, t));
-    this.exec = new ExploreExecutor(scenario, cfg, { ...opts, lock_checker: lockdep });
+    const checkers = { lock_checker: lockdep, access_checker: new Kcsan(() => this.exec) };
+    this.exec = new ExploreExecutor(scenario, cfg, { ...opts, ...checkers });
   }
 
   /** Explore until a bug, the strategy's end, or the time budget. */

@@ -7,6 +7,7 @@
  * the device writes.
  */
 import type { KernelContext, KGen } from '../runtime/ops.js';
+import { flush_tlb_mm } from './arch/tlbflush.js';
 import { raw_write_seqcount_begin, raw_write_seqcount_end } from './locking/seqlock.js';
 import { spin_unlock } from './locking/spinlock.js';
 import { get_file } from './mm/filemap.js';
@@ -184,6 +185,8 @@ export function* dup_mmap(k: KernelContext, oldmm: number): KGen<number> {
       break;
     }
   }
+  // The parent's PTEs were write-protected: no store may still go through the old ones.
+  yield* flush_tlb_mm(k, oldmm);
   yield* mmap_write_unlock(k, mm);
   yield* mmap_write_unlock(k, oldmm);
   if (!ok) return 0;

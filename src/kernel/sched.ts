@@ -32,7 +32,9 @@ export const TASK_STRUCT = defineStruct('task_struct', {
     4,
     'the task itself: (mm, range_lock request) pairs it holds under the range policy',
   ],
-  pad: [5, 'none: a task_struct is 40 words, so every one stays aligned'],
+  tlb_mm:
+    'WRITE_ONCE by the task itself: the mm of the translation its CPU holds during a user access (0 between them); read by TLB shootdowns',
+  pad: [4, 'none: a task_struct is 40 words, so every one stays aligned'],
 });
 /**
  * task_structs are aligned so that a pointer to one leaves its low bits free

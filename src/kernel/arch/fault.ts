@@ -50,6 +50,7 @@ import {
   VMA_LOCK_RETRY,
   VMA_LOCK_SUCCESS,
 } from '../sched.js';
+import { enter_user_access, leave_user_access } from './tlbflush.js';
 
 export const SIGBUS = 7;
 export const SIGSEGV = 11;
@@ -220,12 +221,14 @@ export function* user_access(
   for (;;) {
     const frames: number[] = [];
     let missing = -1;
+    yield enter_user_access(k, mm);
     for (let p = first; p <= last && missing < 0; p++) {
       const f = yield* mmu_walk(k, mm, p, write);
       if (f === 0) missing = p;
       else frames.push(f);
     }
     if (missing >= 0) {
+      yield leave_user_access(k);
       const sig = yield* do_user_addr_fault(k, mm, missing, write);
       if (sig !== 0) return -sig;
       continue;
@@ -243,6 +246,7 @@ export function* user_access(
         result |= (((yield k.load(word)) >>> shift) & 0xff) << (i * 8);
       }
     }
+    yield leave_user_access(k);
     return write ? 0 : result >>> 0;
   }
 }

@@ -7,6 +7,7 @@
  * no one else holds a reference).
  */
 import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { flush_tlb_mm } from '../arch/tlbflush.js';
 import { spin_unlock } from '../locking/spinlock.js';
 import { __GFP_ZERO } from '../slab.js';
 import { filemap_get_page } from './filemap.js';
@@ -337,12 +338,16 @@ export function* handle_mm_fault(
  */
 export function* zap_page_range(k: KernelContext, vma: number, start: number, end: number): KGen {
   const put: number[] = [];
-  yield* walk_present_ptes(k, yield k.load(vma + V.vm_mm), start, end, function* (slot, pte) {
+  const mm = yield k.load(vma + V.vm_mm);
+  let cleared = false;
+  yield* walk_present_ptes(k, mm, start, end, function* (slot, pte) {
     yield k.WRITE_ONCE(slot, 0);
+    cleared = true;
     if (is_zero_page(k, pte_page(pte))) return;
     yield* folio_remove_rmap_pte(k, pte_page(pte));
     put.push(pte_page(pte));
   });
   // tlb_finish_mmu(): pages are freed after the TLB flush, outside the page-table locks.
+  if (cleared) yield* flush_tlb_mm(k, mm);
   for (const folio of put) yield* put_page(k, folio);
 }

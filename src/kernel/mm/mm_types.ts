@@ -86,7 +86,8 @@ export const MM_STRUCT = defineStruct('mm_struct', {
   mmap_lock: RW_SEMAPHORE.$,
   mm_lock_seq: [SEQCOUNT.$, 'mmap write lock: odd while the mmap lock is write-held'],
   mm_mt: 'mmap write lock to replace; rcu_dereference by lockless lookups: the VMA index node',
-  map_count: 'mmap write lock',
+  map_count:
+    'mmap write lock; under the range policy atomic (disjoint writers), its limit checks READ_ONCE',
   mm_users: [REFCOUNT.$, 'atomic: users of the address space'],
   mm_count: [REFCOUNT.$, 'atomic: references to the struct itself'],
   pgd: 'constant after mm_alloc(): the page directory',

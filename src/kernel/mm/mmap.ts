@@ -256,8 +256,10 @@ export function* do_munmap_range(
   if (first === 0) return 0;
   const f = yield* vma_info(k, first);
   if (start > f.start) {
-    // map_count may pass its limit only by the split that munmap undoes.
-    if (end < f.end && (yield k.load(mm + MM_STRUCT.map_count)) >= MAX_MAP_COUNT) return -ENOMEM;
+    // map_count may pass its limit only by the split that munmap undoes. READ_ONCE:
+    // disjoint writers of the range policy change it at the same time (as split_vma).
+    if (end < f.end && (yield k.READ_ONCE(mm + MM_STRUCT.map_count)) >= MAX_MAP_COUNT)
+      return -ENOMEM;
     if ((yield* __split_vma(k, first, start, true)) === 0) return -ENOMEM;
   }
   const victims: number[] = [];

@@ -4,6 +4,7 @@
  * PTEs of the range (change_protection()).
  */
 import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { flush_tlb_mm } from '../arch/tlbflush.js';
 import { mt_find } from './maple_tree.js';
 import {
   _PAGE_PROTNONE,
@@ -32,12 +33,18 @@ function* change_protection(
   end: number,
   vm_flags: number,
 ): KGen {
-  yield* walk_present_ptes(k, yield k.load(vma + V.vm_mm), start, end, function* (slot, pte) {
+  const mm = yield k.load(vma + V.vm_mm);
+  let changed = false;
+  yield* walk_present_ptes(k, mm, start, end, function* (slot, pte) {
     let next = pte & ~_PAGE_PROTNONE;
     if (!(vm_flags & VM_ACCESS_FLAGS)) next |= _PAGE_PROTNONE;
     if (!(vm_flags & VM_WRITE)) next &= ~_PAGE_RW;
-    if (next !== pte) yield k.WRITE_ONCE(slot, next);
+    if (next === pte) return;
+    yield k.WRITE_ONCE(slot, next);
+    changed = true;
   });
+  // flush_tlb_range(): no access may still use a translation the change took away.
+  if (changed) yield* flush_tlb_mm(k, mm);
 }
 
 /* mprotect_fixup(): give [start, end) of vma the flags `newflags`. Returns the VMA, or -errno. */

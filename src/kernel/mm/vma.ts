@@ -173,7 +173,9 @@ export function* split_vma(
   new_below: boolean,
 ): KGen<number> {
   const mm = yield k.load(vma + V.vm_mm);
-  if ((yield k.load(mm + MM_STRUCT.map_count)) >= MAX_MAP_COUNT) return 0;
+  // READ_ONCE: under the range policy writers of disjoint ranges split VMAs
+  // at the same time and count them with atomics; the limit check is racy.
+  if ((yield k.READ_ONCE(mm + MM_STRUCT.map_count)) >= MAX_MAP_COUNT) return 0;
   return yield* __split_vma(k, vma, addr, new_below);
 }
 

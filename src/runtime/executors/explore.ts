@@ -143,6 +143,8 @@ export interface AccessChecker {
   reset(nr_tasks: number): void;
   /** Task `t` performed the access described by `k` (op, addr, operands) with `result`. */
   access(t: number, k: KernelContext, result: number, step: number): void;
+  /** Task `into` goes on after task `from` ended: everything `from` did happens before. */
+  join(into: number, from: number): void;
 }
 
 export interface ExploreOptions {
@@ -461,6 +463,7 @@ export class ExploreExecutor implements ExploreView {
       this.stop_kthreads();
       return;
     }
+    for (let t = 1; t < this.cfg.cpus; t++) this.accesses?.join(0, t);
     const gen = epilogue(this.ctx[0]!, this.globals, this.cfg);
     this.gens[0] = gen;
     this.state[0] = TASK_RUNNABLE;
