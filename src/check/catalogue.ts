@@ -88,8 +88,10 @@ export interface CatalogueEntry {
   readonly scenario: string;
   readonly policy: string;
   readonly strategy: string;
-  /** Seeds (of `seeds`) that found the bug within the budget. */
-  readonly found: number;
+  /** Every seed found the bug within the budget. */
+  readonly found: boolean;
+  /** Seeds (of `seeds`) that found it. */
+  readonly found_seeds: number;
   readonly seeds: number;
   /** The bug's class, as the first seed found it. */
   readonly class: string | null;
@@ -102,7 +104,7 @@ export interface CatalogueEntry {
   readonly worst_schedules: number;
   /** The replay string of the first seed's failure. */
   readonly replay: string | null;
-  /** The fixed kernel, same scenario, strategy and budget: no bug. */
+  /** The fixed kernel, same scenario, strategy and budget (schedules and time): no bug. */
   readonly fixed_clean: boolean;
   readonly fixed_schedules: number;
   readonly fixed_ms: number;
@@ -158,24 +160,24 @@ export function run_catalogue(opts: CatalogueOptions): Catalogue {
       runs.push(search(c.variant, seed, opts.schedules).r);
     }
     const hits = runs.filter((r) => r.bug !== null);
-    // The fixed kernel gets what the slowest seed spent.
-    const budget = Math.max(...runs.map((r) => r.schedules));
+    // The fixed kernel gets the budget each seed had: DFS may exhaust its bound first.
     opts.progress?.(`${c.variant}: the fixed kernel`);
-    const fixed = search('', 1, budget);
+    const fixed = search('', 1, opts.schedules);
     return {
       variant: c.variant,
       seed_doc: c.seed_doc,
       scenario: c.scenario,
       policy: c.policy,
       strategy: c.strategy,
-      found: hits.length,
+      found: hits.length === opts.seeds,
+      found_seeds: hits.length,
       seeds: opts.seeds,
       class: hits[0]?.bug?.class ?? null,
       preemptions: hits.length ? Math.min(...hits.map((r) => r.bug!.preemptions)) : null,
       median_ms: median(runs.map((r) => r.elapsed_ms)),
       worst_ms: Math.max(...runs.map((r) => r.elapsed_ms)),
       median_schedules: median(runs.map((r) => r.schedules)),
-      worst_schedules: budget,
+      worst_schedules: Math.max(...runs.map((r) => r.schedules)),
       replay: hits[0]?.bug?.replay ?? null,
       fixed_clean: fixed.r.bug === null,
       fixed_schedules: fixed.r.schedules,

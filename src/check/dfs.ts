@@ -157,8 +157,7 @@ export class BoundedDfs implements Strategy {
       while (open !== 0) {
         const t = this.next_in(open, this.first(j));
         open &= ~(1 << t);
-        const cost = node.last_runnable && t !== node.last ? 1 : 0;
-        if (node.preemptions + cost > this.bound) continue;
+        if (!this.within_bound(node, t)) continue;
         node.done |= 1 << t;
         node.chosen = t;
         this.path.length = j + 1;
@@ -284,7 +283,10 @@ export class BoundedDfs implements Strategy {
   /*
    * Step j (of another task) races with a later step of task p: try p
    * before step j, and before the run of j's task that step j ends, where
-   * switching to p may cost no preemption.
+   * switching to p may cost no preemption: without that second point the
+   * bound would hide the race's other order (Coons et al.). Adding it only
+   * where the first point is over the bound misses bugs: the preemptions
+   * the reversed order needs later are not known here.
    */
   private race(j: number, p: number): void {
     this.try_at(this.node_of[j]!, p);
@@ -292,6 +294,13 @@ export class BoundedDfs implements Strategy {
     let start = j;
     while (start > 0 && this.task_of[start - 1] === q) start--;
     if (start !== j) this.try_at(this.node_of[start]!, p);
+  }
+
+  /* Whether p can run at `node` within the bound. */
+  private within_bound(node: Node, p: number): boolean {
+    if ((node.runnable & (1 << p)) === 0) return false;
+    const cost = node.last_runnable && p !== node.last ? 1 : 0;
+    return node.preemptions + cost <= this.bound;
   }
 
   private try_at(n: number, p: number): void {

@@ -54,6 +54,32 @@ import type { AccessChecker } from '../runtime/executors/explore.js';
 import type { KernelMemory } from '../runtime/memory.js';
 import { KernelBug, type KernelContext, Op } from '../runtime/ops.js';
 
+/*
+ * The op codes as module constants: a switch on them compares numbers, and
+ * does not read another module's export binding once per case.
+ */
+const {
+  LOAD,
+  STORE,
+  READ_ONCE,
+  WRITE_ONCE,
+  LOAD_ACQUIRE,
+  STORE_RELEASE,
+  CMPXCHG,
+  XCHG,
+  FETCH_ADD,
+  FETCH_OR,
+  FETCH_AND,
+  COND_LOAD_NE,
+  FUTEX_WAIT,
+  FUTEX_WAKE,
+  RCU_READ_UNLOCK,
+  MEMCPY,
+  MEMSET,
+  ALLOC,
+  FREE,
+} = Op;
+
 /** A read tag: no read yet. Otherwise the reader's task + 1, or READS_SHARED. */
 const NO_READ = 0;
 /** The reads of the word are a per-task clock in the pool (slot in `clk`). */
@@ -243,31 +269,31 @@ export class Kcsan implements AccessChecker {
     this.last[t] = clk;
     if (k.tracing) this.fns[step] = k.backtrace[0] ?? '?';
     switch (k.op) {
-      case Op.LOAD:
-      case Op.STORE:
-      case Op.MEMCPY:
-      case Op.MEMSET:
+      case LOAD:
+      case STORE:
+      case MEMCPY:
+      case MEMSET:
         if (this.user_memory(k, a)) return;
     }
     switch (k.op) {
-      case Op.LOAD:
+      case LOAD:
         this.read(t, a, clk, true, k);
         return;
-      case Op.STORE:
+      case STORE:
         this.write(t, a, clk, true, k);
         return;
-      case Op.READ_ONCE:
-      case Op.LOAD_ACQUIRE:
-      case Op.COND_LOAD_NE:
+      case READ_ONCE:
+      case LOAD_ACQUIRE:
+      case COND_LOAD_NE:
         this.acquire(t, a);
         this.read(t, a, clk, false, k);
         return;
-      case Op.WRITE_ONCE:
-      case Op.STORE_RELEASE:
+      case WRITE_ONCE:
+      case STORE_RELEASE:
         this.write(t, a, clk, false, k);
         this.release(t, a, clk);
         return;
-      case Op.CMPXCHG:
+      case CMPXCHG:
         this.acquire(t, a);
         // A failed cmpxchg writes nothing: it is a (marked) read.
         if (result !== k.a) {
@@ -277,40 +303,40 @@ export class Kcsan implements AccessChecker {
         this.write(t, a, clk, false, k);
         this.release(t, a, clk);
         return;
-      case Op.XCHG:
-      case Op.FETCH_ADD:
-      case Op.FETCH_OR:
-      case Op.FETCH_AND:
+      case XCHG:
+      case FETCH_ADD:
+      case FETCH_OR:
+      case FETCH_AND:
         this.acquire(t, a);
         this.write(t, a, clk, false, k);
         this.release(t, a, clk);
         return;
-      case Op.FUTEX_WAIT:
+      case FUTEX_WAIT:
         this.acquire(t, a);
         return;
-      case Op.FUTEX_WAKE:
+      case FUTEX_WAKE:
         this.release(t, a, clk);
         return;
-      case Op.RCU_READ_UNLOCK: {
+      case RCU_READ_UNLOCK: {
         const rdp = k.sys.rcu_data[t]!;
         this.release(t, rdp + RCU_DATA.nesting, clk);
         this.release(t, rdp + RCU_DATA.qs_seq, clk);
         return;
       }
-      case Op.MEMCPY:
+      case MEMCPY:
         for (let i = 0; i < k.b; i++) this.read(t, k.a + i, clk, true, k);
         for (let i = 0; i < k.b; i++) this.write(t, a + i, clk, true, k);
         return;
-      case Op.MEMSET:
+      case MEMSET:
         for (let i = 0; i < k.b; i++) this.write(t, a + i, clk, true, k);
         return;
-      case Op.ALLOC:
+      case ALLOC:
         if (result === 0) return;
         // The object passes from its last free to this allocation (SLUB's freelist cmpxchg).
         this.acquire(t, result);
         this.forget(result, this.object_size(a));
         return;
-      case Op.FREE:
+      case FREE:
         this.forget(a, this.object_size(this.host().m.page_cache(a)));
         this.release(t, a, clk);
         return;

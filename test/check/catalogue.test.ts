@@ -16,7 +16,7 @@ test('the catalogue has every seed variant', () => {
 });
 
 test('every seed bug is found, with the class its review describes, and every fix holds', () => {
-  const cat = run_catalogue({ seeds: 1, schedules: Number.MAX_SAFE_INTEGER, time_ms: 30_000 });
+  const cat = run_catalogue({ seeds: 1, schedules: 6000, time_ms: 15_000 });
   const expect: Record<string, RegExp> = {
     '000': /use-after-free/,
     '001': /use-after-free|wakeup/,
@@ -25,12 +25,13 @@ test('every seed bug is found, with the class its review describes, and every fi
     '004': /BUG/,
   };
   for (const e of cat.entries) {
-    assert.equal(e.found, 1, `${e.variant} not found`);
+    assert.equal(e.found, true, `${e.variant} not found`);
+    assert.equal(e.found_seeds, 1);
     assert.match(e.class!, expect[e.seed_doc]!, `${e.variant}: ${e.class}`);
     assert.ok(e.replay?.startsWith(`m1:${e.scenario}:`));
     assert.equal(e.fixed_clean, true, `${e.variant}: the fixed kernel failed`);
-    // The same budget, or the whole search within the bound if that is smaller.
-    assert.ok(e.fixed_schedules >= e.worst_schedules || (e.fixed_proved_bound ?? -1) >= 3);
+    // At least what finding it took, or the whole search within the bound.
+    assert.ok(e.fixed_schedules >= e.worst_schedules || e.fixed_proved_bound === 3);
   }
   assert.ok(cat.schedules_per_s > 0);
 });
