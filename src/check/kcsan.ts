@@ -234,6 +234,8 @@ export class Kcsan implements AccessChecker {
   private sync_slots = 0;
   /** Traced replays only: the innermost kernel function of each step's access. */
   private readonly fns: string[] = [];
+  /** The host's memory, once asked for (the same for the checker's life). */
+  private mem: KernelMemory | undefined;
 
   /**
    * `host` gives the explored machine; it is called only once accesses
@@ -352,7 +354,8 @@ export class Kcsan implements AccessChecker {
    * them with uninstrumented copy_page()/clear_page().
    */
   private user_memory(k: KernelContext, a: number): boolean {
-    return this.host().m.page_cache(a) === k.sys.mm.frame_cachep;
+    this.mem ??= this.host().m;
+    return this.mem.page_cache(a) === k.sys.mm.frame_cachep;
   }
 
   /*

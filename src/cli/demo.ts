@@ -2,22 +2,20 @@
  * `npm start` for now: a short tour. Explore the lock self-test clean, break
  * the spinlock and let the explorer find it, replay the failure from its
  * string, run the same code natively, check the address space against this
- * machine's kernel, and reproduce seed 000.
+ * machine's kernel, and let DFS find seed 000 on its own, then prove the
+ * fix within the same bound.
  */
+
+import { BoundedDfs } from '../check/dfs.js';
 import { Explorer } from '../check/explorer.js';
 import { decode_replay, hex32 } from '../check/replay.js';
+import { scenario as fault_vs_munmap } from '../check/scenarios/fault_vs_munmap.js';
 import { scenario as lock_selftest } from '../check/scenarios/lock_selftest.js';
-import { scenario as vma_races } from '../check/scenarios/vma_races.js';
-import { Directed, parse_phases, RandomWalk } from '../check/strategy.js';
+import { RandomWalk } from '../check/strategy.js';
+import { VARIANT_BROKEN_SPINLOCK } from '../kernel/locking/spinlock.js';
 import { VARIANT_UP_READ_WITHOUT_RCU } from '../kernel/mm/mmap_lock.js';
 import { POLICY_VMA_RWSEM } from '../kernel/mm/policy.js';
 import { diff } from '../oracle/diff.js';
-
-/** The reader stops before up_read()'s release; the writer takes the lock in its slow path and frees the VMA. */
-const SEED000_PHASES =
-  '1:fetch_add:vm_lock.count,0:xchg:task_struct[0].__state,1:+1,1:cmpxchg:vm_lock.wait_lock,0:*,2:*,0:*,1:*';
-
-import { VARIANT_BROKEN_SPINLOCK } from '../kernel/locking/spinlock.js';
 import { run_native } from '../runtime/executors/native.js';
 import { make_config } from '../runtime/scenario.js';
 import { bold, dim, green, red } from './style.js';
@@ -89,19 +87,29 @@ export async function demo(): Promise<number> {
     say(dim('   (needs x86-64 Linux)'));
   }
 
-  say(bold('6. Seed 000 (Jann Horn, 2023), written down as a directed schedule'));
-  const cfg = make_config(vma_races, {
-    policy: POLICY_VMA_RWSEM,
-    variant: VARIANT_UP_READ_WITHOUT_RCU,
-  });
-  const seed000 = new Explorer(vma_races, cfg).check(new Directed(parse_phases(SEED000_PHASES)));
-  say(`   ${seed000.bug ? `${red(seed000.bug.class)}: ${seed000.bug.message}` : 'not reproduced'}`);
-  const fixed000 = new Explorer(
-    vma_races,
-    make_config(vma_races, { policy: POLICY_VMA_RWSEM }),
-  ).check(new Directed(parse_phases(SEED000_PHASES)));
+  say(bold('6. Seed 000 (Jann Horn, 2023): a fault against munmap, searched by DFS'));
+  const dfs = (variant: string, bound: number) => {
+    const strategy = new BoundedDfs(bound, Number.MAX_SAFE_INTEGER);
+    const ex = new Explorer(
+      fault_vs_munmap,
+      make_config(fault_vs_munmap, { policy: POLICY_VMA_RWSEM, variant }),
+    );
+    return { r: ex.check(strategy), strategy };
+  };
+  const seed000 = dfs(VARIANT_UP_READ_WITHOUT_RCU, 3).r;
+  if (!seed000.bug) {
+    say(`   ${red('not found')} in ${seed000.schedules} schedules`);
+    return 1;
+  }
   say(
-    `   with up_read() inside rcu_read_lock(): ${fixed000.bug ? red('still fails') : green('clean')}`,
+    `   found after ${seed000.schedules} schedules (${seed000.elapsed_ms.toFixed(0)} ms), with the fewest preemptions it needs (${seed000.bug.preemptions}): ${red(seed000.bug.class)}: ${seed000.bug.message}`,
   );
+  say(`   mmlab replay ${seed000.bug.replay}`);
+  // The fix, searched as far as the bug needed.
+  const fixed000 = dfs('', seed000.bug.preemptions);
+  say(
+    `   with up_read() inside rcu_read_lock(): ${fixed000.r.bug ? red('still fails') : green(`clean, every schedule with at most ${fixed000.strategy.proved} preemptions (${fixed000.r.schedules} schedules, ${(fixed000.r.elapsed_ms / 1000).toFixed(1)} s)`)}`,
+  );
+  say(dim('   mmlab check --catalogue: every seed, found from 10 seeds, and its fix'));
   return 0;
 }

@@ -125,6 +125,8 @@ const SHADOW_FREED = 2;
 const SHADOW_FREED_TYPESAFE = 3;
 
 interface AllocInfo {
+  /** Made by the scenario's prologue, before the schedule's first step. */
+  prologue?: boolean;
   site: string;
   task: number;
   step: number;
@@ -246,7 +248,8 @@ export class ExploreExecutor implements ExploreView {
     }
     if (this.rcu_nesting[0] !== 0)
       throw new Error(`${this.scenario.name}: the prologue ends inside rcu_read_lock()`);
-    for (const [obj, info] of this.allocs) this.prologue_allocs.set(obj, info);
+    for (const [obj, info] of this.allocs)
+      this.prologue_allocs.set(obj, { ...info, prologue: true });
     this.allocs.clear();
     this.step = 0;
   }
@@ -525,7 +528,7 @@ export class ExploreExecutor implements ExploreView {
     const so = slab_object(this.m, addr);
     const info = so ? this.alloc_info(so.obj) : undefined;
     const sites = info
-      ? `; allocated by ${this.task_name(info.task)} in ${info.site} at step ${info.step}` +
+      ? `; allocated by ${info.prologue ? 'the prologue' : this.task_name(info.task)} in ${info.site}${info.prologue ? '' : ` at step ${info.step}`}` +
         (info.free_site
           ? `; freed by ${this.task_name(info.free_task!)} in ${info.free_site} at step ${info.free_step}`
           : '')
