@@ -6,7 +6,7 @@
  */
 import { boot, type KernelSymbols } from '../kernel/boot.js';
 import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';
-import { KernelMemory } from './memory.js';
+import { KernelMemory, PAGE_WORDS } from './memory.js';
 import type { KernelContext, KGen } from './ops.js';
 
 export interface RunConfig {
@@ -112,7 +112,9 @@ export function make_config(
 
 /** The kernel memory a run of `s` with `cfg` needs, in words. */
 export function memory_words(s: Scenario, cfg: RunConfig): number {
-  return typeof s.memory_words === 'number' ? s.memory_words : s.memory_words(cfg);
+  const words = typeof s.memory_words === 'number' ? s.memory_words : s.memory_words(cfg);
+  // Kernel memory is whole pages: a size computed from parameters is rounded up.
+  return Math.ceil(words / PAGE_WORDS) * PAGE_WORDS;
 }
 
 /** A booted kernel with the scenario's objects laid out: where every run starts. */
