@@ -56,11 +56,15 @@ export class Explorer {
   constructor(
     readonly scenario: Scenario,
     readonly cfg: RunConfig,
-    opts: { max_steps?: number } = {},
+    opts: { max_steps?: number; kcsan?: boolean } = {},
   ) {
-    const lockdep = new Lockdep((t) => task_name(scenario, cfg, t));
-    const checkers = { lock_checker: lockdep, access_checker: new Kcsan(() => this.exec) };
-    this.exec = new ExploreExecutor(scenario, cfg, { ...opts, ...checkers });
+    const lock_checker = new Lockdep((t) => task_name(scenario, cfg, t));
+    const access_checker = opts.kcsan === false ? undefined : new Kcsan(() => this.exec);
+    this.exec = new ExploreExecutor(scenario, cfg, {
+      ...(opts.max_steps === undefined ? {} : { max_steps: opts.max_steps }),
+      lock_checker,
+      ...(access_checker ? { access_checker } : {}),
+    });
   }
 
   /** Explore until a bug, the strategy's end, or the time budget. */
