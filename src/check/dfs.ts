@@ -65,6 +65,12 @@ interface Node {
   chosen: number;
 }
 
+/** A footprint's two ranges: their slots and write bits. */
+const RANGES = [
+  [FP_LO1, FP_HI1, FP_WRITE1],
+  [FP_LO2, FP_HI2, FP_WRITE2],
+] as const;
+
 /** Tasks a bit mask can name. */
 const MAX_TASKS = 31;
 
@@ -246,24 +252,10 @@ export class BoundedDfs implements Strategy {
       const f = i * FOOTPRINT_SLOTS;
       const flags = this.fp[f + FP_FLAGS]!;
       conflicts.length = 0;
-      words.access(
-        this.fp[f + FP_LO1]!,
-        this.fp[f + FP_HI1]!,
-        (flags & FP_WRITE1) !== 0,
-        i,
-        p,
-        this.task_of,
-        conflicts,
-      );
-      words.access(
-        this.fp[f + FP_LO2]!,
-        this.fp[f + FP_HI2]!,
-        (flags & FP_WRITE2) !== 0,
-        i,
-        p,
-        this.task_of,
-        conflicts,
-      );
+      for (const [lo, hi, write] of RANGES) {
+        const w = (flags & write) !== 0;
+        words.access(this.fp[f + lo]!, this.fp[f + hi]!, w, i, p, this.task_of, conflicts);
+      }
       const cp = p * T;
       for (const j of conflicts) {
         const q = this.task_of[j]!;

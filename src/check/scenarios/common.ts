@@ -5,9 +5,11 @@
  *
  * Only plain functions here, never generators: a traced replay names each
  * access by the innermost function on the stack, and a helper generator
- * would show up there in place of the scenario's own code.
+ * would show up there in place of the scenario's own code. The one
+ * exception serves prologues, which are never traced.
  */
 
+import { user_access } from '../../kernel/arch/fault.js';
 import { VARIANT_GUP_FAST_WITHOUT_WP_SEQ } from '../../kernel/fork.js';
 import { VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK } from '../../kernel/mm/maple_tree.js';
 import { VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT } from '../../kernel/mm/memory.js';
@@ -18,11 +20,12 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../kernel/mm/mm_types.js';
-import { type MmapArgs, mm_alloc } from '../../kernel/mm/mmap.js';
+import { do_mmap, type MmapArgs, mm_alloc } from '../../kernel/mm/mmap.js';
 import {
   VARIANT_PUT_READS_MM_LATE,
   VARIANT_UP_READ_WITHOUT_RCU,
 } from '../../kernel/mm/mmap_lock.js';
+import { PAGE_BYTES } from '../../kernel/mm/syscalls.js';
 import type { KernelContext, KGen } from '../../runtime/ops.js';
 
 /** First page of the 2 GiB the scenarios' mms have page tables for. */
@@ -56,3 +59,18 @@ export const SEED_VARIANTS: readonly string[] = [
   VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT,
   VARIANT_GUP_FAST_WITHOUT_WP_SEQ,
 ];
+
+/**
+ * A prologue's address space: one private anonymous VMA of two pages at
+ * `page`, the second written (so its page table exists), the first never
+ * touched, so that a CPU's access to it faults. Returns the mm.
+ */
+export function* mm_with_untouched_page(k: KernelContext, page: number, who: string): KGen<number> {
+  const mm = yield* new_mm(k);
+  yield* do_mmap(k, mm, anon_fixed(page, 2));
+  k.BUG_ON(
+    (yield* user_access(k, mm, (page + 1) * PAGE_BYTES, true, 1)) !== 0,
+    `${who}: the prologue cannot write its own page`,
+  );
+  return mm;
+}

@@ -15,7 +15,7 @@
 import { SIGSEGV, user_access } from '../../kernel/arch/fault.js';
 import type { KernelSymbols } from '../../kernel/boot.js';
 import { check_mm_caches_empty } from '../../kernel/mm/debug.js';
-import { do_mmap, do_munmap, mmput } from '../../kernel/mm/mmap.js';
+import { do_munmap, mmput } from '../../kernel/mm/mmap.js';
 import {
   VARIANT_PUT_READS_MM_LATE,
   VARIANT_UP_READ_WITHOUT_RCU,
@@ -26,7 +26,7 @@ import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { Scenario } from '../../runtime/scenario.js';
-import { anon_fixed, BASE, new_mm } from './common.js';
+import { BASE, mm_with_untouched_page } from './common.js';
 
 /** The VMA: two pages, the second written by the prologue. */
 const A = BASE + 16;
@@ -49,13 +49,7 @@ export const scenario: Scenario<{ g: number }> = {
   setup: (m: KernelMemory) => ({ g: m.boot_alloc(FVM.$, 'fault_vs_munmap') }),
 
   *prologue(k: KernelContext, { g }): KGen {
-    const mm = yield* new_mm(k);
-    yield* do_mmap(k, mm, anon_fixed(A, 2));
-    k.BUG_ON(
-      (yield* user_access(k, mm, (A + 1) * PAGE_BYTES, true, 1)) !== 0,
-      'fault-vs-munmap: the prologue cannot write its own page',
-    );
-    yield k.store(g + FVM.mm, mm);
+    yield k.store(g + FVM.mm, yield* mm_with_untouched_page(k, A, 'fault-vs-munmap'));
   },
 
   *cpu(k: KernelContext, { g }): KGen {

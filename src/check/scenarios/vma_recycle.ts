@@ -30,7 +30,7 @@ import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { Scenario } from '../../runtime/scenario.js';
-import { anon_fixed, BASE, new_mm } from './common.js';
+import { anon_fixed, BASE, mm_with_untouched_page, new_mm } from './common.js';
 
 /** The VMA: two pages, the second written by the prologue (its page table exists). */
 const A = BASE + 16;
@@ -59,13 +59,7 @@ export const scenario: Scenario<{ g: number }> = {
   setup: (m: KernelMemory) => ({ g: m.boot_alloc(VR.$, 'vma_recycle') }),
 
   *prologue(k: KernelContext, { g }): KGen {
-    const mm = yield* new_mm(k);
-    yield* do_mmap(k, mm, anon_fixed(A, 2));
-    k.BUG_ON(
-      (yield* user_access(k, mm, (A + 1) * PAGE_BYTES, true, 1)) !== 0,
-      'vma-recycle: the prologue cannot write its own page',
-    );
-    yield k.store(g + VR.mm, mm);
+    yield k.store(g + VR.mm, yield* mm_with_untouched_page(k, A, 'vma-recycle'));
     // Empty: its first mmap takes the VMA the munmap freed, if RCU let it go.
     yield k.store(g + VR.other, yield* new_mm(k));
   },
