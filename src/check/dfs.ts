@@ -65,11 +65,9 @@ interface Node {
   chosen: number;
 }
 
-/** A footprint's two ranges: their slots and write bits. */
-const RANGES = [
-  [FP_LO1, FP_HI1, FP_WRITE1],
-  [FP_LO2, FP_HI2, FP_WRITE2],
-] as const;
+// find_races() walks a footprint's ranges by stride: range r at slots 2r, 2r + 1, write bit 1 << r.
+if (FP_LO2 !== FP_LO1 + 2 || FP_HI2 !== FP_HI1 + 2 || FP_WRITE2 !== FP_WRITE1 << 1)
+  throw new Error('dfs: footprint layout changed');
 
 /** Tasks a bit mask can name. */
 const MAX_TASKS = 31;
@@ -252,9 +250,11 @@ export class BoundedDfs implements Strategy {
       const f = i * FOOTPRINT_SLOTS;
       const flags = this.fp[f + FP_FLAGS]!;
       conflicts.length = 0;
-      for (const [lo, hi, write] of RANGES) {
-        const w = (flags & write) !== 0;
-        words.access(this.fp[f + lo]!, this.fp[f + hi]!, w, i, p, this.task_of, conflicts);
+      // Range r of a footprint: slots 2r and 2r + 1, write bit 1 << r.
+      for (let r = 0; r < 2; r++) {
+        const lo = this.fp[f + FP_LO1 + 2 * r]!;
+        const w = (flags & (FP_WRITE1 << r)) !== 0;
+        words.access(lo, this.fp[f + FP_HI1 + 2 * r]!, w, i, p, this.task_of, conflicts);
       }
       const cp = p * T;
       for (const j of conflicts) {
@@ -268,7 +268,7 @@ export class BoundedDfs implements Strategy {
         }
       }
       clock[cp + p] = i + 1;
-      step_clock.set(clock.subarray(cp, cp + T), i * T);
+      for (let u = 0; u < T; u++) step_clock[i * T + u] = clock[cp + u]!;
     }
   }
 
