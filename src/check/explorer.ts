@@ -48,6 +48,8 @@ export interface CheckBudget {
   readonly time_ms?: number;
   /** Stop once word 0 is non-zero (another part of a parallel run found a bug). */
   readonly abort?: Int32Array;
+  /** Report only a bug of this class; go on past others. */
+  readonly bug_class?: string;
 }
 
 export class Explorer {
@@ -77,7 +79,7 @@ export class Explorer {
       const out = this.exec.run(strategy);
       schedules++;
       steps += out.steps;
-      if (out.bug) {
+      if (out.bug && (budget.bug_class === undefined || out.bug.bug_class === budget.bug_class)) {
         // Time to find, not to report: the traced replay is a report's cost.
         const elapsed_ms = performance.now() - t0;
         return { bug: this.report(out), schedules, steps, elapsed_ms };
@@ -97,8 +99,9 @@ export class Explorer {
     if (bug.preemptions === 0) return bug;
     const r = this.check(new BoundedDfs(bug.preemptions - 1, Number.MAX_SAFE_INTEGER), {
       time_ms,
+      bug_class: bug.class,
     });
-    return r.bug && r.bug.class === bug.class ? r.bug : bug;
+    return r.bug ?? bug;
   }
 
   replay_string(choices: Uint8Array, hash: number): string {

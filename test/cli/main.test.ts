@@ -206,3 +206,18 @@ test('check --jobs 2 finds what one thread finds; --html draws it', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a random walk's failure is retold with the fewest preemptions; PCT states its bound", () => {
+  const r = mmlab('check', 'lock-selftest', '--variant', 'broken-spinlock', '--json');
+  assert.equal(r.code, 1);
+  const j = JSON.parse(r.out);
+  assert.equal(j.bug.class, 'exclusion');
+  // The walk needed more switches than the bug does: DFS retells it with the two it needs.
+  assert.ok(j.found_preemptions > j.bug.preemptions, r.out);
+  assert.equal(j.bug.preemptions, 2);
+  assert.equal(mmlab('replay', j.bug.replay, '--json').code, 1);
+  const pct = JSON.parse(
+    mmlab('check', 'lock-selftest', '--strategy', 'pct', '--schedules', '50', '--json').out,
+  );
+  assert.ok(pct.pct_probability > 0 && pct.pct_probability < 1);
+});
