@@ -1,5 +1,5 @@
 /*
- * Bounded-preemption depth-first search with sleep sets.
+ * Bounded-preemption depth-first search with partial-order reduction.
  *
  * Every schedule with at most `bound` preemptions (a switch away from a
  * task that could have gone on; CHESS, Musuvathi & Qadeer, PLDI 2007) is
@@ -14,11 +14,12 @@
  * writes) that no happens-before chain orders; only there is the other
  * task tried, at the node before the first of the pair, and, to stay
  * complete under the bound, where that task's run began (Coons, Musuvathi
- * & McKinley, OOPSLA 2013). Sleep sets (Godefroid 1996): once the subtree
- * of task u at a node is explored, u sleeps in its siblings' subtrees
- * until some step does not commute with u's pending access; a schedule in
- * which every runnable task sleeps is abandoned, as is one that would
- * need more preemptions than the bound.
+ * & McKinley, OOPSLA 2013). Sleep sets (Godefroid 1996), restricted to
+ * stay sound under the bound: once the subtree of the task preempted at a
+ * node is explored, that task sleeps in the preempting siblings' subtrees
+ * until some step does not commute with its pending access (see wake()).
+ * A schedule in which every runnable task sleeps is abandoned, as is one
+ * that would need more preemptions than the bound.
  *
  * The search is stateless: each schedule replays the choices of the
  * current path up to its deepest open node, takes the next task to try
