@@ -10,15 +10,15 @@ import { VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK } from '../kernel/mm/maple_tree.j
 import { VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT } from '../kernel/mm/memory.js';
 import { VARIANT_PUT_READS_MM_LATE, VARIANT_UP_READ_WITHOUT_RCU } from '../kernel/mm/mmap_lock.js';
 import { make_config } from '../runtime/scenario.js';
-import { BoundedDfs } from './dfs.js';
-import { Explorer } from './explorer.js';
+import { WHOLE } from './dfs.js';
+import { run_shard, type ShardResult } from './parallel.js';
 import { find_scenario } from './scenarios/index.js';
 import {
   RACE_DISJOINT_SPLITS,
   RACE_PIN_VS_FORK,
   RACE_UNAUDITED_FAULT,
 } from './scenarios/vma_races.js';
-import { type SearchStrategy, search_strategy } from './strategy.js';
+import type { SearchStrategy } from './strategy.js';
 
 /** Where a seed's bug is looked for. */
 export interface CatalogueCase {
@@ -138,31 +138,33 @@ export function run_catalogue(opts: CatalogueOptions): Catalogue {
   let total_ms = 0;
   const entries = CATALOGUE.map((c): CatalogueEntry => {
     const s = find_scenario(c.scenario);
-    const search = (variant: string, seed: number, schedules: number) => {
-      const explorer = new Explorer(
-        s,
-        make_config(s, { policy: c.policy, variant, params: c.params }),
-      );
-      const strategy = search_strategy(c.strategy, {
-        seed,
-        schedules,
-        depth: 3,
-        bound: CATALOGUE_BOUND,
+    const search = (variant: string, seed: number): ShardResult => {
+      const r = run_shard({
+        scenario: c.scenario,
+        cfg: make_config(s, { policy: c.policy, variant, params: c.params }),
+        strategy: c.strategy,
+        options: {
+          seed,
+          schedules: opts.schedules,
+          depth: 3,
+          bound: CATALOGUE_BOUND,
+          shard: WHOLE,
+        },
+        time_ms: opts.time_ms,
       });
-      const r = explorer.check(strategy, { time_ms: opts.time_ms });
       total_schedules += r.schedules;
       total_ms += r.elapsed_ms;
-      return { r, proved: strategy instanceof BoundedDfs ? strategy.proved : null };
+      return r;
     };
-    const runs = [];
+    const runs: ShardResult[] = [];
     for (let seed = 1; seed <= opts.seeds; seed++) {
       opts.progress?.(`${c.variant}: seed ${seed}/${opts.seeds}`);
-      runs.push(search(c.variant, seed, opts.schedules).r);
+      runs.push(search(c.variant, seed));
     }
     const hits = runs.filter((r) => r.bug !== null);
     // The fixed kernel gets the budget each seed had: DFS may exhaust its bound first.
     opts.progress?.(`${c.variant}: the fixed kernel`);
-    const fixed = search('', 1, opts.schedules);
+    const fixed = search('', 1);
     return {
       variant: c.variant,
       seed_doc: c.seed_doc,
@@ -179,10 +181,10 @@ export function run_catalogue(opts: CatalogueOptions): Catalogue {
       median_schedules: median(runs.map((r) => r.schedules)),
       worst_schedules: Math.max(...runs.map((r) => r.schedules)),
       replay: hits[0]?.bug?.replay ?? null,
-      fixed_clean: fixed.r.bug === null,
-      fixed_schedules: fixed.r.schedules,
-      fixed_ms: fixed.r.elapsed_ms,
-      fixed_proved_bound: fixed.proved,
+      fixed_clean: fixed.bug === null,
+      fixed_schedules: fixed.schedules,
+      fixed_ms: fixed.elapsed_ms,
+      fixed_proved_bound: fixed.proved_bound,
     };
   });
   return { entries, schedules_per_s: total_ms > 0 ? (total_schedules / total_ms) * 1000 : 0 };

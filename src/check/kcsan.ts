@@ -272,17 +272,10 @@ export class Kcsan implements AccessChecker {
     if (k.tracing) this.fns[step] = k.backtrace[0] ?? '?';
     switch (k.op) {
       case LOAD:
-      case STORE:
-      case MEMCPY:
-      case MEMSET:
-        if (this.user_memory(k, a)) return;
-    }
-    switch (k.op) {
-      case LOAD:
-        this.read(t, a, clk, true, k);
+        if (!this.user_memory(k, a)) this.read(t, a, clk, true, k);
         return;
       case STORE:
-        this.write(t, a, clk, true, k);
+        if (!this.user_memory(k, a)) this.write(t, a, clk, true, k);
         return;
       case READ_ONCE:
       case LOAD_ACQUIRE:
@@ -326,10 +319,12 @@ export class Kcsan implements AccessChecker {
         return;
       }
       case MEMCPY:
+        if (this.user_memory(k, a)) return;
         for (let i = 0; i < k.b; i++) this.read(t, k.a + i, clk, true, k);
         for (let i = 0; i < k.b; i++) this.write(t, a + i, clk, true, k);
         return;
       case MEMSET:
+        if (this.user_memory(k, a)) return;
         for (let i = 0; i < k.b; i++) this.write(t, a + i, clk, true, k);
         return;
       case ALLOC:

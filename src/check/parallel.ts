@@ -111,6 +111,18 @@ export function shard_name(s: Shard): string {
   return `${s.index}/${s.count}`;
 }
 
+/** The most parts a run is split into. */
+const MAX_SHARDS = 1 << 20;
+
+/** A shard as shard_name() writes it, `I/N`; null unless 0 <= I < N. */
+export function parse_shard(text: string): Shard | null {
+  const m = /^(\d+)\/(\d+)$/.exec(text);
+  if (!m) return null;
+  const index = Number(m[1]);
+  const count = Number(m[2]);
+  return count >= 1 && count <= MAX_SHARDS && index < count ? { index, count } : null;
+}
+
 /*
  * Parts of one run, merged. The bug kept is the one with the fewest
  * preemptions (the lowest part on a tie, so a merge does not depend on

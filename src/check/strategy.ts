@@ -9,29 +9,34 @@ import { Rng } from './random.js';
 /*
  * Random walk and PCT seed schedule j of a run from (seed, j) alone, so a
  * shard i of n runs schedules i, i + n, i + 2n, ... of the whole run: its
- * `schedules` counts its own.
+ * `schedules` counts its own. The salts keep the two strategies' streams apart.
  */
-const global_index = (i: number, shard: Shard) => i * shard.count + shard.index;
+function schedule_rng(
+  seed: number,
+  local: number,
+  shard: Shard,
+  seed_salt: number,
+  index_salt: number,
+): Rng {
+  const i = local * shard.count + shard.index;
+  return new Rng(Math.imul(seed ^ seed_salt, 0x01000193) ^ Math.imul(i + 1, index_salt));
+}
 
 /** Random walk: every choice uniform among the runnable tasks; schedule i seeded from (seed, i). */
 export class RandomWalk implements Strategy {
   readonly name = 'random';
-  private rng: Rng;
+  /** Replaced by begin() for each schedule. */
+  private rng = new Rng(0);
 
   constructor(
     private readonly seed: number,
     private readonly schedules: number,
     private readonly shard: Shard = WHOLE,
-  ) {
-    this.rng = new Rng(seed);
-  }
+  ) {}
 
   begin(local: number): boolean {
     if (local >= this.schedules) return false;
-    const i = global_index(local, this.shard);
-    this.rng = new Rng(
-      Math.imul(this.seed ^ 0x5bd1e995, 0x01000193) ^ Math.imul(i + 1, 0x9e3779b1),
-    );
+    this.rng = schedule_rng(this.seed, local, this.shard, 0x5bd1e995, 0x9e3779b1);
     return true;
   }
 
@@ -50,7 +55,8 @@ export class RandomWalk implements Strategy {
  */
 export class Pct implements Strategy {
   readonly name = 'pct';
-  private rng: Rng;
+  /** Replaced by begin() for each schedule. */
+  private rng = new Rng(0);
   private priority: number[] = [];
   private change_points: number[] = [];
   /**
@@ -66,16 +72,11 @@ export class Pct implements Strategy {
     private readonly schedules: number,
     readonly depth: number,
     private readonly shard: Shard = WHOLE,
-  ) {
-    this.rng = new Rng(seed);
-  }
+  ) {}
 
   begin(local: number): boolean {
     if (local >= this.schedules) return false;
-    const i = global_index(local, this.shard);
-    this.rng = new Rng(
-      Math.imul(this.seed ^ 0x27d4eb2f, 0x01000193) ^ Math.imul(i + 1, 0x85ebca77),
-    );
+    this.rng = schedule_rng(this.seed, local, this.shard, 0x27d4eb2f, 0x85ebca77);
     this.priority = [];
     this.change_points = [];
     this.decisions = 0;

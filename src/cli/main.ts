@@ -11,7 +11,13 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { CATALOGUE, run_catalogue } from '../check/catalogue.js';
 import { BoundedDfs, type Shard, WHOLE } from '../check/dfs.js';
 import { type BugReport, type CheckResult, Explorer } from '../check/explorer.js';
-import { merge_results, type PartResult, run_parallel, shard_name } from '../check/parallel.js';
+import {
+  merge_results,
+  type PartResult,
+  parse_shard,
+  run_parallel,
+  shard_name,
+} from '../check/parallel.js';
 import { decode_replay, hex32 } from '../check/replay.js';
 import { find_scenario, SCENARIOS } from '../check/scenarios/index.js';
 import {
@@ -191,12 +197,9 @@ function make_strategy(opts: CheckOpts, shard: Shard): Strategy {
 }
 
 function shard_arg(v: string): Shard {
-  const m = /^(\d+)\/(\d+)$/.exec(v);
-  const index = Number(m?.[1]);
-  const count = Number(m?.[2]);
-  if (!m || count < 1 || index >= count || count > 1 << 20)
-    throw new InvalidArgumentError(`--shard needs I/N with 0 <= I < N, not '${v}'`);
-  return { index, count };
+  const shard = parse_shard(v);
+  if (!shard) throw new InvalidArgumentError(`--shard needs I/N with 0 <= I < N, not '${v}'`);
+  return shard;
 }
 
 async function cmd_check(
@@ -338,14 +341,14 @@ function read_part(path: string): Record<string, unknown> & PartResult<BugJson> 
   } catch (e) {
     throw new UsageError(`${path}: not a JSON result of mmlab check (${(e as Error).message})`);
   }
-  const shard = typeof doc.shard === 'string' ? /^(\d+)\/(\d+)$/.exec(doc.shard) : null;
+  const shard = typeof doc.shard === 'string' ? parse_shard(doc.shard) : null;
   if (!shard || typeof doc.schedules !== 'number' || typeof doc.steps !== 'number')
     throw new UsageError(`${path}: not a result of mmlab check --json (no shard or schedules)`);
   for (const k of RUN_KEYS)
     if (!(k in doc)) throw new UsageError(`${path}: no '${k}' in the result`);
   return {
     ...doc,
-    shard: { index: Number(shard[1]), count: Number(shard[2]) },
+    shard,
     bug: (doc.bug ?? null) as BugJson | null,
     schedules: doc.schedules,
     steps: doc.steps,

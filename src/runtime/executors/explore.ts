@@ -800,7 +800,7 @@ export function footprint(k: KernelContext, w: Int32Array, out: Int32Array, at =
 }
 
 /* Whether two footprints overlap where at least one of them writes. */
-export function conflict(x: Int32Array, y: Int32Array): boolean {
+function conflict(x: Int32Array, y: Int32Array): boolean {
   return (
     range_conflict(x, FP_LO1, FP_WRITE1, y) ||
     (x[FP_HI2]! > x[FP_LO2]! && range_conflict(x, FP_LO2, FP_WRITE2, y))

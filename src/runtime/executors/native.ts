@@ -61,8 +61,9 @@ export async function run_native(
   const { nr_tasks, m, sys, globals } = instantiate(scenario, cfg);
   const ctrl_sab = new SharedArrayBuffer(ctrl_words(nr_tasks) * 4);
   const ctrl = new Int32Array(ctrl_sab);
+  // cpu0 as this thread runs it: the prologue before the workers start, the epilogue after the CPUs.
+  const cpu0 = new NativeCpu(m, sys, 0, cfg.policy, cfg.variant, ctrl);
   if (scenario.prologue) {
-    const cpu0 = new NativeCpu(m, sys, 0, cfg.policy, cfg.variant, ctrl);
     cpu0.drive(scenario.prologue(cpu0.k, globals, cfg));
     Atomics.store(ctrl, ctrl_base(0) + CTRL.steps, 0);
   }
@@ -151,7 +152,6 @@ export async function run_native(
         if (t < cfg.cpus && ++cpus_done === cfg.cpus) {
           if (scenario.epilogue) {
             // On this thread, as task 0: the kthreads' workers are still up.
-            const cpu0 = new NativeCpu(m, sys, 0, cfg.policy, cfg.variant, ctrl);
             try {
               cpu0.drive(scenario.epilogue(cpu0.k, globals, cfg));
             } catch (e) {

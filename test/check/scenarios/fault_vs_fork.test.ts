@@ -2,7 +2,6 @@
  * fault-vs-fork: the child sees the page as it was before or after the
  * parent's racing write, the parent its own write, under every policy.
  */
-import { test } from 'node:test';
 import { scenario } from '../../../src/check/scenarios/fault_vs_fork.js';
 import { test_clean } from './scenario_helpers.js';
 
