@@ -146,6 +146,18 @@ function kernel_backtrace(): string[] {
 }
 
 /**
+ * Told when a workload's measured operation (a fault, an mmap+munmap pair,
+ * a pin) begins and ends on a CPU. A measuring executor installs one on
+ * each context; it reads that executor's clock: real time natively,
+ * simulated time under `timing`. Neither call is an access: an operation's
+ * bounds cost nothing and change no schedule.
+ */
+export interface OpMeter {
+  op_begin(cpu: number): void;
+  op_end(cpu: number): void;
+}
+
+/**
  * One CPU's view of the machine: the descriptor of its next access and the
  * constant facts of where it runs. A KernelContext is owned by exactly one
  * task; the executor reads the descriptor after each yield.
@@ -184,6 +196,18 @@ export class KernelContext {
    */
   tracing = false;
   backtrace: readonly string[] = [];
+
+  /** Set by a measuring executor (benchmarks); null everywhere else. */
+  meter: OpMeter | null = null;
+
+  /** A workload's measured operation begins on this CPU. */
+  op_begin(): void {
+    this.meter?.op_begin(this.cpu);
+  }
+  /** ... and ends. */
+  op_end(): void {
+    this.meter?.op_end(this.cpu);
+  }
 
   private set(op: number, addr: number, a: number, b: number, c: number): number {
     if (this.tracing) this.backtrace = kernel_backtrace();

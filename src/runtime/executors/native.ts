@@ -10,6 +10,7 @@
  * progress", with what each CPU was doing, instead of hanging.
  */
 import { Worker } from 'node:worker_threads';
+import type { OpSample } from '../../bench/op_stats.js';
 import { describe_addr } from '../../kernel/slab.js';
 import { KernelBug, OP_NAMES } from '../ops.js';
 import {
@@ -40,6 +41,8 @@ export interface NativeResult {
   readonly cpu_ms: readonly number[];
   /** The scenario's report (counters), when it has one. */
   readonly report: Readonly<Record<string, number>>;
+  /** With `measure`: each task's operations (k.op_begin()/op_end()); empty otherwise. */
+  readonly ops: readonly OpSample[];
 }
 
 export interface NativeOptions {
@@ -47,10 +50,18 @@ export interface NativeOptions {
   readonly watchdog_ms?: number;
   /** Ask the CPUs to stop after this long (the scenario's stop word). */
   readonly seconds?: number;
+  /** Time the workload's operations (OpMeter) in every worker. */
+  readonly measure?: boolean;
+  /**
+   * With `measure`: what each worker runs before it records operations, its
+   * JIT's warm-up (the first faults run interpreted, then get compiled).
+   */
+  readonly warmup_ms?: number;
 }
 
 type WorkerMessage =
-  | { type: 'done'; cpu_ms: number }
+  | { type: 'go' }
+  | { type: 'done'; cpu_ms: number; ops: OpSample | null }
   | { type: 'bug'; bug_class: string; message: string; stack: string };
 
 export async function run_native(
@@ -77,6 +88,8 @@ export async function run_native(
   const t0 = performance.now();
   const workers: Worker[] = [];
   const cpu_ms = new Array<number>(nr_tasks).fill(0);
+  const ops: OpSample[] = [];
+  const time_origin_ms = opts.measure ? performance.timeOrigin + performance.now() : undefined;
   const name = (t: number) => task_name(scenario, cfg, t);
 
   const bug = await new Promise<NativeBug | null>((resolve) => {
@@ -86,10 +99,12 @@ export async function run_native(
     let last_progress = -1;
     let last_change = performance.now();
     const stop_word = scenario.stop_word?.(globals);
-    const stopper =
-      opts.seconds !== undefined && stop_word !== undefined
-        ? setTimeout(() => Atomics.store(m.words, stop_word, 1), opts.seconds * 1000)
-        : undefined;
+    // Set once every worker has passed the start barrier: a run of `seconds` from then.
+    let stopper: ReturnType<typeof setTimeout> | undefined;
+    const start_stopper = () => {
+      if (!settled && opts.seconds !== undefined && stop_word !== undefined)
+        stopper = setTimeout(() => Atomics.store(m.words, stop_word, 1), opts.seconds * 1000);
+    };
     const finish = (b: NativeBug | null) => {
       if (settled) return;
       settled = true;
@@ -133,10 +148,23 @@ export async function run_native(
     );
 
     for (let t = 0; t < nr_tasks; t++) {
-      const init: WorkerInit = { sab: m.sab, ctrl: ctrl_sab, sys, globals, cfg, task: t };
+      const init: WorkerInit = {
+        sab: m.sab,
+        ctrl: ctrl_sab,
+        sys,
+        globals,
+        cfg,
+        task: t,
+        nr_tasks,
+        ...(time_origin_ms === undefined ? {} : { time_origin_ms, warmup_ms: opts.warmup_ms ?? 0 }),
+      };
       const worker = new Worker(code, { eval: true, workerData: init });
       workers.push(worker);
       worker.on('message', (msg: WorkerMessage) => {
+        if (msg.type === 'go') {
+          start_stopper();
+          return;
+        }
         if (msg.type === 'bug') {
           const where = Atomics.load(ctrl, ctrl_base(t) + CTRL.addr);
           finish({
@@ -148,6 +176,7 @@ export async function run_native(
           return;
         }
         cpu_ms[t] = msg.cpu_ms;
+        if (msg.ops) ops.push(msg.ops);
         done++;
         if (t < cfg.cpus && ++cpus_done === cfg.cpus) {
           if (scenario.epilogue) {
@@ -201,7 +230,7 @@ export async function run_native(
   );
   const report = scenario.report?.(m, sys, globals, cfg) ?? {};
   const outcome = bug ?? check_outcome(scenario, cfg, { nr_tasks, m, sys, globals });
-  return { bug: outcome, elapsed_ms, steps, cpu_ms, report };
+  return { bug: outcome, elapsed_ms, steps, cpu_ms, report, ops };
 }
 
 /* scenario.check() once every task ended: its KernelBug as the run's bug. */

@@ -2,11 +2,18 @@
  * The native executor's control block: a second SharedArrayBuffer, apart
  * from kernel memory, through which workers publish their progress and what
  * they wait on, and the main thread tells them to stop. Line 0 holds the
- * abort word; task t owns line t + 1 (64 bytes, so no false sharing).
+ * abort word and the start barrier; task t owns line t + 1 (64 bytes, so no false sharing).
  */
 export const CTRL_STRIDE = 16;
 export const CTRL = { steps: 0, state: 1, op: 2, addr: 3 } as const;
 export const CTRL_ABORT = 0;
+/*
+ * The start barrier: each worker counts itself in READY once it has loaded
+ * its modules; the last one sets GO and tells the main thread, so that
+ * every CPU starts together and a timed run is timed from then.
+ */
+export const CTRL_READY = 1;
+export const CTRL_GO = 2;
 
 export const TASK_RUNNING = 0;
 export const TASK_BLOCKED = 1;

@@ -5,6 +5,7 @@
  * thread is seen within one slice.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { OpRecorder, type OpSample } from '../../bench/op_stats.js';
 import type { KernelSymbols } from '../../kernel/boot.js';
 import { __rcu_read_lock, __rcu_read_unlock } from '../../kernel/rcu/tree.js';
 import { slab_alloc, slab_free } from '../../kernel/slab.js';
@@ -14,6 +15,8 @@ import { type RunConfig, type Scenario, task_code } from '../scenario.js';
 import {
   CTRL,
   CTRL_ABORT,
+  CTRL_GO,
+  CTRL_READY,
   ctrl_base,
   TASK_BLOCKED,
   TASK_DONE,
@@ -27,6 +30,15 @@ export interface WorkerInit {
   readonly globals: unknown;
   readonly cfg: RunConfig;
   readonly task: number;
+  /** Tasks of the run: the start barrier waits for them all. */
+  readonly nr_tasks: number;
+  /**
+   * When measuring: the main thread's performance.timeOrigin + now() at
+   * start, in ms, so that every worker's operation times share one clock.
+   */
+  readonly time_origin_ms?: number;
+  /** With time_origin_ms: operations that begin within this long of the task's start are not recorded. */
+  readonly warmup_ms?: number;
 }
 
 /** Milliseconds a blocked worker sleeps before it looks at the abort flag again. */
@@ -172,6 +184,32 @@ export class NativeCpu {
   }
 }
 
+/*
+ * Task t's operations on the run's clock: this worker's performance.now()
+ * moved to the main thread's origin. Only differences within one worker
+ * (latencies) need its full precision; the window across workers is
+ * good to a fraction of a microsecond.
+ */
+function worker_recorder(time_origin_ms: number, t: number, warmup_ms: number): OpRecorder {
+  const offset_ms = performance.timeOrigin - time_origin_ms;
+  const now_ns = () => (offset_ms + performance.now()) * 1e6;
+  return new OpRecorder(now_ns, t + 1, now_ns() + warmup_ms * 1e6);
+}
+
+/* Wait until every task's worker is ready; the last one in lets all go. */
+function start_barrier(ctrl: Int32Array, nr_tasks: number): void {
+  if (Atomics.add(ctrl, CTRL_READY, 1) + 1 === nr_tasks) {
+    Atomics.store(ctrl, CTRL_GO, 1);
+    Atomics.notify(ctrl, CTRL_GO);
+    parentPort!.postMessage({ type: 'go' });
+    return;
+  }
+  while (Atomics.load(ctrl, CTRL_GO) === 0) {
+    if (Atomics.load(ctrl, CTRL_ABORT) !== 0) throw new Aborted();
+    Atomics.wait(ctrl, CTRL_GO, 0, WAIT_SLICE_MS);
+  }
+}
+
 export function worker_main(scenario: Scenario): void {
   const init = workerData as WorkerInit;
   const m = KernelMemory.attach(init.sab);
@@ -181,10 +219,17 @@ export function worker_main(scenario: Scenario): void {
   const gen = task_code(scenario, cpu.k, init.globals, cfg);
   const base = ctrl_base(t);
   try {
+    start_barrier(ctrl, init.nr_tasks);
+    const recorder =
+      init.time_origin_ms === undefined
+        ? null
+        : worker_recorder(init.time_origin_ms, t, init.warmup_ms ?? 0);
+    cpu.k.meter = recorder;
     const t0 = performance.now();
     cpu.drive(gen);
     Atomics.store(ctrl, base + CTRL.state, TASK_DONE);
-    parentPort!.postMessage({ type: 'done', cpu_ms: performance.now() - t0 });
+    const ops: OpSample | null = recorder?.sample() ?? null;
+    parentPort!.postMessage({ type: 'done', cpu_ms: performance.now() - t0, ops });
   } catch (e) {
     if (e instanceof Aborted) return;
     const err = e as Error & { bug_class?: string };
