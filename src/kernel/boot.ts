@@ -25,8 +25,11 @@ export interface KernelSymbols {
   readonly mm: MmCaches;
 }
 
+/** Tasks a kernel boots at most: 256 CPUs (the scaling curves' last point) and their kthreads. */
+export const MAX_TASKS = 256 + 8;
+
 export function boot(m: KernelMemory, nr_tasks: number): KernelSymbols {
-  if (!Number.isInteger(nr_tasks) || nr_tasks < 1 || nr_tasks > 256)
+  if (!Number.isInteger(nr_tasks) || nr_tasks < 1 || nr_tasks > MAX_TASKS)
     throw new Error(`boot: ${nr_tasks} tasks`);
   m.bump(0, TASK_STRUCT_ALIGN);
   const t0 = m.boot_alloc(TASK_STRUCT.$, 'task_struct', nr_tasks);

@@ -1,0 +1,229 @@
+/*
+ * The timing executor's cache model: which CPU's cache holds each 64-byte
+ * line of kernel memory, and until when a line is busy moving between
+ * caches. It prices one access of one CPU at one simulated time; it knows
+ * nothing of values (memory stays in the executor) nor of schedules.
+ *
+ * A line is in one of three states, MESI folded to what costs differ by:
+ *
+ *	UNCACHED	no cache holds it: the next access fetches it from memory
+ *	held by c	exactly one cache holds it, clean or dirty (E or M): c may
+ *			read and write it at the cost of a hit
+ *	SHARED		two or more caches hold it read-only (S): its sharers are
+ *			a bitset in `sets`; a write must invalidate them
+ *
+ * Invariants: a SHARED line has a set with at least two bits; a line that
+ * is not SHARED owns no set. Nothing is evicted (caches are unbounded), so
+ * memory is paid once per line: the model prices coherence, not capacity.
+ *
+ * Transfers and atomic read-modify-writes of a line are serialised: a line
+ * answers one request at a time, which is what makes a contended lock word
+ * cost time linear in its contenders ("Non-scalable locks are dangerous",
+ * Boyd-Wickizer, Kaashoek, Morris, Zeldovich, Linux Symposium 2012).
+ * `busy_until_ns` is when the line's last serialised operation ends; a new
+ * one starts no earlier. A hit needs no serialisation: the line cannot be
+ * in flight to another cache while this one holds it.
+ */
+import type { CostProfile } from './timing_costs.js';
+
+/** Words per cache line: 64 bytes of 32-bit words. */
+export const LINE_SHIFT = 4;
+export const LINE_WORDS = 1 << LINE_SHIFT;
+
+/** Access kinds as the model prices them. */
+export const ACCESS_READ = 0;
+export const ACCESS_WRITE = 1;
+/** An atomic read-modify-write: a write plus rmw_ns, always serialised. */
+export const ACCESS_RMW = 2;
+
+const UNCACHED = -1;
+const SHARED = -2;
+
+export interface CacheStats {
+  /** Accesses that found the line in the CPU's own cache with the rights they need. */
+  readonly hits: number;
+  /** Lines fetched from (or invalidated in) another CPU's cache. */
+  readonly transfers: number;
+  /** First touches of a line no cache held. */
+  readonly memory: number;
+  /** Time spent waiting for a line busy with another CPU's transfer or RMW. */
+  readonly rmw_stall_ns: number;
+}
+
+export class CacheModel implements CacheStats {
+  /** Per line: the one CPU holding it, UNCACHED or SHARED. */
+  private readonly holder: Int16Array;
+  /** Per SHARED line: the index of its sharer set. */
+  private readonly set_of: Int32Array;
+  private readonly busy_until_ns: Float64Array;
+  /** 32-bit words of one sharer set. */
+  private readonly set_words: number;
+  /** Sharer sets, `set_words` each; grown by doubling when every one is in use. */
+  private sets: Uint32Array;
+  /** Bits set in each sharer set. */
+  private set_count: Uint16Array;
+  /** Sets given back, reused before new ones are taken. */
+  private free_sets: Int32Array;
+  private nr_free = 0;
+  /** Sets ever taken since the last reset (the next new one's index). */
+  private nr_sets = 0;
+
+  hits = 0;
+  transfers = 0;
+  memory = 0;
+  rmw_stall_ns = 0;
+
+  constructor(
+    words: number,
+    nr_cpus: number,
+    private readonly costs: CostProfile,
+  ) {
+    if (nr_cpus > 0x7fff) throw new Error(`cache model: ${nr_cpus} CPUs`);
+    const lines = Math.ceil(words / LINE_WORDS);
+    this.holder = new Int16Array(lines).fill(UNCACHED);
+    this.set_of = new Int32Array(lines);
+    this.busy_until_ns = new Float64Array(lines);
+    this.set_words = Math.ceil(nr_cpus / 32);
+    const initial = 1024;
+    this.sets = new Uint32Array(initial * this.set_words);
+    this.set_count = new Uint16Array(initial);
+    this.free_sets = new Int32Array(initial);
+  }
+
+  /** Cold caches and idle lines, counters at zero. */
+  reset(): void {
+    this.holder.fill(UNCACHED);
+    this.busy_until_ns.fill(0);
+    // Sets are handed out zeroed: clear the ones in use when the reset came.
+    this.sets.fill(0);
+    this.set_count.fill(0);
+    this.nr_free = 0;
+    this.nr_sets = 0;
+    this.hits = 0;
+    this.transfers = 0;
+    this.memory = 0;
+    this.rmw_stall_ns = 0;
+  }
+
+  /**
+   * CPU `c` reads, writes or atomically updates word `addr` at `t_ns`.
+   * Returns when the line is done with: `t_ns` for a hit, later for a miss
+   * or an RMW (after waiting for the line if it is busy). The caller adds
+   * the CPU's own step cost.
+   */
+  access(c: number, addr: number, t_ns: number, kind: number): number {
+    const line = addr >>> LINE_SHIFT;
+    let cost_ns = this.claim(c, line, kind !== ACCESS_READ, this.costs.memory_ns);
+    if (kind === ACCESS_RMW) cost_ns += this.costs.rmw_ns;
+    if (cost_ns === 0) return t_ns;
+    const busy_ns = this.busy_until_ns[line]!;
+    const start_ns = busy_ns > t_ns ? busy_ns : t_ns;
+    this.rmw_stall_ns += start_ns - t_ns;
+    const end_ns = start_ns + cost_ns;
+    this.busy_until_ns[line] = end_ns;
+    return end_ns;
+  }
+
+  /**
+   * The lines of [lo, lo + n) read (or written, with `write`) by CPU `c`
+   * in one MEMCPY/MEMSET: the coherence cost, at most one transfer per
+   * line. Streaming from memory is not charged here: the caller's per-word
+   * cost is a bandwidth that includes it. Nor is it serialised: bulk
+   * copies work on memory no other CPU can see yet (ops.ts).
+   */
+  bulk(c: number, lo: number, n: number, write: boolean): number {
+    if (n <= 0) return 0;
+    let cost_ns = 0;
+    const last = (lo + n - 1) >>> LINE_SHIFT;
+    for (let line = lo >>> LINE_SHIFT; line <= last; line++)
+      cost_ns += this.claim(c, line, write, 0);
+    return cost_ns;
+  }
+
+  /*
+   * Give `c` the line with the rights the access needs; returns what that
+   * cost (0 for a hit), `memory_ns` for a line no cache holds.
+   */
+  private claim(c: number, line: number, write: boolean, memory_ns: number): number {
+    const h = this.holder[line]!;
+    if (h === c) {
+      this.hits++;
+      return 0;
+    }
+    if (h === UNCACHED) {
+      // E state: the only copy, so a later write by c is a hit.
+      this.holder[line] = c;
+      this.memory++;
+      return memory_ns;
+    }
+    const { line_transfer_ns, invalidate_ns } = this.costs;
+    if (h >= 0) {
+      this.transfers++;
+      if (write) this.holder[line] = c;
+      else this.share(line, h, c);
+      return line_transfer_ns;
+    }
+    const set = this.set_of[line]!;
+    const member = this.is_sharer(set, c);
+    if (!write) {
+      if (member) {
+        this.hits++;
+        return 0;
+      }
+      this.transfers++;
+      this.add_sharer(set, c);
+      return line_transfer_ns;
+    }
+    // Invalidate every other sharer: the first as one transfer, the rest
+    // for invalidate_ns each (even a sharer upgrading must wait for them).
+    const others = this.set_count[set]! - (member ? 1 : 0);
+    this.transfers++;
+    this.put_set(set);
+    this.holder[line] = c;
+    return line_transfer_ns + invalidate_ns * (others - 1);
+  }
+
+  /* Holder `h` is downgraded: the line becomes SHARED by h and c. */
+  private share(line: number, h: number, c: number): void {
+    const set = this.get_set();
+    this.add_sharer(set, h);
+    this.add_sharer(set, c);
+    this.holder[line] = SHARED;
+    this.set_of[line] = set;
+  }
+
+  private is_sharer(set: number, c: number): boolean {
+    return (this.sets[set * this.set_words + (c >>> 5)]! & (1 << (c & 31))) !== 0;
+  }
+
+  private add_sharer(set: number, c: number): void {
+    this.sets[set * this.set_words + (c >>> 5)]! |= 1 << (c & 31);
+    this.set_count[set]!++;
+  }
+
+  /* An empty sharer set. */
+  private get_set(): number {
+    if (this.nr_free > 0) return this.free_sets[--this.nr_free]!;
+    if (this.nr_sets === this.set_count.length) this.grow();
+    return this.nr_sets++;
+  }
+
+  private put_set(set: number): void {
+    this.sets.fill(0, set * this.set_words, (set + 1) * this.set_words);
+    this.set_count[set] = 0;
+    this.free_sets[this.nr_free++] = set;
+  }
+
+  private grow(): void {
+    const n = this.set_count.length * 2;
+    const sets = new Uint32Array(n * this.set_words);
+    sets.set(this.sets);
+    this.sets = sets;
+    const count = new Uint16Array(n);
+    count.set(this.set_count);
+    this.set_count = count;
+    const free = new Int32Array(n);
+    free.set(this.free_sets);
+    this.free_sets = free;
+  }
+}

@@ -1,0 +1,161 @@
+/*
+ * Cost profiles of the timing executor: what each kind of step costs in
+ * simulated nanoseconds. Two machines are modelled:
+ *
+ *  hw	what the modelled kernel code would cost as kernel code on a current
+ *	x86 server, from published measurements (each constant cites one);
+ *  js	what mmlab's own generator code costs running natively on this
+ *	machine (worker_threads over a SharedArrayBuffer), measured by
+ *	src/bench/calibrate.ts, so that a timing run on 1 or 2 CPUs can be
+ *	checked against a native run of the same workload.
+ *
+ * A step costs step_ns, plus what its access adds: a miss, an RMW, a
+ * wait for a busy line, words of a bulk copy, an allocation. See
+ * timing.ts for which op pays what and cache_model.ts for the lines.
+ */
+
+/** The constants of a profile, in the order the report lists them. */
+export const COST_NAMES = [
+  'step_ns',
+  'line_transfer_ns',
+  'memory_ns',
+  'rmw_ns',
+  'invalidate_ns',
+  'word_ns',
+  'alloc_ns',
+  'wake_ns',
+] as const;
+export type CostName = (typeof COST_NAMES)[number];
+
+/** What each constant is: the meaning the report prints beside its value. */
+export const COST_MEANINGS: Readonly<Record<CostName, string>> = {
+  step_ns: "code between two accesses plus the access itself when it hits in the CPU's own cache",
+  line_transfer_ns: 'a line another CPU holds modified (or must invalidate) moves here',
+  memory_ns: 'first touch of a line no cache holds',
+  rmw_ns: 'extra for an atomic read-modify-write (cmpxchg, xchg, fetch_*), serialised per line',
+  invalidate_ns: 'extra per further sharer a write must invalidate, beyond the first transfer',
+  word_ns: 'per word of MEMSET/MEMCPY (clear_page, copy_page) and of a zeroing allocation',
+  alloc_ns: 'a slab alloc or free (the ALLOC and FREE ops)',
+  wake_ns: 'futex wake to the woken CPU running again',
+};
+
+/** One constant: its value and where the value comes from. */
+export interface Cost {
+  readonly value_ns: number;
+  readonly source: string;
+}
+
+export type ProfileName = 'js' | 'hw';
+
+/** A profile as the executor reads it: one number a constant, and their sources. */
+export type CostProfile = Readonly<Record<CostName, number>> & {
+  readonly name: ProfileName;
+  readonly sources: Readonly<Record<CostName, string>>;
+};
+
+function profile(name: ProfileName, costs: Readonly<Record<CostName, Cost>>): CostProfile {
+  const values = {} as Record<CostName, number>;
+  const sources = {} as Record<CostName, string>;
+  for (const c of COST_NAMES) {
+    const { value_ns, source } = costs[c];
+    if (!(Number.isFinite(value_ns) && value_ns >= 0))
+      throw new Error(`cost profile ${name}: ${c} = ${value_ns} is not a time`);
+    values[c] = value_ns;
+    sources[c] = source;
+  }
+  return { name, ...values, sources };
+}
+
+/** A profile's constants with their sources, for the report's table. */
+export function profile_constants(
+  p: CostProfile,
+): { name: CostName; value_ns: number; source: string }[] {
+  return COST_NAMES.map((c) => ({ name: c, value_ns: p[c], source: p.sources[c] }));
+}
+
+/*
+ * A current x86 server core at about 4 GHz, one socket. Where sources
+ * give a range, the value is a round figure inside it.
+ */
+const HW_COSTS: Readonly<Record<CostName, Cost>> = {
+  step_ns: {
+    value_ns: 3,
+    source:
+      'One modelled access stands for the access (an L1 hit: 4-5 cycles load-to-use, Intel 64 and IA-32 Architectures Optimization Reference Manual) plus the kernel code between two shared accesses (address arithmetic, branches, locals: about 5-15 instructions at 1-2 IPC); about 12 cycles at 4 GHz in all.',
+  },
+  line_transfer_ns: {
+    value_ns: 60,
+    source:
+      'A load or atomic on a line modified in another core\'s cache, same socket: 40-100 ns (David, Guerraoui, Trigonakis, "Everything You Always Wanted to Know About Synchronization but Were Afraid to Ask", SOSP 2013; Schweizer, Besta, Hoefler, "Evaluating the Cost of Atomic Operations on Modern Architectures", PACT 2015).',
+  },
+  memory_ns: {
+    value_ns: 90,
+    source:
+      "Idle DRAM load latency of a current server part, 80-100 ns (Intel Memory Latency Checker; the same two papers measure their machines' memory in that range).",
+  },
+  rmw_ns: {
+    value_ns: 5,
+    source:
+      'A locked ADD/XADD/XCHG/CMPXCHG on an owned line: about 18-20 cycles of latency on recent Intel cores (Agner Fog, "Instruction tables", Skylake): about 5 ns at 4 GHz.',
+  },
+  invalidate_ns: {
+    value_ns: 10,
+    source:
+      'A store to a line shared by more caches waits for more invalidation acks; its latency grows with the sharers (David et al., SOSP 2013, stores and CAS on shared lines). The invalidations go out in parallel, so each further sharer adds far less than a transfer: an estimate of a sixth of one.',
+  },
+  word_ns: {
+    value_ns: 0.25,
+    source:
+      'clear_page()/copy_page() of 4 KiB with REP STOSB/MOVSB at about 16 GB/s (Intel Optimization Reference Manual, "Enhanced REP MOVSB and STOSB operation"): 256 ns a page, 0.25 ns a 32-bit word.',
+  },
+  alloc_ns: {
+    value_ns: 5,
+    source:
+      'SLUB\'s fast path: kmem_cache_alloc + kmem_cache_free measured at 42 cycles, 10.5 ns, on an i7-4790K at 4 GHz (J. D. Brouer, commit "slub bulk alloc: extract objects from the per cpu slab", v4.4): about 5 ns each.',
+  },
+  wake_ns: {
+    value_ns: 3000,
+    source:
+      "futex wake to the woken thread running on another, idle CPU: a wake-up IPI, exit from a shallow idle state and a context switch, a few microseconds (lmbench lat_ctx measures 1-3 us for the switch alone; schbench's median wake-up latency on an idle machine is of the same order).",
+  },
+};
+const HW = profile('hw', HW_COSTS);
+
+/*
+ * This machine running mmlab natively (Node 20, worker_threads, Atomics on
+ * one SharedArrayBuffer), as src/bench/calibrate.ts measured it; `npm run
+ * bench` measures it again and prints how far today's machine is from
+ * these figures.
+ */
+const calibrated = (value_ns: number, how: string): Cost => ({
+  value_ns,
+  source: `${how} (src/bench/calibrate.ts on this machine, 2 AMD EPYC CPUs, Node 20, 2026-11-21)`,
+});
+const JS_CALIBRATION: Readonly<Record<CostName, Cost>> = {
+  step_ns: calibrated(
+    370,
+    'fitted: every workload and policy run natively on one CPU against the model, least squares on the ratio',
+  ),
+  line_transfer_ns: calibrated(94, 'half a round trip of a word two worker threads spin on'),
+  memory_ns: calibrated(44, 'first write to each 64-byte line of a fresh 64 MiB SharedArrayBuffer'),
+  rmw_ns: calibrated(19, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
+  invalidate_ns: {
+    value_ns: HW_COSTS.invalidate_ns.value_ns,
+    source: `Not measurable here: a write to a line shared by more than one other CPU needs three cores. The hw figure: ${HW_COSTS.invalidate_ns.source}`,
+  },
+  word_ns: calibrated(0.69, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
+  alloc_ns: calibrated(3339, 'fitted with step_ns'),
+  wake_ns: calibrated(
+    7221,
+    'half a round trip through Atomics.wait/notify between two workers, less line_transfer_ns',
+  ),
+};
+const JS = profile('js', JS_CALIBRATION);
+
+export const PROFILES: Readonly<Record<ProfileName, CostProfile>> = { js: JS, hw: HW };
+
+/** The profile named `name` (--profile); throws a usage Error for any other name. */
+export function find_profile(name: string): CostProfile {
+  if (name === 'js' || name === 'hw') return PROFILES[name];
+  throw new Error(`unknown cost profile '${name}' (known: js, hw)`);
+}
