@@ -1,10 +1,11 @@
 /*
  * Every scenario mmlab knows, by name.
  */
+// fault-vs-mprotect is a benchmark workload too: one scenario serves both.
+import { scenario as fault_vs_mprotect } from '../../bench/workloads/fault_vs_mprotect.js';
 import type { Scenario } from '../../runtime/scenario.js';
 import { scenario as detach_vs_reader } from './detach_vs_reader.js';
 import { scenario as fault_vs_fork } from './fault_vs_fork.js';
-import { scenario as fault_vs_mprotect } from './fault_vs_mprotect.js';
 import { scenario as fault_vs_mremap } from './fault_vs_mremap.js';
 import { scenario as fault_vs_munmap } from './fault_vs_munmap.js';
 import { scenario as gup_fast_vs_fork } from './gup_fast_vs_fork.js';

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { scenario as fault_vs_mprotect } from '../../../src/check/scenarios/fault_vs_mprotect.js';
+import { scenario as fault_vs_mprotect } from '../../../src/bench/workloads/fault_vs_mprotect.js';
 import { scenario as mm_stress } from '../../../src/check/scenarios/mm_stress.js';
 import { POLICIES } from '../../../src/kernel/mm/policy.js';
 import { run_native } from '../../../src/runtime/executors/native.js';
@@ -33,11 +33,11 @@ for (const policy of POLICIES) {
 }
 
 test('fault-vs-mprotect: per-VMA and range locks keep faults off mmap_lock; mmap-lock takes it for all', async () => {
-  const params = { big_pages: 2048, fault_pages: 512 };
+  const params = { big_pages: 2048, pages: 512, writer: 1 };
   for (const policy of POLICIES) {
     const r = await run_native(
       fault_vs_mprotect,
-      make_config(fault_vs_mprotect, { policy, params }),
+      make_config(fault_vs_mprotect, { policy, cpus: 2, params }),
     );
     assert.equal(r.bug, null, r.bug?.message);
     const ok = r.report.vma_lock_success! + r.report.range_lock_fault!;

@@ -1,0 +1,30 @@
+/*
+ * One benchmark point: a workload under one policy, executor and CPU
+ * count. `mmlab bench --json` prints these as {"results": [...]}, and the
+ * report draws them.
+ */
+
+/** The timing executor's cost profiles (see runtime/executors/timing_costs.ts). */
+import type { ProfileName } from '../runtime/executors/timing_costs.js';
+import type { ExecutorName } from './workload.js';
+
+export interface BenchResult {
+  readonly workload: string;
+  readonly policy: string;
+  readonly executor: ExecutorName;
+  /** The timing executor's cost profile; absent for native runs. */
+  readonly profile?: ProfileName;
+  readonly cpus: number;
+  /** Operations measured, every CPU's. */
+  readonly ops: number;
+  readonly ops_per_s: number;
+  readonly p50_ns: number;
+  readonly p90_ns: number;
+  readonly p99_ns: number;
+  readonly p999_ns: number;
+  readonly max_ns: number;
+  /** fault-vs-mprotect: the p99 of the same faults without the writer. */
+  readonly p99_alone_ns?: number;
+  /** vmstat's per-VMA lock events of the measuring CPUs (vma_lock_success, ...). */
+  readonly counters: Readonly<Record<string, number>>;
+}

@@ -1,0 +1,141 @@
+/*
+ * fault-vs-mprotect: faults of their own VMAs against an mprotect loop
+ * over another, populated VMA: the case per-VMA locks were made for
+ * (Suren Baghdasaryan's series, 2023, and the 2025 vm_refcnt rework,
+ * measured there with page-fault tests beside mmap_lock writers). cpu0,
+ * the writer, mprotects a VMA of `big_pages` pages it populated
+ * beforehand PROT_READ, then PROT_READ|PROT_WRITE, again and again, each
+ * time holding mmap_lock for write across the walk of all its PTEs,
+ * until every faulter is done. CPUs 1..N-1 each write the first word of
+ * each of `pages` fresh pages of their own VMA: one fault, one operation.
+ *
+ * What it stresses: a fault's wait for an unrelated writer. Under the
+ * mmap-lock policy every fault waits for the current mprotect's whole
+ * walk; a per-VMA lock lets it through (the writer locks only the big
+ * VMA); the range policy lets it through when the ranges are disjoint.
+ * `writer` = 0 leaves cpu0 idle: the same faults alone, for
+ * p99_alone_ns. On one CPU there is no writer: cpu0 faults alone.
+ */
+import { anon_fixed, new_mm } from '../../check/scenarios/common.js';
+import { MAP_POPULATE, PROT_READ, PROT_WRITE } from '../../kernel/mm/mm_types.js';
+import { do_mprotect } from '../../kernel/mm/mprotect.js';
+import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
+import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import type { RunConfig, Scenario } from '../../runtime/scenario.js';
+import type { Workload } from '../workload.js';
+import {
+  check_layout,
+  check_workload,
+  finish,
+  type Globals,
+  globals_of,
+  interfere,
+  map,
+  measure,
+  measuring_cpus,
+  publish,
+  region,
+  report_events,
+  setup_globals,
+  share,
+  stop_word,
+  teardown,
+  workload_memory,
+  write_page,
+} from './common.js';
+
+const NAME = 'fault-vs-mprotect';
+const VALUE = 0xf00d;
+
+/*
+ * Faulter c's VMA is region c: its `pages` fresh pages, then one the
+ * prologue writes, so that the VMA has its anon_vma before the run. The
+ * first write fault of a VMA without one needs mmap_lock (a trylock under
+ * the VMA lock), and with only a few faults per CPU (under timing) that
+ * one wait for the writer would be what the percentiles show.
+ */
+const vma_pages = (cfg: RunConfig): number => cfg.params.pages! + 1;
+/* The writer's VMA, after every CPU's region. */
+const big_vma = (cfg: RunConfig): number => region(cfg.cpus, vma_pages(cfg));
+
+export const scenario: Scenario<Globals> = {
+  name: NAME,
+  description:
+    'CPUs fault in their own VMAs while cpu0 mprotects a populated VMA back and forth in a loop',
+  module: import.meta.url,
+  variants: [],
+  default_cpus: 2,
+  max_cpus: 256,
+  // big_pages: the writer's VMA (32768: 128 MiB); pages: faults per faulter; writer: 0 for none.
+  params: { big_pages: 32768, pages: 4096, writer: 1 },
+  param_max: { writer: 1 },
+  memory_words: (cfg) => workload_memory(cfg, cfg.params.big_pages! + cfg.cpus * vma_pages(cfg)),
+  kthreads: [RCU_GP_KTHREAD],
+
+  setup(m, _sys, cfg): Globals {
+    check_layout(NAME, cfg.cpus, vma_pages(cfg), cfg.params.big_pages!);
+    return setup_globals(m, cfg, NAME);
+  },
+  stop_word,
+
+  // Untimed: the faulters' VMAs, and the writer's VMA with every page present.
+  *prologue(k: KernelContext, w: Globals, cfg: RunConfig): KGen {
+    const mm = yield* new_mm(k);
+    const pages = vma_pages(cfg);
+    for (const cpu of measuring_cpus(cfg, true)) {
+      yield* map(k, mm, anon_fixed(region(cpu, pages), pages), NAME);
+      yield* write_page(k, mm, region(cpu, pages) + pages - 1, VALUE, NAME);
+    }
+    const rw = PROT_READ | PROT_WRITE;
+    yield* map(k, mm, anon_fixed(big_vma(cfg), cfg.params.big_pages!, rw, MAP_POPULATE), NAME);
+    yield* publish(k, w, mm);
+  },
+
+  *cpu(k: KernelContext, w: Globals, cfg: RunConfig): KGen {
+    const { mm } = yield* globals_of(k, w);
+    if (k.cpu === 0 && cfg.cpus > 1) {
+      if (cfg.params.writer === 0) return;
+      const big = big_vma(cfg);
+      const big_pages = cfg.params.big_pages!;
+      yield* interfere(k, w, cfg.cpus - 1, function* (i) {
+        const prot = i & 1 ? PROT_READ | PROT_WRITE : PROT_READ;
+        const r = yield* do_mprotect(k, mm, big, big_pages, prot);
+        if (r !== 0) throw new KernelBug('BUG', `${NAME}: mprotect failed (${r})`);
+      });
+      return;
+    }
+    const first = region(k.cpu, vma_pages(cfg));
+    yield* finish(
+      k,
+      w,
+      yield* measure(k, w, cfg.params.pages!, (i) => write_page(k, mm, first + i, VALUE, NAME)),
+    );
+  },
+
+  epilogue: teardown,
+  report: (m, sys, _w, cfg) => report_events(m, sys, cfg, true),
+  check(m, sys, w, cfg): void {
+    check_workload(m, sys, w, cfg, {
+      name: NAME,
+      op: 'fault',
+      per_cpu: cfg.params.pages!,
+      interferer: true,
+    });
+  },
+};
+
+export const workload: Workload = {
+  name: NAME,
+  description: 'threads fault in their own VMAs while one mprotects a populated 128 MiB VMA',
+  op: 'fault',
+  scenario: scenario as Scenario,
+  // Natively as the 2-CPU model was: 128 MiB under mprotect, and more
+  // faults than a run has time for (65536 pages in all at most). Under timing the writer's
+  // VMA is 1024 pages, its walk still far longer than a fault, and ~256
+  // faults in all, at least 2 per faulter.
+  params: (executor, cpus) =>
+    executor === 'native'
+      ? { big_pages: 32768, pages: Math.min(16384, share(65536, cpus - 1, 1024)), writer: 1 }
+      : { big_pages: 1024, pages: share(256, Math.max(1, cpus - 1), 2), writer: 1 },
+  alone: { writer: 0 },
+};
