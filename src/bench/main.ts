@@ -5,15 +5,21 @@
  *  - the same rwsem read fast path written as plain JavaScript on the same
  *    memory: what the generator protocol costs;
  *  - explorer steps per second on lock-selftest, schedules per second on
- *    fault-vs-munmap, and the heap over a million schedules.
+ *    fault-vs-munmap, and the heap over a million schedules;
+ *  - fault-vs-mprotect natively on 2 CPUs: faults off mmap_lock, and their
+ *    p99 with the mprotect writer against alone;
+ *  - the `js` cost profile's measured constants against the same
+ *    microbenchmarks now (--calibrate: a whole new fit, ~2 minutes);
+ *  - the timing model against native runs, every workload and policy at 1
+ *    and 2 CPUs, and the timing executor's own steps per second.
  * Each figure is the median of several runs; machines here are shared.
  */
 import { Explorer } from '../check/explorer.js';
 import { Rng } from '../check/random.js';
-import { scenario as fault_vs_mprotect } from '../check/scenarios/fault_vs_mprotect.js';
 import { scenario as fault_vs_munmap } from '../check/scenarios/fault_vs_munmap.js';
 import { scenario as lock_selftest } from '../check/scenarios/lock_selftest.js';
 import { RandomWalk } from '../check/strategy.js';
+import { format_ns, off_mmap_lock_share } from '../cli/bench.js';
 import {
   RW_SEMAPHORE,
   RWSEM_FLAG_WAITERS,
@@ -27,9 +33,13 @@ import { random_script } from '../oracle/gen.js';
 import { run_native } from '../runtime/executors/native.js';
 import { ctrl_words } from '../runtime/executors/native_ctrl.js';
 import { NativeCpu } from '../runtime/executors/native_worker.js';
+import { run_timing } from '../runtime/executors/timing.js';
+import { PROFILES } from '../runtime/executors/timing_costs.js';
 import { instantiate, make_config } from '../runtime/scenario.js';
 import { parse_script } from '../script/parse.js';
 import { run_model } from '../script/run_model.js';
+import { run_bench } from './bench.js';
+import { calibrate, measure_constants } from './calibrate.js';
 import {
   LOCKS,
   lock_pairs,
@@ -38,6 +48,8 @@ import {
   PAIR_SPIN,
   PAIR_WRITE,
 } from './lock_pairs.js';
+import type { BenchResult } from './result.js';
+import { find_workload, WORKLOADS } from './workloads/index.js';
 
 const RUNS = 5;
 
@@ -164,14 +176,61 @@ function script_run_ms(): { ms: number; commands: number; steps: number } {
   return { ms: median(runs), commands: 10_000, steps };
 }
 
-/* fault-vs-mprotect natively: the share of CPU 1's faults handled under the VMA lock, per policy. */
-async function vma_lock_share(policy: string): Promise<{ share: number; ms: number }> {
-  const r = await run_native(fault_vs_mprotect, make_config(fault_vs_mprotect, { policy }));
-  if (r.bug) throw new Error(`fault-vs-mprotect: ${r.bug.message}`);
-  // Faults that did not need the whole mmap_lock: under a VMA lock, or a page's range.
-  const ok = (r.report.vma_lock_success ?? 0) + (r.report.range_lock_fault ?? 0);
-  const total = ok + (r.report.mmap_lock_fault ?? 0);
-  return { share: total === 0 ? 0 : ok / total, ms: r.elapsed_ms };
+/* fault-vs-mprotect natively on 2 CPUs: where the faults went, and their p99 against alone. */
+async function fault_vs_mprotect_native(policy: string): Promise<BenchResult> {
+  return run_bench({
+    workload: find_workload('fault-vs-mprotect'),
+    policy,
+    executor: 'native',
+    cpus: 2,
+  });
+}
+
+interface Deviation {
+  readonly workload: string;
+  readonly policy: string;
+  readonly cpus: number;
+  readonly native_ops_per_s: number;
+  readonly timing_ops_per_s: number;
+}
+
+/* Every workload and policy natively and under the `js` profile, at 1 and 2 CPUs. */
+async function timing_against_native(): Promise<Deviation[]> {
+  const out: Deviation[] = [];
+  for (const workload of WORKLOADS.values())
+    for (const policy of POLICIES)
+      for (const cpus of [1, 2]) {
+        const native = await run_bench({ workload, policy, executor: 'native', cpus });
+        const timing = await run_bench({
+          workload,
+          policy,
+          executor: 'timing',
+          cpus,
+          profile: PROFILES.js,
+        });
+        out.push({
+          workload: workload.name,
+          policy,
+          cpus,
+          native_ops_per_s: native.ops_per_s,
+          timing_ops_per_s: timing.ops_per_s,
+        });
+      }
+  return out;
+}
+
+/* The timing executor's own speed: simulated steps per second of real time, pft on 256 CPUs. */
+function timing_steps_per_s(): number {
+  const w = find_workload('pft');
+  const cfg = make_config(w.scenario, { cpus: 256, params: w.params('timing', 256) });
+  const runs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    const r = run_timing(w.scenario, cfg, { profile: PROFILES.hw });
+    if (r.bug) throw new Error(`pft: ${r.bug.message}`);
+    runs.push(r.steps.reduce((a, b) => a + b, 0) / ((performance.now() - t0) / 1000));
+  }
+  return median(runs);
 }
 
 async function main(): Promise<void> {
@@ -185,8 +244,16 @@ async function main(): Promise<void> {
   const munmap_schedules_per_s = fault_vs_munmap_rate();
   const heap_mb = heap_over_schedules(1_000_000);
   const script = script_run_ms();
-  const shares: Record<string, { share: number; ms: number }> = {};
-  for (const policy of POLICIES) shares[policy] = await vma_lock_share(policy);
+  const fvm: Record<string, BenchResult> = {};
+  for (const policy of POLICIES) fvm[policy] = await fault_vs_mprotect_native(policy);
+  const constants = await measure_constants();
+  const calibration = process.argv.includes('--calibrate')
+    ? await calibrate([...WORKLOADS.values()], (what) =>
+        process.stderr.write(`calibrating: ${what}\n`),
+      )
+    : null;
+  const deviations = await timing_against_native();
+  const sim_steps_per_s = timing_steps_per_s();
   const results = {
     native_spin_lock_unlock_ns: spin,
     native_down_read_up_read_ns: read,
@@ -200,9 +267,20 @@ async function main(): Promise<void> {
     heap_mb_per_100k_schedules: heap_mb,
     run_10000_commands_ms: script.ms,
     run_10000_commands_steps: script.steps,
-    fault_vs_mprotect_vma_lock_share: Object.fromEntries(
-      Object.entries(shares).map(([p, v]) => [p, v.share]),
+    fault_vs_mprotect_native_2cpus: Object.fromEntries(
+      Object.entries(fvm).map(([p, r]) => [
+        p,
+        {
+          off_mmap_lock: off_mmap_lock_share(r.counters),
+          p99_ns: r.p99_ns,
+          p99_alone_ns: r.p99_alone_ns,
+        },
+      ]),
     ),
+    js_constants_measured_now: constants,
+    ...(calibration ? { js_calibration: calibration } : {}),
+    timing_js_against_native: deviations,
+    timing_steps_per_s: sim_steps_per_s,
   };
   if (json) {
     console.log(JSON.stringify(results));
@@ -254,15 +332,51 @@ async function main(): Promise<void> {
     `  time                    ${script.ms.toFixed(0).padStart(7)} ms   target <= 2,000 ms: ${verdict(script.ms <= 2000)}  (${script.steps.toLocaleString('en')} steps)`,
   );
   console.log(
-    'fault-vs-mprotect natively, 2 CPUs (128 MiB populated VMA mprotected in a loop): faults off the whole mmap_lock',
+    'fault-vs-mprotect natively, 2 CPUs (128 MiB populated VMA mprotected in a loop): faults off the whole mmap_lock, and their p99 against the same faults alone',
   );
-  for (const [policy, v] of Object.entries(shares)) {
-    const met = policy === POLICY_MMAP_LOCK ? v.share === 0 : v.share >= 0.95;
-    const target = policy === POLICY_MMAP_LOCK ? '0 %' : '>= 95 %';
+  for (const [policy, r] of Object.entries(fvm)) {
+    const share = off_mmap_lock_share(r.counters);
+    const ratio = r.p99_ns / r.p99_alone_ns!;
+    const mmap = policy === POLICY_MMAP_LOCK;
+    // The issue's targets are for mmap-lock and the per-VMA policies; range is shown as measured.
+    const target = mmap ? '>= 10' : policy === 'range' ? null : '<= 1.5';
+    const met = mmap ? ratio >= 10 : ratio <= 1.5;
     console.log(
-      `  ${policy.padEnd(22)}${(v.share * 100).toFixed(2).padStart(7)} %   ${(v.ms / 1000).toFixed(1)} s   target ${target}: ${verdict(met)}`,
+      `  ${policy.padEnd(12)}${(share * 100).toFixed(2).padStart(7)} % off   p99 ${format_ns(r.p99_ns).padStart(8)}  alone ${format_ns(r.p99_alone_ns!).padStart(8)}  ${ratio.toFixed(2).padStart(6)} x${target ? `   target ${target}: ${verdict(met)}` : ''}`,
     );
   }
+  console.log('the js profile: its constants against the same microbenchmarks now');
+  for (const [name, now] of Object.entries(constants)) {
+    const kept = PROFILES.js[name as keyof typeof constants];
+    console.log(
+      `  ${name.padEnd(18)} profile ${kept.toFixed(2).padStart(9)} ns   now ${now.toFixed(2).padStart(9)} ns`,
+    );
+  }
+  if (calibration) {
+    console.log(
+      `a new fit (--calibrate): step_ns ${calibration.step_ns.toFixed(1)}, alloc_ns ${calibration.alloc_ns.toFixed(1)}; the model's ns per operation over native's, one CPU:`,
+    );
+    for (const p of calibration.points)
+      console.log(
+        `  ${p.workload.padEnd(18)} ${p.policy.padEnd(11)} ${(p.model_ns_per_op / p.native_ns_per_op).toFixed(2)}`,
+      );
+  }
+  console.log('the timing model (js profile) against native: throughput at 1 and 2 CPUs');
+  let within = 0;
+  for (const d of deviations) {
+    const dev = d.timing_ops_per_s / d.native_ops_per_s - 1;
+    const ok = Math.abs(dev) <= 0.25;
+    if (ok) within++;
+    console.log(
+      `  ${d.workload.padEnd(18)} ${d.policy.padEnd(11)} ${d.cpus} CPU  native ${Math.round(d.native_ops_per_s).toLocaleString('en').padStart(9)}  timing ${Math.round(d.timing_ops_per_s).toLocaleString('en').padStart(9)}  ${(dev * 100).toFixed(0).padStart(4)} %${ok ? '' : '   outside ±25 %'}`,
+    );
+  }
+  console.log(
+    `  within ±25 %: ${within} of ${deviations.length}   target all: ${verdict(within === deviations.length)}`,
+  );
+  console.log(
+    `timing executor, pft on 256 simulated CPUs (hw profile): ${Math.round(sim_steps_per_s).toLocaleString('en')} steps per second`,
+  );
 }
 
 await main();
