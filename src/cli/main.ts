@@ -8,6 +8,8 @@ import { dirname, resolve } from 'node:path';
  * With --json, stdout carries one JSON document and nothing else.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { EXECUTORS } from '../bench/workload.js';
+import { WORKLOADS } from '../bench/workloads/index.js';
 import { CATALOGUE, run_catalogue } from '../check/catalogue.js';
 import { BoundedDfs, type Shard, WHOLE } from '../check/dfs.js';
 import { type BugReport, type CheckResult, Explorer } from '../check/explorer.js';
@@ -39,34 +41,11 @@ import type { Script } from '../script/ast.js';
 import { ScriptError } from '../script/ast.js';
 import { parse_script } from '../script/parse.js';
 import { format_run, type ModelRun, run_model } from '../script/run_model.js';
+import { type BenchOpts, cmd_bench, cpus_list, MAX_BENCH_CPUS, policy_list } from './bench.js';
 import { demo } from './demo.js';
+import { cmd_report, DEFAULT_REPORT } from './report.js';
 import { bold, dim, green, red } from './style.js';
-
-/** A bad command line or bad input: one line on stderr, exit status 2. */
-class UsageError extends Error {}
-
-/** f(), with any error it throws turned into bad usage (same message). */
-function as_usage<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
-
-const EXIT_OK = 0;
-const EXIT_BUG = 1;
-const EXIT_USAGE = 2;
-
-function int_arg(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
-  return (v: string): number => {
-    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be an integer, not '${v}'`);
-    const n = Number(v);
-    if (n < min || n > max)
-      throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, not ${v}`);
-    return n;
-  };
-}
+import { as_usage, EXIT_BUG, EXIT_OK, EXIT_USAGE, int_arg, UsageError } from './usage.js';
 
 function seconds_arg(name: string) {
   return (v: string): number => {
@@ -830,6 +809,33 @@ function build_program(exit: (code: number) => void): Command {
     .option('--seed <n>', 'seed of the script generator', int_arg('--seed', 0, 0xffffffff), 1)
     .option('--json', 'print one JSON document')
     .action((opts: { count: number; seed: number; json?: boolean }) => run(cmd_diff(opts)));
+
+  program
+    .command('bench')
+    .description(
+      'measure a workload under each policy: natively on this machine, or on the simulated multicore (--executor timing)',
+    )
+    .argument('<workload>', `workload (${[...WORKLOADS.keys()].join(', ')})`)
+    .option('--policy <list>', 'policies, comma-separated (default: all)', policy_list)
+    .addOption(
+      new Option('--executor <name>', 'where it runs').choices(EXECUTORS).default('native'),
+    )
+    .option(
+      '--cpus <list>',
+      `CPU counts, comma-separated (default: powers of two to ${availableParallelism()} natively, to ${MAX_BENCH_CPUS} under timing)`,
+      cpus_list,
+    )
+    .option('--profile <name>', 'timing: the cost profile, js or hw (default hw)')
+    .option('--json', 'print one JSON document')
+    .action((name: string, opts: BenchOpts) => run(cmd_bench(name, opts)));
+
+  program
+    .command('report')
+    .description(
+      'the main job: bug catalogue, benchmarks and scaling curves in one self-contained HTML file',
+    )
+    .option('--out <file>', 'where to write it', DEFAULT_REPORT)
+    .action((opts: { out?: string }) => run(cmd_report(opts)));
 
   program
     .command('demo')

@@ -1,0 +1,122 @@
+/*
+ * mmlab bench WORKLOAD: measure a workload under each policy, natively on
+ * this machine's cores or on the simulated multicore, as a table (a row as
+ * each point finishes) or as one JSON document.
+ */
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError } from 'commander';
+import { BenchError, default_cpus, run_bench } from '../bench/bench.js';
+import type { BenchResult } from '../bench/result.js';
+import type { ExecutorName } from '../bench/workload.js';
+import { find_workload } from '../bench/workloads/index.js';
+import { POLICIES } from '../kernel/mm/policy.js';
+import { find_profile } from '../runtime/executors/timing_costs.js';
+import { bold, dim } from './style.js';
+import { as_usage, EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
+
+/** The most CPUs a point may have: the simulated multicore's. */
+export const MAX_BENCH_CPUS = 256;
+
+/** --policy P,..: each a known policy, none twice. */
+export function policy_list(v: string): string[] {
+  const list = v.split(',');
+  for (const p of list)
+    if (!POLICIES.includes(p))
+      throw new InvalidArgumentError(`unknown policy '${p}' (known: ${POLICIES.join(', ')})`);
+  if (new Set(list).size !== list.length)
+    throw new InvalidArgumentError(`--policy names a policy twice: '${v}'`);
+  return list;
+}
+
+/** --cpus 1,2,..: each an integer from 1 to MAX_BENCH_CPUS, none twice. */
+export function cpus_list(v: string): number[] {
+  const list = v.split(',').map((c) => {
+    if (!/^\d+$/.test(c) || Number(c) < 1 || Number(c) > MAX_BENCH_CPUS)
+      throw new InvalidArgumentError(
+        `--cpus takes integers from 1 to ${MAX_BENCH_CPUS} separated by commas, not '${v}'`,
+      );
+    return Number(c);
+  });
+  if (new Set(list).size !== list.length)
+    throw new InvalidArgumentError(`--cpus names a CPU count twice: '${v}'`);
+  return list;
+}
+
+export interface BenchOpts {
+  readonly policy?: string[];
+  readonly executor: ExecutorName;
+  readonly cpus?: number[];
+  readonly profile?: string;
+  readonly json?: boolean;
+}
+
+/** Nanoseconds as a person reads them: 850 ns, 12.3 µs, 4.1 ms, 1.20 s. */
+export function format_ns(ns: number): string {
+  if (ns < 1e3) return `${ns.toFixed(0)} ns`;
+  if (ns < 1e6) return `${(ns / 1e3).toPrecision(3)} µs`;
+  if (ns < 1e9) return `${(ns / 1e6).toPrecision(3)} ms`;
+  return `${(ns / 1e9).toFixed(2)} s`;
+}
+
+/** Faults handled off the whole mmap_lock (per-VMA or range lock), of all faults; NaN with none. */
+export function off_mmap_lock_share(c: Readonly<Record<string, number>>): number {
+  const off = (c.vma_lock_success ?? 0) + (c.range_lock_fault ?? 0);
+  return off / (off + (c.mmap_lock_fault ?? 0));
+}
+
+const COLUMNS = ['policy', 'executor', 'cpus', 'ops/s', 'p50', 'p99', 'p99 alone', 'off mmap_lock'];
+const WIDTHS = [11, 10, 5, 12, 10, 10, 10, 13];
+
+function row(cells: readonly string[]): string {
+  return cells.map((c, i) => (i < 2 ? c.padEnd(WIDTHS[i]!) : c.padStart(WIDTHS[i]!))).join(' ');
+}
+
+function result_row(r: BenchResult): string {
+  const share = off_mmap_lock_share(r.counters);
+  return row([
+    r.policy,
+    r.profile ? `${r.executor}/${r.profile}` : r.executor,
+    String(r.cpus),
+    Math.round(r.ops_per_s).toLocaleString('en-US'),
+    format_ns(r.p50_ns),
+    format_ns(r.p99_ns),
+    r.p99_alone_ns === undefined ? '-' : format_ns(r.p99_alone_ns),
+    Number.isNaN(share) ? '-' : `${(share * 100).toFixed(1)}%`,
+  ]);
+}
+
+export async function cmd_bench(name: string, opts: BenchOpts): Promise<number> {
+  const workload = as_usage(() => find_workload(name));
+  if (opts.profile !== undefined && opts.executor !== 'timing')
+    throw new UsageError('--profile goes with --executor timing');
+  const profile = as_usage(() => find_profile(opts.profile ?? 'hw'));
+  const policies = opts.policy ?? [...POLICIES];
+  const cpus = opts.cpus ?? default_cpus(opts.executor);
+  const cores = availableParallelism();
+  if (opts.executor === 'native' && cpus.some((c) => c > cores))
+    console.error(
+      dim(
+        `mmlab: note: ${Math.max(...cpus)} CPUs on ${cores} cores: the workers share cores, so those figures measure the host's scheduler too`,
+      ),
+    );
+  if (!opts.json) {
+    console.log(bold(`${workload.name}: ${workload.description} (an operation: ${workload.op})`));
+    console.log(dim(row(COLUMNS)));
+  }
+  const results: BenchResult[] = [];
+  for (const policy of policies) {
+    for (const n of cpus) {
+      try {
+        const r = await run_bench({ workload, policy, executor: opts.executor, cpus: n, profile });
+        results.push(r);
+        if (!opts.json) console.log(result_row(r));
+      } catch (e) {
+        if (!(e instanceof BenchError)) throw e;
+        console.error(`mmlab: ${e.message}`);
+        return EXIT_BUG;
+      }
+    }
+  }
+  if (opts.json) console.log(JSON.stringify({ results }));
+  return EXIT_OK;
+}

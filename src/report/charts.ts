@@ -1,0 +1,316 @@
+/*
+ * The report's charts: Vega-Lite specs built from benchmark results, and
+ * rendered to static SVG in Node with no DOM and no browser (Vega's
+ * headless `renderer: 'none'` view; see shared/research/toolchain.md).
+ * One builder per chart kind serves every workload, so that all charts of
+ * a kind look alike, and every chart colours a policy the same way (a
+ * fixed order, mmap-lock first), so that a reader learns the colours once.
+ */
+import * as vega from 'vega';
+import type { TopLevelSpec } from 'vega-lite';
+import * as vl from 'vega-lite';
+import type { BenchResult } from '../bench/result.js';
+
+/** The policies in the order every chart, table and legend lists them. */
+export const POLICY_ORDER: readonly string[] = ['mmap-lock', 'vma-rwsem', 'vma-refcnt', 'range'];
+
+/*
+ * mmap-lock, the baseline the per-VMA designs are measured against, in
+ * red; the two per-VMA designs in blue and green; the range lock in
+ * orange. Policies outside POLICY_ORDER (a new design) take the spares.
+ */
+const POLICY_COLOURS: readonly string[] = ['#e45756', '#4c78a8', '#54a24b', '#f58518'];
+const SPARE_COLOURS: readonly string[] = ['#b279a2', '#9d755d', '#72b7b2', '#eeca3b'];
+
+/** The vmstat events of the lock counters chart, in stacking order: the good outcome first. */
+export const COUNTER_ORDER: readonly string[] = [
+  'vma_lock_success',
+  'range_lock_fault',
+  'vma_lock_abort',
+  'vma_lock_retry',
+  'vma_lock_miss',
+  'mmap_lock_fault',
+];
+const COUNTER_COLOURS: readonly string[] = [
+  '#54a24b',
+  '#4c78a8',
+  '#f58518',
+  '#eeca3b',
+  '#9d755d',
+  '#e45756',
+];
+
+export const CHART_WIDTH = 560;
+export const CHART_HEIGHT = 260;
+
+/** Names of the known policies in POLICY_ORDER, then any others alphabetically. */
+export function policy_order(names: Iterable<string>): string[] {
+  const set = new Set(names);
+  const known = POLICY_ORDER.filter((p) => set.has(p));
+  const other = [...set].filter((p) => !POLICY_ORDER.includes(p)).sort();
+  return [...known, ...other];
+}
+
+/**
+ * The colour of `policy`, the same in every chart. A policy outside
+ * POLICY_ORDER gets a spare picked by its name alone, not by which other
+ * policies a chart happens to show, so that it too keeps its colour.
+ */
+export function policy_colour(policy: string): string {
+  const i = POLICY_ORDER.indexOf(policy);
+  if (i >= 0) return POLICY_COLOURS[i]!;
+  let h = 0;
+  for (const ch of policy) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return SPARE_COLOURS[h % SPARE_COLOURS.length]!;
+}
+
+/*
+ * The colour scale of the policies a chart shows: its domain only those
+ * present (so the legend lists no absent policy), each with its fixed
+ * colour (so a policy looks the same in every chart).
+ */
+function policy_scale(present: Iterable<string>): { domain: string[]; range: string[] } {
+  const domain = policy_order(present);
+  return { domain, range: domain.map(policy_colour) };
+}
+
+/* Readable at the page's size; a font the reader has (the page loads none). */
+const CONFIG = {
+  font: 'system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif',
+  title: { fontSize: 14, anchor: 'start' as const, offset: 10 },
+  axis: { labelFontSize: 11, titleFontSize: 12, grid: true, gridColor: '#eee' },
+  legend: { labelFontSize: 11, titleFontSize: 12 },
+  view: { stroke: '#ddd' },
+};
+
+/** The powers of two from the first at or below `lo` to the first at or above `hi`. */
+function powers_of_two_between(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  let n = 2 ** Math.floor(Math.log2(Math.max(1, lo)));
+  for (;;) {
+    out.push(n);
+    if (n >= hi) return out;
+    n *= 2;
+  }
+}
+
+/**
+ * Throughput against CPUs, one line per policy: the scaling curve of one
+ * workload. Both axes are logarithmic; x in base 2 with a tick per
+ * power of two, the CPU counts the benchmarks run.
+ */
+export function scaling_spec(
+  title: string,
+  op: string,
+  points: readonly BenchResult[],
+): TopLevelSpec {
+  const usable = points.filter((p) => p.ops_per_s > 0 && p.cpus > 0);
+  const cpus = usable.map((p) => p.cpus);
+  const ticks = powers_of_two_between(Math.min(...cpus, 1), Math.max(...cpus, 1));
+  return {
+    title,
+    width: CHART_WIDTH,
+    height: CHART_HEIGHT,
+    config: CONFIG,
+    data: {
+      values: usable.map((p) => ({ policy: p.policy, cpus: p.cpus, ops_per_s: p.ops_per_s })),
+    },
+    mark: { type: 'line', point: { size: 45 }, strokeWidth: 2 },
+    encoding: {
+      x: {
+        field: 'cpus',
+        type: 'quantitative',
+        title: 'CPUs',
+        scale: { type: 'log', base: 2, domain: [ticks[0]!, ticks[ticks.length - 1]!], nice: false },
+        axis: { values: ticks, format: 'd' },
+      },
+      y: {
+        field: 'ops_per_s',
+        type: 'quantitative',
+        title: `${op} per second`,
+        scale: { type: 'log' },
+        axis: { format: '~s' },
+      },
+      color: {
+        field: 'policy',
+        type: 'nominal',
+        title: 'policy',
+        scale: policy_scale(usable.map((p) => p.policy)),
+      },
+    },
+  };
+}
+
+/** One bar of a grouped bar chart. */
+export interface BarRow {
+  /** The x axis category the bar stands in. */
+  readonly group: string;
+  readonly policy: string;
+  /** A second split inside a policy (native vs predicted), drawn as a lighter shade. */
+  readonly shade?: string;
+  readonly value: number;
+}
+
+export interface GroupedBarsOptions {
+  readonly title: string;
+  readonly group_title: string;
+  /** The x axis's categories in order; absent: the order rows first name them. */
+  readonly groups?: readonly string[];
+  readonly value_title: string;
+  /** Vega's format of the value axis ('~s', '.0%', ...). */
+  readonly value_format?: string;
+  /** Logarithmic values (latencies and throughputs spanning decades). */
+  readonly log: boolean;
+  readonly shade_title?: string;
+  /** The shades in order: the first opaque, the others lighter. */
+  readonly shades?: readonly string[];
+  readonly rows: readonly BarRow[];
+}
+
+const SHADE_OPACITY: readonly number[] = [1, 0.45, 0.25];
+
+/**
+ * Bars grouped by a category, one bar per policy (and shade) in each
+ * group, coloured by policy: latency percentiles per policy, p99 with and
+ * without a writer, native against predicted throughput.
+ */
+export function grouped_bars_spec(o: GroupedBarsOptions): TopLevelSpec {
+  // A log scale has no zero: a bar of 0 could not be drawn.
+  const rows = o.rows.filter((r) => Number.isFinite(r.value) && (!o.log || r.value > 0));
+  const groups = o.groups ?? [...new Set(rows.map((r) => r.group))];
+  const policies = policy_order(rows.map((r) => r.policy));
+  const shades = o.shades ?? [];
+  const series = (r: BarRow): string =>
+    r.shade === undefined ? r.policy : `${r.policy}, ${r.shade}`;
+  // The bars of a group in policy order, then shade order.
+  const series_order = policies.flatMap((p) =>
+    shades.length === 0 ? [p] : shades.map((s) => `${p}, ${s}`),
+  );
+  return {
+    title: o.title,
+    width: CHART_WIDTH,
+    height: CHART_HEIGHT,
+    config: CONFIG,
+    data: {
+      values: rows.map((r) => ({
+        group: r.group,
+        policy: r.policy,
+        shade: r.shade ?? '',
+        series: series(r),
+        value: r.value,
+      })),
+    },
+    mark: { type: 'bar' },
+    encoding: {
+      x: {
+        field: 'group',
+        type: 'nominal',
+        title: o.group_title,
+        sort: [...groups],
+        axis: { labelAngle: 0 },
+      },
+      xOffset: { field: 'series', type: 'nominal', sort: series_order },
+      y: {
+        field: 'value',
+        type: 'quantitative',
+        title: o.value_title,
+        scale: o.log ? { type: 'log' } : { zero: true },
+        axis: { format: o.value_format ?? '~s' },
+      },
+      color: {
+        field: 'policy',
+        type: 'nominal',
+        title: 'policy',
+        scale: policy_scale(policies),
+      },
+      ...(shades.length > 0
+        ? {
+            opacity: {
+              field: 'shade',
+              type: 'nominal',
+              title: o.shade_title ?? '',
+              scale: {
+                domain: [...shades],
+                range: shades.map((_, i) => SHADE_OPACITY[Math.min(i, SHADE_OPACITY.length - 1)]!),
+              },
+            },
+          }
+        : {}),
+    },
+  };
+}
+
+/** One stacked segment: a vmstat event of one policy, as a share of its faults. */
+export interface CounterRow {
+  readonly policy: string;
+  readonly counter: string;
+  readonly share: number;
+}
+
+/**
+ * The vmstat events per policy as shares of the faults, stacked: the
+ * outcomes (under a VMA lock, under a range lock, under mmap_lock) add up
+ * to one; the aborts, retries and misses on the way to mmap_lock stack
+ * beyond it, so a bar longer than 100% shows wasted attempts.
+ */
+export function counters_spec(title: string, rows: readonly CounterRow[]): TopLevelSpec {
+  const policies = policy_order(rows.map((r) => r.policy));
+  const counters = COUNTER_ORDER.filter((c) => rows.some((r) => r.counter === c && r.share > 0));
+  const extra = [...new Set(rows.map((r) => r.counter))].filter((c) => !COUNTER_ORDER.includes(c));
+  const domain = [...counters, ...extra.sort()];
+  return {
+    title,
+    width: CHART_WIDTH,
+    height: Math.max(90, 34 * policies.length),
+    config: CONFIG,
+    data: {
+      values: rows
+        .filter((r) => r.share > 0)
+        .map((r) => ({ ...r, order: domain.indexOf(r.counter) })),
+    },
+    mark: { type: 'bar' },
+    encoding: {
+      y: { field: 'policy', type: 'nominal', title: 'policy', sort: policies },
+      x: {
+        field: 'share',
+        type: 'quantitative',
+        title: 'events per fault',
+        stack: 'zero',
+        axis: { format: '.0%' },
+      },
+      color: {
+        field: 'counter',
+        type: 'nominal',
+        title: 'vmstat event',
+        scale: {
+          domain,
+          range: domain.map((c) => {
+            const i = COUNTER_ORDER.indexOf(c);
+            return i >= 0
+              ? COUNTER_COLOURS[i]!
+              : SPARE_COLOURS[extra.indexOf(c) % SPARE_COLOURS.length]!;
+          }),
+        },
+      },
+      order: { field: 'order', type: 'quantitative' },
+    },
+  };
+}
+
+/**
+ * A spec drawn as one standalone SVG element. Vega numbers its clip paths
+ * with a counter global to the process, so several charts inlined in one
+ * page never share an id. The xlink namespace is declared whether used or
+ * not; it is dropped when unused so that the page names no URL but SVG's.
+ */
+export async function render_svg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
+  try {
+    const svg = await view.toSVG();
+    return svg.includes('xlink:')
+      ? svg
+      : svg.replace(/ xmlns:xlink="http:\/\/www\.w3\.org\/1999\/xlink"/, '');
+  } finally {
+    view.finalize();
+  }
+}

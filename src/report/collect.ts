@@ -1,0 +1,120 @@
+/*
+ * What `mmlab report` measures, in the order the page shows it: the bug
+ * catalogue, every workload natively on this machine's cores (1, 2, ...),
+ * the same points on the simulated multicore with the `js` profile (the
+ * model checked against the machine), and the scaling curves from 1 to
+ * 256 simulated CPUs with the `hw` profile. Each long step drives a
+ * progress bar on stderr.
+ */
+import { availableParallelism, cpus as os_cpus } from 'node:os';
+import { powers_of_two, run_bench } from '../bench/bench.js';
+import type { BenchResult } from '../bench/result.js';
+import type { ExecutorName, Workload } from '../bench/workload.js';
+import { WORKLOADS } from '../bench/workloads/index.js';
+import { CATALOGUE, type Catalogue, run_catalogue } from '../check/catalogue.js';
+import { POLICIES } from '../kernel/mm/policy.js';
+import {
+  type CostProfile,
+  PROFILES,
+  profile_constants,
+} from '../runtime/executors/timing_costs.js';
+import type { ReportData } from './html.js';
+import type { Progress } from './progress.js';
+
+export interface ReportOptions {
+  /** Seeds per catalogue variant, and each search's time limit. */
+  readonly catalogue_seeds: number;
+  readonly catalogue_time_ms: number;
+  /** Native CPU counts: powers of two up to this machine's cores. */
+  readonly native_cpus: readonly number[];
+  /** Simulated CPU counts of the scaling curves. */
+  readonly scaling_cpus: readonly number[];
+}
+
+export function default_report_options(): ReportOptions {
+  return {
+    catalogue_seeds: 3,
+    catalogue_time_ms: 5000,
+    native_cpus: powers_of_two(Math.min(availableParallelism(), 16)),
+    scaling_cpus: powers_of_two(256),
+  };
+}
+
+/* Every workload × policy × CPU count on one executor, one bar for all of them. */
+async function sweep(
+  progress: Progress,
+  title: string,
+  executor: ExecutorName,
+  cpus: readonly number[],
+  profile?: CostProfile,
+): Promise<BenchResult[]> {
+  const points: { workload: Workload; policy: string; cpus: number }[] = [];
+  for (const workload of WORKLOADS.values())
+    for (const policy of POLICIES) for (const n of cpus) points.push({ workload, policy, cpus: n });
+  const bar = progress.step(title, points.length);
+  const out: BenchResult[] = [];
+  for (const p of points) {
+    bar.tick(`${p.workload.name} ${p.policy} ${p.cpus}`);
+    out.push(await run_bench({ ...p, executor, ...(profile ? { profile } : {}) }));
+  }
+  bar.done();
+  return out;
+}
+
+function machine(): string {
+  const model = os_cpus()[0]?.model.trim() ?? 'unknown CPU';
+  return `${availableParallelism()} CPUs (${model}), Node ${process.version}`;
+}
+
+export async function collect_report(opts: ReportOptions, progress: Progress): Promise<ReportData> {
+  const durations_ms: Record<string, number> = {};
+  const timed = async <T>(part: string, f: () => Promise<T> | T): Promise<T> => {
+    const t0 = performance.now();
+    const r = await f();
+    durations_ms[part] = performance.now() - t0;
+    return r;
+  };
+
+  const catalogue = await timed('catalogue', (): Catalogue => {
+    // Each variant: a search per seed, then the fixed kernel's.
+    const bar = progress.step(
+      'bug catalogue (DFS, each seed variant)',
+      CATALOGUE.length * (opts.catalogue_seeds + 1),
+    );
+    const c = run_catalogue({
+      seeds: opts.catalogue_seeds,
+      schedules: 10_000,
+      time_ms: opts.catalogue_time_ms,
+      progress: (what) => bar.tick(what),
+    });
+    bar.done();
+    return c;
+  });
+  const native = await timed('native', () =>
+    sweep(progress, 'native runs on this machine', 'native', opts.native_cpus),
+  );
+  const timing_js = await timed('timing-js', () =>
+    sweep(progress, 'timing model, js profile', 'timing', opts.native_cpus, PROFILES.js),
+  );
+  const scaling = await timed('scaling', () =>
+    sweep(progress, 'scaling, hw profile', 'timing', opts.scaling_cpus, PROFILES.hw),
+  );
+  return {
+    generated: new Date().toISOString(),
+    machine: machine(),
+    catalogue,
+    native,
+    timing_js,
+    scaling,
+    workloads: [...WORKLOADS.values()].map((w) => ({
+      name: w.name,
+      description: w.description,
+      op: w.op,
+    })),
+    profiles: Object.values(PROFILES).map((p) => ({
+      name: p.name,
+      constants: profile_constants(p),
+    })),
+    durations_ms,
+  };
+}
