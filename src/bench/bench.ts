@@ -48,8 +48,8 @@ interface Measured {
  * fault path meanwhile), then operations until NATIVE_SECONDS after the
  * start or until the workload's operations run out.
  */
-const NATIVE_SECONDS = 1.5;
-const WARMUP_MS = 300;
+const NATIVE_SECONDS = 1.2;
+const WARMUP_MS = 250;
 /*
  * A `js` timing run models a native run: the native workload's size, for
  * this much simulated time (enough operations for its percentiles, at a

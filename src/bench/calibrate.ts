@@ -13,14 +13,16 @@
  *	memory_ns		first touch of a line of a fresh buffer (the OS's
  *				page fault shared by the page's 64 lines)
  *
- * The other two, step_ns (a generator step of the modelled kernel code)
- * and alloc_ns (a slab alloc or free), are fitted: every workload runs
- * natively on one CPU, and under `timing` three times, with the profile
- * and with step_ns, then alloc_ns, raised by a known amount. On one CPU
- * a run's ns per operation is linear in the constants, so the three give
- * how many steps and allocations an operation makes; the fit chooses the
- * step_ns and alloc_ns that bring the model's ns per operation closest to
- * native's, by least squares on the ratio (every workload weighs the same).
+ * The other three, step_ns (a generator step of the modelled kernel
+ * code), alloc_ns (a slab alloc or free) and annotation_ns (a lockdep
+ * annotation, which the native executor also takes a step for), are
+ * fitted: every workload and policy runs natively on one CPU, and under
+ * `timing` with the profile and with each fitted constant raised by a
+ * known amount. On one CPU a run's ns per operation is linear in the
+ * constants, so the differences give how many of each an operation
+ * makes; the fit chooses the values that bring the model's ns per
+ * operation closest to native's (least squares on the ratio, so every
+ * workload weighs the same, and no value below 0).
  */
 import { Worker } from 'node:worker_threads';
 import { POLICIES } from '../kernel/mm/policy.js';
@@ -40,8 +42,7 @@ export interface FitPoint {
 
 export interface Calibration {
   readonly measured: Readonly<Record<MeasuredName, number>>;
-  readonly step_ns: number;
-  readonly alloc_ns: number;
+  readonly fitted: Readonly<Record<FittedName, number>>;
   readonly points: readonly FitPoint[];
 }
 
@@ -144,7 +145,10 @@ function measure_word_ns(): number {
 
 export async function measure_constants(): Promise<Record<MeasuredName, number>> {
   const line_transfer_ns = await pingpong(false, 200_000, 5);
-  const wake_ns = Math.max(0, (await pingpong(true, 20_000, 5)) - line_transfer_ns);
+  // A wake-up's latency depends on how deep the woken core went idle (on a
+  // virtual machine, whether the hypervisor descheduled it): bimodal from
+  // one run to the next, so more runs for its median.
+  const wake_ns = Math.max(0, (await pingpong(true, 20_000, 11)) - line_transfer_ns);
   return {
     line_transfer_ns,
     wake_ns,
@@ -166,16 +170,21 @@ export function with_values(
 
 const ns_per_op = (ops_per_s: number): number => 1e9 / ops_per_s;
 
-/* A raise of step_ns or alloc_ns large enough to read the counts off exactly. */
+/** The constants fitted rather than measured: what mmlab's own code costs. */
+export const FITTED = ['step_ns', 'alloc_ns', 'annotation_ns'] as const;
+export type FittedName = (typeof FITTED)[number];
+
+/* A raise of a fitted constant large enough to read its count off exactly. */
 const PROBE_NS = 1000;
 
-interface Row {
+/** One workload and policy: native's ns per operation, and the model's in parts. */
+export interface Row {
   readonly workload: string;
   readonly policy: string;
-  readonly native: number;
-  /** Per operation: steps, allocations, and what the other constants cost. */
-  readonly steps: number;
-  readonly allocs: number;
+  readonly native_ns: number;
+  /** Per operation: how many of each fitted constant's events. */
+  readonly counts: readonly number[];
+  /** Per operation: what the measured constants cost. */
   readonly rest_ns: number;
 }
 
@@ -184,40 +193,68 @@ async function model_ns(w: Workload, policy: string, profile: CostProfile): Prom
   return ns_per_op(r.ops_per_s);
 }
 
-/*
- * Least squares of Σ ((step·S + alloc·A + R) / N - 1)² over step, alloc
- * >= 0: the 2×2 normal equations, or one variable alone at zero for the
- * other where the joint solution has a negative.
+/* Solve A x = b (k×k, Gaussian elimination with partial pivoting); null if singular. */
+function solve(a: number[][], b: number[]): number[] | null {
+  const k = b.length;
+  for (let c = 0; c < k; c++) {
+    let p = c;
+    for (let r = c + 1; r < k; r++) if (Math.abs(a[r]![c]!) > Math.abs(a[p]![c]!)) p = r;
+    if (Math.abs(a[p]![c]!) < 1e-300) return null;
+    [a[c], a[p]] = [a[p]!, a[c]!];
+    [b[c], b[p]] = [b[p]!, b[c]!];
+    for (let r = c + 1; r < k; r++) {
+      const f = a[r]![c]! / a[c]![c]!;
+      for (let j = c; j < k; j++) a[r]![j]! -= f * a[c]![j]!;
+      b[r]! -= f * b[c]!;
+    }
+  }
+  const x = new Array<number>(k).fill(0);
+  for (let r = k - 1; r >= 0; r--) {
+    let v = b[r]!;
+    for (let j = r + 1; j < k; j++) v -= a[r]![j]! * x[j]!;
+    x[r] = v / a[r]![r]!;
+  }
+  return x;
+}
+
+/**
+ * Non-negative least squares of Σ ((x·counts + rest) / native - 1)² over
+ * the fitted constants x: every ratio weighs the same, whatever an
+ * operation costs. With so few constants every subset of them is solved
+ * unconstrained (the others held at 0) and the best non-negative solution
+ * kept: exact, where an iterative NNLS would stop near it.
  */
-export function fit(rows: readonly Row[]): { step_ns: number; alloc_ns: number } {
-  let ss = 0;
-  let sa = 0;
-  let aa = 0;
-  let sr = 0;
-  let ar = 0;
-  for (const r of rows) {
-    const s = r.steps / r.native;
-    const a = r.allocs / r.native;
-    const e = 1 - r.rest_ns / r.native;
-    ss += s * s;
-    sa += s * a;
-    aa += a * a;
-    sr += s * e;
-    ar += a * e;
+export function fit(rows: readonly Row[]): number[] {
+  const k = FITTED.length;
+  const u = rows.map((r) => r.counts.map((c) => c / r.native_ns));
+  const e = rows.map((r) => 1 - r.rest_ns / r.native_ns);
+  const residual = (x: readonly number[]) =>
+    u.reduce((sum, ui, i) => sum + (ui.reduce((v, c, j) => v + c * x[j]!, 0) - e[i]!) ** 2, 0);
+  let best = new Array<number>(k).fill(0);
+  let best_r = residual(best);
+  for (let mask = 1; mask < 1 << k; mask++) {
+    const vars = [...Array(k).keys()].filter((j) => mask & (1 << j));
+    const a = vars.map((p) => vars.map((q) => u.reduce((s, ui) => s + ui[p]! * ui[q]!, 0)));
+    const b = vars.map((p) => u.reduce((s, ui, i) => s + ui[p]! * e[i]!, 0));
+    const sol = solve(a, b);
+    if (!sol || sol.some((v) => v < 0)) continue;
+    const x = new Array<number>(k).fill(0);
+    vars.forEach((j, i) => {
+      x[j] = sol[i]!;
+    });
+    const r = residual(x);
+    if (r < best_r) {
+      best = x;
+      best_r = r;
+    }
   }
-  const det = ss * aa - sa * sa;
-  if (det > 0) {
-    const step_ns = (sr * aa - ar * sa) / det;
-    const alloc_ns = (ss * ar - sa * sr) / det;
-    if (step_ns >= 0 && alloc_ns >= 0) return { step_ns, alloc_ns };
-  }
-  return sr / ss >= 0 ? { step_ns: sr / ss, alloc_ns: 0 } : { step_ns: 0, alloc_ns: ar / aa };
+  return best;
 }
 
 /**
  * Measure the constants, run every workload × policy natively on one CPU
- * and under the model, and fit step_ns and alloc_ns. `tick` is told each
- * point as it starts.
+ * and under the model, and fit the rest. `tick` is told each point as it
+ * starts.
  */
 export async function calibrate(
   workloads: readonly Workload[],
@@ -225,37 +262,38 @@ export async function calibrate(
 ): Promise<Calibration> {
   tick('microbenchmarks');
   const measured = await measure_constants();
-  // The probes start from the profile's own step_ns and alloc_ns: with
-  // both at 0 a timed run's clock would hardly move and it would run all
-  // of its operations.
+  // The probes start from the profile's own fitted values: with them at 0
+  // a timed run's clock would hardly move and it would run all of its
+  // operations.
   const base = with_values(PROFILES.js, measured);
   const rows: Row[] = [];
   for (const w of workloads) {
     for (const policy of POLICIES) {
       tick(`${w.name} ${policy}`);
-      const native = ns_per_op(
+      const native_ns = ns_per_op(
         (await run_bench({ workload: w, policy, executor: 'native', cpus: 1 })).ops_per_s,
       );
       const at_base = await model_ns(w, policy, base);
-      const probe = async (c: 'step_ns' | 'alloc_ns') =>
-        ((await model_ns(w, policy, with_values(base, { [c]: base[c] + PROBE_NS }))) - at_base) /
-        PROBE_NS;
-      const steps = await probe('step_ns');
-      const allocs = await probe('alloc_ns');
-      const rest_ns = at_base - steps * base.step_ns - allocs * base.alloc_ns;
-      rows.push({ workload: w.name, policy, native, steps, allocs, rest_ns });
+      const counts: number[] = [];
+      for (const c of FITTED)
+        counts.push(
+          ((await model_ns(w, policy, with_values(base, { [c]: base[c] + PROBE_NS }))) - at_base) /
+            PROBE_NS,
+        );
+      const rest_ns = FITTED.reduce((v, c, j) => v - counts[j]! * base[c], at_base);
+      rows.push({ workload: w.name, policy, native_ns, counts, rest_ns });
     }
   }
-  const { step_ns, alloc_ns } = fit(rows);
+  const x = fit(rows);
+  const fitted = Object.fromEntries(FITTED.map((c, j) => [c, x[j]!])) as Record<FittedName, number>;
   return {
     measured,
-    step_ns,
-    alloc_ns,
+    fitted,
     points: rows.map((r) => ({
       workload: r.workload,
       policy: r.policy,
-      native_ns_per_op: r.native,
-      model_ns_per_op: step_ns * r.steps + alloc_ns * r.allocs + r.rest_ns,
+      native_ns_per_op: r.native_ns,
+      model_ns_per_op: r.counts.reduce((v, c, j) => v + c * x[j]!, r.rest_ns),
     })),
   };
 }

@@ -354,7 +354,9 @@ async function main(): Promise<void> {
   }
   if (calibration) {
     console.log(
-      `a new fit (--calibrate): step_ns ${calibration.step_ns.toFixed(1)}, alloc_ns ${calibration.alloc_ns.toFixed(1)}; the model's ns per operation over native's, one CPU:`,
+      `a new fit (--calibrate): ${Object.entries(calibration.fitted)
+        .map(([c, v]) => `${c} ${v.toFixed(1)}`)
+        .join(', ')}; the model's ns per operation over native's, one CPU:`,
     );
     for (const p of calibration.points)
       console.log(

@@ -225,9 +225,10 @@ export function grouped_bars_spec(o: GroupedBarsOptions): TopLevelSpec {
       },
       ...(shades.length > 0
         ? {
+            // Ordinal: the shades are ordered (p50 lighter than p99, ...).
             opacity: {
               field: 'shade',
-              type: 'nominal',
+              type: 'ordinal',
               title: o.shade_title ?? '',
               scale: {
                 domain: [...shades],

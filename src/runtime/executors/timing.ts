@@ -26,8 +26,10 @@
  *	RCU_READ_LOCK/UNLOCK		nothing more and no line: natively a store to the
  *					CPU's own rcu_data line, in a non-preemptible
  *					kernel a per-CPU preempt count; neither is shared
- *	LOCK_ACQUIRE/RELEASE, ASSERT_HELD	nothing at all (lockdep is off: CONFIG_LOCKDEP
- *					costs nothing in the kernels measured)
+ *	LOCK_ACQUIRE/RELEASE, ASSERT_HELD	annotation_ns instead of step_ns, and no line:
+ *					nothing under hw (CONFIG_LOCKDEP is off in the
+ *					kernels measured), the generator round trip
+ *					the native executor makes for one under js
  */
 import type { Clock } from '../../bench/op_stats.js';
 import type { KernelSymbols } from '../../kernel/boot.js';
@@ -586,6 +588,7 @@ class TimingExecutor {
       case Op.LOCK_ACQUIRE:
       case Op.LOCK_RELEASE:
       case Op.ASSERT_HELD:
+        this.advance(t, this.costs.annotation_ns);
         return 0;
       case Op.MEMCPY:
       case Op.MEMSET: {

@@ -24,6 +24,7 @@ export const COST_NAMES = [
   'word_ns',
   'alloc_ns',
   'wake_ns',
+  'annotation_ns',
 ] as const;
 export type CostName = (typeof COST_NAMES)[number];
 
@@ -37,6 +38,7 @@ export const COST_MEANINGS: Readonly<Record<CostName, string>> = {
   word_ns: 'per word of MEMSET/MEMCPY (clear_page, copy_page) and of a zeroing allocation',
   alloc_ns: 'a slab alloc or free (the ALLOC and FREE ops)',
   wake_ns: 'futex wake to the woken CPU running again',
+  annotation_ns: 'a lockdep annotation (lock_acquire, lock_release, lockdep_assert_held)',
 };
 
 /** One constant: its value and where the value comes from. */
@@ -118,6 +120,11 @@ const HW_COSTS: Readonly<Record<CostName, Cost>> = {
     source:
       "futex wake to the woken thread running on another, idle CPU: a wake-up IPI, exit from a shallow idle state and a context switch, a few microseconds (lmbench lat_ctx measures 1-3 us for the switch alone; schbench's median wake-up latency on an idle machine is of the same order).",
   },
+  annotation_ns: {
+    value_ns: 0,
+    source:
+      'Lockdep annotations compile to nothing without CONFIG_LOCKDEP, which production kernels and the published figures above leave off.',
+  },
 };
 const HW = profile('hw', HW_COSTS);
 
@@ -133,21 +140,25 @@ const calibrated = (value_ns: number, how: string): Cost => ({
 });
 const JS_CALIBRATION: Readonly<Record<CostName, Cost>> = {
   step_ns: calibrated(
-    370,
+    374,
     'fitted: every workload and policy run natively on one CPU against the model, least squares on the ratio',
   ),
-  line_transfer_ns: calibrated(94, 'half a round trip of a word two worker threads spin on'),
-  memory_ns: calibrated(44, 'first write to each 64-byte line of a fresh 64 MiB SharedArrayBuffer'),
-  rmw_ns: calibrated(19, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
+  line_transfer_ns: calibrated(88, 'half a round trip of a word two worker threads spin on'),
+  memory_ns: calibrated(42, 'first write to each 64-byte line of a fresh 64 MiB SharedArrayBuffer'),
+  rmw_ns: calibrated(18, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
   invalidate_ns: {
     value_ns: HW_COSTS.invalidate_ns.value_ns,
     source: `Not measurable here: a write to a line shared by more than one other CPU needs three cores. The hw figure: ${HW_COSTS.invalidate_ns.source}`,
   },
-  word_ns: calibrated(0.69, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
-  alloc_ns: calibrated(3339, 'fitted with step_ns'),
+  word_ns: calibrated(0.75, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
+  alloc_ns: calibrated(5510, 'fitted with step_ns'),
   wake_ns: calibrated(
-    7221,
+    38609,
     'half a round trip through Atomics.wait/notify between two workers, less line_transfer_ns',
+  ),
+  annotation_ns: calibrated(
+    0,
+    'fitted with step_ns: the fit finds the annotations free, the step before or after them paying for their round trip',
   ),
 };
 const JS = profile('js', JS_CALIBRATION);

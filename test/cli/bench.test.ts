@@ -1,0 +1,124 @@
+/*
+ * mmlab bench and mmlab report as a user drives them: the JSON contract
+ * ({"results": [...]} with p99_alone_ns for fault-vs-mprotect), the table,
+ * and every bad argument as one line on stderr with exit status 2 and
+ * nothing on stdout or on disk.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const MMLAB = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+function mmlab(...args: string[]) {
+  const r = spawnSync(process.execPath, [MMLAB, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test('bench --json under timing: the contract fields for every policy and CPU count asked for', () => {
+  const r = mmlab(
+    'bench',
+    'pft',
+    '--executor',
+    'timing',
+    '--cpus',
+    '1,4',
+    '--policy',
+    'mmap-lock,vma-refcnt',
+    '--json',
+  );
+  assert.equal(r.code, 0, r.err);
+  const { results } = JSON.parse(r.out) as { results: Record<string, unknown>[] };
+  assert.deepEqual(
+    results.map((x) => [x.policy, x.cpus]),
+    [
+      ['mmap-lock', 1],
+      ['mmap-lock', 4],
+      ['vma-refcnt', 1],
+      ['vma-refcnt', 4],
+    ],
+  );
+  for (const x of results) {
+    assert.equal(x.workload, 'pft');
+    assert.equal(x.executor, 'timing');
+    for (const f of ['ops_per_s', 'p50_ns', 'p99_ns'] as const) {
+      assert.equal(typeof x[f], 'number', f);
+      assert.ok((x[f] as number) > 0, `${f} of ${x.policy} at ${x.cpus}`);
+    }
+    assert.ok((x.p50_ns as number) <= (x.p99_ns as number));
+  }
+});
+
+test('bench fault-vs-mprotect reports p99_alone_ns: the writer slows mmap-lock faults, not vma-rwsem ones', () => {
+  const r = mmlab(
+    'bench',
+    'fault-vs-mprotect',
+    '--executor',
+    'timing',
+    '--cpus',
+    '2',
+    '--policy',
+    'mmap-lock,vma-rwsem',
+    '--json',
+  );
+  assert.equal(r.code, 0, r.err);
+  const { results } = JSON.parse(r.out) as {
+    results: { policy: string; p99_ns: number; p99_alone_ns: number }[];
+  };
+  const [mmap, vma] = results;
+  assert.ok(mmap!.p99_ns >= 5 * mmap!.p99_alone_ns, JSON.stringify(mmap));
+  assert.ok(vma!.p99_ns <= 2 * vma!.p99_alone_ns, JSON.stringify(vma));
+});
+
+test('bench prints a table with a row per point, the executor and profile named', () => {
+  const r = mmlab('bench', 'mmap-churn', '--executor', 'timing', '--profile', 'js', '--cpus', '1');
+  assert.equal(r.code, 0, r.err);
+  const rows = r.out.trim().split('\n');
+  assert.match(rows[0]!, /^mmap-churn: /);
+  assert.equal(rows.length, 2 + 4, r.out);
+  for (const row of rows.slice(2)) assert.match(row, /timing\/js +1 /);
+});
+
+test('bench and report: bad arguments are one line naming the problem, exit 2, nothing on stdout', () => {
+  const cases: [string[], RegExp][] = [
+    [['bench', 'nosuch'], /nosuch/],
+    [['bench', 'pft', '--executor', 'gpu'], /gpu/],
+    [['bench', 'pft', '--cpus', '0'], /--cpus/],
+    [['bench', 'pft', '--cpus', '1,x'], /--cpus/],
+    [['bench', 'pft', '--executor', 'timing', '--cpus', '512'], /512/],
+    [['bench', 'pft', '--policy', 'big-lock'], /big-lock/],
+    [['bench', 'pft', '--profile', 'js'], /--profile/],
+    [['bench', 'pft', '--executor', 'timing', '--profile', 'arm'], /arm/],
+    [['bench', 'pft', '--frobnicate'], /frobnicate/],
+    [['report', '--out', '/nonexistent-dir/r.html'], /nonexistent-dir/],
+  ];
+  for (const [args, names] of cases) {
+    const r = mmlab(...args);
+    const what = args.join(' ');
+    assert.equal(r.code, 2, `${what}: ${r.err}`);
+    assert.equal(r.out, '', what);
+    const lines = r.err.trim().split('\n');
+    assert.equal(lines.length, 1, `${what}: ${r.err}`);
+    assert.match(lines[0]!, names, what);
+  }
+});
+
+test('report --out a directory: exit 2 and nothing written there', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mmlab-report-'));
+  try {
+    const r = mmlab('report', '--out', dir);
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, /a directory/);
+    assert.deepEqual(readdirSync(dir), []);
+    assert.ok(!existsSync(`${dir}.html`));
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
