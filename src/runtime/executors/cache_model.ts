@@ -117,7 +117,7 @@ export class CacheModel implements CacheStats {
     if (kind === ACCESS_RMW) cost_ns += this.costs.rmw_ns;
     if (cost_ns === 0) return t_ns;
     const busy_ns = this.busy_until_ns[line]!;
-    const start_ns = busy_ns > t_ns ? busy_ns : t_ns;
+    const start_ns = Math.max(busy_ns, t_ns);
     this.rmw_stall_ns += start_ns - t_ns;
     const end_ns = start_ns + cost_ns;
     this.busy_until_ns[line] = end_ns;
