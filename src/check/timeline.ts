@@ -934,7 +934,7 @@ const ESCAPES: Readonly<Record<string, string>> = {
 };
 
 /** Text and attribute values alike: kernel names hold `<`, `>` and `&` (backtraces, messages). */
-function esc(s: string): string {
+export function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 }
 

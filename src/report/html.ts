@@ -12,6 +12,7 @@
  */
 import type { BenchResult } from '../bench/result.js';
 import type { Catalogue, CatalogueEntry } from '../check/catalogue.js';
+import { esc } from '../check/timeline.js';
 import {
   type BarRow,
   COUNTER_ORDER,
@@ -702,19 +703,6 @@ function table_html(headers: readonly string[], rows: readonly string[]): string
     `<tbody>\n${rows.join('\n')}\n</tbody>`,
     '</table></div>',
   ].join('\n');
-}
-
-const ESCAPES: Readonly<Record<string, string>> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-
-/* Text and attribute values alike; timeline.ts keeps its own private copy. */
-function esc(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 }
 
 const CSS = [
