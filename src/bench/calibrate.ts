@@ -10,13 +10,15 @@
  *				less the transfer
  *	rmw_ns			Atomics.compareExchange over Atomics.load, one line
  *	word_ns			Int32Array.fill over fresh pages of a 64 MiB buffer
- *	memory_ns		first touch of a line of a fresh buffer (the OS's
- *				page fault shared by the page's 64 lines)
+ *	memory_ns		a write to a line no cache holds, one line after
+ *				another (the hardware's prefetchers help, as they
+ *				do a native run's clear_page and page walks)
  *
- * The other three, step_ns (a generator step of the modelled kernel
- * code), alloc_ns (a slab alloc or free) and annotation_ns (a lockdep
- * annotation, which the native executor also takes a step for), are
- * fitted: every workload and policy runs natively on one CPU, and under
+ * The other four, step_ns (a generator step of the modelled kernel
+ * code), alloc_ns (a slab alloc or free), annotation_ns (a lockdep
+ * annotation, which the native executor also takes a step for) and
+ * waker_ns (Atomics.notify of a sleeping worker, V8's futex emulation
+ * and the host's futex underneath), are fitted: every workload and policy runs natively on one CPU, and under
  * `timing` with the profile and with each fitted constant raised by a
  * known amount. On one CPU a run's ns per operation is linear in the
  * constants, so the differences give how many of each an operation
@@ -126,12 +128,25 @@ function measure_rmw_ns(): number {
   return Math.max(0, cas - load);
 }
 
-/* A fresh buffer a run: its pages are not yet the process's. */
+/*
+ * A line no cache holds: one word of each line of a 64 MiB buffer, after
+ * another 64 MiB has been written to push it out of the caches. The
+ * buffer's pages are faulted in first, as the native executor faults
+ * kernel memory in before a run (native.ts prefault()).
+ */
 function measure_memory_ns(): number {
-  return per_op(BUFFER_WORDS / WORDS_PER_LINE, 3, () => {
-    const a = new Int32Array(new SharedArrayBuffer(BUFFER_WORDS * 4));
-    for (let i = 0; i < a.length; i += WORDS_PER_LINE) a[i] = 1;
-  });
+  const a = new Int32Array(new SharedArrayBuffer(BUFFER_WORDS * 4));
+  const evict = new Int32Array(new SharedArrayBuffer(BUFFER_WORDS * 4));
+  a.fill(1);
+  const lines = BUFFER_WORDS / WORDS_PER_LINE;
+  const runs: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    evict.fill(r);
+    const t0 = performance.now();
+    for (let i = 0; i < a.length; i += WORDS_PER_LINE) a[i] = r;
+    runs.push(((performance.now() - t0) * 1e6) / lines);
+  }
+  return median(runs);
 }
 
 /* clear_page() as the native executor does it: fill a page's words, page after page. */
@@ -171,7 +186,7 @@ export function with_values(
 const ns_per_op = (ops_per_s: number): number => 1e9 / ops_per_s;
 
 /** The constants fitted rather than measured: what mmlab's own code costs. */
-export const FITTED = ['step_ns', 'alloc_ns', 'annotation_ns'] as const;
+export const FITTED = ['step_ns', 'alloc_ns', 'annotation_ns', 'waker_ns'] as const;
 export type FittedName = (typeof FITTED)[number];
 
 /* A raise of a fitted constant large enough to read its count off exactly. */

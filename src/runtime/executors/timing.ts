@@ -21,8 +21,10 @@
  *	MEMSET, MEMCPY			word_ns a word, plus a transfer per line
  *					another CPU holds (cache_model bulk())
  *	ALLOC, FREE			alloc_ns; a zeroing ALLOC also writes the object
- *	FUTEX_WAKE			nothing more: the wait queue work is the kernel
- *					code's own accesses; the wakee pays wake_ns
+ *	FUTEX_WAKE			waker_ns if it woke anyone (the wait queue work
+ *					is the kernel code's own accesses); the wakee
+ *					pays wake_ns. rcu_read_unlock() waking the
+ *					grace-period kthread likewise
  *	RCU_READ_LOCK/UNLOCK		nothing more and no line: natively a store to the
  *					CPU's own rcu_data line, in a non-preemptible
  *					kernel a per-CPU preempt count; neither is shared
@@ -452,6 +454,12 @@ class TimingExecutor {
     return woke;
   }
 
+  /* Task t woke `woke` tasks: it pays for the wake-up's work on its side once. */
+  private waker_pays(t: number, woke: number): number {
+    if (woke > 0) this.advance(t, this.costs.waker_ns);
+    return woke;
+  }
+
   /* ---- the run queue ---- */
 
   private flush_pending(): void {
@@ -568,7 +576,7 @@ class TimingExecutor {
         return this.park(t, this.futexq, addr, TASK_FUTEX);
       case Op.FUTEX_WAKE: {
         const now_ns = this.advance(t, this.costs.step_ns);
-        return this.wake_futex(addr, k.a, now_ns);
+        return this.waker_pays(t, this.wake_futex(addr, k.a, now_ns));
       }
       case Op.RCU_READ_LOCK:
         __rcu_read_lock(w, this.sys.rcu_data[t]!);
@@ -582,7 +590,7 @@ class TimingExecutor {
             `rcu_read_unlock() without rcu_read_lock() by ${task_name(this.scenario, this.cfg, t)}`,
           );
         const now_ns = this.advance(t, this.costs.step_ns);
-        if (wake > 0) this.wake_futex(wake, 0x7fffffff, now_ns);
+        if (wake > 0) this.waker_pays(t, this.wake_futex(wake, 0x7fffffff, now_ns));
         return 0;
       }
       case Op.LOCK_ACQUIRE:

@@ -25,6 +25,7 @@ export const COST_NAMES = [
   'alloc_ns',
   'wake_ns',
   'annotation_ns',
+  'waker_ns',
 ] as const;
 export type CostName = (typeof COST_NAMES)[number];
 
@@ -39,6 +40,7 @@ export const COST_MEANINGS: Readonly<Record<CostName, string>> = {
   alloc_ns: 'a slab alloc or free (the ALLOC and FREE ops)',
   wake_ns: 'futex wake to the woken CPU running again',
   annotation_ns: 'a lockdep annotation (lock_acquire, lock_release, lockdep_assert_held)',
+  waker_ns: "the waker's side of a wake-up that wakes someone (try_to_wake_up, the IPI)",
 };
 
 /** One constant: its value and where the value comes from. */
@@ -125,6 +127,11 @@ const HW_COSTS: Readonly<Record<CostName, Cost>> = {
     source:
       'Lockdep annotations compile to nothing without CONFIG_LOCKDEP, which production kernels and the published figures above leave off.',
   },
+  waker_ns: {
+    value_ns: 500,
+    source:
+      "An estimate: a remote try_to_wake_up() takes the wakee's runqueue lock (or queues it on the wake list) and sends a reschedule IPI, an x2APIC ICR write of a few hundred cycles; a few hundred ns in all, below the microseconds the wakee waits (wake_ns).",
+  },
 };
 const HW = profile('hw', HW_COSTS);
 
@@ -140,21 +147,28 @@ const calibrated = (value_ns: number, how: string): Cost => ({
 });
 const JS_CALIBRATION: Readonly<Record<CostName, Cost>> = {
   step_ns: calibrated(
-    374,
+    367,
     'fitted: every workload and policy run natively on one CPU against the model, least squares on the ratio',
   ),
-  line_transfer_ns: calibrated(88, 'half a round trip of a word two worker threads spin on'),
-  memory_ns: calibrated(42, 'first write to each 64-byte line of a fresh 64 MiB SharedArrayBuffer'),
-  rmw_ns: calibrated(18, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
+  line_transfer_ns: calibrated(92, 'half a round trip of a word two worker threads spin on'),
+  memory_ns: calibrated(
+    6.3,
+    'a write to each 64-byte line of a faulted-in 64 MiB SharedArrayBuffer after 64 MiB more written to evict it, line after line (prefetched)',
+  ),
+  rmw_ns: calibrated(12, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
   invalidate_ns: {
     value_ns: HW_COSTS.invalidate_ns.value_ns,
     source: `Not measurable here: a write to a line shared by more than one other CPU needs three cores. The hw figure: ${HW_COSTS.invalidate_ns.source}`,
   },
-  word_ns: calibrated(0.75, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
-  alloc_ns: calibrated(5510, 'fitted with step_ns'),
+  word_ns: calibrated(0.52, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
+  alloc_ns: calibrated(5808, 'fitted with step_ns'),
   wake_ns: calibrated(
-    38609,
+    50342,
     'half a round trip through Atomics.wait/notify between two workers, less line_transfer_ns',
+  ),
+  waker_ns: calibrated(
+    67346,
+    "fitted with step_ns. Far more than Atomics.notify itself (a few us): it carries what the model leaves out of a wake-up natively, the woken worker (the grace-period kthread's, mostly) contending with the CPUs' workers for this machine's two cores and for V8's futex-emulation lock; without it mmap-churn, which wakes the kthread on every munmap, ran twice as fast in the model as natively",
   ),
   annotation_ns: calibrated(
     0,
