@@ -9,6 +9,7 @@
  * its CPU and stack and stops every worker. A watchdog reports "no
  * progress", with what each CPU was doing, instead of hanging.
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { OpSample } from '../../bench/op_stats.js';
 import { describe_addr } from '../../kernel/slab.js';
@@ -22,7 +23,12 @@ import {
 } from '../scenario.js';
 import { sibling_url, worker_source } from '../worker_source.js';
 import { CTRL, CTRL_ABORT, ctrl_base, ctrl_words, TASK_BLOCKED, TASK_DONE } from './native_ctrl.js';
-import { NativeCpu, type WorkerInit } from './native_worker.js';
+import {
+  NativeCpu,
+  SPIN_LIMIT_DEDICATED,
+  SPIN_LIMIT_SHARED,
+  type WorkerInit,
+} from './native_worker.js';
 
 export interface NativeBug {
   readonly class: string;
@@ -174,6 +180,7 @@ export async function run_native(
         cfg,
         task: t,
         nr_tasks,
+        spin_limit: cfg.cpus <= availableParallelism() ? SPIN_LIMIT_DEDICATED : SPIN_LIMIT_SHARED,
         ...(time_origin_ms === undefined ? {} : { time_origin_ms, warmup_ms: opts.warmup_ms ?? 0 }),
       };
       const worker = new Worker(code, { eval: true, workerData: init });

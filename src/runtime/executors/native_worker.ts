@@ -32,6 +32,8 @@ export interface WorkerInit {
   readonly task: number;
   /** Tasks of the run: the start barrier waits for them all. */
   readonly nr_tasks: number;
+  /** Spins before a spinner sleeps: SPIN_LIMIT_DEDICATED where every CPU has a core. */
+  readonly spin_limit: number;
   /**
    * When measuring: the main thread's performance.timeOrigin + now() at
    * start, in ms, so that every worker's operation times share one clock.
@@ -43,8 +45,16 @@ export interface WorkerInit {
 
 /** Milliseconds a blocked worker sleeps before it looks at the abort flag again. */
 const WAIT_SLICE_MS = 50;
-/** Spins on a word before a spinner starts sleeping in slices. */
-const SPIN_LIMIT = 4096;
+/**
+ * Spins on a word before a spinner starts sleeping in slices. With more
+ * CPUs than the machine has cores a lock's holder may be descheduled, so
+ * a spinner soon lets it run; with a core for every CPU it spins on, as
+ * the kernel's spinlocks do: a spinner asleep when the lock is released
+ * would sleep out its slice (a store wakes no one), which the kernel does
+ * not pay and the timing model does not charge.
+ */
+export const SPIN_LIMIT_SHARED = 4096;
+export const SPIN_LIMIT_DEDICATED = 1 << 18;
 
 class Aborted extends Error {}
 
@@ -66,6 +76,7 @@ export class NativeCpu {
     policy: string,
     variant: string,
     private readonly ctrl: Int32Array,
+    private readonly spin_limit = SPIN_LIMIT_SHARED,
   ) {
     this.w = m.words;
     this.rdp = sys.rcu_data[task]!;
@@ -113,16 +124,16 @@ export class NativeCpu {
         let v = Atomics.load(w, addr);
         let spins = 0;
         for (; v === k.a; spins++) {
-          if (spins === SPIN_LIMIT) this.blocked(Op.COND_LOAD_NE, addr);
-          if (spins >= SPIN_LIMIT) {
+          if (spins === this.spin_limit) this.blocked(Op.COND_LOAD_NE, addr);
+          if (spins >= this.spin_limit) {
             // Let the holder run: on fewer cores than workers it may be descheduled.
             Atomics.wait(w, addr, v, 0.05);
             this.check_abort();
           }
           v = Atomics.load(w, addr);
         }
-        // blocked() ran exactly when the loop passed SPIN_LIMIT.
-        if (spins > SPIN_LIMIT) Atomics.store(this.ctrl, this.base + CTRL.state, TASK_RUNNING);
+        // blocked() ran exactly when the loop passed the spin limit.
+        if (spins > this.spin_limit) Atomics.store(this.ctrl, this.base + CTRL.state, TASK_RUNNING);
         return v;
       }
       case Op.FUTEX_WAIT: {
@@ -215,7 +226,7 @@ export function worker_main(scenario: Scenario): void {
   const m = KernelMemory.attach(init.sab);
   const ctrl = new Int32Array(init.ctrl);
   const { sys, cfg, task: t } = init;
-  const cpu = new NativeCpu(m, sys, t, cfg.policy, cfg.variant, ctrl);
+  const cpu = new NativeCpu(m, sys, t, cfg.policy, cfg.variant, ctrl, init.spin_limit);
   const gen = task_code(scenario, cpu.k, init.globals, cfg);
   const base = ctrl_base(t);
   try {
