@@ -17,6 +17,7 @@ import { user_access } from '../../kernel/arch/fault.js';
 import type { KernelSymbols } from '../../kernel/boot.js';
 import { check_mm_caches_empty } from '../../kernel/mm/debug.js';
 import { fput } from '../../kernel/mm/filemap.js';
+import { PTRS_PER_PTE } from '../../kernel/mm/mm_types.js';
 import { do_mmap, type MmapArgs, mmput } from '../../kernel/mm/mmap.js';
 import { PAGE_BYTES } from '../../kernel/mm/syscalls.js';
 import { vm_events_sum } from '../../kernel/sched.js';
@@ -35,12 +36,23 @@ import type { RunConfig } from '../../runtime/scenario.js';
 const GAP = 1;
 
 /**
+ * Pages from one CPU's region (or slice) to the next when each is `pages`
+ * long, GAP included: whole PTE tables, so that no two CPUs share one, as
+ * no two threads of will-it-scale or pft do (each has megabytes of its
+ * own). Packed, 256 CPUs faulting a few pages each would all contend on a
+ * few PTE tables' split locks, which is not the workload.
+ */
+export function stride(pages: number): number {
+  return Math.ceil((pages + GAP) / PTRS_PER_PTE) * PTRS_PER_PTE;
+}
+
+/**
  * First page of region `i` when every region is `pages` long: the regions
  * tile [BASE, TOP) from the bottom, the gigabyte below the mmap base that
- * the scenarios' mms have page tables for.
+ * the scenarios' mms have page tables for, each on PTE tables of its own.
  */
 export function region(i: number, pages: number): number {
-  return BASE + GAP + i * (pages + GAP);
+  return BASE + i * stride(pages);
 }
 
 /**

@@ -31,6 +31,7 @@ import {
   setup_globals,
   share,
   stop_word,
+  stride,
   teardown,
   workload_memory,
   write_page,
@@ -40,8 +41,11 @@ const NAME = 'pft';
 /** What each CPU writes: anything; the pages are private to the process. */
 const VALUE = 0x9f70000;
 
-/* The shared VMA: one region as long as every CPU's slice together. */
-const vma_pages = (cfg: RunConfig): number => cfg.cpus * cfg.params.pages!;
+/*
+ * The shared VMA: every CPU's slice, each on PTE tables of its own
+ * (stride()); only the slices' pages are ever faulted in.
+ */
+const vma_pages = (cfg: RunConfig): number => cfg.cpus * stride(cfg.params.pages!);
 
 export const scenario: Scenario<Globals> = {
   name: NAME,
@@ -52,7 +56,7 @@ export const scenario: Scenario<Globals> = {
   max_cpus: 256,
   // pages: each CPU's slice, one fault each.
   params: { pages: 64 },
-  memory_words: (cfg) => workload_memory(cfg, vma_pages(cfg)),
+  memory_words: (cfg) => workload_memory(cfg, cfg.cpus * cfg.params.pages!),
   kthreads: [RCU_GP_KTHREAD],
 
   setup(m, _sys, cfg): Globals {
@@ -70,7 +74,7 @@ export const scenario: Scenario<Globals> = {
   *cpu(k: KernelContext, w: Globals, cfg: RunConfig): KGen {
     const { mm } = yield* globals_of(k, w);
     const pages = cfg.params.pages!;
-    const first = region(0, vma_pages(cfg)) + k.cpu * pages;
+    const first = region(0, vma_pages(cfg)) + k.cpu * stride(pages);
     yield* finish(
       k,
       w,
