@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { type CheckResult, Explorer } from '../src/check/explorer.js';
 import { RandomWalk, Sequential } from '../src/check/strategy.js';
 import { RCU_GP_KTHREAD } from '../src/kernel/rcu/tree.js';
@@ -54,4 +56,15 @@ export function on_linux(text: string): string | undefined {
   const r = run_on_linux(text);
   if (r.status !== 0) throw new Error(`oracle: ${r.stderr}`);
   return r.stdout;
+}
+
+const MMLAB = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+
+/** The built mmlab run as a user runs it: exit status, stdout and stderr, no colours. */
+export function mmlab(...args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [MMLAB, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
 }

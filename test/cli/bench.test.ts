@@ -5,22 +5,11 @@
  * nothing on stdout or on disk.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
-const MMLAB = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-
-function mmlab(...args: string[]) {
-  const r = spawnSync(process.execPath, [MMLAB, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1' },
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+import { mmlab } from '../helpers.js';
 
 test('bench --json under timing: the contract fields for every policy and CPU count asked for', () => {
   const r = mmlab(

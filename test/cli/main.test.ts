@@ -3,22 +3,11 @@
  * statuses, its one-line errors and its JSON.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
-const MMLAB = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-
-function mmlab(...args: string[]) {
-  const r = spawnSync(process.execPath, [MMLAB, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1' },
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+import { mmlab } from '../helpers.js';
 
 test('check of the fixed kernel: exit 0 and JSON with the contract fields', () => {
   const r = mmlab('check', 'lock-selftest', '--schedules', '300', '--json');
