@@ -44,12 +44,17 @@ interface Measured {
 }
 
 /*
- * A native run: its first WARMUP_MS unrecorded (the JIT compiles the
- * fault path meanwhile), then operations until NATIVE_SECONDS after the
- * start or until the workload's operations run out.
+ * A native run: its first WARMUP_MS unrecorded, then operations until
+ * NATIVE_SECONDS after the start or until the workload's operations run
+ * out. Each run's workers are fresh isolates whose JIT compiles the
+ * kernel's code anew: V8's compiler threads are busy for most of the
+ * first second (per-thread CPU time from /proc/self/task), and on a
+ * machine with no spare core they take it from the CPUs. A quarter of a
+ * second of warm-up left 2-CPU runs at 1.0 to 1.3 times one CPU's
+ * throughput on page-fault1/3; a second gives the 2x they scale by.
  */
-const NATIVE_SECONDS = 1.2;
-const WARMUP_MS = 250;
+const NATIVE_SECONDS = 1.5;
+const WARMUP_MS = 1000;
 /*
  * A `js` timing run models a native run: the native workload's size, for
  * this much simulated time (enough operations for its percentiles, at a

@@ -130,12 +130,12 @@ export const workload: Workload = {
   op: 'fault',
   scenario: scenario as Scenario,
   // Natively as the 2-CPU model was: 128 MiB under mprotect, and more
-  // faults than a run has time for (65536 pages in all at most). Under timing the writer's
+  // faults than a run has time for (131072 pages in all at most). Under timing the writer's
   // VMA is 1024 pages, its walk still far longer than a fault, and ~256
   // faults in all, at least 2 per faulter.
   params: (executor, cpus) =>
     executor === 'native'
-      ? { big_pages: 32768, pages: Math.min(16384, share(65536, cpus - 1, 1024)), writer: 1 }
+      ? { big_pages: 32768, pages: Math.min(65536, share(131072, cpus - 1, 1024)), writer: 1 }
       : { big_pages: 1024, pages: share(256, Math.max(1, cpus - 1), 2), writer: 1 },
   alone: { writer: 0 },
 };

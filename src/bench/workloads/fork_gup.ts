@@ -152,6 +152,6 @@ export const workload: Workload = {
   // per pinner.
   params: (executor, cpus) =>
     executor === 'native'
-      ? { pages: 64, pins: Math.min(262144, share(1 << 21, cpus - 1, 16384)) }
+      ? { pages: 64, pins: Math.min(1 << 20, share(1 << 22, cpus - 1, 16384)) }
       : { pages: 4, pins: share(4096, Math.max(1, cpus - 1), 4) },
 };

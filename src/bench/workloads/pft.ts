@@ -100,10 +100,10 @@ export const workload: Workload = {
   op: 'fault',
   scenario: scenario as Scenario,
   // Natively more faults than a run has time for (a run is time-bound),
-  // 512 MiB in all at most;
+  // 1 GiB in all at most;
   // under timing ~2048 faults in all, at least 4 per CPU.
   params: (executor, cpus) => ({
     pages:
-      executor === 'native' ? Math.min(32768, share(131072, cpus, 2048)) : share(2048, cpus, 4),
+      executor === 'native' ? Math.min(65536, share(262144, cpus, 2048)) : share(2048, cpus, 4),
   }),
 };

@@ -147,27 +147,27 @@ const calibrated = (value_ns: number, how: string): Cost => ({
 });
 const JS_CALIBRATION: Readonly<Record<CostName, Cost>> = {
   step_ns: calibrated(
-    367,
+    389,
     'fitted: every workload and policy run natively on one CPU against the model, least squares on the ratio',
   ),
-  line_transfer_ns: calibrated(92, 'half a round trip of a word two worker threads spin on'),
+  line_transfer_ns: calibrated(79, 'half a round trip of a word two worker threads spin on'),
   memory_ns: calibrated(
-    6.3,
+    5.1,
     'a write to each 64-byte line of a faulted-in 64 MiB SharedArrayBuffer after 64 MiB more written to evict it, line after line (prefetched)',
   ),
-  rmw_ns: calibrated(12, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
+  rmw_ns: calibrated(6.2, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
   invalidate_ns: {
     value_ns: HW_COSTS.invalidate_ns.value_ns,
     source: `Not measurable here: a write to a line shared by more than one other CPU needs three cores. The hw figure: ${HW_COSTS.invalidate_ns.source}`,
   },
-  word_ns: calibrated(0.52, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
-  alloc_ns: calibrated(5808, 'fitted with step_ns'),
+  word_ns: calibrated(0.54, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
+  alloc_ns: calibrated(2229, 'fitted with step_ns'),
   wake_ns: calibrated(
-    50342,
+    46454,
     'half a round trip through Atomics.wait/notify between two workers, less line_transfer_ns',
   ),
   waker_ns: calibrated(
-    67346,
+    35264,
     "fitted with step_ns. Far more than Atomics.notify itself (a few us): it carries what the model leaves out of a wake-up natively, the woken worker (the grace-period kthread's, mostly) contending with the CPUs' workers for this machine's two cores and for V8's futex-emulation lock; without it mmap-churn, which wakes the kthread on every munmap, ran twice as fast in the model as natively",
   ),
   annotation_ns: calibrated(
