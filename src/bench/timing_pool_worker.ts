@@ -1,0 +1,26 @@
+/* One worker of timing_pool.ts: its points in turn, each result as it comes. */
+import { parentPort, workerData } from 'node:worker_threads';
+import { find_profile } from '../runtime/executors/timing_costs.js';
+import { run_bench } from './bench.js';
+import type { PoolMessage, TimingPoint } from './timing_pool.js';
+import { find_workload } from './workloads/index.js';
+
+export async function pool_main(): Promise<void> {
+  const post = (m: PoolMessage) => parentPort!.postMessage(m);
+  try {
+    for (const { p, index } of workerData as { p: TimingPoint; index: number }[]) {
+      const result = await run_bench({
+        workload: find_workload(p.workload),
+        policy: p.policy,
+        executor: 'timing',
+        cpus: p.cpus,
+        profile: find_profile(p.profile),
+      });
+      post({ type: 'result', index, result });
+    }
+    post({ type: 'done' });
+  } catch (e) {
+    const err = e as Error;
+    post({ type: 'bug', bug_class: 'exception', message: err.message, stack: err.stack ?? '' });
+  }
+}
