@@ -51,9 +51,9 @@ interface Measured {
  * first second (per-thread CPU time from /proc/self/task), and on a
  * machine with no spare core they take it from the CPUs. A quarter of a
  * second of warm-up left 2-CPU runs at 1.0 to 1.3 times one CPU's
- * throughput on page-fault1/3; a second gives the 2x they scale by.
+ * throughput on page-fault1/3; after a second they reach 1.5x to 2x.
  */
-const NATIVE_SECONDS = 1.5;
+const NATIVE_SECONDS = 1.4;
 const WARMUP_MS = 1000;
 /*
  * A `js` timing run models a native run: the native workload's size, for
