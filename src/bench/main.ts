@@ -332,7 +332,7 @@ async function main(): Promise<void> {
     `  time                    ${script.ms.toFixed(0).padStart(7)} ms   target <= 2,000 ms: ${verdict(script.ms <= 2000)}  (${script.steps.toLocaleString('en')} steps)`,
   );
   console.log(
-    'fault-vs-mprotect natively, 2 CPUs (64 MiB populated VMA mprotected in a loop): faults off the whole mmap_lock, and their p99 against the same faults alone',
+    'fault-vs-mprotect natively, 2 CPUs (32 MiB populated VMA mprotected in a loop): faults off the whole mmap_lock, and their p99 against the same faults alone',
   );
   for (const [policy, r] of Object.entries(fvm)) {
     const share = off_mmap_lock_share(r.counters);

@@ -34,7 +34,7 @@ export interface ReportOptions {
 
 export function default_report_options(): ReportOptions {
   return {
-    catalogue_seeds: 3,
+    catalogue_seeds: 2,
     catalogue_time_ms: 5000,
     native_cpus: powers_of_two(Math.min(availableParallelism(), 16)),
     scaling_cpus: powers_of_two(256),

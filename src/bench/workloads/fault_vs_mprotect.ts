@@ -134,10 +134,10 @@ export const scenario: Scenario<Globals> = {
 
 export const workload: Workload = {
   name: NAME,
-  description: 'threads fault in their own VMAs while one mprotects a populated 64 MiB VMA',
+  description: 'threads fault in their own VMAs while one mprotects a populated 32 MiB VMA',
   op: 'fault',
   scenario: scenario as Scenario,
-  // Natively 64 MiB under mprotect (a walk of about 5 ms here, over 100
+  // Natively 32 MiB under mprotect (a walk of about 3 ms here, dozens of
   // faults' worth; the scenario's default is 128 MiB, but populating it
   // costs every writer run seconds), and more faults than a run has time
   // for (131072 pages in all at most). Under timing the writer's VMA is
@@ -145,7 +145,7 @@ export const workload: Workload = {
   // all, at least 2 per faulter.
   params: (executor, cpus) =>
     executor === 'native'
-      ? { big_pages: 16384, pages: Math.min(65536, share(131072, cpus - 1, 1024)), writer: 1 }
+      ? { big_pages: 8192, pages: Math.min(65536, share(131072, cpus - 1, 1024)), writer: 1 }
       : { big_pages: 1024, pages: share(256, Math.max(1, cpus - 1), 2), writer: 1 },
   alone: { writer: 0 },
 };
