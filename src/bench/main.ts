@@ -49,6 +49,12 @@ import {
   PAIR_WRITE,
 } from './lock_pairs.js';
 import type { BenchResult } from './result.js';
+import {
+  alone_target_met,
+  DEVIATION_LIMIT,
+  MMAP_LOCK_MIN_RATIO,
+  PER_VMA_MAX_RATIO,
+} from './targets.js';
 import { find_workload, WORKLOADS } from './workloads/index.js';
 
 const RUNS = 5;
@@ -337,12 +343,12 @@ async function main(): Promise<void> {
   for (const [policy, r] of Object.entries(fvm)) {
     const share = off_mmap_lock_share(r.counters);
     const ratio = r.p99_ns / r.p99_alone_ns!;
-    const mmap = policy === POLICY_MMAP_LOCK;
-    // The issue's targets are for mmap-lock and the per-VMA policies; range is shown as measured.
-    const target = mmap ? '>= 10' : policy === 'range' ? null : '<= 1.5';
-    const met = mmap ? ratio >= 10 : ratio <= 1.5;
+    // Targets for mmap-lock and the per-VMA policies; range is shown as measured.
+    const met = alone_target_met(policy, ratio);
+    const target =
+      policy === POLICY_MMAP_LOCK ? `>= ${MMAP_LOCK_MIN_RATIO}` : `<= ${PER_VMA_MAX_RATIO}`;
     console.log(
-      `  ${policy.padEnd(12)}${(share * 100).toFixed(2).padStart(7)} % off   p99 ${format_ns(r.p99_ns).padStart(8)}  alone ${format_ns(r.p99_alone_ns!).padStart(8)}  ${ratio.toFixed(2).padStart(6)} x${target ? `   target ${target}: ${verdict(met)}` : ''}`,
+      `  ${policy.padEnd(12)}${(share * 100).toFixed(2).padStart(7)} % off   p99 ${format_ns(r.p99_ns).padStart(8)}  alone ${format_ns(r.p99_alone_ns!).padStart(8)}  ${ratio.toFixed(2).padStart(6)} x${met === null ? '' : `   target ${target}: ${verdict(met)}`}`,
     );
   }
   console.log('the js profile: its constants against the same microbenchmarks now');
@@ -367,14 +373,14 @@ async function main(): Promise<void> {
   let within = 0;
   for (const d of deviations) {
     const dev = d.timing_ops_per_s / d.native_ops_per_s - 1;
-    const ok = Math.abs(dev) <= 0.25;
+    const ok = Math.abs(dev) <= DEVIATION_LIMIT;
     if (ok) within++;
     console.log(
-      `  ${d.workload.padEnd(18)} ${d.policy.padEnd(11)} ${d.cpus} CPU  native ${Math.round(d.native_ops_per_s).toLocaleString('en').padStart(9)}  timing ${Math.round(d.timing_ops_per_s).toLocaleString('en').padStart(9)}  ${(dev * 100).toFixed(0).padStart(4)} %${ok ? '' : '   outside ±25 %'}`,
+      `  ${d.workload.padEnd(18)} ${d.policy.padEnd(11)} ${d.cpus} CPU  native ${Math.round(d.native_ops_per_s).toLocaleString('en').padStart(9)}  timing ${Math.round(d.timing_ops_per_s).toLocaleString('en').padStart(9)}  ${(dev * 100).toFixed(0).padStart(4)} %${ok ? '' : `   outside ±${DEVIATION_LIMIT * 100} %`}`,
     );
   }
   console.log(
-    `  within ±25 %: ${within} of ${deviations.length}   target all: ${verdict(within === deviations.length)}`,
+    `  within ±${DEVIATION_LIMIT * 100} %: ${within} of ${deviations.length}   target all: ${verdict(within === deviations.length)}`,
   );
   console.log(
     `timing executor, pft on 256 simulated CPUs (hw profile): ${Math.round(sim_steps_per_s).toLocaleString('en')} steps per second`,

@@ -11,6 +11,13 @@
  * the section's sentence and the summary at the top are told from it.
  */
 import type { BenchResult } from '../bench/result.js';
+import {
+  alone_target_met,
+  DEVIATION_LIMIT,
+  MMAP_LOCK_MIN_RATIO,
+  PER_VMA_MAX_RATIO,
+  PER_VMA_POLICIES,
+} from '../bench/targets.js';
 import type { Catalogue, CatalogueEntry } from '../check/catalogue.js';
 import { esc } from '../check/timeline.js';
 import {
@@ -46,18 +53,6 @@ export interface ReportData {
   /** How long each part took. */
   readonly durations_ms: Readonly<Record<string, number>>;
 }
-
-/** A prediction off native by more than this fraction is marked in the table. */
-export const DEVIATION_LIMIT = 0.25;
-
-/*
- * fault-vs-mprotect's target: a fault's p99 with the mprotect writer over
- * its p99 alone. Per-VMA locks keep faults off the writer's lock; the
- * whole mmap_lock makes them wait for it.
- */
-const PER_VMA_POLICIES: readonly string[] = ['vma-rwsem', 'vma-refcnt'];
-const PER_VMA_MAX_RATIO = 1.5;
-const MMAP_LOCK_MIN_RATIO = 10;
 
 /** Spreads at or below this are "within X%": not a difference worth a winner. */
 const TIE_SPREAD = 0.1;
@@ -462,16 +457,16 @@ interface AloneFinding {
 
 function alone_finding(points: readonly BenchResult[]): AloneFinding {
   const ratios = points.map((r) => ({ policy: r.policy, ratio: r.p99_ns / r.p99_alone_ns! }));
-  const misses = ratios.flatMap(({ policy, ratio }) => {
-    if (PER_VMA_POLICIES.includes(policy) && ratio > PER_VMA_MAX_RATIO)
-      return [`${policy} at ${fmt_ratio(ratio)} (> ${PER_VMA_MAX_RATIO}×)`];
-    if (policy === 'mmap-lock' && ratio < MMAP_LOCK_MIN_RATIO)
-      return [`${policy} at ${fmt_ratio(ratio)} (< ${MMAP_LOCK_MIN_RATIO}×)`];
-    return [];
-  });
-  const judged = ratios.some(
-    (r) => PER_VMA_POLICIES.includes(r.policy) || r.policy === 'mmap-lock',
+  const misses = ratios.flatMap(({ policy, ratio }) =>
+    alone_target_met(policy, ratio) !== false
+      ? []
+      : [
+          PER_VMA_POLICIES.includes(policy)
+            ? `${policy} at ${fmt_ratio(ratio)} (> ${PER_VMA_MAX_RATIO}×)`
+            : `${policy} at ${fmt_ratio(ratio)} (< ${MMAP_LOCK_MIN_RATIO}×)`,
+        ],
   );
+  const judged = ratios.some((r) => alone_target_met(r.policy, r.ratio) !== null);
   return {
     ratios,
     ratios_text: ratios.map((r) => `${r.policy} ${fmt_ratio(r.ratio)}`).join(', '),

@@ -1,0 +1,24 @@
+/*
+ * The performance lab's targets, in one place for the report's verdicts
+ * and `npm run bench`'s.
+ */
+import { POLICY_MMAP_LOCK } from '../kernel/mm/policy.js';
+
+/** A `js` prediction off native throughput by more than this fraction misses. */
+export const DEVIATION_LIMIT = 0.25;
+
+/*
+ * fault-vs-mprotect: a fault's p99 with the mprotect writer over its p99
+ * alone. Per-VMA locks keep faults off the writer's lock; the whole
+ * mmap_lock makes them wait for it. The range policy has no target.
+ */
+export const PER_VMA_POLICIES: readonly string[] = ['vma-rwsem', 'vma-refcnt'];
+export const PER_VMA_MAX_RATIO = 1.5;
+export const MMAP_LOCK_MIN_RATIO = 10;
+
+/** Whether `policy`'s p99-over-alone `ratio` meets its target; null where it has none. */
+export function alone_target_met(policy: string, ratio: number): boolean | null {
+  if (PER_VMA_POLICIES.includes(policy)) return ratio <= PER_VMA_MAX_RATIO;
+  if (policy === POLICY_MMAP_LOCK) return ratio >= MMAP_LOCK_MIN_RATIO;
+  return null;
+}
