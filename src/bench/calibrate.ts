@@ -30,6 +30,7 @@ import { Worker } from 'node:worker_threads';
 import { POLICIES } from '../kernel/mm/policy.js';
 import { type CostName, type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
 import { run_bench } from './bench.js';
+import { median } from './op_stats.js';
 import type { Workload } from './workload.js';
 
 export type MeasuredName = 'line_transfer_ns' | 'wake_ns' | 'rmw_ns' | 'word_ns' | 'memory_ns';
@@ -104,11 +105,6 @@ function per_op(n: number, reps: number, f: () => void): number {
   }
   return median(runs);
 }
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-};
 
 const WORDS_PER_LINE = 16;
 const PAGE_WORDS = 1024;

@@ -48,6 +48,7 @@ import {
   PAIR_SPIN,
   PAIR_WRITE,
 } from './lock_pairs.js';
+import { median } from './op_stats.js';
 import type { BenchResult } from './result.js';
 import {
   alone_target_met,
@@ -58,11 +59,6 @@ import {
 import { find_workload, WORKLOADS } from './workloads/index.js';
 
 const RUNS = 5;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
 
 async function native_pair_ns(op: number, iters: number): Promise<number> {
   const runs: number[] = [];

@@ -5,6 +5,7 @@
  * reads first: how fast each historical bug is found, and that the fix
  * holds where the bug was found.
  */
+import { median } from '../bench/op_stats.js';
 import { VARIANT_GUP_FAST_WITHOUT_WP_SEQ } from '../kernel/fork.js';
 import { VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK } from '../kernel/mm/maple_tree.js';
 import { VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT } from '../kernel/mm/memory.js';
@@ -125,12 +126,6 @@ export interface CatalogueOptions {
   readonly time_ms: number;
   /** Told before each search starts (progress on stderr). */
   readonly progress?: (what: string) => void;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 export function run_catalogue(opts: CatalogueOptions): Catalogue {

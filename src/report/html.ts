@@ -10,6 +10,7 @@
  * Each section first reduces its results to a small "finding", then both
  * the section's sentence and the summary at the top are told from it.
  */
+import { median } from '../bench/op_stats.js';
 import type { BenchResult } from '../bench/result.js';
 import {
   alone_target_met,
@@ -783,10 +784,4 @@ function cpus_text(n: number): string {
 
 function count_word(n: number): string {
   return ['zero', 'one', 'two', 'three', 'four', 'five', 'six'][n] ?? String(n);
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
