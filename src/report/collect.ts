@@ -10,8 +10,8 @@ import { availableParallelism, cpus as os_cpus } from 'node:os';
 import { powers_of_two, run_bench } from '../bench/bench.js';
 import type { BenchResult } from '../bench/result.js';
 import { run_timing_points } from '../bench/timing_pool.js';
-import type { ExecutorName, Workload } from '../bench/workload.js';
-import { WORKLOADS } from '../bench/workloads/index.js';
+import type { ExecutorName } from '../bench/workload.js';
+import { find_workload, WORKLOADS } from '../bench/workloads/index.js';
 import { CATALOGUE, type Catalogue, run_catalogue } from '../check/catalogue.js';
 import { POLICIES } from '../kernel/mm/policy.js';
 import {
@@ -49,30 +49,24 @@ async function sweep(
   cpus: readonly number[],
   profile?: CostProfile,
 ): Promise<BenchResult[]> {
-  const points: { workload: Workload; policy: string; cpus: number }[] = [];
-  for (const workload of WORKLOADS.values())
+  const points: { workload: string; policy: string; cpus: number }[] = [];
+  for (const workload of WORKLOADS.keys())
     for (const policy of POLICIES) for (const n of cpus) points.push({ workload, policy, cpus: n });
   const bar = progress.step(title, points.length);
-  const label = (p: { workload: Workload | string; policy: string; cpus: number }) =>
-    `${typeof p.workload === 'string' ? p.workload : p.workload.name} ${p.policy} ${p.cpus}`;
+  const label = (p: (typeof points)[number]) => `${p.workload} ${p.policy} ${p.cpus}`;
   let out: BenchResult[] = [];
   if (executor === 'timing') {
     // Simulated time: the points run side by side on every core, figures unchanged.
     const name = (profile ?? PROFILES.hw).name;
     out = await run_timing_points(
-      points.map((p) => ({
-        workload: p.workload.name,
-        policy: p.policy,
-        cpus: p.cpus,
-        profile: name,
-      })),
+      points.map((p) => ({ ...p, profile: name })),
       (p) => bar.tick(label(p)),
     );
   } else {
     // One at a time: a native run needs the cores to itself.
     for (const p of points) {
       bar.tick(label(p));
-      out.push(await run_bench({ ...p, executor }));
+      out.push(await run_bench({ ...p, workload: find_workload(p.workload), executor }));
     }
   }
   bar.done();
