@@ -28,7 +28,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { POLICIES } from '../kernel/mm/policy.js';
-import { type CostName, type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
+import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
 import { run_bench } from './bench.js';
 import { median } from './op_stats.js';
 import type { Workload } from './workload.js';
@@ -171,14 +171,6 @@ export async function measure_constants(): Promise<Record<MeasuredName, number>>
 
 /* ---- the fit ---- */
 
-/** The js profile with `values` in place of its own. */
-export function with_values(
-  base: CostProfile,
-  values: Partial<Readonly<Record<CostName, number>>>,
-): CostProfile {
-  return { ...base, ...values };
-}
-
 const ns_per_op = (ops_per_s: number): number => 1e9 / ops_per_s;
 
 /** The constants fitted rather than measured: what mmlab's own code costs. */
@@ -276,7 +268,7 @@ export async function calibrate(
   // The probes start from the profile's own fitted values: with them at 0
   // a timed run's clock would hardly move and it would run all of its
   // operations.
-  const base = with_values(PROFILES.js, measured);
+  const base: CostProfile = { ...PROFILES.js, ...measured };
   const rows: Row[] = [];
   for (const w of workloads) {
     for (const policy of POLICIES) {
@@ -288,8 +280,7 @@ export async function calibrate(
       const counts: number[] = [];
       for (const c of FITTED)
         counts.push(
-          ((await model_ns(w, policy, with_values(base, { [c]: base[c] + PROBE_NS }))) - at_base) /
-            PROBE_NS,
+          ((await model_ns(w, policy, { ...base, [c]: base[c] + PROBE_NS })) - at_base) / PROBE_NS,
         );
       const rest_ns = FITTED.reduce((v, c, j) => v - counts[j]! * base[c], at_base);
       rows.push({ workload: w.name, policy, native_ns, counts, rest_ns });

@@ -16,32 +16,28 @@
 
 /** The constants of a profile, in the order the report lists them. */
 export const COST_NAMES = [
+  // Code between two accesses plus the access itself when it hits in the CPU's own cache.
   'step_ns',
+  // A line another CPU holds modified (or must invalidate) moves here.
   'line_transfer_ns',
+  // First touch of a line no cache holds.
   'memory_ns',
+  // Extra for an atomic read-modify-write (cmpxchg, xchg, fetch_*), serialised per line.
   'rmw_ns',
+  // Extra per further sharer a write must invalidate, beyond the first transfer.
   'invalidate_ns',
+  // Per word of MEMSET/MEMCPY (clear_page, copy_page) and of a zeroing allocation.
   'word_ns',
+  // A slab alloc or free (the ALLOC and FREE ops).
   'alloc_ns',
+  // Futex wake to the woken CPU running again.
   'wake_ns',
+  // A lockdep annotation (lock_acquire, lock_release, lockdep_assert_held).
   'annotation_ns',
+  // The waker's side of a wake-up that wakes someone (try_to_wake_up, the IPI).
   'waker_ns',
 ] as const;
 export type CostName = (typeof COST_NAMES)[number];
-
-/** What each constant is: the meaning the report prints beside its value. */
-export const COST_MEANINGS: Readonly<Record<CostName, string>> = {
-  step_ns: "code between two accesses plus the access itself when it hits in the CPU's own cache",
-  line_transfer_ns: 'a line another CPU holds modified (or must invalidate) moves here',
-  memory_ns: 'first touch of a line no cache holds',
-  rmw_ns: 'extra for an atomic read-modify-write (cmpxchg, xchg, fetch_*), serialised per line',
-  invalidate_ns: 'extra per further sharer a write must invalidate, beyond the first transfer',
-  word_ns: 'per word of MEMSET/MEMCPY (clear_page, copy_page) and of a zeroing allocation',
-  alloc_ns: 'a slab alloc or free (the ALLOC and FREE ops)',
-  wake_ns: 'futex wake to the woken CPU running again',
-  annotation_ns: 'a lockdep annotation (lock_acquire, lock_release, lockdep_assert_held)',
-  waker_ns: "the waker's side of a wake-up that wakes someone (try_to_wake_up, the IPI)",
-};
 
 /** One constant: its value and where the value comes from. */
 export interface Cost {
