@@ -36,7 +36,11 @@ export class KernelMemory {
     this.words = new Int32Array(sab);
   }
 
-  static create(size_words: number): KernelMemory {
+  /**
+   * Kernel memory of `size_words` words, all zero: a new buffer, or `reuse`
+   * zeroed (a buffer of that size from an earlier run whose CPUs are gone).
+   */
+  static create(size_words: number, reuse?: SharedArrayBuffer): KernelMemory {
     if (
       !Number.isInteger(size_words) ||
       size_words < 4 * PAGE_WORDS ||
@@ -46,7 +50,12 @@ export class KernelMemory {
         `kernel memory: ${size_words} words is not a multiple of a page and at least 4 pages`,
       );
     }
-    const m = new KernelMemory(new SharedArrayBuffer(size_words * 4));
+    if (reuse && reuse.byteLength !== size_words * 4)
+      throw new Error(
+        `kernel memory: a buffer of ${reuse.byteLength} bytes reused for ${size_words} words`,
+      );
+    const m = new KernelMemory(reuse ?? new SharedArrayBuffer(size_words * 4));
+    if (reuse) m.words.fill(0);
     const w = m.words;
     const pages = size_words >> PAGE_SHIFT;
     w[MEMHDR.size] = size_words;

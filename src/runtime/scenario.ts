@@ -126,10 +126,13 @@ export interface Instance {
   readonly globals: unknown;
 }
 
-/* Every executor starts here, so that all of them see the same addresses. */
-export function instantiate(s: Scenario, cfg: RunConfig): Instance {
+/*
+ * Every executor starts here, so that all of them see the same addresses.
+ * `reuse`: a buffer of memory_words(s, cfg) words to boot in, zeroed.
+ */
+export function instantiate(s: Scenario, cfg: RunConfig, reuse?: SharedArrayBuffer): Instance {
   const nr_tasks = cfg.cpus + s.kthreads.length;
-  const m = KernelMemory.create(memory_words(s, cfg));
+  const m = KernelMemory.create(memory_words(s, cfg), reuse);
   const sys = boot(m, nr_tasks);
   return { nr_tasks, m, sys, globals: s.setup(m, sys, cfg) };
 }

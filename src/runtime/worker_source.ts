@@ -3,8 +3,10 @@
  * one function of the first with the others. From dist/ it imports the
  * compiled .js modules; under tsx (development and tests) it loads the .ts
  * sources through tsx's tsImport, since Node 20 applies no loader hooks to
- * a worker's entry. A failure to start is posted as a 'bug' message, the
- * shape every mmlab worker uses for failures.
+ * a worker's entry. `args` may name `imp`, the function that imports one
+ * more module the same way, for a worker that loads modules as it goes. A
+ * failure to start is posted as a 'bug' message, the shape every mmlab
+ * worker uses for failures.
  */
 export function worker_source(
   modules: readonly string[],

@@ -42,3 +42,14 @@ test('slab pages are page aligned and memory exhaustion returns 0', () => {
   assert.equal(m.alloc_slab_pages(8, 123), 0);
   assert.throws(() => KernelMemory.create(1000), /multiple of a page/);
 });
+
+test('kernel memory in a reused buffer starts as a new one does: zeroed, the same boot layout', () => {
+  const fresh = KernelMemory.create(8 * PAGE_WORDS);
+  const sab = new SharedArrayBuffer(8 * PAGE_WORDS * 4);
+  new Int32Array(sab).fill(-1);
+  const reused = KernelMemory.create(8 * PAGE_WORDS, sab);
+  assert.equal(reused.sab, sab);
+  assert.deepEqual(reused.words, fresh.words);
+  assert.equal(reused.boot_alloc(OUTER.$, 'o'), fresh.boot_alloc(OUTER.$, 'o'));
+  assert.throws(() => KernelMemory.create(4 * PAGE_WORDS, sab), /reused for/);
+});

@@ -17,6 +17,7 @@ import { KernelBug, OP_NAMES } from '../ops.js';
 import {
   type Instance,
   instantiate,
+  memory_words,
   type RunConfig,
   type Scenario,
   task_name,
@@ -25,6 +26,7 @@ import { sibling_url, worker_source } from '../worker_source.js';
 import { CTRL, CTRL_ABORT, ctrl_base, ctrl_words, TASK_BLOCKED, TASK_DONE } from './native_ctrl.js';
 import {
   NativeCpu,
+  type PoolRun,
   SPIN_LIMIT_DEDICATED,
   SPIN_LIMIT_SHARED,
   type WorkerInit,
@@ -63,6 +65,63 @@ export interface NativeOptions {
    * JIT's warm-up (the first faults run interpreted, then get compiled).
    */
   readonly warmup_ms?: number;
+  /** Run the tasks on this pool's warm workers instead of fresh ones. */
+  readonly pool?: NativePool;
+}
+
+/**
+ * Workers kept from run to run, one per task index. A fresh worker is a
+ * fresh isolate: V8 interprets the kernel's code, then its compiler
+ * threads spend about a core-second compiling it, taking that time from
+ * the CPUs on a machine with no spare core. A pooled worker pays that once
+ * and starts each later run compiled, as a kernel's CPUs run compiled code.
+ * Idle workers do not keep the process alive; a failed run's workers are
+ * terminated, since they may be anywhere in their task.
+ */
+export class NativePool {
+  private readonly workers: (Worker | undefined)[] = [];
+  /* The last run's kernel memory, for the next run of the same size. */
+  private sab: SharedArrayBuffer | undefined;
+  private readonly code = worker_source(
+    [sibling_url(import.meta.url, 'native_worker')],
+    'pool_main',
+    () => 'imp',
+  );
+
+  /** Task t's worker, started on first use. */
+  worker(t: number): Worker {
+    const had = this.workers[t];
+    if (had) return had;
+    const w = new Worker(this.code, { eval: true });
+    w.unref();
+    w.once('exit', () => {
+      if (this.workers[t] === w) this.workers[t] = undefined;
+    });
+    this.workers[t] = w;
+    return w;
+  }
+
+  /**
+   * A buffer of `bytes` for a run's kernel memory: the last run's when it
+   * has that size, so that its pages are resident already (zeroing them
+   * costs a fraction of what faulting fresh ones in costs the host), else
+   * a new one.
+   */
+  buffer(bytes: number): SharedArrayBuffer {
+    if (this.sab?.byteLength !== bytes) this.sab = new SharedArrayBuffer(bytes);
+    return this.sab;
+  }
+
+  /** Terminate task t's worker; the next run starts a fresh one. */
+  async discard(t: number): Promise<void> {
+    const w = this.workers[t];
+    this.workers[t] = undefined;
+    await w?.terminate();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((_, t) => this.discard(t)));
+  }
 }
 
 type WorkerMessage =
@@ -92,8 +151,12 @@ export async function run_native(
   cfg: RunConfig,
   opts: NativeOptions = {},
 ): Promise<NativeResult> {
-  const { nr_tasks, m, sys, globals } = instantiate(scenario, cfg);
-  prefault(m.words);
+  const pool = opts.pool;
+  // A pool's buffer is zeroed word by word, which faults every page in.
+  const { nr_tasks, m, sys, globals } = pool
+    ? instantiate(scenario, cfg, pool.buffer(memory_words(scenario, cfg) * 4))
+    : instantiate(scenario, cfg);
+  if (!pool) prefault(m.words);
   const ctrl_sab = new SharedArrayBuffer(ctrl_words(nr_tasks) * 4);
   const ctrl = new Int32Array(ctrl_sab);
   // cpu0 as this thread runs it: the prologue before the workers start, the epilogue after the CPUs.
@@ -102,11 +165,13 @@ export async function run_native(
     cpu0.drive(scenario.prologue(cpu0.k, globals, cfg));
     Atomics.store(ctrl, ctrl_base(0) + CTRL.steps, 0);
   }
-  const code = worker_source(
-    [sibling_url(import.meta.url, 'native_worker'), scenario.module],
-    'worker_main',
-    ([s]) => `${s}.scenario`,
-  );
+  const code = pool
+    ? ''
+    : worker_source(
+        [sibling_url(import.meta.url, 'native_worker'), scenario.module],
+        'worker_main',
+        ([s]) => `${s}.scenario`,
+      );
   const watchdog_ms = opts.watchdog_ms ?? 10_000;
 
   const t0 = performance.now();
@@ -115,6 +180,10 @@ export async function run_native(
   const ops: OpSample[] = [];
   const time_origin_ms = opts.measure ? performance.timeOrigin + performance.now() : undefined;
   const name = (t: number) => task_name(scenario, cfg, t);
+  // What each run's listeners are, to take them off a pooled worker after.
+  const unlisten: (() => void)[] = [];
+  // Whether the run's workers were told to stop mid-task: a pool discards them.
+  let aborted = false;
 
   const bug = await new Promise<NativeBug | null>((resolve) => {
     let cpus_done = 0;
@@ -134,6 +203,7 @@ export async function run_native(
       settled = true;
       clearInterval(watchdog);
       clearTimeout(stopper);
+      aborted = b !== null;
       Atomics.store(ctrl, CTRL_ABORT, 1);
       resolve(b);
     };
@@ -183,9 +253,16 @@ export async function run_native(
         spin_limit: cfg.cpus <= availableParallelism() ? SPIN_LIMIT_DEDICATED : SPIN_LIMIT_SHARED,
         ...(time_origin_ms === undefined ? {} : { time_origin_ms, warmup_ms: opts.warmup_ms ?? 0 }),
       };
-      const worker = new Worker(code, { eval: true, workerData: init });
+      let worker: Worker;
+      if (pool) {
+        worker = pool.worker(t);
+        const run: PoolRun = { module: scenario.module, init };
+        worker.postMessage(run);
+      } else {
+        worker = new Worker(code, { eval: true, workerData: init });
+      }
       workers.push(worker);
-      worker.on('message', (msg: WorkerMessage) => {
+      const on_message = (msg: WorkerMessage) => {
         if (msg.type === 'go') {
           start_stopper();
           return;
@@ -228,27 +305,36 @@ export async function run_native(
           }
         }
         if (done === nr_tasks) finish(null);
-      });
-      worker.on('error', (e) =>
+      };
+      const on_error = (e: Error) =>
         finish({
           class: 'exception',
           message: `${name(t)}: ${e.message}`,
           task: name(t),
           stack: e.stack ?? '',
-        }),
-      );
-      worker.on('exit', (c) => {
-        if (c !== 0)
-          finish({
-            class: 'exception',
-            message: `${name(t)}: worker exited with code ${c}`,
-            task: name(t),
-            stack: '',
-          });
+        });
+      // A run's own worker ends with 0 after its task; a pooled one never should.
+      const on_exit = (c: number) =>
+        (c !== 0 || pool) &&
+        finish({
+          class: 'exception',
+          message: `${name(t)}: worker exited with code ${c}`,
+          task: name(t),
+          stack: '',
+        });
+      worker.on('message', on_message);
+      worker.on('error', on_error);
+      worker.on('exit', on_exit);
+      unlisten.push(() => {
+        worker.off('message', on_message);
+        worker.off('error', on_error);
+        worker.off('exit', on_exit);
       });
     }
   });
-  await Promise.all(workers.map((w) => w.terminate()));
+  for (const off of unlisten) off();
+  if (!pool) await Promise.all(workers.map((w) => w.terminate()));
+  else if (aborted) await Promise.all(workers.map((_, t) => pool.discard(t)));
   const elapsed_ms = performance.now() - t0;
   const steps = Array.from({ length: nr_tasks }, (_, t) =>
     Atomics.load(ctrl, ctrl_base(t) + CTRL.steps),

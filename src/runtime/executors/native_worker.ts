@@ -221,8 +221,8 @@ function start_barrier(ctrl: Int32Array, nr_tasks: number): void {
   }
 }
 
-export function worker_main(scenario: Scenario): void {
-  const init = workerData as WorkerInit;
+/* One run of task init.task of `scenario`, on this thread, to its end or its abort. */
+function run_task(scenario: Scenario, init: WorkerInit): void {
   const m = KernelMemory.attach(init.sab);
   const ctrl = new Int32Array(init.ctrl);
   const { sys, cfg, task: t } = init;
@@ -253,4 +253,42 @@ export function worker_main(scenario: Scenario): void {
       stack: err.stack ?? '',
     });
   }
+}
+
+/** A worker of one run: its task's scenario given, its WorkerInit as workerData. */
+export function worker_main(scenario: Scenario): void {
+  run_task(scenario, workerData as WorkerInit);
+}
+
+/** A run for a pooled worker: the scenario's module, loaded once per worker. */
+export interface PoolRun {
+  readonly module: string;
+  readonly init: WorkerInit;
+}
+
+/**
+ * A pooled worker (NativePool): runs task after task, one per 'run'
+ * message, in one isolate, so that the JIT's code for the kernel outlives
+ * a run. `imp` imports a module as the worker's source does.
+ */
+export function pool_main(imp: (url: string) => Promise<{ scenario: Scenario }>): void {
+  // By URL, once: under tsx each import would instantiate the modules anew, cold.
+  const modules = new Map<string, Promise<{ scenario: Scenario }>>();
+  parentPort!.on('message', (run: PoolRun) => {
+    let mod = modules.get(run.module);
+    if (!mod) {
+      mod = imp(run.module);
+      modules.set(run.module, mod);
+    }
+    mod.then(
+      (m) => run_task(m.scenario, run.init),
+      (e: Error) =>
+        parentPort!.postMessage({
+          type: 'bug',
+          bug_class: 'exception',
+          message: e.message,
+          stack: e.stack ?? '',
+        }),
+    );
+  });
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { run_native } from '../../../src/runtime/executors/native.js';
+import { find_workload } from '../../../src/bench/workloads/index.js';
+import { NativePool, run_native } from '../../../src/runtime/executors/native.js';
 import { make_config } from '../../../src/runtime/scenario.js';
 import { scenario as broken, CRASH, LOST_WAKEUP } from '../../fixtures/broken.js';
 
@@ -19,4 +20,50 @@ test('the watchdog reports no progress, with what each CPU waits on, instead of 
   assert.equal(r.bug?.class, 'no-progress');
   assert.match(r.bug!.message, /cpu0: blocked in futex_wait on broken\.flag/);
   assert.match(r.bug!.message, /cpu1: done/);
+});
+
+test('a pool keeps its workers from run to run, and replaces those of a run that failed', async () => {
+  const pool = new NativePool();
+  try {
+    const pft = find_workload('pft');
+    const cfg = make_config(pft.scenario, { cpus: 2, params: pft.params('timing', 2) });
+    const first = pool.worker(0);
+    for (let run = 0; run < 2; run++) {
+      const r = await run_native(pft.scenario, cfg, { pool });
+      assert.equal(r.bug, null, r.bug?.message);
+      assert.equal(pool.worker(0), first, `run ${run} kept cpu0's worker`);
+    }
+    const crashed = await run_native(broken, make_config(broken, { params: { mode: CRASH } }), {
+      pool,
+    });
+    assert.equal(crashed.bug?.task, 'cpu1');
+    assert.match(crashed.bug!.stack, /broken\.ts/);
+    assert.notEqual(pool.worker(0), first, 'a failed run leaves no worker behind');
+    const after = await run_native(pft.scenario, cfg, { pool });
+    assert.equal(after.bug, null, after.bug?.message);
+  } finally {
+    await pool.close();
+  }
+});
+
+test("a pooled run boots in the last run's memory, zeroed: it measures what a fresh run does", async () => {
+  const pool = new NativePool();
+  try {
+    const w = find_workload('page-fault1');
+    const cfg = make_config(w.scenario, { cpus: 1, params: w.params('timing', 1) });
+    const fresh = await run_native(w.scenario, cfg, {});
+    for (let run = 0; run < 2; run++) {
+      const r = await run_native(w.scenario, cfg, { pool });
+      assert.equal(r.bug, null, r.bug?.message);
+      // The CPU's accesses; a kthread's depend on when it was woken.
+      assert.deepEqual(
+        r.steps.slice(0, cfg.cpus),
+        fresh.steps.slice(0, cfg.cpus),
+        `run ${run}: the same accesses as a fresh run`,
+      );
+      assert.deepEqual(r.report, fresh.report);
+    }
+  } finally {
+    await pool.close();
+  }
 });
