@@ -20,9 +20,9 @@
  * waker_ns (Atomics.notify of a sleeping worker, V8's futex emulation
  * and the host's futex underneath), are fitted: every workload and policy runs natively on one CPU, and under
  * `timing` with the profile and with each fitted constant raised by a
- * known amount. On one CPU a run's ns per operation is linear in the
- * constants, so the differences give how many of each an operation
- * makes; the fit chooses the values that bring the model's ns per
+ * known amount. On one CPU a run's ns per operation is nearly linear in
+ * the constants, so the differences give how many of each an operation
+ * makes (fitted again from each fit, FIT_ROUNDS); the fit chooses the values that bring the model's ns per
  * operation closest to native's (least squares on the ratio, so every
  * workload weighs the same, and no value below 0).
  */
@@ -254,6 +254,30 @@ export function fit(rows: readonly Row[]): number[] {
   return best;
 }
 
+/* The model's ns per operation at `base`, in parts: each fitted constant's count, and the rest. */
+async function linearize(
+  w: Workload,
+  policy: string,
+  base: CostProfile,
+): Promise<{ counts: number[]; rest_ns: number }> {
+  const at_base = await model_ns(w, policy, base);
+  const counts: number[] = [];
+  for (const c of FITTED)
+    counts.push(
+      ((await model_ns(w, policy, { ...base, [c]: base[c] + PROBE_NS })) - at_base) / PROBE_NS,
+    );
+  return { counts, rest_ns: FITTED.reduce((v, c, j) => v - counts[j]! * base[c], at_base) };
+}
+
+/*
+ * Fits after the first start from the previous fit. The model is linear in
+ * the constants only while no CPU waits on another task: mmap-churn's
+ * munmap waits for the grace-period kthread, whose wake-up costs waker_ns,
+ * so its counts change with the values, and a fit from far away lands
+ * where its own linearisation no longer holds.
+ */
+const FIT_ROUNDS = 3;
+
 /**
  * Measure the constants, run every workload × policy natively on one CPU
  * and under the model, and fit the rest. `tick` is told each point as it
@@ -265,37 +289,38 @@ export async function calibrate(
 ): Promise<Calibration> {
   tick('microbenchmarks');
   const measured = await measure_constants();
-  // The probes start from the profile's own fitted values: with them at 0
-  // a timed run's clock would hardly move and it would run all of its
-  // operations.
-  const base: CostProfile = { ...PROFILES.js, ...measured };
-  const rows: Row[] = [];
-  for (const w of workloads) {
+  const native: { w: Workload; policy: string; native_ns: number }[] = [];
+  for (const w of workloads)
     for (const policy of POLICIES) {
-      tick(`${w.name} ${policy}`);
-      const native_ns = ns_per_op(
-        (await run_bench({ workload: w, policy, executor: 'native', cpus: 1 })).ops_per_s,
-      );
-      const at_base = await model_ns(w, policy, base);
-      const counts: number[] = [];
-      for (const c of FITTED)
-        counts.push(
-          ((await model_ns(w, policy, { ...base, [c]: base[c] + PROBE_NS })) - at_base) / PROBE_NS,
-        );
-      const rest_ns = FITTED.reduce((v, c, j) => v - counts[j]! * base[c], at_base);
-      rows.push({ workload: w.name, policy, native_ns, counts, rest_ns });
+      tick(`${w.name} ${policy} natively`);
+      const r = await run_bench({ workload: w, policy, executor: 'native', cpus: 1 });
+      native.push({ w, policy, native_ns: ns_per_op(r.ops_per_s) });
     }
+  // The first probes start from the profile's own fitted values: with them
+  // at 0 a timed run's clock would hardly move and it would run all of its
+  // operations.
+  let base: CostProfile = { ...PROFILES.js, ...measured };
+  let rows: Row[] = [];
+  let x: number[] = [];
+  for (let round = 0; round < FIT_ROUNDS; round++) {
+    rows = [];
+    for (const { w, policy, native_ns } of native) {
+      tick(`${w.name} ${policy} in the model, fit ${round + 1} of ${FIT_ROUNDS}`);
+      rows.push({ workload: w.name, policy, native_ns, ...(await linearize(w, policy, base)) });
+    }
+    x = fit(rows);
+    base = { ...base, ...Object.fromEntries(FITTED.map((c, j) => [c, x[j]!])) };
   }
-  const x = fit(rows);
   const fitted = Object.fromEntries(FITTED.map((c, j) => [c, x[j]!])) as Record<FittedName, number>;
-  return {
-    measured,
-    fitted,
-    points: rows.map((r) => ({
+  const points: FitPoint[] = [];
+  for (const r of rows) {
+    const w = workloads.find((w) => w.name === r.workload)!;
+    points.push({
       workload: r.workload,
       policy: r.policy,
       native_ns_per_op: r.native_ns,
-      model_ns_per_op: r.counts.reduce((v, c, j) => v + c * x[j]!, r.rest_ns),
-    })),
-  };
+      model_ns_per_op: await model_ns(w, r.policy, base),
+    });
+  }
+  return { measured, fitted, points };
 }

@@ -125,3 +125,22 @@ export function median(xs: readonly number[]): number {
   const mid = s.length >> 1;
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
+
+/**
+ * Repeated runs of one point as one: each rate and percentile the median
+ * of the runs' (a run's p99 moves by half from one run to the next, so
+ * the middle one), max the highest, ops every run's, the window the median.
+ */
+export function median_stats(runs: readonly OpStats[]): OpStats {
+  const mid = (f: (s: OpStats) => number) => median(runs.map(f));
+  return {
+    ops: runs.reduce((n, s) => n + s.ops, 0),
+    ops_per_s: mid((s) => s.ops_per_s),
+    window_ns: mid((s) => s.window_ns),
+    p50_ns: mid((s) => s.p50_ns),
+    p90_ns: mid((s) => s.p90_ns),
+    p99_ns: mid((s) => s.p99_ns),
+    p999_ns: mid((s) => s.p999_ns),
+    max_ns: Math.max(...runs.map((s) => s.max_ns)),
+  };
+}

@@ -25,6 +25,8 @@ export interface BenchResult {
   readonly max_ns: number;
   /** fault-vs-mprotect: the p99 of the same faults without the writer. */
   readonly p99_alone_ns?: number;
+  /** Natively: the throughput of each measured run, of which ops_per_s is the median. */
+  readonly runs_ops_per_s?: readonly number[];
   /** vmstat's per-VMA lock events of the measuring CPUs (vma_lock_success, ...). */
   readonly counters: Readonly<Record<string, number>>;
 }

@@ -7,7 +7,7 @@
  * progress bar on stderr.
  */
 import { availableParallelism, cpus as os_cpus } from 'node:os';
-import { powers_of_two, run_bench } from '../bench/bench.js';
+import { powers_of_two, release_native_pool, run_bench } from '../bench/bench.js';
 import type { BenchResult } from '../bench/result.js';
 import { run_timing_points } from '../bench/timing_pool.js';
 import type { ExecutorName } from '../bench/workload.js';
@@ -68,6 +68,7 @@ async function sweep(
       bar.tick(label(p));
       out.push(await run_bench({ ...p, workload: find_workload(p.workload), executor }));
     }
+    await release_native_pool();
   }
   bar.done();
   return out;

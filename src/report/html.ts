@@ -528,6 +528,7 @@ async function native_vs_timing_section(ctx: Context): Promise<Section> {
         cell(p.native.policy),
         cell(String(p.native.cpus), 'num'),
         cell(fmt_si(p.native.ops_per_s), 'num'),
+        cell(runs_text(p.native), 'num'),
         cell(fmt_si(p.timing.ops_per_s), 'num'),
         cell(dev, beyond ? 'num beyond' : 'num'),
       ],
@@ -569,11 +570,33 @@ async function native_vs_timing_section(ctx: Context): Promise<Section> {
     ),
     `<p class="finding">${esc(f.sentence)}</p>`,
     table_html(
-      ['workload', 'policy', 'CPUs', 'native ops/s', 'timing (js) ops/s', 'deviation'],
+      [
+        'workload',
+        'policy',
+        'CPUs',
+        'native ops/s',
+        'native runs (spread)',
+        'timing (js) ops/s',
+        'deviation',
+      ],
       rows,
     ),
   ].join('\n');
   return { html, headline: f.headline };
+}
+
+/* How far apart a native point's runs came: the fastest over the slowest, less one. */
+function runs_spread(r: BenchResult): number | null {
+  const runs = r.runs_ops_per_s;
+  if (!runs || runs.length < 2) return null;
+  return Math.max(...runs) / Math.min(...runs) - 1;
+}
+
+function runs_text(r: BenchResult): string {
+  const s = runs_spread(r);
+  if (s === null) return '';
+  const runs = r.runs_ops_per_s!;
+  return `${fmt_si(Math.min(...runs))}–${fmt_si(Math.max(...runs))} (${fmt_pct(s)})`;
 }
 
 function deviation_finding(ps: readonly Pair[]): { sentence: string; headline: string } {
@@ -587,9 +610,21 @@ function deviation_finding(ps: readonly Pair[]): { sentence: string; headline: s
     sentence:
       `${within} of ${ps.length} predictions are within ${limit} of native (median deviation ${fmt_pct(med)}); ` +
       `the furthest is ${w.workload} under ${w.policy} at ${cpus_text(w.cpus)} (${fmt_signed_pct(worst.deviation)}). ` +
-      `The model predicts more throughput than measured on ${above} of ${ps.length} points.`,
+      `The model predicts more throughput than measured on ${above} of ${ps.length} points.` +
+      noise_text(ps),
     headline: `Timing model (js) vs native: ${within}/${ps.length} points within ${limit}, median deviation ${fmt_pct(med)}.`,
   };
+}
+
+/* What the native runs' own spread says of the deviations. */
+function noise_text(ps: readonly Pair[]): string {
+  const spreads = ps.map((p) => runs_spread(p.native)).filter((s) => s !== null);
+  if (spreads.length === 0) return '';
+  const wide = spreads.filter((s) => s > DEVIATION_LIMIT).length;
+  return (
+    ` Native runs of one point are themselves a median ${fmt_pct(median(spreads))} apart (fastest over slowest),` +
+    ` more than ${fmt_pct(DEVIATION_LIMIT)} on ${wide} of ${spreads.length} points.`
+  );
 }
 
 /* ---- 6. lock counters ---- */

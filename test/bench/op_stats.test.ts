@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { merge_samples, OpRecorder } from '../../src/bench/op_stats.js';
+import { median_stats, merge_samples, OpRecorder, type OpStats } from '../../src/bench/op_stats.js';
 
 /* A recorder over a clock the test moves by hand. */
 function recorder(cpus: number): { rec: OpRecorder; now: Float64Array } {
@@ -57,4 +57,24 @@ test('an operation ended twice or begun twice is a bug in the workload', () => {
 test('a run that measured nothing says so instead of dividing by zero', () => {
   const { rec } = recorder(1);
   assert.throws(() => merge_samples([rec.sample()]), /no operation/);
+});
+
+test('repeated runs of a point: each figure the median of the runs, max the highest, ops all', () => {
+  const run = (ops_per_s: number, p99_ns: number, max_ns: number): OpStats => ({
+    ops: 100,
+    ops_per_s,
+    window_ns: 1e9,
+    p50_ns: p99_ns / 2,
+    p90_ns: p99_ns,
+    p99_ns,
+    p999_ns: max_ns,
+    max_ns,
+  });
+  // A stalled run (5 ops/s) and a slow-tailed one (p99 900 µs) do not set the figures.
+  const s = median_stats([run(30e3, 40e3, 1e6), run(5, 900e3, 9e6), run(28e3, 50e3, 2e6)]);
+  assert.equal(s.ops_per_s, 28e3);
+  assert.equal(s.p99_ns, 50e3);
+  assert.equal(s.p50_ns, 25e3);
+  assert.equal(s.max_ns, 9e6);
+  assert.equal(s.ops, 300);
 });

@@ -139,13 +139,13 @@ export const workload: Workload = {
   scenario: scenario as Scenario,
   // Natively 32 MiB under mprotect (a walk of about 3 ms here, dozens of
   // faults' worth; the scenario's default is 128 MiB, but populating it
-  // costs every writer run seconds), and more faults than a run has time
-  // for (131072 pages in all at most). Under timing the writer's VMA is
+  // costs every writer run seconds), and more faults than a half-second
+  // run has time for (128 MiB a faulter, 512 MiB in all at most). Under timing the writer's VMA is
   // 1024 pages, its walk still far longer than a fault, and ~256 faults in
   // all, at least 2 per faulter.
   params: (executor, cpus) =>
     executor === 'native'
-      ? { big_pages: 8192, pages: Math.min(65536, share(131072, cpus - 1, 1024)), writer: 1 }
+      ? { big_pages: 8192, pages: Math.min(32768, share(131072, cpus - 1, 1024)), writer: 1 }
       : { big_pages: 1024, pages: share(256, Math.max(1, cpus - 1), 2), writer: 1 },
   alone: { writer: 0 },
 };

@@ -99,11 +99,11 @@ export const workload: Workload = {
   description: "mmtests' pft: threads fault in fresh pages of one shared anonymous VMA",
   op: 'fault',
   scenario: scenario as Scenario,
-  // Natively more faults than a run has time for (a run is time-bound),
-  // 1 GiB in all at most;
+  // Natively more faults than a half-second run has time for (one CPU
+  // here takes about 40k a second), 128 MiB a CPU and 1 GiB in all at most;
   // under timing ~2048 faults in all, at least 4 per CPU.
   params: (executor, cpus) => ({
     pages:
-      executor === 'native' ? Math.min(65536, share(262144, cpus, 2048)) : share(2048, cpus, 4),
+      executor === 'native' ? Math.min(32768, share(262144, cpus, 2048)) : share(2048, cpus, 4),
   }),
 };

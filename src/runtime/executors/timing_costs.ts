@@ -143,27 +143,27 @@ const calibrated = (value_ns: number, how: string): Cost => ({
 });
 const JS_CALIBRATION: Readonly<Record<CostName, Cost>> = {
   step_ns: calibrated(
-    389,
-    'fitted: every workload and policy run natively on one CPU against the model, least squares on the ratio',
+    403,
+    'fitted: every workload and policy run natively on one CPU (warm workers, the median of three runs) against the model, least squares on the ratio, linearised anew from each fit',
   ),
-  line_transfer_ns: calibrated(79, 'half a round trip of a word two worker threads spin on'),
+  line_transfer_ns: calibrated(92, 'half a round trip of a word two worker threads spin on'),
   memory_ns: calibrated(
-    5.1,
+    6.7,
     'a write to each 64-byte line of a faulted-in 64 MiB SharedArrayBuffer after 64 MiB more written to evict it, line after line (prefetched)',
   ),
-  rmw_ns: calibrated(6.2, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
+  rmw_ns: calibrated(2.2, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
   invalidate_ns: {
     value_ns: HW_COSTS.invalidate_ns.value_ns,
     source: `Not measurable here: a write to a line shared by more than one other CPU needs three cores. The hw figure: ${HW_COSTS.invalidate_ns.source}`,
   },
-  word_ns: calibrated(0.54, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
-  alloc_ns: calibrated(2229, 'fitted with step_ns'),
+  word_ns: calibrated(0.45, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
+  alloc_ns: calibrated(3416, 'fitted with step_ns'),
   wake_ns: calibrated(
-    46454,
+    46339,
     'half a round trip through Atomics.wait/notify between two workers, less line_transfer_ns',
   ),
   waker_ns: calibrated(
-    35264,
+    34744,
     "fitted with step_ns. Far more than Atomics.notify itself (a few us): it carries what the model leaves out of a wake-up natively, the woken worker (the grace-period kthread's, mostly) contending with the CPUs' workers for this machine's two cores and for V8's futex-emulation lock; without it mmap-churn, which wakes the kthread on every munmap, ran twice as fast in the model as natively",
   ),
   annotation_ns: calibrated(
