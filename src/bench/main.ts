@@ -30,6 +30,7 @@ import {
 } from '../kernel/locking/rwsem.js';
 import { DEFAULT_POLICY, POLICIES, POLICY_MMAP_LOCK } from '../kernel/mm/policy.js';
 import { random_script } from '../oracle/gen.js';
+import { Progress } from '../report/progress.js';
 import { run_native } from '../runtime/executors/native.js';
 import { ctrl_words } from '../runtime/executors/native_ctrl.js';
 import { NativeCpu } from '../runtime/executors/native_worker.js';
@@ -50,6 +51,7 @@ import {
 } from './lock_pairs.js';
 import { median } from './op_stats.js';
 import type { BenchResult } from './result.js';
+import { sweep } from './sweep.js';
 import {
   alone_target_met,
   DEVIATION_LIMIT,
@@ -196,29 +198,24 @@ interface Deviation {
   readonly timing_ops_per_s: number;
 }
 
-/* Every workload and policy natively and under the `js` profile, at 1 and 2 CPUs. */
+/*
+ * Every workload and policy natively and under the `js` profile, at 1 and
+ * 2 CPUs: the report's two sweeps, its progress on stderr.
+ */
 async function timing_against_native(): Promise<Deviation[]> {
-  const out: Deviation[] = [];
-  for (const workload of WORKLOADS.values())
-    for (const policy of POLICIES)
-      for (const cpus of [1, 2]) {
-        const native = await run_bench({ workload, policy, executor: 'native', cpus });
-        const timing = await run_bench({
-          workload,
-          policy,
-          executor: 'timing',
-          cpus,
-          profile: PROFILES.js,
-        });
-        out.push({
-          workload: workload.name,
-          policy,
-          cpus,
-          native_ops_per_s: native.ops_per_s,
-          timing_ops_per_s: timing.ops_per_s,
-        });
-      }
-  return out;
+  const progress = new Progress();
+  const cpus = [1, 2];
+  const native = await sweep(progress, 'native runs on this machine', 'native', cpus);
+  const timing = await sweep(progress, 'timing model, js profile', 'timing', cpus, PROFILES.js);
+  const key = (r: BenchResult) => `${r.workload} ${r.policy} ${r.cpus}`;
+  const predicted = new Map(timing.map((r) => [key(r), r.ops_per_s]));
+  return native.map((r) => ({
+    workload: r.workload,
+    policy: r.policy,
+    cpus: r.cpus,
+    native_ops_per_s: r.ops_per_s,
+    timing_ops_per_s: predicted.get(key(r))!,
+  }));
 }
 
 /* The timing executor's own speed: simulated steps per second of real time, pft on 256 CPUs. */

@@ -7,18 +7,11 @@
  * progress bar on stderr.
  */
 import { availableParallelism, cpus as os_cpus } from 'node:os';
-import { powers_of_two, release_native_pool, run_bench } from '../bench/bench.js';
-import type { BenchResult } from '../bench/result.js';
-import { run_timing_points } from '../bench/timing_pool.js';
-import type { ExecutorName } from '../bench/workload.js';
-import { find_workload, WORKLOADS } from '../bench/workloads/index.js';
+import { powers_of_two } from '../bench/bench.js';
+import { sweep } from '../bench/sweep.js';
+import { WORKLOADS } from '../bench/workloads/index.js';
 import { CATALOGUE, type Catalogue, run_catalogue } from '../check/catalogue.js';
-import { POLICIES } from '../kernel/mm/policy.js';
-import {
-  type CostProfile,
-  PROFILES,
-  profile_constants,
-} from '../runtime/executors/timing_costs.js';
+import { PROFILES, profile_constants } from '../runtime/executors/timing_costs.js';
 import type { ReportData } from './html.js';
 import type { Progress } from './progress.js';
 
@@ -39,39 +32,6 @@ export function default_report_options(): ReportOptions {
     native_cpus: powers_of_two(Math.min(availableParallelism(), 16)),
     scaling_cpus: powers_of_two(256),
   };
-}
-
-/* Every workload × policy × CPU count on one executor, one bar for all of them. */
-async function sweep(
-  progress: Progress,
-  title: string,
-  executor: ExecutorName,
-  cpus: readonly number[],
-  profile?: CostProfile,
-): Promise<BenchResult[]> {
-  const points: { workload: string; policy: string; cpus: number }[] = [];
-  for (const workload of WORKLOADS.keys())
-    for (const policy of POLICIES) for (const n of cpus) points.push({ workload, policy, cpus: n });
-  const bar = progress.step(title, points.length);
-  const label = (p: (typeof points)[number]) => `${p.workload} ${p.policy} ${p.cpus}`;
-  let out: BenchResult[] = [];
-  if (executor === 'timing') {
-    // Simulated time: the points run side by side on every core, figures unchanged.
-    const name = (profile ?? PROFILES.hw).name;
-    out = await run_timing_points(
-      points.map((p) => ({ ...p, profile: name })),
-      (p) => bar.tick(label(p)),
-    );
-  } else {
-    // One at a time: a native run needs the cores to itself.
-    for (const p of points) {
-      bar.tick(label(p));
-      out.push(await run_bench({ ...p, workload: find_workload(p.workload), executor }));
-    }
-    await release_native_pool();
-  }
-  bar.done();
-  return out;
 }
 
 function machine(): string {

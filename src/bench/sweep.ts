@@ -1,0 +1,47 @@
+/*
+ * A sweep: every workload × policy × CPU count on one executor, the way
+ * the report and `npm run bench` measure them. Native points run one at
+ * a time (a native run needs the cores to itself), timing points side by
+ * side on every core (what they measure is simulated time).
+ */
+import { POLICIES } from '../kernel/mm/policy.js';
+import type { Progress } from '../report/progress.js';
+import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
+import { release_native_pool, run_bench } from './bench.js';
+import type { BenchResult } from './result.js';
+import { run_timing_points } from './timing_pool.js';
+import type { ExecutorName } from './workload.js';
+import { find_workload, WORKLOADS } from './workloads/index.js';
+
+/** Every workload × policy × CPU count on one executor, one bar for all of them. */
+export async function sweep(
+  progress: Progress,
+  title: string,
+  executor: ExecutorName,
+  cpus: readonly number[],
+  profile?: CostProfile,
+): Promise<BenchResult[]> {
+  const points: { workload: string; policy: string; cpus: number }[] = [];
+  for (const workload of WORKLOADS.keys())
+    for (const policy of POLICIES) for (const n of cpus) points.push({ workload, policy, cpus: n });
+  const bar = progress.step(title, points.length);
+  const label = (p: (typeof points)[number]) => `${p.workload} ${p.policy} ${p.cpus}`;
+  let out: BenchResult[] = [];
+  if (executor === 'timing') {
+    // Simulated time: the points run side by side on every core, figures unchanged.
+    const name = (profile ?? PROFILES.hw).name;
+    out = await run_timing_points(
+      points.map((p) => ({ ...p, profile: name })),
+      (p) => bar.tick(label(p)),
+    );
+  } else {
+    // One at a time: a native run needs the cores to itself.
+    for (const p of points) {
+      bar.tick(label(p));
+      out.push(await run_bench({ ...p, workload: find_workload(p.workload), executor }));
+    }
+    await release_native_pool();
+  }
+  bar.done();
+  return out;
+}
