@@ -238,11 +238,9 @@ async function main(): Promise<void> {
   const spin = await native_pair_ns(PAIR_SPIN, iters);
   const read = await native_pair_ns(PAIR_READ, iters);
   const write = await native_pair_ns(PAIR_WRITE, iters);
-  const over = generator_overhead(iters);
-  const ex = explorer_rate();
-  const munmap_schedules_per_s = fault_vs_munmap_rate();
-  const heap_mb = heap_over_schedules(1_000_000);
-  const script = script_run_ms();
+  // The workloads natively before the explorer's figures, on a quiet
+  // process: those leave this thread tens of MiB of heap, which V8 collects
+  // on helper threads that would compete with the native CPUs for the cores.
   const fvm: Record<string, BenchResult> = {};
   for (const policy of POLICIES) fvm[policy] = await fault_vs_mprotect_native(policy);
   const constants = await measure_constants();
@@ -252,6 +250,11 @@ async function main(): Promise<void> {
       )
     : null;
   const deviations = await timing_against_native();
+  const over = generator_overhead(iters);
+  const ex = explorer_rate();
+  const munmap_schedules_per_s = fault_vs_munmap_rate();
+  const heap_mb = heap_over_schedules(1_000_000);
+  const script = script_run_ms();
   const sim_steps_per_s = timing_steps_per_s();
   const results = {
     native_spin_lock_unlock_ns: spin,
