@@ -611,7 +611,8 @@ function deviation_finding(ps: readonly Pair[]): { sentence: string; headline: s
       `${within} of ${ps.length} predictions are within ${limit} of native (median deviation ${fmt_pct(med)}); ` +
       `the furthest is ${w.workload} under ${w.policy} at ${cpus_text(w.cpus)} (${fmt_signed_pct(worst.deviation)}). ` +
       `The model predicts more throughput than measured on ${above} of ${ps.length} points.` +
-      noise_text(ps),
+      noise_text(ps) +
+      speedup_text(ps),
     headline: `Timing model (js) vs native: ${within}/${ps.length} points within ${limit}, median deviation ${fmt_pct(med)}.`,
   };
 }
@@ -624,6 +625,37 @@ function noise_text(ps: readonly Pair[]): string {
   return (
     ` Native runs of one point are themselves a median ${fmt_pct(median(spreads))} apart (fastest over slowest),` +
     ` more than ${fmt_pct(DEVIATION_LIMIT)} on ${wide} of ${spreads.length} points.`
+  );
+}
+
+/*
+ * The speed-up from one CPU count to the next, native against the model:
+ * the two native points of a pair run seconds apart, so what moves this
+ * machine from one minute to the next (its memory is shared) divides out.
+ */
+function speedup_text(ps: readonly Pair[]): string {
+  const at = new Map(
+    ps.map((p) => [`${p.native.workload}\0${p.native.policy}\0${p.native.cpus}`, p]),
+  );
+  const devs: number[] = [];
+  for (const p of ps) {
+    const lower = ps
+      .filter((q) => q.native.workload === p.native.workload && q.native.policy === p.native.policy)
+      .map((q) => q.native.cpus)
+      .filter((c) => c < p.native.cpus);
+    if (lower.length === 0) continue;
+    const c = Math.max(...lower);
+    const q = at.get(`${p.native.workload}\0${p.native.policy}\0${c}`)!;
+    const native = p.native.ops_per_s / q.native.ops_per_s;
+    const model = p.timing.ops_per_s / q.timing.ops_per_s;
+    devs.push(model / native - 1);
+  }
+  if (devs.length === 0) return '';
+  const within = devs.filter((d) => Math.abs(d) <= DEVIATION_LIMIT).length;
+  return (
+    ` The speed-up from one CPU count to the next, which the machine's drift from one minute to the next does not move,` +
+    ` is predicted within ±${fmt_pct(DEVIATION_LIMIT)} on ${within} of ${devs.length} steps` +
+    ` (median deviation ${fmt_pct(median(devs.map(Math.abs)))}).`
   );
 }
 

@@ -291,6 +291,20 @@ test('predictions beyond ±25% of native are marked, those within are not', asyn
   lacks(inside, 'beyond');
   has(inside, '+10%');
   has(html, '7 of 8 predictions are within ±25% of native');
+  // mmap-lock's speed-up from 1 to 2 CPUs: 2.55x predicted, 2x measured.
+  has(html, 'is predicted within ±25% on 3 of 4 steps');
+});
+
+test("each native point's runs and their spread are shown beside the deviation", async () => {
+  const native = natives().map((r) =>
+    r.workload === 'pft' && r.policy === 'vma-rwsem' && r.cpus === 1
+      ? { ...r, runs_ops_per_s: [900_000, 1_000_000, 1_200_000] }
+      : r,
+  );
+  const html = await report_html(data({ native, timing_js: timing_js(native) }));
+  has(deviation_row(html, 'pft', 'vma-rwsem', 1), '900 k–1.20 M (33%)');
+  has(html, 'Native runs of one point are themselves a median 33% apart');
+  has(html, 'more than 25% on 1 of 1 points');
 });
 
 test('the lock counters sentence reads the vmstat events', async () => {
