@@ -10,7 +10,7 @@ import { NativePool, run_native } from '../runtime/executors/native.js';
 import { run_timing } from '../runtime/executors/timing.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
 import { make_config, type RunConfig } from '../runtime/scenario.js';
-import { median, median_stats, merge_samples, OpRecorder, type OpStats } from './op_stats.js';
+import { median_stats, merge_samples, OpRecorder, type OpStats } from './op_stats.js';
 import type { BenchResult } from './result.js';
 import type { ExecutorName, Workload } from './workload.js';
 
@@ -125,13 +125,12 @@ async function measure(p: BenchPoint, cfg: RunConfig): Promise<Measured> {
       if (r.bug) throw new BenchError(`${what}: ${r.bug.class}: ${r.bug.message}`);
       if (i >= NATIVE_WARM_RUNS) runs.push({ stats: merge_samples(r.ops), counters: r.report });
     }
-    const runs_ops_per_s = runs.map((r) => r.stats.ops_per_s);
     // The counters of the run of median throughput: counts of one run, like the window's.
-    const mid = median(runs_ops_per_s);
+    const by_rate = [...runs].sort((a, b) => a.stats.ops_per_s - b.stats.ops_per_s);
     return {
       stats: median_stats(runs.map((r) => r.stats)),
-      counters: runs.find((r) => r.stats.ops_per_s === mid)!.counters,
-      runs_ops_per_s,
+      counters: by_rate[by_rate.length >> 1]!.counters,
+      runs_ops_per_s: runs.map((r) => r.stats.ops_per_s),
     };
   }
   let recorder: OpRecorder | null = null;
@@ -163,21 +162,14 @@ function config(p: BenchPoint, overrides: Readonly<Record<string, number>> = {})
  * without its interfering CPU, for p99_alone_ns.
  */
 export async function run_bench(p: BenchPoint): Promise<BenchResult> {
-  const cfg = config(p);
+  const { stats, counters, runs_ops_per_s } = await measure(p, config(p));
   const alone = p.workload.alone;
-  let measured: Measured;
-  let p99_alone_ns: number | undefined;
-  if (!alone) {
-    measured = await measure(p, cfg);
-  } else if (p.cpus === 1) {
-    // On one CPU there is no interfering CPU: the faults are alone already.
-    measured = await measure(p, cfg);
-    p99_alone_ns = measured.stats.p99_ns;
-  } else {
-    measured = await measure(p, cfg);
-    p99_alone_ns = (await measure(p, config(p, alone))).stats.p99_ns;
-  }
-  const { stats, counters, runs_ops_per_s } = measured;
+  // On one CPU there is no interfering CPU: the faults are alone already.
+  const p99_alone_ns = !alone
+    ? undefined
+    : p.cpus > 1
+      ? (await measure(p, config(p, alone))).stats.p99_ns
+      : stats.p99_ns;
   return {
     workload: p.workload.name,
     policy: p.policy,

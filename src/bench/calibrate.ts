@@ -22,9 +22,10 @@
  * `timing` with the profile and with each fitted constant raised by a
  * known amount. On one CPU a run's ns per operation is nearly linear in
  * the constants, so the differences give how many of each an operation
- * makes (fitted again from each fit, FIT_ROUNDS); the fit chooses the values that bring the model's ns per
- * operation closest to native's (least squares on the ratio, so every
- * workload weighs the same, and no value below 0).
+ * makes (probed again from each fit, FIT_ROUNDS); the fit chooses the
+ * values that bring the model's ns per operation closest to native's
+ * (least squares on the ratio, so every workload weighs the same, and no
+ * value below 0).
  */
 import { Worker } from 'node:worker_threads';
 import { POLICIES } from '../kernel/mm/policy.js';
@@ -300,10 +301,9 @@ export async function calibrate(
   // at 0 a timed run's clock would hardly move and it would run all of its
   // operations.
   let base: CostProfile = { ...PROFILES.js, ...measured };
-  let rows: Row[] = [];
   let x: number[] = [];
   for (let round = 0; round < FIT_ROUNDS; round++) {
-    rows = [];
+    const rows: Row[] = [];
     for (const { w, policy, native_ns } of native) {
       tick(`${w.name} ${policy} in the model, fit ${round + 1} of ${FIT_ROUNDS}`);
       rows.push({ workload: w.name, policy, native_ns, ...(await linearize(w, policy, base)) });
@@ -313,14 +313,12 @@ export async function calibrate(
   }
   const fitted = Object.fromEntries(FITTED.map((c, j) => [c, x[j]!])) as Record<FittedName, number>;
   const points: FitPoint[] = [];
-  for (const r of rows) {
-    const w = workloads.find((w) => w.name === r.workload)!;
+  for (const { w, policy, native_ns } of native)
     points.push({
-      workload: r.workload,
-      policy: r.policy,
-      native_ns_per_op: r.native_ns,
-      model_ns_per_op: await model_ns(w, r.policy, base),
+      workload: w.name,
+      policy,
+      native_ns_per_op: native_ns,
+      model_ns_per_op: await model_ns(w, policy, base),
     });
-  }
   return { measured, fitted, points };
 }

@@ -634,18 +634,12 @@ function noise_text(ps: readonly Pair[]): string {
  * machine from one minute to the next (its memory is shared) divides out.
  */
 function speedup_text(ps: readonly Pair[]): string {
-  const at = new Map(
-    ps.map((p) => [`${p.native.workload}\0${p.native.policy}\0${p.native.cpus}`, p]),
-  );
+  // pairs() lists each workload and policy's points by CPU count, lowest first.
   const devs: number[] = [];
-  for (const p of ps) {
-    const lower = ps
-      .filter((q) => q.native.workload === p.native.workload && q.native.policy === p.native.policy)
-      .map((q) => q.native.cpus)
-      .filter((c) => c < p.native.cpus);
-    if (lower.length === 0) continue;
-    const c = Math.max(...lower);
-    const q = at.get(`${p.native.workload}\0${p.native.policy}\0${c}`)!;
+  for (let i = 1; i < ps.length; i++) {
+    const q = ps[i - 1]!;
+    const p = ps[i]!;
+    if (q.native.workload !== p.native.workload || q.native.policy !== p.native.policy) continue;
     const native = p.native.ops_per_s / q.native.ops_per_s;
     const model = p.timing.ops_per_s / q.timing.ops_per_s;
     devs.push(model / native - 1);

@@ -140,9 +140,9 @@ export const workload: Workload = {
   // Natively 32 MiB under mprotect (a walk of about 3 ms here, dozens of
   // faults' worth; the scenario's default is 128 MiB, but populating it
   // costs every writer run seconds), and more faults than a half-second
-  // run has time for (128 MiB a faulter, 512 MiB in all at most). Under timing the writer's VMA is
-  // 1024 pages, its walk still far longer than a fault, and ~256 faults in
-  // all, at least 2 per faulter.
+  // run has time for (128 MiB a faulter, 512 MiB in all at most). Under
+  // timing the writer's VMA is 1024 pages, its walk still far longer than
+  // a fault, and ~256 faults in all, at least 2 per faulter.
   params: (executor, cpus) =>
     executor === 'native'
       ? { big_pages: 8192, pages: Math.min(32768, share(131072, cpus - 1, 1024)), writer: 1 }

@@ -146,6 +146,26 @@ function prefault(w: Int32Array): void {
   for (let i = 0; i < w.length; i += HOST_PAGE_WORDS) w[i] = w[i]!;
 }
 
+/* A run's tasks on workers of their own, started with their WorkerInit and ended after. */
+function own_worker(scenario: Scenario): (init: WorkerInit) => Worker {
+  const code = worker_source(
+    [sibling_url(import.meta.url, 'native_worker'), scenario.module],
+    'worker_main',
+    ([s]) => `${s}.scenario`,
+  );
+  return (init) => new Worker(code, { eval: true, workerData: init });
+}
+
+/* A run's tasks on `pool`'s workers: task t on its t-th, told the run by a message. */
+function pooled_worker(pool: NativePool, scenario: Scenario): (init: WorkerInit) => Worker {
+  return (init) => {
+    const w = pool.worker(init.task);
+    const run: PoolRun = { module: scenario.module, init };
+    w.postMessage(run);
+    return w;
+  };
+}
+
 export async function run_native(
   scenario: Scenario,
   cfg: RunConfig,
@@ -165,13 +185,7 @@ export async function run_native(
     cpu0.drive(scenario.prologue(cpu0.k, globals, cfg));
     Atomics.store(ctrl, ctrl_base(0) + CTRL.steps, 0);
   }
-  const code = pool
-    ? ''
-    : worker_source(
-        [sibling_url(import.meta.url, 'native_worker'), scenario.module],
-        'worker_main',
-        ([s]) => `${s}.scenario`,
-      );
+  const start_worker = pool ? pooled_worker(pool, scenario) : own_worker(scenario);
   const watchdog_ms = opts.watchdog_ms ?? 10_000;
 
   const t0 = performance.now();
@@ -182,8 +196,6 @@ export async function run_native(
   const name = (t: number) => task_name(scenario, cfg, t);
   // What each run's listeners are, to take them off a pooled worker after.
   const unlisten: (() => void)[] = [];
-  // Whether the run's workers were told to stop mid-task: a pool discards them.
-  let aborted = false;
 
   const bug = await new Promise<NativeBug | null>((resolve) => {
     let cpus_done = 0;
@@ -203,7 +215,6 @@ export async function run_native(
       settled = true;
       clearInterval(watchdog);
       clearTimeout(stopper);
-      aborted = b !== null;
       Atomics.store(ctrl, CTRL_ABORT, 1);
       resolve(b);
     };
@@ -253,14 +264,7 @@ export async function run_native(
         spin_limit: cfg.cpus <= availableParallelism() ? SPIN_LIMIT_DEDICATED : SPIN_LIMIT_SHARED,
         ...(time_origin_ms === undefined ? {} : { time_origin_ms, warmup_ms: opts.warmup_ms ?? 0 }),
       };
-      let worker: Worker;
-      if (pool) {
-        worker = pool.worker(t);
-        const run: PoolRun = { module: scenario.module, init };
-        worker.postMessage(run);
-      } else {
-        worker = new Worker(code, { eval: true, workerData: init });
-      }
+      const worker = start_worker(init);
       workers.push(worker);
       const on_message = (msg: WorkerMessage) => {
         if (msg.type === 'go') {
@@ -333,8 +337,9 @@ export async function run_native(
     }
   });
   for (const off of unlisten) off();
+  // A run stopped by a bug may have left its pooled workers anywhere in their tasks.
   if (!pool) await Promise.all(workers.map((w) => w.terminate()));
-  else if (aborted) await Promise.all(workers.map((_, t) => pool.discard(t)));
+  else if (bug) await Promise.all(workers.map((_, t) => pool.discard(t)));
   const elapsed_ms = performance.now() - t0;
   const steps = Array.from({ length: nr_tasks }, (_, t) =>
     Atomics.load(ctrl, ctrl_base(t) + CTRL.steps),

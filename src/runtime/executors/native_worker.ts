@@ -243,16 +243,20 @@ function run_task(scenario: Scenario, init: WorkerInit): void {
     parentPort!.postMessage({ type: 'done', cpu_ms: performance.now() - t0, ops });
   } catch (e) {
     if (e instanceof Aborted) return;
-    const err = e as Error & { bug_class?: string };
     Atomics.store(ctrl, base + CTRL.op, cpu.k.op);
     Atomics.store(ctrl, base + CTRL.addr, cpu.k.addr);
-    parentPort!.postMessage({
-      type: 'bug',
-      bug_class: err.bug_class ?? 'exception',
-      message: err.message,
-      stack: err.stack ?? '',
-    });
+    post_bug(e as Error);
   }
+}
+
+/* A failure to the main thread, as a 'bug' message (native.ts WorkerMessage). */
+function post_bug(err: Error & { bug_class?: string }): void {
+  parentPort!.postMessage({
+    type: 'bug',
+    bug_class: err.bug_class ?? 'exception',
+    message: err.message,
+    stack: err.stack ?? '',
+  });
 }
 
 /** A worker of one run: its task's scenario given, its WorkerInit as workerData. */
@@ -280,15 +284,6 @@ export function pool_main(imp: (url: string) => Promise<{ scenario: Scenario }>)
       mod = imp(run.module);
       modules.set(run.module, mod);
     }
-    mod.then(
-      (m) => run_task(m.scenario, run.init),
-      (e: Error) =>
-        parentPort!.postMessage({
-          type: 'bug',
-          bug_class: 'exception',
-          message: e.message,
-          stack: e.stack ?? '',
-        }),
-    );
+    mod.then((m) => run_task(m.scenario, run.init), post_bug);
   });
 }
