@@ -46,28 +46,36 @@ interface Measured {
 }
 
 /*
- * A native point: NATIVE_WARM_RUNS runs whose figures are dropped, then
- * NATIVE_RUNS (median_stats()), each on the point's pool of warm workers.
- * Each run leaves its first WARMUP_MS unrecorded and stops NATIVE_SECONDS
- * after its start (or when the workload's operations run out).
+ * A native point: warm-up runs whose figures are dropped, then NATIVE_RUNS
+ * (median_stats()), each on the point's pool of warm workers. Each run
+ * leaves its first WARMUP_MS unrecorded and stops NATIVE_SECONDS after its
+ * start (or when the workload's operations run out).
  *
- * The warm-up run: a fresh worker interprets the kernel's code, then V8's
- * compiler threads spend about a core-second compiling it (per-thread CPU
- * time from /proc/self/task), taking the CPUs' cores while they do:
- * page-fault3 under mmap-lock on 2 CPUs gave 9.8k faults/s in a fresh
- * pool, then 54k, 43k, 59k, 59k, against the model's 61k.
+ * The warm-up: at least NATIVE_WARM_RUNS runs, and more until every worker
+ * of the point has been given WORKER_WARM_RUNS runs. A fresh worker
+ * interprets the kernel's code, then V8's compiler threads compile it:
+ * about a core-second in the first run, and a tail after it, as the
+ * functions that run once per mmap or munmap get hot (mmap_region and
+ * mt_store_locked take 30 to 60 ms of a compiler thread each). Page-fault3
+ * under mmap-lock on 2 CPUs finished 229, 61, 41, 18, then 5 to 8
+ * compilations in its first half-second runs (--trace-opt). On a machine
+ * with no spare core those compilations take the cores from the CPUs
+ * being measured, at 2 CPUs and not at 1: with a single warm-up run, the
+ * runs' CPU time outside the workers was a fifth of the machine's at 2 CPUs.
  *
  * The median: runs of one point on warm workers still differ by a third
  * (pft under vma-refcnt on one CPU: 23k to 34k faults/s, the median fault
  * itself 22 to 38 us). This machine's memory is shared with other
  * machines: random reads over 256 MiB from plain JavaScript vary by 30%
- * from one half-second to the next, arithmetic by 5%. The runs' spread is
- * reported with the point.
+ * from one half-second to the next, and by more than twice over the
+ * minutes, while arithmetic varies by 5%. The runs' spread is reported
+ * with the point.
  */
 const NATIVE_WARM_RUNS = 1;
+const WORKER_WARM_RUNS = 4;
 const NATIVE_RUNS = 3;
-const NATIVE_SECONDS = 0.5;
-const WARMUP_MS = 150;
+const NATIVE_SECONDS = 0.4;
+const WARMUP_MS = 60;
 /*
  * A `js` timing run models a native run: the native workload's size, for
  * this much simulated time (enough operations for its percentiles, at a
@@ -114,17 +122,22 @@ export async function release_native_pool(): Promise<void> {
 async function measure(p: BenchPoint, cfg: RunConfig): Promise<Measured> {
   const what = `${p.workload.name} (${cfg.policy}, ${p.executor}, ${cfg.cpus} CPUs)`;
   if (p.executor === 'native') {
-    const runs: Measured[] = [];
-    for (let i = 0; i < NATIVE_WARM_RUNS + NATIVE_RUNS; i++) {
-      const r = await run_native(p.workload.scenario, cfg, {
+    const scenario = p.workload.scenario;
+    const pool = native_pool_for(p);
+    const run = async (): Promise<Measured> => {
+      const r = await run_native(scenario, cfg, {
         measure: true,
         seconds: NATIVE_SECONDS,
         warmup_ms: WARMUP_MS,
-        pool: native_pool_for(p),
+        pool,
       });
       if (r.bug) throw new BenchError(`${what}: ${r.bug.class}: ${r.bug.message}`);
-      if (i >= NATIVE_WARM_RUNS) runs.push({ stats: merge_samples(r.ops), counters: r.report });
-    }
+      return { stats: merge_samples(r.ops), counters: r.report };
+    };
+    for (let i = 0; i < NATIVE_WARM_RUNS || !pool.warmed(scenario, cfg, WORKER_WARM_RUNS); i++)
+      await run();
+    const runs: Measured[] = [];
+    for (let i = 0; i < NATIVE_RUNS; i++) runs.push(await run());
     // The counters of the run of median throughput: counts of one run, like the window's.
     const by_rate = [...runs].sort((a, b) => a.stats.ops_per_s - b.stats.ops_per_s);
     return {

@@ -29,19 +29,39 @@ export async function sweep(
   let out: BenchResult[] = [];
   if (executor === 'timing') {
     // Simulated time: the points run side by side on every core, figures unchanged.
-    const name = (profile ?? PROFILES.hw).name;
     out = await run_timing_points(
-      points.map((p) => ({ ...p, profile: name })),
+      points.map((p) => ({ ...p, profile: profile ?? PROFILES.hw })),
       (p) => bar.tick(label(p)),
     );
   } else {
-    // One at a time: a native run needs the cores to itself.
-    for (const p of points) {
+    // One at a time: a native run needs the cores to itself. Each workload
+    // and policy from its most CPUs down, so that its first point warms
+    // every worker its later points run on (bench.ts, WORKER_WARM_RUNS).
+    const by_point = new Array<BenchResult>(points.length);
+    for (const i of descending_cpus(points)) {
+      const p = points[i]!;
       bar.tick(label(p));
-      out.push(await run_bench({ ...p, workload: find_workload(p.workload), executor }));
+      by_point[i] = await run_bench({ ...p, workload: find_workload(p.workload), executor });
     }
+    out = by_point;
     await release_native_pool();
   }
   bar.done();
   return out;
+}
+
+/* The indices of `points`, each workload and policy's kept together, its most CPUs first. */
+function descending_cpus(
+  points: readonly { workload: string; policy: string; cpus: number }[],
+): number[] {
+  const group = (i: number) => `${points[i]!.workload} ${points[i]!.policy}`;
+  const first = new Map<string, number>();
+  points.forEach((_, i) => {
+    if (!first.has(group(i))) first.set(group(i), i);
+  });
+  return points
+    .map((_, i) => i)
+    .sort(
+      (a, b) => first.get(group(a))! - first.get(group(b))! || points[b]!.cpus - points[a]!.cpus,
+    );
 }

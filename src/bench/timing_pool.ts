@@ -7,16 +7,20 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { ProfileName } from '../runtime/executors/timing_costs.js';
+import type { CostProfile } from '../runtime/executors/timing_costs.js';
 import { sibling_url, worker_source } from '../runtime/worker_source.js';
 import type { BenchResult } from './result.js';
 
-/** A timing point as it crosses to a worker: names, not objects. */
+/**
+ * A timing point as it crosses to a worker: the workload by name, the
+ * profile whole (plain data), so that a calibration can run profiles of
+ * its own.
+ */
 export interface TimingPoint {
   readonly workload: string;
   readonly policy: string;
   readonly cpus: number;
-  readonly profile: ProfileName;
+  readonly profile: CostProfile;
 }
 
 export type PoolMessage =

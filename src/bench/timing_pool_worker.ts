@@ -1,6 +1,5 @@
 /* One worker of timing_pool.ts: its points in turn, each result as it comes. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { find_profile } from '../runtime/executors/timing_costs.js';
 import { run_bench } from './bench.js';
 import type { PoolMessage, TimingPoint } from './timing_pool.js';
 import { find_workload } from './workloads/index.js';
@@ -14,7 +13,7 @@ export async function pool_main(): Promise<void> {
         policy: p.policy,
         executor: 'timing',
         cpus: p.cpus,
-        profile: find_profile(p.profile),
+        profile: p.profile,
       });
       post({ type: 'result', index, result });
     }

@@ -12,9 +12,9 @@ import { PROFILES } from '../../src/runtime/executors/timing_costs.js';
 
 test('timing points on two workers give the figures of a run on this thread, in order', async () => {
   const points: TimingPoint[] = [
-    { workload: 'pft', policy: 'mmap-lock', cpus: 4, profile: 'hw' },
-    { workload: 'fault-vs-mprotect', policy: 'vma-refcnt', cpus: 2, profile: 'hw' },
-    { workload: 'page-fault3', policy: 'range', cpus: 8, profile: 'hw' },
+    { workload: 'pft', policy: 'mmap-lock', cpus: 4, profile: PROFILES.hw },
+    { workload: 'fault-vs-mprotect', policy: 'vma-refcnt', cpus: 2, profile: PROFILES.hw },
+    { workload: 'page-fault3', policy: 'range', cpus: 8, profile: PROFILES.hw },
   ];
   const ticked: string[] = [];
   const pooled = await run_timing_points(points, (p) => ticked.push(p.workload), 2);
@@ -25,7 +25,7 @@ test('timing points on two workers give the figures of a run on this thread, in 
       policy: p.policy,
       executor: 'timing',
       cpus: p.cpus,
-      profile: PROFILES[p.profile],
+      profile: p.profile,
     });
     assert.deepEqual(pooled[i], here, `${p.workload} ${p.policy} ${p.cpus}`);
   }
@@ -34,7 +34,7 @@ test('timing points on two workers give the figures of a run on this thread, in 
 test('a point that fails rejects the whole pool with its message', async () => {
   await assert.rejects(
     run_timing_points(
-      [{ workload: 'nosuch', policy: 'mmap-lock', cpus: 1, profile: 'hw' }],
+      [{ workload: 'nosuch', policy: 'mmap-lock', cpus: 1, profile: PROFILES.hw }],
       () => {},
       1,
     ),

@@ -70,16 +70,22 @@ export interface NativeOptions {
 }
 
 /**
- * Workers kept from run to run, one per task index. A fresh worker is a
- * fresh isolate: V8 interprets the kernel's code, then its compiler
- * threads spend about a core-second compiling it, taking that time from
- * the CPUs on a machine with no spare core. A pooled worker pays that once
- * and starts each later run compiled, as a kernel's CPUs run compiled code.
+ * Workers kept from run to run, one per task name ('cpu1',
+ * 'rcu_gp_kthread'). A fresh worker is a fresh isolate: V8 interprets the
+ * kernel's code, then its compiler threads spend about a core-second
+ * compiling it, taking that time from the CPUs on a machine with no spare
+ * core. A pooled worker pays that once and starts each later run compiled,
+ * as a kernel's CPUs run compiled code. Keyed by name, not task index,
+ * because a kthread's index moves with the CPU count: at 2 CPUs, task 1 is
+ * cpu1, and a worker that had run the kthread as task 1 on one CPU would
+ * compile the whole fault path cold, on the cores the run measures.
  * Idle workers do not keep the process alive; a failed run's workers are
  * terminated, since they may be anywhere in their task.
  */
 export class NativePool {
-  private readonly workers: (Worker | undefined)[] = [];
+  private readonly workers = new Map<string, Worker>();
+  /* Runs each worker has been given; a replaced worker starts again from 0. */
+  private readonly runs = new Map<Worker, number>();
   /* The last run's kernel memory, for the next run of the same size. */
   private sab: SharedArrayBuffer | undefined;
   private readonly code = worker_source(
@@ -88,16 +94,36 @@ export class NativePool {
     () => 'imp',
   );
 
-  /** Task t's worker, started on first use. */
-  worker(t: number): Worker {
-    const had = this.workers[t];
+  /**
+   * Whether every task of a run of `scenario` under `cfg` has a worker
+   * that has been given at least `runs` runs.
+   */
+  warmed(scenario: Scenario, cfg: RunConfig, runs: number): boolean {
+    for (let t = 0; t < cfg.cpus + scenario.kthreads.length; t++) {
+      const w = this.workers.get(task_name(scenario, cfg, t));
+      if (!w || (this.runs.get(w) ?? 0) < runs) return false;
+    }
+    return true;
+  }
+
+  /** The worker of the task named `name`, given one more run. */
+  take(name: string): Worker {
+    const w = this.worker(name);
+    this.runs.set(w, (this.runs.get(w) ?? 0) + 1);
+    return w;
+  }
+
+  /** The worker of the task named `name`, started on first use. */
+  worker(name: string): Worker {
+    const had = this.workers.get(name);
     if (had) return had;
     const w = new Worker(this.code, { eval: true });
     w.unref();
     w.once('exit', () => {
-      if (this.workers[t] === w) this.workers[t] = undefined;
+      if (this.workers.get(name) === w) this.workers.delete(name);
+      this.runs.delete(w);
     });
-    this.workers[t] = w;
+    this.workers.set(name, w);
     return w;
   }
 
@@ -112,15 +138,15 @@ export class NativePool {
     return this.sab;
   }
 
-  /** Terminate task t's worker; the next run starts a fresh one. */
-  async discard(t: number): Promise<void> {
-    const w = this.workers[t];
-    this.workers[t] = undefined;
+  /** Terminate the worker of the task named `name`; the next run starts a fresh one. */
+  async discard(name: string): Promise<void> {
+    const w = this.workers.get(name);
+    this.workers.delete(name);
     await w?.terminate();
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((_, t) => this.discard(t)));
+    await Promise.all([...this.workers.keys()].map((name) => this.discard(name)));
   }
 }
 
@@ -156,10 +182,10 @@ function own_worker(scenario: Scenario): (init: WorkerInit) => Worker {
   return (init) => new Worker(code, { eval: true, workerData: init });
 }
 
-/* A run's tasks on `pool`'s workers: task t on its t-th, told the run by a message. */
+/* A run's tasks on `pool`'s workers, each on its name's, told the run by a message. */
 function pooled_worker(pool: NativePool, scenario: Scenario): (init: WorkerInit) => Worker {
   return (init) => {
-    const w = pool.worker(init.task);
+    const w = pool.take(task_name(scenario, init.cfg, init.task));
     const run: PoolRun = { module: scenario.module, init };
     w.postMessage(run);
     return w;
@@ -339,7 +365,7 @@ export async function run_native(
   for (const off of unlisten) off();
   // A run stopped by a bug may have left its pooled workers anywhere in their tasks.
   if (!pool) await Promise.all(workers.map((w) => w.terminate()));
-  else if (bug) await Promise.all(workers.map((_, t) => pool.discard(t)));
+  else if (bug) await Promise.all(workers.map((_, t) => pool.discard(name(t))));
   const elapsed_ms = performance.now() - t0;
   const steps = Array.from({ length: nr_tasks }, (_, t) =>
     Atomics.load(ctrl, ctrl_base(t) + CTRL.steps),

@@ -27,20 +27,45 @@ test('a pool keeps its workers from run to run, and replaces those of a run that
   try {
     const pft = find_workload('pft');
     const cfg = make_config(pft.scenario, { cpus: 2, params: pft.params('timing', 2) });
-    const first = pool.worker(0);
+    const first = pool.worker('cpu0');
     for (let run = 0; run < 2; run++) {
       const r = await run_native(pft.scenario, cfg, { pool });
       assert.equal(r.bug, null, r.bug?.message);
-      assert.equal(pool.worker(0), first, `run ${run} kept cpu0's worker`);
+      assert.equal(pool.worker('cpu0'), first, `run ${run} kept cpu0's worker`);
     }
     const crashed = await run_native(broken, make_config(broken, { params: { mode: CRASH } }), {
       pool,
     });
     assert.equal(crashed.bug?.task, 'cpu1');
     assert.match(crashed.bug!.stack, /broken\.ts/);
-    assert.notEqual(pool.worker(0), first, 'a failed run leaves no worker behind');
+    assert.notEqual(pool.worker('cpu0'), first, 'a failed run leaves no worker behind');
     const after = await run_native(pft.scenario, cfg, { pool });
     assert.equal(after.bug, null, after.bug?.message);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a pooled task keeps its worker when the CPU count changes: the kthread moves from task 1 to 2', async () => {
+  const pool = new NativePool();
+  try {
+    const pft = find_workload('pft');
+    const run = async (cpus: number) => {
+      const cfg = make_config(pft.scenario, { cpus, params: pft.params('timing', cpus) });
+      const r = await run_native(pft.scenario, cfg, { pool });
+      assert.equal(r.bug, null, r.bug?.message);
+    };
+    await run(1);
+    const cpu0 = pool.worker('cpu0');
+    const kthread = pool.worker('rcu_gp_kthread');
+    await run(2);
+    assert.equal(pool.worker('cpu0'), cpu0);
+    assert.equal(
+      pool.worker('rcu_gp_kthread'),
+      kthread,
+      "the kthread ran on its own worker, not on cpu1's",
+    );
+    assert.notEqual(pool.worker('cpu1'), kthread);
   } finally {
     await pool.close();
   }
