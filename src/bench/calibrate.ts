@@ -14,32 +14,47 @@
  *				another (the hardware's prefetchers help, as they
  *				do a native run's clear_page and page walks)
  *
- * The other four, step_ns (a generator step of the modelled kernel
- * code), alloc_ns (a slab alloc or free), annotation_ns (a lockdep
- * annotation, which the native executor also takes a step for) and
- * waker_ns (Atomics.notify of a sleeping worker, V8's futex emulation
- * and the host's futex underneath), are fitted: every workload and policy runs natively on one CPU, and under
- * `timing` with the profile and with each fitted constant raised by a
- * known amount. On one CPU a run's ns per operation is nearly linear in
- * the constants, so the differences give how many of each an operation
- * makes (probed again from each fit, FIT_ROUNDS); the fit chooses the
- * values that bring the model's ns per operation closest to native's
- * (least squares on the ratio, so every workload weighs the same, and no
- * value below 0).
+ * The other five are fitted: step_ns (a generator step of the modelled
+ * kernel code), alloc_ns (a slab alloc or free), annotation_ns (a lockdep
+ * annotation, which the native executor also takes a step for), waker_ns
+ * (Atomics.notify of a sleeping worker, V8's futex emulation and the
+ * host's futex underneath), and crowded_ns, what a step loses where every core runs a CPU: V8's
+ * garbage-collector and compiler threads then run on the CPUs' cores
+ * (page-fault3 under mmap-lock on 2 CPUs: a tenth of the machine's time
+ * in /proc/self/task), where with a spare core they cost the CPUs nothing.
+ *
+ * Every workload and policy runs natively on 1 and 2 CPUs, in
+ * CALIBRATION_SWEEPS sweeps one after another, and each point's figure is
+ * the median of the sweeps': this machine's speed drifts by a quarter
+ * from one minute to the next, and a fit to one sweep would carry that
+ * minute into the profile. Each point also runs under `timing` with the
+ * profile and with each fitted constant raised by a known amount: the
+ * differences give how many of each an operation makes, which hold while
+ * the values stay near (probed again from each fit, FIT_ROUNDS); the fit
+ * chooses the values that bring the model's ns per operation closest to
+ * native's (least squares on the ratio, so every point weighs the same,
+ * and no value below 0).
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { POLICIES } from '../kernel/mm/policy.js';
+import type { Progress } from '../report/progress.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
-import { run_bench } from './bench.js';
 import { median } from './op_stats.js';
-import type { Workload } from './workload.js';
+import type { BenchResult } from './result.js';
+import { sweep } from './sweep.js';
+import { run_timing_points } from './timing_pool.js';
 
 export type MeasuredName = 'line_transfer_ns' | 'wake_ns' | 'rmw_ns' | 'word_ns' | 'memory_ns';
 
-export interface FitPoint {
+export interface NativePoint {
   readonly workload: string;
   readonly policy: string;
+  readonly cpus: number;
+  /** The median of the sweeps'. */
   readonly native_ns_per_op: number;
+}
+
+export interface FitPoint extends NativePoint {
   /** The calibrated model's prediction. */
   readonly model_ns_per_op: number;
 }
@@ -175,26 +190,19 @@ export async function measure_constants(): Promise<Record<MeasuredName, number>>
 const ns_per_op = (ops_per_s: number): number => 1e9 / ops_per_s;
 
 /** The constants fitted rather than measured: what mmlab's own code costs. */
-export const FITTED = ['step_ns', 'alloc_ns', 'annotation_ns', 'waker_ns'] as const;
+export const FITTED = ['step_ns', 'alloc_ns', 'annotation_ns', 'waker_ns', 'crowded_ns'] as const;
 export type FittedName = (typeof FITTED)[number];
 
 /* A raise of a fitted constant large enough to read its count off exactly. */
 const PROBE_NS = 1000;
 
-/** One workload and policy: native's ns per operation, and the model's in parts. */
+/** One point: native's ns per operation, and the model's in parts. */
 export interface Row {
-  readonly workload: string;
-  readonly policy: string;
   readonly native_ns: number;
   /** Per operation: how many of each fitted constant's events. */
   readonly counts: readonly number[];
   /** Per operation: what the measured constants cost. */
   readonly rest_ns: number;
-}
-
-async function model_ns(w: Workload, policy: string, profile: CostProfile): Promise<number> {
-  const r = await run_bench({ workload: w, policy, executor: 'timing', cpus: 1, profile });
-  return ns_per_op(r.ops_per_s);
 }
 
 /* Solve A x = b (k×k, Gaussian elimination with partial pivoting); null if singular. */
@@ -255,70 +263,117 @@ export function fit(rows: readonly Row[]): number[] {
   return best;
 }
 
-/* The model's ns per operation at `base`, in parts: each fitted constant's count, and the rest. */
+interface Point {
+  readonly workload: string;
+  readonly policy: string;
+  readonly cpus: number;
+}
+
+/* The model's ns per operation of every point under each of `profiles`: [profile][point]. */
+async function model_ns(
+  points: readonly Point[],
+  profiles: readonly CostProfile[],
+  progress: Progress,
+  title: string,
+): Promise<number[][]> {
+  const all = profiles.flatMap((profile) => points.map((p) => ({ ...p, profile })));
+  const bar = progress.step(title, all.length);
+  const r = await run_timing_points(all, (p) => bar.tick(`${p.workload} ${p.policy} ${p.cpus}`));
+  bar.done();
+  return profiles.map((_, i) =>
+    r.slice(i * points.length, (i + 1) * points.length).map((x) => ns_per_op(x.ops_per_s)),
+  );
+}
+
+/*
+ * Each point's ns per operation at `base`, in parts: each fitted
+ * constant's count (the difference a raise of PROBE_NS makes), and the rest.
+ */
 async function linearize(
-  w: Workload,
-  policy: string,
+  points: readonly Point[],
   base: CostProfile,
-): Promise<{ counts: number[]; rest_ns: number }> {
-  const at_base = await model_ns(w, policy, base);
-  const counts: number[] = [];
-  for (const c of FITTED)
-    counts.push(
-      ((await model_ns(w, policy, { ...base, [c]: base[c] + PROBE_NS })) - at_base) / PROBE_NS,
-    );
-  return { counts, rest_ns: FITTED.reduce((v, c, j) => v - counts[j]! * base[c], at_base) };
+  progress: Progress,
+  title: string,
+): Promise<{ counts: number[]; rest_ns: number }[]> {
+  const probes = FITTED.map((c) => ({ ...base, [c]: base[c] + PROBE_NS }));
+  const [at_base, ...probed] = await model_ns(points, [base, ...probes], progress, title);
+  return points.map((_, i) => {
+    const counts = probed.map((ns) => (ns[i]! - at_base![i]!) / PROBE_NS);
+    return { counts, rest_ns: FITTED.reduce((v, c, j) => v - counts[j]! * base[c], at_base![i]!) };
+  });
 }
 
 /*
  * Fits after the first start from the previous fit. The model is linear in
  * the constants only while no CPU waits on another task: mmap-churn's
  * munmap waits for the grace-period kthread, whose wake-up costs waker_ns,
- * so its counts change with the values, and a fit from far away lands
- * where its own linearisation no longer holds.
+ * and on 2 CPUs the CPUs wait on each other's locks, so the counts change
+ * with the values, and a fit from far away lands where its own
+ * linearisation no longer holds.
  */
 const FIT_ROUNDS = 3;
+const CALIBRATION_SWEEPS = 3;
+const CALIBRATION_CPUS = [1, 2];
+
+/** Every workload × policy natively on 1 and 2 CPUs, CALIBRATION_SWEEPS times: each point's median. */
+export async function measure_native(progress: Progress): Promise<NativePoint[]> {
+  const sweeps: BenchResult[][] = [];
+  for (let i = 0; i < CALIBRATION_SWEEPS; i++)
+    sweeps.push(
+      await sweep(
+        progress,
+        `native, sweep ${i + 1} of ${CALIBRATION_SWEEPS}`,
+        'native',
+        CALIBRATION_CPUS,
+      ),
+    );
+  return sweeps[0]!.map(({ workload, policy, cpus }, i) => ({
+    workload,
+    policy,
+    cpus,
+    native_ns_per_op: median(sweeps.map((s) => ns_per_op(s[i]!.ops_per_s))),
+  }));
+}
 
 /**
- * Measure the constants, run every workload × policy natively on one CPU
- * and under the model, and fit the rest. `tick` is told each point as it
- * starts.
+ * The fitted constants that bring the model closest to `native`, from
+ * `base` (the measured constants in place).
  */
-export async function calibrate(
-  workloads: readonly Workload[],
-  tick: (what: string) => void = () => {},
-): Promise<Calibration> {
-  tick('microbenchmarks');
+export async function fit_profile(
+  native: readonly NativePoint[],
+  base: CostProfile,
+  progress: Progress,
+): Promise<{ fitted: Record<FittedName, number>; points: FitPoint[] }> {
+  for (let round = 0; round < FIT_ROUNDS; round++) {
+    const parts = await linearize(
+      native,
+      base,
+      progress,
+      `model, fit ${round + 1} of ${FIT_ROUNDS}`,
+    );
+    const x = fit(parts.map((p, i) => ({ native_ns: native[i]!.native_ns_per_op, ...p })));
+    base = { ...base, ...Object.fromEntries(FITTED.map((c, j) => [c, x[j]!])) };
+  }
+  const [model] = await model_ns(native, [base], progress, 'model, the fit');
+  return {
+    fitted: Object.fromEntries(FITTED.map((c) => [c, base[c]])) as Record<FittedName, number>,
+    points: native.map((p, i) => ({ ...p, model_ns_per_op: model![i]! })),
+  };
+}
+
+/**
+ * Measure the constants, run every workload × policy natively on 1 and 2
+ * CPUs and under the model, and fit the rest; each step a bar of `progress`.
+ */
+export async function calibrate(progress: Progress): Promise<Calibration> {
+  const micro = progress.step('microbenchmarks', 1);
+  micro.tick('line transfer, wake-up, RMW, word, memory');
   const measured = await measure_constants();
-  const native: { w: Workload; policy: string; native_ns: number }[] = [];
-  for (const w of workloads)
-    for (const policy of POLICIES) {
-      tick(`${w.name} ${policy} natively`);
-      const r = await run_bench({ workload: w, policy, executor: 'native', cpus: 1 });
-      native.push({ w, policy, native_ns: ns_per_op(r.ops_per_s) });
-    }
+  micro.done();
+  const native = await measure_native(progress);
   // The first probes start from the profile's own fitted values: with them
   // at 0 a timed run's clock would hardly move and it would run all of its
   // operations.
-  let base: CostProfile = { ...PROFILES.js, ...measured };
-  let x: number[] = [];
-  for (let round = 0; round < FIT_ROUNDS; round++) {
-    const rows: Row[] = [];
-    for (const { w, policy, native_ns } of native) {
-      tick(`${w.name} ${policy} in the model, fit ${round + 1} of ${FIT_ROUNDS}`);
-      rows.push({ workload: w.name, policy, native_ns, ...(await linearize(w, policy, base)) });
-    }
-    x = fit(rows);
-    base = { ...base, ...Object.fromEntries(FITTED.map((c, j) => [c, x[j]!])) };
-  }
-  const fitted = Object.fromEntries(FITTED.map((c, j) => [c, x[j]!])) as Record<FittedName, number>;
-  const points: FitPoint[] = [];
-  for (const { w, policy, native_ns } of native)
-    points.push({
-      workload: w.name,
-      policy,
-      native_ns_per_op: native_ns,
-      model_ns_per_op: await model_ns(w, policy, base),
-    });
-  return { measured, fitted, points };
+  const base: CostProfile = { ...PROFILES.js, ...measured, cores: availableParallelism() };
+  return { measured, ...(await fit_profile(native, base, progress)) };
 }

@@ -9,7 +9,8 @@
  *  - fault-vs-mprotect natively on 2 CPUs: faults off mmap_lock, and their
  *    p99 with the mprotect writer against alone;
  *  - the `js` cost profile's measured constants against the same
- *    microbenchmarks now (--calibrate: a whole new fit, ~2 minutes);
+ *    microbenchmarks now (--calibrate: a whole new fit, from three native
+ *    sweeps at 1 and 2 CPUs, about 10 minutes);
  *  - the timing model against native runs, every workload and policy at 1
  *    and 2 CPUs, and the timing executor's own steps per second.
  * Each figure is the median of several runs; machines here are shared.
@@ -58,7 +59,7 @@ import {
   MMAP_LOCK_MIN_RATIO,
   PER_VMA_MAX_RATIO,
 } from './targets.js';
-import { find_workload, WORKLOADS } from './workloads/index.js';
+import { find_workload } from './workloads/index.js';
 
 const RUNS = 5;
 
@@ -202,8 +203,7 @@ interface Deviation {
  * Every workload and policy natively and under the `js` profile, at 1 and
  * 2 CPUs: the report's two sweeps, its progress on stderr.
  */
-async function timing_against_native(): Promise<Deviation[]> {
-  const progress = new Progress();
+async function timing_against_native(progress: Progress): Promise<Deviation[]> {
   const cpus = [1, 2];
   const native = await sweep(progress, 'native runs on this machine', 'native', cpus);
   const timing = await sweep(progress, 'timing model, js profile', 'timing', cpus, PROFILES.js);
@@ -244,12 +244,9 @@ async function main(): Promise<void> {
   const fvm: Record<string, BenchResult> = {};
   for (const policy of POLICIES) fvm[policy] = await fault_vs_mprotect_native(policy);
   const constants = await measure_constants();
-  const calibration = process.argv.includes('--calibrate')
-    ? await calibrate([...WORKLOADS.values()], (what) =>
-        process.stderr.write(`calibrating: ${what}\n`),
-      )
-    : null;
-  const deviations = await timing_against_native();
+  const progress = new Progress();
+  const calibration = process.argv.includes('--calibrate') ? await calibrate(progress) : null;
+  const deviations = await timing_against_native(progress);
   const over = generator_overhead(iters);
   const ex = explorer_rate();
   const munmap_schedules_per_s = fault_vs_munmap_rate();
@@ -358,11 +355,11 @@ async function main(): Promise<void> {
     console.log(
       `a new fit (--calibrate): ${Object.entries(calibration.fitted)
         .map(([c, v]) => `${c} ${v.toFixed(1)}`)
-        .join(', ')}; the model's ns per operation over native's, one CPU:`,
+        .join(', ')}; the model's ns per operation over native's (the sweeps' median):`,
     );
     for (const p of calibration.points)
       console.log(
-        `  ${p.workload.padEnd(18)} ${p.policy.padEnd(11)} ${(p.model_ns_per_op / p.native_ns_per_op).toFixed(2)}`,
+        `  ${p.workload.padEnd(18)} ${p.policy.padEnd(11)} ${p.cpus} CPU  ${(p.model_ns_per_op / p.native_ns_per_op).toFixed(2)}`,
       );
   }
   console.log('the timing model (js profile) against native: throughput at 1 and 2 CPUs');

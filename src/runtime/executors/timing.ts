@@ -13,7 +13,8 @@
  * at t ends at t or later, and a task woken by a step ending at T runs
  * from T or later; so no access is performed "in the past" of another.
  *
- * Costs, per op (step_ns always, then):
+ * Costs, per op (step_ns always, plus crowded_ns where the profile's
+ * machine has no core to spare for this many CPUs; then):
  *	loads, COND_LOAD_NE, FUTEX_WAIT	a read of the word's line
  *	stores				a write of the line
  *	cmpxchg, xchg, fetch_*		an RMW of the line (a failed cmpxchg too:
@@ -50,7 +51,7 @@ import {
 import { instantiate, type RunConfig, type Scenario, task_code, task_name } from '../scenario.js';
 import { ACCESS_READ, ACCESS_RMW, ACCESS_WRITE, CacheModel } from './cache_model.js';
 import { TASK_DONE, TASK_FUTEX, TASK_RUNNABLE, TASK_SPIN } from './explore.js';
-import type { CostProfile } from './timing_costs.js';
+import { type CostProfile, crowded } from './timing_costs.js';
 
 export interface TimingOptions {
   readonly profile: CostProfile;
@@ -150,6 +151,8 @@ class TimingExecutor {
   private readonly nr_tasks: number;
   private readonly w: Int32Array;
   private readonly costs: CostProfile;
+  /* What every step costs on this run's machine: step_ns, and crowded_ns where it has no spare core. */
+  private readonly step_ns: number;
   private readonly cache: CacheModel;
   private readonly max_steps: number;
   /* The scenario's stop word and when to set it (never: +Infinity). */
@@ -201,6 +204,8 @@ class TimingExecutor {
     const n = this.nr_tasks;
     this.w = this.m.words;
     this.costs = opts.profile;
+    this.step_ns =
+      opts.profile.step_ns + (crowded(opts.profile, cfg.cpus) ? opts.profile.crowded_ns : 0);
     this.cache = new CacheModel(this.w.length, n, opts.profile);
     this.max_steps = opts.max_steps ?? 50_000_000;
     const stop = opts.stop_ns === undefined ? undefined : scenario.stop_word?.(this.globals);
@@ -514,7 +519,7 @@ class TimingExecutor {
 
   /* Charge task t an access of kind `kind` to `addr`, plus its step. */
   private charge(t: number, addr: number, kind: number): number {
-    const end_ns = this.cache.access(t, addr, this.clock_ns[t]!, kind) + this.costs.step_ns;
+    const end_ns = this.cache.access(t, addr, this.clock_ns[t]!, kind) + this.step_ns;
     this.clock_ns[t] = end_ns;
     return end_ns;
   }
@@ -568,19 +573,19 @@ class TimingExecutor {
       case Op.FUTEX_WAIT:
         if (this.woken[t]) {
           this.woken[t] = 0;
-          this.clock_ns[t]! += this.costs.step_ns;
+          this.clock_ns[t]! += this.step_ns;
           return 0;
         }
         this.charge(t, addr, ACCESS_READ);
         if (w[addr] !== k.a) return 1;
         return this.park(t, this.futexq, addr, TASK_FUTEX);
       case Op.FUTEX_WAKE: {
-        const now_ns = this.advance(t, this.costs.step_ns);
+        const now_ns = this.advance(t, this.step_ns);
         return this.waker_pays(t, this.wake_futex(addr, k.a, now_ns));
       }
       case Op.RCU_READ_LOCK:
         __rcu_read_lock(w, this.sys.rcu_data[t]!);
-        this.clock_ns[t]! += this.costs.step_ns;
+        this.clock_ns[t]! += this.step_ns;
         return 0;
       case Op.RCU_READ_UNLOCK: {
         const wake = __rcu_read_unlock(w, this.sys.rcu_data[t]!, this.sys.rcu_state);
@@ -589,7 +594,7 @@ class TimingExecutor {
             'rcu',
             `rcu_read_unlock() without rcu_read_lock() by ${task_name(this.scenario, this.cfg, t)}`,
           );
-        const now_ns = this.advance(t, this.costs.step_ns);
+        const now_ns = this.advance(t, this.step_ns);
         if (wake > 0) this.waker_pays(t, this.wake_futex(wake, 0x7fffffff, now_ns));
         return 0;
       }
@@ -601,8 +606,7 @@ class TimingExecutor {
       case Op.MEMCPY:
       case Op.MEMSET: {
         const n = k.b;
-        let cost_ns =
-          this.costs.step_ns + this.costs.word_ns * n + this.cache.bulk(t, addr, n, true);
+        let cost_ns = this.step_ns + this.costs.word_ns * n + this.cache.bulk(t, addr, n, true);
         if (op === Op.MEMCPY) {
           cost_ns += this.cache.bulk(t, k.a, n, false);
           w.copyWithin(addr, k.a, k.a + n);
@@ -615,7 +619,7 @@ class TimingExecutor {
       }
       case Op.ALLOC: {
         const obj = slab_alloc(this.m, addr, k.a);
-        let cost_ns = this.costs.step_ns + this.costs.alloc_ns;
+        let cost_ns = this.step_ns + this.costs.alloc_ns;
         if (obj !== 0 && k.a & __GFP_ZERO) {
           const size = w[addr + KMEM_CACHE.object_size]!;
           cost_ns += this.costs.word_ns * size + this.cache.bulk(t, obj, size, true);
@@ -625,7 +629,7 @@ class TimingExecutor {
       }
       case Op.FREE:
         slab_free(this.m, addr, k.a, t);
-        this.clock_ns[t]! += this.costs.step_ns + this.costs.alloc_ns;
+        this.clock_ns[t]! += this.step_ns + this.costs.alloc_ns;
         return 0;
       default:
         throw new KernelBug(

@@ -36,6 +36,8 @@ export const COST_NAMES = [
   'annotation_ns',
   // The waker's side of a wake-up that wakes someone (try_to_wake_up, the IPI).
   'waker_ns',
+  // Extra per step where the CPUs leave the machine no spare core (CostProfile.cores).
+  'crowded_ns',
 ] as const;
 export type CostName = (typeof COST_NAMES)[number];
 
@@ -51,9 +53,24 @@ export type ProfileName = 'js' | 'hw';
 export type CostProfile = Readonly<Record<CostName, number>> & {
   readonly name: ProfileName;
   readonly sources: Readonly<Record<CostName, string>>;
+  /**
+   * The cores of the machine the profile describes, where it has fewer
+   * than a run can have CPUs: from this many CPUs up, every step pays
+   * crowded_ns. Absent: a core for every CPU.
+   */
+  readonly cores?: number;
 };
 
-function profile(name: ProfileName, costs: Readonly<Record<CostName, Cost>>): CostProfile {
+/** Whether a run of `cpus` CPUs leaves `p`'s machine no spare core. */
+export function crowded(p: CostProfile, cpus: number): boolean {
+  return p.cores !== undefined && cpus >= p.cores;
+}
+
+function profile(
+  name: ProfileName,
+  costs: Readonly<Record<CostName, Cost>>,
+  cores?: number,
+): CostProfile {
   const values = {} as Record<CostName, number>;
   const sources = {} as Record<CostName, string>;
   for (const c of COST_NAMES) {
@@ -63,7 +80,7 @@ function profile(name: ProfileName, costs: Readonly<Record<CostName, Cost>>): Co
     values[c] = value_ns;
     sources[c] = source;
   }
-  return { name, ...values, sources };
+  return { name, ...values, sources, ...(cores === undefined ? {} : { cores }) };
 }
 
 /** A profile's constants with their sources, for the report's table. */
@@ -123,6 +140,11 @@ const HW_COSTS: Readonly<Record<CostName, Cost>> = {
     source:
       'Lockdep annotations compile to nothing without CONFIG_LOCKDEP, which production kernels and the published figures above leave off.',
   },
+  crowded_ns: {
+    value_ns: 0,
+    source:
+      'Nothing: a kernel runs no threads of its own runtime beside its CPUs, and the modelled machine has a core for every CPU.',
+  },
   waker_ns: {
     value_ns: 500,
     source:
@@ -139,39 +161,43 @@ const HW = profile('hw', HW_COSTS);
  */
 const calibrated = (value_ns: number, how: string): Cost => ({
   value_ns,
-  source: `${how} (src/bench/calibrate.ts on this machine, 2 AMD EPYC CPUs, Node 20, 2026-11-21)`,
+  source: `${how} (src/bench/calibrate.ts on this machine, 2 AMD EPYC CPUs, Node 20, 2026-11-22)`,
 });
 const JS_CALIBRATION: Readonly<Record<CostName, Cost>> = {
   step_ns: calibrated(
-    403,
-    'fitted: every workload and policy run natively on one CPU (warm workers, the median of three runs) against the model, least squares on the ratio, linearised anew from each fit',
+    338,
+    'fitted: every workload and policy run natively on 1 and 2 CPUs in three sweeps (warm workers; a point the median of three runs, then of the sweeps) against the model, least squares on the ratio, linearised anew from each fit',
   ),
-  line_transfer_ns: calibrated(92, 'half a round trip of a word two worker threads spin on'),
+  line_transfer_ns: calibrated(83, 'half a round trip of a word two worker threads spin on'),
   memory_ns: calibrated(
-    6.7,
+    5.0,
     'a write to each 64-byte line of a faulted-in 64 MiB SharedArrayBuffer after 64 MiB more written to evict it, line after line (prefetched)',
   ),
-  rmw_ns: calibrated(2.2, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
+  rmw_ns: calibrated(9.7, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
   invalidate_ns: {
     value_ns: HW_COSTS.invalidate_ns.value_ns,
     source: `Not measurable here: a write to a line shared by more than one other CPU needs three cores. The hw figure: ${HW_COSTS.invalidate_ns.source}`,
   },
-  word_ns: calibrated(0.45, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
-  alloc_ns: calibrated(3416, 'fitted with step_ns'),
+  word_ns: calibrated(0.4, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
+  alloc_ns: calibrated(2771, 'fitted with step_ns'),
   wake_ns: calibrated(
-    46339,
+    34867,
     'half a round trip through Atomics.wait/notify between two workers, less line_transfer_ns',
   ),
   waker_ns: calibrated(
-    34744,
+    29959,
     "fitted with step_ns. Far more than Atomics.notify itself (a few us): it carries what the model leaves out of a wake-up natively, the woken worker (the grace-period kthread's, mostly) contending with the CPUs' workers for this machine's two cores and for V8's futex-emulation lock; without it mmap-churn, which wakes the kthread on every munmap, ran twice as fast in the model as natively",
+  ),
+  crowded_ns: calibrated(
+    67,
+    "fitted with step_ns, from the 2-CPU points, the only ones where this machine's 2 cores are all taken (`cores`). A fifth of a step: on 2 CPUs each CPU's worker ran on its core 78% of the time against 93% on one CPU, V8's garbage-collector and compiler threads taking a tenth of the machine (page-fault3 under mmap-lock, per-thread CPU time in /proc/self/task)",
   ),
   annotation_ns: calibrated(
     0,
     'fitted with step_ns: the fit finds the annotations free, the step before or after them paying for their round trip',
   ),
 };
-const JS = profile('js', JS_CALIBRATION);
+const JS = profile('js', JS_CALIBRATION, 2);
 
 export const PROFILES: Readonly<Record<ProfileName, CostProfile>> = { js: JS, hw: HW };
 

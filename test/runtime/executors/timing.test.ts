@@ -157,6 +157,22 @@ test('a line written by one CPU then by another costs one transfer, after the fi
   assert.equal(r.makespan_ns, r.clocks_ns[1]);
 });
 
+test("a profile's machine with no spare core for the CPUs costs crowded_ns a step; with one, nothing", () => {
+  const two_cores: CostProfile = { ...HW, crowded_ns: 7, cores: 2 };
+  const alone = run_tiny(1, { mode: LOADS, n: 10 }, two_cores);
+  assert.equal(alone.makespan_ns, run_tiny(1, { mode: LOADS, n: 10 }).makespan_ns);
+  const both = run_tiny(2, { mode: CONTEND, n: 1 }, two_cores);
+  const plain = run_tiny(2, { mode: CONTEND, n: 1 });
+  assert.deepEqual(both.steps, plain.steps);
+  // One step each: the same line traffic, each CPU 7 ns later.
+  assert.deepEqual(
+    both.clocks_ns,
+    plain.clocks_ns.map((t) => t + 7),
+  );
+  assert.equal(both.cache.transfers, plain.cache.transfers);
+  assert.equal(PROFILES.hw.crowded_ns, 0, 'the hw machine has a core for every CPU');
+});
+
 test('two CPUs incrementing one counter move its line on every increment; one CPU never does', () => {
   const n = 50;
   const one = run_tiny(1, { mode: CONTEND, n });
