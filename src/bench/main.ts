@@ -10,7 +10,7 @@
  *    p99 with the mprotect writer against alone;
  *  - the `js` cost profile's measured constants against the same
  *    microbenchmarks now (--calibrate: a whole new fit, from three native
- *    sweeps at 1 and 2 CPUs, about 10 minutes);
+ *    sweeps at 1 and 2 CPUs, about 11 minutes);
  *  - the timing model against native runs, every workload and policy at 1
  *    and 2 CPUs, and the timing executor's own steps per second.
  * Each figure is the median of several runs; machines here are shared.
