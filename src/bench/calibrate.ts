@@ -46,10 +46,14 @@ import { run_timing_points } from './timing_pool.js';
 
 export type MeasuredName = 'line_transfer_ns' | 'wake_ns' | 'rmw_ns' | 'word_ns' | 'memory_ns';
 
-export interface NativePoint {
+/** A workload, a policy and a CPU count. */
+interface Point {
   readonly workload: string;
   readonly policy: string;
   readonly cpus: number;
+}
+
+export interface NativePoint extends Point {
   /** The median of the sweeps'. */
   readonly native_ns_per_op: number;
 }
@@ -263,12 +267,6 @@ export function fit(rows: readonly Row[]): number[] {
   return best;
 }
 
-interface Point {
-  readonly workload: string;
-  readonly policy: string;
-  readonly cpus: number;
-}
-
 /* The model's ns per operation of every point under each of `profiles`: [profile][point]. */
 async function model_ns(
   points: readonly Point[],
@@ -316,7 +314,7 @@ const CALIBRATION_SWEEPS = 3;
 const CALIBRATION_CPUS = [1, 2];
 
 /** Every workload × policy natively on 1 and 2 CPUs, CALIBRATION_SWEEPS times: each point's median. */
-export async function measure_native(progress: Progress): Promise<NativePoint[]> {
+async function measure_native(progress: Progress): Promise<NativePoint[]> {
   const sweeps: BenchResult[][] = [];
   for (let i = 0; i < CALIBRATION_SWEEPS; i++)
     sweeps.push(
@@ -339,7 +337,7 @@ export async function measure_native(progress: Progress): Promise<NativePoint[]>
  * The fitted constants that bring the model closest to `native`, from
  * `base` (the measured constants in place).
  */
-export async function fit_profile(
+async function fit_profile(
   native: readonly NativePoint[],
   base: CostProfile,
   progress: Progress,

@@ -46,19 +46,26 @@ test('a pool keeps its workers from run to run, and replaces those of a run that
   }
 });
 
-test('a pooled task keeps its worker when the CPU count changes: the kthread moves from task 1 to 2', async () => {
+test('a pooled task keeps its worker, and its count of runs, when the CPU count changes', async () => {
   const pool = new NativePool();
   try {
     const pft = find_workload('pft');
+    const cfg = (cpus: number) =>
+      make_config(pft.scenario, { cpus, params: pft.params('timing', cpus) });
     const run = async (cpus: number) => {
-      const cfg = make_config(pft.scenario, { cpus, params: pft.params('timing', cpus) });
-      const r = await run_native(pft.scenario, cfg, { pool });
+      const r = await run_native(pft.scenario, cfg(cpus), { pool });
       assert.equal(r.bug, null, r.bug?.message);
     };
     await run(1);
+    assert.ok(pool.warmed(pft.scenario, cfg(1), 1));
+    assert.ok(!pool.warmed(pft.scenario, cfg(1), 2));
+    assert.ok(!pool.warmed(pft.scenario, cfg(2), 1), 'cpu1 has not run yet');
     const cpu0 = pool.worker('cpu0');
     const kthread = pool.worker('rcu_gp_kthread');
     await run(2);
+    assert.ok(pool.warmed(pft.scenario, cfg(2), 1));
+    assert.ok(!pool.warmed(pft.scenario, cfg(2), 2), 'cpu1 has run once');
+    assert.ok(pool.warmed(pft.scenario, cfg(1), 2));
     assert.equal(pool.worker('cpu0'), cpu0);
     assert.equal(
       pool.worker('rcu_gp_kthread'),
