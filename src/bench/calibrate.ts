@@ -148,7 +148,7 @@ function measure_rmw_ns(): number {
  * A line no cache holds: one word of each line of a 64 MiB buffer, after
  * another 64 MiB has been written to push it out of the caches. The
  * buffer's pages are faulted in first, as the native executor faults
- * kernel memory in before a run (native.ts prefault()).
+ * kernel memory in before a run (native.ts run_native()).
  */
 function measure_memory_ns(): number {
   const a = new Int32Array(new SharedArrayBuffer(BUFFER_WORDS * 4));

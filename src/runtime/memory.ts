@@ -32,15 +32,19 @@ export class KernelMemory {
   /** Slab caches by address, for naming addresses inside slab objects. */
   readonly caches = new Map<number, { name: string; info: StructInfo }>();
 
-  private constructor(readonly sab: SharedArrayBuffer) {
-    this.words = new Int32Array(sab);
+  private constructor(
+    readonly sab: SharedArrayBuffer,
+    size_words: number,
+  ) {
+    this.words = new Int32Array(sab, 0, size_words);
   }
 
   /**
-   * Kernel memory of `size_words` words, all zero: a new buffer, or `reuse`
-   * zeroed (a buffer of that size from an earlier run whose CPUs are gone).
+   * Kernel memory of `size_words` words, all zero: a new buffer, or the
+   * first `size_words` words of `buffer` zeroed (a native run's: page-aligned,
+   * or an earlier run's whose CPUs are gone).
    */
-  static create(size_words: number, reuse?: SharedArrayBuffer): KernelMemory {
+  static create(size_words: number, buffer?: SharedArrayBuffer): KernelMemory {
     if (
       !Number.isInteger(size_words) ||
       size_words < 4 * PAGE_WORDS ||
@@ -50,12 +54,12 @@ export class KernelMemory {
         `kernel memory: ${size_words} words is not a multiple of a page and at least 4 pages`,
       );
     }
-    if (reuse && reuse.byteLength !== size_words * 4)
+    if (buffer && buffer.byteLength < size_words * 4)
       throw new Error(
-        `kernel memory: a buffer of ${reuse.byteLength} bytes reused for ${size_words} words`,
+        `kernel memory: a buffer of ${buffer.byteLength} bytes is too small for ${size_words} words`,
       );
-    const m = new KernelMemory(reuse ?? new SharedArrayBuffer(size_words * 4));
-    if (reuse) m.words.fill(0);
+    const m = new KernelMemory(buffer ?? new SharedArrayBuffer(size_words * 4), size_words);
+    if (buffer) m.words.fill(0);
     const w = m.words;
     const pages = size_words >> PAGE_SHIFT;
     w[MEMHDR.size] = size_words;
@@ -65,9 +69,9 @@ export class KernelMemory {
     return m;
   }
 
-  /** The same memory seen from a worker thread. */
+  /** The same memory seen from a worker thread: as many words as create() gave it. */
   static attach(sab: SharedArrayBuffer): KernelMemory {
-    return new KernelMemory(sab);
+    return new KernelMemory(sab, new Int32Array(sab, 0, MEMHDR.$.size)[MEMHDR.size]!);
   }
 
   get size(): number {

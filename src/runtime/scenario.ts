@@ -128,11 +128,11 @@ export interface Instance {
 
 /*
  * Every executor starts here, so that all of them see the same addresses.
- * `reuse`: a buffer of memory_words(s, cfg) words to boot in, zeroed.
+ * `buffer`: one of at least memory_words(s, cfg) words to boot in, zeroed.
  */
-export function instantiate(s: Scenario, cfg: RunConfig, reuse?: SharedArrayBuffer): Instance {
+export function instantiate(s: Scenario, cfg: RunConfig, buffer?: SharedArrayBuffer): Instance {
   const nr_tasks = cfg.cpus + s.kthreads.length;
-  const m = KernelMemory.create(memory_words(s, cfg), reuse);
+  const m = KernelMemory.create(memory_words(s, cfg), buffer);
   const sys = boot(m, nr_tasks);
   return { nr_tasks, m, sys, globals: s.setup(m, sys, cfg) };
 }

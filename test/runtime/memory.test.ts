@@ -51,5 +51,13 @@ test('kernel memory in a reused buffer starts as a new one does: zeroed, the sam
   assert.equal(reused.sab, sab);
   assert.deepEqual(reused.words, fresh.words);
   assert.equal(reused.boot_alloc(OUTER.$, 'o'), fresh.boot_alloc(OUTER.$, 'o'));
-  assert.throws(() => KernelMemory.create(4 * PAGE_WORDS, sab), /reused for/);
+  assert.throws(() => KernelMemory.create(16 * PAGE_WORDS, sab), /too small for/);
+});
+
+test('kernel memory in a larger buffer is its first words, and a worker attaching sees as many', () => {
+  const big = new SharedArrayBuffer(12 * PAGE_WORDS * 4);
+  const m = KernelMemory.create(8 * PAGE_WORDS, big);
+  assert.equal(m.words.length, 8 * PAGE_WORDS);
+  assert.equal(m.size, 8 * PAGE_WORDS);
+  assert.equal(KernelMemory.attach(big).words.length, 8 * PAGE_WORDS);
 });

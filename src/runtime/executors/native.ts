@@ -131,10 +131,11 @@ export class NativePool {
    * A buffer of `bytes` for a run's kernel memory: the last run's when it
    * has that size, so that its pages are resident already (zeroing them
    * costs a fraction of what faulting fresh ones in costs the host), else
-   * a new one.
+   * a new one (line_aligned_buffer()).
    */
   buffer(bytes: number): SharedArrayBuffer {
-    if (this.sab?.byteLength !== bytes) this.sab = new SharedArrayBuffer(bytes);
+    if (this.sab?.byteLength !== wasm_pages(bytes) * WASM_PAGE_BYTES)
+      this.sab = line_aligned_buffer(bytes);
     return this.sab;
   }
 
@@ -155,21 +156,31 @@ type WorkerMessage =
   | { type: 'done'; cpu_ms: number; ops: OpSample | null }
   | { type: 'bug'; bug_class: string; message: string; stack: string };
 
-/* The words in one 4 KiB page of the host's memory. */
-const HOST_PAGE_WORDS = 1024;
+/* Shared WebAssembly memory comes in whole pages of 64 KiB, at most 65536 of them. */
+const WASM_PAGE_BYTES = 65536;
+const WASM_MAX_PAGES = 65536;
+const wasm_pages = (bytes: number): number => Math.ceil(bytes / WASM_PAGE_BYTES);
 
-/*
- * Fault every host page of kernel memory in before any CPU starts. A fresh
- * SharedArrayBuffer is the host kernel's zero page until first written, so
- * otherwise the CPUs would pay the host's page faults inside their
- * operations: a cost of this machine's Linux, not of the modelled kernel,
- * that varies several-fold with whether transparent huge pages are to be
- * had (40 to 250 ns a line measured here) and that two CPUs faulting at
- * once pay more for (they share the host's mm). Writing a word back to
- * itself changes nothing in the model.
+/**
+ * At least `bytes` of kernel memory for a native run, starting on a page
+ * boundary, so that the 64-byte lines the timing executor's cache model
+ * tracks are this machine's cache lines. A SharedArrayBuffer as large as
+ * kernel memory is an mmap'd malloc chunk whose data starts 16 bytes into
+ * its page (glibc's chunk header): each modelled line would straddle two
+ * hardware lines, its last 4 words sharing one with the next line's first
+ * 12. Two workers each adding to words 28 and 32, two lines to the model,
+ * took 28-43 ns an add, as on one line, against 18 ns on lines apart. A
+ * shared WebAssembly.Memory is page-aligned.
  */
-function prefault(w: Int32Array): void {
-  for (let i = 0; i < w.length; i += HOST_PAGE_WORDS) w[i] = w[i]!;
+export function line_aligned_buffer(bytes: number): SharedArrayBuffer {
+  const pages = wasm_pages(bytes);
+  if (pages > WASM_MAX_PAGES)
+    throw new Error(`kernel memory: ${bytes} bytes is more than a 4 GiB WebAssembly memory`);
+  const buffer: unknown = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true })
+    .buffer;
+  if (!(buffer instanceof SharedArrayBuffer))
+    throw new Error('kernel memory: a shared WebAssembly memory gave no SharedArrayBuffer');
+  return buffer;
 }
 
 /* A run's tasks on workers of their own, started with their WorkerInit and ended after. */
@@ -198,11 +209,16 @@ export async function run_native(
   opts: NativeOptions = {},
 ): Promise<NativeResult> {
   const pool = opts.pool;
-  // A pool's buffer is zeroed word by word, which faults every page in.
-  const { nr_tasks, m, sys, globals } = pool
-    ? instantiate(scenario, cfg, pool.buffer(memory_words(scenario, cfg) * 4))
-    : instantiate(scenario, cfg);
-  if (!pool) prefault(m.words);
+  const bytes = memory_words(scenario, cfg) * 4;
+  // The buffer is zeroed word by word, which faults every page of it in
+  // before any CPU starts: the CPUs pay the model's costs, not the host's
+  // page faults (40 to 250 ns a line measured here, more when two CPUs
+  // fault at once, as they share the host's mm).
+  const { nr_tasks, m, sys, globals } = instantiate(
+    scenario,
+    cfg,
+    pool ? pool.buffer(bytes) : line_aligned_buffer(bytes),
+  );
   const ctrl_sab = new SharedArrayBuffer(ctrl_words(nr_tasks) * 4);
   const ctrl = new Int32Array(ctrl_sab);
   // cpu0 as this thread runs it: the prologue before the workers start, the epilogue after the CPUs.
