@@ -22,9 +22,18 @@ test('the watchdog reports no progress, with what each CPU waits on, instead of 
   assert.match(r.bug!.message, /cpu1: done/);
 });
 
-test('a pool keeps its workers from run to run, and replaces those of a run that failed', async () => {
+/* `body` on a pool of its own, closed whatever happens. */
+async function with_pool(body: (pool: NativePool) => Promise<void>): Promise<void> {
   const pool = new NativePool();
   try {
+    await body(pool);
+  } finally {
+    await pool.close();
+  }
+}
+
+test('a pool keeps its workers from run to run, and replaces those of a run that failed', () =>
+  with_pool(async (pool) => {
     const pft = find_workload('pft');
     const cfg = make_config(pft.scenario, { cpus: 2, params: pft.params('timing', 2) });
     const first = pool.worker('cpu0');
@@ -41,14 +50,10 @@ test('a pool keeps its workers from run to run, and replaces those of a run that
     assert.notEqual(pool.worker('cpu0'), first, 'a failed run leaves no worker behind');
     const after = await run_native(pft.scenario, cfg, { pool });
     assert.equal(after.bug, null, after.bug?.message);
-  } finally {
-    await pool.close();
-  }
-});
+  }));
 
-test('a pooled task keeps its worker, and its count of runs, when the CPU count changes', async () => {
-  const pool = new NativePool();
-  try {
+test('a pooled task keeps its worker, and its count of runs, when the CPU count changes', () =>
+  with_pool(async (pool) => {
     const pft = find_workload('pft');
     const cfg = (cpus: number) =>
       make_config(pft.scenario, { cpus, params: pft.params('timing', cpus) });
@@ -73,14 +78,10 @@ test('a pooled task keeps its worker, and its count of runs, when the CPU count 
       "the kthread ran on its own worker, not on cpu1's",
     );
     assert.notEqual(pool.worker('cpu1'), kthread);
-  } finally {
-    await pool.close();
-  }
-});
+  }));
 
-test("a pooled run boots in the last run's memory, zeroed: it measures what a fresh run does", async () => {
-  const pool = new NativePool();
-  try {
+test("a pooled run boots in the last run's memory, zeroed: it measures what a fresh run does", () =>
+  with_pool(async (pool) => {
     const w = find_workload('page-fault1');
     const cfg = make_config(w.scenario, { cpus: 1, params: w.params('timing', 1) });
     const fresh = await run_native(w.scenario, cfg, {});
@@ -95,7 +96,4 @@ test("a pooled run boots in the last run's memory, zeroed: it measures what a fr
       );
       assert.deepEqual(r.report, fresh.report);
     }
-  } finally {
-    await pool.close();
-  }
-});
+  }));
