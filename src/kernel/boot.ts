@@ -9,7 +9,7 @@ import { defineStruct } from '../runtime/layout.js';
 import type { KernelMemory } from '../runtime/memory.js';
 import { type MmCaches, mm_core_init } from './mm/mm_init.js';
 import { RCU_STATE, rcu_init, rcu_synchronize_init } from './rcu/tree.js';
-import { TASK_STRUCT, TASK_STRUCT_ALIGN } from './sched.js';
+import { TASK_STRUCT } from './sched.js';
 import { KMALLOC_CLASSES, KMALLOC_MIN_WORDS, kmem_cache_create } from './slab.js';
 
 /** Where boot put things: constant afterwards, and passed to every worker. */
@@ -31,7 +31,6 @@ export const MAX_TASKS = 256 + 8;
 export function boot(m: KernelMemory, nr_tasks: number): KernelSymbols {
   if (!Number.isInteger(nr_tasks) || nr_tasks < 1 || nr_tasks > MAX_TASKS)
     throw new Error(`boot: ${nr_tasks} tasks`);
-  m.bump(0, TASK_STRUCT_ALIGN);
   const t0 = m.boot_alloc(TASK_STRUCT.$, 'task_struct', nr_tasks);
   const tasks: number[] = [];
   for (let i = 0; i < nr_tasks; i++) {

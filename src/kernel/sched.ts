@@ -9,7 +9,7 @@
  * changes the condition then calls wake_up_process() either finds the
  * state set (and wakes it) or the waiter sees the condition.
  */
-import { defineStruct } from '../runtime/layout.js';
+import { cacheline_aligned, defineStruct } from '../runtime/layout.js';
 import type { KernelContext, KGen } from '../runtime/ops.js';
 
 export const TASK_RUNNING = 0;
@@ -22,7 +22,7 @@ export const TASK_UNINTERRUPTIBLE = 2;
  * the same kind at once. The users check at load time that they fit.
  */
 export const TASK_STRUCT = defineStruct('task_struct', {
-  __state: 'WRITE_ONCE by the task itself; cmpxchg by try_to_wake_up()',
+  __state: cacheline_aligned('WRITE_ONCE by the task itself; cmpxchg by try_to_wake_up()'),
   cpu: 'constant: the CPU this task runs on',
   rwsem_waiter: [6, 'the task itself: its on-stack struct rwsem_waiter'],
   swait: [4, 'the task itself: its on-stack struct swait_queue'],
@@ -34,18 +34,15 @@ export const TASK_STRUCT = defineStruct('task_struct', {
   ],
   tlb_mm:
     'WRITE_ONCE by the task itself: the mm of the translation its CPU holds during a user access (0 between them); read by TLB shootdowns',
-  pad: [4, 'none: a task_struct is 40 words, so every one stays aligned'],
 });
-/**
- * task_structs are aligned so that a pointer to one leaves its low bits free
- * for flags (rw_semaphore.owner's RWSEM_READER_OWNED and RWSEM_NONSPINNABLE).
+/*
+ * task_structs are cache-line aligned, as task_struct_cachep aligns them
+ * (L1_CACHE_BYTES): one CPU's task, whose vm_events it bumps on every
+ * fault, shares no line with another's. A pointer to one also leaves its
+ * low bits free for flags (rw_semaphore.owner's RWSEM_READER_OWNED and
+ * RWSEM_NONSPINNABLE).
  */
-export const TASK_STRUCT_ALIGN = 8;
-if (TASK_STRUCT.$.size % TASK_STRUCT_ALIGN !== 0) {
-  throw new Error(
-    `task_struct is ${TASK_STRUCT.$.size} words, not a multiple of ${TASK_STRUCT_ALIGN}: the tasks after the first would lose their alignment`,
-  );
-}
+if (TASK_STRUCT.$.align < 4) throw new Error('task_struct: a pointer to one needs 2 low bits free');
 
 /** Check at load time that an on-stack struct fits its task_struct slot. */
 export function assert_stack_slot(slot: string, words: number, size: number): void {

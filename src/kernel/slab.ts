@@ -23,7 +23,13 @@
  * An allocation or a free is one step: the executor calls slab_alloc() and
  * slab_free() under the cache's word lock (natively a short spin).
  */
-import { defineStruct, field_at, type StructInfo } from '../runtime/layout.js';
+import {
+  cacheline_aligned,
+  defineStruct,
+  field_at,
+  round_up,
+  type StructInfo,
+} from '../runtime/layout.js';
 import { hex, type KernelMemory, PAGE_WORDS } from '../runtime/memory.js';
 import { KernelBug, type KernelContext, type KGen } from '../runtime/ops.js';
 import { name_hash } from './locking/lockdep.js';
@@ -32,8 +38,9 @@ export const SLAB_TYPESAFE_BY_RCU = 1 << 0;
 export const __GFP_ZERO = 1 << 0;
 
 export const KMEM_CACHE = defineStruct('kmem_cache', {
-  object_size: 'constant: words of an object',
-  stride: 'constant: words of an object and its header',
+  object_size: cacheline_aligned('constant: words of an object'),
+  stride: 'constant: words of a slab cell: an object, its header, and padding to its alignment',
+  offset: "constant: words from a cell's start to its object (the header just before it)",
   flags: 'constant: SLAB_TYPESAFE_BY_RCU',
   slab_pages: 'constant: pages per slab',
   name: 'constant: hash of the name',
@@ -46,11 +53,10 @@ export const KMEM_CACHE = defineStruct('kmem_cache', {
   slab_end: 'lock: end of the newest slab',
   nr_active: 'lock: objects allocated now',
   nr_total: 'lock: objects ever carved',
-  pad: [2, 'none: 16 words, a cache line'],
 });
 
 /** Words before each object (offsets are negative from the object). */
-export const OBJ_HEADER_WORDS = 3;
+const OBJ_HEADER_WORDS = 3;
 const OBJ_GEN = -3;
 const OBJ_NEXT = -2;
 const OBJ_COOKIE = -1;
@@ -65,6 +71,23 @@ export function rcu_seq_done(gp_seq: number, snap: number): boolean {
   return ((gp_seq - snap) | 0) >= 0;
 }
 
+/*
+ * A slab's cell for one object of `info`: its header, then the object,
+ * padded to the struct's alignment. Slabs start on a page, so cells of a
+ * multiple of the alignment, each object as far into its cell as aligns
+ * it, keep every object aligned (KMEM_CACHE() passes the struct's
+ * __alignof__, and SLUB aligns each object to it).
+ */
+function slab_cell(info: StructInfo): { offset: number; stride: number } {
+  const offset = round_up(OBJ_HEADER_WORDS, info.align);
+  return { offset, stride: round_up(offset + info.size, info.align) };
+}
+
+/** Words one object of `info` takes in its slab, header and padding included. */
+export function slab_cell_words(info: StructInfo): number {
+  return slab_cell(info).stride;
+}
+
 export function kmem_cache_create(
   m: KernelMemory,
   name: string,
@@ -74,9 +97,10 @@ export function kmem_cache_create(
 ): number {
   const c = m.boot_alloc(KMEM_CACHE.$, `kmem_cache ${name}`);
   const w = m.words;
-  const stride = info.size + OBJ_HEADER_WORDS;
+  const { offset, stride } = slab_cell(info);
   w[c + KMEM_CACHE.object_size] = info.size;
   w[c + KMEM_CACHE.stride] = stride;
+  w[c + KMEM_CACHE.offset] = offset;
   w[c + KMEM_CACHE.flags] = flags;
   w[c + KMEM_CACHE.slab_pages] = slab_order_pages(stride);
   w[c + KMEM_CACHE.name] = name_hash(name);
@@ -158,12 +182,12 @@ function carve(m: KernelMemory, c: number): number {
   }
   w[c + KMEM_CACHE.slab_cursor] = cursor + stride;
   w[c + KMEM_CACHE.nr_total]!++;
-  return cursor + OBJ_HEADER_WORDS;
+  return cursor + w[c + KMEM_CACHE.offset]!;
 }
 
 /**
  * The cache and object of an address inside a slab, or undefined for a
- * header word or the slack at a slab's end. The object may be free, or
+ * header or padding word or the slack at a slab's end. The object may be free, or
  * never allocated (generation 0).
  */
 export function slab_object(
@@ -175,7 +199,7 @@ export function slab_object(
   const w = m.words;
   const stride = w[c + KMEM_CACHE.stride]!;
   const base = m.page_slab(addr);
-  const obj = base + Math.floor((addr - base) / stride) * stride + OBJ_HEADER_WORDS;
+  const obj = base + Math.floor((addr - base) / stride) * stride + w[c + KMEM_CACHE.offset]!;
   if (
     addr < obj ||
     obj + w[c + KMEM_CACHE.object_size]! > base + w[c + KMEM_CACHE.slab_pages]! * PAGE_WORDS

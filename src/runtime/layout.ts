@@ -6,20 +6,49 @@
  */
 
 /**
- * A field: its protection text (one word), [words, protection], an
- * embedded struct (its own fields say what protects them), or
- * [struct, protection] when one lock protects the whole embedded struct.
+ * L1_CACHE_BYTES (64 on x86) in words: what ____cacheline_aligned_in_smp
+ * aligns to, and the line the timing executor's cache model tracks.
  */
-export type FieldSpec =
+export const L1_CACHE_WORDS = 16;
+
+/** A field as declared, before alignment. */
+export type PlainFieldSpec =
   | string
   | readonly [number, string]
   | StructInfo
   | readonly [StructInfo, string];
 
+/** A field declared ____cacheline_aligned_in_smp (see cacheline_aligned()). */
+export interface AlignedFieldSpec {
+  readonly cacheline_aligned: PlainFieldSpec;
+}
+
+/**
+ * A field: its protection text (one word), [words, protection], an
+ * embedded struct (its own fields say what protects them), or
+ * [struct, protection] when one lock protects the whole embedded struct;
+ * any of them cacheline_aligned().
+ */
+export type FieldSpec = PlainFieldSpec | AlignedFieldSpec;
+
+/**
+ * ____cacheline_aligned_in_smp: the field starts a cache line, so the
+ * struct is aligned to one and its size rounded up to whole lines, as C
+ * does for a member with that attribute. What the kernel writes on every
+ * operation (a lock word, a reference count) gets a line apart from the
+ * fields every reader loads: otherwise each write takes the line from
+ * every reader's cache, and the model would charge that false sharing.
+ */
+export function cacheline_aligned(spec: PlainFieldSpec): AlignedFieldSpec {
+  return { cacheline_aligned: spec };
+}
+
 export interface StructInfo {
   readonly name: string;
-  /** Size in 32-bit words. */
+  /** Size in 32-bit words: a multiple of `align`. */
   readonly size: number;
+  /** Words every object of the struct is aligned to: 1, or L1_CACHE_WORDS. */
+  readonly align: number;
   /** Field names in offset order, with their offsets, widths and protection. */
   readonly fields: readonly FieldInfo[];
 }
@@ -44,17 +73,23 @@ export function defineStruct<const F extends Record<string, FieldSpec>>(
   const out: Record<string, unknown> = {};
   const fields: FieldInfo[] = [];
   let offset = 0;
-  for (const [field, s] of Object.entries(spec)) {
+  let align = 1;
+  for (const [field, declared] of Object.entries(spec)) {
     if (field === '$') throw new Error(`struct ${name}: '$' is reserved`);
+    const aligned = typeof declared === 'object' && 'cacheline_aligned' in declared;
+    const s: PlainFieldSpec = aligned ? declared.cacheline_aligned : declared;
     const nested =
       typeof s === 'object' && 'fields' in s
         ? s
         : Array.isArray(s) && typeof s[0] === 'object'
           ? (s[0] as StructInfo)
           : undefined;
+    const field_align = Math.max(aligned ? L1_CACHE_WORDS : 1, nested?.align ?? 1);
+    offset = round_up(offset, field_align);
+    align = Math.max(align, field_align);
+    out[field] = offset;
     if (nested) {
       const by_outer = Array.isArray(s);
-      out[field] = offset;
       fields.push({
         name: field,
         offset,
@@ -69,12 +104,21 @@ export function defineStruct<const F extends Record<string, FieldSpec>>(
     const [words, protection] = typeof s === 'string' ? [1, s] : (s as readonly [number, string]);
     if (!Number.isInteger(words) || words < 1)
       throw new Error(`struct ${name}.${field}: bad width ${words}`);
-    out[field] = offset;
     fields.push({ name: field, offset, words, protection });
     offset += words;
   }
-  out.$ = Object.freeze({ name, size: offset, fields: Object.freeze(fields) });
+  out.$ = Object.freeze({
+    name,
+    size: round_up(offset, align),
+    align,
+    fields: Object.freeze(fields),
+  });
   return Object.freeze(out) as Layout<F>;
+}
+
+/** `n` rounded up to a multiple of `align`. */
+export function round_up(n: number, align: number): number {
+  return Math.ceil(n / align) * align;
 }
 
 /**

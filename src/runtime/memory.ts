@@ -94,9 +94,9 @@ export class KernelMemory {
     }
   }
 
-  /** Allocate a zeroed boot object (setup code only) and remember its name. */
+  /** Allocate zeroed boot objects, aligned as their struct (setup code only), and name them. */
   boot_alloc(info: StructInfo, name: string, count = 1): number {
-    const p = this.bump(info.size * count, 1);
+    const p = this.bump(info.size * count, info.align);
     if (p === 0) throw new Error(`kernel memory exhausted allocating ${name}`);
     for (let i = 0; i < count; i++) {
       this.symbols.push({

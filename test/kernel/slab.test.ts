@@ -13,7 +13,7 @@ import {
   slab_free,
   slab_object,
 } from '../../src/kernel/slab.js';
-import { defineStruct } from '../../src/runtime/layout.js';
+import { cacheline_aligned, defineStruct, L1_CACHE_WORDS } from '../../src/runtime/layout.js';
 import { KernelMemory } from '../../src/runtime/memory.js';
 
 const THING = defineStruct('thing', { a: 'none', b: 'none' });
@@ -98,4 +98,18 @@ test("under memory pressure the quarantine gives up its oldest object, as KASAN'
     assert.notEqual(p, 0, `allocation ${i}`);
     slab_free(m, p, c, 0);
   }
+});
+
+test("an aligned struct's objects each start a cache line, in every slab, and map back to themselves", () => {
+  const { m, gp } = machine();
+  const LINED = defineStruct('lined', { lock: cacheline_aligned('atomic'), x: 'lock' });
+  const c = kmem_cache_create(m, 'lined', LINED.$, 0, gp);
+  // More than one slab's worth: the second slab's objects are aligned too.
+  const objs = Array.from({ length: 200 }, () => slab_alloc(m, c, 0));
+  for (const obj of objs) {
+    assert.equal(obj % L1_CACHE_WORDS, 0);
+    assert.deepEqual(slab_object(m, obj + LINED.x), { cache: c, obj });
+  }
+  assert.equal(new Set(objs.map((o) => Math.floor(o / 1024))).size > 1, true, 'two slabs or more');
+  assert.equal(slab_object(m, objs[0]! - 1), undefined, 'a header word is in no object');
 });

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defineStruct, field_at } from '../../src/runtime/layout.js';
+import {
+  cacheline_aligned,
+  defineStruct,
+  field_at,
+  L1_CACHE_WORDS,
+} from '../../src/runtime/layout.js';
 import { KernelMemory, PAGE_WORDS } from '../../src/runtime/memory.js';
 
 const INNER = defineStruct('inner', { x: 'lock X', y: 'lock Y' });
@@ -21,6 +26,35 @@ test('struct layouts give offsets, sizes and the protection of each field', () =
   assert.deepEqual(field_at(OUTER.$, 5), { name: 'in.y', protection: 'lock Y' });
   assert.deepEqual(field_at(OUTER.$, 7), { name: 'guarded.y', protection: 'wait_lock' });
   assert.throws(() => defineStruct('bad', { x: [0, 'none'] }), /bad width/);
+});
+
+/* A lock word that must not share its line with what readers load, as vm_refcnt. */
+const HOT = defineStruct('hot', {
+  start: 'mmap_lock',
+  end: 'mmap_lock',
+  refcnt: cacheline_aligned('atomic'),
+  seq: 'the lock',
+});
+
+test('____cacheline_aligned_in_smp: the field starts a line, the struct is aligned and padded to lines', () => {
+  assert.equal(OUTER.$.align, 1, 'no aligned field: no alignment, no padding');
+  assert.equal(HOT.refcnt, L1_CACHE_WORDS);
+  assert.equal(HOT.seq, L1_CACHE_WORDS + 1);
+  assert.equal(HOT.$.align, L1_CACHE_WORDS);
+  assert.equal(HOT.$.size, 2 * L1_CACHE_WORDS);
+  assert.equal(field_at(HOT.$, 2), undefined, 'the padding is no field');
+  // Embedded, the struct keeps its alignment: so does whatever embeds it.
+  const OUTER_HOT = defineStruct('outer_hot', { x: 'none', hot: HOT.$ });
+  assert.equal(OUTER_HOT.hot, L1_CACHE_WORDS);
+  assert.equal(OUTER_HOT.$.align, L1_CACHE_WORDS);
+  assert.equal(OUTER_HOT.$.size, 3 * L1_CACHE_WORDS);
+});
+
+test('boot objects of an aligned struct each start a cache line', () => {
+  const m = KernelMemory.create(8 * PAGE_WORDS);
+  m.boot_alloc(OUTER.$, 'unaligned first');
+  const p = m.boot_alloc(HOT.$, 'per_cpu', 3);
+  for (let i = 0; i < 3; i++) assert.equal((p + i * HOT.$.size) % L1_CACHE_WORDS, 0);
 });
 
 test('kernel memory: NULL is never handed out; boot objects are named', () => {

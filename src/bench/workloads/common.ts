@@ -17,11 +17,13 @@ import { user_access } from '../../kernel/arch/fault.js';
 import type { KernelSymbols } from '../../kernel/boot.js';
 import { check_mm_caches_empty } from '../../kernel/mm/debug.js';
 import { fput } from '../../kernel/mm/filemap.js';
-import { PTRS_PER_PTE } from '../../kernel/mm/mm_types.js';
+import { PAGE_FRAME } from '../../kernel/mm/mm_init.js';
+import { PAGE, PTRS_PER_PTE } from '../../kernel/mm/mm_types.js';
 import { do_mmap, type MmapArgs, mmput } from '../../kernel/mm/mmap.js';
 import { PAGE_BYTES } from '../../kernel/mm/syscalls.js';
 import { vm_events_sum } from '../../kernel/sched.js';
-import { defineStruct } from '../../runtime/layout.js';
+import { slab_cell_words } from '../../kernel/slab.js';
+import { cacheline_aligned, defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig } from '../../runtime/scenario.js';
@@ -69,9 +71,9 @@ export function check_layout(name: string, n: number, pages: number, extra = 0):
 
 /**
  * Words a populated page costs: its frame and struct page with their slab
- * headers, and a share of a PTE table.
+ * headers and padding, and a share of a PTE table.
  */
-const WORDS_PER_PAGE = 1024 + 3 + 16;
+const WORDS_PER_PAGE = slab_cell_words(PAGE_FRAME.$) + slab_cell_words(PAGE.$) + 6;
 /** The boot objects, the mm and its VMA index nodes, slack for the slabs' partial pages. */
 const BASE_WORDS = 1 << 22;
 /** Per CPU: its task and RCU data, its VMAs, and the VMA index nodes its changes retire. */
@@ -107,8 +109,7 @@ const WORKLOAD = defineStruct('workload', {
 
 /* One cache line per CPU, so that a CPU's own word shares a line with no other's. */
 const WORKLOAD_CPU = defineStruct('workload_cpu', {
-  ops: 'its CPU, once as it ends: operations completed; read after the run',
-  pad: [15, 'none: a cache line per CPU'],
+  ops: cacheline_aligned('its CPU, once as it ends: operations completed; read after the run'),
 });
 
 /** Where setup() put a workload's globals: structuredClone-safe, it goes to workers. */

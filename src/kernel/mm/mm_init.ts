@@ -3,15 +3,15 @@
  * vm_area_struct comes from a SLAB_TYPESAFE_BY_RCU cache, as in the 2025
  * per-VMA lock design, so that a lockless lookup may meet a recycled VMA.
  */
-import { defineStruct } from '../../runtime/layout.js';
+import { cacheline_aligned, defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { kmem_cache_create, SLAB_TYPESAFE_BY_RCU } from '../slab.js';
 import { MAPLE_NODE } from './maple_tree.js';
 import { ANON_VMA, FILE, MM_STRUCT, PAGE, PTE_TABLE, VM_AREA_STRUCT } from './mm_types.js';
 
-/** The 4 KiB of a page. */
+/** The 4 KiB of a page, on whole cache lines as a page frame is. */
 export const PAGE_FRAME = defineStruct('page_frame', {
-  data: [1024, 'whoever maps or pins the page'],
+  data: cacheline_aligned([1024, 'whoever maps or pins the page']),
 });
 
 export interface MmCaches {

@@ -3,7 +3,7 @@
  * field says what protects it, as mm_types.h does. User addresses are page
  * numbers (they fit a word); byte offsets appear only in user accesses.
  */
-import { defineStruct } from '../../runtime/layout.js';
+import { cacheline_aligned, defineStruct } from '../../runtime/layout.js';
 import { RANGE_LOCK_TREE } from '../locking/range_lock.js';
 import { RW_SEMAPHORE } from '../locking/rwsem.js';
 import { SEQCOUNT } from '../locking/seqlock.js';
@@ -62,12 +62,21 @@ export const MT_SLOTS = 340;
  * VMA found under RCU may be freed and reused at once, so a lockless reader
  * may trust only vm_mm, vm_lock_seq and vm_refcnt until it holds the VMA
  * lock, and must re-check vm_start/vm_end after.
+ *
+ * Two cache lines, as in the kernel: the first holds what a fault reads
+ * (the range, flags, vm_lock_seq, the backing); the per-VMA lock starts a
+ * line of its own (vm_refcnt ____cacheline_aligned_in_smp since 6.15,
+ * `struct vma_lock vm_lock ____cacheline_aligned_in_smp` in 6.13, a
+ * separate object before), so that the lock's writes by every faulting
+ * CPU do not take the first line from the others. Fields from vm_refcnt
+ * on are neither zeroed by vm_area_alloc() nor copied by vm_area_dup().
  */
 export const VM_AREA_STRUCT = defineStruct('vm_area_struct', {
   vm_start: 'mmap write lock and the VMA write lock: first page',
   vm_end: 'mmap write lock and the VMA write lock: first page past the end',
   vm_mm: 'set once at allocation; read locklessly (SLAB_TYPESAFE_BY_RCU re-check)',
   vm_flags: 'mmap write lock and the VMA write lock',
+  vm_lock_seq: 'the VMA write lock: mm_lock_seq when write-locked',
   vm_pgoff:
     'mmap write lock and the VMA write lock: offset in the file (or linear index), in pages',
   vm_file: 'mmap write lock: struct file, or 0 for anonymous memory',
@@ -75,35 +84,52 @@ export const VM_AREA_STRUCT = defineStruct('vm_area_struct', {
   anon_vma: 'mmap lock and mm->page_table_lock: set once by __anon_vma_prepare()',
   anon_vma_chain:
     'mmap write lock: how many anon_vmas this VMA is chained to (1: list_is_singular)',
-  vm_refcnt: [REFCOUNT.$, 'vma_start_read() / vma_start_write() (the 2025 per-VMA lock)'],
-  vm_lock_seq: 'the VMA write lock: mm_lock_seq when write-locked',
+  vm_refcnt: cacheline_aligned([
+    REFCOUNT.$,
+    'vma_start_read() / vma_start_write() (the 2025 per-VMA lock)',
+  ]),
   vm_lock: RW_SEMAPHORE.$,
   detached: 'the VMA write lock (the 2023 per-VMA lock)',
   vm_rcu: [RCU_HEAD.$, 'rcu_state.cb_lock while a free is queued'],
 });
 
+/*
+ * struct mm_struct, in three lines as the kernel keeps them apart: what
+ * every fault and lookup reads (the VMA index, the page directory); the
+ * mmap_lock, with the counters its write side guards (the kernel places
+ * mmap_lock by hand, at offset 0x120, beside map_count and
+ * page_table_lock, away from the fields every fault reads); and the
+ * sequence counts lockless readers sample (mm_lock_seq, a line after the
+ * lock's count in the kernel; write_protect_seq).
+ */
 export const MM_STRUCT = defineStruct('mm_struct', {
-  mmap_lock: RW_SEMAPHORE.$,
-  mm_lock_seq: [SEQCOUNT.$, 'mmap write lock: odd while the mmap lock is write-held'],
   mm_mt: 'mmap write lock to replace; rcu_dereference by lockless lookups: the VMA index node',
-  map_count:
-    'mmap write lock; under the range policy atomic (disjoint writers), its limit checks READ_ONCE',
-  mm_users: [REFCOUNT.$, 'atomic: users of the address space'],
-  mm_count: [REFCOUNT.$, 'atomic: references to the struct itself'],
   pgd: 'constant after mm_alloc(): the page directory',
   pgd_base:
     'constant: the first page the page directory covers (PTRS_PER_PGD * PTRS_PER_PTE pages)',
-  pte_tables: 'page_table_lock: the PTE tables populated so far, linked by pte_table.next',
-  page_table_lock: [SPINLOCK.$, 'itself: populating the page directory, installing anon_vma'],
-  write_protect_seq: [SEQCOUNT.$, 'mmap write lock: odd while fork write-protects pages'],
-  vma_writer_wait: [RCUWAIT.$, 'the mmap write lock holder waiting for VMA readers'],
-  mmap_range: [RANGE_LOCK_TREE.$, 'itself: mmap_sem as a range lock (the range policy)'],
-  mt_lock: [SPINLOCK.$, "itself: the VMA index's updates under the range policy"],
   mmap_base: 'constant: top of the mmap area (page)',
   task_size: 'constant: first page past the user address space',
+  mm_users: [REFCOUNT.$, 'atomic: users of the address space'],
+  mm_count: [REFCOUNT.$, 'atomic: references to the struct itself'],
+  mmap_lock: cacheline_aligned(RW_SEMAPHORE.$),
+  map_count:
+    'mmap write lock; under the range policy atomic (disjoint writers), its limit checks READ_ONCE',
+  pte_tables: 'page_table_lock: the PTE tables populated so far, linked by pte_table.next',
+  page_table_lock: [SPINLOCK.$, 'itself: populating the page directory, installing anon_vma'],
+  mm_lock_seq: cacheline_aligned([
+    SEQCOUNT.$,
+    'mmap write lock: odd while the mmap lock is write-held',
+  ]),
+  write_protect_seq: [SEQCOUNT.$, 'mmap write lock: odd while fork write-protects pages'],
+  vma_writer_wait: [RCUWAIT.$, 'the mmap write lock holder waiting for VMA readers'],
   brk_start: 'mmap write lock',
   brk: 'mmap write lock',
   total_vm: 'mmap write lock: pages mapped',
+  mmap_range: cacheline_aligned([
+    RANGE_LOCK_TREE.$,
+    'itself: mmap_sem as a range lock (the range policy)',
+  ]),
+  mt_lock: [SPINLOCK.$, "itself: the VMA index's updates under the range policy"],
 });
 
 /* struct anon_vma: a shared root for the anonymous pages of related VMAs. */
@@ -112,9 +138,13 @@ export const ANON_VMA = defineStruct('anon_vma', {
   parent: 'constant: the anon_vma it was forked from, or itself',
 });
 
-/* struct page: one 4 KiB frame of "physical" memory. */
+/*
+ * struct page: one 4 KiB frame of "physical" memory. The kernel's is 64
+ * bytes, one cache line of the memmap: two CPUs faulting in two pages
+ * never share a line of struct page.
+ */
 export const PAGE = defineStruct('page', {
-  flags: 'atomic bit operations: PG_anon, PG_uptodate',
+  flags: cacheline_aligned('atomic bit operations: PG_anon, PG_uptodate'),
   _refcount: [REFCOUNT.$, 'atomic: references; pinned pages hold GUP_PIN_COUNTING_BIAS more'],
   _mapcount: 'atomic: page table entries that map the page, minus one',
   _pincount: 'atomic: FOLL_PIN pins (what folio_maybe_dma_pinned() tests)',
@@ -141,18 +171,28 @@ export const PTE_SHIFT = 3;
 export const PTRS_PER_PTE = 512;
 export const PTRS_PER_PGD = 1024;
 
+/*
+ * A PTE table. The kernel keeps the split page-table lock in the table
+ * page's struct ptdesc, not in the page of entries: the lock's line is not
+ * the first entries' line.
+ */
 export const PTE_TABLE = defineStruct('pte_table', {
   ptl: [SPINLOCK.$, 'itself: the split page-table lock of this table'],
   next: 'mm->page_table_lock: the next table of the same mm (freed at exit)',
-  ptes: [PTRS_PER_PTE, 'ptl; read locklessly by gup_fast'],
+  ptes: cacheline_aligned([PTRS_PER_PTE, 'ptl; read locklessly by gup_fast']),
 });
 
-/* struct file and its page cache (struct address_space). */
+/*
+ * struct file and its page cache (struct address_space). The kernel's are
+ * two objects (file->f_mapping): here the address_space starts a line, so
+ * that f_count's changes on every mmap and munmap stay off the line every
+ * file fault reads.
+ */
 export const FILE = defineStruct('file', {
   f_count: [REFCOUNT.$, 'atomic: mappings and the open descriptor'],
   id: 'constant: k of the k-th script file (0 for shmem)',
   shmem: 'constant: 1 for the shmem file behind shared anonymous memory',
-  i_size: 'i_rwsem: size in pages',
+  i_size: cacheline_aligned('i_rwsem: size in pages'),
   i_pages: 'i_pages lock: array of page pointers, one per page of the file',
   i_pages_lock: [SPINLOCK.$, 'itself: the page cache of this file'],
 });

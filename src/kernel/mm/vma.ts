@@ -74,6 +74,8 @@ export function* vm_area_dup(k: KernelContext, orig: number): KGen<number> {
   const vma = yield* vm_area_alloc(k, yield k.load(orig + V.vm_mm));
   if (vma === 0) return 0;
   yield k.memcpy(vma + V.vm_start, orig + V.vm_start, V.vm_refcnt - V.vm_start);
+  // vma_lock_init(): the copy is not write-locked, whatever orig is.
+  yield k.WRITE_ONCE(vma + V.vm_lock_seq, -1);
   yield k.store(vma + V.anon_vma, 0);
   yield k.store(vma + V.anon_vma_chain, 0);
   return vma;

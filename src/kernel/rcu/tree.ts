@@ -10,7 +10,7 @@
  * function called from invalid context" need it). The writer side is
  * ordinary kernel code and so is explored like any other.
  */
-import { defineStruct } from '../../runtime/layout.js';
+import { cacheline_aligned, defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import type { KernelContext, KGen } from '../../runtime/ops.js';
 import type { Kthread } from '../../runtime/scenario.js';
@@ -20,21 +20,21 @@ import { SPINLOCK, spin_lock, spin_lock_init, spin_unlock } from '../locking/spi
 import { assert_stack_slot, TASK_STRUCT } from '../sched.js';
 
 export const RCU_STATE = defineStruct('rcu_state', {
-  gp_seq: 'WRITE_ONCE by the grace-period kthread: even when idle, odd during a grace period',
+  gp_seq: cacheline_aligned(
+    'WRITE_ONCE by the grace-period kthread: even when idle, odd during a grace period',
+  ),
   gp_waiting: 'atomic: the kthread is waiting for quiescent states (readers must wake it)',
   kick: 'atomic futex word: bumped by call_rcu() and kthread_stop()',
   stop: 'WRITE_ONCE by kthread_stop()',
   cb_lock: SPINLOCK.$,
   cb_head: 'cb_lock: oldest queued rcu_head',
   cb_tail: 'cb_lock: newest queued rcu_head',
-  pad: [8, 'none: a cache line of its own'],
 });
 
 /** Per CPU, on a cache line of its own. */
 export const RCU_DATA = defineStruct('rcu_data', {
-  nesting: 'the CPU itself (rcu_read_lock depth); read by the kthread',
+  nesting: cacheline_aligned('the CPU itself (rcu_read_lock depth); read by the kthread'),
   qs_seq: 'atomic: bumped by the CPU whenever it leaves its outermost read-side section',
-  pad: [14, 'none: a cache line of its own'],
 });
 
 export const RCU_HEAD = defineStruct('rcu_head', {

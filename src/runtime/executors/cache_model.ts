@@ -24,11 +24,12 @@
  * one starts no earlier. A hit needs no serialisation: the line cannot be
  * in flight to another cache while this one holds it.
  */
+import { L1_CACHE_WORDS } from '../layout.js';
 import type { CostProfile } from './timing_costs.js';
 
-/** Words per cache line: 64 bytes of 32-bit words. */
-export const LINE_SHIFT = 4;
-export const LINE_WORDS = 1 << LINE_SHIFT;
+/** Words per cache line: the layout's, which ____cacheline_aligned_in_smp aligns to. */
+const LINE_WORDS = L1_CACHE_WORDS;
+const LINE_SHIFT = Math.log2(LINE_WORDS);
 
 /** Access kinds as the model prices them. */
 export const ACCESS_READ = 0;
