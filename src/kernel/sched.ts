@@ -27,6 +27,10 @@ export const TASK_STRUCT = defineStruct('task_struct', {
   rwsem_waiter: [6, 'the task itself: its on-stack struct rwsem_waiter'],
   swait: [4, 'the task itself: its on-stack struct swait_queue'],
   rcu_synchronize: [12, 'the task itself: its on-stack struct rcu_synchronize'],
+  mcs: [
+    2,
+    "the task itself while it waits for a spinlock: its queue node (the kernel's per-CPU qnodes)",
+  ],
   vm_events: [7, "the task itself: its CPU's vm_event_states (VMA lock counters)"],
   range_held: [
     4,

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Explorer } from '../../../src/check/explorer.js';
 import { decode_replay } from '../../../src/check/replay.js';
-import { scenario as selftest } from '../../../src/check/scenarios/lock_selftest.js';
+import { CASE_SPINLOCK, scenario as selftest } from '../../../src/check/scenarios/lock_selftest.js';
 import { VARIANT_BROKEN_SPINLOCK } from '../../../src/kernel/locking/spinlock.js';
+import { run_timing } from '../../../src/runtime/executors/timing.js';
+import { PROFILES } from '../../../src/runtime/executors/timing_costs.js';
 import { make_config } from '../../../src/runtime/scenario.js';
 import { explore } from '../../helpers.js';
 
@@ -34,4 +36,28 @@ test('its replay string reproduces the same failure bit for bit', () => {
   assert.equal(outcome.bug?.bug_class, r.bug.class);
   assert.equal(outcome.bug?.message, r.bug.message);
   assert.equal(outcome.hash.toString(16).padStart(8, '0'), r.bug.hash);
+});
+
+test('three and four CPUs contend through the pending bit and the MCS queue: exclusion holds, no count is lost', () => {
+  for (const cpus of [3, 4]) {
+    const r = explore(selftest, { cpus, params: { cases: CASE_SPINLOCK, iters: 2 } }, 10_000);
+    assert.equal(r.bug, null, `${cpus} CPUs: ${r.bug?.message}`);
+  }
+});
+
+test('a contended spinlock costs the same line transfers per handover from 4 to 16 CPUs (queued)', () => {
+  const transfers_per_lock = (cpus: number) => {
+    const iters = 50;
+    const cfg = make_config(selftest, { cpus, params: { cases: CASE_SPINLOCK, iters } });
+    const r = run_timing(selftest, cfg, { profile: PROFILES.hw });
+    assert.equal(r.bug, null);
+    return r.cache.transfers / (cpus * iters);
+  };
+  // A test-and-set lock's waiters would each re-read the line at every release: 4x the CPUs, ~4x the transfers.
+  const at4 = transfers_per_lock(4);
+  const at16 = transfers_per_lock(16);
+  assert.ok(
+    at16 < 1.1 * at4,
+    `${at4.toFixed(2)} transfers per lock at 4 CPUs, ${at16.toFixed(2)} at 16`,
+  );
 });
