@@ -642,6 +642,7 @@ function cmd_run(path: string, opts: { json?: boolean; stats?: boolean; policy: 
   try {
     run = run_model(script, opts.policy);
   } catch (e) {
+    if (e instanceof ScriptError) throw new UsageError(`${path}: ${e.message}`);
     if (!(e instanceof KernelBug)) throw e;
     if (opts.json) console.log(JSON.stringify({ bug: { class: e.bug_class, message: e.message } }));
     else console.log(bug_line(e.bug_class, e.message));

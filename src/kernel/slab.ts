@@ -157,6 +157,7 @@ export function slab_alloc(m: KernelMemory, c: number, gfp: number): number {
     }
     if (obj === 0) {
       unlock_cache(w, c);
+      m.note_exhausted();
       return 0;
     }
   }

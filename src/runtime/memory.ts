@@ -17,6 +17,7 @@ export const MEMHDR = defineStruct('kernel_memory', {
   size: 'constant after boot: words in memory',
   page_cache: "constant after boot: the table of each page's kmem_cache",
   page_slab: "constant after boot: the table of each page's slab base",
+  exhausted: 'atomic: set by an allocation that found no memory left to give',
 });
 
 export interface BootSymbol {
@@ -76,6 +77,16 @@ export class KernelMemory {
 
   get size(): number {
     return this.words[MEMHDR.size]!;
+  }
+
+  /** Whether an allocation has failed for want of memory since boot. */
+  get exhausted(): boolean {
+    return Atomics.load(this.words, MEMHDR.exhausted) !== 0;
+  }
+
+  /** An allocation found no memory left (the slab's, after its quarantine). */
+  note_exhausted(): void {
+    Atomics.store(this.words, MEMHDR.exhausted, 1);
   }
 
   /** Words handed out so far: everything past it is still zero. */

@@ -48,9 +48,10 @@ import {
 } from '../kernel/mm/syscalls.js';
 import { RCU_GP_KTHREAD } from '../kernel/rcu/tree.js';
 import { vm_events_sum } from '../kernel/sched.js';
+import type { KernelMemory } from '../runtime/memory.js';
 import type { KernelContext, KGen } from '../runtime/ops.js';
 import type { RunConfig, Scenario } from '../runtime/scenario.js';
-import { is_outside, type Prot, type Script, WINDOW_BYTES } from './ast.js';
+import { is_outside, type Prot, type Script, ScriptError, WINDOW_BYTES } from './ast.js';
 import { errno_name } from './errno.js';
 import { hex } from './print.js';
 
@@ -115,10 +116,10 @@ function script_machine(policy: string): ScriptMachine {
     default_cpus: 1,
     max_cpus: 1,
     params: {},
-    memory_words: 1 << 23,
+    memory_words: SCRIPT_MEMORY_WORDS,
     kthreads: [RCU_GP_KTHREAD],
     setup: () => null,
-    cpu: (k) => user_space(k, input.script, input.results, input.maps),
+    cpu: (k) => user_space(k, explorer.exec.m, input.script, input.results, input.maps),
     check: (m, sys) => check_mm_caches_empty(m, sys, 'after every process exited'),
   };
   const explorer = new Explorer(
@@ -147,8 +148,29 @@ export function run_model(script: Script, policy: string = DEFAULT_POLICY): Mode
   return { results: input.results, maps: input.maps, steps: out.steps, counters };
 }
 
+/*
+ * The script machine's kernel memory: 64 MiB, room for some 15,000
+ * populated pages with their page tables and VMAs (the 10,000-command
+ * benchmark script needs about half of it).
+ */
+const SCRIPT_MEMORY_WORDS = 1 << 24;
+
+/*
+ * The model's kernel memory is finite where the oracle's is not: a command
+ * that found it full (an allocation failed) ran differently from Linux, and
+ * so would every command after it. The run stops there, naming the line.
+ */
+function check_memory(m: KernelMemory, line: number): void {
+  if (m.exhausted)
+    throw new ScriptError(
+      line,
+      `the script needs more than the model's ${m.size >> 18} MiB of kernel memory; Linux would not have failed here`,
+    );
+}
+
 function* user_space(
   k: KernelContext,
+  m: KernelMemory,
   script: Script,
   results: string[],
   maps: { pid: number; vmas: MapsLine[] }[],
@@ -165,7 +187,11 @@ function* user_space(
   );
   k.BUG_ON(p0 === 0, 'mm_alloc for p0');
   mms.set(0, p0);
-  for (const { pid, cmd } of script.lines) {
+  // The line of the command run last: where memory ran out, if it did.
+  let ran = 0;
+  for (const { line, pid, cmd } of script.lines) {
+    check_memory(m, ran);
+    ran = line;
     const mm = mms.get(pid)!;
     if (is_outside(cmd)) {
       results.push('OUTSIDE');
@@ -272,6 +298,7 @@ function* user_space(
         break;
     }
   }
+  check_memory(m, ran);
   for (const pid of [...mms.keys()].sort((a, b) => a - b))
     maps.push({ pid, vmas: yield* proc_maps(k, mms.get(pid)!, files) });
   for (const mm of mms.values()) yield* mmput(k, mm);

@@ -113,6 +113,15 @@ test('run: a script file prints its output; a bad one is one line, exit 2', () =
   assert.equal(b.out, '');
   assert.match(b.err.trim(), /^mmlab: .*bad\.txt: line 2: usage: munmap ADDR PAGES$/);
   assert.equal(mmlab('run', join(dir, 'missing.txt')).code, 2);
+  const big = join(dir, 'big.txt');
+  writeFileSync(big, 'mmap - 20000 rw- private anon populate\n');
+  const m = mmlab('run', big);
+  assert.equal(m.code, 2);
+  assert.equal(m.out, '');
+  assert.match(
+    m.err.trim(),
+    /^mmlab: .*big\.txt: line 1: the script needs more than the model's 64 MiB/,
+  );
   rmSync(dir, { recursive: true });
 });
 

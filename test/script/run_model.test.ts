@@ -40,3 +40,15 @@ test('a 10,000-command script runs, and every object is freed at the end', () =>
   assert.equal(run.results.length, 10_000);
   assert.ok(run.results.every((r) => r !== 'SIGBUS'));
 });
+
+test("a script that fills the model's kernel memory stops at its line; the next script runs whole", () => {
+  const small = 'mmap - 1 rw- private anon\nwrite 0x3ffff000 5\nread 0x3ffff000\n';
+  const before = format_run(run_model(parse_script(small)));
+  // 20,000 populated pages: more than the 64 MiB holds, where Linux would map them all.
+  const big = `mmap - 1 rw- private anon\nmmap - 20000 rw- private anon populate\n${small}`;
+  assert.throws(
+    () => run_model(parse_script(big)),
+    /^ScriptError: line 2: the script needs more than the model's 64 MiB of kernel memory/,
+  );
+  assert.equal(format_run(run_model(parse_script(small))), before, 'the machine is reset');
+});
