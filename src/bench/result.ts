@@ -27,6 +27,19 @@ export interface BenchResult {
   readonly p99_alone_ns?: number;
   /** Natively: the throughput of each measured run, of which ops_per_s is the median. */
   readonly runs_ops_per_s?: readonly number[];
-  /** vmstat's per-VMA lock events of the measuring CPUs (vma_lock_success, ...). */
+  /**
+   * vmstat's per-VMA lock events of the measuring CPUs (vma_lock_success,
+   * ...); where cpu0 interferes, also both sides' operations over the whole
+   * run (run_ops, interferer_ops: report_interference()).
+   */
   readonly counters: Readonly<Record<string, number>>;
+}
+
+/**
+ * The measuring CPUs' operations for each of the interfering cpu0's, over
+ * the whole run (pins a fork, faults an mprotect); NaN where cpu0 did none.
+ */
+export function per_interferer_op(r: BenchResult): number {
+  const n = r.counters.interferer_ops ?? 0;
+  return n > 0 ? (r.counters.run_ops ?? 0) / n : Number.NaN;
 }

@@ -18,6 +18,11 @@ export interface Workload {
   readonly description: string;
   /** What one operation is, for tables and charts: 'fault', 'mmap+munmap', 'pin'. */
   readonly op: string;
+  /**
+   * What one operation of the interfering cpu0 is ('fork'), where it has
+   * one: its result's counters then hold `run_ops` and `interferer_ops`.
+   */
+  readonly interferer_op?: string;
   /** Its CPUs call k.op_begin()/k.op_end() around each operation; max_cpus >= 256. */
   readonly scenario: Scenario;
   /**

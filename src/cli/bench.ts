@@ -6,8 +6,8 @@
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from 'commander';
 import { BenchError, default_cpus, run_bench } from '../bench/bench.js';
-import type { BenchResult } from '../bench/result.js';
-import type { ExecutorName } from '../bench/workload.js';
+import { type BenchResult, per_interferer_op } from '../bench/result.js';
+import type { ExecutorName, Workload } from '../bench/workload.js';
 import { find_workload } from '../bench/workloads/index.js';
 import { POLICIES } from '../kernel/mm/policy.js';
 import { find_profile } from '../runtime/executors/timing_costs.js';
@@ -65,14 +65,21 @@ export function off_mmap_lock_share(c: Readonly<Record<string, number>>): number
 }
 
 const COLUMNS = ['policy', 'executor', 'cpus', 'ops/s', 'p50', 'p99', 'p99 alone', 'off mmap_lock'];
-const WIDTHS = [11, 10, 5, 12, 10, 10, 10, 13];
+const WIDTHS = [11, 10, 5, 12, 10, 10, 10, 13, 16];
+
+/* The table's columns: a workload whose cpu0 interferes adds its ratio ("pins/fork"). */
+function columns(w: Workload): string[] {
+  return w.interferer_op ? [...COLUMNS, `${w.op}s/${w.interferer_op}`] : COLUMNS;
+}
 
 function row(cells: readonly string[]): string {
   return cells.map((c, i) => (i < 2 ? c.padEnd(WIDTHS[i]!) : c.padStart(WIDTHS[i]!))).join(' ');
 }
 
-function result_row(r: BenchResult): string {
+function result_row(w: Workload, r: BenchResult): string {
   const share = off_mmap_lock_share(r.counters);
+  const per = per_interferer_op(r);
+  const ratio = w.interferer_op ? [Number.isNaN(per) ? '-' : per.toFixed(1)] : [];
   return row([
     r.policy,
     r.profile ? `${r.executor}/${r.profile}` : r.executor,
@@ -82,6 +89,7 @@ function result_row(r: BenchResult): string {
     format_ns(r.p99_ns),
     r.p99_alone_ns === undefined ? '-' : format_ns(r.p99_alone_ns),
     Number.isNaN(share) ? '-' : `${(share * 100).toFixed(1)}%`,
+    ...ratio,
   ]);
 }
 
@@ -101,7 +109,7 @@ export async function cmd_bench(name: string, opts: BenchOpts): Promise<number> 
     );
   if (!opts.json) {
     console.log(bold(`${workload.name}: ${workload.description} (an operation: ${workload.op})`));
-    console.log(dim(row(COLUMNS)));
+    console.log(dim(row(columns(workload))));
   }
   const results: BenchResult[] = [];
   for (const policy of policies) {
@@ -109,7 +117,7 @@ export async function cmd_bench(name: string, opts: BenchOpts): Promise<number> 
       try {
         const r = await run_bench({ workload, policy, executor: opts.executor, cpus: n, profile });
         results.push(r);
-        if (!opts.json) console.log(result_row(r));
+        if (!opts.json) console.log(result_row(workload, r));
       } catch (e) {
         if (!(e instanceof BenchError)) throw e;
         console.error(`mmlab: ${e.message}`);

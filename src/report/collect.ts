@@ -83,6 +83,7 @@ export async function collect_report(opts: ReportOptions, progress: Progress): P
       name: w.name,
       description: w.description,
       op: w.op,
+      ...(w.interferer_op ? { interferer_op: w.interferer_op } : {}),
     })),
     profiles: Object.values(PROFILES).map((p) => ({
       name: p.name,

@@ -11,7 +11,7 @@
  * the section's sentence and the summary at the top are told from it.
  */
 import { median } from '../bench/op_stats.js';
-import type { BenchResult } from '../bench/result.js';
+import { type BenchResult, per_interferer_op } from '../bench/result.js';
 import {
   alone_target_met,
   DEVIATION_LIMIT,
@@ -46,7 +46,13 @@ export interface ReportData {
   readonly timing_js: readonly BenchResult[];
   /** Executor 'timing', profile 'hw', 1 to 256 CPUs. */
   readonly scaling: readonly BenchResult[];
-  readonly workloads: readonly { name: string; description: string; op: string }[];
+  readonly workloads: readonly {
+    name: string;
+    description: string;
+    op: string;
+    /** What one operation of an interfering cpu0 is ('fork'), where it has one. */
+    interferer_op?: string;
+  }[];
   readonly profiles: readonly {
     name: string;
     constants: readonly { name: string; value_ns: number; source: string }[];
@@ -117,7 +123,7 @@ export async function report_html(data: ReportData): Promise<string> {
 class Context {
   readonly workloads: readonly string[];
   readonly all_policies: readonly string[];
-  private readonly info: ReadonlyMap<string, { description: string; op: string }>;
+  private readonly info: ReadonlyMap<string, ReportData['workloads'][number]>;
 
   constructor(readonly data: ReportData) {
     this.info = new Map(data.workloads.map((w) => [w.name, w]));
@@ -135,6 +141,12 @@ class Context {
 
   description(workload: string): string {
     return this.info.get(workload)?.description ?? '';
+  }
+
+  /** What a workload's ratio of operations to cpu0's is called ("pins/fork"), or null. */
+  per_interferer_op_unit(workload: string): string | null {
+    const w = this.info.get(workload);
+    return w?.interferer_op ? `${w.op}s/${w.interferer_op}` : null;
   }
 }
 
@@ -531,6 +543,7 @@ async function native_vs_timing_section(ctx: Context): Promise<Section> {
         cell(runs_text(p.native), 'num'),
         cell(fmt_si(p.timing.ops_per_s), 'num'),
         cell(dev, beyond ? 'num beyond' : 'num'),
+        cell(interference_text(ctx, p), 'num'),
       ],
       beyond ? 'beyond' : undefined,
     );
@@ -578,11 +591,21 @@ async function native_vs_timing_section(ctx: Context): Promise<Section> {
         'native runs (spread)',
         'timing (js) ops/s',
         'deviation',
+        'per cpu0 op: native / timing',
       ],
       rows,
     ),
   ].join('\n');
   return { html, headline: f.headline };
+}
+
+/* What got through each operation of cpu0's, native / timing (fork-gup's pins a fork), or ''. */
+function interference_text(ctx: Context, p: Pair): string {
+  const unit = ctx.per_interferer_op_unit(p.native.workload);
+  const native = per_interferer_op(p.native);
+  const timing = per_interferer_op(p.timing);
+  if (unit === null || Number.isNaN(native) || Number.isNaN(timing)) return '';
+  return `${native.toFixed(1)} / ${timing.toFixed(1)} ${unit}`;
 }
 
 /* How far apart a native point's runs came: the fastest over the slowest, less one. */

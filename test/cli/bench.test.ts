@@ -66,6 +66,31 @@ test('bench fault-vs-mprotect reports p99_alone_ns: the writer slows mmap-lock f
   assert.ok(vma!.p99_ns <= 2 * vma!.p99_alone_ns, JSON.stringify(vma));
 });
 
+test('bench fault-vs-mprotect counts faults per mprotect: one under mmap-lock, where each waits out an mprotect, more under a per-VMA lock', () => {
+  const args = ['bench', 'fault-vs-mprotect', '--executor', 'timing', '--cpus', '1,2'];
+  const json = mmlab(...args, '--policy', 'mmap-lock,vma-refcnt', '--json');
+  assert.equal(json.code, 0, json.err);
+  const { results } = JSON.parse(json.out) as {
+    results: { policy: string; cpus: number; counters: Record<string, number> }[];
+  };
+  const per_mprotect = (policy: string, cpus: number) => {
+    const c = results.find((x) => x.policy === policy && x.cpus === cpus)!.counters;
+    return c.run_ops! / c.interferer_ops!;
+  };
+  // On one CPU there is no writer: no mprotect to count the faults by.
+  assert.equal(results.find((x) => x.cpus === 1)!.counters.interferer_ops, 0);
+  const mmap = per_mprotect('mmap-lock', 2);
+  assert.ok(mmap >= 0.9 && mmap <= 1.5, `mmap-lock: ${mmap} faults an mprotect`);
+  assert.ok(per_mprotect('vma-refcnt', 2) >= 3 * mmap, JSON.stringify(results));
+  // The table names the ratio by the two operations, and has none without a writer.
+  const table = mmlab(...args, '--policy', 'mmap-lock');
+  assert.equal(table.code, 0, table.err);
+  const rows = table.out.trim().split('\n');
+  assert.match(rows[1]!, /faults\/mprotect$/);
+  assert.match(rows[2]!, / -$/);
+  assert.match(rows[3]!, / 1\.\d$/);
+});
+
 test('bench prints a table with a row per point, the executor and profile named', () => {
   const r = mmlab('bench', 'mmap-churn', '--executor', 'timing', '--profile', 'js', '--cpus', '1');
   assert.equal(r.code, 0, r.err);

@@ -307,6 +307,26 @@ test("each native point's runs and their spread are shown beside the deviation",
   has(html, 'more than 25% on 1 of 1 points');
 });
 
+test('where cpu0 interferes, what got through each of its operations is shown native / timing', async () => {
+  const fvm = (r: BenchResult, run_ops: number): BenchResult => ({
+    ...r,
+    counters: { ...r.counters, run_ops, interferer_ops: 1000 },
+  });
+  const native = natives().map((r) => (r.workload === 'fault-vs-mprotect' ? fvm(r, 1000) : r));
+  const timing = [
+    ...timing_js(native),
+    ...native
+      .filter((r) => r.workload === 'fault-vs-mprotect')
+      .map((r) => ({ ...fvm(r, 6400), executor: 'timing' as const, profile: 'js' as const })),
+  ];
+  const workloads = data().workloads.map((w) =>
+    w.name === 'fault-vs-mprotect' ? { ...w, interferer_op: 'mprotect' } : w,
+  );
+  const html = await report_html(data({ native, timing_js: timing, workloads }));
+  has(deviation_row(html, 'fault-vs-mprotect', 'vma-refcnt', 2), '1.0 / 6.4 faults/mprotect');
+  lacks(deviation_row(html, 'pft', 'vma-refcnt', 2), '/mprotect');
+});
+
 test('the lock counters sentence reads the vmstat events', async () => {
   const html = await report_html(data());
   has(

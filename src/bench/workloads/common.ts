@@ -253,6 +253,29 @@ export function report_events(
   );
 }
 
+/*
+ * A workload whose cpu0 interferes: the measuring CPUs' events, and both
+ * sides' operations over the whole run, `run_ops` (the measuring CPUs')
+ * and `interferer_ops` (cpu0's). Their ratio, the operations that each of
+ * cpu0's lets through (pins a fork), is what the interference costs; both
+ * counts cover the same span, where the recorded operations leave out the
+ * run's warm-up.
+ */
+export function report_interference(
+  m: KernelMemory,
+  sys: KernelSymbols,
+  w: Globals,
+  cfg: RunConfig,
+): Record<string, number> {
+  const cpus = measuring_cpus(cfg, true);
+  const interfered = cfg.cpus > 1;
+  return {
+    ...report_events(m, sys, cfg, true),
+    run_ops: cpus.reduce((sum, c) => sum + ops_done(m, w, c), 0),
+    interferer_ops: interfered ? ops_done(m, w, 0) : 0,
+  };
+}
+
 export interface Expected {
   readonly name: string;
   /** What one operation is, as the workload names it. */

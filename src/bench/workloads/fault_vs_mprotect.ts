@@ -35,7 +35,7 @@ import {
   measuring_cpus,
   publish,
   region,
-  report_events,
+  report_interference,
   setup_globals,
   share,
   stop_word,
@@ -121,7 +121,7 @@ export const scenario: Scenario<Globals> = {
   },
 
   epilogue: teardown,
-  report: (m, sys, _w, cfg) => report_events(m, sys, cfg, true),
+  report: report_interference,
   check(m, sys, w, cfg): void {
     check_workload(m, sys, w, cfg, {
       name: NAME,
@@ -136,6 +136,7 @@ export const workload: Workload = {
   name: NAME,
   description: 'threads fault in their own VMAs while one mprotects a populated 32 MiB VMA',
   op: 'fault',
+  interferer_op: 'mprotect',
   scenario: scenario as Scenario,
   // Natively 32 MiB under mprotect (a walk of about 3 ms here, dozens of
   // faults' worth; the scenario's default is 128 MiB, but populating it

@@ -40,7 +40,7 @@ import {
   publish,
   record_bad,
   region,
-  report_events,
+  report_interference,
   setup_globals,
   share,
   stop_word,
@@ -131,7 +131,7 @@ export const scenario: Scenario<Globals> = {
     yield* check_pins(k, w, cfg);
     yield* teardown(k, w);
   },
-  report: (m, sys, _w, cfg) => report_events(m, sys, cfg, true),
+  report: report_interference,
   check(m, sys, w, cfg): void {
     check_workload(m, sys, w, cfg, {
       name: NAME,
@@ -147,6 +147,7 @@ export const workload: Workload = {
   name: NAME,
   description: 'pin_user_pages_fast() and unpin in threads while another thread forks',
   op: 'pin',
+  interferer_op: 'fork',
   scenario: scenario as Scenario,
   // Natively 64-page slices and more pins than a run has time for; under timing 4-page slices and ~4096 pins in all, at least 4
   // per pinner.
