@@ -119,33 +119,50 @@ export async function release_native_pool(): Promise<void> {
   await last?.pool.close();
 }
 
-async function measure(p: BenchPoint, cfg: RunConfig): Promise<Measured> {
-  const what = `${p.workload.name} (${cfg.policy}, ${p.executor}, ${cfg.cpus} CPUs)`;
-  if (p.executor === 'native') {
-    const scenario = p.workload.scenario;
-    const pool = native_pool_for(p);
-    const run = async (): Promise<Measured> => {
-      const r = await run_native(scenario, cfg, {
-        measure: true,
-        seconds: NATIVE_SECONDS,
-        warmup_ms: WARMUP_MS,
-        pool,
-      });
-      if (r.bug) throw new BenchError(`${what}: ${r.bug.class}: ${r.bug.message}`);
-      return { stats: merge_samples(r.ops), counters: r.report };
-    };
+/* A point's run, as errors name it. */
+const what = (p: BenchPoint, cfg: RunConfig): string =>
+  `${p.workload.name} (${cfg.policy}, ${p.executor}, ${cfg.cpus} CPUs)`;
+
+/*
+ * Native runs of a point's configurations (fault-vs-mprotect's with the
+ * writer and alone): each warmed, then their measured runs in alternation,
+ * one of each in turn. This machine's speed moves by up to twice within
+ * minutes (fault-vs-mprotect's median fault: 40 us, then 22 us a minute
+ * later, 2026-11-22); measured one block after the other, a change between
+ * the blocks lands in their ratio, which is what p99_alone_ns is read
+ * against. In alternation both see the same minutes.
+ */
+async function measure_native(p: BenchPoint, cfgs: readonly RunConfig[]): Promise<Measured[]> {
+  const scenario = p.workload.scenario;
+  const pool = native_pool_for(p);
+  const run = async (cfg: RunConfig): Promise<Measured> => {
+    const r = await run_native(scenario, cfg, {
+      measure: true,
+      seconds: NATIVE_SECONDS,
+      warmup_ms: WARMUP_MS,
+      pool,
+    });
+    if (r.bug) throw new BenchError(`${what(p, cfg)}: ${r.bug.class}: ${r.bug.message}`);
+    return { stats: merge_samples(r.ops), counters: r.report };
+  };
+  for (const cfg of cfgs)
     for (let i = 0; i < NATIVE_WARM_RUNS || !pool.warmed(scenario, cfg, WORKER_WARM_RUNS); i++)
-      await run();
-    const runs: Measured[] = [];
-    for (let i = 0; i < NATIVE_RUNS; i++) runs.push(await run());
+      await run(cfg);
+  const runs: Measured[][] = cfgs.map(() => []);
+  for (let i = 0; i < NATIVE_RUNS; i++)
+    for (const [c, cfg] of cfgs.entries()) runs[c]!.push(await run(cfg));
+  return runs.map((of_cfg) => {
     // The counters of the run of median throughput: counts of one run, like the window's.
-    const by_rate = [...runs].sort((a, b) => a.stats.ops_per_s - b.stats.ops_per_s);
+    const by_rate = [...of_cfg].sort((a, b) => a.stats.ops_per_s - b.stats.ops_per_s);
     return {
-      stats: median_stats(runs.map((r) => r.stats)),
+      stats: median_stats(of_cfg.map((r) => r.stats)),
       counters: by_rate[by_rate.length >> 1]!.counters,
-      runs_ops_per_s: runs.map((r) => r.stats.ops_per_s),
+      runs_ops_per_s: of_cfg.map((r) => r.stats.ops_per_s),
     };
-  }
+  });
+}
+
+function measure_timing(p: BenchPoint, cfg: RunConfig): Measured {
   let recorder: OpRecorder | null = null;
   const profile = profile_of(p);
   const r = run_timing(p.workload.scenario, cfg, {
@@ -156,9 +173,16 @@ async function measure(p: BenchPoint, cfg: RunConfig): Promise<Measured> {
       return recorder;
     },
   });
-  if (r.bug) throw new BenchError(`${what}: ${r.bug.class}: ${r.bug.message}`);
-  if (!recorder) throw new BenchError(`${what}: the timing executor installed no meter`);
+  if (r.bug) throw new BenchError(`${what(p, cfg)}: ${r.bug.class}: ${r.bug.message}`);
+  if (!recorder) throw new BenchError(`${what(p, cfg)}: the timing executor installed no meter`);
   return { stats: merge_samples([(recorder as OpRecorder).sample()]), counters: r.report };
+}
+
+/* A point's configurations measured: natively in alternation, under timing one after the other. */
+async function measure(p: BenchPoint, cfgs: readonly RunConfig[]): Promise<Measured[]> {
+  return p.executor === 'native'
+    ? measure_native(p, cfgs)
+    : cfgs.map((cfg) => measure_timing(p, cfg));
 }
 
 function config(p: BenchPoint, overrides: Readonly<Record<string, number>> = {}): RunConfig {
@@ -175,13 +199,16 @@ function config(p: BenchPoint, overrides: Readonly<Record<string, number>> = {})
  * without its interfering CPU, for p99_alone_ns.
  */
 export async function run_bench(p: BenchPoint): Promise<BenchResult> {
-  const { stats, counters, runs_ops_per_s } = await measure(p, config(p));
-  const alone = p.workload.alone;
   // On one CPU there is no interfering CPU: the faults are alone already.
-  const p99_alone_ns = !alone
+  const alone = p.workload.alone && p.cpus > 1 ? config(p, p.workload.alone) : null;
+  const [{ stats, counters, runs_ops_per_s }, without] = await measure(
+    p,
+    alone ? [config(p), alone] : [config(p)],
+  );
+  const p99_alone_ns = !p.workload.alone
     ? undefined
-    : p.cpus > 1
-      ? (await measure(p, config(p, alone))).stats.p99_ns
+    : without
+      ? without.stats.p99_ns
       : stats.p99_ns;
   return {
     workload: p.workload.name,
