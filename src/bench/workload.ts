@@ -37,3 +37,8 @@ export interface Workload {
    */
   readonly alone?: Readonly<Record<string, number>>;
 }
+
+/** What a workload's operations for each of its cpu0's are called ("pins/fork"); null without one. */
+export function per_interferer_op_unit(w: Pick<Workload, 'op' | 'interferer_op'>): string | null {
+  return w.interferer_op ? `${w.op}s/${w.interferer_op}` : null;
+}

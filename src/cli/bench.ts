@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from 'commander';
 import { BenchError, default_cpus, run_bench } from '../bench/bench.js';
 import { type BenchResult, per_interferer_op } from '../bench/result.js';
-import type { ExecutorName, Workload } from '../bench/workload.js';
+import { type ExecutorName, per_interferer_op_unit, type Workload } from '../bench/workload.js';
 import { find_workload } from '../bench/workloads/index.js';
 import { POLICIES } from '../kernel/mm/policy.js';
 import { find_profile } from '../runtime/executors/timing_costs.js';
@@ -69,7 +69,8 @@ const WIDTHS = [11, 10, 5, 12, 10, 10, 10, 13, 16];
 
 /* The table's columns: a workload whose cpu0 interferes adds its ratio ("pins/fork"). */
 function columns(w: Workload): string[] {
-  return w.interferer_op ? [...COLUMNS, `${w.op}s/${w.interferer_op}`] : COLUMNS;
+  const unit = per_interferer_op_unit(w);
+  return unit === null ? COLUMNS : [...COLUMNS, unit];
 }
 
 function row(cells: readonly string[]): string {
@@ -79,7 +80,8 @@ function row(cells: readonly string[]): string {
 function result_row(w: Workload, r: BenchResult): string {
   const share = off_mmap_lock_share(r.counters);
   const per = per_interferer_op(r);
-  const ratio = w.interferer_op ? [Number.isNaN(per) ? '-' : per.toFixed(1)] : [];
+  const ratio =
+    per_interferer_op_unit(w) === null ? [] : [Number.isNaN(per) ? '-' : per.toFixed(1)];
   return row([
     r.policy,
     r.profile ? `${r.executor}/${r.profile}` : r.executor,

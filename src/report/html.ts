@@ -19,6 +19,7 @@ import {
   PER_VMA_MAX_RATIO,
   PER_VMA_POLICIES,
 } from '../bench/targets.js';
+import { per_interferer_op_unit } from '../bench/workload.js';
 import type { Catalogue, CatalogueEntry } from '../check/catalogue.js';
 import { esc } from '../check/timeline.js';
 import {
@@ -146,7 +147,7 @@ class Context {
   /** What a workload's ratio of operations to cpu0's is called ("pins/fork"), or null. */
   per_interferer_op_unit(workload: string): string | null {
     const w = this.info.get(workload);
-    return w?.interferer_op ? `${w.op}s/${w.interferer_op}` : null;
+    return w ? per_interferer_op_unit(w) : null;
   }
 }
 
