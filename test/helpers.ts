@@ -4,7 +4,7 @@ import { type CheckResult, Explorer } from '../src/check/explorer.js';
 import { RandomWalk, Sequential } from '../src/check/strategy.js';
 import { RCU_GP_KTHREAD } from '../src/kernel/rcu/tree.js';
 import { run_on_linux } from '../src/oracle/linux.js';
-import type { KernelContext, KGen } from '../src/runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../src/runtime/ops.js';
 import { make_config, type Scenario } from '../src/runtime/scenario.js';
 
 /** Explore `schedules` random schedules of `s` with the given configuration. */
@@ -36,7 +36,7 @@ export function run_kernel<R>(fn: (k: KernelContext) => KGen<R>, memory_words = 
     kthreads: [RCU_GP_KTHREAD],
     setup: () => null,
     *cpu(k) {
-      result = { value: yield* fn(k) };
+      result = { value: yield* call(fn(k)) };
     },
     check: () => {},
   };

@@ -5,7 +5,7 @@
  */
 import { defineStruct } from '../runtime/layout.js';
 import type { KernelMemory } from '../runtime/memory.js';
-import type { KernelContext, KGen } from '../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import {
   LIST_HEAD,
   LIST_NODE,
@@ -60,7 +60,7 @@ export function* complete(k: KernelContext, x: number): KGen {
   yield* spin_lock(k, x + COMPLETION.wait_lock);
   const done = yield k.load(x + COMPLETION.done);
   if (done !== UINT_MAX) yield k.store(x + COMPLETION.done, done + 1);
-  yield* swake_up_locked(k, x);
+  yield* call(swake_up_locked(k, x));
   yield* spin_unlock(k, x + COMPLETION.wait_lock);
 }
 

@@ -6,7 +6,7 @@
  * copied for the child at once instead, so the parent keeps the very page
  * the device writes.
  */
-import type { KernelContext, KGen } from '../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import { flush_tlb_mm } from './arch/tlbflush.js';
 import { raw_write_seqcount_begin, raw_write_seqcount_end } from './locking/seqlock.js';
 import { spin_unlock } from './locking/spinlock.js';
@@ -78,7 +78,7 @@ function* copy_present_pte(
     const copy = yield* alloc_page(k, 0, 'copy_present_page');
     if (copy === 0) return false;
     yield* copy_page(k, copy, page);
-    yield* folio_add_new_anon_rmap(k, copy, dst_vma, page_addr);
+    yield* call(folio_add_new_anon_rmap(k, copy, dst_vma, page_addr));
     yield k.WRITE_ONCE(dst_slot, mk_pte(copy, pte & _PAGE_RW));
     return true;
   }
@@ -115,22 +115,26 @@ export function* copy_page_range(
   let ok = true;
   for (let p = start; p < end && ok; ) {
     const table_end = pte_table_end(p, end);
-    const src = yield* pte_offset_map_lock(k, src_mm, p);
+    const src = yield* call(pte_offset_map_lock(k, src_mm, p));
     if (src === 0) {
       p = table_end;
       continue;
     }
     yield* spin_unlock(k, ptl_of(src));
-    const dst = yield* pte_alloc(k, dst_mm, p);
+    const dst = yield* call(pte_alloc(k, dst_mm, p));
     if (dst === 0) {
       ok = false;
       break;
     }
-    yield* pte_offset_map_lock(k, dst_mm, p);
-    yield* pte_offset_map_lock(k, src_mm, p);
+    yield* call(pte_offset_map_lock(k, dst_mm, p));
+    yield* call(pte_offset_map_lock(k, src_mm, p));
     for (; p < table_end; p++) {
       if (!pte_present(yield k.load(pte_slot(src, p)))) continue;
-      if (!(yield* copy_present_pte(k, dst_vma, pte_slot(src, p), pte_slot(dst, p), p, vm_flags))) {
+      if (
+        !(yield* call(
+          copy_present_pte(k, dst_vma, pte_slot(src, p), pte_slot(dst, p), p, vm_flags),
+        ))
+      ) {
         ok = false;
         break;
       }
@@ -148,47 +152,49 @@ export function* copy_page_range(
  * Returns the new mm, or 0 on ENOMEM.
  */
 export function* dup_mmap(k: KernelContext, oldmm: number): KGen<number> {
-  const mm = yield* mm_alloc(
-    k,
-    yield k.load(oldmm + MM_STRUCT.mmap_base),
-    yield k.load(oldmm + MM_STRUCT.task_size),
-    yield k.load(oldmm + MM_STRUCT.pgd_base),
+  const mm = yield* call(
+    mm_alloc(
+      k,
+      yield k.load(oldmm + MM_STRUCT.mmap_base),
+      yield k.load(oldmm + MM_STRUCT.task_size),
+      yield k.load(oldmm + MM_STRUCT.pgd_base),
+    ),
   );
   if (mm === 0) return 0;
-  yield* mmap_write_lock(k, oldmm);
-  yield* mmap_write_lock(k, mm);
+  yield* call(mmap_write_lock(k, oldmm));
+  yield* call(mmap_write_lock(k, mm));
   yield k.store(mm + MM_STRUCT.total_vm, yield k.load(oldmm + MM_STRUCT.total_vm));
   let ok = true;
-  for (const e of yield* mt_entries(k, oldmm)) {
-    yield* vma_start_write(k, e.vma);
+  for (const e of yield* call(mt_entries(k, oldmm))) {
+    yield* call(vma_start_write(k, e.vma));
     const flags = yield k.load(e.vma + V.vm_flags);
     if (flags & VM_DONTCOPY) continue;
-    const tmp = yield* vm_area_dup(k, e.vma);
-    if (tmp === 0 || !(yield* anon_vma_fork(k, tmp, e.vma))) {
-      if (tmp !== 0) yield* remove_vma(k, tmp);
+    const tmp = yield* call(vm_area_dup(k, e.vma));
+    if (tmp === 0 || !(yield* call(anon_vma_fork(k, tmp, e.vma)))) {
+      if (tmp !== 0) yield* call(remove_vma(k, tmp));
       ok = false;
       break;
     }
     yield k.WRITE_ONCE(tmp + V.vm_mm, mm);
     const file = yield k.load(tmp + V.vm_file);
-    if (file !== 0) yield* get_file(k, file);
-    yield* vma_start_write(k, tmp);
-    if (!(yield* mt_store_range(k, mm, e.start, e.end, tmp))) {
-      yield* remove_vma(k, tmp);
+    if (file !== 0) yield* call(get_file(k, file));
+    yield* call(vma_start_write(k, tmp));
+    if (!(yield* call(mt_store_range(k, mm, e.start, e.end, tmp)))) {
+      yield* call(remove_vma(k, tmp));
       ok = false;
       break;
     }
-    yield* vma_mark_attached(k, tmp);
+    yield* call(vma_mark_attached(k, tmp));
     yield k.fetch_add(mm + MM_STRUCT.map_count, 1);
-    if (!(yield* copy_page_range(k, tmp, e.vma))) {
+    if (!(yield* call(copy_page_range(k, tmp, e.vma)))) {
       ok = false;
       break;
     }
   }
   // The parent's PTEs were write-protected: no store may still go through the old ones.
   yield* flush_tlb_mm(k, oldmm);
-  yield* mmap_write_unlock(k, mm);
-  yield* mmap_write_unlock(k, oldmm);
+  yield* call(mmap_write_unlock(k, mm));
+  yield* call(mmap_write_unlock(k, oldmm));
   if (!ok) return 0;
   return mm;
 }

@@ -4,7 +4,7 @@
  * mm->vma_writer_wait with it (seed 001).
  */
 import { defineStruct } from '../runtime/layout.js';
-import type { KernelContext, KGen } from '../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import { __set_current_state, schedule_until, TASK_RUNNING, wake_up_process } from './sched.js';
 
 export const RCUWAIT = defineStruct('rcuwait', {
@@ -18,7 +18,7 @@ export function* rcuwait_wait_event(
   condition: () => KGen<boolean>,
 ): KGen {
   yield k.store_release(w + RCUWAIT.task, k.current);
-  yield* schedule_until(k, condition);
+  yield* call(schedule_until(k, condition));
   yield k.WRITE_ONCE(w + RCUWAIT.task, 0);
   yield* __set_current_state(k, TASK_RUNNING);
 }

@@ -6,6 +6,7 @@
  */
 import { defineStruct } from '../runtime/layout.js';
 import {
+  call,
   KernelBug,
   type KernelContext,
   type KGen,
@@ -82,16 +83,18 @@ export function* __refcount_add_not_zero_limited_acquire(
   i: number,
   limit: number,
 ): KGen<number> {
-  return yield* __refcount_add_not_zero_limited(k, r, i, limit, ORDER_ACQUIRE);
+  return yield* call(__refcount_add_not_zero_limited(k, r, i, limit, ORDER_ACQUIRE));
 }
 
 /** refcount_add_not_zero(): the old count, 0 if it was 0 (nothing added). */
 export function* refcount_add_not_zero(k: KernelContext, r: number, i: number): KGen<number> {
-  return yield* __refcount_add_not_zero_limited(k, r, i, Number.POSITIVE_INFINITY, ORDER_RELAXED);
+  return yield* call(
+    __refcount_add_not_zero_limited(k, r, i, Number.POSITIVE_INFINITY, ORDER_RELAXED),
+  );
 }
 
 export function* refcount_inc_not_zero(k: KernelContext, r: number): KGen<boolean> {
-  return (yield* refcount_add_not_zero(k, r, 1)) !== 0;
+  return (yield* call(refcount_add_not_zero(k, r, 1))) !== 0;
 }
 
 /** __refcount_sub_and_test(): subtract `i`; returns the old count (the caller tests old === i). */
@@ -103,9 +106,9 @@ export function* __refcount_sub_and_test(k: KernelContext, r: number, i: number)
 }
 
 export function* refcount_sub_and_test(k: KernelContext, r: number, i: number): KGen<boolean> {
-  return (yield* __refcount_sub_and_test(k, r, i)) === i;
+  return (yield* call(__refcount_sub_and_test(k, r, i))) === i;
 }
 
 export function* refcount_dec_and_test(k: KernelContext, r: number): KGen<boolean> {
-  return (yield* __refcount_sub_and_test(k, r, 1)) === 1;
+  return (yield* call(__refcount_sub_and_test(k, r, 1))) === 1;
 }

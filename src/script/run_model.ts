@@ -49,7 +49,7 @@ import {
 import { RCU_GP_KTHREAD } from '../kernel/rcu/tree.js';
 import { vm_events_sum } from '../kernel/sched.js';
 import type { KernelMemory } from '../runtime/memory.js';
-import type { KernelContext, KGen } from '../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import type { RunConfig, Scenario } from '../runtime/scenario.js';
 import { is_outside, type Prot, type Script, ScriptError, WINDOW_BYTES } from './ast.js';
 import { errno_name } from './errno.js';
@@ -179,11 +179,8 @@ function* user_space(
   const files = new Map<string, { file: number; k: number }>();
   let next_pid = 1;
   // Page tables for the GiB below the window too: a move placed there (OUTSIDE) moves its pages first.
-  const p0 = yield* mm_alloc(
-    k,
-    TOP_PAGE,
-    TASK_SIZE_PAGES,
-    WINDOW_BASE_PAGE - WINDOW_BYTES / PAGE_BYTES,
+  const p0 = yield* call(
+    mm_alloc(k, TOP_PAGE, TASK_SIZE_PAGES, WINDOW_BASE_PAGE - WINDOW_BYTES / PAGE_BYTES),
   );
   k.BUG_ON(p0 === 0, 'mm_alloc for p0');
   mms.set(0, p0);
@@ -217,33 +214,28 @@ function* user_space(
         const file = cmd.file === null ? 0 : files.get(cmd.file)!.file;
         const addr = cmd.addr === null ? 0 : WINDOW_BASE + cmd.addr;
         const len = cmd.pages * PAGE_BYTES;
-        const ret = yield* sys_mmap(
-          k,
-          mm,
-          addr,
-          len,
-          prot_bits(cmd.prot),
-          flags,
-          file,
-          cmd.off * PAGE_BYTES,
+        const ret = yield* call(
+          sys_mmap(k, mm, addr, len, prot_bits(cmd.prot), flags, file, cmd.off * PAGE_BYTES),
         );
-        results.push(yield* placed(k, mm, ret, len));
+        results.push(yield* call(placed(k, mm, ret, len)));
         break;
       }
       case 'munmap':
         results.push(
-          status(yield* sys_munmap(k, mm, WINDOW_BASE + cmd.addr, cmd.pages * PAGE_BYTES)),
+          status(yield* call(sys_munmap(k, mm, WINDOW_BASE + cmd.addr, cmd.pages * PAGE_BYTES))),
         );
         break;
       case 'mprotect':
         results.push(
           status(
-            yield* sys_mprotect(
-              k,
-              mm,
-              WINDOW_BASE + cmd.addr,
-              cmd.pages * PAGE_BYTES,
-              prot_bits(cmd.prot),
+            yield* call(
+              sys_mprotect(
+                k,
+                mm,
+                WINDOW_BASE + cmd.addr,
+                cmd.pages * PAGE_BYTES,
+                prot_bits(cmd.prot),
+              ),
             ),
           ),
         );
@@ -251,7 +243,9 @@ function* user_space(
       case 'madvise':
         results.push(
           status(
-            yield* sys_madvise_dontneed(k, mm, WINDOW_BASE + cmd.addr, cmd.pages * PAGE_BYTES),
+            yield* call(
+              sys_madvise_dontneed(k, mm, WINDOW_BASE + cmd.addr, cmd.pages * PAGE_BYTES),
+            ),
           ),
         );
         break;
@@ -262,37 +256,31 @@ function* user_space(
           (cmd.fixed !== null ? MREMAP_FIXED : 0);
         const target = cmd.fixed === null ? 0 : WINDOW_BASE + cmd.fixed;
         const len = cmd.new_pages * PAGE_BYTES;
-        const ret = yield* sys_mremap(
-          k,
-          mm,
-          WINDOW_BASE + cmd.addr,
-          cmd.old_pages * PAGE_BYTES,
-          len,
-          flags,
-          target,
+        const ret = yield* call(
+          sys_mremap(k, mm, WINDOW_BASE + cmd.addr, cmd.old_pages * PAGE_BYTES, len, flags, target),
         );
-        results.push(yield* placed(k, mm, ret, len));
+        results.push(yield* call(placed(k, mm, ret, len)));
         break;
       }
       case 'write': {
-        const r = yield* user_access(k, mm, WINDOW_BASE + cmd.addr, true, cmd.value);
+        const r = yield* call(user_access(k, mm, WINDOW_BASE + cmd.addr, true, cmd.value));
         results.push(r < 0 ? signal_name(-r) : 'ok');
         break;
       }
       case 'read': {
-        const r = yield* user_access(k, mm, WINDOW_BASE + cmd.addr, false, 0);
+        const r = yield* call(user_access(k, mm, WINDOW_BASE + cmd.addr, false, 0));
         results.push(r < 0 ? signal_name(-r) : `= 0x${r.toString(16).padStart(8, '0')}`);
         break;
       }
       case 'fork': {
-        const child = yield* dup_mmap(k, mm);
+        const child = yield* call(dup_mmap(k, mm));
         k.BUG_ON(child === 0, 'fork: dup_mmap failed');
         mms.set(next_pid++, child);
         results.push('ok');
         break;
       }
       case 'exit':
-        yield* mmput(k, mm);
+        yield* call(mmput(k, mm));
         mms.delete(pid);
         results.push('ok');
         break;
@@ -300,9 +288,9 @@ function* user_space(
   }
   check_memory(m, ran);
   for (const pid of [...mms.keys()].sort((a, b) => a - b))
-    maps.push({ pid, vmas: yield* proc_maps(k, mms.get(pid)!, files) });
-  for (const mm of mms.values()) yield* mmput(k, mm);
-  for (const { file } of files.values()) yield* fput(k, file);
+    maps.push({ pid, vmas: yield* call(proc_maps(k, mms.get(pid)!, files)) });
+  for (const mm of mms.values()) yield* call(mmput(k, mm));
+  for (const { file } of files.values()) yield* call(fput(k, file));
 }
 
 /*
@@ -312,7 +300,7 @@ function* user_space(
 function* placed(k: KernelContext, mm: number, ret: number, len: number): KGen<string> {
   if (ret < 0) return errno_name(-ret);
   if (ret < WINDOW_BASE || ret + len > WINDOW_BASE + WINDOW_BYTES) {
-    yield* do_munmap(k, mm, ret / PAGE_BYTES, len / PAGE_BYTES);
+    yield* call(do_munmap(k, mm, ret / PAGE_BYTES, len / PAGE_BYTES));
     return 'OUTSIDE';
   }
   return hex(ret - WINDOW_BASE);
@@ -333,9 +321,9 @@ function* proc_maps(
   files: ReadonlyMap<string, { file: number; k: number }>,
 ): KGen<MapsLine[]> {
   const names = new Map<number, string>([...files].map(([name, f]) => [f.file, name]));
-  yield* mmap_read_lock(k, mm);
+  yield* call(mmap_read_lock(k, mm));
   const out: MapsLine[] = [];
-  for (const e of yield* mt_entries(k, mm)) {
+  for (const e of yield* call(mt_entries(k, mm))) {
     const start = Math.max(e.start, WINDOW_BASE_PAGE);
     const end = Math.min(e.end, TOP_PAGE);
     if (start >= end) continue;
@@ -352,7 +340,7 @@ function* proc_maps(
       name: file === 0 ? '' : shmem ? '[shmem]' : names.get(file)!,
     });
   }
-  yield* mmap_read_unlock(k, mm);
+  yield* call(mmap_read_unlock(k, mm));
   return out;
 }
 

@@ -13,7 +13,7 @@ import { RCU_DATA } from '../../src/kernel/rcu/tree.js';
 import { describe_addr } from '../../src/kernel/slab.js';
 import { defineStruct } from '../../src/runtime/layout.js';
 import type { KernelMemory } from '../../src/runtime/memory.js';
-import { KernelContext, type KGen } from '../../src/runtime/ops.js';
+import { call, KernelContext, type KGen } from '../../src/runtime/ops.js';
 import {
   instantiate,
   make_config,
@@ -81,7 +81,7 @@ const scenario: Scenario<number> = {
   },
   *cpu(k: KernelContext, g: number, cfg: RunConfig): KGen {
     const mode = cfg.params.mode!;
-    if (mode <= LOCKED_COUNTER) yield* increment(k, g, mode === LOCKED_COUNTER);
+    if (mode <= LOCKED_COUNTER) yield* call(increment(k, g, mode === LOCKED_COUNTER));
     else yield* publish(k, g, mode);
   },
   check: () => {},

@@ -10,12 +10,12 @@ import {
   refcount_inc_not_zero,
 } from '../../src/kernel/refcount.js';
 import { KernelMemory } from '../../src/runtime/memory.js';
-import { type KernelBug, KernelContext, type KGen, Op } from '../../src/runtime/ops.js';
+import { type KernelBug, KernelContext, type KGen, KStack, Op } from '../../src/runtime/ops.js';
 
 /* Drive a generator on one CPU, each access done at once (no other CPU runs). */
 function run<R>(m: KernelMemory, make: (k: KernelContext) => KGen<R>): R {
   const k = new KernelContext(boot(m, 1), 0, DEFAULT_POLICY, '', false);
-  const gen = make(k);
+  const gen = new KStack(make(k), k);
   const w = m.words;
   let r = gen.next();
   while (!r.done) {

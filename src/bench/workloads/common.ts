@@ -25,7 +25,7 @@ import { vm_events_sum } from '../../kernel/sched.js';
 import { slab_cell_words } from '../../kernel/slab.js';
 import { cacheline_aligned, defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig } from '../../runtime/scenario.js';
 
 /* ---- layout ---- */
@@ -160,7 +160,7 @@ export function* globals_of(k: KernelContext, w: Globals): KGen<{ mm: number; fi
 
 /** do_mmap() that must succeed (a workload's own mappings): returns the first page. */
 export function* map(k: KernelContext, mm: number, a: MmapArgs, who: string): KGen<number> {
-  const addr = yield* do_mmap(k, mm, a);
+  const addr = yield* call(do_mmap(k, mm, a));
   if (addr < 0) throw new KernelBug('BUG', `${who}: cpu${k.cpu}: mmap failed (${addr})`);
   return addr;
 }
@@ -173,7 +173,7 @@ export function* write_page(
   value: number,
   who: string,
 ): KGen {
-  const r = yield* user_access(k, mm, page * PAGE_BYTES, true, value);
+  const r = yield* call(user_access(k, mm, page * PAGE_BYTES, true, value));
   // No template string unless it failed: this is every fault's path.
   if (r !== 0) throw new KernelBug('BUG', `${who}: cpu${k.cpu}: write to page ${page} got ${r}`);
 }
@@ -192,7 +192,7 @@ export function* measure(
   let i = 0;
   for (; i < n && !(yield k.READ_ONCE(w.g + WORKLOAD.stop)); i++) {
     k.op_begin();
-    yield* op(i);
+    yield* call(op(i));
     k.op_end();
   }
   return i;
@@ -220,7 +220,7 @@ export function* interfere(
   body: (i: number) => KGen,
 ): KGen {
   let i = 0;
-  while ((yield k.READ_ONCE(w.g + WORKLOAD.done)) < workers) yield* body(i++);
+  while ((yield k.READ_ONCE(w.g + WORKLOAD.done)) < workers) yield* call(body(i++));
   yield k.store(ops_word(w, k.cpu), i);
 }
 
@@ -234,8 +234,8 @@ export function* record_bad(k: KernelContext, w: Globals, page: number): KGen {
 /** The epilogue's teardown: the process exits (mmput), its file is closed. */
 export function* teardown(k: KernelContext, w: Globals): KGen {
   const { mm, file } = yield* globals_of(k, w);
-  yield* mmput(k, mm);
-  if (file !== 0) yield* fput(k, file);
+  yield* call(mmput(k, mm));
+  if (file !== 0) yield* call(fput(k, file));
 }
 
 /* ---- after the run ---- */

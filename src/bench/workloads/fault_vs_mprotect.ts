@@ -20,7 +20,7 @@ import { anon_fixed, new_mm } from '../../check/scenarios/common.js';
 import { MAP_POPULATE, PROT_READ, PROT_WRITE } from '../../kernel/mm/mm_types.js';
 import { do_mprotect } from '../../kernel/mm/mprotect.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import type { Workload } from '../workload.js';
 import {
@@ -80,21 +80,23 @@ export const scenario: Scenario<Globals> = {
 
   // Untimed: the faulters' VMAs, and the writer's VMA with every page present.
   *prologue(k: KernelContext, w: Globals, cfg: RunConfig): KGen {
-    const mm = yield* new_mm(k);
+    const mm = yield* call(new_mm(k));
     const pages = vma_pages(cfg);
     for (const cpu of measuring_cpus(cfg, true)) {
-      yield* map(k, mm, anon_fixed(region(cpu, pages), pages), NAME);
-      yield* write_page(k, mm, region(cpu, pages) + pages - 1, VALUE, NAME);
+      yield* call(map(k, mm, anon_fixed(region(cpu, pages), pages), NAME));
+      yield* call(write_page(k, mm, region(cpu, pages) + pages - 1, VALUE, NAME));
     }
     const rw = PROT_READ | PROT_WRITE;
     // Populated only for a writer to walk: alone, the faulters see the same
     // VMAs, and the run is spared faulting in 128 MiB it never touches.
     const writer = cfg.cpus > 1 && cfg.params.writer !== 0;
-    yield* map(
-      k,
-      mm,
-      anon_fixed(big_vma(cfg), cfg.params.big_pages!, rw, writer ? MAP_POPULATE : 0),
-      NAME,
+    yield* call(
+      map(
+        k,
+        mm,
+        anon_fixed(big_vma(cfg), cfg.params.big_pages!, rw, writer ? MAP_POPULATE : 0),
+        NAME,
+      ),
     );
     yield* publish(k, w, mm);
   },
@@ -105,18 +107,22 @@ export const scenario: Scenario<Globals> = {
       if (cfg.params.writer === 0) return;
       const big = big_vma(cfg);
       const big_pages = cfg.params.big_pages!;
-      yield* interfere(k, w, cfg.cpus - 1, function* (i) {
-        const prot = i & 1 ? PROT_READ | PROT_WRITE : PROT_READ;
-        const r = yield* do_mprotect(k, mm, big, big_pages, prot);
-        if (r !== 0) throw new KernelBug('BUG', `${NAME}: mprotect failed (${r})`);
-      });
+      yield* call(
+        interfere(k, w, cfg.cpus - 1, function* (i) {
+          const prot = i & 1 ? PROT_READ | PROT_WRITE : PROT_READ;
+          const r = yield* call(do_mprotect(k, mm, big, big_pages, prot));
+          if (r !== 0) throw new KernelBug('BUG', `${NAME}: mprotect failed (${r})`);
+        }),
+      );
       return;
     }
     const first = region(k.cpu, vma_pages(cfg));
     yield* finish(
       k,
       w,
-      yield* measure(k, w, cfg.params.pages!, (i) => write_page(k, mm, first + i, VALUE, NAME)),
+      yield* call(
+        measure(k, w, cfg.params.pages!, (i) => write_page(k, mm, first + i, VALUE, NAME)),
+      ),
     );
   },
 

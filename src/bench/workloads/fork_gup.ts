@@ -25,7 +25,7 @@ import { mmput } from '../../kernel/mm/mmap.js';
 import { pte_page, walk_present_ptes } from '../../kernel/mm/pgtable.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { refcount_read } from '../../kernel/refcount.js';
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import type { Workload } from '../workload.js';
 import {
@@ -66,14 +66,16 @@ function* check_pins(k: KernelContext, w: Globals, cfg: RunConfig): KGen {
   const start = vma_start(cfg);
   const end = start + vma_pages(cfg);
   let next = start;
-  yield* walk_present_ptes(k, mm, start, end, function* (_slot, pte, p) {
-    for (; next < p; next++) yield* record_bad(k, w, next);
-    next = p + 1;
-    const page = pte_page(pte);
-    const pins = yield k.load(page + PAGE._pincount);
-    if (pins !== 0 || (yield refcount_read(k, page + PAGE._refcount)) !== 1)
-      yield* record_bad(k, w, p);
-  });
+  yield* call(
+    walk_present_ptes(k, mm, start, end, function* (_slot, pte, p) {
+      for (; next < p; next++) yield* record_bad(k, w, next);
+      next = p + 1;
+      const page = pte_page(pte);
+      const pins = yield k.load(page + PAGE._pincount);
+      if (pins !== 0 || (yield refcount_read(k, page + PAGE._refcount)) !== 1)
+        yield* record_bad(k, w, p);
+    }),
+  );
   for (; next < end; next++) yield* record_bad(k, w, next);
 }
 
@@ -100,36 +102,40 @@ export const scenario: Scenario<Globals> = {
 
   // Untimed: the VMA with every page written, so that every pin can be fast.
   *prologue(k: KernelContext, w: Globals, cfg: RunConfig): KGen {
-    const mm = yield* new_mm(k);
+    const mm = yield* call(new_mm(k));
     const rw = PROT_READ | PROT_WRITE;
-    yield* map(k, mm, anon_fixed(vma_start(cfg), vma_pages(cfg), rw, MAP_POPULATE), NAME);
+    yield* call(map(k, mm, anon_fixed(vma_start(cfg), vma_pages(cfg), rw, MAP_POPULATE), NAME));
     yield* publish(k, w, mm);
   },
 
   *cpu(k: KernelContext, w: Globals, cfg: RunConfig): KGen {
     const { mm } = yield* globals_of(k, w);
     if (k.cpu === 0 && cfg.cpus > 1) {
-      yield* interfere(k, w, cfg.cpus - 1, function* () {
-        const child = yield* dup_mmap(k, mm);
-        if (child === 0) throw new KernelBug('BUG', `${NAME}: fork failed`);
-        yield* mmput(k, child);
-      });
+      yield* call(
+        interfere(k, w, cfg.cpus - 1, function* () {
+          const child = yield* call(dup_mmap(k, mm));
+          if (child === 0) throw new KernelBug('BUG', `${NAME}: fork failed`);
+          yield* call(mmput(k, child));
+        }),
+      );
       return;
     }
     const pages = cfg.params.pages!;
     const first = vma_start(cfg) + k.cpu * pages;
-    const done = yield* measure(k, w, cfg.params.pins!, function* (i) {
-      const pinned = yield* pin_user_pages_fast(k, mm, first + (i % pages), 1, true);
-      if (pinned.length !== 1)
-        throw new KernelBug('BUG', `${NAME}: cpu${k.cpu}: pin_user_pages_fast() pinned nothing`);
-      yield* unpin_user_page(k, pinned[0]!);
-    });
+    const done = yield* call(
+      measure(k, w, cfg.params.pins!, function* (i) {
+        const pinned = yield* call(pin_user_pages_fast(k, mm, first + (i % pages), 1, true));
+        if (pinned.length !== 1)
+          throw new KernelBug('BUG', `${NAME}: cpu${k.cpu}: pin_user_pages_fast() pinned nothing`);
+        yield* call(unpin_user_page(k, pinned[0]!));
+      }),
+    );
     yield* finish(k, w, done);
   },
 
   *epilogue(k: KernelContext, w: Globals, cfg: RunConfig): KGen {
-    yield* check_pins(k, w, cfg);
-    yield* teardown(k, w);
+    yield* call(check_pins(k, w, cfg));
+    yield* call(teardown(k, w));
   },
   report: report_interference,
   check(m, sys, w, cfg): void {

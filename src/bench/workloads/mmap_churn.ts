@@ -17,7 +17,7 @@ import { new_mm } from '../../check/scenarios/common.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../kernel/mm/mm_types.js';
 import { do_munmap, type MmapArgs } from '../../kernel/mm/mmap.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import type { Workload } from '../workload.js';
 import {
@@ -60,7 +60,7 @@ export const scenario: Scenario<Globals> = {
   stop_word,
 
   *prologue(k: KernelContext, w: Globals): KGen {
-    yield* publish(k, w, yield* new_mm(k));
+    yield* publish(k, w, yield* call(new_mm(k)));
   },
 
   *cpu(k: KernelContext, w: Globals, cfg: RunConfig): KGen {
@@ -74,11 +74,13 @@ export const scenario: Scenario<Globals> = {
       file: 0,
       pgoff: 0,
     };
-    const done = yield* measure(k, w, cfg.params.loops!, function* () {
-      const addr = yield* map(k, mm, args, NAME);
-      const r = yield* do_munmap(k, mm, addr, pages);
-      if (r !== 0) throw new KernelBug('BUG', `${NAME}: cpu${k.cpu}: munmap failed (${r})`);
-    });
+    const done = yield* call(
+      measure(k, w, cfg.params.loops!, function* () {
+        const addr = yield* call(map(k, mm, args, NAME));
+        const r = yield* call(do_munmap(k, mm, addr, pages));
+        if (r !== 0) throw new KernelBug('BUG', `${NAME}: cpu${k.cpu}: munmap failed (${r})`);
+      }),
+    );
     yield* finish(k, w, done);
   },
 

@@ -37,7 +37,7 @@ import {
 import { do_munmap, type MmapArgs } from '../../kernel/mm/mmap.js';
 import { put_page } from '../../kernel/mm/page_alloc.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import type { Workload } from '../workload.js';
 import {
@@ -115,7 +115,7 @@ function* check_file(
     const wrote = Math.min(pages, yield k.load(ops_word(w, cpu)));
     for (let p = 0; p < wrote; p++) {
       const index = cpu * pages + p;
-      const page = yield* filemap_get_page(k, file, index);
+      const page = yield* call(filemap_get_page(k, file, index));
       if (page <= 0) throw new KernelBug('BUG', `${name}: file page ${index} cannot be read`);
       const word = yield k.load(yield k.load(page + PAGE.frame));
       if (word !== (mapping.shared ? written(cpu) : original(index)))
@@ -148,7 +148,7 @@ export function page_fault(n: PageFaultKind, module: string): Workload {
     stop_word,
 
     *prologue(k: KernelContext, w: Globals, cfg: RunConfig): KGen {
-      const mm = yield* new_mm(k);
+      const mm = yield* call(new_mm(k));
       let file = 0;
       if (mapping.file) {
         file = yield* file_alloc(k, FILE_ID, cfg.cpus * cfg.params.pages!, false);
@@ -172,12 +172,12 @@ export function page_fault(n: PageFaultKind, module: string): Workload {
       };
       let ops = 0;
       for (let loop = 0; loop < cfg.params.loops!; loop++) {
-        yield* map(k, mm, args, name);
-        const done = yield* measure(k, w, pages, (i) =>
-          write_page(k, mm, start + i, written(k.cpu), name),
+        yield* call(map(k, mm, args, name));
+        const done = yield* call(
+          measure(k, w, pages, (i) => write_page(k, mm, start + i, written(k.cpu), name)),
         );
         ops += done;
-        const r = yield* do_munmap(k, mm, start, pages);
+        const r = yield* call(do_munmap(k, mm, start, pages));
         if (r !== 0) throw new KernelBug('BUG', `${name}: cpu${k.cpu}: munmap failed (${r})`);
         if (done < pages) break;
       }
@@ -185,8 +185,8 @@ export function page_fault(n: PageFaultKind, module: string): Workload {
     },
 
     *epilogue(k: KernelContext, w: Globals, cfg: RunConfig): KGen {
-      if (mapping.file) yield* check_file(k, w, cfg, name, mapping);
-      yield* teardown(k, w);
+      if (mapping.file) yield* call(check_file(k, w, cfg, name, mapping));
+      yield* call(teardown(k, w));
     },
     report: (m, sys, _w, cfg) => report_events(m, sys, cfg, false),
     check(m, sys, w, cfg): void {

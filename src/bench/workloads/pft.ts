@@ -14,7 +14,7 @@
 
 import { anon_fixed, new_mm } from '../../check/scenarios/common.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
-import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import type { Workload } from '../workload.js';
 import {
@@ -66,8 +66,8 @@ export const scenario: Scenario<Globals> = {
   stop_word,
 
   *prologue(k: KernelContext, w: Globals, cfg: RunConfig): KGen {
-    const mm = yield* new_mm(k);
-    yield* map(k, mm, anon_fixed(region(0, vma_pages(cfg)), vma_pages(cfg)), NAME);
+    const mm = yield* call(new_mm(k));
+    yield* call(map(k, mm, anon_fixed(region(0, vma_pages(cfg)), vma_pages(cfg)), NAME));
     yield* publish(k, w, mm);
   },
 
@@ -78,7 +78,7 @@ export const scenario: Scenario<Globals> = {
     yield* finish(
       k,
       w,
-      yield* measure(k, w, pages, (i) => write_page(k, mm, first + i, VALUE, NAME)),
+      yield* call(measure(k, w, pages, (i) => write_page(k, mm, first + i, VALUE, NAME))),
     );
   },
 

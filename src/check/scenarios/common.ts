@@ -26,7 +26,7 @@ import {
   VARIANT_UP_READ_WITHOUT_RCU,
 } from '../../kernel/mm/mmap_lock.js';
 import { PAGE_BYTES } from '../../kernel/mm/syscalls.js';
-import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 
 /** First page of the 2 GiB the scenarios' mms have page tables for. */
 export const BASE = 1 << 29;
@@ -66,10 +66,10 @@ export const SEED_VARIANTS: readonly string[] = [
  * touched, so that a CPU's access to it faults. Returns the mm.
  */
 export function* mm_with_untouched_page(k: KernelContext, page: number, who: string): KGen<number> {
-  const mm = yield* new_mm(k);
-  yield* do_mmap(k, mm, anon_fixed(page, 2));
+  const mm = yield* call(new_mm(k));
+  yield* call(do_mmap(k, mm, anon_fixed(page, 2)));
   k.BUG_ON(
-    (yield* user_access(k, mm, (page + 1) * PAGE_BYTES, true, 1)) !== 0,
+    (yield* call(user_access(k, mm, (page + 1) * PAGE_BYTES, true, 1))) !== 0,
     `${who}: the prologue cannot write its own page`,
   );
   return mm;

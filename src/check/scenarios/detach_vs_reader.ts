@@ -28,7 +28,7 @@ import { PAGE_BYTES } from '../../kernel/mm/syscalls.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import { anon_fixed, BASE, new_mm } from './common.js';
 
@@ -68,12 +68,12 @@ export const scenario: Scenario<{ g: number }> = {
   setup: (m: KernelMemory) => ({ g: m.boot_alloc(DVR.$, 'detach_vs_reader') }),
 
   *prologue(k: KernelContext, { g }, cfg: RunConfig): KGen {
-    const mm = yield* new_mm(k);
-    yield* do_mmap(k, mm, anon_fixed(P, 2));
-    if (cfg.params.mode === MODE_MPROTECT) yield* do_mmap(k, mm, anon_fixed(Q, 2, PROT_READ));
-    else yield* do_mmap(k, mm, anon_fixed(R, 2));
+    const mm = yield* call(new_mm(k));
+    yield* call(do_mmap(k, mm, anon_fixed(P, 2)));
+    if (cfg.params.mode === MODE_MPROTECT) yield* call(do_mmap(k, mm, anon_fixed(Q, 2, PROT_READ)));
+    else yield* call(do_mmap(k, mm, anon_fixed(R, 2)));
     k.BUG_ON(
-      (yield* user_access(k, mm, P * PAGE_BYTES, true, 1)) !== 0,
+      (yield* call(user_access(k, mm, P * PAGE_BYTES, true, 1))) !== 0,
       'detach-vs-reader: the prologue cannot write its own page',
     );
     yield k.store(g + DVR.mm, mm);
@@ -84,24 +84,24 @@ export const scenario: Scenario<{ g: number }> = {
     const mode = cfg.params.mode!;
     if (k.cpu === 0) {
       const addr = READ_PAGE[mode]! * PAGE_BYTES + 8;
-      yield k.store(g + DVR.seen, yield* user_access(k, mm, addr, false, 0));
+      yield k.store(g + DVR.seen, yield* call(user_access(k, mm, addr, false, 0)));
     } else {
       const ret =
         mode === MODE_MPROTECT
-          ? yield* do_mprotect(k, mm, Q, 2, PROT_READ | PROT_WRITE)
-          : yield* do_mmap(k, mm, anon_fixed(HOLE, 1));
+          ? yield* call(do_mprotect(k, mm, Q, 2, PROT_READ | PROT_WRITE))
+          : yield* call(do_mmap(k, mm, anon_fixed(HOLE, 1)));
       k.BUG_ON(ret < 0, `detach-vs-reader: the merging call failed (${ret})`);
     }
   },
 
   *epilogue(k: KernelContext, { g }): KGen {
     const mm = yield k.load(g + DVR.mm);
-    yield* mmap_read_lock(k, mm);
-    const e = yield* mt_find(k, mm, P);
+    yield* call(mmap_read_lock(k, mm));
+    const e = yield* call(mt_find(k, mm, P));
     yield k.store(g + DVR.start, e?.start ?? 0);
     yield k.store(g + DVR.end, e?.end ?? 0);
-    yield* mmap_read_unlock(k, mm);
-    yield* mmput(k, mm);
+    yield* call(mmap_read_unlock(k, mm));
+    yield* call(mmput(k, mm));
   },
 
   check(m: KernelMemory, sys: KernelSymbols, { g }, cfg: RunConfig): void {

@@ -23,7 +23,7 @@ import { PAGE_BYTES } from '../../kernel/mm/syscalls.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import { anon_fixed, BASE, new_mm } from './common.js';
 
@@ -58,10 +58,10 @@ export const scenario: Scenario<{ g: number }> = {
   setup: (m: KernelMemory) => ({ g: m.boot_alloc(FVF.$, 'fault_vs_fork') }),
 
   *prologue(k: KernelContext, { g }): KGen {
-    const mm = yield* new_mm(k);
-    yield* do_mmap(k, mm, anon_fixed(A, 1));
+    const mm = yield* call(new_mm(k));
+    yield* call(do_mmap(k, mm, anon_fixed(A, 1)));
     k.BUG_ON(
-      (yield* user_access(k, mm, ADDR, true, OLD)) !== 0,
+      (yield* call(user_access(k, mm, ADDR, true, OLD))) !== 0,
       'fault-vs-fork: the prologue cannot write its own page',
     );
     yield k.store(g + FVF.mm, mm);
@@ -70,14 +70,14 @@ export const scenario: Scenario<{ g: number }> = {
   *cpu(k: KernelContext, { g }, cfg: RunConfig): KGen {
     const mm = yield k.load(g + FVF.mm);
     if (k.cpu === 0) {
-      yield k.store(g + FVF.wrote, yield* user_access(k, mm, ADDR, true, NEW));
+      yield k.store(g + FVF.wrote, yield* call(user_access(k, mm, ADDR, true, NEW)));
       return;
     }
-    const child = yield* dup_mmap(k, mm);
+    const child = yield* call(dup_mmap(k, mm));
     k.BUG_ON(child === 0, 'fault-vs-fork: fork failed');
     yield k.store(g + FVF.child, child);
     if (cfg.params.early === 1)
-      yield k.store(g + FVF.child_first, yield* user_access(k, child, ADDR, false, 0));
+      yield k.store(g + FVF.child_first, yield* call(user_access(k, child, ADDR, false, 0)));
     yield k.store_release(g + FVF.joined, 1);
   },
 
@@ -86,12 +86,12 @@ export const scenario: Scenario<{ g: number }> = {
     k.BUG_ON((yield k.load_acquire(g + FVF.joined)) !== 1, 'fault-vs-fork: cpu1 did not end');
     const mm = yield k.load(g + FVF.mm);
     const child = yield k.load(g + FVF.child);
-    const last = yield* user_access(k, child, ADDR, false, 0);
+    const last = yield* call(user_access(k, child, ADDR, false, 0));
     yield k.store(g + FVF.child_last, last);
     if (cfg.params.early !== 1) yield k.store(g + FVF.child_first, last);
-    yield k.store(g + FVF.parent, yield* user_access(k, mm, ADDR, false, 0));
-    yield* mmput(k, child);
-    yield* mmput(k, mm);
+    yield k.store(g + FVF.parent, yield* call(user_access(k, mm, ADDR, false, 0)));
+    yield* call(mmput(k, child));
+    yield* call(mmput(k, mm));
   },
 
   check(m: KernelMemory, sys: KernelSymbols, { g }): void {

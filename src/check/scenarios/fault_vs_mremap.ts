@@ -25,7 +25,7 @@ import { PAGE_BYTES } from '../../kernel/mm/syscalls.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import { anon_fixed, BASE, new_mm } from './common.js';
 
@@ -66,12 +66,13 @@ export const scenario: Scenario<{ g: number }> = {
   setup: (m: KernelMemory) => ({ g: m.boot_alloc(FVR.$, 'fault_vs_mremap') }),
 
   *prologue(k: KernelContext, { g }, cfg: RunConfig): KGen {
-    const mm = yield* new_mm(k);
-    yield* do_mmap(k, mm, anon_fixed(A, 2));
+    const mm = yield* call(new_mm(k));
+    yield* call(do_mmap(k, mm, anon_fixed(A, 2)));
     // Read-only, so it never merges with A: A cannot grow where it is.
-    if (cfg.params.mode === MODE_GROW_MOVE) yield* do_mmap(k, mm, anon_fixed(A + 2, 1, PROT_READ));
+    if (cfg.params.mode === MODE_GROW_MOVE)
+      yield* call(do_mmap(k, mm, anon_fixed(A + 2, 1, PROT_READ)));
     k.BUG_ON(
-      (yield* user_access(k, mm, (A + 1) * PAGE_BYTES + OFFSET, true, KEPT)) !== 0,
+      (yield* call(user_access(k, mm, (A + 1) * PAGE_BYTES + OFFSET, true, KEPT))) !== 0,
       'fault-vs-mremap: the prologue cannot write its own page',
     );
     yield k.store(g + FVR.mm, mm);
@@ -80,13 +81,16 @@ export const scenario: Scenario<{ g: number }> = {
   *cpu(k: KernelContext, { g }, cfg: RunConfig): KGen {
     const mm = yield k.load(g + FVR.mm);
     if (k.cpu === 0) {
-      yield k.store(g + FVR.wrote, yield* user_access(k, mm, A * PAGE_BYTES + OFFSET, true, VALUE));
+      yield k.store(
+        g + FVR.wrote,
+        yield* call(user_access(k, mm, A * PAGE_BYTES + OFFSET, true, VALUE)),
+      );
       return;
     }
     const moved_to =
       cfg.params.mode === MODE_MOVE
-        ? yield* do_mremap(k, mm, A, 2, 2, MREMAP_MAYMOVE | MREMAP_FIXED, TARGET)
-        : yield* do_mremap(k, mm, A, 2, 4, MREMAP_MAYMOVE, 0);
+        ? yield* call(do_mremap(k, mm, A, 2, 2, MREMAP_MAYMOVE | MREMAP_FIXED, TARGET))
+        : yield* call(do_mremap(k, mm, A, 2, 4, MREMAP_MAYMOVE, 0));
     yield k.store(g + FVR.moved_to, moved_to);
     yield k.store_release(g + FVR.joined, 1);
   },
@@ -97,12 +101,18 @@ export const scenario: Scenario<{ g: number }> = {
     const mm = yield k.load(g + FVR.mm);
     const to = yield k.load(g + FVR.moved_to);
     if (to > 0) {
-      yield k.store(g + FVR.at_new, yield* user_access(k, mm, to * PAGE_BYTES + OFFSET, false, 0));
-      const kept = yield* user_access(k, mm, (to + 1) * PAGE_BYTES + OFFSET, false, 0);
+      yield k.store(
+        g + FVR.at_new,
+        yield* call(user_access(k, mm, to * PAGE_BYTES + OFFSET, false, 0)),
+      );
+      const kept = yield* call(user_access(k, mm, (to + 1) * PAGE_BYTES + OFFSET, false, 0));
       yield k.store(g + FVR.kept, kept);
-      yield k.store(g + FVR.at_old, yield* user_access(k, mm, A * PAGE_BYTES + OFFSET, false, 0));
+      yield k.store(
+        g + FVR.at_old,
+        yield* call(user_access(k, mm, A * PAGE_BYTES + OFFSET, false, 0)),
+      );
     }
-    yield* mmput(k, mm);
+    yield* call(mmput(k, mm));
   },
 
   check(m: KernelMemory, sys: KernelSymbols, { g }, cfg: RunConfig): void {

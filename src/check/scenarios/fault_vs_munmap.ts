@@ -24,7 +24,7 @@ import { PAGE_BYTES } from '../../kernel/mm/syscalls.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { Scenario } from '../../runtime/scenario.js';
 import { BASE, mm_with_untouched_page } from './common.js';
 
@@ -49,21 +49,21 @@ export const scenario: Scenario<{ g: number }> = {
   setup: (m: KernelMemory) => ({ g: m.boot_alloc(FVM.$, 'fault_vs_munmap') }),
 
   *prologue(k: KernelContext, { g }): KGen {
-    yield k.store(g + FVM.mm, yield* mm_with_untouched_page(k, A, 'fault-vs-munmap'));
+    yield k.store(g + FVM.mm, yield* call(mm_with_untouched_page(k, A, 'fault-vs-munmap')));
   },
 
   *cpu(k: KernelContext, { g }): KGen {
     const mm = yield k.load(g + FVM.mm);
     if (k.cpu === 0) {
-      yield k.store(g + FVM.seen, yield* user_access(k, mm, A * PAGE_BYTES + 8, false, 0));
+      yield k.store(g + FVM.seen, yield* call(user_access(k, mm, A * PAGE_BYTES + 8, false, 0)));
     } else {
-      yield* do_munmap(k, mm, A, 2);
+      yield* call(do_munmap(k, mm, A, 2));
     }
   },
 
   *epilogue(k: KernelContext, { g }): KGen {
     const mm = yield k.load(g + FVM.mm);
-    yield* mmput(k, mm);
+    yield* call(mmput(k, mm));
   },
 
   check(m: KernelMemory, sys: KernelSymbols, { g }): void {

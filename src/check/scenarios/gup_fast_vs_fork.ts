@@ -26,7 +26,7 @@ import { PAGE_BYTES } from '../../kernel/mm/syscalls.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { Scenario } from '../../runtime/scenario.js';
 import { anon_fixed, BASE, new_mm } from './common.js';
 
@@ -58,10 +58,10 @@ export const scenario: Scenario<{ g: number }> = {
   setup: (m: KernelMemory) => ({ g: m.boot_alloc(GFF.$, 'gup_fast_vs_fork') }),
 
   *prologue(k: KernelContext, { g }): KGen {
-    const mm = yield* new_mm(k);
-    yield* do_mmap(k, mm, anon_fixed(P, 1));
+    const mm = yield* call(new_mm(k));
+    yield* call(do_mmap(k, mm, anon_fixed(P, 1)));
     k.BUG_ON(
-      (yield* user_access(k, mm, P * PAGE_BYTES, true, BEFORE)) !== 0,
+      (yield* call(user_access(k, mm, P * PAGE_BYTES, true, BEFORE))) !== 0,
       'gup-fast-vs-fork: the prologue cannot write its own page',
     );
     yield k.store(g + GFF.mm, mm);
@@ -70,11 +70,11 @@ export const scenario: Scenario<{ g: number }> = {
   *cpu(k: KernelContext, { g }): KGen {
     const mm = yield k.load(g + GFF.mm);
     if (k.cpu === 1) {
-      const [page] = yield* pin_user_pages_fast(k, mm, P, 1, true);
+      const [page] = yield* call(pin_user_pages_fast(k, mm, P, 1, true));
       yield k.store(g + GFF.pinned, page ?? 0);
       yield k.store_release(g + GFF.joined, 1);
     } else {
-      const child = yield* dup_mmap(k, mm);
+      const child = yield* call(dup_mmap(k, mm));
       k.BUG_ON(child === 0, 'gup-fast-vs-fork: fork failed');
       yield k.store(g + GFF.child, child);
     }
@@ -85,16 +85,16 @@ export const scenario: Scenario<{ g: number }> = {
     k.BUG_ON((yield k.load_acquire(g + GFF.joined)) !== 1, 'gup-fast-vs-fork: cpu1 did not end');
     const mm = yield k.load(g + GFF.mm);
     // The parent writes after both the fork and the pin: the device must see it.
-    yield* user_access(k, mm, P * PAGE_BYTES, true, AFTER);
+    yield* call(user_access(k, mm, P * PAGE_BYTES, true, AFTER));
     const page = yield k.load(g + GFF.pinned);
     if (page === 0) {
       yield k.store(g + GFF.seen, -1);
     } else {
       yield k.store(g + GFF.seen, yield k.load(yield k.load(page + PAGE.frame)));
-      yield* unpin_user_page(k, page);
+      yield* call(unpin_user_page(k, page));
     }
-    yield* mmput(k, yield k.load(g + GFF.child));
-    yield* mmput(k, mm);
+    yield* call(mmput(k, yield k.load(g + GFF.child)));
+    yield* call(mmput(k, mm));
   },
 
   check(m: KernelMemory, sys: KernelSymbols, { g }): void {

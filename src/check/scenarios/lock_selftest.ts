@@ -66,6 +66,7 @@ import { cache_active, kfree, kmalloc, kmalloc_index } from '../../kernel/slab.j
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import {
+  call,
   KernelBug,
   type KernelContext,
   type KGen,
@@ -142,7 +143,7 @@ function* spinlock_case(k: KernelContext, st: number): KGen {
 function* rwsem_case(k: KernelContext, st: number, i: number): KGen {
   const sem = st + SELFTEST.sem;
   yield* down_write(k, sem);
-  yield* rwsem_assert_held_write(k, sem);
+  yield* call(rwsem_assert_held_write(k, sem));
   const w = yield k.load(st + SELFTEST.sem_writer);
   k.BUG_ON(w !== 0, `rwsem case: cpu${w - 1} holds the write lock too`);
   yield k.store(st + SELFTEST.sem_writer, k.cpu + 1);
@@ -150,7 +151,7 @@ function* rwsem_case(k: KernelContext, st: number, i: number): KGen {
   yield k.store(st + SELFTEST.sem_counter, v + 1);
   yield k.store(st + SELFTEST.sem_writer, 0);
   if ((i + k.cpu) & 1) {
-    yield* downgrade_write(k, sem);
+    yield* call(downgrade_write(k, sem));
   } else {
     yield* up_write(k, sem);
     yield* down_read(k, sem);
@@ -190,9 +191,9 @@ function* seqcount_case(k: KernelContext, st: number, i: number): KGen {
 function* obj_put(k: KernelContext, p: number, deferred: boolean): KGen {
   if (!(yield* refcount_dec_and_test(k, p + GP_OBJ.ref))) return;
   if (deferred) {
-    yield* call_rcu(k, p + GP_OBJ.rcu, free_obj_rcu);
+    yield* call(call_rcu(k, p + GP_OBJ.rcu, free_obj_rcu));
   } else {
-    yield* synchronize_rcu(k);
+    yield* call(synchronize_rcu(k));
     yield* kfree(k, p, 'selftest obj_put');
   }
 }
@@ -212,7 +213,7 @@ function* rcu_case(k: KernelContext, st: number, i: number): KGen {
       (yield k.READ_ONCE(p + GP_OBJ.value)) !== GP_MAGIC,
       'rcu case: object changed under a reference',
     );
-    yield* obj_put(k, p, true);
+    yield* call(obj_put(k, p, true));
   }
   // Updater: publish a new object, drop the pointer's reference to the old one.
   const n = yield kmalloc(k, GP_OBJ.$.size, 'selftest rcu_case');
@@ -223,14 +224,14 @@ function* rcu_case(k: KernelContext, st: number, i: number): KGen {
   const old = yield k.load(st + SELFTEST.gp);
   yield k.store_release(st + SELFTEST.gp, n);
   yield* spin_unlock(k, st + SELFTEST.gp_lock);
-  yield* obj_put(k, old, ((i + k.cpu) & 1) === 0);
+  yield* call(obj_put(k, old, ((i + k.cpu) & 1) === 0));
 }
 
 function* completion_case(k: KernelContext, st: number, cfg: RunConfig): KGen {
   if (k.cpu === 0) {
-    for (let c = 1; c < cfg.cpus; c++) yield* complete(k, st + SELFTEST.done);
+    for (let c = 1; c < cfg.cpus; c++) yield* call(complete(k, st + SELFTEST.done));
   } else {
-    yield* wait_for_completion(k, st + SELFTEST.done);
+    yield* call(wait_for_completion(k, st + SELFTEST.done));
   }
 }
 
@@ -240,9 +241,11 @@ function* rcuwait_case(k: KernelContext, st: number): KGen {
     // The writer: flag, wait for the readers to drain, work, unflag.
     yield* spin_lock(k, st + SELFTEST.rw_writer_lock);
     yield k.fetch_add(users, RW_WRITER);
-    yield* rcuwait_wait_event(k, st + SELFTEST.rw, function* () {
-      return (yield k.READ_ONCE(users)) === RW_WRITER;
-    });
+    yield* call(
+      rcuwait_wait_event(k, st + SELFTEST.rw, function* () {
+        return (yield k.READ_ONCE(users)) === RW_WRITER;
+      }),
+    );
     yield k.WRITE_ONCE(st + SELFTEST.rw_writer_in, 1);
     yield k.WRITE_ONCE(st + SELFTEST.rw_writer_in, 0);
     yield k.fetch_add(users, -RW_WRITER, ORDER_RELEASE);
@@ -262,7 +265,7 @@ function* rcuwait_case(k: KernelContext, st: number): KGen {
     'rcuwait case: reader inside with the writer',
   );
   const prev = yield k.fetch_add(users, -1, ORDER_RELEASE);
-  if (prev - 1 === RW_WRITER) yield* rcuwait_wake_up(k, st + SELFTEST.rw);
+  if (prev - 1 === RW_WRITER) yield* call(rcuwait_wake_up(k, st + SELFTEST.rw));
 }
 
 /*
@@ -274,7 +277,7 @@ function* range_case(k: KernelContext, st: number, i: number): KGen {
   const write = ((i + k.cpu) & 1) === 0;
   const start = (k.cpu * 3 + i) % (RANGE_PAGES - 2);
   const end = start + 3;
-  const req = yield* range_lock(k, st + SELFTEST.ranges, start, end, write);
+  const req = yield* call(range_lock(k, st + SELFTEST.ranges, start, end, write));
   for (let p = start; p < end; p++) {
     const writer = yield k.READ_ONCE(st + SELFTEST.range_writer + p);
     k.BUG_ON(
@@ -295,7 +298,7 @@ function* range_case(k: KernelContext, st: number, i: number): KGen {
     if (write) yield k.WRITE_ONCE(st + SELFTEST.range_writer + p, 0);
     else yield k.fetch_add(st + SELFTEST.range_readers + p, -1);
   }
-  yield* range_unlock(k, st + SELFTEST.ranges, req);
+  yield* call(range_unlock(k, st + SELFTEST.ranges, req));
 }
 
 export const scenario: Scenario<Globals> = {
@@ -335,18 +338,18 @@ export const scenario: Scenario<Globals> = {
       yield k.store_release(st + SELFTEST.gp, n);
     }
     for (let i = 0; i < iters; i++) {
-      if (cases & CASE_SPINLOCK) yield* spinlock_case(k, st);
-      if (cases & CASE_RWSEM) yield* rwsem_case(k, st, i);
-      if (cases & CASE_SEQCOUNT) yield* seqcount_case(k, st, i);
+      if (cases & CASE_SPINLOCK) yield* call(spinlock_case(k, st));
+      if (cases & CASE_RWSEM) yield* call(rwsem_case(k, st, i));
+      if (cases & CASE_SEQCOUNT) yield* call(seqcount_case(k, st, i));
       if (cases & CASE_RCU) {
         // Readers must not look before CPU 0 published the first object.
         while ((yield k.load_acquire(st + SELFTEST.gp)) === 0)
           yield k.cond_load_ne(st + SELFTEST.gp, 0);
-        yield* rcu_case(k, st, i);
+        yield* call(rcu_case(k, st, i));
       }
-      if (cases & CASE_COMPLETION) yield* completion_case(k, st, cfg);
-      if (cases & CASE_RCUWAIT) yield* rcuwait_case(k, st);
-      if (cases & CASE_RANGE) yield* range_case(k, st, i);
+      if (cases & CASE_COMPLETION) yield* call(completion_case(k, st, cfg));
+      if (cases & CASE_RCUWAIT) yield* call(rcuwait_case(k, st));
+      if (cases & CASE_RANGE) yield* call(range_case(k, st, i));
     }
   },
 

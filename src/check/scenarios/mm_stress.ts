@@ -26,7 +26,7 @@ import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { vm_events_sum } from '../../kernel/sched.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import { Rng } from '../random.js';
 import { anon_fixed, BASE, new_mm, SEED_VARIANTS } from './common.js';
@@ -55,7 +55,7 @@ const pattern = (a: number) => (PATTERN | ((a >>> 2) & 0xffff)) >>> 0;
 const rw = PROT_READ | PROT_WRITE;
 
 function* map_fixed(k: KernelContext, mm: number, page: number, prot: number): KGen<number> {
-  return yield* do_mmap(k, mm, anon_fixed(page, REGION, prot));
+  return yield* call(do_mmap(k, mm, anon_fixed(page, REGION, prot)));
 }
 
 function* stopped(k: KernelContext, st: number): KGen<boolean> {
@@ -70,53 +70,57 @@ function* mutate(k: KernelContext, mm: number, rng: Rng, cpus: number): KGen {
   switch (rng.below(7)) {
     case 0: {
       // Unmap and map again: faulters see SIGSEGV, then zeros and patterns.
-      yield* do_munmap(k, mm, region, REGION);
-      yield* map_fixed(k, mm, region, rw);
+      yield* call(do_munmap(k, mm, region, REGION));
+      yield* call(map_fixed(k, mm, region, rw));
       const a = (region + rng.below(REGION)) * 4096;
-      yield* user_access(k, mm, a, true, pattern(a));
+      yield* call(user_access(k, mm, a, true, pattern(a)));
       break;
     }
     case 1:
       // A faulter's region read-only for a while: its writes get SIGSEGV, reads go on.
-      yield* do_mprotect(k, mm, victim + rng.below(REGION / 2), REGION / 2, PROT_READ);
-      yield* do_mprotect(k, mm, victim, REGION, rw);
+      yield* call(do_mprotect(k, mm, victim + rng.below(REGION / 2), REGION / 2, PROT_READ));
+      yield* call(do_mprotect(k, mm, victim, REGION, rw));
       break;
     case 2:
-      yield* do_madvise_dontneed(k, mm, rng.below(2) ? victim : region, 1 + rng.below(REGION));
+      yield* call(
+        do_madvise_dontneed(k, mm, rng.below(2) ? victim : region, 1 + rng.below(REGION)),
+      );
       break;
     case 3: {
       // Grow in place or move; then put it back, as it was.
-      const moved = yield* do_mremap(k, mm, region, REGION, REGION + 4, MREMAP_MAYMOVE, 0);
+      const moved = yield* call(do_mremap(k, mm, region, REGION, REGION + 4, MREMAP_MAYMOVE, 0));
       if (moved === region) {
-        yield* do_mremap(k, mm, region, REGION + 4, REGION, 0, 0);
+        yield* call(do_mremap(k, mm, region, REGION + 4, REGION, 0, 0));
       } else if (moved > 0) {
-        yield* do_munmap(k, mm, moved, REGION + 4);
-        yield* map_fixed(k, mm, region, rw);
+        yield* call(do_munmap(k, mm, moved, REGION + 4));
+        yield* call(map_fixed(k, mm, region, rw));
       }
       break;
     }
     case 4: {
       // A child writes its own values everywhere; the parent must never see them.
-      const child = yield* dup_mmap(k, mm);
+      const child = yield* call(dup_mmap(k, mm));
       k.BUG_ON(child === 0, 'mm-stress: fork failed');
       for (let i = 0; i < 4; i++)
-        yield* user_access(k, child, (victim + rng.below(REGION)) * 4096, true, 0xdead0000 | i);
-      yield* mmput(k, child);
+        yield* call(
+          user_access(k, child, (victim + rng.below(REGION)) * 4096, true, 0xdead0000 | i),
+        );
+      yield* call(mmput(k, child));
       break;
     }
     case 5: {
       // A page pinned across fork stays the parent's: the device sees the parent's writes.
       const a = (region + rng.below(REGION)) * 4096;
-      if ((yield* user_access(k, mm, a, true, pattern(a))) < 0) break;
-      const [page] = yield* pin_user_pages_fast(k, mm, a / 4096, 1, true);
+      if ((yield* call(user_access(k, mm, a, true, pattern(a)))) < 0) break;
+      const [page] = yield* call(pin_user_pages_fast(k, mm, a / 4096, 1, true));
       if (page === undefined) break;
-      const child = yield* dup_mmap(k, mm);
+      const child = yield* call(dup_mmap(k, mm));
       k.BUG_ON(child === 0, 'mm-stress: fork failed');
-      yield* user_access(k, mm, a, true, pattern(a));
+      yield* call(user_access(k, mm, a, true, pattern(a)));
       const frame = yield k.load(page + PAGE.frame);
       const seen = yield k.load(frame + ((a % 4096) >> 2));
-      yield* mmput(k, child);
-      yield* unpin_user_page(k, page);
+      yield* call(mmput(k, child));
+      yield* call(unpin_user_page(k, page));
       k.BUG_ON(
         seen !== (pattern(a) | 0),
         `mm-stress: the pinned page lost the parent's write (${seen})`,
@@ -124,7 +128,7 @@ function* mutate(k: KernelContext, mm: number, rng: Rng, cpus: number): KGen {
       break;
     }
     default:
-      yield* do_mprotect(k, mm, region, REGION, rng.below(2) ? PROT_READ : rw);
+      yield* call(do_mprotect(k, mm, region, REGION, rng.below(2) ? PROT_READ : rw));
   }
 }
 
@@ -132,8 +136,8 @@ function* mutate(k: KernelContext, mm: number, rng: Rng, cpus: number): KGen {
 function* fault_and_check(k: KernelContext, mm: number, rng: Rng, seq: number): KGen {
   const a = faulter_region(k.cpu) * 4096 + rng.below(REGION * 1024) * 4;
   const v = ((k.cpu << 24) | (seq & 0xffffff)) >>> 0;
-  if ((yield* user_access(k, mm, a, true, v)) === 0) {
-    const r = yield* user_access(k, mm, a, false, 0);
+  if ((yield* call(user_access(k, mm, a, true, v))) === 0) {
+    const r = yield* call(user_access(k, mm, a, false, 0));
     k.BUG_ON(r < 0, `mm-stress: cpu${k.cpu} cannot read its own region (${r})`);
     k.BUG_ON(
       r !== v && r !== 0,
@@ -141,7 +145,7 @@ function* fault_and_check(k: KernelContext, mm: number, rng: Rng, seq: number): 
     );
   }
   const b = mutator_region(rng.below(MUTATOR_REGIONS)) * 4096 + rng.below(REGION * 1024) * 4;
-  const r = yield* user_access(k, mm, b, false, 0);
+  const r = yield* call(user_access(k, mm, b, false, 0));
   k.BUG_ON(
     r >= 0 && r !== 0 && r !== pattern(b),
     `mm-stress: cpu${k.cpu} read ${r.toString(16)} at ${b.toString(16)}`,
@@ -171,23 +175,24 @@ export const scenario: Scenario<Globals> = {
     const iters = cfg.params.iters!;
     const faulters = cfg.cpus - 1;
     if (k.cpu === 0) {
-      const mm = yield* new_mm(k);
-      for (let c = 1; c < cfg.cpus; c++) yield* map_fixed(k, mm, faulter_region(c), rw);
-      for (let j = 0; j < MUTATOR_REGIONS; j++) yield* map_fixed(k, mm, mutator_region(j), rw);
+      const mm = yield* call(new_mm(k));
+      for (let c = 1; c < cfg.cpus; c++) yield* call(map_fixed(k, mm, faulter_region(c), rw));
+      for (let j = 0; j < MUTATOR_REGIONS; j++)
+        yield* call(map_fixed(k, mm, mutator_region(j), rw));
       yield k.store_release(st + STRESS.mm, mm);
       for (let i = 0; (iters === 0 || i < iters) && !(yield* stopped(k, st)); i++)
-        yield* mutate(k, mm, rng, cfg.cpus);
+        yield* call(mutate(k, mm, rng, cfg.cpus));
       // Let the faulters finish, then check the address space and tear it down.
       let done = yield k.load_acquire(st + STRESS.faulters_done);
       while (done !== faulters) done = yield k.cond_load_ne(st + STRESS.faulters_done, done);
-      yield* validate_mm(k, mm);
-      yield* mmput(k, mm);
+      yield* call(validate_mm(k, mm));
+      yield* call(mmput(k, mm));
       return;
     }
     let mm = yield k.load_acquire(st + STRESS.mm);
     while (mm === 0) mm = yield k.cond_load_ne(st + STRESS.mm, 0);
     for (let i = 0; (iters === 0 || i < iters) && !(yield* stopped(k, st)); i++)
-      yield* fault_and_check(k, mm, rng, i);
+      yield* call(fault_and_check(k, mm, rng, i));
     yield k.fetch_add(st + STRESS.faulters_done, 1);
   },
 

@@ -36,7 +36,7 @@ import { do_mprotect } from '../../kernel/mm/mprotect.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import { anon_fixed, BASE, new_mm } from './common.js';
 
@@ -121,9 +121,9 @@ export const scenario: Scenario<{ g: number }> = {
   setup: (m: KernelMemory) => ({ g: m.boot_alloc(RMS.$, 'range_merge_split') }),
 
   *prologue(k: KernelContext, { g }, cfg: RunConfig): KGen {
-    const mm = yield* new_mm(k);
+    const mm = yield* call(new_mm(k));
     for (const [start, end, prot] of LAYOUTS[cfg.params.layout!]!.before) {
-      const err = (yield* do_mmap(k, mm, anon_fixed(start, end - start, prot))) < 0;
+      const err = (yield* call(do_mmap(k, mm, anon_fixed(start, end - start, prot)))) < 0;
       k.BUG_ON(err, 'range-merge-split: the prologue cannot map its VMAs');
     }
     yield k.store(g + RMS.mm, mm);
@@ -134,7 +134,7 @@ export const scenario: Scenario<{ g: number }> = {
     const layout = LAYOUTS[cfg.params.layout!]!;
     const [start, pages] = k.cpu === 0 ? layout.split : layout.merge;
     k.BUG_ON(
-      (yield* do_mprotect(k, mm, start, pages, k.cpu === 0 ? PROT_READ : RW)) !== 0,
+      (yield* call(do_mprotect(k, mm, start, pages, k.cpu === 0 ? PROT_READ : RW))) !== 0,
       'range-merge-split: an mprotect failed',
     );
     if (k.cpu === 1) yield k.store_release(g + RMS.joined, 1);
@@ -144,9 +144,9 @@ export const scenario: Scenario<{ g: number }> = {
     // The explorer's KCSAN sees no join of cpu1's end: this acquire is it.
     k.BUG_ON((yield k.load_acquire(g + RMS.joined)) !== 1, 'range-merge-split: cpu1 did not end');
     const mm = yield k.load(g + RMS.mm);
-    yield* mmap_write_lock(k, mm);
-    yield* validate_mm(k, mm);
-    const entries = yield* mt_entries(k, mm);
+    yield* call(mmap_write_lock(k, mm));
+    yield* call(validate_mm(k, mm));
+    const entries = yield* call(mt_entries(k, mm));
     yield k.store(g + RMS.nr, entries.length);
     for (const [i, e] of entries.slice(0, MAX_ENTRIES).entries()) {
       const slot = g + RMS.entries + 3 * i;
@@ -154,8 +154,8 @@ export const scenario: Scenario<{ g: number }> = {
       yield k.store(slot + 1, e.end);
       yield k.store(slot + 2, yield k.load(e.vma + V.vm_flags));
     }
-    yield* mmap_write_unlock(k, mm);
-    yield* mmput(k, mm);
+    yield* call(mmap_write_unlock(k, mm));
+    yield* call(mmput(k, mm));
   },
 
   check(m: KernelMemory, sys: KernelSymbols, { g }, cfg: RunConfig): void {

@@ -28,7 +28,7 @@ import { PAGE_BYTES } from '../../kernel/mm/syscalls.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import { anon_fixed, BASE, new_mm } from './common.js';
 
@@ -60,10 +60,10 @@ export const scenario: Scenario<{ g: number }> = {
 
   *prologue(k: KernelContext, { g }, cfg: RunConfig): KGen {
     const readers = cfg.cpus - 1;
-    const mm = yield* new_mm(k);
-    yield* do_mmap(k, mm, anon_fixed(A, readers + 1));
+    const mm = yield* call(new_mm(k));
+    yield* call(do_mmap(k, mm, anon_fixed(A, readers + 1)));
     k.BUG_ON(
-      (yield* user_access(k, mm, (A + readers) * PAGE_BYTES, true, 1)) !== 0,
+      (yield* call(user_access(k, mm, (A + readers) * PAGE_BYTES, true, 1))) !== 0,
       'readers-vs-writer: the prologue cannot write its own page',
     );
     for (let i = 0; i < readers; i++) yield k.store(g + RVW.seen + i, UNSET);
@@ -75,15 +75,15 @@ export const scenario: Scenario<{ g: number }> = {
     const readers = cfg.cpus - 1;
     if (k.cpu === readers) {
       const [start, pages] = cfg.params.whole === 1 ? [A, readers + 1] : [A + readers, 1];
-      yield k.store(g + RVW.mprotect, yield* do_mprotect(k, mm, start, pages, PROT_READ));
+      yield k.store(g + RVW.mprotect, yield* call(do_mprotect(k, mm, start, pages, PROT_READ)));
     } else {
       const addr = (A + k.cpu) * PAGE_BYTES + OFFSET;
-      yield k.store(g + RVW.seen + k.cpu, yield* user_access(k, mm, addr, false, 0));
+      yield k.store(g + RVW.seen + k.cpu, yield* call(user_access(k, mm, addr, false, 0)));
     }
   },
 
   *epilogue(k: KernelContext, { g }): KGen {
-    yield* mmput(k, yield k.load(g + RVW.mm));
+    yield* call(mmput(k, yield k.load(g + RVW.mm)));
   },
 
   check(m: KernelMemory, sys: KernelSymbols, { g }, cfg: RunConfig): void {

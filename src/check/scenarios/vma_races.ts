@@ -37,7 +37,7 @@ import { do_mprotect } from '../../kernel/mm/mprotect.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import { anon_fixed, BASE, new_mm, SEED_VARIANTS } from './common.js';
 
@@ -59,52 +59,57 @@ const RACES = defineStruct('vma_races', {
 });
 
 function* cpu0(k: KernelContext, g: number, race: number): KGen<number> {
-  const mm = yield* new_mm(k);
+  const mm = yield* call(new_mm(k));
   if (race === RACE_UNAUDITED_FAULT) {
     const file = yield* file_alloc(k, 1, 4, false);
-    yield* do_mmap(k, mm, {
-      addr: A,
-      len: 2,
-      prot: PROT_READ,
-      flags: MAP_SHARED | MAP_FIXED,
-      file,
-      pgoff: 0,
-    });
-    yield* fput(k, file);
+    yield* call(
+      do_mmap(k, mm, {
+        addr: A,
+        len: 2,
+        prot: PROT_READ,
+        flags: MAP_SHARED | MAP_FIXED,
+        file,
+        pgoff: 0,
+      }),
+    );
+    yield* call(fput(k, file));
     // A driver's mapping whose ->fault was never audited for the VMA lock.
-    yield k.store((yield* mt_lookup(k, mm, A)) + V.vm_ops, VM_OPS_UNAUDITED);
+    yield k.store((yield* call(mt_lookup(k, mm, A))) + V.vm_ops, VM_OPS_UNAUDITED);
   } else {
-    yield* do_mmap(k, mm, anon_fixed(A, race === RACE_DISJOINT_SPLITS ? 4 : 2));
+    yield* call(do_mmap(k, mm, anon_fixed(A, race === RACE_DISJOINT_SPLITS ? 4 : 2)));
   }
-  if (race === RACE_DISJOINT_SPLITS) yield* do_mmap(k, mm, anon_fixed(Y, 4));
+  if (race === RACE_DISJOINT_SPLITS) yield* call(do_mmap(k, mm, anon_fixed(Y, 4)));
   // A written page of its own VMA: what race 2 pins.
-  yield* do_mmap(k, mm, anon_fixed(B, 1));
-  k.BUG_ON((yield* user_access(k, mm, B * 4096, true, 1)) !== 0, 'vma-races: set-up write failed');
+  yield* call(do_mmap(k, mm, anon_fixed(B, 1)));
+  k.BUG_ON(
+    (yield* call(user_access(k, mm, B * 4096, true, 1))) !== 0,
+    'vma-races: set-up write failed',
+  );
   // CPU 1 is a thread of this process: it holds its own mm_users reference.
-  yield* mmget(k, mm);
+  yield* call(mmget(k, mm));
   yield k.store_release(g + RACES.mm, mm);
   if (race === RACE_FAULT_VS_MUNMAP) {
     // Unmap under the reader; a second mm's mapping may take the freed VMA at once.
-    yield* do_munmap(k, mm, A, 2);
-    const other = yield* new_mm(k);
-    yield* do_mmap(k, other, anon_fixed(A, 2));
-    yield* mmput(k, other);
+    yield* call(do_munmap(k, mm, A, 2));
+    const other = yield* call(new_mm(k));
+    yield* call(do_mmap(k, other, anon_fixed(A, 2)));
+    yield* call(mmput(k, other));
   } else if (race === RACE_UNAUDITED_FAULT) {
-    yield* do_mmap(k, mm, anon_fixed(B + 8, 1));
+    yield* call(do_mmap(k, mm, anon_fixed(B + 8, 1)));
   } else if (race === RACE_DISJOINT_SPLITS) {
-    yield* do_mprotect(k, mm, A + 1, 2, PROT_READ);
+    yield* call(do_mprotect(k, mm, A + 1, 2, PROT_READ));
     let done = yield k.load_acquire(g + RACES.cpu1_done);
     while (done === 0) done = yield k.cond_load_ne(g + RACES.cpu1_done, 0);
-    yield* mmap_write_lock(k, mm);
-    yield* validate_mm(k, mm);
-    yield* mmap_write_unlock(k, mm);
+    yield* call(mmap_write_lock(k, mm));
+    yield* call(validate_mm(k, mm));
+    yield* call(mmap_write_unlock(k, mm));
   } else {
-    const child = yield* dup_mmap(k, mm);
+    const child = yield* call(dup_mmap(k, mm));
     k.BUG_ON(child === 0, 'vma-races: fork failed');
     let done = yield k.load_acquire(g + RACES.cpu1_done);
     while (done === 0) done = yield k.cond_load_ne(g + RACES.cpu1_done, 0);
     // The parent writes after fork: the pinned page must see it.
-    yield* user_access(k, mm, B * 4096, true, 0x5eed);
+    yield* call(user_access(k, mm, B * 4096, true, 0x5eed));
     const page = yield k.load(g + RACES.pinned);
     if (page !== 0) {
       const seen = yield k.load(yield k.load(page + PAGE.frame));
@@ -112,9 +117,9 @@ function* cpu0(k: KernelContext, g: number, race: number): KGen<number> {
         seen !== 0x5eed,
         `vma-races: the pinned page stopped being the parent's (it holds ${seen.toString(16)})`,
       );
-      yield* unpin_user_page(k, page);
+      yield* call(unpin_user_page(k, page));
     }
-    yield* mmput(k, child);
+    yield* call(mmput(k, child));
   }
   return mm;
 }
@@ -123,17 +128,17 @@ function* cpu1(k: KernelContext, g: number, race: number): KGen {
   let mm = yield k.load_acquire(g + RACES.mm);
   while (mm === 0) mm = yield k.cond_load_ne(g + RACES.mm, 0);
   if (race === RACE_PIN_VS_FORK) {
-    const [page] = yield* pin_user_pages_fast(k, mm, B, 1, true);
+    const [page] = yield* call(pin_user_pages_fast(k, mm, B, 1, true));
     yield k.WRITE_ONCE(g + RACES.pinned, page ?? 0);
     yield k.store_release(g + RACES.cpu1_done, 1);
   } else if (race === RACE_DISJOINT_SPLITS) {
-    yield* do_mprotect(k, mm, Y + 1, 2, PROT_READ);
+    yield* call(do_mprotect(k, mm, Y + 1, 2, PROT_READ));
     yield k.store_release(g + RACES.cpu1_done, 1);
   } else {
     // A fault: SIGSEGV once the mapping is gone, which is fine.
-    yield* user_access(k, mm, A * 4096 + 8, false, 0);
+    yield* call(user_access(k, mm, A * 4096 + 8, false, 0));
   }
-  yield* mmput(k, mm);
+  yield* call(mmput(k, mm));
 }
 
 export const scenario: Scenario<{ g: number }> = {
@@ -153,10 +158,10 @@ export const scenario: Scenario<{ g: number }> = {
   *cpu(k: KernelContext, { g }, cfg: RunConfig): KGen {
     const race = cfg.params.race!;
     if (k.cpu === 1) {
-      yield* cpu1(k, g, race);
+      yield* call(cpu1(k, g, race));
       return;
     }
-    yield* mmput(k, yield* cpu0(k, g, race));
+    yield* call(mmput(k, yield* call(cpu0(k, g, race))));
   },
 
   check(m: KernelMemory, sys: KernelSymbols): void {

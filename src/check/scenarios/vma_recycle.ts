@@ -28,7 +28,7 @@ import { PAGE_BYTES } from '../../kernel/mm/syscalls.js';
 import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { Scenario } from '../../runtime/scenario.js';
 import { anon_fixed, BASE, mm_with_untouched_page, new_mm } from './common.js';
 
@@ -59,28 +59,28 @@ export const scenario: Scenario<{ g: number }> = {
   setup: (m: KernelMemory) => ({ g: m.boot_alloc(VR.$, 'vma_recycle') }),
 
   *prologue(k: KernelContext, { g }): KGen {
-    yield k.store(g + VR.mm, yield* mm_with_untouched_page(k, A, 'vma-recycle'));
+    yield k.store(g + VR.mm, yield* call(mm_with_untouched_page(k, A, 'vma-recycle')));
     // Empty: its first mmap takes the VMA the munmap freed, if RCU let it go.
-    yield k.store(g + VR.other, yield* new_mm(k));
+    yield k.store(g + VR.other, yield* call(new_mm(k)));
   },
 
   *cpu(k: KernelContext, { g }): KGen {
     const mm = yield k.load(g + VR.mm);
     if (k.cpu === 0) {
-      yield k.store(g + VR.seen, yield* user_access(k, mm, ADDR, false, 0));
+      yield k.store(g + VR.seen, yield* call(user_access(k, mm, ADDR, false, 0)));
       return;
     }
     const other = yield k.load(g + VR.other);
-    yield* do_munmap(k, mm, A, 2);
-    yield* do_mmap(k, other, anon_fixed(A, 2));
-    yield* user_access(k, other, ADDR, true, MARKER);
-    yield k.store(g + VR.marker, yield* user_access(k, other, ADDR, false, 0));
+    yield* call(do_munmap(k, mm, A, 2));
+    yield* call(do_mmap(k, other, anon_fixed(A, 2)));
+    yield* call(user_access(k, other, ADDR, true, MARKER));
+    yield k.store(g + VR.marker, yield* call(user_access(k, other, ADDR, false, 0)));
     // The second process exits: a stale vm_mm now names a freed mm (seed 001).
-    yield* mmput(k, other);
+    yield* call(mmput(k, other));
   },
 
   *epilogue(k: KernelContext, { g }): KGen {
-    yield* mmput(k, yield k.load(g + VR.mm));
+    yield* call(mmput(k, yield k.load(g + VR.mm)));
   },
 
   check(m: KernelMemory, sys: KernelSymbols, { g }): void {

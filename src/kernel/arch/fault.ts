@@ -4,7 +4,7 @@
  * which finds the VMA under the mmap lock (expanding a stack under the
  * write lock), checks the access, and calls handle_mm_fault().
  */
-import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { mt_find, mt_prev, mt_store_range } from '../mm/maple_tree.js';
 import {
   access_error,
@@ -64,19 +64,19 @@ function* expand_downwards(k: KernelContext, mm: number, vma: number, page: numb
   const start = yield k.load(vma + V.vm_start);
   const end = yield k.load(vma + V.vm_end);
   // No VMA lies in [page, start): find_vma(page) found this one. Keep the gap to the one below.
-  const prev = yield* mt_prev(k, mm, page);
+  const prev = yield* call(mt_prev(k, mm, page));
   if (prev !== null) {
     const pflags = yield k.load(prev.vma + V.vm_flags);
     if (!(pflags & VM_GROWSDOWN) && pflags & VM_ACCESS_FLAGS && page - prev.end < STACK_GUARD_GAP)
       return false;
   }
-  if (!(yield* anon_vma_prepare(k, vma))) return false;
-  yield* vma_start_write(k, vma);
+  if (!(yield* call(anon_vma_prepare(k, vma)))) return false;
+  yield* call(vma_start_write(k, vma));
   const grow = start - page;
   if (end - page > RLIMIT_STACK_PAGES || grow > (yield k.load(vma + V.vm_pgoff))) return false;
   yield k.WRITE_ONCE(vma + V.vm_start, page);
   yield k.WRITE_ONCE(vma + V.vm_pgoff, (yield k.load(vma + V.vm_pgoff)) - grow);
-  yield* mt_store_range(k, mm, page, end, vma);
+  yield* call(mt_store_range(k, mm, page, end, vma));
   yield k.fetch_add(mm + MM_STRUCT.total_vm, grow);
   return true;
 }
@@ -87,30 +87,30 @@ function* expand_downwards(k: KernelContext, mm: number, vma: number, page: numb
  * (under the write lock, then downgraded). 0 with no lock held if none.
  */
 export function* lock_mm_and_find_vma(k: KernelContext, mm: number, page: number): KGen<number> {
-  yield* mmap_read_lock(k, mm);
-  const e = yield* mt_find(k, mm, page);
+  yield* call(mmap_read_lock(k, mm));
+  const e = yield* call(mt_find(k, mm, page));
   if (e !== null && e.start <= page) return e.vma;
   if (e === null || !((yield k.load(e.vma + V.vm_flags)) & VM_GROWSDOWN)) {
-    yield* mmap_read_unlock(k, mm);
+    yield* call(mmap_read_unlock(k, mm));
     return 0;
   }
   // x86 cannot upgrade the lock: drop it, take it for write, look again.
-  yield* mmap_read_unlock(k, mm);
-  yield* mmap_write_lock(k, mm);
-  const again = yield* mt_find(k, mm, page);
+  yield* call(mmap_read_unlock(k, mm));
+  yield* call(mmap_write_lock(k, mm));
+  const again = yield* call(mt_find(k, mm, page));
   if (again !== null && again.start <= page) {
-    yield* mmap_write_downgrade(k, mm);
+    yield* call(mmap_write_downgrade(k, mm));
     return again.vma;
   }
   if (
     again === null ||
     !((yield k.load(again.vma + V.vm_flags)) & VM_GROWSDOWN) ||
-    !(yield* expand_downwards(k, mm, again.vma, page))
+    !(yield* call(expand_downwards(k, mm, again.vma, page)))
   ) {
-    yield* mmap_write_unlock(k, mm);
+    yield* call(mmap_write_unlock(k, mm));
     return 0;
   }
-  yield* mmap_write_downgrade(k, mm);
+  yield* call(mmap_write_downgrade(k, mm));
   return again.vma;
 }
 
@@ -123,18 +123,18 @@ export function* do_user_addr_fault(
 ): KGen<number> {
   const flags = FAULT_FLAG_USER | (write ? FAULT_FLAG_WRITE : 0);
   if (k.policy === POLICY_RANGE) {
-    const done = yield* range_fault(k, mm, page, write, flags);
+    const done = yield* call(range_fault(k, mm, page, write, flags));
     if (done !== VM_FAULT_RETRY) return done;
   } else if (k.policy !== POLICY_MMAP_LOCK) {
     // The VMA lock first: no mmap_lock unless the fault needs it.
-    const vma = yield* lock_vma_under_rcu(k, mm, page);
+    const vma = yield* call(lock_vma_under_rcu(k, mm, page));
     if (vma !== 0) {
       if (access_error(yield k.load(vma + V.vm_flags), write)) {
         yield* vma_end_read(k, vma);
         yield* count_vm_event(k, VMA_LOCK_SUCCESS);
         return SIGSEGV;
       }
-      const fault = yield* handle_mm_fault(k, vma, page, flags | FAULT_FLAG_VMA_LOCK);
+      const fault = yield* call(handle_mm_fault(k, vma, page, flags | FAULT_FLAG_VMA_LOCK));
       // On RETRY or COMPLETED the handler has already dropped the VMA lock.
       if (!(fault & (VM_FAULT_RETRY | VM_FAULT_COMPLETED))) yield* vma_end_read(k, vma);
       if (!(fault & VM_FAULT_RETRY)) {
@@ -145,14 +145,14 @@ export function* do_user_addr_fault(
     }
   }
   yield* count_vm_event(k, MMAP_LOCK_FAULT);
-  const vma = yield* lock_mm_and_find_vma(k, mm, page);
+  const vma = yield* call(lock_mm_and_find_vma(k, mm, page));
   if (vma === 0) return SIGSEGV;
   if (access_error(yield k.load(vma + V.vm_flags), write)) {
-    yield* mmap_read_unlock(k, mm);
+    yield* call(mmap_read_unlock(k, mm));
     return SIGSEGV;
   }
-  const fault = yield* handle_mm_fault(k, vma, page, flags);
-  yield* mmap_read_unlock(k, mm);
+  const fault = yield* call(handle_mm_fault(k, vma, page, flags));
+  yield* call(mmap_read_unlock(k, mm));
   return fault_signal(fault);
 }
 
@@ -169,20 +169,20 @@ function* range_fault(
   write: boolean,
   flags: number,
 ): KGen<number> {
-  yield* mmap_lock_range(k, mm, page, page + 1, false, null);
-  const e = yield* mt_find(k, mm, page);
+  yield* call(mmap_lock_range(k, mm, page, page + 1, false, null));
+  const e = yield* call(mt_find(k, mm, page));
   if (e === null || e.start > page) {
-    yield* mmap_read_unlock(k, mm);
+    yield* call(mmap_read_unlock(k, mm));
     return VM_FAULT_RETRY;
   }
   if (access_error(yield k.load(e.vma + V.vm_flags), write)) {
-    yield* mmap_read_unlock(k, mm);
+    yield* call(mmap_read_unlock(k, mm));
     yield* count_vm_event(k, RANGE_LOCK_FAULT);
     return SIGSEGV;
   }
-  const fault = yield* handle_mm_fault(k, e.vma, page, flags | FAULT_FLAG_RANGE);
+  const fault = yield* call(handle_mm_fault(k, e.vma, page, flags | FAULT_FLAG_RANGE));
   if (fault & VM_FAULT_RETRY) return VM_FAULT_RETRY;
-  yield* mmap_read_unlock(k, mm);
+  yield* call(mmap_read_unlock(k, mm));
   yield* count_vm_event(k, RANGE_LOCK_FAULT);
   return fault_signal(fault);
 }
@@ -196,7 +196,7 @@ function fault_signal(fault: number): number {
 
 /* The MMU's walk: the frame of `page` if the access may proceed without a fault, else 0. */
 function* mmu_walk(k: KernelContext, mm: number, page: number, write: boolean): KGen<number> {
-  const table = yield* pte_table(k, mm, page);
+  const table = yield* call(pte_table(k, mm, page));
   if (table === 0) return 0;
   const pte = yield k.READ_ONCE(pte_slot(table, page));
   if (!pte_access_permitted(pte, write)) return 0;
@@ -223,13 +223,13 @@ export function* user_access(
     let missing = -1;
     yield enter_user_access(k, mm);
     for (let p = first; p <= last && missing < 0; p++) {
-      const f = yield* mmu_walk(k, mm, p, write);
+      const f = yield* call(mmu_walk(k, mm, p, write));
       if (f === 0) missing = p;
       else frames.push(f);
     }
     if (missing >= 0) {
       yield leave_user_access(k);
-      const sig = yield* do_user_addr_fault(k, mm, missing, write);
+      const sig = yield* call(do_user_addr_fault(k, mm, missing, write));
       if (sig !== 0) return -sig;
       continue;
     }

@@ -7,7 +7,7 @@
  * a release decrements the count of every later request it was blocking.
  */
 import { defineStruct } from '../../runtime/layout.js';
-import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { LIST_HEAD, LIST_NODE, list_add_tail, list_del_init, list_first } from '../list.js';
 import { __set_current_state, schedule_until, TASK_RUNNING, wake_up_q } from '../sched.js';
 import { kfree, kmalloc } from '../slab.js';
@@ -67,9 +67,11 @@ export function* range_lock(
   yield k.store(req + RANGE_LOCK.blocking_ranges, blocking);
   yield* list_add_tail(k, tree + RANGE_LOCK_TREE.requests, req);
   yield* spin_unlock(k, tree + RANGE_LOCK_TREE.lock);
-  yield* schedule_until(k, function* () {
-    return (yield k.READ_ONCE(req + RANGE_LOCK.blocking_ranges)) === 0;
-  });
+  yield* call(
+    schedule_until(k, function* () {
+      return (yield k.READ_ONCE(req + RANGE_LOCK.blocking_ranges)) === 0;
+    }),
+  );
   yield* __set_current_state(k, TASK_RUNNING);
   return req;
 }
@@ -90,6 +92,6 @@ export function* range_unlock(k: KernelContext, tree: number, req: number): KGen
   }
   yield* list_del_init(k, tree + RANGE_LOCK_TREE.requests, req);
   yield* spin_unlock(k, tree + RANGE_LOCK_TREE.lock);
-  yield* wake_up_q(k, wake);
+  yield* call(wake_up_q(k, wake));
   yield* kfree(k, req, 'range_unlock');
 }

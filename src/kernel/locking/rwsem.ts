@@ -20,6 +20,7 @@
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import {
+  call,
   KernelBug,
   type KernelContext,
   type KGen,
@@ -176,7 +177,7 @@ function* rwsem_mark_wake(
  * that nobody else can take it meanwhile.
  */
 function* rwsem_try_write_lock(k: KernelContext, sem: number, wstate: number): KGen<boolean> {
-  yield* spin_assert_held(k, sem + RW_SEMAPHORE.wait_lock);
+  yield* call(spin_assert_held(k, sem + RW_SEMAPHORE.wait_lock));
   const countp = sem + RW_SEMAPHORE.count;
   let count = yield k.READ_ONCE(countp);
   let next: number;
@@ -228,15 +229,17 @@ function* rwsem_down_read_slowpath(k: KernelContext, sem: number): KGen {
     !(count & RWSEM_LOCK_MASK) ||
     (!(count & RWSEM_WRITER_MASK) && adjustment & RWSEM_FLAG_WAITERS)
   ) {
-    yield* rwsem_mark_wake(k, sem, RWSEM_WAKE_ANY, wake_q);
+    yield* call(rwsem_mark_wake(k, sem, RWSEM_WAKE_ANY, wake_q));
   }
   yield* spin_unlock(k, sem + RW_SEMAPHORE.wait_lock);
-  yield* wake_up_q(k, wake_q);
+  yield* call(wake_up_q(k, wake_q));
 
   // Wait to be given the lock: our waker clears waiter.task.
-  yield* schedule_until(k, function* () {
-    return (yield k.load_acquire(waiter + RWSEM_WAITER.task)) === 0;
-  });
+  yield* call(
+    schedule_until(k, function* () {
+      return (yield k.load_acquire(waiter + RWSEM_WAITER.task)) === 0;
+    }),
+  );
   yield* __set_current_state(k, TASK_RUNNING);
 }
 
@@ -258,15 +261,17 @@ function* rwsem_down_write_slowpath(k: KernelContext, sem: number): KGen {
     const count = yield k.READ_ONCE(countp);
     // No writer active: wake readers queued ahead of us, or whoever is first.
     if (!(count & RWSEM_WRITER_MASK)) {
-      yield* rwsem_mark_wake(
-        k,
-        sem,
-        count & RWSEM_READER_MASK ? RWSEM_WAKE_READERS : RWSEM_WAKE_ANY,
-        wake_q,
+      yield* call(
+        rwsem_mark_wake(
+          k,
+          sem,
+          count & RWSEM_READER_MASK ? RWSEM_WAKE_READERS : RWSEM_WAKE_ANY,
+          wake_q,
+        ),
       );
       if (wake_q.length > 0) {
         yield* spin_unlock(k, sem + RW_SEMAPHORE.wait_lock);
-        yield* wake_up_q(k, wake_q);
+        yield* call(wake_up_q(k, wake_q));
         yield* spin_lock(k, sem + RW_SEMAPHORE.wait_lock);
       }
     }
@@ -276,7 +281,7 @@ function* rwsem_down_write_slowpath(k: KernelContext, sem: number): KGen {
 
   // Wait until we successfully acquire the lock.
   yield* set_current_state(k, TASK_UNINTERRUPTIBLE);
-  while (!(yield* rwsem_try_write_lock(k, sem, wstate))) {
+  while (!(yield* call(rwsem_try_write_lock(k, sem, wstate)))) {
     yield* spin_unlock(k, sem + RW_SEMAPHORE.wait_lock);
     // Block until there are no active lockers.
     for (;;) {
@@ -310,14 +315,15 @@ function* rwsem_wake(k: KernelContext, sem: number, wake_type: number): KGen {
   const wake_q: number[] = [];
   yield* spin_lock(k, sem + RW_SEMAPHORE.wait_lock);
   if ((yield list_first(k, sem + RW_SEMAPHORE.wait_list)) !== 0)
-    yield* rwsem_mark_wake(k, sem, wake_type, wake_q);
+    yield* call(rwsem_mark_wake(k, sem, wake_type, wake_q));
   yield* spin_unlock(k, sem + RW_SEMAPHORE.wait_lock);
-  yield* wake_up_q(k, wake_q);
+  yield* call(wake_up_q(k, wake_q));
 }
 
 export function* down_read(k: KernelContext, sem: number): KGen {
   const old = yield k.fetch_add(sem + RW_SEMAPHORE.count, RWSEM_READER_BIAS, ORDER_ACQUIRE);
-  if ((old + RWSEM_READER_BIAS) & RWSEM_READ_FAILED_MASK) yield* rwsem_down_read_slowpath(k, sem);
+  if ((old + RWSEM_READER_BIAS) & RWSEM_READ_FAILED_MASK)
+    yield* call(rwsem_down_read_slowpath(k, sem));
   else yield rwsem_set_reader_owned(k, sem);
   if (k.lockdep) yield k.lock_acquire(sem + RW_SEMAPHORE.dep_map, LOCK_READ, false);
 }
@@ -349,13 +355,13 @@ export function* up_read(k: KernelContext, sem: number): KGen {
     if ((yield k.READ_ONCE(sem + RW_SEMAPHORE.owner)) & RWSEM_NONSPINNABLE) {
       yield k.fetch_and(sem + RW_SEMAPHORE.owner, ~RWSEM_NONSPINNABLE, ORDER_RELAXED);
     }
-    yield* rwsem_wake(k, sem, RWSEM_WAKE_ANY);
+    yield* call(rwsem_wake(k, sem, RWSEM_WAKE_ANY));
   }
 }
 
 export function* down_write(k: KernelContext, sem: number): KGen {
   if ((yield k.cmpxchg(sem + RW_SEMAPHORE.count, 0, RWSEM_WRITER_LOCKED, ORDER_ACQUIRE)) !== 0) {
-    yield* rwsem_down_write_slowpath(k, sem);
+    yield* call(rwsem_down_write_slowpath(k, sem));
   } else {
     yield k.WRITE_ONCE(sem + RW_SEMAPHORE.owner, k.current);
   }
@@ -372,7 +378,7 @@ export function* up_write(k: KernelContext, sem: number): KGen {
   }
   yield k.WRITE_ONCE(sem + RW_SEMAPHORE.owner, 0);
   const old = yield k.fetch_add(sem + RW_SEMAPHORE.count, -RWSEM_WRITER_LOCKED, ORDER_RELEASE);
-  if (old & RWSEM_FLAG_WAITERS) yield* rwsem_wake(k, sem, RWSEM_WAKE_ANY);
+  if (old & RWSEM_FLAG_WAITERS) yield* call(rwsem_wake(k, sem, RWSEM_WAKE_ANY));
 }
 
 /** downgrade_write(): the write lock becomes a read lock; queued readers at the front join. */
@@ -387,7 +393,7 @@ export function* downgrade_write(k: KernelContext, sem: number): KGen {
     ORDER_RELEASE,
   );
   yield rwsem_set_reader_owned(k, sem);
-  if (old & RWSEM_FLAG_WAITERS) yield* rwsem_wake(k, sem, RWSEM_WAKE_READ_OWNED);
+  if (old & RWSEM_FLAG_WAITERS) yield* call(rwsem_wake(k, sem, RWSEM_WAKE_READ_OWNED));
 }
 
 /** rwsem_assert_held(): the caller holds `sem`, for read or write. */

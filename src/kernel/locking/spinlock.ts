@@ -27,6 +27,7 @@
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import {
+  call,
   type KernelContext,
   type KGen,
   LOCK_WRITE,
@@ -83,7 +84,7 @@ export function* spin_lock(k: KernelContext, lock: number): KGen {
     }
   } else {
     const seen = yield k.cmpxchg(val, 0, _Q_LOCKED_VAL, ORDER_ACQUIRE);
-    if (seen !== 0) yield* queued_spin_lock_slowpath(k, val, seen);
+    if (seen !== 0) yield* call(queued_spin_lock_slowpath(k, val, seen));
   }
   if (k.lockdep) yield k.lock_acquire(lock + SPINLOCK.dep_map, LOCK_WRITE, false);
 }

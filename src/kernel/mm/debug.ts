@@ -7,7 +7,7 @@
  * Call with the mmap write lock held, or on an mm no one else uses.
  */
 import type { KernelMemory } from '../../runtime/memory.js';
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { KernelSymbols } from '../boot.js';
 import { cache_active } from '../slab.js';
 import { mt_entries } from './maple_tree.js';
@@ -27,7 +27,7 @@ function fail(what: string): never {
 }
 
 export function* validate_mm(k: KernelContext, mm: number): KGen {
-  const entries = yield* mt_entries(k, mm);
+  const entries = yield* call(mt_entries(k, mm));
   let prev_end = 0;
   for (const e of entries) {
     if (e.start >= e.end) fail(`empty range ${e.start}-${e.end}`);

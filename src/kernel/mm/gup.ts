@@ -9,7 +9,7 @@
  * mm->write_protect_seq unchanged and even around its walk: otherwise fork
  * may be write-protecting the very PTEs it read, and it must fall back.
  */
-import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { raw_read_seqcount, read_seqcount_retry } from '../locking/seqlock.js';
 import { refcount_add, refcount_add_not_zero } from '../refcount.js';
 import { mt_lookup } from './maple_tree.js';
@@ -57,7 +57,7 @@ export function* unpin_user_page(k: KernelContext, page: number): KGen {
 
 /* follow_page_pte(): the page behind `addr` if the access needs no fault. */
 function* follow_page(k: KernelContext, mm: number, addr: number, flags: number): KGen<number> {
-  const table = yield* pte_table(k, mm, addr);
+  const table = yield* call(pte_table(k, mm, addr));
   if (table === 0) return 0;
   const pte = yield k.READ_ONCE(pte_slot(table, addr));
   if (!pte_access_permitted(pte, (flags & FOLL_WRITE) !== 0)) return 0;
@@ -84,22 +84,24 @@ export function* __get_user_pages(
 ): KGen<number[]> {
   const pages: number[] = [];
   for (let addr = start; addr < start + nr; addr++) {
-    const vma = yield* mt_lookup(k, mm, addr);
+    const vma = yield* call(mt_lookup(k, mm, addr));
     if (vma === 0) break;
     const vm_flags = yield k.load(vma + V.vm_flags);
     // check_vma_flags(): the same rights as a user access's (access_error()).
     if (access_error(vm_flags, (flags & FOLL_WRITE) !== 0)) break;
-    let page = yield* follow_page(k, mm, addr, flags);
+    let page = yield* call(follow_page(k, mm, addr, flags));
     while (page === 0) {
       // A pin of a COW page writes-faults it to get a private copy (FAULT_FLAG_UNSHARE's effect).
       const write =
         (flags & FOLL_WRITE) !== 0 || ((flags & FOLL_PIN) !== 0 && (vm_flags & VM_WRITE) !== 0);
-      if ((yield* handle_mm_fault(k, vma, addr, write ? FAULT_FLAG_WRITE : 0)) & VM_FAULT_ERROR)
+      if (
+        (yield* call(handle_mm_fault(k, vma, addr, write ? FAULT_FLAG_WRITE : 0))) & VM_FAULT_ERROR
+      )
         return pages;
-      page = yield* follow_page(k, mm, addr, flags | (write ? FOLL_WRITE : 0));
+      page = yield* call(follow_page(k, mm, addr, flags | (write ? FOLL_WRITE : 0)));
       if (page === 0 && !write && flags & FOLL_PIN) return pages;
     }
-    yield* try_grab_page(k, page, flags);
+    yield* call(try_grab_page(k, page, flags));
     pages.push(page);
   }
   return pages;
@@ -113,9 +115,9 @@ export function* get_user_pages(
   nr: number,
   flags: number,
 ): KGen<number[]> {
-  yield* mmap_read_lock(k, mm);
-  const pages = yield* __get_user_pages(k, mm, start, nr, flags);
-  yield* mmap_read_unlock(k, mm);
+  yield* call(mmap_read_lock(k, mm));
+  const pages = yield* call(__get_user_pages(k, mm, start, nr, flags));
+  yield* call(mmap_read_unlock(k, mm));
   return pages;
 }
 
@@ -139,7 +141,7 @@ export function* gup_fast(
   }
   const pages: number[] = [];
   for (let addr = start; addr < start + nr; addr++) {
-    const table = yield* pte_table(k, mm, addr);
+    const table = yield* call(pte_table(k, mm, addr));
     if (table === 0) break;
     const slot = pte_slot(table, addr);
     const pte = yield k.READ_ONCE(slot);
@@ -147,7 +149,7 @@ export function* gup_fast(
     const page = pte_page(pte);
     if (is_zero_page(k, page) && flags & FOLL_PIN) break;
     // try_grab_folio_fast(): the page may be on its way to being freed.
-    if ((yield* refcount_add_not_zero(k, page + PAGE._refcount, 1)) === 0) break;
+    if ((yield* call(refcount_add_not_zero(k, page + PAGE._refcount, 1))) === 0) break;
     if ((yield k.READ_ONCE(slot)) !== pte) {
       yield* put_page(k, page);
       break;
@@ -164,7 +166,7 @@ export function* gup_fast(
     pages.push(page);
   }
   if (flags & FOLL_PIN && (yield* read_seqcount_retry(k, wp_seq, seq))) {
-    for (const page of pages) yield* unpin_user_page(k, page);
+    for (const page of pages) yield* call(unpin_user_page(k, page));
     return [];
   }
   return pages;
@@ -179,8 +181,8 @@ export function* pin_user_pages_fast(
   write: boolean,
 ): KGen<number[]> {
   const flags = FOLL_PIN | (write ? FOLL_WRITE : 0);
-  const fast = yield* gup_fast(k, mm, start, nr, flags);
+  const fast = yield* call(gup_fast(k, mm, start, nr, flags));
   if (fast.length === nr) return fast;
-  const slow = yield* get_user_pages(k, mm, start + fast.length, nr - fast.length, flags);
+  const slow = yield* call(get_user_pages(k, mm, start + fast.length, nr - fast.length, flags));
   return [...fast, ...slow];
 }

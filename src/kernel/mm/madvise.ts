@@ -4,7 +4,7 @@
  * the mmap read lock. A hole in the range is skipped, and reported as
  * -ENOMEM once the rest is done.
  */
-import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { mt_find } from './maple_tree.js';
 import { zap_page_range } from './memory.js';
 import { VM_AREA_STRUCT as V, VM_LOCKED, VM_PFNMAP } from './mm_types.js';
@@ -19,11 +19,11 @@ export function* do_madvise_dontneed(
 ): KGen<number> {
   const end = start + pages;
   // A read of [start, end): writers of any VMA it overlaps hold that whole VMA.
-  yield* mmap_lock_range(k, mm, start, end, false, null);
+  yield* call(mmap_lock_range(k, mm, start, end, false, null));
   let unmapped_error = 0;
   let error = 0;
   let p = start;
-  for (let e = yield* mt_find(k, mm, start); ; e = yield* mt_find(k, mm, p)) {
+  for (let e = yield* call(mt_find(k, mm, start)); ; e = yield* call(mt_find(k, mm, p))) {
     if (e === null || e.start >= end) {
       if (p < end) unmapped_error = -ENOMEM;
       break;
@@ -36,10 +36,10 @@ export function* do_madvise_dontneed(
     }
     const lo = Math.max(p, e.start);
     const hi = Math.min(end, e.end);
-    yield* zap_page_range(k, e.vma, lo, hi);
+    yield* call(zap_page_range(k, e.vma, lo, hi));
     p = hi;
     if (p >= end) break;
   }
-  yield* mmap_read_unlock(k, mm);
+  yield* call(mmap_read_unlock(k, mm));
   return error || unmapped_error;
 }

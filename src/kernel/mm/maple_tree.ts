@@ -11,7 +11,7 @@
  * One node holds up to MT_SLOTS ranges, sorted; lookups binary-search it.
  */
 import { defineStruct } from '../../runtime/layout.js';
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { spin_lock, spin_unlock } from '../locking/spinlock.js';
 import { call_rcu, RCU_HEAD, rcu_callback } from '../rcu/tree.js';
 import { kmem_cache_alloc, kmem_cache_free } from '../slab.js';
@@ -81,40 +81,46 @@ function* mt_read<R>(
   const rcu = k.policy === POLICY_RANGE;
   if (rcu) yield k.rcu_read_lock();
   const node = yield* mt_root(k, mm);
-  const result = yield* read(node, yield* mt_nr(k, node));
+  const result = yield* call(read(node, yield* mt_nr(k, node)));
   if (rcu) yield k.rcu_read_unlock();
   return result;
 }
 
 /** find_vma(): the first range ending above `page`, or null. */
 export function* mt_find(k: KernelContext, mm: number, page: number): KGen<MtEntry | null> {
-  return yield* mt_read(k, mm, function* (node, nr) {
-    const i = yield* mt_search(k, node, nr, page);
-    return i < nr ? yield* mt_entry(k, node, i) : null;
-  });
+  return yield* call(
+    mt_read(k, mm, function* (node, nr) {
+      const i = yield* mt_search(k, node, nr, page);
+      return i < nr ? yield* mt_entry(k, node, i) : null;
+    }),
+  );
 }
 
 /** mas_prev(): the last range ending at or below `page`, or null. */
 export function* mt_prev(k: KernelContext, mm: number, page: number): KGen<MtEntry | null> {
-  return yield* mt_read(k, mm, function* (node, nr) {
-    const i = yield* mt_search(k, node, nr, page);
-    return i > 0 ? yield* mt_entry(k, node, i - 1) : null;
-  });
+  return yield* call(
+    mt_read(k, mm, function* (node, nr) {
+      const i = yield* mt_search(k, node, nr, page);
+      return i > 0 ? yield* mt_entry(k, node, i - 1) : null;
+    }),
+  );
 }
 
 /** mas_walk() / vma_lookup(): the VMA whose range contains `page`, or 0. */
 export function* mt_lookup(k: KernelContext, mm: number, page: number): KGen<number> {
-  const e = yield* mt_find(k, mm, page);
+  const e = yield* call(mt_find(k, mm, page));
   return e !== null && e.start <= page ? e.vma : 0;
 }
 
 /** Every entry, in address order (writers and reports; not for hot paths). */
 export function* mt_entries(k: KernelContext, mm: number): KGen<MtEntry[]> {
-  return yield* mt_read(k, mm, function* (node, nr) {
-    const out: MtEntry[] = [];
-    for (let i = 0; i < nr; i++) out.push(yield* mt_entry(k, node, i));
-    return out;
-  });
+  return yield* call(
+    mt_read(k, mm, function* (node, nr) {
+      const out: MtEntry[] = [];
+      for (let i = 0; i < nr; i++) out.push(yield* mt_entry(k, node, i));
+      return out;
+    }),
+  );
 }
 
 /**
@@ -130,8 +136,8 @@ export function* mt_store_range(
   vma: number,
 ): KGen<boolean> {
   k.BUG_ON(start >= end, `mt_store_range: empty range ${start}-${end}`);
-  const locked = yield* mt_lock(k, mm);
-  const done = yield* mt_store_locked(k, mm, start, end, vma);
+  const locked = yield* call(mt_lock(k, mm));
+  const done = yield* call(mt_store_locked(k, mm, start, end, vma));
   if (locked) yield* spin_unlock(k, mm + MM_STRUCT.mt_lock);
   return done;
 }
@@ -192,15 +198,15 @@ function* mt_store_locked(
   }
   yield k.store(node + MAPLE_NODE.nr, new_nr);
   yield k.store_release(mm + MM_STRUCT.mm_mt, node);
-  if (old !== 0) yield* call_rcu(k, old + MAPLE_NODE.rcu, mt_free_rcu);
+  if (old !== 0) yield* call(call_rcu(k, old + MAPLE_NODE.rcu, mt_free_rcu));
   return true;
 }
 
 /** __mt_destroy(): drop the index of an mm that no one can see any more. */
 export function* mt_destroy(k: KernelContext, mm: number): KGen {
-  const locked = yield* mt_lock(k, mm);
+  const locked = yield* call(mt_lock(k, mm));
   const old = yield* mt_root(k, mm);
   if (old !== 0) yield k.store_release(mm + MM_STRUCT.mm_mt, 0);
   if (locked) yield* spin_unlock(k, mm + MM_STRUCT.mt_lock);
-  if (old !== 0) yield* call_rcu(k, old + MAPLE_NODE.rcu, mt_free_rcu);
+  if (old !== 0) yield* call(call_rcu(k, old + MAPLE_NODE.rcu, mt_free_rcu));
 }

@@ -6,7 +6,7 @@
  * COW page is shared read-only until a write copies it (or reuses it, when
  * no one else holds a reference).
  */
-import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { flush_tlb_mm } from '../arch/tlbflush.js';
 import { spin_unlock } from '../locking/spinlock.js';
 import { __GFP_ZERO } from '../slab.js';
@@ -103,16 +103,16 @@ function* vmf_anon_prepare(k: KernelContext, vma: number, flags: number): KGen<n
   const mm = yield k.load(vma + V.vm_mm);
   if (flags & FAULT_FLAG_RANGE) {
     // anon_vma_prepare() reads the neighbours, which a page's range does not cover.
-    yield* mmap_read_unlock(k, mm);
+    yield* call(mmap_read_unlock(k, mm));
     return VM_FAULT_RETRY;
   }
   const vma_locked = (flags & FAULT_FLAG_VMA_LOCK) !== 0;
-  if (vma_locked && !(yield* mmap_read_trylock(k, mm))) {
+  if (vma_locked && !(yield* call(mmap_read_trylock(k, mm)))) {
     yield* vma_end_read(k, vma);
     return VM_FAULT_RETRY;
   }
-  const ok = yield* anon_vma_prepare(k, vma);
-  if (vma_locked) yield* mmap_read_unlock(k, mm);
+  const ok = yield* call(anon_vma_prepare(k, vma));
+  if (vma_locked) yield* call(mmap_read_unlock(k, mm));
   return ok ? 0 : VM_FAULT_OOM;
 }
 
@@ -147,21 +147,21 @@ function* do_anonymous_page(
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   const mm0 = yield k.load(vma + V.vm_mm);
   if (!write) {
-    const table = yield* pte_offset_map_lock(k, mm0, page);
+    const table = yield* call(pte_offset_map_lock(k, mm0, page));
     yield* set_pte_if_none(k, table, page, mk_pte(k.sys.mm.zero_page, 0));
     yield* spin_unlock(k, ptl_of(table));
     return 0;
   }
-  const prepared = yield* vmf_anon_prepare(k, vma, flags);
+  const prepared = yield* call(vmf_anon_prepare(k, vma, flags));
   if (prepared) return prepared;
   const folio = yield* alloc_page(k, __GFP_ZERO, 'do_anonymous_page');
   if (folio === 0) return VM_FAULT_OOM;
   const mm = yield k.load(vma + V.vm_mm);
-  const table = yield* pte_offset_map_lock(k, mm, page);
+  const table = yield* call(pte_offset_map_lock(k, mm, page));
   const writable = ((yield k.load(vma + V.vm_flags)) & VM_WRITE) !== 0;
   const entry = mk_pte(folio, writable ? _PAGE_RW : 0);
   const installed = yield* set_pte_if_none(k, table, page, entry);
-  if (installed) yield* folio_add_new_anon_rmap(k, folio, vma, page);
+  if (installed) yield* call(folio_add_new_anon_rmap(k, folio, vma, page));
   yield* spin_unlock(k, ptl_of(table));
   if (!installed) yield* put_page(k, folio);
   return 0;
@@ -175,10 +175,10 @@ function* __do_fault(
 ): KGen<{ folio: number; ret: number }> {
   if ((yield k.load(vma + V.vm_ops)) === VM_OPS_UNAUDITED) {
     // A driver's ->fault that was never audited: it relies on mmap_lock.
-    yield* mmap_assert_locked(k, yield k.load(vma + V.vm_mm));
+    yield* call(mmap_assert_locked(k, yield k.load(vma + V.vm_mm)));
   }
   const index = yield* linear_page_index(k, vma, page);
-  const folio = yield* filemap_get_page(k, yield k.load(vma + V.vm_file), index);
+  const folio = yield* call(filemap_get_page(k, yield k.load(vma + V.vm_file), index));
   if (folio === 0) return { folio, ret: VM_FAULT_SIGBUS };
   if (folio < 0) return { folio: 0, ret: VM_FAULT_OOM };
   return { folio, ret: 0 };
@@ -194,10 +194,10 @@ function* finish_fault(
   anon_new: boolean,
 ): KGen<number> {
   const mm = yield k.load(vma + V.vm_mm);
-  const table = yield* pte_offset_map_lock(k, mm, page);
+  const table = yield* call(pte_offset_map_lock(k, mm, page));
   const installed = yield* set_pte_if_none(k, table, page, mk_pte(folio, flags));
   if (installed) {
-    if (anon_new) yield* folio_add_new_anon_rmap(k, folio, vma, page);
+    if (anon_new) yield* call(folio_add_new_anon_rmap(k, folio, vma, page));
     else yield* folio_add_rmap_pte(k, folio);
   }
   yield* spin_unlock(k, ptl_of(table));
@@ -211,31 +211,32 @@ function* finish_fault(
  * needs to see the first write (no ->page_mkwrite: shmem).
  */
 function* do_read_fault(k: KernelContext, vma: number, page: number, flags: number): KGen<number> {
-  const can = yield* vmf_can_call_fault(k, vma, flags);
+  const can = yield* call(vmf_can_call_fault(k, vma, flags));
   if (can) return can;
-  const { folio, ret } = yield* __do_fault(k, vma, page);
+  const { folio, ret } = yield* call(__do_fault(k, vma, page));
   if (ret) return ret;
   const vm_flags = yield k.load(vma + V.vm_flags);
   const ops = VM_OPS[yield k.load(vma + V.vm_ops)]!;
   const writable = (vm_flags & VM_SHARED) !== 0 && (vm_flags & VM_WRITE) !== 0 && !ops.page_mkwrite;
-  return yield* finish_fault(k, vma, page, folio, writable ? _PAGE_RW : 0, false);
+  return yield* call(finish_fault(k, vma, page, folio, writable ? _PAGE_RW : 0, false));
 }
 
 /** do_cow_fault(): a write to a private file mapping: a private copy of the file page. */
 function* do_cow_fault(k: KernelContext, vma: number, page: number, flags: number): KGen<number> {
   const can =
-    (yield* vmf_can_call_fault(k, vma, flags)) || (yield* vmf_anon_prepare(k, vma, flags));
+    (yield* call(vmf_can_call_fault(k, vma, flags))) ||
+    (yield* call(vmf_anon_prepare(k, vma, flags)));
   if (can) return can;
   const copy = yield* alloc_page(k, 0, 'do_cow_fault');
   if (copy === 0) return VM_FAULT_OOM;
-  const { folio, ret } = yield* __do_fault(k, vma, page);
+  const { folio, ret } = yield* call(__do_fault(k, vma, page));
   if (ret) {
     yield* put_page(k, copy);
     return ret;
   }
   yield* copy_page(k, copy, folio);
   yield* put_page(k, folio);
-  return yield* finish_fault(k, vma, page, copy, _PAGE_RW, true);
+  return yield* call(finish_fault(k, vma, page, copy, _PAGE_RW, true));
 }
 
 /** do_shared_fault(): a write to a shared file mapping: map the page cache page writable. */
@@ -245,11 +246,11 @@ function* do_shared_fault(
   page: number,
   flags: number,
 ): KGen<number> {
-  const can = yield* vmf_can_call_fault(k, vma, flags);
+  const can = yield* call(vmf_can_call_fault(k, vma, flags));
   if (can) return can;
-  const { folio, ret } = yield* __do_fault(k, vma, page);
+  const { folio, ret } = yield* call(__do_fault(k, vma, page));
   if (ret) return ret;
-  return yield* finish_fault(k, vma, page, folio, _PAGE_RW, false);
+  return yield* call(finish_fault(k, vma, page, folio, _PAGE_RW, false));
 }
 
 /*
@@ -280,20 +281,20 @@ function* do_wp_page(
     return 0;
   }
   yield* spin_unlock(k, ptl_of(table));
-  const prepared = yield* vmf_anon_prepare(k, vma, flags);
+  const prepared = yield* call(vmf_anon_prepare(k, vma, flags));
   if (prepared) return prepared;
   const copy = yield* alloc_page(k, zero ? __GFP_ZERO : 0, 'wp_page_copy');
   if (copy === 0) return VM_FAULT_OOM;
   if (!zero) yield* copy_page(k, copy, folio);
   const mm = yield k.load(vma + V.vm_mm);
-  yield* pte_offset_map_lock(k, mm, page);
+  yield* call(pte_offset_map_lock(k, mm, page));
   if ((yield k.load(slot)) !== pte) {
     // Someone changed the PTE meanwhile: let the access retry.
     yield* spin_unlock(k, ptl_of(table));
     yield* put_page(k, copy);
     return 0;
   }
-  yield* folio_add_new_anon_rmap(k, copy, vma, page);
+  yield* call(folio_add_new_anon_rmap(k, copy, vma, page));
   yield k.WRITE_ONCE(slot, mk_pte(copy, _PAGE_RW));
   if (!zero) yield* folio_remove_rmap_pte(k, folio);
   yield* spin_unlock(k, ptl_of(table));
@@ -313,23 +314,23 @@ export function* handle_mm_fault(
   flags: number,
 ): KGen<number> {
   const mm = yield k.load(vma + V.vm_mm);
-  const table = yield* pte_alloc(k, mm, page);
+  const table = yield* call(pte_alloc(k, mm, page));
   if (table === 0) return VM_FAULT_OOM;
-  yield* pte_offset_map_lock(k, mm, page);
+  yield* call(pte_offset_map_lock(k, mm, page));
   const pte = yield k.load(pte_slot(table, page));
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   if (pte_present(pte)) {
-    if (write && !(pte & _PAGE_RW)) return yield* do_wp_page(k, vma, page, table, pte, flags);
+    if (write && !(pte & _PAGE_RW)) return yield* call(do_wp_page(k, vma, page, table, pte, flags));
     // Spurious: another CPU resolved it first.
     yield* spin_unlock(k, ptl_of(table));
     return 0;
   }
   yield* spin_unlock(k, ptl_of(table));
-  if (yield* vma_is_anonymous(k, vma)) return yield* do_anonymous_page(k, vma, page, flags);
-  if (!write) return yield* do_read_fault(k, vma, page, flags);
+  if (yield* vma_is_anonymous(k, vma)) return yield* call(do_anonymous_page(k, vma, page, flags));
+  if (!write) return yield* call(do_read_fault(k, vma, page, flags));
   if (!((yield k.load(vma + V.vm_flags)) & VM_SHARED))
-    return yield* do_cow_fault(k, vma, page, flags);
-  return yield* do_shared_fault(k, vma, page, flags);
+    return yield* call(do_cow_fault(k, vma, page, flags));
+  return yield* call(do_shared_fault(k, vma, page, flags));
 }
 
 /**
@@ -340,13 +341,15 @@ export function* zap_page_range(k: KernelContext, vma: number, start: number, en
   const put: number[] = [];
   const mm = yield k.load(vma + V.vm_mm);
   let cleared = false;
-  yield* walk_present_ptes(k, mm, start, end, function* (slot, pte) {
-    yield k.WRITE_ONCE(slot, 0);
-    cleared = true;
-    if (is_zero_page(k, pte_page(pte))) return;
-    yield* folio_remove_rmap_pte(k, pte_page(pte));
-    put.push(pte_page(pte));
-  });
+  yield* call(
+    walk_present_ptes(k, mm, start, end, function* (slot, pte) {
+      yield k.WRITE_ONCE(slot, 0);
+      cleared = true;
+      if (is_zero_page(k, pte_page(pte))) return;
+      yield* folio_remove_rmap_pte(k, pte_page(pte));
+      put.push(pte_page(pte));
+    }),
+  );
   // tlb_finish_mmu(): pages are freed after the TLB flush, outside the page-table locks.
   if (cleared) yield* flush_tlb_mm(k, mm);
   for (const folio of put) yield* put_page(k, folio);

@@ -3,7 +3,7 @@
  * (mm/mmap.c, mm/vma.c, arch/x86/kernel/sys_x86_64.c). Lengths are in
  * pages; the system-call layer turns byte arguments into these.
  */
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { lock_class } from '../locking/lockdep.js';
 import { RANGE_LOCK_TREE } from '../locking/range_lock.js';
 import { RW_SEMAPHORE } from '../locking/rwsem.js';
@@ -134,7 +134,7 @@ function* unmapped_area_topdown(
   low: number,
   high: number,
 ): KGen<number> {
-  const vmas = yield* mt_entries(k, mm);
+  const vmas = yield* call(mt_entries(k, mm));
   for (;;) {
     // mas_empty_area_rev(): the highest gap of at least len pages within [low, high).
     let found = -1;
@@ -173,16 +173,12 @@ function* arch_get_unmapped_area_topdown(
   if (len > task_size) return -ENOMEM;
   if (flags & MAP_FIXED) return addr;
   if (addr !== 0 && addr >= MMAP_MIN_PAGE && addr + len <= task_size) {
-    const next = yield* mt_find(k, mm, addr);
+    const next = yield* call(mt_find(k, mm, addr));
     if (next === null || addr + len <= start_gap(next.start, yield k.load(next.vma + V.vm_flags)))
       return addr;
   }
-  return yield* unmapped_area_topdown(
-    k,
-    mm,
-    len,
-    MMAP_MIN_PAGE,
-    yield k.load(mm + MM_STRUCT.mmap_base),
+  return yield* call(
+    unmapped_area_topdown(k, mm, len, MMAP_MIN_PAGE, yield k.load(mm + MM_STRUCT.mmap_base)),
   );
 }
 
@@ -202,7 +198,7 @@ function* thp_get_unmapped_area(
   const off_end = Math.floor((pgoff + len) / PMD_PAGES) * PMD_PAGES;
   const off_align = Math.ceil(pgoff / PMD_PAGES) * PMD_PAGES;
   if (off_end <= off_align || off_end - off_align < PMD_PAGES) return 0;
-  const ret = yield* arch_get_unmapped_area_topdown(k, mm, addr, len + PMD_PAGES, flags);
+  const ret = yield* call(arch_get_unmapped_area_topdown(k, mm, addr, len + PMD_PAGES, flags));
   if (ret < 0) return 0;
   if (ret === addr) return addr;
   const off_sub = (((pgoff - ret) % PMD_PAGES) + PMD_PAGES) % PMD_PAGES;
@@ -231,9 +227,9 @@ export function* get_unmapped_area(
     len % PMD_PAGES === 0 &&
     !(flags & MAP_FIXED)
   ) {
-    ret = yield* thp_get_unmapped_area(k, mm, addr, len, 0, flags);
+    ret = yield* call(thp_get_unmapped_area(k, mm, addr, len, 0, flags));
   }
-  if (ret === 0) ret = yield* arch_get_unmapped_area_topdown(k, mm, addr, len, flags);
+  if (ret === 0) ret = yield* call(arch_get_unmapped_area_topdown(k, mm, addr, len, flags));
   if (ret < 0) return ret;
   if (ret > (yield k.load(mm + MM_STRUCT.task_size)) - len) return -ENOMEM;
   return ret;
@@ -252,7 +248,7 @@ export function* do_munmap_range(
   start: number,
   end: number,
 ): KGen<number> {
-  const first = yield* find_vma_intersection(k, mm, start, end);
+  const first = yield* call(find_vma_intersection(k, mm, start, end));
   if (first === 0) return 0;
   const f = yield* vma_info(k, first);
   if (start > f.start) {
@@ -260,27 +256,27 @@ export function* do_munmap_range(
     // disjoint writers of the range policy change it at the same time (as split_vma).
     if (end < f.end && (yield k.READ_ONCE(mm + MM_STRUCT.map_count)) >= MAX_MAP_COUNT)
       return -ENOMEM;
-    if ((yield* __split_vma(k, first, start, true)) === 0) return -ENOMEM;
+    if ((yield* call(__split_vma(k, first, start, true))) === 0) return -ENOMEM;
   }
   const victims: number[] = [];
   for (
-    let e = yield* mt_find(k, mm, start);
+    let e = yield* call(mt_find(k, mm, start));
     e !== null && e.start < end;
-    e = yield* mt_find(k, mm, e.end)
+    e = yield* call(mt_find(k, mm, e.end))
   ) {
-    if (e.end > end && (yield* __split_vma(k, e.vma, end, false)) === 0) return -ENOMEM;
+    if (e.end > end && (yield* call(__split_vma(k, e.vma, end, false))) === 0) return -ENOMEM;
     victims.push(e.vma);
   }
-  yield* vma_start_write_range(k, victims);
-  if (!(yield* mt_store_range(k, mm, start, end, 0)))
+  yield* call(vma_start_write_range(k, victims));
+  if (!(yield* call(mt_store_range(k, mm, start, end, 0))))
     throw new KernelBug('BUG', 'munmap: VMA index full');
   for (const vma of victims) {
     const v = yield* vma_info(k, vma);
-    yield* vma_mark_detached(k, vma);
+    yield* call(vma_mark_detached(k, vma));
     yield k.fetch_add(mm + MM_STRUCT.map_count, -1);
     yield k.fetch_add(mm + MM_STRUCT.total_vm, -(v.end - v.start));
-    yield* zap_page_range(k, vma, v.start, v.end);
-    yield* remove_vma(k, vma);
+    yield* call(zap_page_range(k, vma, v.start, v.end));
+    yield* call(remove_vma(k, vma));
   }
   return 0;
 }
@@ -293,9 +289,9 @@ export function* do_munmap(
   pages: number,
 ): KGen<number> {
   const end = start + pages;
-  yield* mmap_lock_range(k, mm, start, end, true, () => vma_extent(k, mm, start, end, false));
-  const ret = yield* do_munmap_range(k, mm, start, end);
-  yield* mmap_write_unlock(k, mm);
+  yield* call(mmap_lock_range(k, mm, start, end, true, () => vma_extent(k, mm, start, end, false)));
+  const ret = yield* call(do_munmap_range(k, mm, start, end));
+  yield* call(mmap_write_unlock(k, mm));
   return ret;
 }
 
@@ -332,10 +328,10 @@ export function accountable_mapping(vm_flags: number): boolean {
  */
 export function* do_mmap(k: KernelContext, mm: number, a: MmapArgs): KGen<number> {
   if (a.len === 0) return -EINVAL;
-  yield* mmap_write_lock(k, mm);
-  const ret = yield* do_mmap_locked(k, mm, a);
-  yield* mmap_write_unlock(k, mm);
-  if (ret >= 0 && a.flags & MAP_POPULATE) yield* mm_populate(k, mm, ret, ret + a.len);
+  yield* call(mmap_write_lock(k, mm));
+  const ret = yield* call(do_mmap_locked(k, mm, a));
+  yield* call(mmap_write_unlock(k, mm));
+  if (ret >= 0 && a.flags & MAP_POPULATE) yield* call(mm_populate(k, mm, ret, ret + a.len));
   return ret;
 }
 
@@ -343,11 +339,11 @@ function* do_mmap_locked(k: KernelContext, mm: number, a: MmapArgs): KGen<number
   let flags = a.flags;
   if (flags & MAP_FIXED_NOREPLACE) flags |= MAP_FIXED;
   if ((yield k.load(mm + MM_STRUCT.map_count)) > MAX_MAP_COUNT) return -ENOMEM;
-  const addr = yield* get_unmapped_area(k, mm, a.file, a.addr, a.len, flags);
+  const addr = yield* call(get_unmapped_area(k, mm, a.file, a.addr, a.len, flags));
   if (addr < 0) return addr;
   if (
     flags & MAP_FIXED_NOREPLACE &&
-    (yield* find_vma_intersection(k, mm, addr, addr + a.len)) !== 0
+    (yield* call(find_vma_intersection(k, mm, addr, addr + a.len))) !== 0
   )
     return -EEXIST;
   let vm_flags =
@@ -367,7 +363,7 @@ function* do_mmap_locked(k: KernelContext, mm: number, a: MmapArgs): KGen<number
   } else {
     pgoff = addr;
   }
-  return yield* mmap_region(k, mm, a.file, addr, a.len, vm_flags, pgoff);
+  return yield* call(mmap_region(k, mm, a.file, addr, a.len, vm_flags, pgoff));
 }
 
 /**
@@ -384,29 +380,31 @@ function* mmap_region(
   pgoff: number,
 ): KGen<number> {
   const end = addr + len;
-  const unmapped = yield* do_munmap_range(k, mm, addr, end);
+  const unmapped = yield* call(do_munmap_range(k, mm, addr, end));
   if (unmapped < 0) return unmapped;
   if (accountable_mapping(vm_flags)) vm_flags |= VM_ACCOUNT;
-  let vma = yield* vma_merge_new_range(k, mm, {
-    start: addr,
-    end,
-    flags: vm_flags,
-    file,
-    pgoff,
-    anon_vma: 0,
-  });
+  let vma = yield* call(
+    vma_merge_new_range(k, mm, {
+      start: addr,
+      end,
+      flags: vm_flags,
+      file,
+      pgoff,
+      anon_vma: 0,
+    }),
+  );
   if (vma === 0) {
     vma = yield* vm_area_alloc(k, mm);
     if (vma === 0) return -ENOMEM;
     let f = file;
     let ops = file !== 0 ? VM_OPS_FILE : VM_OPS_NONE;
     if (file !== 0) {
-      yield* get_file(k, file);
+      yield* call(get_file(k, file));
     } else if (vm_flags & VM_SHARED) {
       // shmem_zero_setup(): shared anonymous memory is a shmem file of the mapping's size.
       f = yield* file_alloc(k, 0, len, true);
       if (f === 0) {
-        yield* remove_vma(k, vma);
+        yield* call(remove_vma(k, vma));
         return -ENOMEM;
       }
       ops = VM_OPS_SHMEM;
@@ -417,8 +415,8 @@ function* mmap_region(
     yield k.store(vma + V.vm_pgoff, pgoff);
     yield k.store(vma + V.vm_file, f);
     yield k.store(vma + V.vm_ops, ops);
-    if (!(yield* vma_link(k, mm, vma))) {
-      yield* remove_vma(k, vma);
+    if (!(yield* call(vma_link(k, mm, vma)))) {
+      yield* call(remove_vma(k, vma));
       return -ENOMEM;
     }
   }
@@ -432,21 +430,23 @@ function* mmap_region(
  * COW now), read faults otherwise; errors end that VMA's pass silently.
  */
 export function* mm_populate(k: KernelContext, mm: number, start: number, end: number): KGen {
-  yield* mmap_read_lock(k, mm);
+  yield* call(mmap_read_lock(k, mm));
   for (
-    let e = yield* mt_find(k, mm, start);
+    let e = yield* call(mt_find(k, mm, start));
     e !== null && e.start < end;
-    e = yield* mt_find(k, mm, e.end)
+    e = yield* call(mt_find(k, mm, e.end))
   ) {
     const vm_flags = yield k.load(e.vma + V.vm_flags);
     if (vm_flags & (VM_IO | VM_PFNMAP) || !(vm_flags & VM_ACCESS_FLAGS)) continue;
     const write = (vm_flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
     for (let p = Math.max(start, e.start); p < Math.min(end, e.end); p++) {
-      if ((yield* handle_mm_fault(k, e.vma, p, write ? FAULT_FLAG_WRITE : 0)) & VM_FAULT_ERROR)
+      if (
+        (yield* call(handle_mm_fault(k, e.vma, p, write ? FAULT_FLAG_WRITE : 0))) & VM_FAULT_ERROR
+      )
         break;
     }
   }
-  yield* mmap_read_unlock(k, mm);
+  yield* call(mmap_read_unlock(k, mm));
 }
 
 /* ---- brk ---- */
@@ -457,14 +457,16 @@ export function* mm_populate(k: KernelContext, mm: number, start: number, end: n
  */
 function* do_brk_flags(k: KernelContext, mm: number, addr: number, len: number): KGen<number> {
   const flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
-  const merged = yield* vma_merge_new_range(k, mm, {
-    start: addr,
-    end: addr + len,
-    flags,
-    file: 0,
-    pgoff: addr,
-    anon_vma: 0,
-  });
+  const merged = yield* call(
+    vma_merge_new_range(k, mm, {
+      start: addr,
+      end: addr + len,
+      flags,
+      file: 0,
+      pgoff: addr,
+      anon_vma: 0,
+    }),
+  );
   if (merged === 0) {
     const vma = yield* vm_area_alloc(k, mm);
     if (vma === 0) return -ENOMEM;
@@ -472,8 +474,8 @@ function* do_brk_flags(k: KernelContext, mm: number, addr: number, len: number):
     yield k.store(vma + V.vm_end, addr + len);
     yield k.store(vma + V.vm_flags, flags);
     yield k.store(vma + V.vm_pgoff, addr);
-    if (!(yield* vma_link(k, mm, vma))) {
-      yield* remove_vma(k, vma);
+    if (!(yield* call(vma_link(k, mm, vma)))) {
+      yield* call(remove_vma(k, vma));
       return -ENOMEM;
     }
   }
@@ -487,22 +489,22 @@ function* do_brk_flags(k: KernelContext, mm: number, addr: number, len: number):
  * growing must stay clear of the next mapping and its stack guard gap.
  */
 export function* do_brk(k: KernelContext, mm: number, brk: number): KGen<number> {
-  yield* mmap_write_lock(k, mm);
+  yield* call(mmap_write_lock(k, mm));
   const start = yield k.load(mm + MM_STRUCT.brk_start);
   const old = yield k.load(mm + MM_STRUCT.brk);
   let result = old;
   if (brk >= start && brk !== old) {
     if (brk < old) {
-      if ((yield* do_munmap_range(k, mm, brk, old)) === 0) result = brk;
+      if ((yield* call(do_munmap_range(k, mm, brk, old))) === 0) result = brk;
     } else {
-      const next = yield* mt_find(k, mm, old);
+      const next = yield* call(mt_find(k, mm, old));
       const clear =
         next === null || brk + 1 <= start_gap(next.start, yield k.load(next.vma + V.vm_flags));
-      if (clear && (yield* do_brk_flags(k, mm, old, brk - old)) === 0) result = brk;
+      if (clear && (yield* call(do_brk_flags(k, mm, old, brk - old))) === 0) result = brk;
     }
     if (result !== old) yield k.store(mm + MM_STRUCT.brk, result);
   }
-  yield* mmap_write_unlock(k, mm);
+  yield* call(mmap_write_unlock(k, mm));
   return result;
 }
 
@@ -510,21 +512,23 @@ export function* do_brk(k: KernelContext, mm: number, brk: number): KGen<number>
 
 /** exit_mmap(): unmap and free everything, then the page tables. */
 export function* exit_mmap(k: KernelContext, mm: number): KGen {
-  yield* mmap_write_lock(k, mm);
-  const all = yield* mt_entries(k, mm);
-  yield* vma_start_write_range(
-    k,
-    all.map((e) => e.vma),
+  yield* call(mmap_write_lock(k, mm));
+  const all = yield* call(mt_entries(k, mm));
+  yield* call(
+    vma_start_write_range(
+      k,
+      all.map((e) => e.vma),
+    ),
   );
   for (const e of all) {
-    yield* vma_mark_detached(k, e.vma);
-    yield* zap_page_range(k, e.vma, e.start, e.end);
-    yield* remove_vma(k, e.vma);
+    yield* call(vma_mark_detached(k, e.vma));
+    yield* call(zap_page_range(k, e.vma, e.start, e.end));
+    yield* call(remove_vma(k, e.vma));
   }
   yield k.store(mm + MM_STRUCT.map_count, 0);
-  yield* mt_destroy(k, mm);
-  yield* mmap_write_unlock(k, mm);
-  yield* free_pgd_range(k, mm);
+  yield* call(mt_destroy(k, mm));
+  yield* call(mmap_write_unlock(k, mm));
+  yield* call(free_pgd_range(k, mm));
 }
 
 /** mmget(): one more user of the address space (a thread, a GUP caller). */
@@ -535,6 +539,6 @@ export function* mmget(k: KernelContext, mm: number): KGen {
 /** mmput(): the last user tears the address space down and frees it. */
 export function* mmput(k: KernelContext, mm: number): KGen {
   if (!(yield* refcount_dec_and_test(k, mm + MM_STRUCT.mm_users))) return;
-  yield* exit_mmap(k, mm);
-  yield* mmdrop(k, mm);
+  yield* call(exit_mmap(k, mm));
+  yield* call(mmdrop(k, mm));
 }

@@ -5,7 +5,7 @@
  * releases every VMA write lock taken in the section (there is no
  * vma_end_write()).
  */
-import { type KernelContext, type KGen, LOCK_READ, LOCK_WRITE } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen, LOCK_READ, LOCK_WRITE } from '../../runtime/ops.js';
 import { RANGE_LOCK, range_lock, range_unlock } from '../locking/range_lock.js';
 import {
   down_read,
@@ -62,7 +62,7 @@ function* range_release(k: KernelContext, mm: number): KGen {
   const req = yield k.load(slot + 1);
   yield k.store(slot, 0);
   yield k.store(slot + 1, 0);
-  yield* range_unlock(k, mm + MM_STRUCT.mmap_range, req);
+  yield* call(range_unlock(k, mm + MM_STRUCT.mmap_range, req));
 }
 
 /**
@@ -80,31 +80,27 @@ export function* mmap_lock_range(
   need: (() => KGen<readonly [number, number]>) | null,
 ): KGen {
   if (k.policy !== POLICY_RANGE) {
-    yield* write ? mmap_write_lock(k, mm) : mmap_read_lock(k, mm);
+    yield* call(write ? mmap_write_lock(k, mm) : mmap_read_lock(k, mm));
     return;
   }
   let lo = start;
   let hi = end;
   for (;;) {
-    const req = yield* range_lock(k, mm + MM_STRUCT.mmap_range, lo, hi, write);
-    const [nlo, nhi] = need === null ? [start, end] : yield* need();
+    const req = yield* call(range_lock(k, mm + MM_STRUCT.mmap_range, lo, hi, write));
+    const [nlo, nhi] = need === null ? [start, end] : yield* call(need());
     if (nlo >= lo && nhi <= hi) {
       yield* range_hold(k, mm, req);
       return;
     }
-    yield* range_unlock(k, mm + MM_STRUCT.mmap_range, req);
+    yield* call(range_unlock(k, mm + MM_STRUCT.mmap_range, req));
     lo = Math.min(lo, nlo);
     hi = Math.max(hi, nhi);
   }
 }
 
 function* range_all(k: KernelContext, mm: number, write: boolean): KGen {
-  const req = yield* range_lock(
-    k,
-    mm + MM_STRUCT.mmap_range,
-    0,
-    yield k.load(mm + MM_STRUCT.task_size),
-    write,
+  const req = yield* call(
+    range_lock(k, mm + MM_STRUCT.mmap_range, 0, yield k.load(mm + MM_STRUCT.task_size), write),
   );
   yield* range_hold(k, mm, req);
 }
@@ -112,7 +108,7 @@ function* range_all(k: KernelContext, mm: number, write: boolean): KGen {
 /* ---- mmap_lock ---- */
 
 export function* mmap_read_lock(k: KernelContext, mm: number): KGen {
-  if (k.policy === POLICY_RANGE) yield* range_all(k, mm, false);
+  if (k.policy === POLICY_RANGE) yield* call(range_all(k, mm, false));
   else yield* down_read(k, mm + MM_STRUCT.mmap_lock);
 }
 
@@ -122,7 +118,7 @@ export function* mmap_read_trylock(k: KernelContext, mm: number): KGen<boolean> 
 }
 
 export function* mmap_read_unlock(k: KernelContext, mm: number): KGen {
-  if (k.policy === POLICY_RANGE) yield* range_release(k, mm);
+  if (k.policy === POLICY_RANGE) yield* call(range_release(k, mm));
   else yield* up_read(k, mm + MM_STRUCT.mmap_lock);
 }
 
@@ -132,7 +128,7 @@ export function* mmap_read_unlock(k: KernelContext, mm: number): KGen {
  */
 export function* mmap_write_lock(k: KernelContext, mm: number): KGen {
   if (k.policy === POLICY_RANGE) {
-    yield* range_all(k, mm, true);
+    yield* call(range_all(k, mm, true));
     return;
   }
   yield* down_write(k, mm + MM_STRUCT.mmap_lock);
@@ -141,7 +137,7 @@ export function* mmap_write_lock(k: KernelContext, mm: number): KGen {
 
 export function* mmap_write_unlock(k: KernelContext, mm: number): KGen {
   if (k.policy === POLICY_RANGE) {
-    yield* range_release(k, mm);
+    yield* call(range_release(k, mm));
     return;
   }
   yield* raw_write_seqcount_end(k, mm + MM_STRUCT.mm_lock_seq);
@@ -152,13 +148,13 @@ export function* mmap_write_unlock(k: KernelContext, mm: number): KGen {
 export function* mmap_write_downgrade(k: KernelContext, mm: number): KGen {
   if (k.policy === POLICY_RANGE) return;
   yield* raw_write_seqcount_end(k, mm + MM_STRUCT.mm_lock_seq);
-  yield* downgrade_write(k, mm + MM_STRUCT.mmap_lock);
+  yield* call(downgrade_write(k, mm + MM_STRUCT.mmap_lock));
 }
 
 export function* mmap_assert_locked(k: KernelContext, mm: number): KGen {
   if (k.policy === POLICY_RANGE)
     k.BUG_ON((yield* range_held_slot(k, mm)) === 0, 'mmap_assert_locked: no range of this mm held');
-  else yield* rwsem_assert_held(k, mm + MM_STRUCT.mmap_lock);
+  else yield* call(rwsem_assert_held(k, mm + MM_STRUCT.mmap_lock));
 }
 
 export function* mmap_assert_write_locked(k: KernelContext, mm: number): KGen {
@@ -169,7 +165,7 @@ export function* mmap_assert_write_locked(k: KernelContext, mm: number): KGen {
       'mmap_assert_write_locked: no write range of this mm held',
     );
   } else {
-    yield* rwsem_assert_held_write(k, mm + MM_STRUCT.mmap_lock);
+    yield* call(rwsem_assert_held_write(k, mm + MM_STRUCT.mmap_lock));
   }
 }
 
@@ -203,10 +199,10 @@ function* vma_refcount_put(k: KernelContext, vma: number): KGen {
   const late = k.variant === VARIANT_PUT_READS_MM_LATE;
   let mm = late ? 0 : yield k.READ_ONCE(vma + V.vm_mm);
   if (k.lockdep) yield k.lock_release(vma + V.vm_lock + RW_SEMAPHORE.dep_map);
-  const oldcnt = yield* __refcount_sub_and_test(k, vma + V.vm_refcnt, 1);
+  const oldcnt = yield* call(__refcount_sub_and_test(k, vma + V.vm_refcnt, 1));
   if (oldcnt !== 1 && is_vma_writer_only(oldcnt - 1)) {
     if (late) mm = yield k.READ_ONCE(vma + V.vm_mm);
-    yield* rcuwait_wake_up(k, mm + MM_STRUCT.vma_writer_wait);
+    yield* call(rcuwait_wake_up(k, mm + MM_STRUCT.vma_writer_wait));
   }
 }
 
@@ -231,11 +227,8 @@ export function* vma_start_read(k: KernelContext, mm: number, vma: number): KGen
     return vma;
   }
   // The limit sits below the writer flag: a present writer makes this fail too.
-  const oldcnt = yield* __refcount_add_not_zero_limited_acquire(
-    k,
-    vma + V.vm_refcnt,
-    1,
-    VMA_REF_LIMIT,
+  const oldcnt = yield* call(
+    __refcount_add_not_zero_limited_acquire(k, vma + V.vm_refcnt, 1, VMA_REF_LIMIT),
   );
   if (oldcnt <= 0) return oldcnt === 0 ? VMA_READ_DETACHED : 0;
   if (k.lockdep) yield k.lock_acquire(vma + V.vm_lock + RW_SEMAPHORE.dep_map, LOCK_READ, true);
@@ -243,9 +236,9 @@ export function* vma_start_read(k: KernelContext, mm: number, vma: number): KGen
   if (owner !== mm) {
     // Recycled into another mm: pin that mm so the wake-up in the put cannot touch a freed one.
     yield k.rcu_read_unlock();
-    yield* mmgrab(k, owner);
-    yield* vma_refcount_put(k, vma);
-    yield* mmdrop(k, owner);
+    yield* call(mmgrab(k, owner));
+    yield* call(vma_refcount_put(k, vma));
+    yield* call(mmdrop(k, owner));
     yield k.rcu_read_lock();
     return 0;
   }
@@ -254,7 +247,7 @@ export function* vma_start_read(k: KernelContext, mm: number, vma: number): KGen
     (yield k.READ_ONCE(vma + V.vm_lock_seq)) ===
     (yield k.load_acquire(mm + MM_STRUCT.mm_lock_seq + SEQCOUNT.sequence))
   ) {
-    yield* vma_refcount_put(k, vma);
+    yield* call(vma_refcount_put(k, vma));
     return 0;
   }
   return vma;
@@ -273,7 +266,7 @@ export function* vma_end_read(k: KernelContext, vma: number): KGen {
     if (rcu) yield k.rcu_read_unlock();
     return;
   }
-  yield* vma_refcount_put(k, vma);
+  yield* call(vma_refcount_put(k, vma));
 }
 
 /*
@@ -283,11 +276,14 @@ export function* vma_end_read(k: KernelContext, vma: number): KGen {
  */
 function* __vma_enter_locked(k: KernelContext, vma: number, detaching: boolean): KGen<boolean> {
   const tgt = VMA_LOCK_OFFSET + (detaching ? 0 : 1);
-  if ((yield* refcount_add_not_zero(k, vma + V.vm_refcnt, VMA_LOCK_OFFSET)) === 0) return false;
+  if ((yield* call(refcount_add_not_zero(k, vma + V.vm_refcnt, VMA_LOCK_OFFSET))) === 0)
+    return false;
   const mm = yield k.load(vma + V.vm_mm);
-  yield* rcuwait_wait_event(k, mm + MM_STRUCT.vma_writer_wait, function* () {
-    return (yield refcount_read(k, vma + V.vm_refcnt)) === tgt;
-  });
+  yield* call(
+    rcuwait_wait_event(k, mm + MM_STRUCT.vma_writer_wait, function* () {
+      return (yield refcount_read(k, vma + V.vm_refcnt)) === tgt;
+    }),
+  );
   // Annotated once readers are gone: the explorer checks exclusion at the annotation.
   if (k.lockdep) yield k.lock_acquire(vma + V.vm_lock + RW_SEMAPHORE.dep_map, LOCK_WRITE, false);
   return true;
@@ -296,7 +292,7 @@ function* __vma_enter_locked(k: KernelContext, vma: number, detaching: boolean):
 /* __vma_exit_locked(): drop the writer flag; true if that left the VMA detached. */
 function* __vma_exit_locked(k: KernelContext, vma: number): KGen<boolean> {
   if (k.lockdep) yield k.lock_release(vma + V.vm_lock + RW_SEMAPHORE.dep_map);
-  return yield* refcount_sub_and_test(k, vma + V.vm_refcnt, VMA_LOCK_OFFSET);
+  return yield* call(refcount_sub_and_test(k, vma + V.vm_refcnt, VMA_LOCK_OFFSET));
 }
 
 /**
@@ -306,7 +302,7 @@ function* __vma_exit_locked(k: KernelContext, vma: number): KGen<boolean> {
  */
 export function* vma_start_write(k: KernelContext, vma: number): KGen {
   const mm = yield k.load(vma + V.vm_mm);
-  yield* mmap_assert_write_locked(k, mm);
+  yield* call(mmap_assert_write_locked(k, mm));
   const seq = yield mm_lock_seq(k, mm);
   if ((yield k.READ_ONCE(vma + V.vm_lock_seq)) === seq) return;
   if (k.policy === POLICY_VMA_RWSEM) {
@@ -319,10 +315,13 @@ export function* vma_start_write(k: KernelContext, vma: number): KGen {
     yield k.WRITE_ONCE(vma + V.vm_lock_seq, seq);
     return;
   }
-  const locked = yield* __vma_enter_locked(k, vma, false);
+  const locked = yield* call(__vma_enter_locked(k, vma, false));
   yield k.WRITE_ONCE(vma + V.vm_lock_seq, seq);
   if (locked)
-    k.BUG_ON(yield* __vma_exit_locked(k, vma), 'vma_start_write: VMA detached while write-locked');
+    k.BUG_ON(
+      yield* call(__vma_exit_locked(k, vma)),
+      'vma_start_write: VMA detached while write-locked',
+    );
 }
 
 /** vma_assert_write_locked() */
@@ -351,8 +350,11 @@ export function* vma_mark_detached(k: KernelContext, vma: number): KGen {
   yield k.WRITE_ONCE(vma + V.detached, 1);
   if (k.policy !== POLICY_VMA_REFCNT) return;
   if (yield* refcount_dec_and_test(k, vma + V.vm_refcnt)) return;
-  if (yield* __vma_enter_locked(k, vma, true)) {
-    k.BUG_ON(!(yield* __vma_exit_locked(k, vma)), 'vma_mark_detached: readers still hold the VMA');
+  if (yield* call(__vma_enter_locked(k, vma, true))) {
+    k.BUG_ON(
+      !(yield* call(__vma_exit_locked(k, vma))),
+      'vma_mark_detached: readers still hold the VMA',
+    );
   }
 }
 
@@ -376,9 +378,9 @@ export function* mmdrop(k: KernelContext, mm: number): KGen {
 export function* lock_vma_under_rcu(k: KernelContext, mm: number, page: number): KGen<number> {
   yield k.rcu_read_lock();
   for (;;) {
-    const found = yield* mt_lookup(k, mm, page);
+    const found = yield* call(mt_lookup(k, mm, page));
     if (found === 0) break;
-    const vma = yield* vma_start_read(k, mm, found);
+    const vma = yield* call(vma_start_read(k, mm, found));
     if (vma === VMA_READ_DETACHED) {
       yield* count_vm_event(k, VMA_LOCK_MISS);
       continue;

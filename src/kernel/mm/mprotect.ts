@@ -3,7 +3,7 @@
  * of them, merging with neighbours that end up alike, and rewrite the
  * PTEs of the range (change_protection()).
  */
-import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { flush_tlb_mm } from '../arch/tlbflush.js';
 import { mt_find } from './maple_tree.js';
 import {
@@ -35,14 +35,16 @@ function* change_protection(
 ): KGen {
   const mm = yield k.load(vma + V.vm_mm);
   let changed = false;
-  yield* walk_present_ptes(k, mm, start, end, function* (slot, pte) {
-    let next = pte & ~_PAGE_PROTNONE;
-    if (!(vm_flags & VM_ACCESS_FLAGS)) next |= _PAGE_PROTNONE;
-    if (!(vm_flags & VM_WRITE)) next &= ~_PAGE_RW;
-    if (next === pte) return;
-    yield k.WRITE_ONCE(slot, next);
-    changed = true;
-  });
+  yield* call(
+    walk_present_ptes(k, mm, start, end, function* (slot, pte) {
+      let next = pte & ~_PAGE_PROTNONE;
+      if (!(vm_flags & VM_ACCESS_FLAGS)) next |= _PAGE_PROTNONE;
+      if (!(vm_flags & VM_WRITE)) next &= ~_PAGE_RW;
+      if (next === pte) return;
+      yield k.WRITE_ONCE(slot, next);
+      changed = true;
+    }),
+  );
   // flush_tlb_range(): no access may still use a translation the change took away.
   if (changed) yield* flush_tlb_mm(k, mm);
 }
@@ -65,13 +67,13 @@ function* mprotect_fixup(
     // Never faulted anonymous memory that stops being writable is uncharged.
     newflags &= ~VM_ACCOUNT;
   }
-  const target = yield* vma_modify(k, mm, vma, start, end, newflags);
+  const target = yield* call(vma_modify(k, mm, vma, start, end, newflags));
   if (target < 0) return target;
   // vm_flags is read by faults under the VMA lock alone: write-lock the
   // VMA even when vma_modify() neither split nor merged it.
-  yield* vma_start_write(k, target);
+  yield* call(vma_start_write(k, target));
   yield k.WRITE_ONCE(target + V.vm_flags, newflags);
-  yield* change_protection(k, target, start, end, newflags);
+  yield* call(change_protection(k, target, start, end, newflags));
   return target;
 }
 
@@ -88,9 +90,9 @@ export function* do_mprotect(
   prot: number,
 ): KGen<number> {
   const end = start + pages;
-  yield* mmap_lock_range(k, mm, start, end, true, () => vma_extent(k, mm, start, end, true));
+  yield* call(mmap_lock_range(k, mm, start, end, true, () => vma_extent(k, mm, start, end, true)));
   let error = 0;
-  const first = yield* mt_find(k, mm, start);
+  const first = yield* call(mt_find(k, mm, start));
   if (first === null || first.start >= end || first.start > start) {
     error = -ENOMEM;
   } else {
@@ -99,7 +101,7 @@ export function* do_mprotect(
     for (
       let e: typeof first | null = first;
       e !== null && e.start < end;
-      e = yield* mt_find(k, mm, nstart)
+      e = yield* call(mt_find(k, mm, nstart))
     ) {
       if (e.start !== tmp) {
         error = -ENOMEM;
@@ -112,7 +114,7 @@ export function* do_mprotect(
         error = -EACCES;
         break;
       }
-      const r = yield* mprotect_fixup(k, mm, e.vma, nstart, Math.min(e.end, end), newflags);
+      const r = yield* call(mprotect_fixup(k, mm, e.vma, nstart, Math.min(e.end, end), newflags));
       if (r < 0) {
         error = r;
         break;
@@ -124,6 +126,6 @@ export function* do_mprotect(
     }
     if (error === 0 && tmp < end) error = -ENOMEM;
   }
-  yield* mmap_write_unlock(k, mm);
+  yield* call(mmap_write_unlock(k, mm));
   return error;
 }

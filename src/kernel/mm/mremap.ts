@@ -11,7 +11,7 @@
  * may_expand_vm(). Every VMA a script makes is anonymous or a tmpfs
  * file, so vma_multi_allowed() always allows a multi-VMA move.
  */
-import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { spin_unlock } from '../locking/spinlock.js';
 import { get_file } from './filemap.js';
 import { mt_find, mt_prev } from './maple_tree.js';
@@ -102,7 +102,7 @@ function vrm_will_map_new(vrm: VmaRemap): boolean {
 
 /* vm_flags_set() / vm_flags_clear(): under the VMA write lock, as they take it. */
 function* vm_flags_mod(k: KernelContext, vma: number, set: number, clear: number): KGen {
-  yield* vma_start_write(k, vma);
+  yield* call(vma_start_write(k, vma));
   const flags = yield k.load(vma + V.vm_flags);
   yield k.WRITE_ONCE(vma + V.vm_flags, (flags & ~clear) | set);
 }
@@ -181,7 +181,7 @@ function* move_ptes(
   new_addr: number,
   extent: number,
 ): KGen {
-  const old_table = yield* pte_offset_map_lock(k, mm, old_addr);
+  const old_table = yield* call(pte_offset_map_lock(k, mm, old_addr));
   const ptes: number[] = [];
   for (let i = 0; i < extent; i++) {
     const slot = pte_slot(old_table, old_addr + i);
@@ -190,7 +190,7 @@ function* move_ptes(
     if (pte !== 0) yield k.WRITE_ONCE(slot, 0);
   }
   yield* spin_unlock(k, ptl_of(old_table));
-  const new_table = yield* pte_offset_map_lock(k, mm, new_addr);
+  const new_table = yield* call(pte_offset_map_lock(k, mm, new_addr));
   for (let i = 0; i < extent; i++) {
     const pte = ptes[i]!;
     if (pte !== 0) yield k.WRITE_ONCE(pte_slot(new_table, new_addr + i), pte);
@@ -214,9 +214,9 @@ function* move_page_tables(
   while (done < len) {
     const extent = get_extent(old_addr + done, new_addr + done, len - done);
     // get_old_pmd(): no table, nothing to move here.
-    if ((yield* pte_table(k, mm, old_addr + done)) !== 0) {
-      if ((yield* pte_alloc(k, mm, new_addr + done)) === 0) break;
-      yield* move_ptes(k, mm, old_addr + done, new_addr + done, extent);
+    if ((yield* call(pte_table(k, mm, old_addr + done))) !== 0) {
+      if ((yield* call(pte_alloc(k, mm, new_addr + done))) === 0) break;
+      yield* call(move_ptes(k, mm, old_addr + done, new_addr + done, extent));
     }
     done += extent;
   }
@@ -244,20 +244,23 @@ function* copy_vma(
   const faulted_in_anon_vma = v.file !== 0 || v.anon_vma !== 0;
   if (!faulted_in_anon_vma) pgoff = addr;
   // The target was unmapped or found free: "should never get here".
-  if ((yield* find_vma_intersection(k, mm, addr, addr + len)) !== 0) return { new_vma: 0, vma };
-  const merged = yield* vma_merge_new_range(k, mm, {
-    start: addr,
-    end: addr + len,
-    flags: v.flags,
-    file: v.file,
-    pgoff,
-    anon_vma: v.anon_vma,
-  });
+  if ((yield* call(find_vma_intersection(k, mm, addr, addr + len))) !== 0)
+    return { new_vma: 0, vma };
+  const merged = yield* call(
+    vma_merge_new_range(k, mm, {
+      start: addr,
+      end: addr + len,
+      flags: v.flags,
+      file: v.file,
+      pgoff,
+      anon_vma: v.anon_vma,
+    }),
+  );
   if (merged !== 0) {
     const m = yield* vma_info(k, merged);
     // Merged into next alone: next takes the source's anon_vma (vma_expand()'s copied_from).
     if (m.start === addr && m.anon_vma === 0 && v.anon_vma !== 0)
-      yield* anon_vma_clone(k, merged, vma);
+      yield* call(anon_vma_clone(k, merged, vma));
     /*
      * The source itself may have been merged: only a VMA that never
      * faulted can be, since the move keeps the pgoff of one that did.
@@ -268,14 +271,14 @@ function* copy_vma(
     }
     return { new_vma: merged, vma };
   }
-  const fresh = yield* vm_area_dup(k, vma);
+  const fresh = yield* call(vm_area_dup(k, vma));
   if (fresh === 0) return { new_vma: 0, vma };
   yield k.store(fresh + V.vm_start, addr);
   yield k.store(fresh + V.vm_end, addr + len);
   yield k.store(fresh + V.vm_pgoff, pgoff);
-  yield* anon_vma_clone(k, fresh, vma);
-  if (v.file !== 0) yield* get_file(k, v.file);
-  if (!(yield* vma_link(k, mm, fresh))) return { new_vma: 0, vma };
+  yield* call(anon_vma_clone(k, fresh, vma));
+  if (v.file !== 0) yield* call(get_file(k, v.file));
+  if (!(yield* call(vma_link(k, mm, fresh)))) return { new_vma: 0, vma };
   return { new_vma: fresh, vma };
 }
 
@@ -292,12 +295,12 @@ function* copy_vma_and_data(
 ): KGen<{ new_vma: number; err: number }> {
   const v = yield* vma_info(k, vrm.vma);
   const new_pgoff = v.pgoff + (vrm.addr - v.start);
-  const copy = yield* copy_vma(k, mm, vrm.vma, vrm.new_addr, vrm.new_len, new_pgoff);
+  const copy = yield* call(copy_vma(k, mm, vrm.vma, vrm.new_addr, vrm.new_len, new_pgoff));
   if (copy.new_vma === 0) return { new_vma: 0, err: -ENOMEM };
   vrm.vma = copy.vma;
-  const moved = yield* move_page_tables(k, mm, vrm.addr, vrm.new_addr, vrm.old_len);
+  const moved = yield* call(move_page_tables(k, mm, vrm.addr, vrm.new_addr, vrm.old_len));
   if (moved < vrm.old_len) {
-    yield* move_page_tables(k, mm, vrm.new_addr, vrm.addr, moved);
+    yield* call(move_page_tables(k, mm, vrm.new_addr, vrm.addr, moved));
     vrm.vma = copy.new_vma;
     vrm.old_len = vrm.new_len;
     vrm.addr = vrm.new_addr;
@@ -316,7 +319,7 @@ function* copy_vma_and_data(
 function* dontunmap_complete(k: KernelContext, vrm: VmaRemap, new_vma: number): KGen {
   const v = yield* vma_info(k, vrm.vma);
   if (new_vma !== vrm.vma && vrm.addr === v.start && vrm.addr + vrm.old_len === v.end)
-    yield* unlink_anon_vmas(k, vrm.vma);
+    yield* call(unlink_anon_vmas(k, vrm.vma));
 }
 
 /*
@@ -331,18 +334,18 @@ function* unmap_source_vma(k: KernelContext, mm: number, vrm: VmaRemap): KGen {
   const end = vrm.addr + vrm.old_len;
   // With DONTUNMAP this unmaps the new VMA after a failure: its charge must go.
   const accountable_move = (v.flags & VM_ACCOUNT) !== 0 && !(vrm.flags & MREMAP_DONTUNMAP);
-  if (accountable_move) yield* vm_flags_mod(k, vrm.vma, 0, VM_ACCOUNT);
+  if (accountable_move) yield* call(vm_flags_mod(k, vrm.vma, 0, VM_ACCOUNT));
   // do_vmi_munmap() refuses an empty range: duplicating a shared mapping keeps it.
-  const err = start === end ? -EINVAL : yield* do_munmap_range(k, mm, start, end);
+  const err = start === end ? -EINVAL : yield* call(do_munmap_range(k, mm, start, end));
   vrm.vma = 0;
   if (err < 0 || !accountable_move) return;
   if (v.start < start) {
-    const prev = yield* mt_prev(k, mm, start);
-    yield* vm_flags_mod(k, prev!.vma, VM_ACCOUNT, 0);
+    const prev = yield* call(mt_prev(k, mm, start));
+    yield* call(vm_flags_mod(k, prev!.vma, VM_ACCOUNT, 0));
   }
   if (v.end > end) {
-    const next = yield* mt_find(k, mm, end);
-    yield* vm_flags_mod(k, next!.vma, VM_ACCOUNT, 0);
+    const next = yield* call(mt_find(k, mm, end));
+    yield* call(vm_flags_mod(k, next!.vma, VM_ACCOUNT, 0));
   }
 }
 
@@ -351,13 +354,13 @@ function* move_vma(k: KernelContext, mm: number, vrm: VmaRemap): KGen<number> {
   // prep_move_vma(): copying may add a VMA and unmapping the source split one.
   if ((yield k.load(mm + MM_STRUCT.map_count)) >= MAX_MAP_COUNT - 3) return -ENOMEM;
   // No faults on the source while its pages move.
-  yield* vma_start_write(k, vrm.vma);
-  const { new_vma, err } = yield* copy_vma_and_data(k, mm, vrm);
+  yield* call(vma_start_write(k, vrm.vma));
+  const { new_vma, err } = yield* call(copy_vma_and_data(k, mm, vrm));
   if (err < 0 && new_vma === 0) return err;
   // The unmap below takes old_len off total_vm again.
   yield* vrm_stat_account(k, mm, vrm.new_len);
-  if (err === 0 && vrm.flags & MREMAP_DONTUNMAP) yield* dontunmap_complete(k, vrm, new_vma);
-  else yield* unmap_source_vma(k, mm, vrm);
+  if (err === 0 && vrm.flags & MREMAP_DONTUNMAP) yield* call(dontunmap_complete(k, vrm, new_vma));
+  else yield* call(unmap_source_vma(k, mm, vrm));
   return err < 0 ? err : vrm.new_addr;
 }
 
@@ -371,7 +374,7 @@ function* vrm_set_new_addr(k: KernelContext, mm: number, vrm: VmaRemap): KGen<nu
   const hint = vrm_implies_new_addr(vrm) ? vrm.new_addr : 0;
   const map_flags =
     (vrm.flags & MREMAP_FIXED ? MAP_FIXED : 0) | (v.flags & VM_MAYSHARE ? MAP_SHARED : 0);
-  const res = yield* get_unmapped_area(k, mm, v.file, hint, vrm.new_len, map_flags);
+  const res = yield* call(get_unmapped_area(k, mm, v.file, hint, vrm.new_len, map_flags));
   if (res < 0) return res;
   vrm.new_addr = res;
   return 0;
@@ -389,45 +392,45 @@ function* shrink_vma(
   vrm: VmaRemap,
   drop_lock: boolean,
 ): KGen<number> {
-  const err = yield* do_munmap_range(k, mm, vrm.addr + vrm.new_len, vrm.addr + vrm.old_len);
+  const err = yield* call(do_munmap_range(k, mm, vrm.addr + vrm.new_len, vrm.addr + vrm.old_len));
   vrm.vma = 0;
   if (err < 0 || drop_lock) return err;
-  vrm.vma = yield* vma_lookup(k, mm, vrm.addr);
+  vrm.vma = yield* call(vma_lookup(k, mm, vrm.addr));
   return vrm.vma === 0 ? -EFAULT : 0;
 }
 
 /* mremap_to(): move to vrm.new_addr (MREMAP_FIXED) or a place of its own (MREMAP_DONTUNMAP). */
 function* mremap_to(k: KernelContext, mm: number, vrm: VmaRemap): KGen<number> {
   if (vrm.flags & MREMAP_FIXED) {
-    const err = yield* do_munmap_range(k, mm, vrm.new_addr, vrm.new_addr + vrm.new_len);
+    const err = yield* call(do_munmap_range(k, mm, vrm.new_addr, vrm.new_addr + vrm.new_len));
     if (err < 0) return err;
     // The target may have been part of the source's VMA, which is now split.
-    vrm.vma = yield* vma_lookup(k, mm, vrm.addr);
+    vrm.vma = yield* call(vma_lookup(k, mm, vrm.addr));
     if (vrm.vma === 0) return -EFAULT;
   }
   if (vrm.remap_type === 'shrink') {
-    const err = yield* shrink_vma(k, mm, vrm, false);
+    const err = yield* call(shrink_vma(k, mm, vrm, false));
     if (err < 0) return err;
     vrm.old_len = vrm.new_len;
   }
-  const err = yield* vrm_set_new_addr(k, mm, vrm);
+  const err = yield* call(vrm_set_new_addr(k, mm, vrm));
   if (err < 0) return err;
-  return yield* move_vma(k, mm, vrm);
+  return yield* call(move_vma(k, mm, vrm));
 }
 
 /* vma_expandable(): nothing in the delta pages after the VMA, and it stays in the address space. */
 function* vma_expandable(k: KernelContext, mm: number, vma: number, delta: number): KGen<boolean> {
   const v = yield* vma_info(k, vma);
   const end = v.end + delta;
-  if ((yield* find_vma_intersection(k, mm, v.end, end)) !== 0) return false;
-  return (yield* get_unmapped_area(k, mm, 0, v.start, end - v.start, MAP_FIXED)) >= 0;
+  if ((yield* call(find_vma_intersection(k, mm, v.end, end))) !== 0) return false;
+  return (yield* call(get_unmapped_area(k, mm, 0, v.start, end - v.start, MAP_FIXED))) >= 0;
 }
 
 /* vrm_can_expand_in_place(): the range ends where its VMA does, and the VMA can grow. */
 function* vrm_can_expand_in_place(k: KernelContext, mm: number, vrm: VmaRemap): KGen<boolean> {
   const vm_end = yield k.load(vrm.vma + V.vm_end);
   if (vm_end - vrm.addr !== vrm.old_len) return false;
-  return yield* vma_expandable(k, mm, vrm.vma, vrm.delta);
+  return yield* call(vma_expandable(k, mm, vrm.vma, vrm.delta));
 }
 
 /*
@@ -437,14 +440,16 @@ function* vrm_can_expand_in_place(k: KernelContext, mm: number, vrm: VmaRemap): 
  */
 function* expand_vma_in_place(k: KernelContext, mm: number, vrm: VmaRemap): KGen<number> {
   const v = yield* vma_info(k, vrm.vma);
-  const vma = yield* vma_merge_new_range(k, mm, {
-    start: v.end,
-    end: v.end + vrm.delta,
-    flags: v.flags,
-    file: v.file,
-    pgoff: v.pgoff + (v.end - v.start),
-    anon_vma: v.anon_vma,
-  });
+  const vma = yield* call(
+    vma_merge_new_range(k, mm, {
+      start: v.end,
+      end: v.end + vrm.delta,
+      flags: v.flags,
+      file: v.file,
+      pgoff: v.pgoff + (v.end - v.start),
+      anon_vma: v.anon_vma,
+    }),
+  );
   if (vma === 0) return -ENOMEM;
   vrm.vma = vma;
   yield* vrm_stat_account(k, mm, vrm.delta);
@@ -453,14 +458,14 @@ function* expand_vma_in_place(k: KernelContext, mm: number, vrm: VmaRemap): KGen
 
 /* expand_vma(): grow in place if the VMA can, else move if allowed. */
 function* expand_vma(k: KernelContext, mm: number, vrm: VmaRemap): KGen<number> {
-  if (yield* vrm_can_expand_in_place(k, mm, vrm)) {
-    const err = yield* expand_vma_in_place(k, mm, vrm);
+  if (yield* call(vrm_can_expand_in_place(k, mm, vrm))) {
+    const err = yield* call(expand_vma_in_place(k, mm, vrm));
     return err < 0 ? err : vrm.addr;
   }
   if (!(vrm.flags & MREMAP_MAYMOVE)) return -ENOMEM;
-  const err = yield* vrm_set_new_addr(k, mm, vrm);
+  const err = yield* call(vrm_set_new_addr(k, mm, vrm));
   if (err < 0) return err;
-  return yield* move_vma(k, mm, vrm);
+  return yield* call(move_vma(k, mm, vrm));
 }
 
 /* mremap_at(): resize in place, moving only to grow when it must and may. */
@@ -469,11 +474,11 @@ function* mremap_at(k: KernelContext, mm: number, vrm: VmaRemap): KGen<number> {
     case 'no_resize':
       return vrm.addr;
     case 'shrink': {
-      const err = yield* shrink_vma(k, mm, vrm, true);
+      const err = yield* call(shrink_vma(k, mm, vrm, true));
       return err < 0 ? err : vrm.addr;
     }
     case 'expand':
-      return yield* expand_vma(k, mm, vrm);
+      return yield* call(expand_vma(k, mm, vrm));
   }
 }
 
@@ -492,9 +497,9 @@ function* remap_move(k: KernelContext, mm: number, vrm: VmaRemap): KGen<number> 
   let last_end = start;
   let seen_vma = false;
   for (
-    let e = yield* mt_find(k, mm, start);
+    let e = yield* call(mt_find(k, mm, start));
     e !== null && e.start < end;
-    e = yield* mt_find(k, mm, last_end)
+    e = yield* call(mt_find(k, mm, last_end))
   ) {
     if (!seen_vma && start < e.start) return -EFAULT;
     const addr = Math.max(e.start, start);
@@ -505,8 +510,8 @@ function* remap_move(k: KernelContext, mm: number, vrm: VmaRemap): KGen<number> 
     vrm.addr = addr;
     vrm.new_addr = target_addr + offset;
     vrm.old_len = vrm.new_len = len;
-    let res_vma = yield* check_prep_vma(k, vrm);
-    if (res_vma === 0) res_vma = yield* mremap_to(k, mm, vrm);
+    let res_vma = yield* call(check_prep_vma(k, vrm));
+    if (res_vma === 0) res_vma = yield* call(mremap_to(k, mm, vrm));
     if (res_vma < 0) return res_vma;
     if (!seen_vma) res = res_vma;
     seen_vma = true;
@@ -542,16 +547,18 @@ export function* do_mremap(
   };
   const err = yield* check_mremap_params(k, mm, vrm);
   if (err < 0) return err;
-  yield* mmap_write_lock(k, mm);
+  yield* call(mmap_write_lock(k, mm));
   let res: number;
   if (vrm_move_only(vrm)) {
-    res = yield* remap_move(k, mm, vrm);
+    res = yield* call(remap_move(k, mm, vrm));
   } else {
-    vrm.vma = yield* vma_lookup(k, mm, vrm.addr);
-    res = yield* check_prep_vma(k, vrm);
+    vrm.vma = yield* call(vma_lookup(k, mm, vrm.addr));
+    res = yield* call(check_prep_vma(k, vrm));
     if (res === 0)
-      res = vrm_implies_new_addr(vrm) ? yield* mremap_to(k, mm, vrm) : yield* mremap_at(k, mm, vrm);
+      res = vrm_implies_new_addr(vrm)
+        ? yield* call(mremap_to(k, mm, vrm))
+        : yield* call(mremap_at(k, mm, vrm));
   }
-  yield* mmap_write_unlock(k, mm);
+  yield* call(mmap_write_unlock(k, mm));
   return res;
 }

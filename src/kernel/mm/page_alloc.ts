@@ -3,7 +3,7 @@
  * frame, reference counted. The last put_page() frees both.
  */
 import { PAGE_WORDS } from '../../runtime/memory.js';
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { __refcount_sub_and_test, refcount_inc, refcount_set } from '../refcount.js';
 import { __GFP_ZERO, kmem_cache_alloc, kmem_cache_free, kmem_cache_zalloc } from '../slab.js';
 import { PAGE } from './mm_types.js';
@@ -33,7 +33,7 @@ export function* get_page(k: KernelContext, page: number): KGen {
 
 /** put_page(): drop a reference; the last one frees the page. */
 export function* put_page(k: KernelContext, page: number): KGen {
-  if ((yield* __refcount_sub_and_test(k, page + PAGE._refcount, 1)) !== 1) return;
+  if ((yield* call(__refcount_sub_and_test(k, page + PAGE._refcount, 1))) !== 1) return;
   if ((yield k.READ_ONCE(page + PAGE._mapcount)) !== -1) {
     throw new KernelBug('BUG', `put_page: freeing a page that is still mapped (cpu ${k.cpu})`);
   }

@@ -9,7 +9,7 @@
  * never freed before the mm dies, so a lockless walker (gup_fast) may
  * follow them.
  */
-import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { lock_class } from '../locking/lockdep.js';
 import { SPINLOCK, spin_lock, spin_unlock } from '../locking/spinlock.js';
 import { kfree, kmem_cache_free, kmem_cache_zalloc, kzalloc } from '../slab.js';
@@ -106,7 +106,7 @@ export function ptl_of(table: number): number {
 
 /** pte_offset_map_lock(): lock the table of `page`; returns the table or 0 if none. */
 export function* pte_offset_map_lock(k: KernelContext, mm: number, page: number): KGen<number> {
-  const table = yield* pte_table(k, mm, page);
+  const table = yield* call(pte_table(k, mm, page));
   if (table !== 0) yield* spin_lock(k, ptl_of(table));
   return table;
 }
@@ -125,11 +125,11 @@ export function* walk_present_ptes(
 ): KGen {
   for (let p = start; p < end; ) {
     const table_end = pte_table_end(p, end);
-    const table = yield* pte_offset_map_lock(k, mm, p);
+    const table = yield* call(pte_offset_map_lock(k, mm, p));
     for (; table !== 0 && p < table_end; p++) {
       const slot = pte_slot(table, p);
       const pte = yield k.load(slot);
-      if (pte_present(pte)) yield* visit(slot, pte, p);
+      if (pte_present(pte)) yield* call(visit(slot, pte, p));
     }
     if (table !== 0) yield* spin_unlock(k, ptl_of(table));
     p = table_end;

@@ -4,7 +4,7 @@
  * compatibility), how many it is chained to (list_is_singular()), fork's
  * new child anon_vma, and the mapcounts of pages.
  */
-import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { spin_lock, spin_unlock } from '../locking/spinlock.js';
 import { refcount_dec_and_test, refcount_inc, refcount_set } from '../refcount.js';
 import { kmem_cache_alloc, kmem_cache_free } from '../slab.js';
@@ -60,14 +60,14 @@ function* reusable_anon_vma(k: KernelContext, old: number, a: number, b: number)
 /** find_mergeable_anon_vma(): a neighbour's anon_vma this VMA could share, next first. */
 function* find_mergeable_anon_vma(k: KernelContext, mm: number, vma: number): KGen<number> {
   const end = yield k.load(vma + V.vm_end);
-  const next = yield* mt_find(k, mm, end);
+  const next = yield* call(mt_find(k, mm, end));
   if (next !== null && next.start === end) {
-    const av = yield* reusable_anon_vma(k, next.vma, vma, next.vma);
+    const av = yield* call(reusable_anon_vma(k, next.vma, vma, next.vma));
     if (av !== 0) return av;
   }
   const start = yield k.load(vma + V.vm_start);
-  const prev = start > 0 ? yield* mt_lookup(k, mm, start - 1) : 0;
-  return prev !== 0 ? yield* reusable_anon_vma(k, prev, prev, vma) : 0;
+  const prev = start > 0 ? yield* call(mt_lookup(k, mm, start - 1)) : 0;
+  return prev !== 0 ? yield* call(reusable_anon_vma(k, prev, prev, vma)) : 0;
 }
 
 /**
@@ -78,9 +78,9 @@ function* find_mergeable_anon_vma(k: KernelContext, mm: number, vma: number): KG
 export function* anon_vma_prepare(k: KernelContext, vma: number): KGen<boolean> {
   if ((yield k.READ_ONCE(vma + V.anon_vma)) !== 0) return true;
   const mm = yield k.load(vma + V.vm_mm);
-  let av = yield* find_mergeable_anon_vma(k, mm, vma);
+  let av = yield* call(find_mergeable_anon_vma(k, mm, vma));
   if (av === 0) {
-    av = yield* anon_vma_alloc(k, 0);
+    av = yield* call(anon_vma_alloc(k, 0));
     if (av === 0) return false;
   } else {
     yield* refcount_inc(k, av + ANON_VMA.refcount);
@@ -93,7 +93,7 @@ export function* anon_vma_prepare(k: KernelContext, vma: number): KGen<boolean> 
   }
   yield* spin_unlock(k, mm + MM_STRUCT.page_table_lock);
   // The loser drops what it took: the fresh anon_vma, or its reference on the neighbour's.
-  if (raced) yield* put_anon_vma(k, av);
+  if (raced) yield* call(put_anon_vma(k, av));
   return true;
 }
 
@@ -115,7 +115,7 @@ export function* anon_vma_fork(k: KernelContext, child: number, parent_vma: numb
   yield k.store(child + V.anon_vma, 0);
   yield k.store(child + V.anon_vma_chain, 0);
   if (pav === 0) return true;
-  const av = yield* anon_vma_alloc(k, pav);
+  const av = yield* call(anon_vma_alloc(k, pav));
   if (av === 0) return false;
   yield k.store(child + V.anon_vma, av);
   yield k.store(child + V.anon_vma_chain, (yield k.load(parent_vma + V.anon_vma_chain)) + 1);
@@ -128,7 +128,7 @@ export function* unlink_anon_vmas(k: KernelContext, vma: number): KGen {
   if (av === 0) return;
   yield k.store(vma + V.anon_vma, 0);
   yield k.store(vma + V.anon_vma_chain, 0);
-  yield* put_anon_vma(k, av);
+  yield* call(put_anon_vma(k, av));
 }
 
 /** The index of `page` in its VMA's object (linear_page_index()). */

@@ -4,7 +4,7 @@
  * mm/mprotect.c, mm/mremap.c, mm/madvise.c), then handed to the page-level
  * implementations. Each returns a byte address or 0, or -errno.
  */
-import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { do_madvise_dontneed } from './madvise.js';
 import {
   MAP_FIXED,
@@ -51,14 +51,16 @@ export function* sys_mmap(
   if (fixed && !aligned(addr)) return -EINVAL;
   const task_size = yield k.load(mm + MM_STRUCT.task_size);
   if (fixed && addr / PAGE_BYTES + pages_of(len) > task_size) return -ENOMEM;
-  const ret = yield* do_mmap(k, mm, {
-    addr: Math.floor(addr / PAGE_BYTES),
-    len: pages_of(len),
-    prot,
-    flags,
-    file,
-    pgoff: off / PAGE_BYTES,
-  });
+  const ret = yield* call(
+    do_mmap(k, mm, {
+      addr: Math.floor(addr / PAGE_BYTES),
+      len: pages_of(len),
+      prot,
+      flags,
+      file,
+      pgoff: off / PAGE_BYTES,
+    }),
+  );
   return ret < 0 ? ret : ret * PAGE_BYTES;
 }
 
@@ -66,7 +68,7 @@ export function* sys_munmap(k: KernelContext, mm: number, addr: number, len: num
   const task_bytes = (yield k.load(mm + MM_STRUCT.task_size)) * PAGE_BYTES;
   if (!aligned(addr) || addr > task_bytes || len > task_bytes - addr) return -EINVAL;
   if (pages_of(len) === 0) return -EINVAL;
-  return yield* do_munmap(k, mm, addr / PAGE_BYTES, pages_of(len));
+  return yield* call(do_munmap(k, mm, addr / PAGE_BYTES, pages_of(len)));
 }
 
 export function* sys_mprotect(
@@ -78,7 +80,7 @@ export function* sys_mprotect(
 ): KGen<number> {
   const r = page_range(addr, len);
   if (typeof r === 'number') return r;
-  return yield* do_mprotect(k, mm, r.start, r.pages, prot);
+  return yield* call(do_mprotect(k, mm, r.start, r.pages, prot));
 }
 
 export function* sys_madvise_dontneed(
@@ -89,7 +91,7 @@ export function* sys_madvise_dontneed(
 ): KGen<number> {
   const r = page_range(addr, len);
   if (typeof r === 'number') return r;
-  return yield* do_madvise_dontneed(k, mm, r.start, r.pages);
+  return yield* call(do_madvise_dontneed(k, mm, r.start, r.pages));
 }
 
 export function* sys_mremap(
@@ -109,19 +111,13 @@ export function* sys_mremap(
   if (pages_of(new_len) === 0) return -EINVAL;
   // An unaligned target is refused inside, after the VMA lookup, as the kernel does.
   const target = flags & MREMAP_FIXED ? (aligned(new_addr) ? new_addr / PAGE_BYTES : -1) : 0;
-  const ret = yield* do_mremap(
-    k,
-    mm,
-    addr / PAGE_BYTES,
-    pages_of(old_len),
-    pages_of(new_len),
-    flags,
-    target,
+  const ret = yield* call(
+    do_mremap(k, mm, addr / PAGE_BYTES, pages_of(old_len), pages_of(new_len), flags, target),
   );
   return ret < 0 ? ret : ret * PAGE_BYTES;
 }
 
 /** brk(): the new break in bytes (page granular), or the old one if it could not move. */
 export function* sys_brk(k: KernelContext, mm: number, brk: number): KGen<number> {
-  return (yield* do_brk(k, mm, Math.ceil(brk / PAGE_BYTES))) * PAGE_BYTES;
+  return (yield* call(do_brk(k, mm, Math.ceil(brk / PAGE_BYTES)))) * PAGE_BYTES;
 }

@@ -4,7 +4,7 @@
  * (vma_merge_existing_range() for mprotect and madvise), and removal.
  * Every VMA that changes is write-locked first, neighbours included.
  */
-import { KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { lock_class } from '../locking/lockdep.js';
 import { RW_SEMAPHORE } from '../locking/rwsem.js';
 import { call_rcu, rcu_callback } from '../rcu/tree.js';
@@ -92,13 +92,13 @@ const vm_area_free_rcu_cb = rcu_callback('vm_area_free_rcu_cb', function* (k, he
  * SLAB_TYPESAFE_BY_RCU cache that may hand it out again immediately.
  */
 export function* vm_area_free(k: KernelContext, vma: number): KGen {
-  if (k.policy === POLICY_VMA_RWSEM) yield* call_rcu(k, vma + V.vm_rcu, vm_area_free_rcu_cb);
+  if (k.policy === POLICY_VMA_RWSEM) yield* call(call_rcu(k, vma + V.vm_rcu, vm_area_free_rcu_cb));
   else yield kmem_cache_free(k, k.sys.mm.vm_area_cachep, vma, 'vm_area_free');
 }
 
 /** vma_start_write() on each of `vmas` (before they leave the index). */
 export function* vma_start_write_range(k: KernelContext, vmas: readonly number[]): KGen {
-  for (const vma of vmas) yield* vma_start_write(k, vma);
+  for (const vma of vmas) yield* call(vma_start_write(k, vma));
 }
 
 function* set_range(
@@ -119,11 +119,11 @@ function* map_count_add(k: KernelContext, mm: number, d: number): KGen {
 
 /** vma_link(): a new VMA, write-locked before it becomes visible. */
 export function* vma_link(k: KernelContext, mm: number, vma: number): KGen<boolean> {
-  yield* vma_start_write(k, vma);
+  yield* call(vma_start_write(k, vma));
   const start = yield k.load(vma + V.vm_start);
   const end = yield k.load(vma + V.vm_end);
-  if (!(yield* mt_store_range(k, mm, start, end, vma))) return false;
-  yield* vma_mark_attached(k, vma);
+  if (!(yield* call(mt_store_range(k, mm, start, end, vma)))) return false;
+  yield* call(vma_mark_attached(k, vma));
   yield* map_count_add(k, mm, 1);
   return true;
 }
@@ -131,9 +131,9 @@ export function* vma_link(k: KernelContext, mm: number, vma: number): KGen<boole
 /** remove_vma(): ->close, drop the file and anon_vma, free. Already out of the index. */
 export function* remove_vma(k: KernelContext, vma: number): KGen {
   const file = yield k.load(vma + V.vm_file);
-  if (file !== 0) yield* fput(k, file);
-  yield* unlink_anon_vmas(k, vma);
-  yield* vm_area_free(k, vma);
+  if (file !== 0) yield* call(fput(k, file));
+  yield* call(unlink_anon_vmas(k, vma));
+  yield* call(vm_area_free(k, vma));
 }
 
 /**
@@ -149,20 +149,20 @@ export function* __split_vma(
   const v = yield* vma_info(k, vma);
   k.BUG_ON(addr <= v.start || addr >= v.end, `__split_vma at ${addr} outside ${v.start}-${v.end}`);
   const mm = yield k.load(vma + V.vm_mm);
-  const fresh = yield* vm_area_dup(k, vma);
+  const fresh = yield* call(vm_area_dup(k, vma));
   if (fresh === 0) return 0;
   if (new_below) yield k.store(fresh + V.vm_end, addr);
   else yield* set_range(k, fresh, addr, v.end, v.pgoff + (addr - v.start));
-  yield* anon_vma_clone(k, fresh, vma);
-  if (v.file !== 0) yield* get_file(k, v.file);
-  yield* vma_start_write(k, vma);
-  yield* vma_start_write(k, fresh);
+  yield* call(anon_vma_clone(k, fresh, vma));
+  if (v.file !== 0) yield* call(get_file(k, v.file));
+  yield* call(vma_start_write(k, vma));
+  yield* call(vma_start_write(k, fresh));
   if (new_below) yield* set_range(k, vma, addr, v.end, v.pgoff + (addr - v.start));
   else yield k.WRITE_ONCE(vma + V.vm_end, addr);
   const [fs, fe] = new_below ? [v.start, addr] : [addr, v.end];
-  if (!(yield* mt_store_range(k, mm, fs, fe, fresh)))
+  if (!(yield* call(mt_store_range(k, mm, fs, fe, fresh))))
     throw new KernelBug('BUG', '__split_vma: VMA index full');
-  yield* vma_mark_attached(k, fresh);
+  yield* call(vma_mark_attached(k, fresh));
   yield* map_count_add(k, mm, 1);
   return fresh;
 }
@@ -178,7 +178,7 @@ export function* split_vma(
   // READ_ONCE: under the range policy writers of disjoint ranges split VMAs
   // at the same time and count them with atomics; the limit check is racy.
   if ((yield k.READ_ONCE(mm + MM_STRUCT.map_count)) >= MAX_MAP_COUNT) return 0;
-  return yield* __split_vma(k, vma, addr, new_below);
+  return yield* call(__split_vma(k, vma, addr, new_below));
 }
 
 /* ---- merging ---- */
@@ -268,9 +268,9 @@ export function* vma_neighbours(
   start: number,
   end: number,
 ): KGen<{ prev: VmaInfo | null; next: VmaInfo | null }> {
-  const before = start > 0 ? yield* mt_find(k, mm, start - 1) : null;
+  const before = start > 0 ? yield* call(mt_find(k, mm, start - 1)) : null;
   const prev = before !== null && before.start < start ? yield* vma_info(k, before.vma) : null;
-  const after = yield* mt_find(k, mm, end);
+  const after = yield* call(mt_find(k, mm, end));
   const next = after !== null && after.start >= end ? yield* vma_info(k, after.vma) : null;
   return { prev, next };
 }
@@ -280,7 +280,7 @@ export function* vma_neighbours(
  * absorbs, so the anonymous pages it takes over stay reachable.
  */
 function* dup_anon_vma(k: KernelContext, dst: VmaInfo, src: VmaInfo): KGen {
-  if (src.anon_vma !== 0 && dst.anon_vma === 0) yield* anon_vma_clone(k, dst.vma, src.vma);
+  if (src.anon_vma !== 0 && dst.anon_vma === 0) yield* call(anon_vma_clone(k, dst.vma, src.vma));
 }
 
 /**
@@ -290,7 +290,7 @@ function* dup_anon_vma(k: KernelContext, dst: VmaInfo, src: VmaInfo): KGen {
  */
 export function* vma_merge_new_range(k: KernelContext, mm: number, p: MergeProposal): KGen<number> {
   if (p.flags & VM_SPECIAL) return 0;
-  const { prev, next } = yield* vma_neighbours(k, mm, p.start, p.end);
+  const { prev, next } = yield* call(vma_neighbours(k, mm, p.start, p.end));
   const merge_left = can_vma_merge_left(p, prev);
   const merge_right = can_vma_merge_right(p, prev, next, merge_left);
   if (!merge_left && !merge_right) return 0;
@@ -298,20 +298,22 @@ export function* vma_merge_new_range(k: KernelContext, mm: number, p: MergePropo
   const start = merge_left ? prev!.start : p.start;
   const end = merge_right ? next!.end : p.end;
   const pgoff = merge_left ? prev!.pgoff : p.pgoff;
-  yield* vma_start_write(k, target.vma);
+  yield* call(vma_start_write(k, target.vma));
   if (merge_left && merge_right) {
-    yield* vma_start_write(k, next!.vma);
-    yield* dup_anon_vma(k, prev!, next!);
+    yield* call(vma_start_write(k, next!.vma));
+    yield* call(dup_anon_vma(k, prev!, next!));
   }
-  yield* commit_expand(
-    k,
-    mm,
-    target.vma,
-    start,
-    end,
-    pgoff,
-    merge_left && merge_right ? next! : null,
-    null,
+  yield* call(
+    commit_expand(
+      k,
+      mm,
+      target.vma,
+      start,
+      end,
+      pgoff,
+      merge_left && merge_right ? next! : null,
+      null,
+    ),
   );
   return target.vma;
 }
@@ -332,13 +334,13 @@ function* commit_expand(
   remove2: VmaInfo | null,
 ): KGen {
   yield* set_range(k, vma, start, end, pgoff);
-  if (!(yield* mt_store_range(k, mm, start, end, vma)))
+  if (!(yield* call(mt_store_range(k, mm, start, end, vma))))
     throw new KernelBug('BUG', 'vma merge: VMA index full');
   for (const r of [remove, remove2]) {
     if (r === null) continue;
-    yield* vma_mark_detached(k, r.vma);
+    yield* call(vma_mark_detached(k, r.vma));
     yield* map_count_add(k, mm, -1);
-    yield* remove_vma(k, r.vma);
+    yield* call(remove_vma(k, r.vma));
   }
 }
 
@@ -357,51 +359,57 @@ export function* vma_merge_existing_range(
   const left_side = p.start === middle.start;
   const right_side = p.end === middle.end;
   if (p.flags & VM_SPECIAL || (!left_side && !right_side)) return 0;
-  const { prev, next } = yield* vma_neighbours(k, mm, middle.start, middle.end);
+  const { prev, next } = yield* call(vma_neighbours(k, mm, middle.start, middle.end));
   const merge_left = left_side && can_vma_merge_left(p, prev);
   const merge_right = right_side && can_vma_merge_right(p, prev, next, merge_left);
   if (!merge_left && !merge_right) return 0;
   const remove_middle = left_side && right_side;
   if (remove_middle && !can_merge_remove_vma(middle)) return 0;
-  yield* vma_start_write(k, middle.vma);
-  if (merge_right) yield* vma_start_write(k, next!.vma);
-  if (merge_left) yield* vma_start_write(k, prev!.vma);
+  yield* call(vma_start_write(k, middle.vma));
+  if (merge_right) yield* call(vma_start_write(k, next!.vma));
+  if (merge_left) yield* call(vma_start_write(k, prev!.vma));
 
   if (merge_left && merge_right) {
-    yield* dup_anon_vma(k, prev!, next!.anon_vma !== 0 ? next! : middle);
-    yield* commit_expand(k, mm, prev!.vma, prev!.start, next!.end, prev!.pgoff, middle, next!);
+    yield* call(dup_anon_vma(k, prev!, next!.anon_vma !== 0 ? next! : middle));
+    yield* call(
+      commit_expand(k, mm, prev!.vma, prev!.start, next!.end, prev!.pgoff, middle, next!),
+    );
     return prev!.vma;
   }
   if (merge_left) {
-    yield* dup_anon_vma(k, prev!, middle);
+    yield* call(dup_anon_vma(k, prev!, middle));
     // prev grows to end; middle keeps [end, middle.end) or goes.
     if (!remove_middle)
       yield* set_range(k, middle.vma, p.end, middle.end, middle.pgoff + (p.end - middle.start));
-    yield* commit_expand(
-      k,
-      mm,
-      prev!.vma,
-      prev!.start,
-      p.end,
-      prev!.pgoff,
-      remove_middle ? middle : null,
-      null,
+    yield* call(
+      commit_expand(
+        k,
+        mm,
+        prev!.vma,
+        prev!.start,
+        p.end,
+        prev!.pgoff,
+        remove_middle ? middle : null,
+        null,
+      ),
     );
     return prev!.vma;
   }
   // merge_right: next grows down to start; middle shrinks to [middle.start, start) or goes.
-  yield* dup_anon_vma(k, next!, middle);
+  yield* call(dup_anon_vma(k, next!, middle));
   const next_pgoff = next!.pgoff - (next!.start - p.start);
   if (!remove_middle) yield k.WRITE_ONCE(middle.vma + V.vm_end, p.start);
-  yield* commit_expand(
-    k,
-    mm,
-    next!.vma,
-    p.start,
-    next!.end,
-    next_pgoff,
-    remove_middle ? middle : null,
-    null,
+  yield* call(
+    commit_expand(
+      k,
+      mm,
+      next!.vma,
+      p.start,
+      next!.end,
+      next_pgoff,
+      remove_middle ? middle : null,
+      null,
+    ),
   );
   return next!.vma;
 }
@@ -420,18 +428,20 @@ export function* vma_modify(
   flags: number,
 ): KGen<number> {
   const v = yield* vma_info(k, vma);
-  const merged = yield* vma_merge_existing_range(k, mm, v, {
-    start,
-    end,
-    flags,
-    file: v.file,
-    pgoff: v.pgoff + (start - v.start),
-    anon_vma: v.anon_vma,
-    src: v,
-  });
+  const merged = yield* call(
+    vma_merge_existing_range(k, mm, v, {
+      start,
+      end,
+      flags,
+      file: v.file,
+      pgoff: v.pgoff + (start - v.start),
+      anon_vma: v.anon_vma,
+      src: v,
+    }),
+  );
   if (merged !== 0) return merged;
-  if (v.start < start && (yield* split_vma(k, vma, start, true)) === 0) return -ENOMEM;
-  if (v.end > end && (yield* split_vma(k, vma, end, false)) === 0) return -ENOMEM;
+  if (v.start < start && (yield* call(split_vma(k, vma, start, true))) === 0) return -ENOMEM;
+  if (v.end > end && (yield* call(split_vma(k, vma, end, false))) === 0) return -ENOMEM;
   return vma;
 }
 
@@ -442,13 +452,13 @@ export function* find_vma_intersection(
   start: number,
   end: number,
 ): KGen<number> {
-  const e = yield* mt_find(k, mm, start);
+  const e = yield* call(mt_find(k, mm, start));
   return e !== null && e.start < end ? e.vma : 0;
 }
 
 /** vma_lookup() */
 export function* vma_lookup(k: KernelContext, mm: number, page: number): KGen<number> {
-  return yield* mt_lookup(k, mm, page);
+  return yield* call(mt_lookup(k, mm, page));
 }
 
 /**
@@ -465,14 +475,14 @@ export function* vma_extent(
 ): KGen<readonly [number, number]> {
   let lo = start;
   let hi = end;
-  const first = yield* mt_find(k, mm, start);
+  const first = yield* call(mt_find(k, mm, start));
   if (first !== null && first.start < end) lo = Math.min(lo, first.start);
-  const last = end > 0 ? yield* mt_find(k, mm, end - 1) : null;
+  const last = end > 0 ? yield* call(mt_find(k, mm, end - 1)) : null;
   if (last !== null && last.start < end) hi = Math.max(hi, last.end);
   if (neighbours) {
-    const prev = lo > 0 ? yield* mt_find(k, mm, lo - 1) : null;
+    const prev = lo > 0 ? yield* call(mt_find(k, mm, lo - 1)) : null;
     if (prev !== null && prev.end === lo) lo = prev.start;
-    const next = yield* mt_find(k, mm, hi);
+    const next = yield* call(mt_find(k, mm, hi));
     if (next !== null && next.start === hi) hi = next.end;
   }
   return [lo, hi];

@@ -12,7 +12,7 @@
  */
 import { cacheline_aligned, defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import type { KernelContext, KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { Kthread } from '../../runtime/scenario.js';
 import { COMPLETION, complete, init_completion, wait_for_completion } from '../completion.js';
 import { name_hash } from '../locking/lockdep.js';
@@ -112,7 +112,7 @@ export const RCU_SYNCHRONIZE = defineStruct('rcu_synchronize', {
 assert_stack_slot('rcu_synchronize', 12, RCU_SYNCHRONIZE.$.size);
 
 const wakeme_after_rcu = rcu_callback('wakeme_after_rcu', function* (k, head) {
-  yield* complete(k, head - RCU_SYNCHRONIZE.head + RCU_SYNCHRONIZE.completion);
+  yield* call(complete(k, head - RCU_SYNCHRONIZE.head + RCU_SYNCHRONIZE.completion));
 });
 
 /** synchronize_rcu(): wait for a full grace period (wait_rcu_gp()). */
@@ -120,8 +120,8 @@ export function* synchronize_rcu(k: KernelContext): KGen {
   const rs = k.current + TASK_STRUCT.rcu_synchronize;
   const x = rs + RCU_SYNCHRONIZE.completion;
   yield k.store(x + COMPLETION.done, 0);
-  yield* call_rcu(k, rs + RCU_SYNCHRONIZE.head, wakeme_after_rcu);
-  yield* wait_for_completion(k, x);
+  yield* call(call_rcu(k, rs + RCU_SYNCHRONIZE.head, wakeme_after_rcu));
+  yield* call(wait_for_completion(k, x));
 }
 
 /** init for the on-stack completion's lock class (done once at boot). */
@@ -184,7 +184,7 @@ export function* rcu_gp_kthread(k: KernelContext): KGen {
       const func = yield k.load(head + RCU_HEAD.func);
       const cb = callbacks.get(func);
       k.BUG_ON(cb === undefined, `rcu_do_batch: unknown callback ${func}`);
-      yield* cb!.fn(k, head);
+      yield* call(cb!.fn(k, head));
       head = next;
     }
   }

@@ -22,8 +22,7 @@ import {
   slab_object,
 } from '../../kernel/slab.js';
 import type { KernelMemory } from '../memory.js';
-import type { KGen } from '../ops.js';
-import { fill_words, KernelBug, KernelContext, OP_NAMES, Op } from '../ops.js';
+import { fill_words, KernelBug, KernelContext, type KGen, KStack, OP_NAMES, Op } from '../ops.js';
 import { instantiate, type RunConfig, type Scenario, task_code, task_name } from '../scenario.js';
 
 export const TASK_RUNNABLE = 0;
@@ -166,7 +165,7 @@ export class ExploreExecutor implements ExploreView {
   private readonly shadow: Uint8Array;
   private readonly shadow_snapshot: Uint8Array;
   private readonly ctx: KernelContext[] = [];
-  private readonly gens: (KGen | null)[] = [];
+  private readonly gens: (KStack | null)[] = [];
   private readonly state: Uint8Array;
   /** A parked futex waiter was woken: its FUTEX_WAIT returns 0 when it next runs. */
   private readonly woken: Uint8Array;
@@ -231,8 +230,9 @@ export class ExploreExecutor implements ExploreView {
    * schedule then starts from the state it leaves. Nothing else runs, so
    * it must not wait for anyone.
    */
-  private run_prologue(gen: KGen): void {
+  private run_prologue(code: KGen): void {
     const k = this.ctx[0]!;
+    const gen = new KStack(code, k);
     try {
       for (let r = gen.next(); !r.done; r = gen.next(this.perform(0, k))) {
         if (this.parked)
@@ -305,7 +305,7 @@ export class ExploreExecutor implements ExploreView {
     const every_step = strategy.every_step === true;
     try {
       for (let t = 0; t < this.nr_tasks; t++) {
-        const gen = task_code(scenario, this.ctx[t]!, this.globals, cfg);
+        const gen = new KStack(task_code(scenario, this.ctx[t]!, this.globals, cfg), this.ctx[t]!);
         this.gens[t] = gen;
         bug_task = t;
         if (gen.next().done) this.finish(t);
@@ -382,8 +382,10 @@ export class ExploreExecutor implements ExploreView {
       bug = e;
     }
     this.trace = null;
+    // call() records its callers while any context traces (KStack.callers).
+    for (const k of this.ctx) k.tracing = false;
     for (let t = 0; t < this.nr_tasks; t++) {
-      this.gens[t]?.return(undefined);
+      this.gens[t]?.return();
       this.gens[t] = null;
     }
     return {
@@ -467,7 +469,7 @@ export class ExploreExecutor implements ExploreView {
       return;
     }
     for (let t = 1; t < this.cfg.cpus; t++) this.accesses?.join(0, t);
-    const gen = epilogue(this.ctx[0]!, this.globals, this.cfg);
+    const gen = new KStack(epilogue(this.ctx[0]!, this.globals, this.cfg), this.ctx[0]!);
     this.gens[0] = gen;
     this.state[0] = TASK_RUNNABLE;
     this.in_epilogue = true;

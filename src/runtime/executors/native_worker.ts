@@ -10,7 +10,7 @@ import type { KernelSymbols } from '../../kernel/boot.js';
 import { __rcu_read_lock, __rcu_read_unlock } from '../../kernel/rcu/tree.js';
 import { slab_alloc, slab_free } from '../../kernel/slab.js';
 import { KernelMemory } from '../memory.js';
-import { fill_words, KernelContext, type KGen, Op } from '../ops.js';
+import { fill_words, KernelContext, type KGen, KStack, Op } from '../ops.js';
 import { type RunConfig, type Scenario, task_code } from '../scenario.js';
 import {
   CTRL,
@@ -180,7 +180,8 @@ export class NativeCpu {
   }
 
   /** Run `gen` to its end; returns its value. Publishes progress every 1024 steps. */
-  drive<R>(gen: KGen<R>): R {
+  drive<R>(code: KGen<R>): R {
+    const gen = new KStack(code, this.k);
     let steps = 0;
     let r = gen.next();
     while (!r.done) {

@@ -44,6 +44,7 @@ import {
   KernelBug,
   KernelContext,
   type KGen,
+  KStack,
   OP_NAMES,
   Op,
   type OpMeter,
@@ -159,7 +160,7 @@ class TimingExecutor {
   private stop_addr = -1;
   private stop_ns = Number.POSITIVE_INFINITY;
   private readonly ctx: KernelContext[] = [];
-  private readonly gens: (KGen | null)[] = [];
+  private readonly gens: (KStack | null)[] = [];
   private readonly state: Uint8Array;
   /** A parked futex waiter was woken: its FUTEX_WAIT returns 0 when it next runs. */
   private readonly woken: Uint8Array;
@@ -240,7 +241,7 @@ class TimingExecutor {
       if (scenario.prologue) this.run_prologue(scenario.prologue(this.ctx[0]!, this.globals, cfg));
       for (let t = 0; t < this.nr_tasks; t++) {
         this.current = t;
-        const gen = task_code(scenario, this.ctx[t]!, this.globals, cfg);
+        const gen = new KStack(task_code(scenario, this.ctx[t]!, this.globals, cfg), this.ctx[t]!);
         this.gens[t] = gen;
         if (gen.next().done) this.finish(t);
         else this.heap_push(t);
@@ -255,7 +256,7 @@ class TimingExecutor {
       bug = { class: e.bug_class, message: e.message, task };
     } finally {
       for (let t = 0; t < this.nr_tasks; t++) {
-        this.gens[t]?.return(undefined);
+        this.gens[t]?.return();
         this.gens[t] = null;
       }
     }
@@ -281,8 +282,9 @@ class TimingExecutor {
    * every run starts from. Afterwards every clock is 0 and every cache
    * cold; its memory stays.
    */
-  private run_prologue(gen: KGen): void {
+  private run_prologue(code: KGen): void {
     const k = this.ctx[0]!;
+    const gen = new KStack(code, k);
     try {
       for (let r = gen.next(); !r.done; r = gen.next(this.perform(0))) {
         if (this.parked)
@@ -386,7 +388,7 @@ class TimingExecutor {
       this.stop_kthreads(last_ns);
       return;
     }
-    const gen = epilogue(this.ctx[0]!, this.globals, this.cfg);
+    const gen = new KStack(epilogue(this.ctx[0]!, this.globals, this.cfg), this.ctx[0]!);
     this.gens[0] = gen;
     this.clock_ns[0] = last_ns;
     this.state[0] = TASK_RUNNABLE;

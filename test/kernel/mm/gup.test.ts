@@ -28,40 +28,42 @@ import {
   PROT_WRITE,
 } from '../../../src/kernel/mm/mm_types.js';
 import { do_mmap, mm_alloc, mmput } from '../../../src/kernel/mm/mmap.js';
-import type { KernelContext, KGen } from '../../../src/runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../../src/runtime/ops.js';
 import { run_kernel } from '../../helpers.js';
 
 const BASE = 1 << 29;
 
 function* setup(k: KernelContext): KGen<{ mm: number; addr: number }> {
-  const mm = yield* mm_alloc(k, BASE + (1 << 18), 1 << 30, BASE);
-  const addr = yield* do_mmap(k, mm, {
-    addr: 0,
-    len: 4,
-    prot: PROT_READ | PROT_WRITE,
-    flags: MAP_PRIVATE | MAP_ANONYMOUS,
-    file: 0,
-    pgoff: 0,
-  });
+  const mm = yield* call(mm_alloc(k, BASE + (1 << 18), 1 << 30, BASE));
+  const addr = yield* call(
+    do_mmap(k, mm, {
+      addr: 0,
+      len: 4,
+      prot: PROT_READ | PROT_WRITE,
+      flags: MAP_PRIVATE | MAP_ANONYMOUS,
+      file: 0,
+      pgoff: 0,
+    }),
+  );
   assert.ok(addr > 0);
-  assert.equal(yield* user_access(k, mm, addr * 4096, true, 0x1111), 0);
+  assert.equal(yield* call(user_access(k, mm, addr * 4096, true, 0x1111)), 0);
   return { mm, addr };
 }
 
 test("a pinned page stays the parent's after fork: the child gets a copy", () => {
   const seen = run_kernel(function* (k) {
-    const { mm, addr } = yield* setup(k);
-    const [page] = yield* pin_user_pages_fast(k, mm, addr, 1, true);
+    const { mm, addr } = yield* call(setup(k));
+    const [page] = yield* call(pin_user_pages_fast(k, mm, addr, 1, true));
     assert.ok(page);
     const pincount = yield k.load(page + PAGE._pincount);
-    const child = yield* dup_mmap(k, mm);
+    const child = yield* call(dup_mmap(k, mm));
     // The parent writes after fork: without the copy at fork, this would COW away from `page`.
-    yield* user_access(k, mm, addr * 4096, true, 0x2222);
+    yield* call(user_access(k, mm, addr * 4096, true, 0x2222));
     const device_sees = yield k.load((yield k.load(page + PAGE.frame)) + 0);
-    const child_sees = yield* user_access(k, child, addr * 4096, false, 0);
-    yield* unpin_user_page(k, page);
-    yield* mmput(k, child);
-    yield* mmput(k, mm);
+    const child_sees = yield* call(user_access(k, child, addr * 4096, false, 0));
+    yield* call(unpin_user_page(k, page));
+    yield* call(mmput(k, child));
+    yield* call(mmput(k, mm));
     return { pincount, device_sees, child_sees };
   });
   assert.equal(seen.pincount, 1);
@@ -71,16 +73,16 @@ test("a pinned page stays the parent's after fork: the child gets a copy", () =>
 
 test('gup_fast gives up while fork write-protects (write_protect_seq odd), the slow path does not', () => {
   const got = run_kernel(function* (k) {
-    const { mm, addr } = yield* setup(k);
+    const { mm, addr } = yield* call(setup(k));
     const wp = mm + MM_STRUCT.write_protect_seq;
     yield* raw_write_seqcount_begin(k, wp);
-    const fast = yield* gup_fast(k, mm, addr, 1, FOLL_PIN | FOLL_WRITE);
+    const fast = yield* call(gup_fast(k, mm, addr, 1, FOLL_PIN | FOLL_WRITE));
     yield* raw_write_seqcount_end(k, wp);
-    const fast_after = yield* gup_fast(k, mm, addr, 1, FOLL_PIN | FOLL_WRITE);
-    for (const p of fast_after) yield* unpin_user_page(k, p);
-    const slow = yield* get_user_pages(k, mm, addr, 2, FOLL_PIN | FOLL_WRITE);
-    for (const p of slow) yield* unpin_user_page(k, p);
-    yield* mmput(k, mm);
+    const fast_after = yield* call(gup_fast(k, mm, addr, 1, FOLL_PIN | FOLL_WRITE));
+    for (const p of fast_after) yield* call(unpin_user_page(k, p));
+    const slow = yield* call(get_user_pages(k, mm, addr, 2, FOLL_PIN | FOLL_WRITE));
+    for (const p of slow) yield* call(unpin_user_page(k, p));
+    yield* call(mmput(k, mm));
     return { fast: fast.length, fast_after: fast_after.length, slow: slow.length };
   });
   assert.deepEqual(got, { fast: 0, fast_after: 1, slow: 2 });
@@ -88,12 +90,12 @@ test('gup_fast gives up while fork write-protects (write_protect_seq odd), the s
 
 test('unpinning restores the reference count: everything is freed at exit', () => {
   const refs = run_kernel(function* (k) {
-    const { mm, addr } = yield* setup(k);
-    const [page] = yield* pin_user_pages_fast(k, mm, addr, 1, false);
+    const { mm, addr } = yield* call(setup(k));
+    const [page] = yield* call(pin_user_pages_fast(k, mm, addr, 1, false));
     const pinned = yield k.load(page! + PAGE._refcount);
-    yield* unpin_user_page(k, page!);
+    yield* call(unpin_user_page(k, page!));
     const after = yield k.load(page! + PAGE._refcount);
-    yield* mmput(k, mm);
+    yield* call(mmput(k, mm));
     return { pinned, after };
   });
   assert.equal(refs.pinned, 1 + 1024);
