@@ -8,6 +8,16 @@
  * A failure in any worker (a KernelBug or any exception) is reported with
  * its CPU and stack and stops every worker. A watchdog reports "no
  * progress", with what each CPU was doing, instead of hanging.
+ *
+ * Measured runs want node's --single-threaded-gc, which the mmlab command
+ * and `npm start`/`npm run bench` pass (V8 takes it only at start-up):
+ * each isolate then collects its garbage on its own thread, so a CPU's
+ * worker pays for its own garbage, as a kernel CPU does for its own work.
+ * With V8's helper threads, on a machine with no core to spare, they
+ * preempt the CPUs' workers in the middle of timed operations:
+ * fault-vs-mprotect's p99 over p99 alone under the per-VMA locks, three
+ * runs each on this 2-core machine, was 0.92-2.26 with them and 0.58-1.15
+ * without.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
