@@ -204,10 +204,10 @@ export class KStack<R = void> {
   constructor(
     root: KGen<R>,
     /** Its task's context: traced backtraces read `callers` through it. */
-    k: KernelContext | null = null,
+    k: KernelContext,
   ) {
     this.top = root;
-    if (k) k.stack = this as KStack<unknown>;
+    k.stack = this as KStack<unknown>;
   }
 
   next(v = 0): IteratorResult<number, R> {

@@ -7,7 +7,7 @@
 import { boot, type KernelSymbols } from '../kernel/boot.js';
 import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';
 import { KernelMemory, PAGE_WORDS } from './memory.js';
-import type { KernelContext, KGen } from './ops.js';
+import { type KernelContext, type KGen, KStack } from './ops.js';
 
 export interface RunConfig {
   /** CPUs running scenario code (kthreads come on top). */
@@ -145,4 +145,14 @@ export function task_name(s: Scenario, cfg: RunConfig, t: number): string {
 /** The code task `k.cpu` runs: the scenario's CPU code, or its kthread's. */
 export function task_code(s: Scenario, k: KernelContext, globals: unknown, cfg: RunConfig): KGen {
   return k.cpu < cfg.cpus ? s.cpu(k, globals, cfg) : s.kthreads[k.cpu - cfg.cpus]!.fn(k);
+}
+
+/** task_code() on a KStack of its own, as an executor steps it. */
+export function task_stack(
+  s: Scenario,
+  k: KernelContext,
+  globals: unknown,
+  cfg: RunConfig,
+): KStack {
+  return new KStack(task_code(s, k, globals, cfg), k);
 }

@@ -23,7 +23,7 @@ import {
 } from '../../kernel/slab.js';
 import type { KernelMemory } from '../memory.js';
 import { fill_words, KernelBug, KernelContext, type KGen, KStack, OP_NAMES, Op } from '../ops.js';
-import { instantiate, type RunConfig, type Scenario, task_code, task_name } from '../scenario.js';
+import { instantiate, type RunConfig, type Scenario, task_name, task_stack } from '../scenario.js';
 
 export const TASK_RUNNABLE = 0;
 export const TASK_FUTEX = 1;
@@ -305,7 +305,7 @@ export class ExploreExecutor implements ExploreView {
     const every_step = strategy.every_step === true;
     try {
       for (let t = 0; t < this.nr_tasks; t++) {
-        const gen = new KStack(task_code(scenario, this.ctx[t]!, this.globals, cfg), this.ctx[t]!);
+        const gen = task_stack(scenario, this.ctx[t]!, this.globals, cfg);
         this.gens[t] = gen;
         bug_task = t;
         if (gen.next().done) this.finish(t);

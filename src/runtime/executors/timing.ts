@@ -49,7 +49,7 @@ import {
   Op,
   type OpMeter,
 } from '../ops.js';
-import { instantiate, type RunConfig, type Scenario, task_code, task_name } from '../scenario.js';
+import { instantiate, type RunConfig, type Scenario, task_name, task_stack } from '../scenario.js';
 import { ACCESS_READ, ACCESS_RMW, ACCESS_WRITE, CacheModel } from './cache_model.js';
 import { TASK_DONE, TASK_FUTEX, TASK_RUNNABLE, TASK_SPIN } from './explore.js';
 import { type CostProfile, crowded } from './timing_costs.js';
@@ -241,7 +241,7 @@ class TimingExecutor {
       if (scenario.prologue) this.run_prologue(scenario.prologue(this.ctx[0]!, this.globals, cfg));
       for (let t = 0; t < this.nr_tasks; t++) {
         this.current = t;
-        const gen = new KStack(task_code(scenario, this.ctx[t]!, this.globals, cfg), this.ctx[t]!);
+        const gen = task_stack(scenario, this.ctx[t]!, this.globals, cfg);
         this.gens[t] = gen;
         if (gen.next().done) this.finish(t);
         else this.heap_push(t);
