@@ -6,8 +6,8 @@
  * Either way the same scenario code runs, so the two are comparable.
  */
 import { availableParallelism } from 'node:os';
-import { NativePool, run_native } from '../runtime/executors/native.js';
-import { run_timing } from '../runtime/executors/timing.js';
+import { type NativeBug, NativePool, run_native } from '../runtime/executors/native.js';
+import { run_timing, type TimingBug } from '../runtime/executors/timing.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
 import { make_config, type RunConfig } from '../runtime/scenario.js';
 import { median_stats, merge_samples, OpRecorder, type OpStats } from './op_stats.js';
@@ -24,7 +24,15 @@ export interface BenchPoint {
 }
 
 /** A workload's run that failed: the model hit a bug or measured nothing. */
-export class BenchError extends Error {}
+export class BenchError extends Error {
+  constructor(
+    message: string,
+    /** The bug's class ('livelock', 'deadlock', ...), or null where the run measured nothing. */
+    readonly bug_class: string | null = null,
+  ) {
+    super(message);
+  }
+}
 
 /* The CPU counts a default run measures: powers of two up to `max`. */
 export function powers_of_two(max: number): number[] {
@@ -123,6 +131,9 @@ export async function release_native_pool(): Promise<void> {
 const what = (p: BenchPoint, cfg: RunConfig): string =>
   `${p.workload.name} (${cfg.policy}, ${p.executor}, ${cfg.cpus} CPUs)`;
 
+const bench_bug = (p: BenchPoint, cfg: RunConfig, bug: TimingBug | NativeBug): BenchError =>
+  new BenchError(`${what(p, cfg)}: ${bug.class}: ${bug.message}`, bug.class);
+
 /*
  * Native runs of a point's configurations (fault-vs-mprotect's with the
  * writer and alone): each warmed, then their measured runs in alternation,
@@ -142,7 +153,7 @@ async function measure_native(p: BenchPoint, cfgs: readonly RunConfig[]): Promis
       warmup_ms: WARMUP_MS,
       pool,
     });
-    if (r.bug) throw new BenchError(`${what(p, cfg)}: ${r.bug.class}: ${r.bug.message}`);
+    if (r.bug) throw bench_bug(p, cfg, r.bug);
     return { stats: merge_samples(r.ops), counters: r.report };
   };
   for (const cfg of cfgs)
@@ -173,7 +184,7 @@ function measure_timing(p: BenchPoint, cfg: RunConfig): Measured {
       return recorder;
     },
   });
-  if (r.bug) throw new BenchError(`${what(p, cfg)}: ${r.bug.class}: ${r.bug.message}`);
+  if (r.bug) throw bench_bug(p, cfg, r.bug);
   if (!recorder) throw new BenchError(`${what(p, cfg)}: the timing executor installed no meter`);
   return { stats: merge_samples([(recorder as OpRecorder).sample()]), counters: r.report };
 }

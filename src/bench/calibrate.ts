@@ -32,13 +32,15 @@
  * differences give how many of each an operation makes, which hold while
  * the values stay near (probed again from each fit, FIT_ROUNDS); the fit
  * chooses the values that bring the model's ns per operation closest to
- * native's (least squares on the ratio, so every point weighs the same,
- * and no value below 0).
+ * native's (least squares on the ratio, so every point weighs the same;
+ * no value below 0, and step_ns not below a bare generator step, measured
+ * too). Of the rounds' profiles the one the model put closest is kept.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Progress } from '../report/progress.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
+import { BenchError } from './bench.js';
 import { median } from './op_stats.js';
 import type { BenchResult } from './result.js';
 import { sweep } from './sweep.js';
@@ -65,7 +67,11 @@ export interface FitPoint extends NativePoint {
 
 export interface Calibration {
   readonly measured: Readonly<Record<MeasuredName, number>>;
+  /** The least a step can cost: step_ns's floor in the fit. */
+  readonly step_floor_ns: number;
   readonly fitted: Readonly<Record<FittedName, number>>;
+  /** Every round's profile, in order; `fitted` is the one of least error. */
+  readonly rounds: readonly FitRound[];
   readonly points: readonly FitPoint[];
 }
 
@@ -174,6 +180,29 @@ function measure_word_ns(): number {
   });
 }
 
+/*
+ * A generator resumed for one access descriptor, as an executor steps a
+ * task: the least a step of the modelled kernel can cost. A fit that put
+ * step_ns below it would let a spinner's steps cost next to nothing.
+ */
+function measure_step_floor_ns(): number {
+  function* task(n: number): Generator<{ addr: number }, void, number> {
+    const access = { addr: 0 };
+    for (let i = 0; i < n; i++) {
+      access.addr = i;
+      yield access;
+    }
+  }
+  const n = 1 << 22;
+  let sink = 0;
+  const ns = per_op(n, 5, () => {
+    const it = task(n);
+    for (let r = it.next(0); !r.done; r = it.next(sink)) sink += r.value.addr;
+  });
+  if (sink === 0.5) throw new Error('unreachable');
+  return ns;
+}
+
 export async function measure_constants(): Promise<Record<MeasuredName, number>> {
   const line_transfer_ns = await pingpong(false, 200_000, 5);
   // A wake-up's latency depends on how deep the woken core went idle (on a
@@ -209,6 +238,9 @@ export interface Row {
   readonly rest_ns: number;
 }
 
+const dot = (a: readonly number[], b: readonly number[]): number =>
+  a.reduce((v, x, j) => v + x * b[j]!, 0);
+
 /* Solve A x = b (k×k, Gaussian elimination with partial pivoting); null if singular. */
 function solve(a: number[][], b: number[]): number[] | null {
   const k = b.length;
@@ -234,18 +266,20 @@ function solve(a: number[][], b: number[]): number[] | null {
 }
 
 /**
- * Non-negative least squares of Σ ((x·counts + rest) / native - 1)² over
- * the fitted constants x: every ratio weighs the same, whatever an
- * operation costs. With so few constants every subset of them is solved
- * unconstrained (the others held at 0) and the best non-negative solution
- * kept: exact, where an iterative NNLS would stop near it.
+ * Least squares of Σ ((x·counts + rest) / native - 1)² over the fitted
+ * constants x, each x[j] ≥ floor_ns[j] (default 0): every ratio weighs the
+ * same, whatever an operation costs. Over y = x - floor the bounds are
+ * y ≥ 0, and with so few constants every subset of them is solved
+ * unconstrained (the others held at their floor) and the best feasible
+ * solution kept: exact, where an iterative NNLS would stop near it.
  */
-export function fit(rows: readonly Row[]): number[] {
+export function fit(rows: readonly Row[], floor_ns: readonly number[] = []): number[] {
   const k = FITTED.length;
+  const lo = FITTED.map((_, j) => floor_ns[j] ?? 0);
   const u = rows.map((r) => r.counts.map((c) => c / r.native_ns));
-  const e = rows.map((r) => 1 - r.rest_ns / r.native_ns);
-  const residual = (x: readonly number[]) =>
-    u.reduce((sum, ui, i) => sum + (ui.reduce((v, c, j) => v + c * x[j]!, 0) - e[i]!) ** 2, 0);
+  const e = rows.map((r, i) => 1 - r.rest_ns / r.native_ns - dot(u[i]!, lo));
+  const residual = (y: readonly number[]) =>
+    u.reduce((sum, ui, i) => sum + (dot(ui, y) - e[i]!) ** 2, 0);
   let best = new Array<number>(k).fill(0);
   let best_r = residual(best);
   for (let mask = 1; mask < 1 << k; mask++) {
@@ -254,17 +288,17 @@ export function fit(rows: readonly Row[]): number[] {
     const b = vars.map((p) => u.reduce((s, ui, i) => s + ui[p]! * e[i]!, 0));
     const sol = solve(a, b);
     if (!sol || sol.some((v) => v < 0)) continue;
-    const x = new Array<number>(k).fill(0);
+    const y = new Array<number>(k).fill(0);
     vars.forEach((j, i) => {
-      x[j] = sol[i]!;
+      y[j] = sol[i]!;
     });
-    const r = residual(x);
+    const r = residual(y);
     if (r < best_r) {
-      best = x;
+      best = y;
       best_r = r;
     }
   }
-  return best;
+  return best.map((y, j) => y + lo[j]!);
 }
 
 /* The model's ns per operation of every point under each of `profiles`: [profile][point]. */
@@ -283,21 +317,23 @@ async function model_ns(
   );
 }
 
+/* `base` with each fitted constant raised by PROBE_NS in turn. */
+const probes_of = (base: CostProfile): CostProfile[] =>
+  FITTED.map((c) => ({ ...base, [c]: base[c] + PROBE_NS }));
+
 /*
- * Each point's ns per operation at `base`, in parts: each fitted
- * constant's count (the difference a raise of PROBE_NS makes), and the rest.
+ * Each point's ns per operation at a profile, in parts: each fitted
+ * constant's count (the difference a raise of PROBE_NS makes, from
+ * `probed`, the model at probes_of(base)), and the rest.
  */
-async function linearize(
-  points: readonly Point[],
+function linearize(
   base: CostProfile,
-  progress: Progress,
-  title: string,
-): Promise<{ counts: number[]; rest_ns: number }[]> {
-  const probes = FITTED.map((c) => ({ ...base, [c]: base[c] + PROBE_NS }));
-  const [at_base, ...probed] = await model_ns(points, [base, ...probes], progress, title);
-  return points.map((_, i) => {
-    const counts = probed.map((ns) => (ns[i]! - at_base![i]!) / PROBE_NS);
-    return { counts, rest_ns: FITTED.reduce((v, c, j) => v - counts[j]! * base[c], at_base![i]!) };
+  at_base: readonly number[],
+  probed: readonly (readonly number[])[],
+): { counts: number[]; rest_ns: number }[] {
+  return at_base.map((ns, i) => {
+    const counts = probed.map((p) => (p[i]! - ns) / PROBE_NS);
+    return { counts, rest_ns: FITTED.reduce((v, c, j) => v - counts[j]! * base[c], ns) };
   });
 }
 
@@ -333,29 +369,70 @@ async function measure_native(progress: Progress): Promise<NativePoint[]> {
   }));
 }
 
+/** One round of the fit: the profile it probed and how far the model was from native there. */
+export interface FitRound {
+  readonly fitted: Readonly<Record<FittedName, number>>;
+  /** Σ (model / native - 1)² over the points; null where the model livelocked. */
+  readonly error: number | null;
+}
+
+const fitted_of = (p: CostProfile): Record<FittedName, number> =>
+  Object.fromEntries(FITTED.map((c) => [c, p[c]])) as Record<FittedName, number>;
+
 /**
  * The fitted constants that bring the model closest to `native`, from
- * `base` (the measured constants in place).
+ * `base` (the measured constants in place), none below its `floor_ns`.
+ *
+ * Each round runs the model at its profile, which gives how far that
+ * profile is from native, and at its probes, which give the next fit. The
+ * profile kept is the closest the model measured, not the last: a fit is
+ * only as good as its linearisation, and one from too far lands where the
+ * model waits or spins differently. A profile under which the model
+ * livelocks (a spinner whose steps cost next to nothing never lets the
+ * holder run) ends the rounds; the one before it stands.
  */
 async function fit_profile(
   native: readonly NativePoint[],
   base: CostProfile,
+  floor_ns: readonly number[],
   progress: Progress,
-): Promise<{ fitted: Record<FittedName, number>; points: FitPoint[] }> {
-  for (let round = 0; round < FIT_ROUNDS; round++) {
-    const parts = await linearize(
-      native,
-      base,
-      progress,
-      `model, fit ${round + 1} of ${FIT_ROUNDS}`,
+): Promise<{ fitted: Record<FittedName, number>; rounds: FitRound[]; points: FitPoint[] }> {
+  const native_ns = native.map((p) => p.native_ns_per_op);
+  const error = (model: readonly number[]) =>
+    model.reduce((sum, m, i) => sum + (m / native_ns[i]! - 1) ** 2, 0);
+  const rounds: FitRound[] = [];
+  let best: { profile: CostProfile; model: readonly number[]; error: number } | null = null;
+  for (let round = 0, profile = base; round <= FIT_ROUNDS; round++) {
+    const last = round === FIT_ROUNDS;
+    let at_base: number[];
+    let probed: number[][];
+    try {
+      [at_base, ...probed] = (await model_ns(
+        native,
+        last ? [profile] : [profile, ...probes_of(profile)],
+        progress,
+        last ? 'model, the fit' : `model, fit ${round + 1} of ${FIT_ROUNDS}`,
+      )) as [number[], ...number[][]];
+    } catch (e) {
+      if (!(e instanceof BenchError && e.bug_class === 'livelock' && best)) throw e;
+      rounds.push({ fitted: fitted_of(profile), error: null });
+      break;
+    }
+    const err = error(at_base);
+    rounds.push({ fitted: fitted_of(profile), error: err });
+    if (!best || err < best.error) best = { profile, model: at_base, error: err };
+    if (last) break;
+    const x = fit(
+      linearize(profile, at_base, probed).map((p, i) => ({ native_ns: native_ns[i]!, ...p })),
+      floor_ns,
     );
-    const x = fit(parts.map((p, i) => ({ native_ns: native[i]!.native_ns_per_op, ...p })));
-    base = { ...base, ...Object.fromEntries(FITTED.map((c, j) => [c, x[j]!])) };
+    profile = { ...profile, ...Object.fromEntries(FITTED.map((c, j) => [c, x[j]!])) };
   }
-  const [model] = await model_ns(native, [base], progress, 'model, the fit');
+  const kept = best!;
   return {
-    fitted: Object.fromEntries(FITTED.map((c) => [c, base[c]])) as Record<FittedName, number>,
-    points: native.map((p, i) => ({ ...p, model_ns_per_op: model![i]! })),
+    fitted: fitted_of(kept.profile),
+    rounds,
+    points: native.map((p, i) => ({ ...p, model_ns_per_op: kept.model[i]! })),
   };
 }
 
@@ -373,5 +450,7 @@ export async function calibrate(progress: Progress): Promise<Calibration> {
   // at 0 a timed run's clock would hardly move and it would run all of its
   // operations.
   const base: CostProfile = { ...PROFILES.js, ...measured, cores: availableParallelism() };
-  return { measured, ...(await fit_profile(native, base, progress)) };
+  const step_floor_ns = measure_step_floor_ns();
+  const floor_ns = FITTED.map((c) => (c === 'step_ns' ? step_floor_ns : 0));
+  return { measured, step_floor_ns, ...(await fit_profile(native, base, floor_ns, progress)) };
 }

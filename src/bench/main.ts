@@ -352,10 +352,19 @@ async function main(): Promise<void> {
     );
   }
   if (calibration) {
-    console.log(
-      `a new fit (--calibrate): ${Object.entries(calibration.fitted)
+    const constants_of = (fitted: Readonly<Record<string, number>>) =>
+      Object.entries(fitted)
         .map(([c, v]) => `${c} ${v.toFixed(1)}`)
-        .join(', ')}; the model's ns per operation over native's (the sweeps' median):`,
+        .join(', ');
+    console.log(
+      `a new fit (--calibrate), step_ns not below a bare generator step, ${calibration.step_floor_ns.toFixed(1)} ns; each round's error (Σ (model / native - 1)²):`,
+    );
+    for (const r of calibration.rounds)
+      console.log(
+        `  ${r.error === null ? 'livelock' : r.error.toFixed(3).padStart(8)}  ${constants_of(r.fitted)}`,
+      );
+    console.log(
+      `kept: ${constants_of(calibration.fitted)}; the model's ns per operation over native's (the sweeps' median):`,
     );
     for (const p of calibration.points)
       console.log(

@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { CostProfile } from '../runtime/executors/timing_costs.js';
 import { sibling_url, worker_source } from '../runtime/worker_source.js';
+import { BenchError } from './bench.js';
 import type { BenchResult } from './result.js';
 
 /**
@@ -26,12 +27,12 @@ export interface TimingPoint {
 export type PoolMessage =
   | { type: 'result'; index: number; result: BenchResult }
   | { type: 'done' }
-  | { type: 'bug'; bug_class: string; message: string; stack: string };
+  | { type: 'bug'; bug_class: string | null; message: string; stack: string };
 
 /**
  * Every point, `jobs` workers each taking every jobs-th; results in the
  * points' order. `tick` is told each point as its result arrives. The
- * first failure rejects (and stops the other workers).
+ * first failure rejects with a BenchError (and stops the other workers).
  */
 export async function run_timing_points(
   points: readonly TimingPoint[],
@@ -56,7 +57,7 @@ export async function run_timing_points(
           const w = new Worker(code, { eval: true, workerData: mine });
           workers.push(w);
           w.on('message', (msg: PoolMessage) => {
-            if (msg.type === 'bug') reject(new Error(msg.message));
+            if (msg.type === 'bug') reject(new BenchError(msg.message, msg.bug_class));
             else if (msg.type === 'done') resolve();
             else {
               out[msg.index] = msg.result;

@@ -1,6 +1,6 @@
 /* One worker of timing_pool.ts: its points in turn, each result as it comes. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { run_bench } from './bench.js';
+import { BenchError, run_bench } from './bench.js';
 import type { PoolMessage, TimingPoint } from './timing_pool.js';
 import { find_workload } from './workloads/index.js';
 
@@ -20,6 +20,7 @@ export async function pool_main(): Promise<void> {
     post({ type: 'done' });
   } catch (e) {
     const err = e as Error;
-    post({ type: 'bug', bug_class: 'exception', message: err.message, stack: err.stack ?? '' });
+    const bug_class = e instanceof BenchError ? e.bug_class : null;
+    post({ type: 'bug', bug_class, message: err.message, stack: err.stack ?? '' });
   }
 }

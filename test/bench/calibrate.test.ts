@@ -1,7 +1,7 @@
 /*
  * The js profile's fit: least squares on the ratio of the model's ns per
- * operation to native's, no constant below 0. Rows made from known
- * constants must give those constants back.
+ * operation to native's, no constant below its floor (0 by default). Rows
+ * made from known constants must give those constants back.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -41,4 +41,23 @@ test('a constant the data would make negative is held at 0, the others fitted wi
     got.slice(1).some((v) => v > 0),
     `the others still fitted: ${got}`,
   );
+});
+
+test('a constant the data would put below its floor is held at the floor', () => {
+  // The rows made with step_ns at 5 ns; its floor is 40 ns.
+  const x = FITTED.map((_, j) => (j === 0 ? 5 : 100));
+  const floor = FITTED.map((_, j) => (j === 0 ? 40 : 0));
+  const got = fit(rows_of(x, 30), floor);
+  assert.equal(got[0], 40);
+  assert.ok(
+    got.every((v, j) => v >= floor[j]!),
+    `none below its floor: ${got}`,
+  );
+  // Where the floor does not bind, the fit is the unbounded one.
+  const free = fit(
+    rows_of(x, 30),
+    FITTED.map(() => 1),
+  );
+  for (const [j, c] of FITTED.entries())
+    assert.ok(Math.abs(free[j]! - x[j]!) < 1e-6 * (1 + x[j]!), `${c}: ${free[j]} for ${x[j]}`);
 });
