@@ -2,8 +2,8 @@
  * Calibration of the timing executor's `js` profile: what mmlab's own
  * code costs running natively on this machine.
  *
- * Five constants are measured directly, by microbenchmarks on worker
- * threads over a SharedArrayBuffer, as the native executor runs:
+ * Six constants are measured directly, by microbenchmarks that do what
+ * the native executor does (worker threads over a SharedArrayBuffer):
  *
  *	line_transfer_ns	half a round trip of a word spun on by two workers
  *	wake_ns			half a round trip through Atomics.wait/notify,
@@ -13,6 +13,8 @@
  *	memory_ns		a write to a line no cache holds, one line after
  *				another (the hardware's prefetchers help, as they
  *				do a native run's clear_page and page walks)
+ *	op_ns			a native worker's meter, an operation begun
+ *				and ended
  *
  * The other five are fitted: step_ns (a generator step of the modelled
  * kernel code), alloc_ns (a slab alloc or free), annotation_ns (a lockdep
@@ -41,12 +43,18 @@ import { Worker } from 'node:worker_threads';
 import type { Progress } from '../report/progress.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
 import { BenchError } from './bench.js';
-import { median } from './op_stats.js';
+import { median, OpRecorder } from './op_stats.js';
 import type { BenchResult } from './result.js';
 import { sweep } from './sweep.js';
 import { run_timing_points } from './timing_pool.js';
 
-export type MeasuredName = 'line_transfer_ns' | 'wake_ns' | 'rmw_ns' | 'word_ns' | 'memory_ns';
+export type MeasuredName =
+  | 'line_transfer_ns'
+  | 'wake_ns'
+  | 'rmw_ns'
+  | 'word_ns'
+  | 'memory_ns'
+  | 'op_ns';
 
 /** A workload, a policy and a CPU count. */
 interface Point {
@@ -181,6 +189,24 @@ function measure_word_ns(): number {
 }
 
 /*
+ * What a native run's operation costs beyond its kernel code: the meter a
+ * native worker installs (native_worker.ts worker_recorder()), begun and
+ * ended. A short operation (fork-gup's pin and unpin, 16 steps) spends a
+ * tenth of its time here.
+ */
+function measure_op_ns(): number {
+  const offset_ms = performance.timeOrigin;
+  const recorder = new OpRecorder(() => (offset_ms + performance.now()) * 1e6, 1);
+  const n = 1 << 20;
+  return per_op(n, 5, () => {
+    for (let i = 0; i < n; i++) {
+      recorder.op_begin(0);
+      recorder.op_end(0);
+    }
+  });
+}
+
+/*
  * A generator resumed for one access descriptor, as an executor steps a
  * task: the least a step of the modelled kernel can cost. A fit that put
  * step_ns below it would let a spinner's steps cost next to nothing.
@@ -215,6 +241,7 @@ export async function measure_constants(): Promise<Record<MeasuredName, number>>
     rmw_ns: measure_rmw_ns(),
     word_ns: measure_word_ns(),
     memory_ns: measure_memory_ns(),
+    op_ns: measure_op_ns(),
   };
 }
 
@@ -391,7 +418,7 @@ const fitted_of = (p: CostProfile): Record<FittedName, number> =>
  * livelocks (a spinner whose steps cost next to nothing never lets the
  * holder run) ends the rounds; the one before it stands.
  */
-async function fit_profile(
+export async function fit_profile(
   native: readonly NativePoint[],
   base: CostProfile,
   floor_ns: readonly number[],

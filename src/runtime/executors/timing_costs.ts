@@ -38,6 +38,8 @@ export const COST_NAMES = [
   'waker_ns',
   // Extra per step where the CPUs leave the machine no spare core (CostProfile.cores).
   'crowded_ns',
+  // A benchmark operation's bookkeeping as it ends: reading its clock twice, recording its latency.
+  'op_ns',
 ] as const;
 export type CostName = (typeof COST_NAMES)[number];
 
@@ -145,6 +147,11 @@ const HW_COSTS: Readonly<Record<CostName, Cost>> = {
     source:
       'Nothing: a kernel runs no threads of its own runtime beside its CPUs, and the modelled machine has a core for every CPU.',
   },
+  op_ns: {
+    value_ns: 0,
+    source:
+      "Nothing: will-it-scale's and mmtests' loops count operations and read the clock once a second, not around each operation; what the kernel does is what the curves compare.",
+  },
   waker_ns: {
     value_ns: 500,
     source:
@@ -165,32 +172,36 @@ const calibrated = (value_ns: number, how: string): Cost => ({
 });
 const JS_CALIBRATION: Readonly<Record<CostName, Cost>> = {
   step_ns: calibrated(
-    216,
-    'fitted: every workload and policy run natively on 1 and 2 CPUs in three sweeps (warm workers; a point the median of three runs, then of the sweeps) against the model, least squares on the ratio, linearised anew from each fit',
+    220,
+    'fitted: every workload and policy run natively (node --single-threaded-gc) on 1 and 2 CPUs in three sweeps (warm workers; a point the median of three runs, then of the sweeps) against the model, least squares on the ratio, linearised anew from each fit, the round of least error kept; not below a bare generator step (61 ns)',
   ),
-  line_transfer_ns: calibrated(187, 'half a round trip of a word two worker threads spin on'),
+  line_transfer_ns: calibrated(87.5, 'half a round trip of a word two worker threads spin on'),
   memory_ns: calibrated(
-    5.3,
+    9.8,
     'a write to each 64-byte line of a faulted-in 64 MiB SharedArrayBuffer after 64 MiB more written to evict it, line after line (prefetched)',
   ),
-  rmw_ns: calibrated(12.6, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
+  rmw_ns: calibrated(19.3, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
   invalidate_ns: {
     value_ns: HW_COSTS.invalidate_ns.value_ns,
     source: `Not measurable here: a write to a line shared by more than one other CPU needs three cores. The hw figure: ${HW_COSTS.invalidate_ns.source}`,
   },
-  word_ns: calibrated(0.48, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
-  alloc_ns: calibrated(978, 'fitted with step_ns'),
+  word_ns: calibrated(0.74, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
+  alloc_ns: calibrated(788, 'fitted with step_ns'),
   wake_ns: calibrated(
-    42542,
+    42256,
     'half a round trip through Atomics.wait/notify between two workers, less line_transfer_ns',
   ),
   waker_ns: calibrated(
-    33058,
+    34681,
     "fitted with step_ns. Far more than Atomics.notify itself (a few us): it carries what the model leaves out of a wake-up natively, the woken worker (the grace-period kthread's, mostly) contending with the CPUs' workers for this machine's two cores and for V8's futex-emulation lock; without it mmap-churn, which wakes the kthread on every munmap, ran twice as fast in the model as natively",
   ),
   crowded_ns: calibrated(
-    14,
-    "fitted with step_ns, from the 2-CPU points, the only ones where this machine's 2 cores are all taken (`cores`). A sixteenth of a step: on 2 CPUs each CPU's worker ran on its core 78% of the time against 93% on one CPU, V8's garbage-collector and compiler threads taking a tenth of the machine (page-fault3 under mmap-lock, per-thread CPU time in /proc/self/task); a fifth of a step in the fit made before kernel calls ran on KStacks",
+    0,
+    "fitted with step_ns, from the 2-CPU points, the only ones where this machine's 2 cores are all taken (`cores`). Nothing since native runs take --single-threaded-gc: V8's garbage-collector threads took a tenth of the machine on 2 CPUs (page-fault3 under mmap-lock, per-thread CPU time in /proc/self/task), and the fits made with them put 14-67 ns here",
+  ),
+  op_ns: calibrated(
+    302,
+    "OpRecorder's op_begin() and op_end() on a worker's performance.now() clock, as the native executor installs it: two clock reads and an HDR histogram record",
   ),
   annotation_ns: calibrated(
     0,

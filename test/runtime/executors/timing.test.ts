@@ -3,13 +3,14 @@
  * function of its inputs; its time comes from the cost profile alone (an
  * exact prediction for a tiny scenario, exact linearity when every
  * constant doubles); CPUs contending on one line pay transfers and stalls
- * that one CPU does not; stop_ns ends a workload early without a bug; a
- * deadlock or livelock is reported, not hung on; 256 CPUs and a kthread
- * run; and the cost profiles name their sources.
+ * that one CPU does not; a benchmark's own bookkeeping costs its CPU time
+ * but not its operations' latency; stop_ns ends a workload early without
+ * a bug; a deadlock or livelock is reported, not hung on; 256 CPUs and a
+ * kthread run; and the cost profiles name their sources.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { merge_samples, OpRecorder } from '../../../src/bench/op_stats.js';
+import { merge_samples, OpRecorder, type OpStats } from '../../../src/bench/op_stats.js';
 import { find_workload } from '../../../src/bench/workloads/index.js';
 import { find_scenario } from '../../../src/check/scenarios/index.js';
 import { run_timing, type TimingResult } from '../../../src/runtime/executors/timing.js';
@@ -216,12 +217,13 @@ function run_workload(
   cpus: number,
   policy: string,
   stop_ns?: number,
-): { r: TimingResult; ops: number } {
+  profile: CostProfile = HW,
+): { r: TimingResult; ops: number; stats: OpStats } {
   const w = find_workload(name);
   const cfg = make_config(w.scenario, { cpus, policy, params: w.params('timing', cpus) });
   let rec: OpRecorder | null = null;
   const r = run_timing(w.scenario, cfg, {
-    profile: HW,
+    profile,
     ...(stop_ns === undefined ? {} : { stop_ns }),
     make_meter: (clock) => {
       rec = new OpRecorder(clock, cpus);
@@ -229,8 +231,20 @@ function run_workload(
     },
   });
   assert.ok(rec, 'the meter was installed');
-  return { r, ops: merge_samples([(rec as OpRecorder).sample()]).ops };
+  const stats = merge_samples([(rec as OpRecorder).sample()]);
+  return { r, ops: stats.ops, stats };
 }
+
+test("a benchmark's operation costs its CPU op_ns as it ends: in the throughput, not the latency", () => {
+  const plain = run_workload('pft', 1, 'vma-rwsem');
+  const metered = run_workload('pft', 1, 'vma-rwsem', undefined, { ...HW, op_ns: 5000 });
+  assert.equal(metered.ops, plain.ops);
+  assert.deepEqual(metered.r.steps, plain.r.steps);
+  assert.equal(metered.r.clocks_ns[0], plain.r.clocks_ns[0]! + plain.ops * 5000);
+  assert.equal(metered.stats.p50_ns, plain.stats.p50_ns);
+  assert.equal(metered.stats.p99_ns, plain.stats.p99_ns);
+  assert.ok(metered.stats.ops_per_s < plain.stats.ops_per_s);
+});
 
 test('stop_ns ends a workload early: fewer operations, no bug', () => {
   const full = run_workload('page-fault1', 2, 'vma-rwsem');
