@@ -15,6 +15,8 @@
  *    and 2 CPUs, and the timing executor's own steps per second.
  * Each figure is the median of several runs; machines here are shared.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Explorer } from '../check/explorer.js';
 import { Rng } from '../check/random.js';
 import { scenario as fault_vs_munmap } from '../check/scenarios/fault_vs_munmap.js';
@@ -150,7 +152,16 @@ function fault_vs_munmap_rate(): number {
 }
 
 /*
- * The heap after each tenth of a million schedules of the spinlock
+ * V8's full collection, for a heap figure of live objects alone: heapUsed
+ * without it is mostly garbage, whose amount at any moment depends on when
+ * the collector last ran (with --single-threaded-gc, 27 to 74 MiB from one
+ * sample to the next of a run that keeps nothing).
+ */
+setFlagsFromString('--expose-gc');
+const full_gc = runInNewContext('gc') as () => void;
+
+/*
+ * The live heap after each tenth of a million schedules of the spinlock
  * self-test: a run that keeps anything per schedule grows here.
  */
 function heap_over_schedules(total: number): number[] {
@@ -163,6 +174,7 @@ function heap_over_schedules(total: number): number[] {
   for (let done = 0; done < total; done += step) {
     const r = ex.check(new RandomWalk(done + 1, step));
     if (r.bug) throw new Error(`lock-selftest: ${r.bug.message}`);
+    full_gc();
     heap_mb.push(process.memoryUsage().heapUsed / 2 ** 20);
   }
   return heap_mb;
