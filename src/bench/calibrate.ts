@@ -418,7 +418,7 @@ const fitted_of = (p: CostProfile): Record<FittedName, number> =>
  * livelocks (a spinner whose steps cost next to nothing never lets the
  * holder run) ends the rounds; the one before it stands.
  */
-export async function fit_profile(
+async function fit_profile(
   native: readonly NativePoint[],
   base: CostProfile,
   floor_ns: readonly number[],
