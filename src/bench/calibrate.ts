@@ -328,7 +328,13 @@ export function fit(rows: readonly Row[], floor_ns: readonly number[] = []): num
   return best.map((y, j) => y + lo[j]!);
 }
 
-/* The model's ns per operation of every point under each of `profiles`: [profile][point]. */
+/**
+ * The model's ns per operation of every point under each of `profiles`,
+ * [profile][point]; `title` names the run for progress. A profile under
+ * which the model livelocks rejects with a BenchError of class 'livelock'.
+ */
+export type ModelRuns = (profiles: readonly CostProfile[], title: string) => Promise<number[][]>;
+
 async function model_ns(
   points: readonly Point[],
   profiles: readonly CostProfile[],
@@ -372,7 +378,7 @@ function linearize(
  * with the values, and a fit from far away lands where its own
  * linearisation no longer holds.
  */
-const FIT_ROUNDS = 3;
+export const FIT_ROUNDS = 3;
 const CALIBRATION_SWEEPS = 3;
 const CALIBRATION_CPUS = [1, 2];
 
@@ -407,8 +413,9 @@ const fitted_of = (p: CostProfile): Record<FittedName, number> =>
   Object.fromEntries(FITTED.map((c) => [c, p[c]])) as Record<FittedName, number>;
 
 /**
- * The fitted constants that bring the model closest to `native`, from
- * `base` (the measured constants in place), none below its `floor_ns`.
+ * The fitted constants that bring `model` closest to `native_ns` (ns per
+ * operation, point by point), from `base` (the measured constants in
+ * place), none below its `floor_ns`; with the model's figures there.
  *
  * Each round runs the model at its profile, which gives how far that
  * profile is from native, and at its probes, which give the next fit. The
@@ -418,26 +425,27 @@ const fitted_of = (p: CostProfile): Record<FittedName, number> =>
  * livelocks (a spinner whose steps cost next to nothing never lets the
  * holder run) ends the rounds; the one before it stands.
  */
-async function fit_profile(
-  native: readonly NativePoint[],
+export async function fit_profile(
+  native_ns: readonly number[],
   base: CostProfile,
   floor_ns: readonly number[],
-  progress: Progress,
-): Promise<{ fitted: Record<FittedName, number>; rounds: FitRound[]; points: FitPoint[] }> {
-  const native_ns = native.map((p) => p.native_ns_per_op);
-  const error = (model: readonly number[]) =>
-    model.reduce((sum, m, i) => sum + (m / native_ns[i]! - 1) ** 2, 0);
+  model: ModelRuns,
+): Promise<{
+  fitted: Record<FittedName, number>;
+  rounds: FitRound[];
+  model_ns: readonly number[];
+}> {
+  const error = (ns: readonly number[]) =>
+    ns.reduce((sum, m, i) => sum + (m / native_ns[i]! - 1) ** 2, 0);
   const rounds: FitRound[] = [];
-  let best: { profile: CostProfile; model: readonly number[]; error: number } | null = null;
+  let best: { profile: CostProfile; model_ns: readonly number[]; error: number } | null = null;
   for (let round = 0, profile = base; round <= FIT_ROUNDS; round++) {
     const last = round === FIT_ROUNDS;
     let at_base: number[];
     let probed: number[][];
     try {
-      [at_base, ...probed] = (await model_ns(
-        native,
+      [at_base, ...probed] = (await model(
         last ? [profile] : [profile, ...probes_of(profile)],
-        progress,
         last ? 'model, the fit' : `model, fit ${round + 1} of ${FIT_ROUNDS}`,
       )) as [number[], ...number[][]];
     } catch (e) {
@@ -447,7 +455,7 @@ async function fit_profile(
     }
     const err = error(at_base);
     rounds.push({ fitted: fitted_of(profile), error: err });
-    if (!best || err < best.error) best = { profile, model: at_base, error: err };
+    if (!best || err < best.error) best = { profile, model_ns: at_base, error: err };
     if (last) break;
     const x = fit(
       linearize(profile, at_base, probed).map((p, i) => ({ native_ns: native_ns[i]!, ...p })),
@@ -456,11 +464,7 @@ async function fit_profile(
     profile = { ...profile, ...Object.fromEntries(FITTED.map((c, j) => [c, x[j]!])) };
   }
   const kept = best!;
-  return {
-    fitted: fitted_of(kept.profile),
-    rounds,
-    points: native.map((p, i) => ({ ...p, model_ns_per_op: kept.model[i]! })),
-  };
+  return { fitted: fitted_of(kept.profile), rounds, model_ns: kept.model_ns };
 }
 
 /**
@@ -479,5 +483,21 @@ export async function calibrate(progress: Progress): Promise<Calibration> {
   const base: CostProfile = { ...PROFILES.js, ...measured, cores: availableParallelism() };
   const step_floor_ns = measure_step_floor_ns();
   const floor_ns = FITTED.map((c) => (c === 'step_ns' ? step_floor_ns : 0));
-  return { measured, step_floor_ns, ...(await fit_profile(native, base, floor_ns, progress)) };
+  const {
+    fitted,
+    rounds,
+    model_ns: kept,
+  } = await fit_profile(
+    native.map((p) => p.native_ns_per_op),
+    base,
+    floor_ns,
+    (profiles, title) => model_ns(native, profiles, progress, title),
+  );
+  return {
+    measured,
+    step_floor_ns,
+    fitted,
+    rounds,
+    points: native.map((p, i) => ({ ...p, model_ns_per_op: kept[i]! })),
+  };
 }

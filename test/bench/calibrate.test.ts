@@ -1,11 +1,23 @@
 /*
  * The js profile's fit: least squares on the ratio of the model's ns per
  * operation to native's, no constant below its floor (0 by default). Rows
- * made from known constants must give those constants back.
+ * made from known constants must give those constants back. Its rounds, on
+ * models made up here: a linear model's constants are found, the round
+ * nearest native is kept whatever follows, and a round that livelocks ends
+ * the fit without losing the rounds before it.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FITTED, fit, type Row } from '../../src/bench/calibrate.js';
+import { BenchError } from '../../src/bench/bench.js';
+import {
+  FIT_ROUNDS,
+  FITTED,
+  fit,
+  fit_profile,
+  type ModelRuns,
+  type Row,
+} from '../../src/bench/calibrate.js';
+import { type CostProfile, PROFILES } from '../../src/runtime/executors/timing_costs.js';
 
 /* Rows whose native figure is exactly what `x` predicts, from varied counts. */
 function rows_of(x: readonly number[], n: number): Row[] {
@@ -60,4 +72,70 @@ test('a constant the data would put below its floor is held at the floor', () =>
   );
   for (const [j, c] of FITTED.entries())
     assert.ok(Math.abs(free[j]! - x[j]!) < 1e-6 * (1 + x[j]!), `${c}: ${free[j]} for ${x[j]}`);
+});
+
+/* ---- the rounds, on made-up models (no timing runs) ---- */
+
+const BASE: CostProfile = PROFILES.js;
+const rows = rows_of(
+  FITTED.map((c) => BASE[c] * 1.5),
+  12,
+);
+const native_ns = rows.map((r) => r.native_ns);
+const NO_FLOOR = FITTED.map(() => 0);
+
+/* The model the rows describe: linear in the fitted constants. */
+const linear: ModelRuns = async (profiles) =>
+  profiles.map((p) =>
+    rows.map((r) => r.counts.reduce((v, c, j) => v + c * p[FITTED[j]!], r.rest_ns)),
+  );
+
+const is_base = (p: CostProfile) => FITTED.every((c) => p[c] === BASE[c]);
+
+test('a linear model: the first fit lands on the constants, and the last round keeps them', async () => {
+  const r = await fit_profile(native_ns, BASE, NO_FLOOR, linear);
+  assert.equal(r.rounds.length, FIT_ROUNDS + 1);
+  assert.ok(r.rounds[0]!.error! > 0.01, `the base is off: ${r.rounds[0]!.error}`);
+  assert.ok(r.rounds[1]!.error! < 1e-12, `the first fit is exact: ${r.rounds[1]!.error}`);
+  for (const c of FITTED)
+    assert.ok(Math.abs(r.fitted[c] - BASE[c] * 1.5) < 1e-6 * (1 + BASE[c]), `${c}: ${r.fitted[c]}`);
+  r.model_ns.forEach((ns, i) => assert.ok(Math.abs(ns / native_ns[i]! - 1) < 1e-9));
+});
+
+test('the round the model put closest to native is kept, not the last', async () => {
+  // Off by 1% at the base, by half everywhere else: every fit moves away.
+  const base_best: ModelRuns = async (profiles) =>
+    profiles.map((p) => native_ns.map((ns, i) => ns * (is_base(p) ? 1.01 : 1.5 + i / 100)));
+  const r = await fit_profile(native_ns, BASE, NO_FLOOR, base_best);
+  assert.equal(r.rounds.length, FIT_ROUNDS + 1);
+  assert.ok(r.rounds.slice(1).every((x) => x.error! > r.rounds[0]!.error!));
+  for (const c of FITTED) assert.equal(r.fitted[c], BASE[c]);
+  r.model_ns.forEach((ns, i) => assert.equal(ns, native_ns[i]! * 1.01));
+});
+
+test('a round whose profile livelocks the model ends the fit; the best before it stands', async () => {
+  const livelock = () =>
+    new BenchError('fork-gup (vma-rwsem, timing, 2 CPUs): livelock', 'livelock');
+  const only_base: ModelRuns = async (profiles) => {
+    if (!profiles.every(is_base) && !is_base(profiles[0]!)) throw livelock();
+    return linear(profiles, '');
+  };
+  const r = await fit_profile(native_ns, BASE, NO_FLOOR, only_base);
+  assert.equal(r.rounds.length, 2);
+  assert.ok(r.rounds[0]!.error! > 0);
+  assert.equal(r.rounds[1]!.error, null);
+  for (const c of FITTED) assert.equal(r.fitted[c], BASE[c]);
+  // With no round to fall back on, and for any other failure, the error stands.
+  await assert.rejects(
+    fit_profile(native_ns, BASE, NO_FLOOR, async () => {
+      throw livelock();
+    }),
+    /livelock/,
+  );
+  await assert.rejects(
+    fit_profile(native_ns, BASE, NO_FLOOR, async () => {
+      throw new BenchError('pft (range, timing, 2 CPUs): deadlock', 'deadlock');
+    }),
+    /deadlock/,
+  );
 });
