@@ -99,7 +99,7 @@ test('a linear model: the first fit lands on the constants, and the last round k
   assert.ok(r.rounds[1]!.error! < 1e-12, `the first fit is exact: ${r.rounds[1]!.error}`);
   for (const c of FITTED)
     assert.ok(Math.abs(r.fitted[c] - BASE[c] * 1.5) < 1e-6 * (1 + BASE[c]), `${c}: ${r.fitted[c]}`);
-  r.model_ns.forEach((ns, i) => assert.ok(Math.abs(ns / native_ns[i]! - 1) < 1e-9));
+  for (const [i, ns] of r.model_ns.entries()) assert.ok(Math.abs(ns / native_ns[i]! - 1) < 1e-9);
 });
 
 test('the round the model put closest to native is kept, not the last', async () => {
@@ -110,7 +110,7 @@ test('the round the model put closest to native is kept, not the last', async ()
   assert.equal(r.rounds.length, FIT_ROUNDS + 1);
   assert.ok(r.rounds.slice(1).every((x) => x.error! > r.rounds[0]!.error!));
   for (const c of FITTED) assert.equal(r.fitted[c], BASE[c]);
-  r.model_ns.forEach((ns, i) => assert.equal(ns, native_ns[i]! * 1.01));
+  for (const [i, ns] of r.model_ns.entries()) assert.equal(ns, native_ns[i]! * 1.01);
 });
 
 test('a round whose profile livelocks the model ends the fit; the best before it stands', async () => {
