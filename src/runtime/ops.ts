@@ -211,15 +211,19 @@ export class KStack<R = void> {
   }
 
   next(v = 0): IteratorResult<number, R> {
-    let r: IteratorResult<number, unknown>;
-    try {
-      r = generator_next.call(this.top, v);
-    } catch (e) {
-      r = this.unwind(e);
-    }
+    const r = this.resume(v);
     // Most resumptions end at the frame's next access.
     if (!r.done && typeof r.value === 'number') return r;
     return this.calls(r);
+  }
+
+  /* Resume the top frame with `v`; what it threw goes to its callers (unwind()). */
+  private resume(v: number): IteratorResult<number, unknown> {
+    try {
+      return generator_next.call(this.top, v);
+    } catch (e) {
+      return this.unwind(e);
+    }
   }
 
   /* Run calls and returns from `r` on until an access or the task's end. */
@@ -231,20 +235,12 @@ export class KStack<R = void> {
         if (!caller) return r as IteratorReturnResult<R>;
         if (call_tracing) this.callers.pop();
         this.top = caller;
-        try {
-          r = generator_next.call(caller, r.value as number);
-        } catch (e) {
-          r = this.unwind(e);
-        }
+        r = this.resume(r.value as number);
       } else {
         this.frames.push(this.top);
         if (call_tracing) this.callers.push(last_caller);
         this.top = r.value as unknown as KGen<unknown>;
-        try {
-          r = generator_next.call(this.top, 0);
-        } catch (e) {
-          r = this.unwind(e);
-        }
+        r = this.resume(0);
       }
     }
   }
