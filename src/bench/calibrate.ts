@@ -41,9 +41,10 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Progress } from '../report/progress.js';
+import { worker_recorder } from '../runtime/executors/native_worker.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
 import { BenchError } from './bench.js';
-import { median, OpRecorder } from './op_stats.js';
+import { median } from './op_stats.js';
 import type { BenchResult } from './result.js';
 import { sweep } from './sweep.js';
 import { run_timing_points } from './timing_pool.js';
@@ -195,8 +196,7 @@ function measure_word_ns(): number {
  * tenth of its time here.
  */
 function measure_op_ns(): number {
-  const offset_ms = performance.timeOrigin;
-  const recorder = new OpRecorder(() => (offset_ms + performance.now()) * 1e6, 1);
+  const recorder = worker_recorder(performance.timeOrigin, 0, 0);
   const n = 1 << 20;
   return per_op(n, 5, () => {
     for (let i = 0; i < n; i++) {

@@ -202,7 +202,7 @@ export class NativeCpu {
  * (latencies) need its full precision; the window across workers is
  * good to a fraction of a microsecond.
  */
-function worker_recorder(time_origin_ms: number, t: number, warmup_ms: number): OpRecorder {
+export function worker_recorder(time_origin_ms: number, t: number, warmup_ms: number): OpRecorder {
   const offset_ms = performance.timeOrigin - time_origin_ms;
   const now_ns = () => (offset_ms + performance.now()) * 1e6;
   return new OpRecorder(now_ns, t + 1, now_ns() + warmup_ms * 1e6);
