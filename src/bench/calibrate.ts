@@ -473,15 +473,15 @@ export async function fit_profile(
  */
 export async function calibrate(progress: Progress): Promise<Calibration> {
   const micro = progress.step('microbenchmarks', 1);
-  micro.tick('line transfer, wake-up, RMW, word, memory');
+  micro.tick('line transfer, wake-up, RMW, word, memory, an operation, a bare step');
   const measured = await measure_constants();
+  const step_floor_ns = measure_step_floor_ns();
   micro.done();
   const native = await measure_native(progress);
   // The first probes start from the profile's own fitted values: with them
   // at 0 a timed run's clock would hardly move and it would run all of its
   // operations.
   const base: CostProfile = { ...PROFILES.js, ...measured, cores: availableParallelism() };
-  const step_floor_ns = measure_step_floor_ns();
   const floor_ns = FITTED.map((c) => (c === 'step_ns' ? step_floor_ns : 0));
   const {
     fitted,
