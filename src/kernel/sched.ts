@@ -10,7 +10,7 @@
  * state set (and wakes it) or the waiter sees the condition.
  */
 import { cacheline_aligned, defineStruct } from '../runtime/layout.js';
-import { call, type KernelContext, type KGen } from '../runtime/ops.js';
+import type { KernelContext, KGen } from '../runtime/ops.js';
 
 export const TASK_RUNNING = 0;
 export const TASK_UNINTERRUPTIBLE = 2;
@@ -81,7 +81,8 @@ export function* schedule(k: KernelContext): KGen {
 export function* schedule_until(k: KernelContext, cond: () => KGen<boolean>): KGen {
   for (;;) {
     yield* set_current_state(k, TASK_UNINTERRUPTIBLE);
-    if (yield* call(cond())) break;
+    // In place, not call(): a closure's frame would be a new function to name at each sleep (ops.ts, frame_of()).
+    if (yield* cond()) break;
     yield* schedule(k);
   }
 }

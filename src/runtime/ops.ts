@@ -260,6 +260,11 @@ export class KStack<R = void> {
     }
   }
 
+  /** The frame running now: the innermost kernel function called with call(). */
+  get running(): KGen<unknown> {
+    return this.top;
+  }
+
   /** End the task where it stands: the frames' finally blocks run, innermost first. */
   return(): void {
     this.top.return(undefined);
@@ -304,7 +309,14 @@ function kernel_backtrace(
     const fn = m?.[1];
     if (fn?.includes('KStack') || fn?.includes('Executor') || fn?.includes('Explorer')) break;
     // A generator's next() shows as `fn.next` when a KStack resumes it.
-    if (!fn || fn === 'set' || fn === 'next' || fn.endsWith('.next') || fn === '<anonymous>')
+    if (
+      !fn ||
+      fn === 'set' ||
+      fn === 'hook' ||
+      fn === 'next' ||
+      fn.endsWith('.next') ||
+      fn === '<anonymous>'
+    )
       continue;
     if (out[out.length - 1] !== fn) out.push(fn);
   }
@@ -322,6 +334,77 @@ function access_backtrace(callers: readonly (readonly string[])[]): string[] {
         fn,
       ),
   );
+}
+
+const HOOK_TRACE = 1;
+const HOOK_FRAME = 2;
+
+/*
+ * Frames, by kernel function: a generator's prototype is its function's
+ * own, so it names the frame's function without a stack trace at every
+ * access. The name is read from V8's stack the first time a function's
+ * frame makes an access (in this isolate), and interned: ids are this
+ * isolate's; names are what crosses between workers.
+ */
+const frame_ids = new WeakMap<object, number>();
+const frame_names: string[] = [];
+const frame_by_name = new Map<string, number>();
+
+/** The id of the kernel function named `name`, interned. */
+export function frame_id(name: string): number {
+  let id = frame_by_name.get(name);
+  if (id === undefined) {
+    id = frame_names.length;
+    frame_names.push(name);
+    frame_by_name.set(name, id);
+  }
+  return id;
+}
+
+/** The name of frame id `id`. */
+export function frame_name(id: number): string {
+  return frame_names[id]!;
+}
+
+let nr_frames_named = 0;
+
+/** How many frames' functions were named from V8's stack so far: each took a stack trace. */
+export function frames_named(): number {
+  return nr_frames_named;
+}
+
+/* The frame id of a generator of prototype `proto`, the running frame of the access being made. */
+function frame_of(proto: object): number {
+  let id = frame_ids.get(proto);
+  if (id === undefined) {
+    id = frame_id(running_frame_name());
+    frame_ids.set(proto, id);
+    nr_frames_named++;
+  }
+  return id;
+}
+
+/*
+ * The function of the frame a KStack resumed, from V8's stack: the
+ * outermost kernel function below the KStack (a frame runs its plain
+ * `yield*` callees inside it). An unnamed generator (a callback written
+ * in place) is '<anonymous>'.
+ */
+function running_frame_name(): string {
+  const holder: { stack?: string } = {};
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 200;
+  Error.captureStackTrace(holder, running_frame_name);
+  Error.stackTraceLimit = limit;
+  let name = '<anonymous>';
+  for (const line of (holder.stack ?? '').split('\n').slice(1)) {
+    const m = /^\s+at (?:Object\.|KernelContext\.)?([\w$.<>]+) \(/.exec(line);
+    const fn = m?.[1];
+    if (fn?.includes('KStack')) break;
+    if (fn?.endsWith('.next')) continue;
+    name = fn ?? '<anonymous>';
+  }
+  return name;
 }
 
 /**
@@ -374,37 +457,71 @@ export class KernelContext {
    * functions on the stack that made it, innermost first.
    */
   get tracing(): boolean {
-    return this.traced;
+    return (this.hooks & HOOK_TRACE) !== 0;
   }
   set tracing(on: boolean) {
-    this.traced = on;
+    this.hooks = on ? this.hooks | HOOK_TRACE : this.hooks & ~HOOK_TRACE;
     call_tracing = on;
   }
-  private traced = false;
   backtrace: readonly string[] = [];
+
+  /**
+   * When set (the timing executor's step weights, calibration's frame
+   * samples), each access records in `frame` the kernel function whose
+   * KStack frame made it (frame_id()).
+   */
+  get framing(): boolean {
+    return (this.hooks & HOOK_FRAME) !== 0;
+  }
+  set framing(on: boolean) {
+    this.hooks = on ? this.hooks | HOOK_FRAME : this.hooks & ~HOOK_FRAME;
+    this.framed = null;
+  }
+  /** With framing: the frame_id() of the pending access's frame. */
+  frame = 0;
+  /* The prototype of the generator `frame` was found for: a frame's id is looked up once while it runs. */
+  private framed: object | null = null;
+  /* What set() does besides recording the access: HOOK_* bits, one test on the hot path. */
+  private hooks = 0;
   /** The KStack running this context's task (its constructor sets it), for traced backtraces. */
   stack: KStack<unknown> | null = null;
 
   /** Set by a measuring executor (benchmarks); null everywhere else. */
   meter: OpMeter | null = null;
 
+  /** Operations begun and ended so far, for a sampler to leave out a step with the meter's work in it. */
+  op_marks = 0;
+
   /** A workload's measured operation begins on this CPU. */
   op_begin(): void {
+    this.op_marks++;
     this.meter?.op_begin(this.cpu);
   }
   /** ... and ends. */
   op_end(): void {
+    this.op_marks++;
     this.meter?.op_end(this.cpu);
   }
 
   private set(op: number, addr: number, a: number, b: number, c: number): number {
-    if (this.traced) this.backtrace = access_backtrace(this.stack?.callers ?? []);
+    if (this.hooks !== 0) this.hook();
     this.op = op;
     this.addr = addr;
     this.a = a;
     this.b = b;
     this.c = c;
     return op;
+  }
+
+  private hook(): void {
+    if (this.hooks & HOOK_TRACE) this.backtrace = access_backtrace(this.stack?.callers ?? []);
+    if (this.hooks & HOOK_FRAME && this.stack) {
+      const proto = Object.getPrototypeOf(this.stack.running) as object;
+      if (proto !== this.framed) {
+        this.framed = proto;
+        this.frame = frame_of(proto);
+      }
+    }
   }
 
   load(p: number): number {

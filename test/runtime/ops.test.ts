@@ -9,7 +9,15 @@ import { test } from 'node:test';
 import { boot } from '../../src/kernel/boot.js';
 import { DEFAULT_POLICY } from '../../src/kernel/mm/policy.js';
 import { KernelMemory } from '../../src/runtime/memory.js';
-import { call, KernelBug, KernelContext, type KGen, KStack, Op } from '../../src/runtime/ops.js';
+import {
+  call,
+  frame_name,
+  KernelBug,
+  KernelContext,
+  type KGen,
+  KStack,
+  Op,
+} from '../../src/runtime/ops.js';
 
 function context(): KernelContext {
   return new KernelContext(boot(KernelMemory.create(1 << 13), 1), 0, DEFAULT_POLICY, '', false);
@@ -145,4 +153,20 @@ test('a traced access names the callers below the running frame', () => {
   drive(k, new KStack(outer_fn(), k));
   k.tracing = false;
   assert.deepEqual(seen.slice(0, 3), ['innermost_fn', 'middle_fn', 'outer_fn']);
+});
+
+test("with framing, each access names the frame that made it: a call()'s callee, the caller of a plain yield*", () => {
+  const k = context();
+  k.framing = true;
+  const frames: string[] = [];
+  const gen = new KStack(outer(k), k);
+  let r = gen.next();
+  while (!r.done) {
+    frames.push(frame_name(k.frame));
+    r = gen.next(k.addr + 1);
+  }
+  k.framing = false;
+  // middle() runs leaf() in place for its second pair of loads, and calls it for its first.
+  const call_of_middle = ['leaf', 'leaf', 'middle', 'middle'];
+  assert.deepEqual(frames, [...call_of_middle, 'outer', ...call_of_middle]);
 });

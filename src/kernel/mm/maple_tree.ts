@@ -81,7 +81,8 @@ function* mt_read<R>(
   const rcu = k.policy === POLICY_RANGE;
   if (rcu) yield k.rcu_read_lock();
   const node = yield* mt_root(k, mm);
-  const result = yield* call(read(node, yield* mt_nr(k, node)));
+  // In place, not call(): a closure's frame would be a new function to name at each lookup (ops.ts, frame_of()).
+  const result = yield* read(node, yield* mt_nr(k, node));
   if (rcu) yield k.rcu_read_unlock();
   return result;
 }

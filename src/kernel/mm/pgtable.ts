@@ -129,7 +129,8 @@ export function* walk_present_ptes(
     for (; table !== 0 && p < table_end; p++) {
       const slot = pte_slot(table, p);
       const pte = yield k.load(slot);
-      if (pte_present(pte)) yield* call(visit(slot, pte, p));
+      // In place, not call(): a closure's frame would be a new function to name at each walk (ops.ts, frame_of()).
+      if (pte_present(pte)) yield* visit(slot, pte, p);
     }
     if (table !== 0) yield* spin_unlock(k, ptl_of(table));
     p = table_end;
