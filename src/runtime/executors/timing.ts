@@ -13,8 +13,10 @@
  * at t ends at t or later, and a task woken by a step ending at T runs
  * from T or later; so no access is performed "in the past" of another.
  *
- * Costs, per op (step_ns always, plus crowded_ns where the profile's
- * machine has no core to spare for this many CPUs; then):
+ * Costs, per op (step_ns always, times the weight of the kernel function
+ * making the access where the profile has step_weights, plus crowded_ns
+ * where the profile's machine has no core to spare for this many CPUs;
+ * then):
  *	loads, COND_LOAD_NE, FUTEX_WAIT	a read of the word's line
  *	stores				a write of the line
  *	cmpxchg, xchg, fetch_*		an RMW of the line (a failed cmpxchg too:
@@ -43,6 +45,7 @@ import { __GFP_ZERO, describe_addr, KMEM_CACHE, slab_alloc, slab_free } from '..
 import type { KernelMemory } from '../memory.js';
 import {
   fill_words,
+  frame_name,
   KernelBug,
   KernelContext,
   type KGen,
@@ -154,8 +157,15 @@ class TimingExecutor {
   private readonly nr_tasks: number;
   private readonly w: Int32Array;
   private readonly costs: CostProfile;
-  /* What every step costs on this run's machine: step_ns, and crowded_ns where it has no spare core. */
+  /* What a step costs on this run's machine: step_ns, and crowded_ns where it has no spare core. */
   private readonly step_ns: number;
+  private readonly crowded_ns: number;
+  /*
+   * With the profile's step_weights: each kernel function's weight, by
+   * frame id (KernelContext.frame), filled as the run meets them; a step
+   * costs step_ns times its frame's weight. Null: every step step_ns.
+   */
+  private readonly weights: number[] | null;
   private readonly cache: CacheModel;
   private readonly max_steps: number;
   /* The scenario's stop word and when to set it (never: +Infinity). */
@@ -207,8 +217,9 @@ class TimingExecutor {
     const n = this.nr_tasks;
     this.w = this.m.words;
     this.costs = opts.profile;
-    this.step_ns =
-      opts.profile.step_ns + (crowded(opts.profile, cfg.cpus) ? opts.profile.crowded_ns : 0);
+    this.step_ns = opts.profile.step_ns;
+    this.crowded_ns = crowded(opts.profile, cfg.cpus) ? opts.profile.crowded_ns : 0;
+    this.weights = opts.profile.step_weights ? [] : null;
     this.cache = new CacheModel(this.w.length, n, opts.profile);
     this.max_steps = opts.max_steps ?? 50_000_000;
     const stop = opts.stop_ns === undefined ? undefined : scenario.stop_word?.(this.globals);
@@ -217,7 +228,9 @@ class TimingExecutor {
       this.stop_ns = opts.stop_ns!;
     }
     for (let t = 0; t < n; t++) {
-      this.ctx.push(new KernelContext(this.sys, t, cfg.policy, cfg.variant, false));
+      const k = new KernelContext(this.sys, t, cfg.policy, cfg.variant, false);
+      k.framing = this.weights !== null;
+      this.ctx.push(k);
       this.gens.push(null);
     }
     this.state = new Uint8Array(n);
@@ -533,9 +546,21 @@ class TimingExecutor {
 
   /* ---- the access ---- */
 
+  /* What the step of k's pending access costs: its kernel function's. */
+  private step_cost(k: KernelContext): number {
+    const weights = this.weights;
+    if (weights === null) return this.step_ns + this.crowded_ns;
+    let w = weights[k.frame];
+    if (w === undefined) {
+      w = this.costs.step_weights![frame_name(k.frame)] ?? 1;
+      weights[k.frame] = w;
+    }
+    return this.step_ns * w + this.crowded_ns;
+  }
+
   /* Charge task t an access of kind `kind` to `addr`, plus its step. */
-  private charge(t: number, addr: number, kind: number): number {
-    const end_ns = this.cache.access(t, addr, this.clock_ns[t]!, kind) + this.step_ns;
+  private charge(t: number, addr: number, kind: number, step_ns: number): number {
+    const end_ns = this.cache.access(t, addr, this.clock_ns[t]!, kind) + step_ns;
     this.clock_ns[t] = end_ns;
     return end_ns;
   }
@@ -546,22 +571,23 @@ class TimingExecutor {
     const w = this.w;
     const addr = k.addr;
     const op = k.op;
+    const step_ns = this.step_cost(k);
     switch (op) {
       case Op.LOAD:
       case Op.READ_ONCE:
       case Op.LOAD_ACQUIRE:
-        this.charge(t, addr, ACCESS_READ);
+        this.charge(t, addr, ACCESS_READ, step_ns);
         return w[addr]!;
       case Op.STORE:
       case Op.WRITE_ONCE:
       case Op.STORE_RELEASE: {
-        const now_ns = this.charge(t, addr, ACCESS_WRITE);
+        const now_ns = this.charge(t, addr, ACCESS_WRITE, step_ns);
         w[addr] = k.a;
         if (this.nr_spinning) this.wake_spinners(addr, now_ns);
         return 0;
       }
       case Op.CMPXCHG: {
-        const now_ns = this.charge(t, addr, ACCESS_RMW);
+        const now_ns = this.charge(t, addr, ACCESS_RMW, step_ns);
         const old = w[addr]!;
         if (old === k.a) {
           w[addr] = k.b;
@@ -573,14 +599,14 @@ class TimingExecutor {
       case Op.FETCH_ADD:
       case Op.FETCH_OR:
       case Op.FETCH_AND: {
-        const now_ns = this.charge(t, addr, ACCESS_RMW);
+        const now_ns = this.charge(t, addr, ACCESS_RMW, step_ns);
         const old = w[addr]!;
         w[addr] = rmw_result(op, old, k.a);
         if (this.nr_spinning) this.wake_spinners(addr, now_ns);
         return old;
       }
       case Op.COND_LOAD_NE: {
-        this.charge(t, addr, ACCESS_READ);
+        this.charge(t, addr, ACCESS_READ, step_ns);
         const v = w[addr]!;
         if (v !== k.a) return v;
         this.nr_spinning++;
@@ -589,19 +615,19 @@ class TimingExecutor {
       case Op.FUTEX_WAIT:
         if (this.woken[t]) {
           this.woken[t] = 0;
-          this.clock_ns[t]! += this.step_ns;
+          this.clock_ns[t]! += step_ns;
           return 0;
         }
-        this.charge(t, addr, ACCESS_READ);
+        this.charge(t, addr, ACCESS_READ, step_ns);
         if (w[addr] !== k.a) return 1;
         return this.park(t, this.futexq, addr, TASK_FUTEX);
       case Op.FUTEX_WAKE: {
-        const now_ns = this.advance(t, this.step_ns);
+        const now_ns = this.advance(t, step_ns);
         return this.waker_pays(t, this.wake_futex(addr, k.a, now_ns));
       }
       case Op.RCU_READ_LOCK:
         __rcu_read_lock(w, this.sys.rcu_data[t]!);
-        this.clock_ns[t]! += this.step_ns;
+        this.clock_ns[t]! += step_ns;
         return 0;
       case Op.RCU_READ_UNLOCK: {
         const wake = __rcu_read_unlock(w, this.sys.rcu_data[t]!, this.sys.rcu_state);
@@ -610,7 +636,7 @@ class TimingExecutor {
             'rcu',
             `rcu_read_unlock() without rcu_read_lock() by ${task_name(this.scenario, this.cfg, t)}`,
           );
-        const now_ns = this.advance(t, this.step_ns);
+        const now_ns = this.advance(t, step_ns);
         if (wake > 0) this.waker_pays(t, this.wake_futex(wake, 0x7fffffff, now_ns));
         return 0;
       }
@@ -622,7 +648,7 @@ class TimingExecutor {
       case Op.MEMCPY:
       case Op.MEMSET: {
         const n = k.b;
-        let cost_ns = this.step_ns + this.costs.word_ns * n + this.cache.bulk(t, addr, n, true);
+        let cost_ns = step_ns + this.costs.word_ns * n + this.cache.bulk(t, addr, n, true);
         if (op === Op.MEMCPY) {
           cost_ns += this.cache.bulk(t, k.a, n, false);
           w.copyWithin(addr, k.a, k.a + n);
@@ -635,7 +661,7 @@ class TimingExecutor {
       }
       case Op.ALLOC: {
         const obj = slab_alloc(this.m, addr, k.a);
-        let cost_ns = this.step_ns + this.costs.alloc_ns;
+        let cost_ns = step_ns + this.costs.alloc_ns;
         if (obj !== 0 && k.a & __GFP_ZERO) {
           const size = w[addr + KMEM_CACHE.object_size]!;
           cost_ns += this.costs.word_ns * size + this.cache.bulk(t, obj, size, true);
@@ -645,7 +671,7 @@ class TimingExecutor {
       }
       case Op.FREE:
         slab_free(this.m, addr, k.a, t);
-        this.clock_ns[t]! += this.step_ns + this.costs.alloc_ns;
+        this.clock_ns[t]! += step_ns + this.costs.alloc_ns;
         return 0;
       default:
         throw new KernelBug(

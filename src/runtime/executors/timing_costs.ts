@@ -14,6 +14,8 @@
  * timing.ts for which op pays what and cache_model.ts for the lines.
  */
 
+import { JS_STEP_WEIGHTS } from './timing_weights.js';
+
 /** The constants of a profile, in the order the report lists them. */
 export const COST_NAMES = [
   // Code between two accesses plus the access itself when it hits in the CPU's own cache.
@@ -61,6 +63,13 @@ export type CostProfile = Readonly<Record<CostName, number>> & {
    * crowded_ns. Absent: a core for every CPU.
    */
   readonly cores?: number;
+  /**
+   * A step's cost by the kernel function whose frame makes it (the
+   * function called with call(), which runs its plain `yield*` callees
+   * inside it), as a multiple of step_ns; a function not listed, 1.
+   * Absent: every step costs step_ns.
+   */
+  readonly step_weights?: Readonly<Record<string, number>>;
 };
 
 /** Whether a run of `cpus` CPUs leaves `p`'s machine no spare core. */
@@ -72,6 +81,7 @@ function profile(
   name: ProfileName,
   costs: Readonly<Record<CostName, Cost>>,
   cores?: number,
+  step_weights?: Readonly<Record<string, number>>,
 ): CostProfile {
   const values = {} as Record<CostName, number>;
   const sources = {} as Record<CostName, string>;
@@ -82,7 +92,18 @@ function profile(
     values[c] = value_ns;
     sources[c] = source;
   }
-  return { name, ...values, sources, ...(cores === undefined ? {} : { cores }) };
+  for (const [fn, w] of Object.entries(step_weights ?? {}))
+    if (!(Number.isFinite(w) && w > 0))
+      throw new Error(
+        `cost profile ${name}: the step weight of ${fn} = ${w} is not a positive factor`,
+      );
+  return {
+    name,
+    ...values,
+    sources,
+    ...(cores === undefined ? {} : { cores }),
+    ...(step_weights === undefined ? {} : { step_weights }),
+  };
 }
 
 /** A profile's constants with their sources, for the report's table. */
@@ -208,7 +229,7 @@ const JS_CALIBRATION: Readonly<Record<CostName, Cost>> = {
     'fitted with step_ns: the fit finds the annotations free, the step before or after them paying for their round trip',
   ),
 };
-const JS = profile('js', JS_CALIBRATION, 2);
+const JS = profile('js', JS_CALIBRATION, 2, JS_STEP_WEIGHTS);
 
 export const PROFILES: Readonly<Record<ProfileName, CostProfile>> = { js: JS, hw: HW };
 

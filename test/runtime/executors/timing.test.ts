@@ -98,7 +98,8 @@ test("one CPU's loads then an RMW of one line cost exactly what the profile pred
     const r = run_tiny(1, { mode: LOADS, n }, profile);
     assert.equal(r.bug, null);
     // The first load fetches the line from memory; the rest and the RMW hit.
-    const predicted = profile.memory_ns + (n + 1) * profile.step_ns + profile.rmw_ns;
+    const step_ns = profile.step_ns * (profile.step_weights?.cpu ?? 1);
+    const predicted = profile.memory_ns + (n + 1) * step_ns + profile.rmw_ns;
     // Exact but for the order of float additions (the js profile's constants have fractions).
     assert.ok(
       Math.abs(r.makespan_ns - predicted) < 1e-9 * predicted,
@@ -142,6 +143,18 @@ test('doubling every constant of the profile doubles every time of a run, and no
     assert.equal(b.cache.wakeups, a.cache.wakeups, what);
     assert.equal(b.cache.rmw_stall_ns, 2 * a.cache.rmw_stall_ns, what);
   }
+});
+
+test("with step_weights a step costs step_ns times its kernel function's weight; a function not listed, 1", () => {
+  const n = 10;
+  // The tiny scenario's accesses are all made in its `cpu` function.
+  const heavy = run_tiny(1, { mode: LOADS, n }, { ...HW, step_weights: { cpu: 3, other: 100 } });
+  const unlisted = run_tiny(1, { mode: LOADS, n }, { ...HW, step_weights: { other: 100 } });
+  const plain = run_tiny(1, { mode: LOADS, n });
+  assert.equal(heavy.bug, null);
+  assert.equal(heavy.makespan_ns, HW.memory_ns + (n + 1) * 3 * HW.step_ns + HW.rmw_ns);
+  assert.equal(unlisted.makespan_ns, plain.makespan_ns);
+  assert.deepEqual(heavy.steps, plain.steps);
 });
 
 test('a line written by one CPU then by another costs one transfer, after the first miss is done', () => {
