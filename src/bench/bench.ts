@@ -6,7 +6,13 @@
  * Either way the same scenario code runs, so the two are comparable.
  */
 import { availableParallelism } from 'node:os';
-import { type NativeBug, NativePool, run_native } from '../runtime/executors/native.js';
+import {
+  type NativeBug,
+  NativePool,
+  type NativeResult,
+  run_native,
+} from '../runtime/executors/native.js';
+import { type FrameSamples, merge_frames } from '../runtime/executors/native_worker.js';
 import { run_timing, type TimingBug } from '../runtime/executors/timing.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
 import { make_config, type RunConfig } from '../runtime/scenario.js';
@@ -144,21 +150,11 @@ const bench_bug = (p: BenchPoint, cfg: RunConfig, bug: TimingBug | NativeBug): B
  * against. In alternation both see the same minutes.
  */
 async function measure_native(p: BenchPoint, cfgs: readonly RunConfig[]): Promise<Measured[]> {
-  const scenario = p.workload.scenario;
-  const pool = native_pool_for(p);
   const run = async (cfg: RunConfig): Promise<Measured> => {
-    const r = await run_native(scenario, cfg, {
-      measure: true,
-      seconds: NATIVE_SECONDS,
-      warmup_ms: WARMUP_MS,
-      pool,
-    });
-    if (r.bug) throw bench_bug(p, cfg, r.bug);
+    const r = await native_run(p, cfg, false);
     return { stats: merge_samples(r.ops), counters: r.report };
   };
-  for (const cfg of cfgs)
-    for (let i = 0; i < NATIVE_WARM_RUNS || !pool.warmed(scenario, cfg, WORKER_WARM_RUNS); i++)
-      await run(cfg);
+  for (const cfg of cfgs) await warm(p, cfg);
   const runs: Measured[][] = cfgs.map(() => []);
   for (let i = 0; i < NATIVE_RUNS; i++)
     for (const [c, cfg] of cfgs.entries()) runs[c]!.push(await run(cfg));
@@ -171,6 +167,48 @@ async function measure_native(p: BenchPoint, cfgs: readonly RunConfig[]): Promis
       runs_ops_per_s: of_cfg.map((r) => r.stats.ops_per_s),
     };
   });
+}
+
+/* One measured native run of point p's `cfg` on its pool; a bug is thrown. */
+async function native_run(
+  p: BenchPoint,
+  cfg: RunConfig,
+  frame_samples: boolean,
+): Promise<NativeResult> {
+  const r = await run_native(p.workload.scenario, cfg, {
+    measure: true,
+    seconds: NATIVE_SECONDS,
+    warmup_ms: WARMUP_MS,
+    pool: native_pool_for(p),
+    frame_samples,
+  });
+  if (r.bug) throw bench_bug(p, cfg, r.bug);
+  return r;
+}
+
+/* Point p's pool warmed for `cfg`: NATIVE_WARM_RUNS runs, and more until each worker had WORKER_WARM_RUNS. */
+async function warm(p: BenchPoint, cfg: RunConfig): Promise<void> {
+  const pool = native_pool_for(p);
+  for (
+    let i = 0;
+    i < NATIVE_WARM_RUNS || !pool.warmed(p.workload.scenario, cfg, WORKER_WARM_RUNS);
+    i++
+  )
+    await native_run(p, cfg, false);
+}
+
+/**
+ * What a native point's steps cost, by kernel function (calibration's
+ * step_weights): NATIVE_RUNS runs on its warm workers, each sampling.
+ */
+export async function sample_frames(p: BenchPoint): Promise<FrameSamples> {
+  const cfg = config(p);
+  await warm(p, cfg);
+  const frames: FrameSamples = {};
+  for (let i = 0; i < NATIVE_RUNS; i++) {
+    merge_frames(frames, (await native_run(p, cfg, true)).frames);
+  }
+  return frames;
 }
 
 function measure_timing(p: BenchPoint, cfg: RunConfig): Measured {

@@ -25,6 +25,13 @@
  * (page-fault3 under mmap-lock on 2 CPUs: a tenth of the machine's time
  * in /proc/self/task), where with a spare core they cost the CPUs nothing.
  *
+ * Before the fit, every workload and policy runs natively on 1 and 2 CPUs
+ * with its steps sampled by kernel function (step_weights()): a step of
+ * a fork's PTE copy loop costs a third of one of a fault's, and one
+ * step_ns for both made the model fork too slowly, so that it let 12.5
+ * pins through a fork where native let 5 to 8. The weights are measured,
+ * not fitted; step_ns is fitted as the mean step they are relative to.
+ *
  * Every workload and policy runs natively on 1 and 2 CPUs, in
  * CALIBRATION_SWEEPS sweeps one after another, and each point's figure is
  * the median of the sweeps': this machine's speed drifts by a quarter
@@ -40,14 +47,17 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { POLICIES } from '../kernel/mm/policy.js';
 import type { Progress } from '../report/progress.js';
+import type { FrameSamples } from '../runtime/executors/native_worker.js';
 import { worker_recorder } from '../runtime/executors/native_worker.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
-import { BenchError } from './bench.js';
+import { BenchError, release_native_pool, sample_frames } from './bench.js';
 import { median } from './op_stats.js';
 import type { BenchResult } from './result.js';
 import { sweep } from './sweep.js';
 import { run_timing_points } from './timing_pool.js';
+import { WORKLOADS } from './workloads/index.js';
 
 export type MeasuredName =
   | 'line_transfer_ns'
@@ -76,6 +86,8 @@ export interface FitPoint extends NativePoint {
 
 export interface Calibration {
   readonly measured: Readonly<Record<MeasuredName, number>>;
+  /** A step's cost by kernel function, over the mean step (step_weights()). */
+  readonly step_weights: Readonly<Record<string, number>>;
   /** The least a step can cost: step_ns's floor in the fit. */
   readonly step_floor_ns: number;
   readonly fitted: Readonly<Record<FittedName, number>>;
@@ -402,6 +414,72 @@ async function measure_native(progress: Progress): Promise<NativePoint[]> {
   }));
 }
 
+/*
+ * A sampled step longer than this is not the kernel function's code: the
+ * host took the core (a preemption, a V8 collection). Natively the
+ * longest steps of code are a page-table walk's or an unmapped-area
+ * search's, a few microseconds.
+ */
+const STEP_SAMPLE_CAP_NS = 20_000;
+/*
+ * A function's weight is drawn toward 1 as if it had this many more
+ * samples at the mean: one seen a few times (a slow path, an allocation
+ * of an anon_vma) would otherwise carry the noise of those few.
+ */
+const STEP_WEIGHT_PRIOR = 50;
+
+/**
+ * Each kernel function's step cost over the mean step, from frame samples
+ * (native_worker.ts, FrameSampler): the mean of its samples under
+ * STEP_SAMPLE_CAP_NS over the mean of all, drawn toward 1 by
+ * STEP_WEIGHT_PRIOR. The profile's step_ns then stands for the mean step
+ * and the weights for how far a function's steps are from it: a fork's
+ * PTE copy loop against a fault's walk through a dozen functions.
+ */
+export function step_weights(samples: readonly Readonly<FrameSamples>[]): Record<string, number> {
+  const by_fn = new Map<string, { n: number; sum_ns: number }>();
+  let n = 0;
+  let sum_ns = 0;
+  for (const of_point of samples)
+    for (const [fn, ns] of Object.entries(of_point)) {
+      const f = by_fn.get(fn) ?? { n: 0, sum_ns: 0 };
+      for (const x of ns)
+        if (x < STEP_SAMPLE_CAP_NS) {
+          f.n++;
+          f.sum_ns += x;
+        }
+      by_fn.set(fn, f);
+    }
+  for (const f of by_fn.values()) {
+    n += f.n;
+    sum_ns += f.sum_ns;
+  }
+  if (n === 0) throw new Error('step weights: no step was sampled');
+  const mean_ns = sum_ns / n;
+  const out: Record<string, number> = {};
+  for (const [fn, f] of [...by_fn].sort(([a], [b]) => (a < b ? -1 : 1)))
+    out[fn] = (f.sum_ns / mean_ns + STEP_WEIGHT_PRIOR) / (f.n + STEP_WEIGHT_PRIOR);
+  return out;
+}
+
+/** Every workload × policy at CALIBRATION_CPUS natively, each sampling its steps by kernel function. */
+async function sample_steps(progress: Progress): Promise<FrameSamples[]> {
+  const bar = progress.step(
+    'native, steps sampled by kernel function',
+    WORKLOADS.size * POLICIES.length * CALIBRATION_CPUS.length,
+  );
+  const out: FrameSamples[] = [];
+  for (const workload of WORKLOADS.values())
+    for (const policy of POLICIES)
+      for (const cpus of CALIBRATION_CPUS) {
+        bar.tick(`${workload.name} ${policy} ${cpus}`);
+        out.push(await sample_frames({ workload, policy, cpus, executor: 'native' }));
+      }
+  await release_native_pool();
+  bar.done();
+  return out;
+}
+
 /** One round of the fit: the profile it probed and how far the model was from native there. */
 export interface FitRound {
   readonly fitted: Readonly<Record<FittedName, number>>;
@@ -477,11 +555,17 @@ export async function calibrate(progress: Progress): Promise<Calibration> {
   const measured = await measure_constants();
   const step_floor_ns = measure_step_floor_ns();
   micro.done();
+  const weights = step_weights(await sample_steps(progress));
   const native = await measure_native(progress);
   // The first probes start from the profile's own fitted values: with them
   // at 0 a timed run's clock would hardly move and it would run all of its
   // operations.
-  const base: CostProfile = { ...PROFILES.js, ...measured, cores: availableParallelism() };
+  const base: CostProfile = {
+    ...PROFILES.js,
+    ...measured,
+    cores: availableParallelism(),
+    step_weights: weights,
+  };
   const floor_ns = FITTED.map((c) => (c === 'step_ns' ? step_floor_ns : 0));
   const {
     fitted,
@@ -495,6 +579,7 @@ export async function calibrate(progress: Progress): Promise<Calibration> {
   );
   return {
     measured,
+    step_weights: weights,
     step_floor_ns,
     fitted,
     rounds,

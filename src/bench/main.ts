@@ -9,8 +9,9 @@
  *  - fault-vs-mprotect natively on 2 CPUs: faults off mmap_lock, and their
  *    p99 with the mprotect writer against alone;
  *  - the `js` cost profile's measured constants against the same
- *    microbenchmarks now (--calibrate: a whole new fit, from three native
- *    sweeps at 1 and 2 CPUs, about 11 minutes);
+ *    microbenchmarks now (--calibrate: a whole new fit, from steps sampled
+ *    by kernel function and three native sweeps at 1 and 2 CPUs, about 15
+ *    minutes);
  *  - the timing model against native runs, every workload and policy at 1
  *    and 2 CPUs, and the timing executor's own steps per second.
  * Each figure is the median of several runs; machines here are shared.
@@ -368,8 +369,13 @@ async function main(): Promise<void> {
       Object.entries(fitted)
         .map(([c, v]) => `${c} ${v.toFixed(1)}`)
         .join(', ');
+    const weights = Object.entries(calibration.step_weights).sort(([, a], [, b]) => b - a);
     console.log(
-      `a new fit (--calibrate), step_ns not below a bare generator step, ${calibration.step_floor_ns.toFixed(1)} ns; each round's error (Σ (model / native - 1)²):`,
+      `a new fit (--calibrate). Step weights of ${weights.length} kernel functions, sampled natively (src/runtime/executors/timing_weights.ts):`,
+    );
+    for (const [fn, w] of weights) console.log(`  ${fn}: ${w.toFixed(3)},`);
+    console.log(
+      `step_ns not below a bare generator step, ${calibration.step_floor_ns.toFixed(1)} ns; each round's error (Σ (model / native - 1)²):`,
     );
     for (const r of calibration.rounds)
       console.log(

@@ -16,6 +16,7 @@ import {
   fit_profile,
   type ModelRuns,
   type Row,
+  step_weights,
 } from '../../src/bench/calibrate.js';
 import { type CostProfile, PROFILES } from '../../src/runtime/executors/timing_costs.js';
 
@@ -138,4 +139,22 @@ test('a round whose profile livelocks the model ends the fit; the best before it
     }),
     /deadlock/,
   );
+});
+
+test("step weights: a function's mean sampled step over the mean of all, drawn toward 1 by its few samples; host stalls left out", () => {
+  const many = (ns: number, n: number) => new Array<number>(n).fill(ns);
+  // Two points; a preemption's 5 ms step in each is not code.
+  const w = step_weights([
+    { walk: [...many(100, 5000), 5e6], fault: many(300, 2500) },
+    { walk: many(100, 5000), fault: [...many(300, 2500), 5e6], slow_path: many(300, 2) },
+  ]);
+  const mean_ns = (100 * 10000 + 300 * 5002) / 15002;
+  const drawn = (ns: number, n: number) => ((n * ns) / mean_ns + 50) / (n + 50);
+  assert.deepEqual(Object.keys(w), ['fault', 'slow_path', 'walk']);
+  assert.ok(Math.abs(w.walk! - drawn(100, 10000)) < 1e-12, `walk ${w.walk}`);
+  assert.ok(Math.abs(w.fault! - drawn(300, 5000)) < 1e-12, `fault ${w.fault}`);
+  // As costly a step as fault's, but seen twice: near 1.
+  assert.ok(Math.abs(w.slow_path! - drawn(300, 2)) < 1e-12 && w.slow_path! < 1.1);
+  assert.ok(w.fault! > 2.5 * w.walk!);
+  assert.throws(() => step_weights([{}]), /no step was sampled/);
 });

@@ -35,6 +35,8 @@ import {
 import { sibling_url, worker_source } from '../worker_source.js';
 import { CTRL, CTRL_ABORT, ctrl_base, ctrl_words, TASK_BLOCKED, TASK_DONE } from './native_ctrl.js';
 import {
+  type FrameSamples,
+  merge_frames,
   NativeCpu,
   type PoolRun,
   SPIN_LIMIT_DEDICATED,
@@ -61,6 +63,8 @@ export interface NativeResult {
   readonly report: Readonly<Record<string, number>>;
   /** With `measure`: each task's operations (k.op_begin()/op_end()); empty otherwise. */
   readonly ops: readonly OpSample[];
+  /** With `frame_samples`: every task's, by kernel function; empty otherwise. */
+  readonly frames: FrameSamples;
 }
 
 export interface NativeOptions {
@@ -77,6 +81,8 @@ export interface NativeOptions {
   readonly warmup_ms?: number;
   /** Run the tasks on this pool's warm workers instead of fresh ones. */
   readonly pool?: NativePool;
+  /** Sample steps' costs by kernel function in every worker (calibration's step weights). */
+  readonly frame_samples?: boolean;
 }
 
 /**
@@ -163,7 +169,7 @@ export class NativePool {
 
 type WorkerMessage =
   | { type: 'go' }
-  | { type: 'done'; cpu_ms: number; ops: OpSample | null }
+  | { type: 'done'; cpu_ms: number; ops: OpSample | null; frames: FrameSamples | null }
   | { type: 'bug'; bug_class: string; message: string; stack: string };
 
 /* Shared WebAssembly memory comes in whole pages of 64 KiB, at most 65536 of them. */
@@ -244,6 +250,7 @@ export async function run_native(
   const workers: Worker[] = [];
   const cpu_ms = new Array<number>(nr_tasks).fill(0);
   const ops: OpSample[] = [];
+  const frames: FrameSamples = {};
   const time_origin_ms = opts.measure ? performance.timeOrigin + performance.now() : undefined;
   const name = (t: number) => task_name(scenario, cfg, t);
   // What each run's listeners are, to take them off a pooled worker after.
@@ -315,6 +322,7 @@ export async function run_native(
         nr_tasks,
         spin_limit: cfg.cpus <= availableParallelism() ? SPIN_LIMIT_DEDICATED : SPIN_LIMIT_SHARED,
         ...(time_origin_ms === undefined ? {} : { time_origin_ms, warmup_ms: opts.warmup_ms ?? 0 }),
+        ...(opts.frame_samples ? { frame_samples: true } : {}),
       };
       const worker = start_worker(init);
       workers.push(worker);
@@ -335,6 +343,7 @@ export async function run_native(
         }
         cpu_ms[t] = msg.cpu_ms;
         if (msg.ops) ops.push(msg.ops);
+        if (msg.frames) merge_frames(frames, msg.frames);
         done++;
         if (t < cfg.cpus && ++cpus_done === cfg.cpus) {
           if (scenario.epilogue) {
@@ -398,7 +407,7 @@ export async function run_native(
   );
   const report = scenario.report?.(m, sys, globals, cfg) ?? {};
   const outcome = bug ?? check_outcome(scenario, cfg, { nr_tasks, m, sys, globals });
-  return { bug: outcome, elapsed_ms, steps, cpu_ms, report, ops };
+  return { bug: outcome, elapsed_ms, steps, cpu_ms, report, ops, frames };
 }
 
 /* scenario.check() once every task ended: its KernelBug as the run's bug. */

@@ -10,7 +10,15 @@ import type { KernelSymbols } from '../../kernel/boot.js';
 import { __rcu_read_lock, __rcu_read_unlock } from '../../kernel/rcu/tree.js';
 import { slab_alloc, slab_free } from '../../kernel/slab.js';
 import { KernelMemory } from '../memory.js';
-import { fill_words, KernelContext, type KGen, KStack, Op } from '../ops.js';
+import {
+  fill_words,
+  frame_name,
+  frames_named,
+  KernelContext,
+  type KGen,
+  KStack,
+  Op,
+} from '../ops.js';
 import { type RunConfig, type Scenario, task_code } from '../scenario.js';
 import {
   CTRL,
@@ -41,6 +49,83 @@ export interface WorkerInit {
   readonly time_origin_ms?: number;
   /** With time_origin_ms: operations that begin within this long of the task's start are not recorded. */
   readonly warmup_ms?: number;
+  /** Sample the cost of steps by kernel function (FrameSampler). */
+  readonly frame_samples?: boolean;
+}
+
+/** Sampled steps' costs in ns, by the kernel function whose frame made the access. */
+export type FrameSamples = Record<string, number[]>;
+
+/** Add `from`'s samples to `into`'s. */
+export function merge_frames(into: FrameSamples, from: Readonly<FrameSamples>): void {
+  for (const [fn, ns] of Object.entries(from)) into[fn] = (into[fn] ?? []).concat(ns);
+}
+
+/*
+ * Accesses whose step a frame sample times: those the timing executor
+ * charges step_ns and a line for, nothing more. A lock's RMW, a futex, a
+ * page copy or an allocation has a cost of its own in the model.
+ */
+const PLAIN_ACCESS = new Set<number>([
+  Op.LOAD,
+  Op.STORE,
+  Op.READ_ONCE,
+  Op.WRITE_ONCE,
+  Op.LOAD_ACQUIRE,
+  Op.STORE_RELEASE,
+]);
+
+/*
+ * What a step costs natively, by kernel function, for the `js` profile's
+ * step_weights: one step in about every SAMPLE_GAP_MEAN, if its access is
+ * plain, is timed from its perform() to the next access yielded (what the
+ * timing executor charges it step_ns for) and charged to the frame that
+ * made it. The gaps are pseudo-random, so that no loop of the kernel's
+ * samples the same step of each round; a step's figure is less the cost
+ * of a clock read, measured at the start. A step in which an operation
+ * began or ended is left out (the timing executor charges the meter's
+ * work as op_ns), and so is one that met a function for the first time
+ * (naming its frame takes a stack trace).
+ */
+const SAMPLE_GAP_MEAN = 16;
+class FrameSampler {
+  private x = 0x2545f491;
+  private readonly by_frame = new Map<number, number[]>();
+  readonly clock_read_ns: number;
+
+  constructor() {
+    const reads: number[] = [];
+    for (let i = 0; i < 2001; i++) {
+      const t0 = performance.now();
+      reads.push((performance.now() - t0) * 1e6);
+    }
+    this.clock_read_ns = reads.sort((a, b) => a - b)[reads.length >> 1]!;
+  }
+
+  /* Steps to the next sample: 1 to 2 * SAMPLE_GAP_MEAN - 1, uniformly (xorshift32). */
+  gap(): number {
+    let x = this.x;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.x = x;
+    return 1 + ((x >>> 0) % (2 * SAMPLE_GAP_MEAN - 1));
+  }
+
+  add(frame: number, ns: number): void {
+    let of = this.by_frame.get(frame);
+    if (!of) {
+      of = [];
+      this.by_frame.set(frame, of);
+    }
+    of.push(ns);
+  }
+
+  samples(): FrameSamples {
+    const out: FrameSamples = {};
+    for (const [frame, ns] of this.by_frame) out[frame_name(frame)] = ns;
+    return out;
+  }
 }
 
 /** Milliseconds a blocked worker sleeps before it looks at the abort flag again. */
@@ -68,6 +153,8 @@ export class NativeCpu {
   private readonly rdp: number;
   private readonly base: number;
   readonly k: KernelContext;
+  /** Set to sample steps' costs by kernel function (frame samples). */
+  sampler: FrameSampler | null = null;
 
   constructor(
     private readonly m: KernelMemory,
@@ -182,10 +269,24 @@ export class NativeCpu {
   /** Run `gen` to its end; returns its value. Publishes progress every 1024 steps. */
   drive<R>(code: KGen<R>): R {
     const gen = new KStack(code, this.k);
+    const sampler = this.sampler;
     let steps = 0;
+    // Infinity counts down forever: without a sampler no step is timed.
+    let gap = sampler ? sampler.gap() : Number.POSITIVE_INFINITY;
     let r = gen.next();
     while (!r.done) {
-      r = gen.next(this.perform());
+      if (--gap === 0 && PLAIN_ACCESS.has(this.k.op)) {
+        const { frame, op_marks } = this.k;
+        const named = frames_named();
+        const t0 = performance.now();
+        r = gen.next(this.perform());
+        const ns = (performance.now() - t0) * 1e6 - sampler!.clock_read_ns;
+        // The meter's clock reads and record are op_ns's, a stack trace the sampler's own.
+        if (this.k.op_marks === op_marks && frames_named() === named) sampler!.add(frame, ns);
+      } else {
+        r = gen.next(this.perform());
+      }
+      if (gap <= 0) gap = sampler!.gap();
       if ((++steps & 1023) === 0) {
         Atomics.add(this.ctrl, this.base + CTRL.steps, 1024);
         this.check_abort();
@@ -237,11 +338,16 @@ function run_task(scenario: Scenario, init: WorkerInit): void {
         ? null
         : worker_recorder(init.time_origin_ms, t, init.warmup_ms ?? 0);
     cpu.k.meter = recorder;
+    if (init.frame_samples) {
+      cpu.k.framing = true;
+      cpu.sampler = new FrameSampler();
+    }
     const t0 = performance.now();
     cpu.drive(gen);
     Atomics.store(ctrl, base + CTRL.state, TASK_DONE);
     const ops: OpSample | null = recorder?.sample() ?? null;
-    parentPort!.postMessage({ type: 'done', cpu_ms: performance.now() - t0, ops });
+    const frames = cpu.sampler?.samples() ?? null;
+    parentPort!.postMessage({ type: 'done', cpu_ms: performance.now() - t0, ops, frames });
   } catch (e) {
     if (e instanceof Aborted) return;
     Atomics.store(ctrl, base + CTRL.op, cpu.k.op);

@@ -97,3 +97,23 @@ test("a pooled run boots in the last run's memory, zeroed: it measures what a fr
       assert.deepEqual(r.report, fresh.report);
     }
   }));
+
+test("frame samples time a run's plain steps by the kernel function that made them; without, none are taken", async () => {
+  const w = find_workload('pft');
+  const cfg = make_config(w.scenario, { cpus: 1, params: w.params('timing', 1) });
+  const plain = await run_native(w.scenario, cfg, {});
+  assert.deepEqual(plain.frames, {});
+  const r = await run_native(w.scenario, cfg, { frame_samples: true });
+  assert.equal(r.bug, null, r.bug?.message);
+  // A fault's walk: each function on it makes plain accesses.
+  for (const fn of ['do_user_addr_fault', 'handle_mm_fault', 'do_anonymous_page'])
+    assert.ok((r.frames[fn]?.length ?? 0) > 0, `${fn} sampled: ${Object.keys(r.frames)}`);
+  const all = Object.values(r.frames).flat();
+  // About one step in SAMPLE_GAP_MEAN (16), of the plain accesses among all steps.
+  const steps = r.steps.reduce((a, b) => a + b, 0);
+  assert.ok(all.length > steps / 64 && all.length < steps / 8, `${all.length} of ${steps} steps`);
+  assert.ok(
+    all.every((ns) => Number.isFinite(ns)),
+    'every sample a time',
+  );
+});
