@@ -88,6 +88,7 @@ export async function collect_report(opts: ReportOptions, progress: Progress): P
     profiles: Object.values(PROFILES).map((p) => ({
       name: p.name,
       constants: profile_constants(p),
+      ...(p.step_weights ? { step_weights: p.step_weights } : {}),
     })),
     durations_ms,
   };

@@ -57,6 +57,8 @@ export interface ReportData {
   readonly profiles: readonly {
     name: string;
     constants: readonly { name: string; value_ns: number; source: string }[];
+    /** A step's cost by kernel function, as a multiple of step_ns (none: every step step_ns). */
+    step_weights?: Readonly<Record<string, number>>;
   }[];
   /** How long each part took. */
   readonly durations_ms: Readonly<Record<string, number>>;
@@ -748,7 +750,19 @@ function profiles_section(profiles: ReportData['profiles']): string {
       tr([cell(p.name), cell(c.name, 'mono'), cell(fmt_num(c.value_ns), 'num'), cell(c.source)]),
     ),
   );
-  return [head, table_html(['profile', 'constant', 'ns', 'source'], rows)].join('\n');
+  const weighted = profiles.flatMap((p) =>
+    p.step_weights ? [weights_html(p.name, p.step_weights)] : [],
+  );
+  return [head, table_html(['profile', 'constant', 'ns', 'source'], rows), ...weighted].join('\n');
+}
+
+/* A profile's step weights, dearest first. */
+function weights_html(profile: string, weights: Readonly<Record<string, number>>): string {
+  const sorted = Object.entries(weights).sort(([, a], [, b]) => b - a);
+  const list = sorted.map(([fn, w]) => `${fn} ×${w.toFixed(2)}`).join(', ');
+  return `<p>${esc(
+    `${profile}: a step costs step_ns times the weight of the kernel function making it, measured natively (steps sampled by function, src/bench/calibrate.ts); a function not listed weighs 1. Dearest first: ${list}.`,
+  )}</p>`;
 }
 
 function durations_section(d: Readonly<Record<string, number>>): string {

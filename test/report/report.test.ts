@@ -348,6 +348,24 @@ test('a few faults under the whole mmap_lock are not rounded away', async () => 
   has(html, 'is mmap-lock 0.1%, vma-rwsem 99.0%, vma-refcnt 99.6%, range 100%;');
 });
 
+test("a profile's step weights are listed dearest first; a profile without has none", async () => {
+  const html = await report_html(
+    data({
+      profiles: [
+        { name: 'hw', constants: [] },
+        {
+          name: 'js',
+          constants: [{ name: 'step_ns', value_ns: 200, source: 'fitted' }],
+          step_weights: { walk_present_ptes: 0.5, gup_fast: 2, '<x>': 1 },
+        },
+      ],
+    }),
+  );
+  has(html, 'Dearest first: gup_fast ×2.00, &lt;x&gt; ×1.00, walk_present_ptes ×0.50.');
+  has(html, '<p>js: a step costs step_ns times the weight');
+  lacks(html, '<p>hw: a step costs');
+});
+
 test('missing data: each section says so, nothing breaks', async () => {
   const html = await report_html(
     data({ catalogue: null, native: [], timing_js: [], scaling: [], profiles: [], workloads: [] }),
