@@ -72,39 +72,58 @@ export function* mt_nr(k: KernelContext, node: number): KGen<number> {
  * Read the current node. Under the range policy writers of other ranges may
  * replace (and free, after a grace period) the node meanwhile: read it
  * under RCU. Elsewhere the mmap lock or the caller's RCU section keeps it.
+ * `read` gets the node, its entry count and `page`; it is a function of
+ * the module, not a closure, so that its frames are one kernel function
+ * (ops.ts, frame_of()).
  */
 function* mt_read<R>(
   k: KernelContext,
   mm: number,
-  read: (node: number, nr: number) => KGen<R>,
+  read: (k: KernelContext, node: number, nr: number, page: number) => KGen<R>,
+  page: number,
 ): KGen<R> {
   const rcu = k.policy === POLICY_RANGE;
   if (rcu) yield k.rcu_read_lock();
   const node = yield* mt_root(k, mm);
-  // In place, not call(): a closure's frame would be a new function to name at each lookup (ops.ts, frame_of()).
-  const result = yield* read(node, yield* mt_nr(k, node));
+  const result = yield* call(read(k, node, yield* mt_nr(k, node), page));
   if (rcu) yield k.rcu_read_unlock();
   return result;
 }
 
+function* mt_find_node(
+  k: KernelContext,
+  node: number,
+  nr: number,
+  page: number,
+): KGen<MtEntry | null> {
+  const i = yield* mt_search(k, node, nr, page);
+  return i < nr ? yield* mt_entry(k, node, i) : null;
+}
+
+function* mt_prev_node(
+  k: KernelContext,
+  node: number,
+  nr: number,
+  page: number,
+): KGen<MtEntry | null> {
+  const i = yield* mt_search(k, node, nr, page);
+  return i > 0 ? yield* mt_entry(k, node, i - 1) : null;
+}
+
+function* mt_entries_node(k: KernelContext, node: number, nr: number): KGen<MtEntry[]> {
+  const out: MtEntry[] = [];
+  for (let i = 0; i < nr; i++) out.push(yield* mt_entry(k, node, i));
+  return out;
+}
+
 /** find_vma(): the first range ending above `page`, or null. */
 export function* mt_find(k: KernelContext, mm: number, page: number): KGen<MtEntry | null> {
-  return yield* call(
-    mt_read(k, mm, function* (node, nr) {
-      const i = yield* mt_search(k, node, nr, page);
-      return i < nr ? yield* mt_entry(k, node, i) : null;
-    }),
-  );
+  return yield* call(mt_read(k, mm, mt_find_node, page));
 }
 
 /** mas_prev(): the last range ending at or below `page`, or null. */
 export function* mt_prev(k: KernelContext, mm: number, page: number): KGen<MtEntry | null> {
-  return yield* call(
-    mt_read(k, mm, function* (node, nr) {
-      const i = yield* mt_search(k, node, nr, page);
-      return i > 0 ? yield* mt_entry(k, node, i - 1) : null;
-    }),
-  );
+  return yield* call(mt_read(k, mm, mt_prev_node, page));
 }
 
 /** mas_walk() / vma_lookup(): the VMA whose range contains `page`, or 0. */
@@ -115,13 +134,7 @@ export function* mt_lookup(k: KernelContext, mm: number, page: number): KGen<num
 
 /** Every entry, in address order (writers and reports; not for hot paths). */
 export function* mt_entries(k: KernelContext, mm: number): KGen<MtEntry[]> {
-  return yield* call(
-    mt_read(k, mm, function* (node, nr) {
-      const out: MtEntry[] = [];
-      for (let i = 0; i < nr; i++) out.push(yield* mt_entry(k, node, i));
-      return out;
-    }),
-  );
+  return yield* call(mt_read(k, mm, mt_entries_node, 0));
 }
 
 /**
