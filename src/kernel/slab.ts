@@ -83,9 +83,16 @@ function slab_cell(info: StructInfo): { offset: number; stride: number } {
   return { offset, stride: round_up(offset + info.size, info.align) };
 }
 
-/** Words one object of `info` takes in its slab, header and padding included. */
-export function slab_cell_words(info: StructInfo): number {
-  return slab_cell(info).stride;
+/**
+ * Words one object of `info` costs its cache: its cell (header and
+ * padding included) and its share of the slack at its slab's end, which
+ * slab_order_pages() lets reach a sixteenth of the slab: for a page
+ * frame, 69 words more than its cell.
+ */
+export function slab_object_words(info: StructInfo): number {
+  const { stride } = slab_cell(info);
+  const slab_words = slab_order_pages(stride) * PAGE_WORDS;
+  return slab_words / Math.floor(slab_words / stride);
 }
 
 export function kmem_cache_create(

@@ -13,6 +13,9 @@ import { run_bench } from '../../src/bench/bench.js';
 import type { BenchResult } from '../../src/bench/result.js';
 import { find_workload, WORKLOADS } from '../../src/bench/workloads/index.js';
 import { POLICIES } from '../../src/kernel/mm/policy.js';
+import { run_timing } from '../../src/runtime/executors/timing.js';
+import { PROFILES } from '../../src/runtime/executors/timing_costs.js';
+import { make_config } from '../../src/runtime/scenario.js';
 
 const timing = (name: string, policy: string, cpus: number): Promise<BenchResult> =>
   run_bench({ workload: find_workload(name), policy, executor: 'timing', cpus });
@@ -88,4 +91,22 @@ test('a short native pft run on 1 CPU measures faults with ordered percentiles',
   assert.ok(r.ops_per_s > 0);
   assert.ok(0 < r.p50_ns && r.p50_ns <= r.p99_ns, `p50 ${r.p50_ns}, p99 ${r.p99_ns}`);
   assert.ok(r.counters.vma_lock_success! > 0, JSON.stringify(r.counters));
+});
+
+test("pft's native size fits its memory on 2 and 4 CPUs: every page of every slice faults in", () => {
+  // Natively a run stops after 0.4 s, and a fast machine got through all
+  // of pft's 32,768 pages a CPU in that time: its memory was 172 pages
+  // short. Run to the end under timing.
+  const w = find_workload('pft');
+  for (const cpus of [2, 4]) {
+    const cfg = make_config(w.scenario, { cpus, params: w.params('native', cpus) });
+    const r = run_timing(w.scenario, cfg, { profile: PROFILES.hw });
+    assert.equal(r.bug, null, `pft on ${cpus} CPUs: ${r.bug?.message}`);
+    const { vma_lock_success = 0, mmap_lock_fault = 0 } = r.report;
+    assert.equal(
+      vma_lock_success + mmap_lock_fault,
+      cpus * cfg.params.pages!,
+      `pft on ${cpus} CPUs: a fault for every page`,
+    );
+  }
 });
