@@ -27,10 +27,12 @@
  *
  * Before the fit, every workload and policy runs natively on 1 and 2 CPUs
  * with its steps sampled by kernel function (step_weights()): a step of
- * a fork's PTE copy loop costs a third of one of a fault's, and one
- * step_ns for both made the model fork too slowly, so that it let 12.5
- * pins through a fork where native let 5 to 8. The weights are measured,
- * not fitted; step_ns is fitted as the mean step they are relative to.
+ * a fork's PTE walk costs half of one of GUP's (walk_present_ptes 0.73
+ * of the mean step, gup_fast 1.36), one of a refcount's cmpxchg loop a
+ * third of one of a fault's handler (0.47 against 1.5). One step_ns for
+ * all let the model's pinner through 12.5 pins a fork where native let 5
+ * to 8. The weights are measured, not fitted; step_ns is fitted as the
+ * mean step they are relative to.
  *
  * Every workload and policy runs natively on 1 and 2 CPUs, in
  * CALIBRATION_SWEEPS sweeps one after another, and each point's figure is
@@ -438,8 +440,6 @@ const STEP_WEIGHT_PRIOR = 50;
  */
 export function step_weights(samples: readonly Readonly<FrameSamples>[]): Record<string, number> {
   const by_fn = new Map<string, { n: number; sum_ns: number }>();
-  let n = 0;
-  let sum_ns = 0;
   for (const of_point of samples)
     for (const [fn, ns] of Object.entries(of_point)) {
       const f = by_fn.get(fn) ?? { n: 0, sum_ns: 0 };
@@ -450,6 +450,8 @@ export function step_weights(samples: readonly Readonly<FrameSamples>[]): Record
         }
       by_fn.set(fn, f);
     }
+  let n = 0;
+  let sum_ns = 0;
   for (const f of by_fn.values()) {
     n += f.n;
     sum_ns += f.sum_ns;

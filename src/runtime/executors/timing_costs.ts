@@ -193,35 +193,35 @@ const calibrated = (value_ns: number, how: string): Cost => ({
 });
 const JS_CALIBRATION: Readonly<Record<CostName, Cost>> = {
   step_ns: calibrated(
-    220,
-    'fitted: every workload and policy run natively (node --single-threaded-gc) on 1 and 2 CPUs in three sweeps (warm workers; a point the median of three runs, then of the sweeps) against the model, least squares on the ratio, linearised anew from each fit, the round of least error kept; not below a bare generator step (61 ns)',
+    113.5,
+    "fitted: every workload and policy run natively (node --single-threaded-gc) on 1 and 2 CPUs in three sweeps (warm workers; a point the median of three runs, then of the sweeps) against the model, least squares on the ratio, linearised anew from each fit, the round of least error kept; not below a bare generator step (55 ns). The mean step: each kernel function's steps cost this times its weight (timing_weights.ts), measured natively before the fit",
   ),
-  line_transfer_ns: calibrated(87.5, 'half a round trip of a word two worker threads spin on'),
+  line_transfer_ns: calibrated(89.0, 'half a round trip of a word two worker threads spin on'),
   memory_ns: calibrated(
-    9.8,
+    2.3,
     'a write to each 64-byte line of a faulted-in 64 MiB SharedArrayBuffer after 64 MiB more written to evict it, line after line (prefetched)',
   ),
-  rmw_ns: calibrated(19.3, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
+  rmw_ns: calibrated(2.2, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
   invalidate_ns: {
     value_ns: HW_COSTS.invalidate_ns.value_ns,
     source: `Not measurable here: a write to a line shared by more than one other CPU needs three cores. The hw figure: ${HW_COSTS.invalidate_ns.source}`,
   },
-  word_ns: calibrated(0.74, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
-  alloc_ns: calibrated(788, 'fitted with step_ns'),
+  word_ns: calibrated(0.46, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
+  alloc_ns: calibrated(417, 'fitted with step_ns'),
   wake_ns: calibrated(
-    42256,
+    36093,
     'half a round trip through Atomics.wait/notify between two workers, less line_transfer_ns',
   ),
   waker_ns: calibrated(
-    34681,
-    "fitted with step_ns. Far more than Atomics.notify itself (a few us): it carries what the model leaves out of a wake-up natively, the woken worker (the grace-period kthread's, mostly) contending with the CPUs' workers for this machine's two cores and for V8's futex-emulation lock; without it mmap-churn, which wakes the kthread on every munmap, ran twice as fast in the model as natively",
+    18136,
+    'fitted with step_ns. Near what an Atomics.notify of a sleeping worker takes here (11-16 us, a ping-pong of two workers); the fits before step weights put 29-35 us here, carrying what a uniform step cost left out of mmap-churn, which wakes the grace-period kthread on every munmap',
   ),
   crowded_ns: calibrated(
-    0,
-    "fitted with step_ns, from the 2-CPU points, the only ones where this machine's 2 cores are all taken (`cores`). Nothing since native runs take --single-threaded-gc: V8's garbage-collector threads took a tenth of the machine on 2 CPUs (page-fault3 under mmap-lock, per-thread CPU time in /proc/self/task), and the fits made with them put 14-67 ns here",
+    29.2,
+    "fitted with step_ns, from the 2-CPU points, the only ones where this machine's 2 cores are all taken (`cores`): a quarter of a mean step. The fit before step weights put 0 here; those before native runs took --single-threaded-gc, 14-67 ns, when V8's garbage-collector threads took a tenth of the machine on 2 CPUs (page-fault3 under mmap-lock, per-thread CPU time in /proc/self/task)",
   ),
   op_ns: calibrated(
-    302,
+    306,
     "OpRecorder's op_begin() and op_end() on a worker's performance.now() clock, as the native executor installs it: two clock reads and an HDR histogram record",
   ),
   annotation_ns: calibrated(
