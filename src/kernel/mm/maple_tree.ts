@@ -90,6 +90,7 @@ function* mt_read<R>(
   return result;
 }
 
+/* mt_find()'s reader: the node's first entry ending above `page`. */
 function* mt_find_node(
   k: KernelContext,
   node: number,
@@ -100,6 +101,7 @@ function* mt_find_node(
   return i < nr ? yield* mt_entry(k, node, i) : null;
 }
 
+/* mt_prev()'s reader: the node's last entry ending at or below `page`. */
 function* mt_prev_node(
   k: KernelContext,
   node: number,
@@ -110,6 +112,7 @@ function* mt_prev_node(
   return i > 0 ? yield* mt_entry(k, node, i - 1) : null;
 }
 
+/* mt_entries()' reader: every entry of the node. */
 function* mt_entries_node(k: KernelContext, node: number, nr: number): KGen<MtEntry[]> {
   const out: MtEntry[] = [];
   for (let i = 0; i < nr; i++) out.push(yield* mt_entry(k, node, i));
