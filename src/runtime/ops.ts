@@ -350,8 +350,8 @@ const frame_ids = new WeakMap<object, number>();
 const frame_names: string[] = [];
 const frame_by_name = new Map<string, number>();
 
-/** The id of the kernel function named `name`, interned. */
-export function frame_id(name: string): number {
+/* The id of the kernel function named `name`, interned. */
+function frame_id(name: string): number {
   let id = frame_by_name.get(name);
   if (id === undefined) {
     id = frame_names.length;
