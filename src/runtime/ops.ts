@@ -290,6 +290,31 @@ export class KernelBug extends Error {
 }
 
 /*
+ * The functions on V8's stack above `from`, innermost first, up to the
+ * KStack (or the executor) that resumed the running frame: each as V8
+ * names it, `named` false where it prints no name (an unnamed function,
+ * shown by its location alone).
+ */
+function stack_functions(
+  from: (...args: never[]) => unknown,
+  limit: number,
+): { fn: string | undefined; named: boolean }[] {
+  const holder: { stack?: string } = {};
+  const saved = Error.stackTraceLimit;
+  Error.stackTraceLimit = limit;
+  Error.captureStackTrace(holder, from);
+  Error.stackTraceLimit = saved;
+  const out: { fn: string | undefined; named: boolean }[] = [];
+  for (const line of (holder.stack ?? '').split('\n').slice(1)) {
+    const m = /^\s+at (?:Object\.|KernelContext\.)?([\w$.<>]+)( \()?/.exec(line);
+    const fn = m?.[1];
+    if (fn?.includes('KStack') || fn?.includes('Executor') || fn?.includes('Explorer')) break;
+    out.push({ fn, named: m?.[2] !== undefined });
+  }
+  return out;
+}
+
+/*
  * The kernel functions on the stack of an access, innermost first: the
  * running frame's from V8's stack, up to the KStack that resumed it, then
  * the callers the KStack recorded (`callers`, outermost first).
@@ -298,16 +323,8 @@ function kernel_backtrace(
   from: (...args: never[]) => unknown,
   callers: readonly (readonly string[])[],
 ): string[] {
-  const holder: { stack?: string } = {};
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 24;
-  Error.captureStackTrace(holder, from);
-  Error.stackTraceLimit = limit;
   const out: string[] = [];
-  for (const line of (holder.stack ?? '').split('\n').slice(1)) {
-    const m = /^\s+at (?:Object\.|KernelContext\.)?([\w$.<>]+)/.exec(line);
-    const fn = m?.[1];
-    if (fn?.includes('KStack') || fn?.includes('Executor') || fn?.includes('Explorer')) break;
+  for (const { fn } of stack_functions(from, 24)) {
     // A generator's next() shows as `fn.next` when a KStack resumes it.
     if (
       !fn ||
@@ -391,18 +408,10 @@ function frame_of(proto: object): number {
  * in place) is '<anonymous>'.
  */
 function running_frame_name(): string {
-  const holder: { stack?: string } = {};
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 200;
-  Error.captureStackTrace(holder, running_frame_name);
-  Error.stackTraceLimit = limit;
   let name = '<anonymous>';
-  for (const line of (holder.stack ?? '').split('\n').slice(1)) {
-    const m = /^\s+at (?:Object\.|KernelContext\.)?([\w$.<>]+) \(/.exec(line);
-    const fn = m?.[1];
-    if (fn?.includes('KStack')) break;
-    if (fn?.endsWith('.next')) continue;
-    name = fn ?? '<anonymous>';
+  for (const { fn, named } of stack_functions(running_frame_name, 200)) {
+    if (named && fn!.endsWith('.next')) continue;
+    name = named ? fn! : '<anonymous>';
   }
   return name;
 }
