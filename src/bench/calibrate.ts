@@ -49,17 +49,15 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { POLICIES } from '../kernel/mm/policy.js';
 import type { Progress } from '../report/progress.js';
-import type { FrameSamples } from '../runtime/executors/native_worker.js';
-import { worker_recorder } from '../runtime/executors/native_worker.js';
+import { type FrameSamples, worker_recorder } from '../runtime/executors/native_worker.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
 import { BenchError, release_native_pool, sample_frames } from './bench.js';
 import { median } from './op_stats.js';
 import type { BenchResult } from './result.js';
-import { sweep } from './sweep.js';
+import { point_label, type SweepPoint, sweep, sweep_points } from './sweep.js';
 import { run_timing_points } from './timing_pool.js';
-import { WORKLOADS } from './workloads/index.js';
+import { find_workload } from './workloads/index.js';
 
 export type MeasuredName =
   | 'line_transfer_ns'
@@ -69,14 +67,7 @@ export type MeasuredName =
   | 'memory_ns'
   | 'op_ns';
 
-/** A workload, a policy and a CPU count. */
-interface Point {
-  readonly workload: string;
-  readonly policy: string;
-  readonly cpus: number;
-}
-
-export interface NativePoint extends Point {
+export interface NativePoint extends SweepPoint {
   /** The median of the sweeps'. */
   readonly native_ns_per_op: number;
 }
@@ -350,14 +341,14 @@ export function fit(rows: readonly Row[], floor_ns: readonly number[] = []): num
 export type ModelRuns = (profiles: readonly CostProfile[], title: string) => Promise<number[][]>;
 
 async function model_ns(
-  points: readonly Point[],
+  points: readonly SweepPoint[],
   profiles: readonly CostProfile[],
   progress: Progress,
   title: string,
 ): Promise<number[][]> {
   const all = profiles.flatMap((profile) => points.map((p) => ({ ...p, profile })));
   const bar = progress.step(title, all.length);
-  const r = await run_timing_points(all, (p) => bar.tick(`${p.workload} ${p.policy} ${p.cpus}`));
+  const r = await run_timing_points(all, (p) => bar.tick(point_label(p)));
   bar.done();
   return profiles.map((_, i) =>
     r.slice(i * points.length, (i + 1) * points.length).map((x) => ns_per_op(x.ops_per_s)),
@@ -466,17 +457,15 @@ export function step_weights(samples: readonly Readonly<FrameSamples>[]): Record
 
 /** Every workload × policy at CALIBRATION_CPUS natively, each sampling its steps by kernel function. */
 async function sample_steps(progress: Progress): Promise<FrameSamples[]> {
-  const bar = progress.step(
-    'native, steps sampled by kernel function',
-    WORKLOADS.size * POLICIES.length * CALIBRATION_CPUS.length,
-  );
+  const points = sweep_points(CALIBRATION_CPUS);
+  const bar = progress.step('native, steps sampled by kernel function', points.length);
   const out: FrameSamples[] = [];
-  for (const workload of WORKLOADS.values())
-    for (const policy of POLICIES)
-      for (const cpus of CALIBRATION_CPUS) {
-        bar.tick(`${workload.name} ${policy} ${cpus}`);
-        out.push(await sample_frames({ workload, policy, cpus, executor: 'native' }));
-      }
+  for (const p of points) {
+    bar.tick(point_label(p));
+    out.push(
+      await sample_frames({ ...p, workload: find_workload(p.workload), executor: 'native' }),
+    );
+  }
   await release_native_pool();
   bar.done();
   return out;

@@ -13,6 +13,24 @@ import { run_timing_points } from './timing_pool.js';
 import type { ExecutorName } from './workload.js';
 import { find_workload, WORKLOADS } from './workloads/index.js';
 
+/** A workload, a policy and a CPU count, by name. */
+export interface SweepPoint {
+  readonly workload: string;
+  readonly policy: string;
+  readonly cpus: number;
+}
+
+/** Every workload × policy × CPU count, in that order. */
+export function sweep_points(cpus: readonly number[]): SweepPoint[] {
+  const points: SweepPoint[] = [];
+  for (const workload of WORKLOADS.keys())
+    for (const policy of POLICIES) for (const n of cpus) points.push({ workload, policy, cpus: n });
+  return points;
+}
+
+/** A point as a progress bar names it. */
+export const point_label = (p: SweepPoint): string => `${p.workload} ${p.policy} ${p.cpus}`;
+
 /** Every workload × policy × CPU count on one executor, one bar for all of them. */
 export async function sweep(
   progress: Progress,
@@ -21,17 +39,14 @@ export async function sweep(
   cpus: readonly number[],
   profile?: CostProfile,
 ): Promise<BenchResult[]> {
-  const points: { workload: string; policy: string; cpus: number }[] = [];
-  for (const workload of WORKLOADS.keys())
-    for (const policy of POLICIES) for (const n of cpus) points.push({ workload, policy, cpus: n });
+  const points = sweep_points(cpus);
   const bar = progress.step(title, points.length);
-  const label = (p: (typeof points)[number]) => `${p.workload} ${p.policy} ${p.cpus}`;
   let out: BenchResult[] = [];
   if (executor === 'timing') {
     // Simulated time: the points run side by side on every core, figures unchanged.
     out = await run_timing_points(
       points.map((p) => ({ ...p, profile: profile ?? PROFILES.hw })),
-      (p) => bar.tick(label(p)),
+      (p) => bar.tick(point_label(p)),
     );
   } else {
     // One at a time: a native run needs the cores to itself. Each workload
@@ -40,7 +55,7 @@ export async function sweep(
     const by_point = new Array<BenchResult>(points.length);
     for (const i of descending_cpus(points)) {
       const p = points[i]!;
-      bar.tick(label(p));
+      bar.tick(point_label(p));
       by_point[i] = await run_bench({ ...p, workload: find_workload(p.workload), executor });
     }
     out = by_point;
