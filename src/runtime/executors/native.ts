@@ -102,8 +102,8 @@ export class NativePool {
   private readonly workers = new Map<string, Worker>();
   /* Runs each worker has been given; a replaced worker starts again from 0. */
   private readonly runs = new Map<Worker, number>();
-  /* The last run's kernel memory, for the next run of the same size. */
-  private sab: SharedArrayBuffer | undefined;
+  /* Kernel memory by size in bytes, for the next run of that size. */
+  private readonly sabs = new Map<number, SharedArrayBuffer>();
   private readonly code = worker_source(
     [sibling_url(import.meta.url, 'native_worker')],
     'pool_main',
@@ -144,15 +144,22 @@ export class NativePool {
   }
 
   /**
-   * A buffer of `bytes` for a run's kernel memory: the last run's when it
-   * has that size, so that its pages are resident already (zeroing them
-   * costs a fraction of what faulting fresh ones in costs the host), else
-   * a new one (line_aligned_buffer()).
+   * A buffer of `bytes` for a run's kernel memory: an earlier run's of that
+   * size, so that its pages are resident already (zeroing them costs a
+   * fraction of what faulting fresh ones in costs the host), else a new
+   * one (line_aligned_buffer()). One is kept for each size, since a
+   * pool's points of 1 and 2 CPUs take turns (bench.ts, the rounds):
+   * faulting in fault-vs-mprotect's 339 MiB afresh at each turn took a
+   * run from 0.5 s to 2 s.
    */
   buffer(bytes: number): SharedArrayBuffer {
-    if (this.sab?.byteLength !== wasm_pages(bytes) * WASM_PAGE_BYTES)
-      this.sab = line_aligned_buffer(bytes);
-    return this.sab;
+    const size = wasm_pages(bytes) * WASM_PAGE_BYTES;
+    let sab = this.sabs.get(size);
+    if (!sab) {
+      sab = line_aligned_buffer(bytes);
+      this.sabs.set(size, sab);
+    }
+    return sab;
   }
 
   /** Terminate the worker of the task named `name`; the next run starts a fresh one. */

@@ -117,3 +117,13 @@ test("frame samples time a run's plain steps by the kernel function that made th
     'every sample a time',
   );
 });
+
+test("a pool keeps a run's memory for each size, so that points of 1 and 2 CPUs can take turns", () =>
+  with_pool(async (pool) => {
+    const small = pool.buffer(1 << 20);
+    const large = pool.buffer(3 << 20);
+    assert.notEqual(small, large);
+    assert.equal(pool.buffer(1 << 20), small, "the 1 MiB run's memory, kept");
+    assert.equal(pool.buffer(3 << 20), large, "the 3 MiB run's memory, kept");
+    assert.equal(pool.buffer((1 << 20) - 100), small, 'a size within the same 64 KiB pages');
+  }));
