@@ -16,7 +16,8 @@ import { type FrameSamples, merge_frames } from '../runtime/executors/native_wor
 import { run_timing, type TimingBug } from '../runtime/executors/timing.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
 import { make_config, type RunConfig } from '../runtime/scenario.js';
-import { median_stats, merge_samples, OpRecorder, type OpStats } from './op_stats.js';
+import { probe_host_speed } from './host_speed.js';
+import { median, median_stats, merge_samples, OpRecorder, type OpStats } from './op_stats.js';
 import type { BenchResult } from './result.js';
 import type { ExecutorName, Workload } from './workload.js';
 
@@ -55,15 +56,19 @@ export function default_cpus(executor: ExecutorName): number[] {
 interface Measured {
   readonly stats: OpStats;
   readonly counters: Readonly<Record<string, number>>;
-  /** Natively, each measured run's throughput; the stats are the runs' medians (median_stats()). */
+  /** Natively, each measured run's throughput; the stats are their medians (median_stats()). */
   readonly runs_ops_per_s?: readonly number[];
+  /** Natively, the host-speed probes' median over the runs measured with it. */
+  readonly host_speed?: number;
 }
 
 /*
- * A native point: warm-up runs whose figures are dropped, then NATIVE_RUNS
- * (median_stats()), each on the point's pool of warm workers. Each run
- * leaves its first WARMUP_MS unrecorded and stops NATIVE_SECONDS after its
- * start (or when the workload's operations run out).
+ * Native points are measured together, a workload's points at a time:
+ * each point's pool warmed, then NATIVE_RUNS rounds, each giving every
+ * point one run, each figure the median of its runs' (median_stats()),
+ * with a host-speed probe before every run (host_speed.ts). Each run
+ * leaves its first WARMUP_MS unrecorded and stops NATIVE_SECONDS after
+ * its start (or when the workload's operations run out).
  *
  * The warm-up: at least NATIVE_WARM_RUNS runs, and more until every worker
  * of the point has been given WORKER_WARM_RUNS runs. A fresh worker
@@ -77,17 +82,22 @@ interface Measured {
  * being measured, at 2 CPUs and not at 1: with a single warm-up run, the
  * runs' CPU time outside the workers was a fifth of the machine's at 2 CPUs.
  *
- * The median: runs of one point on warm workers still differ by a third
- * (pft under vma-refcnt on one CPU: 23k to 34k faults/s, the median fault
- * itself 22 to 38 us). This machine's memory is shared with other
- * machines: random reads over 256 MiB from plain JavaScript vary by 30%
- * from one half-second to the next, and by more than twice over the
- * minutes, while arithmetic varies by 5%. The runs' spread is reported
- * with the point.
+ * The rounds: this machine's host takes its speed away for seconds at a
+ * time. A loop of generators over 256 KiB, cache-resident, ran at 0.6 of
+ * its best for a second and a half at a time, every few seconds
+ * (2026-11-22); mmap-churn under vma-rwsem on one CPU, twelve runs on the
+ * same warm workers, each on its core for all of its 400 ms
+ * (/proc/PID/task/TID/schedstat: no time waiting), did its median
+ * mmap+munmap in 25-27 us in some and 49-72 us in others. A point's runs
+ * one after the other fall into one such spell together; two reports four
+ * minutes apart put 15 of 56 points more than 25% apart. In rounds, a
+ * point's runs are seconds apart and its median falls in such a spell
+ * only where two of its three runs do. What moves over minutes the
+ * rounds cannot spread; the probes measure it.
  */
 const NATIVE_WARM_RUNS = 1;
 const WORKER_WARM_RUNS = 4;
-const NATIVE_RUNS = 3;
+export const NATIVE_RUNS = 3;
 const NATIVE_SECONDS = 0.4;
 const WARMUP_MS = 60;
 /*
@@ -113,24 +123,26 @@ const size_of = (p: BenchPoint): ExecutorName =>
  * other workloads or policies keeps code compiled for them: its inline
  * caches go polymorphic and it stays slower (page-fault3 under mmap-lock
  * on one CPU: 34k to 41k faults/s on its own pool, 23k on a pool that had
- * run every workload before it).
+ * run every workload before it). The pools of the points measured
+ * together stay open until release_native_pools().
  */
-let native_pool: { readonly key: string; readonly pool: NativePool } | undefined;
+const native_pools = new Map<string, NativePool>();
 
 function native_pool_for(p: BenchPoint): NativePool {
   const key = `${p.workload.name} ${p.policy}`;
-  if (native_pool?.key !== key) {
-    void native_pool?.pool.close();
-    native_pool = { key, pool: new NativePool() };
+  let pool = native_pools.get(key);
+  if (!pool) {
+    pool = new NativePool();
+    native_pools.set(key, pool);
   }
-  return native_pool.pool;
+  return pool;
 }
 
-/** End the last native point's workers and free its memory (a sweep is done). */
-export async function release_native_pool(): Promise<void> {
-  const last = native_pool;
-  native_pool = undefined;
-  await last?.pool.close();
+/** End the native pools' workers and free their memory (the points measured together are done). */
+export async function release_native_pools(): Promise<void> {
+  const pools = [...native_pools.values()];
+  native_pools.clear();
+  await Promise.all(pools.map((pool) => pool.close()));
 }
 
 /* A point's run, as errors name it. */
@@ -140,33 +152,52 @@ const what = (p: BenchPoint, cfg: RunConfig): string =>
 const bench_bug = (p: BenchPoint, cfg: RunConfig, bug: TimingBug | NativeBug): BenchError =>
   new BenchError(`${what(p, cfg)}: ${bug.class}: ${bug.message}`, bug.class);
 
+/* A native point to measure, with the configurations it runs (run_configs()). */
+interface NativeJob {
+  readonly p: BenchPoint;
+  readonly cfgs: readonly RunConfig[];
+}
+
 /*
- * Native runs of a point's configurations (fault-vs-mprotect's with the
- * writer and alone): each warmed, then their measured runs in alternation,
- * one of each in turn. This machine's speed moves by up to twice within
- * minutes (fault-vs-mprotect's median fault: 40 us, then 22 us a minute
- * later, 2026-11-22); measured one block after the other, a change between
- * the blocks lands in their ratio, which is what p99_alone_ns is read
- * against. In alternation both see the same minutes.
+ * Native points measured together: each configuration warmed, then the
+ * rounds, every configuration of every point run once in each. A point's
+ * configurations (fault-vs-mprotect's with the writer and alone) run
+ * back to back within a round: p99_alone_ns is read against the p99 with
+ * the writer, and runs a second apart see the host in one state.
+ * `on_run` is told of each point's warm-up and of each of its rounds.
  */
-async function measure_native(p: BenchPoint, cfgs: readonly RunConfig[]): Promise<Measured[]> {
-  const run = async (cfg: RunConfig): Promise<Measured> => {
-    const r = await native_run(p, cfg, false);
-    return { stats: merge_samples(r.ops), counters: r.report };
-  };
-  for (const cfg of cfgs) await warm(p, cfg);
-  const runs: Measured[][] = cfgs.map(() => []);
-  for (let i = 0; i < NATIVE_RUNS; i++)
-    for (const [c, cfg] of cfgs.entries()) runs[c]!.push(await run(cfg));
-  return runs.map((of_cfg) => {
-    // The counters of the run of median throughput: counts of one run, like the window's.
-    const by_rate = [...of_cfg].sort((a, b) => a.stats.ops_per_s - b.stats.ops_per_s);
-    return {
-      stats: median_stats(of_cfg.map((r) => r.stats)),
-      counters: by_rate[by_rate.length >> 1]!.counters,
-      runs_ops_per_s: of_cfg.map((r) => r.stats.ops_per_s),
-    };
-  });
+async function measure_native(
+  jobs: readonly NativeJob[],
+  on_run: (p: BenchPoint, round: number | null) => void,
+): Promise<Measured[][]> {
+  for (const { p, cfgs } of jobs) {
+    on_run(p, null);
+    for (const cfg of cfgs) await warm(p, cfg);
+  }
+  const runs = jobs.map(({ cfgs }) => cfgs.map((): Measured[] => []));
+  const probes: number[] = [];
+  for (let round = 0; round < NATIVE_RUNS; round++)
+    for (const [j, { p, cfgs }] of jobs.entries()) {
+      on_run(p, round);
+      for (const [c, cfg] of cfgs.entries()) {
+        probes.push(probe_host_speed());
+        const r = await native_run(p, cfg, false);
+        runs[j]![c]!.push({ stats: merge_samples(r.ops), counters: r.report });
+      }
+    }
+  const host_speed = median(probes);
+  return runs.map((of_job) =>
+    of_job.map((of_cfg) => {
+      // The counters of the run of median throughput: counts of one run, like the window's.
+      const by_rate = [...of_cfg].sort((a, b) => a.stats.ops_per_s - b.stats.ops_per_s);
+      return {
+        stats: median_stats(of_cfg.map((r) => r.stats)),
+        counters: by_rate[by_rate.length >> 1]!.counters,
+        runs_ops_per_s: of_cfg.map((r) => r.stats.ops_per_s),
+        host_speed,
+      };
+    }),
+  );
 }
 
 /* One measured native run of point p's `cfg` on its pool; a bug is thrown. */
@@ -227,13 +258,6 @@ function measure_timing(p: BenchPoint, cfg: RunConfig): Measured {
   return { stats: merge_samples([(recorder as OpRecorder).sample()]), counters: r.report };
 }
 
-/* A point's configurations measured: natively in alternation, under timing one after the other. */
-async function measure(p: BenchPoint, cfgs: readonly RunConfig[]): Promise<Measured[]> {
-  return p.executor === 'native'
-    ? measure_native(p, cfgs)
-    : cfgs.map((cfg) => measure_timing(p, cfg));
-}
-
 function config(p: BenchPoint, overrides: Readonly<Record<string, number>> = {}): RunConfig {
   const s = p.workload.scenario;
   return make_config(s, {
@@ -243,17 +267,19 @@ function config(p: BenchPoint, overrides: Readonly<Record<string, number>> = {})
   });
 }
 
-/**
- * Measure one point. A workload with an `alone` configuration is also run
- * without its interfering CPU, for p99_alone_ns.
+/*
+ * A point's configurations: its own, then, where the workload has an
+ * `alone`, the same without its interfering CPU, for p99_alone_ns.
  */
-export async function run_bench(p: BenchPoint): Promise<BenchResult> {
+function run_configs(p: BenchPoint): RunConfig[] {
   // On one CPU there is no interfering CPU: the faults are alone already.
   const alone = p.workload.alone && p.cpus > 1 ? config(p, p.workload.alone) : null;
-  const [{ stats, counters, runs_ops_per_s }, without] = await measure(
-    p,
-    alone ? [config(p), alone] : [config(p)],
-  );
+  return alone ? [config(p), alone] : [config(p)];
+}
+
+/* Point p's result from its configurations' measurements, in run_configs()' order. */
+function bench_result(p: BenchPoint, [m, without]: readonly Measured[]): BenchResult {
+  const { stats, counters, runs_ops_per_s, host_speed } = m!;
   const p99_alone_ns = !p.workload.alone
     ? undefined
     : without
@@ -274,6 +300,33 @@ export async function run_bench(p: BenchPoint): Promise<BenchResult> {
     max_ns: stats.max_ns,
     ...(p99_alone_ns === undefined ? {} : { p99_alone_ns }),
     ...(runs_ops_per_s === undefined ? {} : { runs_ops_per_s }),
+    ...(host_speed === undefined ? {} : { host_speed }),
     counters,
   };
+}
+
+/**
+ * Native points measured together, their runs in rounds (measure_native()).
+ * Their pools stay open until release_native_pools(). `on_run` is told of
+ * each point's warm-up (round null) and of each of its rounds.
+ */
+export async function run_native_points(
+  points: readonly BenchPoint[],
+  on_run: (p: BenchPoint, round: number | null) => void = () => {},
+): Promise<BenchResult[]> {
+  const jobs = points.map((p) => ({ p, cfgs: run_configs(p) }));
+  const measured = await measure_native(jobs, on_run);
+  return jobs.map(({ p }, j) => bench_result(p, measured[j]!));
+}
+
+/**
+ * Measure one point: natively, as run_native_points() of it alone (its
+ * pool stays open); under timing, each configuration once.
+ */
+export async function run_bench(p: BenchPoint): Promise<BenchResult> {
+  if (p.executor === 'native') return (await run_native_points([p]))[0]!;
+  return bench_result(
+    p,
+    run_configs(p).map((cfg) => measure_timing(p, cfg)),
+  );
 }

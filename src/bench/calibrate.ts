@@ -52,7 +52,7 @@ import { Worker } from 'node:worker_threads';
 import type { Progress } from '../report/progress.js';
 import { type FrameSamples, worker_recorder } from '../runtime/executors/native_worker.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
-import { BenchError, release_native_pool, sample_frames } from './bench.js';
+import { BenchError, release_native_pools, sample_frames } from './bench.js';
 import { median } from './op_stats.js';
 import type { BenchResult } from './result.js';
 import { point_label, type SweepPoint, sweep, sweep_points } from './sweep.js';
@@ -68,7 +68,7 @@ export type MeasuredName =
   | 'op_ns';
 
 export interface NativePoint extends SweepPoint {
-  /** The median of the sweeps'. */
+  /** The median of the sweeps', each at the calibration's host speed. */
   readonly native_ns_per_op: number;
 }
 
@@ -83,6 +83,8 @@ export interface Calibration {
   readonly step_weights: Readonly<Record<string, number>>;
   /** The least a step can cost: step_ns's floor in the fit. */
   readonly step_floor_ns: number;
+  /** The host's speed through the native sweeps (host_speed.ts): the profile's host_speed. */
+  readonly host_speed: number;
   readonly fitted: Readonly<Record<FittedName, number>>;
   /** Every round's profile, in order; `fitted` is the one of least error. */
   readonly rounds: readonly FitRound[];
@@ -387,8 +389,16 @@ export const FIT_ROUNDS = 3;
 const CALIBRATION_SWEEPS = 3;
 const CALIBRATION_CPUS = [1, 2];
 
-/** Every workload × policy natively on 1 and 2 CPUs, CALIBRATION_SWEEPS times: each point's median. */
-async function measure_native(progress: Progress): Promise<NativePoint[]> {
+/**
+ * Every workload × policy natively on 1 and 2 CPUs, CALIBRATION_SWEEPS
+ * times; the host's speed through them all (the probes' median, which the
+ * profile then stands for), and each point's median at that speed: each
+ * sweep's figure scaled by the host speed at the calibration over the
+ * host speed while its workload ran (host_speed.ts).
+ */
+async function measure_native(
+  progress: Progress,
+): Promise<{ host_speed: number; points: NativePoint[] }> {
   const sweeps: BenchResult[][] = [];
   for (let i = 0; i < CALIBRATION_SWEEPS; i++)
     sweeps.push(
@@ -399,12 +409,17 @@ async function measure_native(progress: Progress): Promise<NativePoint[]> {
         CALIBRATION_CPUS,
       ),
     );
-  return sweeps[0]!.map(({ workload, policy, cpus }, i) => ({
-    workload,
-    policy,
-    cpus,
-    native_ns_per_op: median(sweeps.map((s) => ns_per_op(s[i]!.ops_per_s))),
-  }));
+  const host_speed = median(sweeps.flat().map((r) => r.host_speed!));
+  const at_host_speed = (r: BenchResult) => ns_per_op(r.ops_per_s) * (r.host_speed! / host_speed);
+  return {
+    host_speed,
+    points: sweeps[0]!.map(({ workload, policy, cpus }, i) => ({
+      workload,
+      policy,
+      cpus,
+      native_ns_per_op: median(sweeps.map((s) => at_host_speed(s[i]!))),
+    })),
+  };
 }
 
 /*
@@ -460,13 +475,15 @@ async function sample_steps(progress: Progress): Promise<FrameSamples[]> {
   const points = sweep_points(CALIBRATION_CPUS);
   const bar = progress.step('native, steps sampled by kernel function', points.length);
   const out: FrameSamples[] = [];
-  for (const p of points) {
+  for (const [i, p] of points.entries()) {
+    // A workload's pools at a time, as sweep() keeps them.
+    if (i > 0 && points[i - 1]!.workload !== p.workload) await release_native_pools();
     bar.tick(point_label(p));
     out.push(
       await sample_frames({ ...p, workload: find_workload(p.workload), executor: 'native' }),
     );
   }
-  await release_native_pool();
+  await release_native_pools();
   bar.done();
   return out;
 }
@@ -547,7 +564,7 @@ export async function calibrate(progress: Progress): Promise<Calibration> {
   const step_floor_ns = measure_step_floor_ns();
   micro.done();
   const weights = step_weights(await sample_steps(progress));
-  const native = await measure_native(progress);
+  const { host_speed, points: native } = await measure_native(progress);
   // The first probes start from the profile's own fitted values: with them
   // at 0 a timed run's clock would hardly move and it would run all of its
   // operations.
@@ -572,6 +589,7 @@ export async function calibrate(progress: Progress): Promise<Calibration> {
     measured,
     step_weights: weights,
     step_floor_ns,
+    host_speed,
     fitted,
     rounds,
     points: native.map((p, i) => ({ ...p, model_ns_per_op: kept[i]! })),

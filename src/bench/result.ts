@@ -28,6 +28,12 @@ export interface BenchResult {
   /** Natively: the throughput of each measured run, of which ops_per_s is the median. */
   readonly runs_ops_per_s?: readonly number[];
   /**
+   * Natively: how fast this machine ran while the point was measured, the
+   * median of the host-speed probes taken before the runs measured with it
+   * (host_speed.ts), in the probe's steps per microsecond.
+   */
+  readonly host_speed?: number;
+  /**
    * vmstat's per-VMA lock events of the measuring CPUs (vma_lock_success,
    * ...); where cpu0 interferes, also both sides' operations over the whole
    * run (run_ops, interferer_ops: report_interference()).

@@ -7,11 +7,11 @@
 import { POLICIES } from '../kernel/mm/policy.js';
 import type { Progress } from '../report/progress.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
-import { release_native_pool, run_bench } from './bench.js';
+import { NATIVE_RUNS, release_native_pools, run_native_points } from './bench.js';
 import type { BenchResult } from './result.js';
 import { run_timing_points } from './timing_pool.js';
 import type { ExecutorName } from './workload.js';
-import { find_workload, WORKLOADS } from './workloads/index.js';
+import { WORKLOADS } from './workloads/index.js';
 
 /** A workload, a policy and a CPU count, by name. */
 export interface SweepPoint {
@@ -40,43 +40,36 @@ export async function sweep(
   profile?: CostProfile,
 ): Promise<BenchResult[]> {
   const points = sweep_points(cpus);
-  const bar = progress.step(title, points.length);
-  let out: BenchResult[] = [];
   if (executor === 'timing') {
     // Simulated time: the points run side by side on every core, figures unchanged.
-    out = await run_timing_points(
+    const bar = progress.step(title, points.length);
+    const out = await run_timing_points(
       points.map((p) => ({ ...p, profile: profile ?? PROFILES.hw })),
       (p) => bar.tick(point_label(p)),
     );
-  } else {
-    // One at a time: a native run needs the cores to itself. Each workload
-    // and policy from its most CPUs down, so that its first point warms
-    // every worker its later points run on (bench.ts, WORKER_WARM_RUNS).
-    const by_point = new Array<BenchResult>(points.length);
-    for (const i of descending_cpus(points)) {
-      const p = points[i]!;
-      bar.tick(point_label(p));
-      by_point[i] = await run_bench({ ...p, workload: find_workload(p.workload), executor });
-    }
-    out = by_point;
-    await release_native_pool();
+    bar.done();
+    return out;
+  }
+  // Natively one run at a time (a run needs the cores to itself), a
+  // workload's points measured together in rounds (bench.ts), each
+  // policy's points from the most CPUs down, so that its first point
+  // warms every worker its later points run on (WORKER_WARM_RUNS).
+  const bar = progress.step(title, points.length * (NATIVE_RUNS + 1));
+  const by_point = new Map<SweepPoint, BenchResult>();
+  for (const workload of WORKLOADS.values()) {
+    const of_workload = points
+      .filter((p) => p.workload === workload.name)
+      .sort((a, b) => POLICIES.indexOf(a.policy) - POLICIES.indexOf(b.policy) || b.cpus - a.cpus);
+    const results = await run_native_points(
+      of_workload.map((p) => ({ ...p, workload, executor })),
+      (p, round) =>
+        bar.tick(
+          `${point_label({ ...p, workload: p.workload.name })} ${round === null ? 'warm-up' : `run ${round + 1} of ${NATIVE_RUNS}`}`,
+        ),
+    );
+    await release_native_pools();
+    for (const [i, p] of of_workload.entries()) by_point.set(p, results[i]!);
   }
   bar.done();
-  return out;
-}
-
-/* The indices of `points`, each workload and policy's kept together, its most CPUs first. */
-function descending_cpus(
-  points: readonly { workload: string; policy: string; cpus: number }[],
-): number[] {
-  const group = (i: number) => `${points[i]!.workload} ${points[i]!.policy}`;
-  const first = new Map<string, number>();
-  points.forEach((_, i) => {
-    if (!first.has(group(i))) first.set(group(i), i);
-  });
-  return points
-    .map((_, i) => i)
-    .sort(
-      (a, b) => first.get(group(a))! - first.get(group(b))! || points[b]!.cpus - points[a]!.cpus,
-    );
+  return points.map((p) => by_point.get(p)!);
 }

@@ -5,7 +5,13 @@
  */
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from 'commander';
-import { BenchError, default_cpus, run_bench } from '../bench/bench.js';
+import {
+  BenchError,
+  default_cpus,
+  release_native_pools,
+  run_bench,
+  run_native_points,
+} from '../bench/bench.js';
 import { type BenchResult, per_interferer_op } from '../bench/result.js';
 import { type ExecutorName, per_interferer_op_unit, type Workload } from '../bench/workload.js';
 import { find_workload } from '../bench/workloads/index.js';
@@ -113,19 +119,26 @@ export async function cmd_bench(name: string, opts: BenchOpts): Promise<number> 
     console.log(bold(`${workload.name}: ${workload.description} (an operation: ${workload.op})`));
     console.log(dim(row(columns(workload))));
   }
+  const points = policies.flatMap((policy) =>
+    cpus.map((n) => ({ workload, policy, executor: opts.executor, cpus: n, profile })),
+  );
   const results: BenchResult[] = [];
-  for (const policy of policies) {
-    for (const n of cpus) {
-      try {
-        const r = await run_bench({ workload, policy, executor: opts.executor, cpus: n, profile });
+  try {
+    if (opts.executor === 'native') {
+      // Measured together, in rounds (bench.ts): a row once every point has its runs.
+      results.push(...(await run_native_points(points)));
+      await release_native_pools();
+      if (!opts.json) for (const r of results) console.log(result_row(workload, r));
+    } else
+      for (const p of points) {
+        const r = await run_bench(p);
         results.push(r);
         if (!opts.json) console.log(result_row(workload, r));
-      } catch (e) {
-        if (!(e instanceof BenchError)) throw e;
-        console.error(`mmlab: ${e.message}`);
-        return EXIT_BUG;
       }
-    }
+  } catch (e) {
+    if (!(e instanceof BenchError)) throw e;
+    console.error(`mmlab: ${e.message}`);
+    return EXIT_BUG;
   }
   if (opts.json) console.log(JSON.stringify({ results }));
   return EXIT_OK;

@@ -89,6 +89,7 @@ export async function collect_report(opts: ReportOptions, progress: Progress): P
       name: p.name,
       constants: profile_constants(p),
       ...(p.step_weights ? { step_weights: p.step_weights } : {}),
+      ...(p.host_speed === undefined ? {} : { host_speed: p.host_speed }),
     })),
     durations_ms,
   };

@@ -10,6 +10,7 @@
  * Each section first reduces its results to a small "finding", then both
  * the section's sentence and the summary at the top are told from it.
  */
+import { host_speed_ratio } from '../bench/host_speed.js';
 import { median } from '../bench/op_stats.js';
 import { type BenchResult, per_interferer_op } from '../bench/result.js';
 import {
@@ -59,6 +60,8 @@ export interface ReportData {
     constants: readonly { name: string; value_ns: number; source: string }[];
     /** A step's cost by kernel function, as a multiple of step_ns (none: every step step_ns). */
     step_weights?: Readonly<Record<string, number>>;
+    /** The host speed the profile was calibrated at (CostProfile.host_speed). */
+    host_speed?: number;
   }[];
   /** How long each part took. */
   readonly durations_ms: Readonly<Record<string, number>>;
@@ -506,21 +509,34 @@ function alone_sentence(w: string, f: AloneFinding): string {
 interface Pair {
   readonly native: BenchResult;
   readonly timing: BenchResult;
-  /** (timing - native) / native. */
+  /** The host's speed while native ran over the js profile's (host_speed_ratio()). */
+  readonly speed: number;
+  /** The model's throughput at that speed: timing's times `speed`. */
+  readonly predicted_ops_per_s: number;
+  /** (predicted - native) / native. */
   readonly deviation: number;
 }
 
 function pairs(ctx: Context): Pair[] {
   const key = (r: BenchResult): string => `${r.workload}\0${r.policy}\0${r.cpus}`;
   const timing = new Map(ctx.data.timing_js.map((r) => [key(r), r]));
+  const js = ctx.data.profiles.find((p) => p.name === 'js') ?? {};
   const out: Pair[] = [];
   for (const w of ctx.workloads) {
     const natives = of_workload(ctx.data.native, w);
     for (const p of policy_order(natives.map((r) => r.policy)))
       for (const n of natives.filter((r) => r.policy === p).sort((a, b) => a.cpus - b.cpus)) {
         const t = timing.get(key(n));
-        if (t && n.ops_per_s > 0)
-          out.push({ native: n, timing: t, deviation: (t.ops_per_s - n.ops_per_s) / n.ops_per_s });
+        if (!t || n.ops_per_s <= 0) continue;
+        const speed = host_speed_ratio(n, js);
+        const predicted_ops_per_s = t.ops_per_s * speed;
+        out.push({
+          native: n,
+          timing: t,
+          speed,
+          predicted_ops_per_s,
+          deviation: (predicted_ops_per_s - n.ops_per_s) / n.ops_per_s,
+        });
       }
   }
   return out;
@@ -544,7 +560,8 @@ async function native_vs_timing_section(ctx: Context): Promise<Section> {
         cell(String(p.native.cpus), 'num'),
         cell(fmt_si(p.native.ops_per_s), 'num'),
         cell(runs_text(p.native), 'num'),
-        cell(fmt_si(p.timing.ops_per_s), 'num'),
+        cell(`×${p.speed.toFixed(2)}`, 'num'),
+        cell(fmt_si(p.predicted_ops_per_s), 'num'),
         cell(dev, beyond ? 'num beyond' : 'num'),
         cell(interference_text(ctx, p), 'num'),
       ],
@@ -579,7 +596,7 @@ async function native_vs_timing_section(ctx: Context): Promise<Section> {
             group: label(p),
             policy: p.native.policy,
             shade: 'timing (js)',
-            value: p.timing.ops_per_s,
+            value: p.predicted_ops_per_s,
           },
         ]),
       }),
@@ -592,7 +609,8 @@ async function native_vs_timing_section(ctx: Context): Promise<Section> {
         'CPUs',
         'native ops/s',
         'native runs (spread)',
-        'timing (js) ops/s',
+        'host speed',
+        'timing (js) ops/s at it',
         'deviation',
         'per cpu0 op: native / timing',
       ],
@@ -637,10 +655,23 @@ function deviation_finding(ps: readonly Pair[]): { sentence: string; headline: s
       `${within} of ${ps.length} predictions are within ${limit} of native (median deviation ${fmt_pct(med)}); ` +
       `the furthest is ${w.workload} under ${w.policy} at ${cpus_text(w.cpus)} (${fmt_signed_pct(worst.deviation)}). ` +
       `The model predicts more throughput than measured on ${above} of ${ps.length} points.` +
+      speed_text(ps) +
       noise_text(ps) +
       speedup_text(ps),
     headline: `Timing model (js) vs native: ${within}/${ps.length} points within ${limit}, median deviation ${fmt_pct(med)}.`,
   };
+}
+
+/* How fast the host ran the native points, against the js profile's calibration. */
+function speed_text(ps: readonly Pair[]): string {
+  const speeds = ps.map((p) => p.speed);
+  const lo = Math.min(...speeds);
+  const hi = Math.max(...speeds);
+  if (lo === 1 && hi === 1) return '';
+  return (
+    ` Each prediction is the model's at the speed this machine ran the workload at:` +
+    ` a host-speed probe between the native runs put it at ×${lo.toFixed(2)} to ×${hi.toFixed(2)} of the speed the js profile was calibrated at.`
+  );
 }
 
 /* What the native runs' own spread says of the deviations. */
@@ -667,7 +698,7 @@ function speedup_text(ps: readonly Pair[]): string {
     const p = ps[i]!;
     if (q.native.workload !== p.native.workload || q.native.policy !== p.native.policy) continue;
     const native = p.native.ops_per_s / q.native.ops_per_s;
-    const model = p.timing.ops_per_s / q.timing.ops_per_s;
+    const model = p.predicted_ops_per_s / q.predicted_ops_per_s;
     devs.push(model / native - 1);
   }
   if (devs.length === 0) return '';
@@ -750,9 +781,14 @@ function profiles_section(profiles: ReportData['profiles']): string {
       tr([cell(p.name), cell(c.name, 'mono'), cell(fmt_num(c.value_ns), 'num'), cell(c.source)]),
     ),
   );
-  const weighted = profiles.flatMap((p) =>
-    p.step_weights ? [weights_html(p.name, p.step_weights)] : [],
-  );
+  const weighted = profiles.flatMap((p) => [
+    ...(p.step_weights ? [weights_html(p.name, p.step_weights)] : []),
+    ...(p.host_speed === undefined
+      ? []
+      : [
+          `<p>${esc(`${p.name}: calibrated with this machine running the host-speed probe at ${p.host_speed.toFixed(2)} steps/µs (src/bench/host_speed.ts); its predictions for a native point are scaled by the probe's speed while the point ran over that.`)}</p>`,
+        ]),
+  ]);
   return [head, table_html(['profile', 'constant', 'ns', 'source'], rows), ...weighted].join('\n');
 }
 

@@ -9,7 +9,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { run_bench } from '../../src/bench/bench.js';
+import {
+  NATIVE_RUNS,
+  release_native_pools,
+  run_bench,
+  run_native_points,
+} from '../../src/bench/bench.js';
 import type { BenchResult } from '../../src/bench/result.js';
 import { find_workload, WORKLOADS } from '../../src/bench/workloads/index.js';
 import { POLICIES } from '../../src/kernel/mm/policy.js';
@@ -91,6 +96,33 @@ test('a short native pft run on 1 CPU measures faults with ordered percentiles',
   assert.ok(r.ops_per_s > 0);
   assert.ok(0 < r.p50_ns && r.p50_ns <= r.p99_ns, `p50 ${r.p50_ns}, p99 ${r.p99_ns}`);
   assert.ok(r.counters.vma_lock_success! > 0, JSON.stringify(r.counters));
+  assert.equal(r.runs_ops_per_s?.length, NATIVE_RUNS);
+  assert.ok(r.host_speed! > 0, `host speed ${r.host_speed}`);
+});
+
+test('native points measured together: each its runs, each figure their median, one host speed', async () => {
+  const w = find_workload('page-fault3');
+  const points = [2, 1].map((cpus) => ({
+    workload: w,
+    policy: 'vma-rwsem',
+    executor: 'native' as const,
+    cpus,
+  }));
+  const ticks: string[] = [];
+  const [two, one] = await run_native_points(points, (p, round) =>
+    ticks.push(`${p.cpus}:${round ?? 'warm'}`),
+  );
+  await release_native_pools();
+  // Warm-ups first, then the rounds, each giving every point a run.
+  assert.deepEqual(ticks, ['2:warm', '1:warm', '2:0', '1:0', '2:1', '1:1', '2:2', '1:2']);
+  for (const r of [two!, one!]) {
+    const runs = [...r.runs_ops_per_s!].sort((a, b) => a - b);
+    assert.equal(runs.length, NATIVE_RUNS);
+    assert.equal(r.ops_per_s, runs[1], `${r.cpus} CPUs: the median run`);
+  }
+  assert.equal(two!.cpus, 2);
+  assert.ok(two!.host_speed! > 0);
+  assert.equal(one!.host_speed, two!.host_speed, 'the probes of the runs measured together');
 });
 
 test("pft's native size fits its memory on 2 and 4 CPUs: every page of every slice faults in", () => {

@@ -295,6 +295,23 @@ test('predictions beyond ±25% of native are marked, those within are not', asyn
   has(html, 'is predicted within ±25% on 3 of 4 steps');
 });
 
+test("each prediction is the model's at the host speed its native point ran at", async () => {
+  // pft's 2-CPU points natively at half the js profile's host speed: the model's 1.4x over
+  // native under mmap-lock becomes 0.7x; its 1-CPU points at the profile's.
+  const native = natives().map((r) => ({ ...r, host_speed: r.cpus === 2 ? 4 : 8 }));
+  const js = { name: 'js', constants: [], host_speed: 8 };
+  const html = await report_html(data({ native, timing_js: timing_js(native), profiles: [js] }));
+  const row = deviation_row(html, 'pft', 'mmap-lock', 2);
+  has(row, '×0.50');
+  has(row, '−30%');
+  has(html, 'a host-speed probe between the native runs put it at ×0.50 to ×1.00');
+  has(html, 'js: calibrated with this machine running the host-speed probe at 8.00 steps/µs');
+  // Without a profile speed the model's figures stand as they are.
+  const plain = await report_html(data({ native, timing_js: timing_js(native) }));
+  has(deviation_row(plain, 'pft', 'mmap-lock', 2), '×1.00');
+  lacks(plain, 'host-speed probe between');
+});
+
 test("each native point's runs and their spread are shown beside the deviation", async () => {
   const native = natives().map((r) =>
     r.workload === 'pft' && r.policy === 'vma-rwsem' && r.cpus === 1
