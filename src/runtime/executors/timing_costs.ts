@@ -208,35 +208,35 @@ const calibrated = (value_ns: number, how: string): Cost => ({
 });
 const JS_CALIBRATION: Readonly<Record<CostName, Cost>> = {
   step_ns: calibrated(
-    113.5,
-    "fitted: every workload and policy run natively (node --single-threaded-gc) on 1 and 2 CPUs in three sweeps (warm workers; a point the median of three runs, then of the sweeps) against the model, least squares on the ratio, linearised anew from each fit, the round of least error kept; not below a bare generator step (55 ns). The mean step: each kernel function's steps cost this times its weight (timing_weights.ts), measured natively before the fit",
+    185.2,
+    "fitted: every workload and policy run natively (node --single-threaded-gc) on 1 and 2 CPUs in three sweeps (warm workers; a workload's points in rounds, a point the median of its three runs, scaled to the host speed of the calibration (host_speed), then the median of the sweeps) against the model, least squares on the ratio, linearised anew from each fit, the round of least error kept; not below a bare generator step (55 ns). The mean step: each kernel function's steps cost this times its weight (timing_weights.ts), measured natively before the fit",
   ),
-  line_transfer_ns: calibrated(89.0, 'half a round trip of a word two worker threads spin on'),
+  line_transfer_ns: calibrated(87.0, 'half a round trip of a word two worker threads spin on'),
   memory_ns: calibrated(
-    2.3,
+    3.05,
     'a write to each 64-byte line of a faulted-in 64 MiB SharedArrayBuffer after 64 MiB more written to evict it, line after line (prefetched)',
   ),
-  rmw_ns: calibrated(2.2, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
+  rmw_ns: calibrated(18.5, 'Atomics.compareExchange less Atomics.load on one word, one thread'),
   invalidate_ns: {
     value_ns: HW_COSTS.invalidate_ns.value_ns,
     source: `Not measurable here: a write to a line shared by more than one other CPU needs three cores. The hw figure: ${HW_COSTS.invalidate_ns.source}`,
   },
-  word_ns: calibrated(0.46, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
-  alloc_ns: calibrated(417, 'fitted with step_ns'),
+  word_ns: calibrated(0.57, 'Int32Array.fill of 4 KiB pages over a 64 MiB SharedArrayBuffer'),
+  alloc_ns: calibrated(896, 'fitted with step_ns'),
   wake_ns: calibrated(
-    36093,
+    41637,
     'half a round trip through Atomics.wait/notify between two workers, less line_transfer_ns',
   ),
   waker_ns: calibrated(
-    18136,
-    'fitted with step_ns. Near what an Atomics.notify of a sleeping worker takes here (11-16 us, a ping-pong of two workers); the fits before step weights put 29-35 us here, carrying what a uniform step cost left out of mmap-churn, which wakes the grace-period kthread on every munmap',
+    21073,
+    'fitted with step_ns. Somewhat above what an Atomics.notify of a sleeping worker takes here (11-16 us, a ping-pong of two workers); the fits before step weights put 29-35 us here, carrying what a uniform step cost left out of mmap-churn, which wakes the grace-period kthread on every munmap',
   ),
   crowded_ns: calibrated(
-    29.2,
-    "fitted with step_ns, from the 2-CPU points, the only ones where this machine's 2 cores are all taken (`cores`): a quarter of a mean step. The fit before step weights put 0 here; those before native runs took --single-threaded-gc, 14-67 ns, when V8's garbage-collector threads took a tenth of the machine on 2 CPUs (page-fault3 under mmap-lock, per-thread CPU time in /proc/self/task)",
+    30.5,
+    "fitted with step_ns, from the 2-CPU points, the only ones where this machine's 2 cores are all taken (`cores`): a sixth of a mean step. The fit before step weights put 0 here; those before native runs took --single-threaded-gc, 14-67 ns, when V8's garbage-collector threads took a tenth of the machine on 2 CPUs (page-fault3 under mmap-lock, per-thread CPU time in /proc/self/task)",
   ),
   op_ns: calibrated(
-    306,
+    340,
     "OpRecorder's op_begin() and op_end() on a worker's performance.now() clock, as the native executor installs it: two clock reads and an HDR histogram record",
   ),
   annotation_ns: calibrated(
@@ -247,9 +247,8 @@ const JS_CALIBRATION: Readonly<Record<CostName, Cost>> = {
 const JS = profile('js', JS_CALIBRATION, {
   cores: 2,
   step_weights: JS_STEP_WEIGHTS,
-  // The host-speed probe's median of 40 probes at 13:25, 2026-11-22: the
-  // profile was fitted before the probe existed, at a speed not recorded.
-  host_speed: 7.8,
+  // The host-speed probe's median through the calibration's native sweeps.
+  host_speed: 7.746,
 });
 
 export const PROFILES: Readonly<Record<ProfileName, CostProfile>> = { js: JS, hw: HW };
