@@ -63,9 +63,9 @@ interface Measured {
 }
 
 /*
- * Native points are measured together, a workload's points at a time:
- * each point's pool warmed, then NATIVE_RUNS rounds, each giving every
- * point one run, each figure the median of its runs' (median_stats()),
+ * Native points are measured together, a pool's points (a workload and
+ * policy's CPU counts) at a time: each point warmed, then NATIVE_RUNS
+ * rounds, each giving every point one run, each figure the median of its runs' (median_stats()),
  * with a host-speed probe before every run (host_speed.ts). Each run
  * leaves its first WARMUP_MS unrecorded and stops NATIVE_SECONDS after
  * its start (or when the workload's operations run out).
@@ -91,9 +91,9 @@ interface Measured {
  * mmap+munmap in 25-27 us in some and 49-72 us in others. A point's runs
  * one after the other fall into one such spell together; two reports four
  * minutes apart put 15 of 56 points more than 25% apart. In rounds, a
- * point's runs are seconds apart and its median falls in such a spell
- * only where two of its three runs do. What moves over minutes the
- * rounds cannot spread; the probes measure it.
+ * point's runs have the pool's other points' between them, and its median
+ * falls in such a spell only where two of its three runs do. What moves
+ * over minutes the rounds cannot spread; the probes measure it.
  */
 const NATIVE_WARM_RUNS = 1;
 const WORKER_WARM_RUNS = 4;
@@ -123,13 +123,16 @@ const size_of = (p: BenchPoint): ExecutorName =>
  * other workloads or policies keeps code compiled for them: its inline
  * caches go polymorphic and it stays slower (page-fault3 under mmap-lock
  * on one CPU: 34k to 41k faults/s on its own pool, 23k on a pool that had
- * run every workload before it). The pools of the points measured
- * together stay open until release_native_pools().
+ * run every workload before it). A pool stays open until
+ * release_native_pools().
  */
 const native_pools = new Map<string, NativePool>();
 
+/* The pool a point's runs take: its workload and policy's. */
+const pool_key = (p: BenchPoint): string => `${p.workload.name} ${p.policy}`;
+
 function native_pool_for(p: BenchPoint): NativePool {
-  const key = `${p.workload.name} ${p.policy}`;
+  const key = pool_key(p);
   let pool = native_pools.get(key);
   if (!pool) {
     pool = new NativePool();
@@ -306,22 +309,39 @@ function bench_result(p: BenchPoint, [m, without]: readonly Measured[]): BenchRe
 }
 
 /**
- * Native points measured together, their runs in rounds (measure_native()).
- * Their pools stay open until release_native_pools(). `on_run` is told of
- * each point's warm-up (round null) and of each of its rounds.
+ * Native points, the points of each pool (workload and policy) measured
+ * together, their runs in rounds (measure_native()), one pool at a time,
+ * each closed when its points are done; the results in `points`' order.
+ * Rounds across pools would have given each point's runs more time
+ * between them, but a run right after another pool's has a colder tail:
+ * fault-vs-mprotect's p99 alone under vma-rwsem was 33-64 us on its pool
+ * alone and 76-141 us in rounds with the other policies' pools, which
+ * took its p99 ratio to 1.42-1.51 (idle pools beside it changed nothing).
+ * `on_run` is told of each point's warm-up (round null) and of each of
+ * its rounds.
  */
 export async function run_native_points(
   points: readonly BenchPoint[],
   on_run: (p: BenchPoint, round: number | null) => void = () => {},
 ): Promise<BenchResult[]> {
-  const jobs = points.map((p) => ({ p, cfgs: run_configs(p) }));
-  const measured = await measure_native(jobs, on_run);
-  return jobs.map(({ p }, j) => bench_result(p, measured[j]!));
+  const by_pool = new Map<string, number[]>();
+  for (const [i, p] of points.entries()) {
+    const key = pool_key(p);
+    by_pool.set(key, [...(by_pool.get(key) ?? []), i]);
+  }
+  const out = new Array<BenchResult>(points.length);
+  for (const indices of by_pool.values()) {
+    const jobs = indices.map((i) => ({ p: points[i]!, cfgs: run_configs(points[i]!) }));
+    const measured = await measure_native(jobs, on_run);
+    await release_native_pools();
+    for (const [j, i] of indices.entries()) out[i] = bench_result(jobs[j]!.p, measured[j]!);
+  }
+  return out;
 }
 
 /**
- * Measure one point: natively, as run_native_points() of it alone (its
- * pool stays open); under timing, each configuration once.
+ * Measure one point: natively, as run_native_points() of it alone; under
+ * timing, each configuration once.
  */
 export async function run_bench(p: BenchPoint): Promise<BenchResult> {
   if (p.executor === 'native') return (await run_native_points([p]))[0]!;

@@ -476,8 +476,9 @@ async function sample_steps(progress: Progress): Promise<FrameSamples[]> {
   const bar = progress.step('native, steps sampled by kernel function', points.length);
   const out: FrameSamples[] = [];
   for (const [i, p] of points.entries()) {
-    // A workload's pools at a time, as sweep() keeps them.
-    if (i > 0 && points[i - 1]!.workload !== p.workload) await release_native_pools();
+    // One pool at a time, as run_native_points() keeps them.
+    const q = points[i - 1];
+    if (q && (q.workload !== p.workload || q.policy !== p.policy)) await release_native_pools();
     bar.tick(point_label(p));
     out.push(
       await sample_frames({ ...p, workload: find_workload(p.workload), executor: 'native' }),

@@ -43,7 +43,7 @@ import { PROFILES } from '../runtime/executors/timing_costs.js';
 import { instantiate, make_config } from '../runtime/scenario.js';
 import { parse_script } from '../script/parse.js';
 import { run_model } from '../script/run_model.js';
-import { release_native_pools, run_native_points } from './bench.js';
+import { run_native_points } from './bench.js';
 import { calibrate, measure_constants } from './calibrate.js';
 import { host_speed_ratio } from './host_speed.js';
 import {
@@ -195,13 +195,12 @@ function script_run_ms(): { ms: number; commands: number; steps: number } {
   return { ms: median(runs), commands: 10_000, steps };
 }
 
-/* fault-vs-mprotect natively on 2 CPUs under each policy, measured together: where the faults went, and their p99 against alone. */
+/* fault-vs-mprotect natively on 2 CPUs under each policy: where the faults went, and their p99 against alone. */
 async function fault_vs_mprotect_native(): Promise<Record<string, BenchResult>> {
   const workload = find_workload('fault-vs-mprotect');
   const results = await run_native_points(
     POLICIES.map((policy) => ({ workload, policy, executor: 'native', cpus: 2 })),
   );
-  await release_native_pools();
   return Object.fromEntries(results.map((r) => [r.policy, r]));
 }
 

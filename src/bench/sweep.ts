@@ -7,11 +7,11 @@
 import { POLICIES } from '../kernel/mm/policy.js';
 import type { Progress } from '../report/progress.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
-import { NATIVE_RUNS, release_native_pools, run_native_points } from './bench.js';
+import { NATIVE_RUNS, run_native_points } from './bench.js';
 import type { BenchResult } from './result.js';
 import { run_timing_points } from './timing_pool.js';
 import type { ExecutorName } from './workload.js';
-import { WORKLOADS } from './workloads/index.js';
+import { find_workload, WORKLOADS } from './workloads/index.js';
 
 /** A workload, a policy and a CPU count, by name. */
 export interface SweepPoint {
@@ -50,26 +50,33 @@ export async function sweep(
     bar.done();
     return out;
   }
-  // Natively one run at a time (a run needs the cores to itself), a
-  // workload's points measured together in rounds (bench.ts), each
-  // policy's points from the most CPUs down, so that its first point
-  // warms every worker its later points run on (WORKER_WARM_RUNS).
+  // Natively one run at a time (a run needs the cores to itself), a pool's
+  // points measured together in rounds (bench.ts), each policy's points
+  // from the most CPUs down, so that its first point warms every worker
+  // its later points run on (WORKER_WARM_RUNS).
   const bar = progress.step(title, points.length * (NATIVE_RUNS + 1));
-  const by_point = new Map<SweepPoint, BenchResult>();
-  for (const workload of WORKLOADS.values()) {
-    const of_workload = points
-      .filter((p) => p.workload === workload.name)
-      .sort((a, b) => POLICIES.indexOf(a.policy) - POLICIES.indexOf(b.policy) || b.cpus - a.cpus);
-    const results = await run_native_points(
-      of_workload.map((p) => ({ ...p, workload, executor })),
-      (p, round) =>
-        bar.tick(
-          `${point_label({ ...p, workload: p.workload.name })} ${round === null ? 'warm-up' : `run ${round + 1} of ${NATIVE_RUNS}`}`,
-        ),
-    );
-    await release_native_pools();
-    for (const [i, p] of of_workload.entries()) by_point.set(p, results[i]!);
-  }
+  const order = points
+    .map((_, i) => i)
+    .sort((a, b) => {
+      const [p, q] = [points[a]!, points[b]!];
+      return (
+        workload_order(p) - workload_order(q) ||
+        POLICIES.indexOf(p.policy) - POLICIES.indexOf(q.policy) ||
+        q.cpus - p.cpus
+      );
+    });
+  const results = await run_native_points(
+    order.map((i) => ({ ...points[i]!, workload: find_workload(points[i]!.workload), executor })),
+    (p, round) =>
+      bar.tick(
+        `${point_label({ ...p, workload: p.workload.name })} ${round === null ? 'warm-up' : `run ${round + 1} of ${NATIVE_RUNS}`}`,
+      ),
+  );
   bar.done();
-  return points.map((p) => by_point.get(p)!);
+  const out = new Array<BenchResult>(points.length);
+  for (const [j, i] of order.entries()) out[i] = results[j]!;
+  return out;
 }
+
+/* Where a point's workload comes in WORKLOADS. */
+const workload_order = (p: SweepPoint): number => [...WORKLOADS.keys()].indexOf(p.workload);

@@ -5,13 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from 'commander';
-import {
-  BenchError,
-  default_cpus,
-  release_native_pools,
-  run_bench,
-  run_native_points,
-} from '../bench/bench.js';
+import { BenchError, default_cpus, run_bench, run_native_points } from '../bench/bench.js';
 import { type BenchResult, per_interferer_op } from '../bench/result.js';
 import { type ExecutorName, per_interferer_op_unit, type Workload } from '../bench/workload.js';
 import { find_workload } from '../bench/workloads/index.js';
@@ -125,9 +119,8 @@ export async function cmd_bench(name: string, opts: BenchOpts): Promise<number> 
   const results: BenchResult[] = [];
   try {
     if (opts.executor === 'native') {
-      // Measured together, in rounds (bench.ts): a row once every point has its runs.
+      // A policy's points measured together, in rounds (bench.ts): the rows once all are done.
       results.push(...(await run_native_points(points)));
-      await release_native_pools();
       if (!opts.json) for (const r of results) console.log(result_row(workload, r));
     } else
       for (const p of points) {

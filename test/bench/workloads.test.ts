@@ -9,12 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  NATIVE_RUNS,
-  release_native_pools,
-  run_bench,
-  run_native_points,
-} from '../../src/bench/bench.js';
+import { NATIVE_RUNS, run_bench, run_native_points } from '../../src/bench/bench.js';
 import type { BenchResult } from '../../src/bench/result.js';
 import { find_workload, WORKLOADS } from '../../src/bench/workloads/index.js';
 import { POLICIES } from '../../src/kernel/mm/policy.js';
@@ -100,28 +95,36 @@ test('a short native pft run on 1 CPU measures faults with ordered percentiles',
   assert.ok(r.host_speed! > 0, `host speed ${r.host_speed}`);
 });
 
-test('native points measured together: each its runs, each figure their median, one host speed', async () => {
+test("a pool's native points measured together, in rounds, one pool at a time; the results in order", async () => {
   const w = find_workload('page-fault3');
-  const points = [2, 1].map((cpus) => ({
-    workload: w,
-    policy: 'vma-rwsem',
-    executor: 'native' as const,
-    cpus,
-  }));
+  const points = (
+    [
+      ['vma-rwsem', 2],
+      ['vma-refcnt', 1],
+      ['vma-rwsem', 1],
+    ] as const
+  ).map(([policy, cpus]) => ({ workload: w, policy, executor: 'native' as const, cpus }));
   const ticks: string[] = [];
-  const [two, one] = await run_native_points(points, (p, round) =>
-    ticks.push(`${p.cpus}:${round ?? 'warm'}`),
+  const [two, other, one] = await run_native_points(points, (p, round) =>
+    ticks.push(`${p.policy} ${p.cpus}:${round ?? 'warm'}`),
   );
-  await release_native_pools();
-  // Warm-ups first, then the rounds, each giving every point a run.
-  assert.deepEqual(ticks, ['2:warm', '1:warm', '2:0', '1:0', '2:1', '1:1', '2:2', '1:2']);
-  for (const r of [two!, one!]) {
+  // vma-rwsem's points: warm-ups first, then the rounds, each giving every point a run; then vma-refcnt's.
+  const rwsem = ['2:warm', '1:warm', '2:0', '1:0', '2:1', '1:1', '2:2', '1:2'];
+  const refcnt = ['1:warm', '1:0', '1:1', '1:2'];
+  assert.deepEqual(ticks, [
+    ...rwsem.map((t) => `vma-rwsem ${t}`),
+    ...refcnt.map((t) => `vma-refcnt ${t}`),
+  ]);
+  assert.deepEqual(
+    [two, other, one].map((r) => `${r!.policy} ${r!.cpus}`),
+    ['vma-rwsem 2', 'vma-refcnt 1', 'vma-rwsem 1'],
+  );
+  for (const r of [two!, other!, one!]) {
     const runs = [...r.runs_ops_per_s!].sort((a, b) => a - b);
     assert.equal(runs.length, NATIVE_RUNS);
-    assert.equal(r.ops_per_s, runs[1], `${r.cpus} CPUs: the median run`);
+    assert.equal(r.ops_per_s, runs[1], `${r.policy} ${r.cpus} CPUs: the median run`);
+    assert.ok(r.host_speed! > 0);
   }
-  assert.equal(two!.cpus, 2);
-  assert.ok(two!.host_speed! > 0);
   assert.equal(one!.host_speed, two!.host_speed, 'the probes of the runs measured together');
 });
 
