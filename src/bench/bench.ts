@@ -58,8 +58,6 @@ interface Measured {
   readonly counters: Readonly<Record<string, number>>;
   /** Natively, each measured run's throughput; the stats are their medians (median_stats()). */
   readonly runs_ops_per_s?: readonly number[];
-  /** Natively, the host-speed probes' median over the runs measured with it. */
-  readonly host_speed?: number;
 }
 
 /*
@@ -168,11 +166,12 @@ interface NativeJob {
  * back to back within a round: p99_alone_ns is read against the p99 with
  * the writer, and runs a second apart see the host in one state.
  * `on_run` is told of each point's warm-up and of each of its rounds.
+ * With the measurements, the host-speed probes taken before each run.
  */
 async function measure_native(
   jobs: readonly NativeJob[],
   on_run: (p: BenchPoint, round: number | null) => void,
-): Promise<Measured[][]> {
+): Promise<{ measured: Measured[][]; probes: number[] }> {
   for (const { p, cfgs } of jobs) {
     on_run(p, null);
     for (const cfg of cfgs) await warm(p, cfg);
@@ -188,8 +187,7 @@ async function measure_native(
         runs[j]![c]!.push({ stats: merge_samples(r.ops), counters: r.report });
       }
     }
-  const host_speed = median(probes);
-  return runs.map((of_job) =>
+  const measured = runs.map((of_job) =>
     of_job.map((of_cfg) => {
       // The counters of the run of median throughput: counts of one run, like the window's.
       const by_rate = [...of_cfg].sort((a, b) => a.stats.ops_per_s - b.stats.ops_per_s);
@@ -197,10 +195,10 @@ async function measure_native(
         stats: median_stats(of_cfg.map((r) => r.stats)),
         counters: by_rate[by_rate.length >> 1]!.counters,
         runs_ops_per_s: of_cfg.map((r) => r.stats.ops_per_s),
-        host_speed,
       };
     }),
   );
+  return { measured, probes };
 }
 
 /* One measured native run of point p's `cfg` on its pool; a bug is thrown. */
@@ -280,9 +278,16 @@ function run_configs(p: BenchPoint): RunConfig[] {
   return alone ? [config(p), alone] : [config(p)];
 }
 
-/* Point p's result from its configurations' measurements, in run_configs()' order. */
-function bench_result(p: BenchPoint, [m, without]: readonly Measured[]): BenchResult {
-  const { stats, counters, runs_ops_per_s, host_speed } = m!;
+/*
+ * Point p's result from its configurations' measurements, in
+ * run_configs()' order; natively, with the host's speed while it ran.
+ */
+function bench_result(
+  p: BenchPoint,
+  [m, without]: readonly Measured[],
+  host_speed?: number,
+): BenchResult {
+  const { stats, counters, runs_ops_per_s } = m!;
   const p99_alone_ns = !p.workload.alone
     ? undefined
     : without
@@ -317,6 +322,8 @@ function bench_result(p: BenchPoint, [m, without]: readonly Measured[]): BenchRe
  * fault-vs-mprotect's p99 alone under vma-rwsem was 33-64 us on its pool
  * alone and 76-141 us in rounds with the other policies' pools, which
  * took its p99 ratio to 1.42-1.51 (idle pools beside it changed nothing).
+ * A point's host_speed is the median of its workload's probes, through
+ * all of that workload's pools: a pool's own six to twelve are too few.
  * `on_run` is told of each point's warm-up (round null) and of each of
  * its rounds.
  */
@@ -329,14 +336,17 @@ export async function run_native_points(
     const key = pool_key(p);
     by_pool.set(key, [...(by_pool.get(key) ?? []), i]);
   }
-  const out = new Array<BenchResult>(points.length);
+  const measured = new Array<Measured[]>(points.length);
+  const probes = new Map<string, number[]>();
   for (const indices of by_pool.values()) {
     const jobs = indices.map((i) => ({ p: points[i]!, cfgs: run_configs(points[i]!) }));
-    const measured = await measure_native(jobs, on_run);
+    const of_pool = await measure_native(jobs, on_run);
     await release_native_pools();
-    for (const [j, i] of indices.entries()) out[i] = bench_result(jobs[j]!.p, measured[j]!);
+    for (const [j, i] of indices.entries()) measured[i] = of_pool.measured[j]!;
+    const workload = points[indices[0]!]!.workload.name;
+    probes.set(workload, [...(probes.get(workload) ?? []), ...of_pool.probes]);
   }
-  return out;
+  return points.map((p, i) => bench_result(p, measured[i]!, median(probes.get(p.workload.name)!)));
 }
 
 /**

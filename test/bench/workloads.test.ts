@@ -125,7 +125,8 @@ test("a pool's native points measured together, in rounds, one pool at a time; t
     assert.equal(r.ops_per_s, runs[1], `${r.policy} ${r.cpus} CPUs: the median run`);
     assert.ok(r.host_speed! > 0);
   }
-  assert.equal(one!.host_speed, two!.host_speed, 'the probes of the runs measured together');
+  assert.equal(one!.host_speed, two!.host_speed, "the probes of the workload's runs");
+  assert.equal(other!.host_speed, two!.host_speed, 'through all its pools');
 });
 
 test("pft's native size fits its memory on 2 and 4 CPUs: every page of every slice faults in", () => {
