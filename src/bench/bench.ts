@@ -315,8 +315,9 @@ function bench_result(
 
 /**
  * Native points, the points of each pool (workload and policy) measured
- * together, their runs in rounds (measure_native()), one pool at a time,
- * each closed when its points are done; the results in `points`' order.
+ * together, its most CPUs first, their runs in rounds (measure_native()),
+ * one pool at a time, each closed when its points are done; the results
+ * in `points`' order.
  * Rounds across pools would have given each point's runs more time
  * between them, but a run right after another pool's has a colder tail:
  * fault-vs-mprotect's p99 alone under vma-rwsem was 33-64 us on its pool
@@ -334,17 +335,21 @@ export async function run_native_points(
   const by_pool = new Map<string, number[]>();
   for (const [i, p] of points.entries()) {
     const key = pool_key(p);
-    by_pool.set(key, [...(by_pool.get(key) ?? []), i]);
+    if (!by_pool.has(key)) by_pool.set(key, []);
+    by_pool.get(key)!.push(i);
   }
   const measured = new Array<Measured[]>(points.length);
   const probes = new Map<string, number[]>();
-  for (const indices of by_pool.values()) {
+  for (const of_key of by_pool.values()) {
+    // Most CPUs first: that point's warm-up warms every worker the others reuse.
+    const indices = of_key.sort((a, b) => points[b]!.cpus - points[a]!.cpus);
     const jobs = indices.map((i) => ({ p: points[i]!, cfgs: run_configs(points[i]!) }));
     const of_pool = await measure_native(jobs, on_run);
     await release_native_pools();
     for (const [j, i] of indices.entries()) measured[i] = of_pool.measured[j]!;
     const workload = points[indices[0]!]!.workload.name;
-    probes.set(workload, [...(probes.get(workload) ?? []), ...of_pool.probes]);
+    if (!probes.has(workload)) probes.set(workload, []);
+    probes.get(workload)!.push(...of_pool.probes);
   }
   return points.map((p, i) => bench_result(p, measured[i]!, median(probes.get(p.workload.name)!)));
 }

@@ -51,32 +51,15 @@ export async function sweep(
     return out;
   }
   // Natively one run at a time (a run needs the cores to itself), a pool's
-  // points measured together in rounds (bench.ts), each policy's points
-  // from the most CPUs down, so that its first point warms every worker
-  // its later points run on (WORKER_WARM_RUNS).
+  // points measured together in rounds, its most CPUs first (bench.ts).
   const bar = progress.step(title, points.length * (NATIVE_RUNS + 1));
-  const order = points
-    .map((_, i) => i)
-    .sort((a, b) => {
-      const [p, q] = [points[a]!, points[b]!];
-      return (
-        workload_order(p) - workload_order(q) ||
-        POLICIES.indexOf(p.policy) - POLICIES.indexOf(q.policy) ||
-        q.cpus - p.cpus
-      );
-    });
-  const results = await run_native_points(
-    order.map((i) => ({ ...points[i]!, workload: find_workload(points[i]!.workload), executor })),
+  const out = await run_native_points(
+    points.map((p) => ({ ...p, workload: find_workload(p.workload), executor })),
     (p, round) =>
       bar.tick(
         `${point_label({ ...p, workload: p.workload.name })} ${round === null ? 'warm-up' : `run ${round + 1} of ${NATIVE_RUNS}`}`,
       ),
   );
   bar.done();
-  const out = new Array<BenchResult>(points.length);
-  for (const [j, i] of order.entries()) out[i] = results[j]!;
   return out;
 }
-
-/* Where a point's workload comes in WORKLOADS. */
-const workload_order = (p: SweepPoint): number => [...WORKLOADS.keys()].indexOf(p.workload);
