@@ -2,10 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type CheckResult, Explorer } from '../src/check/explorer.js';
 import { RandomWalk, Sequential } from '../src/check/strategy.js';
+import { DEFAULT_POLICY } from '../src/kernel/mm/policy.js';
 import { RCU_GP_KTHREAD } from '../src/kernel/rcu/tree.js';
-import { run_on_linux } from '../src/oracle/linux.js';
+import { linux_boot_params, run_on_linux } from '../src/oracle/linux.js';
 import { call, type KernelContext, type KGen } from '../src/runtime/ops.js';
 import { make_config, type Scenario } from '../src/runtime/scenario.js';
+import { parse_script } from '../src/script/parse.js';
+import { format_run, run_model } from '../src/script/run_model.js';
 
 /** Explore `schedules` random schedules of `s` with the given configuration. */
 export function explore(
@@ -56,6 +59,14 @@ export function on_linux(text: string): string | undefined {
   const r = run_on_linux(text);
   if (r.status !== 0) throw new Error(`oracle: ${r.stderr}`);
   return r.stdout;
+}
+
+/**
+ * The model's output for a script, booted as this machine's kernel is
+ * (linux_boot_params()): what on_linux() must print.
+ */
+export function model_as_linux(text: string): string {
+  return format_run(run_model(parse_script(text), DEFAULT_POLICY, linux_boot_params()));
 }
 
 const MMLAB = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));

@@ -673,6 +673,7 @@ function cmd_diff(opts: { count: number; seed: number; json?: boolean }): number
         scripts: r.scripts,
         mismatches: r.mismatches.length,
         seed: opts.seed,
+        forbid_zeropage: r.boot.forbid_zeropage ?? false,
         failures: r.mismatches,
         elapsed_ms: Math.round(r.elapsed_ms),
       }),
@@ -686,6 +687,12 @@ function cmd_diff(opts: { count: number; seed: number; json?: boolean }): number
       console.log(`  linux: ${m.linux}`);
       console.log(m.script.replace(/^/gm, '    ').trimEnd());
     }
+    if (r.boot.forbid_zeropage)
+      console.log(
+        dim(
+          "this machine's kernel maps no zero page on a read fault (mm_forbids_zeropage()): the model ran booted so too",
+        ),
+      );
     console.log(`${r.scripts} scripts, ${r.mismatches.length} mismatches`);
   }
   return r.mismatches.length > 0 ? EXIT_BUG : EXIT_OK;

@@ -23,12 +23,31 @@ export interface KernelSymbols {
   readonly kmalloc_caches: readonly number[];
   /** The memory manager's caches. */
   readonly mm: MmCaches;
+  /** The command line it booted with. */
+  readonly params: BootParams;
+}
+
+/**
+ * The kernel command line, as far as the model reads one. Empty: a
+ * mainline x86-64 kernel.
+ */
+export interface BootParams {
+  /**
+   * mm_forbids_zeropage(): a read fault of private anonymous memory gets a
+   * zeroed page of its own, and with it an anon_vma, instead of the shared
+   * zero page, so the VMA merges as a written one does. Mainline x86-64
+   * never forbids it; s390 does for KVM hosts, and some virtual machines'
+   * kernels do by a boot parameter of their own (`pvm_no_zero_page=1` on
+   * the guests this project's CI ran on in December 2026). The Linux oracle
+   * tells which its kernel does (src/oracle/linux.ts linux_boot_params()).
+   */
+  readonly forbid_zeropage?: boolean;
 }
 
 /** Tasks a kernel boots at most: 256 CPUs (the scaling curves' last point) and their kthreads. */
 export const MAX_TASKS = 256 + 8;
 
-export function boot(m: KernelMemory, nr_tasks: number): KernelSymbols {
+export function boot(m: KernelMemory, nr_tasks: number, params: BootParams = {}): KernelSymbols {
   if (!Number.isInteger(nr_tasks) || nr_tasks < 1 || nr_tasks > MAX_TASKS)
     throw new Error(`boot: ${nr_tasks} tasks`);
   const t0 = m.boot_alloc(TASK_STRUCT.$, 'task_struct', nr_tasks);
@@ -47,5 +66,5 @@ export function boot(m: KernelMemory, nr_tasks: number): KernelSymbols {
     kmalloc_caches.push(kmem_cache_create(m, info.name, info, 0, rcu_state + RCU_STATE.gp_seq));
   }
   const mm = mm_core_init(m, rcu_state + RCU_STATE.gp_seq);
-  return { tasks, rcu_state, rcu_data, kmalloc_caches, mm };
+  return { tasks, rcu_state, rcu_data, kmalloc_caches, mm, params };
 }

@@ -4,10 +4,12 @@
  * script that still disagrees, and reported with its first differing line.
  */
 import { Rng } from '../check/random.js';
+import type { BootParams } from '../kernel/boot.js';
+import { DEFAULT_POLICY } from '../kernel/mm/policy.js';
 import { parse_script } from '../script/parse.js';
 import { format_run, run_model } from '../script/run_model.js';
 import { random_script } from './gen.js';
-import { run_on_linux } from './linux.js';
+import { linux_boot_params, run_on_linux } from './linux.js';
 import { minimize_script } from './minimize.js';
 
 export interface Mismatch {
@@ -23,6 +25,8 @@ export interface Mismatch {
 
 export interface DiffResult {
   readonly scripts: number;
+  /** How the model was booted to run as this machine's kernel (linux_boot_params()). */
+  readonly boot: BootParams;
   readonly mismatches: readonly Mismatch[];
   readonly elapsed_ms: number;
 }
@@ -34,7 +38,7 @@ function both(text: string): { model: string; linux: string } {
     throw new Error(`the Linux oracle failed (${linux.status}): ${linux.stderr.trim()}`);
   let model: string;
   try {
-    model = format_run(run_model(parse_script(text)));
+    model = format_run(run_model(parse_script(text), DEFAULT_POLICY, linux_boot_params()));
   } catch (e) {
     model = `model failed: ${(e as Error).message}\n`;
   }
@@ -75,5 +79,10 @@ export function diff(opts: { count: number; seed: number }): DiffResult {
       mismatches.push({ index: i, script: small, line: d.line, model: d.a, linux: d.b });
     }
   }
-  return { scripts: opts.count, mismatches, elapsed_ms: performance.now() - t0 };
+  return {
+    scripts: opts.count,
+    boot: linux_boot_params(),
+    mismatches,
+    elapsed_ms: performance.now() - t0,
+  };
 }

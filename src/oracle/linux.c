@@ -1015,8 +1015,47 @@ static void await_exit(int channel, unsigned int pid)
 		die("p%u did not exit", pid);
 }
 
-int main(void)
+/*
+ * `--zero-page`: whether a read fault of private anonymous memory maps the
+ * shared zero page here (do_anonymous_page() unless mm_forbids_zeropage()),
+ * which decides whether the VMA gets an anon_vma and so what it merges
+ * with. The zero page is a special PTE that /proc counts in no VMA's Rss:
+ * a read-faulted page that shows in Rss is a page of its own. Prints
+ * `zero page` or `own page`.
+ */
+static int probe_zero_page(void)
 {
+	const long page = sysconf(_SC_PAGESIZE);
+	volatile char *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	(void)p[0];
+	FILE *f = fopen("/proc/self/smaps", "r");
+	if (!f)
+		die("/proc/self/smaps: %s", strerror(errno));
+	char line[512];
+	bool ours = false;
+	long rss_kb = -1;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long start, end;
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)
+			ours = start <= (unsigned long)p && (unsigned long)p < end;
+		else if (ours && sscanf(line, "Rss: %ld kB", &rss_kb) == 1)
+			break;
+	}
+	fclose(f);
+	if (rss_kb < 0)
+		die("/proc/self/smaps: no Rss for the probe's mapping");
+	puts(rss_kb == 0 ? "zero page" : "own page");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "--zero-page") == 0)
+		return probe_zero_page();
+	if (argc != 1)
+		die("usage: %s [--zero-page] < script", argv[0]);
 	size_t size;
 	char *text = read_stdin(&size);
 	parse_script(text, size);

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { BootParams } from '../kernel/boot.js';
 
 /** How long one script may run (the oracle takes milliseconds). */
 const TIMEOUT_MS = 20_000;
@@ -80,4 +81,23 @@ export function run_on_linux(script_text: string): OracleResult {
     stderr: `${r.stderr}linux oracle: ${why}\n`,
     status: 128 + os.constants.signals[signal],
   };
+}
+
+let boot_params: BootParams | undefined;
+
+/**
+ * The boot parameters under which the model behaves as this machine's
+ * kernel, for comparing the two: whether a read fault maps the zero page
+ * here (the oracle's `--zero-page` probe). Asked once.
+ */
+export function linux_boot_params(): BootParams {
+  if (boot_params !== undefined) return boot_params;
+  const out = execFileSync(oracle_binary(), ['--zero-page'], {
+    encoding: 'utf8',
+    timeout: TIMEOUT_MS,
+  }).trim();
+  if (out !== 'zero page' && out !== 'own page')
+    throw new Error(`the Linux oracle's --zero-page probe printed '${out}'`);
+  boot_params = out === 'own page' ? { forbid_zeropage: true } : {};
+  return boot_params;
 }

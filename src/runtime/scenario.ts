@@ -4,7 +4,7 @@
  * explorer and in a replay; its setup is deterministic, so every executor
  * sees the same addresses.
  */
-import { boot, type KernelSymbols } from '../kernel/boot.js';
+import { type BootParams, boot, type KernelSymbols } from '../kernel/boot.js';
 import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';
 import { KernelMemory, PAGE_WORDS } from './memory.js';
 import { type KernelContext, type KGen, KStack } from './ops.js';
@@ -43,6 +43,8 @@ export interface Scenario<G = unknown> {
   /** Words of kernel memory: a number, or computed from the configuration. */
   readonly memory_words: number | ((cfg: RunConfig) => number);
   readonly kthreads: readonly Kthread[];
+  /** The kernel command line it boots with; absent: a mainline kernel's. */
+  readonly boot?: BootParams;
   /** Lay out the scenario's objects. `G` must survive structuredClone (it goes to workers). */
   setup(m: KernelMemory, sys: KernelSymbols, cfg: RunConfig): G;
   /**
@@ -133,7 +135,7 @@ export interface Instance {
 export function instantiate(s: Scenario, cfg: RunConfig, buffer?: SharedArrayBuffer): Instance {
   const nr_tasks = cfg.cpus + s.kthreads.length;
   const m = KernelMemory.create(memory_words(s, cfg), buffer);
-  const sys = boot(m, nr_tasks);
+  const sys = boot(m, nr_tasks, s.boot);
   return { nr_tasks, m, sys, globals: s.setup(m, sys, cfg) };
 }
 

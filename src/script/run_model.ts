@@ -10,6 +10,7 @@ import { Explorer } from '../check/explorer.js';
 import { hex32 } from '../check/replay.js';
 import { Sequential } from '../check/strategy.js';
 import { user_access } from '../kernel/arch/fault.js';
+import type { BootParams } from '../kernel/boot.js';
 import { dup_mmap } from '../kernel/fork.js';
 import { check_mm_caches_empty } from '../kernel/mm/debug.js';
 import { file_alloc, fput } from '../kernel/mm/filemap.js';
@@ -100,8 +101,9 @@ interface ScriptMachine {
 }
 const machines = new Map<string, ScriptMachine>();
 
-function script_machine(policy: string): ScriptMachine {
-  const known = machines.get(policy);
+function script_machine(policy: string, params: BootParams): ScriptMachine {
+  const key = `${policy} ${JSON.stringify(params)}`;
+  const known = machines.get(key);
   if (known) return known;
   const input = {
     script: { lines: [], files: [] } as Script,
@@ -118,6 +120,7 @@ function script_machine(policy: string): ScriptMachine {
     params: {},
     memory_words: SCRIPT_MEMORY_WORDS,
     kthreads: [RCU_GP_KTHREAD],
+    boot: params,
     setup: () => null,
     cpu: (k) => user_space(k, explorer.exec.m, input.script, input.results, input.maps),
     check: (m, sys) => check_mm_caches_empty(m, sys, 'after every process exited'),
@@ -130,13 +133,20 @@ function script_machine(policy: string): ScriptMachine {
     { max_steps: Number.MAX_SAFE_INTEGER, kcsan: false },
   );
   const machine = { explorer, input };
-  machines.set(policy, machine);
+  machines.set(key, machine);
   return machine;
 }
 
-/** Run `script` on the model. Throws a KernelBug if the model breaks an invariant. */
-export function run_model(script: Script, policy: string = DEFAULT_POLICY): ModelRun {
-  const { explorer, input } = script_machine(policy);
+/**
+ * Run `script` on the model, booted with `params` (a mainline kernel's by
+ * default). Throws a KernelBug if the model breaks an invariant.
+ */
+export function run_model(
+  script: Script,
+  policy: string = DEFAULT_POLICY,
+  params: BootParams = {},
+): ModelRun {
+  const { explorer, input } = script_machine(policy, params);
   input.script = script;
   input.results = [];
   input.maps = [];

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { oracle_binary, run_on_linux } from '../../src/oracle/linux.js';
+import { linux_boot_params, oracle_binary, run_on_linux } from '../../src/oracle/linux.js';
+import { model_as_linux } from '../helpers.js';
 
 const skip =
   process.platform === 'linux' && process.arch === 'x64'
@@ -349,4 +350,33 @@ test('a script that does not parse runs nothing: a line on stderr, status 2', { 
     assert.equal(r.stdout, '');
     assert.match(r.stderr, new RegExp(`^line ${line}: [^\\n]+\\n$`));
   }
+});
+
+test('the zero-page probe says what a read fault does to merging on this kernel, and the model booted so agrees', {
+  skip,
+}, () => {
+  // A read-faulted VMA, then its neighbour made the same: one VMA where the
+  // read mapped the zero page (no anon_vma), two where it took a page and
+  // an anon_vma of its own and the neighbour has none to share.
+  const script = [
+    'mmap 0x3f507000 2 rw- private anon',
+    'read 0x3f507000',
+    'mmap 0x3f509000 2 --x private anon',
+    'mprotect 0x3f507000 4 ---',
+  ];
+  const maps = linux(...script).slice(5);
+  const forbidden = linux_boot_params().forbid_zeropage === true;
+  assert.deepEqual(
+    maps,
+    forbidden
+      ? ['3f507000-3f509000 ---p 00000000', '3f509000-3f50b000 ---p 00000000']
+      : ['3f507000-3f50b000 ---p 00000000'],
+  );
+  assert.equal(
+    model_as_linux(`${script.join('\n')}\n`)
+      .split('\n')
+      .slice(5, -1)
+      .join('\n'),
+    maps.join('\n'),
+  );
 });

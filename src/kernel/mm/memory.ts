@@ -133,10 +133,16 @@ export function is_zero_page(k: KernelContext, page: number): boolean {
   return page === k.sys.mm.zero_page;
 }
 
+/* mm_forbids_zeropage(): for every mm or none, by the command line (BootParams). */
+export function mm_forbids_zeropage(k: KernelContext): boolean {
+  return k.sys.params.forbid_zeropage === true;
+}
+
 /*
  * do_anonymous_page(): a read maps the shared zero page read-only (no
- * anon_vma yet: the VMA still merges as if never touched); a write gets a
- * zeroed page of its own.
+ * anon_vma yet: the VMA still merges as if never touched); a write, or a
+ * read where mm_forbids_zeropage(), gets a zeroed page of its own, writable
+ * if the VMA is.
  */
 function* do_anonymous_page(
   k: KernelContext,
@@ -146,7 +152,7 @@ function* do_anonymous_page(
 ): KGen<number> {
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   const mm0 = yield k.load(vma + V.vm_mm);
-  if (!write) {
+  if (!write && !mm_forbids_zeropage(k)) {
     const table = yield* call(pte_offset_map_lock(k, mm0, page));
     yield* set_pte_if_none(k, table, page, mk_pte(k.sys.mm.zero_page, 0));
     yield* spin_unlock(k, ptl_of(table));
