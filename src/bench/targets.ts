@@ -7,6 +7,13 @@ import { POLICY_MMAP_LOCK } from '../kernel/mm/policy.js';
 /** A `js` prediction off native throughput by more than this fraction misses. */
 export const DEVIATION_LIMIT = 0.25;
 
+/** How far `figure` is from the `measured` figure it is checked against, as a fraction of it. */
+export const deviation = (figure: number, measured: number): number =>
+  (figure - measured) / measured;
+
+/** Whether a deviation is within DEVIATION_LIMIT either way. */
+export const within_limit = (dev: number): boolean => Math.abs(dev) <= DEVIATION_LIMIT;
+
 /*
  * fault-vs-mprotect: a fault's p99 with the mprotect writer over its p99
  * alone. Per-VMA locks keep faults off the writer's lock; the whole

@@ -16,9 +16,11 @@ import { type BenchResult, per_interferer_op } from '../bench/result.js';
 import {
   alone_target_met,
   DEVIATION_LIMIT,
+  deviation,
   MMAP_LOCK_MIN_RATIO,
   PER_VMA_MAX_RATIO,
   PER_VMA_POLICIES,
+  within_limit,
 } from '../bench/targets.js';
 import { per_interferer_op_unit } from '../bench/workload.js';
 import type { Catalogue, CatalogueEntry } from '../check/catalogue.js';
@@ -535,7 +537,7 @@ function pairs(ctx: Context): Pair[] {
           timing: t,
           speed,
           predicted_ops_per_s,
-          deviation: (predicted_ops_per_s - n.ops_per_s) / n.ops_per_s,
+          deviation: deviation(predicted_ops_per_s, n.ops_per_s),
         });
       }
   }
@@ -551,7 +553,7 @@ async function native_vs_timing_section(ctx: Context): Promise<Section> {
       headline: null,
     };
   const rows = ps.map((p) => {
-    const beyond = Math.abs(p.deviation) > DEVIATION_LIMIT;
+    const beyond = !within_limit(p.deviation);
     const dev = `${fmt_signed_pct(p.deviation)}${beyond ? ` ✗ beyond ±${DEVIATION_LIMIT * 100}%` : ''}`;
     return tr(
       [
@@ -644,7 +646,7 @@ function runs_text(r: BenchResult): string {
 }
 
 function deviation_finding(ps: readonly Pair[]): { sentence: string; headline: string } {
-  const within = ps.filter((p) => Math.abs(p.deviation) <= DEVIATION_LIMIT).length;
+  const within = ps.filter((p) => within_limit(p.deviation)).length;
   const worst = ps.reduce((a, b) => (Math.abs(b.deviation) > Math.abs(a.deviation) ? b : a));
   const above = ps.filter((p) => p.deviation > 0).length;
   const med = median(ps.map((p) => Math.abs(p.deviation)));
@@ -699,10 +701,10 @@ function speedup_text(ps: readonly Pair[]): string {
     if (q.native.workload !== p.native.workload || q.native.policy !== p.native.policy) continue;
     const native = p.native.ops_per_s / q.native.ops_per_s;
     const model = p.predicted_ops_per_s / q.predicted_ops_per_s;
-    devs.push(model / native - 1);
+    devs.push(deviation(model, native));
   }
   if (devs.length === 0) return '';
-  const within = devs.filter((d) => Math.abs(d) <= DEVIATION_LIMIT).length;
+  const within = devs.filter(within_limit).length;
   return (
     ` The speed-up from one CPU count to the next, which the machine's drift from one minute to the next does not move,` +
     ` is predicted within ±${fmt_pct(DEVIATION_LIMIT)} on ${within} of ${devs.length} steps` +
