@@ -15,6 +15,15 @@
  * its own noise), but over windows of 20 probes and 5 runs the workloads'
  * medians follow the probes': normalised by them, the windows' spread fell
  * from 10-15% to 5-12% (pft, page-fault1, mmap-churn, fork-gup; 4 minutes).
+ *
+ * Why one probe says little of one run (2026-12-04): each of the two vCPUs
+ * runs at one of two speeds at a time (pinned with taskset, the probe read
+ * 16.5 on cpu0 and 9.8 on cpu1 over the same seconds; a minute later cpu0
+ * read 9.8 too), and the main thread that probes is on either core, not
+ * necessarily the run's. Pinned with its run to cpu0 the probe correlated
+ * 0.64-0.84 with pft's throughput on one CPU; pinned to cpu1, not at all
+ * (8.7 to 17.6 while the faults held at 126-132k/s). So a point takes the
+ * median of its workload's probes: the level of the minutes it ran in.
  */
 import type { CostProfile } from '../runtime/executors/timing_costs.js';
 import type { BenchResult } from './result.js';
