@@ -22,8 +22,10 @@
  * read 9.8 too), and the main thread that probes is on either core, not
  * necessarily the run's. Pinned with its run to cpu0 the probe correlated
  * 0.64-0.84 with pft's throughput on one CPU; pinned to cpu1, not at all
- * (8.7 to 17.6 while the faults held at 126-132k/s). So a point takes the
- * median of its workload's probes: the level of the minutes it ran in.
+ * (8.7 to 17.6 while the faults held at 126-132k/s), and no more when
+ * probed from a worker of its own on the run's core (-0.30 to 0.21): a
+ * 25 ms probe meets hiccups a 400 ms run averages over. So a point takes
+ * the median of its workload's probes: the level of the minutes it ran in.
  */
 import type { CostProfile } from '../runtime/executors/timing_costs.js';
 import type { BenchResult } from './result.js';
