@@ -1025,10 +1025,17 @@ static void await_exit(int channel, unsigned int pid)
  */
 static int probe_zero_page(void)
 {
+	/*
+	 * The page between two PROT_NONE guards, so that its VMA merges with no
+	 * neighbour whose pages would count in its Rss.
+	 */
 	const long page = sysconf(_SC_PAGESIZE);
-	volatile char *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	char *guarded = mmap(NULL, 3 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (guarded == MAP_FAILED)
 		die("mmap: %s", strerror(errno));
+	volatile char *p = guarded + page;
+	if (mprotect(guarded + page, page, PROT_READ | PROT_WRITE) < 0)
+		die("mprotect: %s", strerror(errno));
 	(void)p[0];
 	FILE *f = fopen("/proc/self/smaps", "r");
 	if (!f)
