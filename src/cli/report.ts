@@ -4,31 +4,23 @@
  * stderr, and the file written whole (a temporary renamed over it) so
  * that an interrupted run leaves nothing half-written.
  */
-import { existsSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { collect_report, default_report_options } from '../report/collect.js';
 import { report_html } from '../report/html.js';
 import { Progress } from '../report/progress.js';
+import { OutputFile } from './common.js';
 import { bold } from './style.js';
-import { EXIT_OK, UsageError } from './usage.js';
+import { EXIT_OK } from './usage.js';
 
 export const DEFAULT_REPORT = 'mmlab-report.html';
 
 export async function cmd_report(opts: { out?: string }): Promise<number> {
-  const path = opts.out ?? DEFAULT_REPORT;
-  const dir = dirname(resolve(path));
-  if (!existsSync(dir) || !statSync(dir).isDirectory())
-    throw new UsageError(`--out ${path}: no directory ${dir}`);
-  if (existsSync(path) && statSync(path).isDirectory())
-    throw new UsageError(`--out ${path}: a directory, not a file`);
+  const out = new OutputFile('--out', opts.out ?? DEFAULT_REPORT);
   const t0 = performance.now();
   const data = await collect_report(default_report_options(), new Progress());
   const html = await report_html(data);
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, html);
-  renameSync(tmp, path);
+  out.write(html);
   console.log(
-    `${bold('report')}: ${path} (${(html.length / 1024).toFixed(0)} KiB, ${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+    `${bold('report')}: ${out.path} (${(html.length / 1024).toFixed(0)} KiB, ${((performance.now() - t0) / 1000).toFixed(0)} s)`,
   );
   return EXIT_OK;
 }

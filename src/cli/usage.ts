@@ -30,3 +30,25 @@ export function int_arg(name: string, min: number, max = Number.MAX_SAFE_INTEGER
     return n;
   };
 }
+
+/** The longest word of input an error line echoes whole; a longer one is cut. */
+const ECHO_WORD_CHARS = 200;
+/** The longest error line. */
+const ECHO_LINE_CHARS = 1000;
+
+/**
+ * `s` as one line of stderr: control characters (a newline in a file
+ * name, NUL bytes) escaped, and a long run of echoed input cut to its
+ * start, so that whatever a user fed in, an error stays one readable line.
+ */
+export function one_line(s: string): string {
+  const cut = s.replace(
+    new RegExp(`\\S{${ECHO_WORD_CHARS + 1},}`, 'g'),
+    (w) => `${w.slice(0, ECHO_WORD_CHARS)}...(${w.length} characters)`,
+  );
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping them is the point
+  const escaped = cut.replace(/[\x00-\x1f\x7f]/g, (c) =>
+    c === '\n' ? '\\n' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+  return escaped.length > ECHO_LINE_CHARS ? `${escaped.slice(0, ECHO_LINE_CHARS)}...` : escaped;
+}

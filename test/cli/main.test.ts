@@ -3,7 +3,7 @@
  * statuses, its one-line errors and its JSON.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -75,18 +75,17 @@ test('bad usage: one line on stderr naming the problem, exit 2, nothing on stdou
     const r = mmlab(...args);
     assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}`);
     assert.equal(r.out, '', `${args.join(' ')}: stdout must be empty`);
-    if (args.length > 0)
-      assert.equal(r.err.trim().split('\n').length, 1, `${args.join(' ')}: ${r.err}`);
+    assert.equal(r.err.trim().split('\n').length, 1, `${args.join(' ')}: ${r.err}`);
   }
 });
 
-test('help asked for exits 0; help in place of a missing command is exit 2 with no stray line', () => {
+test('help asked for exits 0; bare mmlab is one line pointing to mmlab help, exit 2', () => {
   const asked = mmlab('help', 'check');
   assert.equal(asked.code, 0);
   assert.match(asked.out, /^Usage: mmlab check/);
   const none = mmlab();
   assert.equal(none.code, 2);
-  assert.doesNotMatch(none.err, /outputHelp/);
+  assert.equal(none.err, 'mmlab: no command given (mmlab help lists the commands)\n');
 });
 
 test('stress runs natively and reports clean', () => {
@@ -95,6 +94,61 @@ test('stress runs natively and reports clean', () => {
   const j = JSON.parse(r.out);
   assert.equal(j.bug, null);
   assert.ok(j.steps > 0);
+});
+
+test('stress --seconds S runs S seconds with counters; a bad S is one line, exit 2', () => {
+  const r = mmlab('stress', '--seconds', '1.5', '--json');
+  assert.equal(r.code, 0, r.err);
+  const j = JSON.parse(r.out);
+  assert.ok(j.elapsed_ms >= 1500, `ran ${j.elapsed_ms} ms`);
+  assert.ok(j.counters.vma_lock_success > 0, JSON.stringify(j.counters));
+  for (const bad of ['abc', '0', '-1']) {
+    const b = mmlab('stress', '--seconds', bad);
+    assert.equal(b.code, 2, bad);
+    assert.match(b.err, /--seconds must be a positive number of seconds/);
+  }
+});
+
+test('an output path that cannot be written is refused before any work, leaving no file behind', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mmlab-'));
+  mkdirSync(join(dir, 'sub'));
+  for (const args of [
+    ['check', 'lock-selftest', '--variant', 'broken-spinlock', '--html', join(dir, 'sub')],
+    ['check', 'lock-selftest', '--variant', 'broken-spinlock', '--html', '/proc/x.html'],
+    ['replay', 'm1:lock-selftest:c=2:2x1:00000000', '--html', '/proc/x.html'],
+    // The four-minute report: refused at once, or this test times out.
+    ['report', '--out', '/proc/x.html'],
+    ['report', '--out', join(dir, 'sub')],
+  ]) {
+    const r = mmlab(...args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+    assert.equal(r.out, '');
+    assert.equal(r.err.trim().split('\n').length, 1, r.err);
+  }
+  assert.deepEqual(readdirSync(dir), ['sub']);
+  assert.deepEqual(readdirSync(join(dir, 'sub')), []);
+  rmSync(dir, { recursive: true });
+});
+
+test('what an error echoes stays one short line: newlines escaped, a long token cut', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mmlab-'));
+  const junk = join(dir, 'junk.json');
+  writeFileSync(junk, 'not\njson\x00 at all\n');
+  const script = join(dir, 'nul.txt');
+  writeFileSync(script, `mmap\x00${'z'.repeat(1 << 20)} 1 rw- private anon\n`);
+  for (const args of [
+    ['run', join(dir, 'no\nsuch')],
+    ['merge', junk],
+    ['run', script],
+    ['check', `x${'y'.repeat(100_000)}`],
+  ]) {
+    const r = mmlab(...args);
+    assert.equal(r.code, 2);
+    assert.equal(r.err.split('\n').length, 2, r.err.slice(0, 300));
+    assert.ok(r.err.length < 1100, `${r.err.length} characters`);
+    assert.doesNotMatch(r.err, /\x00/);
+  }
+  rmSync(dir, { recursive: true });
 });
 
 test('run: a script file prints its output; a bad one is one line, exit 2', () => {

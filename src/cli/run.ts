@@ -1,0 +1,57 @@
+/* mmlab run SCRIPT: a script on the model, its output as Linux would print it. */
+import { readFileSync } from 'node:fs';
+import { KernelBug } from '../runtime/ops.js';
+import { type Script, ScriptError } from '../script/ast.js';
+import { parse_script } from '../script/parse.js';
+import { format_run, type ModelRun, run_model } from '../script/run_model.js';
+import { bug_line, counters_line } from './common.js';
+import { EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
+
+export function read_script_file(path: string): Script {
+  let text: string;
+  try {
+    text = readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (e) {
+    throw new UsageError(
+      `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+  try {
+    return parse_script(text);
+  } catch (e) {
+    if (e instanceof ScriptError) throw new UsageError(`${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+export function cmd_run(
+  path: string,
+  opts: { json?: boolean; stats?: boolean; policy: string },
+): number {
+  const script = read_script_file(path);
+  let run: ModelRun;
+  try {
+    run = run_model(script, opts.policy);
+  } catch (e) {
+    if (e instanceof ScriptError) throw new UsageError(`${path}: ${e.message}`);
+    if (!(e instanceof KernelBug)) throw e;
+    if (opts.json) console.log(JSON.stringify({ bug: { class: e.bug_class, message: e.message } }));
+    else console.log(bug_line(e.bug_class, e.message));
+    return EXIT_BUG;
+  }
+  if (opts.json) {
+    console.log(
+      JSON.stringify({
+        bug: null,
+        results: run.results,
+        maps: run.maps,
+        steps: run.steps,
+        counters: run.counters,
+      }),
+    );
+  } else {
+    process.stdout.write(format_run(run));
+    if (opts.stats) console.log(`stats: ${counters_line(run.counters)}`);
+  }
+  return EXIT_OK;
+}

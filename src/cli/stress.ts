@@ -1,0 +1,56 @@
+/* mmlab stress [SCENARIO]: a scenario natively, one worker thread per CPU. */
+import { run_native } from '../runtime/executors/native.js';
+import { bug_line, config_for, counters_line, run_json, scenario_arg } from './common.js';
+import { dim, green } from './style.js';
+import { EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
+
+export async function cmd_stress(
+  name: string | undefined,
+  opts: {
+    cpus?: number;
+    policy?: string;
+    variant?: string;
+    param?: Record<string, number>;
+    seconds?: number;
+    seed?: number;
+    json?: boolean;
+  },
+): Promise<number> {
+  const s = scenario_arg(name ?? 'mm-stress');
+  const param = { ...opts.param };
+  // --seconds runs until stopped (iters=0), --seed seeds the CPUs' choices.
+  if (opts.seconds !== undefined) {
+    if (!s.stop_word || !('iters' in s.params))
+      throw new UsageError(`${s.name} cannot run for a time (use --param iters=N)`);
+    if (param.iters !== undefined)
+      throw new UsageError('--seconds and --param iters both say how long to run: give one');
+    param.iters = 0;
+  }
+  if (opts.seed !== undefined) {
+    if (!('seed' in s.params)) throw new UsageError(`${s.name} takes no seed`);
+    param.seed = opts.seed;
+  }
+  const cfg = config_for(s, { ...opts, param });
+  const r = await run_native(s, cfg, opts.seconds === undefined ? {} : { seconds: opts.seconds });
+  const steps = r.steps.reduce((a, b) => a + b, 0);
+  if (opts.json) {
+    console.log(
+      JSON.stringify({
+        ...run_json(s, cfg),
+        bug: r.bug,
+        steps,
+        elapsed_ms: Math.round(r.elapsed_ms),
+        counters: r.report,
+      }),
+    );
+  } else if (r.bug) {
+    console.log(bug_line(r.bug.class, r.bug.message));
+    if (r.bug.stack) console.log(dim(r.bug.stack));
+  } else {
+    console.log(
+      `${green('clean')}: ${s.name} (${cfg.policy}) natively on ${cfg.cpus} CPUs, ${steps} steps in ${r.elapsed_ms.toFixed(0)} ms`,
+    );
+  }
+  if (!opts.json && Object.keys(r.report).length > 0) console.log(counters_line(r.report));
+  return r.bug ? EXIT_BUG : EXIT_OK;
+}
