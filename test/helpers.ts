@@ -79,3 +79,24 @@ export function mmlab(...args: string[]): { code: number | null; out: string; er
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
+
+/**
+ * fn() with these environment variables set in this process (undefined:
+ * unset), and the old values back afterwards: for what reads process.env,
+ * the oracle in-process and mmlab() alike.
+ */
+export function with_env<R>(vars: Record<string, string | undefined>, fn: () => R): R {
+  const old = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const set = (v: Record<string, string | undefined>) => {
+    for (const [k, x] of Object.entries(v)) {
+      if (x === undefined) delete process.env[k];
+      else process.env[k] = x;
+    }
+  };
+  set(vars);
+  try {
+    return fn();
+  } finally {
+    set(old);
+  }
+}

@@ -1,10 +1,24 @@
 /* mmlab diff: random scripts on the model and on this machine's kernel. */
 import { diff } from '../oracle/diff.js';
+import { OracleError } from '../oracle/linux.js';
 import { dim, red } from './style.js';
-import { EXIT_BUG, EXIT_OK } from './usage.js';
+import { EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
+
+/**
+ * f(), with an oracle that cannot run here (no cc, an unsafe cache
+ * directory, a failed build or run) made bad usage: its one line, exit 2.
+ */
+export function with_oracle<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof OracleError) throw new UsageError(e.message);
+    throw e;
+  }
+}
 
 export function cmd_diff(opts: { count: number; seed: number; json?: boolean }): number {
-  const r = diff({ count: opts.count, seed: opts.seed });
+  const r = with_oracle(() => diff({ count: opts.count, seed: opts.seed }));
   if (opts.json) {
     console.log(
       JSON.stringify({

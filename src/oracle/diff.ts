@@ -9,7 +9,7 @@ import { DEFAULT_POLICY } from '../kernel/mm/policy.js';
 import { parse_script } from '../script/parse.js';
 import { format_run, run_model } from '../script/run_model.js';
 import { random_script } from './gen.js';
-import { linux_boot_params, run_on_linux } from './linux.js';
+import { linux_boot_params, oracle_failed, run_on_linux } from './linux.js';
 import { minimize_script } from './minimize.js';
 
 export interface Mismatch {
@@ -34,8 +34,7 @@ export interface DiffResult {
 /** Both runners' output for one script text (the model's errors become output too). */
 function both(text: string): { model: string; linux: string } {
   const linux = run_on_linux(text);
-  if (linux.status !== 0)
-    throw new Error(`the Linux oracle failed (${linux.status}): ${linux.stderr.trim()}`);
+  if (linux.status !== 0) throw oracle_failed('a script', linux);
   let model: string;
   try {
     model = format_run(run_model(parse_script(text), DEFAULT_POLICY, linux_boot_params()));
@@ -64,6 +63,9 @@ function script_for(seed: number, index: number): string {
 
 export function diff(opts: { count: number; seed: number }): DiffResult {
   const t0 = performance.now();
+  // The oracle built and probed before any script: one that cannot run here
+  // (OracleError: no cc, an unsafe cache, a crash) stops the run before any work.
+  const boot = linux_boot_params();
   const mismatches: Mismatch[] = [];
   for (let i = 0; i < opts.count; i++) {
     const text = script_for(opts.seed, i);
@@ -81,7 +83,7 @@ export function diff(opts: { count: number; seed: number }): DiffResult {
   }
   return {
     scripts: opts.count,
-    boot: linux_boot_params(),
+    boot,
     mismatches,
     elapsed_ms: performance.now() - t0,
   };

@@ -1,8 +1,29 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { linux_boot_params, oracle_binary, run_on_linux } from '../../src/oracle/linux.js';
-import { model_as_linux } from '../helpers.js';
+import { fileURLToPath } from 'node:url';
+import {
+  linux_boot_params,
+  OracleError,
+  oracle_binary,
+  oracle_cache_dir,
+  run_on_linux,
+} from '../../src/oracle/linux.js';
+import { model_as_linux, with_env } from '../helpers.js';
 
 const skip =
   process.platform === 'linux' && process.arch === 'x64'
@@ -21,7 +42,117 @@ function linux(...script: string[]): string[] {
 test('the binary is built once and reused', { skip }, () => {
   const bin = oracle_binary();
   assert.ok(existsSync(bin));
+  const built = lstatSync(bin).mtimeMs;
   assert.equal(oracle_binary(), bin);
+  assert.equal(lstatSync(bin).mtimeMs, built, 'not rebuilt');
+});
+
+/*
+ * fn(cache, marker) with the oracle's cache directory in a fresh directory
+ * of its own (XDG_CACHE_HOME), where a planted program (planted()) would
+ * write `marker` if it ran.
+ */
+function in_fresh_cache(fn: (cache: string, marker: string) => void): void {
+  const root = mkdtempSync(join(tmpdir(), 'mmlab-oracle-test-'));
+  try {
+    with_env({ XDG_CACHE_HOME: root }, () => fn(oracle_cache_dir(), join(root, 'marker')));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** A program at `file`, private to this user, that writes `marker` when run. */
+function plant(file: string, marker: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  rmSync(file, { force: true });
+  writeFileSync(file, `#!/bin/sh\necho planted > '${marker}'\n`, { mode: 0o700 });
+}
+
+/** The oracle runs a script correctly (so a real binary ran) and `marker` was never written. */
+function runs_clean(marker: string): void {
+  assert.deepEqual(linux('mmap 0x10000 1 rw- private anon', 'write 0x10000 7', 'read 0x10000'), [
+    '0x10000',
+    'ok',
+    '= 0x00000007',
+    'p0 maps:',
+    '00010000-00011000 rw-p 00000000',
+  ]);
+  assert.equal(existsSync(marker), false, 'the planted program ran');
+}
+
+test('the cache directory is made mode 0700 under XDG_CACHE_HOME, the binary 0700 in it', {
+  skip,
+}, () => {
+  in_fresh_cache((cache) => {
+    const bin = oracle_binary();
+    assert.equal(dirname(bin), cache);
+    assert.equal(lstatSync(cache).mode & 0o777, 0o700);
+    assert.equal(lstatSync(bin).mode & 0o777, 0o700);
+  });
+});
+
+test('a program planted where the oracle was once built, a predictable name in tmpdir, never runs', {
+  skip,
+}, () => {
+  const source = fileURLToPath(new URL('../../src/oracle/linux.c', import.meta.url));
+  const hash = createHash('sha256').update(readFileSync(source)).digest('hex');
+  const old = join(tmpdir(), `mmlab-oracle-${hash.slice(0, 12)}`, 'linux-oracle');
+  in_fresh_cache((_, marker) => {
+    plant(old, marker);
+    try {
+      runs_clean(marker);
+    } finally {
+      rmSync(old, { force: true });
+    }
+  });
+});
+
+test('a binary in the cache that is not the one built (another hash, a link, writable by others) is rebuilt, never run', {
+  skip,
+}, () => {
+  in_fresh_cache((_, marker) => {
+    const bin = oracle_binary();
+    plant(bin, marker); // this user's, mode 0700: only its hash gives it away
+    runs_clean(marker);
+    rmSync(bin);
+    plant(`${bin}.planted`, marker);
+    symlinkSync(`${bin}.planted`, bin);
+    runs_clean(marker);
+    assert.ok(lstatSync(bin).isFile(), 'the link replaced, not followed');
+    chmodSync(bin, 0o777);
+    runs_clean(marker);
+    assert.equal(lstatSync(bin).mode & 0o777, 0o700);
+  });
+});
+
+test('a cache directory another user could write in is refused, and nothing in it runs', {
+  skip,
+}, () => {
+  in_fresh_cache((cache, marker) => {
+    const refused = (why: RegExp) =>
+      assert.throws(
+        () => run_on_linux('read 0\n'),
+        (e) => e instanceof OracleError && why.test(e.message) && e.message.includes(cache),
+      );
+    const bin = oracle_binary();
+    chmodSync(cache, 0o777);
+    plant(bin, marker);
+    refused(/writable by group or others \(mode 0777\)/);
+    chmodSync(cache, 0o720);
+    refused(/writable by group or others/);
+    if (process.getuid!() === 0) {
+      // As root the test can give the directory to another user.
+      chmodSync(cache, 0o700);
+      chownSync(cache, 1, 1);
+      refused(/owned by uid 1, not by this user \(uid 0\)/);
+      chownSync(cache, 0, 0);
+    }
+    rmSync(cache, { recursive: true });
+    mkdirSync(`${cache}.elsewhere`, { mode: 0o700 });
+    symlinkSync(`${cache}.elsewhere`, cache);
+    refused(/is a symbolic link/);
+    assert.equal(existsSync(marker), false, 'the planted program ran');
+  });
 });
 
 test('anonymous memory: placed down from the window top, written, read, unmapped', { skip }, () => {
