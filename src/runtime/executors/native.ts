@@ -6,8 +6,10 @@
  * done, and runs the scenario's check.
  *
  * A failure in any worker (a KernelBug or any exception) is reported with
- * its CPU and stack and stops every worker. A watchdog reports "no
- * progress", with what each CPU was doing, instead of hanging.
+ * its CPU and stack and stops every worker. A watchdog (Progress) reports
+ * "no progress", with what each CPU was doing, where no task takes a
+ * step, and a livelock, with the CPU and the kernel function it spins in,
+ * where a task takes steps and changes no kernel memory, instead of hanging.
  *
  * Measured runs want node's --single-threaded-gc, which the mmlab command
  * and `npm start`/`npm run bench` pass (V8 takes it only at start-up):
@@ -23,6 +25,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { OpSample } from '../../bench/op_stats.js';
 import { describe_addr } from '../../kernel/slab.js';
+import type { KernelMemory } from '../memory.js';
 import { KernelBug, OP_NAMES } from '../ops.js';
 import {
   type Instance,
@@ -68,7 +71,11 @@ export interface NativeResult {
 }
 
 export interface NativeOptions {
-  /** Report "no progress" when no task took a step for this long. */
+  /**
+   * Report "no progress" when no task took a step for this long, and a
+   * livelock when a task took steps and changed no kernel memory for this
+   * long; counted from when every task has started. Default 10 s.
+   */
   readonly watchdog_ms?: number;
   /** Ask the CPUs to stop after this long (the scenario's stop word). */
   readonly seconds?: number;
@@ -177,7 +184,70 @@ export class NativePool {
 type WorkerMessage =
   | { type: 'go' }
   | { type: 'done'; cpu_ms: number; ops: OpSample | null; frames: FrameSamples | null }
-  | { type: 'bug'; bug_class: string; message: string; stack: string };
+  | { type: 'bug'; bug_class: string; message: string; stack: string }
+  /* The task the watchdog asked (CTRL.spinning) spins in kernel function `frame`. */
+  | { type: 'spinning'; frame: string };
+
+/*
+ * The watchdog's view of a run, sampled at each tick from the tasks'
+ * control lines (published every 1024 steps). A task that took no step
+ * since the last tick is blocked, done or descheduled; one that took steps
+ * and changed no kernel memory spins. Progress is a change to kernel
+ * memory, not a step, since a task spinning on a load takes steps without
+ * end: once one has spun for the whole window it is asked to name the
+ * function it spins in (CTRL.spinning), and the request is withdrawn if
+ * it changes memory or stops stepping before it answers.
+ */
+class Progress {
+  private readonly steps: number[];
+  private readonly changes: number[];
+  /* Since when each task has spun (the last tick it did not), and its steps then. */
+  private readonly spin_since_ms: number[];
+  private readonly spin_from: number[];
+  private last_step_ms: number;
+
+  constructor(
+    private readonly ctrl: Int32Array,
+    nr_tasks: number,
+    now_ms: number,
+  ) {
+    this.steps = new Array<number>(nr_tasks).fill(0);
+    this.changes = new Array<number>(nr_tasks).fill(0);
+    this.spin_since_ms = new Array<number>(nr_tasks).fill(now_ms);
+    this.spin_from = new Array<number>(nr_tasks).fill(0);
+    this.last_step_ms = now_ms;
+  }
+
+  /**
+   * Sample every task at `now_ms`, asking each that has spun for
+   * `window_ms` to name its function; true when none took a step for that long.
+   */
+  tick(now_ms: number, window_ms: number): boolean {
+    for (let t = 0; t < this.steps.length; t++) {
+      const b = ctrl_base(t);
+      const steps = Atomics.load(this.ctrl, b + CTRL.steps);
+      const changes = Atomics.load(this.ctrl, b + CTRL.changes);
+      const stepped = steps !== this.steps[t];
+      if (stepped) this.last_step_ms = now_ms;
+      if (!stepped || changes !== this.changes[t]) {
+        this.spin_since_ms[t] = now_ms;
+        this.spin_from[t] = steps;
+      }
+      const spun = now_ms - this.spin_since_ms[t]! >= window_ms ? 1 : 0;
+      if (Atomics.load(this.ctrl, b + CTRL.spinning) !== spun)
+        Atomics.store(this.ctrl, b + CTRL.spinning, spun);
+      this.steps[t] = steps;
+      this.changes[t] = changes;
+    }
+    return now_ms - this.last_step_ms >= window_ms;
+  }
+
+  /** How long task `t` has spun by `now_ms`, and the steps it took meanwhile. */
+  spin(t: number, now_ms: number): { ms: number; steps: number } {
+    const steps = Atomics.load(this.ctrl, ctrl_base(t) + CTRL.steps);
+    return { ms: now_ms - this.spin_since_ms[t]!, steps: steps - this.spin_from[t]! };
+  }
+}
 
 /* Shared WebAssembly memory comes in whole pages of 64 KiB, at most 65536 of them. */
 const WASM_PAGE_BYTES = 65536;
@@ -267,14 +337,34 @@ export async function run_native(
     let cpus_done = 0;
     let done = 0;
     let settled = false;
-    let last_progress = -1;
-    let last_change = performance.now();
     const stop_word = scenario.stop_word?.(globals);
-    // Set once every worker has passed the start barrier: a run of `seconds` from then.
     let stopper: ReturnType<typeof setTimeout> | undefined;
-    const start_stopper = () => {
-      if (!settled && opts.seconds !== undefined && stop_word !== undefined)
+    let watchdog: ReturnType<typeof setInterval> | undefined;
+    let progress: Progress | undefined;
+    // What every task but `but` is doing, for a report.
+    const doing = (but = -1) =>
+      Array.from({ length: nr_tasks }, (_, u) => u)
+        .filter((u) => u !== but)
+        .map((u) => `${name(u)}: ${task_state(ctrl, m, u)}`)
+        .join('; ');
+    // Once every worker has passed the start barrier: the watchdog's window and a run of `seconds` count from then.
+    const on_go = () => {
+      if (settled) return;
+      if (opts.seconds !== undefined && stop_word !== undefined)
         stopper = setTimeout(() => Atomics.store(m.words, stop_word, 1), opts.seconds * 1000);
+      const p = new Progress(ctrl, nr_tasks, performance.now());
+      progress = p;
+      watchdog = setInterval(
+        () =>
+          p.tick(performance.now(), watchdog_ms) &&
+          finish({
+            class: 'no-progress',
+            message: `no progress for ${watchdog_ms} ms: ${doing()}`,
+            task: '',
+            stack: '',
+          }),
+        Math.min(250, watchdog_ms),
+      );
     };
     const finish = (b: NativeBug | null) => {
       if (settled) return;
@@ -284,39 +374,6 @@ export async function run_native(
       Atomics.store(ctrl, CTRL_ABORT, 1);
       resolve(b);
     };
-    const watchdog = setInterval(
-      () => {
-        let progress = 0;
-        for (let t = 0; t < nr_tasks; t++)
-          progress += Atomics.load(ctrl, ctrl_base(t) + CTRL.steps);
-        const now = performance.now();
-        if (progress !== last_progress) {
-          last_progress = progress;
-          last_change = now;
-          return;
-        }
-        if (now - last_change < watchdog_ms) return;
-        const doing: string[] = [];
-        for (let t = 0; t < nr_tasks; t++) {
-          const b = ctrl_base(t);
-          const state = Atomics.load(ctrl, b + CTRL.state);
-          const what =
-            state === TASK_DONE
-              ? 'done'
-              : state === TASK_BLOCKED
-                ? `blocked in ${OP_NAMES[Atomics.load(ctrl, b + CTRL.op)]} on ${describe_addr(m, Atomics.load(ctrl, b + CTRL.addr))}`
-                : 'running';
-          doing.push(`${name(t)}: ${what}`);
-        }
-        finish({
-          class: 'no-progress',
-          message: `no progress for ${watchdog_ms} ms: ${doing.join('; ')}`,
-          task: '',
-          stack: '',
-        });
-      },
-      Math.min(250, watchdog_ms),
-    );
 
     for (let t = 0; t < nr_tasks; t++) {
       const init: WorkerInit = {
@@ -335,16 +392,25 @@ export async function run_native(
       workers.push(worker);
       const on_message = (msg: WorkerMessage) => {
         if (msg.type === 'go') {
-          start_stopper();
+          on_go();
           return;
         }
         if (msg.type === 'bug') {
-          const where = Atomics.load(ctrl, ctrl_base(t) + CTRL.addr);
           finish({
             class: msg.bug_class,
-            message: `${msg.message} [${name(t)} at ${OP_NAMES[Atomics.load(ctrl, ctrl_base(t) + CTRL.op)]} ${describe_addr(m, where)}]`,
+            message: `${msg.message} [${name(t)} at ${access(ctrl, m, t, ' ')}]`,
             task: name(t),
             stack: msg.stack,
+          });
+          return;
+        }
+        if (msg.type === 'spinning') {
+          const spun = progress!.spin(t, performance.now());
+          finish({
+            class: 'livelock',
+            message: `${name(t)} spins in ${msg.frame}, at ${access(ctrl, m, t, ' ')}: ${spun.steps} steps in ${spun.ms.toFixed(0)} ms changed no kernel memory${nr_tasks > 1 ? `; ${doing(t)}` : ''}`,
+            task: name(t),
+            stack: '',
           });
           return;
         }
@@ -355,6 +421,8 @@ export async function run_native(
         if (t < cfg.cpus && ++cpus_done === cfg.cpus) {
           if (scenario.epilogue) {
             // On this thread, as task 0: the kthreads' workers are still up.
+            // A request to name a spin, made before cpu0 ended, is not for the epilogue.
+            Atomics.store(ctrl, ctrl_base(0) + CTRL.spinning, 0);
             try {
               cpu0.drive(scenario.epilogue(cpu0.k, globals, cfg));
             } catch (e) {
@@ -415,6 +483,20 @@ export async function run_native(
   const report = scenario.report?.(m, sys, globals, cfg) ?? {};
   const outcome = bug ?? check_outcome(scenario, cfg, { nr_tasks, m, sys, globals });
   return { bug: outcome, elapsed_ms, steps, cpu_ms, report, ops, frames };
+}
+
+/* The access task `t` made last or blocks in: `read_once broken.flag`, with `joiner` between. */
+function access(ctrl: Int32Array, m: KernelMemory, t: number, joiner: string): string {
+  const b = ctrl_base(t);
+  const op = OP_NAMES[Atomics.load(ctrl, b + CTRL.op)];
+  return `${op}${joiner}${describe_addr(m, Atomics.load(ctrl, b + CTRL.addr))}`;
+}
+
+/* What task `t` is doing, for the watchdog's reports. */
+function task_state(ctrl: Int32Array, m: KernelMemory, t: number): string {
+  const state = Atomics.load(ctrl, ctrl_base(t) + CTRL.state);
+  if (state === TASK_DONE) return 'done';
+  return state === TASK_BLOCKED ? `blocked in ${access(ctrl, m, t, ' on ')}` : 'running';
 }
 
 /* scenario.check() once every task ended: its KernelBug as the run's bug. */

@@ -5,7 +5,12 @@
  * abort word and the start barrier; task t owns line t + 1 (64 bytes, so no false sharing).
  */
 export const CTRL_STRIDE = 16;
-export const CTRL = { steps: 0, state: 1, op: 2, addr: 3 } as const;
+/*
+ * A task's line: its steps and its changes to kernel memory so far (each
+ * published every 1024 steps), its state and what it waits on, and the
+ * watchdog's request that it name the function it spins in (1), or none (0).
+ */
+export const CTRL = { steps: 0, state: 1, op: 2, addr: 3, changes: 4, spinning: 5 } as const;
 export const CTRL_ABORT = 0;
 /*
  * The start barrier: each worker counts itself in READY once it has loaded

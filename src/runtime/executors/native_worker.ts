@@ -143,6 +143,13 @@ export const SPIN_LIMIT_DEDICATED = 1 << 18;
 
 class Aborted extends Error {}
 
+/** The watchdog judged this task spinning; it spins in kernel function `frame`. */
+class Spinning extends Error {
+  constructor(readonly frame: string) {
+    super(`spinning in ${frame}`);
+  }
+}
+
 /**
  * One CPU's native access loop: performs each yielded access on the
  * shared memory with Atomics. Used by the worker threads and, on the main
@@ -155,6 +162,14 @@ export class NativeCpu {
   readonly k: KernelContext;
   /** Set to sample steps' costs by kernel function (frame samples). */
   sampler: FrameSampler | null = null;
+  /*
+   * Accesses that changed kernel memory: what the watchdog counts as
+   * progress, since a task that spins (on loads, failed cmpxchg()s, stores
+   * of the value already there) takes steps without end and changes none.
+   */
+  private changes = 0;
+  /* While naming the frame it spins in for the watchdog: k.framing as it was before; null otherwise. */
+  private framing_before: boolean | null = null;
 
   constructor(
     private readonly m: KernelMemory,
@@ -181,6 +196,40 @@ export class NativeCpu {
     if (Atomics.load(this.ctrl, CTRL_ABORT) !== 0) throw new Aborted();
   }
 
+  /* Count an access that found `old` and left `now`, if it changed the word; returns `old`. */
+  private changed(old: number, now: number): number {
+    if (old !== now) this.changes++;
+    return old;
+  }
+
+  /* Publish the steps since the last checkpoint and the changes so far. */
+  private publish(steps: number): void {
+    Atomics.add(this.ctrl, this.base + CTRL.steps, steps);
+    Atomics.store(this.ctrl, this.base + CTRL.changes, this.changes);
+  }
+
+  /*
+   * Every 1024 steps: publish them, stop if the run was aborted, and
+   * answer the watchdog. Asked to name the function it spins in, the task
+   * turns framing on (its next access names its KStack's top frame) and
+   * throws Spinning at the next checkpoint if still asked then; a request
+   * withdrawn meanwhile (it progressed or blocked) turns framing back off.
+   */
+  private checkpoint(): void {
+    this.publish(1024);
+    this.check_abort();
+    const asked = Atomics.load(this.ctrl, this.base + CTRL.spinning) !== 0;
+    const naming = this.framing_before !== null;
+    if (asked && naming) throw new Spinning(frame_name(this.k.frame));
+    if (asked) {
+      this.framing_before = this.k.framing;
+      this.k.framing = true;
+    } else if (naming) {
+      this.k.framing = this.framing_before!;
+      this.framing_before = null;
+    }
+  }
+
   perform(): number {
     const { k, w } = this;
     const addr = k.addr;
@@ -188,6 +237,7 @@ export class NativeCpu {
       case Op.LOAD:
         return w[addr]!;
       case Op.STORE:
+        this.changed(w[addr]!, k.a | 0);
         w[addr] = k.a;
         return 0;
       case Op.READ_ONCE:
@@ -195,18 +245,27 @@ export class NativeCpu {
         return Atomics.load(w, addr);
       case Op.WRITE_ONCE:
       case Op.STORE_RELEASE:
+        this.changed(w[addr]!, k.a | 0);
         Atomics.store(w, addr, k.a);
         return 0;
-      case Op.CMPXCHG:
-        return Atomics.compareExchange(w, addr, k.a, k.b);
+      case Op.CMPXCHG: {
+        const old = Atomics.compareExchange(w, addr, k.a, k.b);
+        return old === (k.a | 0) ? this.changed(old, k.b | 0) : old;
+      }
       case Op.XCHG:
-        return Atomics.exchange(w, addr, k.a);
-      case Op.FETCH_ADD:
-        return Atomics.add(w, addr, k.a);
-      case Op.FETCH_OR:
-        return Atomics.or(w, addr, k.a);
-      case Op.FETCH_AND:
-        return Atomics.and(w, addr, k.a);
+        return this.changed(Atomics.exchange(w, addr, k.a), k.a | 0);
+      case Op.FETCH_ADD: {
+        const old = Atomics.add(w, addr, k.a);
+        return this.changed(old, (old + k.a) | 0);
+      }
+      case Op.FETCH_OR: {
+        const old = Atomics.or(w, addr, k.a);
+        return this.changed(old, old | k.a);
+      }
+      case Op.FETCH_AND: {
+        const old = Atomics.and(w, addr, k.a);
+        return this.changed(old, old & k.a);
+      }
       case Op.COND_LOAD_NE: {
         let v = Atomics.load(w, addr);
         let spins = 0;
@@ -252,21 +311,28 @@ export class NativeCpu {
         return 0;
       case Op.MEMCPY:
         w.copyWithin(addr, k.a, k.a + k.b);
+        this.changes++;
         return 0;
       case Op.MEMSET:
         fill_words(w, addr, k.a, k.b, k.c);
+        this.changes++;
         return 0;
-      case Op.ALLOC:
-        return slab_alloc(this.m, addr, k.a);
+      case Op.ALLOC: {
+        const obj = slab_alloc(this.m, addr, k.a);
+        // 0 is -ENOMEM: the slab is as it was.
+        if (obj !== 0) this.changes++;
+        return obj;
+      }
       case Op.FREE:
         slab_free(this.m, addr, k.a, this.task);
+        this.changes++;
         return 0;
       default:
         throw new Error(`unknown op ${k.op}`);
     }
   }
 
-  /** Run `gen` to its end; returns its value. Publishes progress every 1024 steps. */
+  /** Run `gen` to its end; returns its value. Publishes progress every 1024 steps (checkpoint()). */
   drive<R>(code: KGen<R>): R {
     const gen = new KStack(code, this.k);
     const sampler = this.sampler;
@@ -287,12 +353,9 @@ export class NativeCpu {
         r = gen.next(this.perform());
       }
       if (gap <= 0) gap = sampler!.gap();
-      if ((++steps & 1023) === 0) {
-        Atomics.add(this.ctrl, this.base + CTRL.steps, 1024);
-        this.check_abort();
-      }
+      if ((++steps & 1023) === 0) this.checkpoint();
     }
-    Atomics.add(this.ctrl, this.base + CTRL.steps, steps & 1023);
+    this.publish(steps & 1023);
     return r.value;
   }
 }
@@ -352,7 +415,8 @@ function run_task(scenario: Scenario, init: WorkerInit): void {
     if (e instanceof Aborted) return;
     Atomics.store(ctrl, base + CTRL.op, cpu.k.op);
     Atomics.store(ctrl, base + CTRL.addr, cpu.k.addr);
-    post_bug(e as Error);
+    if (e instanceof Spinning) parentPort!.postMessage({ type: 'spinning', frame: e.frame });
+    else post_bug(e as Error);
   }
 }
 

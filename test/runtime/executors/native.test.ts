@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { find_workload } from '../../../src/bench/workloads/index.js';
+import { find_scenario } from '../../../src/check/scenarios/index.js';
 import { NativePool, run_native } from '../../../src/runtime/executors/native.js';
 import { make_config } from '../../../src/runtime/scenario.js';
 import { scenario as broken, CRASH, LOST_WAKEUP } from '../../fixtures/broken.js';
+import { scenario as spinner } from '../../fixtures/spinner.js';
 
 test('an exception in a CPU is reported with its CPU and stack, and stops every worker', async () => {
   const r = await run_native(broken, make_config(broken, { params: { mode: CRASH } }));
@@ -20,6 +22,31 @@ test('the watchdog reports no progress, with what each CPU waits on, instead of 
   assert.equal(r.bug?.class, 'no-progress');
   assert.match(r.bug!.message, /cpu0: blocked in futex_wait on broken\.flag/);
   assert.match(r.bug!.message, /cpu1: done/);
+});
+
+test('a CPU spinning on a load while another CPU works is a livelock, named by CPU and kernel function', async () => {
+  // The stop word ends the run after 3 s: a spin the watchdog missed comes back clean.
+  const r = await run_native(spinner, make_config(spinner, {}), { watchdog_ms: 300, seconds: 3 });
+  assert.equal(r.bug?.class, 'livelock', r.bug?.message ?? 'clean: the spin went unreported');
+  assert.equal(r.bug.task, 'cpu0');
+  assert.match(r.bug.message, /^cpu0 spins in wait_for_flag, at read_once spinner\.(flag|stop)\b/);
+  assert.match(r.bug.message, /changed no kernel memory/);
+  assert.match(r.bug.message, /cpu1: running/);
+});
+
+test('runs that change memory as they go are not livelocks, however short the watchdog', async () => {
+  // Their waits park (cond_load_ne, futex_wait); their loops fault, lock and count.
+  for (const [name, params, seconds] of [
+    ['mm-stress', { iters: 0 }, 1],
+    ['lock-selftest', { iters: 500 }, undefined],
+  ] as const) {
+    const s = find_scenario(name);
+    const r = await run_native(s, make_config(s, { cpus: 3, params }), {
+      watchdog_ms: 250,
+      ...(seconds === undefined ? {} : { seconds }),
+    });
+    assert.equal(r.bug, null, `${name}: ${r.bug?.message}`);
+  }
 });
 
 /* `body` on a pool of its own, closed whatever happens. */
