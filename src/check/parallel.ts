@@ -174,7 +174,8 @@ export function merge_results<B extends { readonly preemptions: number }>(
   const bugs = parts
     .filter((p) => p.bug !== null)
     .sort((a, b) => a.bug!.preemptions - b.bug!.preemptions || a.shard.index - b.shard.index);
-  const short = parts.filter((p) => p.exhausted !== null);
+  // A bug ends the search, whatever budget another part ran out of.
+  const short = bugs.length > 0 ? [] : parts.filter((p) => p.exhausted !== null);
   return {
     shards: parts.map((p) => shard_name(p.shard)),
     complete,

@@ -177,7 +177,7 @@ export async function cmd_check(
       const budget =
         r.exhausted === 'time'
           ? `the --time budget of ${opts.time} s`
-          : `the budget of ${opts.schedules} schedules`;
+          : `the budget of ${opts.schedules} schedule${opts.schedules === 1 ? '' : 's'}`;
       const line = proved_line(proved, opts.bound, r.exhausted, budget);
       if (line) console.log(line);
     }
