@@ -76,3 +76,27 @@ test("a DFS shard's jobs do what the shard does: the bug where it is, the bound 
   assert.equal(merge_results(parts).bug, null);
   assert.ok(parts.every((p) => p.proved_bound === 2 && p.exhausted === null));
 });
+
+test('merged parts: a bug ends the search, whatever budget another part ran out of', () => {
+  const shard = (index: number) => ({ index, count: 2 });
+  const base = { schedules: 10, steps: 100, elapsed_ms: 1 };
+  const spent = {
+    ...base,
+    shard: shard(1),
+    bug: null,
+    proved_bound: 0,
+    exhausted: 'schedules' as const,
+  };
+  const found = {
+    ...base,
+    shard: shard(0),
+    bug: { preemptions: 2 },
+    proved_bound: 1,
+    exhausted: null,
+  };
+  assert.equal(merge_results([found, spent]).exhausted, null);
+  const clean = merge_results([{ ...found, bug: null }, spent]);
+  assert.equal(clean.exhausted, 'schedules');
+  assert.deepEqual(clean.exhausted_parts, ['1/2']);
+  assert.equal(clean.proved_bound, 0);
+});
