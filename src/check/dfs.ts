@@ -32,7 +32,10 @@
  * allows (no reduction there), and shard i of n takes the subtrees below
  * whose choices there hash to i. Each subtree is then searched with the
  * reduction on its own, so the shards together cover what one search
- * covers, and none needs another's results.
+ * covers, and none needs another's results. A shard split again (its
+ * `outer` count set) takes the subtrees of its outer shard, found as
+ * that shard finds them, that a second hash over deeper choices gives it:
+ * the parts of shard i cover what shard i covers, however many they are.
  */
 import {
   type ExploreView,
@@ -73,10 +76,17 @@ if (FP_LO2 !== FP_LO1 + 2 || FP_HI2 !== FP_HI1 + 2 || FP_WRITE2 !== FP_WRITE1 <<
 /** Tasks a bit mask can name. */
 const MAX_TASKS = 31;
 
-/** Which part of a search a run takes: shard `index` of `count`. */
+/**
+ * Which part of a search a run takes: shard `index` of `count`. Shard i
+ * of n split again into j parts (--shard with --jobs) gives shards
+ * i + k n of n j (k < j) with `outer` n: a random walk numbers their
+ * schedules as shard i's, and DFS hashes shard i's subtrees apart.
+ */
 export interface Shard {
   readonly index: number;
   readonly count: number;
+  /** The count of the shard this one is a part of (`count` when unset). */
+  readonly outer?: number;
 }
 
 export const WHOLE: Shard = { index: 0, count: 1 };
@@ -91,6 +101,8 @@ export class BoundedDfs implements Strategy {
   bound = 0;
   /** The largest bound whose every schedule was run (-1: none yet). */
   proved = -1;
+  /** Whether the schedule budget, not the bound, ended the search. */
+  out_of_schedules = false;
   private readonly path: Node[] = [];
   /** Nodes of `path` that the current schedule replays. */
   private replay_to = 0;
@@ -136,14 +148,23 @@ export class BoundedDfs implements Strategy {
   }
 
   begin(i: number): boolean {
-    if (i >= this.schedules) return false;
-    if (i > 0) this.find_races();
+    // The schedule just run may have ended a bound: that bound is proved even with no budget left.
+    if (i > 0 && !this.next_branch()) return false;
+    if (i >= this.schedules) {
+      this.out_of_schedules = true;
+      return false;
+    }
     this.depth = 0;
     this.sleep = 0;
     this.preemptions = 0;
     this.epoch = 0;
     this.steps = 0;
-    if (i === 0) return true;
+    return true;
+  }
+
+  /* Where the next schedule branches off; false when the last bound is exhausted. */
+  private next_branch(): boolean {
+    this.find_races();
     if (this.backtrack()) return true;
     // Every schedule within this bound ran: the next bound starts over.
     this.proved = this.bound;
@@ -205,9 +226,17 @@ export class BoundedDfs implements Strategy {
 
   /* Whether the subtree the path enters below the split nodes is this shard's. */
   private mine(): boolean {
+    const { index, count } = this.shard;
+    const outer = this.shard.outer ?? count;
+    if (this.hash(split_depth(outer)) % outer !== index % outer) return false;
+    return outer === count || this.hash(this.split) % (count / outer) === Math.floor(index / outer);
+  }
+
+  /* A hash of the choices at the first `depth` nodes. */
+  private hash(depth: number): number {
     let h = 0x811c9dc5;
-    for (let j = 0; j < this.split; j++) h = Math.imul(h ^ this.path[j]!.chosen, 0x01000193);
-    return (h >>> 0) % this.shard.count === this.shard.index;
+    for (let j = 0; j < depth; j++) h = Math.imul(h ^ this.path[j]!.chosen, 0x01000193);
+    return h >>> 0;
   }
 
   private record(t: number, node: number, view: ExploreView): void {

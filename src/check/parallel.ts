@@ -1,17 +1,24 @@
 /*
  * Exploration split into shards (DFS subtrees, or every n-th random or
  * PCT schedule): `--shard i/n` runs one part here, for a CI matrix or a
- * batch scheduler; `--jobs N` runs N parts at once on worker threads, each
+ * batch scheduler; `--jobs j` runs j parts at once on worker threads, each
  * with its own copy of the model. Results of the parts merge into the
  * result of the whole run: schedules add up, the bug with the fewest
  * preemptions is kept, and a DFS bound is proved when every part proved
  * it.
+ *
+ * The j parts of `--jobs` split the schedule budget into fixed shares and
+ * each runs to its own end (its first bug, its share, its bound): none
+ * stops another, so what they find and count depends on the seed and j
+ * alone, never on which thread ran faster. Only a time budget, which each
+ * part keeps by its own clock, makes a count vary.
  */
 import { Worker } from 'node:worker_threads';
+import type { Strategy } from '../runtime/executors/explore.js';
 import { make_config, type RunConfig } from '../runtime/scenario.js';
 import { sibling_url, worker_source } from '../runtime/worker_source.js';
 import { BoundedDfs, type Shard } from './dfs.js';
-import { type BugReport, Explorer } from './explorer.js';
+import { type BugReport, type CheckResult, Explorer } from './explorer.js';
 import { find_scenario } from './scenarios/index.js';
 import { type SearchOptions, type SearchStrategy, search_strategy } from './strategy.js';
 
@@ -23,6 +30,9 @@ export interface ShardJob {
   readonly time_ms?: number;
 }
 
+/** The budget that ended a DFS search before its bound: `--schedules` or `--time`. */
+export type Exhausted = 'schedules' | 'time';
+
 /** What one part found; `B` is the bug as reported (a BugReport, or its JSON). */
 export interface PartResult<B extends { readonly preemptions: number }> {
   readonly shard: Shard;
@@ -32,41 +42,60 @@ export interface PartResult<B extends { readonly preemptions: number }> {
   readonly elapsed_ms: number;
   /** DFS: the largest preemption bound this part exhausted (-1: none); null for others. */
   readonly proved_bound: number | null;
+  /** DFS: the budget that stopped this part before its bound (null: its bound or a bug did). */
+  readonly exhausted: Exhausted | null;
 }
 
 export type ShardResult = PartResult<BugReport>;
 
-/** Run one part here; `abort` (a shared word) stops it when another part found a bug. */
-export function run_shard(job: ShardJob, abort?: Int32Array): ShardResult {
-  const s = find_scenario(job.scenario);
-  const explorer = new Explorer(s, make_config(s, job.cfg));
-  const strategy = search_strategy(job.strategy, job.options);
-  const r = explorer.check(strategy, {
-    ...(job.time_ms === undefined ? {} : { time_ms: job.time_ms }),
-    ...(abort ? { abort } : {}),
-  });
+/** What a search on `shard` by `strategy` came to. */
+export function part_result(shard: Shard, strategy: Strategy, r: CheckResult): ShardResult {
+  const dfs = strategy instanceof BoundedDfs ? strategy : null;
+  const short = dfs !== null && r.bug === null && dfs.proved < dfs.max_bound;
   return {
-    shard: job.options.shard,
+    shard,
     bug: r.bug,
     schedules: r.schedules,
     steps: r.steps,
     elapsed_ms: r.elapsed_ms,
-    proved_bound: strategy instanceof BoundedDfs ? strategy.proved : null,
+    proved_bound: dfs?.proved ?? null,
+    exhausted: short ? (dfs.out_of_schedules ? 'schedules' : 'time') : null,
   };
 }
 
-/** Part `k` of `jobs` of part `outer`: the parts of a part, numbered in the whole. */
+/** Run one part here. */
+export function run_shard(job: ShardJob): ShardResult {
+  const s = find_scenario(job.scenario);
+  const explorer = new Explorer(s, make_config(s, job.cfg));
+  const strategy = search_strategy(job.strategy, job.options);
+  const r = explorer.check(strategy, job.time_ms === undefined ? {} : { time_ms: job.time_ms });
+  return part_result(job.options.shard, strategy, r);
+}
+
+/*
+ * Part `k` of `jobs` of shard `outer`: shard i of n gives i + k n of n j,
+ * so a random walk's part k runs shard i's schedules k, k + j, ... and
+ * DFS splits shard i's own subtrees (see Shard).
+ */
 export function subshard(outer: Shard, k: number, jobs: number): Shard {
-  return { index: outer.index * jobs + k, count: outer.count * jobs };
+  return {
+    index: outer.index + k * outer.count,
+    count: outer.count * jobs,
+    outer: outer.outer ?? outer.count,
+  };
+}
+
+/** Part k's share of `schedules` split in `jobs`: the schedules k, k + jobs, ... below it. */
+export function share(schedules: number, k: number, jobs: number): number {
+  return Math.floor(schedules / jobs) + (k < schedules % jobs ? 1 : 0);
 }
 
 type WorkerMessage =
   | { type: 'done'; result: ShardResult }
   | { type: 'bug'; bug_class: string; message: string; stack: string };
 
-/** Run `outer` as `jobs` parts on worker threads; the first bug stops the others. */
+/** Run `job` as `jobs` parts on worker threads, its schedules shared among them. */
 export async function run_parallel(job: ShardJob, jobs: number): Promise<ShardResult[]> {
-  const abort = new Int32Array(new SharedArrayBuffer(4));
   const code = worker_source(
     [sibling_url(import.meta.url, 'parallel_worker')],
     'explore_main',
@@ -75,16 +104,19 @@ export async function run_parallel(job: ShardJob, jobs: number): Promise<ShardRe
   const parts = Array.from({ length: jobs }, (_, k) => {
     const part: ShardJob = {
       ...job,
-      options: { ...job.options, shard: subshard(job.options.shard, k, jobs) },
+      options: {
+        ...job.options,
+        schedules: share(job.options.schedules, k, jobs),
+        shard: subshard(job.options.shard, k, jobs),
+      },
     };
     return new Promise<ShardResult>((resolve, reject) => {
-      const w = new Worker(code, { eval: true, workerData: { job: part, abort: abort.buffer } });
+      const w = new Worker(code, { eval: true, workerData: part });
       w.on('message', (msg: WorkerMessage) => {
         if (msg.type === 'bug') {
           reject(new Error(`explorer worker ${k}: ${msg.message}\n${msg.stack}`));
           return;
         }
-        if (msg.result.bug) Atomics.store(abort, 0, 1);
         resolve(msg.result);
         void w.terminate();
       });
@@ -105,6 +137,10 @@ export interface Merged<B> {
   /** The longest part: the wall time when they ran side by side. */
   readonly elapsed_ms: number;
   readonly proved_bound: number | null;
+  /** DFS: the budget that stopped some part before its bound (`time` if any part ran out of it). */
+  readonly exhausted: Exhausted | null;
+  /** Those parts, as `i/n`. */
+  readonly exhausted_parts: readonly string[];
 }
 
 export function shard_name(s: Shard): string {
@@ -133,11 +169,13 @@ export function merge_results<B extends { readonly preemptions: number }>(
 ): Merged<B> {
   const count = parts[0]?.shard.count ?? 1;
   const have = new Set(parts.map((p) => p.shard.index));
-  const complete = parts.every((p) => p.shard.count === count) && have.size === count;
+  const complete =
+    parts.every((p) => p.shard.count === count) && have.size === count && parts.length === count;
   const bugs = parts
     .filter((p) => p.bug !== null)
     .sort((a, b) => a.bug!.preemptions - b.bug!.preemptions || a.shard.index - b.shard.index);
-  const proved = parts.map((p) => p.proved_bound);
+  // A bug ends the search, whatever budget another part ran out of.
+  const short = bugs.length > 0 ? [] : parts.filter((p) => p.exhausted !== null);
   return {
     shards: parts.map((p) => shard_name(p.shard)),
     complete,
@@ -145,7 +183,17 @@ export function merge_results<B extends { readonly preemptions: number }>(
     schedules: parts.reduce((n, p) => n + p.schedules, 0),
     steps: parts.reduce((n, p) => n + p.steps, 0),
     elapsed_ms: Math.max(0, ...parts.map((p) => p.elapsed_ms)),
-    proved_bound:
-      complete && proved.every((b) => b !== null) ? Math.min(...(proved as number[])) : null,
+    proved_bound: complete ? lowest_proved(parts) : null,
+    exhausted:
+      short.length === 0 ? null : short.some((p) => p.exhausted === 'time') ? 'time' : 'schedules',
+    exhausted_parts: short.map((p) => shard_name(p.shard)),
   };
+}
+
+/** The bound every part proved: null unless each is a DFS part. */
+export function lowest_proved(
+  parts: readonly PartResult<{ readonly preemptions: number }>[],
+): number | null {
+  const proved = parts.map((p) => p.proved_bound);
+  return proved.every((b) => b !== null) ? Math.min(...(proved as number[])) : null;
 }

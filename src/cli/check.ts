@@ -6,9 +6,17 @@
 
 import { InvalidArgumentError } from 'commander';
 import { CATALOGUE, run_catalogue } from '../check/catalogue.js';
-import { BoundedDfs, type Shard, WHOLE } from '../check/dfs.js';
-import { type CheckResult, Explorer } from '../check/explorer.js';
-import { merge_results, parse_shard, run_parallel, shard_name } from '../check/parallel.js';
+import { type Shard, WHOLE } from '../check/dfs.js';
+import { Explorer } from '../check/explorer.js';
+import {
+  type Exhausted,
+  lowest_proved,
+  merge_results,
+  parse_shard,
+  part_result,
+  run_parallel,
+  shard_name,
+} from '../check/parallel.js';
 import { decode_replay } from '../check/replay.js';
 import { find_scenario, SCENARIOS } from '../check/scenarios/index.js';
 import {
@@ -92,28 +100,28 @@ export async function cmd_check(
   const explorer = new Explorer(s, cfg);
   const time_ms = opts.time === undefined ? undefined : opts.time * 1000;
   const jobs = opts.jobs ?? 1;
-  let r: Pick<CheckResult, 'bug' | 'schedules' | 'steps' | 'elapsed_ms'>;
-  let proved: number | null;
-  if (jobs > 1) {
-    const parts = await run_parallel(
-      {
-        scenario: s.name,
-        cfg,
-        strategy: opts.strategy as SearchStrategy,
-        options: { ...opts, shard },
-        ...(time_ms === undefined ? {} : { time_ms }),
-      },
-      jobs,
-    );
-    r = merge_results(parts);
-    // The jobs' parts together are this shard: its bound is what every part proved.
-    proved = parts.every((p) => p.proved_bound !== null)
-      ? Math.min(...parts.map((p) => p.proved_bound!))
-      : null;
-  } else {
-    r = explorer.check(strategy, time_ms === undefined ? {} : { time_ms });
-    proved = strategy instanceof BoundedDfs ? strategy.proved : null;
-  }
+  const parts =
+    jobs > 1
+      ? await run_parallel(
+          {
+            scenario: s.name,
+            cfg,
+            strategy: opts.strategy as SearchStrategy,
+            options: { ...opts, shard },
+            ...(time_ms === undefined ? {} : { time_ms }),
+          },
+          jobs,
+        )
+      : [
+          part_result(
+            shard,
+            strategy,
+            explorer.check(strategy, time_ms === undefined ? {} : { time_ms }),
+          ),
+        ];
+  const r = merge_results(parts);
+  // The jobs' parts together are this shard: its bound is what every part proved.
+  const proved = lowest_proved(parts);
   // A random walk's or PCT's failure, retold with the fewest preemptions DFS finds.
   const bug =
     r.bug && (opts.strategy === 'random' || opts.strategy === 'pct')
@@ -137,7 +145,14 @@ export async function cmd_check(
         schedules: r.schedules,
         steps: r.steps,
         elapsed_ms: Math.round(r.elapsed_ms * 10) / 10,
-        ...(proved !== null ? { proved_bound: proved } : {}),
+        ...(proved !== null
+          ? {
+              bound: opts.bound,
+              proved_bound: proved,
+              budget_exhausted: r.exhausted !== null,
+              ...(r.exhausted ? { exhausted: r.exhausted } : {}),
+            }
+          : {}),
         ...(pct !== null ? { pct_probability: pct } : {}),
       }),
     );
@@ -158,10 +173,14 @@ export async function cmd_check(
     console.log(
       `${green('clean')}: ${label}, ${r.schedules} schedules, ${r.steps} steps in ${r.elapsed_ms.toFixed(0)} ms${rate} [${opts.strategy}, seed ${opts.seed}]`,
     );
-    if (proved !== null && proved >= 0)
-      console.log(
-        `every schedule with at most ${proved} preemption${proved === 1 ? '' : 's'} explored (up to reordering of commuting accesses)`,
-      );
+    if (proved !== null) {
+      const budget =
+        r.exhausted === 'time'
+          ? `the --time budget of ${opts.time} s`
+          : `the budget of ${opts.schedules} schedule${opts.schedules === 1 ? '' : 's'}`;
+      const line = proved_line(proved, opts.bound, r.exhausted, budget);
+      if (line) console.log(line);
+    }
   }
   if (pct !== null && !opts.json)
     console.log(
@@ -170,6 +189,27 @@ export async function cmd_check(
       ),
     );
   return bug ? EXIT_BUG : EXIT_OK;
+}
+
+/**
+ * What a clean DFS search proved and, when `budget` (not the bound) ended
+ * it, which bound it did not finish: a user asking for --bound 3 must not
+ * read a proof of 2 as one of 3.
+ */
+export function proved_line(
+  proved: number,
+  bound: number,
+  exhausted: Exhausted | null,
+  budget: string,
+): string | null {
+  const explored =
+    proved >= 0
+      ? `every schedule with at most ${proved} preemption${proved === 1 ? '' : 's'} explored (up to reordering of commuting accesses)`
+      : 'no bound explored to its end';
+  if (exhausted === null) return proved >= 0 ? explored : null;
+  const next = proved + 1;
+  const short = next < bound ? `, short of --bound ${bound}` : '';
+  return `${explored}; ${budget} ended the search before bound ${next}${short} (raise --${exhausted})`;
 }
 
 /** How long a random walk's failure may be re-searched for fewer preemptions. */

@@ -53,7 +53,12 @@ function build_program(exit: (code: number) => void): Command {
         .default('random'),
     )
     .option('--seed <n>', 'seed of the strategy', int_arg('--seed', 0, 0xffffffff), 1)
-    .option('--schedules <n>', 'schedules to run', int_arg('--schedules', 1), 10_000)
+    .option(
+      '--schedules <n>',
+      "schedules to run in all (with --jobs, shared among the jobs; with --shard, this part's own)",
+      int_arg('--schedules', 1),
+      10_000,
+    )
     .option('--depth <d>', 'PCT: the bug depth to aim at', int_arg('--depth', 1, 10), 3)
     .option(
       '--bound <n>',
@@ -76,7 +81,7 @@ function build_program(exit: (code: number) => void): Command {
     )
     .option(
       '--jobs <n>',
-      `explore on N worker threads (this machine has ${availableParallelism()} CPUs)`,
+      `explore on N worker threads (this machine has ${availableParallelism()} CPUs): the search splits into N fixed parts (DFS subtrees, or every N-th schedule), each with an equal share of --schedules, each run to its first bug, its share or its bound without stopping the others; the bug kept has the fewest preemptions (the lowest part's on a tie), so the result and the schedule count are the same from run to run for a seed and N (with --time each part also stops at the deadline by its own clock, and the count may vary)`,
       int_arg('--jobs', 1, 256),
     )
     .option('--catalogue', 'every seed variant against its scenario')

@@ -1,0 +1,95 @@
+/*
+ * mmlab merge as a user drives it: the parts of one sharded run merge,
+ * each once; anything else is one line naming the file, exit 2.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { mmlab } from '../helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mmlab-merge-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/* Part `shard` of a run, as `mmlab check --shard I/N --json` writes it, in a file. */
+function part(shard: string, ...args: string[]): string {
+  const r = mmlab(
+    'check',
+    'lock-selftest',
+    '--schedules',
+    '20',
+    '--shard',
+    shard,
+    ...args,
+    '--json',
+  );
+  assert.equal(r.code, 0, r.err);
+  const path = join(dir, `${shard.replace('/', 'of')}${args.join('')}.json`);
+  writeFileSync(path, r.out);
+  return path;
+}
+
+/* A merge refused: one line naming `file` and the problem, exit 2, nothing on stdout. */
+function refused(files: string[], file: string, problem: RegExp): void {
+  const r = mmlab('merge', ...files);
+  assert.equal(r.code, 2, r.out);
+  assert.equal(r.out, '');
+  assert.equal(r.err.split('\n').length, 2, r.err);
+  assert.ok(r.err.startsWith(`mmlab: ${file}: `), r.err);
+  assert.match(r.err, problem);
+}
+
+test('a file that holds null, or no object, is not a part', () => {
+  for (const [text, what] of [
+    ['null', /it holds null/],
+    ['[1, 2]', /it holds an array/],
+    ['7', /it holds a number/],
+  ] as const) {
+    const path = join(dir, 'not-a-part.json');
+    writeFileSync(path, text);
+    refused([path], path, what);
+  }
+  const bug = join(dir, 'bad-bug.json');
+  writeFileSync(
+    bug,
+    JSON.stringify({
+      ...JSON.parse(mmlab('check', 'lock-selftest', '--schedules', '1', '--json').out),
+      bug: 5,
+    }),
+  );
+  refused([bug], bug, /a bug without preemptions or replay/);
+});
+
+test('the same part given twice is refused, alone or in a set that looks complete', () => {
+  const [p0, p1] = [part('0/2'), part('1/2')];
+  refused([p0, p0], p0, /part 0\/2 again/);
+  refused([p0, p1, p1], p1, /part 1\/2 again/);
+  const m = mmlab('merge', p0, p1, '--json');
+  assert.equal(m.code, 0, m.err);
+  const j = JSON.parse(m.out);
+  assert.equal(j.complete, true);
+  assert.equal(j.schedules, 40);
+});
+
+test('parts of searches split differently do not merge', () => {
+  const a = part('0/2');
+  const b = part('0/3');
+  refused([a, b], b, /part 0\/3 of a search split in 3, .* split in 2: parts of different splits/);
+});
+
+test('merged DFS parts whose budget ended before the bound say so', () => {
+  const dfs = ['--strategy', 'dfs', '--bound', '2'];
+  const parts = ['0/2', '1/2'].map((s) => part(s, ...dfs));
+  const r = mmlab('merge', ...parts);
+  assert.equal(r.code, 0, r.err);
+  assert.match(
+    r.out.split('\n')[1]!,
+    /^every schedule with at most 0 preemptions explored \(up to reordering of commuting accesses\); the budget of parts? [0-9/, ]+ ended the search before bound 1, short of --bound 2 \(raise --schedules\)$/,
+  );
+  const j = JSON.parse(mmlab('merge', ...parts, '--json').out);
+  assert.equal(j.bound, 2);
+  assert.equal(j.proved_bound, 0);
+  assert.equal(j.budget_exhausted, true);
+  assert.equal(j.exhausted, 'schedules');
+});
