@@ -46,8 +46,6 @@ export interface CheckResult {
 export interface CheckBudget {
   /** Stop after this many milliseconds even if schedules remain. */
   readonly time_ms?: number;
-  /** Stop once word 0 is non-zero (another part of a parallel run found a bug). */
-  readonly abort?: Int32Array;
   /** Report only a bug of this class; go on past others. */
   readonly bug_class?: string;
 }
@@ -84,7 +82,7 @@ export class Explorer {
         const elapsed_ms = performance.now() - t0;
         return { bug: this.report(out), schedules, steps, elapsed_ms };
       }
-      if ((i & 15) === 15 && (performance.now() > deadline || stopped(budget.abort))) break;
+      if ((i & 15) === 15 && performance.now() > deadline) break;
     }
     return { bug: null, schedules, steps, elapsed_ms: performance.now() - t0 };
   }
@@ -211,10 +209,6 @@ export class Explorer {
     }
     return `${fn}: ${what}`;
   }
-}
-
-function stopped(abort: Int32Array | undefined): boolean {
-  return abort !== undefined && Atomics.load(abort, 0) !== 0;
 }
 
 function truncate(s: string, n: number): string {
