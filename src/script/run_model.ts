@@ -178,6 +178,23 @@ function check_memory(m: KernelMemory, line: number): void {
     );
 }
 
+/*
+ * An object that the command on `line` could not do without (a file, a
+ * fork child's mm): when its allocation failed because the model's memory
+ * is full, check_memory() says so at that line; any other failure is a bug.
+ */
+function allocated(
+  k: KernelContext,
+  m: KernelMemory,
+  line: number,
+  obj: number,
+  what: string,
+): number {
+  if (obj === 0) check_memory(m, line);
+  k.BUG_ON(obj === 0, what);
+  return obj;
+}
+
 function* user_space(
   k: KernelContext,
   m: KernelMemory,
@@ -208,8 +225,7 @@ function* user_space(
       case 'file': {
         const id = files.size + 1;
         const f = yield* file_alloc(k, id, cmd.pages, false);
-        k.BUG_ON(f === 0, 'file_alloc');
-        files.set(cmd.name, { file: f, k: id });
+        files.set(cmd.name, { file: allocated(k, m, line, f, 'file_alloc'), k: id });
         results.push('ok');
         break;
       }
@@ -284,8 +300,7 @@ function* user_space(
       }
       case 'fork': {
         const child = yield* call(dup_mmap(k, mm));
-        k.BUG_ON(child === 0, 'fork: dup_mmap failed');
-        mms.set(next_pid++, child);
+        mms.set(next_pid++, allocated(k, m, line, child, 'fork: dup_mmap failed'));
         results.push('ok');
         break;
       }

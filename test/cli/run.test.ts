@@ -1,0 +1,35 @@
+/*
+ * mmlab run as a user drives it: a script file or standard input, bad
+ * input as one line on stderr with exit status 2 and nothing on stdout.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { mmlab } from '../helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mmlab-run-test-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function script_file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** Bad input: exactly one line on stderr matching `message`, exit 2, nothing on stdout. */
+function assert_bad_input(r: ReturnType<typeof mmlab>, message: RegExp): void {
+  assert.equal(r.code, 2, r.err);
+  assert.equal(r.out, '');
+  assert.equal(r.err.split('\n').length, 2, `one line: ${r.err}`);
+  assert.match(r.err, message);
+}
+
+test("forks that fill the model's kernel memory stop at the fork's line: exit 2, not a kernel BUG", () => {
+  const path = script_file('forks.txt', 'fork\n'.repeat(15_000));
+  assert_bad_input(
+    mmlab('run', path),
+    /^mmlab: .*forks\.txt: line \d+: the script needs more than the model's 64 MiB of kernel memory/,
+  );
+});
