@@ -1,5 +1,5 @@
 /* mmlab run SCRIPT: a script on the model, its output as Linux would print it. */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { KernelBug } from '../runtime/ops.js';
 import { type Script, ScriptError } from '../script/ast.js';
 import { parse_script } from '../script/parse.js';
@@ -7,15 +7,40 @@ import { format_run, type ModelRun, run_model } from '../script/run_model.js';
 import { bug_line, counters_line } from './common.js';
 import { EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
 
-export function read_script_file(path: string): Script {
-  let text: string;
+/** The largest script mmlab reads: far more than any script runs in reasonable time. */
+export const MAX_SCRIPT_BYTES = 16 << 20;
+
+/*
+ * The text of `path` (- is standard input), read a piece at a time and
+ * never past MAX_SCRIPT_BYTES: /dev/zero or an endless pipe is cut off at
+ * the cap, not read until memory runs out.
+ */
+function read_capped(path: string): string {
+  const buf = Buffer.allocUnsafe(MAX_SCRIPT_BYTES + 1);
+  let len = 0;
   try {
-    text = readFileSync(path === '-' ? 0 : path, 'utf8');
+    const fd = path === '-' ? 0 : openSync(path, 'r');
+    try {
+      while (len < buf.length) {
+        const n = readSync(fd, buf, len, buf.length - len, null);
+        if (n === 0) break;
+        len += n;
+      }
+    } finally {
+      if (fd !== 0) closeSync(fd);
+    }
   } catch (e) {
     throw new UsageError(
       `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
   }
+  if (len > MAX_SCRIPT_BYTES)
+    throw new UsageError(`${path}: a script may have at most ${MAX_SCRIPT_BYTES >> 20} MiB`);
+  return buf.toString('utf8', 0, len);
+}
+
+export function read_script_file(path: string): Script {
+  const text = read_capped(path);
   try {
     return parse_script(text);
   } catch (e) {

@@ -33,3 +33,17 @@ test("forks that fill the model's kernel memory stop at the fork's line: exit 2,
     /^mmlab: .*forks\.txt: line \d+: the script needs more than the model's 64 MiB of kernel memory/,
   );
 });
+
+test('a script of more than 16 MiB is refused after reading 16 MiB: /dev/zero ends at once', () => {
+  assert_bad_input(
+    mmlab('run', '/dev/zero'),
+    /^mmlab: \/dev\/zero: a script may have at most 16 MiB$/m,
+  );
+  const limit = 16 << 20;
+  const over = script_file('over.txt', `${'#'.repeat(limit)}\n`);
+  assert_bad_input(mmlab('run', over), /^mmlab: .*over\.txt: a script may have at most 16 MiB$/m);
+  const at = script_file('at.txt', `${'#'.repeat(limit - 6)}\nfork\n`);
+  const r = mmlab('run', at);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out, 'ok\np0 maps:\np1 maps:\n');
+});
