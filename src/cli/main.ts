@@ -18,7 +18,7 @@ import { cmd_diff } from './diff.js';
 import { cmd_merge } from './merge.js';
 import { cmd_replay } from './replay.js';
 import { cmd_report, DEFAULT_REPORT } from './report.js';
-import { cmd_run } from './run.js';
+import { cmd_run, ZERO_PAGE_MODES } from './run.js';
 import { cmd_stress } from './stress.js';
 import { EXIT_OK, EXIT_USAGE, int_arg, one_line, UsageError } from './usage.js';
 
@@ -133,9 +133,15 @@ function build_program(exit: (code: number) => void): Command {
     .addOption(policy_option())
     .option('--json', 'print one JSON document')
     .option('--stats', 'print the per-VMA lock counters after the output')
-    .action((path: string, opts: { json?: boolean; stats?: boolean; policy: string }) =>
-      run(cmd_run(path, opts)),
-    );
+    .addOption(
+      new Option(
+        '--zero-page <mode>',
+        "a read fault maps the shared zero page (on, mainline), a page of its own (off), or as this machine's kernel does (auto)",
+      )
+        .choices(ZERO_PAGE_MODES)
+        .default('on'),
+    )
+    .action((path: string, opts: Parameters<typeof cmd_run>[1]) => run(cmd_run(path, opts)));
 
   program
     .command('diff')

@@ -1,21 +1,49 @@
 /* mmlab run SCRIPT: a script on the model, its output as Linux would print it. */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
+import type { BootParams } from '../kernel/boot.js';
+import { linux_boot_params } from '../oracle/linux.js';
 import { KernelBug } from '../runtime/ops.js';
 import { type Script, ScriptError } from '../script/ast.js';
 import { parse_script } from '../script/parse.js';
 import { format_run, type ModelRun, run_model } from '../script/run_model.js';
 import { bug_line, counters_line } from './common.js';
-import { EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
+import { dim } from './style.js';
+import { as_usage, EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
 
-export function read_script_file(path: string): Script {
-  let text: string;
+/** The largest script mmlab reads: far more than any script runs in reasonable time. */
+export const MAX_SCRIPT_BYTES = 16 << 20;
+
+/*
+ * The text of `path` (- is standard input), read a piece at a time and
+ * never past MAX_SCRIPT_BYTES: /dev/zero or an endless pipe is cut off at
+ * the cap, not read until memory runs out.
+ */
+function read_capped(path: string): string {
+  const buf = Buffer.allocUnsafe(MAX_SCRIPT_BYTES + 1);
+  let len = 0;
   try {
-    text = readFileSync(path === '-' ? 0 : path, 'utf8');
+    const fd = path === '-' ? 0 : openSync(path, 'r');
+    try {
+      while (len < buf.length) {
+        const n = readSync(fd, buf, len, buf.length - len, null);
+        if (n === 0) break;
+        len += n;
+      }
+    } finally {
+      if (fd !== 0) closeSync(fd);
+    }
   } catch (e) {
     throw new UsageError(
       `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
   }
+  if (len > MAX_SCRIPT_BYTES)
+    throw new UsageError(`${path}: a script may have at most ${MAX_SCRIPT_BYTES >> 20} MiB`);
+  return buf.toString('utf8', 0, len);
+}
+
+export function read_script_file(path: string): Script {
+  const text = read_capped(path);
   try {
     return parse_script(text);
   } catch (e) {
@@ -24,34 +52,72 @@ export function read_script_file(path: string): Script {
   }
 }
 
+/** --zero-page: whether a read fault of private anonymous memory may map the shared zero page. */
+export const ZERO_PAGE_MODES = ['on', 'off', 'auto'] as const;
+export type ZeroPageMode = (typeof ZERO_PAGE_MODES)[number];
+
+/**
+ * The boot parameters `mode` asks for, and the line that says which were
+ * used: on is mainline x86-64, off is mm_forbids_zeropage(), auto is
+ * whichever this machine's kernel does (the Linux oracle's probe).
+ */
+function zero_page_boot(mode: ZeroPageMode): {
+  params: BootParams;
+  used: 'on' | 'off';
+  note: string;
+} {
+  const params: BootParams =
+    mode === 'auto'
+      ? as_usage(() => linux_boot_params())
+      : mode === 'off'
+        ? { forbid_zeropage: true }
+        : {};
+  const used = params.forbid_zeropage ? 'off' : 'on';
+  const why =
+    mode === 'auto'
+      ? `auto: this machine's kernel ${used === 'on' ? 'maps the shared zero page' : 'gives a page of its own'} on a read fault`
+      : used === 'on'
+        ? 'a read fault maps the shared zero page, as mainline x86-64'
+        : 'a read fault gets a page of its own, as under mm_forbids_zeropage()';
+  return { params, used, note: `zero page: ${used} (${why})` };
+}
+
 export function cmd_run(
   path: string,
-  opts: { json?: boolean; stats?: boolean; policy: string },
+  opts: { json?: boolean; stats?: boolean; policy: string; zeroPage: ZeroPageMode },
 ): number {
   const script = read_script_file(path);
-  let run: ModelRun;
+  const boot = zero_page_boot(opts.zeroPage);
+  let run: ModelRun | KernelBug;
   try {
-    run = run_model(script, opts.policy);
+    run = run_model(script, opts.policy, boot.params);
   } catch (e) {
     if (e instanceof ScriptError) throw new UsageError(`${path}: ${e.message}`);
     if (!(e instanceof KernelBug)) throw e;
-    if (opts.json) console.log(JSON.stringify({ bug: { class: e.bug_class, message: e.message } }));
-    else console.log(bug_line(e.bug_class, e.message));
-    return EXIT_BUG;
+    run = e;
   }
   if (opts.json) {
     console.log(
-      JSON.stringify({
-        bug: null,
-        results: run.results,
-        maps: run.maps,
-        steps: run.steps,
-        counters: run.counters,
-      }),
+      JSON.stringify(
+        run instanceof KernelBug
+          ? { bug: { class: run.bug_class, message: run.message }, zero_page: boot.used }
+          : {
+              bug: null,
+              zero_page: boot.used,
+              results: run.results,
+              maps: run.maps,
+              steps: run.steps,
+              counters: run.counters,
+            },
+      ),
     );
   } else {
-    process.stdout.write(format_run(run));
-    if (opts.stats) console.log(`stats: ${counters_line(run.counters)}`);
+    console.error(dim(boot.note));
+    if (run instanceof KernelBug) console.log(bug_line(run.bug_class, run.message));
+    else {
+      process.stdout.write(format_run(run));
+      if (opts.stats) console.log(`stats: ${counters_line(run.counters)}`);
+    }
   }
-  return EXIT_OK;
+  return run instanceof KernelBug ? EXIT_BUG : EXIT_OK;
 }

@@ -163,7 +163,14 @@ export function* dup_mmap(k: KernelContext, oldmm: number): KGen<number> {
   if (mm === 0) return 0;
   yield* call(mmap_write_lock(k, oldmm));
   yield* call(mmap_write_lock(k, mm));
-  yield k.store(mm + MM_STRUCT.total_vm, yield k.load(oldmm + MM_STRUCT.total_vm));
+  // dup_mm() copies the whole mm_struct: the heap's bounds (brk_start, brk
+  // and brk_offset) and total_vm, which mm_alloc() did not set. Both locks are held.
+  yield k.memcpy(
+    mm + MM_STRUCT.brk_start,
+    oldmm + MM_STRUCT.brk_start,
+    MM_STRUCT.total_vm + 1 - MM_STRUCT.brk_start,
+  );
+  yield k.memcpy(mm + MM_STRUCT.brk_offset, oldmm + MM_STRUCT.brk_offset, 1);
   let ok = true;
   for (const e of yield* call(mt_entries(k, oldmm))) {
     yield* call(vma_start_write(k, e.vma));

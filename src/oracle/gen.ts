@@ -15,8 +15,10 @@
 import type { Rng } from '../check/random.js';
 import {
   type Command,
+  HEAP_START,
   is_outside,
   LAST_ACCESS,
+  LAST_BRK,
   type Line,
   PAGE_SIZE,
   type Prot,
@@ -111,10 +113,14 @@ interface Range {
  * mappings is a good place to aim at, whether or not the kernel merged them.
  */
 class Guess {
-  constructor(private ranges: Range[] = []) {}
+  constructor(
+    private ranges: Range[] = [],
+    /** The program break, a window offset: where p0's heap starts, or the parent's break. */
+    public brk = HEAP_START,
+  ) {}
 
   clone(): Guess {
-    return new Guess([...this.ranges]);
+    return new Guess([...this.ranges], this.brk);
   }
 
   get empty(): boolean {
@@ -212,6 +218,25 @@ function guess_mremap(g: Guess, c: Extract<Command, { op: 'mremap' }>): void {
   g.map(dest, dest + new_pages);
 }
 
+/** PAGE_ALIGN(addr) as a page: where a heap ending at break `addr` ends. */
+const heap_end = (addr: number) => Math.ceil(addr / PAGE_SIZE);
+
+/**
+ * What brk probably did: nothing below the heap's start, shrink (if some
+ * of the heap is left), or grow if a page above the new break stays free.
+ */
+function guess_brk(g: Guess, c: Extract<Command, { op: 'brk' }>): void {
+  if (is_outside(c) || c.addr < HEAP_START) return;
+  const old = heap_end(g.brk);
+  const end = heap_end(c.addr);
+  if (end < old) g.unmap(end, old);
+  else if (end > old) {
+    if (!g.is_free(old, end + 1)) return;
+    g.map(old, end);
+  }
+  g.brk = c.addr;
+}
+
 interface File {
   readonly name: string;
   readonly pages: number;
@@ -251,6 +276,7 @@ class ScriptGen {
       ['mprotect', 8],
       ['mremap', 8],
       ['madvise', 5],
+      ['brk', 5],
       ['write', 18],
       ['read', 18],
       ['fork', this.next_pid < MAX_PROCS ? 4 : 0],
@@ -271,6 +297,9 @@ class ScriptGen {
         break;
       case 'mremap':
         guess_mremap(g, cmd);
+        break;
+      case 'brk':
+        guess_brk(g, cmd);
         break;
       case 'write':
         this.written.push(cmd.addr);
@@ -307,6 +336,8 @@ class ScriptGen {
         return this.mremap(g);
       case 'madvise':
         return { op, ...this.pick_range(g), advice: 'dontneed' };
+      case 'brk':
+        return { op, addr: this.pick_brk(g) };
       case 'write':
         return { op, addr: this.pick_access(g), value: rng.next_u32() };
       case 'read':
@@ -407,6 +438,24 @@ class ScriptGen {
     return addr + pages * PAGE_SIZE > WINDOW_BYTES && room > 0 && chance(this.rng, 75)
       ? room
       : pages;
+  }
+
+  /**
+   * A new break: mostly a few pages above or below the current one, often
+   * not page-aligned; sometimes just below a guessed mapping (the heap may
+   * not reach it), below the heap's start (the break stays), or at the
+   * window's top (OUTSIDE past LAST_BRK).
+   */
+  private pick_brk(g: Guess): number {
+    const rng = this.rng;
+    const r = rng.below(100);
+    const bytes = (1 + rng.below(16)) * PAGE_SIZE - (chance(rng, 30) ? rng.below(PAGE_SIZE) : 0);
+    if (r < 45) return g.brk + bytes;
+    if (r < 70) return Math.max(0, g.brk - bytes);
+    if (r < 80 && !g.empty) return Math.max(0, g.any(rng).start - rng.below(3)) * PAGE_SIZE;
+    if (r < 88) return rng.below(HEAP_START);
+    if (r < 95) return g.brk + (17 + rng.below(512)) * PAGE_SIZE;
+    return LAST_BRK - 2 * PAGE_SIZE + rng.below(4 * PAGE_SIZE);
   }
 
   /** A range for munmap, mprotect and madvise: sometimes exactly one guessed mapping. */

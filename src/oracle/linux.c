@@ -45,6 +45,10 @@
  * Script processes must not map anything themselves once the window exists,
  * so they never allocate: no malloc, no FILE streams; they format into
  * static or stack buffers and read /proc/self/maps with read(2).
+ *
+ * The heap. In a script that uses brk, p0's program break is moved into the
+ * window at HEAP_START before its first command (move_heap()); fork
+ * children inherit it, as they inherit everything of the mm.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -62,6 +66,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,6 +83,8 @@
 #define PAGE 4096UL
 #define WINDOW_SIZE 0x40000000UL
 #define PMD_SIZE (2UL << 20)
+/* The initial program break (mm->start_brk and mm->brk), as src/script/ast.ts says. */
+#define HEAP_START 0x1000000UL
 /* Limits of the script language, as in src/script/parse.ts. */
 #define MAX_PAGES (1U << 20)
 #define MAX_FILES 15
@@ -117,14 +124,14 @@ static void die(const char *fmt, ...)
 /* ---------------------------------------------------------------- */
 /* The script */
 
-enum op { OP_FILE, OP_MMAP, OP_MUNMAP, OP_MPROTECT, OP_MREMAP, OP_MADVISE, OP_WRITE, OP_READ, OP_FORK, OP_EXIT };
+enum op { OP_FILE, OP_MMAP, OP_MUNMAP, OP_MPROTECT, OP_MREMAP, OP_MADVISE, OP_BRK, OP_WRITE, OP_READ, OP_FORK, OP_EXIT };
 
 struct command {
 	enum op op;
 	unsigned int line;	/* 1-based line in the script, for messages */
 	unsigned int pid;	/* the script process (pN) that runs it */
 	bool has_addr;		/* mmap: false for `-` */
-	uint32_t addr;		/* window offset: ADDR, or the mmap hint */
+	uint32_t addr;		/* window offset: ADDR, the mmap hint, or the new break */
 	uint32_t pages;		/* PAGES, or mremap's OLDPAGES */
 	uint32_t new_pages;	/* mremap: NEWPAGES */
 	int prot;		/* PROT_* */
@@ -149,6 +156,7 @@ static size_t ncommands;
 static struct script_file files[MAX_FILES];
 static unsigned int nfiles;
 static unsigned int nprocs;	/* p0 .. p(nprocs-1) exist at some point */
+static bool uses_brk;		/* some command is brk: p0's heap must be in the window */
 
 static void bad_script(unsigned int line, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 
@@ -363,6 +371,11 @@ static void parse_command(struct command *c, const char *op, char **args, int na
 		c->addr = parse_addr(args[0], line, "ADDR");
 		c->pages = parse_pages(args[1], line, "PAGES");
 		c->flags = MADV_DONTNEED;
+	} else if (strcmp(op, "brk") == 0) {
+		arity(nargs, 1, "brk ADDR", line);
+		c->op = OP_BRK;
+		c->addr = parse_addr(args[0], line, "ADDR");
+		uses_brk = true;
 	} else if (strcmp(op, "write") == 0) {
 		arity(nargs, 2, "write ADDR VALUE", line);
 		c->op = OP_WRITE;
@@ -621,6 +634,53 @@ static void setup_window(void)
 	}
 }
 
+/*
+ * Move this process's heap into the window: mm->start_brk = mm->brk =
+ * window + HEAP_START, as exec would have placed it there. PR_SET_MM_MAP
+ * (CONFIG_CHECKPOINT_RESTORE) needs no privilege, unlike PR_SET_MM_BRK and
+ * PR_SET_MM_START_BRK (CAP_SYS_RESOURCE); it sets every field of the
+ * mm's layout at once, so the others are passed as /proc/self/stat shows
+ * them. The old heap stays where it is, outside the window, and unused:
+ * script processes never allocate. The kernel decides whether a break
+ * below start_brk is refused by start_brk, unless it is built with
+ * CONFIG_COMPAT_BRK and runs without randomization (then by end_data).
+ */
+static void move_heap(void)
+{
+	/* Fields 26-28 and 45-51 of proc(5)'s /proc/PID/stat, counted from 1. */
+	enum { START_CODE = 26, END_CODE, START_STACK, START_DATA = 45, END_DATA, START_BRK,
+	       ARG_START, ARG_END, ENV_START, ENV_END };
+	unsigned long field[ENV_END + 1] = { 0 };
+	char stat[4096];
+	int fd = open("/proc/self/stat", O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, stat, sizeof stat - 1);
+	if (n < 0)
+		die("cannot read /proc/self/stat: %s", strerror(errno));
+	close(fd);
+	stat[n] = '\0';
+	/* Field 2, the command name in parentheses, may hold anything but ends at the last ')'. */
+	char *p = strrchr(stat, ')');
+	for (int f = 3; p && f <= ENV_END; f++) {
+		p = strchr(p + 1, ' ');
+		if (p)
+			field[f] = strtoul(p + 1, NULL, 10);
+	}
+	if (!p)
+		die("cannot parse /proc/self/stat");
+	struct prctl_mm_map map = {
+		.start_code = field[START_CODE], .end_code = field[END_CODE],
+		.start_data = field[START_DATA], .end_data = field[END_DATA],
+		.start_brk = window + HEAP_START, .brk = window + HEAP_START,
+		.start_stack = field[START_STACK],
+		.arg_start = field[ARG_START], .arg_end = field[ARG_END],
+		.env_start = field[ENV_START], .env_end = field[ENV_END],
+		.exe_fd = (uint32_t)-1,
+	};
+	if (prctl(PR_SET_MM, PR_SET_MM_MAP, &map, sizeof map, 0) < 0)
+		die("cannot move the heap into the window: prctl(PR_SET_MM_MAP): %s%s", strerror(errno),
+		    errno == EINVAL ? " (brk needs a kernel built with CONFIG_CHECKPOINT_RESTORE)" : "");
+}
+
 /* ---------------------------------------------------------------- */
 /* The channel between the coordinator and a script process */
 
@@ -864,6 +924,19 @@ static void run_command(const struct command *c)
 		else
 			say("ok");
 		return;
+	case OP_BRK: {
+		/* brk() keeps a free page above the new break: that page must be in the window too. */
+		if (c->addr > WINDOW_SIZE - PAGE) {
+			say("OUTSIDE");
+			return;
+		}
+		/* The raw system call: glibc's brk() returns 0 or -1, not the break. */
+		unsigned long brk = (unsigned long)syscall(SYS_brk, window + c->addr);
+		if (brk < window || brk > window + WINDOW_SIZE)
+			die("line %u: brk returned %#lx, outside the window", c->line, brk);
+		say("0x%lx", brk - window);
+		return;
+	}
 	case OP_WRITE:
 	case OP_READ:
 		if (c->addr > WINDOW_SIZE - sizeof(uint32_t)) {
@@ -1092,6 +1165,9 @@ int main(int argc, char **argv)
 		signal(SIGCHLD, SIG_IGN);
 		if (sigaction(SIGSEGV, &sa, NULL) < 0 || sigaction(SIGBUS, &sa, NULL) < 0)
 			die("sigaction: %s", strerror(errno));
+		/* In p0, not before fork: the coordinator allocates, and its heap must stay out of the window. */
+		if (uses_brk)
+			move_heap();
 		serve(pair[1]);
 	}
 	close(pair[1]);

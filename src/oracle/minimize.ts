@@ -146,6 +146,7 @@ function simplifications(c: Command): Command[] {
       for (const new_pages of fewer_pages(c.new_pages)) out.push({ ...c, new_pages });
       return out;
     }
+    case 'brk':
     case 'write':
     case 'read':
     case 'fork':

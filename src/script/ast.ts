@@ -8,6 +8,14 @@ export const PAGE_SIZE = 4096;
 export const WINDOW_BYTES = 0x40000000;
 /** The last byte address where a 32-bit access still lies inside the window. */
 export const LAST_ACCESS = WINDOW_BYTES - 4;
+/**
+ * The initial program break of p0 (mm->start_brk and mm->brk, as exec sets
+ * them): 16 MiB into the window, below where top-down placement puts
+ * mappings; a fork child inherits its parent's.
+ */
+export const HEAP_START = 0x1000000;
+/** The highest break a script may ask for: brk keeps the page above the heap free, in the window too. */
+export const LAST_BRK = WINDOW_BYTES - PAGE_SIZE;
 
 export interface Prot {
   readonly read: boolean;
@@ -51,6 +59,8 @@ export type Command =
       readonly pages: number;
       readonly advice: 'dontneed';
     }
+  /** brk(window base + addr): the new program break, or the old one where it cannot move. */
+  | { readonly op: 'brk'; readonly addr: number }
   | { readonly op: 'write'; readonly addr: number; readonly value: number }
   | { readonly op: 'read'; readonly addr: number }
   | { readonly op: 'fork' }
@@ -99,6 +109,8 @@ export function is_outside(c: Command): boolean {
         past(c.addr, Math.max(c.old_pages, c.new_pages)) ||
         (c.fixed !== null && past(c.fixed, c.new_pages))
       );
+    case 'brk':
+      return c.addr > LAST_BRK;
     case 'read':
     case 'write':
       return c.addr > LAST_ACCESS;

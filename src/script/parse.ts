@@ -212,6 +212,9 @@ function parse_command(
         pages: parse_pages(args[1]!, line),
         advice: 'dontneed',
       };
+    case 'brk':
+      arity(args, 1, 'brk ADDR', line);
+      return { op, addr: parse_addr(args[0]!, line) };
     case 'write':
       arity(args, 2, 'write ADDR VALUE', line);
       return { op, addr: parse_addr(args[0]!, line), value: parse_value(args[1]!, line) };

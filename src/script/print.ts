@@ -37,6 +37,8 @@ export function format_command(c: Command): string {
     }
     case 'madvise':
       return `madvise ${hex(c.addr)} ${c.pages} ${c.advice}`;
+    case 'brk':
+      return `brk ${hex(c.addr)}`;
     case 'write':
       return `write ${hex(c.addr)} ${hex(c.value)}`;
     case 'read':

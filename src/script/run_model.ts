@@ -24,6 +24,7 @@ import {
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
+  MM_STRUCT,
   MREMAP_DONTUNMAP,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
@@ -41,6 +42,7 @@ import { mmap_read_lock, mmap_read_unlock } from '../kernel/mm/mmap_lock.js';
 import { DEFAULT_POLICY } from '../kernel/mm/policy.js';
 import {
   PAGE_BYTES,
+  sys_brk,
   sys_madvise_dontneed,
   sys_mmap,
   sys_mprotect,
@@ -52,7 +54,14 @@ import { vm_events_sum } from '../kernel/sched.js';
 import type { KernelMemory } from '../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import type { RunConfig, Scenario } from '../runtime/scenario.js';
-import { is_outside, type Prot, type Script, ScriptError, WINDOW_BYTES } from './ast.js';
+import {
+  HEAP_START,
+  is_outside,
+  type Prot,
+  type Script,
+  ScriptError,
+  WINDOW_BYTES,
+} from './ast.js';
 import { errno_name } from './errno.js';
 import { hex } from './print.js';
 
@@ -178,6 +187,23 @@ function check_memory(m: KernelMemory, line: number): void {
     );
 }
 
+/*
+ * An object that the command on `line` could not do without (a file, a
+ * fork child's mm): when its allocation failed because the model's memory
+ * is full, check_memory() says so at that line; any other failure is a bug.
+ */
+function allocated(
+  k: KernelContext,
+  m: KernelMemory,
+  line: number,
+  obj: number,
+  what: string,
+): number {
+  if (obj === 0) check_memory(m, line);
+  k.BUG_ON(obj === 0, what);
+  return obj;
+}
+
 function* user_space(
   k: KernelContext,
   m: KernelMemory,
@@ -193,6 +219,9 @@ function* user_space(
     mm_alloc(k, TOP_PAGE, TASK_SIZE_PAGES, WINDOW_BASE_PAGE - WINDOW_BYTES / PAGE_BYTES),
   );
   k.BUG_ON(p0 === 0, 'mm_alloc for p0');
+  // The heap as exec would have placed it; its pages are mapped by brk alone.
+  yield k.store(p0 + MM_STRUCT.brk_start, WINDOW_BASE_PAGE + HEAP_START / PAGE_BYTES);
+  yield k.store(p0 + MM_STRUCT.brk, WINDOW_BASE_PAGE + HEAP_START / PAGE_BYTES);
   mms.set(0, p0);
   // The line of the command run last: where memory ran out, if it did.
   let ran = 0;
@@ -208,8 +237,7 @@ function* user_space(
       case 'file': {
         const id = files.size + 1;
         const f = yield* file_alloc(k, id, cmd.pages, false);
-        k.BUG_ON(f === 0, 'file_alloc');
-        files.set(cmd.name, { file: f, k: id });
+        files.set(cmd.name, { file: allocated(k, m, line, f, 'file_alloc'), k: id });
         results.push('ok');
         break;
       }
@@ -272,6 +300,9 @@ function* user_space(
         results.push(yield* call(placed(k, mm, ret, len)));
         break;
       }
+      case 'brk':
+        results.push(hex((yield* call(sys_brk(k, mm, WINDOW_BASE + cmd.addr))) - WINDOW_BASE));
+        break;
       case 'write': {
         const r = yield* call(user_access(k, mm, WINDOW_BASE + cmd.addr, true, cmd.value));
         results.push(r < 0 ? signal_name(-r) : 'ok');
@@ -284,8 +315,7 @@ function* user_space(
       }
       case 'fork': {
         const child = yield* call(dup_mmap(k, mm));
-        k.BUG_ON(child === 0, 'fork: dup_mmap failed');
-        mms.set(next_pid++, child);
+        mms.set(next_pid++, allocated(k, m, line, child, 'fork: dup_mmap failed'));
         results.push('ok');
         break;
       }

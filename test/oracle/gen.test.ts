@@ -5,6 +5,7 @@ import { DEFAULT_COMMANDS, random_script } from '../../src/oracle/gen.js';
 import { MAX_PREDICATE_CALLS, minimize_script } from '../../src/oracle/minimize.js';
 import {
   type Command,
+  HEAP_START,
   is_outside,
   type Line,
   PAGE_SIZE,
@@ -62,6 +63,9 @@ function features(c: Command, s: Script): string[] {
       break;
     case 'file':
       if (c.pages > 512) f.push('large file');
+      break;
+    case 'brk':
+      if (c.addr < HEAP_START) f.push('brk below the heap');
       break;
     default:
       break;
@@ -158,7 +162,7 @@ test('across 300 scripts every command, flag and edge case appears', () => {
   }
   const kinds = ['private anon', 'private file', 'shared anon', 'shared file'];
   const expected = [
-    ...['file', 'mmap', 'munmap', 'mprotect', 'mremap', 'madvise', 'write', 'read'],
+    ...['file', 'mmap', 'munmap', 'mprotect', 'mremap', 'madvise', 'brk', 'write', 'read'],
     ...['fork', 'exit'],
     ...kinds,
     ...kinds.flatMap((k) =>
@@ -175,7 +179,8 @@ test('across 300 scripts every command, flag and edge case appears', () => {
     ...['mmap 0 pages', 'munmap 0 pages', 'mprotect 0 pages', 'madvise 0 pages'],
     ...['pages 17-512', 'pages past the window'],
     ...['mmap OUTSIDE', 'munmap OUTSIDE', 'mprotect OUTSIDE', 'madvise OUTSIDE'],
-    ...['mremap OUTSIDE', 'read OUTSIDE', 'write OUTSIDE'],
+    ...['mremap OUTSIDE', 'brk OUTSIDE', 'read OUTSIDE', 'write OUTSIDE'],
+    ...['brk unaligned', 'brk below the heap'],
     ...['command to a child', 'a parent exits', 'a child writes, its parent reads there'],
     ...['range inside a mapping', 'range across a mapping'],
     ...['write to read-only', 'access to PROT_NONE', 'access past EOF'],

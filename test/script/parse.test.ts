@@ -14,6 +14,7 @@ test('every command parses, and prints back the same', () => {
     'mprotect 0x1000 1 r--',
     'mremap 0x1000 1 2 maymove dontunmap fixed=0x8000',
     'madvise 0x1000 1 dontneed',
+    'brk 0x1000123',
     'write 0x1002 0xdeadbeef',
     'read 0x1002',
     'fork',
@@ -21,10 +22,10 @@ test('every command parses, and prints back the same', () => {
     'p1 exit',
   ].join('\n');
   const s = parse_script(`# a comment\n\n${text}  # trailing comment\n`);
-  assert.equal(s.lines.length, 13);
+  assert.equal(s.lines.length, 14);
   assert.deepEqual(s.files, [{ name: 'data', pages: 3 }]);
   assert.equal(format_script(s.lines), `${text}\n`);
-  assert.equal(s.lines[11]!.pid, 1);
+  assert.equal(s.lines[12]!.pid, 1);
 });
 
 test('bad scripts are refused with the line and the problem', () => {
@@ -37,6 +38,9 @@ test('bad scripts are refused with the line and the problem', () => {
     ['mmap 0x1000 4 rw- private anon off=2', /off=PAGES needs file=NAME/],
     ['munmap 0x1000', /usage: munmap ADDR PAGES/],
     ['munmap 0xZZ 1', /ADDR must be a hex byte offset/],
+    ['brk', /usage: brk ADDR/],
+    ['brk 0x1000 1', /usage: brk ADDR/],
+    ['brk -', /ADDR must be a hex byte offset, not '-'/],
     ['write 0x0 0x1ffffffff', /VALUE must be 32 bits/],
     ['p1 read 0x0', /p1 does not exist/],
     ['fork\np1 exit\np1 read 0', /line 3: p1 has exited/],

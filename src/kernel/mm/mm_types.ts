@@ -122,14 +122,16 @@ export const MM_STRUCT = defineStruct('mm_struct', {
   ]),
   write_protect_seq: [SEQCOUNT.$, 'mmap write lock: odd while fork write-protects pages'],
   vma_writer_wait: [RCUWAIT.$, 'the mmap write lock holder waiting for VMA readers'],
-  brk_start: 'mmap write lock',
-  brk: 'mmap write lock',
+  brk_start: 'mmap write lock: mm->start_brk, a page',
+  brk: 'mmap write lock: the program break mm->brk, its page',
   total_vm: 'mmap write lock: pages mapped',
   mmap_range: cacheline_aligned([
     RANGE_LOCK_TREE.$,
     'itself: mmap_sem as a range lock (the range policy)',
   ]),
   mt_lock: [SPINLOCK.$, "itself: the VMA index's updates under the range policy"],
+  // Last, in the padding of the final cache line: no other field moves.
+  brk_offset: 'mmap write lock: where in its page mm->brk lies (a break need not be page-aligned)',
 });
 
 /* struct anon_vma: a shared root for the anonymous pages of related VMAs. */

@@ -451,22 +451,45 @@ export function* mm_populate(k: KernelContext, mm: number, start: number, end: n
 
 /* ---- brk ---- */
 
-/*
- * do_brk_flags(): extend the heap by [addr, addr + len): expand the brk
- * VMA below it when it can merge, else map a new one.
+/**
+ * The program break (mm->brk): a byte address that need not be
+ * page-aligned, as a page and the offset in it. The heap's VMAs end at
+ * PAGE_ALIGN(mm->brk).
  */
-function* do_brk_flags(k: KernelContext, mm: number, addr: number, len: number): KGen<number> {
+export interface ProgramBreak {
+  readonly page: number;
+  readonly offset: number;
+}
+
+/* PAGE_ALIGN(brk), as a page. */
+const brk_end = (b: ProgramBreak) => b.page + (b.offset === 0 ? 0 : 1);
+
+/*
+ * do_brk_flags(): map [addr, addr + len) for the heap. Only the VMA that
+ * ends at addr above start_brk (vma_prev_limit(), brk()'s brkvma) may be
+ * expanded instead: with `expand` false the heap is empty and the pages
+ * get a VMA of their own, whatever lies below start_brk.
+ */
+function* do_brk_flags(
+  k: KernelContext,
+  mm: number,
+  addr: number,
+  len: number,
+  expand: boolean,
+): KGen<number> {
   const flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
-  const merged = yield* call(
-    vma_merge_new_range(k, mm, {
-      start: addr,
-      end: addr + len,
-      flags,
-      file: 0,
-      pgoff: addr,
-      anon_vma: 0,
-    }),
-  );
+  const merged = expand
+    ? yield* call(
+        vma_merge_new_range(k, mm, {
+          start: addr,
+          end: addr + len,
+          flags,
+          file: 0,
+          pgoff: addr,
+          anon_vma: 0,
+        }),
+      )
+    : 0;
   if (merged === 0) {
     const vma = yield* vm_area_alloc(k, mm);
     if (vma === 0) return -ENOMEM;
@@ -483,29 +506,60 @@ function* do_brk_flags(k: KernelContext, mm: number, addr: number, len: number):
   return 0;
 }
 
-/**
- * brk(): move the program break to page `brk` (0 asks where it is);
- * returns the break, unchanged if it could not move. Shrinking unmaps;
- * growing must stay clear of the next mapping and its stack guard gap.
+/*
+ * Shrink the heap from page oldbrk down to newbrk: refused when no VMA is
+ * left there (the heap was unmapped); otherwise everything in the range
+ * goes, brk's VMAs or not.
  */
-export function* do_brk(k: KernelContext, mm: number, brk: number): KGen<number> {
+function* brk_shrink(k: KernelContext, mm: number, newbrk: number, oldbrk: number): KGen<boolean> {
+  if ((yield* call(find_vma_intersection(k, mm, newbrk, oldbrk))) === 0) return false;
+  return (yield* call(do_munmap_range(k, mm, newbrk, oldbrk))) === 0;
+}
+
+/*
+ * Grow the heap from page oldbrk up to newbrk: it must keep a page, and a
+ * stack's guard gap, clear of the next mapping.
+ */
+function* brk_grow(
+  k: KernelContext,
+  mm: number,
+  start_brk: number,
+  oldbrk: number,
+  newbrk: number,
+): KGen<boolean> {
+  const next = yield* call(mt_find(k, mm, oldbrk));
+  if (next !== null && newbrk + 1 > start_gap(next.start, yield k.load(next.vma + V.vm_flags)))
+    return false;
+  return (yield* call(do_brk_flags(k, mm, oldbrk, newbrk - oldbrk, oldbrk > start_brk))) === 0;
+}
+
+/**
+ * brk() (SYSCALL_DEFINE1(brk), mm/mmap.c): move the program break to
+ * `brk`; returns the break, unchanged where it could not move: below
+ * start_brk, blocked by a mapping above, or nothing left to shrink. A move
+ * within the break's last page changes no mapping.
+ */
+export function* do_brk(k: KernelContext, mm: number, brk: ProgramBreak): KGen<ProgramBreak> {
   yield* call(mmap_write_lock(k, mm));
-  const start = yield k.load(mm + MM_STRUCT.brk_start);
-  const old = yield k.load(mm + MM_STRUCT.brk);
-  let result = old;
-  if (brk >= start && brk !== old) {
-    if (brk < old) {
-      if ((yield* call(do_munmap_range(k, mm, brk, old))) === 0) result = brk;
-    } else {
-      const next = yield* call(mt_find(k, mm, old));
-      const clear =
-        next === null || brk + 1 <= start_gap(next.start, yield k.load(next.vma + V.vm_flags));
-      if (clear && (yield* call(do_brk_flags(k, mm, old, brk - old))) === 0) result = brk;
-    }
-    if (result !== old) yield k.store(mm + MM_STRUCT.brk, result);
+  const start_brk = yield k.load(mm + MM_STRUCT.brk_start);
+  const orig: ProgramBreak = {
+    page: yield k.load(mm + MM_STRUCT.brk),
+    offset: yield k.load(mm + MM_STRUCT.brk_offset),
+  };
+  const newbrk = brk_end(brk);
+  const oldbrk = brk_end(orig);
+  const moved =
+    brk.page >= start_brk &&
+    (newbrk === oldbrk ||
+      (newbrk < oldbrk
+        ? yield* call(brk_shrink(k, mm, newbrk, oldbrk))
+        : yield* call(brk_grow(k, mm, start_brk, oldbrk, newbrk))));
+  if (moved) {
+    yield k.store(mm + MM_STRUCT.brk, brk.page);
+    yield k.store(mm + MM_STRUCT.brk_offset, brk.offset);
   }
   yield* call(mmap_write_unlock(k, mm));
-  return result;
+  return moved ? brk : orig;
 }
 
 /* ---- exit ---- */

@@ -117,7 +117,10 @@ export function* sys_mremap(
   return ret < 0 ? ret : ret * PAGE_BYTES;
 }
 
-/** brk(): the new break in bytes (page granular), or the old one if it could not move. */
+/** brk(): the new break (any byte address), or the old one if it could not move. */
 export function* sys_brk(k: KernelContext, mm: number, brk: number): KGen<number> {
-  return (yield* call(do_brk(k, mm, Math.ceil(brk / PAGE_BYTES)))) * PAGE_BYTES;
+  const b = yield* call(
+    do_brk(k, mm, { page: Math.floor(brk / PAGE_BYTES), offset: brk % PAGE_BYTES }),
+  );
+  return b.page * PAGE_BYTES + b.offset;
 }
