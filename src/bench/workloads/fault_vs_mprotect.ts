@@ -78,7 +78,7 @@ export const scenario: Scenario<Globals> = {
     pages: { doc: 'faults each other CPU makes, one a fresh page', native: 4096 },
     writer: { doc: '0 leaves cpu0 idle: the faults alone' },
     mprotects: {
-      doc: 'the most mprotects cpu0 makes (0: until the faulters are done)',
+      doc: 'the most mprotects cpu0 makes',
       native: 0,
       native_only: { value: 0, means: 'mprotects until the faulters are done' },
     },

@@ -65,7 +65,7 @@ export const scenario: Scenario<{ g: number }> = {
   param_max: { mode: MODE_MMAP },
   param_docs: {
     mode: {
-      doc: "the merge that removes the reader's VMA: 0 mprotect (Q made like P), 1 mmap (the hole before R filled)",
+      doc: 'the merge that removes the VMA cpu0 faults in: 0 an mprotect makes it like the VMA before it, 1 an mmap fills the hole before it',
     },
   },
   memory_words: 1 << 20,
