@@ -140,7 +140,7 @@ export type Phase =
   | { readonly task: number; readonly drain: true };
 
 /** A phase as --phases writes it. */
-export function phase_text(ph: Phase): string {
+function phase_text(ph: Phase): string {
   if ('drain' in ph) return `${ph.task}:*`;
   if ('steps' in ph) return `${ph.task}:+${ph.steps}`;
   return `${ph.task}:${OP_NAMES[ph.until.op]}:${ph.until.at}`;
