@@ -139,6 +139,21 @@ export type Phase =
   | { readonly task: number; readonly steps: number }
   | { readonly task: number; readonly drain: true };
 
+/** A phase as --phases writes it. */
+function phase_text(ph: Phase): string {
+  if ('drain' in ph) return `${ph.task}:*`;
+  if ('steps' in ph) return `${ph.task}:+${ph.steps}`;
+  return `${ph.task}:${OP_NAMES[ph.until.op]}:${ph.until.at}`;
+}
+
+/**
+ * A directed schedule ended before one of its phases began: the run it
+ * made is not the interleaving written, so it proves nothing clean.
+ */
+export class PhaseNotReached extends Error {
+  override name = 'PhaseNotReached';
+}
+
 /**
  * Directed: one schedule written by hand, phase after phase, to reproduce
  * an interleaving a reviewer describes ("the reader stops right after its
@@ -152,10 +167,26 @@ export class Directed implements Strategy {
 
   constructor(private readonly phases: readonly Phase[]) {}
 
+  /** begin(1), once the schedule ended with no bug, throws PhaseNotReached if it did not follow its phases. */
   begin(i: number): boolean {
+    if (i === 1) this.check_reached();
     this.phase = 0;
     this.taken = 0;
     return i === 0;
+  }
+
+  /*
+   * Once every task has ended, a step or drain phase still ahead is over
+   * (its task ran as far as it could); an until phase ahead is not: its
+   * access never came at a point where another task could run.
+   */
+  private check_reached(): void {
+    const at = this.phases.findIndex((ph, p) => p >= this.phase && 'until' in ph);
+    const ph = this.phases[at];
+    if (!ph || !('until' in ph)) return;
+    throw new PhaseNotReached(
+      `phase ${at + 1} '${phase_text(ph)}' was never reached: task ${ph.task} made no ${OP_NAMES[ph.until.op]} of an address whose name contains '${ph.until.at}' while another task could run`,
+    );
   }
 
   pick(runnable: readonly number[], view: ExploreView): number {
@@ -186,23 +217,32 @@ export class Directed implements Strategy {
 
 /**
  * Parse phases written as `TASK:OP:NAME` (until), `TASK:+N` (steps) or
- * `TASK:*` (drain), separated by commas: 1:fetch_add:vm_refcnt,0:*,1:*
+ * `TASK:*` (drain), separated by commas: 1:fetch_add:vm_refcnt,0:*,1:*.
+ * Given the run's task names (task_name()), a task that is not one of them
+ * is refused.
  */
-export function parse_phases(text: string): Phase[] {
-  return text.split(',').map((item) => {
+export function parse_phases(text: string, tasks?: readonly string[]): Phase[] {
+  return text.split(',').map((item, i) => {
     const [t, what, at] = item.split(':');
     const task = Number(t);
     if (!/^\d+$/.test(t ?? '') || what === undefined)
-      throw new Error(`phase '${item}': expected TASK:OP:NAME, TASK:+N or TASK:*`);
+      throw new Error(`phase ${i + 1} '${item}': expected TASK:OP:NAME, TASK:+N or TASK:*`);
+    if (tasks && task >= tasks.length)
+      throw new Error(`phase ${i + 1} '${item}': no task ${task} (${tasks_text(tasks)})`);
     if (what === '*') return { task, drain: true as const };
     if (/^\+\d+$/.test(what)) return { task, steps: Number(what.slice(1)) };
     const op = OP_NAMES.indexOf(what.toLowerCase());
     if (op <= 0 || at === undefined)
       throw new Error(
-        `phase '${item}': unknown op '${what}' or missing NAME (ops: ${OP_NAMES.filter(Boolean).join(', ')})`,
+        `phase ${i + 1} '${item}': unknown op '${what}' or missing NAME (ops: ${OP_NAMES.filter(Boolean).join(', ')})`,
       );
     return { task, until: { op, at } };
   });
+}
+
+/** The tasks of a run as phases name them: `tasks: 0 cpu0, 1 cpu1, 2 rcu_gp_kthread`. */
+export function tasks_text(tasks: readonly string[]): string {
+  return `tasks: ${tasks.map((name, t) => `${t} ${name}`).join(', ')}`;
 }
 
 /** Replay: the recorded choice at every step. */

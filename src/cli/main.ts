@@ -11,10 +11,12 @@ import { WORKLOADS } from '../bench/workloads/index.js';
 import { SCENARIOS } from '../check/scenarios/index.js';
 import { SEARCH_STRATEGIES } from '../check/strategy.js';
 import { type BenchOpts, cmd_bench, cpus_list, MAX_BENCH_CPUS, policy_list } from './bench.js';
-import { type CatalogueOpts, type CheckOpts, cmd_check, shard_arg } from './check.js';
+import { type CatalogueOpts, type CheckOpts, shard_arg } from './check.js';
+import { cmd_check_vetted } from './check_args.js';
 import { param_option, policy_option, seconds_arg, variant_option } from './common.js';
 import { demo } from './demo.js';
 import { cmd_diff } from './diff.js';
+import { cmd_list } from './list.js';
 import { cmd_merge } from './merge.js';
 import { cmd_replay } from './replay.js';
 import { cmd_report, DEFAULT_REPORT } from './report.js';
@@ -91,9 +93,17 @@ function build_program(exit: (code: number) => void): Command {
       'catalogue: also run each variant natively (mm-stress) this long',
       seconds_arg('--stress'),
     )
+    .option(
+      '--list',
+      'list every scenario (or SCENARIO): its variants and parameters, each with its meaning',
+    )
     .option('--json', 'print one JSON document')
-    .action((name: string | undefined, opts: CheckOpts & CatalogueOpts) =>
-      run(cmd_check(name, opts)),
+    .addHelpText(
+      'after',
+      "\nEach scenario's variants and parameters, with their meaning: mmlab check --list (one: mmlab check SCENARIO --list)",
+    )
+    .action((name: string | undefined, opts: CheckOpts & CatalogueOpts & { list?: boolean }) =>
+      run(opts.list ? cmd_list(name, opts) : cmd_check_vetted(name, opts)),
     );
 
   program

@@ -28,6 +28,19 @@ export interface Kthread {
   readonly stop: (sys: KernelSymbols) => { flag: number; kick: number };
 }
 
+/** One parameter of a scenario, for listings and for the native runs that size it otherwise. */
+export interface ParamDoc {
+  /** One line: what it sets. */
+  readonly doc: string;
+  /** Its default natively (mmlab stress), where the explorer's is too small to measure anything. */
+  readonly native?: number;
+  /**
+   * A value only a native run can take, and what it means there (iterations
+   * 0: until stopped): a schedule of it would never end, the explorer refuses it.
+   */
+  readonly native_only?: { readonly value: number; readonly means: string };
+}
+
 export interface Scenario<G = unknown> {
   readonly name: string;
   readonly description: string;
@@ -36,10 +49,18 @@ export interface Scenario<G = unknown> {
   readonly variants: readonly string[];
   readonly default_cpus: number;
   readonly max_cpus: number;
-  /** Default parameters; a run may override any of them (and no other). */
+  /**
+   * Default parameters, sized for the explorer: each schedule of the fixed
+   * kernel ends well within its step limit. A run may override any of them
+   * (and no other).
+   */
   readonly params: Readonly<Record<string, number>>;
   /** The largest value a parameter takes, where it has one (a selector, a bit mask). */
   readonly param_max?: Readonly<Record<string, number>>;
+  /** What each parameter means (`mmlab check --list`), and where a native run differs. */
+  readonly param_docs?: Readonly<Record<string, ParamDoc>>;
+  /** One line for each variant: the mistake it re-introduces, and the seed document that found it. */
+  readonly variant_docs?: Readonly<Record<string, string>>;
   /** Words of kernel memory: a number, or computed from the configuration. */
   readonly memory_words: number | ((cfg: RunConfig) => number);
   readonly kthreads: readonly Kthread[];
@@ -101,15 +122,42 @@ export function make_config(
   const params = { ...s.params };
   for (const [key, v] of Object.entries(opts.params ?? {})) {
     if (!(key in s.params))
-      throw new Error(
-        `${s.name}: unknown parameter '${key}' (known: ${Object.keys(s.params).join(', ')})`,
-      );
+      throw new Error(`${s.name}: unknown parameter '${key}' (${known_params(s)})`);
     const max = s.param_max?.[key] ?? Number.MAX_SAFE_INTEGER;
     if (!Number.isSafeInteger(v) || v < 0 || v > max)
       throw new Error(`${s.name}: parameter ${key} must be an integer from 0 to ${max}, not ${v}`);
     params[key] = v;
   }
   return { cpus, policy, variant, params };
+}
+
+/**
+ * What a native run sets over the explorer's defaults (ParamDoc.native):
+ * make_config() takes them as parameters, below the user's own.
+ */
+export function native_params(s: Scenario): Record<string, number> {
+  const params: Record<string, number> = {};
+  for (const [key, d] of Object.entries(s.param_docs ?? {}))
+    if (d.native !== undefined) params[key] = d.native;
+  return params;
+}
+
+/** The parameters `s` takes, as an error names them: `known: a, b`, or that it has none. */
+export function known_params(s: Scenario): string {
+  const keys = Object.keys(s.params);
+  return keys.length > 0 ? `known: ${keys.join(', ')}` : `${s.name} has no parameters`;
+}
+
+/**
+ * Refuse parameters only a native run can take (ParamDoc.native_only):
+ * the explorer would report the schedule that never ends as a livelock.
+ */
+export function check_explorable(s: Scenario, params: Readonly<Record<string, number>>): void {
+  for (const [key, v] of Object.entries(params)) {
+    const only = s.param_docs?.[key]?.native_only;
+    if (only && only.value === v)
+      throw new Error(`--param ${key}=${v} ${only.means}: natively only (mmlab stress)`);
+  }
 }
 
 /** The kernel memory a run of `s` with `cfg` needs, in words. */

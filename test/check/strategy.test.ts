@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Pct, parse_phases } from '../../src/check/strategy.js';
+import { Explorer } from '../../src/check/explorer.js';
+import { scenario as fault_vs_munmap } from '../../src/check/scenarios/fault_vs_munmap.js';
+import { Directed, Pct, PhaseNotReached, parse_phases } from '../../src/check/strategy.js';
 import { Op } from '../../src/runtime/ops.js';
+import { make_config } from '../../src/runtime/scenario.js';
 
 test('phases parse into until, steps and drain', () => {
   assert.deepEqual(parse_phases('1:fetch_add:vm_refcnt,0:+2,2:*'), [
@@ -11,6 +14,37 @@ test('phases parse into until, steps and drain', () => {
   ]);
   assert.throws(() => parse_phases('1:frob:x'), /unknown op 'frob'/);
   assert.throws(() => parse_phases('x:*'), /expected TASK:OP:NAME/);
+});
+
+test("phases naming a task the run does not have are refused, with the run's tasks", () => {
+  const tasks = ['cpu0', 'cpu1', 'rcu_gp_kthread'];
+  assert.equal(parse_phases('2:*', tasks).length, 1);
+  assert.throws(() => parse_phases('0:+1,5:load:vm_lock_seq', tasks), {
+    message: "phase 2 '5:load:vm_lock_seq': no task 5 (tasks: 0 cpu0, 1 cpu1, 2 rcu_gp_kthread)",
+  });
+});
+
+/* fault-vs-munmap under vma-rwsem, cpu0 the faulter, directed by `phases`. */
+function directed(phases: string) {
+  const ex = new Explorer(fault_vs_munmap, make_config(fault_vs_munmap, { policy: 'vma-rwsem' }));
+  return ex.check(new Directed(parse_phases(phases)));
+}
+
+test('a directed schedule that follows its phases to the end runs once, clean', () => {
+  const r = directed('0:fetch_add:vm_lock.count,1:*,0:*');
+  assert.equal(r.bug, null);
+  assert.equal(r.schedules, 1);
+  // Step and drain phases left when every task has ended are over: their tasks ran out.
+  assert.equal(directed('0:+2,1:+100000,0:*,1:*').bug, null);
+});
+
+test('a directed schedule that never reaches a phase says which, rather than clean', () => {
+  assert.throws(() => directed('0:fetch_add:vm_lock.count,1:*,0:*,1:load:vm_lock.count'), {
+    name: 'PhaseNotReached',
+    message:
+      "phase 4 '1:load:vm_lock.count' was never reached: task 1 made no load of an address whose name contains 'vm_lock.count' while another task could run",
+  });
+  assert.throws(() => directed('1:store:no_such_field,0:*'), PhaseNotReached);
 });
 
 test('PCT: the highest-priority runnable task runs until a change point lowers it', () => {

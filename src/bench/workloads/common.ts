@@ -213,17 +213,21 @@ export function* finish(k: KernelContext, w: Globals, ops: number): KGen {
 /**
  * The interfering cpu0: `body(i)` for i = 0, 1, ... while any of the
  * `workers` measuring CPUs is still running (a stop ends them, and so
- * this loop). Its iterations go to its own ops word, which no check
- * counts as operations: how much it interfered.
+ * this loop), and at most `max` times where `max` is not 0: a schedule
+ * that never lets a worker run (PCT, DFS) must still end. Its iterations
+ * go to its own ops word, which no check counts as operations: how much
+ * it interfered.
  */
 export function* interfere(
   k: KernelContext,
   w: Globals,
   workers: number,
   body: (i: number) => KGen,
+  max = 0,
 ): KGen {
   let i = 0;
-  while ((yield k.READ_ONCE(w.g + WORKLOAD.done)) < workers) yield* call(body(i++));
+  while ((max === 0 || i < max) && (yield k.READ_ONCE(w.g + WORKLOAD.done)) < workers)
+    yield* call(body(i++));
   yield k.store(ops_word(w, k.cpu), i);
 }
 

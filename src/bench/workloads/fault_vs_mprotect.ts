@@ -15,6 +15,11 @@
  * VMA); the range policy lets it through when the ranges are disjoint.
  * `writer` = 0 leaves cpu0 idle: the same faults alone, for
  * p99_alone_ns. On one CPU there is no writer: cpu0 faults alone.
+ *
+ * Its defaults are the explorer's: a few pages, and at most `mprotects`
+ * mprotects, since a schedule that runs the writer alone (PCT, DFS) would
+ * otherwise never end; natively (mmlab stress, mmlab bench) the writer
+ * runs until the faulters are done, over 128 MiB.
  */
 import { anon_fixed, new_mm } from '../../check/scenarios/common.js';
 import { MAP_POPULATE, PROT_READ, PROT_WRITE } from '../../kernel/mm/mm_types.js';
@@ -66,9 +71,18 @@ export const scenario: Scenario<Globals> = {
   variants: [],
   default_cpus: 2,
   max_cpus: 256,
-  // big_pages: the writer's VMA (32768: 128 MiB); pages: faults per faulter; writer: 0 for none.
-  params: { big_pages: 32768, pages: 4096, writer: 1 },
+  params: { big_pages: 8, pages: 2, writer: 1, mprotects: 2 },
   param_max: { writer: 1 },
+  param_docs: {
+    big_pages: { doc: 'pages of the VMA cpu0 populates and mprotects', native: 32768 },
+    pages: { doc: 'faults each other CPU makes, one a fresh page', native: 4096 },
+    writer: { doc: '0 leaves cpu0 idle: the faults alone' },
+    mprotects: {
+      doc: 'the most mprotects cpu0 makes',
+      native: 0,
+      native_only: { value: 0, means: 'mprotects until the faulters are done' },
+    },
+  },
   memory_words: (cfg) => workload_memory(cfg, cfg.params.big_pages! + cfg.cpus * vma_pages(cfg)),
   kthreads: [RCU_GP_KTHREAD],
 
@@ -108,11 +122,17 @@ export const scenario: Scenario<Globals> = {
       const big = big_vma(cfg);
       const big_pages = cfg.params.big_pages!;
       yield* call(
-        interfere(k, w, cfg.cpus - 1, function* (i) {
-          const prot = i & 1 ? PROT_READ | PROT_WRITE : PROT_READ;
-          const r = yield* call(do_mprotect(k, mm, big, big_pages, prot));
-          if (r !== 0) throw new KernelBug('BUG', `${NAME}: mprotect failed (${r})`);
-        }),
+        interfere(
+          k,
+          w,
+          cfg.cpus - 1,
+          function* (i) {
+            const prot = i & 1 ? PROT_READ | PROT_WRITE : PROT_READ;
+            const r = yield* call(do_mprotect(k, mm, big, big_pages, prot));
+            if (r !== 0) throw new KernelBug('BUG', `${NAME}: mprotect failed (${r})`);
+          },
+          cfg.params.mprotects,
+        ),
       );
       return;
     }
@@ -145,14 +165,19 @@ export const workload: Workload = {
   interferer_op: 'mprotect',
   scenario: scenario as Scenario,
   // Natively 32 MiB under mprotect (a walk of about 3 ms here, dozens of
-  // faults' worth; the scenario's default is 128 MiB, but populating it
+  // faults' worth; mmlab stress's default is 128 MiB, but populating it
   // costs every writer run seconds), and more faults than a half-second
   // run has time for (128 MiB a faulter, 512 MiB in all at most). Under
   // timing the writer's VMA is 1024 pages, its walk still far longer than
   // a fault, and ~256 faults in all, at least 2 per faulter.
   params: (executor, cpus) =>
     executor === 'native'
-      ? { big_pages: 8192, pages: Math.min(32768, share(131072, cpus - 1, 1024)), writer: 1 }
-      : { big_pages: 1024, pages: share(256, Math.max(1, cpus - 1), 2), writer: 1 },
+      ? {
+          big_pages: 8192,
+          pages: Math.min(32768, share(131072, cpus - 1, 1024)),
+          writer: 1,
+          mprotects: 0,
+        }
+      : { big_pages: 1024, pages: share(256, Math.max(1, cpus - 1), 2), writer: 1, mprotects: 0 },
   alone: { writer: 0 },
 };

@@ -51,14 +51,25 @@ export const anon_fixed = (
   pgoff: 0,
 });
 
-/** Every seed variant, each at the place of its fix: scenarios that exercise them all list these. */
-export const SEED_VARIANTS: readonly string[] = [
-  VARIANT_UP_READ_WITHOUT_RCU,
-  VARIANT_PUT_READS_MM_LATE,
-  VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK,
-  VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT,
-  VARIANT_GUP_FAST_WITHOUT_WP_SEQ,
-];
+/**
+ * Every seed variant, each at the place of its fix, with the mistake it
+ * re-introduces: a scenario's variant_docs (the variants it lists look
+ * themselves up here).
+ */
+export const SEED_VARIANT_DOCS: Readonly<Record<string, string>> = {
+  [VARIANT_UP_READ_WITHOUT_RCU]:
+    'seed 000: vma_end_read() releases the VMA lock outside the RCU read section',
+  [VARIANT_PUT_READS_MM_LATE]: 'seed 001: vma_refcount_put() reads vma->vm_mm after its decrement',
+  [VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK]:
+    'seed 002: range-locked writers update the VMA index without its own lock',
+  [VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT]:
+    'seed 003: a ->fault that relies on mmap_lock is called under the VMA lock (no ->map_pages audit)',
+  [VARIANT_GUP_FAST_WITHOUT_WP_SEQ]:
+    'seed 004: fork write-protects pages outside write_protect_seq, which GUP-fast checks',
+};
+
+/** Every seed variant: scenarios that exercise them all list these. */
+export const SEED_VARIANTS: readonly string[] = Object.keys(SEED_VARIANT_DOCS);
 
 /**
  * A prologue's address space: one private anonymous VMA of two pages at

@@ -63,6 +63,11 @@ export const scenario: Scenario<{ g: number }> = {
   max_cpus: 2,
   params: { mode: MODE_MPROTECT },
   param_max: { mode: MODE_MMAP },
+  param_docs: {
+    mode: {
+      doc: 'the merge that removes the VMA cpu0 faults in: 0 an mprotect makes it like the VMA before it, 1 an mmap fills the hole before it',
+    },
+  },
   memory_words: 1 << 20,
   kthreads: [RCU_GP_KTHREAD],
   setup: (m: KernelMemory) => ({ g: m.boot_alloc(DVR.$, 'detach_vs_reader') }),

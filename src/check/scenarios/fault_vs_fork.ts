@@ -53,6 +53,11 @@ export const scenario: Scenario<{ g: number }> = {
   max_cpus: 2,
   params: { early: 0 },
   param_max: { early: 1 },
+  param_docs: {
+    early: {
+      doc: '1: the child also reads the page at once after the fork, and must keep seeing that value',
+    },
+  },
   memory_words: 1 << 20,
   kthreads: [RCU_GP_KTHREAD],
   setup: (m: KernelMemory) => ({ g: m.boot_alloc(FVF.$, 'fault_vs_fork') }),

@@ -61,6 +61,11 @@ export const scenario: Scenario<{ g: number }> = {
   max_cpus: 2,
   params: { mode: MODE_MOVE },
   param_max: { mode: MODE_GROW_MOVE },
+  param_docs: {
+    mode: {
+      doc: 'how cpu1 mremaps the VMA: 0 move (MREMAP_FIXED), 1 grow in place, 2 grow where it must move',
+    },
+  },
   memory_words: 1 << 20,
   kthreads: [RCU_GP_KTHREAD],
   setup: (m: KernelMemory) => ({ g: m.boot_alloc(FVR.$, 'fault_vs_mremap') }),

@@ -26,7 +26,7 @@ import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { Scenario } from '../../runtime/scenario.js';
-import { BASE, mm_with_untouched_page } from './common.js';
+import { BASE, mm_with_untouched_page, SEED_VARIANT_DOCS } from './common.js';
 
 /** The VMA: two pages, the second written by the prologue. */
 const A = BASE + 16;
@@ -43,6 +43,7 @@ export const scenario: Scenario<{ g: number }> = {
   variants: [VARIANT_UP_READ_WITHOUT_RCU, VARIANT_PUT_READS_MM_LATE],
   default_cpus: 2,
   max_cpus: 2,
+  variant_docs: SEED_VARIANT_DOCS,
   params: {},
   memory_words: 1 << 20,
   kthreads: [RCU_GP_KTHREAD],

@@ -28,7 +28,7 @@ import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { Scenario } from '../../runtime/scenario.js';
-import { anon_fixed, BASE, new_mm } from './common.js';
+import { anon_fixed, BASE, new_mm, SEED_VARIANT_DOCS } from './common.js';
 
 /** The pinned page: one page of its own VMA, written by the prologue. */
 const P = BASE + 16;
@@ -52,6 +52,7 @@ export const scenario: Scenario<{ g: number }> = {
   variants: [VARIANT_GUP_FAST_WITHOUT_WP_SEQ],
   default_cpus: 2,
   max_cpus: 2,
+  variant_docs: SEED_VARIANT_DOCS,
   params: {},
   memory_words: 1 << 20,
   kthreads: [RCU_GP_KTHREAD],

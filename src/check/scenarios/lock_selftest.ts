@@ -311,6 +311,16 @@ export const scenario: Scenario<Globals> = {
   max_cpus: 16,
   params: { iters: 1, cases: DEFAULT_CASES },
   param_max: { cases: ALL_CASES },
+  param_docs: {
+    iters: { doc: 'times each CPU runs each selected case' },
+    cases: {
+      doc: 'the cases, a bit mask: 1 spinlock, 2 rwsem, 4 seqcount, 8 rcu, 16 completion, 32 rcuwait, 64 range lock',
+    },
+  },
+  variant_docs: {
+    [VARIANT_BROKEN_SPINLOCK]:
+      'spin_lock() acquires with a load and then a store, not one atomic step',
+  },
   memory_words: 1 << 16,
   kthreads: [RCU_GP_KTHREAD],
 

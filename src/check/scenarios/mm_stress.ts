@@ -29,7 +29,7 @@ import type { KernelMemory } from '../../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import { Rng } from '../random.js';
-import { anon_fixed, BASE, new_mm, SEED_VARIANTS } from './common.js';
+import { anon_fixed, BASE, new_mm, SEED_VARIANT_DOCS, SEED_VARIANTS } from './common.js';
 
 /** Pages of each region. */
 const REGION = 16;
@@ -158,9 +158,18 @@ export const scenario: Scenario<Globals> = {
     'CPU 0 mmaps, munmaps, mprotects, mremaps, madvises, forks and pins while the others fault and check what they read',
   module: import.meta.url,
   variants: SEED_VARIANTS,
+  variant_docs: SEED_VARIANT_DOCS,
   default_cpus: 2,
   max_cpus: 16,
-  params: { iters: 20, seed: 1 },
+  params: { iters: 4, seed: 1 },
+  param_docs: {
+    iters: {
+      doc: "cpu0's changes to the address space, and each other CPU's faults",
+      native: 20,
+      native_only: { value: 0, means: 'runs until stopped' },
+    },
+    seed: { doc: "seed of the CPUs' random choices" },
+  },
   memory_words: 1 << 22,
   kthreads: [RCU_GP_KTHREAD],
 

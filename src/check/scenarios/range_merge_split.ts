@@ -38,7 +38,7 @@ import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
-import { anon_fixed, BASE, new_mm } from './common.js';
+import { anon_fixed, BASE, new_mm, SEED_VARIANT_DOCS } from './common.js';
 
 /** Far enough apart that neither range lock reaches the other's VMAs. */
 const X = BASE + 16;
@@ -112,10 +112,16 @@ export const scenario: Scenario<{ g: number }> = {
     'two CPUs split VMAs with mprotect and merge them back, on disjoint or neighbouring ranges',
   module: import.meta.url,
   variants: [VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK],
+  variant_docs: SEED_VARIANT_DOCS,
   default_cpus: 2,
   max_cpus: 2,
   params: { layout: LAYOUT_DISJOINT },
   param_max: { layout: LAYOUT_NEIGHBOURS },
+  param_docs: {
+    layout: {
+      doc: 'where: 0 disjoint (the split and the merge far apart), 1 neighbours (the merge takes in the split VMA)',
+    },
+  },
   memory_words: 1 << 20,
   kthreads: [RCU_GP_KTHREAD],
   setup: (m: KernelMemory) => ({ g: m.boot_alloc(RMS.$, 'range_merge_split') }),

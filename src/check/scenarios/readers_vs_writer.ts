@@ -54,6 +54,11 @@ export const scenario: Scenario<{ g: number }> = {
   max_cpus: MAX_CPUS,
   params: { whole: 0 },
   param_max: { whole: 1 },
+  param_docs: {
+    whole: {
+      doc: '1: the writer makes the whole VMA read-only (no split) rather than its last page',
+    },
+  },
   memory_words: 1 << 20,
   kthreads: [RCU_GP_KTHREAD],
   setup: (m: KernelMemory) => ({ g: m.boot_alloc(RVW.$, 'readers_vs_writer') }),

@@ -39,7 +39,7 @@ import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
-import { anon_fixed, BASE, new_mm, SEED_VARIANTS } from './common.js';
+import { anon_fixed, BASE, new_mm, SEED_VARIANT_DOCS, SEED_VARIANTS } from './common.js';
 
 const A = BASE + 16;
 const B = BASE + 64;
@@ -147,10 +147,16 @@ export const scenario: Scenario<{ g: number }> = {
     'fault vs munmap and VMA recycling, an unaudited fault under the VMA lock, pin vs fork, disjoint splits',
   module: import.meta.url,
   variants: SEED_VARIANTS,
+  variant_docs: SEED_VARIANT_DOCS,
   default_cpus: 2,
   max_cpus: 2,
   params: { race: RACE_FAULT_VS_MUNMAP },
   param_max: { race: RACE_DISJOINT_SPLITS },
+  param_docs: {
+    race: {
+      doc: 'the race: 0 fault vs munmap (seeds 000, 001), 1 an unaudited fault (003), 2 pin vs fork (004), 3 disjoint splits (002)',
+    },
+  },
   memory_words: 1 << 20,
   kthreads: [RCU_GP_KTHREAD],
   setup: (m: KernelMemory) => ({ g: m.boot_alloc(RACES.$, 'vma_races') }),

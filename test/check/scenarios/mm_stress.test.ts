@@ -33,7 +33,7 @@ for (const policy of POLICIES) {
 }
 
 test('fault-vs-mprotect: per-VMA and range locks keep faults off mmap_lock; mmap-lock takes it for all', async () => {
-  const params = { big_pages: 2048, pages: 512, writer: 1 };
+  const params = { big_pages: 2048, pages: 512, writer: 1, mprotects: 0 };
   for (const policy of POLICIES) {
     const r = await run_native(
       fault_vs_mprotect,
