@@ -7,7 +7,7 @@
 import { InvalidArgumentError } from 'commander';
 import { CATALOGUE, run_catalogue } from '../check/catalogue.js';
 import { type Shard, WHOLE } from '../check/dfs.js';
-import { Explorer } from '../check/explorer.js';
+import { type CheckResult, Explorer } from '../check/explorer.js';
 import {
   type Exhausted,
   lowest_proved,
@@ -22,13 +22,15 @@ import { find_scenario, SCENARIOS } from '../check/scenarios/index.js';
 import {
   Directed,
   Pct,
+  PhaseNotReached,
   parse_phases,
   type SearchStrategy,
   search_strategy,
+  tasks_text,
 } from '../check/strategy.js';
 import type { Strategy } from '../runtime/executors/explore.js';
 import { run_native } from '../runtime/executors/native.js';
-import { make_config } from '../runtime/scenario.js';
+import { check_explorable, make_config, task_name } from '../runtime/scenario.js';
 import {
   bug_json,
   config_for,
@@ -61,16 +63,40 @@ export interface CheckOpts {
   json?: boolean;
 }
 
-export function make_strategy(opts: CheckOpts, shard: Shard): Strategy {
+/** The strategy the options name; a directed schedule's phases checked against the run's `tasks`. */
+export function make_strategy(opts: CheckOpts, shard: Shard, tasks: readonly string[]): Strategy {
   if (opts.strategy === 'directed') {
     if (!opts.phases) throw new UsageError('--strategy directed needs --phases TASK:OP:NAME,...');
     if (opts.shard || (opts.jobs ?? 1) > 1)
       throw new UsageError('--shard and --jobs split a search, not a directed schedule');
     const phases = opts.phases;
-    return as_usage(() => new Directed(parse_phases(phases)));
+    try {
+      return new Directed(parse_phases(phases, tasks));
+    } catch (e) {
+      throw new UsageError(`--phases: ${(e as Error).message}`);
+    }
   }
   if (opts.phases) throw new UsageError('--phases goes with --strategy directed');
   return search_strategy(opts.strategy as SearchStrategy, { ...opts, shard });
+}
+
+/*
+ * explorer.check() with `strategy`; a directed schedule whose phases the
+ * run never reached is bad usage (the phases name what never happens), not a clean run.
+ */
+function explore_directed(
+  explorer: Explorer,
+  strategy: Strategy,
+  time_ms: number | undefined,
+  tasks: readonly string[],
+): CheckResult {
+  try {
+    return explorer.check(strategy, time_ms === undefined ? {} : { time_ms });
+  } catch (e) {
+    if (e instanceof PhaseNotReached)
+      throw new UsageError(`--phases: ${e.message} (${tasks_text(tasks)})`);
+    throw e;
+  }
 }
 
 export function shard_arg(v: string): Shard {
@@ -93,9 +119,13 @@ export async function cmd_check(
     throw new UsageError(`check needs a SCENARIO (known: ${[...SCENARIOS.keys()].join(', ')})`);
   const s = scenario_arg(name);
   const cfg = config_for(s, opts);
+  as_usage(() => check_explorable(s, cfg.params));
   // A bad --strategy or --phases is bad usage: say so before booting the model.
   const shard = opts.shard ?? WHOLE;
-  const strategy = make_strategy(opts, shard);
+  const tasks = Array.from({ length: cfg.cpus + s.kthreads.length }, (_, t) =>
+    task_name(s, cfg, t),
+  );
+  const strategy = make_strategy(opts, shard, tasks);
   const html = opts.html === undefined ? undefined : new OutputFile('--html', opts.html);
   const explorer = new Explorer(s, cfg);
   const time_ms = opts.time === undefined ? undefined : opts.time * 1000;
@@ -112,13 +142,7 @@ export async function cmd_check(
           },
           jobs,
         )
-      : [
-          part_result(
-            shard,
-            strategy,
-            explorer.check(strategy, time_ms === undefined ? {} : { time_ms }),
-          ),
-        ];
+      : [part_result(shard, strategy, explore_directed(explorer, strategy, time_ms, tasks))];
   const r = merge_results(parts);
   // The jobs' parts together are this shard: its bound is what every part proved.
   const proved = lowest_proved(parts);

@@ -11,8 +11,7 @@ import { WORKLOADS } from '../bench/workloads/index.js';
 import { SCENARIOS } from '../check/scenarios/index.js';
 import { SEARCH_STRATEGIES } from '../check/strategy.js';
 import { type BenchOpts, cmd_bench, cpus_list, MAX_BENCH_CPUS, policy_list } from './bench.js';
-import { type CatalogueOpts, type CheckOpts, shard_arg } from './check.js';
-import { cmd_check_vetted } from './check_args.js';
+import { type CatalogueOpts, type CheckOpts, cmd_check, shard_arg } from './check.js';
 import { param_option, policy_option, seconds_arg, variant_option } from './common.js';
 import { demo } from './demo.js';
 import { cmd_diff } from './diff.js';
@@ -103,7 +102,7 @@ function build_program(exit: (code: number) => void): Command {
       "\nEach scenario's variants and parameters, with their meaning: mmlab check --list (one: mmlab check SCENARIO --list)",
     )
     .action((name: string | undefined, opts: CheckOpts & CatalogueOpts & { list?: boolean }) =>
-      run(opts.list ? cmd_list(name, opts) : cmd_check_vetted(name, opts)),
+      run(opts.list ? cmd_list(name, opts) : cmd_check(name, opts)),
     );
 
   program
