@@ -14,6 +14,7 @@
  * `cat` and `>` leave the files later commands read.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,8 +31,11 @@ const PAGES = [
     .map((f) => `docs/${f}`),
 ];
 
-/* Where the Linux oracle runs (src/oracle/linux.ts builds it with cc). */
-const ORACLE = process.platform === 'linux' && process.arch === 'x64';
+/* Where the Linux oracle runs: Linux on x86-64, with cc to build it (src/oracle/linux.ts). */
+const ORACLE =
+  process.platform === 'linux' &&
+  process.arch === 'x64' &&
+  spawnSync('cc', ['--version']).status === 0;
 
 /* The first word of a line, numbers masked: the form of a table row or a counter line. */
 function form(line: string): string {
@@ -78,7 +82,7 @@ for (const page of PAGES) {
         m.kind === 'skip'
           ? m.reason
           : m.oracle && !ORACLE
-            ? 'the Linux oracle runs on Linux x86-64 only'
+            ? 'the Linux oracle needs Linux on x86-64 and cc'
             : false;
       test(`${ex.where}: $ ${ex.command.slice(0, 90)}`, { skip }, () => {
         const extra = m.kind === 'run' ? m.args : [];
@@ -94,4 +98,53 @@ test('every page has examples to run, and every skip says why', () => {
   assert.ok(all.filter((e) => e.command.startsWith('mmlab ')).length >= 10);
   for (const e of all)
     if (e.marker.kind === 'skip') assert.ok(e.marker.reason.length > 10, `${e.where}: no reason`);
+});
+
+test('examples are read from fenced and indented blocks, with markers and continuations', () => {
+  const page = [
+    '<!-- test: --schedules 5 -->',
+    '```console',
+    '$ mmlab check x \\',
+    '    --seed 2',
+    'clean: x',
+    '...',
+    '$ cat s.txt',
+    'read 0',
+    '```',
+    '',
+    '    $ mmlab run s.txt',
+    '    = 0x00000000',
+    '',
+    '<!-- test: skip for a reason -->',
+    '    $ mmlab report',
+  ].join('\n');
+  const ex = examples('p.md', page);
+  assert.deepEqual(
+    ex.map((e) => [e.where, e.command, e.expected, e.marker]),
+    [
+      [
+        'p.md:3',
+        'mmlab check x --seed 2',
+        ['clean: x', '...'],
+        { kind: 'run', oracle: false, args: ['--schedules', '5'] },
+      ],
+      [
+        'p.md:7',
+        'cat s.txt',
+        ['read 0'],
+        { kind: 'run', oracle: false, args: ['--schedules', '5'] },
+      ],
+      ['p.md:11', 'mmlab run s.txt', ['= 0x00000000'], { kind: 'run', oracle: false, args: [] }],
+      ['p.md:15', 'mmlab report', [], { kind: 'skip', reason: 'for a reason' }],
+    ],
+  );
+  const f = facts(
+    'BUG: use-after-free: KASAN: ... cmpxchg of vm_area_struct@0x5410.vm_lock.wait_lock.val (gen 2) by cpu1\nreplay: mmlab replay m1:a:b:0x1:d19c9bea',
+  );
+  assert.deepEqual(Object.fromEntries(f), {
+    verdict: 'BUG: use-after-free',
+    field: 'vm_area_struct.vm_lock.wait_lock.val',
+    hash: 'd19c9bea',
+  });
+  assert.equal(implied_exit(f), 1);
 });

@@ -4,8 +4,8 @@
  * with the output shown under it up to the next `$` line or the block's
  * end, and what a run of it must keep: the facts.
  *
- * A page marks the block after it with an HTML comment on the line before
- * the block:
+ * A page marks a block with an HTML comment on the line before it (a blank
+ * line between them allowed):
  *   <!-- test: ARGS -->         run each mmlab command of the block with ARGS
  *                               appended (a smaller budget: the last flag wins)
  *   <!-- test: oracle ARGS -->  the same, only where the Linux oracle runs
@@ -56,19 +56,21 @@ interface Block {
 function code_blocks(text: string): Block[] {
   const lines = text.split('\n');
   const blocks: Block[] = [];
-  const marker_before = (i: number) => parse_marker(lines[i - 1]);
+  // The marker on the line before the block's first, or before the blank line there.
+  const marker_before = (i: number) =>
+    parse_marker(lines[i - 1]?.trim() === '' ? lines[i - 2] : lines[i - 1]);
   for (let i = 0; i < lines.length; i++) {
     if (lines[i]!.startsWith('```')) {
       const end = lines.findIndex((l, j) => j > i && l.startsWith('```'));
       if (end < 0) throw new Error(`line ${i + 1}: a code block never closed`);
       blocks.push({ first_line: i + 2, lines: lines.slice(i + 1, end), marker: marker_before(i) });
       i = end;
-    } else if (lines[i]!.startsWith('    ') && (i === 0 || lines[i - 1]!.trim() === '')) {
+    } else if (lines[i]!.startsWith('    ') && (i === 0 || /^\s*$|^<!--/.test(lines[i - 1]!))) {
       let end = i;
       while (end < lines.length && (lines[end]!.startsWith('    ') || lines[end]!.trim() === ''))
         end++;
       const body = lines.slice(i, end).map((l) => l.slice(4));
-      blocks.push({ first_line: i + 1, lines: body, marker: marker_before(i - 1) });
+      blocks.push({ first_line: i + 1, lines: body, marker: marker_before(i) });
       i = end - 1;
     }
   }
