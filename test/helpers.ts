@@ -73,7 +73,16 @@ const MMLAB = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
 /** The built mmlab run as a user runs it: exit status, stdout and stderr, no colours. */
 export function mmlab(...args: string[]): { code: number | null; out: string; err: string } {
+  return mmlab_in(process.cwd(), ...args);
+}
+
+/** mmlab() run in the directory `cwd`, where its relative paths are. */
+export function mmlab_in(
+  cwd: string,
+  ...args: string[]
+): { code: number | null; out: string; err: string } {
   const r = spawnSync(process.execPath, [MMLAB, ...args], {
+    cwd,
     encoding: 'utf8',
     env: { ...process.env, NO_COLOR: '1' },
   });

@@ -70,28 +70,18 @@ interface Measured {
  *
  * The warm-up: at least NATIVE_WARM_RUNS runs, and more until every worker
  * of the point has been given WORKER_WARM_RUNS runs. A fresh worker
- * interprets the kernel's code, then V8's compiler threads compile it:
- * about a core-second in the first run, and a tail after it, as the
- * functions that run once per mmap or munmap get hot (mmap_region and
- * mt_store_locked take 30 to 60 ms of a compiler thread each). Page-fault3
- * under mmap-lock on 2 CPUs finished 229, 61, 41, 18, then 5 to 8
- * compilations in its first half-second runs (--trace-opt). On a machine
- * with no spare core those compilations take the cores from the CPUs
- * being measured, at 2 CPUs and not at 1: with a single warm-up run, the
- * runs' CPU time outside the workers was a fifth of the machine's at 2 CPUs.
+ * interprets the kernel's code, then V8's compiler threads compile it, for
+ * several runs, as the functions that run once per mmap or munmap get hot;
+ * on a machine with no spare core those compilations take the cores from
+ * the CPUs being measured.
  *
- * The rounds: this machine's host takes its speed away for seconds at a
- * time. A loop of generators over 256 KiB, cache-resident, ran at 0.6 of
- * its best for a second and a half at a time, every few seconds
- * (2026-11-22); mmap-churn under vma-rwsem on one CPU, twelve runs on the
- * same warm workers, each on its core for all of its 400 ms
- * (/proc/PID/task/TID/schedstat: no time waiting), did its median
- * mmap+munmap in 25-27 us in some and 49-72 us in others. A point's runs
- * one after the other fall into one such spell together; two reports four
- * minutes apart put 15 of 56 points more than 25% apart. In rounds, a
- * point's runs have the pool's other points' between them, and its median
- * falls in such a spell only where two of its three runs do. What moves
- * over minutes the rounds cannot spread; the probes measure it.
+ * The rounds: a host may take its speed away for seconds at a time, and a
+ * point's runs one after the other fall into one such spell together. In
+ * rounds, a point's runs have the pool's other points' between them, and
+ * its median falls in such a spell only where two of its three runs do.
+ * What moves over minutes the rounds cannot spread; the probes measure it.
+ * The measurements behind both: docs/calibration-log.md, "From the
+ * comments of src/bench/bench.ts".
  */
 const NATIVE_WARM_RUNS = 1;
 const WORKER_WARM_RUNS = 4;
@@ -119,10 +109,8 @@ const size_of = (p: BenchPoint): ExecutorName =>
  * The warm workers native points run on: one pool for each workload and
  * policy, as a kernel is built with one locking design. A worker that ran
  * other workloads or policies keeps code compiled for them: its inline
- * caches go polymorphic and it stays slower (page-fault3 under mmap-lock
- * on one CPU: 34k to 41k faults/s on its own pool, 23k on a pool that had
- * run every workload before it). A pool stays open until
- * release_native_pools().
+ * caches go polymorphic and it stays slower (docs/calibration-log.md). A
+ * pool stays open until release_native_pools().
  */
 const native_pools = new Map<string, NativePool>();
 
@@ -319,10 +307,8 @@ function bench_result(
  * one pool at a time, each closed when its points are done; the results
  * in `points`' order.
  * Rounds across pools would have given each point's runs more time
- * between them, but a run right after another pool's has a colder tail:
- * fault-vs-mprotect's p99 alone under vma-rwsem was 33-64 us on its pool
- * alone and 76-141 us in rounds with the other policies' pools, which
- * took its p99 ratio to 1.42-1.51 (idle pools beside it changed nothing).
+ * between them, but a run right after another pool's has a colder tail,
+ * enough to move fault-vs-mprotect's p99 ratio (docs/calibration-log.md).
  * A point's host_speed is the median of its workload's probes, through
  * all of that workload's pools: a pool's own six to twelve are too few.
  * `on_run` is told of each point's warm-up (round null) and of each of

@@ -121,13 +121,10 @@ let last_caller: readonly string[] = [];
  * callee runs as a frame of the task's KStack, which resumes it directly,
  * and its return value comes back through this one level. A plain `yield*`
  * would nest the callee inside its caller's generator, and V8 resumes and
- * suspends every generator of such a chain at each access: about 40 ns a
- * level, 970 ns a step at 20 levels against 52 ns on a KStack at any depth
- * (chains of empty generators, Node 20). Measured in turns on this
- * 2-core machine, a `mmlab run` of 10,000 commands went from 3.5-4.3 s
- * nested to 1.8-2.1 s on KStacks, the timing executor from 1.4 to
- * 2.6-3.0 million steps a second, fault-vs-munmap's random schedules from
- * 3,600-3,800 to 4,400-4,800 a second.
+ * suspends every generator of such a chain at each access, so that a step
+ * costs more the deeper it is made (the kernel's accesses are made 15 to 25
+ * calls deep); on a KStack a step costs the same at any depth. The
+ * measurements: docs/calibration-log.md, "Kernel calls on a KStack".
  *
  * The level is a plain iterator, not a generator: its first next() hands
  * the callee up (the yielded value, which KGen types as an op code; KStack
