@@ -137,7 +137,7 @@ function build_program(exit: (code: number) => void): Command {
 
   program
     .command('run')
-    .description('run a script on the model and print its output (the language is in the README)')
+    .description('run a script on the model and print its output (the language: docs/scripts.md)')
     .argument('<script>', 'script file, or - for standard input')
     .addOption(policy_option())
     .option('--json', 'print one JSON document')
