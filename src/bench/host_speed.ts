@@ -1,31 +1,19 @@
 /*
  * How fast this machine runs now, by a fixed probe. Its host takes speed
- * away from it for seconds and minutes at a time: a sweep's pft and
- * page-fault1 points ran 16-53% slower four minutes after the same
- * sweep before them (2026-11-22). The `js` profile's constants stand for
- * the machine at the speed it ran at while they were calibrated; a
- * native point is compared with the model at the speed it was measured
- * at (at_host_speed()).
+ * away from it for seconds and minutes at a time, so the `js` profile's
+ * constants stand for the machine at the speed it ran at while they were
+ * calibrated, and a native point is compared with the model at the speed
+ * it was measured at (at_host_speed()).
  *
  * The probe is the shape of the kernel's code here: generators, each
  * step an Atomics load from a SharedArrayBuffer that stays in cache, so
  * that it reads the core's speed and not the memory's. Run on the main
- * thread between native runs, while the workers wait. One probe against
- * the run after it correlates weakly (0.26-0.35 over 100 pairs: a run has
- * its own noise), but over windows of 20 probes and 5 runs the workloads'
- * medians follow the probes': normalised by them, the windows' spread fell
- * from 10-15% to 5-12% (pft, page-fault1, mmap-churn, fork-gup; 4 minutes).
- *
- * Why one probe says little of one run (2026-12-04): each of the two vCPUs
- * runs at one of two speeds at a time (pinned with taskset, the probe read
- * 16.5 on cpu0 and 9.8 on cpu1 over the same seconds; a minute later cpu0
- * read 9.8 too), and the main thread that probes is on either core, not
- * necessarily the run's. Pinned with its run to cpu0 the probe correlated
- * 0.64-0.84 with pft's throughput on one CPU; pinned to cpu1, not at all
- * (8.7 to 17.6 while the faults held at 126-132k/s), and no more when
- * probed from a worker of its own on the run's core (-0.30 to 0.21): a
- * 25 ms probe meets hiccups a 400 ms run averages over. So a point takes
- * the median of its workload's probes: the level of the minutes it ran in.
+ * thread between native runs, while the workers wait. One probe says
+ * little of the run after it (each vCPU runs at one of two speeds at a
+ * time, and the probing thread need not be on the run's core), but over
+ * minutes the workloads' medians follow the probes', so a point takes the
+ * median of its workload's probes: the level of the minutes it ran in.
+ * The measurements behind this: docs/calibration-log.md, "Host-speed probes".
  */
 import type { CostProfile } from '../runtime/executors/timing_costs.js';
 import type { BenchResult } from './result.js';

@@ -148,8 +148,9 @@ export class OutputFile {
     const dir = dirname(resolve(path));
     if (!existsSync(dir) || !statSync(dir).isDirectory())
       throw new UsageError(`${flag} ${path}: no directory ${dir}`);
-    if (existsSync(path) && !statSync(path).isFile())
-      throw new UsageError(`${flag} ${path}: not a regular file`);
+    const there = existsSync(path) ? statSync(path) : null;
+    if (there?.isDirectory()) throw new UsageError(`${flag} ${path}: a directory, not a file`);
+    if (there && !there.isFile()) throw new UsageError(`${flag} ${path}: not a regular file`);
     this.attempt(() => closeSync(openSync(this.tmp, 'wx')));
     rmSync(this.tmp, { force: true });
   }
