@@ -24,7 +24,6 @@ import {
 } from '../bench/targets.js';
 import { per_interferer_op_unit } from '../bench/workload.js';
 import type { Catalogue, CatalogueEntry } from '../check/catalogue.js';
-import { esc } from '../check/timeline.js';
 import {
   type BarRow,
   COUNTER_ORDER,
@@ -36,6 +35,7 @@ import {
   render_svg,
   scaling_spec,
 } from './charts.js';
+import { esc } from './html_util.js';
 
 export interface ReportData {
   /** ISO date. */
