@@ -12,8 +12,8 @@ import { sweep } from '../bench/sweep.js';
 import { WORKLOADS } from '../bench/workloads/index.js';
 import { CATALOGUE, type Catalogue, run_catalogue } from '../check/catalogue.js';
 import { PROFILES, profile_constants } from '../runtime/executors/timing_costs.js';
-import type { ReportData } from './html.js';
 import type { Progress } from './progress.js';
+import type { ReportData } from './section.js';
 
 export interface ReportOptions {
   /** Seeds per catalogue variant, and each search's time limit. */

@@ -1,7 +1,7 @@
 /*
  * The markup both pages are written in (the report, src/report/html.ts,
- * and the timeline, src/report/timeline_html.ts): escaped text, and the
- * SVG elements the timeline draws with.
+ * and the timeline, src/report/timeline_html.ts): escaped text, table
+ * cells and rows, and the SVG elements the timeline draws with.
  */
 
 const ESCAPES: Readonly<Record<string, string>> = {
@@ -15,6 +15,25 @@ const ESCAPES: Readonly<Record<string, string>> = {
 /** Text and attribute values alike: kernel names hold `<`, `>` and `&` (backtraces, messages). */
 export function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}
+
+/* ---- tables ---- */
+
+export function cell(text: string, cls?: string): string {
+  return cls === undefined ? `<td>${esc(text)}</td>` : `<td class="${cls}">${esc(text)}</td>`;
+}
+
+export function tr(cells: readonly string[], cls?: string): string {
+  return `<tr${cls === undefined ? '' : ` class="${cls}"`}>${cells.join('')}</tr>`;
+}
+
+export function table_html(headers: readonly string[], rows: readonly string[]): string {
+  return [
+    '<div class="table"><table>',
+    `<thead><tr>${headers.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead>`,
+    `<tbody>\n${rows.join('\n')}\n</tbody>`,
+    '</table></div>',
+  ].join('\n');
 }
 
 /* ---- SVG ---- */

@@ -1,0 +1,136 @@
+/*
+ * The report's scaling section: throughput against CPUs on the simulated
+ * multicore (hw profile), who leads, by how much and from where.
+ */
+import type { BenchResult } from '../bench/result.js';
+import { scaling_spec } from './charts.js';
+import { count_word, cpus_text, fmt_ratio, fmt_si } from './format.js';
+import { esc } from './html_util.js';
+import { type Context, chart, of_workload, one_per_policy, type Sections } from './section.js';
+
+/** Spreads at or below this are "within X%": not a difference worth a winner. */
+const TIE_SPREAD = 0.1;
+
+export async function scaling_section(ctx: Context): Promise<Sections> {
+  const parts = ['<h2 id="scaling">Scaling (simulated multicore, hw profile)</h2>'];
+  const headlines: string[] = [];
+  for (const w of ctx.workloads) {
+    const points = of_workload(ctx.data.scaling, w).filter((r) => r.ops_per_s > 0);
+    if (points.length === 0) continue;
+    const op = ctx.op(w);
+    const f = scaling_finding(points);
+    parts.push(
+      `<h3>${esc(w)}</h3>`,
+      ctx.description(w) === '' ? '' : `<p class="desc">${esc(ctx.description(w))}</p>`,
+      await chart(scaling_spec(`${w}: ${op} per second against CPUs`, op, points)),
+      `<p class="finding">${esc(scaling_sentence(w, op, f))}</p>`,
+    );
+    headlines.push(scaling_headline(w, f));
+  }
+  if (headlines.length === 0) parts.push('<p>No scaling runs.</p>');
+  return { html: parts.join('\n'), headlines };
+}
+
+/** Policies ranked by throughput at one CPU count, fastest first. */
+interface Ranking {
+  readonly cpus: number;
+  readonly ranked: readonly BenchResult[];
+}
+
+interface ScalingFinding {
+  readonly low: Ranking;
+  readonly high: Ranking;
+  /*
+   * The smallest CPU count from which the leader at `high` stays ahead, a
+   * tie (a spread within TIE_SPREAD) not counting as ahead.
+   */
+  readonly lead_from: number;
+  /** The leader's throughput at `high` over its own at `low`. */
+  readonly leader_speedup: number;
+}
+
+function ranking(points: readonly BenchResult[], cpus: number): Ranking {
+  return {
+    cpus,
+    ranked: one_per_policy(points.filter((r) => r.cpus === cpus)).sort(
+      (a, b) => b.ops_per_s - a.ops_per_s,
+    ),
+  };
+}
+
+/** The fastest policy's throughput over the slowest's, less one. */
+function spread(r: Ranking): number {
+  return r.ranked[0]!.ops_per_s / r.ranked[r.ranked.length - 1]!.ops_per_s - 1;
+}
+
+function scaling_finding(points: readonly BenchResult[]): ScalingFinding {
+  const counts = [...new Set(points.map((r) => r.cpus))].sort((a, b) => a - b);
+  const low = ranking(points, counts[0]!);
+  const high = ranking(points, counts[counts.length - 1]!);
+  const leader = high.ranked[0]!.policy;
+  let lead_from = high.cpus;
+  for (let i = counts.length - 1; i >= 0; i--) {
+    const r = ranking(points, counts[i]!);
+    if (r.ranked[0]?.policy !== leader || spread(r) <= TIE_SPREAD) break;
+    lead_from = counts[i]!;
+  }
+  const at_low = low.ranked.find((r) => r.policy === leader);
+  return {
+    low,
+    high,
+    lead_from,
+    leader_speedup: at_low ? high.ranked[0]!.ops_per_s / at_low.ops_per_s : Number.NaN,
+  };
+}
+
+/** The policy a leader is measured against: mmap-lock, the baseline, else the slowest. */
+function baseline(r: Ranking): BenchResult {
+  const leader = r.ranked[0]!;
+  const mmap = r.ranked.find((p) => p.policy === 'mmap-lock');
+  return mmap && mmap !== leader ? mmap : r.ranked[r.ranked.length - 1]!;
+}
+
+function scaling_sentence(w: string, op: string, f: ScalingFinding): string {
+  const { low, high } = f;
+  const leader = high.ranked[0]!;
+  if (high.ranked.length === 1) {
+    const speed =
+      low.cpus === high.cpus
+        ? ''
+        : `, ${fmt_ratio(f.leader_speedup)} its throughput at ${cpus_text(low.cpus)}`;
+    return `Only ${leader.policy} was measured on ${w}: ${fmt_si(leader.ops_per_s)} ${op}/s at ${cpus_text(high.cpus)}${speed}.`;
+  }
+  const base = baseline(high);
+  const next = high.ranked[1]!;
+  let s =
+    `At ${cpus_text(high.cpus)} ${leader.policy} reaches ${fmt_ratio(leader.ops_per_s / base.ops_per_s)} the ${op}/s of ${base.policy} on ${w} ` +
+    `(${fmt_si(leader.ops_per_s)} vs ${fmt_si(base.ops_per_s)})`;
+  if (next !== base)
+    s += ` and ${fmt_ratio(leader.ops_per_s / next.ops_per_s)} that of the next best, ${next.policy}`;
+  if (f.lead_from < high.cpus && f.lead_from > low.cpus)
+    s += `; it leads from ${cpus_text(f.lead_from)} on`;
+  s += '.';
+  if (low.cpus === high.cpus) return s;
+  return `${s} ${low_sentence(low)}`;
+}
+
+/** At the fewest CPUs: a tie, or who leads and by how much. */
+function low_sentence(low: Ranking): string {
+  const top = low.ranked[0]!;
+  const bottom = low.ranked[low.ranked.length - 1]!;
+  const s = spread(low);
+  const at = `At ${cpus_text(low.cpus)}`;
+  if (low.ranked.length === 1) return `${at} only ${top.policy} was measured.`;
+  // Rounded up to a whole percent, less the float's noise: 1.04 / 1 - 1 is 4.0000000000000036%.
+  if (s <= TIE_SPREAD)
+    return `${at} the ${count_word(low.ranked.length)} are within ${Math.max(1, Math.ceil(s * 100 - 1e-9))}%.`;
+  return `${at} ${top.policy} leads, ${fmt_ratio(s + 1)} the ${bottom.policy === 'mmap-lock' ? 'baseline' : 'slowest'}, ${bottom.policy}.`;
+}
+
+function scaling_headline(w: string, f: ScalingFinding): string {
+  const leader = f.high.ranked[0]!;
+  if (f.high.ranked.length === 1)
+    return `${w}: only ${leader.policy} measured (${fmt_si(leader.ops_per_s)}/s at ${cpus_text(f.high.cpus)}, predicted).`;
+  const base = baseline(f.high);
+  return `${w} at ${cpus_text(f.high.cpus)} (predicted): ${leader.policy} leads with ${fmt_ratio(leader.ops_per_s / base.ops_per_s)} the throughput of ${base.policy}.`;
+}

@@ -1,0 +1,16 @@
+/* The report's bug catalogue: escaped replay strings, the computed finding. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { report_html } from '../../src/report/html.js';
+import { data, has, lacks, NASTY_REPLAY } from './fixture.js';
+
+test('the catalogue table shows replay strings escaped', async () => {
+  const html = await report_html(data());
+  lacks(html, NASTY_REPLAY);
+  has(html, '<code>1:fetch_add:vm_lock.count,0:*&lt;b&gt;&amp;&quot;x&quot;&lt;/b&gt;</code>');
+  has(html, '<code>2:xchg:task_struct[0].__state</code>');
+  has(html, 'clean, proved to 3 preemptions');
+  has(html, 'Every seed found each of the 2 bugs');
+  has(html, 'the slowest to find was put-reads-mm-late (worst 900 ms)');
+  assert.ok(html.includes('a &lt;measured&gt; value'), 'profile sources are escaped too');
+});
