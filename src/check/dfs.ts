@@ -129,6 +129,12 @@ export class BoundedDfs implements Strategy {
     private readonly schedules: number,
     private readonly seed = 0,
     readonly shard: Shard = WHOLE,
+    /**
+     * Partial-order reduction and sleep sets; without them every task the
+     * bound allows is tried at every choice: the plain bounded search, the
+     * reference the reduction is checked against.
+     */
+    readonly reduce = true,
   ) {
     this.split = split_depth(shard.count);
   }
@@ -164,7 +170,7 @@ export class BoundedDfs implements Strategy {
 
   /* Where the next schedule branches off; false when the last bound is exhausted. */
   private next_branch(): boolean {
-    this.find_races();
+    if (this.reduce) this.find_races();
     if (this.backtrack()) return true;
     // Every schedule within this bound ran: the next bound starts over.
     this.proved = this.bound;
@@ -216,7 +222,7 @@ export class BoundedDfs implements Strategy {
       if (node.last_runnable && t !== node.last) {
         this.preemptions++;
         // The task preempted here, explored first, sleeps in t's subtree (see wake()).
-        this.sleep |= node.done & (1 << node.last);
+        if (this.reduce) this.sleep |= node.done & (1 << node.last);
       }
       this.record(t, j, view);
     }
@@ -354,7 +360,7 @@ export class BoundedDfs implements Strategy {
       preemptions: this.preemptions,
       done: 1 << t,
       // Above the split every task is tried: the shards' subtrees must not depend on races.
-      backtrack: this.path.length < this.split ? mask : 1 << t,
+      backtrack: this.path.length < this.split || !this.reduce ? mask : 1 << t,
       chosen: t,
     });
     return t;

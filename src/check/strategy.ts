@@ -46,19 +46,25 @@ export class RandomWalk implements Strategy {
 }
 
 /**
- * PCT (Burckhardt et al., ASPLOS 2010): every task gets a random priority
- * and the highest-priority runnable task runs; at d - 1 random steps the
- * running task drops below all others. A bug that needs d ordering
- * constraints is found by one run with probability at least
- * 1 / (n * k^(d-1)) for n tasks and k steps. Unlike a random walk, it lets
+ * PCT (Burckhardt et al., ASPLOS 2010): the n tasks get the distinct
+ * priorities d .. d + n - 1 in a random order and the highest-priority
+ * runnable task runs; d - 1 distinct change points k_1 .. k_{d-1} are drawn
+ * from the decisions 1 .. k, and at k_i the task that ran drops to
+ * priority i, below every task not yet lowered and unlike any other. A bug
+ * that needs d ordering constraints is then found by one run with
+ * probability at least 1 / (n * k^(d-1)). Unlike a random walk, it lets
  * one task run alone for long stretches: the races of the seeds need that.
  */
 export class Pct implements Strategy {
   readonly name = 'pct';
   /** Replaced by begin() for each schedule. */
   private rng = new Rng(0);
-  private priority: number[] = [];
-  private change_points: number[] = [];
+  /** Each task's place in the random order: its priority until a change point lowers it. */
+  private initial: number[] = [];
+  /** The priority a change point gave each task (0: not lowered). */
+  private lowered: number[] = [];
+  /** The change points ahead, soonest first, each with the priority it gives. */
+  private change_points: { readonly at: number; readonly priority: number }[] = [];
   /**
    * Decision points (steps where more than one task could run) of the
    * longest schedule so far: k of the bound. Steps with one runnable task
@@ -66,24 +72,67 @@ export class Pct implements Strategy {
    */
   private steps_seen = 64;
   private decisions = 0;
+  /* Per priority, the last pick that saw a runnable task hold it, and that task. */
+  private stamp = new Float64Array(0);
+  private holder = new Int32Array(0);
+  private picks = 0;
 
   constructor(
     private readonly seed: number,
     private readonly schedules: number,
     readonly depth: number,
     private readonly shard: Shard = WHOLE,
-  ) {}
+  ) {
+    if (depth < 1 || depth - 1 > this.steps_seen)
+      throw new Error(`pct: depth ${depth} is not in 1 .. ${this.steps_seen + 1}`);
+  }
 
   begin(local: number): boolean {
     if (local >= this.schedules) return false;
     this.rng = schedule_rng(this.seed, local, this.shard, 0x27d4eb2f, 0x85ebca77);
-    this.priority = [];
-    this.change_points = [];
+    this.initial = [];
+    this.lowered = [];
     this.decisions = 0;
-    for (let j = 0; j < this.depth - 1; j++)
-      this.change_points.push(this.rng.below(this.steps_seen));
-    this.change_points.sort((a, b) => a - b);
+    this.change_points = this.draw_change_points();
     return true;
+  }
+
+  /* k_1 .. k_{d-1}: distinct decisions of 1 .. k, k_i giving priority i. */
+  private draw_change_points(): { at: number; priority: number }[] {
+    const at: number[] = [];
+    while (at.length < this.depth - 1) {
+      const k = 1 + this.rng.below(this.steps_seen);
+      if (!at.includes(k)) at.push(k);
+    }
+    const points = at.map((k, i) => ({ at: k, priority: i + 1 }));
+    points.sort((a, b) => a.at - b.at);
+    for (let i = 1; i < points.length; i++)
+      if (points[i]!.at === points[i - 1]!.at)
+        throw new Error(
+          `pct: change points k_${points[i - 1]!.priority} and k_${points[i]!.priority} are both decision ${points[i]!.at}`,
+        );
+    return points;
+  }
+
+  /*
+   * Task t, first seen after the i tasks before it, takes a uniformly
+   * random rank among i + 1, those at or above it moving up one: the
+   * initial priorities stay d .. d + i in a uniformly random order
+   * however late a task is first seen, and their relative order is kept.
+   */
+  private add_task(t: number): void {
+    const p = this.depth + this.rng.below(t + 1);
+    for (let u = 0; u < t; u++) if (this.initial[u]! >= p) this.initial[u]!++;
+    this.initial.push(p);
+    this.lowered.push(0);
+    if (this.stamp.length < this.depth + t + 1) {
+      this.stamp = new Float64Array(2 * (this.depth + t + 1));
+      this.holder = new Int32Array(this.stamp.length);
+    }
+  }
+
+  private priority(t: number): number {
+    return this.lowered[t] || this.initial[t]!;
   }
 
   /** The probability bound of one run for `tasks` tasks, as PCT guarantees it. */
@@ -94,16 +143,27 @@ export class Pct implements Strategy {
   pick(runnable: readonly number[], view: ExploreView): number {
     const now = this.decisions++;
     if (this.decisions > this.steps_seen) this.steps_seen = this.decisions;
-    const pri = this.priority;
-    // Priorities d .. d + n - 1, in a random order, on first sight of each task.
-    for (let t = pri.length; t < view.nr_tasks; t++) pri.push(this.depth + this.rng.below(1 << 20));
-    // Change points passed since the last choice lower the task that ran.
-    while (this.change_points.length > 0 && this.change_points[0]! <= now) {
-      this.change_points.shift();
-      if (view.last >= 0) pri[view.last] = this.change_points.length;
+    for (let t = this.initial.length; t < view.nr_tasks; t++) this.add_task(t);
+    // A change point here lowers the task that ran since the last choice (decision 0 has none).
+    if (this.change_points[0]?.at === now)
+      this.lowered[view.last] = this.change_points.shift()!.priority;
+    // Distinct priorities make the pick the order's, not the task numbering's.
+    const pick = ++this.picks;
+    let best = -1;
+    let best_priority = 0;
+    for (const t of runnable) {
+      const p = this.priority(t);
+      if (this.stamp[p] === pick)
+        throw new Error(
+          `pct: tasks ${this.holder[p]} and ${t} share priority ${p} at decision ${now}`,
+        );
+      this.stamp[p] = pick;
+      this.holder[p] = t;
+      if (p > best_priority) {
+        best = t;
+        best_priority = p;
+      }
     }
-    let best = runnable[0]!;
-    for (const t of runnable) if (pri[t]! > pri[best]!) best = t;
     return best;
   }
 }

@@ -65,3 +65,51 @@ test('PCT: the highest-priority runnable task runs until a change point lowers i
   assert.equal(pct.begin(10), false);
   assert.ok(pct.bound(2) > 0 && pct.bound(2) <= 0.5);
 });
+
+/* A view of `n` tasks for a strategy driven by hand. */
+const view_of = (n: number, step: number, last: number) => ({
+  step,
+  last,
+  nr_tasks: n,
+  pending_op: () => 0,
+  pending_addr: () => 0,
+  describe: () => '',
+  dependent: () => true,
+  footprint: () => {},
+  epoch: 0,
+});
+
+/* The tasks PCT picks over `decisions` choices, every one of `n` tasks always runnable. */
+function pct_picks(pct: Pct, n: number, decisions: number): number[] {
+  const all = [...Array(n).keys()];
+  const picks: number[] = [];
+  for (let i = 0; i < decisions; i++) picks.push(pct.pick(all, view_of(n, i, picks.at(-1) ?? -1)));
+  return picks;
+}
+
+test('PCT: each of the d - 1 change points lowers a task, so a schedule switches exactly d - 1 times', () => {
+  // Change points are distinct decisions of 1 .. k (k = 64 before any run is longer):
+  // two on one decision, or one on decision 0 with no task run yet, would lower fewer.
+  for (let seed = 1; seed <= 300; seed++) {
+    const pct = new Pct(seed, 1, 5);
+    pct.begin(0);
+    const picks = pct_picks(pct, 5, 100);
+    const switches = picks.filter((t, i) => i > 0 && t !== picks[i - 1]).length;
+    assert.equal(switches, 4, `seed ${seed}: ${picks.join('')}`);
+  }
+});
+
+test('PCT: a task first seen late takes a random place among the others, which keep their order', () => {
+  let late_first = 0;
+  const seeds = 300;
+  for (let seed = 1; seed <= seeds; seed++) {
+    const pct = new Pct(seed, 1, 1);
+    pct.begin(0);
+    const first = pct.pick([0, 1], view_of(2, 0, -1));
+    const then = pct.pick([0, 1, 2], view_of(3, 1, first));
+    if (then === 2) late_first++;
+    else assert.equal(then, first, `seed ${seed}: task 2 came, and task ${first} lost to ${then}`);
+  }
+  // Uniform ranks: the late task is the highest of three about a third of the time.
+  assert.ok(late_first > seeds * 0.2 && late_first < seeds * 0.47, `${late_first} of ${seeds}`);
+});

@@ -12,6 +12,7 @@
  * Invariant: the earliest runnable clock never decreases. A step starting
  * at t ends at t or later, and a task woken by a step ending at T runs
  * from T or later; so no access is performed "in the past" of another.
+ * schedule() checks it at every step.
  *
  * Costs, per op (step_ns always, times the weight of the kernel function
  * making the access where the profile has step_weights, plus crowded_ns
@@ -333,10 +334,12 @@ class TimingExecutor {
   private schedule(): TimingBug | null {
     const { heap, gens, steps, max_steps } = this;
     let total = 0;
+    let last_ns = 0;
     for (;;) {
       if (this.heap_size === 0) return this.all_done() ? null : this.deadlock();
       if (this.clock_ns[heap[0]!]! >= this.stop_ns) this.stop();
       const t = heap[0]!;
+      last_ns = this.earliest_ns(t, last_ns);
       this.current = t;
       this.parked = false;
       const result = this.perform(t);
@@ -358,6 +361,16 @@ class TimingExecutor {
         };
       }
     }
+  }
+
+  /* The clock of t, the earliest runnable task, checked against the last one chosen: the invariant. */
+  private earliest_ns(t: number, last_ns: number): number {
+    const now_ns = this.clock_ns[t]!;
+    if (now_ns < last_ns)
+      throw new Error(
+        `timing: the earliest runnable clock went back from ${last_ns} ns to ${now_ns} ns (${task_name(this.scenario, this.cfg, t)})`,
+      );
+    return now_ns;
   }
 
   /*

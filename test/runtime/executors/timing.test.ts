@@ -283,6 +283,28 @@ test('256 CPUs and the RCU kthread (257 tasks) run a workload to the end', () =>
   assert.equal(r.report.vma_lock_success, ops);
 });
 
+/* ---- the invariant: the earliest runnable clock never decreases ---- */
+
+test('a run with futex wake-ups, spinners and the RCU kthread keeps the earliest clock from going back', () => {
+  // Every step checks the clock it runs at against the last: a step "in the past" throws.
+  const s = find_scenario('lock-selftest')!;
+  const r = run_timing(s, make_config(s, { cpus: 4, params: { cases: 127 } }), { profile: HW });
+  assert.equal(r.bug, null);
+  assert.ok(r.cache.wakeups > 0, 'futex waiters were woken');
+  assert.ok(
+    r.steps.every((n) => n > 0),
+    'every CPU and the kthread ran',
+  );
+});
+
+test('a step that moves its clock back is refused, naming both clocks and the task', () => {
+  // A negative step cost is the only way a profile can break the invariant.
+  const backwards = { ...HW, step_ns: -1000 };
+  assert.throws(() => run_tiny(2, { mode: CONTEND, n: 2 }, backwards), {
+    message: /^timing: the earliest runnable clock went back from \d+ ns to -\d+ ns \(cpu\d\)$/,
+  });
+});
+
 /* ---- failures are reported, not hung on ---- */
 
 test('an ABBA lock order under timing is reported as a deadlock naming both spinners', () => {
