@@ -11,7 +11,6 @@
  * the section's sentence and the summary at the top are told from it.
  */
 import { host_speed_ratio } from '../bench/host_speed.js';
-import { median } from '../bench/op_stats.js';
 import { type BenchResult, per_interferer_op } from '../bench/result.js';
 import {
   alone_target_met,
@@ -22,9 +21,10 @@ import {
   PER_VMA_POLICIES,
   within_limit,
 } from '../bench/targets.js';
-import { per_interferer_op_unit } from '../bench/workload.js';
 import type { Catalogue, CatalogueEntry } from '../check/catalogue.js';
+import { median } from '../check/stats.js';
 import { esc } from '../check/timeline.js';
+import { per_interferer_op_unit } from '../scenarios/workload.js';
 import {
   type BarRow,
   COUNTER_ORDER,
