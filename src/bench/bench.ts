@@ -6,6 +6,7 @@
  * Either way the same scenario code runs, so the two are comparable.
  */
 import { availableParallelism } from 'node:os';
+import { median } from '../check/stats.js';
 import {
   type NativeBug,
   NativePool,
@@ -16,10 +17,10 @@ import { type FrameSamples, merge_frames } from '../runtime/executors/native_wor
 import { run_timing, type TimingBug } from '../runtime/executors/timing.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
 import { make_config, type RunConfig } from '../runtime/scenario.js';
+import type { ExecutorName, Workload } from '../scenarios/workload.js';
 import { probe_host_speed } from './host_speed.js';
-import { median, median_stats, merge_samples, OpRecorder, type OpStats } from './op_stats.js';
+import { median_stats, merge_samples, OpRecorder, type OpStats } from './op_stats.js';
 import type { BenchResult } from './result.js';
-import type { ExecutorName, Workload } from './workload.js';
 
 export interface BenchPoint {
   readonly workload: Workload;

@@ -49,15 +49,15 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { Progress } from '../report/progress.js';
+import { median } from '../check/stats.js';
 import { type FrameSamples, worker_recorder } from '../runtime/executors/native_worker.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
+import { find_workload } from '../scenarios/workloads/index.js';
 import { BenchError, release_native_pools, sample_frames } from './bench.js';
-import { median } from './op_stats.js';
+import type { Progress } from './progress.js';
 import type { BenchResult } from './result.js';
 import { point_label, type SweepPoint, sweep, sweep_points } from './sweep.js';
 import { run_timing_points } from './timing_pool.js';
-import { find_workload } from './workloads/index.js';
 
 export type MeasuredName =
   | 'line_transfer_ns'

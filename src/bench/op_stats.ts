@@ -6,6 +6,7 @@
  * exported samples; under `timing` one recorder reads the simulated clocks.
  */
 import * as hdr from 'hdr-histogram-js';
+import { median } from '../check/stats.js';
 import type { OpMeter } from '../runtime/ops.js';
 
 /** Nanoseconds on one clock shared by every CPU of a run. */
@@ -117,13 +118,6 @@ export function merge_samples(samples: readonly OpSample[]): OpStats {
     p999_ns: hist.getValueAtPercentile(99.9),
     max_ns: hist.maxValue,
   };
-}
-
-/** The median of repeated measurements (of an even count, the mean of the middle two). */
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /**

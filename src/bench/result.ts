@@ -6,7 +6,7 @@
 
 /** The timing executor's cost profiles (see runtime/executors/timing_costs.ts). */
 import type { ProfileName } from '../runtime/executors/timing_costs.js';
-import type { ExecutorName } from './workload.js';
+import type { ExecutorName } from '../scenarios/workload.js';
 
 export interface BenchResult {
   readonly workload: string;

@@ -5,13 +5,13 @@
  * side on every core (what they measure is simulated time).
  */
 import { POLICIES } from '../kernel/mm/policy.js';
-import type { Progress } from '../report/progress.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
+import type { ExecutorName } from '../scenarios/workload.js';
+import { find_workload, WORKLOADS } from '../scenarios/workloads/index.js';
 import { NATIVE_RUNS, run_native_points } from './bench.js';
+import type { Progress } from './progress.js';
 import type { BenchResult } from './result.js';
 import { run_timing_points } from './timing_pool.js';
-import type { ExecutorName } from './workload.js';
-import { find_workload, WORKLOADS } from './workloads/index.js';
 
 /** A workload, a policy and a CPU count, by name. */
 export interface SweepPoint {

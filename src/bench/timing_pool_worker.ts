@@ -1,8 +1,8 @@
 /* One worker of timing_pool.ts: its points in turn, each result as it comes. */
 import { parentPort, workerData } from 'node:worker_threads';
+import { find_workload } from '../scenarios/workloads/index.js';
 import { BenchError, run_bench } from './bench.js';
 import type { PoolMessage, TimingPoint } from './timing_pool.js';
-import { find_workload } from './workloads/index.js';
 
 export async function pool_main(): Promise<void> {
   const post = (m: PoolMessage) => parentPort!.postMessage(m);

@@ -5,20 +5,21 @@
  * reads first: how fast each historical bug is found, and that the fix
  * holds where the bug was found.
  */
-import { median } from '../bench/op_stats.js';
+
 import { VARIANT_GUP_FAST_WITHOUT_WP_SEQ } from '../kernel/fork.js';
 import { VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK } from '../kernel/mm/maple_tree.js';
 import { VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT } from '../kernel/mm/memory.js';
 import { VARIANT_PUT_READS_MM_LATE, VARIANT_UP_READ_WITHOUT_RCU } from '../kernel/mm/mmap_lock.js';
 import { make_config } from '../runtime/scenario.js';
-import { WHOLE } from './dfs.js';
-import { run_shard, type ShardResult } from './parallel.js';
-import { find_scenario } from './scenarios/index.js';
+import { find_scenario } from '../scenarios/index.js';
 import {
   RACE_DISJOINT_SPLITS,
   RACE_PIN_VS_FORK,
   RACE_UNAUDITED_FAULT,
-} from './scenarios/vma_races.js';
+} from '../scenarios/races/vma_races.js';
+import { WHOLE } from './dfs.js';
+import { run_shard, type ShardResult } from './parallel.js';
+import { median } from './stats.js';
 import type { SearchStrategy } from './strategy.js';
 
 /** Where a seed's bug is looked for. */

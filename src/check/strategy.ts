@@ -3,8 +3,8 @@
  */
 import type { ExploreView, Strategy } from '../runtime/executors/explore.js';
 import { OP_NAMES } from '../runtime/ops.js';
+import { Rng } from '../scenarios/random.js';
 import { BoundedDfs, type Shard, WHOLE } from './dfs.js';
-import { Rng } from './random.js';
 
 /*
  * Random walk and PCT seed schedule j of a run from (seed, j) alone, so a

@@ -7,10 +7,10 @@ import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from 'commander';
 import { BenchError, default_cpus, run_bench, run_native_points } from '../bench/bench.js';
 import { type BenchResult, per_interferer_op } from '../bench/result.js';
-import { type ExecutorName, per_interferer_op_unit, type Workload } from '../bench/workload.js';
-import { find_workload } from '../bench/workloads/index.js';
 import { POLICIES } from '../kernel/mm/policy.js';
 import { find_profile } from '../runtime/executors/timing_costs.js';
+import { type ExecutorName, per_interferer_op_unit, type Workload } from '../scenarios/workload.js';
+import { find_workload } from '../scenarios/workloads/index.js';
 import { bold, dim } from './style.js';
 import { as_usage, EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
 

@@ -18,7 +18,6 @@ import {
   shard_name,
 } from '../check/parallel.js';
 import { decode_replay } from '../check/replay.js';
-import { find_scenario, SCENARIOS } from '../check/scenarios/index.js';
 import {
   Directed,
   Pct,
@@ -31,6 +30,7 @@ import {
 import type { Strategy } from '../runtime/executors/explore.js';
 import { run_native } from '../runtime/executors/native.js';
 import { check_explorable, make_config, task_name } from '../runtime/scenario.js';
+import { find_scenario, SCENARIOS } from '../scenarios/index.js';
 import {
   bug_json,
   config_for,

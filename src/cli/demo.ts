@@ -9,8 +9,6 @@
 import { BoundedDfs } from '../check/dfs.js';
 import { Explorer } from '../check/explorer.js';
 import { decode_replay, hex32 } from '../check/replay.js';
-import { scenario as fault_vs_munmap } from '../check/scenarios/fault_vs_munmap.js';
-import { scenario as lock_selftest } from '../check/scenarios/lock_selftest.js';
 import { RandomWalk } from '../check/strategy.js';
 import { VARIANT_BROKEN_SPINLOCK } from '../kernel/locking/spinlock.js';
 import { VARIANT_UP_READ_WITHOUT_RCU } from '../kernel/mm/mmap_lock.js';
@@ -19,6 +17,8 @@ import { diff } from '../oracle/diff.js';
 import { OracleError } from '../oracle/linux.js';
 import { run_native } from '../runtime/executors/native.js';
 import { make_config } from '../runtime/scenario.js';
+import { scenario as fault_vs_munmap } from '../scenarios/races/fault_vs_munmap.js';
+import { scenario as lock_selftest } from '../scenarios/races/lock_selftest.js';
 import { bold, dim, green, red } from './style.js';
 
 export async function demo(): Promise<number> {

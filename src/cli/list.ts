@@ -3,8 +3,9 @@
  * it can set: its CPUs, its variants and its parameters, each with its
  * meaning, as the scenario documents them.
  */
-import { SCENARIOS } from '../check/scenarios/index.js';
+
 import type { Scenario } from '../runtime/scenario.js';
+import { SCENARIOS } from '../scenarios/index.js';
 import { scenario_arg } from './common.js';
 import { bold, dim } from './style.js';
 import { EXIT_OK, UsageError } from './usage.js';

@@ -6,10 +6,10 @@ import { availableParallelism } from 'node:os';
  * With --json, stdout carries one JSON document and nothing else.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { EXECUTORS } from '../bench/workload.js';
-import { WORKLOADS } from '../bench/workloads/index.js';
-import { SCENARIOS } from '../check/scenarios/index.js';
 import { SEARCH_STRATEGIES } from '../check/strategy.js';
+import { SCENARIOS } from '../scenarios/index.js';
+import { EXECUTORS } from '../scenarios/workload.js';
+import { WORKLOADS } from '../scenarios/workloads/index.js';
 import { type BenchOpts, cmd_bench, cpus_list, MAX_BENCH_CPUS, policy_list } from './bench.js';
 import { type CatalogueOpts, type CheckOpts, cmd_check, shard_arg } from './check.js';
 import { param_option, policy_option, seconds_arg, variant_option } from './common.js';

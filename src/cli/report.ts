@@ -4,9 +4,10 @@
  * stderr, and the file written whole (a temporary renamed over it) so
  * that an interrupted run leaves nothing half-written.
  */
+
+import { Progress } from '../bench/progress.js';
 import { collect_report, default_report_options } from '../report/collect.js';
 import { report_html } from '../report/html.js';
-import { Progress } from '../report/progress.js';
 import { OutputFile } from './common.js';
 import { bold } from './style.js';
 import { EXIT_OK } from './usage.js';

@@ -3,9 +3,10 @@
  * Every script is run by both; a mismatch is minimized to the smallest
  * script that still disagrees, and reported with its first differing line.
  */
-import { Rng } from '../check/random.js';
+
 import type { BootParams } from '../kernel/boot.js';
 import { DEFAULT_POLICY } from '../kernel/mm/policy.js';
+import { Rng } from '../scenarios/random.js';
 import { parse_script } from '../script/parse.js';
 import { format_run, run_model } from '../script/run_model.js';
 import { random_script } from './gen.js';

@@ -12,7 +12,7 @@
  * costs nothing but a less interesting command, since both runners report
  * whatever really happens.
  */
-import type { Rng } from '../check/random.js';
+import type { Rng } from '../scenarios/random.js';
 import {
   type Command,
   HEAP_START,

@@ -8,11 +8,11 @@
  */
 import { availableParallelism, cpus as os_cpus } from 'node:os';
 import { powers_of_two } from '../bench/bench.js';
+import type { Progress } from '../bench/progress.js';
 import { sweep } from '../bench/sweep.js';
-import { WORKLOADS } from '../bench/workloads/index.js';
 import { CATALOGUE, type Catalogue, run_catalogue } from '../check/catalogue.js';
 import { PROFILES, profile_constants } from '../runtime/executors/timing_costs.js';
-import type { Progress } from './progress.js';
+import { WORKLOADS } from '../scenarios/workloads/index.js';
 import type { ReportData } from './section.js';
 
 export interface ReportOptions {

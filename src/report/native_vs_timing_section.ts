@@ -4,9 +4,9 @@
  * deviations, and what the native runs' own spread says of them.
  */
 import { host_speed_ratio } from '../bench/host_speed.js';
-import { median } from '../bench/op_stats.js';
 import { type BenchResult, per_interferer_op } from '../bench/result.js';
 import { DEVIATION_LIMIT, deviation, within_limit } from '../bench/targets.js';
+import { median } from '../check/stats.js';
 import { grouped_bars_spec, policy_order } from './charts.js';
 import { cpus_text, fmt_pct, fmt_si, fmt_signed_pct } from './format.js';
 import { cell, esc, table_html, tr } from './html_util.js';

@@ -4,8 +4,8 @@
  * (its HTML and the headlines the summary at the top tells); its charts.
  */
 import type { BenchResult } from '../bench/result.js';
-import { per_interferer_op_unit } from '../bench/workload.js';
 import type { Catalogue } from '../check/catalogue.js';
+import { per_interferer_op_unit } from '../scenarios/workload.js';
 import { policy_order, render_svg } from './charts.js';
 
 /** What the page is drawn from (src/report/collect.ts gathers it). */

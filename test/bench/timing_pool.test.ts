@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BenchError, run_bench } from '../../src/bench/bench.js';
 import { run_timing_points, type TimingPoint } from '../../src/bench/timing_pool.js';
-import { find_workload } from '../../src/bench/workloads/index.js';
 import { PROFILES } from '../../src/runtime/executors/timing_costs.js';
+import { find_workload } from '../../src/scenarios/workloads/index.js';
 
 test('timing points on two workers give the figures of a run on this thread, in order', async () => {
   const points: TimingPoint[] = [

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CATALOGUE, run_catalogue } from '../../src/check/catalogue.js';
-import { SEED_VARIANTS } from '../../src/check/scenarios/common.js';
+import { SEED_VARIANTS } from '../../src/scenarios/common.js';
 
 test('the catalogue has every seed variant', () => {
   assert.deepEqual(

@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BoundedDfs, WHOLE } from '../../src/check/dfs.js';
 import { Explorer } from '../../src/check/explorer.js';
-import { find_scenario } from '../../src/check/scenarios/index.js';
 import { make_config, type RunConfig } from '../../src/runtime/scenario.js';
+import { find_scenario } from '../../src/scenarios/index.js';
 
 /* What one search saw, per bound: bugs as `class field`, clean ends as a digest of memory. */
 interface Seen {

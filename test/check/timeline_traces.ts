@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { type BugReport, Explorer } from '../../src/check/explorer.js';
 import { decode_replay } from '../../src/check/replay.js';
-import { scenario as selftest } from '../../src/check/scenarios/lock_selftest.js';
-import { scenario as vma_races } from '../../src/check/scenarios/vma_races.js';
 import { Directed, parse_phases, RandomWalk } from '../../src/check/strategy.js';
 import { VARIANT_BROKEN_SPINLOCK } from '../../src/kernel/locking/spinlock.js';
 import type { StepRecord, Strategy } from '../../src/runtime/executors/explore.js';
 import { make_config } from '../../src/runtime/scenario.js';
+import { scenario as selftest } from '../../src/scenarios/races/lock_selftest.js';
+import { scenario as vma_races } from '../../src/scenarios/races/vma_races.js';
 
 /** Explore until a bug; its traced replay, as `mmlab check --html` draws it. */
 function found(ex: Explorer, strategy: Strategy): { bug: BugReport; trace: readonly StepRecord[] } {
@@ -30,7 +30,7 @@ export function broken_spinlock() {
 }
 
 // Seed 000: the reader's up_read() outside RCU touches the VMA that the
-// RCU callback freed (test/check/scenarios/vma_races.test.ts).
+// RCU callback freed (test/scenarios/races/vma_races.test.ts).
 const SEED000 =
   '1:fetch_add:vm_lock.count,0:xchg:task_struct[0].__state,1:+1,1:cmpxchg:vm_lock.wait_lock,0:*,2:*,0:*,1:*';
 

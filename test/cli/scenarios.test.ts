@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SCENARIOS } from '../../src/check/scenarios/index.js';
+import { SCENARIOS } from '../../src/scenarios/index.js';
 import { mmlab } from '../helpers.js';
 
 /** Bad usage: exactly `line` on stderr, exit 2, nothing on stdout. */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Rng } from '../../src/check/random.js';
 import { DEFAULT_COMMANDS, random_script } from '../../src/oracle/gen.js';
 import { MAX_PREDICATE_CALLS, minimize_script } from '../../src/oracle/minimize.js';
+import { Rng } from '../../src/scenarios/random.js';
 import {
   type Command,
   HEAP_START,

@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { run_native } from '../../../src/runtime/executors/native.js';
+import { make_config } from '../../../src/runtime/scenario.js';
 import {
   CASE_COMPLETION,
   CASE_RANGE,
@@ -14,9 +16,7 @@ import {
   CASE_SEQCOUNT,
   CASE_SPINLOCK,
   scenario as selftest,
-} from '../../../src/check/scenarios/lock_selftest.js';
-import { run_native } from '../../../src/runtime/executors/native.js';
-import { make_config } from '../../../src/runtime/scenario.js';
+} from '../../../src/scenarios/races/lock_selftest.js';
 import { explore } from '../../helpers.js';
 
 const CASES: [string, number][] = [

@@ -11,8 +11,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { merge_samples, OpRecorder, type OpStats } from '../../../src/bench/op_stats.js';
-import { find_workload } from '../../../src/bench/workloads/index.js';
-import { find_scenario } from '../../../src/check/scenarios/index.js';
 import { run_timing, type TimingResult } from '../../../src/runtime/executors/timing.js';
 import {
   COST_NAMES,
@@ -24,6 +22,8 @@ import {
 import { defineStruct } from '../../../src/runtime/layout.js';
 import type { KernelContext, KGen } from '../../../src/runtime/ops.js';
 import { make_config, type RunConfig, type Scenario } from '../../../src/runtime/scenario.js';
+import { find_scenario } from '../../../src/scenarios/index.js';
+import { find_workload } from '../../../src/scenarios/workloads/index.js';
 import { scenario as broken, DEADLOCK, LIVELOCK, LOST_WAKEUP } from '../../fixtures/broken.js';
 
 const HW = PROFILES.hw;

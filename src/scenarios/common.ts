@@ -1,0 +1,84 @@
+/*
+ * What the mm scenarios share: the address-space window they map in and
+ * the private anonymous MAP_FIXED mappings they make. Not a scenario:
+ * index.ts lists scenarios by import, never by file.
+ *
+ * Only plain functions here, never generators: a traced replay names each
+ * access by the innermost function on the stack, and a helper generator
+ * would show up there in place of the scenario's own code. The one
+ * exception serves prologues, which are never traced.
+ */
+
+import { user_access } from '../kernel/arch/fault.js';
+import { VARIANT_GUP_FAST_WITHOUT_WP_SEQ } from '../kernel/fork.js';
+import { VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK } from '../kernel/mm/maple_tree.js';
+import { VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT } from '../kernel/mm/memory.js';
+import {
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  PROT_READ,
+  PROT_WRITE,
+} from '../kernel/mm/mm_types.js';
+import { do_mmap, type MmapArgs, mm_alloc } from '../kernel/mm/mmap.js';
+import { VARIANT_PUT_READS_MM_LATE, VARIANT_UP_READ_WITHOUT_RCU } from '../kernel/mm/mmap_lock.js';
+import { PAGE_BYTES } from '../kernel/mm/syscalls.js';
+import { call, type KernelContext, type KGen } from '../runtime/ops.js';
+
+/** First page of the 2 GiB the scenarios' mms have page tables for. */
+export const BASE = 1 << 29;
+/** mmap_base of their mms: top-down mmaps start 1 GiB above BASE. */
+export const TOP = BASE + (1 << 18);
+
+/** mm_alloc() with the scenarios' window; returns mm_alloc's own generator. */
+export const new_mm = (k: KernelContext): KGen<number> => mm_alloc(k, TOP, 1 << 30, BASE);
+
+/** do_mmap() arguments: private anonymous memory at a fixed page, plus `flags`. */
+export const anon_fixed = (
+  addr: number,
+  len: number,
+  prot: number = PROT_READ | PROT_WRITE,
+  flags = 0,
+): MmapArgs => ({
+  addr,
+  len,
+  prot,
+  flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | flags,
+  file: 0,
+  pgoff: 0,
+});
+
+/**
+ * Every seed variant, each at the place of its fix, with the mistake it
+ * re-introduces: a scenario's variant_docs (the variants it lists look
+ * themselves up here).
+ */
+export const SEED_VARIANT_DOCS: Readonly<Record<string, string>> = {
+  [VARIANT_UP_READ_WITHOUT_RCU]:
+    'seed 000: vma_end_read() releases the VMA lock outside the RCU read section',
+  [VARIANT_PUT_READS_MM_LATE]: 'seed 001: vma_refcount_put() reads vma->vm_mm after its decrement',
+  [VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK]:
+    'seed 002: range-locked writers update the VMA index without its own lock',
+  [VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT]:
+    'seed 003: a ->fault that relies on mmap_lock is called under the VMA lock (no ->map_pages audit)',
+  [VARIANT_GUP_FAST_WITHOUT_WP_SEQ]:
+    'seed 004: fork write-protects pages outside write_protect_seq, which GUP-fast checks',
+};
+
+/** Every seed variant: scenarios that exercise them all list these. */
+export const SEED_VARIANTS: readonly string[] = Object.keys(SEED_VARIANT_DOCS);
+
+/**
+ * A prologue's address space: one private anonymous VMA of two pages at
+ * `page`, the second written (so its page table exists), the first never
+ * touched, so that a CPU's access to it faults. Returns the mm.
+ */
+export function* mm_with_untouched_page(k: KernelContext, page: number, who: string): KGen<number> {
+  const mm = yield* call(new_mm(k));
+  yield* call(do_mmap(k, mm, anon_fixed(page, 2)));
+  k.BUG_ON(
+    (yield* call(user_access(k, mm, (page + 1) * PAGE_BYTES, true, 1))) !== 0,
+    `${who}: the prologue cannot write its own page`,
+  );
+  return mm;
+}
