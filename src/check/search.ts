@@ -82,9 +82,10 @@ async function search_parts(
   strategy: Strategy,
 ): Promise<ShardResult[]> {
   const budget = o.time_ms === undefined ? {} : { time_ms: o.time_ms };
+  const shard = o.strategy === 'directed' ? WHOLE : o.shard;
   if (o.strategy === 'directed' || o.jobs === 1)
-    return [part_result(shard_of(o), strategy, explorer.check(strategy, budget))];
-  const { seed, schedules, depth, bound, shard } = o;
+    return [part_result(shard, strategy, explorer.check(strategy, budget))];
+  const { seed, schedules, depth, bound } = o;
   return run_parallel(
     {
       scenario: explorer.scenario.name,
@@ -95,10 +96,6 @@ async function search_parts(
     },
     o.jobs,
   );
-}
-
-function shard_of(o: CheckOptions): Shard {
-  return o.strategy === 'directed' ? WHOLE : o.shard;
 }
 
 /** Check `s` under `cfg` as `o` says. */
@@ -120,13 +117,14 @@ export async function check_scenario(
   const tasks = explorer.exec.nr_tasks;
   return {
     bug,
-    found_preemptions: bug && r.bug && bug !== r.bug ? r.bug.preemptions : null,
+    found_preemptions: r.bug && bug !== r.bug ? r.bug.preemptions : null,
     schedules: r.schedules,
     steps: r.steps,
     elapsed_ms: r.elapsed_ms,
     // The jobs' parts together are this shard: its bound is what every part proved.
     proved_bound: lowest_proved(parts),
     exhausted: r.exhausted,
+    // With jobs > 1 `strategy` ran nowhere: PCT's k is then the one it starts from.
     pct: strategy instanceof Pct ? { probability: strategy.bound(tasks), tasks } : null,
     explorer,
   };
