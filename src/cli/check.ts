@@ -5,32 +5,29 @@
  */
 
 import { InvalidArgumentError } from 'commander';
-import { CATALOGUE, run_catalogue } from '../check/catalogue.js';
-import { type Shard, WHOLE } from '../check/dfs.js';
-import { type CheckResult, Explorer } from '../check/explorer.js';
+import type { Catalogue } from '../check/catalogue.js';
 import {
-  type Exhausted,
-  lowest_proved,
-  merge_results,
-  parse_shard,
-  part_result,
-  run_parallel,
-  shard_name,
-} from '../check/parallel.js';
+  type CatalogueCheck,
+  check_catalogue,
+  type StressComparison,
+} from '../check/catalogue_stress.js';
+import { type Shard, WHOLE } from '../check/dfs.js';
+import { type Exhausted, parse_shard, shard_name } from '../check/parallel.js';
 import { decode_replay } from '../check/replay.js';
 import {
-  Directed,
-  Pct,
+  type CheckOptions,
+  type CheckOutcome,
+  check_scenario,
+  run_tasks,
+} from '../check/search.js';
+import {
   PhaseNotReached,
   parse_phases,
   type SearchStrategy,
-  search_strategy,
   tasks_text,
 } from '../check/strategy.js';
-import type { Strategy } from '../runtime/executors/explore.js';
-import { run_native } from '../runtime/executors/native.js';
-import { check_explorable, make_config, task_name } from '../runtime/scenario.js';
-import { find_scenario, SCENARIOS } from '../scenarios/index.js';
+import { check_explorable, type RunConfig, type Scenario } from '../runtime/scenario.js';
+import { SCENARIOS } from '../scenarios/index.js';
 import {
   bug_json,
   config_for,
@@ -63,35 +60,48 @@ export interface CheckOpts {
   json?: boolean;
 }
 
-/** The strategy the options name; a directed schedule's phases checked against the run's `tasks`. */
-export function make_strategy(opts: CheckOpts, shard: Shard, tasks: readonly string[]): Strategy {
+/*
+ * What the options ask check_scenario for; a directed schedule's phases
+ * checked against the run's `tasks`, before any work.
+ */
+function check_options(opts: CheckOpts, tasks: readonly string[]): CheckOptions {
+  const time_ms = opts.time === undefined ? {} : { time_ms: opts.time * 1000 };
   if (opts.strategy === 'directed') {
     if (!opts.phases) throw new UsageError('--strategy directed needs --phases TASK:OP:NAME,...');
     if (opts.shard || (opts.jobs ?? 1) > 1)
       throw new UsageError('--shard and --jobs split a search, not a directed schedule');
-    const phases = opts.phases;
     try {
-      return new Directed(parse_phases(phases, tasks));
+      return { strategy: 'directed', phases: parse_phases(opts.phases, tasks), ...time_ms };
     } catch (e) {
       throw new UsageError(`--phases: ${(e as Error).message}`);
     }
   }
   if (opts.phases) throw new UsageError('--phases goes with --strategy directed');
-  return search_strategy(opts.strategy as SearchStrategy, { ...opts, shard });
+  const { seed, schedules, depth, bound } = opts;
+  return {
+    strategy: opts.strategy as SearchStrategy,
+    seed,
+    schedules,
+    depth,
+    bound,
+    shard: opts.shard ?? WHOLE,
+    jobs: opts.jobs ?? 1,
+    ...time_ms,
+  };
 }
 
 /*
- * explorer.check() with `strategy`; a directed schedule whose phases the
- * run never reached is bad usage (the phases name what never happens), not a clean run.
+ * check_scenario(); a directed schedule whose phases the run never
+ * reached is bad usage (the phases name what never happens), not a clean run.
  */
-function explore_directed(
-  explorer: Explorer,
-  strategy: Strategy,
-  time_ms: number | undefined,
+async function check_or_usage(
+  s: Scenario,
+  cfg: RunConfig,
+  options: CheckOptions,
   tasks: readonly string[],
-): CheckResult {
+): Promise<CheckOutcome> {
   try {
-    return explorer.check(strategy, time_ms === undefined ? {} : { time_ms });
+    return await check_scenario(s, cfg, options);
   } catch (e) {
     if (e instanceof PhaseNotReached)
       throw new UsageError(`--phases: ${e.message} (${tasks_text(tasks)})`);
@@ -121,69 +131,52 @@ export async function cmd_check(
   const cfg = config_for(s, opts);
   as_usage(() => check_explorable(s, cfg.params));
   // A bad --strategy or --phases is bad usage: say so before booting the model.
-  const shard = opts.shard ?? WHOLE;
-  const tasks = Array.from({ length: cfg.cpus + s.kthreads.length }, (_, t) =>
-    task_name(s, cfg, t),
-  );
-  const strategy = make_strategy(opts, shard, tasks);
+  const tasks = run_tasks(s, cfg);
+  const options = check_options(opts, tasks);
   const html = opts.html === undefined ? undefined : new OutputFile('--html', opts.html);
-  const explorer = new Explorer(s, cfg);
-  const time_ms = opts.time === undefined ? undefined : opts.time * 1000;
-  const jobs = opts.jobs ?? 1;
-  const parts =
-    jobs > 1
-      ? await run_parallel(
-          {
-            scenario: s.name,
-            cfg,
-            strategy: opts.strategy as SearchStrategy,
-            options: { ...opts, shard },
-            ...(time_ms === undefined ? {} : { time_ms }),
-          },
-          jobs,
-        )
-      : [part_result(shard, strategy, explore_directed(explorer, strategy, time_ms, tasks))];
-  const r = merge_results(parts);
-  // The jobs' parts together are this shard: its bound is what every part proved.
-  const proved = lowest_proved(parts);
-  // A random walk's or PCT's failure, retold with the fewest preemptions DFS finds.
-  const bug =
-    r.bug && (opts.strategy === 'random' || opts.strategy === 'pct')
-      ? explorer.fewest_preemptions(r.bug, MINIMIZE_MS)
-      : r.bug;
+  const r = await check_or_usage(s, cfg, options, tasks);
   const label = `${s.name}${cfg.variant ? ` --variant ${cfg.variant}` : ''}`;
-  const pct = strategy instanceof Pct ? strategy.bound(explorer.exec.nr_tasks) : null;
   // Only a failure has a schedule worth drawing.
-  if (html && bug) write_timeline(html, explorer, bug, decode_replay(bug.replay).choices, label);
+  if (html && r.bug)
+    write_timeline(html, r.explorer, r.bug, decode_replay(r.bug.replay).choices, label);
   else if (html) console.error(`mmlab check: no failing schedule, ${html.path} not written`);
-  if (opts.json) {
-    console.log(
-      JSON.stringify({
-        ...run_json(s, cfg),
-        strategy: opts.strategy,
-        seed: opts.seed,
-        shard: shard_name(shard),
-        jobs,
-        bug: bug_json(bug),
-        ...(bug && r.bug && bug !== r.bug ? { found_preemptions: r.bug.preemptions } : {}),
-        schedules: r.schedules,
-        steps: r.steps,
-        elapsed_ms: Math.round(r.elapsed_ms * 10) / 10,
-        ...(proved !== null
-          ? {
-              bound: opts.bound,
-              proved_bound: proved,
-              budget_exhausted: r.exhausted !== null,
-              ...(r.exhausted ? { exhausted: r.exhausted } : {}),
-            }
-          : {}),
-        ...(pct !== null ? { pct_probability: pct } : {}),
-      }),
-    );
-  } else if (bug) {
+  if (opts.json) console.log(JSON.stringify(outcome_json(s, cfg, opts, r)));
+  else print_outcome(label, opts, r);
+  return r.bug ? EXIT_BUG : EXIT_OK;
+}
+
+/* The result as `mmlab check --json` prints it (and `mmlab merge` reads a part). */
+function outcome_json(s: Scenario, cfg: RunConfig, opts: CheckOpts, r: CheckOutcome): object {
+  return {
+    ...run_json(s, cfg),
+    strategy: opts.strategy,
+    seed: opts.seed,
+    shard: shard_name(opts.shard ?? WHOLE),
+    jobs: opts.jobs ?? 1,
+    bug: bug_json(r.bug),
+    ...(r.found_preemptions !== null ? { found_preemptions: r.found_preemptions } : {}),
+    schedules: r.schedules,
+    steps: r.steps,
+    elapsed_ms: Math.round(r.elapsed_ms * 10) / 10,
+    ...(r.proved_bound !== null
+      ? {
+          bound: opts.bound,
+          proved_bound: r.proved_bound,
+          budget_exhausted: r.exhausted !== null,
+          ...(r.exhausted ? { exhausted: r.exhausted } : {}),
+        }
+      : {}),
+    ...(r.pct !== null ? { pct_probability: r.pct.probability } : {}),
+  };
+}
+
+/* The result on the terminal: the bug, or a clean run and what it proved; PCT's bound. */
+function print_outcome(label: string, opts: CheckOpts, r: CheckOutcome): void {
+  const { bug, pct } = r;
+  if (bug) {
     const retold =
-      bug !== r.bug
-        ? `, retold by dfs with ${bug.preemptions} (found with ${r.bug!.preemptions})`
+      r.found_preemptions !== null
+        ? `, retold by dfs with ${bug.preemptions} (found with ${r.found_preemptions})`
         : '';
     print_bug(
       bug,
@@ -197,22 +190,21 @@ export async function cmd_check(
     console.log(
       `${green('clean')}: ${label}, ${r.schedules} schedules, ${r.steps} steps in ${r.elapsed_ms.toFixed(0)} ms${rate} [${opts.strategy}, seed ${opts.seed}]`,
     );
-    if (proved !== null) {
+    if (r.proved_bound !== null) {
       const budget =
         r.exhausted === 'time'
           ? `the --time budget of ${opts.time} s`
           : `the budget of ${opts.schedules} schedule${opts.schedules === 1 ? '' : 's'}`;
-      const line = proved_line(proved, opts.bound, r.exhausted, budget);
+      const line = proved_line(r.proved_bound, opts.bound, r.exhausted, budget);
       if (line) console.log(line);
     }
   }
-  if (pct !== null && !opts.json)
+  if (pct !== null)
     console.log(
       dim(
-        `PCT depth ${opts.depth}: each schedule finds a bug of depth ${opts.depth} with probability >= ${pct.toExponential(2)} (1/(n k^(d-1)), n = ${explorer.exec.nr_tasks} tasks, k = the longest schedule's choices)`,
+        `PCT depth ${opts.depth}: each schedule finds a bug of depth ${opts.depth} with probability >= ${pct.probability.toExponential(2)} (1/(n k^(d-1)), n = ${pct.tasks} tasks, k = the longest schedule's choices)`,
       ),
     );
-  return bug ? EXIT_BUG : EXIT_OK;
 }
 
 /**
@@ -236,84 +228,50 @@ export function proved_line(
   return `${explored}; ${budget} ended the search before bound ${next}${short} (raise --${exhausted})`;
 }
 
-/** How long a random walk's failure may be re-searched for fewer preemptions. */
-export const MINIMIZE_MS = 3000;
-
 export interface CatalogueOpts {
   catalogue?: boolean;
   seeds?: number;
   stress?: number;
 }
 
-/*
- * Each seed variant natively, for comparison: half the time on mm-stress
- * (everything at once, for as long as it runs), half on the catalogue's
- * own scenario run again and again, each run on fresh worker threads.
- * Natively there is no KASAN: a bug shows only by what it breaks.
- */
-export async function stress_comparison(seconds_each: number, progress: (what: string) => void) {
-  const stress = find_scenario('mm-stress');
-  const out = [];
-  for (const c of CATALOGUE) {
-    progress(`${c.variant}: mm-stress natively for ${seconds_each / 2} s`);
-    const cfg = make_config(stress, { policy: c.policy, variant: c.variant, params: { iters: 0 } });
-    const r = await run_native(stress, cfg, { seconds: seconds_each / 2 });
-    const s = find_scenario(c.scenario);
-    const race_cfg = make_config(s, { policy: c.policy, variant: c.variant, params: c.params });
-    progress(`${c.variant}: ${c.scenario} natively for ${seconds_each / 2} s`);
-    const t0 = performance.now();
-    let runs = 0;
-    let race_bug: string | null = null;
-    while (race_bug === null && performance.now() - t0 < (seconds_each / 2) * 1000) {
-      const one = await run_native(s, race_cfg, { watchdog_ms: 2000 });
-      runs++;
-      race_bug = one.bug?.class ?? null;
-    }
-    out.push({
-      variant: c.variant,
-      policy: c.policy,
-      stress_found: r.bug !== null,
-      stress_class: r.bug?.class ?? null,
-      stress_ms: Math.round(r.elapsed_ms),
-      stress_steps: r.steps.reduce((a, b) => a + b, 0),
-      scenario: c.scenario,
-      scenario_runs: runs,
-      scenario_found: race_bug !== null,
-      scenario_class: race_bug,
-      scenario_ms: Math.round(performance.now() - t0),
-    });
-  }
-  return out;
-}
+const DEFAULT_SEEDS = 10;
+const DEFAULT_CATALOGUE_TIME_S = 10;
 
 export async function cmd_catalogue(opts: CheckOpts & CatalogueOpts): Promise<number> {
   const progress = (what: string) => {
     if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${what}`);
   };
-  const cat = run_catalogue({
-    seeds: opts.seeds ?? 10,
+  const r = await check_catalogue({
+    seeds: opts.seeds ?? DEFAULT_SEEDS,
     schedules: opts.schedules,
-    time_ms: (opts.time ?? 10) * 1000,
+    time_ms: (opts.time ?? DEFAULT_CATALOGUE_TIME_S) * 1000,
     progress,
+    ...(opts.stress === undefined ? {} : { stress_s: opts.stress }),
   });
-  const stress = opts.stress === undefined ? null : await stress_comparison(opts.stress, progress);
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-  const ok = cat.entries.every((e) => e.found && e.fixed_clean);
-  if (opts.json) {
-    console.log(
-      JSON.stringify({
-        entries: cat.entries.map((e) => ({
-          ...e,
-          median_ms: Math.round(e.median_ms * 10) / 10,
-          worst_ms: Math.round(e.worst_ms * 10) / 10,
-          fixed_ms: Math.round(e.fixed_ms * 10) / 10,
-        })),
-        schedules_per_s: Math.round(cat.schedules_per_s),
-        ...(stress ? { stress } : {}),
-      }),
-    );
-    return ok ? EXIT_OK : EXIT_BUG;
+  if (opts.json) console.log(JSON.stringify(catalogue_json(r)));
+  else {
+    print_catalogue(r.catalogue, opts);
+    if (r.stress) print_stress(r.stress, opts.stress!);
   }
+  return r.passed ? EXIT_OK : EXIT_BUG;
+}
+
+function catalogue_json({ catalogue, stress }: CatalogueCheck): object {
+  return {
+    entries: catalogue.entries.map((e) => ({
+      ...e,
+      median_ms: Math.round(e.median_ms * 10) / 10,
+      worst_ms: Math.round(e.worst_ms * 10) / 10,
+      fixed_ms: Math.round(e.fixed_ms * 10) / 10,
+    })),
+    schedules_per_s: Math.round(catalogue.schedules_per_s),
+    ...(stress ? { stress } : {}),
+  };
+}
+
+/* The catalogue as a table, one seed variant a row, and the budget it ran on. */
+function print_catalogue(cat: Catalogue, opts: CheckOpts & CatalogueOpts): void {
   const widths = [38, 4, 16, 10, 8, 6, 9, 9, 13, 7];
   console.log(
     bold(
@@ -362,25 +320,26 @@ export async function cmd_catalogue(opts: CheckOpts & CatalogueOpts): Promise<nu
   }
   console.log(
     dim(
-      `median and worst over ${opts.seeds ?? 10} seeds, each search (and the fixed kernel's) within ${opts.schedules} schedules and ${opts.time ?? 10} s; schedules median/worst; ${Math.round(cat.schedules_per_s)} schedules/s`,
+      `median and worst over ${opts.seeds ?? DEFAULT_SEEDS} seeds, each search (and the fixed kernel's) within ${opts.schedules} schedules and ${opts.time ?? DEFAULT_CATALOGUE_TIME_S} s; schedules median/worst; ${Math.round(cat.schedules_per_s)} schedules/s`,
     ),
   );
-  if (stress) {
-    console.log('');
-    console.log(
-      bold(
-        `the same bugs natively (no KASAN, no schedule control), ${opts.stress} s each: mm-stress, then the catalogue's scenario over and over`,
-      ),
-    );
-    for (const r of stress) {
-      const a = r.stress_found
-        ? red(`mm-stress: ${r.stress_class} after ${seconds(r.stress_ms)}`)
-        : `mm-stress: not found (${seconds(r.stress_ms)}, ${r.stress_steps} steps)`;
-      const b = r.scenario_found
-        ? red(`${r.scenario}: ${r.scenario_class} in run ${r.scenario_runs}`)
-        : `${r.scenario}: not found in ${r.scenario_runs} runs`;
-      console.log(`  ${r.variant.padEnd(38)}  ${a}; ${b}`);
-    }
+}
+
+/* The native comparison, `seconds_each` a variant: one line each. */
+function print_stress(stress: readonly StressComparison[], seconds_each: number): void {
+  console.log('');
+  console.log(
+    bold(
+      `the same bugs natively (no KASAN, no schedule control), ${seconds_each} s each: mm-stress, then the catalogue's scenario over and over`,
+    ),
+  );
+  for (const r of stress) {
+    const a = r.stress_found
+      ? red(`mm-stress: ${r.stress_class} after ${seconds(r.stress_ms)}`)
+      : `mm-stress: not found (${seconds(r.stress_ms)}, ${r.stress_steps} steps)`;
+    const b = r.scenario_found
+      ? red(`${r.scenario}: ${r.scenario_class} in run ${r.scenario_runs}`)
+      : `${r.scenario}: not found in ${r.scenario_runs} runs`;
+    console.log(`  ${r.variant.padEnd(38)}  ${a}; ${b}`);
   }
-  return ok ? EXIT_OK : EXIT_BUG;
 }

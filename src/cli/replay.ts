@@ -1,6 +1,6 @@
 /* mmlab replay STRING: a schedule printed by check, replayed bit for bit. */
-import { Explorer } from '../check/explorer.js';
-import { decode_replay, hex32 } from '../check/replay.js';
+import { decode_replay } from '../check/replay.js';
+import { type Replayed, ReplayMismatch, replay_schedule } from '../check/replay_schedule.js';
 import {
   bug_json,
   config_for,
@@ -23,36 +23,30 @@ export function cmd_replay(str: string, opts: { json?: boolean; html?: string })
     variant: rec.variant,
     param: rec.params,
   });
-  const explorer = new Explorer(s, cfg);
-  let outcome: ReturnType<Explorer['trace']>['outcome'];
-  let trace: ReturnType<Explorer['trace']>['trace'];
+  let r: Replayed;
   try {
-    ({ outcome, trace } = explorer.trace(rec.choices, rec.hash));
+    r = replay_schedule(s, cfg, rec.choices, rec.hash);
   } catch (e) {
-    // The schedule does not fit this scenario: a mismatch, not bad usage.
-    if (opts.json) console.log(JSON.stringify({ bug: null, mismatch: (e as Error).message }));
-    else console.error(`mmlab replay: ${(e as Error).message}`);
+    if (!(e instanceof ReplayMismatch)) throw e;
+    if (opts.json) console.log(JSON.stringify({ bug: null, mismatch: e.message }));
+    else console.error(`mmlab replay: ${e.message}`);
     return EXIT_BUG;
   }
-  const report = outcome.bug ? explorer.report(outcome) : null;
-  if (html) write_timeline(html, explorer, report, rec.choices, s.name);
+  if (html) write_timeline(html, r.explorer, r.bug, rec.choices, s.name);
   if (opts.json) {
     console.log(
       JSON.stringify({
         ...run_json(s, cfg),
-        bug: bug_json(report),
-        steps: outcome.steps,
-        hash: report?.hash ?? hex32(outcome.hash),
+        bug: bug_json(r.bug),
+        steps: r.steps,
+        hash: r.hash,
       }),
     );
-  } else if (report) {
-    print_bug(
-      report,
-      dim(`replayed ${outcome.steps} steps bit for bit (trace hash ${report.hash})`),
-    );
+  } else if (r.bug) {
+    print_bug(r.bug, dim(`replayed ${r.steps} steps bit for bit (trace hash ${r.bug.hash})`));
   } else {
-    console.log(explorer.table(trace, -1));
-    console.log(`${green('no bug')}: replayed ${outcome.steps} steps of ${s.name} bit for bit`);
+    console.log(r.table);
+    console.log(`${green('no bug')}: replayed ${r.steps} steps of ${s.name} bit for bit`);
   }
-  return report ? EXIT_BUG : EXIT_OK;
+  return r.bug ? EXIT_BUG : EXIT_OK;
 }

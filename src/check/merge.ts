@@ -1,0 +1,143 @@
+/*
+ * The parts of a sharded search, as `mmlab check --shard I/N --json`
+ * wrote them, read back: each checked to be a part's result, all of one
+ * run and one split, each part once, then merged into the result of the
+ * whole.
+ */
+import {
+  type Exhausted,
+  type Merged,
+  merge_results,
+  type PartResult,
+  parse_shard,
+  shard_name,
+} from './parallel.js';
+
+/* The fields of `mmlab check --json` that say which run a part belongs to. */
+const RUN_KEYS = ['scenario', 'policy', 'variant', 'cpus', 'params', 'strategy', 'seed'] as const;
+/* The same, present in DFS parts only. */
+const DFS_RUN_KEYS = ['bound'] as const;
+
+/** A bug as `mmlab check --json` writes it. */
+export type BugJson = { readonly preemptions: number; readonly replay: string } & Record<
+  string,
+  unknown
+>;
+type Part = Record<string, unknown> & PartResult<BugJson>;
+
+/** A document, and where it came from (its file), as error messages name it. */
+export interface PartDocument {
+  readonly source: string;
+  readonly doc: unknown;
+}
+
+/** A document that is not a part, or not one of the run the others are: the message names its source. */
+export class PartError extends Error {
+  override name = 'PartError';
+}
+
+export interface MergedRun {
+  /** The run the parts belong to, as its first part names it (`bound` for DFS). */
+  readonly run: Readonly<Record<string, unknown>>;
+  /** The parts the search was split into. */
+  readonly split: number;
+  /** DFS: the bound the parts searched to. */
+  readonly bound: number;
+  readonly merged: Merged<BugJson>;
+}
+
+/* What `doc` is, for a message about a document that is not an object. */
+function kind(doc: unknown): string {
+  if (doc === null) return 'null';
+  return Array.isArray(doc) ? 'an array' : `a ${typeof doc}`;
+}
+
+const count = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/* Why `doc` is not a part's result, or null. */
+function not_a_part(doc: Record<string, unknown>): string | null {
+  if (typeof doc.shard !== 'string' || !parse_shard(doc.shard)) return "no shard 'I/N'";
+  if (!count(doc.schedules) || !count(doc.steps)) return 'no count of schedules and steps';
+  const bug = doc.bug;
+  if (bug !== null && bug !== undefined) {
+    const b = bug as Record<string, unknown>;
+    if (typeof bug !== 'object' || !count(b.preemptions) || typeof b.replay !== 'string')
+      return 'a bug without preemptions or replay';
+  }
+  const proved = doc.proved_bound;
+  if (proved !== undefined && (!Number.isSafeInteger(proved) || (proved as number) < -1))
+    return `a proved_bound of ${JSON.stringify(proved)}`;
+  if (![undefined, 'schedules', 'time'].includes(doc.exhausted as string | undefined))
+    return `an exhausted budget of ${JSON.stringify(doc.exhausted)}`;
+  for (const k of RUN_KEYS) if (!(k in doc)) return `no '${k}'`;
+  return null;
+}
+
+/* One `mmlab check --shard I/N --json` result, checked. */
+function as_part({ source, doc }: PartDocument): Part {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new PartError(`${source}: not a result of mmlab check --json (it holds ${kind(doc)})`);
+  const d = doc as Record<string, unknown>;
+  const why = not_a_part(d);
+  if (why) throw new PartError(`${source}: not a result of mmlab check --json (${why})`);
+  return {
+    ...d,
+    shard: parse_shard(d.shard as string)!,
+    bug: (d.bug ?? null) as BugJson | null,
+    schedules: d.schedules as number,
+    steps: d.steps as number,
+    elapsed_ms: Number(d.elapsed_ms ?? 0),
+    proved_bound: (d.proved_bound ?? null) as number | null,
+    exhausted: (d.exhausted ?? null) as Exhausted | null,
+  };
+}
+
+/* Parts of one run, each part once, all of one split; else the first source that is not. */
+function check_parts(sources: readonly string[], parts: readonly Part[]): void {
+  const first = parts[0]!;
+  const seen = new Map<number, string>();
+  for (const [i, p] of parts.entries()) {
+    for (const k of [...RUN_KEYS, ...DFS_RUN_KEYS]) {
+      if (JSON.stringify(p[k]) !== JSON.stringify(first[k]))
+        throw new PartError(
+          `${sources[i]}: ${k} ${JSON.stringify(p[k])} differs from ${sources[0]}'s ${JSON.stringify(first[k])}: parts of different runs`,
+        );
+    }
+    const name = shard_name(p.shard);
+    if (p.shard.count !== first.shard.count)
+      throw new PartError(
+        `${sources[i]}: part ${name} of a search split in ${p.shard.count}, ${sources[0]} part ${shard_name(first.shard)} of one split in ${first.shard.count}: parts of different splits`,
+      );
+    const again = seen.get(p.shard.index);
+    if (again !== undefined)
+      throw new PartError(
+        `${sources[i]}: part ${name} again (${again} is part ${name}): each part merges once`,
+      );
+    seen.set(p.shard.index, sources[i]!);
+  }
+}
+
+/**
+ * The parts in `docs`, at least one, merged; PartError names the first
+ * document (in their order) that is not a part of the first one's run.
+ * Each document is taken from `docs` only once those before it passed.
+ */
+export function merge_parts(docs: Iterable<PartDocument>): MergedRun {
+  const sources: string[] = [];
+  const parts: Part[] = [];
+  for (const d of docs) {
+    parts.push(as_part(d));
+    sources.push(d.source);
+  }
+  if (parts.length === 0) throw new PartError('no parts to merge');
+  check_parts(sources, parts);
+  const first = parts[0]!;
+  const run: Record<string, unknown> = {};
+  for (const k of [...RUN_KEYS, ...DFS_RUN_KEYS]) run[k] = first[k];
+  return {
+    run,
+    split: first.shard.count,
+    bound: Number(first.bound),
+    merged: merge_results(parts),
+  };
+}

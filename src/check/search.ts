@@ -1,0 +1,131 @@
+/*
+ * One check of a scenario, as `mmlab check` runs it: the search on this
+ * thread or split among worker threads, the parts merged, what a clean
+ * DFS proved, and a random walk's or PCT's failure retold with the
+ * fewest preemptions DFS finds.
+ */
+import type { Strategy } from '../runtime/executors/explore.js';
+import { type RunConfig, type Scenario, task_name } from '../runtime/scenario.js';
+import { type Shard, WHOLE } from './dfs.js';
+import { type BugReport, Explorer } from './explorer.js';
+import {
+  type Exhausted,
+  lowest_proved,
+  merge_results,
+  part_result,
+  run_parallel,
+  type ShardResult,
+} from './parallel.js';
+import {
+  Directed,
+  Pct,
+  type Phase,
+  type SearchOptions,
+  type SearchStrategy,
+  search_strategy,
+} from './strategy.js';
+
+/** How long a random walk's failure may be re-searched for fewer preemptions. */
+export const MINIMIZE_MS = 3000;
+
+/** A search: `jobs` parts of `shard` at once (1: on this thread). */
+export interface SearchCheck extends SearchOptions {
+  readonly strategy: SearchStrategy;
+  readonly shard: Shard;
+  readonly jobs: number;
+}
+
+/** One schedule written by hand: never split, never retold. */
+export interface DirectedCheck {
+  readonly strategy: 'directed';
+  readonly phases: readonly Phase[];
+}
+
+export type CheckOptions = (SearchCheck | DirectedCheck) & {
+  /** Stop each part after this many milliseconds even if schedules remain. */
+  readonly time_ms?: number;
+};
+
+export interface CheckOutcome {
+  /** The bug to report: the one found, or its retelling with fewer preemptions. */
+  readonly bug: BugReport | null;
+  /** The preemptions of the bug as found, when `bug` retells it; null otherwise. */
+  readonly found_preemptions: number | null;
+  /** Over all parts. */
+  readonly schedules: number;
+  readonly steps: number;
+  /** The longest part: the wall time when they ran side by side. */
+  readonly elapsed_ms: number;
+  /** DFS: the bound every part proved (-1: none); null for other strategies. */
+  readonly proved_bound: number | null;
+  /** DFS: the budget that ended the search before its bound, if one did. */
+  readonly exhausted: Exhausted | null;
+  /** PCT: its probability bound for one schedule, over `tasks` tasks. */
+  readonly pct: { readonly probability: number; readonly tasks: number } | null;
+  /** The explorer that ran it, for the timeline of its bug. */
+  readonly explorer: Explorer;
+}
+
+/** The tasks of a run as a directed schedule's phases number them: the CPUs, then the kthreads. */
+export function run_tasks(s: Scenario, cfg: RunConfig): string[] {
+  return Array.from({ length: cfg.cpus + s.kthreads.length }, (_, t) => task_name(s, cfg, t));
+}
+
+/*
+ * The parts of the search: on this thread, or `jobs` on worker threads
+ * (the strategy made here then runs nowhere). A directed schedule whose
+ * phases the run never reached throws PhaseNotReached.
+ */
+async function search_parts(
+  explorer: Explorer,
+  o: CheckOptions,
+  strategy: Strategy,
+): Promise<ShardResult[]> {
+  const budget = o.time_ms === undefined ? {} : { time_ms: o.time_ms };
+  const shard = o.strategy === 'directed' ? WHOLE : o.shard;
+  if (o.strategy === 'directed' || o.jobs === 1)
+    return [part_result(shard, strategy, explorer.check(strategy, budget))];
+  const { seed, schedules, depth, bound } = o;
+  return run_parallel(
+    {
+      scenario: explorer.scenario.name,
+      cfg: explorer.cfg,
+      strategy: o.strategy,
+      options: { seed, schedules, depth, bound, shard },
+      ...budget,
+    },
+    o.jobs,
+  );
+}
+
+/** Check `s` under `cfg` as `o` says. */
+export async function check_scenario(
+  s: Scenario,
+  cfg: RunConfig,
+  o: CheckOptions,
+): Promise<CheckOutcome> {
+  const strategy =
+    o.strategy === 'directed' ? new Directed(o.phases) : search_strategy(o.strategy, o);
+  const explorer = new Explorer(s, cfg);
+  const parts = await search_parts(explorer, o, strategy);
+  const r = merge_results(parts);
+  // A random walk's or PCT's failure, retold with the fewest preemptions DFS finds.
+  const bug =
+    r.bug && (o.strategy === 'random' || o.strategy === 'pct')
+      ? explorer.fewest_preemptions(r.bug, MINIMIZE_MS)
+      : r.bug;
+  const tasks = explorer.exec.nr_tasks;
+  return {
+    bug,
+    found_preemptions: r.bug && bug !== r.bug ? r.bug.preemptions : null,
+    schedules: r.schedules,
+    steps: r.steps,
+    elapsed_ms: r.elapsed_ms,
+    // The jobs' parts together are this shard: its bound is what every part proved.
+    proved_bound: lowest_proved(parts),
+    exhausted: r.exhausted,
+    // With jobs > 1 `strategy` ran nowhere: PCT's k is then the one it starts from.
+    pct: strategy instanceof Pct ? { probability: strategy.bound(tasks), tasks } : null,
+    explorer,
+  };
+}

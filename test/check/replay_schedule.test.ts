@@ -1,0 +1,56 @@
+/*
+ * A recorded schedule replayed: the bug it recorded, with the hash it
+ * recorded; a schedule that does not fit is a mismatch.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Explorer } from '../../src/check/explorer.js';
+import { decode_replay, hex32 } from '../../src/check/replay.js';
+import { ReplayMismatch, replay_schedule } from '../../src/check/replay_schedule.js';
+import { RandomWalk } from '../../src/check/strategy.js';
+import { make_config } from '../../src/runtime/scenario.js';
+import { find_scenario } from '../../src/scenarios/index.js';
+
+/* Seed 000's schedule, as README.md prints it. */
+const SEED_000 =
+  'm1:fault-vs-munmap:c=2,p=vma-rwsem,v=seed000-up-read-without-rcu:0x51.1x48.0x5.1x98.2x29.0x1:52693500';
+
+function replay(text: string) {
+  const rec = decode_replay(text);
+  const s = find_scenario(rec.scenario);
+  const cfg = make_config(s, { cpus: rec.cpus, policy: rec.policy, variant: rec.variant });
+  return replay_schedule(s, cfg, rec.choices, rec.hash);
+}
+
+test('a recorded failure replays to its bug and its hash', () => {
+  const r = replay(SEED_000);
+  assert.equal(r.bug?.class, 'use-after-free');
+  assert.equal(r.hash, '52693500');
+  assert.equal(r.bug?.replay, SEED_000);
+  assert.equal(r.table, null);
+});
+
+test('a schedule without a bug replays to its hash and the table of its steps', () => {
+  const s = find_scenario('fault-vs-munmap');
+  const cfg = make_config(s, { policy: 'vma-rwsem' });
+  const walk = new RandomWalk(1, 1);
+  walk.begin(0);
+  const out = new Explorer(s, cfg).exec.run(walk);
+  assert.equal(out.bug, null);
+  const r = replay_schedule(s, cfg, out.choices, out.hash);
+  assert.equal(r.bug, null);
+  assert.equal(r.steps, out.steps);
+  assert.equal(r.hash, hex32(out.hash));
+  assert.match(r.table ?? '', /^ {2}step {2}cpu0/);
+});
+
+test('an altered hash, or a schedule that does not fit, is a mismatch', () => {
+  assert.throws(
+    () => replay(SEED_000.replace(/00$/, '01')),
+    (e) => e instanceof ReplayMismatch && /trace hash mismatch/.test(e.message),
+  );
+  assert.throws(
+    () => replay(SEED_000.replace('0x51.', '0x2.')),
+    (e) => e instanceof ReplayMismatch,
+  );
+});
