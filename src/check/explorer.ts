@@ -88,15 +88,16 @@ export class Explorer {
   }
 
   /**
-   * The same bug with fewer preemptions, if DFS finds one within `time_ms`:
-   * it raises its bound from 0, so what it finds first has the fewest. A
-   * random walk or PCT reports schedules full of switches that do not
-   * matter; the shortest story is the one to read.
+   * The same bug with fewer preemptions, if DFS finds one within
+   * `schedules`: it raises its bound from 0, so what it finds first has the
+   * fewest. A random walk or PCT reports schedules full of switches that do
+   * not matter; the shortest story is the one to read. The budget is
+   * schedules, not time, so that the story told (and its replay string)
+   * is the same on a busy machine as on an idle one.
    */
-  fewest_preemptions(bug: BugReport, time_ms: number): BugReport {
+  fewest_preemptions(bug: BugReport, schedules: number): BugReport {
     if (bug.preemptions === 0) return bug;
-    const r = this.check(new BoundedDfs(bug.preemptions - 1, Number.MAX_SAFE_INTEGER), {
-      time_ms,
+    const r = this.check(new BoundedDfs(bug.preemptions - 1, schedules), {
       bug_class: bug.class,
     });
     return r.bug ?? bug;

@@ -25,8 +25,8 @@ import {
   search_strategy,
 } from './strategy.js';
 
-/** How long a random walk's failure may be re-searched for fewer preemptions. */
-export const MINIMIZE_MS = 3000;
+/** How many schedules a random walk's failure may be re-searched for fewer preemptions. */
+export const MINIMIZE_SCHEDULES = 5000;
 
 /** A search: `jobs` parts of `shard` at once (1: on this thread). */
 export interface SearchCheck extends SearchOptions {
@@ -112,7 +112,7 @@ export async function check_scenario(
   // A random walk's or PCT's failure, retold with the fewest preemptions DFS finds.
   const bug =
     r.bug && (o.strategy === 'random' || o.strategy === 'pct')
-      ? explorer.fewest_preemptions(r.bug, MINIMIZE_MS)
+      ? explorer.fewest_preemptions(r.bug, MINIMIZE_SCHEDULES)
       : r.bug;
   const tasks = explorer.exec.nr_tasks;
   return {
