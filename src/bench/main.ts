@@ -21,6 +21,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Explorer } from '../check/explorer.js';
+import { instantiate, make_config, run_native, run_timing } from '../check/kernel.js';
 import { Rng } from '../check/random.js';
 import { scenario as fault_vs_munmap } from '../check/scenarios/fault_vs_munmap.js';
 import { scenario as lock_selftest } from '../check/scenarios/lock_selftest.js';
@@ -37,12 +38,9 @@ import {
 import { DEFAULT_POLICY, POLICIES, POLICY_MMAP_LOCK } from '../kernel/mm/policy.js';
 import { random_script } from '../oracle/gen.js';
 import { Progress } from '../report/progress.js';
-import { run_native } from '../runtime/executors/native.js';
 import { ctrl_words } from '../runtime/executors/native_ctrl.js';
 import { NativeCpu } from '../runtime/executors/native_worker.js';
-import { run_timing } from '../runtime/executors/timing.js';
 import { PROFILES } from '../runtime/executors/timing_costs.js';
-import { instantiate, make_config } from '../runtime/scenario.js';
 import { parse_script } from '../script/parse.js';
 import { run_model } from '../script/run_model.js';
 import { run_native_points } from './bench.js';

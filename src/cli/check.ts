@@ -8,6 +8,7 @@ import { InvalidArgumentError } from 'commander';
 import { CATALOGUE, run_catalogue } from '../check/catalogue.js';
 import { type Shard, WHOLE } from '../check/dfs.js';
 import { type CheckResult, Explorer } from '../check/explorer.js';
+import { make_config, run_native } from '../check/kernel.js';
 import {
   type Exhausted,
   lowest_proved,
@@ -29,8 +30,7 @@ import {
   tasks_text,
 } from '../check/strategy.js';
 import type { Strategy } from '../runtime/executors/explore.js';
-import { run_native } from '../runtime/executors/native.js';
-import { check_explorable, make_config, task_name } from '../runtime/scenario.js';
+import { check_explorable, task_name } from '../runtime/scenario.js';
 import {
   bug_json,
   config_for,

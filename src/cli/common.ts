@@ -15,10 +15,11 @@ import {
 import { dirname, resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import type { BugReport, Explorer } from '../check/explorer.js';
+import { make_config } from '../check/kernel.js';
 import { find_scenario } from '../check/scenarios/index.js';
 import { timeline_html } from '../check/timeline.js';
 import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';
-import { make_config, type RunConfig, type Scenario } from '../runtime/scenario.js';
+import type { RunConfig, Scenario } from '../runtime/scenario.js';
 import { bold, red } from './style.js';
 import { as_usage, UsageError } from './usage.js';
 

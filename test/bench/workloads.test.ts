@@ -12,10 +12,9 @@ import { test } from 'node:test';
 import { NATIVE_RUNS, run_bench, run_native_points } from '../../src/bench/bench.js';
 import type { BenchResult } from '../../src/bench/result.js';
 import { find_workload, WORKLOADS } from '../../src/bench/workloads/index.js';
+import { make_config, run_timing } from '../../src/check/kernel.js';
 import { POLICIES } from '../../src/kernel/mm/policy.js';
-import { run_timing } from '../../src/runtime/executors/timing.js';
 import { PROFILES } from '../../src/runtime/executors/timing_costs.js';
-import { make_config } from '../../src/runtime/scenario.js';
 
 const timing = (name: string, policy: string, cpus: number): Promise<BenchResult> =>
   run_bench({ workload: find_workload(name), policy, executor: 'timing', cpus });

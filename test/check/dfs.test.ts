@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BoundedDfs, type Shard } from '../../src/check/dfs.js';
 import { Explorer } from '../../src/check/explorer.js';
+import { make_config } from '../../src/check/kernel.js';
 import { merge_results, part_result } from '../../src/check/parallel.js';
 import { scenario as fault_vs_munmap } from '../../src/check/scenarios/fault_vs_munmap.js';
 import { VARIANT_UP_READ_WITHOUT_RCU } from '../../src/kernel/mm/mmap_lock.js';
-import { make_config } from '../../src/runtime/scenario.js';
 
 function dfs(
   variant: string,

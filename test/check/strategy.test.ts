@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Explorer } from '../../src/check/explorer.js';
+import { make_config } from '../../src/check/kernel.js';
 import { scenario as fault_vs_munmap } from '../../src/check/scenarios/fault_vs_munmap.js';
 import { Directed, Pct, PhaseNotReached, parse_phases } from '../../src/check/strategy.js';
 import { Op } from '../../src/runtime/ops.js';
-import { make_config } from '../../src/runtime/scenario.js';
 
 test('phases parse into until, steps and drain', () => {
   assert.deepEqual(parse_phases('1:fetch_add:vm_refcnt,0:+2,2:*'), [

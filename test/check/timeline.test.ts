@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type BugReport, Explorer } from '../../src/check/explorer.js';
+import { make_config } from '../../src/check/kernel.js';
 import { decode_replay } from '../../src/check/replay.js';
 import { scenario as selftest } from '../../src/check/scenarios/lock_selftest.js';
 import { scenario as vma_races } from '../../src/check/scenarios/vma_races.js';
@@ -12,7 +13,6 @@ import { Directed, parse_phases, RandomWalk } from '../../src/check/strategy.js'
 import { timeline_html } from '../../src/check/timeline.js';
 import { VARIANT_BROKEN_SPINLOCK } from '../../src/kernel/locking/spinlock.js';
 import type { StepRecord, Strategy } from '../../src/runtime/executors/explore.js';
-import { make_config } from '../../src/runtime/scenario.js';
 
 /** Explore until a bug; its traced replay, as `mmlab check --html` draws it. */
 function found(ex: Explorer, strategy: Strategy): { bug: BugReport; trace: readonly StepRecord[] } {

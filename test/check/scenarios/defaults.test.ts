@@ -7,15 +7,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { scenario as fault_vs_mprotect } from '../../../src/bench/workloads/fault_vs_mprotect.js';
+import { make_config } from '../../../src/check/kernel.js';
 import { SCENARIOS } from '../../../src/check/scenarios/index.js';
 import { scenario as mm_stress } from '../../../src/check/scenarios/mm_stress.js';
 import { POLICIES } from '../../../src/kernel/mm/policy.js';
-import {
-  check_explorable,
-  make_config,
-  native_params,
-  type Scenario,
-} from '../../../src/runtime/scenario.js';
+import { check_explorable, native_params, type Scenario } from '../../../src/runtime/scenario.js';
 import { explore_random } from './scenario_helpers.js';
 
 /* Enough schedules to meet a schedule the defaults cannot finish, few enough for a slow machine. */

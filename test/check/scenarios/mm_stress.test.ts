@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { scenario as fault_vs_mprotect } from '../../../src/bench/workloads/fault_vs_mprotect.js';
+import { make_config, run_native } from '../../../src/check/kernel.js';
 import { scenario as mm_stress } from '../../../src/check/scenarios/mm_stress.js';
 import { POLICIES } from '../../../src/kernel/mm/policy.js';
-import { run_native } from '../../../src/runtime/executors/native.js';
-import { make_config } from '../../../src/runtime/scenario.js';
 import { explore } from '../../helpers.js';
 
 for (const policy of POLICIES) {

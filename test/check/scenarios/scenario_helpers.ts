@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BoundedDfs } from '../../../src/check/dfs.js';
 import { type CheckResult, Explorer } from '../../../src/check/explorer.js';
+import { make_config } from '../../../src/check/kernel.js';
 import { RandomWalk } from '../../../src/check/strategy.js';
 import { POLICIES } from '../../../src/kernel/mm/policy.js';
-import { make_config, type Scenario } from '../../../src/runtime/scenario.js';
+import type { Scenario } from '../../../src/runtime/scenario.js';
 
 export interface CleanOpts {
   readonly params?: Record<string, number>;

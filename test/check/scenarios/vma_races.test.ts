@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Explorer } from '../../../src/check/explorer.js';
+import { make_config } from '../../../src/check/kernel.js';
 import {
   RACE_DISJOINT_SPLITS,
   RACE_FAULT_VS_MUNMAP,
@@ -14,7 +15,6 @@ import {
 } from '../../../src/check/scenarios/vma_races.js';
 import { Directed, Pct, parse_phases } from '../../../src/check/strategy.js';
 import { POLICIES } from '../../../src/kernel/mm/policy.js';
-import { make_config } from '../../../src/runtime/scenario.js';
 import { explore } from '../../helpers.js';
 
 function directed(policy: string, variant: string, phases: string) {

@@ -10,13 +10,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Explorer } from '../../../src/check/explorer.js';
+import { make_config } from '../../../src/check/kernel.js';
 import { scenario } from '../../../src/check/scenarios/vma_recycle.js';
 import { Directed, parse_phases } from '../../../src/check/strategy.js';
 import {
   VARIANT_PUT_READS_MM_LATE,
   VARIANT_UP_READ_WITHOUT_RCU,
 } from '../../../src/kernel/mm/mmap_lock.js';
-import { make_config } from '../../../src/runtime/scenario.js';
 import { dfs_find, test_clean } from './scenario_helpers.js';
 
 function directed(policy: string, variant: string, phases: string) {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { make_config, run_native } from '../../../src/check/kernel.js';
 import {
   CASE_COMPLETION,
   CASE_RANGE,
@@ -15,8 +16,6 @@ import {
   CASE_SPINLOCK,
   scenario as selftest,
 } from '../../../src/check/scenarios/lock_selftest.js';
-import { run_native } from '../../../src/runtime/executors/native.js';
-import { make_config } from '../../../src/runtime/scenario.js';
 import { explore } from '../../helpers.js';
 
 const CASES: [string, number][] = [

@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Explorer } from '../../../src/check/explorer.js';
+import { make_config } from '../../../src/check/kernel.js';
 import { CASE_RWSEM, scenario as selftest } from '../../../src/check/scenarios/lock_selftest.js';
 import { RandomWalk } from '../../../src/check/strategy.js';
 import { RWSEM_FLAG_HANDOFF } from '../../../src/kernel/locking/rwsem.js';
 import { Op } from '../../../src/runtime/ops.js';
-import { make_config } from '../../../src/runtime/scenario.js';
 import { scenario as rwsem_free } from '../../fixtures/rwsem_free.js';
 import { explore } from '../../helpers.js';
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Explorer } from '../../../src/check/explorer.js';
+import { make_config } from '../../../src/check/kernel.js';
 import { scenario as selftest } from '../../../src/check/scenarios/lock_selftest.js';
 import { RandomWalk } from '../../../src/check/strategy.js';
-import { make_config } from '../../../src/runtime/scenario.js';
 import {
   scenario as broken,
   CRASH,

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { find_workload } from '../../../src/bench/workloads/index.js';
+import { make_config, run_native } from '../../../src/check/kernel.js';
 import { find_scenario } from '../../../src/check/scenarios/index.js';
-import { NativePool, run_native } from '../../../src/runtime/executors/native.js';
-import { make_config } from '../../../src/runtime/scenario.js';
+import { NativePool } from '../../../src/runtime/executors/native.js';
 import { scenario as broken, CRASH, LOST_WAKEUP } from '../../fixtures/broken.js';
 import { scenario as spinner } from '../../fixtures/spinner.js';
 

@@ -10,10 +10,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { merge_samples, OpRecorder, type OpStats } from '../../../src/bench/op_stats.js';
+import { merge_samples, type OpStats } from '../../../src/bench/op_stats.js';
 import { find_workload } from '../../../src/bench/workloads/index.js';
+import { make_config, run_timing } from '../../../src/check/kernel.js';
 import { find_scenario } from '../../../src/check/scenarios/index.js';
-import { run_timing, type TimingResult } from '../../../src/runtime/executors/timing.js';
+import type { TimingResult } from '../../../src/runtime/executors/timing.js';
 import {
   COST_NAMES,
   type CostProfile,
@@ -22,8 +23,9 @@ import {
   profile_constants,
 } from '../../../src/runtime/executors/timing_costs.js';
 import { defineStruct } from '../../../src/runtime/layout.js';
+import { OpRecorder } from '../../../src/runtime/op_meter.js';
 import type { KernelContext, KGen } from '../../../src/runtime/ops.js';
-import { make_config, type RunConfig, type Scenario } from '../../../src/runtime/scenario.js';
+import type { RunConfig, Scenario } from '../../../src/runtime/scenario.js';
 import { scenario as broken, DEADLOCK, LIVELOCK, LOST_WAKEUP } from '../../fixtures/broken.js';
 
 const HW = PROFILES.hw;
