@@ -13,6 +13,7 @@ import {
   fill_words,
   frame_name,
   frames_named,
+  KernelBug,
   KernelContext,
   type KGen,
   KStack,
@@ -301,7 +302,7 @@ export class NativeCpu {
         return 0;
       case Op.RCU_READ_UNLOCK: {
         const wake = __rcu_read_unlock(w, this.rdp, this.sys.rcu_gp_waiting);
-        if (wake < 0) throw new Error('rcu_read_unlock() without rcu_read_lock()');
+        if (wake < 0) throw new KernelBug('rcu', 'rcu_read_unlock() without rcu_read_lock()');
         if (wake > 0) Atomics.notify(w, wake);
         return 0;
       }
@@ -328,7 +329,7 @@ export class NativeCpu {
         this.changes++;
         return 0;
       default:
-        throw new Error(`unknown op ${k.op}`);
+        throw new KernelBug('BUG', `unknown op ${k.op}`);
     }
   }
 
