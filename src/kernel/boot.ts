@@ -15,7 +15,7 @@ import { TASK_STRUCT } from './sched.js';
 import { KMALLOC_CLASSES, KMALLOC_MIN_WORDS, kmem_cache_create } from './slab.js';
 
 declare module '../runtime/boot.js' {
-  /** The kernel's symbols, on top of what the executors read (tasks, rcu_data). */
+  /** The kernel's symbols, on top of what the executors read (tasks, rcu_data, rcu_gp_waiting). */
   interface BootRecord {
     readonly rcu_state: number;
     /** kmalloc caches by size class (4 << i words). */
