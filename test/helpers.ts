@@ -1,12 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type CheckResult, Explorer } from '../src/check/explorer.js';
+import { make_config } from '../src/check/kernel.js';
 import { RandomWalk, Sequential } from '../src/check/strategy.js';
 import { DEFAULT_POLICY } from '../src/kernel/mm/policy.js';
 import { RCU_GP_KTHREAD } from '../src/kernel/rcu/tree.js';
 import { linux_boot_params, run_on_linux } from '../src/oracle/linux.js';
 import { call, type KernelContext, type KGen } from '../src/runtime/ops.js';
-import { make_config, type Scenario } from '../src/runtime/scenario.js';
+import type { Scenario } from '../src/runtime/scenario.js';
 import { parse_script } from '../src/script/parse.js';
 import { format_run, run_model } from '../src/script/run_model.js';
 

@@ -5,21 +5,19 @@
  * HDR histogram; under `timing` one recorder reads the simulated clocks.
  * Either way the same scenario code runs, so the two are comparable.
  */
+
 import { availableParallelism } from 'node:os';
+import { make_config, run_native, run_timing } from '../check/kernel.js';
 import { median } from '../check/stats.js';
-import {
-  type NativeBug,
-  NativePool,
-  type NativeResult,
-  run_native,
-} from '../runtime/executors/native.js';
+import { type NativeBug, NativePool, type NativeResult } from '../runtime/executors/native.js';
 import { type FrameSamples, merge_frames } from '../runtime/executors/native_worker.js';
-import { run_timing, type TimingBug } from '../runtime/executors/timing.js';
+import type { TimingBug } from '../runtime/executors/timing.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
-import { make_config, type RunConfig } from '../runtime/scenario.js';
+import { OpRecorder } from '../runtime/op_meter.js';
+import type { RunConfig } from '../runtime/scenario.js';
 import type { ExecutorName, Workload } from '../scenarios/workload.js';
 import { probe_host_speed } from './host_speed.js';
-import { median_stats, merge_samples, OpRecorder, type OpStats } from './op_stats.js';
+import { median_stats, merge_samples, type OpStats } from './op_stats.js';
 import type { BenchResult } from './result.js';
 
 export interface BenchPoint {

@@ -10,7 +10,6 @@ import { VARIANT_GUP_FAST_WITHOUT_WP_SEQ } from '../kernel/fork.js';
 import { VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK } from '../kernel/mm/maple_tree.js';
 import { VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT } from '../kernel/mm/memory.js';
 import { VARIANT_PUT_READS_MM_LATE, VARIANT_UP_READ_WITHOUT_RCU } from '../kernel/mm/mmap_lock.js';
-import { make_config } from '../runtime/scenario.js';
 import { find_scenario } from '../scenarios/index.js';
 import {
   RACE_DISJOINT_SPLITS,
@@ -18,6 +17,7 @@ import {
   RACE_UNAUDITED_FAULT,
 } from '../scenarios/races/vma_races.js';
 import { WHOLE } from './dfs.js';
+import { make_config } from './kernel.js';
 import { run_shard, type ShardResult } from './parallel.js';
 import { median } from './stats.js';
 import type { SearchStrategy } from './strategy.js';

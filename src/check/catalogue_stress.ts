@@ -4,10 +4,10 @@
  * there is no KASAN and no schedule control: a bug shows only by what it
  * breaks, if the threads happen to interleave so.
  */
-import { run_native } from '../runtime/executors/native.js';
-import { make_config } from '../runtime/scenario.js';
+
 import { find_scenario } from '../scenarios/index.js';
 import { CATALOGUE, type Catalogue, type CatalogueOptions, run_catalogue } from './catalogue.js';
+import { make_config, run_native } from './kernel.js';
 
 /** One seed variant run natively: on mm-stress, then on its catalogue scenario. */
 export interface StressComparison {

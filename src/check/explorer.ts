@@ -6,6 +6,7 @@
  * steps make the per-CPU table of the report.
  */
 
+import { KERNEL } from '../kernel/boot.js';
 import { lock_class_name } from '../kernel/locking/lockdep.js';
 import {
   ExploreExecutor,
@@ -60,7 +61,7 @@ export class Explorer {
   ) {
     const lock_checker = new Lockdep((t) => task_name(scenario, cfg, t));
     const access_checker = opts.kcsan === false ? undefined : new Kcsan(() => this.exec);
-    this.exec = new ExploreExecutor(scenario, cfg, {
+    this.exec = new ExploreExecutor(KERNEL, scenario, cfg, {
       ...(opts.max_steps === undefined ? {} : { max_steps: opts.max_steps }),
       lock_checker,
       ...(access_checker ? { access_checker } : {}),

@@ -48,11 +48,11 @@
  * clocks: more order, not less): a recycled object is a new object, and
  * accesses to the old one after its free are KASAN's to report.
  */
-import { RCU_DATA } from '../kernel/rcu/tree.js';
-import { KMEM_CACHE } from '../kernel/slab.js';
 import type { AccessChecker } from '../runtime/executors/explore.js';
+import { KMEM_CACHE } from '../runtime/heap.js';
 import type { KernelMemory } from '../runtime/memory.js';
 import { KernelBug, type KernelContext, Op } from '../runtime/ops.js';
+import { RCU_DATA } from '../runtime/rcu_reader.js';
 
 /*
  * The op codes as module constants: a switch on them compares numbers, and

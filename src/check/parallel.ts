@@ -15,11 +15,12 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Strategy } from '../runtime/executors/explore.js';
-import { make_config, type RunConfig } from '../runtime/scenario.js';
+import type { RunConfig } from '../runtime/scenario.js';
 import { sibling_url, worker_source } from '../runtime/worker_source.js';
 import { find_scenario } from '../scenarios/index.js';
 import { BoundedDfs, type Shard } from './dfs.js';
 import { type BugReport, type CheckResult, Explorer } from './explorer.js';
+import { make_config } from './kernel.js';
 import { type SearchOptions, type SearchStrategy, search_strategy } from './strategy.js';
 
 export interface ShardJob {

@@ -10,8 +10,8 @@
  * class names are read from the memory the traced run left behind.
  */
 import { lock_class_name } from '../kernel/locking/lockdep.js';
-import { obj_generation, slab_object } from '../kernel/slab.js';
 import type { ExploreExecutor, StepRecord } from '../runtime/executors/explore.js';
+import { obj_generation, slab_object } from '../runtime/heap.js';
 import { hex } from '../runtime/memory.js';
 import { LOCK_WRITE, OP_NAMES, Op } from '../runtime/ops.js';
 import type { BugReport, Explorer } from './explorer.js';

@@ -18,6 +18,7 @@
  *    checked), and the timing executor's own steps per second.
  * Each figure is the median of several runs; machines here are shared.
  */
+
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { run_native_points } from '../bench/bench.js';
@@ -43,6 +44,7 @@ import {
   within_limit,
 } from '../bench/targets.js';
 import { Explorer } from '../check/explorer.js';
+import { instantiate, make_config, run_native, run_timing } from '../check/kernel.js';
 import { median } from '../check/stats.js';
 import { RandomWalk } from '../check/strategy.js';
 import {
@@ -55,12 +57,9 @@ import {
 } from '../kernel/locking/rwsem.js';
 import { DEFAULT_POLICY, POLICIES, POLICY_MMAP_LOCK } from '../kernel/mm/policy.js';
 import { random_script } from '../oracle/gen.js';
-import { run_native } from '../runtime/executors/native.js';
 import { ctrl_words } from '../runtime/executors/native_ctrl.js';
 import { NativeCpu } from '../runtime/executors/native_worker.js';
-import { run_timing } from '../runtime/executors/timing.js';
 import { PROFILES } from '../runtime/executors/timing_costs.js';
-import { instantiate, make_config } from '../runtime/scenario.js';
 import { scenario as fault_vs_munmap } from '../scenarios/races/fault_vs_munmap.js';
 import { scenario as lock_selftest } from '../scenarios/races/lock_selftest.js';
 import { Rng } from '../scenarios/random.js';

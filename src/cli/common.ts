@@ -3,6 +3,7 @@
  * describes, a bug as the terminal and JSON show it, tables, and the
  * files a command writes (checked before any work, written whole after).
  */
+
 import {
   closeSync,
   existsSync,
@@ -15,9 +16,10 @@ import {
 import { dirname, resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import type { BugReport, Explorer } from '../check/explorer.js';
+import { make_config } from '../check/kernel.js';
 import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';
 import { timeline_html } from '../report/timeline_html.js';
-import { make_config, type RunConfig, type Scenario } from '../runtime/scenario.js';
+import type { RunConfig, Scenario } from '../runtime/scenario.js';
 import { find_scenario } from '../scenarios/index.js';
 import { bold, red } from './style.js';
 import { as_usage, UsageError } from './usage.js';

@@ -8,6 +8,7 @@
 
 import { BoundedDfs } from '../check/dfs.js';
 import { Explorer } from '../check/explorer.js';
+import { make_config, run_native } from '../check/kernel.js';
 import { decode_replay, hex32 } from '../check/replay.js';
 import { RandomWalk } from '../check/strategy.js';
 import { VARIANT_BROKEN_SPINLOCK } from '../kernel/locking/spinlock.js';
@@ -15,8 +16,6 @@ import { VARIANT_UP_READ_WITHOUT_RCU } from '../kernel/mm/mmap_lock.js';
 import { POLICY_VMA_RWSEM } from '../kernel/mm/policy.js';
 import { diff } from '../oracle/diff.js';
 import { OracleError } from '../oracle/linux.js';
-import { run_native } from '../runtime/executors/native.js';
-import { make_config } from '../runtime/scenario.js';
 import { scenario as fault_vs_munmap } from '../scenarios/races/fault_vs_munmap.js';
 import { scenario as lock_selftest } from '../scenarios/races/lock_selftest.js';
 import { bold, dim, green, red } from './style.js';

@@ -1,5 +1,5 @@
 /* mmlab stress [SCENARIO]: a scenario natively, one worker thread per CPU. */
-import { run_native } from '../runtime/executors/native.js';
+import { run_native } from '../check/kernel.js';
 import { known_params, native_params, type Scenario } from '../runtime/scenario.js';
 import { bug_line, config_for, counters_line, run_json, scenario_arg } from './common.js';
 import { dim, green } from './style.js';

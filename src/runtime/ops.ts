@@ -12,7 +12,7 @@
  *	const old = yield k.fetch_add(sem + RWSEM.count, -RWSEM_READER_BIAS, ORDER_RELEASE);
  */
 
-import type { KernelSymbols } from '../kernel/boot.js';
+import type { BootRecord } from './boot.js';
 
 /** Op codes. Plain accesses are data-race checked; marked ones are not. */
 export const Op = {
@@ -445,7 +445,7 @@ export class KernelContext {
 
   constructor(
     /** Where boot put the kernel's global objects. */
-    readonly sys: KernelSymbols,
+    readonly sys: BootRecord,
     /** The CPU this context runs on (smp_processor_id()). */
     readonly cpu: number,
     /** The address-space locking design in force (--policy). */

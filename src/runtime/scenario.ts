@@ -4,8 +4,7 @@
  * explorer and in a replay; its setup is deterministic, so every executor
  * sees the same addresses.
  */
-import { type BootParams, boot, type KernelSymbols } from '../kernel/boot.js';
-import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';
+import type { BootParams, BootRecord, Kernel } from './boot.js';
 import { KernelMemory, PAGE_WORDS } from './memory.js';
 import { type KernelContext, type KGen, KStack } from './ops.js';
 
@@ -25,7 +24,7 @@ export interface Kthread {
   readonly name: string;
   readonly fn: (k: KernelContext) => KGen;
   /** kthread_stop(): the executor sets `flag`, bumps `kick` and futex-wakes it. */
-  readonly stop: (sys: KernelSymbols) => { flag: number; kick: number };
+  readonly stop: (sys: BootRecord) => { flag: number; kick: number };
 }
 
 /** One parameter of a scenario, for listings and for the native runs that size it otherwise. */
@@ -67,7 +66,7 @@ export interface Scenario<G = unknown> {
   /** The kernel command line it boots with; absent: a mainline kernel's. */
   readonly boot?: BootParams;
   /** Lay out the scenario's objects. `G` must survive structuredClone (it goes to workers). */
-  setup(m: KernelMemory, sys: KernelSymbols, cfg: RunConfig): G;
+  setup(m: KernelMemory, sys: BootRecord, cfg: RunConfig): G;
   /**
    * Code run once on cpu0 alone before any task starts, in every executor:
    * it builds the state every schedule starts from (an mm, its VMAs, its
@@ -90,13 +89,14 @@ export interface Scenario<G = unknown> {
    */
   stop_word?(g: G): number;
   /** Figures worth printing after a run (counters and the like), read from memory. */
-  report?(m: KernelMemory, sys: KernelSymbols, g: G, cfg: RunConfig): Record<string, number>;
+  report?(m: KernelMemory, sys: BootRecord, g: G, cfg: RunConfig): Record<string, number>;
   /** After every task ended: throw a KernelBug if an outcome is wrong. */
-  check(m: KernelMemory, sys: KernelSymbols, g: G, cfg: RunConfig): void;
+  check(m: KernelMemory, sys: BootRecord, g: G, cfg: RunConfig): void;
 }
 
-/** Validate and complete a run configuration for `s`; throws a usage Error. */
+/** Validate and complete a run configuration for `s` on `kernel`; throws a usage Error. */
 export function make_config(
+  kernel: Kernel,
   s: Scenario,
   opts: {
     cpus?: number | undefined;
@@ -109,9 +109,9 @@ export function make_config(
   if (!Number.isInteger(cpus) || cpus < 1 || cpus > s.max_cpus) {
     throw new Error(`${s.name}: --cpus must be 1..${s.max_cpus}, not ${cpus}`);
   }
-  const policy = opts.policy ?? DEFAULT_POLICY;
-  if (!POLICIES.includes(policy)) {
-    throw new Error(`unknown policy '${policy}' (known: ${POLICIES.join(', ')})`);
+  const policy = opts.policy ?? kernel.default_policy;
+  if (!kernel.policies.includes(policy)) {
+    throw new Error(`unknown policy '${policy}' (known: ${kernel.policies.join(', ')})`);
   }
   const variant = opts.variant ?? '';
   if (variant !== '' && !s.variants.includes(variant)) {
@@ -172,7 +172,7 @@ export interface Instance {
   /** The CPUs, then the kthreads. */
   readonly nr_tasks: number;
   readonly m: KernelMemory;
-  readonly sys: KernelSymbols;
+  readonly sys: BootRecord;
   readonly globals: unknown;
 }
 
@@ -180,10 +180,15 @@ export interface Instance {
  * Every executor starts here, so that all of them see the same addresses.
  * `buffer`: one of at least memory_words(s, cfg) words to boot in, zeroed.
  */
-export function instantiate(s: Scenario, cfg: RunConfig, buffer?: SharedArrayBuffer): Instance {
+export function instantiate(
+  kernel: Kernel,
+  s: Scenario,
+  cfg: RunConfig,
+  buffer?: SharedArrayBuffer,
+): Instance {
   const nr_tasks = cfg.cpus + s.kthreads.length;
   const m = KernelMemory.create(memory_words(s, cfg), buffer);
-  const sys = boot(m, nr_tasks, s.boot);
+  const sys = kernel.boot(m, nr_tasks, s.boot);
   return { nr_tasks, m, sys, globals: s.setup(m, sys, cfg) };
 }
 

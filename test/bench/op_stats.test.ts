@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { median_stats, merge_samples, OpRecorder, type OpStats } from '../../src/bench/op_stats.js';
+import { median_stats, merge_samples, type OpStats } from '../../src/bench/op_stats.js';
+import { OpRecorder } from '../../src/runtime/op_meter.js';
 
 /* A recorder over a clock the test moves by hand. */
 function recorder(cpus: number): { rec: OpRecorder; now: Float64Array } {

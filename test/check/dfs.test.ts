@@ -3,13 +3,14 @@
  * scenario clean within its bound whatever the seed, finds each seed bug
  * with the fewest preemptions, and its shards together do what it does.
  */
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BoundedDfs, type Shard } from '../../src/check/dfs.js';
 import { Explorer } from '../../src/check/explorer.js';
+import { make_config } from '../../src/check/kernel.js';
 import { merge_results, part_result } from '../../src/check/parallel.js';
 import { VARIANT_UP_READ_WITHOUT_RCU } from '../../src/kernel/mm/mmap_lock.js';
-import { make_config } from '../../src/runtime/scenario.js';
 import { scenario as fault_vs_munmap } from '../../src/scenarios/races/fault_vs_munmap.js';
 
 function dfs(

@@ -7,11 +7,13 @@
  * reordering of commuting accesses leaves the same memory; the trace hash
  * is not used, it follows the order).
  */
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BoundedDfs, WHOLE } from '../../src/check/dfs.js';
 import { Explorer } from '../../src/check/explorer.js';
-import { make_config, type RunConfig } from '../../src/runtime/scenario.js';
+import { make_config } from '../../src/check/kernel.js';
+import type { RunConfig } from '../../src/runtime/scenario.js';
 import { find_scenario } from '../../src/scenarios/index.js';
 
 /* What one search saw, per bound: bugs as `class field`, clean ends as a digest of memory. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type CheckResult, Explorer } from '../../src/check/explorer.js';
 import { Kcsan } from '../../src/check/kcsan.js';
+import { instantiate, make_config } from '../../src/check/kernel.js';
 import { RandomWalk } from '../../src/check/strategy.js';
 import {
   SPINLOCK,
@@ -9,17 +10,12 @@ import {
   spin_lock_init,
   spin_unlock,
 } from '../../src/kernel/locking/spinlock.js';
-import { RCU_DATA } from '../../src/kernel/rcu/tree.js';
-import { describe_addr } from '../../src/kernel/slab.js';
+import { describe_addr } from '../../src/runtime/heap.js';
 import { defineStruct } from '../../src/runtime/layout.js';
 import type { KernelMemory } from '../../src/runtime/memory.js';
 import { call, KernelContext, type KGen } from '../../src/runtime/ops.js';
-import {
-  instantiate,
-  make_config,
-  type RunConfig,
-  type Scenario,
-} from '../../src/runtime/scenario.js';
+import { RCU_DATA } from '../../src/runtime/rcu_reader.js';
+import type { RunConfig, Scenario } from '../../src/runtime/scenario.js';
 
 /* ---- a tiny scenario: two CPUs share a counter, or one publishes a message to the other ---- */
 

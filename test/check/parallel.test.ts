@@ -2,14 +2,15 @@
  * The parts of a split search: --jobs shares the schedule budget, and
  * the parts of a shard cover that shard, however many they are.
  */
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BoundedDfs, type Shard } from '../../src/check/dfs.js';
 import { Explorer } from '../../src/check/explorer.js';
+import { make_config } from '../../src/check/kernel.js';
 import { merge_results, part_result, share, subshard } from '../../src/check/parallel.js';
 import { RandomWalk } from '../../src/check/strategy.js';
 import { VARIANT_UP_READ_WITHOUT_RCU } from '../../src/kernel/mm/mmap_lock.js';
-import { make_config } from '../../src/runtime/scenario.js';
 import { scenario as fault_vs_munmap } from '../../src/scenarios/races/fault_vs_munmap.js';
 
 test('the shares of a budget add up to it and differ by one at most', () => {

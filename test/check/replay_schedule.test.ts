@@ -2,13 +2,14 @@
  * A recorded schedule replayed: the bug it recorded, with the hash it
  * recorded; a schedule that does not fit is a mismatch.
  */
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Explorer } from '../../src/check/explorer.js';
+import { make_config } from '../../src/check/kernel.js';
 import { decode_replay, hex32 } from '../../src/check/replay.js';
 import { ReplayMismatch, replay_schedule } from '../../src/check/replay_schedule.js';
 import { RandomWalk } from '../../src/check/strategy.js';
-import { make_config } from '../../src/runtime/scenario.js';
 import { find_scenario } from '../../src/scenarios/index.js';
 
 /* Seed 000's schedule, as README.md prints it. */

@@ -2,13 +2,14 @@
  * One check as `mmlab check` runs it: what it found, retold, proved and
  * left unfinished, in one result.
  */
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { WHOLE } from '../../src/check/dfs.js';
+import { make_config } from '../../src/check/kernel.js';
 import { type CheckOptions, check_scenario, run_tasks } from '../../src/check/search.js';
 import { PhaseNotReached, parse_phases } from '../../src/check/strategy.js';
 import { VARIANT_UP_READ_WITHOUT_RCU } from '../../src/kernel/mm/mmap_lock.js';
-import { make_config } from '../../src/runtime/scenario.js';
 import { scenario as fault_vs_munmap } from '../../src/scenarios/races/fault_vs_munmap.js';
 import { scenario as lock_selftest } from '../../src/scenarios/races/lock_selftest.js';
 

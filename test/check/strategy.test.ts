@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Explorer } from '../../src/check/explorer.js';
+import { make_config } from '../../src/check/kernel.js';
 import { Directed, Pct, PhaseNotReached, parse_phases } from '../../src/check/strategy.js';
 import { Op } from '../../src/runtime/ops.js';
-import { make_config } from '../../src/runtime/scenario.js';
 import { scenario as fault_vs_munmap } from '../../src/scenarios/races/fault_vs_munmap.js';
 
 test('phases parse into until, steps and drain', () => {

@@ -3,13 +3,14 @@
  * test/report/timeline_html.test.ts): real bugs the explorer finds, and a
  * long run without one.
  */
+
 import assert from 'node:assert/strict';
 import { type BugReport, Explorer } from '../../src/check/explorer.js';
+import { make_config } from '../../src/check/kernel.js';
 import { decode_replay } from '../../src/check/replay.js';
 import { Directed, parse_phases, RandomWalk } from '../../src/check/strategy.js';
 import { VARIANT_BROKEN_SPINLOCK } from '../../src/kernel/locking/spinlock.js';
 import type { StepRecord, Strategy } from '../../src/runtime/executors/explore.js';
-import { make_config } from '../../src/runtime/scenario.js';
 import { scenario as selftest } from '../../src/scenarios/races/lock_selftest.js';
 import { scenario as vma_races } from '../../src/scenarios/races/vma_races.js';
 

@@ -13,31 +13,6 @@ import ts from 'typescript';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/*
- * Upward imports that exist and are being removed elsewhere: runtime
- * reaching into kernel and bench. Each must still exist, so that the list
- * only shrinks: once an import is gone, delete its line. Nothing else may
- * import upward.
- */
-const KNOWN_VIOLATIONS: readonly string[] = [
-  'src/runtime/executors/explore.ts -> src/kernel/boot.ts',
-  'src/runtime/executors/explore.ts -> src/kernel/rcu/tree.ts',
-  'src/runtime/executors/explore.ts -> src/kernel/slab.ts',
-  'src/runtime/executors/native.ts -> src/bench/op_stats.ts',
-  'src/runtime/executors/native.ts -> src/kernel/slab.ts',
-  'src/runtime/executors/native_worker.ts -> src/bench/op_stats.ts',
-  'src/runtime/executors/native_worker.ts -> src/kernel/boot.ts',
-  'src/runtime/executors/native_worker.ts -> src/kernel/rcu/tree.ts',
-  'src/runtime/executors/native_worker.ts -> src/kernel/slab.ts',
-  'src/runtime/executors/timing.ts -> src/bench/op_stats.ts',
-  'src/runtime/executors/timing.ts -> src/kernel/boot.ts',
-  'src/runtime/executors/timing.ts -> src/kernel/rcu/tree.ts',
-  'src/runtime/executors/timing.ts -> src/kernel/slab.ts',
-  'src/runtime/ops.ts -> src/kernel/boot.ts',
-  'src/runtime/scenario.ts -> src/kernel/boot.ts',
-  'src/runtime/scenario.ts -> src/kernel/mm/policy.ts',
-];
-
 /** Each directory of src/ and the directories it may import from (its own aside). */
 type Order = ReadonlyMap<string, ReadonlySet<string>>;
 
@@ -208,17 +183,10 @@ test('an import from a layer above is caught, whatever its form; one down or wit
   ]);
 });
 
-test('no file in src/ imports from a layer above its own, but for the known ones being removed', () => {
-  const found = upward_imports(src_files(), ORDER);
-  const known = new Set(KNOWN_VIOLATIONS);
+test('no file in src/ imports from a layer above its own', () => {
   assert.deepEqual(
-    found.filter((v) => !known.has(v)),
+    upward_imports(src_files(), ORDER),
     [],
     `these imports point up README.md's Layout order (${ORDER.size} directories): import the other way, or move the code down`,
-  );
-  assert.deepEqual(
-    KNOWN_VIOLATIONS.filter((v) => !found.includes(v)),
-    [],
-    'these known violations are gone: delete their lines from KNOWN_VIOLATIONS',
   );
 });

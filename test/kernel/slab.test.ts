@@ -2,17 +2,17 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { boot } from '../../src/kernel/boot.js';
 import { RCU_STATE } from '../../src/kernel/rcu/tree.js';
+import { kmem_cache_create } from '../../src/kernel/slab.js';
 import {
   __GFP_ZERO,
   cache_active,
-  kmem_cache_create,
   obj_allocated,
   obj_generation,
   SLAB_TYPESAFE_BY_RCU,
   slab_alloc,
   slab_free,
   slab_object,
-} from '../../src/kernel/slab.js';
+} from '../../src/runtime/heap.js';
 import { cacheline_aligned, defineStruct, L1_CACHE_WORDS } from '../../src/runtime/layout.js';
 import { KernelMemory } from '../../src/runtime/memory.js';
 

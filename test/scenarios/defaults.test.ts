@@ -4,15 +4,12 @@
  * step limit), and what only a native run can take is refused there. Each
  * parameter and variant is documented, for `mmlab check --list`.
  */
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { make_config } from '../../src/check/kernel.js';
 import { POLICIES } from '../../src/kernel/mm/policy.js';
-import {
-  check_explorable,
-  make_config,
-  native_params,
-  type Scenario,
-} from '../../src/runtime/scenario.js';
+import { check_explorable, native_params, type Scenario } from '../../src/runtime/scenario.js';
 import { SCENARIOS } from '../../src/scenarios/index.js';
 import { scenario as mm_stress } from '../../src/scenarios/races/mm_stress.js';
 import { scenario as fault_vs_mprotect } from '../../src/scenarios/workloads/fault_vs_mprotect.js';

@@ -3,13 +3,15 @@
  * policy (random schedules, then every schedule with one preemption up to
  * reordering), and a seed variant found by bounded DFS.
  */
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BoundedDfs } from '../../src/check/dfs.js';
 import { type CheckResult, Explorer } from '../../src/check/explorer.js';
+import { make_config } from '../../src/check/kernel.js';
 import { RandomWalk } from '../../src/check/strategy.js';
 import { POLICIES } from '../../src/kernel/mm/policy.js';
-import { make_config, type Scenario } from '../../src/runtime/scenario.js';
+import type { Scenario } from '../../src/runtime/scenario.js';
 
 export interface CleanOpts {
   readonly params?: Record<string, number>;

@@ -7,14 +7,14 @@
  * counters say which lock handled the faults; an unknown workload is a
  * usage error naming the known ones; and one short native run measures.
  */
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NATIVE_RUNS, run_bench, run_native_points } from '../../src/bench/bench.js';
 import type { BenchResult } from '../../src/bench/result.js';
+import { make_config } from '../../src/check/kernel.js';
 import { POLICIES } from '../../src/kernel/mm/policy.js';
-import { run_timing } from '../../src/runtime/executors/timing.js';
 import { PROFILES } from '../../src/runtime/executors/timing_costs.js';
-import { make_config } from '../../src/runtime/scenario.js';
 import { find_workload, WORKLOADS } from '../../src/scenarios/workloads/index.js';
 
 const timing = (name: string, policy: string, cpus: number): Promise<BenchResult> =>

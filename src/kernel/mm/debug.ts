@@ -6,10 +6,10 @@
  * mapcounts, and at least as many references, as PTEs that map it.
  * Call with the mmap write lock held, or on an mm no one else uses.
  */
+import { cache_active } from '../../runtime/heap.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { KernelSymbols } from '../boot.js';
-import { cache_active } from '../slab.js';
 import { mt_entries } from './maple_tree.js';
 import { is_zero_page } from './memory.js';
 import {

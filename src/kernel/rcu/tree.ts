@@ -4,15 +4,14 @@
  * waits until every CPU has been outside a read-side critical section since
  * the grace period began, then runs the callbacks queued before it.
  *
- * The reader side is two executor ops (rcu_read_lock/unlock): natively a
- * store to the CPU's own rcu_data line, under the explorer also the
- * knowledge of who is inside a read-side section (KASAN and "sleeping
- * function called from invalid context" need it). The writer side is
- * ordinary kernel code and so is explored like any other.
+ * The reader side is two executor ops (rcu_read_lock/unlock) over each
+ * CPU's rcu_data (src/runtime/rcu_reader.ts). The writer side is ordinary
+ * kernel code and so is explored like any other.
  */
 import { cacheline_aligned, defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { RCU_DATA } from '../../runtime/rcu_reader.js';
 import type { Kthread } from '../../runtime/scenario.js';
 import { COMPLETION, complete, init_completion, wait_for_completion } from '../completion.js';
 import { name_hash } from '../locking/lockdep.js';
@@ -31,35 +30,10 @@ export const RCU_STATE = defineStruct('rcu_state', {
   cb_tail: 'cb_lock: newest queued rcu_head',
 });
 
-/** Per CPU, on a cache line of its own. */
-export const RCU_DATA = defineStruct('rcu_data', {
-  nesting: cacheline_aligned('the CPU itself (rcu_read_lock depth); read by the kthread'),
-  qs_seq: 'atomic: bumped by the CPU whenever it leaves its outermost read-side section',
-});
-
 export const RCU_HEAD = defineStruct('rcu_head', {
   next: 'rcu_state.cb_lock',
   func: 'constant once queued: id of the callback',
 });
-
-/* ---- the reader side, performed by the executors ---- */
-
-export function __rcu_read_lock(w: Int32Array, rdp: number): void {
-  Atomics.store(w, rdp + RCU_DATA.nesting, w[rdp + RCU_DATA.nesting]! + 1);
-}
-
-/**
- * Returns the address the grace-period kthread may be sleeping on (to be
- * futex-woken by the executor), or 0. -1 if there was no read-side section.
- */
-export function __rcu_read_unlock(w: Int32Array, rdp: number, rsp: number): number {
-  const n = w[rdp + RCU_DATA.nesting]! - 1;
-  if (n < 0) return -1;
-  Atomics.store(w, rdp + RCU_DATA.nesting, n);
-  if (n > 0) return 0;
-  Atomics.add(w, rdp + RCU_DATA.qs_seq, 1);
-  return Atomics.load(w, rsp + RCU_STATE.gp_waiting) ? rdp + RCU_DATA.qs_seq : 0;
-}
 
 export function rcu_init(
   m: KernelMemory,

@@ -10,8 +10,7 @@
  * word says whether the word belongs to a live object. Lock checking is a
  * plug-in (LockChecker) called only at lock annotations.
  */
-import type { KernelSymbols } from '../../kernel/boot.js';
-import { __rcu_read_lock, __rcu_read_unlock, RCU_DATA, RCU_STATE } from '../../kernel/rcu/tree.js';
+import type { BootRecord, Kernel } from '../boot.js';
 import {
   describe_addr,
   KMEM_CACHE,
@@ -20,9 +19,10 @@ import {
   slab_alloc,
   slab_free,
   slab_object,
-} from '../../kernel/slab.js';
+} from '../heap.js';
 import type { KernelMemory } from '../memory.js';
 import { fill_words, KernelBug, KernelContext, type KGen, KStack, OP_NAMES, Op } from '../ops.js';
+import { __rcu_read_lock, __rcu_read_unlock, RCU_DATA } from '../rcu_reader.js';
 import { instantiate, type RunConfig, type Scenario, task_name, task_stack } from '../scenario.js';
 
 export const TASK_RUNNABLE = 0;
@@ -157,7 +157,7 @@ export interface ExploreOptions {
 
 export class ExploreExecutor implements ExploreView {
   readonly m: KernelMemory;
-  readonly sys: KernelSymbols;
+  readonly sys: BootRecord;
   readonly globals: unknown;
   readonly nr_tasks: number;
   private readonly w: Int32Array;
@@ -193,6 +193,7 @@ export class ExploreExecutor implements ExploreView {
   private trace: StepRecord[] | null = null;
 
   constructor(
+    kernel: Kernel,
     readonly scenario: Scenario,
     readonly cfg: RunConfig,
     opts: ExploreOptions = {},
@@ -204,7 +205,7 @@ export class ExploreExecutor implements ExploreView {
       m: this.m,
       sys: this.sys,
       globals: this.globals,
-    } = instantiate(scenario, cfg));
+    } = instantiate(kernel, scenario, cfg));
     this.w = this.m.words;
     this.shadow = new Uint8Array(this.w.length);
     for (const s of this.m.symbols) this.shadow.fill(SHADOW_LIVE, s.addr, s.addr + s.info.size);
@@ -656,7 +657,7 @@ export class ExploreExecutor implements ExploreView {
         this.rcu_nesting[t]!++;
         return 0;
       case Op.RCU_READ_UNLOCK: {
-        const wake = __rcu_read_unlock(w, this.sys.rcu_data[t]!, this.sys.rcu_state);
+        const wake = __rcu_read_unlock(w, this.sys.rcu_data[t]!, this.sys.rcu_gp_waiting);
         if (wake < 0)
           throw new KernelBug(
             'rcu',
@@ -783,7 +784,7 @@ export function footprint(k: KernelContext, w: Int32Array, out: Int32Array, at =
       lo1 = k.sys.rcu_data[k.cpu]!;
       hi1 = lo1 + RCU_DATA.$.size;
       if (k.op === Op.RCU_READ_UNLOCK) {
-        lo2 = k.sys.rcu_state + RCU_STATE.gp_waiting;
+        lo2 = k.sys.rcu_gp_waiting;
         hi2 = lo2 + 1;
       }
       break;

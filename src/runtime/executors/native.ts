@@ -23,9 +23,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { OpSample } from '../../bench/op_stats.js';
-import { describe_addr } from '../../kernel/slab.js';
+import type { Kernel } from '../boot.js';
+import { describe_addr } from '../heap.js';
 import type { KernelMemory } from '../memory.js';
+import type { OpSample } from '../op_meter.js';
 import { KernelBug, OP_NAMES } from '../ops.js';
 import {
   type Instance,
@@ -297,6 +298,7 @@ function pooled_worker(pool: NativePool, scenario: Scenario): (init: WorkerInit)
 }
 
 export async function run_native(
+  kernel: Kernel,
   scenario: Scenario,
   cfg: RunConfig,
   opts: NativeOptions = {},
@@ -308,6 +310,7 @@ export async function run_native(
   // page faults (40 to 250 ns a line measured here, more when two CPUs
   // fault at once, as they share the host's mm).
   const { nr_tasks, m, sys, globals } = instantiate(
+    kernel,
     scenario,
     cfg,
     pool ? pool.buffer(bytes) : line_aligned_buffer(bytes),

@@ -5,20 +5,21 @@
  * thread is seen within one slice.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { OpRecorder, type OpSample } from '../../bench/op_stats.js';
-import type { KernelSymbols } from '../../kernel/boot.js';
-import { __rcu_read_lock, __rcu_read_unlock } from '../../kernel/rcu/tree.js';
-import { slab_alloc, slab_free } from '../../kernel/slab.js';
+import type { BootRecord } from '../boot.js';
+import { slab_alloc, slab_free } from '../heap.js';
 import { KernelMemory } from '../memory.js';
+import { OpRecorder, type OpSample } from '../op_meter.js';
 import {
   fill_words,
   frame_name,
   frames_named,
+  KernelBug,
   KernelContext,
   type KGen,
   KStack,
   Op,
 } from '../ops.js';
+import { __rcu_read_lock, __rcu_read_unlock } from '../rcu_reader.js';
 import { type RunConfig, type Scenario, task_code } from '../scenario.js';
 import {
   CTRL,
@@ -34,7 +35,7 @@ import {
 export interface WorkerInit {
   readonly sab: SharedArrayBuffer;
   readonly ctrl: SharedArrayBuffer;
-  readonly sys: KernelSymbols;
+  readonly sys: BootRecord;
   readonly globals: unknown;
   readonly cfg: RunConfig;
   readonly task: number;
@@ -173,7 +174,7 @@ export class NativeCpu {
 
   constructor(
     private readonly m: KernelMemory,
-    private readonly sys: KernelSymbols,
+    private readonly sys: BootRecord,
     readonly task: number,
     policy: string,
     variant: string,
@@ -300,8 +301,8 @@ export class NativeCpu {
         __rcu_read_lock(w, this.rdp);
         return 0;
       case Op.RCU_READ_UNLOCK: {
-        const wake = __rcu_read_unlock(w, this.rdp, this.sys.rcu_state);
-        if (wake < 0) throw new Error('rcu_read_unlock() without rcu_read_lock()');
+        const wake = __rcu_read_unlock(w, this.rdp, this.sys.rcu_gp_waiting);
+        if (wake < 0) throw new KernelBug('rcu', 'rcu_read_unlock() without rcu_read_lock()');
         if (wake > 0) Atomics.notify(w, wake);
         return 0;
       }
@@ -328,7 +329,7 @@ export class NativeCpu {
         this.changes++;
         return 0;
       default:
-        throw new Error(`unknown op ${k.op}`);
+        throw new KernelBug('BUG', `unknown op ${k.op}`);
     }
   }
 

@@ -39,11 +39,10 @@
  * and a benchmark's operation, op_ns as it ends (k.op_end(): the meter's
  * own clock reads and histogram record).
  */
-import type { Clock } from '../../bench/op_stats.js';
-import type { KernelSymbols } from '../../kernel/boot.js';
-import { __rcu_read_lock, __rcu_read_unlock } from '../../kernel/rcu/tree.js';
-import { __GFP_ZERO, describe_addr, KMEM_CACHE, slab_alloc, slab_free } from '../../kernel/slab.js';
+import type { BootRecord, Kernel } from '../boot.js';
+import { __GFP_ZERO, describe_addr, KMEM_CACHE, slab_alloc, slab_free } from '../heap.js';
 import type { KernelMemory } from '../memory.js';
+import type { Clock } from '../op_meter.js';
 import {
   fill_words,
   frame_name,
@@ -55,6 +54,7 @@ import {
   Op,
   type OpMeter,
 } from '../ops.js';
+import { __rcu_read_lock, __rcu_read_unlock } from '../rcu_reader.js';
 import { instantiate, type RunConfig, type Scenario, task_name, task_stack } from '../scenario.js';
 import { ACCESS_READ, ACCESS_RMW, ACCESS_WRITE, CacheModel } from './cache_model.js';
 import { TASK_DONE, TASK_FUTEX, TASK_RUNNABLE, TASK_SPIN } from './explore.js';
@@ -103,8 +103,13 @@ export interface TimingResult {
   };
 }
 
-export function run_timing(scenario: Scenario, cfg: RunConfig, opts: TimingOptions): TimingResult {
-  return new TimingExecutor(scenario, cfg, opts).run();
+export function run_timing(
+  kernel: Kernel,
+  scenario: Scenario,
+  cfg: RunConfig,
+  opts: TimingOptions,
+): TimingResult {
+  return new TimingExecutor(kernel, scenario, cfg, opts).run();
 }
 
 const NO_TASK = -1;
@@ -153,7 +158,7 @@ class WaitQueues {
 
 class TimingExecutor {
   private readonly m: KernelMemory;
-  private readonly sys: KernelSymbols;
+  private readonly sys: BootRecord;
   private readonly globals: unknown;
   private readonly nr_tasks: number;
   private readonly w: Int32Array;
@@ -205,6 +210,7 @@ class TimingExecutor {
   private makespan_ns = 0;
 
   constructor(
+    kernel: Kernel,
     private readonly scenario: Scenario,
     private readonly cfg: RunConfig,
     opts: TimingOptions,
@@ -214,7 +220,7 @@ class TimingExecutor {
       m: this.m,
       sys: this.sys,
       globals: this.globals,
-    } = instantiate(scenario, cfg));
+    } = instantiate(kernel, scenario, cfg));
     const n = this.nr_tasks;
     this.w = this.m.words;
     this.costs = opts.profile;
@@ -643,7 +649,7 @@ class TimingExecutor {
         this.clock_ns[t]! += step_ns;
         return 0;
       case Op.RCU_READ_UNLOCK: {
-        const wake = __rcu_read_unlock(w, this.sys.rcu_data[t]!, this.sys.rcu_state);
+        const wake = __rcu_read_unlock(w, this.sys.rcu_data[t]!, this.sys.rcu_gp_waiting);
         if (wake < 0)
           throw new KernelBug(
             'rcu',

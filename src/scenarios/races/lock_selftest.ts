@@ -62,7 +62,8 @@ import {
   refcount_inc_not_zero,
   refcount_set,
 } from '../../kernel/refcount.js';
-import { cache_active, kfree, kmalloc, kmalloc_index } from '../../kernel/slab.js';
+import { kfree, kmalloc, kmalloc_index } from '../../kernel/slab.js';
+import { cache_active } from '../../runtime/heap.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import {

@@ -21,7 +21,7 @@ import { PAGE, PTRS_PER_PTE } from '../../kernel/mm/mm_types.js';
 import { do_mmap, type MmapArgs, mmput } from '../../kernel/mm/mmap.js';
 import { PAGE_BYTES } from '../../kernel/mm/syscalls.js';
 import { vm_events_sum } from '../../kernel/sched.js';
-import { slab_object_words } from '../../kernel/slab.js';
+import { slab_object_words } from '../../runtime/heap.js';
 import { cacheline_aligned, defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';

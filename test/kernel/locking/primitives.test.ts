@@ -3,10 +3,10 @@
  * its invariants checked at every step, and stressed natively on worker
  * threads with exact outcomes. One lock-selftest case selects each.
  */
+
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { run_native } from '../../../src/runtime/executors/native.js';
-import { make_config } from '../../../src/runtime/scenario.js';
+import { make_config, run_native } from '../../../src/check/kernel.js';
 import {
   CASE_COMPLETION,
   CASE_RANGE,

@@ -4,13 +4,14 @@
  * object right after the write lock is a use-after-free the explorer finds;
  * releasing under RCU and freeing after a grace period is clean.
  */
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Explorer } from '../../../src/check/explorer.js';
+import { make_config } from '../../../src/check/kernel.js';
 import { RandomWalk } from '../../../src/check/strategy.js';
 import { RWSEM_FLAG_HANDOFF } from '../../../src/kernel/locking/rwsem.js';
 import { Op } from '../../../src/runtime/ops.js';
-import { make_config } from '../../../src/runtime/scenario.js';
 import { CASE_RWSEM, scenario as selftest } from '../../../src/scenarios/races/lock_selftest.js';
 import { scenario as rwsem_free } from '../../fixtures/rwsem_free.js';
 import { explore } from '../../helpers.js';

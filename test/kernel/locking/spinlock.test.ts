@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Explorer } from '../../../src/check/explorer.js';
+import { make_config, run_timing } from '../../../src/check/kernel.js';
 import { decode_replay } from '../../../src/check/replay.js';
 import { VARIANT_BROKEN_SPINLOCK } from '../../../src/kernel/locking/spinlock.js';
-import { run_timing } from '../../../src/runtime/executors/timing.js';
 import { PROFILES } from '../../../src/runtime/executors/timing_costs.js';
-import { make_config } from '../../../src/runtime/scenario.js';
 import { CASE_SPINLOCK, scenario as selftest } from '../../../src/scenarios/races/lock_selftest.js';
 import { explore } from '../../helpers.js';
 

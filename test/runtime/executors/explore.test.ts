@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Explorer } from '../../../src/check/explorer.js';
+import { make_config } from '../../../src/check/kernel.js';
 import { RandomWalk } from '../../../src/check/strategy.js';
-import { make_config } from '../../../src/runtime/scenario.js';
 import { scenario as selftest } from '../../../src/scenarios/races/lock_selftest.js';
 import {
   scenario as broken,

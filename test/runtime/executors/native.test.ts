@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { NativePool, run_native } from '../../../src/runtime/executors/native.js';
-import { make_config } from '../../../src/runtime/scenario.js';
+import { make_config, run_native } from '../../../src/check/kernel.js';
+import { NativePool } from '../../../src/runtime/executors/native.js';
 import { find_scenario } from '../../../src/scenarios/index.js';
 import { find_workload } from '../../../src/scenarios/workloads/index.js';
 import { scenario as broken, CRASH, LOST_WAKEUP } from '../../fixtures/broken.js';
@@ -13,6 +13,23 @@ test('an exception in a CPU is reported with its CPU and stack, and stops every 
   assert.equal(r.bug?.task, 'cpu1');
   assert.match(r.bug!.message, /deliberate crash/);
   assert.match(r.bug!.stack, /broken\.ts/);
+});
+
+test('a kernel fault in a worker is the KernelBug the explorer and timing report, not an exception', async () => {
+  for (const [mode, bug_class, message] of [
+    [RCU_UNBALANCED, 'rcu', /^rcu_read_unlock\(\) without rcu_read_lock\(\)/],
+    [UNKNOWN_OP, 'BUG', /^unknown op 255/],
+  ] as const) {
+    const cfg = make_config(broken, { params: { mode } });
+    const native = await run_native(broken, cfg);
+    const explored = new Explorer(broken, cfg).check(new Sequential());
+    const timed = run_timing(broken, cfg, { profile: PROFILES.hw });
+    for (const bug of [native.bug, explored.bug, timed.bug]) {
+      assert.equal(bug?.class, bug_class, bug?.message);
+      assert.equal(bug.task, 'cpu0');
+      assert.match(bug.message, message);
+    }
+  }
 });
 
 test('the watchdog reports no progress, with what each CPU waits on, instead of hanging', async () => {

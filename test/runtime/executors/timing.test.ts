@@ -8,10 +8,12 @@
  * a bug; a deadlock or livelock is reported, not hung on; 256 CPUs and a
  * kthread run; and the cost profiles name their sources.
  */
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { merge_samples, OpRecorder, type OpStats } from '../../../src/bench/op_stats.js';
-import { run_timing, type TimingResult } from '../../../src/runtime/executors/timing.js';
+import { merge_samples, type OpStats } from '../../../src/bench/op_stats.js';
+import { make_config, run_timing } from '../../../src/check/kernel.js';
+import type { TimingResult } from '../../../src/runtime/executors/timing.js';
 import {
   COST_NAMES,
   type CostProfile,
@@ -20,8 +22,9 @@ import {
   profile_constants,
 } from '../../../src/runtime/executors/timing_costs.js';
 import { defineStruct } from '../../../src/runtime/layout.js';
+import { OpRecorder } from '../../../src/runtime/op_meter.js';
 import type { KernelContext, KGen } from '../../../src/runtime/ops.js';
-import { make_config, type RunConfig, type Scenario } from '../../../src/runtime/scenario.js';
+import type { RunConfig, Scenario } from '../../../src/runtime/scenario.js';
 import { find_scenario } from '../../../src/scenarios/index.js';
 import { find_workload } from '../../../src/scenarios/workloads/index.js';
 import { scenario as broken, DEADLOCK, LIVELOCK, LOST_WAKEUP } from '../../fixtures/broken.js';

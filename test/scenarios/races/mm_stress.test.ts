@@ -3,11 +3,11 @@
  * native, under every policy; and where the faults of fault-vs-mprotect are
  * handled.
  */
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { make_config, run_native } from '../../../src/check/kernel.js';
 import { POLICIES } from '../../../src/kernel/mm/policy.js';
-import { run_native } from '../../../src/runtime/executors/native.js';
-import { make_config } from '../../../src/runtime/scenario.js';
 import { scenario as mm_stress } from '../../../src/scenarios/races/mm_stress.js';
 import { scenario as fault_vs_mprotect } from '../../../src/scenarios/workloads/fault_vs_mprotect.js';
 import { explore } from '../../helpers.js';

@@ -2,12 +2,13 @@
  * Every seed variant implemented so far causes a visible failure, and the
  * fixed kernel does not fail under the very same schedule or budget.
  */
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Explorer } from '../../../src/check/explorer.js';
+import { make_config } from '../../../src/check/kernel.js';
 import { Directed, Pct, parse_phases } from '../../../src/check/strategy.js';
 import { POLICIES } from '../../../src/kernel/mm/policy.js';
-import { make_config } from '../../../src/runtime/scenario.js';
 import {
   RACE_DISJOINT_SPLITS,
   RACE_FAULT_VS_MUNMAP,

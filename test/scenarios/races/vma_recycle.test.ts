@@ -7,15 +7,16 @@
  * schedules (8 s), so it is shown by the schedule that breaks it, which
  * the fixed kernel survives; seed 000's schedule is checked the same way.
  */
+
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Explorer } from '../../../src/check/explorer.js';
+import { make_config } from '../../../src/check/kernel.js';
 import { Directed, parse_phases } from '../../../src/check/strategy.js';
 import {
   VARIANT_PUT_READS_MM_LATE,
   VARIANT_UP_READ_WITHOUT_RCU,
 } from '../../../src/kernel/mm/mmap_lock.js';
-import { make_config } from '../../../src/runtime/scenario.js';
 import { scenario } from '../../../src/scenarios/races/vma_recycle.js';
 import { dfs_find, test_clean } from '../scenario_helpers.js';
 
