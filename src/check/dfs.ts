@@ -42,11 +42,9 @@ import {
   FOOTPRINT_SLOTS,
   FP_FLAGS,
   FP_HI1,
-  FP_HI2,
   FP_LO1,
-  FP_LO2,
+  FP_RANGES,
   FP_WRITE1,
-  FP_WRITE2,
   type Strategy,
 } from '../runtime/executors/explore.js';
 
@@ -70,7 +68,7 @@ interface Node {
 }
 
 // find_races() walks a footprint's ranges by stride: range r at slots 2r, 2r + 1, write bit 1 << r.
-if (FP_LO2 !== FP_LO1 + 2 || FP_HI2 !== FP_HI1 + 2 || FP_WRITE2 !== FP_WRITE1 << 1)
+if (FP_LO1 !== 0 || FP_HI1 !== 1 || FP_WRITE1 !== 1 || FP_FLAGS < 2 * FP_RANGES)
   throw new Error('dfs: footprint layout changed');
 
 /** Tasks a bit mask can name. */
@@ -287,7 +285,7 @@ export class BoundedDfs implements Strategy {
       const flags = this.fp[f + FP_FLAGS]!;
       conflicts.length = 0;
       // Range r of a footprint: slots 2r and 2r + 1, write bit 1 << r.
-      for (let r = 0; r < 2; r++) {
+      for (let r = 0; r < FP_RANGES; r++) {
         const lo = this.fp[f + FP_LO1 + 2 * r]!;
         const w = (flags & (FP_WRITE1 << r)) !== 0;
         words.access(lo, this.fp[f + FP_HI1 + 2 * r]!, w, i, p, this.task_of, conflicts);

@@ -98,9 +98,13 @@ test('DFS with reduction finds the bugs of the plain bounded search: the broken 
   ]);
 });
 
-test('DFS with reduction leaves the final states of the plain bounded search: fault-vs-munmap', {
-  todo: "a FREE records rcu_state.gp_seq in the object's quarantine cookie (slab_free) and an ALLOC reads both (slab_alloc), but their footprints leave gp_seq out: a free before and after the grace-period kthread's update are taken to commute",
+// A free and an allocation read rcu_state.gp_seq (the quarantine's clock): footprint() says so.
+test('DFS with reduction leaves the final states of the plain bounded search: fault-vs-munmap', () => {
+  same_as_plain('fault-vs-munmap', { policy: 'vma-rwsem' }, 1);
+});
+
+test('DFS with reduction leaves the final states of the plain bounded search: fault-vs-munmap under vma-refcnt', {
+  todo: "at bound 1 the reduced search leaves 15 of the plain search's 17 final states; each missing one differs from a reached one in one quarantine cookie word (a free stamped on either side of a gp_seq update) by a dependency footprint() does not yet name",
 }, () => {
-  same_as_plain('fault-vs-munmap', { policy: 'vma-rwsem' }, 0);
   same_as_plain('fault-vs-munmap', { policy: 'vma-refcnt' }, 1);
 });

@@ -726,24 +726,33 @@ export class ExploreExecutor implements ExploreView {
   }
 }
 
-/** Slots of a footprint (see footprint()). */
+/** Slots of a footprint (see footprint()): range r at slots 2r and 2r + 1, then the flags. */
 export const FP_LO1 = 0;
 export const FP_HI1 = 1;
-export const FP_LO2 = 2;
-export const FP_HI2 = 3;
-/** Bit 0: range 1 is written; bit 1: range 2 is written; bit 2: an allocation. */
-export const FP_FLAGS = 4;
+const FP_LO2 = 2;
+const FP_HI2 = 3;
+const FP_LO3 = 4;
+const FP_HI3 = 5;
+/** How many ranges a footprint has. */
+export const FP_RANGES = 3;
+/** Bit r: range r + 1 is written; bit FP_RANGES: an allocation. */
+export const FP_FLAGS = 6;
 export const FP_WRITE1 = 1;
-export const FP_WRITE2 = 2;
-export const FP_ALLOC = 4;
-export const FOOTPRINT_SLOTS = 5;
+const FP_WRITE2 = 2;
+const FP_ALLOC = 8;
+export const FOOTPRINT_SLOTS = 7;
 
 /*
- * The words access `k` reads or writes, as up to two ranges: one word for
+ * The words access `k` reads or writes, as up to three ranges: one word for
  * loads, stores, atomics and futex calls (a wake writes the waiters'
  * state); destination and source of a memcpy; the object and its cache for
  * a free; the cache for an allocation (flagged: which object it hands out
- * is not known before, see dependent()); the task's rcu_data for
+ * is not known before, see dependent()); for both, the rcu_state.gp_seq
+ * they read (a free stamps it on the object's quarantine cookie, an
+ * allocation compares it with the oldest cookie), so that a free or an
+ * allocation before and after the grace-period kthread's update do not
+ * pass for commuting (the quarantine would hand out another object); the
+ * task's rcu_data for
  * rcu_read_lock/unlock, which the gp kthread reads, and for an unlock the
  * gp_waiting word it reads. Lock annotations change only lockdep's view of
  * their own task: no words.
@@ -753,6 +762,8 @@ export function footprint(k: KernelContext, w: Int32Array, out: Int32Array, at =
   let hi1 = lo1 + 1;
   let lo2 = 0;
   let hi2 = 0;
+  let lo3 = 0;
+  let hi3 = 0;
   let flags = FP_WRITE1;
   switch (k.op) {
     case Op.LOAD:
@@ -774,9 +785,13 @@ export function footprint(k: KernelContext, w: Int32Array, out: Int32Array, at =
       hi1 = lo1 + w[k.a + KMEM_CACHE.object_size]!;
       lo2 = k.a;
       hi2 = lo2 + 1;
+      lo3 = w[k.a + KMEM_CACHE.gp_seq]!;
+      hi3 = lo3 + 1;
       flags = FP_WRITE1 | FP_WRITE2;
       break;
     case Op.ALLOC:
+      lo3 = w[k.addr + KMEM_CACHE.gp_seq]!;
+      hi3 = lo3 + 1;
       flags = FP_WRITE1 | FP_ALLOC;
       break;
     case Op.RCU_READ_LOCK:
@@ -799,24 +814,25 @@ export function footprint(k: KernelContext, w: Int32Array, out: Int32Array, at =
   out[at + FP_HI1] = hi1;
   out[at + FP_LO2] = lo2;
   out[at + FP_HI2] = hi2;
+  out[at + FP_LO3] = lo3;
+  out[at + FP_HI3] = hi3;
   out[at + FP_FLAGS] = flags;
 }
 
 /* Whether two footprints overlap where at least one of them writes. */
 function conflict(x: Int32Array, y: Int32Array): boolean {
-  return (
-    range_conflict(x, FP_LO1, FP_WRITE1, y) ||
-    (x[FP_HI2]! > x[FP_LO2]! && range_conflict(x, FP_LO2, FP_WRITE2, y))
-  );
+  for (let r = 0; r < FP_RANGES; r++)
+    if (x[2 * r + 1]! > x[2 * r]! && range_conflict(x, r, y)) return true;
+  return false;
 }
 
-function range_conflict(x: Int32Array, slot: number, write_bit: number, y: Int32Array): boolean {
-  const lo = x[slot]!;
-  const hi = x[slot + 1]!;
-  const xw = (x[FP_FLAGS]! & write_bit) !== 0;
+/* Whether range r of x overlaps a range of y where at least one of the two is written. */
+function range_conflict(x: Int32Array, r: number, y: Int32Array): boolean {
+  const lo = x[2 * r]!;
+  const hi = x[2 * r + 1]!;
+  const xw = (x[FP_FLAGS]! & (FP_WRITE1 << r)) !== 0;
   const yf = y[FP_FLAGS]!;
-  return (
-    (y[FP_LO1]! < hi && lo < y[FP_HI1]! && (xw || (yf & FP_WRITE1) !== 0)) ||
-    (y[FP_LO2]! < hi && lo < y[FP_HI2]! && (xw || (yf & FP_WRITE2) !== 0))
-  );
+  for (let q = 0; q < FP_RANGES; q++)
+    if (y[2 * q]! < hi && lo < y[2 * q + 1]! && (xw || (yf & (FP_WRITE1 << q)) !== 0)) return true;
+  return false;
 }
