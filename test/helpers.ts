@@ -14,7 +14,7 @@ import { format_run, run_model } from '../src/script/run_model.js';
 /** Explore `schedules` random schedules of `s` with the given configuration. */
 export function explore(
   s: Scenario,
-  opts: { cpus?: number; variant?: string; params?: Record<string, number> } = {},
+  opts: { cpus?: number; policy?: string; variant?: string; params?: Record<string, number> } = {},
   schedules = 10_000,
   seed = 1,
 ): CheckResult {

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NATIVE_RUNS, run_bench, run_native_points } from '../../src/bench/bench.js';
 import type { BenchResult } from '../../src/bench/result.js';
-import { make_config } from '../../src/check/kernel.js';
+import { make_config, run_timing } from '../../src/check/kernel.js';
 import { POLICIES } from '../../src/kernel/mm/policy.js';
 import { PROFILES } from '../../src/runtime/executors/timing_costs.js';
 import { find_workload, WORKLOADS } from '../../src/scenarios/workloads/index.js';

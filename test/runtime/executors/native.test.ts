@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { make_config, run_native } from '../../../src/check/kernel.js';
+import { Explorer } from '../../../src/check/explorer.js';
+import { make_config, run_native, run_timing } from '../../../src/check/kernel.js';
+import { Sequential } from '../../../src/check/strategy.js';
 import { NativePool } from '../../../src/runtime/executors/native.js';
+import { PROFILES } from '../../../src/runtime/executors/timing_costs.js';
 import { find_scenario } from '../../../src/scenarios/index.js';
 import { find_workload } from '../../../src/scenarios/workloads/index.js';
-import { scenario as broken, CRASH, LOST_WAKEUP } from '../../fixtures/broken.js';
+import {
+  scenario as broken,
+  CRASH,
+  LOST_WAKEUP,
+  RCU_UNBALANCED,
+  UNKNOWN_OP,
+} from '../../fixtures/broken.js';
 import { scenario as spinner } from '../../fixtures/spinner.js';
 
 test('an exception in a CPU is reported with its CPU and stack, and stops every worker', async () => {
