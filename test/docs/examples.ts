@@ -129,7 +129,8 @@ export function run_line(
 
 /*
  * The facts of an output: the lines that must not drift while figures
- * (times, counts, steps a second) move from run to run.
+ * (times, steps a second) move from run to run. A DFS's schedule and step
+ * counts are facts too: its search is the same on every run.
  */
 const FACTS: readonly { readonly name: string; readonly re: RegExp }[] = [
   // `clean`, or `BUG: CLASS` (the first line of a failure: 'BUG: data-race: KCSAN: ...').
@@ -140,6 +141,12 @@ const FACTS: readonly { readonly name: string; readonly re: RegExp }[] = [
   { name: 'bound', re: /^every schedule with at most (\d+) preemption/m },
   { name: 'parts', re: /^\S+ \d+ parts(?: \((all of them)\)| of \d+ \((incomplete)\))/m },
   { name: 'mismatches', re: /^\d+ scripts, (\d+) mismatch/m },
+  { name: 'schedules a DFS took to its bug', re: /by dfs \(seed \d+\) after (\d+) schedules/ },
+  {
+    name: 'DFS schedules and steps',
+    re: /^clean: [^,]+, (\d+ schedules, \d+ steps) in [^\n]*\[dfs, /m,
+  },
+  { name: 'merged schedules and steps', re: /^\S+ \d+ parts[^:\n]*: (\d+ schedules, \d+ steps)/m },
 ];
 
 /** The facts an output shows, by name (absent when it shows none of that kind). */
