@@ -73,7 +73,6 @@ export const Op = {
    */
   MEMSET: 23,
 } as const;
-export type OpCode = (typeof Op)[keyof typeof Op];
 
 export const OP_NAMES: readonly string[] = (() => {
   const names: string[] = [];
