@@ -37,16 +37,15 @@
  * that shard finds them, that a second hash over deeper choices gives it:
  * the parts of shard i cover what shard i covers, however many they are.
  */
+import type { ExploreView, Strategy } from '../runtime/executors/explore.js';
 import {
-  type ExploreView,
   FOOTPRINT_SLOTS,
   FP_FLAGS,
   FP_HI1,
   FP_LO1,
   FP_RANGES,
   FP_WRITE1,
-  type Strategy,
-} from '../runtime/executors/explore.js';
+} from '../runtime/executors/footprint.js';
 
 /** One decision: a step where two or more tasks could run. */
 interface Node {
