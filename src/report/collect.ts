@@ -10,9 +10,11 @@ import { availableParallelism, cpus as os_cpus } from 'node:os';
 import { powers_of_two } from '../bench/bench.js';
 import type { Progress } from '../bench/progress.js';
 import { sweep } from '../bench/sweep.js';
+import { run_timing_points } from '../bench/timing_pool.js';
 import { CATALOGUE, type Catalogue, run_catalogue } from '../check/catalogue.js';
 import { PROFILES, profile_constants } from '../runtime/executors/timing_costs.js';
 import { WORKLOADS } from '../scenarios/workloads/index.js';
+import { PFT_PUBLISHED_CPUS, PFT_REFCNT, PFT_RWSEM } from './pft_published.js';
 import type { ReportData } from './section.js';
 
 export interface ReportOptions {
@@ -69,9 +71,10 @@ export async function collect_report(opts: ReportOptions, progress: Progress): P
   const timing_js = await timed('timing-js', () =>
     sweep(progress, 'timing model, js profile', 'timing', opts.native_cpus, PROFILES.js),
   );
-  const scaling = await timed('scaling', () =>
-    sweep(progress, 'scaling, hw profile', 'timing', opts.scaling_cpus, PROFILES.hw),
-  );
+  const scaling = await timed('scaling', async () => [
+    ...(await sweep(progress, 'scaling, hw profile', 'timing', opts.scaling_cpus, PROFILES.hw)),
+    ...(await pft_at_published_cpus(progress, opts.scaling_cpus)),
+  ]);
   return {
     generated: new Date().toISOString(),
     machine: machine(),
@@ -93,4 +96,24 @@ export async function collect_report(opts: ReportOptions, progress: Progress): P
     })),
     durations_ms,
   };
+}
+
+/*
+ * pft under the two policies the published measurement compares, at its
+ * CPU counts that the scaling curves lack: the points its targets are
+ * checked at (pft_published.ts).
+ */
+async function pft_at_published_cpus(progress: Progress, have: readonly number[]) {
+  const points = [PFT_RWSEM, PFT_REFCNT].flatMap((policy) =>
+    PFT_PUBLISHED_CPUS.filter((n) => !have.includes(n)).map((cpus) => ({
+      workload: 'pft',
+      policy,
+      cpus,
+      profile: PROFILES.hw,
+    })),
+  );
+  const bar = progress.step('pft at the published CPU counts, hw profile', points.length);
+  const out = await run_timing_points(points, (p) => bar.tick(`pft ${p.policy} ${p.cpus}`));
+  bar.done();
+  return out;
 }

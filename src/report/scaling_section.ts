@@ -1,11 +1,19 @@
 /*
  * The report's scaling section: throughput against CPUs on the simulated
- * multicore (hw profile), who leads, by how much and from where.
+ * multicore (hw profile), who leads, by how much and from where; on pft,
+ * the published measurement drawn over the model's curves and whether the
+ * model meets its targets (pft_published.ts).
  */
 import type { BenchResult } from '../bench/result.js';
 import { scaling_spec } from './charts.js';
-import { count_word, cpus_text, fmt_ratio, fmt_si } from './format.js';
+import { count_word, cpus_text, fmt_ratio, fmt_si, fmt_signed_pct } from './format.js';
 import { esc } from './html_util.js';
+import {
+  type Check,
+  PFT_PUBLISHED_SOURCE,
+  pft_checks,
+  pft_published_points,
+} from './pft_published.js';
 import { type Context, chart, of_workload, one_per_policy, type Sections } from './section.js';
 
 /** Spreads at or below this are "within X%": not a difference worth a winner. */
@@ -22,8 +30,11 @@ export async function scaling_section(ctx: Context): Promise<Sections> {
     parts.push(
       `<h3>${esc(w)}</h3>`,
       ctx.description(w) === '' ? '' : `<p class="desc">${esc(ctx.description(w))}</p>`,
-      await chart(scaling_spec(`${w}: ${op} per second against CPUs`, op, points)),
+      await chart(
+        with_published(w, scaling_spec(`${w}: ${op} per second against CPUs`, op, points)),
+      ),
       `<p class="finding">${esc(scaling_sentence(w, op, f))}</p>`,
+      w === 'pft' ? `<p class="finding">${esc(pft_sentence(pft_checks(points)))}</p>` : '',
     );
     headlines.push(scaling_headline(w, f));
   }
@@ -133,4 +144,50 @@ function scaling_headline(w: string, f: ScalingFinding): string {
     return `${w}: only ${leader.policy} measured (${fmt_si(leader.ops_per_s)}/s at ${cpus_text(f.high.cpus)}, predicted).`;
   const base = baseline(f.high);
   return `${w} at ${cpus_text(f.high.cpus)} (predicted): ${leader.policy} leads with ${fmt_ratio(leader.ops_per_s / base.ops_per_s)} the throughput of ${base.policy}.`;
+}
+
+type Spec = ReturnType<typeof scaling_spec>;
+
+/*
+ * pft's chart: the model's curves, and over them the published points as
+ * filled diamonds in their policy's colour. Other workloads' charts as they are.
+ */
+function with_published(w: string, spec: Spec): Spec {
+  if (w !== 'pft' || !('encoding' in spec) || !('mark' in spec)) return spec;
+  const { data, mark, encoding, ...top } = spec;
+  const published = {
+    data: {
+      values: pft_published_points().map((p) => ({ ...p, source: 'published (pft, 2025)' })),
+    },
+    mark: { type: 'point' as const, shape: 'diamond', filled: true, size: 120, opacity: 0.9 },
+    encoding: {
+      x: encoding!.x,
+      y: encoding!.y,
+      color: encoding!.color,
+      shape: { field: 'source', type: 'nominal' as const, title: 'measured' },
+    },
+  };
+  return { ...top, layer: [{ data, mark, encoding }, published] } as Spec;
+}
+
+/* A figure as the sentence gives it: a ratio, or a gain in points. */
+function fmt_check(c: Check, x: number): string {
+  if (Number.isNaN(x)) return 'not run';
+  return c.what.includes('gain') ? fmt_signed_pct(x) : `${x.toFixed(1)}×`;
+}
+
+/** Whether the model meets the published pft's targets, each one named. */
+export function pft_sentence(checks: readonly Check[]): string {
+  const met = checks.filter((c) => c.met).length;
+  const each = checks
+    .map(
+      (c) =>
+        `${c.what} ${fmt_check(c, c.model)} (published ${fmt_check(c, c.published)}, ${c.met ? 'met' : 'missed'})`,
+    )
+    .join('; ');
+  const verdict =
+    met === checks.length
+      ? 'The model meets every target: its pft curves agree with the published measurement.'
+      : `The model misses ${checks.length - met} of its ${checks.length} targets: its pft curves and their ranking are unvalidated predictions, which the published measurement contradicts where they miss.`;
+  return `Against ${PFT_PUBLISHED_SOURCE} (diamonds; targets: the scaling within ±25% of the published, the gain within ±3 points at 1 CPU and ±5 elsewhere): ${each}. ${verdict}`;
 }

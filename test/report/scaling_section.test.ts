@@ -23,3 +23,46 @@ test('the sentence follows the data: mmap-lock winning is told as such', async (
   has(html, 'At 256 CPUs mmap-lock reaches');
   lacks(html, 'At 256 CPUs vma-refcnt reaches');
 });
+
+/* pft at the published thread counts, each policy's aggregate `ops(policy, cpus)`. */
+function with_pft(ops: (policy: string, cpus: number) => number) {
+  const scaling = data().scaling.filter((r) => ![21, 48, 56].includes(r.cpus));
+  for (const policy of ['vma-rwsem', 'vma-refcnt'])
+    for (const cpus of [21, 48, 56])
+      scaling.push({ ...scaling_point('pft', policy, cpus), ops_per_s: ops(policy, cpus) });
+  return data({
+    scaling: scaling.map((r) =>
+      r.cpus === 1 && r.policy.startsWith('vma-') ? { ...r, ops_per_s: ops(r.policy, 1) } : r,
+    ),
+  });
+}
+
+test('pft: the published points are drawn over the curves, and a model that agrees meets every target', async () => {
+  // The letter's shape: 8.3x at 21 and 9.6x at 56, refcnt ahead by the letter's gains.
+  const rwsem: Record<number, number> = { 1: 1e6, 21: 8.27e6, 48: 9.3e6, 56: 9.62e6 };
+  const gain: Record<number, number> = { 1: 0, 21: 0.14, 48: 0.13, 56: 0.12 };
+  const html = await report_html(
+    with_pft((p, n) => rwsem[n]! * (p === 'vma-refcnt' ? 1 + gain[n]! : 1)),
+  );
+  has(html, 'published (pft, 2025)');
+  has(html, 'vma-rwsem 21 over 1 CPU 8.3× (published 8.3×, met)');
+  has(html, 'vma-refcnt&#39;s gain at 48 CPUs +13% (published +13%, met)');
+  has(html, 'The model meets every target');
+});
+
+test('pft: a model whose aggregate falls is told it misses, target by target', async () => {
+  const html = await report_html(with_pft((_p, n) => 1e6 / n));
+  has(html, 'vma-rwsem 56 over 1 CPU 0.0× (published 9.6×, missed)');
+  has(html, 'vma-refcnt&#39;s gain at 1 CPU +0% (published −0.3%, met)');
+  has(
+    html,
+    'The model misses 5 of its 6 targets: its pft curves and their ranking are unvalidated predictions',
+  );
+  lacks(html, 'The model meets every target');
+});
+
+test('pft without the published CPU counts: the targets are not run, and so missed', async () => {
+  const html = await report_html(data());
+  has(html, 'vma-rwsem 21 over 1 CPU not run (published 8.3×, missed)');
+  lacks(html, 'The model meets every target');
+});

@@ -1,0 +1,98 @@
+/*
+ * The one published measurement of the per-VMA lock designs the report
+ * can hold the model to: mmtests' pft, threads faulting one shared
+ * anonymous VMA, per-VMA rw_semaphore against vm_refcnt, from the cover
+ * letter of "mm: replace vm_lock and detached flag with a reference count"
+ * (Suren Baghdasaryan, v6 and v10, 2025). The model passes where its
+ * scaling from 1 CPU and refcnt's gain over rwsem land within the targets.
+ */
+import type { BenchResult } from '../bench/result.js';
+
+export const PFT_PUBLISHED_SOURCE =
+  'mmtests pft, cover letter of "mm: replace vm_lock and detached flag with a reference count" (v6, v10, 2025)';
+
+/** The policies the letter measured: its "rwsem" and its "vm_refcnt". */
+export const PFT_RWSEM = 'vma-rwsem';
+export const PFT_REFCNT = 'vma-refcnt';
+
+/** A row of the letter's table: aggregate faults/s where it gives them, refcnt's gain always. */
+export interface PublishedRow {
+  readonly threads: number;
+  /** Aggregate faults a second: faults/sec where printed, else faults/cpu times threads; null where the letter gives only the gain. */
+  readonly rwsem_per_s: number | null;
+  readonly refcnt_per_s: number | null;
+  /** vm_refcnt over rwsem, less one, as printed (faults/cpu). */
+  readonly gain: number;
+}
+
+export const PFT_PUBLISHED: readonly PublishedRow[] = [
+  { threads: 1, rwsem_per_s: 507_926, refcnt_per_s: 506_519, gain: -0.0028 },
+  { threads: 21, rwsem_per_s: 200_061 * 21, refcnt_per_s: 229_597 * 21, gain: 0.1476 },
+  { threads: 48, rwsem_per_s: null, refcnt_per_s: null, gain: 0.129 },
+  { threads: 56, rwsem_per_s: 4_885_561, refcnt_per_s: 5_415_839, gain: 0.1189 },
+];
+
+/** The CPU counts the letter measured: the model's pft runs at these too. */
+export const PFT_PUBLISHED_CPUS: readonly number[] = PFT_PUBLISHED.map((r) => r.threads);
+
+/** The model's scaling from 1 CPU may differ from the letter's by this factor of it. */
+export const SPEEDUP_TOLERANCE = 0.25;
+/** refcnt's gain may differ from the letter's by this many points at 1 CPU, and by the other above. */
+export const GAIN_TOLERANCE_AT_1 = 0.03;
+export const GAIN_TOLERANCE = 0.05;
+
+/** One target: what the letter says, what the model says, and whether they agree. */
+export interface Check {
+  readonly what: string;
+  readonly published: number;
+  /** NaN: the model has no point to say it. */
+  readonly model: number;
+  readonly met: boolean;
+}
+
+/*
+ * The targets: vma-rwsem's aggregate at 21 and 56 CPUs over its own at 1
+ * (about 8.3x and 9.6x), within ±25% of the letter's; vm_refcnt's gain at
+ * 1, 21, 48 and 56 within ±3 points at 1 and ±5 elsewhere.
+ */
+export function pft_checks(scaling: readonly BenchResult[]): Check[] {
+  const at = (policy: string, cpus: number): number =>
+    scaling.find((r) => r.workload === 'pft' && r.policy === policy && r.cpus === cpus)
+      ?.ops_per_s ?? Number.NaN;
+  const [one] = PFT_PUBLISHED;
+  const checks: Check[] = [];
+  for (const row of PFT_PUBLISHED) {
+    if (row.threads === 1 || row.rwsem_per_s === null) continue;
+    const published = row.rwsem_per_s / one!.rwsem_per_s!;
+    const model = at(PFT_RWSEM, row.threads) / at(PFT_RWSEM, 1);
+    checks.push({
+      what: `${PFT_RWSEM} ${row.threads} over 1 CPU`,
+      published,
+      model,
+      met: Math.abs(model / published - 1) <= SPEEDUP_TOLERANCE,
+    });
+  }
+  for (const row of PFT_PUBLISHED) {
+    const model = at(PFT_REFCNT, row.threads) / at(PFT_RWSEM, row.threads) - 1;
+    const tolerance = row.threads === 1 ? GAIN_TOLERANCE_AT_1 : GAIN_TOLERANCE;
+    checks.push({
+      what: `${PFT_REFCNT}'s gain at ${row.threads} CPU${row.threads === 1 ? '' : 's'}`,
+      published: row.gain,
+      model,
+      met: Math.abs(model - row.gain) <= tolerance + 1e-9,
+    });
+  }
+  return checks;
+}
+
+/** The letter's aggregate points, one per policy and thread count it prints, for the chart. */
+export function pft_published_points(): { policy: string; cpus: number; ops_per_s: number }[] {
+  return PFT_PUBLISHED.flatMap((r) => [
+    ...(r.rwsem_per_s === null
+      ? []
+      : [{ policy: PFT_RWSEM, cpus: r.threads, ops_per_s: r.rwsem_per_s }]),
+    ...(r.refcnt_per_s === null
+      ? []
+      : [{ policy: PFT_REFCNT, cpus: r.threads, ops_per_s: r.refcnt_per_s }]),
+  ]);
+}
