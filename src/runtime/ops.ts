@@ -425,6 +425,21 @@ export interface OpMeter {
 }
 
 /**
+ * Work the kernel does that the model has no steps for, by what it is:
+ * the cost profile prices each (timing_costs.ts). Kernel code names it
+ * with k.unmodelled(); it is no access, so no schedule sees it.
+ */
+export const Unmodelled = {
+  /** A page fault's exception entry and exit (arch/x86/entry/entry_64.S, irqentry_enter/exit). */
+  FAULT_ENTRY: 0,
+  /** A system call's entry and exit (entry_SYSCALL_64, do_syscall_64). */
+  SYSCALL_ENTRY: 1,
+  /** A new user page's bookkeeping: the page allocator's per-CPU list, memcg charge, LRU insertion. */
+  NEW_PAGE: 2,
+} as const;
+export const NR_UNMODELLED = 3;
+
+/**
  * One CPU's view of the machine: the descriptor of its next access and the
  * constant facts of where it runs. A KernelContext is owned by exactly one
  * task; the executor reads the descriptor after each yield.
@@ -506,6 +521,14 @@ export class KernelContext {
   op_end(): void {
     this.op_marks++;
     this.meter?.op_end(this.cpu);
+  }
+
+  /** Set by an executor that prices unmodelled work (timing); null everywhere else. */
+  unmodelled_work: ((cpu: number, work: number) => void) | null = null;
+
+  /** The kernel does `work` (an Unmodelled code) here: no access, no step; under timing, its cost. */
+  unmodelled(work: number): void {
+    this.unmodelled_work?.(this.cpu, work);
   }
 
   private set(op: number, addr: number, a: number, b: number, c: number): number {

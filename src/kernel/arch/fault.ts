@@ -4,7 +4,7 @@
  * which finds the VMA under the mmap lock (expanding a stack under the
  * write lock), checks the access, and calls handle_mm_fault().
  */
-import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen, Unmodelled } from '../../runtime/ops.js';
 import { mt_find, mt_prev, mt_store_range } from '../mm/maple_tree.js';
 import {
   access_error,
@@ -121,6 +121,7 @@ export function* do_user_addr_fault(
   page: number,
   write: boolean,
 ): KGen<number> {
+  k.unmodelled(Unmodelled.FAULT_ENTRY);
   const flags = FAULT_FLAG_USER | (write ? FAULT_FLAG_WRITE : 0);
   if (k.policy === POLICY_RANGE) {
     const done = yield* call(range_fault(k, mm, page, write, flags));

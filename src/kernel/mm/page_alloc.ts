@@ -3,12 +3,17 @@
  * frame, reference counted. The last put_page() frees both.
  */
 import { PAGE_WORDS } from '../../runtime/memory.js';
-import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, KernelBug, type KernelContext, type KGen, Unmodelled } from '../../runtime/ops.js';
 import { __refcount_sub_and_test, refcount_inc, refcount_set } from '../refcount.js';
 import { __GFP_ZERO, kmem_cache_alloc, kmem_cache_free, kmem_cache_zalloc } from '../slab.js';
 import { PAGE } from './mm_types.js';
 
-/** alloc_page(GFP_KERNEL | gfp): a page with one reference and no mapping; 0 if out of memory. */
+/**
+ * alloc_page(GFP_KERNEL | gfp): a page with one reference and no mapping; 0
+ * if out of memory. Every caller's page is a user folio, so its
+ * bookkeeping the model has no steps for (the per-CPU page list,
+ * mem_cgroup_charge(), folio_add_lru()) is priced here as one.
+ */
 export function* alloc_page(k: KernelContext, gfp: number, site: string): KGen<number> {
   const caches = k.sys.mm;
   const page = yield kmem_cache_zalloc(k, caches.page_cachep, site);
@@ -24,6 +29,7 @@ export function* alloc_page(k: KernelContext, gfp: number, site: string): KGen<n
   yield refcount_set(k, page + PAGE._refcount, 1);
   yield k.store(page + PAGE._mapcount, -1);
   yield k.store(page + PAGE.frame, frame);
+  k.unmodelled(Unmodelled.NEW_PAGE);
   return page;
 }
 

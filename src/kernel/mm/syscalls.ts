@@ -4,7 +4,7 @@
  * mm/mprotect.c, mm/mremap.c, mm/madvise.c), then handed to the page-level
  * implementations. Each returns a byte address or 0, or -errno.
  */
-import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen, Unmodelled } from '../../runtime/ops.js';
 import { do_madvise_dontneed } from './madvise.js';
 import {
   MAP_FIXED,
@@ -45,6 +45,7 @@ export function* sys_mmap(
   file: number,
   off: number,
 ): KGen<number> {
+  k.unmodelled(Unmodelled.SYSCALL_ENTRY);
   if (!aligned(off)) return -EINVAL;
   if (len === 0) return -EINVAL;
   const fixed = (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
@@ -65,6 +66,7 @@ export function* sys_mmap(
 }
 
 export function* sys_munmap(k: KernelContext, mm: number, addr: number, len: number): KGen<number> {
+  k.unmodelled(Unmodelled.SYSCALL_ENTRY);
   const task_bytes = (yield k.load(mm + MM_STRUCT.task_size)) * PAGE_BYTES;
   if (!aligned(addr) || addr > task_bytes || len > task_bytes - addr) return -EINVAL;
   if (pages_of(len) === 0) return -EINVAL;
@@ -78,6 +80,7 @@ export function* sys_mprotect(
   len: number,
   prot: number,
 ): KGen<number> {
+  k.unmodelled(Unmodelled.SYSCALL_ENTRY);
   const r = page_range(addr, len);
   if (typeof r === 'number') return r;
   return yield* call(do_mprotect(k, mm, r.start, r.pages, prot));
@@ -89,6 +92,7 @@ export function* sys_madvise_dontneed(
   addr: number,
   len: number,
 ): KGen<number> {
+  k.unmodelled(Unmodelled.SYSCALL_ENTRY);
   const r = page_range(addr, len);
   if (typeof r === 'number') return r;
   return yield* call(do_madvise_dontneed(k, mm, r.start, r.pages));
@@ -103,6 +107,7 @@ export function* sys_mremap(
   flags: number,
   new_addr: number,
 ): KGen<number> {
+  k.unmodelled(Unmodelled.SYSCALL_ENTRY);
   if (flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP)) return -EINVAL;
   if (flags & MREMAP_FIXED && !(flags & MREMAP_MAYMOVE)) return -EINVAL;
   if (flags & MREMAP_DONTUNMAP && (!(flags & MREMAP_MAYMOVE) || old_len !== new_len))
@@ -119,6 +124,7 @@ export function* sys_mremap(
 
 /** brk(): the new break (any byte address), or the old one if it could not move. */
 export function* sys_brk(k: KernelContext, mm: number, brk: number): KGen<number> {
+  k.unmodelled(Unmodelled.SYSCALL_ENTRY);
   const b = yield* call(
     do_brk(k, mm, { page: Math.floor(brk / PAGE_BYTES), offset: brk % PAGE_BYTES }),
   );

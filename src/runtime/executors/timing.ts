@@ -37,7 +37,9 @@
  *					kernels measured), the generator round trip
  *					the native executor makes for one under js
  * and a benchmark's operation, op_ns as it ends (k.op_end(): the meter's
- * own clock reads and histogram record).
+ * own clock reads and histogram record); work the model has no steps for
+ * (k.unmodelled(): kernel entry, a new page's bookkeeping), its profile's
+ * constant, in the step it falls in.
  */
 import type { BootRecord, Kernel } from '../boot.js';
 import { __GFP_ZERO, describe_addr, KMEM_CACHE, slab_alloc, slab_free } from '../heap.js';
@@ -58,7 +60,7 @@ import { __rcu_read_lock, __rcu_read_unlock } from '../rcu_reader.js';
 import { instantiate, type RunConfig, type Scenario, task_name, task_stack } from '../scenario.js';
 import { ACCESS_READ, ACCESS_RMW, ACCESS_WRITE, CacheModel } from './cache_model.js';
 import { TASK_DONE, TASK_FUTEX, TASK_RUNNABLE, TASK_SPIN } from './explore.js';
-import { type CostProfile, crowded } from './timing_costs.js';
+import { type CostProfile, crowded, unmodelled_costs_ns } from './timing_costs.js';
 
 export interface TimingOptions {
   readonly profile: CostProfile;
@@ -249,6 +251,12 @@ class TimingExecutor {
     this.spinq = new WaitQueues(n);
     this.heap = new Int32Array(n);
     this.pending = new Int32Array(n);
+    // Work the model has no steps for costs its CPU time in the step it falls in, as op_ns does.
+    const unmodelled_ns = unmodelled_costs_ns(opts.profile);
+    for (const k of this.ctx)
+      k.unmodelled_work = (cpu, work) => {
+        this.clock_ns[cpu]! += unmodelled_ns[work]!;
+      };
     if (opts.make_meter) {
       const clock_ns = this.clock_ns;
       const meter = opts.make_meter((cpu) => clock_ns[cpu]!);

@@ -14,6 +14,7 @@
  * timing.ts for which op pays what and cache_model.ts for the lines.
  */
 
+import { NR_UNMODELLED, Unmodelled } from '../ops.js';
 import { JS_STEP_WEIGHTS } from './timing_weights.js';
 
 /** The constants of a profile, in the order the report lists them. */
@@ -42,6 +43,13 @@ export const COST_NAMES = [
   'crowded_ns',
   // A benchmark operation's bookkeeping as it ends: reading its clock twice, recording its latency.
   'op_ns',
+  // What the model has no steps for (k.unmodelled()), by Unmodelled code:
+  // a page fault's exception entry and exit,
+  'fault_entry_ns',
+  // a system call's entry and exit,
+  'syscall_ns',
+  // a new user page's bookkeeping (page allocator, memcg charge, LRU insertion).
+  'new_page_ns',
 ] as const;
 export type CostName = (typeof COST_NAMES)[number];
 
@@ -121,6 +129,15 @@ function profile(
   };
 }
 
+/** What each Unmodelled work costs under `p`, indexed by its code. */
+export function unmodelled_costs_ns(p: CostProfile): Float64Array {
+  const costs = new Float64Array(NR_UNMODELLED);
+  costs[Unmodelled.FAULT_ENTRY] = p.fault_entry_ns;
+  costs[Unmodelled.SYSCALL_ENTRY] = p.syscall_ns;
+  costs[Unmodelled.NEW_PAGE] = p.new_page_ns;
+  return costs;
+}
+
 /** A profile's constants with their sources, for the report's table. */
 export function profile_constants(
   p: CostProfile,
@@ -193,6 +210,21 @@ const HW_COSTS: Readonly<Record<CostName, Cost>> = {
     source:
       "An estimate: a remote try_to_wake_up() takes the wakee's runqueue lock (or queues it on the wake list) and sends a reschedule IPI, an x2APIC ICR write of a few hundred cycles; a few hundred ns in all, below the microseconds the wakee waits (wake_ns).",
   },
+  fault_entry_ns: {
+    value_ns: 180,
+    source:
+      'A page fault\'s ring crossings, measured in entry_64.S on bare metal: about 440 cycles from user to kernel and 270 back, 710 in all (Yizhou Shan, "x86 Ring Switch Overhead (Page Fault version)", lastweek.io/notes/xperf, 2019, Xeon E5 v3): about 180 ns at 4 GHz.',
+  },
+  syscall_ns: {
+    value_ns: 100,
+    source:
+      'A null system call round trip (getuid() in a loop): 0.11 us (answer to "What is the overhead involved in a mode switch", Stack Overflow question 1860253); of the order of Shan\'s ring crossings for a fault above (fault_entry_ns). A weak source, and an estimate: 100 ns.',
+  },
+  new_page_ns: {
+    value_ns: 1250,
+    source:
+      "The one scale point of the profile, not a measurement: what a new user page's work that the model has no steps for costs (rmqueue_pcplist() from the per-CPU list, mem_cgroup_charge(), folio_add_lru(), rss and vmstat accounting), set so that pft's fault on one CPU costs what the published one does: 1/507,926 s = 1,969 ns under the per-VMA rw_semaphore (mmtests pft, cover letter of \"mm: replace vm_lock and detached flag with a reference count\", 2025), less the 541 ns the model's steps for that fault cost and fault_entry_ns (180 ns). Its shape at more CPUs follows from the other constants alone.",
+  },
 };
 const HW = profile('hw', HW_COSTS);
 
@@ -206,6 +238,8 @@ const calibrated = (value_ns: number, how: string): Cost => ({
   value_ns,
   source: `${how} (src/bench/calibrate.ts on this machine, 2 AMD EPYC CPUs, Node 20, 2026-11-22)`,
 });
+/* Work a native run does not do either, so that its model must not charge it. */
+const not_run_natively = (why: string): Cost => ({ value_ns: 0, source: `Nothing: ${why}.` });
 const JS_CALIBRATION: Readonly<Record<CostName, Cost>> = {
   step_ns: calibrated(
     185.2,
@@ -242,6 +276,11 @@ const JS_CALIBRATION: Readonly<Record<CostName, Cost>> = {
   annotation_ns: calibrated(
     0,
     'fitted with step_ns: the fit finds the annotations free, the step before or after them paying for their round trip',
+  ),
+  fault_entry_ns: not_run_natively('a fault here is a generator call: no exception is taken'),
+  syscall_ns: not_run_natively('a system call here is a generator call: no mode switch'),
+  new_page_ns: not_run_natively(
+    'a new page here is two slab objects: there is no page allocator, memcg or LRU to pay for',
   ),
 };
 const JS = profile('js', JS_CALIBRATION, {

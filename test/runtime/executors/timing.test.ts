@@ -13,6 +13,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { merge_samples, type OpStats } from '../../../src/bench/op_stats.js';
 import { make_config, run_timing } from '../../../src/check/kernel.js';
+import { sys_mmap } from '../../../src/kernel/mm/syscalls.js';
+import { EINVAL } from '../../../src/kernel/mm/vma.js';
 import type { TimingResult } from '../../../src/runtime/executors/timing.js';
 import {
   COST_NAMES,
@@ -42,6 +44,8 @@ const T = defineStruct('timing_test', {
 const LOADS = 1;
 /* Every CPU fetch_adds `counter` n times. */
 const CONTEND = 2;
+/* cpu0 makes n mmap() system calls that fail at once (an unaligned offset), then loads `word`. */
+const SYSCALLS = 3;
 
 const tiny: Scenario<{ g: number }> = {
   name: 'timing-test',
@@ -62,6 +66,12 @@ const tiny: Scenario<{ g: number }> = {
       if (k.cpu !== 0) return;
       for (let i = 0; i < n; i++) yield k.load(g + T.word);
       yield k.fetch_add(g + T.word, 1);
+      return;
+    }
+    if (cfg.params.mode === SYSCALLS) {
+      if (k.cpu !== 0) return;
+      for (let i = 0; i < n; i++) assert.equal(yield* sys_mmap(k, 0, 0, 4096, 0, 0, 0, 1), -EINVAL);
+      yield k.load(g + T.word);
       return;
     }
     for (let i = 0; i < n; i++) yield k.fetch_add(g + T.counter, 1);
@@ -260,6 +270,32 @@ test("a benchmark's operation costs its CPU op_ns as it ends: in the throughput,
   assert.equal(metered.stats.p50_ns, plain.stats.p50_ns);
   assert.equal(metered.stats.p99_ns, plain.stats.p99_ns);
   assert.ok(metered.stats.ops_per_s < plain.stats.ops_per_s);
+});
+
+test('a fault pays fault_entry_ns and new_page_ns, in its latency, and the schedule stays the same', () => {
+  const plain = run_workload('pft', 1, 'vma-rwsem');
+  for (const c of ['fault_entry_ns', 'new_page_ns'] as const) {
+    const more = run_workload('pft', 1, 'vma-rwsem', undefined, { ...HW, [c]: HW[c] + 1000 });
+    assert.equal(more.ops, plain.ops, c);
+    assert.deepEqual(more.r.steps, plain.r.steps, c);
+    // pft: every operation is one fault on a fresh page.
+    assert.equal(more.r.clocks_ns[0], plain.r.clocks_ns[0]! + plain.ops * 1000, c);
+    assert.ok(more.stats.p50_ns >= plain.stats.p50_ns + 1000 - 64, `${c}: in the latency`);
+  }
+});
+
+test('a system call pays syscall_ns, in the step it falls in, and no step of its own', () => {
+  const plain = run_tiny(1, { mode: SYSCALLS, n: 10 });
+  const more = run_tiny(1, { mode: SYSCALLS, n: 10 }, { ...HW, syscall_ns: HW.syscall_ns + 1000 });
+  assert.equal(plain.bug, null);
+  assert.deepEqual(more.steps, plain.steps);
+  assert.equal(more.clocks_ns[0], plain.clocks_ns[0]! + 10 * 1000);
+});
+
+test("the hw profile's one scale point: pft's fault on one CPU costs what the published one does", () => {
+  // mmtests pft, 1 thread, per-VMA rw_semaphore: 507,926 faults a second.
+  const { stats } = run_workload('pft', 1, 'vma-rwsem');
+  assert.ok(Math.abs(stats.ops_per_s / 507_926 - 1) < 0.01, `${stats.ops_per_s} faults/s`);
 });
 
 test('stop_ns ends a workload early: fewer operations, no bug', () => {
