@@ -37,6 +37,7 @@ export async function scaling_section(ctx: Context): Promise<Sections> {
       w === 'pft' ? `<p class="finding">${esc(pft_sentence(pft_checks(points)))}</p>` : '',
     );
     headlines.push(scaling_headline(w, f));
+    if (w === 'pft') headlines.push(pft_headline(pft_checks(points)));
   }
   if (headlines.length === 0) parts.push('<p>No scaling runs.</p>');
   return { html: parts.join('\n'), headlines };
@@ -174,6 +175,12 @@ function with_published(w: string, spec: Spec): Spec {
 function fmt_check(c: Check, x: number): string {
   if (Number.isNaN(x)) return 'not run';
   return c.what.includes('gain') ? fmt_signed_pct(x) : `${x.toFixed(1)}×`;
+}
+
+/** The summary's line: how many of the published pft's targets the model meets. */
+function pft_headline(checks: readonly Check[]): string {
+  const met = checks.filter((c) => c.met).length;
+  return `pft against the published measurement: ${met} of ${checks.length} targets met${met === checks.length ? '' : '; the scaling curves are unvalidated'}.`;
 }
 
 /** Whether the model meets the published pft's targets, each one named. */

@@ -48,6 +48,7 @@ test('pft: the published points are drawn over the curves, and a model that agre
   has(html, 'vma-rwsem 21 over 1 CPU 8.3× (published 8.3×, met)');
   has(html, 'vma-refcnt&#39;s gain at 48 CPUs +13% (published +13%, met)');
   has(html, 'The model meets every target');
+  has(html, '<li>pft against the published measurement: 6 of 6 targets met.</li>');
 });
 
 test('pft: a model whose aggregate falls is told it misses, target by target', async () => {
