@@ -64,7 +64,7 @@ export const SIGSEGV = 11;
  * grace period while readers that hold only the read lock, outside RCU,
  * still walk it.
  */
-export const VARIANT_STACK_EXPAND_UNDER_READ_LOCK = 'cve-2023-3269-stack-expand-under-read-lock';
+export const VARIANT_STACK_EXPAND_UNDER_READ_LOCK = 'cve-2023-3269-stackrot';
 
 /*
  * expand_downwards(): grow a VM_GROWSDOWN VMA down to `page`, keeping
