@@ -1,15 +1,22 @@
 /*
- * The catalogue: every seed variant against the scenario that shows it,
- * found from a number of seeds, and the fixed kernel run on the same
- * budget. It is the explorer's acceptance test, and the table a reviewer
- * reads first: how fast each historical bug is found, and that the fix
- * holds where the bug was found.
+ * The catalogue: every seed variant and every historical one against the
+ * scenario that shows it, found from a number of seeds, and the fixed
+ * kernel run on the same budget. It is the explorer's acceptance test,
+ * and the table a reviewer reads first: how fast each bug is found, and
+ * that the fix holds where the bug was found.
  */
-
+import { VARIANT_STACK_EXPAND_UNDER_READ_LOCK } from '../kernel/arch/fault.js';
 import { VARIANT_GUP_FAST_WITHOUT_WP_SEQ } from '../kernel/fork.js';
 import { VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK } from '../kernel/mm/maple_tree.js';
-import { VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT } from '../kernel/mm/memory.js';
-import { VARIANT_PUT_READS_MM_LATE, VARIANT_UP_READ_WITHOUT_RCU } from '../kernel/mm/mmap_lock.js';
+import {
+  VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT,
+  VARIANT_VMA_LOCK_THEN_MMAP_LOCK,
+} from '../kernel/mm/memory.js';
+import {
+  VARIANT_PUT_READS_MM_LATE,
+  VARIANT_RETRY_WITH_STALE_MAS,
+  VARIANT_UP_READ_WITHOUT_RCU,
+} from '../kernel/mm/mmap_lock.js';
 import { find_scenario } from '../scenarios/index.js';
 import {
   RACE_DISJOINT_SPLITS,
@@ -22,26 +29,32 @@ import { run_shard, type ShardResult } from './parallel.js';
 import { median } from './stats.js';
 import type { SearchStrategy } from './strategy.js';
 
-/** Where a seed's bug is looked for. */
+/** Where a seed's or a historical bug is looked for. */
 export interface CatalogueCase {
   readonly variant: string;
-  /** The seed document that found it by hand. */
+  /** The seed document that found it by hand ('-' for a historical bug). */
   readonly seed_doc: string;
+  /** Where Linux fixed it: the seed document, or the fix's commit or CVE. */
+  readonly fix: string;
   readonly scenario: string;
   readonly policy: string;
   readonly params: Readonly<Record<string, number>>;
   readonly strategy: SearchStrategy;
+  /** PCT's depth, where the strategy is PCT. */
+  readonly depth?: number;
 }
 
 /*
- * DFS throughout: it finds each bug with the fewest preemptions, and the
- * same search run on the fixed kernel to the end proves it clean within
- * that bound rather than merely unlucky.
+ * DFS where it reaches the bug within the budget: it finds each bug with the
+ * fewest preemptions, and the same search run on the fixed kernel to the end
+ * proves it clean within that bound rather than merely unlucky. PCT where
+ * the bug's window is narrow and DFS's bound-3 search too wide.
  */
 export const CATALOGUE: readonly CatalogueCase[] = [
   {
     variant: VARIANT_UP_READ_WITHOUT_RCU,
     seed_doc: '000',
+    fix: 'seed 000',
     scenario: 'fault-vs-munmap',
     policy: 'vma-rwsem',
     params: {},
@@ -50,6 +63,7 @@ export const CATALOGUE: readonly CatalogueCase[] = [
   {
     variant: VARIANT_PUT_READS_MM_LATE,
     seed_doc: '001',
+    fix: 'seed 001',
     scenario: 'fault-vs-munmap',
     policy: 'vma-refcnt',
     params: {},
@@ -58,6 +72,7 @@ export const CATALOGUE: readonly CatalogueCase[] = [
   {
     variant: VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK,
     seed_doc: '002',
+    fix: 'seed 002',
     scenario: 'vma-races',
     policy: 'range',
     params: { race: RACE_DISJOINT_SPLITS },
@@ -66,6 +81,7 @@ export const CATALOGUE: readonly CatalogueCase[] = [
   {
     variant: VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT,
     seed_doc: '003',
+    fix: 'seed 003',
     scenario: 'vma-races',
     policy: 'vma-refcnt',
     params: { race: RACE_UNAUDITED_FAULT },
@@ -74,19 +90,52 @@ export const CATALOGUE: readonly CatalogueCase[] = [
   {
     variant: VARIANT_GUP_FAST_WITHOUT_WP_SEQ,
     seed_doc: '004',
+    fix: 'seed 004',
     scenario: 'vma-races',
     policy: 'vma-refcnt',
     params: { race: RACE_PIN_VS_FORK },
     strategy: 'dfs',
   },
+  {
+    variant: VARIANT_STACK_EXPAND_UNDER_READ_LOCK,
+    seed_doc: '-',
+    fix: 'CVE-2023-3269 (StackRot)',
+    scenario: 'stack-expand',
+    // Its kernels found the VMA under mmap_lock alone.
+    policy: 'mmap-lock',
+    params: {},
+    strategy: 'dfs',
+  },
+  {
+    variant: VARIANT_RETRY_WITH_STALE_MAS,
+    seed_doc: '-',
+    fix: 'mm/mmap_lock: reset maple state on lock_vma_under_rcu() retry',
+    scenario: 'lookup-retry',
+    policy: 'vma-refcnt',
+    params: {},
+    strategy: 'pct',
+    depth: 3,
+  },
+  {
+    variant: VARIANT_VMA_LOCK_THEN_MMAP_LOCK,
+    seed_doc: '-',
+    fix: "syzbot's userfaultfd move_pages() lockdep report",
+    scenario: 'vma-lock-order',
+    policy: 'vma-refcnt',
+    params: {},
+    strategy: 'dfs',
+  },
 ];
 
-/** DFS's largest preemption bound here: every seed needs at most three. */
+/** DFS's largest preemption bound here: every DFS entry needs at most three. */
 export const CATALOGUE_BOUND = 3;
+/** PCT's depth where an entry names none. */
+const CATALOGUE_DEPTH = 3;
 
 export interface CatalogueEntry {
   readonly variant: string;
   readonly seed_doc: string;
+  readonly fix: string;
   readonly scenario: string;
   readonly policy: string;
   readonly strategy: string;
@@ -125,6 +174,8 @@ export interface CatalogueOptions {
   /** Budget of one search, in schedules and in time. */
   readonly schedules: number;
   readonly time_ms: number;
+  /** Only these entries, by variant (all when absent). */
+  readonly variants?: readonly string[];
   /** Told before each search starts (progress on stderr). */
   readonly progress?: (what: string) => void;
 }
@@ -132,7 +183,8 @@ export interface CatalogueOptions {
 export function run_catalogue(opts: CatalogueOptions): Catalogue {
   let total_schedules = 0;
   let total_ms = 0;
-  const entries = CATALOGUE.map((c): CatalogueEntry => {
+  const cases = CATALOGUE.filter((c) => opts.variants?.includes(c.variant) ?? true);
+  const entries = cases.map((c): CatalogueEntry => {
     const s = find_scenario(c.scenario);
     const search = (variant: string, seed: number): ShardResult => {
       const r = run_shard({
@@ -142,7 +194,7 @@ export function run_catalogue(opts: CatalogueOptions): Catalogue {
         options: {
           seed,
           schedules: opts.schedules,
-          depth: 3,
+          depth: c.depth ?? CATALOGUE_DEPTH,
           bound: CATALOGUE_BOUND,
           shard: WHOLE,
         },
@@ -164,9 +216,10 @@ export function run_catalogue(opts: CatalogueOptions): Catalogue {
     return {
       variant: c.variant,
       seed_doc: c.seed_doc,
+      fix: c.fix,
       scenario: c.scenario,
       policy: c.policy,
-      strategy: c.strategy,
+      strategy: c.strategy === 'pct' ? `pct d=${c.depth ?? CATALOGUE_DEPTH}` : c.strategy,
       found: hits.length === opts.seeds,
       found_seeds: hits.length,
       seeds: opts.seeds,

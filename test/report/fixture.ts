@@ -111,6 +111,7 @@ function entry(over: Partial<CatalogueEntry>): CatalogueEntry {
   return {
     variant: 'up-read-without-rcu',
     seed_doc: '000',
+    fix: 'seed 000',
     scenario: 'fault-vs-munmap',
     policy: 'vma-rwsem',
     strategy: 'dfs',

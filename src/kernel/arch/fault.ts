@@ -5,6 +5,7 @@
  * write lock), checks the access, and calls handle_mm_fault().
  */
 import { call, type KernelContext, type KGen, Unmodelled } from '../../runtime/ops.js';
+import { spin_lock, spin_unlock } from '../locking/spinlock.js';
 import { mt_find, mt_prev, mt_store_range } from '../mm/maple_tree.js';
 import {
   access_error,
@@ -55,14 +56,23 @@ import { enter_user_access, leave_user_access } from './tlbflush.js';
 export const SIGBUS = 7;
 export const SIGSEGV = 11;
 
+/**
+ * Re-introduced StackRot (CVE-2023-3269): the stack grows under mmap_lock
+ * held for read, as do_user_addr_fault() did before "mm: always expand the
+ * stack with the mmap write lock held" (6.5). Expanders serialise on
+ * mm->page_table_lock, but the maple node they replace is freed after a
+ * grace period while readers that hold only the read lock, outside RCU,
+ * still walk it.
+ */
+export const VARIANT_STACK_EXPAND_UNDER_READ_LOCK = 'cve-2023-3269-stackrot';
+
 /*
  * expand_downwards(): grow a VM_GROWSDOWN VMA down to `page`, keeping
  * stack_guard_gap from an accessible VMA below and within RLIMIT_STACK.
- * mmap write lock held. False if it may not grow.
+ * mmap write lock held (StackRot: the read lock and page_table_lock).
+ * False if it may not grow.
  */
 function* expand_downwards(k: KernelContext, mm: number, vma: number, page: number): KGen<boolean> {
-  const start = yield k.load(vma + V.vm_start);
-  const end = yield k.load(vma + V.vm_end);
   // No VMA lies in [page, start): find_vma(page) found this one. Keep the gap to the one below.
   const prev = yield* call(mt_prev(k, mm, page));
   if (prev !== null) {
@@ -71,14 +81,23 @@ function* expand_downwards(k: KernelContext, mm: number, vma: number, page: numb
       return false;
   }
   if (!(yield* call(anon_vma_prepare(k, vma)))) return false;
-  yield* call(vma_start_write(k, vma));
+  // 6.1 had no VMA lock to take; its expanders excluded each other with page_table_lock.
+  const stackrot = k.variant === VARIANT_STACK_EXPAND_UNDER_READ_LOCK;
+  if (stackrot) yield* spin_lock(k, mm + MM_STRUCT.page_table_lock);
+  else yield* call(vma_start_write(k, vma));
+  // Read under the lock that serialises expansions: under StackRot another may have grown it.
+  const start = yield k.load(vma + V.vm_start);
+  const end = yield k.load(vma + V.vm_end);
   const grow = start - page;
-  if (end - page > RLIMIT_STACK_PAGES || grow > (yield k.load(vma + V.vm_pgoff))) return false;
-  yield k.WRITE_ONCE(vma + V.vm_start, page);
-  yield k.WRITE_ONCE(vma + V.vm_pgoff, (yield k.load(vma + V.vm_pgoff)) - grow);
-  yield* call(mt_store_range(k, mm, page, end, vma));
-  yield k.fetch_add(mm + MM_STRUCT.total_vm, grow);
-  return true;
+  const ok = end - page <= RLIMIT_STACK_PAGES && grow <= (yield k.load(vma + V.vm_pgoff));
+  if (ok && grow > 0) {
+    yield k.WRITE_ONCE(vma + V.vm_start, page);
+    yield k.WRITE_ONCE(vma + V.vm_pgoff, (yield k.load(vma + V.vm_pgoff)) - grow);
+    yield* call(mt_store_range(k, mm, page, end, vma));
+    yield k.fetch_add(mm + MM_STRUCT.total_vm, grow);
+  }
+  if (stackrot) yield* spin_unlock(k, mm + MM_STRUCT.page_table_lock);
+  return ok;
 }
 
 /**
@@ -91,6 +110,11 @@ export function* lock_mm_and_find_vma(k: KernelContext, mm: number, page: number
   const e = yield* call(mt_find(k, mm, page));
   if (e !== null && e.start <= page) return e.vma;
   if (e === null || !((yield k.load(e.vma + V.vm_flags)) & VM_GROWSDOWN)) {
+    yield* call(mmap_read_unlock(k, mm));
+    return 0;
+  }
+  if (k.variant === VARIANT_STACK_EXPAND_UNDER_READ_LOCK) {
+    if (yield* call(expand_downwards(k, mm, e.vma, page))) return e.vma;
     yield* call(mmap_read_unlock(k, mm));
     return 0;
   }

@@ -135,6 +135,24 @@ export function* mt_lookup(k: KernelContext, mm: number, page: number): KGen<num
   return e !== null && e.start <= page ? e.vma : 0;
 }
 
+/**
+ * mas_walk() of a maple state that still holds `node` from an earlier walk
+ * (no mas_set()): the node is read first and only then found dead, as in
+ * mtree_range_walk(); a dead node (here: no longer the root, the index
+ * being one node) restarts the walk from the root. Safe only while RCU
+ * has been held since `node` was walked.
+ */
+export function* mas_walk_from(
+  k: KernelContext,
+  mm: number,
+  node: number,
+  page: number,
+): KGen<number> {
+  const e = yield* call(mt_find_node(k, node, yield* mt_nr(k, node), page));
+  if ((yield* mt_root(k, mm)) !== node) return yield* call(mt_lookup(k, mm, page));
+  return e !== null && e.start <= page ? e.vma : 0;
+}
+
 /** Every entry, in address order (writers and reports; not for hot paths). */
 export function* mt_entries(k: KernelContext, mm: number): KGen<MtEntry[]> {
   return yield* call(mt_read(k, mm, mt_entries_node, 0));

@@ -24,6 +24,7 @@ import {
 } from './mm_types.js';
 import {
   mmap_assert_locked,
+  mmap_read_lock,
   mmap_read_trylock,
   mmap_read_unlock,
   vma_end_read,
@@ -91,6 +92,15 @@ function* set_pte_if_none(
 /** Re-introduced mistake of seed 003: ->fault called under the VMA lock without the ->map_pages audit. */
 export const VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT = 'seed003-fault-without-map-pages-audit';
 
+/**
+ * Re-introduced VMA lock -> mmap_lock order inversion, the class of
+ * syzbot's lockdep report on userfaultfd's move_pages() (uffd_move_lock()
+ * must vma_end_read() the VMA it holds before mmap_read_lock(): "Undo any
+ * locking and retry in mmap_lock critical section"): here the fault under
+ * the VMA lock blocks on mmap_read_lock() instead of trying it.
+ */
+export const VARIANT_VMA_LOCK_THEN_MMAP_LOCK = 'uffd-vma-lock-then-mmap-lock';
+
 /*
  * vmf_anon_prepare(): an anon_vma before the first anonymous page. Under
  * the VMA lock that needs mmap_lock too (anon_vma_prepare() looks at the
@@ -107,7 +117,9 @@ function* vmf_anon_prepare(k: KernelContext, vma: number, flags: number): KGen<n
     return VM_FAULT_RETRY;
   }
   const vma_locked = (flags & FAULT_FLAG_VMA_LOCK) !== 0;
-  if (vma_locked && !(yield* call(mmap_read_trylock(k, mm)))) {
+  if (vma_locked && k.variant === VARIANT_VMA_LOCK_THEN_MMAP_LOCK)
+    yield* call(mmap_read_lock(k, mm));
+  else if (vma_locked && !(yield* call(mmap_read_trylock(k, mm)))) {
     yield* vma_end_read(k, vma);
     return VM_FAULT_RETRY;
   }

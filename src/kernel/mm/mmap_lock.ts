@@ -31,7 +31,7 @@ import {
 } from '../refcount.js';
 import { count_vm_event, TASK_STRUCT, VMA_LOCK_ABORT, VMA_LOCK_MISS } from '../sched.js';
 import { kmem_cache_free } from '../slab.js';
-import { mt_lookup } from './maple_tree.js';
+import { mas_walk_from, mt_lookup, mt_root } from './maple_tree.js';
 import { MM_STRUCT, VM_AREA_STRUCT as V } from './mm_types.js';
 import { POLICY_MMAP_LOCK, POLICY_RANGE, POLICY_VMA_REFCNT, POLICY_VMA_RWSEM } from './policy.js';
 
@@ -179,6 +179,20 @@ export const VMA_REF_LIMIT = VMA_LOCK_OFFSET - 1;
 export const VARIANT_UP_READ_WITHOUT_RCU = 'seed000-up-read-without-rcu';
 /** Re-introduced mistake of seed 001: vma_refcount_put() reads vma->vm_mm after the decrement. */
 export const VARIANT_PUT_READS_MM_LATE = 'seed001-put-reads-mm-late';
+/**
+ * Re-introduced mistake fixed by 9bbffee67ffd ("mm: fix a UAF when vma->mm
+ * is freed after vma->vm_refcnt got dropped", 2025): vma_start_read() puts
+ * a VMA recycled into another mm without mmgrab() on that mm, whose writer
+ * the put wakes after the mm may have been freed.
+ */
+export const VARIANT_PUT_WITHOUT_MMGRAB = '9bbffee67ffd-put-without-mmgrab';
+/**
+ * Re-introduced mistake fixed by "mm/mmap_lock: reset maple state on
+ * lock_vma_under_rcu() retry" (2025, syzbot): the retry after a detached
+ * VMA walks the maple node cached in its maple state, which may have been
+ * freed while vma_start_read() had dropped the RCU read lock (0b16f8bed19c).
+ */
+export const VARIANT_RETRY_WITH_STALE_MAS = 'mas-reset-stale-mas-on-retry';
 
 function mm_lock_seq(k: KernelContext, mm: number): number {
   return k.READ_ONCE(mm + MM_STRUCT.mm_lock_seq + SEQCOUNT.sequence);
@@ -235,10 +249,11 @@ export function* vma_start_read(k: KernelContext, mm: number, vma: number): KGen
   const owner = yield k.READ_ONCE(vma + V.vm_mm);
   if (owner !== mm) {
     // Recycled into another mm: pin that mm so the wake-up in the put cannot touch a freed one.
+    const grab = k.variant !== VARIANT_PUT_WITHOUT_MMGRAB;
     yield k.rcu_read_unlock();
-    yield* call(mmgrab(k, owner));
+    if (grab) yield* call(mmgrab(k, owner));
     yield* call(vma_refcount_put(k, vma));
-    yield* call(mmdrop(k, owner));
+    if (grab) yield* call(mmdrop(k, owner));
     yield k.rcu_read_lock();
     return 0;
   }
@@ -377,12 +392,18 @@ export function* mmdrop(k: KernelContext, mm: number): KGen {
  */
 export function* lock_vma_under_rcu(k: KernelContext, mm: number, page: number): KGen<number> {
   yield k.rcu_read_lock();
+  // The node the maple state holds: 0 (MAS_START) walks from the root.
+  const mas = k.variant === VARIANT_RETRY_WITH_STALE_MAS ? yield* mt_root(k, mm) : 0;
   for (;;) {
-    const found = yield* call(mt_lookup(k, mm, page));
+    const found = yield* call(mas === 0 ? mt_lookup(k, mm, page) : mas_walk_from(k, mm, mas, page));
     if (found === 0) break;
     const vma = yield* call(vma_start_read(k, mm, found));
     if (vma === VMA_READ_DETACHED) {
+      // vma_start_read() drops the RCU read lock when it fails; the retry takes it again
+      // and walks from the root (mas_set()): nodes seen before may have been freed since.
+      yield k.rcu_read_unlock();
       yield* count_vm_event(k, VMA_LOCK_MISS);
+      yield k.rcu_read_lock();
       continue;
     }
     if (vma === 0) break;

@@ -29,6 +29,7 @@ import type { KernelMemory } from '../../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import { anon_fixed, BASE, new_mm, SEED_VARIANT_DOCS, SEED_VARIANTS } from '../common.js';
+import { HISTORICAL_VARIANT_DOCS, HISTORICAL_VARIANTS } from '../historical.js';
 import { Rng } from '../random.js';
 
 /** Pages of each region. */
@@ -157,8 +158,8 @@ export const scenario: Scenario<Globals> = {
   description:
     'CPU 0 mmaps, munmaps, mprotects, mremaps, madvises, forks and pins while the others fault and check what they read',
   module: import.meta.url,
-  variants: SEED_VARIANTS,
-  variant_docs: SEED_VARIANT_DOCS,
+  variants: [...SEED_VARIANTS, ...HISTORICAL_VARIANTS],
+  variant_docs: { ...SEED_VARIANT_DOCS, ...HISTORICAL_VARIANT_DOCS },
   default_cpus: 2,
   max_cpus: 16,
   params: { iters: 4, seed: 1 },
