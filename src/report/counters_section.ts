@@ -29,18 +29,13 @@ export async function counters_section(ctx: Context): Promise<string> {
     const { cpus, points } = at_top_cpus(results);
     const counted = points.filter((r) => faults(r.counters) > 0);
     if (counted.length === 0) continue;
-    const rows: CounterRow[] = counted.flatMap((r) => {
-      const n = faults(r.counters);
-      const names = [
-        ...COUNTER_ORDER,
-        ...Object.keys(r.counters).filter((k) => !COUNTER_ORDER.includes(k)),
-      ];
-      return names.map((counter) => ({
+    const rows: CounterRow[] = counted.flatMap((r) =>
+      COUNTER_ORDER.map((counter) => ({
         policy: r.policy,
         counter,
-        share: (r.counters[counter] ?? 0) / n,
-      }));
-    });
+        share: (r.counters[counter] ?? 0) / faults(r.counters),
+      })),
+    );
     parts.push(
       `<h3>${esc(w)}</h3>`,
       await chart(
