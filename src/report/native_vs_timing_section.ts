@@ -145,7 +145,7 @@ function runs_text(r: BenchResult): string {
   const reach = runs_reach(r);
   if (reach === null) return '';
   const runs = r.runs_ops_per_s!;
-  return `${fmt_si(Math.min(...runs))}–${fmt_si(Math.max(...runs))} (±${fmt_pct(reach)})`;
+  return `${fmt_si(Math.min(...runs))}–${fmt_si(Math.max(...runs))} (${fmt_pct(reach)})`;
 }
 
 /* Whether the model's figure falls among the point's native runs (between the slowest and the fastest). */
@@ -166,7 +166,7 @@ function deviation_finding(ps: readonly Pair[]): { sentence: string; headline: s
   return {
     sentence:
       `Measured natively on this machine beside predicted by the timing model with the js profile. ` +
-      `The js profile is frozen and not validated: it is fitted to this machine, whose speed moves from one minute to the next, ` +
+      `The js profile is frozen and not validated: it was fitted on a shared machine whose speed moves from one minute to the next, ` +
       `so these figures are information, not a test. ` +
       `The model lands a median ${fmt_pct(med)} from native; the furthest is ${w.workload} under ${w.policy} at ${cpus_text(w.cpus)} (${fmt_signed_pct(worst.deviation)}). ` +
       `It predicts more throughput than measured on ${above} of ${ps.length} points.` +
