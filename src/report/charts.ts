@@ -187,6 +187,18 @@ function labels_fit_across(groups: readonly string[]): boolean {
   return longest_px < CHART_WIDTH / Math.max(1, groups.length) - 8;
 }
 
+/*
+ * A log scale's domain for bars: from the power of ten below the least
+ * value to the power of ten above the greatest, so that every bar has a
+ * length (a bar at the foot of the domain would have none, and a domain of
+ * one value no extent at all) and the axis spans a decade to read by.
+ */
+function log_bars_domain(values: readonly number[]): [number, number] {
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  return [10 ** (Math.ceil(Math.log10(lo)) - 1), 10 ** (Math.floor(Math.log10(hi)) + 1)];
+}
+
 /* The height of a chart of horizontal bars: room for each bar. */
 const BAR_PX = 7;
 
@@ -227,9 +239,12 @@ export function grouped_bars_spec(o: GroupedBarsOptions): TopLevelSpec {
     title: o.value_title,
     // Side by side, never stacked: a stack starts at 0, which a log scale
     // cannot place (every bar and the axis came out empty); so on a log
-    // scale each bar rises from the foot of the plot.
+    // scale each bar rises from the foot of the plot, log_bars_domain()'s.
     stack: null,
-    scale: o.log ? { type: 'log' as const } : { zero: true },
+    scale:
+      o.log && rows.length > 0
+        ? { type: 'log' as const, domain: log_bars_domain(rows.map((r) => r.value)), nice: false }
+        : { zero: true },
     axis: { format: o.value_format ?? '~s' },
   };
   return {

@@ -62,3 +62,28 @@ test('the lock counters chart draws vmstat events only, never operation counts',
   lacks(svg, 'interferer_ops');
   assert.ok(svg.includes('>100%</text>') && !svg.includes('>200%</text>'), 'the axis ends at 100%');
 });
+
+test('bars whose category labels would run into each other lie down, labels in a column', async () => {
+  const groups = [
+    'pft',
+    'page-fault1',
+    'page-fault2',
+    'page-fault3',
+    'mmap-churn',
+    'fault-vs-mprotect',
+    'fork-gup',
+  ];
+  const bars = (names: readonly string[]) =>
+    grouped_bars_spec({
+      title: 'throughput',
+      group_title: 'workload',
+      value_title: 'operations per second',
+      log: true,
+      rows: names.flatMap((group) => POLICIES.map((policy) => ({ group, policy, value: 1000 }))),
+    });
+  const lying = await render_svg(bars(groups));
+  assert.ok(lying.includes("Y-axis titled 'workload'"), 'the categories down the side');
+  assert.ok(!/aria-roledescription="bar" d="M[^h]*h0v/.test(lying), 'every bar has a length');
+  const standing = await render_svg(bars(['p50', 'p99', 'p99.9']));
+  assert.ok(standing.includes("X-axis titled 'workload'"), 'few short labels stay along the foot');
+});
