@@ -20,10 +20,13 @@ export interface SweepPoint {
   readonly cpus: number;
 }
 
-/** Every workload × policy × CPU count, in that order. */
-export function sweep_points(cpus: readonly number[]): SweepPoint[] {
+/** Every workload (of `workloads`, default all) × policy × CPU count, in that order. */
+export function sweep_points(
+  cpus: readonly number[],
+  workloads: readonly string[] = [...WORKLOADS.keys()],
+): SweepPoint[] {
   const points: SweepPoint[] = [];
-  for (const workload of WORKLOADS.keys())
+  for (const workload of workloads)
     for (const policy of POLICIES) for (const n of cpus) points.push({ workload, policy, cpus: n });
   return points;
 }
@@ -31,15 +34,16 @@ export function sweep_points(cpus: readonly number[]): SweepPoint[] {
 /** A point as a progress bar names it. */
 export const point_label = (p: SweepPoint): string => `${p.workload} ${p.policy} ${p.cpus}`;
 
-/** Every workload × policy × CPU count on one executor, one bar for all of them. */
+/** Every workload (of `workloads`, default all) × policy × CPU count on one executor, one bar for all of them. */
 export async function sweep(
   progress: Progress,
   title: string,
   executor: ExecutorName,
   cpus: readonly number[],
   profile?: CostProfile,
+  workloads?: readonly string[],
 ): Promise<BenchResult[]> {
-  const points = sweep_points(cpus);
+  const points = sweep_points(cpus, workloads);
   if (executor === 'timing') {
     // Simulated time: the points run side by side on every core, figures unchanged.
     const bar = progress.step(title, points.length);

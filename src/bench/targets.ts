@@ -1,18 +1,16 @@
 /*
  * The performance lab's targets, in one place for the report's verdicts
- * and `npm run bench`'s.
+ * and `npm run bench`'s. The `js` profile's predictions of native
+ * throughput have none: the profile is frozen, and this machine's speed
+ * moves too far from one minute to the next for a model of it to be
+ * checked to a limit (docs/timing-model.md); how far they land is told,
+ * not judged.
  */
 import { POLICY_MMAP_LOCK } from '../kernel/mm/policy.js';
 
-/** A `js` prediction off native throughput by more than this fraction misses. */
-export const DEVIATION_LIMIT = 0.25;
-
-/** How far `figure` is from the `measured` figure it is checked against, as a fraction of it. */
+/** How far `figure` is from the `measured` figure it is set beside, as a fraction of it. */
 export const deviation = (figure: number, measured: number): number =>
   (figure - measured) / measured;
-
-/** Whether a deviation is within DEVIATION_LIMIT either way. */
-export const within_limit = (dev: number): boolean => Math.abs(dev) <= DEVIATION_LIMIT;
 
 /*
  * fault-vs-mprotect: a fault's p99 with the mprotect writer over its p99

@@ -22,7 +22,12 @@ export const POLICY_ORDER: readonly string[] = ['mmap-lock', 'vma-rwsem', 'vma-r
 const POLICY_COLOURS: readonly string[] = ['#e45756', '#4c78a8', '#54a24b', '#f58518'];
 const SPARE_COLOURS: readonly string[] = ['#b279a2', '#9d755d', '#72b7b2', '#eeca3b'];
 
-/** The vmstat events of the lock counters chart, in stacking order: the good outcome first. */
+/**
+ * The vmstat events of the lock counters chart (the kernel's
+ * VM_EVENT_NAMES, src/kernel/sched.ts), in stacking order: the good
+ * outcome first. Nothing else a result counts (operations) is a vmstat
+ * event, and none of it is drawn there.
+ */
 export const COUNTER_ORDER: readonly string[] = [
   'vma_lock_success',
   'range_lock_fault',
@@ -42,6 +47,9 @@ const COUNTER_COLOURS: readonly string[] = [
 
 export const CHART_WIDTH = 560;
 export const CHART_HEIGHT = 260;
+
+/* About how wide a character of an axis label is, in px at CONFIG's size. */
+const LABEL_CHAR_PX = 6.5;
 
 /** Names of the known policies in POLICY_ORDER, then any others alphabetically. */
 export function policy_order(names: Iterable<string>): string[] {
@@ -169,10 +177,36 @@ export interface GroupedBarsOptions {
 
 const SHADE_OPACITY: readonly number[] = [1, 0.45, 0.25];
 
+/*
+ * Whether every category's label fits, level, under the width its group
+ * of bars has; where one would run into the next, the bars lie down and
+ * the labels stand in a column beside them.
+ */
+function labels_fit_across(groups: readonly string[]): boolean {
+  const longest_px = Math.max(0, ...groups.map((g) => g.length * LABEL_CHAR_PX));
+  return longest_px < CHART_WIDTH / Math.max(1, groups.length) - 8;
+}
+
+/*
+ * A log scale's domain for bars: from the power of ten below the least
+ * value to the power of ten above the greatest, so that every bar has a
+ * length (a bar at the foot of the domain would have none, and a domain of
+ * one value no extent at all) and the axis spans a decade to read by.
+ */
+function log_bars_domain(values: readonly number[]): [number, number] {
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  return [10 ** (Math.ceil(Math.log10(lo)) - 1), 10 ** (Math.floor(Math.log10(hi)) + 1)];
+}
+
+/* The height of a chart of horizontal bars: room for each bar. */
+const BAR_PX = 7;
+
 /**
  * Bars grouped by a category, one bar per policy (and shade) in each
  * group, coloured by policy: latency percentiles per policy, p99 with and
- * without a writer, native against predicted throughput.
+ * without a writer, native against predicted throughput. Upright where
+ * the categories' labels fit across, lying down where they do not.
  */
 export function grouped_bars_spec(o: GroupedBarsOptions): TopLevelSpec {
   // A log scale has no zero: a bar of 0 could not be drawn.
@@ -186,10 +220,39 @@ export function grouped_bars_spec(o: GroupedBarsOptions): TopLevelSpec {
   const series_order = policies.flatMap((p) =>
     shades.length === 0 ? [p] : shades.map((s) => `${p}, ${s}`),
   );
+  const upright = labels_fit_across(groups);
+  const category = {
+    field: 'group',
+    type: 'nominal' as const,
+    title: o.group_title,
+    sort: [...groups],
+    axis: { labelAngle: 0 },
+  };
+  // A group per policy (p99 with a writer and alone): its bars are the
+  // policy's shades, side by side in the middle of the group.
+  const offset = rows.every((r) => r.group === r.policy)
+    ? { field: 'shade', type: 'nominal' as const, sort: [...shades] }
+    : { field: 'series', type: 'nominal' as const, sort: series_order };
+  const value = {
+    field: 'value',
+    type: 'quantitative' as const,
+    title: o.value_title,
+    // Side by side, never stacked: a stack starts at 0, which a log scale
+    // cannot place (every bar and the axis came out empty); so on a log
+    // scale each bar rises from the foot of the plot, log_bars_domain()'s.
+    stack: null,
+    scale:
+      o.log && rows.length > 0
+        ? { type: 'log' as const, domain: log_bars_domain(rows.map((r) => r.value)), nice: false }
+        : { zero: true },
+    axis: { format: o.value_format ?? '~s' },
+  };
   return {
     title: o.title,
     width: CHART_WIDTH,
-    height: CHART_HEIGHT,
+    height: upright
+      ? CHART_HEIGHT
+      : Math.max(CHART_HEIGHT, BAR_PX * groups.length * Math.max(1, series_order.length)),
     config: CONFIG,
     data: {
       values: rows.map((r) => ({
@@ -202,21 +265,9 @@ export function grouped_bars_spec(o: GroupedBarsOptions): TopLevelSpec {
     },
     mark: { type: 'bar' },
     encoding: {
-      x: {
-        field: 'group',
-        type: 'nominal',
-        title: o.group_title,
-        sort: [...groups],
-        axis: { labelAngle: 0 },
-      },
-      xOffset: { field: 'series', type: 'nominal', sort: series_order },
-      y: {
-        field: 'value',
-        type: 'quantitative',
-        title: o.value_title,
-        scale: o.log ? { type: 'log' } : { zero: true },
-        axis: { format: o.value_format ?? '~s' },
-      },
+      ...(upright
+        ? { x: category, xOffset: offset, y: value }
+        : { y: category, yOffset: offset, x: value }),
       color: {
         field: 'policy',
         type: 'nominal',
@@ -252,30 +303,27 @@ export interface CounterRow {
  * The vmstat events per policy as shares of the faults, stacked: the
  * outcomes (under a VMA lock, under a range lock, under mmap_lock) add up
  * to one; the aborts, retries and misses on the way to mmap_lock stack
- * beyond it, so a bar longer than 100% shows wasted attempts.
+ * beyond it, so a bar longer than 100% shows wasted attempts. Only the
+ * vmstat events of COUNTER_ORDER are drawn: the operation counts a result
+ * also carries (run_ops, interferer_ops) are not events of a fault.
  */
 export function counters_spec(title: string, rows: readonly CounterRow[]): TopLevelSpec {
   const policies = policy_order(rows.map((r) => r.policy));
-  const counters = COUNTER_ORDER.filter((c) => rows.some((r) => r.counter === c && r.share > 0));
-  const extra = [...new Set(rows.map((r) => r.counter))].filter((c) => !COUNTER_ORDER.includes(c));
-  const domain = [...counters, ...extra.sort()];
+  const drawn = rows.filter((r) => COUNTER_ORDER.includes(r.counter) && r.share > 0);
+  const domain = COUNTER_ORDER.filter((c) => drawn.some((r) => r.counter === c));
   return {
     title,
     width: CHART_WIDTH,
     height: Math.max(90, 34 * policies.length),
     config: CONFIG,
-    data: {
-      values: rows
-        .filter((r) => r.share > 0)
-        .map((r) => ({ ...r, order: domain.indexOf(r.counter) })),
-    },
+    data: { values: drawn.map((r) => ({ ...r, order: domain.indexOf(r.counter) })) },
     mark: { type: 'bar' },
     encoding: {
       y: { field: 'policy', type: 'nominal', title: 'policy', sort: policies },
       x: {
         field: 'share',
         type: 'quantitative',
-        title: 'events per fault',
+        title: 'vmstat events per fault',
         stack: 'zero',
         axis: { format: '.0%' },
       },
@@ -285,12 +333,7 @@ export function counters_spec(title: string, rows: readonly CounterRow[]): TopLe
         title: 'vmstat event',
         scale: {
           domain,
-          range: domain.map((c) => {
-            const i = COUNTER_ORDER.indexOf(c);
-            return i >= 0
-              ? COUNTER_COLOURS[i]!
-              : SPARE_COLOURS[extra.indexOf(c) % SPARE_COLOURS.length]!;
-          }),
+          range: domain.map((c) => COUNTER_COLOURS[COUNTER_ORDER.indexOf(c)]!),
         },
       },
       order: { field: 'order', type: 'quantitative' },

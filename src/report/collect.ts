@@ -25,6 +25,8 @@ export interface ReportOptions {
   readonly native_cpus: readonly number[];
   /** Simulated CPU counts of the scaling curves. */
   readonly scaling_cpus: readonly number[];
+  /** The workloads measured, by name (absent: every workload). */
+  readonly workloads?: readonly string[];
 }
 
 export function default_report_options(): ReportOptions {
@@ -66,14 +68,37 @@ export async function collect_report(opts: ReportOptions, progress: Progress): P
     return c;
   });
   const native = await timed('native', () =>
-    sweep(progress, 'native runs on this machine', 'native', opts.native_cpus),
+    sweep(
+      progress,
+      'native runs on this machine',
+      'native',
+      opts.native_cpus,
+      undefined,
+      opts.workloads,
+    ),
   );
   const timing_js = await timed('timing-js', () =>
-    sweep(progress, 'timing model, js profile', 'timing', opts.native_cpus, PROFILES.js),
+    sweep(
+      progress,
+      'timing model, js profile',
+      'timing',
+      opts.native_cpus,
+      PROFILES.js,
+      opts.workloads,
+    ),
   );
   const scaling = await timed('scaling', async () => [
-    ...(await sweep(progress, 'scaling, hw profile', 'timing', opts.scaling_cpus, PROFILES.hw)),
-    ...(await pft_at_published_cpus(progress, opts.scaling_cpus)),
+    ...(await sweep(
+      progress,
+      'scaling, hw profile',
+      'timing',
+      opts.scaling_cpus,
+      PROFILES.hw,
+      opts.workloads,
+    )),
+    ...(opts.workloads === undefined || opts.workloads.includes('pft')
+      ? await pft_at_published_cpus(progress, opts.scaling_cpus)
+      : []),
   ]);
   return {
     generated: new Date().toISOString(),
@@ -82,12 +107,14 @@ export async function collect_report(opts: ReportOptions, progress: Progress): P
     native,
     timing_js,
     scaling,
-    workloads: [...WORKLOADS.values()].map((w) => ({
-      name: w.name,
-      description: w.description,
-      op: w.op,
-      ...(w.interferer_op ? { interferer_op: w.interferer_op } : {}),
-    })),
+    workloads: [...WORKLOADS.values()]
+      .filter((w) => opts.workloads?.includes(w.name) ?? true)
+      .map((w) => ({
+        name: w.name,
+        description: w.description,
+        op: w.op,
+        ...(w.interferer_op ? { interferer_op: w.interferer_op } : {}),
+      })),
     profiles: Object.values(PROFILES).map((p) => ({
       name: p.name,
       constants: profile_constants(p),

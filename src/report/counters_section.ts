@@ -29,18 +29,13 @@ export async function counters_section(ctx: Context): Promise<string> {
     const { cpus, points } = at_top_cpus(results);
     const counted = points.filter((r) => faults(r.counters) > 0);
     if (counted.length === 0) continue;
-    const rows: CounterRow[] = counted.flatMap((r) => {
-      const n = faults(r.counters);
-      const names = [
-        ...COUNTER_ORDER,
-        ...Object.keys(r.counters).filter((k) => !COUNTER_ORDER.includes(k)),
-      ];
-      return names.map((counter) => ({
+    const rows: CounterRow[] = counted.flatMap((r) =>
+      COUNTER_ORDER.map((counter) => ({
         policy: r.policy,
         counter,
-        share: (r.counters[counter] ?? 0) / n,
-      }));
-    });
+        share: (r.counters[counter] ?? 0) / faults(r.counters),
+      })),
+    );
     parts.push(
       `<h3>${esc(w)}</h3>`,
       await chart(
@@ -65,5 +60,9 @@ function counters_sentence(w: string, cpus: number, points: readonly BenchResult
     most.wasted === 0
       ? 'no per-VMA lock attempt was aborted, retried or missed.'
       : `${most.policy} wastes the most attempts: ${fmt_num(most.wasted * 100)} aborts, retries and misses per 100 faults.`;
-  return `Natively at ${cpus_text(cpus)} on ${w}, the share of faults handled without the whole mmap_lock is ${shares}; ${waste}`;
+  return (
+    `Measured natively on this machine at ${cpus_text(cpus)}: each policy's vmstat events on ${w}, per fault handled; ` +
+    `a fault ends under a VMA lock, a range lock or the whole mmap_lock, and aborts, retries and misses stack beyond 100%. ` +
+    `The share of faults handled without the whole mmap_lock is ${shares}; ${waste}`
+  );
 }

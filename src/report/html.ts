@@ -99,5 +99,5 @@ const CSS = [
   '.mono,code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}',
   'td.replay code{word-break:break-all;display:block;max-width:360px}',
   '.good{color:#1b5e20}.bad{color:#b71c1c;font-weight:600}',
-  'tr.beyond td{background:#fff4e5}td.beyond{color:#b71c1c;font-weight:600}tr.total td{font-weight:600}',
+  'tr.total td{font-weight:600}',
 ].join('\n');

@@ -63,9 +63,11 @@ export async function latency_section(ctx: Context): Promise<Sections> {
             ]),
           }),
         ),
-        `<p class="finding">${esc(alone_sentence(w, f))}</p>`,
+        `<p class="finding">${esc(alone_sentence(w, cpus, f))}</p>`,
       );
-      headlines.push(`${w}: p99 over p99 alone ${f.ratios_text}; target ${f.verdict}.`);
+      headlines.push(
+        `${w}, measured natively: p99 over p99 alone ${f.ratios_text}; target ${f.verdict}.`,
+      );
     }
   }
   if (parts.length === 1) parts.push('<p>No native runs.</p>');
@@ -73,10 +75,10 @@ export async function latency_section(ctx: Context): Promise<Sections> {
 }
 
 function latency_sentence(w: string, cpus: number, points: readonly BenchResult[]): string {
-  const at = `Natively at ${cpus_text(cpus)}`;
+  const shows = `Measured natively on this machine at ${cpus_text(cpus)}: the p50, p99 and p99.9 latency of each ${w} operation, per policy (log scale).`;
   if (points.length === 1) {
     const r = points[0]!;
-    return `${at} ${r.policy}'s p50, p99 and p99.9 on ${w} are ${PERCENTILES.map((p) => fmt_ns(p.of(r))).join(', ')}.`;
+    return `${shows} ${r.policy}'s are ${PERCENTILES.map((p) => fmt_ns(p.of(r))).join(', ')}.`;
   }
   const by_p99 = [...points].sort((a, b) => a.p99_ns - b.p99_ns);
   const best = by_p99[0]!;
@@ -85,7 +87,7 @@ function latency_sentence(w: string, cpus: number, points: readonly BenchResult[
   const lo = by_p999[0]!;
   const hi = by_p999[by_p999.length - 1]!;
   return (
-    `${at} ${best.policy} has the lowest p99 on ${w} (${fmt_ns(best.p99_ns)}) and ${worst.policy} the highest ` +
+    `${shows} ${best.policy} has the lowest p99 (${fmt_ns(best.p99_ns)}) and ${worst.policy} the highest ` +
     `(${fmt_ns(worst.p99_ns)}, ${fmt_ratio(worst.p99_ns / best.p99_ns)}); ` +
     `p99.9 runs from ${fmt_ns(lo.p999_ns)} (${lo.policy}) to ${fmt_ns(hi.p999_ns)} (${hi.policy}).`
   );
@@ -121,9 +123,10 @@ function alone_finding(points: readonly BenchResult[]): AloneFinding {
   };
 }
 
-function alone_sentence(w: string, f: AloneFinding): string {
+function alone_sentence(w: string, cpus: number, f: AloneFinding): string {
   return (
-    `On ${w} the p99 with the interfering CPU is ${f.ratios_text} the p99 alone. ` +
+    `Measured natively on this machine at ${cpus_text(cpus)}: each policy's p99 on ${w} with the interfering CPU and without it (log scale). ` +
+    `The p99 with it is ${f.ratios_text} the p99 alone. ` +
     `The target (per-VMA policies ≤ ${PER_VMA_MAX_RATIO}×, mmap-lock ≥ ${MMAP_LOCK_MIN_RATIO}×) is ${f.verdict}.`
   );
 }

