@@ -74,6 +74,8 @@ export interface Strategy {
   pick(runnable: readonly number[], view: ExploreView): number;
   /** Ask to pick at every step, forced ones too (to follow each access). */
   readonly every_step?: boolean;
+  /** Told of each epilogue step (not the strategy's to choose) before it is performed. */
+  epilogue_step?(task: number, view: ExploreView): void;
 }
 
 /** lockdep and friends: told of every lock annotation; throw KernelBug to report. */
@@ -328,6 +330,7 @@ export class ExploreExecutor implements ExploreView {
           : n === 1 && !every_step
             ? runnable[0]!
             : strategy.pick(runnable, this);
+        if (this.in_epilogue) strategy.epilogue_step?.(t, this);
         if (t < 0) {
           pruned = true;
           break;
