@@ -43,6 +43,8 @@ export interface ExploreView {
   pending_addr(task: number): number;
   /** The name of an address: `struct.field` of its object. */
   describe(addr: number): string;
+  /** Whether `addr` lies in a slab of a SLAB_TYPESAFE_BY_RCU cache. */
+  typesafe(addr: number): boolean;
   /**
    * Whether the pending accesses of two tasks fail to commute: performed
    * in either order they may leave different states or results (same
@@ -414,6 +416,11 @@ export class ExploreExecutor implements ExploreView {
 
   footprint(t: number, out: Int32Array, at: number): void {
     footprint(this.ctx[t]!, this.w, out, at);
+  }
+
+  typesafe(addr: number): boolean {
+    const c = addr >>> 0 < this.w.length ? this.m.page_cache(addr) : 0;
+    return c !== 0 && (this.w[c + KMEM_CACHE.flags]! & SLAB_TYPESAFE_BY_RCU) !== 0;
   }
   private record(t: number, k: KernelContext): StepRecord {
     const rec: StepRecord = {
