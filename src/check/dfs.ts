@@ -70,6 +70,18 @@ interface Node {
 if (FP_LO1 !== 0 || FP_HI1 !== 1 || FP_WRITE1 !== 1 || FP_FLAGS < 2 * FP_RANGES)
   throw new Error('dfs: footprint layout changed');
 
+/*
+ * node_of[] of an epilogue step, which the executor runs, recorded so
+ * that its races with the schedule's steps are seen: a kthread's step
+ * there (the grace period that the CPUs' last call_rcu() started) may
+ * race with any CPU's step, and reversing that race means running the
+ * kthread earlier. The epilogue itself runs on cpu0 (EPILOGUE_TASK) once
+ * every CPU is done, after any kthread runnable then: every step before
+ * one of its steps happens before it, and there is no race to reverse.
+ */
+const EPILOGUE = -2;
+const EPILOGUE_TASK = 0;
+
 /** Tasks a bit mask can name. */
 const MAX_TASKS = 31;
 
@@ -227,6 +239,10 @@ export class BoundedDfs implements Strategy {
     return t;
   }
 
+  epilogue_step(t: number, view: ExploreView): void {
+    this.record(t, EPILOGUE, view);
+  }
+
   /* Whether the subtree the path enters below the split nodes is this shard's. */
   private mine(): boolean {
     const { index, count } = this.shard;
@@ -257,7 +273,7 @@ export class BoundedDfs implements Strategy {
     }
     this.task_of[i] = t;
     this.node_of[i] = node;
-    view.footprint(t, this.fp, i * FOOTPRINT_SLOTS);
+    if (this.reduce) view.footprint(t, this.fp, i * FOOTPRINT_SLOTS);
   }
 
   /*
@@ -290,6 +306,7 @@ export class BoundedDfs implements Strategy {
         words.access(lo, this.fp[f + FP_HI1 + 2 * r]!, w, i, p, this.task_of, conflicts);
       }
       const cp = p * T;
+      if (this.node_of[i] === EPILOGUE && p === EPILOGUE_TASK) this.join_all(cp);
       for (const j of conflicts) {
         const q = this.task_of[j]!;
         if (clock[cp + q]! <= j) this.race(j, p);
@@ -303,6 +320,15 @@ export class BoundedDfs implements Strategy {
       clock[cp + p] = i + 1;
       for (let u = 0; u < T; u++) step_clock[i * T + u] = clock[cp + u]!;
     }
+  }
+
+  /* The clock at row cp takes in every task's last step: all that ran before happens before it. */
+  private join_all(cp: number): void {
+    const T = this.nr_tasks;
+    const clock = this.clock;
+    for (let u = 0; u < T; u++)
+      for (let v = 0; v < T; v++)
+        if (clock[u * T + v]! > clock[cp + v]!) clock[cp + v] = clock[u * T + v]!;
   }
 
   /*

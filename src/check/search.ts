@@ -109,9 +109,9 @@ export async function check_scenario(
   const explorer = new Explorer(s, cfg);
   const parts = await search_parts(explorer, o, strategy);
   const r = merge_results(parts);
-  // A random walk's or PCT's failure, retold with the fewest preemptions DFS finds.
+  // A random walk's, PCT's or focus's failure, retold with the fewest preemptions DFS finds.
   const bug =
-    r.bug && (o.strategy === 'random' || o.strategy === 'pct')
+    r.bug && o.strategy !== 'dfs' && o.strategy !== 'directed'
       ? explorer.fewest_preemptions(r.bug, MINIMIZE_SCHEDULES)
       : r.bug;
   const tasks = explorer.exec.nr_tasks;

@@ -5,6 +5,7 @@ import type { ExploreView, Strategy } from '../runtime/executors/explore.js';
 import { OP_NAMES } from '../runtime/ops.js';
 import { Rng } from '../scenarios/random.js';
 import { BoundedDfs, type Shard, WHOLE } from './dfs.js';
+import { type ChangePoints, SyncPoints } from './focus.js';
 
 /*
  * Random walk and PCT seed schedule j of a run from (seed, j) alone, so a
@@ -54,9 +55,14 @@ export class RandomWalk implements Strategy {
  * that needs d ordering constraints is then found by one run with
  * probability at least 1 / (n * k^(d-1)). Unlike a random walk, it lets
  * one task run alone for long stretches: the races of the seeds need that.
+ *
+ * Which picks are decisions, numbered 1 .. k, is the `points` set's to
+ * say: every choice for PCT itself, only some for a strategy that aims its
+ * change points (focus.ts).
  */
 export class Pct implements Strategy {
-  readonly name = 'pct';
+  readonly name: string;
+  readonly every_step: boolean;
   /** Replaced by begin() for each schedule. */
   private rng = new Rng(0);
   /** Each task's place in the random order: its priority until a change point lowers it. */
@@ -65,13 +71,6 @@ export class Pct implements Strategy {
   private lowered: number[] = [];
   /** The change points ahead, soonest first, each with the priority it gives. */
   private change_points: { readonly at: number; readonly priority: number }[] = [];
-  /**
-   * Decision points (steps where more than one task could run) of the
-   * longest schedule so far: k of the bound. Steps with one runnable task
-   * are not choices, so change points fall only on real ones.
-   */
-  private steps_seen = 64;
-  private decisions = 0;
   /* Per priority, the last pick that saw a runnable task hold it, and that task. */
   private stamp = new Float64Array(0);
   private holder = new Int32Array(0);
@@ -82,9 +81,12 @@ export class Pct implements Strategy {
     private readonly schedules: number,
     readonly depth: number,
     private readonly shard: Shard = WHOLE,
+    private readonly points: ChangePoints = new EveryChoice(),
   ) {
-    if (depth < 1 || depth - 1 > this.steps_seen)
-      throw new Error(`pct: depth ${depth} is not in 1 .. ${this.steps_seen + 1}`);
+    this.name = points.name;
+    this.every_step = points.every_step;
+    if (depth < 1 || depth - 1 > points.k)
+      throw new Error(`${this.name}: depth ${depth} is not in 1 .. ${points.k + 1}`);
   }
 
   begin(local: number): boolean {
@@ -92,7 +94,7 @@ export class Pct implements Strategy {
     this.rng = schedule_rng(this.seed, local, this.shard, 0x27d4eb2f, 0x85ebca77);
     this.initial = [];
     this.lowered = [];
-    this.decisions = 0;
+    this.points.begin();
     this.change_points = this.draw_change_points();
     return true;
   }
@@ -101,7 +103,7 @@ export class Pct implements Strategy {
   private draw_change_points(): { at: number; priority: number }[] {
     const at: number[] = [];
     while (at.length < this.depth - 1) {
-      const k = 1 + this.rng.below(this.steps_seen);
+      const k = 1 + this.rng.below(this.points.k);
       if (!at.includes(k)) at.push(k);
     }
     const points = at.map((k, i) => ({ at: k, priority: i + 1 }));
@@ -109,7 +111,7 @@ export class Pct implements Strategy {
     for (let i = 1; i < points.length; i++)
       if (points[i]!.at === points[i - 1]!.at)
         throw new Error(
-          `pct: change points k_${points[i - 1]!.priority} and k_${points[i]!.priority} are both decision ${points[i]!.at}`,
+          `${this.name}: change points k_${points[i - 1]!.priority} and k_${points[i]!.priority} are both decision ${points[i]!.at}`,
         );
     return points;
   }
@@ -137,15 +139,14 @@ export class Pct implements Strategy {
 
   /** The probability bound of one run for `tasks` tasks, as PCT guarantees it. */
   bound(tasks: number): number {
-    return 1 / (tasks * this.steps_seen ** (this.depth - 1));
+    return 1 / (tasks * this.points.k ** (this.depth - 1));
   }
 
   pick(runnable: readonly number[], view: ExploreView): number {
-    const now = this.decisions++;
-    if (this.decisions > this.steps_seen) this.steps_seen = this.decisions;
     for (let t = this.initial.length; t < view.nr_tasks; t++) this.add_task(t);
-    // A change point here lowers the task that ran since the last choice (decision 0 has none).
-    if (this.change_points[0]?.at === now)
+    const now = this.points.decision(runnable, view);
+    // A change point here lowers the task that ran since the last choice.
+    if (now > 0 && this.change_points[0]?.at === now)
       this.lowered[view.last] = this.change_points.shift()!.priority;
     // Distinct priorities make the pick the order's, not the task numbering's.
     const pick = ++this.picks;
@@ -155,7 +156,7 @@ export class Pct implements Strategy {
       const p = this.priority(t);
       if (this.stamp[p] === pick)
         throw new Error(
-          `pct: tasks ${this.holder[p]} and ${t} share priority ${p} at decision ${now}`,
+          `${this.name}: tasks ${this.holder[p]} and ${t} share priority ${p} at decision ${now}`,
         );
       this.stamp[p] = pick;
       this.holder[p] = t;
@@ -164,8 +165,34 @@ export class Pct implements Strategy {
         best_priority = p;
       }
     }
+    this.points.picked(best, view);
     return best;
   }
+}
+
+/**
+ * PCT's own decisions: every choice, numbered from 0 (the first has no
+ * task run yet to lower, so no change point falls on it). Steps with one
+ * runnable task are not choices, so change points fall only on real ones.
+ */
+class EveryChoice implements ChangePoints {
+  readonly name = 'pct';
+  readonly every_step = false;
+  /** Choices of the longest schedule so far (before any has run, a guess). */
+  k = 64;
+  private choices = 0;
+
+  begin(): void {
+    this.choices = 0;
+  }
+
+  decision(): number {
+    const n = this.choices++;
+    if (this.choices > this.k) this.k = this.choices;
+    return n;
+  }
+
+  picked(): void {}
 }
 
 /**
@@ -337,13 +364,13 @@ export class ReplayDiverged extends Error {
 }
 
 /** The strategies that search on their own (directed and replay follow a given schedule). */
-export const SEARCH_STRATEGIES = ['random', 'pct', 'dfs'] as const;
+export const SEARCH_STRATEGIES = ['random', 'pct', 'focus', 'dfs'] as const;
 export type SearchStrategy = (typeof SEARCH_STRATEGIES)[number];
 
 export interface SearchOptions {
   readonly seed: number;
   readonly schedules: number;
-  /** PCT: the bug depth aimed at. */
+  /** PCT and focus: the bug depth aimed at. */
   readonly depth: number;
   /** DFS: the largest preemption bound. */
   readonly bound: number;
@@ -356,6 +383,8 @@ export function search_strategy(name: SearchStrategy, o: SearchOptions): Strateg
   switch (name) {
     case 'pct':
       return new Pct(o.seed, o.schedules, o.depth, shard);
+    case 'focus':
+      return new Pct(o.seed, o.schedules, o.depth, shard, new SyncPoints());
     case 'dfs':
       return new BoundedDfs(o.bound, o.schedules, o.seed, shard);
     case 'random':

@@ -202,7 +202,7 @@ function print_outcome(label: string, opts: CheckOpts, r: CheckOutcome): void {
   if (pct !== null)
     console.log(
       dim(
-        `PCT depth ${opts.depth}: each schedule finds a bug of depth ${opts.depth} with probability >= ${pct.probability.toExponential(2)} (1/(n k^(d-1)), n = ${pct.tasks} tasks, k = the longest schedule's choices)`,
+        `${opts.strategy === 'focus' ? 'focus' : 'PCT'} depth ${opts.depth}: each schedule finds a bug of depth ${opts.depth} with probability >= ${pct.probability.toExponential(2)} (1/(n k^(d-1)), n = ${pct.tasks} tasks, k = the longest schedule's ${opts.strategy === 'focus' ? 'choices just after a synchronisation access' : 'choices'})`,
       ),
     );
 }

@@ -43,6 +43,8 @@ export interface ExploreView {
   pending_addr(task: number): number;
   /** The name of an address: `struct.field` of its object. */
   describe(addr: number): string;
+  /** Whether `addr` lies in a slab of a SLAB_TYPESAFE_BY_RCU cache. */
+  typesafe(addr: number): boolean;
   /**
    * Whether the pending accesses of two tasks fail to commute: performed
    * in either order they may leave different states or results (same
@@ -74,6 +76,8 @@ export interface Strategy {
   pick(runnable: readonly number[], view: ExploreView): number;
   /** Ask to pick at every step, forced ones too (to follow each access). */
   readonly every_step?: boolean;
+  /** Told of each epilogue step (not the strategy's to choose) before it is performed. */
+  epilogue_step?(task: number, view: ExploreView): void;
 }
 
 /** lockdep and friends: told of every lock annotation; throw KernelBug to report. */
@@ -328,6 +332,7 @@ export class ExploreExecutor implements ExploreView {
           : n === 1 && !every_step
             ? runnable[0]!
             : strategy.pick(runnable, this);
+        if (this.in_epilogue) strategy.epilogue_step?.(t, this);
         if (t < 0) {
           pruned = true;
           break;
@@ -411,6 +416,11 @@ export class ExploreExecutor implements ExploreView {
 
   footprint(t: number, out: Int32Array, at: number): void {
     footprint(this.ctx[t]!, this.w, out, at);
+  }
+
+  typesafe(addr: number): boolean {
+    const c = addr >>> 0 < this.w.length ? this.m.page_cache(addr) : 0;
+    return c !== 0 && (this.w[c + KMEM_CACHE.flags]! & SLAB_TYPESAFE_BY_RCU) !== 0;
   }
   private record(t: number, k: KernelContext): StepRecord {
     const rec: StepRecord = {

@@ -2,117 +2,166 @@
  * Footprints: the words a pending access reads or writes, which the
  * explorer's partial-order reduction compares to decide whether two
  * accesses commute (see check/dfs.ts). Two accesses are dependent when
- * their footprints overlap where at least one writes; an allocation
- * depends on every access that touches memory, since which object it hands
- * out is not known before it runs.
+ * their footprints overlap where at least one writes.
+ *
+ * A footprint is taken just before its access runs, from the memory it
+ * will run on, so it can name what the access will touch there: the cache
+ * of a kfree(), the object an allocation will hand out. It must name every
+ * word whose value, or whose KASAN shadow, the access reads or writes, and
+ * every piece of the executor's state that stands for a word (a futex's
+ * waiters, lockdep's holders of a lock): a word left out lets the
+ * reduction take two orders that end differently for one.
  */
-import { KMEM_CACHE } from '../heap.js';
+import { KMEM_CACHE, SLAB_TYPESAFE_BY_RCU } from '../heap.js';
+import { MEMHDR, PAGE_SHIFT } from '../memory.js';
 import { type KernelContext, Op } from '../ops.js';
 import { RCU_DATA } from '../rcu_reader.js';
 
 /** Slots of a footprint (see footprint()): range r at slots 2r and 2r + 1, then the flags. */
 export const FP_LO1 = 0;
 export const FP_HI1 = 1;
-const FP_LO2 = 2;
-const FP_HI2 = 3;
-const FP_LO3 = 4;
-const FP_HI3 = 5;
 /** How many ranges a footprint has. */
-export const FP_RANGES = 3;
-/** Bit r: range r + 1 is written; bit FP_RANGES: an allocation. */
-export const FP_FLAGS = 6;
+export const FP_RANGES = 4;
+/** Bit r: range r + 1 is written. */
+export const FP_FLAGS = 2 * FP_RANGES;
 export const FP_WRITE1 = 1;
-const FP_WRITE2 = 2;
-const FP_ALLOC = 8;
-export const FOOTPRINT_SLOTS = 7;
+export const FOOTPRINT_SLOTS = FP_FLAGS + 1;
 
 /*
- * The words access `k` reads or writes, as up to three ranges: one word for
- * loads, stores, atomics and futex calls (a wake writes the waiters'
- * state); destination and source of a memcpy; the object and its cache for
- * a free; the cache for an allocation (flagged: which object it hands out
- * is not known before, see dependent()); for both, the rcu_state.gp_seq
- * they read (a free stamps it on the object's quarantine cookie, an
- * allocation compares it with the oldest cookie), so that a free or an
- * allocation before and after the grace-period kthread's update do not
- * pass for commuting (the quarantine would hand out another object); the
- * task's rcu_data for
- * rcu_read_lock/unlock, which the gp kthread reads, and for an unlock the
- * gp_waiting word it reads. Lock annotations change only lockdep's view of
- * their own task: no words.
+ * The words access `k` reads or writes, as up to FP_RANGES ranges:
+ *  - a load, a conditional load or a futex wait reads its word; a store,
+ *    an atomic or a futex wake writes it (a wake writes the waiters'
+ *    state, which a wait on that word reads);
+ *  - a memcpy writes its destination and reads its source, a memset writes;
+ *  - rcu_read_lock/unlock write the task's rcu_data, which the
+ *    grace-period kthread reads; an unlock reads rcu_state.gp_waiting;
+ *  - lock_acquire/lock_release write the lock's dep_map word: lockdep's
+ *    record of who holds the lock (its mutual exclusion check) stands for
+ *    it; an assertion reads only its own task's held locks: no words;
+ *  - a free and an allocation: see slab_footprint().
  */
 export function footprint(k: KernelContext, w: Int32Array, out: Int32Array, at = 0): void {
-  let lo1 = k.addr;
-  let hi1 = lo1 + 1;
-  let lo2 = 0;
-  let hi2 = 0;
-  let lo3 = 0;
-  let hi3 = 0;
-  let flags = FP_WRITE1;
+  out.fill(0, at, at + FOOTPRINT_SLOTS);
+  const addr = k.addr;
   switch (k.op) {
     case Op.LOAD:
     case Op.READ_ONCE:
     case Op.LOAD_ACQUIRE:
     case Op.COND_LOAD_NE:
     case Op.FUTEX_WAIT:
-      flags = 0;
+      set_range(out, at, 0, addr, addr + 1, false);
       break;
     case Op.MEMCPY:
-      hi1 = lo1 + k.b;
-      lo2 = k.a;
-      hi2 = lo2 + k.b;
+      set_range(out, at, 0, addr, addr + k.b, true);
+      set_range(out, at, 1, k.a, k.a + k.b, false);
       break;
     case Op.MEMSET:
-      hi1 = lo1 + k.b;
+      set_range(out, at, 0, addr, addr + k.b, true);
       break;
     case Op.FREE:
-      hi1 = lo1 + w[k.a + KMEM_CACHE.object_size]!;
-      lo2 = k.a;
-      hi2 = lo2 + 1;
-      lo3 = w[k.a + KMEM_CACHE.gp_seq]!;
-      hi3 = lo3 + 1;
-      flags = FP_WRITE1 | FP_WRITE2;
+      free_footprint(w, addr, out, at);
       break;
     case Op.ALLOC:
-      lo3 = w[k.addr + KMEM_CACHE.gp_seq]!;
-      hi3 = lo3 + 1;
-      flags = FP_WRITE1 | FP_ALLOC;
+      alloc_footprint(w, addr, out, at);
       break;
     case Op.RCU_READ_LOCK:
-    case Op.RCU_READ_UNLOCK:
-      lo1 = k.sys.rcu_data[k.cpu]!;
-      hi1 = lo1 + RCU_DATA.$.size;
-      if (k.op === Op.RCU_READ_UNLOCK) {
-        lo2 = k.sys.rcu_gp_waiting;
-        hi2 = lo2 + 1;
-      }
+    case Op.RCU_READ_UNLOCK: {
+      const rdp = k.sys.rcu_data[k.cpu]!;
+      set_range(out, at, 0, rdp, rdp + RCU_DATA.$.size, true);
+      if (k.op === Op.RCU_READ_UNLOCK)
+        set_range(out, at, 1, k.sys.rcu_gp_waiting, k.sys.rcu_gp_waiting + 1, false);
       break;
-    case Op.LOCK_ACQUIRE:
-    case Op.LOCK_RELEASE:
+    }
     case Op.ASSERT_HELD:
-      hi1 = lo1;
-      flags = 0;
       break;
+    default:
+      // Stores, atomics, futex wakes, lock_acquire and lock_release.
+      set_range(out, at, 0, addr, addr + 1, true);
   }
-  out[at + FP_LO1] = lo1;
-  out[at + FP_HI1] = hi1;
-  out[at + FP_LO2] = lo2;
-  out[at + FP_HI2] = hi2;
-  out[at + FP_LO3] = lo3;
-  out[at + FP_HI3] = hi3;
-  out[at + FP_FLAGS] = flags;
+}
+
+function set_range(
+  out: Int32Array,
+  at: number,
+  r: number,
+  lo: number,
+  hi: number,
+  write: boolean,
+): void {
+  out[at + 2 * r] = lo;
+  out[at + 2 * r + 1] = hi;
+  if (write) out[at + FP_FLAGS] |= FP_WRITE1 << r;
+}
+
+/* The slab cell (header, object, padding) of object `obj` of cache `c`. */
+function set_cell(out: Int32Array, at: number, r: number, w: Int32Array, c: number, obj: number) {
+  const cell = obj - w[c + KMEM_CACHE.offset]!;
+  set_range(out, at, r, cell, cell + w[c + KMEM_CACHE.stride]!, true);
+}
+
+/*
+ * Both read rcu_state.gp_seq where the quarantine does: a free of a
+ * quarantined object stamps it on the object's cookie, an allocation that
+ * finds the quarantine's oldest object compares it with its cookie. So a
+ * free or an allocation before and after the grace-period kthread's
+ * update do not pass for commuting (the cookie or the object handed out
+ * would differ).
+ *
+ * The cache itself is named by its first word, which every allocation and
+ * free of it writes (under its lock: the free list, the quarantine, the
+ * counters, and the header words of the objects on its lists).
+ */
+function read_gp_seq(out: Int32Array, at: number, w: Int32Array, c: number): void {
+  const gp_seq = w[c + KMEM_CACHE.gp_seq]!;
+  set_range(out, at, 2, gp_seq, gp_seq + 1, false);
+}
+
+/*
+ * kmem_cache_free()/kfree(): the object's cell (its shadow and header
+ * change), the cache, found as slab_free() finds it (a kfree() names no
+ * cache), and for a quarantined object gp_seq. Something that is no slab
+ * object is an invalid free, which ends the schedule: its word alone.
+ */
+function free_footprint(w: Int32Array, obj: number, out: Int32Array, at: number): void {
+  const c = w[w[MEMHDR.page_cache]! + (obj >>> PAGE_SHIFT)] ?? 0;
+  if (c === 0) {
+    set_range(out, at, 0, obj, obj + 1, true);
+    return;
+  }
+  set_cell(out, at, 0, w, c, obj);
+  set_range(out, at, 1, c, c + 1, true);
+  if ((w[c + KMEM_CACHE.flags]! & SLAB_TYPESAFE_BY_RCU) === 0) read_gp_seq(out, at, w, c);
+}
+
+/*
+ * kmem_cache_alloc(): the cache, and what slab_alloc() will take from it:
+ * the head of the free list; else the quarantine's oldest object (its
+ * cookie is read against gp_seq; it is handed out if aged, or if no new
+ * memory can be had); else a cell of the newest slab, and when that slab
+ * is full, a new one from the bump pointer every cache shares (written;
+ * so is MEMHDR.exhausted when none is left). A never-used cell is named
+ * only through the cache: no other access can reach it before it is
+ * handed out.
+ */
+function alloc_footprint(w: Int32Array, c: number, out: Int32Array, at: number): void {
+  set_range(out, at, 0, c, c + 1, true);
+  const free = w[c + KMEM_CACHE.freelist]!;
+  if (free !== 0) {
+    set_cell(out, at, 1, w, c, free);
+    return;
+  }
+  const oldest = w[c + KMEM_CACHE.quarantine_head]!;
+  if (oldest !== 0) {
+    set_cell(out, at, 1, w, c, oldest);
+    read_gp_seq(out, at, w, c);
+  }
+  const cursor = w[c + KMEM_CACHE.slab_cursor]!;
+  if (cursor === 0 || cursor + w[c + KMEM_CACHE.stride]! > w[c + KMEM_CACHE.slab_end]!)
+    set_range(out, at, 3, MEMHDR.bump, MEMHDR.exhausted + 1, true);
 }
 
 /** Whether the accesses with footprints x and y may not commute. */
 export function footprints_dependent(x: Int32Array, y: Int32Array): boolean {
-  // An allocation may hand out any free object of its cache, words the other may touch.
-  if ((x[FP_FLAGS]! | y[FP_FLAGS]!) & FP_ALLOC)
-    return x[FP_HI1]! > x[FP_LO1]! && y[FP_HI1]! > y[FP_LO1]!;
-  return conflict(x, y);
-}
-
-/* Whether two footprints overlap where at least one of them writes. */
-function conflict(x: Int32Array, y: Int32Array): boolean {
   for (let r = 0; r < FP_RANGES; r++)
     if (x[2 * r + 1]! > x[2 * r]! && range_conflict(x, r, y)) return true;
   return false;
