@@ -8,18 +8,11 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { BootRecord } from '../boot.js';
+import { frame_name, frames_named } from '../frames.js';
 import { slab_alloc, slab_free } from '../heap.js';
 import { KernelMemory } from '../memory.js';
 import { OpRecorder, type OpSample } from '../op_meter.js';
-import {
-  fill_words,
-  frame_name,
-  frames_named,
-  KernelContext,
-  type KGen,
-  KStack,
-  Op,
-} from '../ops.js';
+import { fill_words, KernelContext, type KGen, KStack, Op } from '../ops.js';
 import { __rcu_read_lock, __rcu_read_unlock } from '../rcu_reader.js';
 import { type RunConfig, type Scenario, task_code, task_name } from '../scenario.js';
 import {

@@ -40,9 +40,10 @@
  * own clock reads and histogram record).
  */
 import type { Kernel } from '../boot.js';
+import { frame_name } from '../frames.js';
 import { __GFP_ZERO, KMEM_CACHE } from '../heap.js';
 import type { Clock } from '../op_meter.js';
-import { frame_name, KernelBug, type KernelContext, KStack, Op, type OpMeter } from '../ops.js';
+import { KernelBug, type KernelContext, KStack, Op, type OpMeter } from '../ops.js';
 import { type RunConfig, type Scenario, task_stack } from '../scenario.js';
 import { CacheModel } from './cache_model.js';
 import { NO_TASK, OpCore, TASK_DONE, TASK_RUNNABLE } from './op_core.js';
