@@ -137,7 +137,6 @@ export class ExploreExecutor extends OpCore implements ExploreView {
   private readonly accesses: AccessChecker | undefined;
   private cpus_done = 0;
   private in_epilogue = false;
-  step = 0;
   last = -1;
   epoch = 0;
   private readonly fp_a = new Int32Array(FOOTPRINT_SLOTS);

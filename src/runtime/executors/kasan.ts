@@ -8,13 +8,7 @@
  * its type, which the reader must re-validate), and nowhere else.
  */
 import type { BootRecord } from '../boot.js';
-import {
-  describe_addr,
-  KMEM_CACHE,
-  obj_generation,
-  SLAB_TYPESAFE_BY_RCU,
-  slab_object,
-} from '../heap.js';
+import { describe_addr, KMEM_CACHE, SLAB_TYPESAFE_BY_RCU, slab_object } from '../heap.js';
 import type { KernelMemory } from '../memory.js';
 import { KernelBug, type KernelContext, OP_NAMES } from '../ops.js';
 import { RCU_DATA } from '../rcu_reader.js';
@@ -25,25 +19,23 @@ const SHADOW_LIVE = 1;
 const SHADOW_FREED = 2;
 const SHADOW_FREED_TYPESAFE = 3;
 
-interface AllocInfo {
-  /** Made by the scenario's prologue, before the schedule's first step. */
-  prologue?: boolean;
-  site: string;
-  task: number;
-  step: number;
-  gen: number;
-  free_site?: string;
-  free_task?: number;
-  free_step?: number;
+/** Where an object was allocated, or freed: the call site, the task, the step. */
+interface SiteInfo {
+  readonly site: string;
+  readonly task: number;
+  readonly step: number;
 }
 
 export class Kasan {
   private readonly shadow: Uint8Array;
   private shadow_snapshot: Uint8Array = new Uint8Array(0);
-  /** Objects allocated in this schedule, and freed since (by object address). */
-  private readonly allocs = new Map<number, AllocInfo>();
-  /** Allocations made by the scenario's prologue: part of every schedule's start. */
-  private readonly prologue_allocs = new Map<number, AllocInfo>();
+  /** Objects allocated in this schedule (by object address). */
+  private readonly allocs = new Map<number, SiteInfo>();
+  /** Objects freed in this schedule and not allocated again since (by object address). */
+  private readonly frees = new Map<number, SiteInfo>();
+  /** Allocations and frees made by the scenario's prologue: part of every schedule's start. */
+  private readonly prologue_allocs = new Map<number, SiteInfo>();
+  private readonly prologue_frees = new Map<number, SiteInfo>();
 
   constructor(
     private readonly m: KernelMemory,
@@ -56,9 +48,10 @@ export class Kasan {
 
   /** The prologue is over: its objects and shadow are where every schedule starts. */
   prologue_done(): void {
-    for (const [obj, info] of this.allocs)
-      this.prologue_allocs.set(obj, { ...info, prologue: true });
+    for (const [obj, info] of this.allocs) this.prologue_allocs.set(obj, info);
+    for (const [obj, info] of this.frees) this.prologue_frees.set(obj, info);
     this.allocs.clear();
+    this.frees.clear();
     this.shadow_snapshot = this.shadow.slice(0, this.m.used);
   }
 
@@ -67,6 +60,7 @@ export class Kasan {
     this.shadow.set(this.shadow_snapshot);
     this.shadow.fill(SHADOW_INVALID, this.shadow_snapshot.length, used);
     this.allocs.clear();
+    this.frees.clear();
   }
 
   /** Task t's access `op` of the word `addr`: a report if no live object owns it. */
@@ -82,7 +76,8 @@ export class Kasan {
     if (obj === 0) return;
     const w = this.m.words;
     this.shadow.fill(SHADOW_LIVE, obj, obj + w[k.addr + KMEM_CACHE.object_size]!);
-    this.allocs.set(obj, { site: k.site, task: t, step, gen: obj_generation(w, obj) });
+    this.allocs.set(obj, { site: k.site, task: t, step });
+    this.frees.delete(obj);
   }
 
   /** Task t's FREE k, at `step`, freed its object into cache `c`. */
@@ -95,17 +90,11 @@ export class Kasan {
       obj,
       obj + w[c + KMEM_CACHE.object_size]!,
     );
-    const info = this.alloc_info(obj);
-    if (info) this.allocs.set(obj, { ...info, free_site: k.site, free_task: t, free_step: step });
+    this.frees.set(obj, { site: k.site, task: t, step });
   }
 
   private in_rcu(t: number): boolean {
     return this.m.words[this.sys.rcu_data[t]! + RCU_DATA.nesting]! > 0;
-  }
-
-  /* The allocation record of object `obj`, made in this schedule or by the prologue. */
-  private alloc_info(obj: number): AllocInfo | undefined {
-    return this.allocs.get(obj) ?? this.prologue_allocs.get(obj);
   }
 
   private report(t: number, addr: number, op: number, s: number): never {
@@ -129,16 +118,16 @@ export class Kasan {
 
   /* Where the object at `addr` was allocated and freed, for a report. */
   private sites(addr: number): string {
-    const so = slab_object(this.m, addr);
-    const info = so ? this.alloc_info(so.obj) : undefined;
-    if (!info) return '';
-    const by = (t: number | undefined) => this.task_name(t ?? -1);
-    const alloc = info.prologue
-      ? `; allocated by the prologue in ${info.site}`
-      : `; allocated by ${by(info.task)} in ${info.site} at step ${info.step}`;
-    const free = info.free_site
-      ? `; freed by ${by(info.free_task)} in ${info.free_site} at step ${info.free_step}`
-      : '';
-    return alloc + free;
+    const obj = slab_object(this.m, addr)?.obj;
+    if (obj === undefined) return '';
+    const here = this.allocs.get(obj);
+    if (!here && !this.prologue_allocs.has(obj)) return '';
+    const alloc = here
+      ? `; allocated by ${this.task_name(here.task)} in ${here.site} at step ${here.step}`
+      : `; allocated by the prologue in ${this.prologue_allocs.get(obj)?.site}`;
+    const free = this.frees.get(obj) ?? (here ? undefined : this.prologue_frees.get(obj));
+    return free
+      ? `${alloc}; freed by ${this.task_name(free.task)} in ${free.site} at step ${free.step}`
+      : alloc;
   }
 }

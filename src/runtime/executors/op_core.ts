@@ -120,6 +120,8 @@ export abstract class OpCore {
   protected nr_spinning = 0;
   /** The step just performed parked its task instead of completing its access. */
   protected parked = false;
+  /** Steps begun in this run (the explorer's: in this schedule, or in the prologue). */
+  step = 0;
 
   constructor(
     kernel: Kernel,
@@ -264,6 +266,7 @@ export abstract class OpCore {
           throw new Error(
             `${scenario.name}: the prologue waits (${OP_NAMES[k.op]} on ${this.describe(k.addr)}) with no other task to wake it`,
           );
+        this.step++;
       }
     } catch (e) {
       if (e instanceof KernelBug)
