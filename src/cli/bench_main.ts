@@ -41,8 +41,10 @@ import {
   MMAP_LOCK_MIN_RATIO,
   PER_VMA_MAX_RATIO,
 } from '../bench/targets.js';
+import { WHOLE } from '../check/dfs.js';
 import { Explorer } from '../check/explorer.js';
 import { instantiate, make_config, run_native, run_timing } from '../check/kernel.js';
+import { run_parallel } from '../check/parallel.js';
 import { median } from '../check/stats.js';
 import { RandomWalk } from '../check/strategy.js';
 import {
@@ -152,6 +154,29 @@ function fault_vs_munmap_rate(): number {
     runs.push((r.schedules / r.elapsed_ms) * 1000);
   }
   return median(runs);
+}
+
+/*
+ * How much faster `mmlab check --jobs 2` runs the yardstick's random walk
+ * than one job: wall time of 20,000 schedules on one worker over that on
+ * two (each part its half), worker start-up included in both, as a user
+ * sees it. Median of three.
+ */
+async function jobs_speedup(): Promise<number> {
+  const job = {
+    scenario: fault_vs_munmap.name,
+    cfg: make_config(fault_vs_munmap, { policy: 'vma-refcnt' }),
+    strategy: 'random' as const,
+    options: { seed: 1, schedules: 20_000, depth: 3, bound: 3, shard: WHOLE },
+  };
+  const wall_ms = async (jobs: number) => {
+    const t0 = performance.now();
+    await run_parallel(job, jobs);
+    return performance.now() - t0;
+  };
+  const ratios: number[] = [];
+  for (let i = 0; i < 3; i++) ratios.push((await wall_ms(1)) / (await wall_ms(2)));
+  return median(ratios);
 }
 
 /*
@@ -284,6 +309,7 @@ async function main(): Promise<void> {
   const over = generator_overhead(iters);
   const ex = explorer_rate();
   const munmap_schedules_per_s = fault_vs_munmap_rate();
+  const jobs2_speedup = await jobs_speedup();
   const heap_mb = heap_over_schedules(1_000_000);
   const script = script_run_ms();
   const sim_steps_per_s = timing_steps_per_s();
@@ -297,6 +323,7 @@ async function main(): Promise<void> {
     explorer_steps_per_s: ex.steps_per_s,
     explorer_schedules_per_s: ex.schedules_per_s,
     fault_vs_munmap_schedules_per_s: munmap_schedules_per_s,
+    fault_vs_munmap_jobs2_over_jobs1: jobs2_speedup,
     heap_mb_per_100k_schedules: heap_mb,
     run_10000_commands_ms: script.ms,
     run_10000_commands_steps: script.steps,
@@ -352,6 +379,9 @@ async function main(): Promise<void> {
   );
   console.log(
     `  schedules per second    ${Math.round(munmap_schedules_per_s).toLocaleString('en').padStart(10)}   target >= 20,000: ${verdict(munmap_schedules_per_s >= 20_000)}`,
+  );
+  console.log(
+    `  --jobs 2 over one job   ${jobs2_speedup.toFixed(2).padStart(10)} x   target >= 1.8: ${verdict(jobs2_speedup >= 1.8)}`,
   );
   const growth_mb = heap_mb[heap_mb.length - 1]! - heap_mb[0]!;
   console.log(

@@ -8,16 +8,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { boot } from '../../src/kernel/boot.js';
 import { DEFAULT_POLICY } from '../../src/kernel/mm/policy.js';
+import { frame_name } from '../../src/runtime/frames.js';
 import { KernelMemory } from '../../src/runtime/memory.js';
-import {
-  call,
-  frame_name,
-  KernelBug,
-  KernelContext,
-  type KGen,
-  KStack,
-  Op,
-} from '../../src/runtime/ops.js';
+import { call, KernelBug, KernelContext, type KGen, KStack, Op } from '../../src/runtime/ops.js';
 
 function context(): KernelContext {
   return new KernelContext(boot(KernelMemory.create(1 << 13), 1), 0, DEFAULT_POLICY, '', false);

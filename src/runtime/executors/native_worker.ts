@@ -1,26 +1,20 @@
 /*
  * One native CPU: a worker thread that drives one task's generator and
- * performs its accesses on the shared kernel memory with Atomics. Blocking
+ * performs its accesses on the shared kernel memory with Atomics (each op
+ * as op_core.ts defines it for the single-threaded executors, atomic
+ * across threads; the kernel faults are op_core's, reported alike). Blocking
  * waits are real (Atomics.wait), in slices, so that an abort from the main
  * thread is seen within one slice.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { BootRecord } from '../boot.js';
+import { frame_name, frames_named } from '../frames.js';
 import { slab_alloc, slab_free } from '../heap.js';
 import { KernelMemory } from '../memory.js';
 import { OpRecorder, type OpSample } from '../op_meter.js';
-import {
-  fill_words,
-  frame_name,
-  frames_named,
-  KernelBug,
-  KernelContext,
-  type KGen,
-  KStack,
-  Op,
-} from '../ops.js';
+import { fill_words, KernelContext, type KGen, KStack, Op } from '../ops.js';
 import { __rcu_read_lock, __rcu_read_unlock } from '../rcu_reader.js';
-import { type RunConfig, type Scenario, task_code } from '../scenario.js';
+import { type RunConfig, type Scenario, task_code, task_name } from '../scenario.js';
 import {
   CTRL,
   CTRL_ABORT,
@@ -31,6 +25,7 @@ import {
   TASK_DONE,
   TASK_RUNNING,
 } from './native_ctrl.js';
+import { rcu_unlock_unbalanced, rmw_result, unknown_op } from './op_core.js';
 
 export interface WorkerInit {
   readonly sab: SharedArrayBuffer;
@@ -180,6 +175,8 @@ export class NativeCpu {
     variant: string,
     private readonly ctrl: Int32Array,
     private readonly spin_limit = SPIN_LIMIT_SHARED,
+    /** The task's name in reports (task_name()). */
+    readonly name = `cpu${task}`,
   ) {
     this.w = m.words;
     this.rdp = sys.rcu_data[task]!;
@@ -257,15 +254,15 @@ export class NativeCpu {
         return this.changed(Atomics.exchange(w, addr, k.a), k.a | 0);
       case Op.FETCH_ADD: {
         const old = Atomics.add(w, addr, k.a);
-        return this.changed(old, (old + k.a) | 0);
+        return this.changed(old, rmw_result(Op.FETCH_ADD, old, k.a));
       }
       case Op.FETCH_OR: {
         const old = Atomics.or(w, addr, k.a);
-        return this.changed(old, old | k.a);
+        return this.changed(old, rmw_result(Op.FETCH_OR, old, k.a));
       }
       case Op.FETCH_AND: {
         const old = Atomics.and(w, addr, k.a);
-        return this.changed(old, old & k.a);
+        return this.changed(old, rmw_result(Op.FETCH_AND, old, k.a));
       }
       case Op.COND_LOAD_NE: {
         let v = Atomics.load(w, addr);
@@ -302,7 +299,7 @@ export class NativeCpu {
         return 0;
       case Op.RCU_READ_UNLOCK: {
         const wake = __rcu_read_unlock(w, this.rdp, this.sys.rcu_gp_waiting);
-        if (wake < 0) throw new KernelBug('rcu', 'rcu_read_unlock() without rcu_read_lock()');
+        if (wake < 0) throw rcu_unlock_unbalanced(this.name);
         if (wake > 0) Atomics.notify(w, wake);
         return 0;
       }
@@ -329,7 +326,7 @@ export class NativeCpu {
         this.changes++;
         return 0;
       default:
-        throw new KernelBug('BUG', `unknown op ${k.op}`);
+        throw unknown_op(k.op, this.name);
     }
   }
 
@@ -392,7 +389,8 @@ function run_task(scenario: Scenario, init: WorkerInit): void {
   const m = KernelMemory.attach(init.sab);
   const ctrl = new Int32Array(init.ctrl);
   const { sys, cfg, task: t } = init;
-  const cpu = new NativeCpu(m, sys, t, cfg.policy, cfg.variant, ctrl, init.spin_limit);
+  const name = task_name(scenario, cfg, t);
+  const cpu = new NativeCpu(m, sys, t, cfg.policy, cfg.variant, ctrl, init.spin_limit, name);
   const gen = task_code(scenario, cpu.k, init.globals, cfg);
   const base = ctrl_base(t);
   try {

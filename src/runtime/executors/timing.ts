@@ -41,25 +41,14 @@
  * (k.unmodelled(): kernel entry, a new page's bookkeeping), its profile's
  * constant, in the step it falls in.
  */
-import type { BootRecord, Kernel } from '../boot.js';
-import { __GFP_ZERO, describe_addr, KMEM_CACHE, slab_alloc, slab_free } from '../heap.js';
-import type { KernelMemory } from '../memory.js';
+import type { Kernel } from '../boot.js';
+import { frame_name } from '../frames.js';
+import { __GFP_ZERO, KMEM_CACHE } from '../heap.js';
 import type { Clock } from '../op_meter.js';
-import {
-  fill_words,
-  frame_name,
-  KernelBug,
-  KernelContext,
-  type KGen,
-  KStack,
-  OP_NAMES,
-  Op,
-  type OpMeter,
-} from '../ops.js';
-import { __rcu_read_lock, __rcu_read_unlock } from '../rcu_reader.js';
-import { instantiate, type RunConfig, type Scenario, task_name, task_stack } from '../scenario.js';
-import { ACCESS_READ, ACCESS_RMW, ACCESS_WRITE, CacheModel } from './cache_model.js';
-import { TASK_DONE, TASK_FUTEX, TASK_RUNNABLE, TASK_SPIN } from './explore.js';
+import { KernelBug, type KernelContext, KStack, Op, type OpMeter } from '../ops.js';
+import { type RunConfig, type Scenario, task_stack } from '../scenario.js';
+import { CacheModel } from './cache_model.js';
+import { NO_TASK, OpCore, TASK_DONE, TASK_RUNNABLE } from './op_core.js';
 import { type CostProfile, crowded, unmodelled_costs_ns } from './timing_costs.js';
 
 export interface TimingOptions {
@@ -114,56 +103,7 @@ export function run_timing(
   return new TimingExecutor(kernel, scenario, cfg, opts).run();
 }
 
-const NO_TASK = -1;
-
-/* The tasks parked on each word, FIFO: intrusive lists, so parking allocates nothing. */
-class WaitQueues {
-  private readonly head = new Map<number, number>();
-  private readonly tail = new Map<number, number>();
-  private readonly next: Int32Array;
-
-  constructor(nr_tasks: number) {
-    this.next = new Int32Array(nr_tasks);
-  }
-
-  get size(): number {
-    return this.head.size;
-  }
-
-  push(addr: number, t: number): void {
-    this.next[t] = NO_TASK;
-    const last = this.tail.get(addr);
-    if (last === undefined) this.head.set(addr, t);
-    else this.next[last] = t;
-    this.tail.set(addr, t);
-  }
-
-  /** Take the first waiter on `addr`, or NO_TASK. */
-  shift(addr: number): number {
-    const t = this.head.get(addr);
-    if (t === undefined) return NO_TASK;
-    const n = this.next[t]!;
-    if (n === NO_TASK) {
-      this.head.delete(addr);
-      this.tail.delete(addr);
-    } else {
-      this.head.set(addr, n);
-    }
-    return t;
-  }
-
-  clear(): void {
-    this.head.clear();
-    this.tail.clear();
-  }
-}
-
-class TimingExecutor {
-  private readonly m: KernelMemory;
-  private readonly sys: BootRecord;
-  private readonly globals: unknown;
-  private readonly nr_tasks: number;
-  private readonly w: Int32Array;
+class TimingExecutor extends OpCore {
   private readonly costs: CostProfile;
   /* What a step costs on this run's machine: step_ns, and crowded_ns where it has no spare core. */
   private readonly step_ns: number;
@@ -179,20 +119,14 @@ class TimingExecutor {
   /* The scenario's stop word and when to set it (never: +Infinity). */
   private stop_addr = -1;
   private stop_ns = Number.POSITIVE_INFINITY;
-  private readonly ctx: KernelContext[] = [];
-  private readonly gens: (KStack | null)[] = [];
-  private readonly state: Uint8Array;
-  /** A parked futex waiter was woken: its FUTEX_WAIT returns 0 when it next runs. */
-  private readonly woken: Uint8Array;
   private readonly clock_ns: Float64Array;
   private readonly end_ns: Float64Array;
   private readonly steps: Float64Array;
-  private readonly futexq: WaitQueues;
-  private readonly spinq: WaitQueues;
-  private nr_spinning = 0;
   private wakeups = 0;
-  /** The step just performed parked its task. */
-  private parked = false;
+  /* What the step being performed costs (step_cost()), set as it begins. */
+  private cur_step_ns = 0;
+  /* The moment of the event that wakes tasks now: the waker's clock after its access. */
+  private now_ns = 0;
 
   /*
    * Runnable tasks, a binary min-heap on (clock_ns, task). Tasks woken
@@ -211,20 +145,9 @@ class TimingExecutor {
   private in_epilogue = false;
   private makespan_ns = 0;
 
-  constructor(
-    kernel: Kernel,
-    private readonly scenario: Scenario,
-    private readonly cfg: RunConfig,
-    opts: TimingOptions,
-  ) {
-    ({
-      nr_tasks: this.nr_tasks,
-      m: this.m,
-      sys: this.sys,
-      globals: this.globals,
-    } = instantiate(kernel, scenario, cfg));
+  constructor(kernel: Kernel, scenario: Scenario, cfg: RunConfig, opts: TimingOptions) {
+    super(kernel, scenario, cfg, false);
     const n = this.nr_tasks;
-    this.w = this.m.words;
     this.costs = opts.profile;
     this.step_ns = opts.profile.step_ns;
     this.crowded_ns = crowded(opts.profile, cfg.cpus) ? opts.profile.crowded_ns : 0;
@@ -236,19 +159,10 @@ class TimingExecutor {
       this.stop_addr = stop;
       this.stop_ns = opts.stop_ns!;
     }
-    for (let t = 0; t < n; t++) {
-      const k = new KernelContext(this.sys, t, cfg.policy, cfg.variant, false);
-      k.framing = this.weights !== null;
-      this.ctx.push(k);
-      this.gens.push(null);
-    }
-    this.state = new Uint8Array(n);
-    this.woken = new Uint8Array(n);
+    for (const k of this.ctx) k.framing = this.weights !== null;
     this.clock_ns = new Float64Array(n);
     this.end_ns = new Float64Array(n);
     this.steps = new Float64Array(n);
-    this.futexq = new WaitQueues(n);
-    this.spinq = new WaitQueues(n);
     this.heap = new Int32Array(n);
     this.pending = new Int32Array(n);
     // Work the model has no steps for costs its CPU time in the step it falls in, as op_ns does.
@@ -257,30 +171,32 @@ class TimingExecutor {
       k.unmodelled_work = (cpu, work) => {
         this.clock_ns[cpu]! += unmodelled_ns[work]!;
       };
-    if (opts.make_meter) {
-      const clock_ns = this.clock_ns;
-      const meter = opts.make_meter((cpu) => clock_ns[cpu]!);
-      const { op_ns } = opts.profile;
-      // The benchmark's own bookkeeping falls after the operation's end is
-      // read: in its CPU's throughput, not in its latency. A CPU's ops end
-      // only in its own steps, while it is the earliest task, so its later
-      // clock is sifted into place with the step.
-      const charged: OpMeter = {
-        op_begin: (cpu) => meter.op_begin(cpu),
-        op_end: (cpu) => {
-          meter.op_end(cpu);
-          clock_ns[cpu]! += op_ns;
-        },
-      };
-      for (let t = 0; t < cfg.cpus; t++) this.ctx[t]!.meter = charged;
-    }
+    if (opts.make_meter) this.install_meter(opts.make_meter, opts.profile.op_ns);
+  }
+
+  /* A meter on every CPU, reading the simulated clocks. */
+  private install_meter(make_meter: (clock: Clock) => OpMeter, op_ns: number): void {
+    const clock_ns = this.clock_ns;
+    const meter = make_meter((cpu) => clock_ns[cpu]!);
+    // The benchmark's own bookkeeping falls after the operation's end is
+    // read: in its CPU's throughput, not in its latency. A CPU's ops end
+    // only in its own steps, while it is the earliest task, so its later
+    // clock is sifted into place with the step.
+    const charged: OpMeter = {
+      op_begin: (cpu) => meter.op_begin(cpu),
+      op_end: (cpu) => {
+        meter.op_end(cpu);
+        clock_ns[cpu]! += op_ns;
+      },
+    };
+    for (let t = 0; t < this.cfg.cpus; t++) this.ctx[t]!.meter = charged;
   }
 
   run(): TimingResult {
     const { scenario, cfg } = this;
     let bug: TimingBug | null = null;
     try {
-      if (scenario.prologue) this.run_prologue(scenario.prologue(this.ctx[0]!, this.globals, cfg));
+      this.prologue();
       for (let t = 0; t < this.nr_tasks; t++) {
         this.current = t;
         const gen = task_stack(scenario, this.ctx[t]!, this.globals, cfg);
@@ -294,7 +210,7 @@ class TimingExecutor {
       if (!bug) scenario.check(this.m, this.sys, this.globals, cfg);
     } catch (e) {
       if (!(e instanceof KernelBug)) throw e;
-      const task = this.current === NO_TASK ? '' : task_name(scenario, cfg, this.current);
+      const task = this.current === NO_TASK ? '' : this.task_name(this.current);
       bug = { class: e.bug_class, message: e.message, task };
     } finally {
       for (let t = 0; t < this.nr_tasks; t++) {
@@ -302,6 +218,11 @@ class TimingExecutor {
         this.gens[t] = null;
       }
     }
+    return this.result(bug);
+  }
+
+  private result(bug: TimingBug | null): TimingResult {
+    const { scenario, cfg } = this;
     const c = this.cache;
     return {
       bug,
@@ -320,25 +241,12 @@ class TimingExecutor {
   }
 
   /*
-   * The prologue runs on cpu0 alone and is not timed: it builds the state
-   * every run starts from. Afterwards every clock is 0 and every cache
-   * cold; its memory stays.
+   * The prologue is not timed: it builds the state every run starts
+   * from. Afterwards every clock is 0 and every cache cold; its memory
+   * stays.
    */
-  private run_prologue(code: KGen): void {
-    const k = this.ctx[0]!;
-    const gen = new KStack(code, k);
-    try {
-      for (let r = gen.next(); !r.done; r = gen.next(this.perform(0))) {
-        if (this.parked)
-          throw new Error(
-            `${this.scenario.name}: the prologue waits (${OP_NAMES[k.op]} on ${describe_addr(this.m, k.addr)}) with no other task to wake it`,
-          );
-      }
-    } catch (e) {
-      if (e instanceof KernelBug)
-        throw new Error(`${this.scenario.name}: the prologue failed: ${e.message}`);
-      throw e;
-    }
+  private prologue(): void {
+    this.run_prologue();
     this.clock_ns.fill(0);
     this.cache.reset();
     this.nr_pending = 0;
@@ -346,7 +254,7 @@ class TimingExecutor {
 
   /* Step the earliest task until none can run; a deadlock or livelock is returned. */
   private schedule(): TimingBug | null {
-    const { heap, gens, steps, max_steps } = this;
+    const { heap, gens, steps, max_steps, ctx } = this;
     let total = 0;
     let last_ns = 0;
     for (;;) {
@@ -355,8 +263,7 @@ class TimingExecutor {
       const t = heap[0]!;
       last_ns = this.earliest_ns(t, last_ns);
       this.current = t;
-      this.parked = false;
-      const result = this.perform(t);
+      const result = this.perform(t, ctx[t]!);
       steps[t]!++;
       if (this.parked) {
         this.heap_pop();
@@ -382,7 +289,7 @@ class TimingExecutor {
     const now_ns = this.clock_ns[t]!;
     if (now_ns < last_ns)
       throw new Error(
-        `timing: the earliest runnable clock went back from ${last_ns} ns to ${now_ns} ns (${task_name(this.scenario, this.cfg, t)})`,
+        `timing: the earliest runnable clock went back from ${last_ns} ns to ${now_ns} ns (${this.task_name(t)})`,
       );
     return now_ns;
   }
@@ -394,25 +301,16 @@ class TimingExecutor {
   private stop(): void {
     this.stop_ns = Number.POSITIVE_INFINITY;
     this.w[this.stop_addr] = 1;
-    this.wake_spinners(this.stop_addr, this.clock_ns[this.heap[0]!]!);
+    this.now_ns = this.clock_ns[this.heap[0]!]!;
+    this.wake_spinners(this.stop_addr);
     if (this.nr_pending) this.flush_pending();
-  }
-
-  private all_done(): boolean {
-    for (let t = 0; t < this.nr_tasks; t++) if (this.state[t] !== TASK_DONE) return false;
-    return true;
   }
 
   /* Nobody can run: every live task sleeps or spins on a word nobody will change. */
   private deadlock(): TimingBug {
     const lines: string[] = [];
-    for (let t = 0; t < this.nr_tasks; t++) {
-      if (this.state[t] === TASK_DONE) continue;
-      const how = this.state[t] === TASK_FUTEX ? 'sleeps in futex_wait on' : 'spins on';
-      lines.push(
-        `${task_name(this.scenario, this.cfg, t)} ${how} ${describe_addr(this.m, this.ctx[t]!.addr)}`,
-      );
-    }
+    for (let t = 0; t < this.nr_tasks; t++)
+      if (this.state[t] !== TASK_DONE) lines.push(this.waits_for(t));
     return { class: 'deadlock', message: `deadlock: ${lines.join('; ')}`, task: '' };
   }
 
@@ -421,7 +319,7 @@ class TimingExecutor {
     this.state[t] = TASK_DONE;
     if (this.in_epilogue && t === 0) {
       this.in_epilogue = false;
-      this.stop_kthreads(this.clock_ns[0]!);
+      this.stop_kthreads_at(this.clock_ns[0]!);
       return;
     }
     this.end_ns[t] = this.clock_ns[t]!;
@@ -439,7 +337,7 @@ class TimingExecutor {
     this.makespan_ns = last_ns;
     const epilogue = this.scenario.epilogue;
     if (!epilogue) {
-      this.stop_kthreads(last_ns);
+      this.stop_kthreads_at(last_ns);
       return;
     }
     const gen = new KStack(epilogue(this.ctx[0]!, this.globals, this.cfg), this.ctx[0]!);
@@ -453,72 +351,16 @@ class TimingExecutor {
   }
 
   /* kthread_stop() of every kthread at `now_ns`, as the native executor does it. */
-  private stop_kthreads(now_ns: number): void {
-    const w = this.w;
-    for (const kt of this.scenario.kthreads) {
-      const { flag, kick } = kt.stop(this.sys);
-      w[flag] = 1;
-      w[kick] = (w[kick]! + 1) | 0;
-      if (this.nr_spinning) {
-        this.wake_spinners(flag, now_ns);
-        this.wake_spinners(kick, now_ns);
-      }
-      this.wake_futex(kick, 0x7fffffff, now_ns);
-    }
+  private stop_kthreads_at(now_ns: number): void {
+    this.now_ns = now_ns;
+    this.stop_kthreads();
   }
 
-  /* Task t's clock moves on by `cost_ns`; returns the new time. */
-  private advance(t: number, cost_ns: number): number {
+  /* Task t's clock moves on by `cost_ns`. */
+  private advance(t: number, cost_ns: number): void {
     const now_ns = this.clock_ns[t]! + cost_ns;
     this.clock_ns[t] = now_ns;
-    return now_ns;
-  }
-
-  /* ---- parking and waking ---- */
-
-  private park(t: number, q: WaitQueues, addr: number, state: number): number {
-    q.push(addr, t);
-    this.state[t] = state;
-    this.parked = true;
-    return 0;
-  }
-
-  /* Make t runnable from `at_ns` (or its own clock, if later). */
-  private wake(t: number, at_ns: number): void {
-    this.state[t] = TASK_RUNNABLE;
-    if (this.clock_ns[t]! < at_ns) this.clock_ns[t] = at_ns;
-    this.pending[this.nr_pending++] = t;
-  }
-
-  /*
-   * A store at `now_ns` releases the spinners on its word. They resume at
-   * now_ns and re-read the word: that read misses and pays the transfer,
-   * so each sees the value no earlier than now_ns + line_transfer_ns.
-   */
-  private wake_spinners(addr: number, now_ns: number): void {
-    for (let t = this.spinq.shift(addr); t !== NO_TASK; t = this.spinq.shift(addr)) {
-      this.nr_spinning--;
-      this.wake(t, now_ns);
-    }
-  }
-
-  private wake_futex(addr: number, n: number, now_ns: number): number {
-    let woke = 0;
-    while (woke < n) {
-      const t = this.futexq.shift(addr);
-      if (t === NO_TASK) break;
-      this.woken[t] = 1;
-      this.wake(t, now_ns + this.costs.wake_ns);
-      woke++;
-    }
-    this.wakeups += woke;
-    return woke;
-  }
-
-  /* Task t woke `woke` tasks: it pays for the wake-up's work on its side once. */
-  private waker_pays(t: number, woke: number): number {
-    if (woke > 0) this.advance(t, this.costs.waker_ns);
-    return woke;
+    this.now_ns = now_ns;
   }
 
   /* ---- the run queue ---- */
@@ -571,154 +413,74 @@ class TimingExecutor {
     heap[i] = t;
   }
 
-  /* ---- the access ---- */
+  /* ---- OpCore's hooks: what each access costs (the table at the top) ---- */
 
   /* What the step of k's pending access costs: its kernel function's. */
-  private step_cost(k: KernelContext): number {
+  protected begin(_t: number, k: KernelContext): void {
     const weights = this.weights;
-    if (weights === null) return this.step_ns + this.crowded_ns;
+    if (weights === null) {
+      this.cur_step_ns = this.step_ns + this.crowded_ns;
+      return;
+    }
     let w = weights[k.frame];
     if (w === undefined) {
       w = this.costs.step_weights![frame_name(k.frame)] ?? 1;
       weights[k.frame] = w;
     }
-    return this.step_ns * w + this.crowded_ns;
+    this.cur_step_ns = this.step_ns * w + this.crowded_ns;
   }
 
-  /* Charge task t an access of kind `kind` to `addr`, plus its step. */
-  private charge(t: number, addr: number, kind: number, step_ns: number): number {
-    const end_ns = this.cache.access(t, addr, this.clock_ns[t]!, kind) + step_ns;
+  /* An access of kind `kind` to the line of `addr`, plus the step. */
+  protected touch(t: number, addr: number, _op: number, kind: number): void {
+    const end_ns = this.cache.access(t, addr, this.clock_ns[t]!, kind) + this.cur_step_ns;
     this.clock_ns[t] = end_ns;
-    return end_ns;
+    this.now_ns = end_ns;
   }
 
-  /* Perform task t's pending access, memory and clock: the one place that touches memory. */
-  private perform(t: number): number {
-    const k = this.ctx[t]!;
-    const w = this.w;
-    const addr = k.addr;
-    const op = k.op;
-    const step_ns = this.step_cost(k);
-    switch (op) {
-      case Op.LOAD:
-      case Op.READ_ONCE:
-      case Op.LOAD_ACQUIRE:
-        this.charge(t, addr, ACCESS_READ, step_ns);
-        return w[addr]!;
-      case Op.STORE:
-      case Op.WRITE_ONCE:
-      case Op.STORE_RELEASE: {
-        const now_ns = this.charge(t, addr, ACCESS_WRITE, step_ns);
-        w[addr] = k.a;
-        if (this.nr_spinning) this.wake_spinners(addr, now_ns);
-        return 0;
-      }
-      case Op.CMPXCHG: {
-        const now_ns = this.charge(t, addr, ACCESS_RMW, step_ns);
-        const old = w[addr]!;
-        if (old === k.a) {
-          w[addr] = k.b;
-          if (this.nr_spinning) this.wake_spinners(addr, now_ns);
-        }
-        return old;
-      }
-      case Op.XCHG:
-      case Op.FETCH_ADD:
-      case Op.FETCH_OR:
-      case Op.FETCH_AND: {
-        const now_ns = this.charge(t, addr, ACCESS_RMW, step_ns);
-        const old = w[addr]!;
-        w[addr] = rmw_result(op, old, k.a);
-        if (this.nr_spinning) this.wake_spinners(addr, now_ns);
-        return old;
-      }
-      case Op.COND_LOAD_NE: {
-        this.charge(t, addr, ACCESS_READ, step_ns);
-        const v = w[addr]!;
-        if (v !== k.a) return v;
-        this.nr_spinning++;
-        return this.park(t, this.spinq, addr, TASK_SPIN);
-      }
-      case Op.FUTEX_WAIT:
-        if (this.woken[t]) {
-          this.woken[t] = 0;
-          this.clock_ns[t]! += step_ns;
-          return 0;
-        }
-        this.charge(t, addr, ACCESS_READ, step_ns);
-        if (w[addr] !== k.a) return 1;
-        return this.park(t, this.futexq, addr, TASK_FUTEX);
-      case Op.FUTEX_WAKE: {
-        const now_ns = this.advance(t, step_ns);
-        return this.waker_pays(t, this.wake_futex(addr, k.a, now_ns));
-      }
-      case Op.RCU_READ_LOCK:
-        __rcu_read_lock(w, this.sys.rcu_data[t]!);
-        this.clock_ns[t]! += step_ns;
-        return 0;
-      case Op.RCU_READ_UNLOCK: {
-        const wake = __rcu_read_unlock(w, this.sys.rcu_data[t]!, this.sys.rcu_gp_waiting);
-        if (wake < 0)
-          throw new KernelBug(
-            'rcu',
-            `rcu_read_unlock() without rcu_read_lock() by ${task_name(this.scenario, this.cfg, t)}`,
-          );
-        const now_ns = this.advance(t, step_ns);
-        if (wake > 0) this.waker_pays(t, this.wake_futex(wake, 0x7fffffff, now_ns));
-        return 0;
-      }
-      case Op.LOCK_ACQUIRE:
-      case Op.LOCK_RELEASE:
-      case Op.ASSERT_HELD:
-        this.advance(t, this.costs.annotation_ns);
-        return 0;
-      case Op.MEMCPY:
-      case Op.MEMSET: {
-        const n = k.b;
-        let cost_ns = step_ns + this.costs.word_ns * n + this.cache.bulk(t, addr, n, true);
-        if (op === Op.MEMCPY) {
-          cost_ns += this.cache.bulk(t, k.a, n, false);
-          w.copyWithin(addr, k.a, k.a + n);
-        } else {
-          fill_words(w, addr, k.a, n, k.c);
-        }
-        const now_ns = this.advance(t, cost_ns);
-        if (this.nr_spinning) for (let i = 0; i < n; i++) this.wake_spinners(addr + i, now_ns);
-        return 0;
-      }
-      case Op.ALLOC: {
-        const obj = slab_alloc(this.m, addr, k.a);
-        let cost_ns = step_ns + this.costs.alloc_ns;
-        if (obj !== 0 && k.a & __GFP_ZERO) {
-          const size = w[addr + KMEM_CACHE.object_size]!;
-          cost_ns += this.costs.word_ns * size + this.cache.bulk(t, obj, size, true);
-        }
-        this.clock_ns[t]! += cost_ns;
-        return obj;
-      }
-      case Op.FREE:
-        slab_free(this.m, addr, k.a, t);
-        this.clock_ns[t]! += step_ns + this.costs.alloc_ns;
-        return 0;
-      default:
-        throw new KernelBug(
-          'BUG',
-          `unknown op ${op} yielded by ${task_name(this.scenario, this.cfg, t)}`,
-        );
+  protected tick(t: number): void {
+    this.advance(t, this.cur_step_ns);
+  }
+
+  protected annotate(t: number): void {
+    this.advance(t, this.costs.annotation_ns);
+  }
+
+  protected bulk(t: number, k: KernelContext): void {
+    const { addr, b: n } = k;
+    let cost_ns = this.cur_step_ns + this.costs.word_ns * n + this.cache.bulk(t, addr, n, true);
+    if (k.op === Op.MEMCPY) cost_ns += this.cache.bulk(t, k.a, n, false);
+    this.advance(t, cost_ns);
+  }
+
+  protected allocated(t: number, k: KernelContext, obj: number): void {
+    let cost_ns = this.cur_step_ns + this.costs.alloc_ns;
+    if (obj !== 0 && k.a & __GFP_ZERO) {
+      const size = this.w[k.addr + KMEM_CACHE.object_size]!;
+      cost_ns += this.costs.word_ns * size + this.cache.bulk(t, obj, size, true);
     }
+    this.clock_ns[t]! += cost_ns;
   }
-}
 
-/* The new value of an XCHG or FETCH_* of `old` with operand `a`. */
-function rmw_result(op: number, old: number, a: number): number {
-  switch (op) {
-    case Op.XCHG:
-      return a;
-    case Op.FETCH_ADD:
-      return (old + a) | 0;
-    case Op.FETCH_OR:
-      return old | a;
-    default:
-      return old & a;
+  protected freed(t: number): void {
+    this.clock_ns[t]! += this.cur_step_ns + this.costs.alloc_ns;
+  }
+
+  /* The waker pays for the wake-up's work on its side once. */
+  protected woke(t: number, woke: number): number {
+    if (woke > 0) this.advance(t, this.costs.waker_ns);
+    return woke;
+  }
+
+  /*
+   * A woken task runs from the waking event on (or its own clock, if
+   * later); a futex waiter pays wake_ns first. A released spinner re-reads
+   * its word: that read misses and pays the transfer, so it sees the value
+   * no earlier than now_ns + line_transfer_ns.
+   */
+  protected woken_up(t: number, futex: boolean): void {
+    const at_ns = futex ? this.now_ns + this.costs.wake_ns : this.now_ns;
+    if (futex) this.wakeups++;
+    if (this.clock_ns[t]! < at_ns) this.clock_ns[t] = at_ns;
+    this.pending[this.nr_pending++] = t;
   }
 }

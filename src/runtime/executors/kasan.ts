@@ -1,0 +1,133 @@
+/*
+ * KASAN for the explorer: a property of memory, so it lives with the
+ * executor rather than as a plug-in. A shadow byte per word of kernel
+ * memory says whether the word belongs to a live object; an access to a
+ * word that does not is reported with the object's allocation and free
+ * sites. A freed SLAB_TYPESAFE_BY_RCU object may still be read inside an
+ * RCU read-side section (it may have been reused as another object of
+ * its type, which the reader must re-validate), and nowhere else.
+ */
+import type { BootRecord } from '../boot.js';
+import { describe_addr, KMEM_CACHE, SLAB_TYPESAFE_BY_RCU, slab_object } from '../heap.js';
+import type { KernelMemory } from '../memory.js';
+import { KernelBug, type KernelContext, OP_NAMES } from '../ops.js';
+import { RCU_DATA } from '../rcu_reader.js';
+
+/* Shadow bytes, one per word of kernel memory. */
+const SHADOW_INVALID = 0;
+const SHADOW_LIVE = 1;
+const SHADOW_FREED = 2;
+const SHADOW_FREED_TYPESAFE = 3;
+
+/** Where an object was allocated, or freed: the call site, the task, the step. */
+interface SiteInfo {
+  readonly site: string;
+  readonly task: number;
+  readonly step: number;
+}
+
+export class Kasan {
+  private readonly shadow: Uint8Array;
+  private shadow_snapshot: Uint8Array = new Uint8Array(0);
+  /** Objects allocated in this schedule (by object address). */
+  private readonly allocs = new Map<number, SiteInfo>();
+  /** Objects freed in this schedule and not allocated again since (by object address). */
+  private readonly frees = new Map<number, SiteInfo>();
+  /** Allocations and frees made by the scenario's prologue: part of every schedule's start. */
+  private readonly prologue_allocs = new Map<number, SiteInfo>();
+  private readonly prologue_frees = new Map<number, SiteInfo>();
+
+  constructor(
+    private readonly m: KernelMemory,
+    private readonly sys: BootRecord,
+    private readonly task_name: (t: number) => string,
+  ) {
+    this.shadow = new Uint8Array(m.words.length);
+    for (const s of m.symbols) this.shadow.fill(SHADOW_LIVE, s.addr, s.addr + s.info.size);
+  }
+
+  /** The prologue is over: its objects and shadow are where every schedule starts. */
+  prologue_done(): void {
+    for (const [obj, info] of this.allocs) this.prologue_allocs.set(obj, info);
+    for (const [obj, info] of this.frees) this.prologue_frees.set(obj, info);
+    this.allocs.clear();
+    this.frees.clear();
+    this.shadow_snapshot = this.shadow.slice(0, this.m.used);
+  }
+
+  /** Back to the shadow the prologue left; `used`: the words the schedule had handed out. */
+  reset(used: number): void {
+    this.shadow.set(this.shadow_snapshot);
+    this.shadow.fill(SHADOW_INVALID, this.shadow_snapshot.length, used);
+    this.allocs.clear();
+    this.frees.clear();
+  }
+
+  /** Task t's access `op` of the word `addr`: a report if no live object owns it. */
+  check(t: number, addr: number, op: number): void {
+    const s = this.shadow[addr];
+    if (s === SHADOW_LIVE) return;
+    if (s === SHADOW_FREED_TYPESAFE && this.in_rcu(t)) return;
+    this.report(t, addr, op, s ?? SHADOW_INVALID);
+  }
+
+  /** Task t's ALLOC k, at `step`, handed out `obj` (0: none). */
+  allocated(t: number, k: KernelContext, obj: number, step: number): void {
+    if (obj === 0) return;
+    const w = this.m.words;
+    this.shadow.fill(SHADOW_LIVE, obj, obj + w[k.addr + KMEM_CACHE.object_size]!);
+    this.allocs.set(obj, { site: k.site, task: t, step });
+    this.frees.delete(obj);
+  }
+
+  /** Task t's FREE k, at `step`, freed its object into cache `c`. */
+  freed(t: number, k: KernelContext, c: number, step: number): void {
+    const w = this.m.words;
+    const obj = k.addr;
+    const typesafe = (w[c + KMEM_CACHE.flags]! & SLAB_TYPESAFE_BY_RCU) !== 0;
+    this.shadow.fill(
+      typesafe ? SHADOW_FREED_TYPESAFE : SHADOW_FREED,
+      obj,
+      obj + w[c + KMEM_CACHE.object_size]!,
+    );
+    this.frees.set(obj, { site: k.site, task: t, step });
+  }
+
+  private in_rcu(t: number): boolean {
+    return this.m.words[this.sys.rcu_data[t]! + RCU_DATA.nesting]! > 0;
+  }
+
+  private report(t: number, addr: number, op: number, s: number): never {
+    const access = `${OP_NAMES[op]} of ${describe_addr(this.m, addr)} by ${this.task_name(t)}`;
+    if (addr >>> 0 < 64 || addr >= this.m.words.length)
+      throw new KernelBug('null-ptr-deref', `KASAN: null-ptr-deref or wild access: ${access}`);
+    const sites = this.sites(addr);
+    if (s === SHADOW_FREED)
+      throw new KernelBug('use-after-free', `KASAN: use-after-free: ${access}${sites}`);
+    if (s === SHADOW_FREED_TYPESAFE) {
+      throw new KernelBug(
+        'use-after-free',
+        `KASAN: use-after-free of a SLAB_TYPESAFE_BY_RCU object outside an RCU read-side section: ${access}${sites}`,
+      );
+    }
+    throw new KernelBug(
+      'out-of-bounds',
+      `KASAN: access to memory no object owns: ${access}${sites}`,
+    );
+  }
+
+  /* Where the object at `addr` was allocated and freed, for a report. */
+  private sites(addr: number): string {
+    const obj = slab_object(this.m, addr)?.obj;
+    if (obj === undefined) return '';
+    const here = this.allocs.get(obj);
+    if (!here && !this.prologue_allocs.has(obj)) return '';
+    const alloc = here
+      ? `; allocated by ${this.task_name(here.task)} in ${here.site} at step ${here.step}`
+      : `; allocated by the prologue in ${this.prologue_allocs.get(obj)?.site}`;
+    const free = this.frees.get(obj) ?? (here ? undefined : this.prologue_frees.get(obj));
+    return free
+      ? `${alloc}; freed by ${this.task_name(free.task)} in ${free.site} at step ${free.step}`
+      : alloc;
+  }
+}
