@@ -102,14 +102,19 @@ export function mm_with_untouched_page(k: KernelContext, page: number, who: stri
 }
 
 /**
- * What every two-CPU race scenario declares alike: two CPUs, 4 MiB of
- * kernel memory, the RCU grace-period kthread, and its globals one struct
- * `layout` allocated at boot under `name`.
+ * What the race scenarios declare alike: their CPUs (two by default), 4
+ * MiB of kernel memory, the RCU grace-period kthread, and their globals
+ * one struct `layout` allocated at boot under `name`.
  */
-export function two_cpu_race(layout: { readonly $: StructInfo }, name: string) {
+export function race_basics(
+  layout: { readonly $: StructInfo },
+  name: string,
+  default_cpus = 2,
+  max_cpus = default_cpus,
+) {
   return {
-    default_cpus: 2,
-    max_cpus: 2,
+    default_cpus,
+    max_cpus,
     memory_words: 1 << 20,
     kthreads: [RCU_GP_KTHREAD],
     setup: (m: KernelMemory) => ({ g: m.boot_alloc(layout.$, name) }),

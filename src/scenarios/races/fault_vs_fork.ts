@@ -37,7 +37,7 @@ import {
   BASE,
   hex,
   mm_with_written_word,
-  two_cpu_race,
+  race_basics,
 } from '../common.js';
 
 /** The page: one page of its own VMA. */
@@ -100,7 +100,7 @@ export const scenario: Scenario<{ g: number }> = {
       doc: '1: the child also reads the page at once after the fork, and must keep seeing that value',
     },
   },
-  ...two_cpu_race(FVF, 'fault_vs_fork'),
+  ...race_basics(FVF, 'fault_vs_fork'),
 
   *prologue(k: KernelContext, { g }): KGen {
     yield k.store(

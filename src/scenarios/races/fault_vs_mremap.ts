@@ -35,7 +35,7 @@ import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
-import { anon_fixed, assert_outcome, BASE, mm_with_written_word, two_cpu_race } from '../common.js';
+import { anon_fixed, assert_outcome, BASE, mm_with_written_word, race_basics } from '../common.js';
 
 /** The VMA: two pages, the second written by the prologue. */
 const A = BASE + 16;
@@ -120,7 +120,7 @@ export const scenario: Scenario<{ g: number }> = {
       doc: 'how cpu1 mremaps the VMA: 0 move (MREMAP_FIXED), 1 grow in place, 2 grow where it must move',
     },
   },
-  ...two_cpu_race(FVR, 'fault_vs_mremap'),
+  ...race_basics(FVR, 'fault_vs_mremap'),
 
   *prologue(k: KernelContext, { g }, cfg: RunConfig): KGen {
     // Read-only, so it never merges with A: A cannot grow where it is.

@@ -38,8 +38,8 @@ import {
   assert_outcome,
   BASE,
   mm_with_untouched_page,
+  race_basics,
   SEED_VARIANT_DOCS,
-  two_cpu_race,
 } from '../common.js';
 
 const NAME = 'fault-vs-munmap';
@@ -84,7 +84,7 @@ export const scenario: Scenario<{ g: number }> = {
   variants: [VARIANT_UP_READ_WITHOUT_RCU, VARIANT_PUT_READS_MM_LATE],
   variant_docs: SEED_VARIANT_DOCS,
   params: {},
-  ...two_cpu_race(FVM, 'fault_vs_munmap'),
+  ...race_basics(FVM, 'fault_vs_munmap'),
 
   *prologue(k: KernelContext, { g }): KGen {
     yield k.store(g + FVM.mm, yield* call(mm_with_untouched_page(k, A, NAME)));

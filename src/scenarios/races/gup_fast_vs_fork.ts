@@ -39,8 +39,8 @@ import {
   BASE,
   hex,
   mm_with_written_word,
+  race_basics,
   SEED_VARIANT_DOCS,
-  two_cpu_race,
 } from '../common.js';
 
 /** The pinned page: one page of its own VMA, written by the prologue. */
@@ -87,7 +87,7 @@ export const scenario: Scenario<{ g: number }> = {
   variants: [VARIANT_GUP_FAST_WITHOUT_WP_SEQ],
   variant_docs: SEED_VARIANT_DOCS,
   params: {},
-  ...two_cpu_race(GFF, 'gup_fast_vs_fork'),
+  ...race_basics(GFF, 'gup_fast_vs_fork'),
 
   *prologue(k: KernelContext, { g }): KGen {
     const mm = yield* call(mm_with_written_word(k, [anon_fixed(P, 1)], ADDR, BEFORE, NAME));

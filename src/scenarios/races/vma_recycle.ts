@@ -43,8 +43,8 @@ import {
   BASE,
   mm_with_untouched_page,
   new_mm,
+  race_basics,
   SEED_VARIANT_DOCS,
-  two_cpu_race,
 } from '../common.js';
 
 const NAME = 'vma-recycle';
@@ -97,7 +97,7 @@ export const scenario: Scenario<{ g: number }> = {
   variants: [VARIANT_UP_READ_WITHOUT_RCU, VARIANT_PUT_READS_MM_LATE],
   variant_docs: SEED_VARIANT_DOCS,
   params: {},
-  ...two_cpu_race(VR, 'vma_recycle'),
+  ...race_basics(VR, 'vma_recycle'),
 
   *prologue(k: KernelContext, { g }): KGen {
     yield k.store(g + VR.mm, yield* call(mm_with_untouched_page(k, A, NAME)));
