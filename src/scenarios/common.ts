@@ -9,7 +9,7 @@
  * exception serves prologues, which are never traced.
  */
 
-import { user_access } from '../kernel/arch/fault.js';
+import { SIGSEGV, user_access } from '../kernel/arch/fault.js';
 import { VARIANT_GUP_FAST_WITHOUT_WP_SEQ } from '../kernel/fork.js';
 import { VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK } from '../kernel/mm/maple_tree.js';
 import { VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT } from '../kernel/mm/memory.js';
@@ -127,6 +127,34 @@ export function race_basics(
  */
 export function assert_outcome(name: string, wrong: string | undefined): void {
   if (wrong !== undefined) throw new KernelBug('outcome', `${name}: ${wrong}`);
+}
+
+/**
+ * What a CPU that read a never-written page saw while another unmapped its
+ * VMA: the read's result, and each CPU's view of the other (a READ_ONCE
+ * of the other's done flag before its own operation).
+ */
+export interface ReadVsUnmap {
+  readonly seen: number;
+  /** The munmap had returned before the read began. */
+  readonly unmapped_first: boolean;
+  /** The read had returned before the munmap began. */
+  readonly read_first: boolean;
+}
+
+/**
+ * The rule of a read racing a munmap: 0 (the page mapped, never written)
+ * or SIGSEGV (the VMA gone), nothing else; SIGSEGV if the munmap came
+ * first, 0 if the read did. The first thing `o` breaks, if any.
+ */
+export function judge_read_vs_unmap(o: ReadVsUnmap): string | undefined {
+  if (o.seen !== 0 && o.seen !== -SIGSEGV)
+    return `a read of a never-written page returned ${o.seen}, not 0 or SIGSEGV`;
+  if (o.unmapped_first && o.seen !== -SIGSEGV)
+    return `a read that began after the munmap returned read ${o.seen}, not SIGSEGV`;
+  if (o.read_first && o.seen !== 0)
+    return `a read that returned before the munmap began got ${o.seen}, not 0`;
+  return undefined;
 }
 
 /** A word as the outcome messages print it. */

@@ -37,7 +37,9 @@ import type { Scenario } from '../../runtime/scenario.js';
 import {
   assert_outcome,
   BASE,
+  judge_read_vs_unmap,
   mm_with_untouched_page,
+  type ReadVsUnmap,
   race_basics,
   SEED_VARIANT_DOCS,
 } from '../common.js';
@@ -58,21 +60,14 @@ const FVM = defineStruct('fault_vs_munmap', {
 });
 
 /** What the tasks recorded: the read, each side's view of the other, the address afterwards. */
-export interface Observed {
-  readonly seen: number;
-  readonly unmapped_first: boolean;
-  readonly read_first: boolean;
+export interface Observed extends ReadVsUnmap {
   readonly after: number;
 }
 
 /** The outcome rule of the header: the first thing `o` breaks, if any. */
 export function judge(o: Observed): string | undefined {
-  if (o.seen !== 0 && o.seen !== -SIGSEGV)
-    return `a read of a never-written page returned ${o.seen}, not 0 or SIGSEGV`;
-  if (o.unmapped_first && o.seen !== -SIGSEGV)
-    return `a read that began after the munmap returned read ${o.seen}, not SIGSEGV`;
-  if (o.read_first && o.seen !== 0)
-    return `a read that returned before the munmap began got ${o.seen}, not 0`;
+  const wrong = judge_read_vs_unmap(o);
+  if (wrong !== undefined) return wrong;
   if (o.after !== -SIGSEGV) return `the address still reads ${o.after} after the munmap`;
   return undefined;
 }

@@ -41,8 +41,10 @@ import {
   anon_fixed,
   assert_outcome,
   BASE,
+  judge_read_vs_unmap,
   mm_with_untouched_page,
   new_mm,
+  type ReadVsUnmap,
   race_basics,
   SEED_VARIANT_DOCS,
 } from '../common.js';
@@ -68,22 +70,16 @@ const VR = defineStruct('vma_recycle', {
 });
 
 /** What the tasks recorded. */
-export interface Observed {
-  readonly seen: number;
+export interface Observed extends ReadVsUnmap {
   readonly marker: number;
-  readonly unmapped_first: boolean;
-  readonly read_first: boolean;
   readonly after: number;
 }
 
 /** The outcome rule of the header: the first thing `o` breaks, if any. */
 export function judge(o: Observed): string | undefined {
-  if (o.seen !== 0 && o.seen !== -SIGSEGV)
-    return `a read of a never-written page returned ${o.seen} (the other mm wrote ${MARKER}), not 0 or SIGSEGV`;
-  if (o.unmapped_first && o.seen !== -SIGSEGV)
-    return `a read that began after the munmap returned read ${o.seen}, not SIGSEGV`;
-  if (o.read_first && o.seen !== 0)
-    return `a read that returned before the munmap began got ${o.seen}, not 0`;
+  if (o.seen === MARKER) return `a read in the first mm returned the ${MARKER} the other mm wrote`;
+  const wrong = judge_read_vs_unmap(o);
+  if (wrong !== undefined) return wrong;
   if (o.marker !== MARKER)
     return `the second mm reads back ${o.marker}, not the ${MARKER} it wrote`;
   if (o.after !== -SIGSEGV) return `the first mm still reads ${o.after} at the unmapped address`;
