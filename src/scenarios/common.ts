@@ -121,6 +121,11 @@ export function race_basics(
   } as const;
 }
 
+/** A scenario's one selector parameter: its default, its largest value, and what it picks. */
+export function selector(key: string, dflt: number, max: number, doc: string) {
+  return { params: { [key]: dflt }, param_max: { [key]: max }, param_docs: { [key]: { doc } } };
+}
+
 /**
  * check()'s verdict on what a scenario's tasks recorded: `wrong`, the first
  * outcome its rule forbids (undefined: none), becomes the outcome bug.

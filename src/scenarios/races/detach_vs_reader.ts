@@ -33,7 +33,14 @@ import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
-import { anon_fixed, assert_outcome, BASE, mm_with_written_word, race_basics } from '../common.js';
+import {
+  anon_fixed,
+  assert_outcome,
+  BASE,
+  mm_with_written_word,
+  race_basics,
+  selector,
+} from '../common.js';
 
 /** P: two pages, the first written by the prologue (P has an anon_vma and a page table). */
 const P = BASE + 16;
@@ -91,13 +98,12 @@ export const scenario: Scenario<{ g: number }> = {
   description: 'a fault holds a VMA read lock while a merge removes the VMA',
   module: import.meta.url,
   variants: [],
-  params: { mode: MODE_MPROTECT },
-  param_max: { mode: MODE_MMAP },
-  param_docs: {
-    mode: {
-      doc: 'the merge that removes the VMA cpu0 faults in: 0 an mprotect makes it like the VMA before it, 1 an mmap fills the hole before it',
-    },
-  },
+  ...selector(
+    'mode',
+    MODE_MPROTECT,
+    MODE_MMAP,
+    'the merge that removes the VMA cpu0 faults in: 0 an mprotect makes it like the VMA before it, 1 an mmap fills the hole before it',
+  ),
   ...race_basics(DVR, 'detach_vs_reader'),
 
   *prologue(k: KernelContext, { g }, cfg: RunConfig): KGen {

@@ -38,6 +38,7 @@ import {
   hex,
   mm_with_written_word,
   race_basics,
+  selector,
 } from '../common.js';
 
 /** The page: one page of its own VMA. */
@@ -93,13 +94,12 @@ export const scenario: Scenario<{ g: number }> = {
   description: 'a thread writes a page while another thread forks',
   module: import.meta.url,
   variants: [],
-  params: { early: 0 },
-  param_max: { early: 1 },
-  param_docs: {
-    early: {
-      doc: '1: the child also reads the page at once after the fork, and must keep seeing that value',
-    },
-  },
+  ...selector(
+    'early',
+    0,
+    1,
+    '1: the child also reads the page at once after the fork, and must keep seeing that value',
+  ),
   ...race_basics(FVF, 'fault_vs_fork'),
 
   *prologue(k: KernelContext, { g }): KGen {

@@ -35,7 +35,14 @@ import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
-import { anon_fixed, assert_outcome, BASE, mm_with_written_word, race_basics } from '../common.js';
+import {
+  anon_fixed,
+  assert_outcome,
+  BASE,
+  mm_with_written_word,
+  race_basics,
+  selector,
+} from '../common.js';
 
 /** The VMA: two pages, the second written by the prologue. */
 const A = BASE + 16;
@@ -113,13 +120,12 @@ export const scenario: Scenario<{ g: number }> = {
   description: 'a write fault in a VMA while another CPU moves or grows it with mremap',
   module: import.meta.url,
   variants: [],
-  params: { mode: MODE_MOVE },
-  param_max: { mode: MODE_GROW_MOVE },
-  param_docs: {
-    mode: {
-      doc: 'how cpu1 mremaps the VMA: 0 move (MREMAP_FIXED), 1 grow in place, 2 grow where it must move',
-    },
-  },
+  ...selector(
+    'mode',
+    MODE_MOVE,
+    MODE_GROW_MOVE,
+    'how cpu1 mremaps the VMA: 0 move (MREMAP_FIXED), 1 grow in place, 2 grow where it must move',
+  ),
   ...race_basics(FVR, 'fault_vs_mremap'),
 
   *prologue(k: KernelContext, { g }, cfg: RunConfig): KGen {

@@ -45,6 +45,7 @@ import {
   new_mm,
   race_basics,
   SEED_VARIANT_DOCS,
+  selector,
 } from '../common.js';
 
 /** Far enough apart that neither range lock reaches the other's VMAs. */
@@ -138,13 +139,12 @@ export const scenario: Scenario<{ g: number }> = {
   module: import.meta.url,
   variants: [VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK],
   variant_docs: SEED_VARIANT_DOCS,
-  params: { layout: LAYOUT_DISJOINT },
-  param_max: { layout: LAYOUT_NEIGHBOURS },
-  param_docs: {
-    layout: {
-      doc: 'where: 0 disjoint (the split and the merge far apart), 1 neighbours (the merge takes in the split VMA)',
-    },
-  },
+  ...selector(
+    'layout',
+    LAYOUT_DISJOINT,
+    LAYOUT_NEIGHBOURS,
+    'where: 0 disjoint (the split and the merge far apart), 1 neighbours (the merge takes in the split VMA)',
+  ),
   ...race_basics(RMS, 'range_merge_split'),
 
   *prologue(k: KernelContext, { g }, cfg: RunConfig): KGen {

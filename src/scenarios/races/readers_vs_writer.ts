@@ -34,7 +34,14 @@ import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
-import { anon_fixed, assert_outcome, BASE, mm_with_written_word, race_basics } from '../common.js';
+import {
+  anon_fixed,
+  assert_outcome,
+  BASE,
+  mm_with_written_word,
+  race_basics,
+  selector,
+} from '../common.js';
 
 const MAX_CPUS = 8;
 /** The VMA: a page for each reader, then one the prologue writes (its page table exists). */
@@ -88,13 +95,12 @@ export const scenario: Scenario<{ g: number }> = {
   description: 'several CPUs fault in one VMA under its lock while another mprotects it',
   module: import.meta.url,
   variants: [],
-  params: { whole: 0 },
-  param_max: { whole: 1 },
-  param_docs: {
-    whole: {
-      doc: '1: the writer makes the whole VMA read-only (no split) rather than its last page',
-    },
-  },
+  ...selector(
+    'whole',
+    0,
+    1,
+    '1: the writer makes the whole VMA read-only (no split) rather than its last page',
+  ),
   ...race_basics(RVW, 'readers_vs_writer', 3, MAX_CPUS),
 
   *prologue(k: KernelContext, { g }, cfg: RunConfig): KGen {

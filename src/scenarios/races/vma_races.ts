@@ -59,6 +59,7 @@ import {
   race_basics,
   SEED_VARIANT_DOCS,
   SEED_VARIANTS,
+  selector,
 } from '../common.js';
 
 const A = BASE + 16;
@@ -201,13 +202,12 @@ export const scenario: Scenario<{ g: number }> = {
   module: import.meta.url,
   variants: SEED_VARIANTS,
   variant_docs: SEED_VARIANT_DOCS,
-  params: { race: RACE_FAULT_VS_MUNMAP },
-  param_max: { race: RACE_DISJOINT_SPLITS },
-  param_docs: {
-    race: {
-      doc: 'the race: 0 fault vs munmap (seeds 000, 001), 1 an unaudited fault (003), 2 pin vs fork (004), 3 disjoint splits (002)',
-    },
-  },
+  ...selector(
+    'race',
+    RACE_FAULT_VS_MUNMAP,
+    RACE_DISJOINT_SPLITS,
+    'the race: 0 fault vs munmap (seeds 000, 001), 1 an unaudited fault (003), 2 pin vs fork (004), 3 disjoint splits (002)',
+  ),
   ...race_basics(RACES, 'vma_races'),
 
   *cpu(k: KernelContext, { g }, cfg: RunConfig): KGen {
