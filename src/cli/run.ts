@@ -1,14 +1,17 @@
 /* mmlab run SCRIPT: a script on the model, its output as Linux would print it. */
 import { closeSync, openSync, readSync } from 'node:fs';
-import type { BootParams } from '../kernel/boot.js';
-import { linux_boot_params } from '../oracle/linux.js';
+import { run_script, type ZeroPageMode, zero_page_boot } from '../oracle/zero_page.js';
+
 import { KernelBug } from '../runtime/ops.js';
 import { type Script, ScriptError } from '../script/ast.js';
 import { parse_script } from '../script/parse.js';
-import { format_run, type ModelRun, run_model } from '../script/run_model.js';
+import { format_run, type ModelRun } from '../script/run_model.js';
 import { bug_line, counters_line } from './common.js';
 import { dim } from './style.js';
 import { as_usage, EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
+
+// main.ts's --zero-page choices.
+export { ZERO_PAGE_MODES } from '../oracle/zero_page.js';
 
 /** The largest script mmlab reads: far more than any script runs in reasonable time. */
 export const MAX_SCRIPT_BYTES = 16 << 20;
@@ -52,49 +55,18 @@ export function read_script_file(path: string): Script {
   }
 }
 
-/** --zero-page: whether a read fault of private anonymous memory may map the shared zero page. */
-export const ZERO_PAGE_MODES = ['on', 'off', 'auto'] as const;
-export type ZeroPageMode = (typeof ZERO_PAGE_MODES)[number];
-
-/**
- * The boot parameters `mode` asks for, and the line that says which were
- * used: on is mainline x86-64, off is mm_forbids_zeropage(), auto is
- * whichever this machine's kernel does (the Linux oracle's probe).
- */
-function zero_page_boot(mode: ZeroPageMode): {
-  params: BootParams;
-  used: 'on' | 'off';
-  note: string;
-} {
-  const params: BootParams =
-    mode === 'auto'
-      ? as_usage(() => linux_boot_params())
-      : mode === 'off'
-        ? { forbid_zeropage: true }
-        : {};
-  const used = params.forbid_zeropage ? 'off' : 'on';
-  const why =
-    mode === 'auto'
-      ? `auto: this machine's kernel ${used === 'on' ? 'maps the shared zero page' : 'gives a page of its own'} on a read fault`
-      : used === 'on'
-        ? 'a read fault maps the shared zero page, as mainline x86-64'
-        : 'a read fault gets a page of its own, as under mm_forbids_zeropage()';
-  return { params, used, note: `zero page: ${used} (${why})` };
-}
-
 export function cmd_run(
   path: string,
   opts: { json?: boolean; stats?: boolean; policy: string; zeroPage: ZeroPageMode },
 ): number {
   const script = read_script_file(path);
-  const boot = zero_page_boot(opts.zeroPage);
+  const boot = as_usage(() => zero_page_boot(opts.zeroPage));
   let run: ModelRun | KernelBug;
   try {
-    run = run_model(script, opts.policy, boot.params);
+    run = run_script(script, opts.policy, boot);
   } catch (e) {
     if (e instanceof ScriptError) throw new UsageError(`${path}: ${e.message}`);
-    if (!(e instanceof KernelBug)) throw e;
-    run = e;
+    throw e;
   }
   if (opts.json) {
     console.log(

@@ -1,9 +1,9 @@
 /* mmlab stress [SCENARIO]: a scenario natively, one worker thread per CPU. */
 import { run_native } from '../check/kernel.js';
-import { known_params, native_params, type Scenario } from '../runtime/scenario.js';
+import { stress_params } from '../runtime/scenario.js';
 import { bug_line, config_for, counters_line, run_json, scenario_arg } from './common.js';
 import { dim, green } from './style.js';
-import { EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
+import { as_usage, EXIT_BUG, EXIT_OK } from './usage.js';
 
 export async function cmd_stress(
   name: string | undefined,
@@ -18,20 +18,7 @@ export async function cmd_stress(
   },
 ): Promise<number> {
   const s = scenario_arg(name ?? 'mm-stress');
-  // Natively the scenario's native sizes, below what the user set.
-  const param = { ...native_params(s), ...opts.param };
-  // --seconds runs until stopped (iters=0), --seed seeds the CPUs' choices.
-  if (opts.seconds !== undefined) {
-    if (!s.stop_word || !('iters' in s.params))
-      throw new UsageError(`${s.name} cannot run for a time: ${untimed(s)}`);
-    if (opts.param?.iters !== undefined)
-      throw new UsageError('--seconds and --param iters both say how long to run: give one');
-    param.iters = 0;
-  }
-  if (opts.seed !== undefined) {
-    if (!('seed' in s.params)) throw new UsageError(`${s.name} takes no seed (${known_params(s)})`);
-    param.seed = opts.seed;
-  }
+  const param = as_usage(() => stress_params(s, opts.param, opts));
   const cfg = config_for(s, { ...opts, param });
   const r = await run_native(s, cfg, opts.seconds === undefined ? {} : { seconds: opts.seconds });
   const steps = r.steps.reduce((a, b) => a + b, 0);
@@ -55,11 +42,4 @@ export async function cmd_stress(
   }
   if (!opts.json && Object.keys(r.report).length > 0) console.log(counters_line(r.report));
   return r.bug ? EXIT_BUG : EXIT_OK;
-}
-
-/* What a scenario that cannot run for a time runs instead, suggesting only what exists. */
-function untimed(s: Scenario): string {
-  return 'iters' in s.params
-    ? 'give its iterations instead (--param iters=N)'
-    : `it runs once, to its end (${known_params(s)})`;
 }

@@ -142,6 +142,39 @@ export function native_params(s: Scenario): Record<string, number> {
   return params;
 }
 
+/**
+ * The parameters of a native run of `s` (mmlab stress): its native sizes
+ * (native_params()), the user's own over them, then `seconds` (a run until
+ * stopped: iters 0) and `seed`. Throws a usage Error where `s` cannot
+ * take them.
+ */
+export function stress_params(
+  s: Scenario,
+  user: Readonly<Record<string, number>> = {},
+  opts: { seconds?: number | undefined; seed?: number | undefined } = {},
+): Record<string, number> {
+  const params = { ...native_params(s), ...user };
+  if (opts.seconds !== undefined) {
+    if (!s.stop_word || !('iters' in s.params))
+      throw new Error(`${s.name} cannot run for a time: ${untimed(s)}`);
+    if (user.iters !== undefined)
+      throw new Error('--seconds and --param iters both say how long to run: give one');
+    params.iters = 0;
+  }
+  if (opts.seed !== undefined) {
+    if (!('seed' in s.params)) throw new Error(`${s.name} takes no seed (${known_params(s)})`);
+    params.seed = opts.seed;
+  }
+  return params;
+}
+
+/* What a scenario that cannot run for a time runs instead, suggesting only what exists. */
+function untimed(s: Scenario): string {
+  return 'iters' in s.params
+    ? 'give its iterations instead (--param iters=N)'
+    : `it runs once, to its end (${known_params(s)})`;
+}
+
 /** The parameters `s` takes, as an error names them: `known: a, b`, or that it has none. */
 export function known_params(s: Scenario): string {
   const keys = Object.keys(s.params);

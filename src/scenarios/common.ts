@@ -9,7 +9,7 @@
  * exception serves prologues, which are never traced.
  */
 
-import { user_access } from '../kernel/arch/fault.js';
+import { SIGSEGV, user_access } from '../kernel/arch/fault.js';
 import { VARIANT_GUP_FAST_WITHOUT_WP_SEQ } from '../kernel/fork.js';
 import { VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK } from '../kernel/mm/maple_tree.js';
 import { VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT } from '../kernel/mm/memory.js';
@@ -23,7 +23,10 @@ import {
 import { do_mmap, type MmapArgs, mm_alloc } from '../kernel/mm/mmap.js';
 import { VARIANT_PUT_READS_MM_LATE, VARIANT_UP_READ_WITHOUT_RCU } from '../kernel/mm/mmap_lock.js';
 import { PAGE_BYTES } from '../kernel/mm/syscalls.js';
-import { call, type KernelContext, type KGen } from '../runtime/ops.js';
+import { RCU_GP_KTHREAD } from '../kernel/rcu/tree.js';
+import type { StructInfo } from '../runtime/layout.js';
+import type { KernelMemory } from '../runtime/memory.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../runtime/ops.js';
 
 /** First page of the 2 GiB the scenarios' mms have page tables for. */
 export const BASE = 1 << 29;
@@ -69,16 +72,95 @@ export const SEED_VARIANT_DOCS: Readonly<Record<string, string>> = {
 export const SEED_VARIANTS: readonly string[] = Object.keys(SEED_VARIANT_DOCS);
 
 /**
- * A prologue's address space: one private anonymous VMA of two pages at
- * `page`, the second written (so its page table exists), the first never
- * touched, so that a CPU's access to it faults. Returns the mm.
+ * A prologue's address space: the VMAs `vmas`, mapped in order, then the
+ * word at byte address `addr` written with `value` (so that its page table
+ * exists). Returns the mm.
  */
-export function* mm_with_untouched_page(k: KernelContext, page: number, who: string): KGen<number> {
+export function* mm_with_written_word(
+  k: KernelContext,
+  vmas: readonly MmapArgs[],
+  addr: number,
+  value: number,
+  who: string,
+): KGen<number> {
   const mm = yield* call(new_mm(k));
-  yield* call(do_mmap(k, mm, anon_fixed(page, 2)));
+  for (const a of vmas) yield* call(do_mmap(k, mm, a));
   k.BUG_ON(
-    (yield* call(user_access(k, mm, (page + 1) * PAGE_BYTES, true, 1))) !== 0,
+    (yield* call(user_access(k, mm, addr, true, value))) !== 0,
     `${who}: the prologue cannot write its own page`,
   );
   return mm;
 }
+
+/**
+ * A prologue's address space: one private anonymous VMA of two pages at
+ * `page`, the second written (so its page table exists), the first never
+ * touched, so that a CPU's access to it faults. Returns the mm.
+ */
+export function mm_with_untouched_page(k: KernelContext, page: number, who: string): KGen<number> {
+  return mm_with_written_word(k, [anon_fixed(page, 2)], (page + 1) * PAGE_BYTES, 1, who);
+}
+
+/**
+ * What the race scenarios declare alike: their CPUs (two by default), 4
+ * MiB of kernel memory, the RCU grace-period kthread, and their globals
+ * one struct `layout` allocated at boot under `name`.
+ */
+export function race_basics(
+  layout: { readonly $: StructInfo },
+  name: string,
+  default_cpus = 2,
+  max_cpus = default_cpus,
+) {
+  return {
+    default_cpus,
+    max_cpus,
+    memory_words: 1 << 20,
+    kthreads: [RCU_GP_KTHREAD],
+    setup: (m: KernelMemory) => ({ g: m.boot_alloc(layout.$, name) }),
+  } as const;
+}
+
+/** A scenario's one selector parameter: its default, its largest value, and what it picks. */
+export function selector(key: string, dflt: number, max: number, doc: string) {
+  return { params: { [key]: dflt }, param_max: { [key]: max }, param_docs: { [key]: { doc } } };
+}
+
+/**
+ * check()'s verdict on what a scenario's tasks recorded: `wrong`, the first
+ * outcome its rule forbids (undefined: none), becomes the outcome bug.
+ */
+export function assert_outcome(name: string, wrong: string | undefined): void {
+  if (wrong !== undefined) throw new KernelBug('outcome', `${name}: ${wrong}`);
+}
+
+/**
+ * What a CPU that read a never-written page saw while another unmapped its
+ * VMA: the read's result, and each CPU's view of the other (a READ_ONCE
+ * of the other's done flag before its own operation).
+ */
+export interface ReadVsUnmap {
+  readonly seen: number;
+  /** The munmap had returned before the read began. */
+  readonly unmapped_first: boolean;
+  /** The read had returned before the munmap began. */
+  readonly read_first: boolean;
+}
+
+/**
+ * The rule of a read racing a munmap: 0 (the page mapped, never written)
+ * or SIGSEGV (the VMA gone), nothing else; SIGSEGV if the munmap came
+ * first, 0 if the read did. The first thing `o` breaks, if any.
+ */
+export function judge_read_vs_unmap(o: ReadVsUnmap): string | undefined {
+  if (o.seen !== 0 && o.seen !== -SIGSEGV)
+    return `a read of a never-written page returned ${o.seen}, not 0 or SIGSEGV`;
+  if (o.unmapped_first && o.seen !== -SIGSEGV)
+    return `a read that began after the munmap returned read ${o.seen}, not SIGSEGV`;
+  if (o.read_first && o.seen !== 0)
+    return `a read that returned before the munmap began got ${o.seen}, not 0`;
+  return undefined;
+}
+
+/** A word as the outcome messages print it. */
+export const hex = (v: number): string => (v < 0 ? `${v}` : `0x${(v >>> 0).toString(16)}`);

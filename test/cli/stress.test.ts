@@ -53,3 +53,13 @@ test('natively a scenario keeps the sizes the explorer cannot afford; the user s
     mprotects: 0,
   });
 });
+
+test('--seconds runs until stopped: iterations 0, over the native sizes', () => {
+  const r = mmlab('stress', '--seconds', '0.2', '--json');
+  assert.equal(r.code, 0, r.err);
+  assert.deepEqual(JSON.parse(r.out).params, { iters: 0, seed: 1 });
+  refused(
+    ['stress', '--seconds', '1', '--param', 'iters=3'],
+    'mmlab: --seconds and --param iters both say how long to run: give one',
+  );
+});

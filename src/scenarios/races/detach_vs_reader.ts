@@ -13,8 +13,12 @@
  *   1 mmap: a mapping fills the one-page hole between P and R; P grows
  *     over the new range and R, and R is removed.
  *
- * The page stays mapped and readable throughout, so the read returns 0,
- * never SIGSEGV; and the mm ends with P alone, grown.
+ * The outcome rule, whatever the order: the page stays mapped and
+ * readable throughout, so the read returns 0, never SIGSEGV nor the
+ * prologue's WRITTEN (which is on another page); the mm ends with P
+ * alone, grown over the removed VMA; P's first page still holds WRITTEN
+ * (the merge kept the anon pages of the VMA it grew) and the page cpu0
+ * read still reads 0 through the merged VMA.
  */
 import { user_access } from '../../kernel/arch/fault.js';
 import type { KernelSymbols } from '../../kernel/boot.js';
@@ -25,12 +29,18 @@ import { do_mmap, mmput } from '../../kernel/mm/mmap.js';
 import { mmap_read_lock, mmap_read_unlock } from '../../kernel/mm/mmap_lock.js';
 import { do_mprotect } from '../../kernel/mm/mprotect.js';
 import { PAGE_BYTES } from '../../kernel/mm/syscalls.js';
-import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
-import { anon_fixed, BASE, new_mm } from '../common.js';
+import {
+  anon_fixed,
+  assert_outcome,
+  BASE,
+  mm_with_written_word,
+  race_basics,
+  selector,
+} from '../common.js';
 
 /** P: two pages, the first written by the prologue (P has an anon_vma and a page table). */
 const P = BASE + 16;
@@ -45,51 +55,68 @@ export const MODE_MMAP = 1;
 
 /** The page cpu0 reads (in the VMA that goes away), and where P ends after the merge. */
 const READ_PAGE = [Q + 1, R + 1] as const;
+const read_addr = (mode: number): number => READ_PAGE[mode]! * PAGE_BYTES + 8;
+/** The word the prologue writes, on P's first page. */
+const ADDR_P = P * PAGE_BYTES;
 const MERGED_END = [Q + 2, R + 2] as const;
+/** What the prologue writes on P's first page. */
+export const WRITTEN = 0xd7a1;
+const NAME = 'detach-vs-reader';
 
 const DVR = defineStruct('detach_vs_reader', {
   mm: 'set by the prologue: the mm both CPUs are threads of; put by the epilogue',
   seen: 'cpu0: the value its read returned (or -SIGSEGV)',
   start: 'the epilogue, under the mmap read lock: the extent of the VMA at P',
   end: 'likewise',
+  kept: "the epilogue: P's first word, the prologue's",
+  reread: 'the epilogue: the word cpu0 read, read again through the merged VMA',
 });
 
+/** What the tasks recorded. */
+export interface Observed {
+  readonly mode: number;
+  readonly seen: number;
+  readonly start: number;
+  readonly end: number;
+  readonly kept: number;
+  readonly reread: number;
+}
+
+/** The outcome rule of the header: the first thing `o` breaks, if any. */
+export function judge(o: Observed): string | undefined {
+  if (o.seen !== 0) return `a read of a mapped, never-written page returned ${o.seen}, not 0`;
+  const end = MERGED_END[o.mode]!;
+  if (o.start !== P || o.end !== end)
+    return `the VMA at ${P} spans ${o.start}-${o.end} after the merge, not ${P}-${end}`;
+  if (o.kept !== WRITTEN) return `P's first page holds ${o.kept} after the merge, not ${WRITTEN}`;
+  if (o.reread !== 0) return `the page cpu0 read reads ${o.reread} through the merged VMA, not 0`;
+  return undefined;
+}
+
 export const scenario: Scenario<{ g: number }> = {
-  name: 'detach-vs-reader',
+  name: NAME,
   description: 'a fault holds a VMA read lock while a merge removes the VMA',
   module: import.meta.url,
   variants: [],
-  default_cpus: 2,
-  max_cpus: 2,
-  params: { mode: MODE_MPROTECT },
-  param_max: { mode: MODE_MMAP },
-  param_docs: {
-    mode: {
-      doc: 'the merge that removes the VMA cpu0 faults in: 0 an mprotect makes it like the VMA before it, 1 an mmap fills the hole before it',
-    },
-  },
-  memory_words: 1 << 20,
-  kthreads: [RCU_GP_KTHREAD],
-  setup: (m: KernelMemory) => ({ g: m.boot_alloc(DVR.$, 'detach_vs_reader') }),
+  ...selector(
+    'mode',
+    MODE_MPROTECT,
+    MODE_MMAP,
+    'the merge that removes the VMA cpu0 faults in: 0 an mprotect makes it like the VMA before it, 1 an mmap fills the hole before it',
+  ),
+  ...race_basics(DVR, 'detach_vs_reader'),
 
   *prologue(k: KernelContext, { g }, cfg: RunConfig): KGen {
-    const mm = yield* call(new_mm(k));
-    yield* call(do_mmap(k, mm, anon_fixed(P, 2)));
-    if (cfg.params.mode === MODE_MPROTECT) yield* call(do_mmap(k, mm, anon_fixed(Q, 2, PROT_READ)));
-    else yield* call(do_mmap(k, mm, anon_fixed(R, 2)));
-    k.BUG_ON(
-      (yield* call(user_access(k, mm, P * PAGE_BYTES, true, 1))) !== 0,
-      'detach-vs-reader: the prologue cannot write its own page',
-    );
-    yield k.store(g + DVR.mm, mm);
+    const next = cfg.params.mode === MODE_MPROTECT ? anon_fixed(Q, 2, PROT_READ) : anon_fixed(R, 2);
+    const vmas = [anon_fixed(P, 2), next];
+    yield k.store(g + DVR.mm, yield* call(mm_with_written_word(k, vmas, ADDR_P, WRITTEN, NAME)));
   },
 
   *cpu(k: KernelContext, { g }, cfg: RunConfig): KGen {
     const mm = yield k.load(g + DVR.mm);
     const mode = cfg.params.mode!;
     if (k.cpu === 0) {
-      const addr = READ_PAGE[mode]! * PAGE_BYTES + 8;
-      yield k.store(g + DVR.seen, yield* call(user_access(k, mm, addr, false, 0)));
+      yield k.store(g + DVR.seen, yield* call(user_access(k, mm, read_addr(mode), false, 0)));
     } else {
       const ret =
         mode === MODE_MPROTECT
@@ -99,8 +126,11 @@ export const scenario: Scenario<{ g: number }> = {
     }
   },
 
-  *epilogue(k: KernelContext, { g }): KGen {
+  *epilogue(k: KernelContext, { g }, cfg: RunConfig): KGen {
     const mm = yield k.load(g + DVR.mm);
+    yield k.store(g + DVR.kept, yield* call(user_access(k, mm, ADDR_P, false, 0)));
+    const reread = yield* call(user_access(k, mm, read_addr(cfg.params.mode!), false, 0));
+    yield k.store(g + DVR.reread, reread);
     yield* call(mmap_read_lock(k, mm));
     const e = yield* call(mt_find(k, mm, P));
     yield k.store(g + DVR.start, e?.start ?? 0);
@@ -111,17 +141,17 @@ export const scenario: Scenario<{ g: number }> = {
 
   check(m: KernelMemory, sys: KernelSymbols, { g }, cfg: RunConfig): void {
     const w = (field: number): number => m.words[g + field]!;
-    if (w(DVR.seen) !== 0)
-      throw new KernelBug(
-        'outcome',
-        `detach-vs-reader: a read of a mapped, never-written page returned ${w(DVR.seen)}, not 0`,
-      );
-    const end = MERGED_END[cfg.params.mode!]!;
-    if (w(DVR.start) !== P || w(DVR.end) !== end)
-      throw new KernelBug(
-        'outcome',
-        `detach-vs-reader: the VMA at ${P} spans ${w(DVR.start)}-${w(DVR.end)} after the merge, not ${P}-${end}`,
-      );
+    assert_outcome(
+      NAME,
+      judge({
+        mode: cfg.params.mode!,
+        seen: w(DVR.seen),
+        start: w(DVR.start),
+        end: w(DVR.end),
+        kept: w(DVR.kept),
+        reread: w(DVR.reread),
+      }),
+    );
     check_mm_caches_empty(m, sys, 'after the mm died');
   },
 };

@@ -5,9 +5,10 @@
  * across fork. CPU c >= 1 writes values only it writes into its own region
  * and reads them back, and reads CPU 0's regions.
  *
- * What must hold, checked as it runs: a value read back is the value
- * written or zero (DONTNEED may drop it), never a child's or another
- * CPU's; a page pinned across fork stays the page the parent writes; CPU
+ * The outcome rule, checked as it runs: a value read back is the value
+ * written or zero (DONTNEED may drop it), never a child's, another CPU's
+ * or an older write of its own (each write's value encodes its CPU and
+ * iteration: faulter_value()); a page pinned across fork stays the page the parent writes; CPU
  * 0's regions hold zero or their pattern. And at the end: validate_mm()
  * (index, map_count, mapcounts, references), then no object is left once
  * the mm is gone.
@@ -51,7 +52,7 @@ interface Globals {
 
 const PATTERN = 0x5a5a0000;
 /** What CPU 0 writes at byte address a of its regions. */
-const pattern = (a: number) => (PATTERN | ((a >>> 2) & 0xffff)) >>> 0;
+export const pattern = (a: number) => (PATTERN | ((a >>> 2) & 0xffff)) >>> 0;
 
 const rw = PROT_READ | PROT_WRITE;
 
@@ -133,24 +134,38 @@ function* mutate(k: KernelContext, mm: number, rng: Rng, cpus: number): KGen {
   }
 }
 
+/** What CPU c >= 1 writes the seq-th time: its number and the iteration, so no two writes match. */
+export const faulter_value = (cpu: number, seq: number): number =>
+  ((cpu << 24) | (seq & 0xffffff)) >>> 0;
+
+/**
+ * The rule for a faulter's read back of its own write `v`: `v`, or 0 where
+ * MADV_DONTNEED dropped the page; never a fault (its region stays
+ * readable), another CPU's or a child's value, or an older write of its own.
+ */
+export function own_read_wrong(v: number, r: number): string | undefined {
+  if (r < 0) return `cannot read its own region (${r})`;
+  if (r !== v && r !== 0) return `wrote ${v.toString(16)} and read ${r.toString(16)}`;
+  return undefined;
+}
+
+/** The rule for a faulter's read at `b` in CPU 0's regions: a fault, 0, or CPU 0's pattern there. */
+export function mutator_read_wrong(b: number, r: number): string | undefined {
+  if (r >= 0 && r !== 0 && r !== pattern(b)) return `read ${r.toString(16)} at ${b.toString(16)}`;
+  return undefined;
+}
+
 /* CPU c >= 1: write and read back in its region; read CPU 0's regions. */
 function* fault_and_check(k: KernelContext, mm: number, rng: Rng, seq: number): KGen {
   const a = faulter_region(k.cpu) * 4096 + rng.below(REGION * 1024) * 4;
-  const v = ((k.cpu << 24) | (seq & 0xffffff)) >>> 0;
+  const v = faulter_value(k.cpu, seq);
   if ((yield* call(user_access(k, mm, a, true, v))) === 0) {
-    const r = yield* call(user_access(k, mm, a, false, 0));
-    k.BUG_ON(r < 0, `mm-stress: cpu${k.cpu} cannot read its own region (${r})`);
-    k.BUG_ON(
-      r !== v && r !== 0,
-      `mm-stress: cpu${k.cpu} wrote ${v.toString(16)} at ${a.toString(16)} and read ${r.toString(16)}`,
-    );
+    const wrong = own_read_wrong(v, yield* call(user_access(k, mm, a, false, 0)));
+    k.BUG_ON(wrong !== undefined, `mm-stress: cpu${k.cpu} at ${a.toString(16)}: ${wrong}`);
   }
   const b = mutator_region(rng.below(MUTATOR_REGIONS)) * 4096 + rng.below(REGION * 1024) * 4;
-  const r = yield* call(user_access(k, mm, b, false, 0));
-  k.BUG_ON(
-    r >= 0 && r !== 0 && r !== pattern(b),
-    `mm-stress: cpu${k.cpu} read ${r.toString(16)} at ${b.toString(16)}`,
-  );
+  const wrong = mutator_read_wrong(b, yield* call(user_access(k, mm, b, false, 0)));
+  k.BUG_ON(wrong !== undefined, `mm-stress: cpu${k.cpu}: ${wrong}`);
 }
 
 export const scenario: Scenario<Globals> = {

@@ -16,9 +16,10 @@
  *     must widen to the VMAs' boundaries and neighbours, which are known
  *     only after the lookup.
  *
- * In either order the mm ends with the same VMAs, which validate_mm()
- * must find well formed. Under the other policies the writers serialize
- * on mmap_lock; the outcome must be the same.
+ * The outcome rule, in either order and under every policy (the others
+ * serialize the writers on mmap_lock): the mm ends with exactly the VMAs
+ * of the layout's `after`, each with its protection, and nothing else,
+ * which validate_mm() must find well formed.
  */
 import type { KernelSymbols } from '../../kernel/boot.js';
 import { check_mm_caches_empty, validate_mm } from '../../kernel/mm/debug.js';
@@ -33,12 +34,19 @@ import {
 import { do_mmap, mmput } from '../../kernel/mm/mmap.js';
 import { mmap_write_lock, mmap_write_unlock } from '../../kernel/mm/mmap_lock.js';
 import { do_mprotect } from '../../kernel/mm/mprotect.js';
-import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/ops.js';
+import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
-import { anon_fixed, BASE, new_mm, SEED_VARIANT_DOCS } from '../common.js';
+import {
+  anon_fixed,
+  assert_outcome,
+  BASE,
+  new_mm,
+  race_basics,
+  SEED_VARIANT_DOCS,
+  selector,
+} from '../common.js';
 
 /** Far enough apart that neither range lock reaches the other's VMAs. */
 const X = BASE + 16;
@@ -49,8 +57,8 @@ export const LAYOUT_NEIGHBOURS = 1;
 
 const RW = PROT_READ | PROT_WRITE;
 
-/** A VMA by its pages [start, end) and its protection. */
-type Extent = readonly [start: number, end: number, prot: number];
+/** A VMA by its pages [start, end) and its protection (or, recorded, its vm_flags). */
+export type Extent = readonly [start: number, end: number, prot: number];
 
 interface Layout {
   /** What the prologue maps, in order (a later one may change part of an earlier one). */
@@ -106,6 +114,24 @@ const RMS = defineStruct('range_merge_split', {
 const show = (start: number, end: number, flags: number): string =>
   `${start}-${end} ${flags & VM_READ ? 'r' : '-'}${flags & VM_WRITE ? 'w' : '-'}`;
 
+/** What the epilogue recorded: how many VMAs the index holds, and the first MAX_ENTRIES as start, end, vm_flags. */
+export interface Observed {
+  readonly layout: number;
+  readonly nr: number;
+  readonly entries: readonly Extent[];
+}
+
+/** The outcome rule of the header: what `o` breaks, if anything. */
+export function judge(o: Observed): string | undefined {
+  const found = o.entries.map(([start, end, flags]) => show(start, end, flags));
+  const want = LAYOUTS[o.layout]!.after.map(([start, end, prot]) =>
+    show(start, end, prot & PROT_WRITE ? VM_READ | VM_WRITE : VM_READ),
+  );
+  if (o.nr !== want.length || found.join(',') !== want.join(','))
+    return `the mm ends with ${o.nr} VMAs [${found.join(', ')}], not [${want.join(', ')}]`;
+  return undefined;
+}
+
 export const scenario: Scenario<{ g: number }> = {
   name: 'range-merge-split',
   description:
@@ -113,18 +139,13 @@ export const scenario: Scenario<{ g: number }> = {
   module: import.meta.url,
   variants: [VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK],
   variant_docs: SEED_VARIANT_DOCS,
-  default_cpus: 2,
-  max_cpus: 2,
-  params: { layout: LAYOUT_DISJOINT },
-  param_max: { layout: LAYOUT_NEIGHBOURS },
-  param_docs: {
-    layout: {
-      doc: 'where: 0 disjoint (the split and the merge far apart), 1 neighbours (the merge takes in the split VMA)',
-    },
-  },
-  memory_words: 1 << 20,
-  kthreads: [RCU_GP_KTHREAD],
-  setup: (m: KernelMemory) => ({ g: m.boot_alloc(RMS.$, 'range_merge_split') }),
+  ...selector(
+    'layout',
+    LAYOUT_DISJOINT,
+    LAYOUT_NEIGHBOURS,
+    'where: 0 disjoint (the split and the merge far apart), 1 neighbours (the merge takes in the split VMA)',
+  ),
+  ...race_basics(RMS, 'range_merge_split'),
 
   *prologue(k: KernelContext, { g }, cfg: RunConfig): KGen {
     const mm = yield* call(new_mm(k));
@@ -167,18 +188,11 @@ export const scenario: Scenario<{ g: number }> = {
   check(m: KernelMemory, sys: KernelSymbols, { g }, cfg: RunConfig): void {
     const w = m.words;
     const nr = w[g + RMS.nr]!;
-    const found = Array.from({ length: Math.min(nr, MAX_ENTRIES) }, (_, i) => {
+    const entries = Array.from({ length: Math.min(nr, MAX_ENTRIES) }, (_, i): Extent => {
       const slot = g + RMS.entries + 3 * i;
-      return show(w[slot]!, w[slot + 1]!, w[slot + 2]!);
+      return [w[slot]!, w[slot + 1]!, w[slot + 2]!];
     });
-    const want = LAYOUTS[cfg.params.layout!]!.after.map(([start, end, prot]) =>
-      show(start, end, prot & PROT_WRITE ? VM_READ | VM_WRITE : VM_READ),
-    );
-    if (nr !== want.length || found.join(',') !== want.join(','))
-      throw new KernelBug(
-        'outcome',
-        `range-merge-split: the mm ends with ${nr} VMAs [${found.join(', ')}], not [${want.join(', ')}]`,
-      );
+    assert_outcome('range-merge-split', judge({ layout: cfg.params.layout!, nr, entries }));
     check_mm_caches_empty(m, sys, 'after the mm died');
   },
 };

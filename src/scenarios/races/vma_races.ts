@@ -15,8 +15,19 @@
  *   3 disjoint splits: CPU 0 and CPU 1 mprotect the middle of two distant
  *     VMAs. Under the range policy they run together; the VMA index must
  *     still end up with all six VMAs. Seed 002 (no tree lock) loses one.
+ *
+ * The outcome rule, per race:
+ *   0 CPU 1's read returns 0 or SIGSEGV: the page was never written in
+ *     either mm (whichever it faulted in, before or after the munmap);
+ *   1 CPU 1's read returns the file's word at that offset (the mapping
+ *     stays throughout), never SIGSEGV nor another page's word;
+ *   2 CPU 1 pinned a page, and it holds the parent's write after the
+ *     fork (asserted by CPU 0 as it reads it);
+ *   3 after both splits the mm holds exactly the VMAs it must: the two
+ *     split VMAs in three each, B, and nothing else (map_count 7, which
+ *     validate_mm() has matched with the index).
  */
-import { user_access } from '../../kernel/arch/fault.js';
+import { SIGSEGV, user_access } from '../../kernel/arch/fault.js';
 import type { KernelSymbols } from '../../kernel/boot.js';
 import { dup_mmap } from '../../kernel/fork.js';
 import { check_mm_caches_empty, validate_mm } from '../../kernel/mm/debug.js';
@@ -26,6 +37,7 @@ import { mt_lookup } from '../../kernel/mm/maple_tree.js';
 import {
   MAP_FIXED,
   MAP_SHARED,
+  MM_STRUCT,
   PAGE,
   PROT_READ,
   VM_AREA_STRUCT as V,
@@ -34,12 +46,21 @@ import {
 import { do_mmap, do_munmap, mmget, mmput } from '../../kernel/mm/mmap.js';
 import { mmap_write_lock, mmap_write_unlock } from '../../kernel/mm/mmap_lock.js';
 import { do_mprotect } from '../../kernel/mm/mprotect.js';
-import { RCU_GP_KTHREAD } from '../../kernel/rcu/tree.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { RunConfig, Scenario } from '../../runtime/scenario.js';
-import { anon_fixed, BASE, new_mm, SEED_VARIANT_DOCS, SEED_VARIANTS } from '../common.js';
+import {
+  anon_fixed,
+  assert_outcome,
+  BASE,
+  hex,
+  new_mm,
+  race_basics,
+  SEED_VARIANT_DOCS,
+  SEED_VARIANTS,
+  selector,
+} from '../common.js';
 
 const A = BASE + 16;
 const B = BASE + 64;
@@ -52,16 +73,45 @@ export const RACE_DISJOINT_SPLITS = 3;
 /** Far enough from A that neither range lock reaches the other's VMA or neighbours. */
 const Y = BASE + 128;
 
+/** Race 1: the file's id, and the word CPU 1 reads of its first page (filemap's read_folio()). */
+const FILE_ID = 1;
+const READ_OFFSET = 8;
+export const FILE_WORD = ((FILE_ID << 28) | 0) + READ_OFFSET / 4;
+/** Race 3: the VMAs the mm ends with, A and Y split in three each, and B. */
+export const SPLIT_VMAS = 7;
+
 const RACES = defineStruct('vma_races', {
   mm: 'WRITE_ONCE by cpu0 once set up',
   pinned: 'WRITE_ONCE by cpu1: the page it pinned (race 2)',
   cpu1_done: 'WRITE_ONCE by cpu1 once its part is done (races 2 and 3)',
+  seen: 'cpu1: what its read returned, or -SIGSEGV (races 0 and 1)',
+  map_count: "cpu0, under the mmap write lock after both splits: the mm's map_count (race 3)",
 });
+
+/** What the tasks recorded. */
+export interface Observed {
+  readonly race: number;
+  readonly seen: number;
+  readonly pinned: number;
+  readonly map_count: number;
+}
+
+/** The outcome rule of the header: the first thing `o` breaks, if any. */
+export function judge(o: Observed): string | undefined {
+  if (o.race === RACE_FAULT_VS_MUNMAP && o.seen !== 0 && o.seen !== -SIGSEGV)
+    return `a read of a never-written page returned ${o.seen}, not 0 or SIGSEGV`;
+  if (o.race === RACE_UNAUDITED_FAULT && o.seen !== FILE_WORD)
+    return `a read of the file's mapping returned ${hex(o.seen)}, not the file's ${hex(FILE_WORD)}`;
+  if (o.race === RACE_PIN_VS_FORK && o.pinned === 0) return 'pin_user_pages_fast() pinned nothing';
+  if (o.race === RACE_DISJOINT_SPLITS && o.map_count !== SPLIT_VMAS)
+    return `the mm ends the splits with ${o.map_count} VMAs, not ${SPLIT_VMAS}`;
+  return undefined;
+}
 
 function* cpu0(k: KernelContext, g: number, race: number): KGen<number> {
   const mm = yield* call(new_mm(k));
   if (race === RACE_UNAUDITED_FAULT) {
-    const file = yield* file_alloc(k, 1, 4, false);
+    const file = yield* file_alloc(k, FILE_ID, 4, false);
     yield* call(
       do_mmap(k, mm, {
         addr: A,
@@ -102,6 +152,7 @@ function* cpu0(k: KernelContext, g: number, race: number): KGen<number> {
     while (done === 0) done = yield k.cond_load_ne(g + RACES.cpu1_done, 0);
     yield* call(mmap_write_lock(k, mm));
     yield* call(validate_mm(k, mm));
+    yield k.store(g + RACES.map_count, yield k.load(mm + MM_STRUCT.map_count));
     yield* call(mmap_write_unlock(k, mm));
   } else {
     const child = yield* call(dup_mmap(k, mm));
@@ -136,7 +187,10 @@ function* cpu1(k: KernelContext, g: number, race: number): KGen {
     yield k.store_release(g + RACES.cpu1_done, 1);
   } else {
     // A fault: SIGSEGV once the mapping is gone, which is fine.
-    yield* call(user_access(k, mm, A * 4096 + 8, false, 0));
+    yield k.store(
+      g + RACES.seen,
+      yield* call(user_access(k, mm, A * 4096 + READ_OFFSET, false, 0)),
+    );
   }
   yield* call(mmput(k, mm));
 }
@@ -148,18 +202,13 @@ export const scenario: Scenario<{ g: number }> = {
   module: import.meta.url,
   variants: SEED_VARIANTS,
   variant_docs: SEED_VARIANT_DOCS,
-  default_cpus: 2,
-  max_cpus: 2,
-  params: { race: RACE_FAULT_VS_MUNMAP },
-  param_max: { race: RACE_DISJOINT_SPLITS },
-  param_docs: {
-    race: {
-      doc: 'the race: 0 fault vs munmap (seeds 000, 001), 1 an unaudited fault (003), 2 pin vs fork (004), 3 disjoint splits (002)',
-    },
-  },
-  memory_words: 1 << 20,
-  kthreads: [RCU_GP_KTHREAD],
-  setup: (m: KernelMemory) => ({ g: m.boot_alloc(RACES.$, 'vma_races') }),
+  ...selector(
+    'race',
+    RACE_FAULT_VS_MUNMAP,
+    RACE_DISJOINT_SPLITS,
+    'the race: 0 fault vs munmap (seeds 000, 001), 1 an unaudited fault (003), 2 pin vs fork (004), 3 disjoint splits (002)',
+  ),
+  ...race_basics(RACES, 'vma_races'),
 
   *cpu(k: KernelContext, { g }, cfg: RunConfig): KGen {
     const race = cfg.params.race!;
@@ -170,7 +219,17 @@ export const scenario: Scenario<{ g: number }> = {
     yield* call(mmput(k, yield* call(cpu0(k, g, race))));
   },
 
-  check(m: KernelMemory, sys: KernelSymbols): void {
+  check(m: KernelMemory, sys: KernelSymbols, { g }, cfg: RunConfig): void {
+    const w = (field: number): number => m.words[g + field]!;
+    assert_outcome(
+      'vma-races',
+      judge({
+        race: cfg.params.race!,
+        seen: w(RACES.seen),
+        pinned: w(RACES.pinned),
+        map_count: w(RACES.map_count),
+      }),
+    );
     check_mm_caches_empty(m, sys, 'after both mms died');
   },
 };

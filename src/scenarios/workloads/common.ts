@@ -202,6 +202,19 @@ export function* measure(
 }
 
 /**
+ * A measuring CPU's whole run: measure() of `n` operations `op(i)`, then
+ * finish() with how many ran.
+ */
+export function* measure_all(
+  k: KernelContext,
+  w: Globals,
+  n: number,
+  op: (i: number) => KGen,
+): KGen {
+  yield* finish(k, w, yield* call(measure(k, w, n, op)));
+}
+
+/**
  * A measuring CPU ends: it records its operations (its own word, once)
  * and counts itself done, which ends an interfering cpu0's loop.
  */
@@ -292,6 +305,24 @@ export interface Expected {
   readonly interferer: boolean;
   /** What the epilogue's `bad` counts, for the message. */
   readonly bad?: string;
+}
+
+/**
+ * A workload's end, as most declare it: the epilogue tears the address
+ * space down, the report is the measuring CPUs' events (and, where cpu0
+ * interferes, both sides' operations), the check is check_workload()
+ * with what `expected` says of the configuration.
+ */
+export function workload_end(expected: (cfg: RunConfig) => Expected) {
+  return {
+    epilogue: teardown,
+    report: (m: KernelMemory, sys: KernelSymbols, w: Globals, cfg: RunConfig) =>
+      expected(cfg).interferer
+        ? report_interference(m, sys, w, cfg)
+        : report_events(m, sys, cfg, false),
+    check: (m: KernelMemory, sys: KernelSymbols, w: Globals, cfg: RunConfig): void =>
+      check_workload(m, sys, w, cfg, expected(cfg)),
+  } as const;
 }
 
 /**

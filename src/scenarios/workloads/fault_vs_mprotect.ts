@@ -31,21 +31,18 @@ import { anon_fixed, new_mm } from '../common.js';
 import type { Workload } from '../workload.js';
 import {
   check_layout,
-  check_workload,
-  finish,
   type Globals,
   globals_of,
   interfere,
   map,
-  measure,
+  measure_all,
   measuring_cpus,
   publish,
   region,
-  report_interference,
   setup_globals,
   share,
   stop_word,
-  teardown,
+  workload_end,
   workload_memory,
   write_page,
 } from './common.js';
@@ -138,25 +135,17 @@ export const scenario: Scenario<Globals> = {
       return;
     }
     const first = region(k.cpu, vma_pages(cfg));
-    yield* finish(
-      k,
-      w,
-      yield* call(
-        measure(k, w, cfg.params.pages!, (i) => write_page(k, mm, first + i, VALUE, NAME)),
-      ),
+    yield* call(
+      measure_all(k, w, cfg.params.pages!, (i) => write_page(k, mm, first + i, VALUE, NAME)),
     );
   },
 
-  epilogue: teardown,
-  report: report_interference,
-  check(m, sys, w, cfg): void {
-    check_workload(m, sys, w, cfg, {
-      name: NAME,
-      op: 'fault',
-      per_cpu: cfg.params.pages!,
-      interferer: true,
-    });
-  },
+  ...workload_end((cfg) => ({
+    name: NAME,
+    op: 'fault',
+    per_cpu: cfg.params.pages!,
+    interferer: true,
+  })),
 };
 
 export const workload: Workload = {

@@ -31,21 +31,19 @@ import { anon_fixed, new_mm } from '../common.js';
 import type { Workload } from '../workload.js';
 import {
   check_layout,
-  check_workload,
-  finish,
   type Globals,
   globals_of,
   interfere,
   map,
-  measure,
+  measure_all,
   publish,
   record_bad,
   region,
-  report_interference,
   setup_globals,
   share,
   stop_word,
   teardown,
+  workload_end,
   workload_memory,
 } from './common.js';
 
@@ -123,30 +121,26 @@ export const scenario: Scenario<Globals> = {
     }
     const pages = cfg.params.pages!;
     const first = vma_start(cfg) + k.cpu * pages;
-    const done = yield* call(
-      measure(k, w, cfg.params.pins!, function* (i) {
+    yield* call(
+      measure_all(k, w, cfg.params.pins!, function* (i) {
         const pinned = yield* call(pin_user_pages_fast(k, mm, first + (i % pages), 1, true));
         if (pinned.length !== 1)
           throw new KernelBug('BUG', `${NAME}: cpu${k.cpu}: pin_user_pages_fast() pinned nothing`);
         yield* call(unpin_user_page(k, pinned[0]!));
       }),
     );
-    yield* finish(k, w, done);
   },
 
+  ...workload_end((cfg) => ({
+    name: NAME,
+    op: 'pin',
+    per_cpu: cfg.params.pins!,
+    interferer: true,
+    bad: 'pages not back as they were (missing, still pinned, or referenced more than once)',
+  })),
   *epilogue(k: KernelContext, w: Globals, cfg: RunConfig): KGen {
     yield* call(check_pins(k, w, cfg));
     yield* call(teardown(k, w));
-  },
-  report: report_interference,
-  check(m, sys, w, cfg): void {
-    check_workload(m, sys, w, cfg, {
-      name: NAME,
-      op: 'pin',
-      per_cpu: cfg.params.pins!,
-      interferer: true,
-      bad: 'pages not back as they were (missing, still pinned, or referenced more than once)',
-    });
   },
 };
 

@@ -22,18 +22,15 @@ import type { RunConfig, Scenario } from '../../runtime/scenario.js';
 import { new_mm } from '../common.js';
 import type { Workload } from '../workload.js';
 import {
-  check_workload,
-  finish,
   type Globals,
   globals_of,
   map,
-  measure,
+  measure_all,
   publish,
-  report_events,
   setup_globals,
   share,
   stop_word,
-  teardown,
+  workload_end,
   workload_memory,
 } from './common.js';
 
@@ -75,26 +72,21 @@ export const scenario: Scenario<Globals> = {
       file: 0,
       pgoff: 0,
     };
-    const done = yield* call(
-      measure(k, w, cfg.params.loops!, function* () {
+    yield* call(
+      measure_all(k, w, cfg.params.loops!, function* () {
         const addr = yield* call(map(k, mm, args, NAME));
         const r = yield* call(do_munmap(k, mm, addr, pages));
         if (r !== 0) throw new KernelBug('BUG', `${NAME}: cpu${k.cpu}: munmap failed (${r})`);
       }),
     );
-    yield* finish(k, w, done);
   },
 
-  epilogue: teardown,
-  report: (m, sys, _w, cfg) => report_events(m, sys, cfg, false),
-  check(m, sys, w, cfg): void {
-    check_workload(m, sys, w, cfg, {
-      name: NAME,
-      op: 'mmap+munmap',
-      per_cpu: cfg.params.loops!,
-      interferer: false,
-    });
-  },
+  ...workload_end((cfg) => ({
+    name: NAME,
+    op: 'mmap+munmap',
+    per_cpu: cfg.params.loops!,
+    interferer: false,
+  })),
 };
 
 export const workload: Workload = {

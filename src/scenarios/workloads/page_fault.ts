@@ -43,7 +43,6 @@ import { new_mm } from '../common.js';
 import type { Workload } from '../workload.js';
 import {
   check_layout,
-  check_workload,
   finish,
   type Globals,
   globals_of,
@@ -53,11 +52,11 @@ import {
   publish,
   record_bad,
   region,
-  report_events,
   setup_globals,
   share,
   stop_word,
   teardown,
+  workload_end,
   workload_memory,
   write_page,
 } from './common.js';
@@ -185,21 +184,18 @@ export function page_fault(n: PageFaultKind, module: string): Workload {
       yield* finish(k, w, ops);
     },
 
+    ...workload_end((cfg) => ({
+      name,
+      op: 'fault',
+      per_cpu: cfg.params.loops! * cfg.params.pages!,
+      interferer: false,
+      bad: mapping.shared
+        ? 'file pages that miss the write made through the shared mapping'
+        : 'file pages changed by a write through the private mapping',
+    })),
     *epilogue(k: KernelContext, w: Globals, cfg: RunConfig): KGen {
       if (mapping.file) yield* call(check_file(k, w, cfg, name, mapping));
       yield* call(teardown(k, w));
-    },
-    report: (m, sys, _w, cfg) => report_events(m, sys, cfg, false),
-    check(m, sys, w, cfg): void {
-      check_workload(m, sys, w, cfg, {
-        name,
-        op: 'fault',
-        per_cpu: cfg.params.loops! * cfg.params.pages!,
-        interferer: false,
-        bad: mapping.shared
-          ? 'file pages that miss the write made through the shared mapping'
-          : 'file pages changed by a write through the private mapping',
-      });
     },
   };
   return {

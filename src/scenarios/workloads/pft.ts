@@ -19,20 +19,17 @@ import { anon_fixed, new_mm } from '../common.js';
 import type { Workload } from '../workload.js';
 import {
   check_layout,
-  check_workload,
-  finish,
   type Globals,
   globals_of,
   map,
-  measure,
+  measure_all,
   publish,
   region,
-  report_events,
   setup_globals,
   share,
   stop_word,
   stride,
-  teardown,
+  workload_end,
   workload_memory,
   write_page,
 } from './common.js';
@@ -75,23 +72,15 @@ export const scenario: Scenario<Globals> = {
     const { mm } = yield* globals_of(k, w);
     const pages = cfg.params.pages!;
     const first = region(0, vma_pages(cfg)) + k.cpu * stride(pages);
-    yield* finish(
-      k,
-      w,
-      yield* call(measure(k, w, pages, (i) => write_page(k, mm, first + i, VALUE, NAME))),
-    );
+    yield* call(measure_all(k, w, pages, (i) => write_page(k, mm, first + i, VALUE, NAME)));
   },
 
-  epilogue: teardown,
-  report: (m, sys, _w, cfg) => report_events(m, sys, cfg, false),
-  check(m, sys, w, cfg): void {
-    check_workload(m, sys, w, cfg, {
-      name: NAME,
-      op: 'fault',
-      per_cpu: cfg.params.pages!,
-      interferer: false,
-    });
-  },
+  ...workload_end((cfg) => ({
+    name: NAME,
+    op: 'fault',
+    per_cpu: cfg.params.pages!,
+    interferer: false,
+  })),
 };
 
 export const workload: Workload = {

@@ -8,7 +8,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { make_config, run_native } from '../../../src/check/kernel.js';
 import { POLICIES } from '../../../src/kernel/mm/policy.js';
-import { scenario as mm_stress } from '../../../src/scenarios/races/mm_stress.js';
+import {
+  faulter_value,
+  scenario as mm_stress,
+  mutator_read_wrong,
+  own_read_wrong,
+  pattern,
+} from '../../../src/scenarios/races/mm_stress.js';
 import { scenario as fault_vs_mprotect } from '../../../src/scenarios/workloads/fault_vs_mprotect.js';
 import { explore } from '../../helpers.js';
 
@@ -46,4 +52,18 @@ test('fault-vs-mprotect: per-VMA and range locks keep faults off mmap_lock; mmap
     if (policy === 'mmap-lock') assert.equal(ok, 0);
     else assert.ok(ok / total >= 0.95, `${policy}: ${ok}/${total} off the whole mmap_lock`);
   }
+});
+
+test('mm-stress: the read-back rule refuses a lost write, another CPU’s value, a stale pattern', () => {
+  const v = faulter_value(1, 7);
+  assert.equal(own_read_wrong(v, v), undefined);
+  assert.equal(own_read_wrong(v, 0), undefined);
+  assert.match(own_read_wrong(v, faulter_value(1, 6)) ?? '', /wrote 1000007 and read 1000006/);
+  assert.match(own_read_wrong(v, faulter_value(2, 7)) ?? '', /read 2000007/);
+  assert.match(own_read_wrong(v, -11) ?? '', /cannot read its own region \(-11\)/);
+  const b = (1 << 29) * 4096;
+  assert.equal(mutator_read_wrong(b, pattern(b)), undefined);
+  assert.equal(mutator_read_wrong(b, -11), undefined);
+  assert.match(mutator_read_wrong(b, pattern(b + 4)) ?? '', /read 5a5a/);
+  assert.match(mutator_read_wrong(b, 0xdead0001) ?? '', /read dead0001/);
 });

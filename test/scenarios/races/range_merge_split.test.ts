@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { VARIANT_RANGE_SPLIT_WITHOUT_TREE_LOCK } from '../../../src/kernel/mm/maple_tree.js';
 import {
+  judge,
   LAYOUT_DISJOINT,
   LAYOUT_NEIGHBOURS,
   scenario,
@@ -37,4 +38,23 @@ test('range-merge-split: seed 002 corrupts the VMA index of disjoint writers', (
     `${r.bug.class}: ${r.bug.message}`,
   );
   assert.match(r.bug.message, /maple_node|validate_mm|range-merge-split/);
+});
+
+test('range-merge-split: the outcome rule refuses a lost VMA and a wrong protection', () => {
+  const X = (1 << 29) + 16;
+  const rw = 3; // VM_READ | VM_WRITE
+  const entries = [
+    [X, X + 1, rw],
+    [X + 1, X + 2, 1],
+    [X + 2, X + 8, rw],
+  ] as const;
+  assert.equal(judge({ layout: LAYOUT_NEIGHBOURS, nr: 3, entries }), undefined);
+  const lost = judge({ layout: LAYOUT_NEIGHBOURS, nr: 2, entries: entries.slice(0, 2) });
+  assert.match(lost ?? '', /ends with 2 VMAs/);
+  const prot = judge({
+    layout: LAYOUT_NEIGHBOURS,
+    nr: 3,
+    entries: [entries[0], [X + 1, X + 2, rw], entries[2]],
+  });
+  assert.match(prot ?? '', /ends with 3 VMAs \[.*, 536870929-536870930 rw, .*\], not/);
 });

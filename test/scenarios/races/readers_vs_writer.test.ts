@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { POLICIES } from '../../../src/kernel/mm/policy.js';
-import { scenario } from '../../../src/scenarios/races/readers_vs_writer.js';
+import { judge, scenario, WRITTEN } from '../../../src/scenarios/races/readers_vs_writer.js';
 import { explore_random, test_clean } from '../scenario_helpers.js';
 
 test_clean('readers-vs-writer', scenario, { schedules: 300, dfs_schedules: 500 });
@@ -29,4 +29,25 @@ test('readers-vs-writer: the whole VMA, clean under every policy', () => {
     const r = explore_random(scenario, { policy, params: { whole: 1 } }, 300, 5);
     assert.equal(r.bug, null, `${policy}: ${r.bug?.class}: ${r.bug?.message} ${r.bug?.replay}`);
   }
+});
+
+test('readers-vs-writer: the outcome rule refuses a failed read and an mprotect that did not take', () => {
+  const ok = {
+    whole: false,
+    mprotect: 0,
+    seen: [0, 0],
+    wrote: [0, 0],
+    last_read: WRITTEN,
+    last_write: -11,
+  };
+  assert.equal(judge(ok), undefined);
+  assert.equal(judge({ ...ok, whole: true, wrote: [-11, -11] }), undefined);
+  assert.match(judge({ ...ok, mprotect: -12 }) ?? '', /mprotect returned -12/);
+  assert.match(judge({ ...ok, seen: [0, -11] }) ?? '', /reader 1 read -11/);
+  assert.match(judge({ ...ok, last_read: 0 }) ?? '', /the last page reads 0/);
+  assert.match(
+    judge({ ...ok, last_write: 0 }) ?? '',
+    /read-only last page returned 0, not SIGSEGV/,
+  );
+  assert.match(judge({ ...ok, whole: true }) ?? '', /reader 0's page returned 0, not -11/);
 });

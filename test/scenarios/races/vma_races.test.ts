@@ -10,11 +10,14 @@ import { make_config } from '../../../src/check/kernel.js';
 import { Directed, Pct, parse_phases } from '../../../src/check/strategy.js';
 import { POLICIES } from '../../../src/kernel/mm/policy.js';
 import {
+  FILE_WORD,
+  judge,
   RACE_DISJOINT_SPLITS,
   RACE_FAULT_VS_MUNMAP,
   RACE_PIN_VS_FORK,
   RACE_UNAUDITED_FAULT,
   scenario as races,
+  SPLIT_VMAS,
 } from '../../../src/scenarios/races/vma_races.js';
 import { explore } from '../../helpers.js';
 
@@ -120,4 +123,20 @@ test('the fixed kernel explores clean under every policy', () => {
       assert.equal(r.bug, null, `${policy}, race ${race}: ${r.bug?.message}`);
     }
   }
+});
+
+test('vma-races: the outcome rule of each race refuses a wrong read, no pin, a lost VMA', () => {
+  const ok = { race: RACE_FAULT_VS_MUNMAP, seen: 0, pinned: 0, map_count: 0 };
+  assert.equal(judge(ok), undefined);
+  assert.equal(judge({ ...ok, seen: -11 }), undefined);
+  assert.match(judge({ ...ok, seen: 1 }) ?? '', /returned 1, not 0 or SIGSEGV/);
+  const file = { ...ok, race: RACE_UNAUDITED_FAULT, seen: FILE_WORD };
+  assert.equal(judge(file), undefined);
+  assert.match(judge({ ...file, seen: -11 }) ?? '', /returned -11, not the file's 0x10000002/);
+  assert.match(judge({ ...file, seen: 0 }) ?? '', /returned 0x0, not the file's/);
+  assert.match(judge({ ...ok, race: RACE_PIN_VS_FORK }) ?? '', /pinned nothing/);
+  assert.equal(judge({ ...ok, race: RACE_PIN_VS_FORK, pinned: 4096 }), undefined);
+  const splits = { ...ok, race: RACE_DISJOINT_SPLITS, map_count: SPLIT_VMAS };
+  assert.equal(judge(splits), undefined);
+  assert.match(judge({ ...splits, map_count: 6 }) ?? '', /ends the splits with 6 VMAs, not 7/);
 });

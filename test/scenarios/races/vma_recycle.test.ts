@@ -17,7 +17,7 @@ import {
   VARIANT_PUT_READS_MM_LATE,
   VARIANT_UP_READ_WITHOUT_RCU,
 } from '../../../src/kernel/mm/mmap_lock.js';
-import { scenario } from '../../../src/scenarios/races/vma_recycle.js';
+import { judge, MARKER, scenario } from '../../../src/scenarios/races/vma_recycle.js';
 import { dfs_find, test_clean } from '../scenario_helpers.js';
 
 function directed(policy: string, variant: string, phases: string) {
@@ -58,4 +58,22 @@ test('vma-recycle: seed 001, vm_mm read after the put finds the recycled VMA', (
   assert.equal(bad.bug?.class, 'use-after-free');
   assert.match(bad.bug.message, /vm_area_struct@0x[0-9a-f]+\.vm_mm \(gen [4-9]\) by cpu0/);
   assert.equal(directed('vma-refcnt', '', SEED001).bug, null);
+});
+
+// The outcome rule, driven with forged observations: each wrong outcome is named.
+test('vma-recycle: the outcome rule refuses a read through the recycled VMA, a lost munmap, a stale PTE', () => {
+  const ok = { seen: 0, marker: MARKER, unmapped_first: false, read_first: false, after: -11 };
+  assert.equal(judge(ok), undefined);
+  assert.equal(judge({ ...ok, seen: -11, unmapped_first: true }), undefined);
+  assert.match(judge({ ...ok, seen: MARKER }) ?? '', /returned the 3536 the other mm wrote/);
+  assert.match(
+    judge({ ...ok, unmapped_first: true }) ?? '',
+    /began after the munmap returned read 0/,
+  );
+  assert.match(
+    judge({ ...ok, seen: -11, read_first: true }) ?? '',
+    /before the munmap began got -11/,
+  );
+  assert.match(judge({ ...ok, marker: 0 }) ?? '', /second mm reads back 0/);
+  assert.match(judge({ ...ok, after: 0 }) ?? '', /first mm still reads 0 at the unmapped address/);
 });
