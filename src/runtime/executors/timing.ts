@@ -354,6 +354,7 @@ class TimingExecutor {
       if (this.clock_ns[heap[0]!]! >= this.stop_ns) this.stop();
       const t = heap[0]!;
       last_ns = this.earliest_ns(t, last_ns);
+      if (this.waits_for_line(t, last_ns)) continue;
       this.current = t;
       this.parked = false;
       const result = this.perform(t);
@@ -375,6 +376,23 @@ class TimingExecutor {
         };
       }
     }
+  }
+
+  /*
+   * Task t's pending access finds its line busy with another CPU's
+   * transfer or RMW: the line is reserved for it and t waits, its clock
+   * moved to when the line is free for it; the access is performed then,
+   * when t is again the earliest (cache_model.ts's invariant).
+   */
+  private waits_for_line(t: number, now_ns: number): boolean {
+    const k = this.ctx[t]!;
+    const kind = line_access(k.op, this.woken[t] === 1);
+    if (kind < 0) return false;
+    const free_ns = this.cache.request_ns(t, k.addr, now_ns, kind);
+    if (free_ns === now_ns) return false;
+    this.clock_ns[t] = free_ns;
+    this.sift_down(0);
+    return true;
   }
 
   /* The clock of t, the earliest runnable task, checked against the last one chosen: the invariant. */
@@ -706,6 +724,31 @@ class TimingExecutor {
           `unknown op ${op} yielded by ${task_name(this.scenario, this.cfg, t)}`,
         );
     }
+  }
+}
+
+/* The line access perform() charges for `op`, or -1 for none (a woken FUTEX_WAIT reads nothing). */
+function line_access(op: number, woken: boolean): number {
+  switch (op) {
+    case Op.LOAD:
+    case Op.READ_ONCE:
+    case Op.LOAD_ACQUIRE:
+    case Op.COND_LOAD_NE:
+      return ACCESS_READ;
+    case Op.FUTEX_WAIT:
+      return woken ? -1 : ACCESS_READ;
+    case Op.STORE:
+    case Op.WRITE_ONCE:
+    case Op.STORE_RELEASE:
+      return ACCESS_WRITE;
+    case Op.CMPXCHG:
+    case Op.XCHG:
+    case Op.FETCH_ADD:
+    case Op.FETCH_OR:
+    case Op.FETCH_AND:
+      return ACCESS_RMW;
+    default:
+      return -1;
   }
 }
 
