@@ -23,7 +23,7 @@ export const MAPLE_NODE = defineStruct('maple_node', {
   start: [MT_SLOTS, 'immutable once published: first page of each range'],
   end: [MT_SLOTS, 'immutable once published: first page past each range'],
   slot: [MT_SLOTS, 'immutable once published: the VMA of each range'],
-  rcu: [RCU_HEAD.$, 'rcu_state.cb_lock while a free is queued'],
+  rcu: [RCU_HEAD.$, "the queueing CPU's rcu_data_cb.nocb_lock while a free is queued"],
 });
 
 const mt_free_rcu = rcu_callback('mt_free_rcu', function* (k, head) {

@@ -90,7 +90,7 @@ export const VM_AREA_STRUCT = defineStruct('vm_area_struct', {
   ]),
   vm_lock: RW_SEMAPHORE.$,
   detached: 'the VMA write lock (the 2023 per-VMA lock)',
-  vm_rcu: [RCU_HEAD.$, 'rcu_state.cb_lock while a free is queued'],
+  vm_rcu: [RCU_HEAD.$, "the queueing CPU's rcu_data_cb.nocb_lock while a free is queued"],
 });
 
 /*

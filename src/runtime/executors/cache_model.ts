@@ -23,6 +23,19 @@
  * `busy_until_ns` is when the line's last serialised operation ends; a new
  * one starts no earlier. A hit needs no serialisation: the line cannot be
  * in flight to another cache while this one holds it.
+ *
+ * Invariant: an access to a line busy with another CPU's transfer or RMW
+ * is performed, its value read and written, when the line is free for
+ * it, never when it was issued. The executor calls request_ns() before
+ * performing an access: a hit or an access to a free line is performed
+ * at once; one to a busy line reserves the line from when it frees, for
+ * the access's cost, behind the requests made before it (so a line serves
+ * its requests in the order they were made), and the executor moves the
+ * CPU's clock to the reservation's start and performs the access then;
+ * access() ends it at the reservation's end. Until then the line's
+ * holders keep it: their hits go on, and the values they see and make
+ * are the ones the waiting access then finds. So a cmpxchg compares the
+ * value in memory when its line is free for it.
  */
 import { L1_CACHE_WORDS } from '../layout.js';
 import type { CostProfile } from './timing_costs.js';
@@ -57,6 +70,8 @@ export class CacheModel implements CacheStats {
   /** Per SHARED line: the index of its sharer set. */
   private readonly set_of: Int32Array;
   private readonly busy_until_ns: Float64Array;
+  /** Per line: the CPU whose request reserved it last (its request pending or done). */
+  private readonly reserved_by: Int16Array;
   /** 32-bit words of one sharer set. */
   private readonly set_words: number;
   /** Sharer sets, `set_words` each; grown by doubling when every one is in use. */
@@ -68,6 +83,10 @@ export class CacheModel implements CacheStats {
   private nr_free = 0;
   /** Sets ever taken since the last reset (the next new one's index). */
   private nr_sets = 0;
+  /** Per CPU: the line its request reserved and has not performed yet, or -1. */
+  private readonly pending_line: Int32Array;
+  /** Per CPU: when its pending request's access ends (the line's reservation). */
+  private readonly pending_end_ns: Float64Array;
 
   hits = 0;
   transfers = 0;
@@ -84,17 +103,21 @@ export class CacheModel implements CacheStats {
     this.holder = new Int16Array(lines).fill(UNCACHED);
     this.set_of = new Int32Array(lines);
     this.busy_until_ns = new Float64Array(lines);
+    this.reserved_by = new Int16Array(lines);
     this.set_words = Math.ceil(nr_cpus / 32);
     const initial = 1024;
     this.sets = new Uint32Array(initial * this.set_words);
     this.set_count = new Uint16Array(initial);
     this.free_sets = new Int32Array(initial);
+    this.pending_line = new Int32Array(nr_cpus).fill(-1);
+    this.pending_end_ns = new Float64Array(nr_cpus);
   }
 
   /** Cold caches and idle lines, counters at zero. */
   reset(): void {
     this.holder.fill(UNCACHED);
     this.busy_until_ns.fill(0);
+    this.pending_line.fill(-1);
     // Sets are handed out zeroed: clear the ones in use when the reset came.
     this.sets.fill(0);
     this.set_count.fill(0);
@@ -107,21 +130,55 @@ export class CacheModel implements CacheStats {
   }
 
   /**
+   * CPU `c` reaches an access of `kind` to word `addr` at `t_ns`: when may
+   * it be performed? `t_ns` for a hit, a free line, or the line this CPU
+   * reserved before, now free for it. A line busy with another CPU's
+   * transfer or RMW is reserved for `c` from when it frees (the wait
+   * counted as a stall), for what the access costs, behind the requests
+   * made before; that time is returned: the caller performs the access
+   * then, and access() ends it at the reservation's end.
+   */
+  request_ns(c: number, addr: number, t_ns: number, kind: number): number {
+    const line = addr >>> LINE_SHIFT;
+    const write = kind !== ACCESS_READ;
+    if (this.pending_line[c] === line || this.holds(c, line, write)) return t_ns;
+    const busy_ns = this.busy_until_ns[line]!;
+    if (busy_ns <= t_ns) return t_ns;
+    this.rmw_stall_ns += busy_ns - t_ns;
+    // A line reserved for another CPU's request comes from that CPU's cache.
+    const by = this.reserved_by[line]!;
+    const reserved = by !== c && this.pending_line[by] === line;
+    const move_ns = reserved ? this.costs.line_transfer_ns : this.price(c, line, write);
+    const end_ns = busy_ns + move_ns + (kind === ACCESS_RMW ? this.costs.rmw_ns : 0);
+    this.busy_until_ns[line] = end_ns;
+    this.reserved_by[line] = c;
+    this.pending_line[c] = line;
+    this.pending_end_ns[c] = end_ns;
+    return busy_ns;
+  }
+
+  /**
    * CPU `c` reads, writes or atomically updates word `addr` at `t_ns`.
-   * Returns when the line is done with: `t_ns` for a hit, later for a miss
-   * or an RMW (after waiting for the line if it is busy). The caller adds
-   * the CPU's own step cost.
+   * Returns when the line is done with: `t_ns` for a hit, the end of its
+   * reservation for an access request_ns() reserved, later for a miss or
+   * an RMW made without one (after waiting for the line if it is busy).
+   * The caller adds the CPU's own step cost.
    */
   access(c: number, addr: number, t_ns: number, kind: number): number {
     const line = addr >>> LINE_SHIFT;
-    let cost_ns = this.claim(c, line, kind !== ACCESS_READ, this.costs.memory_ns);
-    if (kind === ACCESS_RMW) cost_ns += this.costs.rmw_ns;
-    if (cost_ns === 0) return t_ns;
+    const moved_ns = this.claim(c, line, kind !== ACCESS_READ, this.costs.memory_ns);
+    if (this.pending_line[c] === line) {
+      this.pending_line[c] = -1;
+      return this.pending_end_ns[c]!;
+    }
+    const rmw_ns = kind === ACCESS_RMW ? this.costs.rmw_ns : 0;
+    if (moved_ns + rmw_ns === 0) return t_ns;
     const busy_ns = this.busy_until_ns[line]!;
-    const start_ns = Math.max(busy_ns, t_ns);
+    // A hit waits for nothing: the line is here, whatever is reserved after it.
+    const start_ns = moved_ns === 0 ? t_ns : Math.max(busy_ns, t_ns);
     this.rmw_stall_ns += start_ns - t_ns;
-    const end_ns = start_ns + cost_ns;
-    this.busy_until_ns[line] = end_ns;
+    const end_ns = start_ns + moved_ns + rmw_ns;
+    this.busy_until_ns[line] = Math.max(busy_ns, end_ns);
     return end_ns;
   }
 
@@ -146,11 +203,11 @@ export class CacheModel implements CacheStats {
    * cost (0 for a hit), `memory_ns` for a line no cache holds.
    */
   private claim(c: number, line: number, write: boolean, memory_ns: number): number {
-    const h = this.holder[line]!;
-    if (h === c) {
+    if (this.holds(c, line, write)) {
       this.hits++;
       return 0;
     }
+    const h = this.holder[line]!;
     if (h === UNCACHED) {
       // E state: the only copy, so a later write by c is a hit.
       this.holder[line] = c;
@@ -167,10 +224,6 @@ export class CacheModel implements CacheStats {
     const set = this.set_of[line]!;
     const member = this.is_sharer(set, c);
     if (!write) {
-      if (member) {
-        this.hits++;
-        return 0;
-      }
       this.transfers++;
       this.add_sharer(set, c);
       return line_transfer_ns;
@@ -182,6 +235,24 @@ export class CacheModel implements CacheStats {
     this.put_set(set);
     this.holder[line] = c;
     return line_transfer_ns + invalidate_ns * (others - 1);
+  }
+
+  /* What claim() will charge `c` for the line, changing nothing: `c` does not hold it. */
+  private price(c: number, line: number, write: boolean): number {
+    const h = this.holder[line]!;
+    if (h === UNCACHED) return this.costs.memory_ns;
+    const { line_transfer_ns, invalidate_ns } = this.costs;
+    if (h >= 0 || !write) return line_transfer_ns;
+    const set = this.set_of[line]!;
+    const others = this.set_count[set]! - (this.is_sharer(set, c) ? 1 : 0);
+    return line_transfer_ns + invalidate_ns * (others - 1);
+  }
+
+  /* Whether `c`'s cache holds the line with the rights the access needs: a hit. */
+  private holds(c: number, line: number, write: boolean): boolean {
+    const h = this.holder[line]!;
+    if (h === c) return true;
+    return h === SHARED && !write && this.is_sharer(this.set_of[line]!, c);
   }
 
   /* Holder `h` is downgraded: the line becomes SHARED by h and c. */

@@ -47,7 +47,7 @@ import { __GFP_ZERO, KMEM_CACHE } from '../heap.js';
 import type { Clock } from '../op_meter.js';
 import { KernelBug, type KernelContext, KStack, Op, type OpMeter } from '../ops.js';
 import { type RunConfig, type Scenario, task_stack } from '../scenario.js';
-import { CacheModel } from './cache_model.js';
+import { ACCESS_READ, ACCESS_RMW, ACCESS_WRITE, CacheModel } from './cache_model.js';
 import { NO_TASK, OpCore, TASK_DONE, TASK_RUNNABLE } from './op_core.js';
 import { type CostProfile, crowded, unmodelled_costs_ns } from './timing_costs.js';
 
@@ -262,6 +262,7 @@ class TimingExecutor extends OpCore {
       if (this.clock_ns[heap[0]!]! >= this.stop_ns) this.stop();
       const t = heap[0]!;
       last_ns = this.earliest_ns(t, last_ns);
+      if (this.waits_for_line(t, last_ns)) continue;
       this.current = t;
       const result = this.perform(t, ctx[t]!);
       steps[t]!++;
@@ -282,6 +283,23 @@ class TimingExecutor extends OpCore {
         };
       }
     }
+  }
+
+  /*
+   * Task t's pending access finds its line busy with another CPU's
+   * transfer or RMW: the line is reserved for it and t waits, its clock
+   * moved to when the line is free for it; the access is performed then,
+   * when t is again the earliest (cache_model.ts's invariant).
+   */
+  private waits_for_line(t: number, now_ns: number): boolean {
+    const k = this.ctx[t]!;
+    const kind = line_access(k.op, this.woken[t] === 1);
+    if (kind < 0) return false;
+    const free_ns = this.cache.request_ns(t, k.addr, now_ns, kind);
+    if (free_ns === now_ns) return false;
+    this.clock_ns[t] = free_ns;
+    this.sift_down(0);
+    return true;
   }
 
   /* The clock of t, the earliest runnable task, checked against the last one chosen: the invariant. */
@@ -482,5 +500,30 @@ class TimingExecutor extends OpCore {
     if (futex) this.wakeups++;
     if (this.clock_ns[t]! < at_ns) this.clock_ns[t] = at_ns;
     this.pending[this.nr_pending++] = t;
+  }
+}
+
+/* The line access perform() charges for `op`, or -1 for none (a woken FUTEX_WAIT reads nothing). */
+function line_access(op: number, woken: boolean): number {
+  switch (op) {
+    case Op.LOAD:
+    case Op.READ_ONCE:
+    case Op.LOAD_ACQUIRE:
+    case Op.COND_LOAD_NE:
+      return ACCESS_READ;
+    case Op.FUTEX_WAIT:
+      return woken ? -1 : ACCESS_READ;
+    case Op.STORE:
+    case Op.WRITE_ONCE:
+    case Op.STORE_RELEASE:
+      return ACCESS_WRITE;
+    case Op.CMPXCHG:
+    case Op.XCHG:
+    case Op.FETCH_ADD:
+    case Op.FETCH_OR:
+    case Op.FETCH_AND:
+      return ACCESS_RMW;
+    default:
+      return -1;
   }
 }
