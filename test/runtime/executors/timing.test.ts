@@ -230,8 +230,9 @@ test('a contended lock selftest costs transfers and stalls that one CPU does not
   // On one CPU only the RCU kthread shares lines with it.
   assert.equal(one.cache.rmw_stall_ns, 0);
   assert.ok(two.cache.rmw_stall_ns > 0);
+  // Several times one CPU's: those are the RCU kthread's (its own callback list and gp words).
   assert.ok(
-    two.cache.transfers > 5 * one.cache.transfers,
+    two.cache.transfers > 3 * one.cache.transfers,
     `${two.cache.transfers} vs ${one.cache.transfers}`,
   );
 });
