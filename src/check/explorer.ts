@@ -14,7 +14,7 @@ import {
   type StepRecord,
   type Strategy,
 } from '../runtime/executors/explore.js';
-import { LOCK_WRITE, OP_NAMES, Op } from '../runtime/ops.js';
+import { type KernelBug, LOCK_WRITE, OP_NAMES, Op } from '../runtime/ops.js';
 import { type RunConfig, type Scenario, task_name } from '../runtime/scenario.js';
 import { BoundedDfs } from './dfs.js';
 import { Kcsan } from './kcsan.js';
@@ -34,14 +34,51 @@ export interface BugReport {
   readonly hash: string;
   /** The last steps of every CPU, one column each. */
   readonly table: string;
+  /**
+   * What makes two bugs one, for --keep-going: the class, the kernel
+   * function of the faulty access and the field it touched (addresses,
+   * generations and indices left out); a failure with no access of its
+   * own (a deadlock, an outcome) names its message, numbers left out.
+   */
+  readonly signature: string;
 }
 
+/**
+ * Every class a checker or the model reports: what --bug-class accepts
+ * (test/check/search.test.ts holds it to the KernelBug classes in src/).
+ */
+export const BUG_CLASSES = [
+  'use-after-free',
+  'double-free',
+  'invalid-free',
+  'out-of-bounds',
+  'null-ptr-deref',
+  'data-race',
+  'exclusion',
+  'lockdep',
+  'deadlock',
+  'lost-wakeup',
+  'livelock',
+  'refcount',
+  'rcu',
+  'sleep-in-atomic',
+  'mm-invariant',
+  'leak',
+  'outcome',
+  'BUG',
+] as const;
+
 export interface CheckResult {
+  /** The first bug reported (with keep_going, the first of `bugs`). */
   readonly bug: BugReport | null;
+  /** Every distinct bug reported, by signature, in the order found. */
+  readonly bugs: readonly BugReport[];
   readonly schedules: number;
   readonly steps: number;
   /** Exploring until the bug's schedule ended (its report's replay not counted). */
   readonly elapsed_ms: number;
+  /** Whether a bug ended the search (never with keep_going), not the strategy or a budget. */
+  readonly bug_ended: boolean;
 }
 
 export interface CheckBudget {
@@ -49,6 +86,13 @@ export interface CheckBudget {
   readonly time_ms?: number;
   /** Report only a bug of this class; go on past others. */
   readonly bug_class?: string;
+  /** Go on past each bug reported, reporting each distinct one once. */
+  readonly keep_going?: boolean;
+}
+
+/* A failure's message with its numbers (steps, addresses, generations) left out. */
+function shape(message: string): string {
+  return message.replace(/0x[0-9a-f]+|\d+/g, '#');
 }
 
 export class Explorer {
@@ -68,24 +112,46 @@ export class Explorer {
     });
   }
 
-  /** Explore until a bug, the strategy's end, or the time budget. */
+  /**
+   * Explore until a bug, the strategy's end, or the time budget; with
+   * `keep_going`, on past each bug until the strategy's end or the budget.
+   * A failing schedule whose message has the shape of one seen before
+   * (numbers left out) is not replayed again, so a race met in every
+   * other schedule costs one traced replay, not thousands.
+   */
   check(strategy: Strategy, budget: CheckBudget = {}): CheckResult {
     const t0 = performance.now();
     const deadline = budget.time_ms === undefined ? Infinity : t0 + budget.time_ms;
+    const shapes = new Set<string>();
+    const signatures = new Set<string>();
+    const bugs: BugReport[] = [];
     let schedules = 0;
     let steps = 0;
+    let found_ms = 0;
     for (let i = 0; strategy.begin(i); i++) {
       const out = this.exec.run(strategy);
       schedules++;
       steps += out.steps;
-      if (out.bug && (budget.bug_class === undefined || out.bug.bug_class === budget.bug_class)) {
-        // Time to find, not to report: the traced replay is a report's cost.
-        const elapsed_ms = performance.now() - t0;
-        return { bug: this.report(out), schedules, steps, elapsed_ms };
+      const b = out.bug;
+      if (b && (budget.bug_class === undefined || b.bug_class === budget.bug_class)) {
+        const key = `${b.bug_class}: ${shape(b.message)}`;
+        if (!shapes.has(key)) {
+          shapes.add(key);
+          // Time to find, not to report: the traced replay is a report's cost.
+          found_ms ||= performance.now() - t0;
+          const report = this.report(out);
+          if (!signatures.has(report.signature)) {
+            signatures.add(report.signature);
+            bugs.push(report);
+          }
+          if (!budget.keep_going) break;
+        }
       }
       if ((i & 15) === 15 && performance.now() > deadline) break;
     }
-    return { bug: null, schedules, steps, elapsed_ms: performance.now() - t0 };
+    const bug_ended = !budget.keep_going && bugs.length > 0;
+    const elapsed_ms = bug_ended ? found_ms : performance.now() - t0;
+    return { bug: bugs[0] ?? null, bugs, schedules, steps, elapsed_ms, bug_ended };
   }
 
   /**
@@ -134,6 +200,8 @@ export class Explorer {
   report(out: Outcome): BugReport {
     const { outcome, trace } = this.trace(out.choices, out.hash);
     const bug = outcome.bug!;
+    const last = trace[trace.length - 1];
+    const access = last !== undefined && last.task === outcome.bug_task ? last : undefined;
     return {
       class: bug.bug_class,
       message: bug.message,
@@ -143,6 +211,7 @@ export class Explorer {
       steps: out.steps,
       hash: hex32(out.hash),
       table: this.table(trace, outcome.bug_task),
+      signature: signature(bug, access && this.exec.describe(access.addr), access?.where[0]),
     };
   }
 
@@ -211,6 +280,29 @@ export class Explorer {
     }
     return `${fn}: ${what}`;
   }
+}
+
+/* `struct@0xADDR.field[3] (gen 2)` as `struct.field[]`: the field, whichever object and index. */
+function field_name(described: string): string {
+  return described
+    .replace(/@0x[0-9a-f]+/, '')
+    .replace(/ \(gen \d+\)/, '')
+    .replace(/\[\d+\]/g, '[]');
+}
+
+/*
+ * A bug's signature (BugReport.signature) from its traced report: the
+ * field its message names (the word a race or a KASAN report is about,
+ * not the start of a memset that covers it), else the faulty access's;
+ * a race's two functions in either order, else the faulty access's.
+ */
+function signature(bug: KernelBug, described?: string, fn?: string): string {
+  const named = /\b[a-z_][\w]*(\[\d+\])?@0x[0-9a-f]+\.[\w.[\]]+( \(gen \d+\))?/.exec(bug.message);
+  const field = named ? named[0] : described;
+  if (field === undefined) return `${bug.bug_class}: ${shape(bug.message)}`;
+  const race = /data-race in (\S+) \/ (\S+):/.exec(bug.message);
+  const where = race ? [race[1], race[2]].sort().join(' / ') : (fn ?? '?');
+  return `${bug.bug_class} in ${where} on ${field_name(field)}`;
 }
 
 function truncate(s: string, n: number): string {

@@ -19,10 +19,11 @@ const RUN_KEYS = ['scenario', 'policy', 'variant', 'cpus', 'params', 'strategy',
 const DFS_RUN_KEYS = ['bound'] as const;
 
 /** A bug as `mmlab check --json` writes it. */
-export type BugJson = { readonly preemptions: number; readonly replay: string } & Record<
-  string,
-  unknown
->;
+export type BugJson = {
+  readonly preemptions: number;
+  readonly replay: string;
+  readonly signature: string;
+} & Record<string, unknown>;
 type Part = Record<string, unknown> & PartResult<BugJson>;
 
 /** A document, and where it came from (its file), as error messages name it. */
@@ -54,16 +55,32 @@ function kind(doc: unknown): string {
 
 const count = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
+/* Whether `b` is a bug as --json writes it: at least its preemptions and replay. */
+function is_bug(b: unknown): boolean {
+  if (typeof b !== 'object' || b === null) return false;
+  const r = b as Record<string, unknown>;
+  return count(r.preemptions) && typeof r.replay === 'string';
+}
+
+/*
+ * A bug read back, with its signature: a part written before signatures
+ * existed has none, and its class and message stand in.
+ */
+function as_bug(b: unknown): BugJson {
+  const r = b as Record<string, unknown> & { preemptions: number; replay: string };
+  const signature =
+    typeof r.signature === 'string' ? r.signature : `${String(r.class)}: ${String(r.message)}`;
+  return { ...r, signature };
+}
+
 /* Why `doc` is not a part's result, or null. */
 function not_a_part(doc: Record<string, unknown>): string | null {
   if (typeof doc.shard !== 'string' || !parse_shard(doc.shard)) return "no shard 'I/N'";
   if (!count(doc.schedules) || !count(doc.steps)) return 'no count of schedules and steps';
-  const bug = doc.bug;
-  if (bug !== null && bug !== undefined) {
-    const b = bug as Record<string, unknown>;
-    if (typeof bug !== 'object' || !count(b.preemptions) || typeof b.replay !== 'string')
-      return 'a bug without preemptions or replay';
-  }
+  if (doc.bug !== null && doc.bug !== undefined && !is_bug(doc.bug))
+    return 'a bug without preemptions or replay';
+  if (doc.bugs !== undefined && !(Array.isArray(doc.bugs) && doc.bugs.every(is_bug)))
+    return 'bugs that are not a list of bugs with preemptions and replay';
   const proved = doc.proved_bound;
   if (proved !== undefined && (!Number.isSafeInteger(proved) || (proved as number) < -1))
     return `a proved_bound of ${JSON.stringify(proved)}`;
@@ -83,7 +100,9 @@ function as_part({ source, doc }: PartDocument): Part {
   return {
     ...d,
     shard: parse_shard(d.shard as string)!,
-    bug: (d.bug ?? null) as BugJson | null,
+    bug: d.bug ? as_bug(d.bug) : null,
+    // A part without --keep-going's list found its one bug, or none.
+    bugs: Array.isArray(d.bugs) ? d.bugs.map(as_bug) : d.bug ? [as_bug(d.bug)] : [],
     schedules: d.schedules as number,
     steps: d.steps as number,
     elapsed_ms: Number(d.elapsed_ms ?? 0),

@@ -19,7 +19,7 @@ import type { RunConfig } from '../runtime/scenario.js';
 import { sibling_url, worker_source } from '../runtime/worker_source.js';
 import { find_scenario } from '../scenarios/index.js';
 import { BoundedDfs, type Shard } from './dfs.js';
-import { type BugReport, type CheckResult, Explorer } from './explorer.js';
+import { type BugReport, type CheckBudget, type CheckResult, Explorer } from './explorer.js';
 import { make_config } from './kernel.js';
 import { type SearchOptions, type SearchStrategy, search_strategy } from './strategy.js';
 
@@ -29,15 +29,27 @@ export interface ShardJob {
   readonly strategy: SearchStrategy;
   readonly options: SearchOptions & { readonly shard: Shard };
   readonly time_ms?: number;
+  /** Report only bugs of this class. */
+  readonly bug_class?: string;
+  /** Go on past each bug (every distinct one reported). */
+  readonly keep_going?: boolean;
 }
 
 /** The budget that ended a DFS search before its bound: `--schedules` or `--time`. */
 export type Exhausted = 'schedules' | 'time';
 
+/** What makes a bug a bug to merge: its preemptions, and its signature (BugReport's). */
+export interface Mergeable {
+  readonly preemptions: number;
+  readonly signature: string;
+}
+
 /** What one part found; `B` is the bug as reported (a BugReport, or its JSON). */
-export interface PartResult<B extends { readonly preemptions: number }> {
+export interface PartResult<B extends Mergeable> {
   readonly shard: Shard;
   readonly bug: B | null;
+  /** Every distinct bug it found (with --keep-going more than one). */
+  readonly bugs: readonly B[];
   readonly schedules: number;
   readonly steps: number;
   readonly elapsed_ms: number;
@@ -52,10 +64,11 @@ export type ShardResult = PartResult<BugReport>;
 /** What a search on `shard` by `strategy` came to. */
 export function part_result(shard: Shard, strategy: Strategy, r: CheckResult): ShardResult {
   const dfs = strategy instanceof BoundedDfs ? strategy : null;
-  const short = dfs !== null && r.bug === null && dfs.proved < dfs.max_bound;
+  const short = dfs !== null && !r.bug_ended && dfs.proved < dfs.max_bound;
   return {
     shard,
     bug: r.bug,
+    bugs: r.bugs,
     schedules: r.schedules,
     steps: r.steps,
     elapsed_ms: r.elapsed_ms,
@@ -69,8 +82,21 @@ export function run_shard(job: ShardJob): ShardResult {
   const s = find_scenario(job.scenario);
   const explorer = new Explorer(s, make_config(s, job.cfg));
   const strategy = search_strategy(job.strategy, job.options);
-  const r = explorer.check(strategy, job.time_ms === undefined ? {} : { time_ms: job.time_ms });
+  const r = explorer.check(strategy, search_budget(job));
   return part_result(job.options.shard, strategy, r);
+}
+
+/** The explorer's budget and filters that a job names. */
+export function search_budget(job: {
+  readonly time_ms?: number;
+  readonly bug_class?: string;
+  readonly keep_going?: boolean;
+}): CheckBudget {
+  return {
+    ...(job.time_ms === undefined ? {} : { time_ms: job.time_ms }),
+    ...(job.bug_class === undefined ? {} : { bug_class: job.bug_class }),
+    ...(job.keep_going ? { keep_going: true } : {}),
+  };
 }
 
 /*
@@ -133,6 +159,8 @@ export interface Merged<B> {
   /** Whether they are every part of one run. */
   readonly complete: boolean;
   readonly bug: B | null;
+  /** Every distinct bug of every part, by signature: the fewest preemptions (lowest part) first. */
+  readonly bugs: readonly B[];
   readonly schedules: number;
   readonly steps: number;
   /** The longest part: the wall time when they ran side by side. */
@@ -165,36 +193,48 @@ export function parse_shard(text: string): Shard | null {
  * preemptions (the lowest part on a tie, so a merge does not depend on
  * the order the parts came in). A bound is proved only by a complete set.
  */
-export function merge_results<B extends { readonly preemptions: number }>(
-  parts: readonly PartResult<B>[],
-): Merged<B> {
+export function merge_results<B extends Mergeable>(parts: readonly PartResult<B>[]): Merged<B> {
   const count = parts[0]?.shard.count ?? 1;
   const have = new Set(parts.map((p) => p.shard.index));
   const complete =
     parts.every((p) => p.shard.count === count) && have.size === count && parts.length === count;
-  const bugs = parts
-    .filter((p) => p.bug !== null)
-    .sort((a, b) => a.bug!.preemptions - b.bug!.preemptions || a.shard.index - b.shard.index);
+  const bugs = distinct_bugs(parts);
   // A bug ends the search, whatever budget another part ran out of.
   const short = bugs.length > 0 ? [] : parts.filter((p) => p.exhausted !== null);
   return {
     shards: parts.map((p) => shard_name(p.shard)),
     complete,
-    bug: bugs[0]?.bug ?? null,
+    bug: bugs[0] ?? null,
+    bugs,
     schedules: parts.reduce((n, p) => n + p.schedules, 0),
     steps: parts.reduce((n, p) => n + p.steps, 0),
     elapsed_ms: Math.max(0, ...parts.map((p) => p.elapsed_ms)),
     proved_bound: complete ? lowest_proved(parts) : null,
-    exhausted:
-      short.length === 0 ? null : short.some((p) => p.exhausted === 'time') ? 'time' : 'schedules',
+    exhausted: budget_exhausted(short),
     exhausted_parts: short.map((p) => shard_name(p.shard)),
   };
 }
 
+/** The budget that stopped some of `parts` before its bound: `time` if any ran out of it. */
+export function budget_exhausted(parts: readonly PartResult<Mergeable>[]): Exhausted | null {
+  const short = parts.filter((p) => p.exhausted !== null);
+  if (short.length === 0) return null;
+  return short.some((p) => p.exhausted === 'time') ? 'time' : 'schedules';
+}
+
+/* The parts' bugs, one per signature: the one with the fewest preemptions, the lowest part's on a tie. */
+function distinct_bugs<B extends Mergeable>(parts: readonly PartResult<B>[]): B[] {
+  const found = parts
+    .flatMap((p) => p.bugs.map((bug) => ({ bug, index: p.shard.index })))
+    .sort((a, b) => a.bug.preemptions - b.bug.preemptions || a.index - b.index);
+  const seen = new Set<string>();
+  return found
+    .filter(({ bug }) => !seen.has(bug.signature) && seen.add(bug.signature))
+    .map(({ bug }) => bug);
+}
+
 /** The bound every part proved: null unless each is a DFS part. */
-export function lowest_proved(
-  parts: readonly PartResult<{ readonly preemptions: number }>[],
-): number | null {
+export function lowest_proved(parts: readonly PartResult<Mergeable>[]): number | null {
   const proved = parts.map((p) => p.proved_bound);
   return proved.every((b) => b !== null) ? Math.min(...(proved as number[])) : null;
 }

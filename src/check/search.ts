@@ -9,12 +9,14 @@ import { type RunConfig, type Scenario, task_name } from '../runtime/scenario.js
 import { type Shard, WHOLE } from './dfs.js';
 import { type BugReport, Explorer } from './explorer.js';
 import {
+  budget_exhausted,
   type Exhausted,
   lowest_proved,
   merge_results,
   part_result,
   run_parallel,
   type ShardResult,
+  search_budget,
 } from './parallel.js';
 import {
   Directed,
@@ -44,11 +46,17 @@ export interface DirectedCheck {
 export type CheckOptions = (SearchCheck | DirectedCheck) & {
   /** Stop each part after this many milliseconds even if schedules remain. */
   readonly time_ms?: number;
+  /** Report only bugs of this class (one of BUG_CLASSES), searching past the others. */
+  readonly bug_class?: string;
+  /** Go on past each bug: report every distinct one (by signature) the search meets. */
+  readonly keep_going?: boolean;
 };
 
 export interface CheckOutcome {
   /** The bug to report: the one found, or its retelling with fewer preemptions. */
   readonly bug: BugReport | null;
+  /** Every distinct bug found, `bug` first (more than one only with keep_going). */
+  readonly bugs: readonly BugReport[];
   /** The preemptions of the bug as found, when `bug` retells it; null otherwise. */
   readonly found_preemptions: number | null;
   /** Over all parts. */
@@ -81,18 +89,17 @@ async function search_parts(
   o: CheckOptions,
   strategy: Strategy,
 ): Promise<ShardResult[]> {
-  const budget = o.time_ms === undefined ? {} : { time_ms: o.time_ms };
   const shard = o.strategy === 'directed' ? WHOLE : o.shard;
   if (o.strategy === 'directed' || o.jobs === 1)
-    return [part_result(shard, strategy, explorer.check(strategy, budget))];
-  const { seed, schedules, depth, bound } = o;
+    return [part_result(shard, strategy, explorer.check(strategy, search_budget(o)))];
+  const { seed, schedules, depth, bound, time_ms, bug_class, keep_going } = o;
   return run_parallel(
     {
       scenario: explorer.scenario.name,
       cfg: explorer.cfg,
       strategy: o.strategy,
       options: { seed, schedules, depth, bound, shard },
-      ...budget,
+      ...search_budget({ time_ms, bug_class, keep_going }),
     },
     o.jobs,
   );
@@ -117,13 +124,15 @@ export async function check_scenario(
   const tasks = explorer.exec.nr_tasks;
   return {
     bug,
+    bugs: bug ? [bug, ...r.bugs.filter((b) => b !== r.bug && b.signature !== bug.signature)] : [],
     found_preemptions: r.bug && bug !== r.bug ? r.bug.preemptions : null,
     schedules: r.schedules,
     steps: r.steps,
     elapsed_ms: r.elapsed_ms,
     // The jobs' parts together are this shard: its bound is what every part proved.
     proved_bound: lowest_proved(parts),
-    exhausted: r.exhausted,
+    // Past its bugs, a search kept going is cut short only by a budget.
+    exhausted: o.keep_going ? budget_exhausted(parts) : r.exhausted,
     // With jobs > 1 `strategy` ran nowhere: PCT's k is then the one it starts from.
     pct: strategy instanceof Pct ? { probability: strategy.bound(tasks), tasks } : null,
     explorer,

@@ -12,6 +12,7 @@ import {
   type StressComparison,
 } from '../check/catalogue_stress.js';
 import { type Shard, WHOLE } from '../check/dfs.js';
+import { BUG_CLASSES } from '../check/explorer.js';
 import { type Exhausted, parse_shard, shard_name } from '../check/parallel.js';
 import { decode_replay } from '../check/replay.js';
 import {
@@ -58,6 +59,18 @@ export interface CheckOpts {
   cpus?: number;
   param?: Record<string, number>;
   json?: boolean;
+  keepGoing?: boolean;
+  bugClass?: string;
+}
+
+export const BUG_CLASS_HELP = `report only bugs of this class, searching past the others (${BUG_CLASSES.join(', ')})`;
+
+export function bug_class_arg(v: string): string {
+  if (!(BUG_CLASSES as readonly string[]).includes(v))
+    throw new InvalidArgumentError(
+      `--bug-class: unknown class '${v}' (known: ${BUG_CLASSES.join(', ')})`,
+    );
+  return v;
 }
 
 /*
@@ -65,7 +78,11 @@ export interface CheckOpts {
  * checked against the run's `tasks`, before any work.
  */
 function check_options(opts: CheckOpts, tasks: readonly string[]): CheckOptions {
-  const time_ms = opts.time === undefined ? {} : { time_ms: opts.time * 1000 };
+  const time_ms = {
+    ...(opts.time === undefined ? {} : { time_ms: opts.time * 1000 }),
+    ...(opts.bugClass === undefined ? {} : { bug_class: opts.bugClass }),
+    ...(opts.keepGoing ? { keep_going: true } : {}),
+  };
   if (opts.strategy === 'directed') {
     if (!opts.phases) throw new UsageError('--strategy directed needs --phases TASK:OP:NAME,...');
     if (opts.shard || (opts.jobs ?? 1) > 1)
@@ -154,6 +171,7 @@ function outcome_json(s: Scenario, cfg: RunConfig, opts: CheckOpts, r: CheckOutc
     shard: shard_name(opts.shard ?? WHOLE),
     jobs: opts.jobs ?? 1,
     bug: bug_json(r.bug),
+    bugs: r.bugs.map((b) => ({ ...bug_json(b), signature: b.signature })),
     ...(r.found_preemptions !== null ? { found_preemptions: r.found_preemptions } : {}),
     schedules: r.schedules,
     steps: r.steps,
@@ -184,20 +202,14 @@ function print_outcome(label: string, opts: CheckOpts, r: CheckOutcome): void {
         `found in ${label} by ${opts.strategy} (seed ${opts.seed}) after ${r.schedules} schedules, ${r.elapsed_ms.toFixed(0)} ms${retold}; ${bug.preemptions} preemptions, ${bug.steps} steps, trace hash ${bug.hash} (replayed and matched)`,
       ),
     );
+    if (opts.keepGoing) print_distinct(opts, r);
   } else {
     const rate =
       r.elapsed_ms > 0 ? ` (${(r.steps / r.elapsed_ms / 1000).toFixed(1)}M steps/s)` : '';
     console.log(
       `${green('clean')}: ${label}, ${r.schedules} schedules, ${r.steps} steps in ${r.elapsed_ms.toFixed(0)} ms${rate} [${opts.strategy}, seed ${opts.seed}]`,
     );
-    if (r.proved_bound !== null) {
-      const budget =
-        r.exhausted === 'time'
-          ? `the --time budget of ${opts.time} s`
-          : `the budget of ${opts.schedules} schedule${opts.schedules === 1 ? '' : 's'}`;
-      const line = proved_line(r.proved_bound, opts.bound, r.exhausted, budget);
-      if (line) console.log(line);
-    }
+    print_proved(opts, r);
   }
   if (pct !== null)
     console.log(
@@ -205,6 +217,33 @@ function print_outcome(label: string, opts: CheckOpts, r: CheckOutcome): void {
         `${opts.strategy === 'focus' ? 'focus' : 'PCT'} depth ${opts.depth}: each schedule finds a bug of depth ${opts.depth} with probability >= ${pct.probability.toExponential(2)} (1/(n k^(d-1)), n = ${pct.tasks} tasks, k = the longest schedule's ${opts.strategy === 'focus' ? 'choices just after a synchronisation access' : 'choices'})`,
       ),
     );
+}
+
+/* --keep-going: every distinct bug, one line each and its replay, and how far the search went. */
+function print_distinct(opts: CheckOpts, r: CheckOutcome): void {
+  const { bugs } = r;
+  console.log('');
+  console.log(
+    bold(
+      `${bugs.length} distinct bug${bugs.length === 1 ? '' : 's'} in ${r.schedules} schedules, ${r.steps} steps in ${r.elapsed_ms.toFixed(0)} ms:`,
+    ),
+  );
+  for (const b of bugs) {
+    console.log(`  ${b.signature} (${b.preemptions} preemptions): ${b.message}`);
+    console.log(`    replay: mmlab replay ${b.replay}`);
+  }
+  print_proved(opts, r);
+}
+
+/* What a DFS that ran to its bound or budget proved, and which budget ended it. */
+function print_proved(opts: CheckOpts, r: CheckOutcome): void {
+  if (r.proved_bound === null) return;
+  const budget =
+    r.exhausted === 'time'
+      ? `the --time budget of ${opts.time} s`
+      : `the budget of ${opts.schedules} schedule${opts.schedules === 1 ? '' : 's'}`;
+  const line = proved_line(r.proved_bound, opts.bound, r.exhausted, budget);
+  if (line) console.log(line);
 }
 
 /**

@@ -11,7 +11,14 @@ import { SCENARIOS } from '../scenarios/index.js';
 import { EXECUTORS } from '../scenarios/workload.js';
 import { WORKLOADS } from '../scenarios/workloads/index.js';
 import { type BenchOpts, cmd_bench, cpus_list, MAX_BENCH_CPUS, policy_list } from './bench.js';
-import { type CatalogueOpts, type CheckOpts, cmd_check, shard_arg } from './check.js';
+import {
+  BUG_CLASS_HELP,
+  bug_class_arg,
+  type CatalogueOpts,
+  type CheckOpts,
+  cmd_check,
+  shard_arg,
+} from './check.js';
 import { param_option, policy_option, seconds_arg, variant_option } from './common.js';
 import { demo } from './demo.js';
 import { cmd_diff } from './diff.js';
@@ -85,6 +92,11 @@ function build_program(exit: (code: number) => void): Command {
       `explore on N worker threads (this machine has ${availableParallelism()} CPUs): the search splits into N fixed parts (DFS subtrees, or every N-th schedule), each with an equal share of --schedules, each run to its first bug, its share or its bound without stopping the others; the bug kept has the fewest preemptions (the lowest part's on a tie), so the result and the schedule count are the same from run to run for a seed and N (with --time each part also stops at the deadline by its own clock, and the count may vary)`,
       int_arg('--jobs', 1, 256),
     )
+    .option(
+      '--keep-going',
+      'go on past each bug: report every distinct bug the search meets (by class, kernel function and field), each with its replay string',
+    )
+    .option('--bug-class <class>', BUG_CLASS_HELP, bug_class_arg)
     .option('--catalogue', 'every seed variant against its scenario')
     .option('--seeds <n>', 'catalogue: seeds per variant', int_arg('--seeds', 1, 1000))
     .option(

@@ -52,6 +52,14 @@ export function cmd_merge(paths: readonly string[], opts: { json?: boolean }): n
     if (m.bug) {
       console.log(bug_line(String(m.bug.class), String(m.bug.message)));
       console.log(`${what}; replay: ${bold(`mmlab replay ${m.bug.replay}`)}`);
+      // Parts run with --keep-going: every distinct bug of all of them, once.
+      if (m.bugs.length > 1) {
+        console.log(bold(`${m.bugs.length} distinct bugs:`));
+        for (const b of m.bugs) {
+          console.log(`  ${b.signature} (${b.preemptions} preemptions): ${String(b.message)}`);
+          console.log(`    replay: mmlab replay ${b.replay}`);
+        }
+      }
     } else {
       console.log(`${green('clean')}: ${what}`);
       const budget = `the ${m.exhausted === 'time' ? '--time budget' : 'budget'} of ${parts_named(m.exhausted_parts)}`;

@@ -85,19 +85,41 @@ test('merged parts: a bug ends the search, whatever budget another part ran out 
     ...base,
     shard: shard(1),
     bug: null,
+    bugs: [],
     proved_bound: 0,
     exhausted: 'schedules' as const,
   };
-  const found = {
-    ...base,
-    shard: shard(0),
-    bug: { preemptions: 2 },
-    proved_bound: 1,
-    exhausted: null,
-  };
+  const bug = { preemptions: 2, signature: 'data-race in f on s.x' };
+  const found = { ...base, shard: shard(0), bug, bugs: [bug], proved_bound: 1, exhausted: null };
   assert.equal(merge_results([found, spent]).exhausted, null);
-  const clean = merge_results([{ ...found, bug: null }, spent]);
+  const clean = merge_results([{ ...found, bug: null, bugs: [] }, spent]);
   assert.equal(clean.exhausted, 'schedules');
   assert.deepEqual(clean.exhausted_parts, ['1/2']);
   assert.equal(clean.proved_bound, 0);
+});
+
+test('merged parts with --keep-going: each distinct bug once, with the fewest preemptions (the lowest part on a tie)', () => {
+  const shard = (index: number) => ({ index, count: 3 });
+  const base = { schedules: 10, steps: 100, elapsed_ms: 1, proved_bound: 2, exhausted: null };
+  const bug = (signature: string, preemptions: number, part: number) => ({
+    signature,
+    preemptions,
+    part,
+  });
+  const a = [bug('race on x', 2, 0), bug('uaf of y', 1, 0)];
+  const b = [bug('uaf of y', 1, 1), bug('race on z', 0, 1)];
+  const c = [bug('race on x', 1, 2)];
+  const parts = [a, b, c].map((bugs, i) => ({ ...base, shard: shard(i), bug: bugs[0]!, bugs }));
+  const m = merge_results(parts);
+  assert.deepEqual(
+    m.bugs.map((x) => [x.signature, x.preemptions, x.part]),
+    [
+      ['race on z', 0, 1],
+      ['uaf of y', 1, 0],
+      ['race on x', 1, 2],
+    ],
+  );
+  assert.equal(m.bug, m.bugs[0]);
+  // The order the parts come in does not matter.
+  assert.deepEqual(merge_results([...parts].reverse()).bugs, m.bugs);
 });

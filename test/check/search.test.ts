@@ -4,8 +4,11 @@
  */
 
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { WHOLE } from '../../src/check/dfs.js';
+import { BUG_CLASSES } from '../../src/check/explorer.js';
 import { make_config } from '../../src/check/kernel.js';
 import { type CheckOptions, check_scenario, run_tasks } from '../../src/check/search.js';
 import { PhaseNotReached, parse_phases } from '../../src/check/strategy.js';
@@ -70,5 +73,56 @@ test('a directed schedule whose phases are never reached is no clean run', async
   await assert.rejects(
     check_scenario(fault_vs_munmap, fixed, { strategy: 'directed', phases }),
     (e) => e instanceof PhaseNotReached && /phase 1 '1:store:no_such_field'/.test(e.message),
+  );
+});
+
+const spinlock = make_config(lock_selftest, { variant: 'broken-spinlock' });
+const dfs1 = { ...search, strategy: 'dfs' as const, bound: 1 };
+
+test('--keep-going reports every distinct bug the search meets, each once, the first first', async () => {
+  const first = await check_scenario(lock_selftest, spinlock, dfs1);
+  const all = await check_scenario(lock_selftest, spinlock, { ...dfs1, keep_going: true });
+  assert.equal(first.bugs.length, 1);
+  assert.ok(all.bugs.length >= 3, all.bugs.map((b) => b.signature).join('\n'));
+  const signatures = all.bugs.map((b) => b.signature);
+  assert.equal(new Set(signatures).size, signatures.length);
+  assert.equal(all.bug, all.bugs[0]);
+  assert.equal(all.bug?.signature, first.bug?.signature);
+  // A race is one bug whichever of its accesses comes second: its functions are sorted.
+  for (const s of signatures) assert.match(s, /^data-race in (\S+) \/ (\S+) on [\w.[\]]+$/);
+  // It runs to its bound, past every bug: what it proved, it says.
+  assert.equal(all.proved_bound, 1);
+  assert.ok(all.schedules > first.schedules);
+});
+
+test('--bug-class searches past bugs of other classes', async () => {
+  const r = await check_scenario(fault_vs_munmap, broken, {
+    ...search,
+    strategy: 'dfs',
+    bound: 2,
+    bug_class: 'data-race',
+    schedules: 300,
+  });
+  // Seed 000's use-after-free, found at once without the filter, is passed by.
+  assert.equal(r.bug, null);
+  assert.equal(r.schedules, 300);
+});
+
+test('BUG_CLASSES names every class the model and its checkers report', () => {
+  const classes = new Set<string>();
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path);
+      else if (path.endsWith('.ts'))
+        for (const m of readFileSync(path, 'utf8').matchAll(/KernelBug\(\s*'([^']+)'/g))
+          classes.add(m[1]!);
+    }
+  };
+  walk('src');
+  assert.ok(classes.size >= 10);
+  assert.deepEqual(
+    [...classes].filter((c) => !(BUG_CLASSES as readonly string[]).includes(c)),
+    [],
   );
 });

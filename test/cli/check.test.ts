@@ -68,3 +68,38 @@ test('a DFS that reaches its bound says nothing of a budget', () => {
   assert.equal(j.budget_exhausted, false);
   assert.equal('exhausted' in j, false);
 });
+
+const SPINLOCK = ['lock-selftest', '--variant', 'broken-spinlock', '--strategy', 'dfs'];
+
+test('--keep-going lists every distinct bug with its replay, the same with --jobs 2', () => {
+  const one = check_json(1, ...SPINLOCK, '--bound', '1', '--keep-going');
+  const two = check_json(1, ...SPINLOCK, '--bound', '1', '--keep-going', '--jobs', '2');
+  const signatures = (j: { bugs: { signature: string }[] }) => j.bugs.map((b) => b.signature);
+  assert.ok(one.bugs.length >= 3);
+  assert.deepEqual(signatures(one).sort(), signatures(two).sort());
+  const { signature, ...first } = one.bugs[0];
+  assert.match(signature, /^data-race in /);
+  assert.deepEqual(first, one.bug);
+  for (const b of one.bugs) {
+    assert.match(b.replay, /^m1:lock-selftest:/);
+    // Each replays to the bug it names.
+    const r = mmlab('replay', b.replay, '--json');
+    assert.equal(r.code, 1, r.err);
+    assert.equal(JSON.parse(r.out).bug.message, b.message);
+  }
+  const text = mmlab('check', ...SPINLOCK, '--bound', '1', '--keep-going');
+  assert.match(text.out, new RegExp(`\\n${one.bugs.length} distinct bugs in \\d+ schedules`));
+});
+
+test('--bug-class: the classes are in --help; an unknown one is one line and exit 2', () => {
+  const help = mmlab('check', '--help');
+  assert.match(
+    help.out.replace(/\s+/g, ' '),
+    /use-after-free, double-free, .* data-race, .* outcome, BUG\)/,
+  );
+  const r = mmlab('check', 'lock-selftest', '--bug-class', 'use-after-fee');
+  assert.equal(r.code, 2);
+  assert.equal(r.out, '');
+  assert.equal(r.err.split('\n').length, 2, r.err);
+  assert.match(r.err, /--bug-class: unknown class 'use-after-fee' \(known: use-after-free, /);
+});

@@ -93,3 +93,36 @@ test('merged DFS parts whose budget ended before the bound say so', () => {
   assert.equal(j.budget_exhausted, true);
   assert.equal(j.exhausted, 'schedules');
 });
+
+test('parts searched with --keep-going merge into their distinct bugs, each once', () => {
+  const args = [
+    '--variant',
+    'broken-spinlock',
+    '--strategy',
+    'dfs',
+    '--bound',
+    '1',
+    '--keep-going',
+  ];
+  const whole = mmlab('check', 'lock-selftest', ...args, '--json');
+  const files = ['0/2', '1/2'].map((s) => {
+    const r = mmlab('check', 'lock-selftest', ...args, '--shard', s, '--json');
+    assert.equal(r.code, 1, r.err);
+    const path = join(dir, `keep${s.replace('/', 'of')}.json`);
+    writeFileSync(path, r.out);
+    return path;
+  });
+  const r = mmlab('merge', ...files, '--json');
+  assert.equal(r.code, 1, r.err);
+  const m = JSON.parse(r.out);
+  const signatures = m.bugs.map((b: { signature: string }) => b.signature);
+  assert.equal(new Set(signatures).size, signatures.length);
+  assert.deepEqual(
+    [...signatures].sort(),
+    JSON.parse(whole.out)
+      .bugs.map((b: { signature: string }) => b.signature)
+      .sort(),
+  );
+  const text = mmlab('merge', ...files);
+  assert.match(text.out, new RegExp(`\\n${signatures.length} distinct bugs:\\n`));
+});

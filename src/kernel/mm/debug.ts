@@ -26,6 +26,11 @@ function fail(what: string): never {
   throw new KernelBug('mm-invariant', `validate_mm: ${what}`);
 }
 
+/*
+ * Each failure is named as mm/vma.c's validate_mm() names it: the VMA
+ * iterator's range against the VMA's (VM_WARN_ON_ONCE_MM), the count of
+ * VMAs against map_count (VM_BUG_ON_MM); the rest are the model's own.
+ */
 export function* validate_mm(k: KernelContext, mm: number): KGen {
   const entries = yield* call(mt_entries(k, mm));
   let prev_end = 0;
@@ -33,18 +38,21 @@ export function* validate_mm(k: KernelContext, mm: number): KGen {
     if (e.start >= e.end) fail(`empty range ${e.start}-${e.end}`);
     if (e.start < prev_end) fail(`ranges overlap at ${e.start}`);
     prev_end = e.end;
-    if (
-      (yield k.load(e.vma + V.vm_start)) !== e.start ||
-      (yield k.load(e.vma + V.vm_end)) !== e.end
-    ) {
+    const start = yield k.load(e.vma + V.vm_start);
+    const end = yield k.load(e.vma + V.vm_end);
+    if (end !== e.end)
       fail(
-        `VMA at ${e.start}-${e.end} says ${yield k.load(e.vma + V.vm_start)}-${yield k.load(e.vma + V.vm_end)}`,
+        `VM_WARN_ON_ONCE_MM(vma->vm_end != vmi_end): VMA at ${e.start}-${e.end} says ${start}-${end}`,
       );
-    }
+    if (start !== e.start)
+      fail(
+        `VM_WARN_ON_ONCE_MM(vma->vm_start != vmi_start): VMA at ${e.start}-${e.end} says ${start}-${end}`,
+      );
     if ((yield k.load(e.vma + V.vm_mm)) !== mm) fail(`VMA at ${e.start} belongs to another mm`);
   }
   const map_count = yield k.load(mm + MM_STRUCT.map_count);
-  if (map_count !== entries.length) fail(`map_count ${map_count}, index holds ${entries.length}`);
+  if (map_count !== entries.length)
+    fail(`VM_BUG_ON_MM: map_count ${map_count} vma iterator ${entries.length}`);
 
   const mapped = new Map<number, number>();
   const pgd = yield k.load(mm + MM_STRUCT.pgd);

@@ -68,8 +68,9 @@ export const MT_SLOTS = 340;
  * line of its own (vm_refcnt ____cacheline_aligned_in_smp since 6.15,
  * `struct vma_lock vm_lock ____cacheline_aligned_in_smp` in 6.13, a
  * separate object before), so that the lock's writes by every faulting
- * CPU do not take the first line from the others. Fields from vm_refcnt
- * on are neither zeroed by vm_area_alloc() nor copied by vm_area_dup().
+ * CPU do not take the first line from the others. vm_area_alloc() clears
+ * everything up to vm_lock (vm_refcnt included, as vma_init() does);
+ * vm_area_dup() copies nothing from vm_refcnt on.
  */
 export const VM_AREA_STRUCT = defineStruct('vm_area_struct', {
   vm_start: 'mmap write lock and the VMA write lock: first page',

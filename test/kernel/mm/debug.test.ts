@@ -1,0 +1,71 @@
+/*
+ * validate_mm() trips on what mm/vma.c's validate_mm() asserts, under the
+ * names it asserts them with: a VMA whose range is not the index's, a
+ * map_count that is not the number of VMAs.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { validate_mm } from '../../../src/kernel/mm/debug.js';
+import {
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  MM_STRUCT,
+  PROT_READ,
+  VM_AREA_STRUCT,
+} from '../../../src/kernel/mm/mm_types.js';
+import { do_mmap, mm_alloc } from '../../../src/kernel/mm/mmap.js';
+import { vma_lookup } from '../../../src/kernel/mm/vma.js';
+import { call, KernelBug, type KernelContext, type KGen } from '../../../src/runtime/ops.js';
+import { run_kernel } from '../../helpers.js';
+
+const BASE = 1 << 29;
+
+/* An mm with one VMA of 4 pages at BASE + 16, broken by `corrupt`, then validated. */
+function validated(corrupt: (k: KernelContext, mm: number, vma: number) => KGen): unknown {
+  try {
+    run_kernel(function* (k) {
+      const mm = yield* call(mm_alloc(k, BASE + (1 << 18), 1 << 30, BASE));
+      const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+      yield* call(
+        do_mmap(k, mm, { addr: BASE + 16, len: 4, prot: PROT_READ, flags, file: 0, pgoff: 0 }),
+      );
+      yield* call(corrupt(k, mm, yield* call(vma_lookup(k, mm, BASE + 16))));
+      yield* call(validate_mm(k, mm));
+    });
+  } catch (e) {
+    return e;
+  }
+  return null;
+}
+
+const tripped = (name: string) => (e: unknown) =>
+  e instanceof KernelBug && e.bug_class === 'mm-invariant' && e.message.includes(name);
+
+test('a sound mm passes', () => {
+  assert.equal(
+    validated(function* () {}),
+    null,
+  );
+});
+
+test("a VMA's end that is not the index's trips VM_WARN_ON_ONCE_MM(vma->vm_end != vmi_end)", () => {
+  const e = validated(function* (k, _mm, vma) {
+    yield k.store(vma + VM_AREA_STRUCT.vm_end, BASE + 19);
+  });
+  assert.ok(tripped('VM_WARN_ON_ONCE_MM(vma->vm_end != vmi_end)')(e), String(e));
+});
+
+test("a VMA's start that is not the index's trips VM_WARN_ON_ONCE_MM(vma->vm_start != vmi_start)", () => {
+  const e = validated(function* (k, _mm, vma) {
+    yield k.store(vma + VM_AREA_STRUCT.vm_start, BASE + 17);
+  });
+  assert.ok(tripped('VM_WARN_ON_ONCE_MM(vma->vm_start != vmi_start)')(e), String(e));
+});
+
+test('a map_count that is not the number of VMAs trips VM_BUG_ON_MM', () => {
+  const e = validated(function* (k, mm) {
+    yield k.store(mm + MM_STRUCT.map_count, 2);
+  });
+  assert.ok(tripped('VM_BUG_ON_MM: map_count 2 vma iterator 1')(e), String(e));
+});
