@@ -20,7 +20,7 @@ import { probe_host_speed } from './host_speed.js';
 import { median_stats, merge_samples, type OpStats } from './op_stats.js';
 import type { BenchResult } from './result.js';
 
-export interface BenchPoint {
+interface BenchPoint {
   readonly workload: Workload;
   readonly policy: string;
   readonly executor: ExecutorName;

@@ -59,25 +59,19 @@ import type { BenchResult } from './result.js';
 import { point_label, type SweepPoint, sweep, sweep_points } from './sweep.js';
 import { run_timing_points } from './timing_pool.js';
 
-export type MeasuredName =
-  | 'line_transfer_ns'
-  | 'wake_ns'
-  | 'rmw_ns'
-  | 'word_ns'
-  | 'memory_ns'
-  | 'op_ns';
+type MeasuredName = 'line_transfer_ns' | 'wake_ns' | 'rmw_ns' | 'word_ns' | 'memory_ns' | 'op_ns';
 
-export interface NativePoint extends SweepPoint {
+interface NativePoint extends SweepPoint {
   /** The median of the sweeps', each at the calibration's host speed. */
   readonly native_ns_per_op: number;
 }
 
-export interface FitPoint extends NativePoint {
+interface FitPoint extends NativePoint {
   /** The calibrated model's prediction. */
   readonly model_ns_per_op: number;
 }
 
-export interface Calibration {
+interface Calibration {
   readonly measured: Readonly<Record<MeasuredName, number>>;
   /** A step's cost by kernel function, over the mean step (step_weights()). */
   readonly step_weights: Readonly<Record<string, number>>;
@@ -258,7 +252,7 @@ const ns_per_op = (ops_per_s: number): number => 1e9 / ops_per_s;
 
 /** The constants fitted rather than measured: what mmlab's own code costs. */
 export const FITTED = ['step_ns', 'alloc_ns', 'annotation_ns', 'waker_ns', 'crowded_ns'] as const;
-export type FittedName = (typeof FITTED)[number];
+type FittedName = (typeof FITTED)[number];
 
 /* A raise of a fitted constant large enough to read its count off exactly. */
 const PROBE_NS = 1000;
@@ -490,7 +484,7 @@ async function sample_steps(progress: Progress): Promise<FrameSamples[]> {
 }
 
 /** One round of the fit: the profile it probed and how far the model was from native there. */
-export interface FitRound {
+interface FitRound {
   readonly fitted: Readonly<Record<FittedName, number>>;
   /** Σ (model / native - 1)² over the points; null where the model livelocked. */
   readonly error: number | null;

@@ -9,7 +9,7 @@
 import { Presets, SingleBar } from 'cli-progress';
 
 /** One step in progress. */
-export interface Bar {
+interface Bar {
   /** One unit of the step's total done; `label` says what runs next (or what just ran). */
   tick(label?: string): void;
   /** The step is over (whatever the ticks); its time in ms. Calling it again does nothing. */
@@ -17,9 +17,9 @@ export interface Bar {
 }
 
 /** Where progress goes: any writable stream; `isTTY` decides between bars and lines. */
-export type ProgressStream = NodeJS.WritableStream & { readonly isTTY?: boolean };
+type ProgressStream = NodeJS.WritableStream & { readonly isTTY?: boolean };
 
-export interface ProgressOptions {
+interface ProgressOptions {
   /** Default: process.stderr. */
   readonly stream?: ProgressStream;
 }

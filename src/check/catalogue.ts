@@ -30,7 +30,7 @@ import { median } from './stats.js';
 import type { SearchStrategy } from './strategy.js';
 
 /** Where a seed's or a historical bug is looked for. */
-export interface CatalogueCase {
+interface CatalogueCase {
   readonly variant: string;
   /** The seed document that found it by hand ('-' for a historical bug). */
   readonly seed_doc: string;
@@ -128,7 +128,7 @@ export const CATALOGUE: readonly CatalogueCase[] = [
 ];
 
 /** DFS's largest preemption bound here: every DFS entry needs at most three. */
-export const CATALOGUE_BOUND = 3;
+const CATALOGUE_BOUND = 3;
 /** PCT's depth where an entry names none. */
 const CATALOGUE_DEPTH = 3;
 

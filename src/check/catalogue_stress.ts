@@ -30,7 +30,7 @@ export interface StressComparison {
  * (everything at once, for as long as it runs), half on the catalogue's
  * own scenario run again and again.
  */
-export async function stress_comparison(
+async function stress_comparison(
   seconds_each: number,
   progress?: (what: string) => void,
 ): Promise<StressComparison[]> {

@@ -205,7 +205,7 @@ class ReadSet {
 }
 
 /** What a report needs of the explored machine (the ExploreExecutor is one). */
-export interface KcsanHost {
+interface KcsanHost {
   readonly m: KernelMemory;
   /** Name an address: `struct.field` of its object. */
   describe(addr: number): string;

@@ -19,7 +19,7 @@ const RUN_KEYS = ['scenario', 'policy', 'variant', 'cpus', 'params', 'strategy',
 const DFS_RUN_KEYS = ['bound'] as const;
 
 /** A bug as `mmlab check --json` writes it. */
-export type BugJson = {
+type BugJson = {
   readonly preemptions: number;
   readonly replay: string;
   readonly signature: string;

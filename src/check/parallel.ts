@@ -39,7 +39,7 @@ export interface ShardJob {
 export type Exhausted = 'schedules' | 'time';
 
 /** What makes a bug a bug to merge: its preemptions, and its signature (BugReport's). */
-export interface Mergeable {
+interface Mergeable {
   readonly preemptions: number;
   readonly signature: string;
 }

@@ -9,7 +9,7 @@
  * last field is the trace hash of the recorded run: a replay that does not
  * reproduce it did not replay the same execution.
  */
-export interface ReplayRecord {
+interface ReplayRecord {
   readonly scenario: string;
   readonly cpus: number;
   readonly policy: string;

@@ -28,17 +28,17 @@ import {
 } from './strategy.js';
 
 /** How many schedules a random walk's failure may be re-searched for fewer preemptions. */
-export const MINIMIZE_SCHEDULES = 5000;
+const MINIMIZE_SCHEDULES = 5000;
 
 /** A search: `jobs` parts of `shard` at once (1: on this thread). */
-export interface SearchCheck extends SearchOptions {
+interface SearchCheck extends SearchOptions {
   readonly strategy: SearchStrategy;
   readonly shard: Shard;
   readonly jobs: number;
 }
 
 /** One schedule written by hand: never split, never retold. */
-export interface DirectedCheck {
+interface DirectedCheck {
   readonly strategy: 'directed';
   readonly phases: readonly Phase[];
 }

@@ -359,7 +359,7 @@ export class Replay implements Strategy {
 }
 
 /** A replayed schedule does not fit the run: the string is stale or the model is not deterministic. */
-export class ReplayDiverged extends Error {
+class ReplayDiverged extends Error {
   override name = 'ReplayDiverged';
 }
 

@@ -276,7 +276,7 @@ export interface CatalogueOpts {
 const DEFAULT_SEEDS = 10;
 const DEFAULT_CATALOGUE_TIME_S = 10;
 
-export async function cmd_catalogue(opts: CheckOpts & CatalogueOpts): Promise<number> {
+async function cmd_catalogue(opts: CheckOpts & CatalogueOpts): Promise<number> {
   const progress = (what: string) => {
     if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${what}`);
   };

@@ -32,7 +32,7 @@ export function seconds_arg(name: string) {
   };
 }
 
-export function param_arg(v: string, prev: Record<string, number>): Record<string, number> {
+function param_arg(v: string, prev: Record<string, number>): Record<string, number> {
   const m = /^([a-z_][a-z0-9_]*)=(\d+)$/.exec(v);
   if (!m) throw new InvalidArgumentError(`--param needs KEY=INTEGER, not '${v}'`);
   return { ...prev, [m[1]!]: Number(m[2]) };

@@ -8,7 +8,7 @@ import { EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
  * f(), with an oracle that cannot run here (no cc, an unsafe cache
  * directory, a failed build or run) made bad usage: its one line, exit 2.
  */
-export function with_oracle<T>(f: () => T): T {
+function with_oracle<T>(f: () => T): T {
   try {
     return f();
   } catch (e) {

@@ -14,7 +14,7 @@ import { as_usage, EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
 export { ZERO_PAGE_MODES } from '../oracle/zero_page.js';
 
 /** The largest script mmlab reads: far more than any script runs in reasonable time. */
-export const MAX_SCRIPT_BYTES = 16 << 20;
+const MAX_SCRIPT_BYTES = 16 << 20;
 
 /*
  * The text of `path` (- is standard input), read a piece at a time and
@@ -45,7 +45,7 @@ function read_capped(path: string): string {
   return buf.toString('utf8', 0, len);
 }
 
-export function read_script_file(path: string): Script {
+function read_script_file(path: string): Script {
   const text = read_capped(path);
   try {
     return parse_script(text);

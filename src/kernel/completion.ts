@@ -32,7 +32,7 @@ export const COMPLETION = defineStruct('completion', {
 });
 
 /** struct swait_queue, on the waiting task's stack. */
-export const SWAIT_QUEUE = defineStruct('swait_queue', {
+const SWAIT_QUEUE = defineStruct('swait_queue', {
   task_list: [LIST_NODE.$, "the queue's wait_lock"],
   task: 'the waiting task itself, before queueing',
 });

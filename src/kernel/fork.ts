@@ -48,7 +48,7 @@ import { remove_vma, vm_area_dup } from './mm/vma.js';
 export const VARIANT_GUP_FAST_WITHOUT_WP_SEQ = 'seed004-gup-fast-without-wp-seq';
 
 /** is_cow_mapping(): private and may be written. */
-export function is_cow_mapping(flags: number): boolean {
+function is_cow_mapping(flags: number): boolean {
   return (flags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
 }
 

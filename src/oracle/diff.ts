@@ -13,7 +13,7 @@ import { random_script } from './gen.js';
 import { linux_boot_params, oracle_failed, run_on_linux } from './linux.js';
 import { minimize_script } from './minimize.js';
 
-export interface Mismatch {
+interface Mismatch {
   /** Index of the script in this run (seeded from the run's seed and the index). */
   readonly index: number;
   /** The minimized script. */
@@ -24,7 +24,7 @@ export interface Mismatch {
   readonly linux: string;
 }
 
-export interface DiffResult {
+interface DiffResult {
   readonly scripts: number;
   /** How the model was booted to run as this machine's kernel (linux_boot_params()). */
   readonly boot: BootParams;

@@ -29,7 +29,7 @@ import type { BootParams } from '../kernel/boot.js';
 /** How long one script may run (the oracle takes milliseconds). */
 const TIMEOUT_MS = 20_000;
 
-export interface OracleResult {
+interface OracleResult {
   readonly stdout: string;
   readonly stderr: string;
   /** The exit status; 128 + the signal number if it was killed. */

@@ -13,7 +13,7 @@ import { linux_boot_params } from './linux.js';
 export const ZERO_PAGE_MODES = ['on', 'off', 'auto'] as const;
 export type ZeroPageMode = (typeof ZERO_PAGE_MODES)[number];
 
-export interface ZeroPageBoot {
+interface ZeroPageBoot {
   readonly params: BootParams;
   /** Which the model does: what `auto` found, or what was asked. */
   readonly used: 'on' | 'off';

@@ -12,7 +12,7 @@ import * as vl from 'vega-lite';
 import type { BenchResult } from '../bench/result.js';
 
 /** The policies in the order every chart, table and legend lists them. */
-export const POLICY_ORDER: readonly string[] = ['mmap-lock', 'vma-rwsem', 'vma-refcnt', 'range'];
+const POLICY_ORDER: readonly string[] = ['mmap-lock', 'vma-rwsem', 'vma-refcnt', 'range'];
 
 /*
  * mmap-lock, the baseline the per-VMA designs are measured against, in
@@ -45,8 +45,8 @@ const COUNTER_COLOURS: readonly string[] = [
   '#e45756',
 ];
 
-export const CHART_WIDTH = 560;
-export const CHART_HEIGHT = 260;
+const CHART_WIDTH = 560;
+const CHART_HEIGHT = 260;
 
 /* About how wide a character of an axis label is, in px at CONFIG's size. */
 const LABEL_CHAR_PX = 6.5;
@@ -159,7 +159,7 @@ export interface BarRow {
   readonly value: number;
 }
 
-export interface GroupedBarsOptions {
+interface GroupedBarsOptions {
   readonly title: string;
   readonly group_title: string;
   /** The x axis's categories in order; absent: the order rows first name them. */

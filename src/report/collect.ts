@@ -17,7 +17,7 @@ import { WORKLOADS } from '../scenarios/workloads/index.js';
 import { PFT_PUBLISHED_CPUS, PFT_REFCNT, PFT_RWSEM } from './pft_published.js';
 import type { ReportData } from './section.js';
 
-export interface ReportOptions {
+interface ReportOptions {
   /** Seeds per catalogue variant, and each search's time limit. */
   readonly catalogue_seeds: number;
   readonly catalogue_time_ms: number;

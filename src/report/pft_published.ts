@@ -16,7 +16,7 @@ export const PFT_RWSEM = 'vma-rwsem';
 export const PFT_REFCNT = 'vma-refcnt';
 
 /** A row of the letter's table: aggregate faults/s where it gives them, refcnt's gain always. */
-export interface PublishedRow {
+interface PublishedRow {
   readonly threads: number;
   /** Aggregate faults a second: faults/sec where printed, else faults/cpu times threads; null where the letter gives only the gain. */
   readonly rwsem_per_s: number | null;
@@ -25,7 +25,7 @@ export interface PublishedRow {
   readonly gain: number;
 }
 
-export const PFT_PUBLISHED: readonly PublishedRow[] = [
+const PFT_PUBLISHED: readonly PublishedRow[] = [
   { threads: 1, rwsem_per_s: 507_926, refcnt_per_s: 506_519, gain: -0.0028 },
   { threads: 21, rwsem_per_s: 200_061 * 21, refcnt_per_s: 229_597 * 21, gain: 0.1476 },
   { threads: 48, rwsem_per_s: null, refcnt_per_s: null, gain: 0.129 },
@@ -36,10 +36,10 @@ export const PFT_PUBLISHED: readonly PublishedRow[] = [
 export const PFT_PUBLISHED_CPUS: readonly number[] = PFT_PUBLISHED.map((r) => r.threads);
 
 /** The model's scaling from 1 CPU may differ from the letter's by this factor of it. */
-export const SPEEDUP_TOLERANCE = 0.25;
+const SPEEDUP_TOLERANCE = 0.25;
 /** refcnt's gain may differ from the letter's by this many points at 1 CPU, and by the other above. */
-export const GAIN_TOLERANCE_AT_1 = 0.03;
-export const GAIN_TOLERANCE = 0.05;
+const GAIN_TOLERANCE_AT_1 = 0.03;
+const GAIN_TOLERANCE = 0.05;
 
 /** One target: what the letter says, what the model says, and whether they agree. */
 export interface Check {

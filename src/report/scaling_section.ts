@@ -184,7 +184,7 @@ function pft_headline(checks: readonly Check[]): string {
 }
 
 /** Whether the model meets the published pft's targets, each one named. */
-export function pft_sentence(checks: readonly Check[]): string {
+function pft_sentence(checks: readonly Check[]): string {
   const met = checks.filter((c) => c.met).length;
   const each = checks
     .map(

@@ -57,12 +57,12 @@ const OBJ_NEXT = -2;
 const OBJ_COOKIE = -1;
 
 /** rcu_seq_snap(): the gp_seq at which a grace period started after now has ended. */
-export function rcu_seq_snap(gp_seq: number): number {
+function rcu_seq_snap(gp_seq: number): number {
   return (gp_seq + 3) & ~1;
 }
 
 /** rcu_seq_done() (ULONG_CMP_GE on a wrapping counter). */
-export function rcu_seq_done(gp_seq: number, snap: number): boolean {
+function rcu_seq_done(gp_seq: number, snap: number): boolean {
   return ((gp_seq - snap) | 0) >= 0;
 }
 

@@ -12,14 +12,14 @@
 export const L1_CACHE_WORDS = 16;
 
 /** A field as declared, before alignment. */
-export type PlainFieldSpec =
+type PlainFieldSpec =
   | string
   | readonly [number, string]
   | StructInfo
   | readonly [StructInfo, string];
 
 /** A field declared ____cacheline_aligned_in_smp (see cacheline_aligned()). */
-export interface AlignedFieldSpec {
+interface AlignedFieldSpec {
   readonly cacheline_aligned: PlainFieldSpec;
 }
 
@@ -29,7 +29,7 @@ export interface AlignedFieldSpec {
  * [struct, protection] when one lock protects the whole embedded struct;
  * any of them cacheline_aligned().
  */
-export type FieldSpec = PlainFieldSpec | AlignedFieldSpec;
+type FieldSpec = PlainFieldSpec | AlignedFieldSpec;
 
 /**
  * ____cacheline_aligned_in_smp: the field starts a cache line, so the
@@ -53,7 +53,7 @@ export interface StructInfo {
   readonly fields: readonly FieldInfo[];
 }
 
-export interface FieldInfo {
+interface FieldInfo {
   readonly name: string;
   readonly offset: number;
   readonly words: number;

@@ -20,7 +20,7 @@ export const MEMHDR = defineStruct('kernel_memory', {
   exhausted: 'atomic: set by an allocation that found no memory left to give',
 });
 
-export interface BootSymbol {
+interface BootSymbol {
   readonly addr: number;
   readonly info: StructInfo;
   readonly name: string;

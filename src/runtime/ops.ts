@@ -94,7 +94,7 @@ export function fill_words(w: Int32Array, dst: number, v: number, n: number, inc
 export const ORDER_RELAXED = 0;
 export const ORDER_ACQUIRE = 1;
 export const ORDER_RELEASE = 2;
-export const ORDER_FULL = 3;
+const ORDER_FULL = 3;
 
 /** lockdep acquisition modes, as lock_acquire()'s `read` argument. */
 export const LOCK_WRITE = 0;
@@ -141,7 +141,7 @@ export function call<R>(callee: KGen<R>): KCall<R> {
 }
 
 /** What `yield* call(...)` iterates: the callee's result type R. */
-export interface KCall<R> {
+interface KCall<R> {
   [Symbol.iterator](): Iterator<number, R, number>;
 }
 

@@ -28,7 +28,7 @@ export interface Kthread {
 }
 
 /** One parameter of a scenario, for listings and for the native runs that size it otherwise. */
-export interface ParamDoc {
+interface ParamDoc {
   /** One line: what it sets. */
   readonly doc: string;
   /** Its default natively (mmlab stress), where the explorer's is too small to measure anything. */
@@ -176,7 +176,7 @@ function untimed(s: Scenario): string {
 }
 
 /** The parameters `s` takes, as an error names them: `known: a, b`, or that it has none. */
-export function known_params(s: Scenario): string {
+function known_params(s: Scenario): string {
   const keys = Object.keys(s.params);
   return keys.length > 0 ? `known: ${keys.join(', ')}` : `${s.name} has no parameters`;
 }

@@ -7,11 +7,11 @@ import type { Command, Line, Prot } from './ast.js';
 /** A window offset or length as scripts and results write it. */
 export const hex = (n: number) => `0x${n.toString(16)}`;
 
-export function format_prot(p: Prot): string {
+function format_prot(p: Prot): string {
   return `${p.read ? 'r' : '-'}${p.write ? 'w' : '-'}${p.exec ? 'x' : '-'}`;
 }
 
-export function format_command(c: Command): string {
+function format_command(c: Command): string {
   switch (c.op) {
     case 'file':
       return `file ${c.name} ${c.pages}`;
@@ -49,7 +49,7 @@ export function format_command(c: Command): string {
   }
 }
 
-export function format_line(l: Line): string {
+function format_line(l: Line): string {
   return l.pid === 0 ? format_command(l.cmd) : `p${l.pid} ${format_command(l.cmd)}`;
 }
 

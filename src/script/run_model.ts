@@ -76,7 +76,7 @@ const TOP_PAGE = WINDOW_BASE_PAGE + WINDOW_BYTES / PAGE_BYTES;
 const TASK_SIZE_PAGES = 1 << 30;
 
 /** One VMA as /proc/PID/maps shows it, window-relative. */
-export interface MapsLine {
+interface MapsLine {
   readonly start: number;
   readonly end: number;
   readonly perm: string;

@@ -105,7 +105,7 @@ function* expand_downwards(k: KernelContext, mm: number, vma: number, page: numb
  * held for read, growing a stack first if `page` is just below one
  * (under the write lock, then downgraded). 0 with no lock held if none.
  */
-export function* lock_mm_and_find_vma(k: KernelContext, mm: number, page: number): KGen<number> {
+function* lock_mm_and_find_vma(k: KernelContext, mm: number, page: number): KGen<number> {
   yield* call(mmap_read_lock(k, mm));
   const e = yield* call(mt_find(k, mm, page));
   if (e !== null && e.start <= page) return e.vma;

@@ -52,15 +52,15 @@ import {
 import { lock_class, lockdep_assert_held, lockdep_assert_held_write } from './lockdep.js';
 import { SPINLOCK, spin_assert_held, spin_lock, spin_lock_init, spin_unlock } from './spinlock.js';
 
-export const RWSEM_WRITER_LOCKED = 1 << 0;
+const RWSEM_WRITER_LOCKED = 1 << 0;
 export const RWSEM_FLAG_WAITERS = 1 << 1;
 export const RWSEM_FLAG_HANDOFF = 1 << 2;
-export const RWSEM_READER_SHIFT = 8;
+const RWSEM_READER_SHIFT = 8;
 export const RWSEM_READER_BIAS = 1 << RWSEM_READER_SHIFT;
 /** Top bit: the reader count overflowed into it (the count is 32 bits here). */
-export const RWSEM_FLAG_READFAIL = 1 << 31;
-export const RWSEM_READER_MASK = ~(RWSEM_READER_BIAS - 1) & ~RWSEM_FLAG_READFAIL;
-export const RWSEM_WRITER_MASK = RWSEM_WRITER_LOCKED;
+const RWSEM_FLAG_READFAIL = 1 << 31;
+const RWSEM_READER_MASK = ~(RWSEM_READER_BIAS - 1) & ~RWSEM_FLAG_READFAIL;
+const RWSEM_WRITER_MASK = RWSEM_WRITER_LOCKED;
 export const RWSEM_LOCK_MASK = RWSEM_WRITER_MASK | RWSEM_READER_MASK;
 export const RWSEM_READ_FAILED_MASK =
   RWSEM_WRITER_MASK | RWSEM_FLAG_WAITERS | RWSEM_FLAG_HANDOFF | RWSEM_FLAG_READFAIL;
@@ -78,7 +78,7 @@ export const RW_SEMAPHORE = defineStruct('rw_semaphore', {
 });
 
 /** On the waiting task's stack (task_struct.stack). */
-export const RWSEM_WAITER = defineStruct('rwsem_waiter', {
+const RWSEM_WAITER = defineStruct('rwsem_waiter', {
   list: [LIST_NODE.$, 'wait_lock'],
   task: "wait_lock to queue; a reader's is cleared with smp_store_release by its waker",
   type: 'constant while queued: RWSEM_WAITING_FOR_READ or _WRITE',

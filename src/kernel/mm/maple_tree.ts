@@ -49,14 +49,14 @@ function* mt_search(k: KernelContext, node: number, nr: number, page: number): K
 
 type Range = [start: number, end: number, vma: number];
 
-export interface MtEntry {
+interface MtEntry {
   readonly start: number;
   readonly end: number;
   readonly vma: number;
 }
 
 /** Entry i of a node. */
-export function* mt_entry(k: KernelContext, node: number, i: number): KGen<MtEntry> {
+function* mt_entry(k: KernelContext, node: number, i: number): KGen<MtEntry> {
   return {
     start: yield k.load(node + MAPLE_NODE.start + i),
     end: yield k.load(node + MAPLE_NODE.end + i),
@@ -64,7 +64,7 @@ export function* mt_entry(k: KernelContext, node: number, i: number): KGen<MtEnt
   };
 }
 
-export function* mt_nr(k: KernelContext, node: number): KGen<number> {
+function* mt_nr(k: KernelContext, node: number): KGen<number> {
   return node === 0 ? 0 : yield k.load(node + MAPLE_NODE.nr);
 }
 

@@ -72,7 +72,7 @@ export function access_error(vm_flags: number, write: boolean): boolean {
   return write ? !(vm_flags & VM_WRITE) : !(vm_flags & VM_ACCESS_FLAGS);
 }
 
-export function* vma_is_anonymous(k: KernelContext, vma: number): KGen<boolean> {
+function* vma_is_anonymous(k: KernelContext, vma: number): KGen<boolean> {
   return (yield k.load(vma + V.vm_file)) === 0;
 }
 

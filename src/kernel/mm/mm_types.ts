@@ -29,7 +29,7 @@ export const VM_DONTCOPY = 0x20000;
 export const VM_DONTEXPAND = 0x40000;
 export const VM_ACCOUNT = 0x100000;
 export const VM_NORESERVE = 0x200000;
-export const VM_MIXEDMAP = 0x10000000;
+const VM_MIXEDMAP = 0x10000000;
 export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
 /** VMAs that never merge and are never expanded (VM_SPECIAL). */
 export const VM_SPECIAL = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP;
@@ -211,7 +211,7 @@ export const VM_OPS_UNAUDITED = 3;
 /** A driver's vm_ops with ->close: such a VMA is never removed by a merge. */
 export const VM_OPS_CLOSE = 4;
 
-export interface VmOps {
+interface VmOps {
   readonly name: string;
   readonly map_pages: boolean;
   readonly close: boolean;

@@ -318,7 +318,7 @@ export function calc_vm_prot_bits(prot: number): number {
 }
 
 /* accountable_mapping(): private writable memory is charged (VM_ACCOUNT). */
-export function accountable_mapping(vm_flags: number): boolean {
+function accountable_mapping(vm_flags: number): boolean {
   return (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) === VM_WRITE;
 }
 
@@ -429,7 +429,7 @@ function* mmap_region(
  * MAP_POPULATE does: write faults for private writable VMAs (to break
  * COW now), read faults otherwise; errors end that VMA's pass silently.
  */
-export function* mm_populate(k: KernelContext, mm: number, start: number, end: number): KGen {
+function* mm_populate(k: KernelContext, mm: number, start: number, end: number): KGen {
   yield* call(mmap_read_lock(k, mm));
   for (
     let e = yield* call(mt_find(k, mm, start));
@@ -456,7 +456,7 @@ export function* mm_populate(k: KernelContext, mm: number, start: number, end: n
  * page-aligned, as a page and the offset in it. The heap's VMAs end at
  * PAGE_ALIGN(mm->brk).
  */
-export interface ProgramBreak {
+interface ProgramBreak {
   readonly page: number;
   readonly offset: number;
 }

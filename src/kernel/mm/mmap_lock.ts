@@ -172,7 +172,7 @@ export function* mmap_assert_write_locked(k: KernelContext, mm: number): KGen {
 /* ---- the per-VMA lock (mm/mmap_lock.c) ---- */
 
 /** vm_refcnt's writer flag, and the most readers it may count (2025 design). */
-export const VMA_LOCK_OFFSET = 0x40000000;
+const VMA_LOCK_OFFSET = 0x40000000;
 export const VMA_REF_LIMIT = VMA_LOCK_OFFSET - 1;
 
 /** Re-introduced mistake of seed 000: vma_end_read() without the RCU read section. */
@@ -220,7 +220,7 @@ function* vma_refcount_put(k: KernelContext, vma: number): KGen {
   }
 }
 
-export const VMA_READ_DETACHED = -1;
+const VMA_READ_DETACHED = -1;
 
 /**
  * vma_start_read(): try to read-lock a VMA found under RCU. Returns the VMA,

@@ -25,7 +25,7 @@ export const ENOMEM = 12;
 export const EINVAL = 22;
 
 /** The fields merge decisions look at, read once. */
-export interface VmaInfo {
+interface VmaInfo {
   readonly vma: number;
   readonly start: number;
   readonly end: number;
@@ -94,7 +94,7 @@ const vm_area_free_rcu_cb = rcu_callback('vm_area_free_rcu_cb', function* (k, he
  * readers may still be in up_read()); otherwise at once, into a
  * SLAB_TYPESAFE_BY_RCU cache that may hand it out again immediately.
  */
-export function* vm_area_free(k: KernelContext, vma: number): KGen {
+function* vm_area_free(k: KernelContext, vma: number): KGen {
   if (k.policy === POLICY_VMA_RWSEM) yield* call(call_rcu(k, vma + V.vm_rcu, vm_area_free_rcu_cb));
   else yield kmem_cache_free(k, k.sys.mm.vm_area_cachep, vma, 'vm_area_free');
 }
@@ -187,7 +187,7 @@ export function* split_vma(
 /* ---- merging ---- */
 
 /** What a merge proposes: a range with the attributes it would have. */
-export interface MergeProposal {
+interface MergeProposal {
   readonly start: number;
   readonly end: number;
   readonly flags: number;
@@ -353,7 +353,7 @@ function* commit_expand(
  * or removing middle. Returns the VMA that now holds the range, or 0 if no
  * merge happened (the caller then splits).
  */
-export function* vma_merge_existing_range(
+function* vma_merge_existing_range(
   k: KernelContext,
   mm: number,
   middle: VmaInfo,

@@ -68,7 +68,7 @@ export function rcu_init(
 
 /* ---- callbacks ---- */
 
-export type RcuCallback = (k: KernelContext, head: number) => KGen;
+type RcuCallback = (k: KernelContext, head: number) => KGen;
 const callbacks = new Map<number, { name: string; fn: RcuCallback }>();
 
 /** Give a callback an id that every worker thread computes alike. */
@@ -104,7 +104,7 @@ export function* call_rcu(k: KernelContext, head: number, func: number): KGen {
 }
 
 /** struct rcu_synchronize, on the task's stack: wakeme_after_rcu() completes it. */
-export const RCU_SYNCHRONIZE = defineStruct('rcu_synchronize', {
+const RCU_SYNCHRONIZE = defineStruct('rcu_synchronize', {
   head: [RCU_HEAD.$, 'rcu_data_cb.nocb_lock while queued'],
   completion: COMPLETION.$,
 });

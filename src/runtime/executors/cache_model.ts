@@ -53,7 +53,7 @@ export const ACCESS_RMW = 2;
 const UNCACHED = -1;
 const SHARED = -2;
 
-export interface CacheStats {
+interface CacheStats {
   /** Accesses that found the line in the CPU's own cache with the rights they need. */
   readonly hits: number;
   /** Lines fetched from (or invalidated in) another CPU's cache. */

@@ -124,7 +124,7 @@ export interface AccessChecker {
   join(into: number, from: number): void;
 }
 
-export interface ExploreOptions {
+interface ExploreOptions {
   /** Give up on a schedule after this many steps (a livelock). */
   readonly max_steps?: number;
   readonly lock_checker?: LockChecker;

@@ -4,7 +4,7 @@
  * they wait on, and the main thread tells them to stop. Line 0 holds the
  * abort word and the start barrier; task t owns line t + 1 (64 bytes, so no false sharing).
  */
-export const CTRL_STRIDE = 16;
+const CTRL_STRIDE = 16;
 /*
  * A task's line: its steps and its changes to kernel memory so far (each
  * published every 1024 steps), its state and what it waits on, and the

@@ -28,13 +28,13 @@ import { instantiate, type RunConfig, type Scenario, task_name } from '../scenar
 import { ACCESS_READ, ACCESS_RMW, ACCESS_WRITE } from './cache_model.js';
 
 export const TASK_RUNNABLE = 0;
-export const TASK_FUTEX = 1;
-export const TASK_SPIN = 2;
+const TASK_FUTEX = 1;
+const TASK_SPIN = 2;
 export const TASK_DONE = 3;
 
 export const NO_TASK = -1;
 /** A FUTEX_WAKE's count that wakes every waiter. */
-export const WAKE_ALL = 0x7fffffff;
+const WAKE_ALL = 0x7fffffff;
 
 /** The new value of an XCHG or FETCH_* of `old` with operand `a`. */
 export function rmw_result(op: number, old: number, a: number): number {
@@ -61,7 +61,7 @@ export function rcu_unlock_unbalanced(who: string): KernelBug {
 }
 
 /* The tasks parked on each word, FIFO: intrusive lists, so parking allocates nothing. */
-export class WaitQueues {
+class WaitQueues {
   private readonly head = new Map<number, number>();
   private readonly tail = new Map<number, number>();
   private readonly next: Int32Array;

@@ -51,7 +51,7 @@ export const COST_NAMES = [
   // a new user page's bookkeeping (page allocator, memcg charge, LRU insertion).
   'new_page_ns',
 ] as const;
-export type CostName = (typeof COST_NAMES)[number];
+type CostName = (typeof COST_NAMES)[number];
 
 /** One constant: its value and where the value comes from. */
 export interface Cost {

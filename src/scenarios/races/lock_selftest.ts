@@ -84,8 +84,8 @@ export const CASE_COMPLETION = 16;
 export const CASE_RCUWAIT = 32;
 export const CASE_RANGE = 64;
 /** The primitives of the foundation; the range lock (seed 002's) is asked for by cases=64 or 127. */
-export const DEFAULT_CASES = 63;
-export const ALL_CASES = 127;
+const DEFAULT_CASES = 63;
+const ALL_CASES = 127;
 
 /** Pages of the range lock case, and the ranges each CPU takes. */
 const RANGE_PAGES = 8;

@@ -58,7 +58,7 @@ export const LAYOUT_NEIGHBOURS = 1;
 const RW = PROT_READ | PROT_WRITE;
 
 /** A VMA by its pages [start, end) and its protection (or, recorded, its vm_flags). */
-export type Extent = readonly [start: number, end: number, prot: number];
+type Extent = readonly [start: number, end: number, prot: number];
 
 interface Layout {
   /** What the prologue maps, in order (a later one may change part of an earlier one). */

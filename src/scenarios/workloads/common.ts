@@ -135,7 +135,7 @@ export const ops_word = (w: Globals, cpu: number): number =>
   w.per_cpu + cpu * WORKLOAD_CPU.$.size + WORKLOAD_CPU.ops;
 
 /** Operations CPU `cpu` completed, read after the run (the check, the tests). */
-export function ops_done(m: KernelMemory, w: Globals, cpu: number): number {
+function ops_done(m: KernelMemory, w: Globals, cpu: number): number {
   return m.words[ops_word(w, cpu)]!;
 }
 
@@ -261,7 +261,7 @@ export function* teardown(k: KernelContext, w: Globals): KGen {
 /* ---- after the run ---- */
 
 /** The per-VMA lock counters (vmstat events) of the measuring CPUs. */
-export function report_events(
+function report_events(
   m: KernelMemory,
   sys: KernelSymbols,
   cfg: RunConfig,
@@ -296,7 +296,7 @@ export function report_interference(
   };
 }
 
-export interface Expected {
+interface Expected {
   readonly name: string;
   /** What one operation is, as the workload names it. */
   readonly op: string;
@@ -330,7 +330,7 @@ export function workload_end(expected: (cfg: RunConfig) => Expected) {
  * operations (at most that many when the run was stopped early), the
  * epilogue found nothing wrong, and no object outlived the mm.
  */
-export function check_workload(
+function check_workload(
   m: KernelMemory,
   sys: KernelSymbols,
   w: Globals,

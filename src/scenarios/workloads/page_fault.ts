@@ -62,7 +62,7 @@ import {
 } from './common.js';
 
 /** Which of will-it-scale's three: what each CPU maps. */
-export type PageFaultKind = 1 | 2 | 3;
+type PageFaultKind = 1 | 2 | 3;
 
 interface Mapping {
   readonly what: string;
