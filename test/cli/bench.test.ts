@@ -71,7 +71,7 @@ test('bench fault-vs-mprotect counts faults per mprotect: one under mmap-lock, w
   const json = mmlab(...args, '--policy', 'mmap-lock,vma-refcnt', '--json');
   assert.equal(json.code, 0, json.err);
   const { results } = JSON.parse(json.out) as {
-    results: { policy: string; cpus: number; counters: Record<string, number> }[];
+    results: { policy: string; cpus: number; p50_ns: number; counters: Record<string, number> }[];
   };
   const per_mprotect = (policy: string, cpus: number) => {
     const c = results.find((x) => x.policy === policy && x.cpus === cpus)!.counters;
@@ -81,7 +81,12 @@ test('bench fault-vs-mprotect counts faults per mprotect: one under mmap-lock, w
   assert.equal(results.find((x) => x.cpus === 1)!.counters.interferer_ops, 0);
   const mmap = per_mprotect('mmap-lock', 2);
   assert.ok(mmap >= 0.9 && mmap <= 1.5, `mmap-lock: ${mmap} faults an mprotect`);
-  assert.ok(per_mprotect('vma-refcnt', 2) >= 3 * mmap, JSON.stringify(results));
+  assert.ok(per_mprotect('vma-refcnt', 2) > 1.2 * mmap, JSON.stringify(results));
+  // Why: a fault under mmap-lock waits out the mprotect beside it, one under a per-VMA lock does not.
+  const p50_ns = (policy: string, cpus: number) =>
+    results.find((x) => x.policy === policy && x.cpus === cpus)!.p50_ns;
+  assert.ok(p50_ns('mmap-lock', 2) > 3 * p50_ns('mmap-lock', 1), JSON.stringify(results));
+  assert.ok(p50_ns('vma-refcnt', 2) < 1.5 * p50_ns('vma-refcnt', 1), JSON.stringify(results));
   // The table names the ratio by the two operations, and has none without a writer.
   const table = mmlab(...args, '--policy', 'mmap-lock');
   assert.equal(table.code, 0, table.err);
