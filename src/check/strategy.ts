@@ -405,7 +405,7 @@ export type SearchStrategy = (typeof SEARCH_STRATEGIES)[number];
 export interface SearchOptions {
   readonly seed: number;
   readonly schedules: number;
-  /** PCT and focus: the bug depth aimed at. */
+  /** PCT, focus and word: the bug depth aimed at. */
   readonly depth: number;
   /** DFS: the largest preemption bound. */
   readonly bound: number;
