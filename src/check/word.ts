@@ -109,6 +109,11 @@ export class WordPoints implements ChangePoints {
   private after_word = false;
   private readonly fp = new Int32Array(FOOTPRINT_SLOTS);
 
+  /** This schedule's word, W (-1: none known yet). */
+  get watched(): number {
+    return this.word;
+  }
+
   begin(rng: Rng): void {
     this.decisions = 0;
     this.after_word = false;
