@@ -37,9 +37,11 @@
  *     p_W / (n! C(k, d-1) (n-1)^(d-1)),
  * p_W = 1/(2 m_ts) + 1/(2 m) for a word of such an object, 1/(2 m) for
  * another (1/m when there are none): the d - 1 points are one set of
- * C(k, d-1), and the raises need no priority order. Here k is 5 to 10
- * where focus's is 50 to 60, so at d = 5 the C(k, 4) is 126 where PCT's
- * k^4 is ten million. A bug whose preemption must hand the CPU past the
+ * C(k, d-1), and the raises need no priority order (the bound printed
+ * takes the largest k over the words; k is learned as PCT's is, so the
+ * bound holds once W has been seen). Here k is 8 to 9 on recycle-exit's
+ * vm_refcnt where focus's is 50 to 60, so at d = 5 C(k, 4) is 126 where
+ * focus's k^4 is ten million. A bug whose preemption must hand the CPU past the
  * last accessor of W, or follow another access, is out of its reach (its
  * probability may be 0): PCT, focus, a random walk and DFS keep that
  * ground, and DFS's bound stays exact.
@@ -171,6 +173,7 @@ export class WordPoints implements ChangePoints {
 
   /* Task t modifies `addr` atomically: a second task doing so makes it a candidate. */
   private learn(addr: number, t: number, view: ExploreView): void {
+    // A bit a task: tasks past the 31st make no word a candidate.
     if (t >= 31) return;
     const before = this.modifiers.get(addr) ?? 0;
     const now = before | (1 << t);
