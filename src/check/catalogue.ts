@@ -14,6 +14,7 @@ import {
 } from '../kernel/mm/memory.js';
 import {
   VARIANT_PUT_READS_MM_LATE,
+  VARIANT_PUT_WITHOUT_MMGRAB,
   VARIANT_RETRY_WITH_STALE_MAS,
   VARIANT_UP_READ_WITHOUT_RCU,
 } from '../kernel/mm/mmap_lock.js';
@@ -40,8 +41,12 @@ interface CatalogueCase {
   readonly policy: string;
   readonly params: Readonly<Record<string, number>>;
   readonly strategy: SearchStrategy;
-  /** PCT's depth, where the strategy is PCT. */
+  /** PCT's depth, where the strategy is PCT-like (pct, focus, word). */
   readonly depth?: number;
+  /** Report only this class, searching past the others (the fixed kernel's triaged reports). */
+  readonly bug_class?: string;
+  /** The least budget this entry's search gets, whatever the catalogue's. */
+  readonly budget?: { readonly schedules: number; readonly time_ms: number };
 }
 
 /*
@@ -105,6 +110,20 @@ export const CATALOGUE: readonly CatalogueCase[] = [
     policy: 'mmap-lock',
     params: {},
     strategy: 'dfs',
+  },
+  {
+    variant: VARIANT_PUT_WITHOUT_MMGRAB,
+    seed_doc: '-',
+    fix: '9bbffee67ffd (mmgrab() before the put)',
+    scenario: 'recycle-exit',
+    policy: 'vma-refcnt',
+    params: {},
+    // Four preemptions, each after an access to the recycled VMA's vm_refcnt (word.ts).
+    strategy: 'word',
+    depth: 5,
+    // Past the fixed kernel's vm_lock_seq report (triaged benign in docs/explorer.md).
+    bug_class: 'use-after-free',
+    budget: { schedules: 10_000, time_ms: 60_000 },
   },
   {
     variant: VARIANT_RETRY_WITH_STALE_MAS,
@@ -193,12 +212,13 @@ export function run_catalogue(opts: CatalogueOptions): Catalogue {
         strategy: c.strategy,
         options: {
           seed,
-          schedules: opts.schedules,
+          schedules: Math.max(opts.schedules, c.budget?.schedules ?? 0),
           depth: c.depth ?? CATALOGUE_DEPTH,
           bound: CATALOGUE_BOUND,
           shard: WHOLE,
         },
-        time_ms: opts.time_ms,
+        time_ms: Math.max(opts.time_ms, c.budget?.time_ms ?? 0),
+        ...(c.bug_class === undefined ? {} : { bug_class: c.bug_class }),
       });
       total_schedules += r.schedules;
       total_ms += r.elapsed_ms;
@@ -219,7 +239,7 @@ export function run_catalogue(opts: CatalogueOptions): Catalogue {
       fix: c.fix,
       scenario: c.scenario,
       policy: c.policy,
-      strategy: c.strategy === 'pct' ? `pct d=${c.depth ?? CATALOGUE_DEPTH}` : c.strategy,
+      strategy: c.strategy === 'dfs' ? c.strategy : `${c.strategy} d=${c.depth ?? CATALOGUE_DEPTH}`,
       found: hits.length === opts.seeds,
       found_seeds: hits.length,
       seeds: opts.seeds,

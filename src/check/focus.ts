@@ -41,6 +41,7 @@
  */
 import type { ExploreView } from '../runtime/executors/explore.js';
 import { Op } from '../runtime/ops.js';
+import type { Rng } from '../scenarios/random.js';
 
 /**
  * Which of a schedule's picks are decisions, where PCT may place a change
@@ -51,10 +52,18 @@ export interface ChangePoints {
   readonly name: string;
   /** Whether decision() and picked() must see every step, forced ones too. */
   readonly every_step: boolean;
+  /**
+   * Where present, a change point raises the task this names among
+   * `others` (the runnable tasks but the one that ran) above every other,
+   * instead of lowering the one that ran (PCT's).
+   */
+  raise?(others: readonly number[], rng: Rng): number;
+  /** Where present, the probability bound of one schedule for `tasks` tasks at depth d. */
+  bound?(tasks: number, depth: number): number;
   /** Decisions of the schedule with the most so far (before any has run, a guess). */
   readonly k: number;
-  /** A schedule starts. */
-  begin(): void;
+  /** A schedule starts; `rng` is its own (what it draws is drawn before the change points). */
+  begin(rng: Rng): void;
   /** This pick's number among the schedule's decisions, or 0 if it is none. */
   decision(runnable: readonly number[], view: ExploreView): number;
   /** Task t was picked: its pending access is performed next. */

@@ -6,6 +6,7 @@ import { OP_NAMES } from '../runtime/ops.js';
 import { Rng } from '../scenarios/random.js';
 import { BoundedDfs, type Shard, WHOLE } from './dfs.js';
 import { type ChangePoints, SyncPoints } from './focus.js';
+import { WordPoints } from './word.js';
 
 /*
  * Random walk and PCT seed schedule j of a run from (seed, j) alone, so a
@@ -46,6 +47,9 @@ export class RandomWalk implements Strategy {
   }
 }
 
+/** Above every initial priority (d .. d + n - 1, n at most 255 tasks). */
+const RAISED = 256;
+
 /**
  * PCT (Burckhardt et al., ASPLOS 2010): the n tasks get the distinct
  * priorities d .. d + n - 1 in a random order and the highest-priority
@@ -58,7 +62,8 @@ export class RandomWalk implements Strategy {
  *
  * Which picks are decisions, numbered 1 .. k, is the `points` set's to
  * say: every choice for PCT itself, only some for a strategy that aims its
- * change points (focus.ts).
+ * change points (focus.ts). Where the set raises (word.ts), a change
+ * point instead puts a task the set names above every other.
  */
 export class Pct implements Strategy {
   readonly name: string;
@@ -67,8 +72,10 @@ export class Pct implements Strategy {
   private rng = new Rng(0);
   /** Each task's place in the random order: its priority until a change point lowers it. */
   private initial: number[] = [];
-  /** The priority a change point gave each task (0: not lowered). */
-  private lowered: number[] = [];
+  /** The priority a change point gave each task (0: none did). */
+  private changed: number[] = [];
+  /** Raises made in this schedule: the i-th gives priority RAISED + d + i. */
+  private raises = 0;
   /** The change points ahead, soonest first, each with the priority it gives. */
   private change_points: { readonly at: number; readonly priority: number }[] = [];
   /* Per priority, the last pick that saw a runnable task hold it, and that task. */
@@ -93,8 +100,9 @@ export class Pct implements Strategy {
     if (local >= this.schedules) return false;
     this.rng = schedule_rng(this.seed, local, this.shard, 0x27d4eb2f, 0x85ebca77);
     this.initial = [];
-    this.lowered = [];
-    this.points.begin();
+    this.changed = [];
+    this.raises = 0;
+    this.points.begin(this.rng);
     this.change_points = this.draw_change_points();
     return true;
   }
@@ -102,7 +110,8 @@ export class Pct implements Strategy {
   /* k_1 .. k_{d-1}: distinct decisions of 1 .. k, k_i giving priority i. */
   private draw_change_points(): { at: number; priority: number }[] {
     const at: number[] = [];
-    while (at.length < this.depth - 1) {
+    // A schedule with fewer decisions than d - 1 (word's, on a rare word): each is one.
+    while (at.length < Math.min(this.depth - 1, this.points.k)) {
       const k = 1 + this.rng.below(this.points.k);
       if (!at.includes(k)) at.push(k);
     }
@@ -126,7 +135,7 @@ export class Pct implements Strategy {
     const p = this.depth + this.rng.below(t + 1);
     for (let u = 0; u < t; u++) if (this.initial[u]! >= p) this.initial[u]!++;
     this.initial.push(p);
-    this.lowered.push(0);
+    this.changed.push(0);
     if (this.stamp.length < this.depth + t + 1) {
       this.stamp = new Float64Array(2 * (this.depth + t + 1));
       this.holder = new Int32Array(this.stamp.length);
@@ -134,20 +143,46 @@ export class Pct implements Strategy {
   }
 
   private priority(t: number): number {
-    return this.lowered[t] || this.initial[t]!;
+    return this.changed[t] || this.initial[t]!;
   }
 
-  /** The probability bound of one run for `tasks` tasks, as PCT guarantees it. */
+  /*
+   * A raising change point: the task `raise` names among the runnable ones
+   * other than the one that ran goes above every task, those raised
+   * before included.
+   */
+  private raise(
+    raise: (others: readonly number[], rng: Rng) => number,
+    runnable: readonly number[],
+    last: number,
+  ): void {
+    const t = raise(
+      runnable.filter((u) => u !== last),
+      this.rng,
+    );
+    const p = RAISED + this.depth + ++this.raises;
+    this.changed[t] = p;
+    if (this.stamp.length <= p) {
+      this.stamp = new Float64Array(2 * p);
+      this.holder = new Int32Array(this.stamp.length);
+    }
+  }
+
+  /** The probability bound of one run for `tasks` tasks, as PCT (or the point set) guarantees it. */
   bound(tasks: number): number {
+    if (this.points.bound) return this.points.bound(tasks, this.depth);
     return 1 / (tasks * this.points.k ** (this.depth - 1));
   }
 
   pick(runnable: readonly number[], view: ExploreView): number {
     for (let t = this.initial.length; t < view.nr_tasks; t++) this.add_task(t);
     const now = this.points.decision(runnable, view);
-    // A change point here lowers the task that ran since the last choice.
-    if (now > 0 && this.change_points[0]?.at === now)
-      this.lowered[view.last] = this.change_points.shift()!.priority;
+    // A change point here lowers the task that ran since the last choice (or raises another).
+    if (now > 0 && this.change_points[0]?.at === now) {
+      const priority = this.change_points.shift()!.priority;
+      if (this.points.raise) this.raise(this.points.raise.bind(this.points), runnable, view.last);
+      else this.changed[view.last] = priority;
+    }
     // Distinct priorities make the pick the order's, not the task numbering's.
     const pick = ++this.picks;
     let best = -1;
@@ -364,13 +399,13 @@ class ReplayDiverged extends Error {
 }
 
 /** The strategies that search on their own (directed and replay follow a given schedule). */
-export const SEARCH_STRATEGIES = ['random', 'pct', 'focus', 'dfs'] as const;
+export const SEARCH_STRATEGIES = ['random', 'pct', 'focus', 'word', 'dfs'] as const;
 export type SearchStrategy = (typeof SEARCH_STRATEGIES)[number];
 
 export interface SearchOptions {
   readonly seed: number;
   readonly schedules: number;
-  /** PCT and focus: the bug depth aimed at. */
+  /** PCT, focus and word: the bug depth aimed at. */
   readonly depth: number;
   /** DFS: the largest preemption bound. */
   readonly bound: number;
@@ -385,6 +420,8 @@ export function search_strategy(name: SearchStrategy, o: SearchOptions): Strateg
       return new Pct(o.seed, o.schedules, o.depth, shard);
     case 'focus':
       return new Pct(o.seed, o.schedules, o.depth, shard, new SyncPoints());
+    case 'word':
+      return new Pct(o.seed, o.schedules, o.depth, shard, new WordPoints());
     case 'dfs':
       return new BoundedDfs(o.bound, o.schedules, o.seed, shard);
     case 'random':

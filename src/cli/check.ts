@@ -214,9 +214,18 @@ function print_outcome(label: string, opts: CheckOpts, r: CheckOutcome): void {
   if (pct !== null)
     console.log(
       dim(
-        `${opts.strategy === 'focus' ? 'focus' : 'PCT'} depth ${opts.depth}: each schedule finds a bug of depth ${opts.depth} with probability >= ${pct.probability.toExponential(2)} (1/(n k^(d-1)), n = ${pct.tasks} tasks, k = the longest schedule's ${opts.strategy === 'focus' ? 'choices just after a synchronisation access' : 'choices'})`,
+        `${opts.strategy === 'pct' ? 'PCT' : opts.strategy} depth ${opts.depth}: each schedule finds a bug of depth ${opts.depth} with probability >= ${pct.probability.toExponential(2)} (${bound_text(opts.strategy, pct.tasks)})`,
       ),
     );
+}
+
+/* How a PCT-like strategy's bound is computed (check/strategy.ts, focus.ts, word.ts). */
+function bound_text(strategy: string, tasks: number): string {
+  const n = `n = ${tasks} tasks`;
+  if (strategy === 'word')
+    return `p_W/(n! C(k,d-1) (n-1)^(d-1)), ${n}, p_W = the chance of drawing a typesafe object's word W, k = the most decisions (reads of another task's write of a word) a schedule had`;
+  const k = strategy === 'focus' ? 'choices just after a synchronisation access' : 'choices';
+  return `1/(n k^(d-1)), ${n}, k = the longest schedule's ${k}`;
 }
 
 /* --keep-going: every distinct bug, one line each and its replay, and how far the search went. */

@@ -67,7 +67,12 @@ function build_program(exit: (code: number) => void): Command {
       int_arg('--schedules', 1),
       10_000,
     )
-    .option('--depth <d>', 'PCT and focus: the bug depth to aim at', int_arg('--depth', 1, 10), 3)
+    .option(
+      '--depth <d>',
+      'PCT, focus and word: the bug depth to aim at',
+      int_arg('--depth', 1, 10),
+      3,
+    )
     .option(
       '--bound <n>',
       'dfs: the most preemptions a schedule may have (raised from 0)',
