@@ -26,8 +26,70 @@ interface BootSymbol {
   readonly name: string;
 }
 
+/** Words per chunk of a DirtyMap: a restore copies whole chunks. */
+const DIRTY_CHUNK_SHIFT = 6;
+
+/**
+ * The chunks of memory written since the last restore, for an executor
+ * that runs every task on one thread and returns memory to a snapshot
+ * after each run: it copies back only what the run wrote, not the whole
+ * snapshot. Every write to memory such an executor performs marks its words.
+ */
+export class DirtyMap {
+  /* 1 for each chunk in `list`. */
+  private readonly marked: Uint8Array;
+  /* The chunks marked since the last restore, in the order first written. */
+  private readonly list: Int32Array;
+  private nr_marked = 0;
+
+  constructor(size_words: number) {
+    const chunks = (size_words >>> DIRTY_CHUNK_SHIFT) + 1;
+    this.marked = new Uint8Array(chunks);
+    this.list = new Int32Array(chunks);
+  }
+
+  /** The word at `addr` was written (an address outside memory marks nothing). */
+  mark(addr: number): void {
+    const c = addr >>> DIRTY_CHUNK_SHIFT;
+    if (this.marked[c] === 0) {
+      this.marked[c] = 1;
+      this.list[this.nr_marked++] = c;
+    }
+  }
+
+  /** The words [addr, addr + n) were written. */
+  mark_range(addr: number, n: number): void {
+    if (n <= 0) return;
+    const last = (addr + n - 1) >>> DIRTY_CHUNK_SHIFT;
+    for (let c = addr >>> DIRTY_CHUNK_SHIFT; c <= last; c++) this.mark(c << DIRTY_CHUNK_SHIFT);
+  }
+
+  /**
+   * Copy every marked chunk of `w` back from `snapshot` (its words past the
+   * snapshot's end are left for the caller to zero) and forget the marks.
+   */
+  restore(w: Int32Array, snapshot: Int32Array): void {
+    const end = snapshot.length;
+    for (let i = 0; i < this.nr_marked; i++) {
+      const c = this.list[i]!;
+      this.marked[c] = 0;
+      const from = c << DIRTY_CHUNK_SHIFT;
+      if (from >= end) continue;
+      const to = Math.min(from + (1 << DIRTY_CHUNK_SHIFT), end);
+      w.set(snapshot.subarray(from, to), from);
+    }
+    this.nr_marked = 0;
+  }
+}
+
 export class KernelMemory {
   readonly words: Int32Array;
+  /**
+   * Single-threaded executors only (null otherwise): the words written
+   * since the executor last restored its snapshot. Heap and memory code
+   * that writes words marks them here.
+   */
+  dirty: DirtyMap | null = null;
   /** Boot objects by address (main thread only; used to name addresses). */
   readonly symbols: BootSymbol[] = [];
   /** Slab caches by address, for naming addresses inside slab objects. */
@@ -101,7 +163,10 @@ export class KernelMemory {
       const cur = Atomics.load(w, MEMHDR.bump);
       const start = Math.ceil(cur / align) * align;
       if (start + n > w[MEMHDR.size]!) return 0;
-      if (Atomics.compareExchange(w, MEMHDR.bump, cur, start + n) === cur) return start;
+      if (Atomics.compareExchange(w, MEMHDR.bump, cur, start + n) === cur) {
+        this.dirty?.mark(MEMHDR.bump);
+        return start;
+      }
     }
   }
 
@@ -130,6 +195,8 @@ export class KernelMemory {
       const page = (p >> PAGE_SHIFT) + i;
       Atomics.store(w, ps + page, p);
       Atomics.store(w, pc + page, cache);
+      this.dirty?.mark(ps + page);
+      this.dirty?.mark(pc + page);
     }
     return p;
   }
