@@ -30,7 +30,7 @@ interface BootSymbol {
 const DIRTY_CHUNK_SHIFT = 6;
 
 /**
- * The chunks of memory written since the last restore, for an executor
+ * The chunks of memory (or of a shadow of it) written since the last restore, for an executor
  * that runs every task on one thread and returns memory to a snapshot
  * after each run: it copies back only what the run wrote, not the whole
  * snapshot. Every write to memory such an executor performs marks its words.
@@ -68,7 +68,7 @@ export class DirtyMap {
    * Copy every marked chunk of `w` back from `snapshot` (its words past the
    * snapshot's end are left for the caller to zero) and forget the marks.
    */
-  restore(w: Int32Array, snapshot: Int32Array): void {
+  restore<A extends Int32Array | Uint8Array>(w: A, snapshot: A): void {
     const end = snapshot.length;
     for (let i = 0; i < this.nr_marked; i++) {
       const c = this.list[i]!;
@@ -76,7 +76,8 @@ export class DirtyMap {
       const from = c << DIRTY_CHUNK_SHIFT;
       if (from >= end) continue;
       const to = Math.min(from + (1 << DIRTY_CHUNK_SHIFT), end);
-      w.set(snapshot.subarray(from, to), from);
+      // A loop, not set(subarray()): no view allocated per chunk.
+      for (let i = from; i < to; i++) w[i] = snapshot[i]!;
     }
     this.nr_marked = 0;
   }
