@@ -36,16 +36,15 @@ const DIRTY_CHUNK_SHIFT = 6;
  * snapshot. Every write to memory such an executor performs marks its words.
  */
 export class DirtyMap {
-  /* 1 for each chunk in `list`. */
+  /* 1 for each chunk written since the last restore. */
   private readonly marked: Uint8Array;
-  /* The chunks marked since the last restore, in the order first written. */
-  private readonly list: Int32Array;
-  private nr_marked = 0;
+  /* The lowest and highest chunk marked (lo > hi: none). */
+  private lo: number;
+  private hi = -1;
 
   constructor(size_words: number) {
-    const chunks = (size_words >>> DIRTY_CHUNK_SHIFT) + 1;
-    this.marked = new Uint8Array(chunks);
-    this.list = new Int32Array(chunks);
+    this.marked = new Uint8Array((size_words >>> DIRTY_CHUNK_SHIFT) + 1);
+    this.lo = this.marked.length;
   }
 
   /** The word at `addr` was written (an address outside memory marks nothing). */
@@ -53,7 +52,8 @@ export class DirtyMap {
     const c = addr >>> DIRTY_CHUNK_SHIFT;
     if (this.marked[c] === 0) {
       this.marked[c] = 1;
-      this.list[this.nr_marked++] = c;
+      if (c < this.lo) this.lo = c;
+      if (c > this.hi) this.hi = c;
     }
   }
 
@@ -70,16 +70,19 @@ export class DirtyMap {
    */
   restore<A extends Int32Array | Uint8Array>(w: A, snapshot: A): void {
     const end = snapshot.length;
-    for (let i = 0; i < this.nr_marked; i++) {
-      const c = this.list[i]!;
-      this.marked[c] = 0;
-      const from = c << DIRTY_CHUNK_SHIFT;
-      if (from >= end) continue;
-      const to = Math.min(from + (1 << DIRTY_CHUNK_SHIFT), end);
-      // A loop, not set(subarray()): no view allocated per chunk.
-      for (let i = from; i < to; i++) w[i] = snapshot[i]!;
+    const marked = this.marked;
+    const hi = this.hi;
+    // Runs of marked chunks, each copied at once (a native copy, one view per run).
+    for (let c = this.lo; c <= hi; c++) {
+      if (marked[c] === 0) continue;
+      const first = c;
+      while (c <= hi && marked[c] !== 0) marked[c++] = 0;
+      const from = first << DIRTY_CHUNK_SHIFT;
+      const to = Math.min(c << DIRTY_CHUNK_SHIFT, end);
+      if (from < to) w.set(snapshot.subarray(from, to) as A, from);
     }
-    this.nr_marked = 0;
+    this.lo = marked.length;
+    this.hi = -1;
   }
 }
 
