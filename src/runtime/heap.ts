@@ -173,8 +173,17 @@ export function slab_alloc(m: KernelMemory, c: number, gfp: number): number {
   w[obj + OBJ_GEN] = (w[obj + OBJ_GEN]! + 1) | 0;
   if (gfp & __GFP_ZERO) w.fill(0, obj, obj + w[c + KMEM_CACHE.object_size]!);
   w[c + KMEM_CACHE.nr_active]!++;
+  mark_object(m, c, obj);
   unlock_cache(w, c);
   return obj;
+}
+
+/* An allocation or free wrote words of cache `c`'s header and of `obj` (its header included). */
+function mark_object(m: KernelMemory, c: number, obj: number): void {
+  const dirty = m.dirty;
+  if (!dirty) return;
+  dirty.mark_range(c, KMEM_CACHE.$.size);
+  dirty.mark_range(obj - OBJ_HEADER_WORDS, OBJ_HEADER_WORDS + m.words[c + KMEM_CACHE.object_size]!);
 }
 
 /* A never-used object from the newest slab, or a new slab. Cache locked. */
@@ -275,9 +284,13 @@ export function slab_free(m: KernelMemory, obj: number, expect_cache: number, cp
     w[obj + OBJ_COOKIE] = rcu_seq_snap(Atomics.load(w, w[c + KMEM_CACHE.gp_seq]!));
     const tail = w[c + KMEM_CACHE.quarantine_tail]!;
     if (tail === 0) w[c + KMEM_CACHE.quarantine_head] = obj;
-    else w[tail + OBJ_NEXT] = obj;
+    else {
+      w[tail + OBJ_NEXT] = obj;
+      m.dirty?.mark(tail + OBJ_NEXT);
+    }
     w[c + KMEM_CACHE.quarantine_tail] = obj;
   }
+  mark_object(m, c, obj);
   unlock_cache(w, c);
   return c;
 }

@@ -26,8 +26,74 @@ interface BootSymbol {
   readonly name: string;
 }
 
+/** Words per chunk of a DirtyMap: a restore copies whole chunks. */
+const DIRTY_CHUNK_SHIFT = 6;
+
+/**
+ * The chunks of memory (or of a shadow of it) written since the last restore, for an executor
+ * that runs every task on one thread and returns memory to a snapshot
+ * after each run: it copies back only what the run wrote, not the whole
+ * snapshot. Every write to memory such an executor performs marks its words.
+ */
+export class DirtyMap {
+  /* 1 for each chunk written since the last restore. */
+  private readonly marked: Uint8Array;
+  /* The lowest and highest chunk marked (lo > hi: none). */
+  private lo: number;
+  private hi = -1;
+
+  constructor(size_words: number) {
+    this.marked = new Uint8Array((size_words >>> DIRTY_CHUNK_SHIFT) + 1);
+    this.lo = this.marked.length;
+  }
+
+  /** The word at `addr` was written (an address outside memory marks nothing). */
+  mark(addr: number): void {
+    const c = addr >>> DIRTY_CHUNK_SHIFT;
+    if (this.marked[c] === 0) {
+      this.marked[c] = 1;
+      if (c < this.lo) this.lo = c;
+      if (c > this.hi) this.hi = c;
+    }
+  }
+
+  /** The words [addr, addr + n) were written. */
+  mark_range(addr: number, n: number): void {
+    if (n <= 0) return;
+    const last = (addr + n - 1) >>> DIRTY_CHUNK_SHIFT;
+    for (let c = addr >>> DIRTY_CHUNK_SHIFT; c <= last; c++) this.mark(c << DIRTY_CHUNK_SHIFT);
+  }
+
+  /**
+   * Copy every marked chunk of `w` back from `snapshot` (its words past the
+   * snapshot's end are left for the caller to zero) and forget the marks.
+   */
+  restore<A extends Int32Array | Uint8Array>(w: A, snapshot: A): void {
+    const end = snapshot.length;
+    const marked = this.marked;
+    const hi = this.hi;
+    // Runs of marked chunks, each copied at once (a native copy, one view per run).
+    for (let c = this.lo; c <= hi; c++) {
+      if (marked[c] === 0) continue;
+      const first = c;
+      while (c <= hi && marked[c] !== 0) marked[c++] = 0;
+      const from = first << DIRTY_CHUNK_SHIFT;
+      const to = Math.min(c << DIRTY_CHUNK_SHIFT, end);
+      if (from < to) w.set(snapshot.subarray(from, to) as A, from);
+    }
+    this.lo = marked.length;
+    this.hi = -1;
+  }
+}
+
 export class KernelMemory {
   readonly words: Int32Array;
+  /**
+   * Single-threaded executors only (null otherwise): the words written
+   * since the executor last restored its snapshot. Heap and memory code
+   * that writes words marks them here.
+   */
+  dirty: DirtyMap | null = null;
   /** Boot objects by address (main thread only; used to name addresses). */
   readonly symbols: BootSymbol[] = [];
   /** Slab caches by address, for naming addresses inside slab objects. */
@@ -101,7 +167,10 @@ export class KernelMemory {
       const cur = Atomics.load(w, MEMHDR.bump);
       const start = Math.ceil(cur / align) * align;
       if (start + n > w[MEMHDR.size]!) return 0;
-      if (Atomics.compareExchange(w, MEMHDR.bump, cur, start + n) === cur) return start;
+      if (Atomics.compareExchange(w, MEMHDR.bump, cur, start + n) === cur) {
+        this.dirty?.mark(MEMHDR.bump);
+        return start;
+      }
     }
   }
 
@@ -130,6 +199,8 @@ export class KernelMemory {
       const page = (p >> PAGE_SHIFT) + i;
       Atomics.store(w, ps + page, p);
       Atomics.store(w, pc + page, cache);
+      this.dirty?.mark(ps + page);
+      this.dirty?.mark(pc + page);
     }
     return p;
   }

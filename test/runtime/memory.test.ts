@@ -6,7 +6,7 @@ import {
   field_at,
   L1_CACHE_WORDS,
 } from '../../src/runtime/layout.js';
-import { KernelMemory, PAGE_WORDS } from '../../src/runtime/memory.js';
+import { DirtyMap, KernelMemory, PAGE_WORDS } from '../../src/runtime/memory.js';
 
 const INNER = defineStruct('inner', { x: 'lock X', y: 'lock Y' });
 const OUTER = defineStruct('outer', {
@@ -94,4 +94,31 @@ test('kernel memory in a larger buffer is its first words, and a worker attachin
   assert.equal(m.words.length, 8 * PAGE_WORDS);
   assert.equal(m.size, 8 * PAGE_WORDS);
   assert.equal(KernelMemory.attach(big).words.length, 8 * PAGE_WORDS);
+});
+
+test('a DirtyMap restores the words marked, whole chunks of them, and only those', () => {
+  const snapshot = Int32Array.from({ length: 1000 }, (_, i) => i + 1);
+  const w = new Int32Array(1024);
+  w.set(snapshot);
+  const dirty = new DirtyMap(w.length);
+  // Written and marked: a word, a range across chunks, the snapshot's last word.
+  for (const [at, n] of [
+    [5, 1],
+    [100, 200],
+    [999, 1],
+  ] as const) {
+    w.fill(-1, at, at + n);
+    dirty.mark_range(at, n);
+  }
+  w[500] = -2; // written, not marked: a restore leaves it
+  w[1010] = -3; // past the snapshot: the caller's to zero
+  dirty.restore(w, snapshot);
+  const want = Int32Array.from(w.keys(), (i) => (i < 1000 ? i + 1 : 0));
+  want[500] = -2;
+  want[1010] = -3;
+  assert.deepEqual(w, want);
+  // The marks are forgotten: a second write and restore starts afresh.
+  w[5] = -4;
+  dirty.restore(w, snapshot);
+  assert.equal(w[5], -4);
 });

@@ -14,6 +14,7 @@
  */
 import type { Kernel } from '../boot.js';
 import { KMEM_CACHE, SLAB_TYPESAFE_BY_RCU } from '../heap.js';
+import { DirtyMap } from '../memory.js';
 import { KernelBug, type KernelContext, KStack, Op } from '../ops.js';
 import { type RunConfig, type Scenario, task_stack } from '../scenario.js';
 import { FOOTPRINT_SLOTS, footprint, footprints_dependent } from './footprint.js';
@@ -162,6 +163,7 @@ export class ExploreExecutor extends OpCore implements ExploreView {
     this.run_prologue();
     this.kasan.prologue_done();
     this.snapshot = this.w.slice(0, this.m.used);
+    this.m.dirty = new DirtyMap(this.w.length);
   }
 
   pending_op(task: number): number {
@@ -176,7 +178,7 @@ export class ExploreExecutor extends OpCore implements ExploreView {
   private reset(): void {
     // Read before the snapshot restores it: the bump pointer is in memory too.
     const used = this.m.used;
-    this.w.set(this.snapshot);
+    this.m.dirty!.restore(this.w, this.snapshot);
     this.w.fill(0, this.snapshot.length, used);
     this.kasan.reset(used);
     this.reset_tasks();

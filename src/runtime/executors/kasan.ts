@@ -9,7 +9,7 @@
  */
 import type { BootRecord } from '../boot.js';
 import { describe_addr, KMEM_CACHE, SLAB_TYPESAFE_BY_RCU, slab_object } from '../heap.js';
-import type { KernelMemory } from '../memory.js';
+import { DirtyMap, type KernelMemory } from '../memory.js';
 import { KernelBug, type KernelContext, OP_NAMES } from '../ops.js';
 import { RCU_DATA } from '../rcu_reader.js';
 
@@ -29,6 +29,8 @@ interface SiteInfo {
 export class Kasan {
   private readonly shadow: Uint8Array;
   private shadow_snapshot: Uint8Array = new Uint8Array(0);
+  /* The shadow bytes changed since the snapshot (null during the prologue). */
+  private dirty: DirtyMap | null = null;
   /** Objects allocated in this schedule (by object address). */
   private readonly allocs = new Map<number, SiteInfo>();
   /** Objects freed in this schedule and not allocated again since (by object address). */
@@ -53,11 +55,12 @@ export class Kasan {
     this.allocs.clear();
     this.frees.clear();
     this.shadow_snapshot = this.shadow.slice(0, this.m.used);
+    this.dirty = new DirtyMap(this.shadow.length);
   }
 
   /** Back to the shadow the prologue left; `used`: the words the schedule had handed out. */
   reset(used: number): void {
-    this.shadow.set(this.shadow_snapshot);
+    this.dirty!.restore(this.shadow, this.shadow_snapshot);
     this.shadow.fill(SHADOW_INVALID, this.shadow_snapshot.length, used);
     this.allocs.clear();
     this.frees.clear();
@@ -75,7 +78,9 @@ export class Kasan {
   allocated(t: number, k: KernelContext, obj: number, step: number): void {
     if (obj === 0) return;
     const w = this.m.words;
-    this.shadow.fill(SHADOW_LIVE, obj, obj + w[k.addr + KMEM_CACHE.object_size]!);
+    const size = w[k.addr + KMEM_CACHE.object_size]!;
+    this.shadow.fill(SHADOW_LIVE, obj, obj + size);
+    this.dirty?.mark_range(obj, size);
     this.allocs.set(obj, { site: k.site, task: t, step });
     this.frees.delete(obj);
   }
@@ -85,11 +90,9 @@ export class Kasan {
     const w = this.m.words;
     const obj = k.addr;
     const typesafe = (w[c + KMEM_CACHE.flags]! & SLAB_TYPESAFE_BY_RCU) !== 0;
-    this.shadow.fill(
-      typesafe ? SHADOW_FREED_TYPESAFE : SHADOW_FREED,
-      obj,
-      obj + w[c + KMEM_CACHE.object_size]!,
-    );
+    const size = w[c + KMEM_CACHE.object_size]!;
+    this.shadow.fill(typesafe ? SHADOW_FREED_TYPESAFE : SHADOW_FREED, obj, obj + size);
+    this.dirty?.mark_range(obj, size);
     this.frees.set(obj, { site: k.site, task: t, step });
   }
 

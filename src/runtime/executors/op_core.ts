@@ -231,6 +231,8 @@ export abstract class OpCore {
       const { flag, kick } = kt.stop(this.sys);
       w[flag] = 1;
       w[kick] = (w[kick]! + 1) | 0;
+      this.m.dirty?.mark(flag);
+      this.m.dirty?.mark(kick);
       if (this.nr_spinning) {
         this.wake_spinners(flag);
         this.wake_spinners(kick);
@@ -297,6 +299,7 @@ export abstract class OpCore {
       case Op.STORE_RELEASE:
         this.touch(t, addr, op, ACCESS_WRITE);
         w[addr] = k.a;
+        this.m.dirty?.mark(addr);
         if (this.nr_spinning) this.wake_spinners(addr);
         return 0;
       case Op.CMPXCHG: {
@@ -305,6 +308,7 @@ export abstract class OpCore {
         const old = w[addr]!;
         if (old === k.a) {
           w[addr] = k.b;
+          this.m.dirty?.mark(addr);
           if (this.nr_spinning) this.wake_spinners(addr);
         }
         return old;
@@ -316,6 +320,7 @@ export abstract class OpCore {
         this.touch(t, addr, op, ACCESS_RMW);
         const old = w[addr]!;
         w[addr] = rmw_result(op, old, k.a);
+        this.m.dirty?.mark(addr);
         if (this.nr_spinning) this.wake_spinners(addr);
         return old;
       }
@@ -333,10 +338,12 @@ export abstract class OpCore {
         return this.woke(t, this.wake_futex(addr, k.a));
       case Op.RCU_READ_LOCK:
         __rcu_read_lock(w, this.sys.rcu_data[t]!);
+        this.m.dirty?.mark(this.sys.rcu_data[t]! + RCU_DATA.nesting);
         this.tick(t);
         return 0;
       case Op.RCU_READ_UNLOCK: {
         const wake = __rcu_read_unlock(w, this.sys.rcu_data[t]!, this.sys.rcu_gp_waiting);
+        this.m.dirty?.mark_range(this.sys.rcu_data[t]!, RCU_DATA.$.size);
         if (wake < 0) throw rcu_unlock_unbalanced(this.task_name(t));
         this.tick(t);
         if (wake > 0) this.woke(t, this.wake_futex(wake, WAKE_ALL));
@@ -352,6 +359,7 @@ export abstract class OpCore {
         this.bulk(t, k);
         if (op === Op.MEMCPY) w.copyWithin(addr, k.a, k.a + k.b);
         else fill_words(w, addr, k.a, k.b, k.c);
+        this.m.dirty?.mark_range(addr, k.b);
         if (this.nr_spinning) for (let i = 0; i < k.b; i++) this.wake_spinners(addr + i);
         return 0;
       case Op.ALLOC: {
