@@ -356,6 +356,7 @@ export function* handle_mm_fault(
  * drop their mapcounts and references. The mmap lock is held.
  */
 export function* zap_page_range(k: KernelContext, vma: number, start: number, end: number): KGen {
+  k.BUG_ON(start >= end, 'unmap_page_range: BUG_ON(addr >= end)');
   const put: number[] = [];
   const mm = yield k.load(vma + V.vm_mm);
   let cleared = false;

@@ -230,6 +230,7 @@ const VMA_READ_DETACHED = -1;
  * be trusted: the VMA may be recycled at any moment.
  */
 export function* vma_start_read(k: KernelContext, mm: number, vma: number): KGen<number> {
+  k.RCU_LOCKDEP_WARN(!k.rcu_read_lock_held(), 'no rcu lock held, in vma_start_read()');
   if ((yield k.READ_ONCE(vma + V.vm_lock_seq)) === (yield mm_lock_seq(k, mm))) return 0;
   if (k.policy === POLICY_VMA_RWSEM) {
     if (!(yield* down_read_trylock(k, vma + V.vm_lock))) return 0;
@@ -311,15 +312,28 @@ function* __vma_exit_locked(k: KernelContext, vma: number): KGen<boolean> {
 }
 
 /**
+ * __is_vma_write_locked(): whether `vma` is write-locked in this mmap
+ * write section, and mm_lock_seq. Only with the mmap write lock held:
+ * nothing else can change either sequence.
+ */
+function* __is_vma_write_locked(
+  k: KernelContext,
+  vma: number,
+): KGen<{ locked: boolean; seq: number }> {
+  const mm = yield k.load(vma + V.vm_mm);
+  yield* call(mmap_assert_write_locked(k, mm));
+  const seq = yield mm_lock_seq(k, mm);
+  return { locked: (yield k.READ_ONCE(vma + V.vm_lock_seq)) === seq, seq };
+}
+
+/**
  * vma_start_write(): write-lock a VMA for the rest of this mmap write
  * section: exclude its readers, then mark vm_lock_seq. mmap_write_unlock()
  * ends it.
  */
 export function* vma_start_write(k: KernelContext, vma: number): KGen {
-  const mm = yield k.load(vma + V.vm_mm);
-  yield* call(mmap_assert_write_locked(k, mm));
-  const seq = yield mm_lock_seq(k, mm);
-  if ((yield k.READ_ONCE(vma + V.vm_lock_seq)) === seq) return;
+  const { locked: held, seq } = yield* __is_vma_write_locked(k, vma);
+  if (held) return;
   if (k.policy === POLICY_VMA_RWSEM) {
     yield* down_write(k, vma + V.vm_lock);
     yield k.WRITE_ONCE(vma + V.vm_lock_seq, seq);
@@ -332,10 +346,11 @@ export function* vma_start_write(k: KernelContext, vma: number): KGen {
   }
   const locked = yield* call(__vma_enter_locked(k, vma, false));
   yield k.WRITE_ONCE(vma + V.vm_lock_seq, seq);
+  // The VMA should remain attached.
   if (locked)
-    k.BUG_ON(
+    k.WARN_ON_ONCE(
       yield* call(__vma_exit_locked(k, vma)),
-      'vma_start_write: VMA detached while write-locked',
+      'WARN_ON_ONCE(detached) in __vma_start_write()',
     );
 }
 
@@ -344,7 +359,7 @@ export function* vma_assert_write_locked(k: KernelContext, vma: number): KGen {
   const mm = yield k.load(vma + V.vm_mm);
   k.BUG_ON(
     (yield k.READ_ONCE(vma + V.vm_lock_seq)) !== (yield mm_lock_seq(k, mm)),
-    'vma_assert_write_locked: VMA not write-locked',
+    'vma_assert_write_locked: VM_BUG_ON_VMA(!__is_vma_write_locked(vma))',
   );
 }
 
@@ -365,12 +380,11 @@ export function* vma_mark_detached(k: KernelContext, vma: number): KGen {
   yield k.WRITE_ONCE(vma + V.detached, 1);
   if (k.policy !== POLICY_VMA_REFCNT) return;
   if (yield* refcount_dec_and_test(k, vma + V.vm_refcnt)) return;
-  if (yield* call(__vma_enter_locked(k, vma, true))) {
-    k.BUG_ON(
+  if (yield* call(__vma_enter_locked(k, vma, true)))
+    k.WARN_ON_ONCE(
       !(yield* call(__vma_exit_locked(k, vma))),
-      'vma_mark_detached: readers still hold the VMA',
+      'WARN_ON_ONCE(!detached) in vma_mark_detached()',
     );
-  }
 }
 
 /** mmgrab() / mmdrop(): references to the struct itself. */

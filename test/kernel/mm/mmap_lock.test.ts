@@ -1,16 +1,18 @@
 /*
- * The per-VMA lock's assertions, as Linux makes them, trip when their
- * lock is not held: vma_start_write() without the mmap write lock
- * (mmap_assert_write_locked(), in __is_vma_write_locked()), and
- * vma_mark_attached() of a VMA that is not write-locked
- * (vma_assert_write_locked()).
+ * The per-VMA lock's assertions, as Linux makes them, trip when what they
+ * assert does not hold: vma_start_write() without the mmap write lock
+ * (mmap_assert_write_locked(), in __is_vma_write_locked()), vma_mark_attached()
+ * of a VMA that is not write-locked (vma_assert_write_locked()), vma_start_read()
+ * outside RCU (RCU_LOCKDEP_WARN), an empty range unmapped (unmap_page_range()).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { zap_page_range } from '../../../src/kernel/mm/memory.js';
 import { mm_alloc } from '../../../src/kernel/mm/mmap.js';
 import {
   mmap_write_lock,
   vma_mark_attached,
+  vma_start_read,
   vma_start_write,
 } from '../../../src/kernel/mm/mmap_lock.js';
 import { vm_area_alloc } from '../../../src/kernel/mm/vma.js';
@@ -48,4 +50,23 @@ test('vma_mark_attached() of a VMA not write-locked trips vma_assert_write_locke
   });
   assert.equal(bug?.bug_class, 'BUG', String(bug));
   assert.match(bug!.message, /vma_assert_write_locked/);
+});
+
+test('vma_start_read() outside an RCU read section trips RCU_LOCKDEP_WARN()', () => {
+  const bug = tripped(function* (k, mm, vma) {
+    yield* call(vma_start_read(k, mm, vma));
+  });
+  assert.equal(bug?.bug_class, 'rcu', String(bug));
+  assert.match(
+    bug!.message,
+    /^WARNING: suspicious RCU usage: no rcu lock held, in vma_start_read\(\)/,
+  );
+});
+
+test('unmapping an empty range trips unmap_page_range()', () => {
+  const bug = tripped(function* (k, _mm, vma) {
+    yield* call(zap_page_range(k, vma, BASE + 4, BASE + 4));
+  });
+  assert.equal(bug?.bug_class, 'BUG', String(bug));
+  assert.match(bug!.message, /^kernel BUG at unmap_page_range: BUG_ON\(addr >= end\)/);
 });
