@@ -205,6 +205,8 @@ export class KStack<R = void> {
   ) {
     this.top = root;
     k.stack = this as KStack<unknown>;
+    // A new task starts outside any RCU read section, whatever the context's last task left.
+    k.rcu_nesting = 0;
   }
 
   next(v = 0): IteratorResult<number, R> {
@@ -472,10 +474,29 @@ export class KernelContext {
     return this.set(Op.FUTEX_WAKE, p, n, 0, ORDER_RELEASE);
   }
   rcu_read_lock(): number {
+    this.rcu_nesting++;
     return this.set(Op.RCU_READ_LOCK, 0, 0, 0, 0);
   }
   rcu_read_unlock(): number {
+    this.rcu_nesting--;
     return this.set(Op.RCU_READ_UNLOCK, 0, 0, 0, 0);
+  }
+
+  /**
+   * current->rcu_read_lock_nesting as this task's code counts it: the
+   * assertions read it without an access, so they cost no step.
+   */
+  rcu_nesting = 0;
+
+  /** rcu_read_lock_held() */
+  rcu_read_lock_held(): boolean {
+    return this.rcu_nesting > 0;
+  }
+
+  /** RCU_LOCKDEP_WARN(): with CONFIG_PROVE_RCU (lockdep on), "suspicious RCU usage". */
+  RCU_LOCKDEP_WARN(cond: boolean, what: string): void {
+    if (this.lockdep && cond)
+      throw new KernelBug('rcu', `WARNING: suspicious RCU usage: ${what} (cpu ${this.cpu})`);
   }
   /** `dep_map` is the lock's lockdep word: it holds the lock class id. */
   lock_acquire(dep_map: number, mode: number, trylock: boolean): number {
@@ -508,5 +529,10 @@ export class KernelContext {
   /** BUG_ON(): a violated invariant stops the run and is reported. */
   BUG_ON(cond: boolean, what: string): void {
     if (cond) throw new KernelBug('BUG', `kernel BUG at ${what} (cpu ${this.cpu})`);
+  }
+
+  /** WARN_ON_ONCE(): Linux warns and goes on; a violated invariant all the same, so the run stops. */
+  WARN_ON_ONCE(cond: boolean, what: string): void {
+    if (cond) throw new KernelBug('BUG', `WARNING: ${what} (cpu ${this.cpu})`);
   }
 }

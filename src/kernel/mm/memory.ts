@@ -27,6 +27,7 @@ import {
   mmap_read_lock,
   mmap_read_trylock,
   mmap_read_unlock,
+  vma_assert_locked,
   vma_end_read,
 } from './mmap_lock.js';
 import { alloc_page, copy_page, put_page } from './page_alloc.js';
@@ -185,12 +186,27 @@ function* do_anonymous_page(
   return 0;
 }
 
-/* __do_fault(): the page cache page behind `page`, or a fault code. */
+/**
+ * assert_fault_locked() (include/linux/mm.h): the fault holds the lock
+ * its flags say, the VMA lock or the mmap lock.
+ */
+function* assert_fault_locked(k: KernelContext, vma: number, flags: number): KGen {
+  if (flags & FAULT_FLAG_VMA_LOCK) yield* vma_assert_locked(k, vma);
+  else yield* call(mmap_assert_locked(k, yield k.load(vma + V.vm_mm)));
+}
+
+/*
+ * __do_fault(): the page cache page behind `page`, or a fault code. The
+ * ->fault handlers that may drop the lock (filemap_fault(),
+ * handle_userfault()) assert it first: so does this one.
+ */
 function* __do_fault(
   k: KernelContext,
   vma: number,
   page: number,
+  flags: number,
 ): KGen<{ folio: number; ret: number }> {
+  yield* assert_fault_locked(k, vma, flags);
   if ((yield k.load(vma + V.vm_ops)) === VM_OPS_UNAUDITED) {
     // A driver's ->fault that was never audited: it relies on mmap_lock.
     yield* call(mmap_assert_locked(k, yield k.load(vma + V.vm_mm)));
@@ -231,7 +247,7 @@ function* finish_fault(
 function* do_read_fault(k: KernelContext, vma: number, page: number, flags: number): KGen<number> {
   const can = yield* call(vmf_can_call_fault(k, vma, flags));
   if (can) return can;
-  const { folio, ret } = yield* call(__do_fault(k, vma, page));
+  const { folio, ret } = yield* call(__do_fault(k, vma, page, flags));
   if (ret) return ret;
   const vm_flags = yield k.load(vma + V.vm_flags);
   const ops = VM_OPS[yield k.load(vma + V.vm_ops)]!;
@@ -247,7 +263,7 @@ function* do_cow_fault(k: KernelContext, vma: number, page: number, flags: numbe
   if (can) return can;
   const copy = yield* alloc_page(k, 0, 'do_cow_fault');
   if (copy === 0) return VM_FAULT_OOM;
-  const { folio, ret } = yield* call(__do_fault(k, vma, page));
+  const { folio, ret } = yield* call(__do_fault(k, vma, page, flags));
   if (ret) {
     yield* put_page(k, copy);
     return ret;
@@ -266,7 +282,7 @@ function* do_shared_fault(
 ): KGen<number> {
   const can = yield* call(vmf_can_call_fault(k, vma, flags));
   if (can) return can;
-  const { folio, ret } = yield* call(__do_fault(k, vma, page));
+  const { folio, ret } = yield* call(__do_fault(k, vma, page, flags));
   if (ret) return ret;
   return yield* call(finish_fault(k, vma, page, folio, _PAGE_RW, false));
 }
@@ -356,6 +372,7 @@ export function* handle_mm_fault(
  * drop their mapcounts and references. The mmap lock is held.
  */
 export function* zap_page_range(k: KernelContext, vma: number, start: number, end: number): KGen {
+  k.BUG_ON(start >= end, 'unmap_page_range: BUG_ON(addr >= end)');
   const put: number[] = [];
   const mm = yield k.load(vma + V.vm_mm);
   let cleared = false;

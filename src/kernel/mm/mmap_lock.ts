@@ -135,19 +135,28 @@ export function* mmap_write_lock(k: KernelContext, mm: number): KGen {
   yield* raw_write_seqcount_begin(k, mm + MM_STRUCT.mm_lock_seq);
 }
 
+/**
+ * vma_end_write_all(): drop every VMA write lock of this mmap write
+ * section, just before the mmap write lock is released or downgraded.
+ */
+function* vma_end_write_all(k: KernelContext, mm: number): KGen {
+  yield* call(mmap_assert_write_locked(k, mm));
+  yield* raw_write_seqcount_end(k, mm + MM_STRUCT.mm_lock_seq);
+}
+
 export function* mmap_write_unlock(k: KernelContext, mm: number): KGen {
   if (k.policy === POLICY_RANGE) {
     yield* call(range_release(k, mm));
     return;
   }
-  yield* raw_write_seqcount_end(k, mm + MM_STRUCT.mm_lock_seq);
+  yield* vma_end_write_all(k, mm);
   yield* up_write(k, mm + MM_STRUCT.mmap_lock);
 }
 
 /* Under the range policy the write range is kept until the read unlock. */
 export function* mmap_write_downgrade(k: KernelContext, mm: number): KGen {
   if (k.policy === POLICY_RANGE) return;
-  yield* raw_write_seqcount_end(k, mm + MM_STRUCT.mm_lock_seq);
+  yield* vma_end_write_all(k, mm);
   yield* call(downgrade_write(k, mm + MM_STRUCT.mmap_lock));
 }
 
@@ -230,6 +239,7 @@ const VMA_READ_DETACHED = -1;
  * be trusted: the VMA may be recycled at any moment.
  */
 export function* vma_start_read(k: KernelContext, mm: number, vma: number): KGen<number> {
+  k.RCU_LOCKDEP_WARN(!k.rcu_read_lock_held(), 'no rcu lock held, in vma_start_read()');
   if ((yield k.READ_ONCE(vma + V.vm_lock_seq)) === (yield mm_lock_seq(k, mm))) return 0;
   if (k.policy === POLICY_VMA_RWSEM) {
     if (!(yield* down_read_trylock(k, vma + V.vm_lock))) return 0;
@@ -311,15 +321,28 @@ function* __vma_exit_locked(k: KernelContext, vma: number): KGen<boolean> {
 }
 
 /**
+ * __is_vma_write_locked(): whether `vma` is write-locked in this mmap
+ * write section, and mm_lock_seq. Only with the mmap write lock held:
+ * nothing else can change either sequence.
+ */
+function* __is_vma_write_locked(
+  k: KernelContext,
+  vma: number,
+): KGen<{ locked: boolean; seq: number }> {
+  const mm = yield k.load(vma + V.vm_mm);
+  yield* call(mmap_assert_write_locked(k, mm));
+  const seq = yield mm_lock_seq(k, mm);
+  return { locked: (yield k.READ_ONCE(vma + V.vm_lock_seq)) === seq, seq };
+}
+
+/**
  * vma_start_write(): write-lock a VMA for the rest of this mmap write
  * section: exclude its readers, then mark vm_lock_seq. mmap_write_unlock()
  * ends it.
  */
 export function* vma_start_write(k: KernelContext, vma: number): KGen {
-  const mm = yield k.load(vma + V.vm_mm);
-  yield* call(mmap_assert_write_locked(k, mm));
-  const seq = yield mm_lock_seq(k, mm);
-  if ((yield k.READ_ONCE(vma + V.vm_lock_seq)) === seq) return;
+  const { locked: held, seq } = yield* __is_vma_write_locked(k, vma);
+  if (held) return;
   if (k.policy === POLICY_VMA_RWSEM) {
     yield* down_write(k, vma + V.vm_lock);
     yield k.WRITE_ONCE(vma + V.vm_lock_seq, seq);
@@ -332,25 +355,68 @@ export function* vma_start_write(k: KernelContext, vma: number): KGen {
   }
   const locked = yield* call(__vma_enter_locked(k, vma, false));
   yield k.WRITE_ONCE(vma + V.vm_lock_seq, seq);
+  // The VMA should remain attached.
   if (locked)
-    k.BUG_ON(
+    k.WARN_ON_ONCE(
       yield* call(__vma_exit_locked(k, vma)),
-      'vma_start_write: VMA detached while write-locked',
+      'WARN_ON_ONCE(detached) in __vma_start_write()',
     );
 }
 
 /** vma_assert_write_locked() */
 export function* vma_assert_write_locked(k: KernelContext, vma: number): KGen {
-  const mm = yield k.load(vma + V.vm_mm);
   k.BUG_ON(
-    (yield k.READ_ONCE(vma + V.vm_lock_seq)) !== (yield mm_lock_seq(k, mm)),
-    'vma_assert_write_locked: VMA not write-locked',
+    !(yield* __is_vma_write_locked(k, vma)).locked,
+    'vma_assert_write_locked: VM_BUG_ON_VMA(!__is_vma_write_locked(vma))',
+  );
+}
+
+/**
+ * vma_assert_locked(): read- or write-locked. A reader's reference is
+ * vm_refcnt above the attach reference; under the 2023 design the
+ * semaphore is held; without per-VMA locks, the mmap lock.
+ */
+export function* vma_assert_locked(k: KernelContext, vma: number): KGen {
+  if (k.policy === POLICY_MMAP_LOCK || k.policy === POLICY_RANGE) {
+    yield* call(mmap_assert_locked(k, yield k.load(vma + V.vm_mm)));
+    return;
+  }
+  const read_locked =
+    k.policy === POLICY_VMA_RWSEM
+      ? (yield k.READ_ONCE(vma + V.vm_lock + RW_SEMAPHORE.count)) !== 0
+      : (yield refcount_read(k, vma + V.vm_refcnt)) > 1;
+  if (read_locked) return;
+  k.BUG_ON(
+    !(yield* __is_vma_write_locked(k, vma)).locked,
+    'vma_assert_locked: VM_BUG_ON_VMA(refcount_read(&vma->vm_refcnt) <= 1 && !__is_vma_write_locked(vma))',
+  );
+}
+
+/*
+ * vma_assert_attached() / vma_assert_detached(): vm_refcnt holds the
+ * attach reference. Only vm_refcnt (2025) tells; reliable under the mmap
+ * write lock or on a VMA isolated under it.
+ */
+export function* vma_assert_attached(k: KernelContext, vma: number): KGen {
+  if (k.policy !== POLICY_VMA_REFCNT) return;
+  k.WARN_ON_ONCE(
+    (yield refcount_read(k, vma + V.vm_refcnt)) === 0,
+    'WARN_ON_ONCE(!refcount_read(&vma->vm_refcnt)) in vma_assert_attached()',
+  );
+}
+
+export function* vma_assert_detached(k: KernelContext, vma: number): KGen {
+  if (k.policy !== POLICY_VMA_REFCNT) return;
+  k.WARN_ON_ONCE(
+    (yield refcount_read(k, vma + V.vm_refcnt)) !== 0,
+    'WARN_ON_ONCE(refcount_read(&vma->vm_refcnt)) in vma_assert_detached()',
   );
 }
 
 /** vma_mark_attached(): the VMA enters the tree (write-locked). */
 export function* vma_mark_attached(k: KernelContext, vma: number): KGen {
   yield* vma_assert_write_locked(k, vma);
+  yield* vma_assert_detached(k, vma);
   if (k.policy === POLICY_VMA_REFCNT) yield k.store_release(vma + V.vm_refcnt, 1);
   yield k.WRITE_ONCE(vma + V.detached, 0);
 }
@@ -362,15 +428,15 @@ export function* vma_mark_attached(k: KernelContext, vma: number): KGen {
  */
 export function* vma_mark_detached(k: KernelContext, vma: number): KGen {
   yield* vma_assert_write_locked(k, vma);
+  yield* vma_assert_attached(k, vma);
   yield k.WRITE_ONCE(vma + V.detached, 1);
   if (k.policy !== POLICY_VMA_REFCNT) return;
   if (yield* refcount_dec_and_test(k, vma + V.vm_refcnt)) return;
-  if (yield* call(__vma_enter_locked(k, vma, true))) {
-    k.BUG_ON(
+  if (yield* call(__vma_enter_locked(k, vma, true)))
+    k.WARN_ON_ONCE(
       !(yield* call(__vma_exit_locked(k, vma))),
-      'vma_mark_detached: readers still hold the VMA',
+      'WARN_ON_ONCE(!detached) in vma_mark_detached()',
     );
-  }
 }
 
 /** mmgrab() / mmdrop(): references to the struct itself. */

@@ -12,7 +12,12 @@ import { kmem_cache_alloc, kmem_cache_free } from '../slab.js';
 import { fput, get_file } from './filemap.js';
 import { mt_find, mt_lookup, mt_store_range } from './maple_tree.js';
 import { MM_STRUCT, VM_AREA_STRUCT as V, VM_OPS, VM_SPECIAL } from './mm_types.js';
-import { vma_mark_attached, vma_mark_detached, vma_start_write } from './mmap_lock.js';
+import {
+  vma_assert_detached,
+  vma_mark_attached,
+  vma_mark_detached,
+  vma_start_write,
+} from './mmap_lock.js';
 import { POLICY_VMA_RWSEM } from './policy.js';
 import { anon_vma_clone, unlink_anon_vmas } from './rmap.js';
 
@@ -95,6 +100,8 @@ const vm_area_free_rcu_cb = rcu_callback('vm_area_free_rcu_cb', function* (k, he
  * SLAB_TYPESAFE_BY_RCU cache that may hand it out again immediately.
  */
 function* vm_area_free(k: KernelContext, vma: number): KGen {
+  // The VMA should be detached while being destroyed.
+  yield* vma_assert_detached(k, vma);
   if (k.policy === POLICY_VMA_RWSEM) yield* call(call_rcu(k, vma + V.vm_rcu, vm_area_free_rcu_cb));
   else yield kmem_cache_free(k, k.sys.mm.vm_area_cachep, vma, 'vm_area_free');
 }
