@@ -81,6 +81,6 @@ function catalogue_finding(c: Catalogue): { sentence: string; headline: string }
     sentence:
       `${found}; the slowest to find was ${slowest.variant} (worst ${fmt_ms(slowest.worst_ms)}), and ${fixed}. ` +
       `The explorer ran ${fmt_si(c.schedules_per_s)} schedules per second.`,
-    headline: `Bug catalogue: ${any_seed}/${n} seed bugs found (${all_seeds} by every seed), ${clean}/${n} fixed kernels clean.`,
+    headline: `Bug catalogue: ${any_seed}/${n} bugs found, the seeds' and historical (${all_seeds} by every seed), ${clean}/${n} fixed kernels clean.`,
   };
 }
