@@ -158,14 +158,15 @@ function with_published(w: string, spec: Spec): Spec {
   const { data, mark, encoding, ...top } = spec;
   const published = {
     data: {
-      values: pft_published_points().map((p) => ({ ...p, source: 'published (pft, 2025)' })),
+      values: pft_published_points().map((p) => ({ ...p, source: 'published' })),
     },
     mark: { type: 'point' as const, shape: 'diamond', filled: true, size: 120, opacity: 0.9 },
     encoding: {
       x: encoding!.x,
       y: encoding!.y,
       color: encoding!.color,
-      shape: { field: 'source', type: 'nominal' as const, title: 'measured' },
+      // A short label: the legend cuts labels at its label limit.
+      shape: { field: 'source', type: 'nominal' as const, title: 'mmtests pft, 2025' },
     },
   };
   return { ...top, layer: [{ data, mark, encoding }, published] } as Spec;

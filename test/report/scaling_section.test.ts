@@ -44,7 +44,7 @@ test('pft: the published points are drawn over the curves, and a model that agre
   const html = await report_html(
     with_pft((p, n) => rwsem[n]! * (p === 'vma-refcnt' ? 1 + gain[n]! : 1)),
   );
-  has(html, 'published (pft, 2025)');
+  has(html, 'mmtests pft, 2025');
   has(html, 'vma-rwsem 21 over 1 CPU 8.3× (published 8.3×, met)');
   has(html, 'vma-refcnt&#39;s gain at 48 CPUs +13% (published +13%, met)');
   has(html, 'The model meets every target');
