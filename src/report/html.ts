@@ -15,7 +15,7 @@ import { catalogue_section } from './catalogue_section.js';
 import { policy_colour, policy_order } from './charts.js';
 import { counters_section } from './counters_section.js';
 import { fmt_ms } from './format.js';
-import { cell, esc, table_html, tr } from './html_util.js';
+import { cell, esc, page_open, table_html, tr } from './html_util.js';
 import { latency_section } from './latency_section.js';
 import { native_vs_timing_section } from './native_vs_timing_section.js';
 import { profiles_section } from './profiles_section.js';
@@ -44,15 +44,7 @@ export async function report_html(data: ReportData): Promise<string> {
     native_vs_timing.headline,
   ].filter((h): h is string => h !== null);
   return [
-    '<!DOCTYPE html>',
-    '<html lang="en">',
-    '<head>',
-    '<meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    '<title>mmlab report</title>',
-    `<style>${CSS}</style>`,
-    '</head>',
-    '<body>',
+    ...page_open('mmlab report', CSS),
     '<h1>mmlab report: address-space locking designs</h1>',
     `<p class="facts">${esc(data.machine)} · generated ${esc(data.generated)}</p>`,
     `<p class="legend">Policies: ${policy_order(ctx.all_policies)

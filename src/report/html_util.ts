@@ -19,6 +19,21 @@ export function esc(s: string): string {
 
 /* ---- tables ---- */
 
+/** A page's opening lines, through `<body>`: its title (escaped here) and its style sheet. */
+export function page_open(title: string, css: string): string[] {
+  return [
+    '<!DOCTYPE html>',
+    '<html lang="en">',
+    '<head>',
+    '<meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<title>${esc(title)}</title>`,
+    `<style>${css}</style>`,
+    '</head>',
+    '<body>',
+  ];
+}
+
 export function cell(text: string, cls?: string): string {
   return cls === undefined ? `<td>${esc(text)}</td>` : `<td class="${cls}">${esc(text)}</td>`;
 }

@@ -15,7 +15,7 @@
 import type { BugReport, Explorer } from '../check/explorer.js';
 import { type StepKind, Timeline } from '../check/timeline.js';
 import type { StepRecord } from '../runtime/executors/explore.js';
-import { esc } from './html_util.js';
+import { esc, page_open } from './html_util.js';
 import { timeline_svgs } from './timeline_svg.js';
 
 /** The colour of each kind of step, used by the SVG marks and the legend alike. */
@@ -38,15 +38,7 @@ export function timeline_html(
 ): string {
   const t = new Timeline(explorer, trace, bug);
   return [
-    '<!DOCTYPE html>',
-    '<html lang="en">',
-    '<head>',
-    '<meta charset="utf-8">',
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${esc(title)}</title>`,
-    `<style>${css()}</style>`,
-    '</head>',
-    '<body>',
+    ...page_open(title, css()),
     header_html(title, bug, trace.length),
     legend_html(),
     trace.length > 0 ? timeline_svgs(t) : '<p>The trace is empty.</p>',
