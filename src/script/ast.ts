@@ -118,3 +118,19 @@ export function is_outside(c: Command): boolean {
       return false;
   }
 }
+
+/**
+ * A concurrent script (docs/scripts.md, "Concurrent scripts"): the lines
+ * before the first `cpu N:` header are its setup, run on cpu0 alone before
+ * any other CPU starts; then CPU i runs the lines under `cpu i:`, in
+ * order, while the others run theirs. Every process (pN) is one mm that
+ * all CPUs share: two CPUs naming p0 are two threads of p0.
+ */
+export interface ConcurrentScript {
+  /** Declared files in declaration order, as Script's (file lines belong to the setup). */
+  readonly files: Script['files'];
+  /** The setup: run sequentially, as a Script's lines are. */
+  readonly setup: readonly Line[];
+  /** cpus[i]: the lines under `cpu i:`, in order; 2 to 4 sections, numbered from 0 without gaps. */
+  readonly cpus: readonly (readonly Line[])[];
+}
