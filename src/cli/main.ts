@@ -195,6 +195,7 @@ function build_program(exit: (code: number) => void): Command {
       cpus_list,
     )
     .option('--profile <name>', 'timing: the cost profile, js or hw (default hw)')
+    .option('--lines', 'timing: under each row, the cache lines CPUs waited for longest')
     .option('--json', 'print one JSON document')
     .action((name: string, opts: BenchOpts) => run(cmd_bench(name, opts)));
 
