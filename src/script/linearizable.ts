@@ -124,11 +124,13 @@ function walk_order(s: ConcurrentScript): { cpu: number; index: number }[] {
 
 /* How much of `a` agrees with `b`: results, maps, words. */
 function agreement(a: ScriptOutcome, b: ScriptOutcome): number {
-  let n = 0;
-  a.cpus.forEach((c, cpu) => c.forEach((r, i) => (n += r === b.cpus[cpu]![i] ? 1 : 0)));
-  n += JSON.stringify(a.maps) === JSON.stringify(b.maps) ? 1 : 0;
-  a.contents.forEach((w, i) => (n += w === b.contents[i] ? 1 : 0));
-  return n;
+  const same = (x: readonly string[], y: readonly string[]) =>
+    x.filter((v, i) => v === y[i]).length;
+  return (
+    a.cpus.reduce((n, c, cpu) => n + same(c, b.cpus[cpu]!), 0) +
+    (JSON.stringify(a.maps) === JSON.stringify(b.maps) ? 1 : 0) +
+    same(a.contents, b.contents)
+  );
 }
 
 const results_text = (o: ScriptOutcome): string =>
