@@ -228,7 +228,7 @@ function explain(
     const next = agreeing.filter((a) => same(`${cpu}.${index}`, r, a.outcome.cpus[cpu]![index]!));
     if (next.length === 0) {
       const l = s.cpus[cpu]![index]!;
-      culprit = `cpu${cpu}'s command ${index + 1} (line ${l.line}: ${format_line(l)}) printed ${r}, which no serial order of the sections gives after the results before it`;
+      culprit = `cpu${cpu}'s command ${index + 1} (${format_line(l)}) printed ${r}, which no serial order of the sections gives after the results before it`;
       break;
     }
     agreeing = next;

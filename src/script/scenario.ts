@@ -53,7 +53,7 @@ const SCRIPT_MEMORY_WORDS = 1 << 22;
 
 /*
  * What the user space of one executor keeps beside kernel memory: the
- * setup's files and results (the prologue's, once per executor), and per
+ * setup's files (the prologue's, once per executor), and per
  * run the references each CPU holds and the results it printed. Each CPU
  * touches only its own slots; the epilogue and check() read them after
  * every CPU ended.
@@ -62,7 +62,6 @@ interface Globals {
   /** The process table: PROCESS.mm of pid p at table + p. */
   readonly table: number;
   readonly us: UserSpace;
-  setup: string[];
   /** held[cpu]: pid -> the mm reference that CPU's thread holds. */
   held: Map<number, number>[];
   results: string[][];
@@ -117,7 +116,6 @@ function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): S
     setup: (m) => ({
       table: m.boot_alloc(PROCESS.$, 'p', nr_pids),
       us: { m, files: new Map() },
-      setup: [],
       held: [],
       results: [],
       outcome: null,
@@ -129,9 +127,8 @@ function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): S
       yield k.store(g.table, yield* call(first_process(k)));
       for (const l of s.setup) {
         const mm = yield k.load(g.table + l.pid);
-        const { result, child } = yield* call(run_command(k, us, l, mm));
+        const { child } = yield* call(run_command(k, us, l, mm));
         check_memory(us.m, l.line);
-        g.setup.push(result);
         if (l.cmd.op === 'fork') yield k.store(g.table + children.get(l)!, child);
         if (l.cmd.op === 'exit') yield k.store(g.table + l.pid, 0);
       }

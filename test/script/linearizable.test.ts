@@ -51,7 +51,7 @@ test('an outcome no serial order gives is reported with the command and the clos
     (e: Error) =>
       e instanceof KernelBug &&
       e.bug_class === 'non-linearizable' &&
-      /^cpu1's command 1 \(line 6: read 0x10000\) printed = 0x00000002, which no serial order/.test(
+      /^cpu1's command 1 \(read 0x10000\) printed = 0x00000002, which no serial order/.test(
         e.message,
       ) &&
       /observed: cpu0: ok \| ok; cpu1: = 0x00000002/.test(e.message) &&
