@@ -54,6 +54,14 @@ test('a bad script is one line naming the file and the line, exit 2, before any 
   );
   const one = join(dir, 'one.txt');
   writeFileSync(one, 'cpu 0:\n  read 0x0\n');
+  const huge = join(dir, 'huge.txt');
+  writeFileSync(huge, 'cpu 0:\n  mmap - 100000 rw- private anon populate\ncpu 1:\n  read 0\n');
+  const full = mmlab('check', '--script', huge, '--schedules', '2');
+  assert.equal(full.code, 2);
+  assert.match(
+    full.err,
+    /huge.txt: line 2: the script needs more than the model's 16 MiB of kernel memory/,
+  );
   assert.match(
     mmlab('check', '--script', one).err,
     /^mmlab: .*one.txt: line 1: a concurrent script has 2 to 4 sections/,
