@@ -6,15 +6,17 @@
  * it takes its own mm reference (mmget) the first time it names the
  * process and puts it at its `exit` or at the end of its section. Each
  * process keeps its own reference (from mm_alloc or the fork) until the
- * epilogue, which records the outcome (every result, each process's maps,
- * the word at every address the script touches), then tears everything
- * down; check() holds the outcome to the serial orders' (linearizable.ts).
+ * epilogue, which runs validate_mm() on each, records the outcome (every
+ * result, each process's maps, the word at every address the script
+ * touches), then tears everything down; check() holds the outcome to the
+ * serial orders' (linearizable.ts).
  *
  * The same scenario runs one serial order on one CPU (serial_scenario()):
  * the outcome check's reference runs are this very code.
  */
-import { check_mm_caches_empty } from '../kernel/mm/debug.js';
+import { check_mm_caches_empty, validate_mm } from '../kernel/mm/debug.js';
 import { mmget, mmput } from '../kernel/mm/mmap.js';
+import { mmap_write_lock, mmap_write_unlock } from '../kernel/mm/mmap_lock.js';
 import { RCU_GP_KTHREAD } from '../kernel/rcu/tree.js';
 import { defineStruct } from '../runtime/layout.js';
 import { call, type KernelContext, type KGen } from '../runtime/ops.js';
@@ -175,7 +177,7 @@ function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
   for (let cpu = 0; cpu < p.s.cpus.length; cpu++) yield* call(put_held(k, g, cpu));
 }
 
-/* The outcome (each live process's maps, then its words), then every reference put. */
+/* The outcome (each live process validated, its maps, then its words), then every reference put. */
 function* record_outcome(k: KernelContext, g: Globals, p: Program): KGen {
   const maps: { pid: number; vmas: MapsLine[] }[] = [];
   const contents: string[] = [];
@@ -184,6 +186,10 @@ function* record_outcome(k: KernelContext, g: Globals, p: Program): KGen {
     const mm = yield k.load(g.table + pid);
     if (mm === 0) continue;
     live.push(mm);
+    // CONFIG_DEBUG_VM_MAPLE_TREE's check of the index against the VMAs, once every CPU is done.
+    yield* call(mmap_write_lock(k, mm));
+    yield* call(validate_mm(k, mm));
+    yield* call(mmap_write_unlock(k, mm));
     maps.push({ pid, vmas: yield* call(proc_maps(k, g.us, mm)) });
     for (const addr of p.addrs)
       contents.push(`p${pid} ${hex(addr)} ${yield* call(read_word(k, mm, addr))}`);
