@@ -223,9 +223,10 @@ function pft_sentence(points: readonly BenchResult[]): string {
       ? 'The model meets every target: its pft curves agree with the published measurement.'
       : `The model misses ${checks.length - met} of its ${checks.length} targets: its pft curves and their ranking are unvalidated predictions, which the published measurement contradicts where they miss.`;
   const conflicts = pft_ranking_conflicts(points)
-    .map(
-      (c) =>
-        `at ${cpus_text(c.threads)} the model puts ${c.model_leader} ahead, the published ${c.published_leader}`,
+    .map((c) =>
+      c.model_leader === null
+        ? `at ${cpus_text(c.threads)} the model ties them, the published puts ${c.published_leader} ahead`
+        : `at ${cpus_text(c.threads)} the model puts ${c.model_leader} ahead, the published ${c.published_leader}`,
     )
     .join('; ');
   const ranking = conflicts === '' ? '' : ` Its ranking is contradicted: ${conflicts}.`;

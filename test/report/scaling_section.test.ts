@@ -91,6 +91,16 @@ test('pft: a design the published measurement ranks second is not called the lea
   );
 });
 
+test('pft: a model that ties the designs where the published ranks them says it ties them, and puts neither ahead', async () => {
+  // The two designs within 1% of each other at 21, 48 and 56 CPUs, refcnt barely ahead.
+  const html = await report_html(with_pft((p, n) => (p === 'vma-refcnt' ? 1.01e6 : 1e6) * n));
+  has(
+    html,
+    'Its ranking is contradicted: at 21 CPUs the model ties them, the published puts vma-refcnt ahead; at 48 CPUs the model ties them',
+  );
+  lacks(html, 'the model puts vma-refcnt ahead');
+});
+
 test('pft: a model ranking the designs as the published does names its leader and no contradiction', async () => {
   const html = await report_html(data());
   lacks(html, 'the model puts');
