@@ -51,6 +51,15 @@ test('pft: the published points are drawn over the curves, and a model that agre
   has(html, '<li>pft against the published measurement: 6 of 6 targets met.</li>');
 });
 
+test('pft: a model that scales as the published but ties the designs is told its gain, not its scaling, is unvalidated', async () => {
+  const rwsem: Record<number, number> = { 1: 1e6, 21: 8.3e6, 48: 9.3e6, 56: 9.6e6 };
+  const html = await report_html(with_pft((_p, n) => rwsem[n]!));
+  has(
+    html,
+    '<li>pft against the published measurement: 3 of 6 targets met; the gain between the two designs is unvalidated.</li>',
+  );
+});
+
 test('pft: a model whose aggregate falls is told it misses, target by target', async () => {
   const html = await report_html(with_pft((_p, n) => 1e6 / n));
   has(html, 'vma-rwsem 56 over 1 CPU 0.0× (published 9.6×, missed)');
