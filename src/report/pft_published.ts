@@ -97,20 +97,23 @@ function published_leader(row: PublishedRow): string {
 const RANKED_ROWS = PFT_PUBLISHED.filter((r) => Math.abs(r.gain) > GAIN_TOLERANCE_AT_1);
 
 /**
- * Where the model ranks the letter's two designs the other way round: at
- * each count the letter ranks them, the design the model puts ahead
- * against the one the letter does. Counts the model did not run are left out.
+ * Where the model does not rank the letter's two designs as the letter
+ * does: at each count the letter ranks them, the design the model puts
+ * ahead (null where it ties them, within GAIN_TOLERANCE_AT_1, the letter's
+ * own tie) against the one the letter does. Counts the model did not run
+ * are left out.
  */
 export function pft_ranking_conflicts(
   scaling: readonly BenchResult[],
-): { threads: number; model_leader: string; published_leader: string }[] {
+): { threads: number; model_leader: string | null; published_leader: string }[] {
   const at = (policy: string, cpus: number): number | undefined =>
     scaling.find((r) => r.workload === 'pft' && r.policy === policy && r.cpus === cpus)?.ops_per_s;
   return RANKED_ROWS.flatMap((row) => {
     const rwsem = at(PFT_RWSEM, row.threads);
     const refcnt = at(PFT_REFCNT, row.threads);
     if (rwsem === undefined || refcnt === undefined) return [];
-    const model_leader = refcnt > rwsem ? PFT_REFCNT : PFT_RWSEM;
+    const tie = Math.abs(refcnt / rwsem - 1) <= GAIN_TOLERANCE_AT_1;
+    const model_leader = tie ? null : refcnt > rwsem ? PFT_REFCNT : PFT_RWSEM;
     const leader = published_leader(row);
     return model_leader === leader
       ? []

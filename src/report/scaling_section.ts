@@ -199,10 +199,18 @@ function fmt_check(c: Check, x: number): string {
   return c.what.includes('gain') ? fmt_signed_pct(x) : `${x.toFixed(1)}×`;
 }
 
-/** The summary's line: how many of the published pft's targets the model meets. */
+/** The summary's line: how many of the published pft's targets the model meets, and which kind it misses. */
 function pft_headline(checks: readonly Check[]): string {
   const met = checks.filter((c) => c.met).length;
-  return `pft against the published measurement: ${met} of ${checks.length} targets met${met === checks.length ? '' : '; the scaling curves are unvalidated'}.`;
+  const missed = (gain: boolean): boolean =>
+    checks.some((c) => !c.met && c.what.includes('gain') === gain);
+  const unvalidated = [
+    ...(missed(false) ? ['its scaling'] : []),
+    ...(missed(true) ? ['the gain between the two designs'] : []),
+  ];
+  const verb = unvalidated.length > 1 ? 'are' : 'is';
+  const tail = unvalidated.length === 0 ? '' : `; ${unvalidated.join(' and ')} ${verb} unvalidated`;
+  return `pft against the published measurement: ${met} of ${checks.length} targets met${tail}.`;
 }
 
 /*
@@ -223,9 +231,10 @@ function pft_sentence(points: readonly BenchResult[]): string {
       ? 'The model meets every target: its pft curves agree with the published measurement.'
       : `The model misses ${checks.length - met} of its ${checks.length} targets: its pft curves and their ranking are unvalidated predictions, which the published measurement contradicts where they miss.`;
   const conflicts = pft_ranking_conflicts(points)
-    .map(
-      (c) =>
-        `at ${cpus_text(c.threads)} the model puts ${c.model_leader} ahead, the published ${c.published_leader}`,
+    .map((c) =>
+      c.model_leader === null
+        ? `at ${cpus_text(c.threads)} the model ties them, the published puts ${c.published_leader} ahead`
+        : `at ${cpus_text(c.threads)} the model puts ${c.model_leader} ahead, the published ${c.published_leader}`,
     )
     .join('; ');
   const ranking = conflicts === '' ? '' : ` Its ranking is contradicted: ${conflicts}.`;

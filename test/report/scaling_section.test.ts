@@ -51,6 +51,15 @@ test('pft: the published points are drawn over the curves, and a model that agre
   has(html, '<li>pft against the published measurement: 6 of 6 targets met.</li>');
 });
 
+test('pft: a model that scales as the published but ties the designs is told its gain, not its scaling, is unvalidated', async () => {
+  const rwsem: Record<number, number> = { 1: 1e6, 21: 8.3e6, 48: 9.3e6, 56: 9.6e6 };
+  const html = await report_html(with_pft((_p, n) => rwsem[n]!));
+  has(
+    html,
+    '<li>pft against the published measurement: 3 of 6 targets met; the gain between the two designs is unvalidated.</li>',
+  );
+});
+
 test('pft: a model whose aggregate falls is told it misses, target by target', async () => {
   const html = await report_html(with_pft((_p, n) => 1e6 / n));
   has(html, 'vma-rwsem 56 over 1 CPU 0.0× (published 9.6×, missed)');
@@ -89,6 +98,16 @@ test('pft: a design the published measurement ranks second is not called the lea
     html,
     'Its ranking is contradicted: at 21 CPUs the model puts vma-rwsem ahead, the published vma-refcnt; at 48 CPUs',
   );
+});
+
+test('pft: a model that ties the designs where the published ranks them says it ties them, and puts neither ahead', async () => {
+  // The two designs within 1% of each other at 21, 48 and 56 CPUs, refcnt barely ahead.
+  const html = await report_html(with_pft((p, n) => (p === 'vma-refcnt' ? 1.01e6 : 1e6) * n));
+  has(
+    html,
+    'Its ranking is contradicted: at 21 CPUs the model ties them, the published puts vma-refcnt ahead; at 48 CPUs the model ties them',
+  );
+  lacks(html, 'the model puts vma-refcnt ahead');
 });
 
 test('pft: a model ranking the designs as the published does names its leader and no contradiction', async () => {

@@ -64,10 +64,10 @@ export const MT_SLOTS = 340;
  * lock, and must re-check vm_start/vm_end after.
  *
  * Two cache lines, as in the kernel: the first holds what a fault reads
- * (the range, flags, vm_lock_seq, the backing); the per-VMA lock starts a
- * line of its own (vm_refcnt ____cacheline_aligned_in_smp since 6.15,
- * `struct vma_lock vm_lock ____cacheline_aligned_in_smp` in 6.13, a
- * separate object before), so that the lock's writes by every faulting
+ * (the range, flags, detached, vm_lock_seq, the backing); the per-VMA
+ * lock starts a line of its own (vm_refcnt ____cacheline_aligned_in_smp
+ * since 6.15, `struct vma_lock vm_lock ____cacheline_aligned_in_smp` in
+ * 6.13, a separate object before), so that the lock's writes by every faulting
  * CPU do not take the first line from the others. vm_area_alloc() clears
  * everything up to vm_lock (vm_refcnt included, as vma_init() does);
  * vm_area_dup() copies nothing from vm_refcnt on.
@@ -77,6 +77,7 @@ export const VM_AREA_STRUCT = defineStruct('vm_area_struct', {
   vm_end: 'mmap write lock and the VMA write lock: first page past the end',
   vm_mm: 'set once at allocation; read locklessly (SLAB_TYPESAFE_BY_RCU re-check)',
   vm_flags: 'mmap write lock and the VMA write lock',
+  detached: 'the VMA write lock (the 2023 per-VMA lock)',
   vm_lock_seq: 'the VMA write lock: mm_lock_seq when write-locked',
   vm_pgoff:
     'mmap write lock and the VMA write lock: offset in the file (or linear index), in pages',
@@ -90,7 +91,6 @@ export const VM_AREA_STRUCT = defineStruct('vm_area_struct', {
     'vma_start_read() / vma_start_write() (the 2025 per-VMA lock)',
   ]),
   vm_lock: RW_SEMAPHORE.$,
-  detached: 'the VMA write lock (the 2023 per-VMA lock)',
   vm_rcu: [RCU_HEAD.$, "the queueing CPU's rcu_data_cb.nocb_lock while a free is queued"],
 });
 

@@ -24,18 +24,23 @@
  * one starts no earlier. A hit needs no serialisation: the line cannot be
  * in flight to another cache while this one holds it.
  *
- * Invariant: an access to a line busy with another CPU's transfer or RMW
- * is performed, its value read and written, when the line is free for
- * it, never when it was issued. The executor calls request_ns() before
- * performing an access: a hit or an access to a free line is performed
- * at once; one to a busy line reserves the line from when it frees, for
- * the access's cost, behind the requests made before it (so a line serves
- * its requests in the order they were made), and the executor moves the
- * CPU's clock to the reservation's start and performs the access then;
- * access() ends it at the reservation's end. Until then the line's
- * holders keep it: their hits go on, and the values they see and make
- * are the ones the waiting access then finds. So a cmpxchg compares the
- * value in memory when its line is free for it.
+ * Invariant: an access to a line busy with another CPU's transfer or RMW,
+ * or held by other caches, is performed, its value read and written, when
+ * the line leaves them for it, never when it was issued. The executor
+ * calls request_ns() before performing an access: a hit, or an access to
+ * a free line no other cache holds, is performed at once; any other
+ * reserves the line from when it is free (at once, or behind the requests
+ * made before it: a line serves its requests in the order they were
+ * made), for the access's cost, and the executor moves the CPU's clock to
+ * when the line leaves its holders, HOLDER_KEEPS of a transfer into the
+ * reservation, and performs the access then; access() ends it at the
+ * reservation's end. Until then the holders keep the line: their hits go
+ * on, and the values they see and make are the ones the waiting access
+ * then finds. So a cmpxchg compares the value in memory when its line
+ * reaches it, and a CPU whose cmpxchg has just failed retries on the
+ * line before it goes, as a core does, its failed `lock cmpxchg` having
+ * taken the line exclusive (Intel SDM vol. 2A, CMPXCHG: the destination
+ * is written back whatever the comparison's result).
  */
 import { L1_CACHE_WORDS } from '../layout.js';
 import type { CostProfile } from './timing_costs.js';
@@ -43,6 +48,21 @@ import type { CostProfile } from './timing_costs.js';
 /** Words per cache line: the layout's, which ____cacheline_aligned_in_smp aligns to. */
 const LINE_WORDS = L1_CACHE_WORDS;
 const LINE_SHIFT = Math.log2(LINE_WORDS);
+
+/*
+ * The share of a transfer during which the line's holder still has it. A
+ * transfer from another cache is three messages one after another (the
+ * request to the line's home directory, its forward to the holder, the
+ * holder's data to the requester: Sorin, Hill and Wood, "A Primer on
+ * Memory Consistency and Cache Coherence", 2nd ed. 2020, ch. 8), and the
+ * holder keeps the line until the forward reaches it. A request queued
+ * at the home has sent its own message already, so the line leaves its
+ * holder one message, a third of a transfer, after the home takes the
+ * request up. (A request to a line nobody is waiting for sends its own
+ * first, two thirds; the model gives it the same third: that case has no
+ * contender to lose the line to.)
+ */
+const HOLDER_KEEPS = 1 / 3;
 
 /** Access kinds as the model prices them. */
 export const ACCESS_READ = 0;
@@ -161,18 +181,20 @@ export class CacheModel implements CacheStats {
     const write = kind !== ACCESS_READ;
     if (this.pending_line[c] === line || this.holds(c, line, write)) return t_ns;
     const busy_ns = this.busy_until_ns[line]!;
-    if (busy_ns <= t_ns) return t_ns;
-    this.stall(line, busy_ns - t_ns);
     // A line reserved for another CPU's request comes from that CPU's cache.
     const by = this.reserved_by[line]!;
-    const reserved = by !== c && this.pending_line[by] === line;
+    const reserved = busy_ns > t_ns && by !== c && this.pending_line[by] === line;
+    const taken = reserved || this.held_elsewhere(c, line, write);
+    if (busy_ns <= t_ns && !taken) return t_ns;
+    const start_ns = Math.max(busy_ns, t_ns);
+    if (busy_ns > t_ns) this.stall(line, busy_ns - t_ns);
     const move_ns = reserved ? this.costs.line_transfer_ns : this.price(c, line, write);
-    const end_ns = busy_ns + move_ns + (kind === ACCESS_RMW ? this.costs.rmw_ns : 0);
+    const end_ns = start_ns + move_ns + (kind === ACCESS_RMW ? this.costs.rmw_ns : 0);
     this.busy_until_ns[line] = end_ns;
     this.reserved_by[line] = c;
     this.pending_line[c] = line;
     this.pending_end_ns[c] = end_ns;
-    return busy_ns;
+    return taken ? start_ns + this.costs.line_transfer_ns * HOLDER_KEEPS : start_ns;
   }
 
   /**
@@ -312,6 +334,12 @@ export class CacheModel implements CacheStats {
     const h = this.holder[line]!;
     if (h === c) return true;
     return h === SHARED && !write && this.is_sharer(this.set_of[line]!, c);
+  }
+
+  /* Whether `c`'s access takes the line from other caches: another holds it, or shares it and `c` writes. */
+  private held_elsewhere(c: number, line: number, write: boolean): boolean {
+    const h = this.holder[line]!;
+    return h >= 0 ? h !== c : h === SHARED && write;
   }
 
   /* Holder `h` is downgraded: the line becomes SHARED by h and c. */

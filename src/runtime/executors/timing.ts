@@ -323,9 +323,10 @@ class TimingExecutor extends OpCore {
 
   /*
    * Task t's pending access finds its line busy with another CPU's
-   * transfer or RMW: the line is reserved for it and t waits, its clock
-   * moved to when the line is free for it; the access is performed then,
-   * when t is again the earliest (cache_model.ts's invariant).
+   * transfer or RMW, or held by other caches: the line is reserved for it
+   * and t waits, its clock moved to when the line leaves them for it; the
+   * access is performed then, when t is again the earliest (cache_model.ts's
+   * invariant).
    */
   private waits_for_line(t: number, now_ns: number): boolean {
     const k = this.ctx[t]!;

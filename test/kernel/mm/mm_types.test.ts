@@ -9,7 +9,10 @@ const line = (offset: number): number => Math.floor(offset / L1_CACHE_WORDS);
 
 test('the per-VMA lock shares no cache line with the fields a fault reads', () => {
   assert.equal(V.$.align, L1_CACHE_WORDS);
-  const read = [V.vm_start, V.vm_end, V.vm_mm, V.vm_flags, V.vm_lock_seq, V.vm_pgoff, V.vm_file];
+  // detached: lock_vma_under_rcu() reads it after the 2023 lock is taken; 6.13's
+  // mm_types.h keeps it on the first line, beside vm_lock_seq.
+  const read = [V.vm_start, V.vm_end, V.vm_mm, V.vm_flags, V.detached, V.vm_lock_seq];
+  read.push(V.vm_pgoff, V.vm_file);
   const read_lines = new Set([...read, V.vm_ops, V.anon_vma].map(line));
   for (const lock of [V.vm_refcnt, V.vm_lock + RW_SEMAPHORE.count, V.vm_lock + RW_SEMAPHORE.owner])
     assert.equal(read_lines.has(line(lock)), false, `word ${lock} of the lock`);

@@ -4,9 +4,11 @@
  * busy with another CPU's transfer or RMW is performed when the line is
  * free (its holder's hits go on until then), so a cmpxchg compares the
  * value in memory then, and N CPUs looping on one word's cmpxchg, served
- * in turn, fail at most (N-1)/2 times a success; request_ns() says when an access may be performed,
- * reserves a busy line in the order asked and counts the wait, and a hit
- * never waits.
+ * in turn, fail at most (N-1)/2 times a success; a line leaves its holder
+ * a third of a transfer after it is free to go, so a failed cmpxchg's
+ * retry finds it still there; request_ns() says when an access may be
+ * performed, reserves a busy line in the order asked and counts the wait,
+ * and a hit never waits.
  */
 
 import assert from 'node:assert/strict';
@@ -115,28 +117,46 @@ test('CPUs cmpxchg-looping on one word, served first come first served, fail at 
   }
 });
 
-test('request_ns: a hit or a free line goes at once; a busy line is reserved, first come first served', () => {
+test('request_ns: a hit or a free line goes at once; a line another cache holds leaves it a third of a transfer later, first come first served', () => {
   const { memory_ns, rmw_ns, line_transfer_ns } = HW;
+  // The forward from the line's home reaches the holder one message of a transfer's three in.
+  const keeps_ns = line_transfer_ns / 3;
   const cache = new CacheModel(1024, 3, HW);
-  assert.equal(cache.request_ns(0, 0, 0, ACCESS_RMW), 0, 'a free line');
+  assert.equal(cache.request_ns(0, 0, 0, ACCESS_RMW), 0, 'a line no cache holds');
   const first_ns = cache.access(0, 0, 0, ACCESS_RMW);
   assert.equal(first_ns, memory_ns + rmw_ns);
   // cpu0 holds the line: its own accesses go at once, and nothing is counted as a stall.
   assert.equal(cache.request_ns(0, 0, 1, ACCESS_WRITE), 1);
   assert.equal(cache.rmw_stall_ns, 0);
   // cpu1 and then cpu2 ask while cpu0's RMW holds it: served in turn, each wait a stall.
-  assert.equal(cache.request_ns(1, 0, 10, ACCESS_READ), first_ns);
+  assert.equal(cache.request_ns(1, 0, 10, ACCESS_READ), first_ns + keeps_ns);
   const second_ns = first_ns + line_transfer_ns;
-  assert.equal(cache.request_ns(2, 0, 20, ACCESS_RMW), second_ns);
+  assert.equal(cache.request_ns(2, 0, 20, ACCESS_RMW), second_ns + keeps_ns);
   assert.equal(cache.rmw_stall_ns, first_ns - 10 + (second_ns - 20));
   // Reserving moved no line: cpu0 still hits until cpu1's access is performed.
   assert.equal(cache.transfers, 0);
-  assert.equal(cache.request_ns(0, 0, 30, ACCESS_READ), 30);
+  assert.equal(
+    cache.request_ns(0, 0, first_ns + keeps_ns - 1, ACCESS_RMW),
+    first_ns + keeps_ns - 1,
+  );
   // Performed at their turns, each ends where its reservation does.
-  assert.equal(cache.request_ns(1, 0, first_ns, ACCESS_READ), first_ns, 'its turn');
-  assert.equal(cache.access(1, 0, first_ns, ACCESS_READ), second_ns);
-  assert.equal(cache.access(2, 0, second_ns, ACCESS_RMW), second_ns + line_transfer_ns + rmw_ns);
+  assert.equal(cache.request_ns(1, 0, first_ns + keeps_ns, ACCESS_READ), first_ns + keeps_ns);
+  assert.equal(cache.access(1, 0, first_ns + keeps_ns, ACCESS_READ), second_ns);
+  const third_ns = second_ns + line_transfer_ns + rmw_ns;
+  assert.equal(cache.access(2, 0, second_ns + keeps_ns, ACCESS_RMW), third_ns);
   assert.equal(cache.transfers, 2);
+  // A free line another cache holds: no wait, but it leaves its holder a third of a transfer in.
+  assert.equal(cache.request_ns(0, 0, third_ns + 100, ACCESS_READ), third_ns + 100 + keeps_ns);
+  assert.equal(cache.rmw_stall_ns, first_ns - 10 + (second_ns - 20));
+});
+
+test('a CPU whose cmpxchg failed retries while the line is still its own: N CPUs looping fail at most once a success', () => {
+  for (const cpus of [2, 16]) {
+    const r = run(cpus, { mode: LOOP, n: 50 });
+    assert.equal(r.report.count, cpus * 50);
+    const per_success = r.report.failures! / (cpus * 50);
+    assert.ok(per_success <= 1, `${cpus} CPUs: ${per_success} failed cmpxchgs a success`);
+  }
 });
 
 test('contended(): the lines waited for longest, longest first, with their waits and transfers', () => {

@@ -200,7 +200,7 @@ test("a profile's machine with no spare core for the CPUs costs crowded_ns a ste
   assert.equal(PROFILES.hw.crowded_ns, 0, 'the hw machine has a core for every CPU');
 });
 
-test('two CPUs incrementing one counter move its line on every increment; one CPU never does', () => {
+test('two CPUs incrementing one counter move its line between them, slower than one CPU alone; one CPU never does', () => {
   const n = 50;
   const one = run_tiny(1, { mode: CONTEND, n });
   const two = run_tiny(2, { mode: CONTEND, n });
@@ -210,15 +210,18 @@ test('two CPUs incrementing one counter move its line on every increment; one CP
   assert.equal(two.report.counter, 2 * n);
   assert.equal(one.cache.transfers, 0);
   assert.equal(one.cache.rmw_stall_ns, 0);
-  // Strict alternation: every increment but the very first fetches the line.
-  assert.equal(two.cache.transfers, 2 * n - 1);
   assert.ok(two.cache.rmw_stall_ns > 0);
-  // The increments are serialised on the line: no faster than one transfer each.
+  // The holder keeps incrementing until the other's request reaches it, a
+  // third of a transfer after the line is free to go: each visit is one
+  // transfer and the increments that fit in that third.
+  const per_visit = 1 + Math.ceil(HW.line_transfer_ns / 3 / (HW.step_ns + HW.rmw_ns));
+  assert.ok(two.cache.transfers >= (2 * n) / per_visit - 1, `${two.cache.transfers} transfers`);
+  assert.ok(two.cache.transfers < 2 * n - 1, 'not every increment moves the line');
+  // No machine makes two CPUs on one counter faster than one.
   assert.ok(
-    two.makespan_ns >= (2 * n - 1) * (HW.line_transfer_ns + HW.rmw_ns),
-    `makespan ${two.makespan_ns}`,
+    two.makespan_ns / (2 * n) > one.makespan_ns / n,
+    `two: ${two.makespan_ns} ns for ${2 * n}; one: ${one.makespan_ns} ns for ${n}`,
   );
-  assert.ok(two.makespan_ns > 5 * one.makespan_ns);
 });
 
 test('a contended lock selftest costs transfers and stalls that one CPU does not', () => {
