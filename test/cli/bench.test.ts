@@ -59,11 +59,14 @@ test('bench fault-vs-mprotect reports p99_alone_ns: the writer slows mmap-lock f
   );
   assert.equal(r.code, 0, r.err);
   const { results } = JSON.parse(r.out) as {
-    results: { policy: string; p99_ns: number; p99_alone_ns: number }[];
+    results: { policy: string; p50_ns: number; p99_ns: number; p99_alone_ns: number }[];
   };
   const [mmap, vma] = results;
-  assert.ok(mmap!.p99_ns >= 5 * mmap!.p99_alone_ns, JSON.stringify(mmap));
-  assert.ok(vma!.p99_ns <= 2 * vma!.p99_alone_ns, JSON.stringify(vma));
+  // A fault alone has its own tail: one in pcp->batch refills the per-CPU page list under zone->lock.
+  assert.ok(mmap!.p99_ns >= 2 * mmap!.p99_alone_ns, JSON.stringify(mmap));
+  assert.ok(vma!.p99_ns <= 1.25 * vma!.p99_alone_ns, JSON.stringify(vma));
+  // Typically a mmap-lock fault waits out an mprotect; a per-VMA one does not.
+  assert.ok(mmap!.p50_ns >= 5 * vma!.p50_ns, JSON.stringify(results));
 });
 
 test('bench fault-vs-mprotect counts faults per mprotect: one under mmap-lock, where each waits out an mprotect, more under a per-VMA lock', () => {
