@@ -28,6 +28,8 @@ interface BootSymbol {
 
 /** Words per chunk of a DirtyMap: a restore copies whole chunks. */
 const DIRTY_CHUNK_SHIFT = 6;
+/* A restore copies a run of chunks longer than this through a view, a shorter one by words. */
+const COPY_VIEW_MIN_WORDS = 256;
 
 /**
  * The chunks of memory (or of a shadow of it) written since the last restore, for an executor
@@ -72,14 +74,16 @@ export class DirtyMap {
     const end = snapshot.length;
     const marked = this.marked;
     const hi = this.hi;
-    // Runs of marked chunks, each copied at once (a native copy, one view per run).
+    // Runs of marked chunks, each copied at once: a long one natively (one view per run),
+    // a short one word by word, which costs less than making the view.
     for (let c = this.lo; c <= hi; c++) {
       if (marked[c] === 0) continue;
       const first = c;
       while (c <= hi && marked[c] !== 0) marked[c++] = 0;
       const from = first << DIRTY_CHUNK_SHIFT;
       const to = Math.min(c << DIRTY_CHUNK_SHIFT, end);
-      if (from < to) w.set(snapshot.subarray(from, to) as A, from);
+      if (to - from > COPY_VIEW_MIN_WORDS) w.set(snapshot.subarray(from, to) as A, from);
+      else for (let i = from; i < to; i++) w[i] = snapshot[i]!;
     }
     this.lo = marked.length;
     this.hi = -1;

@@ -137,7 +137,8 @@ let last_caller: readonly string[] = [];
  */
 export function call<R>(callee: KGen<R>): KCall<R> {
   if (call_tracing) last_caller = kernel_backtrace(call, []);
-  return new CallLevel(callee) as KCall<R>;
+  level.callee = callee;
+  return level as KCall<R>;
 }
 
 /** What `yield* call(...)` iterates: the callee's result type R. */
@@ -145,9 +146,19 @@ interface KCall<R> {
   [Symbol.iterator](): Iterator<number, R, number>;
 }
 
-/* One call's level: hands the callee up once, then returns what comes back. */
+/*
+ * The level of every call, one object: a call allocates nothing of its
+ * own. Its only state, the callee, lives from call() to the first next()
+ * of the `yield*` that iterates it, which follows at once, before any
+ * other call can be made; after that every level is alike (next(v)
+ * returns v, done). Its two results are mutated in place: a `yield*`
+ * hands an unfinished result up unchanged, to the KStack, and reads a
+ * finished one at once, each before the next call.
+ */
 class CallLevel implements Iterator<number, unknown, number> {
-  constructor(private callee: KGen<unknown> | null) {}
+  callee: KGen<unknown> | null = null;
+  private readonly up: IteratorYieldResult<number> = { value: 0, done: false };
+  private readonly back: IteratorReturnResult<unknown> = { value: undefined, done: true };
 
   [Symbol.iterator](): this {
     return this;
@@ -155,9 +166,13 @@ class CallLevel implements Iterator<number, unknown, number> {
 
   next(v: number): IteratorResult<number, unknown> {
     const callee = this.callee;
-    if (callee === null) return { value: v, done: true };
+    if (callee === null) {
+      this.back.value = v;
+      return this.back;
+    }
     this.callee = null;
-    return { value: callee as unknown as number, done: false };
+    this.up.value = callee as unknown as number;
+    return this.up;
   }
 
   // An exception the callee did not catch, thrown at its caller's call.
@@ -169,6 +184,8 @@ class CallLevel implements Iterator<number, unknown, number> {
     return { value: v, done: true };
   }
 }
+
+const level = new CallLevel();
 
 /*
  * Every generator's next(), called directly: a KStack resumes generators

@@ -125,6 +125,9 @@ export interface AccessChecker {
   join(into: number, from: number): void;
 }
 
+/* Up to this many tasks, collect_runnable() keeps an array per set of runnable tasks (2^n at most). */
+const RUNNABLE_SETS_MAX_TASKS = 10;
+
 interface ExploreOptions {
   /** Give up on a schedule after this many steps (a livelock). */
   readonly max_steps?: number;
@@ -135,8 +138,11 @@ interface ExploreOptions {
 export class ExploreExecutor extends OpCore implements ExploreView {
   private readonly snapshot: Int32Array;
   private readonly kasan: Kasan;
-  private readonly runnable: number[] = [];
+  /** The runnable tasks, ascending (collect_runnable()). */
+  private runnable: readonly number[] = [];
   private runnable_dirty = true;
+  /* Each set of runnable tasks seen, by its bit mask, while tasks are few enough to number the sets. */
+  private readonly runnable_sets: (readonly number[] | undefined)[] | null;
   private choices: Uint8Array = new Uint8Array(1024);
   private readonly max_steps: number;
   private readonly locks: LockChecker | undefined;
@@ -153,6 +159,7 @@ export class ExploreExecutor extends OpCore implements ExploreView {
     if (cfg.cpus + scenario.kthreads.length > 255)
       throw new Error('the explorer drives at most 255 tasks');
     super(kernel, scenario, cfg, true);
+    this.runnable_sets = this.nr_tasks <= RUNNABLE_SETS_MAX_TASKS ? [] : null;
     this.kasan = new Kasan(this.m, this.sys, (t) => this.task_name(t));
     this.max_steps = opts.max_steps ?? 200_000;
     this.locks = opts.lock_checker;
@@ -247,9 +254,9 @@ export class ExploreExecutor extends OpCore implements ExploreView {
   /* Step the tasks the strategy picks until all are done; a deadlock or livelock is returned. */
   private schedule(strategy: Strategy, run: ScheduleRun): KernelBug | null {
     const every_step = strategy.every_step === true;
-    const runnable = this.runnable;
     for (;;) {
       if (this.runnable_dirty) this.collect_runnable();
+      const runnable = this.runnable;
       const n = runnable.length;
       if (n === 0) return this.all_done() ? null : this.no_runnable();
       // The epilogue is not explored: a woken kthread runs first, as in a sequential run.
@@ -346,11 +353,26 @@ export class ExploreExecutor extends OpCore implements ExploreView {
     return rec;
   }
 
+  /*
+   * The runnable tasks: the same array for the same set, kept once made
+   * (while tasks are few), so that a park or a wake allocates nothing.
+   */
   private collect_runnable(): void {
-    const r = this.runnable;
-    r.length = 0;
-    for (let t = 0; t < this.nr_tasks; t++) if (this.state[t] === TASK_RUNNABLE) r.push(t);
     this.runnable_dirty = false;
+    const sets = this.runnable_sets;
+    if (sets === null) {
+      this.runnable = this.runnable_tasks();
+      return;
+    }
+    let mask = 0;
+    for (let t = 0; t < this.nr_tasks; t++) if (this.state[t] === TASK_RUNNABLE) mask |= 1 << t;
+    this.runnable = sets[mask] ??= this.runnable_tasks();
+  }
+
+  private runnable_tasks(): number[] {
+    const r: number[] = [];
+    for (let t = 0; t < this.nr_tasks; t++) if (this.state[t] === TASK_RUNNABLE) r.push(t);
+    return r;
   }
 
   private finish(t: number): void {

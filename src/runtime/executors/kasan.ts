@@ -19,6 +19,12 @@ const SHADOW_LIVE = 1;
 const SHADOW_FREED = 2;
 const SHADOW_FREED_TYPESAFE = 3;
 
+function grown<T extends Int32Array | Uint8Array>(a: T): T {
+  const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+  b.set(a);
+  return b;
+}
+
 /** Where an object was allocated, or freed: the call site, the task, the step. */
 interface SiteInfo {
   readonly site: string;
@@ -31,10 +37,17 @@ export class Kasan {
   private shadow_snapshot: Uint8Array = new Uint8Array(0);
   /* The shadow bytes changed since the snapshot (null during the prologue). */
   private dirty: DirtyMap | null = null;
-  /** Objects allocated in this schedule (by object address). */
-  private readonly allocs = new Map<number, SiteInfo>();
-  /** Objects freed in this schedule and not allocated again since (by object address). */
-  private readonly frees = new Map<number, SiteInfo>();
+  /**
+   * The allocations and frees of this schedule, in order (`ev_freed` 1
+   * for a free): a report reads them back, so that recording one
+   * allocates nothing. Entries past `nr_ev` are stale.
+   */
+  private ev_obj = new Int32Array(64);
+  private ev_freed = new Uint8Array(64);
+  private ev_task = new Int32Array(64);
+  private ev_step = new Int32Array(64);
+  private readonly ev_site: string[] = [];
+  private nr_ev = 0;
   /** Allocations and frees made by the scenario's prologue: part of every schedule's start. */
   private readonly prologue_allocs = new Map<number, SiteInfo>();
   private readonly prologue_frees = new Map<number, SiteInfo>();
@@ -50,10 +63,16 @@ export class Kasan {
 
   /** The prologue is over: its objects and shadow are where every schedule starts. */
   prologue_done(): void {
-    for (const [obj, info] of this.allocs) this.prologue_allocs.set(obj, info);
-    for (const [obj, info] of this.frees) this.prologue_frees.set(obj, info);
-    this.allocs.clear();
-    this.frees.clear();
+    for (let i = 0; i < this.nr_ev; i++) {
+      const obj = this.ev_obj[i]!;
+      const info = this.event(i);
+      if (this.ev_freed[i]) this.prologue_frees.set(obj, info);
+      else {
+        this.prologue_allocs.set(obj, info);
+        this.prologue_frees.delete(obj);
+      }
+    }
+    this.nr_ev = 0;
     this.shadow_snapshot = this.shadow.slice(0, this.m.used);
     this.dirty = new DirtyMap(this.shadow.length);
   }
@@ -62,8 +81,7 @@ export class Kasan {
   reset(used: number): void {
     this.dirty!.restore(this.shadow, this.shadow_snapshot);
     this.shadow.fill(SHADOW_INVALID, this.shadow_snapshot.length, used);
-    this.allocs.clear();
-    this.frees.clear();
+    this.nr_ev = 0;
   }
 
   /** Task t's access `op` of the word `addr`: a report if no live object owns it. */
@@ -81,8 +99,7 @@ export class Kasan {
     const size = w[k.addr + KMEM_CACHE.object_size]!;
     this.shadow.fill(SHADOW_LIVE, obj, obj + size);
     this.dirty?.mark_range(obj, size);
-    this.allocs.set(obj, { site: k.site, task: t, step });
-    this.frees.delete(obj);
+    this.log(obj, 0, t, k.site, step);
   }
 
   /** Task t's FREE k, at `step`, freed its object into cache `c`. */
@@ -93,7 +110,27 @@ export class Kasan {
     const size = w[c + KMEM_CACHE.object_size]!;
     this.shadow.fill(typesafe ? SHADOW_FREED_TYPESAFE : SHADOW_FREED, obj, obj + size);
     this.dirty?.mark_range(obj, size);
-    this.frees.set(obj, { site: k.site, task: t, step });
+    this.log(obj, 1, t, k.site, step);
+  }
+
+  /* Append an allocation (`freed` 0) or a free (1) of `obj` to this schedule's events. */
+  private log(obj: number, freed: number, t: number, site: string, step: number): void {
+    const i = this.nr_ev++;
+    if (i === this.ev_obj.length) {
+      this.ev_obj = grown(this.ev_obj);
+      this.ev_freed = grown(this.ev_freed);
+      this.ev_task = grown(this.ev_task);
+      this.ev_step = grown(this.ev_step);
+    }
+    this.ev_obj[i] = obj;
+    this.ev_freed[i] = freed;
+    this.ev_task[i] = t;
+    this.ev_step[i] = step;
+    this.ev_site[i] = site;
+  }
+
+  private event(i: number): SiteInfo {
+    return { site: this.ev_site[i]!, task: this.ev_task[i]!, step: this.ev_step[i]! };
   }
 
   private in_rcu(t: number): boolean {
@@ -123,12 +160,19 @@ export class Kasan {
   private sites(addr: number): string {
     const obj = slab_object(this.m, addr)?.obj;
     if (obj === undefined) return '';
-    const here = this.allocs.get(obj);
+    // This schedule's last allocation of obj, and its free if none came after it.
+    let here: SiteInfo | undefined;
+    let freed: SiteInfo | undefined;
+    for (let i = this.nr_ev - 1; i >= 0 && here === undefined; i--) {
+      if (this.ev_obj[i] !== obj) continue;
+      if (this.ev_freed[i]) freed ??= this.event(i);
+      else here = this.event(i);
+    }
     if (!here && !this.prologue_allocs.has(obj)) return '';
     const alloc = here
       ? `; allocated by ${this.task_name(here.task)} in ${here.site} at step ${here.step}`
       : `; allocated by the prologue in ${this.prologue_allocs.get(obj)?.site}`;
-    const free = this.frees.get(obj) ?? (here ? undefined : this.prologue_frees.get(obj));
+    const free = freed ?? (here ? undefined : this.prologue_frees.get(obj));
     return free
       ? `${alloc}; freed by ${this.task_name(free.task)} in ${free.site} at step ${free.step}`
       : alloc;

@@ -60,41 +60,48 @@ export function rcu_unlock_unbalanced(who: string): KernelBug {
   return new KernelBug('rcu', `rcu_read_unlock() without rcu_read_lock() by ${who}`);
 }
 
-/* The tasks parked on each word, FIFO: intrusive lists, so parking allocates nothing. */
+/*
+ * The tasks parked on words, FIFO per word: one list of (word, task) in
+ * the order they parked, so that parking and waking allocate nothing and a
+ * schedule's reset is one store. A task is parked at most once, so the
+ * list holds at most nr_tasks entries; a wake scans the parked ones only.
+ */
 class WaitQueues {
-  private readonly head = new Map<number, number>();
-  private readonly tail = new Map<number, number>();
-  private readonly next: Int32Array;
+  private readonly addr: Int32Array;
+  private readonly task: Int32Array;
+  private len = 0;
 
   constructor(nr_tasks: number) {
-    this.next = new Int32Array(nr_tasks);
+    this.addr = new Int32Array(nr_tasks);
+    this.task = new Int32Array(nr_tasks);
   }
 
   push(addr: number, t: number): void {
-    this.next[t] = NO_TASK;
-    const last = this.tail.get(addr);
-    if (last === undefined) this.head.set(addr, t);
-    else this.next[last] = t;
-    this.tail.set(addr, t);
+    this.addr[this.len] = addr;
+    this.task[this.len] = t;
+    this.len++;
   }
 
   /** Take the first waiter on `addr`, or NO_TASK. */
   shift(addr: number): number {
-    const t = this.head.get(addr);
-    if (t === undefined) return NO_TASK;
-    const n = this.next[t]!;
-    if (n === NO_TASK) {
-      this.head.delete(addr);
-      this.tail.delete(addr);
-    } else {
-      this.head.set(addr, n);
+    const a = this.addr;
+    const q = this.task;
+    const len = this.len;
+    for (let i = 0; i < len; i++) {
+      if (a[i] !== addr) continue;
+      const t = q[i]!;
+      for (let j = i + 1; j < len; j++) {
+        a[j - 1] = a[j]!;
+        q[j - 1] = q[j]!;
+      }
+      this.len = len - 1;
+      return t;
     }
-    return t;
+    return NO_TASK;
   }
 
   clear(): void {
-    this.head.clear();
-    this.tail.clear();
+    this.len = 0;
   }
 }
 
