@@ -18,7 +18,7 @@ import type { RunConfig } from '../runtime/scenario.js';
 import type { ExecutorName, Workload } from '../scenarios/workload.js';
 import { probe_host_speed } from './host_speed.js';
 import { median_stats, merge_samples, type OpStats } from './op_stats.js';
-import type { BenchResult } from './result.js';
+import type { BenchResult, LineShare } from './result.js';
 
 interface BenchPoint {
   readonly workload: Workload;
@@ -57,6 +57,8 @@ interface Measured {
   readonly counters: Readonly<Record<string, number>>;
   /** Natively, each measured run's throughput; the stats are their medians (median_stats()). */
   readonly runs_ops_per_s?: readonly number[];
+  /** Under timing, the most contended lines. */
+  readonly lines?: readonly LineShare[];
 }
 
 /*
@@ -243,7 +245,14 @@ function measure_timing(p: BenchPoint, cfg: RunConfig): Measured {
   });
   if (r.bug) throw bench_bug(p, cfg, r.bug);
   if (!recorder) throw new BenchError(`${what(p, cfg)}: the timing executor installed no meter`);
-  return { stats: merge_samples([(recorder as OpRecorder).sample()]), counters: r.report };
+  const stats = merge_samples([(recorder as OpRecorder).sample()]);
+  const per_op = (x: number): number => x / Math.max(1, stats.ops);
+  const lines = r.cache.lines.map((l) => ({
+    name: l.name,
+    stall_ns_per_op: per_op(l.stall_ns),
+    transfers_per_op: per_op(l.transfers),
+  }));
+  return { stats, counters: r.report, lines };
 }
 
 function config(p: BenchPoint, overrides: Readonly<Record<string, number>> = {}): RunConfig {
@@ -274,7 +283,7 @@ function bench_result(
   [m, without]: readonly Measured[],
   host_speed?: number,
 ): BenchResult {
-  const { stats, counters, runs_ops_per_s } = m!;
+  const { stats, counters, runs_ops_per_s, lines } = m!;
   const p99_alone_ns = !p.workload.alone
     ? undefined
     : without
@@ -297,6 +306,7 @@ function bench_result(
     ...(runs_ops_per_s === undefined ? {} : { runs_ops_per_s }),
     ...(host_speed === undefined ? {} : { host_speed }),
     counters,
+    ...(lines === undefined ? {} : { lines }),
   };
 }
 

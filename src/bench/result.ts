@@ -39,6 +39,19 @@ export interface BenchResult {
    * run (run_ops, interferer_ops: report_interference()).
    */
   readonly counters: Readonly<Record<string, number>>;
+  /**
+   * Under timing: the lines CPUs waited for longest, longest first, each
+   * with its wait and its transfers per operation measured.
+   */
+  readonly lines?: readonly LineShare[];
+}
+
+/** A contended line's share of a timing point (BenchResult.lines). */
+export interface LineShare {
+  /** What lies on the line (timing.ts describe_line()). */
+  readonly name: string;
+  readonly stall_ns_per_op: number;
+  readonly transfers_per_op: number;
 }
 
 /**

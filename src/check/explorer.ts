@@ -64,6 +64,7 @@ export const BUG_CLASSES = [
   'sleep-in-atomic',
   'mm-invariant',
   'leak',
+  'non-linearizable',
   'outcome',
   'BUG',
 ] as const;
@@ -179,6 +180,7 @@ export class Explorer {
       params: this.cfg.params,
       choices,
       hash,
+      source: this.scenario.source,
     });
   }
 

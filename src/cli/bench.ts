@@ -47,6 +47,7 @@ export interface BenchOpts {
   readonly executor: ExecutorName;
   readonly cpus?: number[];
   readonly profile?: string;
+  readonly lines?: boolean;
   readonly json?: boolean;
 }
 
@@ -95,10 +96,20 @@ function result_row(w: Workload, r: BenchResult): string {
   ]);
 }
 
+/* Under a timing row: its most contended lines, a line each, wait and transfers per operation. */
+function line_rows(r: BenchResult): string[] {
+  return (r.lines ?? []).map(
+    (l) =>
+      `    ${format_ns(l.stall_ns_per_op).padStart(9)} waited ${l.transfers_per_op.toFixed(1).padStart(6)} transfers /op  ${l.name}`,
+  );
+}
+
 export async function cmd_bench(name: string, opts: BenchOpts): Promise<number> {
   const workload = as_usage(() => find_workload(name));
   if (opts.profile !== undefined && opts.executor !== 'timing')
     throw new UsageError('--profile goes with --executor timing');
+  if (opts.lines && opts.executor !== 'timing')
+    throw new UsageError('--lines goes with --executor timing');
   const profile = as_usage(() => find_profile(opts.profile ?? 'hw'));
   const policies = opts.policy ?? [...POLICIES];
   const cpus = opts.cpus ?? default_cpus(opts.executor);
@@ -127,6 +138,7 @@ export async function cmd_bench(name: string, opts: BenchOpts): Promise<number> 
         const r = await run_bench(p);
         results.push(r);
         if (!opts.json) console.log(result_row(workload, r));
+        if (!opts.json && opts.lines) for (const l of line_rows(r)) console.log(dim(l));
       }
   } catch (e) {
     if (!(e instanceof BenchError)) throw e;

@@ -53,6 +53,10 @@ function build_program(exit: (code: number) => void): Command {
       'explore the interleavings of a scenario and report the first bug with its replay string',
     )
     .argument('[scenario]', `scenario to explore (${[...SCENARIOS.keys()].join(', ')})`)
+    .option(
+      '--script <file>',
+      'explore a concurrent script (docs/scripts.md, "Concurrent scripts") instead of a scenario; - reads standard input',
+    )
     .addOption(policy_option())
     .addOption(variant_option())
     .addOption(
@@ -195,6 +199,7 @@ function build_program(exit: (code: number) => void): Command {
       cpus_list,
     )
     .option('--profile <name>', 'timing: the cost profile, js or hw (default hw)')
+    .option('--lines', 'timing: under each row, the cache lines CPUs waited for longest')
     .option('--json', 'print one JSON document')
     .action((name: string, opts: BenchOpts) => run(cmd_bench(name, opts)));
 

@@ -6,23 +6,31 @@
  * the executors' heap (src/runtime/heap.ts): an allocation or a free is
  * one step, which the executor performs.
  */
-import { __GFP_ZERO, cache_create, SLAB_TYPESAFE_BY_RCU } from '../runtime/heap.js';
+import {
+  __GFP_ZERO,
+  __SLAB_PAGE_FRAMES,
+  __SLAB_PAGES,
+  cache_create,
+  SLAB_TYPESAFE_BY_RCU,
+} from '../runtime/heap.js';
 import type { StructInfo } from '../runtime/layout.js';
 import type { KernelMemory } from '../runtime/memory.js';
 import { KernelBug, type KernelContext, type KGen } from '../runtime/ops.js';
 import { name_hash } from './locking/lockdep.js';
 
 /* The kernel's names for the heap's flags. */
-export { __GFP_ZERO, SLAB_TYPESAFE_BY_RCU };
+export { __GFP_ZERO, __SLAB_PAGE_FRAMES, __SLAB_PAGES, SLAB_TYPESAFE_BY_RCU };
 
+/** kmem_cache_create(); `sheaf_capacity` as kmem_cache_args gives it (0: by size). */
 export function kmem_cache_create(
   m: KernelMemory,
   name: string,
   info: StructInfo,
   flags: number,
   gp_seq: number,
+  sheaf_capacity = 0,
 ): number {
-  return cache_create(m, name, name_hash(name), info, flags, gp_seq);
+  return cache_create(m, name, name_hash(name), info, flags, gp_seq, sheaf_capacity);
 }
 
 /*

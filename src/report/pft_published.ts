@@ -85,6 +85,56 @@ export function pft_checks(scaling: readonly BenchResult[]): Check[] {
   return checks;
 }
 
+/** Of the letter's two designs, the one ahead at `threads` (refcnt's gain above 0), as printed. */
+function published_leader(row: PublishedRow): string {
+  return row.gain > 0 ? PFT_REFCNT : PFT_RWSEM;
+}
+
+/*
+ * The letter's counts beyond one CPU, where its gain is far outside the
+ * ±3-point tie of one CPU: where it says which design is ahead.
+ */
+const RANKED_ROWS = PFT_PUBLISHED.filter((r) => Math.abs(r.gain) > GAIN_TOLERANCE_AT_1);
+
+/**
+ * Where the model ranks the letter's two designs the other way round: at
+ * each count the letter ranks them, the design the model puts ahead
+ * against the one the letter does. Counts the model did not run are left out.
+ */
+export function pft_ranking_conflicts(
+  scaling: readonly BenchResult[],
+): { threads: number; model_leader: string; published_leader: string }[] {
+  const at = (policy: string, cpus: number): number | undefined =>
+    scaling.find((r) => r.workload === 'pft' && r.policy === policy && r.cpus === cpus)?.ops_per_s;
+  return RANKED_ROWS.flatMap((row) => {
+    const rwsem = at(PFT_RWSEM, row.threads);
+    const refcnt = at(PFT_REFCNT, row.threads);
+    if (rwsem === undefined || refcnt === undefined) return [];
+    const model_leader = refcnt > rwsem ? PFT_REFCNT : PFT_RWSEM;
+    const leader = published_leader(row);
+    return model_leader === leader
+      ? []
+      : [{ threads: row.threads, model_leader, published_leader: leader }];
+  });
+}
+
+/**
+ * Whether the letter contradicts `policy` leading pft: it is one of the
+ * letter's two designs and the letter puts the other ahead at every count
+ * it ranks them. The sentence saying so, or null.
+ */
+export function pft_leader_contradiction(policy: string): string | null {
+  if (policy !== PFT_RWSEM && policy !== PFT_REFCNT) return null;
+  const others = RANKED_ROWS.filter((r) => published_leader(r) !== policy);
+  if (others.length !== RANKED_ROWS.length) return null;
+  const counts = others.map((r) => r.threads);
+  const list =
+    counts.length === 1
+      ? `${counts[0]}`
+      : `${counts.slice(0, -1).join(', ')} and ${counts[counts.length - 1]}`;
+  return `the published measurement puts ${published_leader(others[0]!)} ahead of ${policy} at ${list} CPUs`;
+}
+
 /** The letter's aggregate points, one per policy and thread count it prints, for the chart. */
 export function pft_published_points(): { policy: string; cpus: number; ops_per_s: number }[] {
   return PFT_PUBLISHED.flatMap((r) => [

@@ -30,13 +30,22 @@ import { hex, type KernelMemory, PAGE_WORDS } from './memory.js';
 import { KernelBug } from './ops.js';
 
 export const SLAB_TYPESAFE_BY_RCU = 1 << 0;
+/*
+ * The model's page allocator is two caches: struct pages and their frames.
+ * Linux takes both from the buddy allocator through its per-CPU page
+ * lists, no slab; these flags tell the timing executor to price them so
+ * (timing_percpu.ts), a struct page's as the list's and a frame's as
+ * nothing of its own. Object identity is as for any other cache.
+ */
+export const __SLAB_PAGES = 1 << 1;
+export const __SLAB_PAGE_FRAMES = 1 << 2;
 export const __GFP_ZERO = 1 << 0;
 
 export const KMEM_CACHE = defineStruct('kmem_cache', {
   object_size: cacheline_aligned('constant: words of an object'),
   stride: 'constant: words of a slab cell: an object, its header, and padding to its alignment',
   offset: "constant: words from a cell's start to its object (the header just before it)",
-  flags: 'constant: SLAB_TYPESAFE_BY_RCU',
+  flags: 'constant: SLAB_TYPESAFE_BY_RCU, __SLAB_PAGES, __SLAB_PAGE_FRAMES',
   slab_pages: 'constant: pages per slab',
   name: 'constant: hash of the name',
   gp_seq: 'constant: address of rcu_state.gp_seq, which ages the quarantine',
@@ -48,6 +57,7 @@ export const KMEM_CACHE = defineStruct('kmem_cache', {
   slab_end: 'lock: end of the newest slab',
   nr_active: 'lock: objects allocated now',
   nr_total: 'lock: objects ever carved',
+  sheaf_capacity: "constant: kmem_cache_args' sheaf_capacity, 0 for SLUB's default by size",
 });
 
 /** Words before each object (offsets are negative from the object). */
@@ -93,7 +103,8 @@ export function slab_object_words(info: StructInfo): number {
 /**
  * A new cache of `info`'s objects, named `name` (`name_id`: the hash the
  * kmem_cache keeps of it), its quarantine aged by the grace-period counter
- * at address `gp_seq`.
+ * at address `gp_seq`; its per-CPU sheaves hold `sheaf_capacity` objects
+ * (0: SLUB's default for the size), which only the timing executor prices.
  */
 export function cache_create(
   m: KernelMemory,
@@ -102,6 +113,7 @@ export function cache_create(
   info: StructInfo,
   flags: number,
   gp_seq: number,
+  sheaf_capacity = 0,
 ): number {
   const c = m.boot_alloc(KMEM_CACHE.$, `kmem_cache ${name}`);
   const w = m.words;
@@ -113,6 +125,7 @@ export function cache_create(
   w[c + KMEM_CACHE.slab_pages] = slab_order_pages(stride);
   w[c + KMEM_CACHE.name] = name_id;
   w[c + KMEM_CACHE.gp_seq] = gp_seq;
+  w[c + KMEM_CACHE.sheaf_capacity] = sheaf_capacity;
   m.caches.set(c, { name, info });
   return c;
 }

@@ -313,10 +313,12 @@ export const Unmodelled = {
   FAULT_ENTRY: 0,
   /** A system call's entry and exit (entry_SYSCALL_64, do_syscall_64). */
   SYSCALL_ENTRY: 1,
-  /** A new user page's bookkeeping: the page allocator's per-CPU list, memcg charge, LRU insertion. */
+  /** A new user page's bookkeeping: memcg charge, LRU insertion. */
   NEW_PAGE: 2,
+  /** add_mm_counter(): mm->rss_stat, per CPU (key: the counter's address, mm + member; n: the value). */
+  MM_COUNTER: 3,
 } as const;
-export const NR_UNMODELLED = 3;
+export const NR_UNMODELLED = 4;
 
 /**
  * One CPU's view of the machine: the descriptor of its next access and the
@@ -403,11 +405,14 @@ export class KernelContext {
   }
 
   /** Set by an executor that prices unmodelled work (timing); null everywhere else. */
-  unmodelled_work: ((cpu: number, work: number) => void) | null = null;
+  unmodelled_work: ((cpu: number, work: number, key: number, n: number) => void) | null = null;
 
-  /** The kernel does `work` (an Unmodelled code) here: no access, no step; under timing, its cost. */
-  unmodelled(work: number): void {
-    this.unmodelled_work?.(this.cpu, work);
+  /**
+   * The kernel does `work` (an Unmodelled code) here, on `key` by `n`
+   * where the work names them: no access, no step; under timing, its cost.
+   */
+  unmodelled(work: number, key = 0, n = 0): void {
+    this.unmodelled_work?.(this.cpu, work, key, n);
   }
 
   private set(op: number, addr: number, a: number, b: number, c: number): number {

@@ -105,6 +105,27 @@ test('bench prints a table with a row per point, the executor and profile named'
   for (const row of rows.slice(2)) assert.match(row, /timing\/js +1 /);
 });
 
+test('bench --lines under timing: under each row, the lines the CPUs waited for, the VMA lock line first on pft', () => {
+  const r = mmlab(
+    'bench',
+    'pft',
+    '--executor',
+    'timing',
+    '--policy',
+    'vma-rwsem',
+    '--cpus',
+    '8',
+    '--lines',
+  );
+  assert.equal(r.code, 0, r.err);
+  const rows = r.out.trim().split('\n');
+  assert.match(rows[2]!, /^vma-rwsem +timing\/hw +8 /);
+  assert.match(
+    rows[3]!,
+    /^ +[\d.]+ [nµm]?s waited +[\d.]+ transfers \/op {2}vm_area_struct@0x[0-9a-f]+\.\{vm_refcnt\.refs,/,
+  );
+});
+
 test('bench and report: bad arguments are one line naming the problem, exit 2, nothing on stdout', () => {
   const cases: [string[], RegExp][] = [
     [['bench', 'nosuch'], /nosuch/],
@@ -114,6 +135,7 @@ test('bench and report: bad arguments are one line naming the problem, exit 2, n
     [['bench', 'pft', '--executor', 'timing', '--cpus', '512'], /512/],
     [['bench', 'pft', '--policy', 'big-lock'], /big-lock/],
     [['bench', 'pft', '--profile', 'js'], /--profile/],
+    [['bench', 'pft', '--lines'], /--lines/],
     [['bench', 'pft', '--executor', 'timing', '--profile', 'arm'], /arm/],
     [['bench', 'pft', '--frobnicate'], /frobnicate/],
     [['report', '--out', '/nonexistent-dir/r.html'], /nonexistent-dir/],

@@ -67,3 +67,33 @@ test('pft without the published CPU counts: the targets are not run, and so miss
   has(html, 'vma-rwsem 21 over 1 CPU not run (published 8.3×, missed)');
   lacks(html, 'The model meets every target');
 });
+
+test('pft: a design the published measurement ranks second is not called the leader, and each reversed ranking is said', async () => {
+  // rwsem ahead of refcnt at 21, 48 and 56, and ahead of everyone at 256.
+  const d = with_pft((p, n) => (p === 'vma-rwsem' ? 2e6 : 1e6) * (n === 1 ? 0.5 : 1));
+  const scaling = d.scaling.map((r) =>
+    r.workload === 'pft' && r.policy === 'vma-rwsem' && r.cpus === 256
+      ? { ...r, ops_per_s: 1e9 }
+      : r,
+  );
+  const html = await report_html(data({ ...d, scaling }));
+  has(html, 'At 256 CPUs the model puts vma-rwsem ahead, at');
+  has(
+    html,
+    'a ranking the published data contradict: the published measurement puts vma-refcnt ahead of vma-rwsem at 21, 48 and 56 CPUs.',
+  );
+  has(html, 'pft at 256 CPUs (predicted, contradicted): the model puts vma-rwsem ahead');
+  lacks(html, 'vma-rwsem leads');
+  lacks(html, 'At 256 CPUs vma-rwsem reaches');
+  has(
+    html,
+    'Its ranking is contradicted: at 21 CPUs the model puts vma-rwsem ahead, the published vma-refcnt; at 48 CPUs',
+  );
+});
+
+test('pft: a model ranking the designs as the published does names its leader and no contradiction', async () => {
+  const html = await report_html(data());
+  lacks(html, 'the model puts');
+  lacks(html, 'Its ranking is contradicted');
+  lacks(html, '(predicted, contradicted)');
+});

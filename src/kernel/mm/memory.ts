@@ -13,6 +13,8 @@ import { __GFP_ZERO } from '../slab.js';
 import { filemap_get_page } from './filemap.js';
 import {
   _PAGE_RW,
+  MM_ANONPAGES,
+  MM_FILEPAGES,
   PAGE,
   PG_ANON,
   VM_AREA_STRUCT as V,
@@ -30,7 +32,7 @@ import {
   vma_assert_locked,
   vma_end_read,
 } from './mmap_lock.js';
-import { alloc_page, copy_page, put_page } from './page_alloc.js';
+import { add_mm_counter, alloc_page, copy_page, put_page } from './page_alloc.js';
 import {
   mk_pte,
   pte_alloc,
@@ -181,6 +183,7 @@ function* do_anonymous_page(
   const entry = mk_pte(folio, writable ? _PAGE_RW : 0);
   const installed = yield* set_pte_if_none(k, table, page, entry);
   if (installed) yield* call(folio_add_new_anon_rmap(k, folio, vma, page));
+  if (installed) add_mm_counter(k, mm, MM_ANONPAGES, 1);
   yield* spin_unlock(k, ptl_of(table));
   if (!installed) yield* put_page(k, folio);
   return 0;
@@ -233,6 +236,7 @@ function* finish_fault(
   if (installed) {
     if (anon_new) yield* call(folio_add_new_anon_rmap(k, folio, vma, page));
     else yield* folio_add_rmap_pte(k, folio);
+    add_mm_counter(k, mm, anon_new ? MM_ANONPAGES : MM_FILEPAGES, 1);
   }
   yield* spin_unlock(k, ptl_of(table));
   if (!installed) yield* put_page(k, folio);
@@ -329,6 +333,7 @@ function* do_wp_page(
     return 0;
   }
   yield* call(folio_add_new_anon_rmap(k, copy, vma, page));
+  if (zero) add_mm_counter(k, mm, MM_ANONPAGES, 1);
   yield k.WRITE_ONCE(slot, mk_pte(copy, _PAGE_RW));
   if (!zero) yield* folio_remove_rmap_pte(k, folio);
   yield* spin_unlock(k, ptl_of(table));
@@ -387,5 +392,6 @@ export function* zap_page_range(k: KernelContext, vma: number, start: number, en
   );
   // tlb_finish_mmu(): pages are freed after the TLB flush, outside the page-table locks.
   if (cleared) yield* flush_tlb_mm(k, mm);
+  if (put.length) add_mm_counter(k, mm, MM_ANONPAGES, -put.length);
   for (const folio of put) yield* put_page(k, folio);
 }

@@ -5,7 +5,12 @@
  */
 import { cacheline_aligned, defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
-import { kmem_cache_create, SLAB_TYPESAFE_BY_RCU } from '../slab.js';
+import {
+  __SLAB_PAGE_FRAMES,
+  __SLAB_PAGES,
+  kmem_cache_create,
+  SLAB_TYPESAFE_BY_RCU,
+} from '../slab.js';
 import { MAPLE_NODE } from './maple_tree.js';
 import { ANON_VMA, FILE, MM_STRUCT, PAGE, PTE_TABLE, VM_AREA_STRUCT } from './mm_types.js';
 
@@ -28,10 +33,14 @@ export interface MmCaches {
 }
 
 export function mm_core_init(m: KernelMemory, gp_seq: number): MmCaches {
-  const cache = (name: string, info: Parameters<typeof kmem_cache_create>[2], flags = 0) =>
-    kmem_cache_create(m, name, info, flags, gp_seq);
-  const page_cachep = cache('page', PAGE.$);
-  const frame_cachep = cache('page_frame', PAGE_FRAME.$);
+  const cache = (
+    name: string,
+    info: Parameters<typeof kmem_cache_create>[2],
+    flags = 0,
+    sheaf_capacity = 0,
+  ) => kmem_cache_create(m, name, info, flags, gp_seq, sheaf_capacity);
+  const page_cachep = cache('page', PAGE.$, __SLAB_PAGES);
+  const frame_cachep = cache('page_frame', PAGE_FRAME.$, __SLAB_PAGE_FRAMES);
   // The zero page is never freed: one reference held for ever, never counted as mapped.
   const zero_page = m.boot_alloc(PAGE.$, 'zero_page');
   m.words[zero_page + PAGE._refcount] = 1;
@@ -39,13 +48,14 @@ export function mm_core_init(m: KernelMemory, gp_seq: number): MmCaches {
   m.words[zero_page + PAGE.frame] = m.boot_alloc(PAGE_FRAME.$, 'zero_page.frame');
   return {
     zero_page,
-    vm_area_cachep: cache('vm_area_struct', VM_AREA_STRUCT.$, SLAB_TYPESAFE_BY_RCU),
+    // vma_state_init() and maple_tree_init() ask for sheaves of 32.
+    vm_area_cachep: cache('vm_area_struct', VM_AREA_STRUCT.$, SLAB_TYPESAFE_BY_RCU, 32),
     mm_cachep: cache('mm_struct', MM_STRUCT.$),
     anon_vma_cachep: cache('anon_vma', ANON_VMA.$),
     page_cachep,
     frame_cachep,
     pte_table_cachep: cache('pte_table', PTE_TABLE.$),
-    maple_node_cachep: cache('maple_node', MAPLE_NODE.$),
+    maple_node_cachep: cache('maple_node', MAPLE_NODE.$, 0, 32),
     file_cachep: cache('file', FILE.$),
   };
 }

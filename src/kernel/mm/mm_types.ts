@@ -155,6 +155,11 @@ export const PAGE = defineStruct('page', {
   index: 'the page lock: offset in the file or anon_vma, in pages',
   frame: 'constant while allocated: the 1024 words of data',
 });
+/* mm->rss_stat[] members (enum in include/linux/mm_types_task.h). */
+export const MM_FILEPAGES = 0;
+export const MM_ANONPAGES = 1;
+export const MM_SWAPENTS = 2;
+export const MM_SHMEMPAGES = 3;
 export const PG_ANON = 1 << 0;
 export const PG_UPTODATE = 1 << 1;
 /** pin_user_pages() adds this to _refcount, as the kernel does for small folios. */

@@ -10,9 +10,11 @@ import { PAGE } from './mm_types.js';
 
 /**
  * alloc_page(GFP_KERNEL | gfp): a page with one reference and no mapping; 0
- * if out of memory. Every caller's page is a user folio, so its
- * bookkeeping the model has no steps for (the per-CPU page list,
- * mem_cgroup_charge(), folio_add_lru()) is priced here as one.
+ * if out of memory. The page comes off this CPU's per-CPU page list (the
+ * timing executor prices the struct page's allocation as
+ * rmqueue_pcplist()); every caller's page is a user folio, so its
+ * bookkeeping the model has no steps for (mem_cgroup_charge(),
+ * folio_add_lru()) is priced here as one.
  */
 export function* alloc_page(k: KernelContext, gfp: number, site: string): KGen<number> {
   const caches = k.sys.mm;
@@ -31,6 +33,16 @@ export function* alloc_page(k: KernelContext, gfp: number, site: string): KGen<n
   yield k.store(page + PAGE.frame, frame);
   k.unmodelled(Unmodelled.NEW_PAGE);
   return page;
+}
+
+/**
+ * add_mm_counter(): mm->rss_stat[member] += value, a percpu_counter: this
+ * CPU's count, folded into the mm's at percpu_counter_batch. No access the
+ * explorer sees (nothing in the model reads the counters); the timing
+ * executor prices its lines.
+ */
+export function add_mm_counter(k: KernelContext, mm: number, member: number, value: number): void {
+  k.unmodelled(Unmodelled.MM_COUNTER, mm + member, value);
 }
 
 export function* get_page(k: KernelContext, page: number): KGen {

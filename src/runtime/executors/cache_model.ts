@@ -64,6 +64,16 @@ interface CacheStats {
   readonly rmw_stall_ns: number;
 }
 
+/** One line's share of the waits and transfers (CacheModel.contended()). */
+export interface LineContention {
+  /** The line's first word. */
+  readonly addr: number;
+  /** Time CPUs spent waiting for the line while it was busy with another's transfer or RMW. */
+  readonly stall_ns: number;
+  /** Times the line moved into (or was invalidated for) a cache. */
+  readonly transfers: number;
+}
+
 export class CacheModel implements CacheStats {
   /** Per line: the one CPU holding it, UNCACHED or SHARED. */
   private readonly holder: Int16Array;
@@ -87,6 +97,10 @@ export class CacheModel implements CacheStats {
   private readonly pending_line: Int32Array;
   /** Per CPU: when its pending request's access ends (the line's reservation). */
   private readonly pending_end_ns: Float64Array;
+  /** Per line: the waits for it (rmw_stall_ns by line). */
+  private readonly line_stall_ns: Float64Array;
+  /** Per line: its transfers (transfers by line). */
+  private readonly line_transfers: Uint32Array;
 
   hits = 0;
   transfers = 0;
@@ -111,6 +125,8 @@ export class CacheModel implements CacheStats {
     this.free_sets = new Int32Array(initial);
     this.pending_line = new Int32Array(nr_cpus).fill(-1);
     this.pending_end_ns = new Float64Array(nr_cpus);
+    this.line_stall_ns = new Float64Array(lines);
+    this.line_transfers = new Uint32Array(lines);
   }
 
   /** Cold caches and idle lines, counters at zero. */
@@ -118,6 +134,8 @@ export class CacheModel implements CacheStats {
     this.holder.fill(UNCACHED);
     this.busy_until_ns.fill(0);
     this.pending_line.fill(-1);
+    this.line_stall_ns.fill(0);
+    this.line_transfers.fill(0);
     // Sets are handed out zeroed: clear the ones in use when the reset came.
     this.sets.fill(0);
     this.set_count.fill(0);
@@ -144,7 +162,7 @@ export class CacheModel implements CacheStats {
     if (this.pending_line[c] === line || this.holds(c, line, write)) return t_ns;
     const busy_ns = this.busy_until_ns[line]!;
     if (busy_ns <= t_ns) return t_ns;
-    this.rmw_stall_ns += busy_ns - t_ns;
+    this.stall(line, busy_ns - t_ns);
     // A line reserved for another CPU's request comes from that CPU's cache.
     const by = this.reserved_by[line]!;
     const reserved = by !== c && this.pending_line[by] === line;
@@ -176,7 +194,7 @@ export class CacheModel implements CacheStats {
     const busy_ns = this.busy_until_ns[line]!;
     // A hit waits for nothing: the line is here, whatever is reserved after it.
     const start_ns = moved_ns === 0 ? t_ns : Math.max(busy_ns, t_ns);
-    this.rmw_stall_ns += start_ns - t_ns;
+    if (start_ns > t_ns) this.stall(line, start_ns - t_ns);
     const end_ns = start_ns + moved_ns + rmw_ns;
     this.busy_until_ns[line] = Math.max(busy_ns, end_ns);
     return end_ns;
@@ -198,6 +216,46 @@ export class CacheModel implements CacheStats {
     return cost_ns;
   }
 
+  /**
+   * The `n` lines CPUs waited for longest, longest first (lines nobody
+   * waited for left out), each with its waits and transfers since the
+   * last reset.
+   */
+  contended(n: number): LineContention[] {
+    const top: number[] = [];
+    const stall = this.line_stall_ns;
+    for (let line = 0; line < stall.length; line++) {
+      if (stall[line] === 0) continue;
+      if (top.length === n && stall[line]! <= stall[top[n - 1]!]!) continue;
+      let i = Math.min(top.length, n - 1);
+      while (i > 0 && stall[top[i - 1]!]! < stall[line]!) {
+        top[i] = top[i - 1]!;
+        i--;
+      }
+      top[i] = line;
+    }
+    return top.map((line) => ({
+      addr: line << LINE_SHIFT,
+      stall_ns: stall[line]!,
+      transfers: this.line_transfers[line]!,
+    }));
+  }
+
+  /**
+   * The line of `addr` stays busy until `until_ns`: its holder keeps a
+   * lock on it for that long (timing_percpu.ts), and the next CPU to
+   * want it waits as for a transfer.
+   */
+  hold(addr: number, until_ns: number): void {
+    const line = addr >>> LINE_SHIFT;
+    if (this.busy_until_ns[line]! < until_ns) this.busy_until_ns[line] = until_ns;
+  }
+
+  private stall(line: number, wait_ns: number): void {
+    this.rmw_stall_ns += wait_ns;
+    this.line_stall_ns[line]! += wait_ns;
+  }
+
   /*
    * Give `c` the line with the rights the access needs; returns what that
    * cost (0 for a hit), `memory_ns` for a line no cache holds.
@@ -215,6 +273,7 @@ export class CacheModel implements CacheStats {
       return memory_ns;
     }
     const { line_transfer_ns, invalidate_ns } = this.costs;
+    this.line_transfers[line]!++;
     if (h >= 0) {
       this.transfers++;
       if (write) this.holder[line] = c;

@@ -24,7 +24,10 @@
  *					x86's lock cmpxchg takes the line exclusive)
  *	MEMSET, MEMCPY			word_ns a word, plus a transfer per line
  *					another CPU holds (cache_model bulk())
- *	ALLOC, FREE			alloc_ns; a zeroing ALLOC also writes the object
+ *	ALLOC, FREE			alloc_ns; a zeroing ALLOC also writes the object;
+ *					under a profile with percpu_lists, also the lines
+ *					of the kernel's per-CPU lists in front of the
+ *					allocator (timing_percpu.ts)
  *	FUTEX_WAKE			waker_ns if it woke anyone (the wait queue work
  *					is the kernel code's own accesses); the wakee
  *					pays wake_ns. rcu_read_unlock() waking the
@@ -39,17 +42,21 @@
  * and a benchmark's operation, op_ns as it ends (k.op_end(): the meter's
  * own clock reads and histogram record); work the model has no steps for
  * (k.unmodelled(): kernel entry, a new page's bookkeeping), its profile's
- * constant, in the step it falls in.
+ * constant, in the step it falls in; add_mm_counter(), the lines of its
+ * per-CPU counter (percpu_lists) or nothing.
  */
 import type { Kernel } from '../boot.js';
 import { frame_name } from '../frames.js';
-import { __GFP_ZERO, KMEM_CACHE } from '../heap.js';
+import { __GFP_ZERO, describe_addr, KMEM_CACHE } from '../heap.js';
+import { L1_CACHE_WORDS } from '../layout.js';
+import { hex, type KernelMemory } from '../memory.js';
 import type { Clock } from '../op_meter.js';
-import { KernelBug, type KernelContext, KStack, Op, type OpMeter } from '../ops.js';
+import { KernelBug, type KernelContext, KStack, Op, type OpMeter, Unmodelled } from '../ops.js';
 import { type RunConfig, type Scenario, task_stack } from '../scenario.js';
 import { ACCESS_READ, ACCESS_RMW, ACCESS_WRITE, CacheModel } from './cache_model.js';
 import { NO_TASK, OpCore, TASK_DONE, TASK_RUNNABLE } from './op_core.js';
 import { type CostProfile, crowded, unmodelled_costs_ns } from './timing_costs.js';
+import { PerCpuLists } from './timing_percpu.js';
 
 export interface TimingOptions {
   readonly profile: CostProfile;
@@ -91,8 +98,23 @@ export interface TimingResult {
     readonly rmw_stall_ns: number;
     /** Futex waiters woken (spinners released by a store are not wake-ups). */
     readonly wakeups: number;
+    /** The lines CPUs waited for longest, longest first (CONTENDED_LINES at most). */
+    readonly lines: readonly ContendedLine[];
   };
 }
+
+/** A line CPUs waited for, named by what lies on it. */
+export interface ContendedLine {
+  /** The fields on the line: `struct.field` of a boot object, `cache@object.{field,..}` in a slab. */
+  readonly name: string;
+  readonly stall_ns: number;
+  readonly transfers: number;
+}
+
+/** How many of the most contended lines a result lists. */
+const CONTENDED_LINES = 8;
+/** Fields of one object a line's name lists before '…'. */
+const LINE_FIELDS = 3;
 
 export function run_timing(
   kernel: Kernel,
@@ -115,6 +137,8 @@ class TimingExecutor extends OpCore {
    */
   private readonly weights: number[] | null;
   private readonly cache: CacheModel;
+  /* The kernel's per-CPU lists and counters, under a profile with percpu_lists; else null. */
+  private readonly percpu: PerCpuLists | null;
   private readonly max_steps: number;
   /* The scenario's stop word and when to set it (never: +Infinity). */
   private stop_addr = -1;
@@ -152,7 +176,10 @@ class TimingExecutor extends OpCore {
     this.step_ns = opts.profile.step_ns;
     this.crowded_ns = crowded(opts.profile, cfg.cpus) ? opts.profile.crowded_ns : 0;
     this.weights = opts.profile.step_weights ? [] : null;
-    this.cache = new CacheModel(this.w.length, n, opts.profile);
+    this.percpu = opts.profile.percpu_lists
+      ? new PerCpuLists(this.m, n, cfg.cpus, opts.profile)
+      : null;
+    this.cache = new CacheModel(this.percpu?.end ?? this.w.length, n, opts.profile);
     this.max_steps = opts.max_steps ?? 50_000_000;
     const stop = opts.stop_ns === undefined ? undefined : scenario.stop_word?.(this.globals);
     if (stop !== undefined) {
@@ -168,8 +195,12 @@ class TimingExecutor extends OpCore {
     // Work the model has no steps for costs its CPU time in the step it falls in, as op_ns does.
     const unmodelled_ns = unmodelled_costs_ns(opts.profile);
     for (const k of this.ctx)
-      k.unmodelled_work = (cpu, work) => {
-        this.clock_ns[cpu]! += unmodelled_ns[work]!;
+      k.unmodelled_work = (cpu, work, key, n) => {
+        const now_ns = this.clock_ns[cpu]! + unmodelled_ns[work]!;
+        this.clock_ns[cpu] =
+          work === Unmodelled.MM_COUNTER && this.percpu
+            ? this.percpu.add_mm_counter(this.cache, cpu, key, n, now_ns)
+            : now_ns;
       };
     if (opts.make_meter) this.install_meter(opts.make_meter, opts.profile.op_ns);
   }
@@ -236,6 +267,11 @@ class TimingExecutor extends OpCore {
         memory: c.memory,
         rmw_stall_ns: c.rmw_stall_ns,
         wakeups: this.wakeups,
+        lines: c.contended(CONTENDED_LINES).map(({ addr, stall_ns, transfers }) => ({
+          name: describe_line(this.m, this.percpu, addr),
+          stall_ns,
+          transfers,
+        })),
       },
     };
   }
@@ -471,16 +507,18 @@ class TimingExecutor extends OpCore {
   }
 
   protected allocated(t: number, k: KernelContext, obj: number): void {
-    let cost_ns = this.cur_step_ns + this.costs.alloc_ns;
+    let now_ns = this.clock_ns[t]! + this.cur_step_ns + this.costs.alloc_ns;
+    if (obj !== 0 && this.percpu) now_ns = this.percpu.alloc(this.cache, this.w, t, k.addr, now_ns);
     if (obj !== 0 && k.a & __GFP_ZERO) {
       const size = this.w[k.addr + KMEM_CACHE.object_size]!;
-      cost_ns += this.costs.word_ns * size + this.cache.bulk(t, obj, size, true);
+      now_ns += this.costs.word_ns * size + this.cache.bulk(t, obj, size, true);
     }
-    this.clock_ns[t]! += cost_ns;
+    this.clock_ns[t] = now_ns;
   }
 
-  protected freed(t: number): void {
-    this.clock_ns[t]! += this.cur_step_ns + this.costs.alloc_ns;
+  protected freed(t: number, _k: KernelContext, c: number): void {
+    const now_ns = this.clock_ns[t]! + this.cur_step_ns + this.costs.alloc_ns;
+    this.clock_ns[t] = this.percpu ? this.percpu.free(this.cache, this.w, t, c, now_ns) : now_ns;
   }
 
   /* The waker pays for the wake-up's work on its side once. */
@@ -501,6 +539,33 @@ class TimingExecutor extends OpCore {
     if (this.clock_ns[t]! < at_ns) this.clock_ns[t] = at_ns;
     this.pending[this.nr_pending++] = t;
   }
+}
+
+/*
+ * The fields on the line from word `addr`, as describe_addr() names them,
+ * an object's generation left out: `vm_area_struct@0x1a40.{vm_refcnt,vm_start}`.
+ */
+function describe_line(m: KernelMemory, percpu: PerCpuLists | null, addr: number): string {
+  if (percpu && addr >= percpu.base) return percpu.describe(addr);
+  const fields = new Map<string, string[]>();
+  for (let a = addr; a < addr + L1_CACHE_WORDS && a < m.words.length; a++) {
+    const name = describe_addr(m, a).replace(/ \(gen -?\d+\)$/, '');
+    // A bare address, or padding inside an object, names nothing.
+    if (name.startsWith('0x') || /\+\d+$/.test(name)) continue;
+    const dot = name.indexOf('.');
+    const [owner, field] = dot < 0 ? [name, ''] : [name.slice(0, dot), name.slice(dot + 1)];
+    const list = fields.get(owner) ?? [];
+    if (field && !list.includes(field)) list.push(field);
+    fields.set(owner, list);
+  }
+  if (fields.size === 0) return hex(addr);
+  return [...fields]
+    .map(([owner, list]) => {
+      if (list.length <= 1) return list.length === 0 ? owner : `${owner}.${list[0]}`;
+      const shown = list.length > LINE_FIELDS ? [...list.slice(0, LINE_FIELDS), '…'] : list;
+      return `${owner}.{${shown.join(',')}}`;
+    })
+    .join(' ');
 }
 
 /* The line access perform() charges for `op`, or -1 for none (a woken FUTEX_WAIT reads nothing). */

@@ -138,3 +138,21 @@ test('request_ns: a hit or a free line goes at once; a busy line is reserved, fi
   assert.equal(cache.access(2, 0, second_ns, ACCESS_RMW), second_ns + line_transfer_ns + rmw_ns);
   assert.equal(cache.transfers, 2);
 });
+
+test('contended(): the lines waited for longest, longest first, with their waits and transfers', () => {
+  const cache = new CacheModel(1024, 3, HW);
+  const end_ns = cache.access(0, 0, 0, ACCESS_RMW);
+  // cpu1 waits for line 0 (busy with cpu0's miss); line 16 is touched by one CPU only.
+  cache.access(1, 0, 1, ACCESS_RMW);
+  cache.access(2, 16, 0, ACCESS_WRITE);
+  assert.deepEqual(cache.contended(8), [{ addr: 0, stall_ns: end_ns - 1, transfers: 1 }]);
+});
+
+test('hold(): a lock kept on its line makes the next taker wait until it is released', () => {
+  const { line_transfer_ns, rmw_ns } = HW;
+  const cache = new CacheModel(1024, 2, HW);
+  const taken_ns = cache.access(0, 0, 0, ACCESS_RMW);
+  cache.hold(0, taken_ns + 500);
+  assert.equal(cache.access(1, 0, 10, ACCESS_RMW), taken_ns + 500 + line_transfer_ns + rmw_ns);
+  assert.equal(cache.contended(1)[0]!.stall_ns, taken_ns + 500 - 10);
+});
