@@ -228,6 +228,41 @@ function* mmu_walk(k: KernelContext, mm: number, page: number, write: boolean): 
   return yield k.load(pte_page(pte) + PAGE.frame);
 }
 
+/*
+ * x86 makes an aligned 32-bit access single-copy atomic (Intel SDM vol. 3A
+ * §9.1.1, "Guaranteed Atomic Operations"): a user access within one
+ * 4-byte-aligned word is ONE load or ONE store of it, so that no racing
+ * access sees it torn and no racing write leaves a mix of two. An
+ * unaligned access is split into the words it touches, each part one
+ * atomic access, as x86 splits an access that crosses a cache line or a
+ * page (§9.1.1: such an access is not guaranteed atomic); within one
+ * cache line x86 would make it atomic, the model does not. A part stores
+ * its bytes only (cmpxchg() of the merged word: a byte store never
+ * clobbers its neighbours).
+ */
+function* word_part(
+  k: KernelContext,
+  word: number,
+  shift: number,
+  bytes: number,
+  write: boolean,
+  value: number,
+): KGen<number> {
+  const mask = bytes === 4 ? 0xffffffff : ((1 << (bytes * 8)) - 1) << shift;
+  if (!write) return (((yield k.load(word)) & mask) >>> shift) >>> 0;
+  if (bytes === 4) {
+    yield k.store(word, value);
+    return 0;
+  }
+  let old = yield k.load(word);
+  for (;;) {
+    const merged = ((old & ~mask) | ((value << shift) & mask)) >>> 0;
+    const seen = yield k.cmpxchg(word, old, merged);
+    if (seen === old) return 0;
+    old = seen;
+  }
+}
+
 /**
  * A 32-bit little-endian user access at byte address `addr` (any
  * alignment; it may straddle two pages). Returns the value read (0 for a
@@ -259,17 +294,22 @@ export function* user_access(
       continue;
     }
     let result = 0;
-    for (let i = 0; i < 4; i++) {
-      const b = addr + i;
+    // One part per word touched: bytes [done, done + bytes) of the access.
+    for (let done = 0; done < 4; ) {
+      const b = addr + done;
       const frame = frames[Math.floor(b / PAGE_BYTES) - first]!;
-      const word = frame + ((b % PAGE_BYTES) >> 2);
       const shift = (b & 3) * 8;
-      if (write) {
-        const old = yield k.load(word);
-        yield k.store(word, (old & ~(0xff << shift)) | (((value >>> (i * 8)) & 0xff) << shift));
-      } else {
-        result |= (((yield k.load(word)) >>> shift) & 0xff) << (i * 8);
-      }
+      const bytes = Math.min(4 - (b & 3), 4 - done);
+      const part = yield* word_part(
+        k,
+        frame + ((b % PAGE_BYTES) >> 2),
+        shift,
+        bytes,
+        write,
+        value >>> (done * 8),
+      );
+      result |= part << (done * 8);
+      done += bytes;
     }
     yield leave_user_access(k);
     return write ? 0 : result >>> 0;
