@@ -165,7 +165,7 @@ export class Lockdep implements LockChecker {
     else l.readers--;
   }
 
-  assert_held(task: number, dep_map: number, mode: number): void {
+  assert_held(task: number, dep_map: number, cls: number, mode: number): void {
     const h = this.held_locks[task]!.find((x) => x.dep_map === dep_map);
     if (h && (mode === LOCK_ANY || h.mode === mode)) return;
     const want = mode === LOCK_ANY ? '' : mode === LOCK_WRITE ? ' for write' : ' for read';
@@ -174,7 +174,7 @@ export class Lockdep implements LockChecker {
       : 'does not hold it';
     throw new KernelBug(
       'lockdep',
-      `lockdep_assert_held failed: ${this.task_name(task)} must hold a lock${want} and ${what}`,
+      `lockdep_assert_held failed: ${this.task_name(task)} must hold ${this.name(cls)}${want} and ${what}`,
     );
   }
 

@@ -27,6 +27,7 @@ import { mm_alloc } from './mm/mmap.js';
 import {
   mmap_write_lock,
   mmap_write_unlock,
+  vma_assert_write_locked,
   vma_mark_attached,
   vma_start_write,
 } from './mm/mmap_lock.js';
@@ -110,6 +111,8 @@ export function* copy_page_range(
   const end = yield k.load(src_vma + V.vm_end);
   const cow = is_cow_mapping(vm_flags);
   const wp_seq = src_mm + MM_STRUCT.write_protect_seq;
+  // No fault may write-enable a PTE of src while they are write-protected.
+  if (cow) yield* vma_assert_write_locked(k, src_vma);
   const bracket = cow && k.variant !== VARIANT_GUP_FAST_WITHOUT_WP_SEQ;
   if (bracket) yield* raw_write_seqcount_begin(k, wp_seq);
   let ok = true;

@@ -7,11 +7,14 @@
  * CPU (the same runner), before the first check; the set is kept per
  * script, policy and variant.
  *
- * The model accesses user memory a byte at a time (user_access(), as a
- * byte-wise copy_to_user() would): a read racing a write of the same word
- * on another CPU may see some bytes of each, and two racing writes may
- * leave a mix. So a word (a read's result, a final word) also agrees when
- * each of its bytes is that byte of some value a serial order gives it.
+ * A word read or written at a 4-byte-aligned address is one atomic access
+ * (user_access(), as x86 makes an aligned doubleword access), so such a
+ * word agrees only when equal. An unaligned access is two, one per word it
+ * touches (as x86 splits one that crosses a cache line): a racing read may
+ * see each part from a different write, and two racing writes may leave
+ * one's part in each word. So an unaligned word (a read's result, a final
+ * word) also agrees when each part is that part of some value a serial
+ * order gives it.
  */
 import { Explorer } from '../check/explorer.js';
 import { Sequential } from '../check/strategy.js';
@@ -116,7 +119,7 @@ export function check_linearizable(
 ): void {
   const allowed = allowed_outcomes(s, text, cfg);
   if (allowed.bug || allowed.keys.has(key_of(observed))) return;
-  const same = agrees(allowed.values);
+  const same = agrees(s, allowed.values);
   if (allowed.outcomes.some(({ outcome }) => same_outcome(same, observed, outcome))) return;
   throw new KernelBug('non-linearizable', explain(s, observed, allowed, same));
 }
@@ -144,8 +147,12 @@ function word_values(
 /** Whether an observed result agrees with an allowed one; `key` names it in Allowed.values. */
 type Agrees = (key: string, observed: string, allowed: string) => boolean;
 
-/* A word agrees when equal, or when each of its bytes is that byte of a value the word takes. */
-function agrees(values: Allowed['values']): Agrees {
+/*
+ * A word agrees when equal, or, at an unaligned address, when each part
+ * user_access() makes of it (the bytes in its first word, the rest) is
+ * that part of a value the word takes.
+ */
+function agrees(s: ConcurrentScript, values: Allowed['values']): Agrees {
   const word = (text: string): number | null => {
     const m = /= 0x([0-9a-f]{8})$/.exec(text);
     return m ? Number.parseInt(m[1]!, 16) : null;
@@ -154,14 +161,22 @@ function agrees(values: Allowed['values']): Agrees {
     if (observed === allowed) return true;
     const v = word(observed);
     const known = values.get(key);
-    if (v === null || known === undefined || word(allowed) === null) return false;
+    const split = 4 - (address_of(s, key, observed) & 3);
+    if (split === 4 || v === null || known === undefined || word(allowed) === null) return false;
     // The same word: a final word's line names its process and address before the value.
     if (observed.replace(/= 0x.*$/, '') !== allowed.replace(/= 0x.*$/, '')) return false;
     const candidates = [...known].map(word).filter((w) => w !== null);
-    return [0, 8, 16, 24].every((shift) =>
-      candidates.some((c) => ((c >>> shift) & 0xff) === ((v >>> shift) & 0xff)),
-    );
+    const low = (1 << (split * 8)) - 1;
+    return [low, ~low].every((mask) => candidates.some((c) => ((c ^ v) & mask) === 0));
   };
+}
+
+/* The address of the word `key` names (Allowed.values): a read's, or the one its final line names. */
+function address_of(s: ConcurrentScript, key: string, text: string): number {
+  const [cpu, index] = key.split('.');
+  if (cpu === 'w') return Number.parseInt(/^p\d+ (?:0x)?([0-9a-f]+) /.exec(text)?.[1] ?? '0', 16);
+  const cmd = s.cpus[Number(cpu)]![Number(index)]!.cmd;
+  return cmd.op === 'read' ? cmd.addr : 0;
 }
 
 /* `observed` agrees with `allowed` result by result, in its maps, and word by word. */

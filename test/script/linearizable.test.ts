@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Explorer } from '../../src/check/explorer.js';
+import { search_strategy } from '../../src/check/strategy.js';
 import { KernelBug } from '../../src/runtime/ops.js';
 import { parse_concurrent, print_concurrent } from '../../src/script/concurrent.js';
 import {
@@ -7,6 +9,7 @@ import {
   check_linearizable,
   serial_orders_of,
 } from '../../src/script/linearizable.js';
+import { type ScriptOutcome, script_scenario } from '../../src/script/scenario.js';
 
 const S = parse_concurrent(`mmap 0x10000 1 rw- private anon fixed
 cpu 0:
@@ -66,23 +69,52 @@ test('an outcome no serial order gives is reported with the command and the clos
   );
 });
 
-test('a word racing a write may hold bytes of each value (user memory goes a byte at a time), no other', () => {
+const RACE = parse_concurrent(`mmap 0x10000 1 rw- shared anon fixed
+cpu 0:
+  write 0x10004 0x11223344
+  write 0x1000a 0x11223344
+cpu 1:
+  write 0x10004 0x55667788
+  write 0x1000a 0x55667788
+`);
+const RACE_TEXT = print_concurrent(RACE);
+
+test('two racing writes of one aligned word leave one of them, never a mix (single-copy atomic)', () => {
   const race = parse_concurrent(
-    'file f 1\nmmap 0x10000 1 rw- shared file=f fixed\ncpu 0:\n  write 0x10004 5\ncpu 1:\n  read 0x10004\n',
+    'mmap 0x10000 1 rw- shared anon fixed\ncpu 0:\n  write 0x10004 0x11223344\ncpu 1:\n  write 0x10004 0x55667788\n',
   );
-  const text = print_concurrent(race);
-  const a = allowed_outcomes(race, text, CFG);
-  assert.deepEqual(a.outcomes.map((o) => o.outcome.cpus[1]![0]).sort(), [
-    '= 0x00000005',
-    '= 0x10000001',
-  ]);
-  const { outcome } = a.outcomes[0]!;
-  const read = (r: string) => ({ ...outcome, cpus: [outcome.cpus[0]!, [r]] });
-  // Three bytes of the file's word 0x10000001 and the top byte of the write's 5.
-  check_linearizable(race, text, CFG, read('= 0x00000001'));
+  const ex = new Explorer(script_scenario(race), { ...CFG, cpus: 2, params: {} });
+  const g = ex.exec.globals as { outcome: ScriptOutcome };
+  const strategy = search_strategy('dfs', { seed: 1, schedules: 500, depth: 0, bound: 2 });
+  const words = new Set<string>();
+  let runs = 0;
+  for (let i = 0; strategy.begin(i); i++, runs++) {
+    assert.equal(ex.exec.run(strategy).bug, null);
+    words.add(g.outcome.contents[0]!);
+  }
+  assert.ok(runs > 10, `${runs} schedules`);
+  assert.deepEqual([...words].sort(), ['p0 0x10004 = 0x11223344', 'p0 0x10004 = 0x55667788']);
+});
+
+test('a torn aligned word is non-linearizable; an unaligned word may take each part from a value', () => {
+  const { outcome } = allowed_outcomes(RACE, RACE_TEXT, CFG).outcomes[0]!;
+  const finals = (w4: string, wa: string) => ({
+    ...outcome,
+    contents: [`p0 0x10004 = 0x${w4}`, `p0 0x1000a = 0x${wa}`],
+  });
+  check_linearizable(RACE, RACE_TEXT, CFG, finals('55667788', '55667788'));
+  // Bytes of each value in the aligned word: no x86 makes it.
   assert.throws(
-    () => check_linearizable(race, text, CFG, read('= 0x00000007')),
-    /printed = 0x00000007/,
+    () => check_linearizable(RACE, RACE_TEXT, CFG, finals('11227788', '55667788')),
+    (e: Error) =>
+      e instanceof KernelBug &&
+      e.bug_class === 'non-linearizable' &&
+      /final address space .*\n {2}observed: .*words p0 0x10004 = 0x11227788/.test(e.message),
   );
-  assert.throws(() => check_linearizable(race, text, CFG, read('SIGSEGV')), /printed SIGSEGV/);
+  // 0x1000a is two parts, one per word it touches (0x1000a-b, 0x1000c-d): each some write's.
+  check_linearizable(RACE, RACE_TEXT, CFG, finals('55667788', '11227788'));
+  assert.throws(
+    () => check_linearizable(RACE, RACE_TEXT, CFG, finals('55667788', '11667788')),
+    /final address space/,
+  );
 });

@@ -228,21 +228,17 @@ function* mmu_walk(k: KernelContext, mm: number, page: number, write: boolean): 
   return yield k.load(pte_page(pte) + PAGE.frame);
 }
 
-/**
- * A 32-bit little-endian user access at byte address `addr` (any
- * alignment; it may straddle two pages). Returns the value read (0 for a
- * write), or -SIGSEGV / -SIGBUS. A faulting write stores nothing: every
- * page it touches is made accessible before any byte is stored.
+/*
+ * The frames of pages first..last, with user access entered, after the
+ * faults that make each accessible; or -SIGSEGV / -SIGBUS, user access left.
  */
-export function* user_access(
+function* user_frames(
   k: KernelContext,
   mm: number,
-  addr: number,
+  first: number,
+  last: number,
   write: boolean,
-  value: number,
-): KGen<number> {
-  const first = Math.floor(addr / PAGE_BYTES);
-  const last = Math.floor((addr + 3) / PAGE_BYTES);
+): KGen<number[] | number> {
   for (;;) {
     const frames: number[] = [];
     let missing = -1;
@@ -252,26 +248,62 @@ export function* user_access(
       if (f === 0) missing = p;
       else frames.push(f);
     }
-    if (missing >= 0) {
-      yield leave_user_access(k);
-      const sig = yield* call(do_user_addr_fault(k, mm, missing, write));
-      if (sig !== 0) return -sig;
-      continue;
-    }
-    let result = 0;
-    for (let i = 0; i < 4; i++) {
-      const b = addr + i;
-      const frame = frames[Math.floor(b / PAGE_BYTES) - first]!;
-      const word = frame + ((b % PAGE_BYTES) >> 2);
-      const shift = (b & 3) * 8;
-      if (write) {
-        const old = yield k.load(word);
-        yield k.store(word, (old & ~(0xff << shift)) | (((value >>> (i * 8)) & 0xff) << shift));
-      } else {
-        result |= (((yield k.load(word)) >>> shift) & 0xff) << (i * 8);
+    if (missing < 0) return frames;
+    yield leave_user_access(k);
+    const sig = yield* call(do_user_addr_fault(k, mm, missing, write));
+    if (sig !== 0) return -sig;
+  }
+}
+
+/**
+ * A 32-bit little-endian user access at byte address `addr` (any
+ * alignment; it may straddle two pages). Returns the value read (0 for a
+ * write), or -SIGSEGV / -SIGBUS. A faulting write stores nothing: every
+ * page it touches is made accessible before any byte is stored.
+ *
+ * x86 makes an aligned 32-bit access single-copy atomic (Intel SDM vol. 3A
+ * §9.1.1, "Guaranteed Atomic Operations"): an access within one
+ * 4-byte-aligned word is ONE load or ONE store of it, so that no racing
+ * access sees it torn and no two racing writes leave a mix. An unaligned
+ * access is split into the words it touches, one atomic access a part, as
+ * x86 splits an access that crosses a cache line or a page (§9.1.1: such
+ * an access is not guaranteed atomic); within one cache line x86 would
+ * keep it whole, the model does not. A part of a write stores its bytes
+ * only (a cmpxchg() of the merged word), as a byte store leaves its
+ * neighbours alone.
+ */
+export function* user_access(
+  k: KernelContext,
+  mm: number,
+  addr: number,
+  write: boolean,
+  value: number,
+): KGen<number> {
+  const first = Math.floor(addr / PAGE_BYTES);
+  const frames = yield* user_frames(k, mm, first, Math.floor((addr + 3) / PAGE_BYTES), write);
+  if (typeof frames === 'number') return frames;
+  let result = 0;
+  // One part per word touched: bytes [done, done + bytes) of the access.
+  for (let done = 0, bytes = 0; done < 4; done += bytes) {
+    const b = addr + done;
+    const word = frames[Math.floor(b / PAGE_BYTES) - first]! + ((b % PAGE_BYTES) >> 2);
+    const shift = (b & 3) * 8;
+    bytes = Math.min(4 - (b & 3), 4 - done);
+    const mask = bytes === 4 ? 0xffffffff : (2 ** (bytes * 8) - 1) << shift;
+    if (!write) {
+      result |= (((yield k.load(word)) & mask) >>> shift) << (done * 8);
+    } else if (bytes === 4) {
+      yield k.store(word, value >>> 0);
+    } else {
+      const bits = ((value >>> (done * 8)) << shift) & mask;
+      let old = yield k.load(word);
+      for (;;) {
+        const seen = yield k.cmpxchg(word, old, ((old & ~mask) | bits) >>> 0);
+        if (seen === old) break;
+        old = seen;
       }
     }
-    yield leave_user_access(k);
-    return write ? 0 : result >>> 0;
   }
+  yield leave_user_access(k);
+  return write ? 0 : result >>> 0;
 }

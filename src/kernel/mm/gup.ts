@@ -29,7 +29,7 @@ import {
   VM_AREA_STRUCT as V,
   VM_WRITE,
 } from './mm_types.js';
-import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
+import { mmap_assert_locked, mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
 import { put_page } from './page_alloc.js';
 import { pte_access_permitted, pte_page, pte_slot, pte_table } from './pgtable.js';
 
@@ -82,6 +82,8 @@ export function* __get_user_pages(
   nr: number,
   flags: number,
 ): KGen<number[]> {
+  // untagged_addr_remote() and find_vma() assert it: the VMAs are looked up under the lock.
+  yield* call(mmap_assert_locked(k, mm));
   const pages: number[] = [];
   for (let addr = start; addr < start + nr; addr++) {
     const vma = yield* call(mt_lookup(k, mm, addr));

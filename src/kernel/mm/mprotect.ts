@@ -19,7 +19,7 @@ import {
 import { calc_vm_prot_bits, EACCES } from './mmap.js';
 import { mmap_lock_range, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
 import { walk_present_ptes } from './pgtable.js';
-import { ENOMEM, vma_extent, vma_info, vma_modify } from './vma.js';
+import { ENOMEM, vm_flags_reset_once, vma_extent, vma_info, vma_modify } from './vma.js';
 
 /*
  * change_protection(): PTEs of [start, end) follow the new flags: PROT_NONE
@@ -72,7 +72,7 @@ function* mprotect_fixup(
   // vm_flags is read by faults under the VMA lock alone: write-lock the
   // VMA even when vma_modify() neither split nor merged it.
   yield* call(vma_start_write(k, target));
-  yield k.WRITE_ONCE(target + V.vm_flags, newflags);
+  yield* call(vm_flags_reset_once(k, target, newflags));
   yield* call(change_protection(k, target, start, end, newflags));
   return target;
 }

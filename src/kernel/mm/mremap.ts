@@ -192,8 +192,14 @@ function* move_ptes(
   yield* spin_unlock(k, ptl_of(old_table));
   const new_table = yield* call(pte_offset_map_lock(k, mm, new_addr));
   for (let i = 0; i < extent; i++) {
+    const slot = pte_slot(new_table, new_addr + i);
+    // The target was unmapped, and its VMA is write-locked: no fault filled it.
+    k.WARN_ON_ONCE(
+      (yield k.load(slot)) !== 0,
+      'VM_WARN_ON_ONCE(!pte_none(*new_ptep)) in move_ptes()',
+    );
     const pte = ptes[i]!;
-    if (pte !== 0) yield k.WRITE_ONCE(pte_slot(new_table, new_addr + i), pte);
+    if (pte !== 0) yield k.WRITE_ONCE(slot, pte);
   }
   yield* spin_unlock(k, ptl_of(new_table));
 }

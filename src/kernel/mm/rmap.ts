@@ -17,6 +17,7 @@ import {
   VM_AREA_STRUCT as V,
   VM_ACCESS_FLAGS,
 } from './mm_types.js';
+import { mmap_assert_locked, mmap_assert_write_locked } from './mmap_lock.js';
 
 function* anon_vma_alloc(k: KernelContext, parent: number): KGen<number> {
   const av = yield kmem_cache_alloc(k, k.sys.mm.anon_vma_cachep, 'anon_vma_alloc');
@@ -72,12 +73,15 @@ function* find_mergeable_anon_vma(k: KernelContext, mm: number, vma: number): KG
 
 /**
  * __anon_vma_prepare(): give the VMA an anon_vma before its first anonymous
- * page, reusing a compatible neighbour's when it can. mmap lock held; the
- * assignment itself is serialised by mm->page_table_lock. False on ENOMEM.
+ * page, reusing a compatible neighbour's when it can. mmap lock held
+ * (mmap_assert_locked()); the assignment itself is serialised by
+ * mm->page_table_lock. False on ENOMEM.
  */
 export function* anon_vma_prepare(k: KernelContext, vma: number): KGen<boolean> {
   if ((yield k.READ_ONCE(vma + V.anon_vma)) !== 0) return true;
   const mm = yield k.load(vma + V.vm_mm);
+  // The neighbours find_mergeable_anon_vma() reads are stable only under mmap_lock.
+  yield* call(mmap_assert_locked(k, mm));
   let av = yield* call(find_mergeable_anon_vma(k, mm, vma));
   if (av === 0) {
     av = yield* call(anon_vma_alloc(k, 0));
@@ -97,8 +101,12 @@ export function* anon_vma_prepare(k: KernelContext, vma: number): KGen<boolean> 
   return true;
 }
 
-/** anon_vma_clone() for a split or a copy: the new VMA joins src's anon_vma(s). */
+/**
+ * anon_vma_clone() for a split, a merge or a copy: the new VMA joins src's
+ * anon_vma(s). check_anon_vma_clone(): under the mmap write lock.
+ */
 export function* anon_vma_clone(k: KernelContext, dst: number, src: number): KGen {
+  yield* call(mmap_assert_write_locked(k, yield k.load(src + V.vm_mm)));
   const av = yield k.load(src + V.anon_vma);
   yield k.store(dst + V.anon_vma, av);
   yield k.store(dst + V.anon_vma_chain, yield k.load(src + V.anon_vma_chain));
@@ -124,6 +132,8 @@ export function* anon_vma_fork(k: KernelContext, child: number, parent_vma: numb
 
 /** unlink_anon_vmas(): the VMA goes away (or merges into another). */
 export function* unlink_anon_vmas(k: KernelContext, vma: number): KGen {
+  // "Always hold mmap lock, read-lock on unmap possibly."
+  yield* call(mmap_assert_locked(k, yield k.load(vma + V.vm_mm)));
   const av = yield k.load(vma + V.anon_vma);
   if (av === 0) return;
   yield k.store(vma + V.anon_vma, 0);

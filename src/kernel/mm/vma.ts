@@ -13,7 +13,10 @@ import { fput, get_file } from './filemap.js';
 import { mt_find, mt_lookup, mt_store_range } from './maple_tree.js';
 import { MM_STRUCT, VM_AREA_STRUCT as V, VM_OPS, VM_SPECIAL } from './mm_types.js';
 import {
+  mmap_assert_locked,
+  mmap_assert_write_locked,
   vma_assert_detached,
+  vma_assert_write_locked,
   vma_mark_attached,
   vma_mark_detached,
   vma_start_write,
@@ -104,6 +107,15 @@ function* vm_area_free(k: KernelContext, vma: number): KGen {
   yield* vma_assert_detached(k, vma);
   if (k.policy === POLICY_VMA_RWSEM) yield* call(call_rcu(k, vma + V.vm_rcu, vm_area_free_rcu_cb));
   else yield kmem_cache_free(k, k.sys.mm.vm_area_cachep, vma, 'vm_area_free');
+}
+
+/**
+ * vm_flags_reset_once(): new flags for a VMA that faults may be reading
+ * under its VMA lock alone: it must be write-locked.
+ */
+export function* vm_flags_reset_once(k: KernelContext, vma: number, flags: number): KGen {
+  yield* vma_assert_write_locked(k, vma);
+  yield k.WRITE_ONCE(vma + V.vm_flags, flags);
 }
 
 /** vma_start_write() on each of `vmas` (before they leave the index). */
@@ -299,6 +311,7 @@ function* dup_anon_vma(k: KernelContext, dst: VmaInfo, src: VmaInfo): KGen {
  * VMA? Returns the VMA that now covers it, or 0.
  */
 export function* vma_merge_new_range(k: KernelContext, mm: number, p: MergeProposal): KGen<number> {
+  yield* call(mmap_assert_write_locked(k, mm));
   if (p.flags & VM_SPECIAL) return 0;
   const { prev, next } = yield* call(vma_neighbours(k, mm, p.start, p.end));
   const merge_left = can_vma_merge_left(p, prev);
@@ -366,6 +379,7 @@ function* vma_merge_existing_range(
   middle: VmaInfo,
   p: MergeProposal,
 ): KGen<number> {
+  yield* call(mmap_assert_write_locked(k, mm));
   const left_side = p.start === middle.start;
   const right_side = p.end === middle.end;
   if (p.flags & VM_SPECIAL || (!left_side && !right_side)) return 0;
@@ -455,13 +469,14 @@ export function* vma_modify(
   return vma;
 }
 
-/** find_vma_intersection(): the first VMA overlapping [start, end), or 0. */
+/** find_vma_intersection(): the first VMA overlapping [start, end), or 0. mmap lock held. */
 export function* find_vma_intersection(
   k: KernelContext,
   mm: number,
   start: number,
   end: number,
 ): KGen<number> {
+  yield* call(mmap_assert_locked(k, mm));
   const e = yield* call(mt_find(k, mm, start));
   return e !== null && e.start < end ? e.vma : 0;
 }

@@ -75,8 +75,8 @@ export interface LockChecker {
   reset(nr_tasks: number): void;
   acquire(task: number, dep_map: number, cls: number, mode: number, trylock: boolean): void;
   release(task: number, dep_map: number): void;
-  /** lockdep_assert_held(): `mode` is LOCK_WRITE, LOCK_READ or LOCK_ANY. */
-  assert_held(task: number, dep_map: number, mode: number): void;
+  /** lockdep_assert_held(): `cls` the lock's class, `mode` LOCK_WRITE, LOCK_READ or LOCK_ANY. */
+  assert_held(task: number, dep_map: number, cls: number, mode: number): void;
   /** Called when a task ends: locks it still holds are a bug. */
   task_exit(task: number): void;
   /** Locks `task` holds, described, for reports. */
@@ -447,7 +447,7 @@ export class ExploreExecutor extends OpCore implements ExploreView {
     if (!locks) return;
     if (k.op === Op.LOCK_ACQUIRE) locks.acquire(t, k.addr, this.w[k.addr]!, k.a, k.b !== 0);
     else if (k.op === Op.LOCK_RELEASE) locks.release(t, k.addr);
-    else locks.assert_held(t, k.addr, k.a);
+    else locks.assert_held(t, k.addr, this.w[k.addr]!, k.a);
   }
 
   protected bulk(t: number, k: KernelContext): void {

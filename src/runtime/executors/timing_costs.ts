@@ -233,9 +233,9 @@ const HW_COSTS: Readonly<Record<CostName, Cost>> = {
       'A null system call round trip (getuid() in a loop): 0.11 us (answer to "What is the overhead involved in a mode switch", Stack Overflow question 1860253); of the order of Shan\'s ring crossings for a fault above (fault_entry_ns). A weak source, and an estimate: 100 ns.',
   },
   new_page_ns: {
-    value_ns: 1150,
+    value_ns: 1175,
     source:
-      "The one scale point of the profile, not a measurement: what a new user page's work that the model has no steps for costs (mem_cgroup_charge(), folio_add_lru(); its per-CPU page list, rss and vmstat counters are modelled, timing_percpu.ts), set so that pft's fault on one CPU costs what the published one does: 1/507,926 s = 1,969 ns under the per-VMA rw_semaphore (mmtests pft, cover letter of \"mm: replace vm_lock and detached flag with a reference count\", 2025), less the 636 ns the model's steps for that fault cost (its share of the per-CPU page list's refills from the zone included) and fault_entry_ns (180 ns). Its shape at more CPUs follows from the other constants alone.",
+      "The one scale point of the profile, not a measurement: what a new user page's work that the model has no steps for costs (mem_cgroup_charge(), folio_add_lru(); its per-CPU page list, rss and vmstat counters are modelled, timing_percpu.ts), set so that pft's fault on one CPU costs what the published one does: 1/507,926 s = 1,969 ns under the per-VMA rw_semaphore (mmtests pft, cover letter of \"mm: replace vm_lock and detached flag with a reference count\", 2025), less the 615 ns the model's steps for that fault cost (its share of the per-CPU page list's refills from the zone included) and fault_entry_ns (180 ns). Its shape at more CPUs follows from the other constants alone.",
   },
 };
 const HW = profile('hw', HW_COSTS, undefined, true);

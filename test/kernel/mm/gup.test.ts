@@ -1,7 +1,7 @@
 /*
  * GUP and fork (seed 004): a page pinned for DMA stays the parent's page
  * after fork, however the parent writes; gup_fast backs off while fork
- * write-protects.
+ * write-protects. The slow path looks VMAs up under the mmap lock only.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -12,6 +12,7 @@ import {
   raw_write_seqcount_end,
 } from '../../../src/kernel/locking/seqlock.js';
 import {
+  __get_user_pages,
   FOLL_PIN,
   FOLL_WRITE,
   get_user_pages,
@@ -30,6 +31,7 @@ import {
 import { do_mmap, mm_alloc, mmput } from '../../../src/kernel/mm/mmap.js';
 import { call, type KernelContext, type KGen } from '../../../src/runtime/ops.js';
 import { run_kernel } from '../../helpers.js';
+import { ANON, anon_vma_of, tripped } from './tripped.js';
 
 const BASE = 1 << 29;
 
@@ -100,4 +102,16 @@ test('unpinning restores the reference count: everything is freed at exit', () =
   });
   assert.equal(refs.pinned, 1 + 1024);
   assert.equal(refs.after, 1);
+});
+
+test('the slow path without the mmap lock trips mmap_assert_locked() in __get_user_pages()', () => {
+  const bug = tripped(function* (k, mm) {
+    yield* call(anon_vma_of(k, mm, true));
+    yield* call(__get_user_pages(k, mm, ANON, 1, FOLL_PIN | FOLL_WRITE));
+  });
+  assert.equal(bug?.bug_class, 'lockdep', String(bug));
+  assert.equal(
+    bug!.message,
+    'lockdep_assert_held failed: cpu0 must hold mm->mmap_lock and does not hold it',
+  );
 });

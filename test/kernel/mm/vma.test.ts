@@ -9,7 +9,18 @@ import { test } from 'node:test';
 import { make_config } from '../../../src/check/kernel.js';
 import { check_scenario, run_tasks } from '../../../src/check/search.js';
 import { parse_phases } from '../../../src/check/strategy.js';
+import { VM_READ } from '../../../src/kernel/mm/mm_types.js';
+import { mmap_read_lock, mmap_write_lock } from '../../../src/kernel/mm/mmap_lock.js';
+import {
+  find_vma_intersection,
+  vm_flags_reset_once,
+  vma_info,
+  vma_merge_new_range,
+  vma_modify,
+} from '../../../src/kernel/mm/vma.js';
+import { call } from '../../../src/runtime/ops.js';
 import { scenario as vma_recycle } from '../../../src/scenarios/races/vma_recycle.js';
+import { ANON, anon_vma_of, tripped } from './tripped.js';
 
 const cfg = make_config(vma_recycle, { policy: 'vma-refcnt' });
 
@@ -39,5 +50,65 @@ test('the memset clears vm_refcnt too, as vma_init() does: the race on the count
   assert.equal(
     bug?.signature,
     'data-race in __refcount_add_not_zero_limited / memset on vm_area_struct.vm_refcnt.refs',
+  );
+});
+
+/*
+ * mm/vma.c's lock rules: the index is searched under the mmap lock
+ * (find_vma_intersection()), merged into only under its write lock
+ * (vma_merge_new_range(), vma_merge_existing_range()), and a VMA's flags
+ * change only under its own write lock (vm_flags_reset_once()).
+ */
+
+test('find_vma_intersection() without the mmap lock trips mmap_assert_locked()', () => {
+  const bug = tripped(function* (k, mm) {
+    yield* call(anon_vma_of(k, mm, false));
+    yield* call(find_vma_intersection(k, mm, ANON, ANON + 1));
+  });
+  assert.equal(bug?.bug_class, 'lockdep', String(bug));
+  assert.equal(
+    bug!.message,
+    'lockdep_assert_held failed: cpu0 must hold mm->mmap_lock and does not hold it',
+  );
+});
+
+const FOR_READ =
+  'lockdep_assert_held failed: cpu0 must hold mm->mmap_lock for write and holds it for read';
+
+/*
+ * Each call below would find nothing to merge or split, and so take no VMA
+ * write lock: only the assertion at its entry can see the wrong lock.
+ */
+test('vma_merge_new_range() under the mmap read lock trips mmap_assert_write_locked()', () => {
+  const bug = tripped(function* (k, mm) {
+    const v = yield* vma_info(k, yield* call(anon_vma_of(k, mm, false)));
+    yield* call(mmap_read_lock(k, mm));
+    // Unlike its neighbour's, these flags lack VM_WRITE: no merge.
+    const p = { start: v.end, end: v.end + 1, flags: VM_READ, file: 0, pgoff: v.end, anon_vma: 0 };
+    assert.equal(yield* call(vma_merge_new_range(k, mm, p)), 0);
+  });
+  assert.equal(bug?.message, FOR_READ, String(bug));
+});
+
+test('vma_modify() under the mmap read lock trips mmap_assert_write_locked() in vma_merge_existing_range()', () => {
+  const bug = tripped(function* (k, mm) {
+    const v = yield* vma_info(k, yield* call(anon_vma_of(k, mm, false)));
+    yield* call(mmap_read_lock(k, mm));
+    // The whole VMA, no neighbours: nothing to merge, nothing to split.
+    assert.equal(yield* call(vma_modify(k, mm, v.vma, v.start, v.end, v.flags)), v.vma);
+  });
+  assert.equal(bug?.message, FOR_READ, String(bug));
+});
+
+test('vm_flags_reset_once() of a VMA not write-locked trips vma_assert_write_locked()', () => {
+  const bug = tripped(function* (k, mm) {
+    const vma = yield* call(anon_vma_of(k, mm, false));
+    yield* call(mmap_write_lock(k, mm));
+    yield* call(vm_flags_reset_once(k, vma, VM_READ));
+  });
+  assert.equal(bug?.bug_class, 'BUG', String(bug));
+  assert.equal(
+    bug!.message,
+    'kernel BUG at vma_assert_write_locked: VM_BUG_ON_VMA(!__is_vma_write_locked(vma)) (cpu 0)',
   );
 });
