@@ -42,8 +42,9 @@ test('every workload runs under timing on 1 and 2 CPUs under every policy and me
 test('fault-vs-mprotect on 2 CPUs: mmap_lock faults wait for the writer, per-VMA locks do not', async () => {
   const mmap = await timing('fault-vs-mprotect', 'mmap-lock', 2);
   assert.ok(mmap.p99_alone_ns !== undefined && mmap.p99_alone_ns > 0);
+  // A fault alone has a tail of its own: one in pcp->batch refills the per-CPU page list under zone->lock.
   assert.ok(
-    mmap.p99_ns >= 5 * mmap.p99_alone_ns,
+    mmap.p99_ns >= 2 * mmap.p99_alone_ns,
     `mmap-lock p99 ${mmap.p99_ns} vs alone ${mmap.p99_alone_ns}`,
   );
   // Every fault took mmap_lock; none went through a VMA lock.
@@ -56,10 +57,11 @@ test('fault-vs-mprotect on 2 CPUs: mmap_lock faults wait for the writer, per-VMA
     // Near its own p99 alone (the writer's cache traffic costs a little),
     // and far below mmap-lock's.
     assert.ok(
-      r.p99_ns <= 2 * r.p99_alone_ns,
+      r.p99_ns <= 1.25 * r.p99_alone_ns,
       `${policy} p99 ${r.p99_ns} vs alone ${r.p99_alone_ns}`,
     );
-    assert.ok(5 * r.p99_ns <= mmap.p99_ns, `${policy} p99 ${r.p99_ns} vs mmap-lock ${mmap.p99_ns}`);
+    // The typical fault: mmap-lock's waits out an mprotect, a per-VMA one does not.
+    assert.ok(5 * r.p50_ns <= mmap.p50_ns, `${policy} p50 ${r.p50_ns} vs mmap-lock ${mmap.p50_ns}`);
     // The faults were handled under the VMA lock, not mmap_lock.
     assert.ok(r.counters.vma_lock_success! >= r.ops, `${policy}: ${JSON.stringify(r.counters)}`);
     assert.ok(r.counters.mmap_lock_fault! <= 2, `${policy}: ${JSON.stringify(r.counters)}`);
