@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { random_script } from '../../src/oracle/gen.js';
+import { Rng } from '../../src/scenarios/random.js';
 import { parse_script } from '../../src/script/parse.js';
 import { format_run, run_model } from '../../src/script/run_model.js';
 import { model_as_linux, on_linux } from '../helpers.js';
@@ -41,6 +43,34 @@ test('a 10,000-command script runs, and every object is freed at the end', () =>
   const run = run_model(parse_script(lines.join('\n')));
   assert.equal(run.results.length, 10_000);
   assert.ok(run.results.every((r) => r !== 'SIGBUS'));
+});
+
+test('400 one-page mappings with gaps, more than one maple leaf holds (340), each written and read back', () => {
+  const count = 400;
+  const addr = (i: number) => `0x${(0x100000 + i * 0x2000).toString(16)}`;
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) lines.push(`mmap ${addr(i)} 1 rw- private anon fixed`);
+  for (let i = 0; i < count; i++) lines.push(`write ${addr(i)} ${i + 1}`);
+  for (let i = 0; i < count; i++) lines.push(`read ${addr(i)}`);
+  // Unmap the first half in one call across the gaps, then read the page after it.
+  lines.push(`munmap ${addr(0)} ${count}`, `read ${addr(count / 2)}`);
+  const run = run_model(parse_script(lines.join('\n')));
+  assert.deepEqual(run.results.slice(0, count), [...Array(count).keys()].map(addr));
+  assert.ok(run.results.slice(count, 2 * count).every((r) => r === 'ok'));
+  assert.deepEqual(
+    run.results.slice(2 * count, 3 * count),
+    [...Array(count).keys()].map((i) => `= 0x${(i + 1).toString(16).padStart(8, '0')}`),
+  );
+  assert.deepEqual(run.results.slice(3 * count), [
+    'ok',
+    `= 0x${(count / 2 + 1).toString(16).padStart(8, '0')}`,
+  ]);
+  assert.equal(run.maps[0]!.vmas.length, count / 2, 'VMAs left');
+});
+
+test("bench's 10,000-command random script (seed 42) runs whole", () => {
+  const run = run_model(parse_script(random_script(new Rng(42), { commands: 10_000 })));
+  assert.equal(run.results.length, 10_000);
 });
 
 test("a script that fills the model's kernel memory stops at its line; the next script runs whole", () => {

@@ -54,8 +54,14 @@ export const PMD_PAGES = 512;
 /** stack_guard_gap: 256 pages below a VM_GROWSDOWN VMA. */
 export const STACK_GUARD_GAP = 256;
 
-/** The VMA index node: a sorted array of ranges, replaced whole under RCU. */
+/** The VMA index node: a sorted array of up to MT_SLOTS ranges (leaf) or children (branch). */
 export const MT_SLOTS = 340;
+/*
+ * The bit of an encoded node pointer (mm->mm_mt, a branch's slots) that
+ * says the node is a branch, as maple_enode carries the node type: a
+ * reader knows the type without a load. Memory is under 2^30 words.
+ */
+export const MT_NODE_BRANCH = 1 << 30;
 
 /*
  * struct vm_area_struct. Allocated from a SLAB_TYPESAFE_BY_RCU cache: a
