@@ -46,6 +46,35 @@ function arity(args: readonly string[], n: number, usage: string, line: number):
   if (args.length !== n) throw new ScriptError(line, `usage: ${usage}`);
 }
 
+/** One line's words: its process (pN, p0 if absent), the command word and its arguments; null if blank. */
+export interface Words {
+  readonly pid: number;
+  readonly op: string;
+  readonly args: string[];
+}
+
+/** Split line `line` of a script into its words, comments left out. */
+export function line_words(text: string, line: number): Words | null {
+  const words = text
+    .replace(/#.*/, '')
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== '');
+  if (words.length === 0) return null;
+  let pid = 0;
+  const pm = /^p(\d{1,4})$/.exec(words[0]!);
+  if (pm) {
+    pid = Number(pm[1]);
+    words.shift();
+    if (words.length === 0) throw new ScriptError(line, `p${pid} needs a command`);
+  }
+  const [op, ...args] = words as [string, ...string[]];
+  return { pid, op, args };
+}
+
+/** Where a sequential script names a `cpu N:` header: those make a concurrent script. */
+export const CPU_HEADER = /^cpu\s+(\d{1,4})\s*:$/;
+
 export function parse_script(text: string): Script {
   const lines: Line[] = [];
   const files: { name: string; pages: number }[] = [];
@@ -54,18 +83,14 @@ export function parse_script(text: string): Script {
   const src = text.split('\n');
   for (let i = 0; i < src.length; i++) {
     const line = i + 1;
-    const words = src[i]!.replace(/#.*/, '')
-      .trim()
-      .split(/\s+/)
-      .filter((w) => w !== '');
-    if (words.length === 0) continue;
-    let pid = 0;
-    const pm = /^p(\d{1,4})$/.exec(words[0]!);
-    if (pm) {
-      pid = Number(pm[1]);
-      words.shift();
-      if (words.length === 0) throw new ScriptError(line, `p${pid} needs a command`);
-    }
+    if (CPU_HEADER.test(src[i]!.replace(/#.*/, '').trim()))
+      throw new ScriptError(
+        line,
+        'cpu N: sections make a concurrent script: explore it with mmlab check --script',
+      );
+    const w = line_words(src[i]!, line);
+    if (w === null) continue;
+    const { pid } = w;
     if (!live.has(pid)) {
       throw new ScriptError(
         line,
@@ -74,8 +99,7 @@ export function parse_script(text: string): Script {
           : `p${pid} does not exist (the next fork creates p${next_pid})`,
       );
     }
-    const [op, ...args] = words as [string, ...string[]];
-    const cmd = parse_command(op, args, line, files);
+    const cmd = parse_command(w.op, w.args, line, files);
     if (cmd.op === 'file') files.push({ name: cmd.name, pages: cmd.pages });
     if (cmd.op === 'fork') live.add(next_pid++);
     if (cmd.op === 'exit') live.delete(pid);
@@ -84,7 +108,8 @@ export function parse_script(text: string): Script {
   return { lines, files };
 }
 
-function parse_command(
+/** Parse one command; `files` are those declared so far. */
+export function parse_command(
   op: string,
   args: string[],
   line: number,

@@ -49,7 +49,7 @@ function format_command(c: Command): string {
   }
 }
 
-function format_line(l: Line): string {
+export function format_line(l: Line): string {
   return l.pid === 0 ? format_command(l.cmd) : `p${l.pid} ${format_command(l.cmd)}`;
 }
 

@@ -1,0 +1,172 @@
+/*
+ * Concurrent scripts (docs/scripts.md, "Concurrent scripts"): a setup,
+ * then 2 to 4 `cpu N:` sections that run side by side. Every process is
+ * named before anything runs: a fork's child is the next unused pN in
+ * text order (the setup's forks, then each section's in turn), so names
+ * never depend on the interleaving. Everything a name can be checked for
+ * is checked here, so that a bad script explores nothing.
+ */
+import { type ConcurrentScript, type Line, ScriptError } from './ast.js';
+import { CPU_HEADER, line_words, parse_command } from './parse.js';
+import { format_line } from './print.js';
+
+export const MIN_CPUS = 2;
+export const MAX_CPUS = 4;
+/**
+ * The most serial orders a script may have: the outcome check runs each
+ * of them once (the sections' lengths multinomial, see serial_orders()).
+ */
+export const MAX_SERIAL_ORDERS = 5000;
+
+/** How many orders of the sections' commands keep each CPU's own order: (n1+..+nk)! / (n1!..nk!). */
+export function serial_orders(s: Pick<ConcurrentScript, 'cpus'>): number {
+  let orders = 1;
+  let total = 0;
+  for (const section of s.cpus)
+    for (let i = 1; i <= section.length; i++) {
+      total++;
+      orders = (orders * total) / i;
+    }
+  return Math.round(orders);
+}
+
+/** A section as written: its header's line and its lines, commands parsed, pids not yet checked. */
+interface Section {
+  readonly header: number;
+  readonly lines: Line[];
+}
+
+export function parse_concurrent(text: string): ConcurrentScript {
+  const files: { name: string; pages: number }[] = [];
+  const setup: Line[] = [];
+  const sections: Section[] = [];
+  const src = text.split('\n');
+  for (let i = 0; i < src.length; i++) {
+    const line = i + 1;
+    const header = CPU_HEADER.exec(src[i]!.replace(/#.*/, '').trim());
+    if (header) {
+      const n = Number(header[1]);
+      if (n !== sections.length)
+        throw new ScriptError(
+          line,
+          `cpu ${n}: sections are numbered from 0 without gaps: this one must be cpu ${sections.length}:`,
+        );
+      if (n >= MAX_CPUS) throw new ScriptError(line, `at most ${MAX_CPUS} cpu sections`);
+      end_section(sections);
+      sections.push({ header: line, lines: [] });
+      continue;
+    }
+    const w = line_words(src[i]!, line);
+    if (w === null) continue;
+    const cmd = parse_command(w.op, w.args, line, files);
+    if (cmd.op === 'file') {
+      if (sections.length > 0)
+        throw new ScriptError(line, 'file declarations belong to the setup, before cpu 0:');
+      files.push({ name: cmd.name, pages: cmd.pages });
+    }
+    (sections.at(-1)?.lines ?? setup).push({ line, pid: w.pid, cmd });
+  }
+  end_section(sections);
+  if (sections.length < MIN_CPUS)
+    throw new ScriptError(
+      sections[0]?.header ?? 1,
+      `a concurrent script has ${MIN_CPUS} to ${MAX_CPUS} sections (cpu 0:, cpu 1:, ...), not ${sections.length}`,
+    );
+  const s: ConcurrentScript = { files, setup, cpus: sections.map((x) => x.lines) };
+  check_pids(s);
+  check_orders(s);
+  return s;
+}
+
+/* The section before a new header (or the end) must not be empty. */
+function end_section(sections: readonly Section[]): void {
+  const last = sections.at(-1);
+  if (last && last.lines.length === 0)
+    throw new ScriptError(
+      last.header,
+      `cpu ${sections.length - 1}: has no commands (each section runs at least one)`,
+    );
+}
+
+/** Refuse a script whose outcome check would run more than MAX_SERIAL_ORDERS orders. */
+export function check_orders(s: ConcurrentScript): void {
+  const orders = serial_orders(s);
+  if (orders > MAX_SERIAL_ORDERS)
+    throw new ScriptError(
+      s.cpus.at(-1)![0]!.line,
+      `the sections' commands have ${orders} serial orders, more than the ${MAX_SERIAL_ORDERS} the outcome check runs: shorten the sections`,
+    );
+}
+
+/**
+ * The child each fork creates, by text order: the setup's forks, then
+ * each section's in turn. Keyed by the fork's Line.
+ */
+export function fork_children(s: ConcurrentScript): Map<Line, number> {
+  const children = new Map<Line, number>();
+  let next = 1;
+  for (const l of [...s.setup, ...s.cpus.flat()]) if (l.cmd.op === 'fork') children.set(l, next++);
+  return children;
+}
+
+/*
+ * Every pid a line names can exist when it runs: after the setup (which
+ * is a sequential script), a CPU may name a process the setup left alive,
+ * one its own earlier fork created, or one another CPU's fork creates (it
+ * may not exist yet: the command then prints ESRCH). An exit ends the
+ * CPU's thread of that process: the CPU names it no more.
+ */
+function check_pids(s: ConcurrentScript): void {
+  const children = fork_children(s);
+  const live = new Set<number>([0]);
+  const exited = new Set<number>();
+  for (const l of s.setup) {
+    if (exited.has(l.pid)) throw new ScriptError(l.line, `p${l.pid} has exited`);
+    if (!live.has(l.pid)) throw new ScriptError(l.line, never_created(l.pid, children));
+    if (l.cmd.op === 'fork') live.add(children.get(l)!);
+    if (l.cmd.op === 'exit') {
+      live.delete(l.pid);
+      exited.add(l.pid);
+    }
+  }
+  s.cpus.forEach((section, cpu) => {
+    const forks = (lines: readonly Line[]) =>
+      lines.filter((l) => l.cmd.op === 'fork').map((l) => children.get(l)!);
+    const elsewhere = new Set(s.cpus.flatMap((other, j) => (j === cpu ? [] : forks(other))));
+    const mine = new Set(live);
+    const gone = new Set(exited);
+    section.forEach((l, i) => {
+      const { pid } = l;
+      if (gone.has(pid))
+        throw new ScriptError(
+          l.line,
+          `p${pid} has exited${exited.has(pid) ? '' : ` on cpu ${cpu}`}`,
+        );
+      if (!mine.has(pid) && !elsewhere.has(pid))
+        throw new ScriptError(
+          l.line,
+          forks(section.slice(i)).includes(pid)
+            ? `p${pid} does not exist yet on cpu ${cpu} (its fork comes later)`
+            : never_created(pid, children),
+        );
+      if (l.cmd.op === 'fork') mine.add(children.get(l)!);
+      if (l.cmd.op === 'exit') gone.add(pid);
+    });
+  });
+}
+
+function never_created(pid: number, children: ReadonlyMap<Line, number>): string {
+  const forks = [...children.values()].map((p) => `p${p}`);
+  return `p${pid} does not exist (no fork creates it; the forks create ${forks.join(', ') || 'none'})`;
+}
+
+function format_section(lines: readonly Line[], cpu: number): string {
+  return `cpu ${cpu}:\n${lines.map((l) => `  ${format_line(l)}\n`).join('')}`;
+}
+
+/** A concurrent script as text that parse_concurrent() reads back to the same script. */
+export function print_concurrent(s: ConcurrentScript): string {
+  return [s.setup.map((l) => `${format_line(l)}\n`).join(''), ...s.cpus.map(format_section)].join(
+    '',
+  );
+}
