@@ -12,18 +12,20 @@
  *
  * The outcome check compares a run with every serial order of the CPUs'
  * commands: their number, (n_0 + ... + n_k)! / (n_0! ... n_k!), is kept
- * at most MAX_SERIAL_ORDERS by shortening the longest section.
+ * at most MAX_FUZZ_ORDERS by shortening the longest section.
  */
 import type { Rng } from '../scenarios/random.js';
 import type { ConcurrentScript, Line } from '../script/ast.js';
+import { parse_concurrent, print_concurrent, serial_orders } from '../script/concurrent.js';
 import { type Aim, chance, type Op, ScriptGen, weighted } from './gen.js';
 
-export const MIN_CPUS = 2;
-export const MAX_CPUS = 4;
 /** The most commands a CPU's section has. */
 export const MAX_SECTION = 3;
-/** The most serial orders of the CPUs' commands a program has. */
-export const MAX_SERIAL_ORDERS = 200;
+/**
+ * The most serial orders of the CPUs' commands a program has: far below
+ * what the outcome check allows, since it runs them for every program.
+ */
+export const MAX_FUZZ_ORDERS = 200;
 
 const FUZZ_AIM: Aim = { growsdown_percent: 25, below_stack_percent: 35 };
 
@@ -41,20 +43,11 @@ const SECTION_OPS: readonly (readonly [Op, number])[] = [
   ['exit', 4],
 ];
 
-/** The serial orders of sections of these lengths: the multinomial coefficient. */
-export function serial_orders(lengths: readonly number[]): number {
-  let orders = 1;
-  let n = 0;
-  for (const len of lengths) {
-    for (let i = 1; i <= len; i++) orders = (orders * ++n) / i;
-  }
-  return Math.round(orders);
-}
-
 /** 1 to MAX_SECTION commands a CPU, the longest cut until the orders are few enough. */
 function section_lengths(rng: Rng, cpus: number): number[] {
   const lengths = Array.from({ length: cpus }, () => 1 + rng.below(MAX_SECTION));
-  while (serial_orders(lengths) > MAX_SERIAL_ORDERS) {
+  const orders = () => serial_orders({ cpus: lengths.map((n) => Array<Line>(n)) });
+  while (orders() > MAX_FUZZ_ORDERS) {
     const longest = lengths.indexOf(Math.max(...lengths));
     lengths[longest]!--;
   }
@@ -71,44 +64,16 @@ function setup(gen: ScriptGen, rng: Rng): void {
 }
 
 /**
- * Which process a CPU's command runs in: mostly p0, whose mm every CPU
- * shares (two CPUs in p0 are two of its threads), else a child the setup
- * forked that no other CPU has let exit.
+ * One CPU's section, its commands in processes the setup left (mostly
+ * p0, whose mm every CPU shares: two CPUs in p0 are two of its threads).
+ * An exit ends the CPU's thread of that process, and here its section; a
+ * child forked in a section is never named, so that a section's commands
+ * do not depend on which fork came first.
  */
-function pick_pid(rng: Rng, pids: readonly number[], gone: ReadonlySet<number>): number {
-  const children = pids.filter((p) => p > 0 && !gone.has(p));
-  return children.length === 0 || chance(rng, 70) ? 0 : children[rng.below(children.length)]!;
-}
-
-/**
- * One CPU's section. A child exits only when no other CPU ran in it (a
- * process exits when its last thread does, and each section is a
- * thread), and ends the section; a child forked in a section is never
- * named, since which number it gets would depend on the order of forks.
- */
-function section(
-  gen: ScriptGen,
-  rng: Rng,
-  length: number,
-  pids: readonly number[],
-  threads: Map<number, Set<number>>,
-  cpu: number,
-  gone: Set<number>,
-): Line[] {
+function section(gen: ScriptGen, rng: Rng, length: number, pids: readonly number[]): Line[] {
   for (let i = 0; i < length; i++) {
-    const pid = pick_pid(rng, pids, gone);
-    const cpus = threads.get(pid) ?? new Set<number>();
-    const own = pid > 0 && [...cpus].every((c) => c === cpu);
-    const op = weighted(
-      rng,
-      SECTION_OPS.map(([o, w]) => [o, o === 'exit' && !own ? 0 : w] as const),
-    );
-    threads.set(pid, cpus.add(cpu));
-    gen.run(pid, op);
-    if (op === 'exit') {
-      gone.add(pid);
-      break;
-    }
+    const pid = pids.length === 1 || chance(rng, 70) ? 0 : pids[1 + rng.below(pids.length - 1)]!;
+    if (gen.run(pid, weighted(rng, SECTION_OPS)).op === 'exit') break;
   }
   return gen.take();
 }
@@ -120,15 +85,13 @@ export function random_concurrent(rng: Rng, cpus: number): ConcurrentScript {
   const setup_lines = gen.take();
   const after_setup = gen.save();
   const pids = gen.pids();
-  /** The CPUs that ran in each process so far. */
-  const threads = new Map<number, Set<number>>();
-  const gone = new Set<number>();
-  const sections = section_lengths(rng, cpus).map((length, cpu) => {
+  const sections = section_lengths(rng, cpus).map((length) => {
     gen.restore(after_setup);
-    return section(gen, rng, length, pids, threads, cpu, gone);
+    return section(gen, rng, length, pids);
   });
   const files = setup_lines.flatMap((l) =>
     l.cmd.op === 'file' ? [{ name: l.cmd.name, pages: l.cmd.pages }] : [],
   );
-  return { files, setup: setup_lines, cpus: sections };
+  // Printed and read back: the lines numbered as the text has them, and every name checked.
+  return parse_concurrent(print_concurrent({ files, setup: setup_lines, cpus: sections }));
 }

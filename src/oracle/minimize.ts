@@ -10,9 +10,9 @@
  * expensive part (it runs both runners, or a search).
  */
 import { type Command, type ConcurrentScript, type Line, ScriptError } from '../script/ast.js';
+import { parse_concurrent, print_concurrent } from '../script/concurrent.js';
 import { parse_script } from '../script/parse.js';
 import { format_script } from '../script/print.js';
-import { parse_concurrent, print_concurrent } from './script_shim.js';
 
 /** At most this many predicate calls per minimization by default. */
 export const MAX_PREDICATE_CALLS = 2000;
