@@ -45,6 +45,12 @@ export interface Scenario<G = unknown> {
   readonly description: string;
   /** import.meta.url of the module that exports this scenario as `scenario`. */
   readonly module: string;
+  /**
+   * A scenario made from text (a concurrent script): the text, from which
+   * `module`'s scenario_from_source() makes it again, in a worker or a
+   * replay; its replay strings carry it.
+   */
+  readonly source?: string;
   readonly variants: readonly string[];
   readonly default_cpus: number;
   readonly max_cpus: number;

@@ -1,0 +1,217 @@
+/*
+ * A concurrent script as a scenario (docs/scripts.md, "Concurrent
+ * scripts"): the setup runs in the prologue on cpu0, as a sequential
+ * script runs; then CPU i runs section i, each command through
+ * user_space.ts's run_command(), as a thread of each process it names:
+ * it takes its own mm reference (mmget) the first time it names the
+ * process and puts it at its `exit` or at the end of its section. Each
+ * process keeps its own reference (from mm_alloc or the fork) until the
+ * epilogue, which records the outcome (every result, each process's maps,
+ * the word at every address the script touches), then tears everything
+ * down; check() holds the outcome to the serial orders' (linearizable.ts).
+ *
+ * The same scenario runs one serial order on one CPU (serial_scenario()):
+ * the outcome check's reference runs are this very code.
+ */
+import { check_mm_caches_empty } from '../kernel/mm/debug.js';
+import { mmget, mmput } from '../kernel/mm/mmap.js';
+import { RCU_GP_KTHREAD } from '../kernel/rcu/tree.js';
+import { defineStruct } from '../runtime/layout.js';
+import { call, type KernelContext, type KGen } from '../runtime/ops.js';
+import type { Scenario } from '../runtime/scenario.js';
+import { SCENARIOS } from '../scenarios/index.js';
+import type { ConcurrentScript, Line } from './ast.js';
+import { fork_children, parse_concurrent, print_concurrent } from './concurrent.js';
+import {
+  check_memory,
+  first_process,
+  type MapsLine,
+  proc_maps,
+  read_word,
+  run_command,
+  tear_down,
+  type UserSpace,
+} from './user_space.js';
+
+/** What one run of a concurrent script gives: what the outcome check compares. */
+export interface ScriptOutcome {
+  /** cpus[i][j]: the result line of section i's command j. */
+  readonly cpus: readonly (readonly string[])[];
+  /** Each live process's VMAs in the window, by increasing pid. */
+  readonly maps: readonly { readonly pid: number; readonly vmas: readonly MapsLine[] }[];
+  /** Each live process's word at each address a read or write names: `pN 0xADDR = 0x........` (or the signal). */
+  readonly contents: readonly string[];
+}
+
+const PROCESS = defineStruct('script_process', {
+  mm: "the process's own reference: stored by the prologue or (store_release) by the fork that creates it, read by the CPUs that name it (load_acquire); 0 before its fork and after its exit in the setup",
+});
+
+/** Kernel memory of a script run: its objects, and room for its page tables and pages. */
+const SCRIPT_MEMORY_WORDS = 1 << 22;
+
+/*
+ * What the user space of one executor keeps beside kernel memory: the
+ * setup's files and results (the prologue's, once per executor), and per
+ * run the references each CPU holds and the results it printed. Each CPU
+ * touches only its own slots; the epilogue and check() read them after
+ * every CPU ended.
+ */
+interface Globals {
+  /** The process table: PROCESS.mm of pid p at table + p. */
+  readonly table: number;
+  readonly us: UserSpace;
+  setup: string[];
+  /** held[cpu]: pid -> the mm reference that CPU's thread holds. */
+  held: Map<number, number>[];
+  results: string[][];
+  outcome: ScriptOutcome | null;
+  /** A serial run: the CPU whose next command runs, step by step. */
+  order: readonly number[];
+}
+
+/** Every variant any scenario declares: each is a change to kernel code, which a script runs too. */
+export const SCRIPT_VARIANTS: readonly string[] = [
+  ...new Set([...SCENARIOS.values()].flatMap((s) => s.variants)),
+];
+
+/** The scenario that explores `s`: one CPU a section. */
+export function script_scenario(s: ConcurrentScript): Scenario<Globals> {
+  return program_scenario(s, 'concurrent');
+}
+
+/** The scenario that runs `s` one serial order at a time on one CPU (its globals' `order`). */
+export function serial_scenario(s: ConcurrentScript): Scenario<Globals> {
+  return program_scenario(s, 'serial');
+}
+
+/** scenario_from_source() of the text print_concurrent() wrote: how a worker or a replay makes it again. */
+export function scenario_from_source(text: string): Scenario<Globals> {
+  return script_scenario(parse_concurrent(text));
+}
+
+function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): Scenario<Globals> {
+  const children = fork_children(s);
+  const nr_pids = children.size + 1;
+  const cpus = mode === 'concurrent' ? s.cpus.length : 1;
+  const addrs = [
+    ...new Set(
+      [...s.setup, ...s.cpus.flat()].flatMap((l) =>
+        l.cmd.op === 'read' || l.cmd.op === 'write' ? [l.cmd.addr] : [],
+      ),
+    ),
+  ].sort((a, b) => a - b);
+  const text = print_concurrent(s);
+  return {
+    name: 'script',
+    description: `a concurrent script of ${s.cpus.length} sections`,
+    module: import.meta.url,
+    ...(mode === 'concurrent' ? { source: text } : {}),
+    variants: SCRIPT_VARIANTS,
+    default_cpus: cpus,
+    max_cpus: cpus,
+    params: {},
+    memory_words: SCRIPT_MEMORY_WORDS,
+    kthreads: [RCU_GP_KTHREAD],
+    setup: (m) => ({
+      table: m.boot_alloc(PROCESS.$, 'p', nr_pids),
+      us: { m, files: new Map() },
+      setup: [],
+      held: [],
+      results: [],
+      outcome: null,
+      order: [],
+    }),
+
+    *prologue(k, g) {
+      const { us } = g;
+      yield k.store(g.table, yield* call(first_process(k)));
+      for (const l of s.setup) {
+        const mm = yield k.load(g.table + l.pid);
+        const { result, child } = yield* call(run_command(k, us, l, mm));
+        check_memory(us.m, l.line);
+        g.setup.push(result);
+        if (l.cmd.op === 'fork') yield k.store(g.table + children.get(l)!, child);
+        if (l.cmd.op === 'exit') yield k.store(g.table + l.pid, 0);
+      }
+    },
+
+    *cpu(k, g) {
+      if (mode === 'concurrent') {
+        g.held[k.cpu] = new Map();
+        g.results[k.cpu] = [];
+        for (const l of s.cpus[k.cpu]!) yield* call(thread_line(k, g, children, k.cpu, l));
+        yield* call(put_held(k, g, k.cpu));
+        return;
+      }
+      g.held = s.cpus.map(() => new Map());
+      g.results = s.cpus.map(() => []);
+      for (const cpu of g.order) {
+        const l = s.cpus[cpu]![g.results[cpu]!.length]!;
+        yield* call(thread_line(k, g, children, cpu, l));
+      }
+      for (let cpu = 0; cpu < s.cpus.length; cpu++) yield* call(put_held(k, g, cpu));
+    },
+
+    *epilogue(k, g) {
+      const { us } = g;
+      const maps: { pid: number; vmas: MapsLine[] }[] = [];
+      const contents: string[] = [];
+      const live: number[] = [];
+      for (let pid = 0; pid < nr_pids; pid++) {
+        const mm = yield k.load(g.table + pid);
+        if (mm === 0) continue;
+        live.push(mm);
+        maps.push({ pid, vmas: yield* call(proc_maps(k, us, mm)) });
+        for (const addr of addrs)
+          contents.push(
+            `p${pid} ${`0x${addr.toString(16)}`} ${yield* call(read_word(k, mm, addr))}`,
+          );
+      }
+      g.outcome = { cpus: g.results, maps, contents };
+      yield* call(tear_down(k, us, live));
+    },
+
+    check(m, sys) {
+      check_mm_caches_empty(m, sys, 'after every process exited');
+    },
+  };
+}
+
+/*
+ * Line `l` of section `cpu`, as that CPU's thread of process l.pid: its
+ * mm reference taken the first time (ESRCH while no fork has created the
+ * process yet), a fork's child published for every CPU, an exit's put.
+ */
+function* thread_line(
+  k: KernelContext,
+  g: Globals,
+  children: ReadonlyMap<Line, number>,
+  cpu: number,
+  l: Line,
+): KGen {
+  const held = g.held[cpu]!;
+  let mm = held.get(l.pid) ?? 0;
+  if (mm === 0) {
+    mm = yield k.load_acquire(g.table + l.pid);
+    if (mm !== 0) {
+      yield* call(mmget(k, mm));
+      held.set(l.pid, mm);
+    }
+  }
+  if (mm === 0) {
+    g.results[cpu]!.push('ESRCH');
+    return;
+  }
+  const { result, child } = yield* call(run_command(k, g.us, l, mm));
+  check_memory(g.us.m, l.line);
+  g.results[cpu]!.push(result);
+  if (l.cmd.op === 'fork') yield k.store_release(g.table + children.get(l)!, child);
+  if (l.cmd.op === 'exit') held.delete(l.pid);
+}
+
+/* The end of a CPU's section: its threads' references put. */
+function* put_held(k: KernelContext, g: Globals, cpu: number): KGen {
+  for (const mm of g.held[cpu]!.values()) yield* call(mmput(k, mm));
+  g.held[cpu]!.clear();
+}

@@ -1,0 +1,274 @@
+/*
+ * User space as the model's scripts play it: one command of a script run
+ * by a process (an mm) through the system calls and the MMU, and what a
+ * run leaves to see (/proc/PID/maps, the words read back). The sequential
+ * runner (run_model.ts) and the concurrent one (scenario.ts) both run
+ * every command here, so a serial order of a concurrent script and
+ * `mmlab run` are the same code.
+ */
+import { user_access } from '../kernel/arch/fault.js';
+import { dup_mmap } from '../kernel/fork.js';
+import { file_alloc, fput } from '../kernel/mm/filemap.js';
+import { mt_entries } from '../kernel/mm/maple_tree.js';
+import {
+  FILE,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_FIXED_NOREPLACE,
+  MAP_GROWSDOWN,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MM_STRUCT,
+  MREMAP_DONTUNMAP,
+  MREMAP_FIXED,
+  MREMAP_MAYMOVE,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
+  VM_AREA_STRUCT as V,
+  VM_EXEC,
+  VM_MAYSHARE,
+  VM_READ,
+  VM_WRITE,
+} from '../kernel/mm/mm_types.js';
+import { do_munmap, mm_alloc, mmput } from '../kernel/mm/mmap.js';
+import { mmap_read_lock, mmap_read_unlock } from '../kernel/mm/mmap_lock.js';
+import {
+  PAGE_BYTES,
+  sys_brk,
+  sys_madvise_dontneed,
+  sys_mmap,
+  sys_mprotect,
+  sys_mremap,
+  sys_munmap,
+} from '../kernel/mm/syscalls.js';
+import type { KernelMemory } from '../runtime/memory.js';
+import { call, type KernelContext, type KGen } from '../runtime/ops.js';
+import { HEAP_START, is_outside, type Line, type Prot, ScriptError, WINDOW_BYTES } from './ast.js';
+import { errno_name } from './errno.js';
+import { hex } from './print.js';
+
+/*
+ * Where the model puts the window: at 2 TiB, with 2 TiB free below it as
+ * the oracle has, and page numbers that still fit a word. The window's top
+ * is the top of the mmap area; the address space ends at 4 TiB.
+ */
+const WINDOW_BASE_PAGE = 1 << 29;
+const WINDOW_BASE = WINDOW_BASE_PAGE * PAGE_BYTES;
+const TOP_PAGE = WINDOW_BASE_PAGE + WINDOW_BYTES / PAGE_BYTES;
+const TASK_SIZE_PAGES = 1 << 30;
+
+/** One VMA as /proc/PID/maps shows it, window-relative. */
+export interface MapsLine {
+  readonly start: number;
+  readonly end: number;
+  readonly perm: string;
+  readonly offset: number;
+  readonly name: string;
+}
+
+/** What the processes of one run share: the kernel memory, and the files the script declared. */
+export interface UserSpace {
+  readonly m: KernelMemory;
+  /** Each declared file by name: its struct file and its number k (1, 2, ...). */
+  readonly files: Map<string, { file: number; k: number }>;
+}
+
+function prot_bits(p: Prot): number {
+  return (p.read ? PROT_READ : 0) | (p.write ? PROT_WRITE : 0) | (p.exec ? PROT_EXEC : 0);
+}
+
+/*
+ * The model's kernel memory is finite where the oracle's is not: a command
+ * that found it full (an allocation failed) ran differently from Linux, and
+ * so would every command after it. The run stops there, naming the line.
+ */
+export function check_memory(m: KernelMemory, line: number): void {
+  if (m.exhausted)
+    throw new ScriptError(
+      line,
+      `the script needs more than the model's ${m.size >> 18} MiB of kernel memory; Linux would not have failed here`,
+    );
+}
+
+/*
+ * An object that the command on `line` could not do without (a file, a
+ * fork child's mm): when its allocation failed because the model's memory
+ * is full, check_memory() says so at that line; any other failure is a bug.
+ */
+function allocated(
+  k: KernelContext,
+  m: KernelMemory,
+  line: number,
+  obj: number,
+  what: string,
+): number {
+  if (obj === 0) check_memory(m, line);
+  k.BUG_ON(obj === 0, what);
+  return obj;
+}
+
+/** p0's mm, its heap where exec would have placed it. */
+export function* first_process(k: KernelContext): KGen<number> {
+  // Page tables for the GiB below the window too: a move placed there (OUTSIDE) moves its pages first.
+  const p0 = yield* call(
+    mm_alloc(k, TOP_PAGE, TASK_SIZE_PAGES, WINDOW_BASE_PAGE - WINDOW_BYTES / PAGE_BYTES),
+  );
+  k.BUG_ON(p0 === 0, 'mm_alloc for p0');
+  // Its pages are mapped by brk alone.
+  yield k.store(p0 + MM_STRUCT.brk_start, WINDOW_BASE_PAGE + HEAP_START / PAGE_BYTES);
+  yield k.store(p0 + MM_STRUCT.brk, WINDOW_BASE_PAGE + HEAP_START / PAGE_BYTES);
+  return p0;
+}
+
+/**
+ * Run the command of `l` as process `mm` (a reference the caller holds:
+ * `exit` puts it). Its result line, and a fork's child mm (0 otherwise).
+ */
+export function* run_command(
+  k: KernelContext,
+  us: UserSpace,
+  l: Line,
+  mm: number,
+): KGen<{ result: string; child: number }> {
+  const { cmd, line } = l;
+  let child = 0;
+  let result: string;
+  if (is_outside(cmd)) return { result: 'OUTSIDE', child };
+  switch (cmd.op) {
+    case 'file': {
+      const id = us.files.size + 1;
+      const f = yield* file_alloc(k, id, cmd.pages, false);
+      us.files.set(cmd.name, { file: allocated(k, us.m, line, f, 'file_alloc'), k: id });
+      result = 'ok';
+      break;
+    }
+    case 'mmap': {
+      const flags =
+        (cmd.shared ? MAP_SHARED : MAP_PRIVATE) |
+        (cmd.file === null ? MAP_ANONYMOUS : 0) |
+        (cmd.fixed ? MAP_FIXED : 0) |
+        (cmd.noreplace ? MAP_FIXED_NOREPLACE : 0) |
+        (cmd.populate ? MAP_POPULATE : 0) |
+        (cmd.growsdown ? MAP_GROWSDOWN : 0);
+      const file = cmd.file === null ? 0 : us.files.get(cmd.file)!.file;
+      const addr = cmd.addr === null ? 0 : WINDOW_BASE + cmd.addr;
+      const len = cmd.pages * PAGE_BYTES;
+      const ret = yield* call(
+        sys_mmap(k, mm, addr, len, prot_bits(cmd.prot), flags, file, cmd.off * PAGE_BYTES),
+      );
+      result = yield* call(placed(k, mm, ret, len));
+      break;
+    }
+    case 'munmap':
+      result = status(
+        yield* call(sys_munmap(k, mm, WINDOW_BASE + cmd.addr, cmd.pages * PAGE_BYTES)),
+      );
+      break;
+    case 'mprotect':
+      result = status(
+        yield* call(
+          sys_mprotect(k, mm, WINDOW_BASE + cmd.addr, cmd.pages * PAGE_BYTES, prot_bits(cmd.prot)),
+        ),
+      );
+      break;
+    case 'madvise':
+      result = status(
+        yield* call(sys_madvise_dontneed(k, mm, WINDOW_BASE + cmd.addr, cmd.pages * PAGE_BYTES)),
+      );
+      break;
+    case 'mremap': {
+      const flags =
+        (cmd.maymove ? MREMAP_MAYMOVE : 0) |
+        (cmd.dontunmap ? MREMAP_DONTUNMAP : 0) |
+        (cmd.fixed !== null ? MREMAP_FIXED : 0);
+      const target = cmd.fixed === null ? 0 : WINDOW_BASE + cmd.fixed;
+      const len = cmd.new_pages * PAGE_BYTES;
+      const ret = yield* call(
+        sys_mremap(k, mm, WINDOW_BASE + cmd.addr, cmd.old_pages * PAGE_BYTES, len, flags, target),
+      );
+      result = yield* call(placed(k, mm, ret, len));
+      break;
+    }
+    case 'brk':
+      result = hex((yield* call(sys_brk(k, mm, WINDOW_BASE + cmd.addr))) - WINDOW_BASE);
+      break;
+    case 'write': {
+      const r = yield* call(user_access(k, mm, WINDOW_BASE + cmd.addr, true, cmd.value));
+      result = r < 0 ? signal_name(-r) : 'ok';
+      break;
+    }
+    case 'read':
+      result = yield* call(read_word(k, mm, cmd.addr));
+      break;
+    case 'fork':
+      child = allocated(k, us.m, line, yield* call(dup_mmap(k, mm)), 'fork: dup_mmap failed');
+      result = 'ok';
+      break;
+    case 'exit':
+      yield* call(mmput(k, mm));
+      result = 'ok';
+      break;
+  }
+  return { result, child };
+}
+
+/** A user read of the word at window offset `addr`: `= 0x........`, or the signal it took. */
+export function* read_word(k: KernelContext, mm: number, addr: number): KGen<string> {
+  const r = yield* call(user_access(k, mm, WINDOW_BASE + addr, false, 0));
+  return r < 0 ? signal_name(-r) : `= 0x${r.toString(16).padStart(8, '0')}`;
+}
+
+/*
+ * A mapping placed below the window (the model's address space is free
+ * there, as the oracle's is) prints OUTSIDE and is not kept.
+ */
+function* placed(k: KernelContext, mm: number, ret: number, len: number): KGen<string> {
+  if (ret < 0) return errno_name(-ret);
+  if (ret < WINDOW_BASE || ret + len > WINDOW_BASE + WINDOW_BYTES) {
+    yield* call(do_munmap(k, mm, ret / PAGE_BYTES, len / PAGE_BYTES));
+    return 'OUTSIDE';
+  }
+  return hex(ret - WINDOW_BASE);
+}
+
+function status(ret: number): string {
+  return ret < 0 ? errno_name(-ret) : 'ok';
+}
+
+function signal_name(sig: number): string {
+  return sig === 7 ? 'SIGBUS' : 'SIGSEGV';
+}
+
+/* show_map_vma(): each VMA in the window, as /proc/PID/maps prints it. */
+export function* proc_maps(k: KernelContext, us: UserSpace, mm: number): KGen<MapsLine[]> {
+  const names = new Map<number, string>([...us.files].map(([name, f]) => [f.file, name]));
+  yield* call(mmap_read_lock(k, mm));
+  const out: MapsLine[] = [];
+  for (const e of yield* call(mt_entries(k, mm))) {
+    const start = Math.max(e.start, WINDOW_BASE_PAGE);
+    const end = Math.min(e.end, TOP_PAGE);
+    if (start >= end) continue;
+    const flags = yield k.load(e.vma + V.vm_flags);
+    const file = yield k.load(e.vma + V.vm_file);
+    const pgoff = yield k.load(e.vma + V.vm_pgoff);
+    const perm = `${flags & VM_READ ? 'r' : '-'}${flags & VM_WRITE ? 'w' : '-'}${flags & VM_EXEC ? 'x' : '-'}${flags & VM_MAYSHARE ? 's' : 'p'}`;
+    const shmem = file !== 0 && (yield k.load(file + FILE.shmem)) !== 0;
+    out.push({
+      start: (start - WINDOW_BASE_PAGE) * PAGE_BYTES,
+      end: (end - WINDOW_BASE_PAGE) * PAGE_BYTES,
+      perm,
+      offset: file === 0 ? 0 : pgoff * PAGE_BYTES,
+      name: file === 0 ? '' : shmem ? '[shmem]' : names.get(file)!,
+    });
+  }
+  yield* call(mmap_read_unlock(k, mm));
+  return out;
+}
+
+/** The end of a run: the processes' last references put, then the files'. */
+export function* tear_down(k: KernelContext, us: UserSpace, mms: Iterable<number>): KGen {
+  for (const mm of mms) yield* call(mmput(k, mm));
+  for (const { file } of us.files.values()) yield* call(fput(k, file));
+}
