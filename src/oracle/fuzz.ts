@@ -47,6 +47,8 @@ export const PHASES: readonly Phase[] = [
 export const MINIMIZE_TIME_MS = 60_000;
 /** The most predicate calls one bug's minimization makes. */
 const MINIMIZE_CALLS = 2000;
+/** The schedules a bug found past the first may be re-searched for fewer preemptions (as check's). */
+const RETELL_SCHEDULES = 5000;
 
 export type ScriptChecker = (
   s: ConcurrentScript,
@@ -121,37 +123,56 @@ interface Found {
   readonly options: CheckOptions;
 }
 
+/*
+ * The report of bug `signature` by search `o` of `s`, if it finds it: the
+ * search stopped at the first bug of its class, which is retold with the
+ * fewest preemptions; else (another bug of the class came first) run past
+ * each, and the one found retold as the check retells its first.
+ */
+async function find_bug(
+  check: ScriptChecker,
+  s: ConcurrentScript,
+  cfg: { readonly policy: string; readonly variant: string },
+  o: CheckOptions,
+  signature: string,
+): Promise<BugReport | null> {
+  const first = await check(s, cfg, o);
+  if (first.bug === null || first.bug.signature === signature) return first.bug;
+  const all = await check(s, cfg, { ...o, keep_going: true });
+  const found = all.bugs.find((b) => b.signature === signature);
+  if (found === undefined || found === all.bug) return found ?? null;
+  const retold = all.explorer.fewest_preemptions(found, RETELL_SCHEDULES);
+  return retold.signature === signature ? retold : found;
+}
+
 /**
- * The smallest script found that the search that found `f` still fails
- * on with its signature, and that search's report of it (retold with the
- * fewest preemptions); the found script and report if nothing smaller does.
+ * The smallest script found that the search that found `f` still finds
+ * its bug on (same signature), and that search's report of it; the found
+ * script and report if nothing smaller does.
  */
 async function minimize_bug(f: Found, variant: string, check: ScriptChecker): Promise<FuzzBug> {
   const cfg = { policy: f.policy, variant };
   const o: CheckOptions = { ...f.options, bug_class: f.report.class };
-  const rerun = async (s: ConcurrentScript) => {
-    const r = await check(s, cfg, o);
-    return r.bug?.signature === f.report.signature ? r.bug : null;
-  };
+  const find = (s: ConcurrentScript) => find_bug(check, s, cfg, o, f.report.signature);
   const text = await minimize_concurrent(
     f.script,
-    async (candidate) => (await rerun(parse_concurrent(candidate))) !== null,
+    async (candidate) => (await find(parse_concurrent(candidate))) !== null,
     { max_calls: MINIMIZE_CALLS, time_ms: MINIMIZE_TIME_MS },
   );
   const small = parse_concurrent(text);
-  const bug = (await rerun(small)) ?? f.report;
-  const script = bug === f.report ? print_concurrent(f.script) : text;
+  const bug = (await find(small)) ?? f.report;
+  const script = bug === f.report ? f.script : small;
   return {
     signature: bug.signature,
     class: bug.class,
-    script,
+    script: print_concurrent(script),
     replay: bug.replay,
     message: bug.message,
     preemptions: bug.preemptions,
     program: f.program,
     policy: f.policy,
     found_commands: commands(f.script),
-    commands: commands(parse_concurrent(script)),
+    commands: commands(script),
   };
 }
 

@@ -1,14 +1,17 @@
 /*
- * TEMPORARY: stands in for wt-script's concurrent-script half
- * (check_script) until that branch is merged; deleted then.
+ * TEMPORARY: stands in for wt-script's check_script (the outcome check
+ * left out) until that branch has it; deleted then.
  */
-import type { CheckOptions, CheckOutcome } from '../check/search.js';
+import { make_config } from '../check/kernel.js';
+import { type CheckOptions, type CheckOutcome, check_scenario } from '../check/search.js';
 import type { ConcurrentScript } from '../script/ast.js';
+import { script_scenario } from '../script/scenario.js';
 
 export function check_script(
-  _s: ConcurrentScript,
-  _cfg: { policy: string; variant: string },
-  _o: CheckOptions,
+  s: ConcurrentScript,
+  cfg: { policy: string; variant: string },
+  o: CheckOptions,
 ): Promise<CheckOutcome> {
-  return Promise.reject(new Error('check_script: wt-script not merged yet'));
+  const sc = script_scenario(s);
+  return check_scenario(sc, make_config(sc, { policy: cfg.policy, variant: cfg.variant }), o);
 }
