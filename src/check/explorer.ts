@@ -65,6 +65,7 @@ export const BUG_CLASSES = [
   'mm-invariant',
   'leak',
   'outcome',
+  'non-linearizable',
   'BUG',
 ] as const;
 
@@ -179,6 +180,7 @@ export class Explorer {
       params: this.cfg.params,
       choices,
       hash,
+      source: this.scenario.source,
     });
   }
 

@@ -15,7 +15,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Strategy } from '../runtime/executors/explore.js';
-import type { RunConfig } from '../runtime/scenario.js';
+import type { RunConfig, Scenario } from '../runtime/scenario.js';
 import { sibling_url, worker_source } from '../runtime/worker_source.js';
 import { find_scenario } from '../scenarios/index.js';
 import { BoundedDfs, type Shard } from './dfs.js';
@@ -25,6 +25,8 @@ import { type SearchOptions, type SearchStrategy, search_strategy } from './stra
 
 export interface ShardJob {
   readonly scenario: string;
+  /** A scenario made from text (Scenario.source): its module's scenario_from_source(text) makes it. */
+  readonly source?: { readonly module: string; readonly text: string };
   readonly cfg: RunConfig;
   readonly strategy: SearchStrategy;
   readonly options: SearchOptions & { readonly shard: Shard };
@@ -77,9 +79,13 @@ export function part_result(shard: Shard, strategy: Strategy, r: CheckResult): S
   };
 }
 
-/** Run one part here. */
+/** Run one part here, of a scenario mmlab knows by name. */
 export function run_shard(job: ShardJob): ShardResult {
-  const s = find_scenario(job.scenario);
+  return run_shard_of(find_scenario(job.scenario), job);
+}
+
+/** Run one part of `s` here. */
+export function run_shard_of(s: Scenario, job: ShardJob): ShardResult {
   const explorer = new Explorer(s, make_config(s, job.cfg));
   const strategy = search_strategy(job.strategy, job.options);
   const r = explorer.check(strategy, search_budget(job));
@@ -126,7 +132,7 @@ export async function run_parallel(job: ShardJob, jobs: number): Promise<ShardRe
   const code = worker_source(
     [sibling_url(import.meta.url, 'parallel_worker')],
     'explore_main',
-    () => '',
+    () => 'imp',
   );
   const parts = Array.from({ length: jobs }, (_, k) => {
     const part: ShardJob = {

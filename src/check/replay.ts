@@ -7,7 +7,9 @@
  *
  * The schedule is run-length encoded: task x steps, joined by dots. The
  * last field is the trace hash of the recorded run: a replay that does not
- * reproduce it did not replay the same execution.
+ * reproduce it did not replay the same execution. A scenario made from
+ * text (a concurrent script) carries the text as the item s=BASE64URL, so
+ * that the string alone replays it.
  */
 interface ReplayRecord {
   readonly scenario: string;
@@ -16,6 +18,8 @@ interface ReplayRecord {
   readonly variant: string;
   readonly params: Record<string, number>;
   readonly choices: Uint8Array;
+  /** The scenario's text, for one made from text (Scenario.source). */
+  readonly source?: string | undefined;
   /** Trace hash of the recorded run; a replay must reproduce it. */
   readonly hash?: number | undefined;
 }
@@ -26,6 +30,7 @@ export function encode_replay(r: ReplayRecord): string {
   const cfg = [`c=${r.cpus}`, `p=${r.policy}`];
   if (r.variant) cfg.push(`v=${r.variant}`);
   for (const [key, v] of Object.entries(r.params)) cfg.push(`${key}=${v}`);
+  if (r.source !== undefined) cfg.push(`s=${Buffer.from(r.source).toString('base64url')}`);
   const runs: string[] = [];
   const ch = r.choices;
   for (let i = 0; i < ch.length; ) {
@@ -61,8 +66,14 @@ export function decode_replay(s: string): ReplayRecord {
   let cpus = 0;
   let variant = '';
   let policy = '';
+  let source: string | undefined;
   const params: Record<string, number> = {};
   for (const kv of cfg.split(',')) {
+    const text = /^s=([A-Za-z0-9_-]+)$/.exec(kv);
+    if (text) {
+      source = Buffer.from(text[1]!, 'base64url').toString();
+      continue;
+    }
     const m = /^([a-z_][a-z0-9_]*)=([a-z0-9-]+)$/.exec(kv);
     if (!m) throw new Error(`replay string: bad configuration item '${kv}'`);
     const [, key, v] = m as unknown as [string, string, string];
@@ -91,7 +102,7 @@ export function decode_replay(s: string): ReplayRecord {
     choices.fill(t, i, i + len);
     i += len;
   }
-  return { scenario, cpus, policy, variant, params, choices, hash };
+  return { scenario, cpus, policy, variant, params, choices, hash, source };
 }
 
 /** A trace hash as replay strings and reports print it: 8 hex digits. */

@@ -15,6 +15,7 @@ import {
   merge_results,
   part_result,
   run_parallel,
+  type ShardJob,
   type ShardResult,
   search_budget,
 } from './parallel.js';
@@ -96,6 +97,7 @@ async function search_parts(
   return run_parallel(
     {
       scenario: explorer.scenario.name,
+      ...job_source(explorer.scenario),
       cfg: explorer.cfg,
       strategy: o.strategy,
       options: { seed, schedules, depth, bound, shard },
@@ -103,6 +105,11 @@ async function search_parts(
     },
     o.jobs,
   );
+}
+
+/* A scenario made from text travels to a worker as its module and text. */
+function job_source(s: Scenario): Pick<ShardJob, 'source'> {
+  return s.source === undefined ? {} : { source: { module: s.module, text: s.source } };
 }
 
 /** Check `s` under `cfg` as `o` says. */

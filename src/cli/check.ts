@@ -29,6 +29,10 @@ import {
 } from '../check/strategy.js';
 import { check_explorable, type RunConfig, type Scenario } from '../runtime/scenario.js';
 import { SCENARIOS } from '../scenarios/index.js';
+import { type ConcurrentScript, ScriptError } from '../script/ast.js';
+import { check_script } from '../script/check_script.js';
+import { parse_concurrent } from '../script/concurrent.js';
+import { script_scenario } from '../script/scenario.js';
 import {
   bug_json,
   config_for,
@@ -40,6 +44,7 @@ import {
   table_row,
   write_timeline,
 } from './common.js';
+import { read_capped } from './run.js';
 import { bold, dim, green, red } from './style.js';
 import { as_usage, EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
 
@@ -61,6 +66,8 @@ export interface CheckOpts {
   json?: boolean;
   keepGoing?: boolean;
   bugClass?: string;
+  /** A concurrent script to explore instead of a scenario (- for standard input). */
+  script?: string;
 }
 
 export const BUG_CLASS_HELP = `report only bugs of this class, searching past the others (${BUG_CLASSES.join(', ')})`;
@@ -112,13 +119,12 @@ function check_options(opts: CheckOpts, tasks: readonly string[]): CheckOptions 
  * reached is bad usage (the phases name what never happens), not a clean run.
  */
 async function check_or_usage(
-  s: Scenario,
-  cfg: RunConfig,
+  target: Target,
   options: CheckOptions,
   tasks: readonly string[],
 ): Promise<CheckOutcome> {
   try {
-    return await check_scenario(s, cfg, options);
+    return await target.check(options);
   } catch (e) {
     if (e instanceof PhaseNotReached)
       throw new UsageError(`--phases: ${e.message} (${tasks_text(tasks)})`);
@@ -132,27 +138,71 @@ export function shard_arg(v: string): Shard {
   return shard;
 }
 
-export async function cmd_check(
-  name: string | undefined,
-  opts: CheckOpts & CatalogueOpts,
-): Promise<number> {
-  if (opts.catalogue) {
-    if (name) throw new UsageError('check --catalogue takes no SCENARIO: it runs its own');
-    return cmd_catalogue(opts);
-  }
-  if (opts.seeds !== undefined || opts.stress !== undefined)
-    throw new UsageError('--seeds and --stress go with --catalogue');
+/** What check explores: a scenario, or a concurrent script's; and how. */
+interface Target {
+  readonly s: Scenario;
+  readonly cfg: RunConfig;
+  /** What reports name it: the scenario's name, or `--script FILE`. */
+  readonly name: string;
+  readonly check: (o: CheckOptions) => Promise<CheckOutcome>;
+}
+
+function scenario_target(name: string | undefined, opts: CheckOpts): Target {
   if (!name)
     throw new UsageError(`check needs a SCENARIO (known: ${[...SCENARIOS.keys()].join(', ')})`);
   const s = scenario_arg(name);
   const cfg = config_for(s, opts);
   as_usage(() => check_explorable(s, cfg.params));
+  return { s, cfg, name: s.name, check: (o) => check_scenario(s, cfg, o) };
+}
+
+/* --script FILE: the file read and parsed, every problem bad usage, before any work. */
+function script_target(path: string, name: string | undefined, opts: CheckOpts): Target {
+  if (name) throw new UsageError('check --script takes no SCENARIO: the script is the scenario');
+  if (Object.keys(opts.param ?? {}).length > 0)
+    throw new UsageError('--param goes with a SCENARIO, not with --script');
+  if (opts.cpus !== undefined)
+    throw new UsageError('--cpus goes with a SCENARIO: a script runs one CPU a section');
+  let script: ConcurrentScript;
+  try {
+    script = parse_concurrent(read_capped(path));
+  } catch (e) {
+    if (e instanceof ScriptError) throw new UsageError(`${path}: ${e.message}`);
+    throw e;
+  }
+  const s = script_scenario(script);
+  const cfg = config_for(s, { ...opts, cpus: script.cpus.length });
+  const { policy, variant } = cfg;
+  return {
+    s,
+    cfg,
+    name: `--script ${path}`,
+    check: (o) => check_script(script, { policy, variant }, o),
+  };
+}
+
+export async function cmd_check(
+  name: string | undefined,
+  opts: CheckOpts & CatalogueOpts,
+): Promise<number> {
+  if (opts.catalogue) {
+    if (name || opts.script !== undefined)
+      throw new UsageError('check --catalogue takes no SCENARIO or --script: it runs its own');
+    return cmd_catalogue(opts);
+  }
+  if (opts.seeds !== undefined || opts.stress !== undefined)
+    throw new UsageError('--seeds and --stress go with --catalogue');
+  const target =
+    opts.script === undefined
+      ? scenario_target(name, opts)
+      : script_target(opts.script, name, opts);
+  const { s, cfg } = target;
   // A bad --strategy or --phases is bad usage: say so before booting the model.
   const tasks = run_tasks(s, cfg);
   const options = check_options(opts, tasks);
   const html = opts.html === undefined ? undefined : new OutputFile('--html', opts.html);
-  const r = await check_or_usage(s, cfg, options, tasks);
-  const label = `${s.name}${cfg.variant ? ` --variant ${cfg.variant}` : ''}`;
+  const r = await check_or_usage(target, options, tasks);
+  const label = `${target.name}${cfg.variant ? ` --variant ${cfg.variant}` : ''}`;
   // Only a failure has a schedule worth drawing.
   if (html && r.bug)
     write_timeline(html, r.explorer, r.bug, decode_replay(r.bug.replay).choices, label);

@@ -54,6 +54,10 @@ function build_program(exit: (code: number) => void): Command {
       'explore the interleavings of a scenario and report the first bug with its replay string',
     )
     .argument('[scenario]', `scenario to explore (${[...SCENARIOS.keys()].join(', ')})`)
+    .option(
+      '--script <file>',
+      'explore a concurrent script (docs/scripts.md, "Concurrent scripts") instead of a scenario; - reads standard input',
+    )
     .addOption(policy_option())
     .addOption(variant_option())
     .addOption(

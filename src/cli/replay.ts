@@ -1,6 +1,7 @@
 /* mmlab replay STRING: a schedule printed by check, replayed bit for bit. */
 import { decode_replay } from '../check/replay.js';
 import { type Replayed, ReplayMismatch, replay_schedule } from '../check/replay_schedule.js';
+import { scenario_from_source } from '../script/scenario.js';
 import {
   bug_json,
   config_for,
@@ -16,7 +17,11 @@ import { as_usage, EXIT_BUG, EXIT_OK } from './usage.js';
 export function cmd_replay(str: string, opts: { json?: boolean; html?: string }): number {
   const rec = as_usage(() => decode_replay(str));
   const html = opts.html === undefined ? undefined : new OutputFile('--html', opts.html);
-  const s = scenario_arg(rec.scenario);
+  const source = rec.source;
+  const s =
+    source === undefined
+      ? scenario_arg(rec.scenario)
+      : as_usage(() => scenario_from_source(source));
   const cfg = config_for(s, {
     cpus: rec.cpus,
     policy: rec.policy,

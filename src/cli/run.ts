@@ -21,7 +21,7 @@ const MAX_SCRIPT_BYTES = 16 << 20;
  * never past MAX_SCRIPT_BYTES: /dev/zero or an endless pipe is cut off at
  * the cap, not read until memory runs out.
  */
-function read_capped(path: string): string {
+export function read_capped(path: string): string {
   const buf = Buffer.allocUnsafe(MAX_SCRIPT_BYTES + 1);
   let len = 0;
   try {

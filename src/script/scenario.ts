@@ -22,6 +22,7 @@ import type { Scenario } from '../runtime/scenario.js';
 import { SCENARIOS } from '../scenarios/index.js';
 import type { ConcurrentScript, Line } from './ast.js';
 import { fork_children, parse_concurrent, print_concurrent } from './concurrent.js';
+import { check_linearizable } from './linearizable.js';
 import {
   check_memory,
   first_process,
@@ -172,8 +173,9 @@ function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): S
       yield* call(tear_down(k, us, live));
     },
 
-    check(m, sys) {
+    check(m, sys, g, cfg) {
       check_mm_caches_empty(m, sys, 'after every process exited');
+      if (mode === 'concurrent') check_linearizable(s, text, cfg, g.outcome!);
     },
   };
 }

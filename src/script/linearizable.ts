@@ -1,0 +1,184 @@
+/*
+ * The outcome check of a concurrent script, as Lincheck checks a data
+ * structure, at system-call granularity: an explored run's outcome (every
+ * result, each process's maps, the words the script touches) must be the
+ * outcome of some serial order of the sections' commands that keeps each
+ * CPU's own order. Every such order runs once, on serial_scenario()'s one
+ * CPU (the same runner), before the first check; the set is kept per
+ * script, policy and variant.
+ */
+import { Explorer } from '../check/explorer.js';
+import { Sequential } from '../check/strategy.js';
+import { KernelBug } from '../runtime/ops.js';
+import type { RunConfig } from '../runtime/scenario.js';
+import type { ConcurrentScript } from './ast.js';
+import { format_line } from './print.js';
+import { type ScriptOutcome, serial_scenario } from './scenario.js';
+
+/** The outcomes the serial orders give, each with its order (the CPU of each step). */
+export interface Allowed {
+  /**
+   * A serial order hit a kernel bug (a variant put back can fail on one
+   * CPU too): no outcome is then the reference, and only the sanitizers judge.
+   */
+  readonly bug: boolean;
+  readonly outcomes: readonly {
+    readonly order: readonly number[];
+    readonly outcome: ScriptOutcome;
+  }[];
+  readonly keys: ReadonlySet<string>;
+}
+
+/** The scripts whose allowed outcomes are kept, the most recently computed last. */
+const KEPT = 16;
+const allowed_cache = new Map<string, Allowed>();
+
+const key_of = (o: ScriptOutcome): string => JSON.stringify(o);
+
+/** Every order of the sections' commands that keeps each CPU's own: the CPU of each step. */
+export function* serial_orders_of(lengths: readonly number[]): Generator<number[]> {
+  const left = [...lengths];
+  const order: number[] = [];
+  const total = lengths.reduce((a, b) => a + b, 0);
+  function* walk(): Generator<number[]> {
+    if (order.length === total) {
+      yield [...order];
+      return;
+    }
+    for (let cpu = 0; cpu < left.length; cpu++) {
+      if (left[cpu] === 0) continue;
+      left[cpu]!--;
+      order.push(cpu);
+      yield* walk();
+      order.pop();
+      left[cpu]!++;
+    }
+  }
+  yield* walk();
+}
+
+/** The outcomes of every serial order of `s` (`text`: its printed form, the cache's key). */
+export function allowed_outcomes(
+  s: ConcurrentScript,
+  text: string,
+  cfg: Pick<RunConfig, 'policy' | 'variant'>,
+): Allowed {
+  const key = `${cfg.policy} ${cfg.variant}\n${text}`;
+  const known = allowed_cache.get(key);
+  if (known) return known;
+  const explorer = new Explorer(
+    serial_scenario(s),
+    { cpus: 1, policy: cfg.policy, variant: cfg.variant, params: {} },
+    // One CPU: nothing is concurrent, so the data-race detector would only cost time.
+    { max_steps: Number.MAX_SAFE_INTEGER, kcsan: false },
+  );
+  const g = explorer.exec.globals as { order: readonly number[]; outcome: ScriptOutcome };
+  const outcomes: { order: number[]; outcome: ScriptOutcome }[] = [];
+  const keys = new Set<string>();
+  let bug = false;
+  for (const order of serial_orders_of(s.cpus.map((c) => c.length))) {
+    g.order = order;
+    const strategy = new Sequential();
+    strategy.begin(0);
+    if (explorer.exec.run(strategy).bug) {
+      bug = true;
+      break;
+    }
+    const k = key_of(g.outcome);
+    if (!keys.has(k)) {
+      keys.add(k);
+      outcomes.push({ order, outcome: g.outcome });
+    }
+  }
+  const allowed = { bug, outcomes, keys };
+  allowed_cache.set(key, allowed);
+  if (allowed_cache.size > KEPT) allowed_cache.delete(allowed_cache.keys().next().value!);
+  return allowed;
+}
+
+/**
+ * Throw a `non-linearizable` KernelBug unless `observed` is the outcome of
+ * some serial order of `s` (or a serial order itself failed).
+ */
+export function check_linearizable(
+  s: ConcurrentScript,
+  text: string,
+  cfg: Pick<RunConfig, 'policy' | 'variant'>,
+  observed: ScriptOutcome,
+): void {
+  const allowed = allowed_outcomes(s, text, cfg);
+  if (allowed.bug || allowed.keys.has(key_of(observed))) return;
+  throw new KernelBug('non-linearizable', explain(s, observed, allowed));
+}
+
+/* The commands in the order the report walks them: each CPU's first, then each one's second, ... */
+function walk_order(s: ConcurrentScript): { cpu: number; index: number }[] {
+  const longest = Math.max(...s.cpus.map((c) => c.length));
+  const out: { cpu: number; index: number }[] = [];
+  for (let index = 0; index < longest; index++)
+    s.cpus.forEach((c, cpu) => {
+      if (index < c.length) out.push({ cpu, index });
+    });
+  return out;
+}
+
+/* How much of `a` agrees with `b`: results, maps, words. */
+function agreement(a: ScriptOutcome, b: ScriptOutcome): number {
+  const same = (x: readonly string[], y: readonly string[]) =>
+    x.filter((v, i) => v === y[i]).length;
+  return (
+    a.cpus.reduce((n, c, cpu) => n + same(c, b.cpus[cpu]!), 0) +
+    (JSON.stringify(a.maps) === JSON.stringify(b.maps) ? 1 : 0) +
+    same(a.contents, b.contents)
+  );
+}
+
+const results_text = (o: ScriptOutcome): string =>
+  o.cpus.map((c, cpu) => `cpu${cpu}: ${c.join(' | ')}`).join('; ');
+
+const maps_text = (o: ScriptOutcome): string =>
+  o.maps
+    .map(
+      ({ pid, vmas }) =>
+        `p${pid} [${vmas.map((v) => `0x${v.start.toString(16)}-0x${v.end.toString(16)} ${v.perm}${v.name ? ` ${v.name}` : ''}`).join(', ')}]`,
+    )
+    .join(' ');
+
+/*
+ * The first command (walking each CPU's first command, then each one's
+ * second, ...) whose result no serial order gives together with the
+ * results before it; else the final address space. Then what was seen,
+ * and the serial order that comes closest.
+ */
+function explain(s: ConcurrentScript, observed: ScriptOutcome, allowed: Allowed): string {
+  const walk = walk_order(s);
+  let agreeing = allowed.outcomes;
+  let culprit: string | null = null;
+  for (const { cpu, index } of walk) {
+    const r = observed.cpus[cpu]![index]!;
+    const next = agreeing.filter((a) => a.outcome.cpus[cpu]![index] === r);
+    if (next.length === 0) {
+      const l = s.cpus[cpu]![index]!;
+      culprit = `cpu${cpu}'s command ${index + 1} (line ${l.line}: ${format_line(l)}) printed ${r}, which no serial order of the sections gives after the results before it`;
+      break;
+    }
+    agreeing = next;
+  }
+  culprit ??=
+    "every result is a serial order's, but the final address space (maps and words) is no serial order's with them";
+  const closest = allowed.outcomes.reduce((best, a) =>
+    agreement(observed, a.outcome) > agreement(observed, best.outcome) ? a : best,
+  );
+  const differs = observed.contents.filter((w, i) => w !== closest.outcome.contents[i]);
+  const words = (o: ScriptOutcome) =>
+    differs.length === 0
+      ? ''
+      : `; words ${o.contents.filter((w, i) => w !== (o === observed ? closest.outcome : observed).contents[i]).join(', ')}`;
+  const maps = (o: ScriptOutcome) =>
+    maps_text(observed) === maps_text(closest.outcome) ? '' : `; maps ${maps_text(o)}`;
+  return [
+    culprit,
+    `  observed: ${results_text(observed)}${maps(observed)}${words(observed)}`,
+    `  closest serial order (${closest.order.map((c) => `cpu${c}`).join(' ')}): ${results_text(closest.outcome)}${maps(closest.outcome)}${words(closest.outcome)}`,
+  ].join('\n');
+}

@@ -1,0 +1,75 @@
+/*
+ * mmlab check --script as a user drives it: a concurrent script explored,
+ * its bug replayed from the printed string alone, bad scripts and bad
+ * combinations refused before any work.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { mmlab } from '../helpers.js';
+
+const STACKROT = 'docs/examples/scripts/stackrot.txt';
+const ARGS = ['--script', STACKROT, '--policy', 'mmap-lock', '--strategy', 'dfs'];
+
+test('check --script finds StackRot, and mmlab replay reproduces it from the string alone', () => {
+  const r = mmlab('check', ...ARGS, '--variant', 'cve-2023-3269-stackrot', '--json');
+  assert.equal(r.code, 1, r.err);
+  const { bug, scenario, cpus } = JSON.parse(r.out);
+  assert.equal(bug.class, 'use-after-free');
+  assert.equal(scenario, 'script');
+  assert.equal(cpus, 2);
+  assert.match(bug.replay, /^m1:script:c=2,p=mmap-lock,v=cve-2023-3269-stackrot,s=[A-Za-z0-9_-]+:/);
+  const replay = mmlab('replay', bug.replay);
+  assert.equal(replay.code, 1, replay.err);
+  assert.match(replay.out, /^BUG: use-after-free: KASAN: use-after-free: load of maple_node/);
+  assert.match(replay.out, new RegExp(`bit for bit \\(trace hash ${bug.hash}\\)`));
+  const text = mmlab('check', ...ARGS, '--variant', 'cve-2023-3269-stackrot');
+  assert.match(
+    text.out,
+    /found in --script docs\/examples\/scripts\/stackrot.txt --variant cve-2023-3269-stackrot by dfs/,
+  );
+  assert.match(text.out, /^replay: mmlab replay m1:script:/m);
+});
+
+test('check --script on the fixed kernel is clean, with --jobs too', () => {
+  const r = mmlab('check', ...ARGS, '--schedules', '60', '--jobs', '2');
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^clean: --script docs\/examples\/scripts\/stackrot.txt, 60 schedules/);
+});
+
+test('a bad script is one line naming the file and the line, exit 2, before any work', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mmlab-script-'));
+  const bad = join(dir, 'bad.txt');
+  writeFileSync(
+    bad,
+    'mmap 0x0 1 rw- private anon fixed\ncpu 0:\n  read 0x0\ncpu 1:\n  p1 read 0x0\n',
+  );
+  const r = mmlab('check', '--script', bad);
+  assert.deepEqual({ code: r.code, out: r.out }, { code: 2, out: '' });
+  assert.equal(
+    r.err,
+    `mmlab: ${bad}: line 5: p1 does not exist (no fork creates it; the forks create none)\n`,
+  );
+  const one = join(dir, 'one.txt');
+  writeFileSync(one, 'cpu 0:\n  read 0x0\n');
+  assert.match(
+    mmlab('check', '--script', one).err,
+    /^mmlab: .*one.txt: line 1: a concurrent script has 2 to 4 sections/,
+  );
+});
+
+test('--script with a SCENARIO, --param or --cpus is bad usage', () => {
+  for (const [args, re] of [
+    [['fault-vs-munmap', '--script', STACKROT], /check --script takes no SCENARIO/],
+    [['--script', STACKROT, '--param', 'iters=2'], /--param goes with a SCENARIO/],
+    [['--script', STACKROT, '--cpus', '2'], /--cpus goes with a SCENARIO/],
+    [['--script', STACKROT, '--variant', 'nope'], /script: unknown variant 'nope'/],
+  ] as const) {
+    const r = mmlab('check', ...args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.equal(r.out, '');
+    assert.match(r.err, re);
+  }
+});
