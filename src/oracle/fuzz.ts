@@ -18,10 +18,10 @@ import type { CheckOptions, CheckOutcome } from '../check/search.js';
 import type { SearchStrategy } from '../check/strategy.js';
 import { Rng } from '../scenarios/random.js';
 import type { ConcurrentScript } from '../script/ast.js';
+import { check_script } from '../script/check_script.js';
 import { parse_concurrent, print_concurrent } from '../script/concurrent.js';
 import { random_concurrent } from './gen_concurrent.js';
 import { minimize_concurrent } from './minimize.js';
-import { check_script } from './script_shim.js';
 
 /** One search a program gets: a strategy, its depth and its schedules. */
 export interface Phase {
