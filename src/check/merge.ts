@@ -175,6 +175,8 @@ export interface FuzzBugJson {
   readonly class: string;
   readonly script: string;
   readonly replay: string;
+  /** The flags of `mmlab check --script FILE` that find it again in `script`. */
+  readonly check: string;
   readonly message: string;
   readonly policy: string;
   readonly program: number;
@@ -183,7 +185,15 @@ export interface FuzzBugJson {
   readonly commands: number;
 }
 
-const FUZZ_BUG_TEXTS = ['signature', 'class', 'script', 'replay', 'message', 'policy'] as const;
+const FUZZ_BUG_TEXTS = [
+  'signature',
+  'class',
+  'script',
+  'replay',
+  'check',
+  'message',
+  'policy',
+] as const;
 const FUZZ_BUG_COUNTS = ['program', 'preemptions', 'found_commands', 'commands'] as const;
 
 /** Whether `doc` is (meant as) a result of `mmlab fuzz --json`, not of check. */

@@ -47,11 +47,13 @@ function run_of(opts: FuzzOpts) {
 function progress_line(t0: number): (p: FuzzProgress) => void {
   return (p) => {
     if (!process.stderr.isTTY) return;
-    const what = `fuzz: ${p.programs} programs, ${p.schedules} schedules, ${p.bugs} distinct bug${p.bugs === 1 ? '' : 's'}, ${seconds(performance.now() - t0)}`;
+    const what = `fuzz: ${plural(p.programs, 'program')}, ${p.schedules} schedules, ${p.bugs} distinct bug${p.bugs === 1 ? '' : 's'}, ${seconds(performance.now() - t0)}`;
     const now = p.minimizing ? `${what}; minimizing ${p.minimizing}` : what;
     process.stderr.write(`\r\x1b[K${now.slice(0, (process.stderr.columns || 80) - 1)}`);
   };
 }
+
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 export async function cmd_fuzz(opts: FuzzOpts): Promise<number> {
   if (opts.variant !== undefined && !fuzz_variants().includes(opts.variant))
@@ -96,11 +98,6 @@ export interface FuzzRun {
   readonly variant: string | null;
 }
 
-/* How `mmlab check --script` explores a bug's script again. */
-function check_again(b: Pick<FuzzBug, 'policy'>, run: FuzzRun): string {
-  return `mmlab check --script FILE --policy ${b.policy}${run.variant ? ` --variant ${run.variant}` : ''}`;
-}
-
 /** Each bug with its script and replay string, then one line for the campaign. */
 export function print_fuzz(
   r: {
@@ -118,7 +115,9 @@ export function print_fuzz(
         `program ${b.program} (seed ${run.seed}, ${b.policy}): ${b.found_commands} commands, minimized to ${b.commands}, ${b.preemptions} preemptions; signature ${b.signature}`,
       ),
     );
-    console.log(`the script (save it as FILE and explore it again: ${check_again(b, run)}):`);
+    console.log(
+      `the script (save it as FILE and explore it again: mmlab check --script FILE ${b.check}):`,
+    );
     console.log(b.script.replace(/^/gm, '    ').trimEnd());
     console.log(`replay: ${bold(`mmlab replay ${b.replay}`)}`);
     console.log('');
@@ -126,6 +125,6 @@ export function print_fuzz(
   const n = r.bugs.length;
   const found = n === 0 ? green('no bugs') : bold(`${n} distinct bug${n === 1 ? '' : 's'}`);
   console.log(
-    `${found}: ${r.programs} programs, ${r.schedules} schedules in ${seconds(r.elapsed_ms)} [seed ${run.seed}, ${run.cpus} CPUs, ${run.policies.join(',')}${run.variant ? `, --variant ${run.variant}` : ''}]`,
+    `${found}: ${plural(r.programs, 'program')}, ${r.schedules} schedules in ${seconds(r.elapsed_ms)} [seed ${run.seed}, ${run.cpus} CPUs, ${run.policies.join(',')}${run.variant ? `, --variant ${run.variant}` : ''}]`,
   );
 }

@@ -109,7 +109,9 @@ export function commands(s: ConcurrentScript): number {
   return s.setup.length + s.cpus.reduce((n, c) => n + c.length, 0);
 }
 
-function phase_options(p: Phase, seed: number, jobs: number): CheckOptions {
+type SearchOptions = Extract<CheckOptions, { readonly jobs: number }>;
+
+function phase_options(p: Phase, seed: number, jobs: number): SearchOptions {
   const { strategy, depth, schedules } = p;
   return { strategy, depth, schedules, seed, bound: 3, shard: { index: 0, count: 1 }, jobs };
 }
@@ -120,7 +122,8 @@ interface Found {
   readonly program: number;
   readonly script: ConcurrentScript;
   readonly policy: string;
-  readonly options: CheckOptions;
+  /** The search that found it (without keep_going). */
+  readonly options: SearchOptions;
 }
 
 /*
@@ -162,11 +165,14 @@ async function minimize_bug(f: Found, variant: string, check: ScriptChecker): Pr
   const small = parse_concurrent(text);
   const bug = (await find(small)) ?? f.report;
   const script = bug === f.report ? f.script : small;
+  const { strategy, depth, seed, schedules } = f.options;
+  const pct = strategy === 'random' ? '' : ` --depth ${depth}`;
   return {
     signature: bug.signature,
     class: bug.class,
     script: print_concurrent(script),
     replay: bug.replay,
+    check: `--policy ${f.policy}${variant ? ` --variant ${variant}` : ''} --strategy ${strategy}${pct} --seed ${seed} --schedules ${schedules} --bug-class ${bug.class}`,
     message: bug.message,
     preemptions: bug.preemptions,
     program: f.program,
@@ -201,11 +207,12 @@ export async function fuzz(
     const policy = o.policies[k % o.policies.length]!;
     programs++;
     for (const phase of PHASES) {
-      const options = {
-        ...phase_options(phase, program_seed(o.seed, k), o.jobs),
-        keep_going: true,
-      };
-      const r = await check(script, { policy, variant: o.variant }, options);
+      const options = phase_options(phase, program_seed(o.seed, k), o.jobs);
+      const r = await check(
+        script,
+        { policy, variant: o.variant },
+        { ...options, keep_going: true },
+      );
       schedules += r.schedules;
       for (const report of r.bugs.filter((b) => !seen.has(b.signature))) {
         seen.add(report.signature);

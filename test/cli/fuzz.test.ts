@@ -104,8 +104,21 @@ test('StackRot put back is found and printed minimized, as a script and a replay
   assert.equal(text.code, 1, text.err);
   assert.ok(
     text.out.includes(
-      `the script (save it as FILE and explore it again: mmlab check --script FILE --policy vma-refcnt --variant cve-2023-3269-stackrot):\n${(uaf.script as string).replace(/^/gm, '    ').trimEnd()}\nreplay: mmlab replay ${uaf.replay}\n`,
+      `the script (save it as FILE and explore it again: mmlab check --script FILE ${uaf.check}):\n${(uaf.script as string).replace(/^/gm, '    ').trimEnd()}\nreplay: mmlab replay ${uaf.replay}\n`,
     ),
     text.out,
   );
+  // Saved to a file, the script is explored again as the line says, and the bug found again.
+  const file = join(dir, 'stackrot.txt');
+  writeFileSync(file, uaf.script as string);
+  assert.match(
+    uaf.check as string,
+    /^--policy vma-refcnt --variant cve-2023-3269-stackrot --strategy /,
+  );
+  const again = mmlab('check', '--script', file, ...(uaf.check as string).split(' '), '--json');
+  assert.equal(again.code, 1, again.err);
+  assert.equal(JSON.parse(again.out).bugs[0].signature, uaf.signature);
+  const replay = mmlab('replay', uaf.replay as string);
+  assert.equal(replay.code, 1, replay.err);
+  assert.match(replay.out, /^BUG: use-after-free: /);
 });
