@@ -257,6 +257,8 @@ export interface MergedFuzz {
   readonly bugs: readonly FuzzBugJson[];
   /** The longest part: the wall time when they ran side by side. */
   readonly elapsed_ms: number;
+  /** The longest minimization of a bug, in any part. */
+  readonly minimize_ms: number;
 }
 
 /**
@@ -290,5 +292,6 @@ export function merge_fuzz_parts(docs: Iterable<PartDocument>): MergedFuzz {
     schedules: parts.reduce((n, p) => n + p.schedules, 0),
     bugs,
     elapsed_ms: Math.max(0, ...parts.map((p) => Number(p.elapsed_ms ?? 0))),
+    minimize_ms: Math.max(0, ...parts.map((p) => Number(p.minimize_ms ?? 0))),
   };
 }

@@ -84,6 +84,7 @@ export async function cmd_fuzz(opts: FuzzOpts): Promise<number> {
         bugs,
         ...run,
         elapsed_ms: Math.round(r.elapsed_ms),
+        minimize_ms: Math.round(r.minimize_ms),
       }),
     );
   else print_fuzz({ programs, schedules, bugs, elapsed_ms: r.elapsed_ms }, run);

@@ -92,6 +92,8 @@ export interface FuzzResult {
   /** Distinct by signature, in the order their programs came. */
   readonly bugs: readonly FuzzBug[];
   readonly elapsed_ms: number;
+  /** The longest minimization of a bug (0 without bugs). */
+  readonly minimize_ms: number;
 }
 
 /** The seed of program k of a campaign seeded `seed`: its script and its searches. */
@@ -199,6 +201,7 @@ export async function fuzz(
   const seen = new Set<string>();
   let programs = 0;
   let schedules = 0;
+  let minimize_ms = 0;
   const progress = (minimizing?: string) =>
     o.progress?.({ programs, schedules, bugs: bugs.length, ...(minimizing ? { minimizing } : {}) });
   for (const k of shard_programs(o)) {
@@ -217,12 +220,14 @@ export async function fuzz(
       for (const report of r.bugs.filter((b) => !seen.has(b.signature))) {
         seen.add(report.signature);
         progress(report.signature);
+        const t = performance.now();
         bugs.push(
           await minimize_bug({ report, program: k, script, policy, options }, o.variant, check),
         );
+        minimize_ms = Math.max(minimize_ms, performance.now() - t);
       }
       progress();
     }
   }
-  return { programs, schedules, bugs, elapsed_ms: performance.now() - t0 };
+  return { programs, schedules, bugs, elapsed_ms: performance.now() - t0, minimize_ms };
 }

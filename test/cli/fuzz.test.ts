@@ -37,12 +37,13 @@ test('bad input is one line naming it, exit 2, before any work', () => {
   }
 });
 
-/* `mmlab fuzz ARGS --json`, its exit status checked, its document without the wall time. */
+/* `mmlab fuzz ARGS --json`, its exit status checked, its document without its times. */
 function campaign(code: number, ...args: string[]): Record<string, unknown> {
   const r = mmlab('fuzz', ...args, '--json');
   assert.equal(r.code, code, r.err);
-  const { elapsed_ms, ...doc } = JSON.parse(r.out);
+  const { elapsed_ms, minimize_ms, ...doc } = JSON.parse(r.out);
   assert.equal(typeof elapsed_ms, 'number');
+  assert.equal(typeof minimize_ms, 'number');
   return doc;
 }
 
