@@ -160,7 +160,12 @@ function build_program(exit: (code: number) => void): Command {
       int_arg('--seed', 0, 0xffffffff),
       1,
     )
-    .option('--jobs <n>', 'explore each program on N worker threads', int_arg('--jobs', 1, 256), 1)
+    .option(
+      '--jobs <n>',
+      'run the campaign as N processes side by side, each a shard of it, merged (the same programs, schedules and bugs as one)',
+      int_arg('--jobs', 1, 256),
+      1,
+    )
     .option(
       '--shard <i/n>',
       'run the programs k with k mod N = I (merge the parts with mmlab merge)',

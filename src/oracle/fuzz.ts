@@ -69,8 +69,6 @@ export interface FuzzOptions {
   /** Stop starting programs after this long; unbounded if absent (then `programs` must be set). */
   readonly time_ms?: number;
   readonly shard: Shard;
-  /** Worker threads each search is split among. */
-  readonly jobs: number;
   /** Called after each search. */
   readonly progress?: (p: FuzzProgress) => void;
 }
@@ -113,9 +111,14 @@ export function commands(s: ConcurrentScript): number {
 
 type SearchOptions = Extract<CheckOptions, { readonly jobs: number }>;
 
-function phase_options(p: Phase, seed: number, jobs: number): SearchOptions {
+/*
+ * Search `p` of a program seeded `seed`, on this thread: a program's
+ * searches are short, and a campaign runs side by side as processes
+ * (mmlab fuzz --jobs), each a shard of it.
+ */
+function phase_options(p: Phase, seed: number): SearchOptions {
   const { strategy, depth, schedules } = p;
-  return { strategy, depth, schedules, seed, bound: 3, shard: { index: 0, count: 1 }, jobs };
+  return { strategy, depth, schedules, seed, bound: 3, shard: { index: 0, count: 1 }, jobs: 1 };
 }
 
 /** A bug as found: its report, and the program and search that found it. */
@@ -210,7 +213,7 @@ export async function fuzz(
     const policy = o.policies[k % o.policies.length]!;
     programs++;
     for (const phase of PHASES) {
-      const options = phase_options(phase, program_seed(o.seed, k), o.jobs);
+      const options = phase_options(phase, program_seed(o.seed, k));
       const r = await check(
         script,
         { policy, variant: o.variant },

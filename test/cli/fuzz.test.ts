@@ -47,13 +47,15 @@ function campaign(code: number, ...args: string[]): Record<string, unknown> {
   return doc;
 }
 
-test('a campaign is its seed, and its shards merge into it', () => {
+test('a campaign is its seed, and its shards or jobs merge into it', () => {
   const args = ['--programs', '3', '--seed', '5'];
   const whole = campaign(0, ...args);
   assert.deepEqual(Object.keys(whole).slice(0, 3), ['programs', 'schedules', 'bugs']);
   assert.equal(whole.programs, 3);
   assert.ok((whole.schedules as number) > 0);
   assert.deepEqual(campaign(0, ...args), whole);
+  // Run as two processes side by side, the same campaign.
+  assert.deepEqual(campaign(0, ...args, '--jobs', '2'), whole);
   const parts = ['0/2', '1/2'].map((shard) => {
     const path = join(dir, `part${shard.replace('/', 'of')}.json`);
     writeFileSync(path, JSON.stringify(campaign(0, ...args, '--shard', shard)));

@@ -173,7 +173,6 @@ const campaign = (o: Partial<FuzzOptions>) =>
       seed: 1,
       programs: 40,
       shard: { index: 0, count: 1 },
-      jobs: 1,
       ...o,
     },
     planted,
