@@ -1,8 +1,8 @@
 /*
  * The parts of a sharded search, as `mmlab check --shard I/N --json`
- * wrote them, read back: each checked to be a part's result, all of one
- * run and one split, each part once, then merged into the result of the
- * whole.
+ * wrote them, or of a fuzz campaign (`mmlab fuzz --shard I/N --json`),
+ * read back: each checked to be a part's result, all of one run and one
+ * split, each part once, then merged into the result of the whole.
  */
 import type { Shard } from './dfs.js';
 import {
@@ -173,14 +173,19 @@ const FUZZ_RUN_KEYS = ['seed', 'cpus', 'policies', 'variant', 'programs_budget']
 export interface FuzzBugJson {
   readonly signature: string;
   readonly class: string;
+  /** The minimized concurrent script, as `mmlab check --script` reads it. */
   readonly script: string;
+  /** Its failing schedule; the string carries the script. */
   readonly replay: string;
   /** The flags of `mmlab check --script FILE` that find it again in `script`. */
   readonly check: string;
   readonly message: string;
+  /** The policy its program ran under. */
   readonly policy: string;
+  /** The program of the campaign that found it first. */
   readonly program: number;
   readonly preemptions: number;
+  /** The commands of the program that found it, and of `script`. */
   readonly found_commands: number;
   readonly commands: number;
 }

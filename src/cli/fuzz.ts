@@ -190,7 +190,7 @@ export function print_fuzz(
     console.log(bug_line(b.class, b.message));
     console.log(
       dim(
-        `program ${b.program} (seed ${run.seed}, ${b.policy}): ${b.found_commands} commands, minimized to ${b.commands}, ${b.preemptions} preemptions; signature ${b.signature}`,
+        `program ${b.program} (seed ${run.seed}, ${b.policy}): ${b.found_commands} commands, minimized to ${b.commands}, ${plural(b.preemptions, 'preemption')}; signature ${b.signature}`,
       ),
     );
     console.log(
