@@ -43,8 +43,12 @@ export const PHASES: readonly Phase[] = [
   { strategy: 'word', depth: 2, schedules: 100 },
 ];
 
-/** The most time one bug's minimization takes (a predicate call under way is let finish). */
-export const MINIMIZE_TIME_MS = 60_000;
+/**
+ * The time after which a bug's minimization asks no more candidates: the
+ * call under way and the final search of the smallest script come on top,
+ * so that the whole stays within a minute.
+ */
+export const MINIMIZE_TIME_MS = 45_000;
 /** The most predicate calls one bug's minimization makes. */
 const MINIMIZE_CALLS = 2000;
 /** The schedules a bug found past the first may be re-searched for fewer preemptions (as check's). */
@@ -132,25 +136,26 @@ interface Found {
 }
 
 /*
- * The report of bug `signature` by search `o` of `s`, if it finds it: the
- * search stopped at the first bug of its class, which is retold with the
- * fewest preemptions; else (another bug of the class came first) run past
- * each, and the one found retold as the check retells its first.
+ * The report of bug `signature` by search `o` of `s`, if it finds it:
+ * stopped at the first bug of its class, which the check retells with the
+ * fewest preemptions; else (another bug of the class came first, or the
+ * retelling is another bug) run past each bug as the campaign did, the
+ * one found retold as the check retells its first.
  */
 async function find_bug(
   check: ScriptChecker,
   s: ConcurrentScript,
   cfg: { readonly policy: string; readonly variant: string },
-  o: CheckOptions,
-  signature: string,
+  o: SearchOptions,
+  found: BugReport,
 ): Promise<BugReport | null> {
-  const first = await check(s, cfg, o);
-  if (first.bug === null || first.bug.signature === signature) return first.bug;
+  const first = await check(s, cfg, { ...o, bug_class: found.class });
+  if (first.bug === null || first.bug.signature === found.signature) return first.bug;
   const all = await check(s, cfg, { ...o, keep_going: true });
-  const found = all.bugs.find((b) => b.signature === signature);
-  if (found === undefined || found === all.bug) return found ?? null;
-  const retold = all.explorer.fewest_preemptions(found, RETELL_SCHEDULES);
-  return retold.signature === signature ? retold : found;
+  const again = all.bugs.find((b) => b.signature === found.signature);
+  if (again === undefined || again === all.bug) return again ?? null;
+  const retold = all.explorer.fewest_preemptions(again, RETELL_SCHEDULES);
+  return retold.signature === found.signature ? retold : again;
 }
 
 /**
@@ -160,8 +165,7 @@ async function find_bug(
  */
 async function minimize_bug(f: Found, variant: string, check: ScriptChecker): Promise<FuzzBug> {
   const cfg = { policy: f.policy, variant };
-  const o: CheckOptions = { ...f.options, bug_class: f.report.class };
-  const find = (s: ConcurrentScript) => find_bug(check, s, cfg, o, f.report.signature);
+  const find = (s: ConcurrentScript) => find_bug(check, s, cfg, f.options, f.report);
   const text = await minimize_concurrent(
     f.script,
     async (candidate) => (await find(parse_concurrent(candidate))) !== null,
