@@ -64,8 +64,8 @@ export const BUG_CLASSES = [
   'sleep-in-atomic',
   'mm-invariant',
   'leak',
-  'outcome',
   'non-linearizable',
+  'outcome',
   'BUG',
 ] as const;
 

@@ -177,7 +177,11 @@ function script_target(path: string, name: string | undefined, opts: CheckOpts):
     s,
     cfg,
     name: `--script ${path}`,
-    check: (o) => check_script(script, { policy, variant }, o),
+    // A script that outgrows the model's memory says so at its line, as mmlab run does.
+    check: (o) =>
+      check_script(script, { policy, variant }, o).catch((e: unknown) => {
+        throw e instanceof ScriptError ? new UsageError(`${path}: ${e.message}`) : e;
+      }),
   };
 }
 

@@ -78,48 +78,6 @@ function section(gen: ScriptGen, rng: Rng, length: number, pids: readonly number
   return gen.take();
 }
 
-/** The words (byte address / 4) a 32-bit access at `addr` touches. */
-const words_of = (addr: number): number[] => [...new Set([addr >> 2, (addr + 3) >> 2])];
-
-/** Word `w` moved to the nearest one of its page owned by `cpu` of `n` (index mod n = cpu). */
-function own_word(w: number, cpu: number, n: number): number {
-  const mine = w - (w % n) + cpu;
-  return mine >> 10 === w >> 10 ? mine : mine - n;
-}
-
-/**
- * The model's user accesses move a byte at a time (user_access()), where
- * an aligned 32-bit access is one on x86: a read racing a write of the
- * same word on another CPU can see half of it, which no serial order
- * gives. Until the model's accesses are whole words, no two CPUs touch
- * one word while one of them writes it: CPU c of n writes only aligned
- * words whose index mod n is c, and a read of a word another CPU writes
- * moves to one of its own. Pages are kept: faults, COW and stack growth
- * still race as before.
- */
-function keep_words_apart(sections: readonly Line[][]): Line[][] {
-  const n = sections.length;
-  const written = sections.map((lines, cpu) =>
-    lines.map((l) =>
-      l.cmd.op === 'write'
-        ? { ...l, cmd: { ...l.cmd, addr: own_word(l.cmd.addr >> 2, cpu, n) << 2 } }
-        : l,
-    ),
-  );
-  const writes = written.map(
-    (lines) => new Set(lines.flatMap((l) => (l.cmd.op === 'write' ? [l.cmd.addr >> 2] : []))),
-  );
-  return written.map((lines, cpu) =>
-    lines.map((l) => {
-      if (l.cmd.op !== 'read') return l;
-      const raced = words_of(l.cmd.addr).some((w) =>
-        writes.some((ws, c) => c !== cpu && ws.has(w)),
-      );
-      return raced ? { ...l, cmd: { ...l.cmd, addr: own_word(l.cmd.addr >> 2, cpu, n) << 2 } } : l;
-    }),
-  );
-}
-
 /** One random concurrent script for `cpus` CPUs; the same Rng state gives the same script. */
 export function random_concurrent(rng: Rng, cpus: number): ConcurrentScript {
   const gen = new ScriptGen(rng, FUZZ_AIM);
@@ -135,7 +93,5 @@ export function random_concurrent(rng: Rng, cpus: number): ConcurrentScript {
     l.cmd.op === 'file' ? [{ name: l.cmd.name, pages: l.cmd.pages }] : [],
   );
   // Printed and read back: the lines numbered as the text has them, and every name checked.
-  return parse_concurrent(
-    print_concurrent({ files, setup: setup_lines, cpus: keep_words_apart(sections) }),
-  );
+  return parse_concurrent(print_concurrent({ files, setup: setup_lines, cpus: sections }));
 }

@@ -73,9 +73,31 @@ export function parse_concurrent(text: string): ConcurrentScript {
       `a concurrent script has ${MIN_CPUS} to ${MAX_CPUS} sections (cpu 0:, cpu 1:, ...), not ${sections.length}`,
     );
   const s: ConcurrentScript = { files, setup, cpus: sections.map((x) => x.lines) };
+  check_concurrent(s);
+  return s;
+}
+
+/**
+ * What parse_concurrent() holds a script to beyond its syntax, for one
+ * built otherwise (mmlab fuzz's): 2 to 4 sections, none empty, files
+ * declared in the setup, every pid a line names able to exist when it
+ * runs, and at most MAX_SERIAL_ORDERS serial orders. Throws a ScriptError.
+ */
+export function check_concurrent(s: ConcurrentScript): void {
+  const first = s.setup[0]?.line ?? s.cpus[0]?.[0]?.line ?? 1;
+  if (s.cpus.length < MIN_CPUS || s.cpus.length > MAX_CPUS)
+    throw new ScriptError(
+      first,
+      `a concurrent script has ${MIN_CPUS} to ${MAX_CPUS} sections, not ${s.cpus.length}`,
+    );
+  s.cpus.forEach((c, cpu) => {
+    if (c.length === 0) throw new ScriptError(first, `cpu ${cpu}: has no commands`);
+    const file = c.find((l) => l.cmd.op === 'file');
+    if (file)
+      throw new ScriptError(file.line, 'file declarations belong to the setup, before cpu 0:');
+  });
   check_pids(s);
   check_orders(s);
-  return s;
 }
 
 /* The section before a new header (or the end) must not be empty. */
@@ -89,7 +111,7 @@ function end_section(sections: readonly Section[]): void {
 }
 
 /** Refuse a script whose outcome check would run more than MAX_SERIAL_ORDERS orders. */
-export function check_orders(s: ConcurrentScript): void {
+function check_orders(s: ConcurrentScript): void {
   const orders = serial_orders(s);
   if (orders > MAX_SERIAL_ORDERS)
     throw new ScriptError(

@@ -6,15 +6,17 @@
  * it takes its own mm reference (mmget) the first time it names the
  * process and puts it at its `exit` or at the end of its section. Each
  * process keeps its own reference (from mm_alloc or the fork) until the
- * epilogue, which records the outcome (every result, each process's maps,
- * the word at every address the script touches), then tears everything
- * down; check() holds the outcome to the serial orders' (linearizable.ts).
+ * epilogue, which runs validate_mm() on each, records the outcome (every
+ * result, each process's maps, the word at every address the script
+ * touches), then tears everything down; check() holds the outcome to the
+ * serial orders' (linearizable.ts).
  *
  * The same scenario runs one serial order on one CPU (serial_scenario()):
  * the outcome check's reference runs are this very code.
  */
-import { check_mm_caches_empty } from '../kernel/mm/debug.js';
+import { check_mm_caches_empty, validate_mm } from '../kernel/mm/debug.js';
 import { mmget, mmput } from '../kernel/mm/mmap.js';
+import { mmap_write_lock, mmap_write_unlock } from '../kernel/mm/mmap_lock.js';
 import { RCU_GP_KTHREAD } from '../kernel/rcu/tree.js';
 import { defineStruct } from '../runtime/layout.js';
 import { call, type KernelContext, type KGen } from '../runtime/ops.js';
@@ -23,6 +25,7 @@ import { SCENARIOS } from '../scenarios/index.js';
 import type { ConcurrentScript, Line } from './ast.js';
 import { fork_children, parse_concurrent, print_concurrent } from './concurrent.js';
 import { check_linearizable } from './linearizable.js';
+import { hex } from './print.js';
 import {
   check_memory,
   first_process,
@@ -53,7 +56,7 @@ const SCRIPT_MEMORY_WORDS = 1 << 22;
 
 /*
  * What the user space of one executor keeps beside kernel memory: the
- * setup's files and results (the prologue's, once per executor), and per
+ * setup's files (the prologue's, once per executor), and per
  * run the references each CPU holds and the results it printed. Each CPU
  * touches only its own slots; the epilogue and check() read them after
  * every CPU ended.
@@ -62,7 +65,6 @@ interface Globals {
   /** The process table: PROCESS.mm of pid p at table + p. */
   readonly table: number;
   readonly us: UserSpace;
-  setup: string[];
   /** held[cpu]: pid -> the mm reference that CPU's thread holds. */
   held: Map<number, number>[];
   results: string[][];
@@ -91,17 +93,29 @@ export function scenario_from_source(text: string): Scenario<Globals> {
   return script_scenario(parse_concurrent(text));
 }
 
+/** What every run of a script's scenario reads: the script, and what is known of it before it runs. */
+interface Program {
+  readonly s: ConcurrentScript;
+  /** The child each fork creates (fork_children()). */
+  readonly children: ReadonlyMap<Line, number>;
+  readonly nr_pids: number;
+  /** Every address a read or write names, ascending: the words the outcome records. */
+  readonly addrs: readonly number[];
+}
+
 function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): Scenario<Globals> {
   const children = fork_children(s);
-  const nr_pids = children.size + 1;
+  const lines = [...s.setup, ...s.cpus.flat()];
+  const addrs = lines.flatMap((l) =>
+    l.cmd.op === 'read' || l.cmd.op === 'write' ? [l.cmd.addr] : [],
+  );
+  const p: Program = {
+    s,
+    children,
+    nr_pids: children.size + 1,
+    addrs: [...new Set(addrs)].sort((a, b) => a - b),
+  };
   const cpus = mode === 'concurrent' ? s.cpus.length : 1;
-  const addrs = [
-    ...new Set(
-      [...s.setup, ...s.cpus.flat()].flatMap((l) =>
-        l.cmd.op === 'read' || l.cmd.op === 'write' ? [l.cmd.addr] : [],
-      ),
-    ),
-  ].sort((a, b) => a - b);
   const text = print_concurrent(s);
   return {
     name: 'script',
@@ -115,64 +129,16 @@ function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): S
     memory_words: SCRIPT_MEMORY_WORDS,
     kthreads: [RCU_GP_KTHREAD],
     setup: (m) => ({
-      table: m.boot_alloc(PROCESS.$, 'p', nr_pids),
+      table: m.boot_alloc(PROCESS.$, 'p', p.nr_pids),
       us: { m, files: new Map() },
-      setup: [],
       held: [],
       results: [],
       outcome: null,
       order: [],
     }),
-
-    *prologue(k, g) {
-      const { us } = g;
-      yield k.store(g.table, yield* call(first_process(k)));
-      for (const l of s.setup) {
-        const mm = yield k.load(g.table + l.pid);
-        const { result, child } = yield* call(run_command(k, us, l, mm));
-        check_memory(us.m, l.line);
-        g.setup.push(result);
-        if (l.cmd.op === 'fork') yield k.store(g.table + children.get(l)!, child);
-        if (l.cmd.op === 'exit') yield k.store(g.table + l.pid, 0);
-      }
-    },
-
-    *cpu(k, g) {
-      if (mode === 'concurrent') {
-        g.held[k.cpu] = new Map();
-        g.results[k.cpu] = [];
-        for (const l of s.cpus[k.cpu]!) yield* call(thread_line(k, g, children, k.cpu, l));
-        yield* call(put_held(k, g, k.cpu));
-        return;
-      }
-      g.held = s.cpus.map(() => new Map());
-      g.results = s.cpus.map(() => []);
-      for (const cpu of g.order) {
-        const l = s.cpus[cpu]![g.results[cpu]!.length]!;
-        yield* call(thread_line(k, g, children, cpu, l));
-      }
-      for (let cpu = 0; cpu < s.cpus.length; cpu++) yield* call(put_held(k, g, cpu));
-    },
-
-    *epilogue(k, g) {
-      const { us } = g;
-      const maps: { pid: number; vmas: MapsLine[] }[] = [];
-      const contents: string[] = [];
-      const live: number[] = [];
-      for (let pid = 0; pid < nr_pids; pid++) {
-        const mm = yield k.load(g.table + pid);
-        if (mm === 0) continue;
-        live.push(mm);
-        maps.push({ pid, vmas: yield* call(proc_maps(k, us, mm)) });
-        for (const addr of addrs)
-          contents.push(
-            `p${pid} ${`0x${addr.toString(16)}`} ${yield* call(read_word(k, mm, addr))}`,
-          );
-      }
-      g.outcome = { cpus: g.results, maps, contents };
-      yield* call(tear_down(k, us, live));
-    },
-
+    prologue: (k, g) => run_setup(k, g, p),
+    cpu: (k, g) => (mode === 'concurrent' ? run_section(k, g, p) : run_serial(k, g, p)),
+    epilogue: (k, g) => record_outcome(k, g, p),
     check(m, sys, g, cfg) {
       check_mm_caches_empty(m, sys, 'after every process exited');
       if (mode === 'concurrent') check_linearizable(s, text, cfg, g.outcome!);
@@ -180,18 +146,64 @@ function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): S
   };
 }
 
+/* The setup, as a sequential script runs: each process's own reference in the table. */
+function* run_setup(k: KernelContext, g: Globals, p: Program): KGen {
+  yield k.store(g.table, yield* call(first_process(k)));
+  for (const l of p.s.setup) {
+    const mm = yield k.load(g.table + l.pid);
+    const { child } = yield* call(run_command(k, g.us, l, mm));
+    check_memory(g.us.m, l.line);
+    if (l.cmd.op === 'fork') yield k.store(g.table + p.children.get(l)!, child);
+    if (l.cmd.op === 'exit') yield k.store(g.table + l.pid, 0);
+  }
+}
+
+/* CPU k.cpu's section, then its threads' references put. */
+function* run_section(k: KernelContext, g: Globals, p: Program): KGen {
+  g.held[k.cpu] = new Map();
+  g.results[k.cpu] = [];
+  for (const l of p.s.cpus[k.cpu]!) yield* call(thread_line(k, g, p, k.cpu, l));
+  yield* call(put_held(k, g, k.cpu));
+}
+
+/* One serial order (g.order) of every section's commands, on this one CPU. */
+function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
+  g.held = p.s.cpus.map(() => new Map());
+  g.results = p.s.cpus.map(() => []);
+  for (const cpu of g.order) {
+    const l = p.s.cpus[cpu]![g.results[cpu]!.length]!;
+    yield* call(thread_line(k, g, p, cpu, l));
+  }
+  for (let cpu = 0; cpu < p.s.cpus.length; cpu++) yield* call(put_held(k, g, cpu));
+}
+
+/* The outcome (each live process validated, its maps, then its words), then every reference put. */
+function* record_outcome(k: KernelContext, g: Globals, p: Program): KGen {
+  const maps: { pid: number; vmas: MapsLine[] }[] = [];
+  const contents: string[] = [];
+  const live: number[] = [];
+  for (let pid = 0; pid < p.nr_pids; pid++) {
+    const mm = yield k.load(g.table + pid);
+    if (mm === 0) continue;
+    live.push(mm);
+    // CONFIG_DEBUG_VM_MAPLE_TREE's check of the index against the VMAs, once every CPU is done.
+    yield* call(mmap_write_lock(k, mm));
+    yield* call(validate_mm(k, mm));
+    yield* call(mmap_write_unlock(k, mm));
+    maps.push({ pid, vmas: yield* call(proc_maps(k, g.us, mm)) });
+    for (const addr of p.addrs)
+      contents.push(`p${pid} ${hex(addr)} ${yield* call(read_word(k, mm, addr))}`);
+  }
+  g.outcome = { cpus: g.results, maps, contents };
+  yield* call(tear_down(k, g.us, live));
+}
+
 /*
  * Line `l` of section `cpu`, as that CPU's thread of process l.pid: its
  * mm reference taken the first time (ESRCH while no fork has created the
  * process yet), a fork's child published for every CPU, an exit's put.
  */
-function* thread_line(
-  k: KernelContext,
-  g: Globals,
-  children: ReadonlyMap<Line, number>,
-  cpu: number,
-  l: Line,
-): KGen {
+function* thread_line(k: KernelContext, g: Globals, p: Program, cpu: number, l: Line): KGen {
   const held = g.held[cpu]!;
   let mm = held.get(l.pid) ?? 0;
   if (mm === 0) {
@@ -208,7 +220,7 @@ function* thread_line(
   const { result, child } = yield* call(run_command(k, g.us, l, mm));
   check_memory(g.us.m, l.line);
   g.results[cpu]!.push(result);
-  if (l.cmd.op === 'fork') yield k.store_release(g.table + children.get(l)!, child);
+  if (l.cmd.op === 'fork') yield k.store_release(g.table + p.children.get(l)!, child);
   if (l.cmd.op === 'exit') held.delete(l.pid);
 }
 

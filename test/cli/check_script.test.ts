@@ -4,7 +4,7 @@
  * combinations refused before any work.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -54,6 +54,14 @@ test('a bad script is one line naming the file and the line, exit 2, before any 
   );
   const one = join(dir, 'one.txt');
   writeFileSync(one, 'cpu 0:\n  read 0x0\n');
+  const huge = join(dir, 'huge.txt');
+  writeFileSync(huge, 'cpu 0:\n  mmap - 100000 rw- private anon populate\ncpu 1:\n  read 0\n');
+  const full = mmlab('check', '--script', huge, '--schedules', '2');
+  assert.equal(full.code, 2);
+  assert.match(
+    full.err,
+    /huge.txt: line 2: the script needs more than the model's 16 MiB of kernel memory/,
+  );
   assert.match(
     mmlab('check', '--script', one).err,
     /^mmlab: .*one.txt: line 1: a concurrent script has 2 to 4 sections/,
@@ -71,5 +79,28 @@ test('--script with a SCENARIO, --param or --cpus is bad usage', () => {
     assert.equal(r.code, 2, args.join(' '));
     assert.equal(r.out, '');
     assert.match(r.err, re);
+  }
+});
+
+/* The rows of docs/scripts.md's table of the seeds' races: each `mmlab check --script ...` command. */
+function seed_commands(): string[][] {
+  const page = readFileSync(new URL('../../docs/scripts.md', import.meta.url), 'utf8');
+  const table = page.slice(page.indexOf("### The seeds' races as scripts"));
+  return [...table.matchAll(/^\|[^|]*\|[^|]*\| `mmlab (check --script [^`]+)` \|$/gm)].map((m) =>
+    m[1]!.split(' '),
+  );
+}
+
+test("each seed's race written as a script is found, and the fixed kernel runs it clean", () => {
+  const commands = seed_commands();
+  assert.equal(commands.length, 6);
+  for (const args of commands) {
+    const found = mmlab(...args, '--json');
+    assert.equal(found.code, 1, `${args.join(' ')}\n${found.err}`);
+    assert.notEqual(JSON.parse(found.out).bug, null);
+    const v = args.indexOf('--variant');
+    const fixed = mmlab(...args.slice(0, v), ...args.slice(v + 2), '--schedules', '100');
+    assert.equal(fixed.code, 0, `${args.join(' ')} without --variant\n${fixed.out}${fixed.err}`);
+    assert.match(fixed.out, /^clean: /);
   }
 });

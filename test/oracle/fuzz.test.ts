@@ -17,7 +17,7 @@ import {
   type ScriptChecker,
 } from '../../src/oracle/fuzz.js';
 import { MAX_FUZZ_ORDERS, MAX_SECTION } from '../../src/oracle/gen_concurrent.js';
-import { type Command, type ConcurrentScript, type Line, PAGE_SIZE } from '../../src/script/ast.js';
+import { type Command, type ConcurrentScript, PAGE_SIZE } from '../../src/script/ast.js';
 import { parse_concurrent, print_concurrent, serial_orders } from '../../src/script/concurrent.js';
 import { parse_script } from '../../src/script/parse.js';
 import { format_script } from '../../src/script/print.js';
@@ -106,21 +106,6 @@ test('every program parses back, has its CPUs, 1 to 3 commands each, and few ser
     assert.ok(serial_orders(s) <= MAX_FUZZ_ORDERS, `program ${k}: ${serial_orders(s)} orders`);
     assert.deepEqual(parse_concurrent(print_concurrent(s)), s);
   });
-});
-
-test('no two CPUs touch a word one of them writes (the model moves user bytes one at a time)', () => {
-  for (const [k, s] of corpus.entries()) {
-    const words = (l: Line) =>
-      l.cmd.op === 'read' || l.cmd.op === 'write' ? [l.cmd.addr >> 2, (l.cmd.addr + 3) >> 2] : [];
-    s.cpus.forEach((lines, cpu) => {
-      const written = new Set(lines.flatMap((l) => (l.cmd.op === 'write' ? words(l) : [])));
-      s.cpus.forEach((other, c) => {
-        if (c === cpu) return;
-        const clash = other.find((l) => words(l).some((w) => written.has(w)));
-        assert.equal(clash, undefined, `program ${k}: cpu ${c} touches a word cpu ${cpu} writes`);
-      });
-    });
-  }
 });
 
 test('a program is its seed and index: the same twice, and others differ', () => {

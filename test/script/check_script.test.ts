@@ -49,3 +49,16 @@ test('an unknown variant is refused before any work', async () => {
     /script: unknown variant 'no-such'/,
   );
 });
+
+test('a script built by hand is held to what the parser holds a text to', async () => {
+  const [first] = STACKROT.cpus;
+  const stray = { line: 40, pid: 3, cmd: { op: 'read', addr: 0 } as const };
+  await assert.rejects(
+    check_script({ ...STACKROT, cpus: [first!, [stray]] }, CFG, DFS),
+    /line 40: p3 does not exist \(no fork creates it/,
+  );
+  await assert.rejects(
+    check_script({ ...STACKROT, cpus: [first!] }, CFG, DFS),
+    /has 2 to 4 sections, not 1/,
+  );
+});
