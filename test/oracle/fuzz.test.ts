@@ -108,6 +108,21 @@ test('every program parses back, has its CPUs, 1 to 3 commands each, and few ser
   });
 });
 
+test('no CPU reads or writes across a page boundary (the check judges each command as atomic)', () => {
+  for (const [k, s] of corpus.entries())
+    for (const l of s.cpus.flat())
+      if (l.cmd.op === 'read' || l.cmd.op === 'write')
+        assert.ok(l.cmd.addr % PAGE_SIZE <= PAGE_SIZE - 4, `program ${k}: line ${l.line}`);
+  const setup = corpus.flatMap((s) => s.setup);
+  assert.ok(
+    setup.some(
+      (l) =>
+        (l.cmd.op === 'read' || l.cmd.op === 'write') && l.cmd.addr % PAGE_SIZE > PAGE_SIZE - 4,
+    ),
+    'the setup still straddles',
+  );
+});
+
 test('a program is its seed and index: the same twice, and others differ', () => {
   assert.equal(print_concurrent(fuzz_program(7, 3, 2)), print_concurrent(fuzz_program(7, 3, 2)));
   const texts = new Set(
