@@ -1,9 +1,10 @@
 /*
  * The parts of a sharded search, as `mmlab check --shard I/N --json`
- * wrote them, read back: each checked to be a part's result, all of one
- * run and one split, each part once, then merged into the result of the
- * whole.
+ * wrote them, or of a fuzz campaign (`mmlab fuzz --shard I/N --json`),
+ * read back: each checked to be a part's result, all of one run and one
+ * split, each part once, then merged into the result of the whole.
  */
+import type { Shard } from './dfs.js';
 import {
   type Exhausted,
   type Merged,
@@ -111,12 +112,16 @@ function as_part({ source, doc }: PartDocument): Part {
   };
 }
 
-/* Parts of one run, each part once, all of one split; else the first source that is not. */
-function check_parts(sources: readonly string[], parts: readonly Part[]): void {
+/* Parts of one run (equal in `keys`), each part once, all of one split; else the first source that is not. */
+function check_parts(
+  sources: readonly string[],
+  parts: readonly (Record<string, unknown> & { readonly shard: Shard })[],
+  keys: readonly string[],
+): void {
   const first = parts[0]!;
   const seen = new Map<number, string>();
   for (const [i, p] of parts.entries()) {
-    for (const k of [...RUN_KEYS, ...DFS_RUN_KEYS]) {
+    for (const k of keys) {
       if (JSON.stringify(p[k]) !== JSON.stringify(first[k]))
         throw new PartError(
           `${sources[i]}: ${k} ${JSON.stringify(p[k])} differs from ${sources[0]}'s ${JSON.stringify(first[k])}: parts of different runs`,
@@ -149,7 +154,7 @@ export function merge_parts(docs: Iterable<PartDocument>): MergedRun {
     sources.push(d.source);
   }
   if (parts.length === 0) throw new PartError('no parts to merge');
-  check_parts(sources, parts);
+  check_parts(sources, parts, [...RUN_KEYS, ...DFS_RUN_KEYS]);
   const first = parts[0]!;
   const run: Record<string, unknown> = {};
   for (const k of [...RUN_KEYS, ...DFS_RUN_KEYS]) run[k] = first[k];
@@ -158,5 +163,140 @@ export function merge_parts(docs: Iterable<PartDocument>): MergedRun {
     split: first.shard.count,
     bound: Number(first.bound),
     merged: merge_results(parts),
+  };
+}
+
+/* The fields of `mmlab fuzz --json` that say which campaign a part belongs to. */
+const FUZZ_RUN_KEYS = ['seed', 'cpus', 'policies', 'variant', 'programs_budget'] as const;
+
+/** A bug as `mmlab fuzz --json` writes it (src/oracle/fuzz.ts's FuzzBug). */
+export interface FuzzBugJson {
+  readonly signature: string;
+  readonly class: string;
+  /** The minimized concurrent script, as `mmlab check --script` reads it. */
+  readonly script: string;
+  /** Its failing schedule; the string carries the script. */
+  readonly replay: string;
+  /** The flags of `mmlab check --script FILE` that find it again in `script`. */
+  readonly check: string;
+  readonly message: string;
+  /** The policy its program ran under. */
+  readonly policy: string;
+  /** The program of the campaign that found it first. */
+  readonly program: number;
+  readonly preemptions: number;
+  /** The commands of the program that found it, and of `script`. */
+  readonly found_commands: number;
+  readonly commands: number;
+}
+
+const FUZZ_BUG_TEXTS = [
+  'signature',
+  'class',
+  'script',
+  'replay',
+  'check',
+  'message',
+  'policy',
+] as const;
+const FUZZ_BUG_COUNTS = ['program', 'preemptions', 'found_commands', 'commands'] as const;
+
+/** Whether `doc` is (meant as) a result of `mmlab fuzz --json`, not of check. */
+export function is_fuzz_document(doc: unknown): boolean {
+  return typeof doc === 'object' && doc !== null && 'programs' in doc && !('scenario' in doc);
+}
+
+function is_fuzz_bug(b: unknown): b is FuzzBugJson {
+  if (typeof b !== 'object' || b === null) return false;
+  const r = b as Record<string, unknown>;
+  return (
+    FUZZ_BUG_TEXTS.every((k) => typeof r[k] === 'string') &&
+    FUZZ_BUG_COUNTS.every((k) => count(r[k]))
+  );
+}
+
+type FuzzPart = Record<string, unknown> & {
+  readonly shard: Shard;
+  readonly programs: number;
+  readonly schedules: number;
+  readonly bugs: readonly FuzzBugJson[];
+};
+
+/* Why `doc` is not a part of a fuzz campaign, or null. */
+function not_a_fuzz_part(d: Record<string, unknown>): string | null {
+  if (typeof d.shard !== 'string' || !parse_shard(d.shard)) return "no shard 'I/N'";
+  if (!count(d.programs) || !count(d.schedules)) return 'no count of programs and schedules';
+  if (!Array.isArray(d.bugs) || !d.bugs.every(is_fuzz_bug))
+    return `bugs that are not a list of bugs with ${[...FUZZ_BUG_TEXTS, ...FUZZ_BUG_COUNTS].join(', ')}`;
+  for (const k of FUZZ_RUN_KEYS) if (!(k in d)) return `no '${k}'`;
+  return null;
+}
+
+function as_fuzz_part({ source, doc }: PartDocument): FuzzPart {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new PartError(`${source}: not a result of mmlab fuzz --json (it holds ${kind(doc)})`);
+  const d = doc as Record<string, unknown>;
+  const why = not_a_fuzz_part(d);
+  if (why) throw new PartError(`${source}: not a result of mmlab fuzz --json (${why})`);
+  return {
+    ...d,
+    shard: parse_shard(d.shard as string)!,
+    programs: d.programs as number,
+    schedules: d.schedules as number,
+    bugs: d.bugs as FuzzBugJson[],
+  };
+}
+
+export interface MergedFuzz {
+  /** The campaign, as its first part names it. */
+  readonly run: Readonly<Record<string, unknown>>;
+  /** The parts merged, as `i/n`, and whether they are all of the campaign's. */
+  readonly shards: readonly string[];
+  readonly complete: boolean;
+  readonly programs: number;
+  readonly schedules: number;
+  /**
+   * One per signature: the one of the lowest program, in program order,
+   * as one run of the whole campaign finds and keeps them.
+   */
+  readonly bugs: readonly FuzzBugJson[];
+  /** The longest part: the wall time when they ran side by side. */
+  readonly elapsed_ms: number;
+  /** The longest minimization of a bug, in any part. */
+  readonly minimize_ms: number;
+}
+
+/**
+ * The parts of one `mmlab fuzz --shard I/N` campaign, merged; PartError
+ * names the first document (in their order) that is not a part of the
+ * first one's campaign.
+ */
+export function merge_fuzz_parts(docs: Iterable<PartDocument>): MergedFuzz {
+  const sources: string[] = [];
+  const parts: FuzzPart[] = [];
+  for (const d of docs) {
+    parts.push(as_fuzz_part(d));
+    sources.push(d.source);
+  }
+  if (parts.length === 0) throw new PartError('no parts to merge');
+  check_parts(sources, parts, FUZZ_RUN_KEYS);
+  const first = parts[0]!;
+  const run: Record<string, unknown> = {};
+  for (const k of FUZZ_RUN_KEYS) run[k] = first[k];
+  const seen = new Set<string>();
+  // A stable sort: within one program, the order its searches found them.
+  const bugs = parts
+    .flatMap((p) => p.bugs)
+    .sort((a, b) => a.program - b.program)
+    .filter((b) => !seen.has(b.signature) && seen.add(b.signature));
+  return {
+    run,
+    shards: parts.map((p) => shard_name(p.shard)),
+    complete: new Set(parts.map((p) => p.shard.index)).size === first.shard.count,
+    programs: parts.reduce((n, p) => n + p.programs, 0),
+    schedules: parts.reduce((n, p) => n + p.schedules, 0),
+    bugs,
+    elapsed_ms: Math.max(0, ...parts.map((p) => Number(p.elapsed_ms ?? 0))),
+    minimize_ms: Math.max(0, ...parts.map((p) => Number(p.minimize_ms ?? 0))),
   };
 }

@@ -22,6 +22,7 @@ import {
 import { param_option, policy_option, seconds_arg, variant_option } from './common.js';
 import { demo } from './demo.js';
 import { cmd_diff } from './diff.js';
+import { cmd_fuzz, DEFAULT_FUZZ_TIME_S, type FuzzOpts } from './fuzz.js';
 import { cmd_list } from './list.js';
 import { cmd_merge } from './merge.js';
 import { cmd_replay } from './replay.js';
@@ -127,8 +128,57 @@ function build_program(exit: (code: number) => void): Command {
     );
 
   program
+    .command('fuzz')
+    .description(
+      'random concurrent scripts under the explorer; every new bug minimized and printed as a script (mmlab check --script) with its replay string',
+    )
+    .option(
+      '--cpus <n>',
+      'CPUs each program runs on (its cpu sections)',
+      int_arg('--cpus', 2, 4),
+      2,
+    )
+    .option(
+      '--policy <list>',
+      'policies, comma-separated: program k runs under the (k mod n)-th',
+      policy_list,
+    )
+    .addOption(variant_option())
+    .option(
+      '--time <sec>',
+      `stop starting programs after this many seconds (default ${DEFAULT_FUZZ_TIME_S} without --programs)`,
+      seconds_arg('--time'),
+    )
+    .option(
+      '--programs <n>',
+      'run programs 0 to N-1 (with --shard, this part of them)',
+      int_arg('--programs', 1),
+    )
+    .option(
+      '--seed <n>',
+      'seed of the campaign: program k is seeded from it and k',
+      int_arg('--seed', 0, 0xffffffff),
+      1,
+    )
+    .option(
+      '--jobs <n>',
+      'run the campaign as N processes side by side, each a shard of it, merged (the same programs, schedules and bugs as one)',
+      int_arg('--jobs', 1, 256),
+      1,
+    )
+    .option(
+      '--shard <i/n>',
+      'run the programs k with k mod N = I (merge the parts with mmlab merge)',
+      shard_arg,
+    )
+    .option('--json', 'print one JSON document')
+    .action((opts: FuzzOpts) => run(cmd_fuzz(opts)));
+
+  program
     .command('merge')
-    .description('merge the JSON results of the parts of a run (mmlab check --shard I/N --json)')
+    .description(
+      'merge the JSON results of the parts of a run (mmlab check or mmlab fuzz --shard I/N --json)',
+    )
     .argument('<files...>', 'JSON results, one per part')
     .option('--json', 'print one JSON document')
     .action((paths: string[], opts: { json?: boolean }) => run(cmd_merge(paths, opts)));

@@ -1,11 +1,20 @@
 /*
  * mmlab merge FILE...: the parts of a sharded search (mmlab check --shard
- * I/N --json), read back and joined into the result of the whole.
+ * I/N --json) or fuzz campaign (mmlab fuzz --shard I/N --json), read back
+ * and joined into the result of the whole.
  */
 import { readFileSync } from 'node:fs';
-import { type MergedRun, merge_parts, type PartDocument, PartError } from '../check/merge.js';
+import {
+  is_fuzz_document,
+  type MergedFuzz,
+  merge_fuzz_parts,
+  merge_parts,
+  type PartDocument,
+  PartError,
+} from '../check/merge.js';
 import { proved_line } from './check.js';
 import { bug_line, seconds } from './common.js';
+import { print_fuzz } from './fuzz.js';
 import { bold, green } from './style.js';
 import { EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
 
@@ -18,15 +27,19 @@ function read_json(path: string): unknown {
   }
 }
 
-/* The files, each read as merge_parts() comes to it: the first bad one, in order, is named. */
-function* documents(paths: readonly string[]): Generator<PartDocument> {
-  for (const source of paths) yield { source, doc: read_json(source) };
+/*
+ * The files after the first (read already), each read as the merge comes
+ * to it: the first bad one, in order, is named.
+ */
+function* documents(first: PartDocument, paths: readonly string[]): Generator<PartDocument> {
+  yield first;
+  for (const source of paths.slice(1)) yield { source, doc: read_json(source) };
 }
 
-/* merge_parts() of the files; one that is no part of the first one's run is bad usage. */
-function merge_files(paths: readonly string[]): MergedRun {
+/* merge(docs); a document that is no part of the first one's run is bad usage. */
+function merging<T>(merge: (docs: Iterable<PartDocument>) => T, docs: Iterable<PartDocument>): T {
   try {
-    return merge_parts(documents(paths));
+    return merge(docs);
   } catch (e) {
     if (e instanceof PartError) throw new UsageError(e.message);
     throw e;
@@ -44,7 +57,10 @@ function parts_named(names: readonly string[]): string {
 }
 
 export function cmd_merge(paths: readonly string[], opts: { json?: boolean }): number {
-  const { run, split, bound, merged: m } = merge_files(paths);
+  const first = { source: paths[0]!, doc: read_json(paths[0]!) };
+  if (is_fuzz_document(first.doc))
+    return merge_fuzz(merging(merge_fuzz_parts, documents(first, paths)), opts);
+  const { run, split, bound, merged: m } = merging(merge_parts, documents(first, paths));
   if (opts.json) {
     console.log(JSON.stringify({ ...run, ...m, budget_exhausted: m.exhausted !== null }));
   } else {
@@ -69,4 +85,28 @@ export function cmd_merge(paths: readonly string[], opts: { json?: boolean }): n
     }
   }
   return m.bug ? EXIT_BUG : EXIT_OK;
+}
+
+/* A fuzz campaign's parts merged: printed as one run of it prints. */
+function merge_fuzz(m: MergedFuzz, opts: { json?: boolean }): number {
+  const { programs, schedules, bugs, elapsed_ms, run, shards, complete } = m;
+  if (opts.json)
+    console.log(
+      JSON.stringify({ programs, schedules, bugs, ...run, shards, complete, elapsed_ms }),
+    );
+  else {
+    console.log(
+      `${shards.length} parts${complete ? ' (all of them)' : ' (incomplete)'} of a fuzz campaign:`,
+    );
+    print_fuzz(
+      { programs, schedules, bugs, elapsed_ms },
+      {
+        seed: run.seed as number,
+        cpus: run.cpus as number,
+        policies: run.policies as string[],
+        variant: run.variant as string | null,
+      },
+    );
+  }
+  return bugs.length > 0 ? EXIT_BUG : EXIT_OK;
 }

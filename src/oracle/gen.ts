@@ -26,12 +26,11 @@ import {
 } from '../script/ast.js';
 import { MAX_FILE_PAGES, MAX_FILES, MAX_PAGES } from '../script/parse.js';
 import { format_script } from '../script/print.js';
+import { Guess, guess_brk, guess_mmap, guess_mremap, THP_PAGES } from './guess.js';
 
 export const DEFAULT_COMMANDS = 40;
 
 const WINDOW_PAGES = WINDOW_BYTES / PAGE_SIZE;
-/** A PMD-sized THP: anonymous private mappings of a multiple of it are aligned to it. */
-const THP_PAGES = (2 << 20) / PAGE_SIZE;
 /** The top and low clusters are 64 MiB each. */
 const CLUSTER_PAGES = (64 << 20) / PAGE_SIZE;
 /** Processes p0..p5 at most: enough for COW chains, cheap for the oracle. */
@@ -39,10 +38,10 @@ const MAX_PROCS = 6;
 /** MAP_POPULATE only up to 8 MiB, so that no script allocates a window's worth of memory. */
 const MAX_POPULATE_PAGES = 4 * THP_PAGES;
 
-type Op = Command['op'];
+export type Op = Command['op'];
 
 /** True with probability percent/100. */
-function chance(rng: Rng, percent: number): boolean {
+export function chance(rng: Rng, percent: number): boolean {
   return rng.below(100) < percent;
 }
 
@@ -50,7 +49,7 @@ function pick<T>(rng: Rng, xs: readonly T[]): T {
   return xs[rng.below(xs.length)]!;
 }
 
-function weighted<T>(rng: Rng, choices: readonly (readonly [T, number])[]): T {
+export function weighted<T>(rng: Rng, choices: readonly (readonly [T, number])[]): T {
   let r = rng.below(choices.reduce((sum, [, w]) => sum + w, 0));
   for (const [x, w] of choices) {
     if (r < w) return x;
@@ -100,158 +99,46 @@ function pick_in_page(rng: Rng): number {
   return PAGE_SIZE - 1 - rng.below(3);
 }
 
-interface Range {
-  /** First page. */
-  readonly start: number;
-  /** One past the last page. */
-  readonly end: number;
-}
-
-/**
- * The page ranges a process probably has mapped, sorted and disjoint.
- * Adjacent ranges are deliberately not merged: the edge between two
- * mappings is a good place to aim at, whether or not the kernel merged them.
- */
-class Guess {
-  constructor(
-    private ranges: Range[] = [],
-    /** The program break, a window offset: where p0's heap starts, or the parent's break. */
-    public brk = HEAP_START,
-  ) {}
-
-  clone(): Guess {
-    return new Guess([...this.ranges], this.brk);
-  }
-
-  get empty(): boolean {
-    return this.ranges.length === 0;
-  }
-
-  any(rng: Rng): Range {
-    return pick(rng, this.ranges);
-  }
-
-  is_free(start: number, end: number): boolean {
-    return this.ranges.every((r) => r.end <= start || r.start >= end);
-  }
-
-  unmap(start: number, end: number): void {
-    this.ranges = this.ranges.flatMap((r) => {
-      if (r.end <= start || r.start >= end) return [r];
-      const left = r.start < start ? [{ start: r.start, end: start }] : [];
-      const right = r.end > end ? [{ start: end, end: r.end }] : [];
-      return [...left, ...right];
-    });
-  }
-
-  map(start: number, end: number): void {
-    this.unmap(start, end);
-    this.ranges.push({ start, end });
-    this.ranges.sort((a, b) => a.start - b.start);
-  }
-
-  /**
-   * Where a mapping without a usable hint goes: the highest free gap below
-   * the window's top that fits, its start aligned down to `align` pages
-   * (Linux's top-down unmapped_area_topdown, without the stack guard gap).
-   */
-  top_down(pages: number, align: number): number | null {
-    let gap_end = WINDOW_PAGES;
-    for (let i = this.ranges.length; i >= 0; i--) {
-      const gap_start = i > 0 ? this.ranges[i - 1]!.end : 0;
-      const start = Math.floor((gap_end - pages) / align) * align;
-      if (start >= gap_start) return start;
-      if (i > 0) gap_end = this.ranges[i - 1]!.start;
-    }
-    return null;
-  }
-}
-
-/** What mmap probably did, from the flags alone. */
-function guess_mmap(g: Guess, c: Extract<Command, { op: 'mmap' }>): void {
-  if (c.pages === 0) return; // EINVAL
-  if (c.addr !== null) {
-    if (is_outside(c)) return;
-    const start = Math.floor(c.addr / PAGE_SIZE);
-    const end = start + c.pages;
-    if (c.fixed || c.noreplace) {
-      if (c.addr % PAGE_SIZE !== 0) return; // EINVAL
-      if (c.noreplace && !g.is_free(start, end)) return; // EEXIST
-      g.map(start, end);
-      return;
-    }
-    // A hint is rounded down to a page and used if the range is free.
-    if (g.is_free(start, end)) {
-      g.map(start, end);
-      return;
-    }
-  }
-  const thp = c.file === null && !c.shared && c.pages % THP_PAGES === 0;
-  const start = g.top_down(c.pages, thp ? THP_PAGES : 1);
-  if (start !== null) g.map(start, start + c.pages);
-}
-
-/** What mremap probably did: shrink or grow in place, else move if allowed. */
-function guess_mremap(g: Guess, c: Extract<Command, { op: 'mremap' }>): void {
-  const { addr, old_pages, new_pages, fixed } = c;
-  if (is_outside(c)) return;
-  if (addr % PAGE_SIZE !== 0 || new_pages === 0) return; // EINVAL
-  // MREMAP_FIXED and MREMAP_DONTUNMAP need MREMAP_MAYMOVE; DONTUNMAP keeps the size.
-  if ((fixed !== null || c.dontunmap) && !c.maymove) return;
-  if (c.dontunmap && old_pages !== new_pages) return;
-  const old = addr / PAGE_SIZE;
-  let dest: number | null;
-  if (fixed !== null) {
-    if (fixed % PAGE_SIZE !== 0) return;
-    dest = fixed / PAGE_SIZE;
-  } else if (!c.dontunmap && new_pages <= old_pages) {
-    g.unmap(old + new_pages, old + old_pages);
-    return;
-  } else if (!c.dontunmap && g.is_free(old + old_pages, old + new_pages)) {
-    g.map(old, old + new_pages);
-    return;
-  } else {
-    dest = c.maymove ? g.top_down(new_pages, 1) : null;
-  }
-  if (dest === null) return;
-  if (!c.dontunmap) g.unmap(old, old + old_pages);
-  g.map(dest, dest + new_pages);
-}
-
-/** PAGE_ALIGN(addr) as a page: where a heap ending at break `addr` ends. */
-const heap_end = (addr: number) => Math.ceil(addr / PAGE_SIZE);
-
-/**
- * What brk probably did: nothing below the heap's start, shrink (if some
- * of the heap is left), or grow if a page above the new break stays free.
- */
-function guess_brk(g: Guess, c: Extract<Command, { op: 'brk' }>): void {
-  if (is_outside(c) || c.addr < HEAP_START) return;
-  const old = heap_end(g.brk);
-  const end = heap_end(c.addr);
-  if (end < old) g.unmap(end, old);
-  else if (end > old) {
-    if (!g.is_free(old, end + 1)) return;
-    g.map(old, end);
-  }
-  g.brk = c.addr;
-}
-
 interface File {
   readonly name: string;
   readonly pages: number;
 }
 
-class ScriptGen {
-  private readonly lines: Line[] = [];
+/**
+ * Where the generator aims beyond `mmlab diff`'s defaults: `mmlab fuzz`
+ * wants stacks, and faults just below them, which a diff script meets
+ * only now and then. Zero percent draws nothing, so the defaults leave
+ * diff's scripts as they were.
+ */
+export interface Aim {
+  /** Of private anonymous mmaps, how many are MAP_GROWSDOWN. */
+  readonly growsdown_percent: number;
+  /** Of reads and writes of a process with a guessed stack, how many fault just below it. */
+  readonly below_stack_percent: number;
+}
+
+const DIFF_AIM: Aim = { growsdown_percent: 10, below_stack_percent: 0 };
+
+/** What a generator knows of the processes at one point of its script, to go back to. */
+export interface GenState {
+  readonly procs: ReadonlyMap<number, Guess>;
+  readonly next_pid: number;
+  readonly written: readonly number[];
+}
+
+export class ScriptGen {
+  private lines: Line[] = [];
   private readonly files: File[] = [];
   /** Live processes in creation order, each with its guessed mappings. */
-  private readonly procs = new Map<number, Guess>([[0, new Guess()]]);
+  private procs = new Map<number, Guess>([[0, new Guess()]]);
   private next_pid = 1;
   /** Every address written so far, by any process: reads aim here to see COW and sharing. */
-  private readonly written: number[] = [];
+  private written: number[] = [];
 
-  constructor(private readonly rng: Rng) {}
+  constructor(
+    private readonly rng: Rng,
+    private readonly aim: Aim = DIFF_AIM,
+  ) {}
 
   script(commands: number): string {
     // A file or two up front, so that file mappings start early.
@@ -259,6 +146,57 @@ class ScriptGen {
     for (let i = 0; i < files; i++) this.emit(0, this.file());
     while (this.lines.length < commands) this.step();
     return format_script(this.lines);
+  }
+
+  /** The lines emitted since the last take(), which starts the next batch. */
+  take(): Line[] {
+    const lines = this.lines;
+    this.lines = [];
+    return lines;
+  }
+
+  /** The live processes, in creation order. */
+  pids(): number[] {
+    return [...this.procs.keys()];
+  }
+
+  save(): GenState {
+    const procs = new Map([...this.procs].map(([pid, g]) => [pid, g.clone()]));
+    return { procs, next_pid: this.next_pid, written: [...this.written] };
+  }
+
+  restore(s: GenState): void {
+    this.procs = new Map([...s.procs].map(([pid, g]) => [pid, g.clone()]));
+    this.next_pid = s.next_pid;
+    this.written = [...s.written];
+  }
+
+  /** A file declared now (file k is named fk). */
+  declare_file(): void {
+    if (this.files.length < MAX_FILES) this.emit(0, this.file());
+  }
+
+  /**
+   * A small stack for `pid`: private anonymous MAP_GROWSDOWN memory placed
+   * top-down (below everything mapped so far, so that nothing mapped yet
+   * sits in its guard gap), sometimes populated.
+   */
+  stack(pid: number): void {
+    const cmd: Command = {
+      op: 'mmap',
+      addr: null,
+      pages: 1 + this.rng.below(4),
+      prot: { read: true, write: true, exec: false },
+      shared: false,
+      file: null,
+      off: 0,
+      fixed: false,
+      noreplace: false,
+      populate: chance(this.rng, 30),
+      growsdown: true,
+    };
+    this.emit(pid, cmd);
+    guess_mmap(this.procs.get(pid)!, cmd);
   }
 
   private emit(pid: number, cmd: Command): void {
@@ -284,6 +222,15 @@ class ScriptGen {
       ['exit', this.procs.size > 1 ? 2 : 0],
       ['file', this.files.length < MAX_FILES ? 2 : 0],
     ]);
+    this.run(pid, op);
+  }
+
+  /**
+   * Emit one `op` command of process `pid`, aimed at its guessed mappings,
+   * and guess what it did. A fork beyond MAX_PROCS is not registered.
+   */
+  run(pid: number, op: Op): Command {
+    const g = this.procs.get(pid)!;
     const cmd = this.command(op, g);
     this.emit(pid, cmd);
     switch (cmd.op) {
@@ -313,6 +260,7 @@ class ScriptGen {
       default:
         break;
     }
+    return cmd;
   }
 
   /** The newest live process often (a fresh child is where COW happens), else any live one. */
@@ -380,7 +328,7 @@ class ScriptGen {
       noreplace,
       populate: pages <= MAX_POPULATE_PAGES && chance(rng, 15),
       // Mostly where it is allowed (private anonymous), sometimes where it is not.
-      growsdown: chance(rng, file === null && !shared ? 10 : 3),
+      growsdown: chance(rng, file === null && !shared ? this.aim.growsdown_percent : 3),
     };
   }
 
@@ -524,6 +472,13 @@ class ScriptGen {
    */
   private pick_access(g: Guess): number {
     const rng = this.rng;
+    const stacks = g.stacks();
+    if (this.aim.below_stack_percent > 0 && stacks.length > 0) {
+      if (chance(rng, this.aim.below_stack_percent)) {
+        const s = pick(rng, stacks);
+        return Math.max(0, s.start - 1 - rng.below(3)) * PAGE_SIZE + pick_in_page(rng);
+      }
+    }
     const r = rng.below(100);
     if (this.written.length > 0 && r < 30) return pick(rng, this.written);
     if (!g.empty && r < 85) {

@@ -1,0 +1,110 @@
+/*
+ * Random concurrent scripts for `mmlab fuzz`, from the generator of
+ * `mmlab diff` (gen.ts): a setup prefix that maps memory (files, mappings,
+ * a stack, writes, maybe a fork), then 2 to 4 CPUs each running 1 to 3
+ * commands of any kind.
+ *
+ * Commands of different CPUs meet only where they touch the same memory,
+ * so every section starts from the setup's guessed mappings (each CPU's
+ * own commands then move its guess on): most ranges and accesses of every
+ * CPU aim at what the setup mapped. Stacks are frequent and so are faults
+ * just below them, where a stack grows.
+ *
+ * The outcome check compares a run with every serial order of the CPUs'
+ * commands: their number, (n_0 + ... + n_k)! / (n_0! ... n_k!), is kept
+ * at most MAX_FUZZ_ORDERS by shortening the longest section.
+ */
+import type { Rng } from '../scenarios/random.js';
+import { type ConcurrentScript, type Line, PAGE_SIZE } from '../script/ast.js';
+import { parse_concurrent, print_concurrent, serial_orders } from '../script/concurrent.js';
+import { type Aim, chance, type Op, ScriptGen, weighted } from './gen.js';
+
+/** The most commands a CPU's section has. */
+export const MAX_SECTION = 3;
+/**
+ * The most serial orders of the CPUs' commands a program has: far below
+ * what the outcome check allows, since it runs them for every program.
+ */
+export const MAX_FUZZ_ORDERS = 200;
+
+const FUZZ_AIM: Aim = { growsdown_percent: 25, below_stack_percent: 35 };
+
+/** What a CPU runs: every kind of command but `file` (files belong to the setup). */
+const SECTION_OPS: readonly (readonly [Op, number])[] = [
+  ['mmap', 12],
+  ['munmap', 10],
+  ['mprotect', 10],
+  ['mremap', 12],
+  ['madvise', 8],
+  ['brk', 4],
+  ['write', 18],
+  ['read', 18],
+  ['fork', 4],
+  ['exit', 4],
+];
+
+/** 1 to MAX_SECTION commands a CPU, the longest cut until the orders are few enough. */
+function section_lengths(rng: Rng, cpus: number): number[] {
+  const lengths = Array.from({ length: cpus }, () => 1 + rng.below(MAX_SECTION));
+  const orders = () => serial_orders({ cpus: lengths.map((n) => Array<Line>(n)) });
+  while (orders() > MAX_FUZZ_ORDERS) {
+    const longest = lengths.indexOf(Math.max(...lengths));
+    lengths[longest]!--;
+  }
+  return lengths;
+}
+
+/** The setup: a file or two, mappings, maybe a stack, writes into them, maybe a fork. */
+function setup(gen: ScriptGen, rng: Rng): void {
+  for (let i = rng.below(3); i > 0; i--) gen.declare_file();
+  for (let i = 1 + rng.below(3); i > 0; i--) gen.run(0, 'mmap');
+  if (chance(rng, 60)) gen.stack(0);
+  for (let i = rng.below(3); i > 0; i--) gen.run(0, 'write');
+  if (chance(rng, 30)) gen.run(0, 'fork');
+}
+
+/**
+ * One CPU's section, its commands in processes the setup left (mostly
+ * p0, whose mm every CPU shares: two CPUs in p0 are two of its threads).
+ * An exit ends the CPU's thread of that process, and here its section; a
+ * child forked in a section is never named, so that a section's commands
+ * do not depend on which fork came first.
+ */
+function section(gen: ScriptGen, rng: Rng, length: number, pids: readonly number[]): Line[] {
+  for (let i = 0; i < length; i++) {
+    const pid = pids.length === 1 || chance(rng, 70) ? 0 : pids[1 + rng.below(pids.length - 1)]!;
+    if (gen.run(pid, weighted(rng, SECTION_OPS)).op === 'exit') break;
+  }
+  return gen.take();
+}
+
+/**
+ * A CPU's access that would straddle two pages, moved to the last word of
+ * the first: such an access faults a page at a time, so another CPU's
+ * mremap or munmap can land between its halves, which no serial order of
+ * whole commands gives (the outcome check judges commands as atomic).
+ * The setup, run alone, keeps its straddling accesses.
+ */
+function within_a_page(l: Line): Line {
+  if ((l.cmd.op !== 'read' && l.cmd.op !== 'write') || l.cmd.addr % PAGE_SIZE <= PAGE_SIZE - 4)
+    return l;
+  return { ...l, cmd: { ...l.cmd, addr: l.cmd.addr & ~3 } };
+}
+
+/** One random concurrent script for `cpus` CPUs; the same Rng state gives the same script. */
+export function random_concurrent(rng: Rng, cpus: number): ConcurrentScript {
+  const gen = new ScriptGen(rng, FUZZ_AIM);
+  setup(gen, rng);
+  const setup_lines = gen.take();
+  const after_setup = gen.save();
+  const pids = gen.pids();
+  const sections = section_lengths(rng, cpus).map((length) => {
+    gen.restore(after_setup);
+    return section(gen, rng, length, pids).map(within_a_page);
+  });
+  const files = setup_lines.flatMap((l) =>
+    l.cmd.op === 'file' ? [{ name: l.cmd.name, pages: l.cmd.pages }] : [],
+  );
+  // Printed and read back: the lines numbered as the text has them, and every name checked.
+  return parse_concurrent(print_concurrent({ files, setup: setup_lines, cpus: sections }));
+}

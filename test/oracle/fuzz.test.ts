@@ -1,0 +1,222 @@
+/*
+ * mmlab fuzz's programs and campaign: the generator reaches every command
+ * from the CPUs, aims them at the setup's memory and stays within the
+ * outcome check's orders; a campaign keeps one bug per signature, the
+ * first program's, minimized; its shards merge into the whole.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { BugReport } from '../../src/check/explorer.js';
+import { merge_fuzz_parts } from '../../src/check/merge.js';
+import type { CheckOutcome } from '../../src/check/search.js';
+import {
+  commands,
+  type FuzzOptions,
+  fuzz,
+  fuzz_program,
+  type ScriptChecker,
+} from '../../src/oracle/fuzz.js';
+import { MAX_FUZZ_ORDERS, MAX_SECTION } from '../../src/oracle/gen_concurrent.js';
+import { type Command, type ConcurrentScript, PAGE_SIZE } from '../../src/script/ast.js';
+import { parse_concurrent, print_concurrent, serial_orders } from '../../src/script/concurrent.js';
+import { parse_script } from '../../src/script/parse.js';
+import { format_script } from '../../src/script/print.js';
+import { run_model } from '../../src/script/run_model.js';
+
+/** Programs 0..199 of seed 1, on 2, 3 and 4 CPUs in turn. */
+const corpus = Array.from({ length: 200 }, (_, k) => fuzz_program(1, k, 2 + (k % 3)));
+
+/** What a CPU's command is, for coverage: its kind and the flags it carries. */
+function features(c: Command): string[] {
+  const f: string[] = [c.op];
+  if (c.op === 'mmap')
+    for (const flag of ['fixed', 'noreplace', 'populate', 'growsdown', 'shared'] as const)
+      if (c[flag]) f.push(`mmap ${flag}`);
+  if (c.op === 'mremap') {
+    if (c.maymove) f.push('mremap maymove');
+    if (c.dontunmap) f.push('mremap dontunmap');
+    if (c.fixed !== null) f.push('mremap fixed=');
+  }
+  return f;
+}
+
+/**
+ * Whether a CPU of `s` reads or writes in the 3 pages just below a stack
+ * of its setup (where the fault grows it): the stack's start is where the
+ * model placed it, running the setup alone.
+ */
+function faults_below_a_stack(s: ConcurrentScript): boolean {
+  const run = run_model(parse_script(format_script(s.setup)));
+  const stacks = s.setup.flatMap((l, i) =>
+    l.cmd.op === 'mmap' && l.cmd.growsdown && /^0x/.test(run.results[i]!)
+      ? [Number(run.results[i]) / PAGE_SIZE]
+      : [],
+  );
+  return s.cpus.flat().some((l) => {
+    if (l.cmd.op !== 'read' && l.cmd.op !== 'write') return false;
+    const page = Math.floor(l.cmd.addr / PAGE_SIZE);
+    return stacks.some((start) => page < start && page >= start - 3);
+  });
+}
+
+test('over 200 programs the CPUs run every command and flag, aimed at the same memory', () => {
+  const seen = new Set<string>();
+  let shared_targets = 0;
+  for (const s of corpus) {
+    for (const l of s.cpus.flat()) for (const f of features(l.cmd)) seen.add(`cpu ${f}`);
+    for (const l of s.setup) for (const f of features(l.cmd)) seen.add(`setup ${f}`);
+    if (s.setup.some((l) => l.cmd.op === 'mmap' && l.cmd.growsdown)) seen.add('setup stack');
+    if (s.cpus.flat().some((l) => l.pid > 0)) seen.add('cpu in a child');
+    // Two CPUs touching one page: the concurrency the campaign is for.
+    const pages = s.cpus.map(
+      (lines) =>
+        new Set(
+          lines.flatMap((l) =>
+            'addr' in l.cmd && l.cmd.addr !== null ? [Math.floor(l.cmd.addr / PAGE_SIZE)] : [],
+          ),
+        ),
+    );
+    if (pages.some((a, i) => pages.some((b, j) => j > i && [...a].some((p) => b.has(p)))))
+      shared_targets++;
+  }
+  const ops = ['mmap', 'munmap', 'mprotect', 'mremap', 'madvise', 'brk', 'read', 'write'];
+  const expected = [
+    ...[...ops, 'fork', 'exit'].map((op) => `cpu ${op}`),
+    ...['fixed', 'noreplace', 'populate', 'growsdown', 'shared'].map((f) => `cpu mmap ${f}`),
+    ...['maymove', 'dontunmap', 'fixed='].map((f) => `cpu mremap ${f}`),
+    ...['setup file', 'setup mmap', 'setup write', 'setup fork', 'setup stack'],
+    'cpu in a child',
+  ];
+  assert.deepEqual(
+    expected.filter((f) => !seen.has(f)),
+    [],
+  );
+  assert.ok(shared_targets > 40, `${shared_targets} of 200 programs have two CPUs on one page`);
+  const below = corpus.slice(0, 60).filter(faults_below_a_stack).length;
+  assert.ok(below >= 10, `${below} of 60 programs fault just below a stack from a CPU`);
+});
+
+test('every program parses back, has its CPUs, 1 to 3 commands each, and few serial orders', () => {
+  corpus.forEach((s, k) => {
+    assert.equal(s.cpus.length, 2 + (k % 3), `program ${k}`);
+    assert.ok(
+      s.cpus.every((c) => c.length >= 1 && c.length <= MAX_SECTION),
+      `program ${k}`,
+    );
+    assert.ok(serial_orders(s) <= MAX_FUZZ_ORDERS, `program ${k}: ${serial_orders(s)} orders`);
+    assert.deepEqual(parse_concurrent(print_concurrent(s)), s);
+  });
+});
+
+test('no CPU reads or writes across a page boundary (the check judges each command as atomic)', () => {
+  for (const [k, s] of corpus.entries())
+    for (const l of s.cpus.flat())
+      if (l.cmd.op === 'read' || l.cmd.op === 'write')
+        assert.ok(l.cmd.addr % PAGE_SIZE <= PAGE_SIZE - 4, `program ${k}: line ${l.line}`);
+  const setup = corpus.flatMap((s) => s.setup);
+  assert.ok(
+    setup.some(
+      (l) =>
+        (l.cmd.op === 'read' || l.cmd.op === 'write') && l.cmd.addr % PAGE_SIZE > PAGE_SIZE - 4,
+    ),
+    'the setup still straddles',
+  );
+});
+
+test('a program is its seed and index: the same twice, and others differ', () => {
+  assert.equal(print_concurrent(fuzz_program(7, 3, 2)), print_concurrent(fuzz_program(7, 3, 2)));
+  const texts = new Set(
+    Array.from({ length: 50 }, (_, k) => print_concurrent(fuzz_program(7, k, 2))),
+  );
+  assert.equal(texts.size, 50);
+  assert.notEqual(print_concurrent(fuzz_program(7, 0, 2)), print_concurrent(fuzz_program(8, 0, 2)));
+});
+
+/*
+ * A checker with a planted bug: any program whose CPUs fork has it, under
+ * one signature; nothing else fails. Its searches count 10 schedules.
+ */
+const FORK_BUG = 'use-after-free in planted on fork.child';
+const planted: ScriptChecker = async (s) => {
+  const has = s.cpus.some((c) => c.some((l) => l.cmd.op === 'fork'));
+  const bug: BugReport = {
+    class: 'use-after-free',
+    message: 'a fork in a CPU',
+    task: 'cpu0',
+    replay: `m1:script:${commands(s)}`,
+    preemptions: 1,
+    steps: 1,
+    hash: '0',
+    table: '',
+    signature: FORK_BUG,
+  };
+  return {
+    bug: has ? bug : null,
+    bugs: has ? [bug] : [],
+    schedules: 10,
+    found_preemptions: null,
+    steps: 0,
+    elapsed_ms: 0,
+    proved_bound: null,
+    exhausted: null,
+    pct: null,
+    explorer: null,
+  } as unknown as CheckOutcome;
+};
+
+const campaign = (o: Partial<FuzzOptions>) =>
+  fuzz(
+    {
+      cpus: 2,
+      policies: ['vma-refcnt'],
+      variant: '',
+      seed: 1,
+      programs: 40,
+      shard: { index: 0, count: 1 },
+      ...o,
+    },
+    planted,
+  );
+
+test("a bug many programs meet is kept once, the first program's, minimized", async () => {
+  const r = await campaign({});
+  assert.equal(r.programs, 40);
+  assert.equal(r.bugs.length, 1);
+  const [b] = r.bugs;
+  const forking = Array.from({ length: 40 }, (_, k) => k).filter((k) =>
+    fuzz_program(1, k, 2).cpus.some((c) => c.some((l) => l.cmd.op === 'fork')),
+  );
+  assert.ok(forking.length > 1, 'the bug is met more than once');
+  assert.equal(b!.program, forking[0]);
+  // The least that still forks on a CPU: the fork, and one command on the other CPU.
+  assert.equal(b!.commands, 2, b!.script);
+  assert.ok(b!.found_commands > 2);
+  assert.match(b!.script, /^cpu 0:\n {2}\S.*\ncpu 1:\n {2}\S.*\n$/);
+  assert.match(b!.script, /fork/);
+  assert.equal(b!.replay, 'm1:script:2');
+});
+
+test('the shards of a campaign merge into the whole: programs, schedules and bugs', async () => {
+  const whole = await campaign({ programs: 30 });
+  const docs = [0, 1, 2].map(async (index) => {
+    const part = await campaign({ programs: 30, shard: { index, count: 3 } });
+    return {
+      source: `part${index}`,
+      doc: {
+        ...part,
+        seed: 1,
+        cpus: 2,
+        policies: ['vma-refcnt'],
+        variant: null,
+        programs_budget: 30,
+        shard: `${index}/3`,
+      },
+    };
+  });
+  const m = merge_fuzz_parts(await Promise.all(docs));
+  assert.equal(m.complete, true);
+  assert.deepEqual(
+    { programs: m.programs, schedules: m.schedules, bugs: m.bugs },
+    { programs: whole.programs, schedules: whole.schedules, bugs: whole.bugs },
+  );
+});
