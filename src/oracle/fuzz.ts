@@ -140,7 +140,8 @@ interface Found {
  * stopped at the first bug of its class, which the check retells with the
  * fewest preemptions; else (another bug of the class came first, or the
  * retelling is another bug) run past each bug as the campaign did, the
- * one found retold as the check retells its first.
+ * one found retold as the check retells its first. `keep_going`: whether
+ * the search had to run past other bugs, as `mmlab check` must to find it again.
  */
 async function find_bug(
   check: ScriptChecker,
@@ -148,14 +149,16 @@ async function find_bug(
   cfg: { readonly policy: string; readonly variant: string },
   o: SearchOptions,
   found: BugReport,
-): Promise<BugReport | null> {
+): Promise<{ report: BugReport; keep_going: boolean } | null> {
   const first = await check(s, cfg, { ...o, bug_class: found.class });
-  if (first.bug === null || first.bug.signature === found.signature) return first.bug;
+  if (first.bug === null) return null;
+  if (first.bug.signature === found.signature) return { report: first.bug, keep_going: false };
   const all = await check(s, cfg, { ...o, keep_going: true });
   const again = all.bugs.find((b) => b.signature === found.signature);
-  if (again === undefined || again === all.bug) return again ?? null;
+  if (again === undefined) return null;
+  if (again === all.bug) return { report: again, keep_going: true };
   const retold = all.explorer.fewest_preemptions(again, RETELL_SCHEDULES);
-  return retold.signature === found.signature ? retold : again;
+  return { report: retold.signature === found.signature ? retold : again, keep_going: true };
 }
 
 /**
@@ -172,8 +175,11 @@ async function minimize_bug(f: Found, variant: string, check: ScriptChecker): Pr
     { max_calls: MINIMIZE_CALLS, time_ms: MINIMIZE_TIME_MS },
   );
   const small = parse_concurrent(text);
-  const bug = (await find(small)) ?? f.report;
-  const script = bug === f.report ? f.script : small;
+  const again = await find(small);
+  const bug = again?.report ?? f.report;
+  const script = again === null ? f.script : small;
+  // Found past other bugs (or not found again): `mmlab check` must run past them too.
+  const keep_going = again?.keep_going !== false ? ' --keep-going' : '';
   const { strategy, depth, seed, schedules } = f.options;
   const pct = strategy === 'random' ? '' : ` --depth ${depth}`;
   return {
@@ -181,7 +187,7 @@ async function minimize_bug(f: Found, variant: string, check: ScriptChecker): Pr
     class: bug.class,
     script: print_concurrent(script),
     replay: bug.replay,
-    check: `--policy ${f.policy}${variant ? ` --variant ${variant}` : ''} --strategy ${strategy}${pct} --seed ${seed} --schedules ${schedules} --bug-class ${bug.class}`,
+    check: `--policy ${f.policy}${variant ? ` --variant ${variant}` : ''} --strategy ${strategy}${pct} --seed ${seed} --schedules ${schedules} --bug-class ${bug.class}${keep_going}`,
     message: bug.message,
     preemptions: bug.preemptions,
     program: f.program,
