@@ -125,10 +125,13 @@ export function random_concurrent(rng: Rng, cpus: number): ConcurrentScript {
   const setup_lines = gen.take();
   const after_setup = gen.save();
   const pids = gen.pids();
-  const sections = section_lengths(rng, cpus).map((length) => {
-    gen.restore(after_setup);
-    return with_pin(rng, section(gen, rng, length, pids).map(within_a_page), after_setup.written);
-  });
+  const sections = section_lengths(rng, cpus)
+    .map((length) => {
+      gen.restore(after_setup);
+      return section(gen, rng, length, pids).map(within_a_page);
+    })
+    // Pins drawn last: the commands drawn before them are what they were before pins existed.
+    .map((lines) => with_pin(rng, lines, after_setup.written));
   const files = setup_lines.flatMap((l) =>
     l.cmd.op === 'file' ? [{ name: l.cmd.name, pages: l.cmd.pages }] : [],
   );
