@@ -38,7 +38,8 @@ const MAX_PROCS = 6;
 /** MAP_POPULATE only up to 8 MiB, so that no script allocates a window's worth of memory. */
 const MAX_POPULATE_PAGES = 4 * THP_PAGES;
 
-export type Op = Command['op'];
+/** What the generator draws: every command but pins, which the Linux oracle cannot run. */
+export type Op = Exclude<Command['op'], 'pin' | 'unpin'>;
 
 /** True with probability percent/100. */
 export function chance(rng: Rng, percent: number): boolean {

@@ -10,6 +10,10 @@
  * CPU aim at what the setup mapped. Stacks are frequent and so are faults
  * just below them, where a stack grows.
  *
+ * A section may also pin a page the setup wrote (mapped and populated:
+ * where a pin races with fork's COW, seed 004) and unpin it later in the
+ * section, which reads the word through the pin.
+ *
  * The outcome check compares a run with every serial order of the CPUs'
  * commands: their number, (n_0 + ... + n_k)! / (n_0! ... n_k!), is kept
  * at most MAX_FUZZ_ORDERS by shortening the longest section.
@@ -42,6 +46,29 @@ const SECTION_OPS: readonly (readonly [Op, number])[] = [
   ['fork', 4],
   ['exit', 4],
 ];
+
+/** How often a section pins a page the setup wrote, and how often such a pin is gup_fast's. */
+const PIN_PERCENT = 15;
+const FAST_PIN_PERCENT = 60;
+
+/*
+ * With PIN_PERCENT, `pin A [fast]` before one of the section's commands
+ * and `unpin A` after a later one (or at the end), A the aligned word of
+ * an address the setup wrote, in a process the section names. The pair
+ * replaces a command when the section has room for it alone (its serial
+ * orders stay as they were).
+ */
+function with_pin(rng: Rng, lines: Line[], written: readonly number[]): Line[] {
+  if (written.length === 0 || lines.length < 2 || !chance(rng, PIN_PERCENT)) return lines;
+  const addr = written[rng.below(written.length)]! & ~3;
+  const at = rng.below(lines.length - 1);
+  const { pid, line } = lines[at]!;
+  const pin: Line = { line, pid, cmd: { op: 'pin', addr, fast: chance(rng, FAST_PIN_PERCENT) } };
+  const unpin: Line = { line, pid, cmd: { op: 'unpin', addr } };
+  // Two of the section's commands give way, so that its length stays the same.
+  const rest = lines.slice(at + 1, -1);
+  return [...lines.slice(0, at), pin, ...rest, unpin];
+}
 
 /** 1 to MAX_SECTION commands a CPU, the longest cut until the orders are few enough. */
 function section_lengths(rng: Rng, cpus: number): number[] {
@@ -98,10 +125,13 @@ export function random_concurrent(rng: Rng, cpus: number): ConcurrentScript {
   const setup_lines = gen.take();
   const after_setup = gen.save();
   const pids = gen.pids();
-  const sections = section_lengths(rng, cpus).map((length) => {
-    gen.restore(after_setup);
-    return section(gen, rng, length, pids).map(within_a_page);
-  });
+  const sections = section_lengths(rng, cpus)
+    .map((length) => {
+      gen.restore(after_setup);
+      return section(gen, rng, length, pids).map(within_a_page);
+    })
+    // Pins drawn last: the commands drawn before them are what they were before pins existed.
+    .map((lines) => with_pin(rng, lines, after_setup.written));
   const files = setup_lines.flatMap((l) =>
     l.cmd.op === 'file' ? [{ name: l.cmd.name, pages: l.cmd.pages }] : [],
   );

@@ -228,8 +228,19 @@ function run_oracle(args: readonly string[], input: string): OracleResult {
   };
 }
 
-/** Run a script on this machine's kernel; stdout is in the script language's output format. */
+/**
+ * Run a script on this machine's kernel; stdout is in the script language's
+ * output format. A script with a pin is refused: the oracle cannot hold a
+ * page pinned past a system call (io_uring's fixed buffers would).
+ */
 export function run_on_linux(script_text: string): OracleResult {
+  const pin = script_text
+    .split('\n')
+    .findIndex((l) => /^\s*(?:p\d+\s+)?(?:pin|unpin)\b/.test(l.replace(/#.*/, '')));
+  if (pin >= 0)
+    throw new OracleError(
+      `line ${pin + 1}: the Linux oracle has no pin or unpin: run pins on the model (mmlab run)`,
+    );
   return run_oracle([], script_text);
 }
 

@@ -209,6 +209,8 @@ function simplifications(c: Command): Command[] {
     case 'read':
     case 'fork':
     case 'exit':
+    case 'pin':
+    case 'unpin':
       return [];
   }
 }

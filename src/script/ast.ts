@@ -64,7 +64,14 @@ export type Command =
   | { readonly op: 'write'; readonly addr: number; readonly value: number }
   | { readonly op: 'read'; readonly addr: number }
   | { readonly op: 'fork' }
-  | { readonly op: 'exit' };
+  | { readonly op: 'exit' }
+  /**
+   * A long-term write pin of the page holding addr (FOLL_PIN | FOLL_WRITE):
+   * pin_user_pages_fast() if `fast`, else the slow path under the mmap read lock.
+   */
+  | { readonly op: 'pin'; readonly addr: number; readonly fast: boolean }
+  /** Read the word at addr (4-byte aligned) through the page an earlier pin holds, then unpin it. */
+  | { readonly op: 'unpin'; readonly addr: number };
 
 export interface Line {
   /** 1-based line number in the source text. */
@@ -78,6 +85,34 @@ export interface Script {
   readonly lines: readonly Line[];
   /** Declared files in declaration order (the k-th is file k = 1, 2, ...). */
   readonly files: readonly { readonly name: string; readonly pages: number }[];
+}
+
+/** Where pins are matched with unpins: a process's pins of one page (window page number). */
+export function pin_key(pid: number, addr: number): string {
+  return `${pid} ${Math.floor(addr / PAGE_SIZE)}`;
+}
+
+/**
+ * The pin/unpin rule a script is held to before it runs: each `unpin`
+ * follows a `pin` of the same page by the same process in `lines` (one
+ * sequential script, or one section of a concurrent one), not already
+ * matched by an earlier unpin. A pin that failed leaves its unpin to print
+ * EINVAL at run time.
+ */
+export function check_unpins(lines: readonly Line[], where = ''): void {
+  const held = new Map<string, number>();
+  for (const l of lines) {
+    if (l.cmd.op !== 'pin' && l.cmd.op !== 'unpin') continue;
+    const key = pin_key(l.pid, l.cmd.addr);
+    const n = held.get(key) ?? 0;
+    if (l.cmd.op === 'pin') held.set(key, n + 1);
+    else if (n === 0)
+      throw new ScriptError(
+        l.line,
+        `unpin 0x${l.cmd.addr.toString(16)}: no earlier pin of that page by p${l.pid}${where} holds it`,
+      );
+    else held.set(key, n - 1);
+  }
 }
 
 /** A script that cannot run: `line N: problem`. */
@@ -113,6 +148,8 @@ export function is_outside(c: Command): boolean {
       return c.addr > LAST_BRK;
     case 'read':
     case 'write':
+    case 'pin':
+    case 'unpin':
       return c.addr > LAST_ACCESS;
     default:
       return false;

@@ -6,7 +6,7 @@
  * never depend on the interleaving. Everything a name can be checked for
  * is checked here, so that a bad script explores nothing.
  */
-import { type ConcurrentScript, type Line, ScriptError } from './ast.js';
+import { type ConcurrentScript, check_unpins, type Line, ScriptError } from './ast.js';
 import { CPU_HEADER, line_words, parse_command } from './parse.js';
 import { format_line } from './print.js';
 
@@ -81,7 +81,7 @@ export function parse_concurrent(text: string): ConcurrentScript {
  * What parse_concurrent() holds a script to beyond its syntax, for one
  * built otherwise (mmlab fuzz's): 2 to 4 sections, none empty, files
  * declared in the setup, every pid a line names able to exist when it
- * runs, and at most MAX_SERIAL_ORDERS serial orders. Throws a ScriptError.
+ * runs, every unpin after its pin in the same section, and at most MAX_SERIAL_ORDERS serial orders. Throws a ScriptError.
  */
 export function check_concurrent(s: ConcurrentScript): void {
   const first = s.setup[0]?.line ?? s.cpus[0]?.[0]?.line ?? 1;
@@ -97,6 +97,9 @@ export function check_concurrent(s: ConcurrentScript): void {
       throw new ScriptError(file.line, 'file declarations belong to the setup, before cpu 0:');
   });
   check_pids(s);
+  // A pin is one thread's: its unpin comes later in the same section (or the setup).
+  check_unpins(s.setup, ' in the setup');
+  for (const [cpu, c] of s.cpus.entries()) check_unpins(c, ` on cpu ${cpu}`);
   check_orders(s);
 }
 

@@ -4,7 +4,14 @@
  * syntax, numbers, files declared before use, processes that exist (fork
  * numbering is deterministic: the child is the next unused number).
  */
-import { type Command, type Line, type Prot, type Script, ScriptError } from './ast.js';
+import {
+  type Command,
+  check_unpins,
+  type Line,
+  type Prot,
+  type Script,
+  ScriptError,
+} from './ast.js';
 
 /** Largest PAGES a script may name (4 GiB): anything past the window prints OUTSIDE. */
 export const MAX_PAGES = 1 << 20;
@@ -105,6 +112,7 @@ export function parse_script(text: string): Script {
     if (cmd.op === 'exit') live.delete(pid);
     lines.push({ line, pid, cmd });
   }
+  check_unpins(lines);
   return { lines, files };
 }
 
@@ -246,6 +254,20 @@ export function parse_command(
     case 'read':
       arity(args, 1, 'read ADDR', line);
       return { op, addr: parse_addr(args[0]!, line) };
+    case 'pin':
+      if (args.length < 1 || args.length > 2 || (args.length === 2 && args[1] !== 'fast'))
+        throw new ScriptError(line, 'usage: pin ADDR [fast]');
+      return { op, addr: parse_addr(args[0]!, line), fast: args.length === 2 };
+    case 'unpin': {
+      arity(args, 1, 'unpin ADDR', line);
+      const addr = parse_addr(args[0]!, line);
+      if (addr % 4 !== 0)
+        throw new ScriptError(
+          line,
+          `unpin reads an aligned word: ADDR must be a multiple of 4, not ${args[0]}`,
+        );
+      return { op, addr };
+    }
     case 'fork':
     case 'exit':
       arity(args, 0, op, line);

@@ -43,6 +43,10 @@ function format_command(c: Command): string {
       return `write ${hex(c.addr)} ${hex(c.value)}`;
     case 'read':
       return `read ${hex(c.addr)}`;
+    case 'pin':
+      return `pin ${hex(c.addr)}${c.fast ? ' fast' : ''}`;
+    case 'unpin':
+      return `unpin ${hex(c.addr)}`;
     case 'fork':
     case 'exit':
       return c.op;

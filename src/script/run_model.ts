@@ -121,7 +121,7 @@ function* user_space(
   results: string[],
   maps: { pid: number; vmas: MapsLine[] }[],
 ): KGen {
-  const us: UserSpace = { m, files: new Map() };
+  const us: UserSpace = { m, files: new Map(), pins: new Map() };
   const mms = new Map<number, number>([[0, yield* call(first_process(k))]]);
   let next_pid = 1;
   // The line of the command run last: where memory ran out, if it did.
@@ -129,7 +129,7 @@ function* user_space(
   for (const l of script.lines) {
     check_memory(m, ran);
     ran = l.line;
-    const { result, child } = yield* call(run_command(k, us, l, mms.get(l.pid)!));
+    const { result, child } = yield* call(run_command(k, us, l, mms.get(l.pid)!, 0));
     results.push(result);
     if (l.cmd.op === 'fork') mms.set(next_pid++, child);
     if (l.cmd.op === 'exit') mms.delete(l.pid);

@@ -130,7 +130,7 @@ function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): S
     kthreads: [RCU_GP_KTHREAD],
     setup: (m) => ({
       table: m.boot_alloc(PROCESS.$, 'p', p.nr_pids),
-      us: { m, files: new Map() },
+      us: { m, files: new Map(), pins: new Map() },
       held: [],
       results: [],
       outcome: null,
@@ -146,12 +146,17 @@ function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): S
   };
 }
 
+/** The user thread the setup runs on, for its pins (a section's is its CPU). */
+const SETUP_THREAD = -1;
+
 /* The setup, as a sequential script runs: each process's own reference in the table. */
 function* run_setup(k: KernelContext, g: Globals, p: Program): KGen {
+  // A run that ended in a bug left its pins: this run's are its own.
+  g.us.pins.clear();
   yield k.store(g.table, yield* call(first_process(k)));
   for (const l of p.s.setup) {
     const mm = yield k.load(g.table + l.pid);
-    const { child } = yield* call(run_command(k, g.us, l, mm));
+    const { child } = yield* call(run_command(k, g.us, l, mm, SETUP_THREAD));
     check_memory(g.us.m, l.line);
     if (l.cmd.op === 'fork') yield k.store(g.table + p.children.get(l)!, child);
     if (l.cmd.op === 'exit') yield k.store(g.table + l.pid, 0);
@@ -217,7 +222,7 @@ function* thread_line(k: KernelContext, g: Globals, p: Program, cpu: number, l: 
     g.results[cpu]!.push('ESRCH');
     return;
   }
-  const { result, child } = yield* call(run_command(k, g.us, l, mm));
+  const { result, child } = yield* call(run_command(k, g.us, l, mm, cpu));
   check_memory(g.us.m, l.line);
   g.results[cpu]!.push(result);
   if (l.cmd.op === 'fork') yield k.store_release(g.table + p.children.get(l)!, child);

@@ -9,6 +9,13 @@
 import { user_access } from '../kernel/arch/fault.js';
 import { dup_mmap } from '../kernel/fork.js';
 import { file_alloc, fput } from '../kernel/mm/filemap.js';
+import {
+  FOLL_PIN,
+  FOLL_WRITE,
+  get_user_pages,
+  pin_user_pages_fast,
+  unpin_user_page,
+} from '../kernel/mm/gup.js';
 import { mt_entries } from '../kernel/mm/maple_tree.js';
 import {
   FILE,
@@ -23,6 +30,7 @@ import {
   MREMAP_DONTUNMAP,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
+  PAGE,
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
@@ -45,7 +53,16 @@ import {
 } from '../kernel/mm/syscalls.js';
 import type { KernelMemory } from '../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../runtime/ops.js';
-import { HEAP_START, is_outside, type Line, type Prot, ScriptError, WINDOW_BYTES } from './ast.js';
+import {
+  HEAP_START,
+  is_outside,
+  type Line,
+  PAGE_SIZE,
+  type Prot,
+  pin_key,
+  ScriptError,
+  WINDOW_BYTES,
+} from './ast.js';
 import { errno_name } from './errno.js';
 import { hex } from './print.js';
 
@@ -73,6 +90,12 @@ export interface UserSpace {
   readonly m: KernelMemory;
   /** Each declared file by name: its struct file and its number k (1, 2, ...). */
   readonly files: Map<string, { file: number; k: number }>;
+  /**
+   * The pins user space holds, as io_uring's fixed buffers hold theirs: by
+   * `THREAD pid page` (the thread that pinned: a section's CPU, or -1 for
+   * a setup), the struct pages pinned, last pinned last.
+   */
+  readonly pins: Map<string, number[]>;
 }
 
 function prot_bits(p: Prot): number {
@@ -124,13 +147,15 @@ export function* first_process(k: KernelContext): KGen<number> {
 
 /**
  * Run the command of `l` as process `mm` (a reference the caller holds:
- * `exit` puts it). Its result line, and a fork's child mm (0 otherwise).
+ * `exit` puts it) on user thread `thread` (whose pins an unpin matches).
+ * Its result line, and a fork's child mm (0 otherwise).
  */
 export function* run_command(
   k: KernelContext,
   us: UserSpace,
   l: Line,
   mm: number,
+  thread: number,
 ): KGen<{ result: string; child: number }> {
   const { cmd, line } = l;
   let child = 0;
@@ -202,6 +227,16 @@ export function* run_command(
     case 'read':
       result = yield* call(read_word(k, mm, cmd.addr));
       break;
+    case 'pin':
+      result = yield* call(
+        pin(k, us, mm, `${thread} ${pin_key(l.pid, cmd.addr)}`, cmd.addr, cmd.fast),
+      );
+      break;
+    case 'unpin': {
+      const page = us.pins.get(`${thread} ${pin_key(l.pid, cmd.addr)}`)?.pop();
+      result = page === undefined ? 'EINVAL' : yield* call(unpin(k, page, cmd.addr));
+      break;
+    }
     case 'fork':
       child = allocated(k, us.m, line, yield* call(dup_mmap(k, mm)), 'fork: dup_mmap failed');
       result = 'ok';
@@ -218,6 +253,36 @@ export function* run_command(
 export function* read_word(k: KernelContext, mm: number, addr: number): KGen<string> {
   const r = yield* call(user_access(k, mm, WINDOW_BASE + addr, false, 0));
   return r < 0 ? signal_name(-r) : `= 0x${r.toString(16).padStart(8, '0')}`;
+}
+
+/*
+ * A long-term write pin of the page at window offset `addr`, as
+ * pin_user_pages() (the slow path, under the mmap read lock) or
+ * pin_user_pages_fast() take one: EFAULT where nothing could be pinned.
+ */
+function* pin(
+  k: KernelContext,
+  us: UserSpace,
+  mm: number,
+  key: string,
+  addr: number,
+  fast: boolean,
+): KGen<string> {
+  const page = WINDOW_BASE_PAGE + Math.floor(addr / PAGE_SIZE);
+  const pages = fast
+    ? yield* call(pin_user_pages_fast(k, mm, page, 1, true))
+    : yield* call(get_user_pages(k, mm, page, 1, FOLL_PIN | FOLL_WRITE));
+  if (pages.length === 0) return 'EFAULT';
+  us.pins.set(key, [...(us.pins.get(key) ?? []), pages[0]!]);
+  return 'ok';
+}
+
+/* The aligned word at window offset `addr` in the pinned `page` (not the mm's page there now), then the pin dropped. */
+function* unpin(k: KernelContext, page: number, addr: number): KGen<string> {
+  const frame = yield k.load(page + PAGE.frame);
+  const value = yield k.load(frame + ((addr % PAGE_SIZE) >> 2));
+  yield* call(unpin_user_page(k, page));
+  return `= 0x${(value >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 /*
@@ -267,8 +332,11 @@ export function* proc_maps(k: KernelContext, us: UserSpace, mm: number): KGen<Ma
   return out;
 }
 
-/** The end of a run: the processes' last references put, then the files'. */
+/** The end of a run: the pins still held dropped, the processes' last references put, then the files'. */
 export function* tear_down(k: KernelContext, us: UserSpace, mms: Iterable<number>): KGen {
+  for (const pages of us.pins.values())
+    for (const page of pages) yield* call(unpin_user_page(k, page));
+  us.pins.clear();
   for (const mm of mms) yield* call(mmput(k, mm));
   for (const { file } of us.files.values()) yield* call(fput(k, file));
 }

@@ -29,6 +29,7 @@ const corpus = Array.from({ length: 200 }, (_, k) => fuzz_program(1, k, 2 + (k %
 /** What a CPU's command is, for coverage: its kind and the flags it carries. */
 function features(c: Command): string[] {
   const f: string[] = [c.op];
+  if (c.op === 'pin' && c.fast) f.push('pin fast');
   if (c.op === 'mmap')
     for (const flag of ['fixed', 'noreplace', 'populate', 'growsdown', 'shared'] as const)
       if (c[flag]) f.push(`mmap ${flag}`);
@@ -81,7 +82,7 @@ test('over 200 programs the CPUs run every command and flag, aimed at the same m
   }
   const ops = ['mmap', 'munmap', 'mprotect', 'mremap', 'madvise', 'brk', 'read', 'write'];
   const expected = [
-    ...[...ops, 'fork', 'exit'].map((op) => `cpu ${op}`),
+    ...[...ops, 'fork', 'exit', 'pin', 'pin fast', 'unpin'].map((op) => `cpu ${op}`),
     ...['fixed', 'noreplace', 'populate', 'growsdown', 'shared'].map((f) => `cpu mmap ${f}`),
     ...['maymove', 'dontunmap', 'fixed='].map((f) => `cpu mremap ${f}`),
     ...['setup file', 'setup mmap', 'setup write', 'setup fork', 'setup stack'],

@@ -511,3 +511,17 @@ test('the zero-page probe says what a read fault does to merging on this kernel,
     maps.join('\n'),
   );
 });
+
+test('a script with a pin is refused before the oracle is built or run: it has no pin', () => {
+  for (const [text, line] of [
+    ['mmap 0 1 rw- private anon fixed\n  pin 0 fast\n', 2],
+    ['fork\np1 pin 0\np1 unpin 0\n', 2],
+  ] as const)
+    assert.throws(
+      () => run_on_linux(text),
+      (e) =>
+        e instanceof OracleError &&
+        e.message ===
+          `line ${line}: the Linux oracle has no pin or unpin: run pins on the model (mmlab run)`,
+    );
+});

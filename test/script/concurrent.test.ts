@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { type ConcurrentScript, type Line, ScriptError } from '../../src/script/ast.js';
 import {
@@ -8,7 +9,9 @@ import {
   print_concurrent,
   serial_orders,
 } from '../../src/script/concurrent.js';
+import { allowed_outcomes } from '../../src/script/linearizable.js';
 import { parse_script } from '../../src/script/parse.js';
+import { format_line } from '../../src/script/print.js';
 
 const TEXT = `# setup: runs first, on cpu0 alone
 file data 2
@@ -88,6 +91,13 @@ test('bad concurrent scripts are refused with the line and the problem', () => {
     ['cpu 0:\nexit\nread 0\ncpu 1:\nread 0', /line 3: p0 has exited on cpu 0/],
     ['fork\np1 exit\ncpu 0:\np1 read 0\ncpu 1:\nread 0', /line 4: p1 has exited$/],
     ['cpu 0:\nread 0\ncpu 1:\nmmap - 1 rw- private file=x', /line 4: file x is not declared/],
+    // A pin is its thread's: another CPU's (or the setup's) pin is not there to unpin.
+    [
+      'cpu 0:\npin 0\ncpu 1:\nunpin 0',
+      /line 4: unpin 0x0: no earlier pin of that page by p0 on cpu 1 holds it/,
+    ],
+    ['pin 0\ncpu 0:\nunpin 0\ncpu 1:\nread 0', /line 3: unpin 0x0: .* on cpu 0 holds it/],
+    ['unpin 0\ncpu 0:\nread 0\ncpu 1:\nread 0', /line 1: unpin 0x0: .* in the setup holds it/],
   ];
   for (const [text, re] of bad)
     assert.throws(
@@ -108,4 +118,21 @@ test('a sequential script with a cpu section is pointed at check --script', () =
     /line 2: cpu N: sections make a concurrent script: explore it with mmlab check --script/,
   );
   assert.equal(parse_script('read 0\nfork\np1 read 0').lines.length, 3);
+});
+
+test("seed 004's script: every serial order reads the parent's 2 through the pin", () => {
+  const text = readFileSync('docs/examples/scripts/pin-vs-fork.txt', 'utf8');
+  const s = parse_concurrent(text);
+  assert.deepEqual(
+    s.cpus.map((c) => c.map(format_line)),
+    [['pin 0x100000 fast', 'write 0x100000 0x2', 'unpin 0x100000'], ['fork']],
+  );
+  const allowed = allowed_outcomes(s, print_concurrent(s), { policy: 'vma-refcnt', variant: '' });
+  assert.equal(allowed.bug, false);
+  // The fork before the pin, after it, after the write or after the unpin: the child differs, never the unpin.
+  assert.deepEqual(
+    new Set(allowed.outcomes.map((o) => JSON.stringify(o.outcome.cpus))),
+    new Set([JSON.stringify([['ok', 'ok', '= 0x00000002'], ['ok']])]),
+  );
+  assert.ok(allowed.outcomes.length >= 2, 'the child sees the write or not');
 });

@@ -57,3 +57,45 @@ test('bad scripts are refused with the line and the problem', () => {
     );
   }
 });
+
+test('pin and unpin parse and print back; an unpin needs an earlier pin of its page by its process', () => {
+  const text = 'pin 0x1000 fast\npin 0x1ffc\np1 pin 0x1000\nunpin 0x1004\nunpin 0x1000\n';
+  const s = parse_script(text.replace('p1 pin 0x1000\n', 'fork\np1 pin 0x1000\n'));
+  assert.deepEqual(
+    s.lines.map((l) => l.cmd),
+    [
+      { op: 'pin', addr: 0x1000, fast: true },
+      { op: 'pin', addr: 0x1ffc, fast: false },
+      { op: 'fork' },
+      { op: 'pin', addr: 0x1000, fast: false },
+      { op: 'unpin', addr: 0x1004 },
+      { op: 'unpin', addr: 0x1000 },
+    ],
+  );
+  assert.equal(
+    format_script(s.lines),
+    'pin 0x1000 fast\npin 0x1ffc\nfork\np1 pin 0x1000\nunpin 0x1004\nunpin 0x1000\n',
+  );
+  const bad: [string, RegExp][] = [
+    [
+      'pin 0x1000\nunpin 0x1000\nunpin 0x1000',
+      /^line 3: unpin 0x1000: no earlier pin of that page by p0 holds it$/,
+    ],
+    ['pin 0x1000\nunpin 0x2000', /^line 2: unpin 0x2000: no earlier pin/],
+    [
+      'pin 0x1000\nfork\np1 unpin 0x1000',
+      /^line 3: unpin 0x1000: no earlier pin of that page by p1/,
+    ],
+    ['pin 0x1000 slow', /^line 1: usage: pin ADDR \[fast\]$/],
+    [
+      'pin 0x1000\nunpin 0x1002',
+      /^line 2: unpin reads an aligned word: ADDR must be a multiple of 4/,
+    ],
+  ];
+  for (const [t, re] of bad)
+    assert.throws(
+      () => parse_script(t),
+      (e) => e instanceof ScriptError && re.test(e.message),
+      t,
+    );
+});

@@ -107,3 +107,40 @@ test("where the kernel forbids the zero page, a read gets a page and an anon_vma
   );
   assert.notEqual(own_page, format_run(run_model(parse_script(text))), 'the zero page merges it');
 });
+
+test("an unpin reads through the page its pin holds: a fork after the pin leaves that page the parent's", () => {
+  const run = run_model(
+    parse_script(
+      [
+        'mmap 0x100000 1 rw- private anon fixed',
+        'write 0x100000 1',
+        'pin 0x100000 fast', // gup_fast: the PTE is there
+        'fork', // the pinned page may be DMA'd to: fork copies it for the child
+        'write 0x100000 2',
+        'p1 read 0x100000',
+        'unpin 0x100000',
+        'pin 0x100000', // the slow path, under the mmap read lock
+        'p1 write 0x100000 3',
+        'unpin 0x100004',
+        'pin 0x200000', // nothing mapped: EFAULT, as Linux returns
+        'unpin 0x200000', // its pin failed
+        'pin 0x100000', // still held at the end: dropped before teardown
+      ].join('\n'),
+    ),
+  );
+  assert.deepEqual(run.results, [
+    '0x100000',
+    'ok',
+    'ok',
+    'ok',
+    'ok',
+    '= 0x00000001',
+    '= 0x00000002',
+    'ok',
+    'ok',
+    '= 0x00000000',
+    'EFAULT',
+    'EINVAL',
+    'ok',
+  ]);
+});
