@@ -91,13 +91,23 @@ function not_a_part(doc: Record<string, unknown>): string | null {
   return null;
 }
 
-/* One `mmlab check --shard I/N --json` result, checked. */
-function as_part({ source, doc }: PartDocument): Part {
+/* `doc`, a result of `command --json` in which `why_not` finds nothing wrong; else a PartError. */
+function result_of(
+  command: string,
+  { source, doc }: PartDocument,
+  why_not: (d: Record<string, unknown>) => string | null,
+): Record<string, unknown> {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
-    throw new PartError(`${source}: not a result of mmlab check --json (it holds ${kind(doc)})`);
+    throw new PartError(`${source}: not a result of ${command} --json (it holds ${kind(doc)})`);
   const d = doc as Record<string, unknown>;
-  const why = not_a_part(d);
-  if (why) throw new PartError(`${source}: not a result of mmlab check --json (${why})`);
+  const why = why_not(d);
+  if (why) throw new PartError(`${source}: not a result of ${command} --json (${why})`);
+  return d;
+}
+
+/* One `mmlab check --shard I/N --json` result, checked. */
+function as_part(part: PartDocument): Part {
+  const d = result_of('mmlab check', part, not_a_part);
   return {
     ...d,
     shard: parse_shard(d.shard as string)!,
@@ -232,12 +242,8 @@ function not_a_fuzz_part(d: Record<string, unknown>): string | null {
   return null;
 }
 
-function as_fuzz_part({ source, doc }: PartDocument): FuzzPart {
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
-    throw new PartError(`${source}: not a result of mmlab fuzz --json (it holds ${kind(doc)})`);
-  const d = doc as Record<string, unknown>;
-  const why = not_a_fuzz_part(d);
-  if (why) throw new PartError(`${source}: not a result of mmlab fuzz --json (${why})`);
+function as_fuzz_part(part: PartDocument): FuzzPart {
+  const d = result_of('mmlab fuzz', part, not_a_fuzz_part);
   return {
     ...d,
     shard: parse_shard(d.shard as string)!,
