@@ -181,13 +181,21 @@ function with_published(w: string, spec: Spec): Spec {
     data: {
       values: pft_published_points().map((p) => ({ ...p, source: 'published' })),
     },
-    mark: { type: 'point' as const, shape: 'diamond', filled: true, size: 120, opacity: 0.9 },
+    mark: { type: 'point' as const, filled: true, size: 120, opacity: 0.9 },
     encoding: {
       x: encoding!.x,
       y: encoding!.y,
       color: encoding!.color,
-      // A short label: the legend cuts labels at its label limit.
-      shape: { field: 'source', type: 'nominal' as const, title: 'mmtests pft, 2025' },
+      // A short label: the legend cuts labels at its label limit. A shape
+      // channel picks its shapes from its scale's range, not from the mark's
+      // shape (the default range begins with a circle): a diamond, here and
+      // in the legend, as the sentence says.
+      shape: {
+        field: 'source',
+        type: 'nominal' as const,
+        title: 'mmtests pft, 2025',
+        scale: { range: ['diamond'] },
+      },
     },
   };
   return { ...top, layer: [{ data, mark, encoding }, published] } as Spec;

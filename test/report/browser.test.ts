@@ -16,6 +16,7 @@ import { chromium } from 'playwright-core';
 import { Progress } from '../../src/bench/progress.js';
 import { collect_report } from '../../src/report/collect.js';
 import { report_html } from '../../src/report/html.js';
+import { data } from './fixture.js';
 
 /* Debian's chromium where it is, else whatever `chromium` the PATH has; null: none. */
 function find_chromium(): string | null {
@@ -156,6 +157,54 @@ test('the report of a short run renders in Chromium: every chart drawn, every ax
     };
     assert.deepEqual(p.wide, [], `wider than the ${p.width} px window`);
     assert.ok(p.page_width <= p.width, `page ${p.page_width} px wide in a ${p.width} px window`);
+  } finally {
+    await browser.close();
+  }
+});
+
+/*
+ * The path of each published point of pft's chart and of its legend
+ * symbol: Vega draws a circle with arcs (A) and a diamond with four lines.
+ */
+const PUBLISHED_SYMBOLS = `(() => {
+  const svg = [...document.querySelectorAll('figure.chart svg')]
+    .find((s) => (s.querySelector('.role-title-text')?.textContent ?? '').startsWith('pft:'));
+  const points = [...svg.querySelectorAll('.role-mark path')]
+    .filter((m) => (m.getAttribute('aria-label') ?? '').includes(': published'))
+    .map((m) => m.getAttribute('d'));
+  const legend = [...svg.querySelectorAll('.role-legend')]
+    .find((l) => l.textContent.includes('published'))
+    ?.querySelector('.role-legend-symbol path')?.getAttribute('d') ?? null;
+  return { points, legend };
+})()`;
+
+const DIAMOND = /^M[-\d.]+,[-\d.]+(L[-\d.]+,[-\d.]+){3}Z$/;
+
+test("pft's chart draws the published points as the diamonds its sentence names, in the legend too", async (t) => {
+  const executablePath = find_chromium();
+  if (executablePath === null) {
+    t.skip(
+      'no chromium found (neither `which chromium` nor /usr/bin/chromium): apt-get install chromium',
+    );
+    return;
+  }
+  const html = await report_html(data());
+  assert.ok(html.includes('(diamonds;'), 'the sentence names the marks');
+  const dir = mkdtempSync(join(tmpdir(), 'mmlab-report-pft-'));
+  const page_path = join(dir, 'report.html');
+  writeFileSync(page_path, html);
+  const browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`file://${page_path}`, { waitUntil: 'load' });
+    const { points, legend } = (await page.evaluate(PUBLISHED_SYMBOLS)) as {
+      points: string[];
+      legend: string | null;
+    };
+    // 1, 21 and 56 threads, both designs (48's letter gives the gain alone).
+    assert.equal(points.length, 6, JSON.stringify(points));
+    for (const d of points) assert.match(d, DIAMOND);
+    assert.match(legend ?? '', DIAMOND);
   } finally {
     await browser.close();
   }
