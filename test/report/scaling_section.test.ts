@@ -49,6 +49,7 @@ test('pft: the published points are drawn over the curves, and a model that agre
   has(html, 'vma-refcnt&#39;s gain at 48 CPUs +13% (published +13%, met)');
   has(html, 'The model meets every target');
   has(html, '<li>pft against the published measurement: 6 of 6 targets met.</li>');
+  lacks(html, 'The gain turns on');
 });
 
 test('pft: a model that scales as the published but ties the designs is told its gain, not its scaling, is unvalidated', async () => {
@@ -108,6 +109,7 @@ test('pft: a model that ties the designs where the published ranks them says it 
     'Its ranking is contradicted: at 21 CPUs the model ties them, the published puts vma-refcnt ahead; at 48 CPUs the model ties them',
   );
   lacks(html, 'the model puts vma-refcnt ahead');
+  has(html, 'The gain turns on how long a core keeps a contended line it has just written');
 });
 
 test('pft: a model ranking the designs as the published does names its leader and no contradiction', async () => {
