@@ -245,7 +245,9 @@ export function grouped_bars_spec(o: GroupedBarsOptions): TopLevelSpec {
       o.log && rows.length > 0
         ? { type: 'log' as const, domain: log_bars_domain(rows.map((r) => r.value)), nice: false }
         : { zero: true },
-    axis: { format: o.value_format ?? '~s' },
+    // Vega thins a log axis's labels by estimated widths; leave room for
+    // the browser's real glyphs, or 90k and 100k are drawn into each other.
+    axis: { format: o.value_format ?? '~s', labelOverlap: 'greedy' as const, labelSeparation: 6 },
   };
   return {
     title: o.title,
