@@ -16,8 +16,9 @@ import {
 
 /* The fields of `mmlab check --json` that say which run a part belongs to. */
 const RUN_KEYS = ['scenario', 'policy', 'variant', 'cpus', 'params', 'strategy', 'seed'] as const;
-/* The same, present in DFS parts only. */
+/* The same, present in DFS parts only; `script` in parts of `check --script`. */
 const DFS_RUN_KEYS = ['bound'] as const;
+const SCRIPT_RUN_KEYS = ['script'] as const;
 
 /** A bug as `mmlab check --json` writes it. */
 type BugJson = {
@@ -123,6 +124,9 @@ function as_part(part: PartDocument): Part {
 }
 
 /* Parts of one run (equal in `keys`), each part once, all of one split; else the first source that is not. */
+/* The longest value a message about parts of different runs quotes. */
+const QUOTED_CHARS = 60;
+
 function check_parts(
   sources: readonly string[],
   parts: readonly (Record<string, unknown> & { readonly shard: Shard })[],
@@ -132,10 +136,15 @@ function check_parts(
   const seen = new Map<number, string>();
   for (const [i, p] of parts.entries()) {
     for (const k of keys) {
-      if (JSON.stringify(p[k]) !== JSON.stringify(first[k]))
-        throw new PartError(
-          `${sources[i]}: ${k} ${JSON.stringify(p[k])} differs from ${sources[0]}'s ${JSON.stringify(first[k])}: parts of different runs`,
-        );
+      const [mine, theirs] = [JSON.stringify(p[k]), JSON.stringify(first[k])];
+      if (mine === theirs) continue;
+      // A script is too long to quote: name the field alone.
+      const quoted = Math.max(mine?.length ?? 0, theirs?.length ?? 0) <= QUOTED_CHARS;
+      throw new PartError(
+        quoted
+          ? `${sources[i]}: ${k} ${mine} differs from ${sources[0]}'s ${theirs}: parts of different runs`
+          : `${sources[i]}: its ${k} differs from ${sources[0]}'s: parts of different runs`,
+      );
     }
     const name = shard_name(p.shard);
     if (p.shard.count !== first.shard.count)
@@ -164,10 +173,11 @@ export function merge_parts(docs: Iterable<PartDocument>): MergedRun {
     sources.push(d.source);
   }
   if (parts.length === 0) throw new PartError('no parts to merge');
-  check_parts(sources, parts, [...RUN_KEYS, ...DFS_RUN_KEYS]);
+  check_parts(sources, parts, [...RUN_KEYS, ...DFS_RUN_KEYS, ...SCRIPT_RUN_KEYS]);
   const first = parts[0]!;
   const run: Record<string, unknown> = {};
-  for (const k of [...RUN_KEYS, ...DFS_RUN_KEYS]) run[k] = first[k];
+  for (const k of [...RUN_KEYS, ...DFS_RUN_KEYS, ...SCRIPT_RUN_KEYS])
+    if (k in first) run[k] = first[k];
   return {
     run,
     split: first.shard.count,

@@ -31,7 +31,7 @@ import { check_explorable, type RunConfig, type Scenario } from '../runtime/scen
 import { SCENARIOS } from '../scenarios/index.js';
 import { type ConcurrentScript, ScriptError } from '../script/ast.js';
 import { check_script } from '../script/check_script.js';
-import { parse_concurrent } from '../script/concurrent.js';
+import { parse_concurrent, print_concurrent } from '../script/concurrent.js';
 import { script_scenario } from '../script/scenario.js';
 import {
   bug_json,
@@ -144,6 +144,8 @@ interface Target {
   readonly cfg: RunConfig;
   /** What reports name it: the scenario's name, or `--script FILE`. */
   readonly name: string;
+  /** A script's text as print_concurrent() writes it: which run a --json part is of. */
+  readonly script?: string;
   readonly check: (o: CheckOptions) => Promise<CheckOutcome>;
 }
 
@@ -177,6 +179,7 @@ function script_target(path: string, name: string | undefined, opts: CheckOpts):
     s,
     cfg,
     name: `--script ${path}`,
+    script: print_concurrent(script),
     // A script that outgrows the model's memory says so at its line, as mmlab run does.
     check: (o) =>
       check_script(script, { policy, variant }, o).catch((e: unknown) => {
@@ -211,15 +214,16 @@ export async function cmd_check(
   if (html && r.bug)
     write_timeline(html, r.explorer, r.bug, decode_replay(r.bug.replay).choices, label);
   else if (html) console.error(`mmlab check: no failing schedule, ${html.path} not written`);
-  if (opts.json) console.log(JSON.stringify(outcome_json(s, cfg, opts, r)));
+  if (opts.json) console.log(JSON.stringify(outcome_json(target, opts, r)));
   else print_outcome(label, opts, r);
   return r.bug ? EXIT_BUG : EXIT_OK;
 }
 
 /* The result as `mmlab check --json` prints it (and `mmlab merge` reads a part). */
-function outcome_json(s: Scenario, cfg: RunConfig, opts: CheckOpts, r: CheckOutcome): object {
+function outcome_json({ s, cfg, script }: Target, opts: CheckOpts, r: CheckOutcome): object {
   return {
     ...run_json(s, cfg),
+    ...(script !== undefined ? { script } : {}),
     strategy: opts.strategy,
     seed: opts.seed,
     shard: shard_name(opts.shard ?? WHOLE),

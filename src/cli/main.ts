@@ -291,6 +291,13 @@ export function main(argv: readonly string[], exit: (code: number) => void): voi
     exit(EXIT_USAGE);
     return;
   }
+  // `mmlab help NOSUCH`: one line, where commander would print the whole help on stderr.
+  const asked = argv[0] === 'help' ? argv[1] : undefined;
+  if (asked !== undefined && !program.commands.some((c) => c.name() === asked)) {
+    console.error(`mmlab: unknown command '${one_line(asked)}' (mmlab help lists the commands)`);
+    exit(EXIT_USAGE);
+    return;
+  }
   try {
     program.parse(argv as string[], { from: 'user' });
   } catch (e) {

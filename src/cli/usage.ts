@@ -23,7 +23,8 @@ export const EXIT_USAGE = 2;
 /** An option parser for an integer in [min, max]. */
 export function int_arg(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
-    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be an integer, not '${v}'`);
+    if (!/^\d+$/.test(v))
+      throw new InvalidArgumentError(`${name} must be a whole number, not '${v}'`);
     const n = Number(v);
     if (n < min || n > max)
       throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, not ${v}`);

@@ -24,7 +24,7 @@ test('bad input is one line naming it, exit 2, before any work', () => {
     [['--variant', 'nope'], /--variant: unknown variant 'nope' \(known: .*cve-2023-3269-stackrot/],
     [['--time', '0'], /--time must be a positive number of seconds, not '0'/],
     [['--programs', '0'], /--programs must be between 1 and/],
-    [['--seed', '-1'], /--seed must be an integer/],
+    [['--seed', '-1'], /--seed must be a whole number/],
     [['--frobnicate'], /unknown option '--frobnicate'/],
   ] as const) {
     for (const json of [[], ['--json']]) {

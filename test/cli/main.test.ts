@@ -86,6 +86,10 @@ test('help asked for exits 0; bare mmlab is one line pointing to mmlab help, exi
   const none = mmlab();
   assert.equal(none.code, 2);
   assert.equal(none.err, 'mmlab: no command given (mmlab help lists the commands)\n');
+  const unknown = mmlab('help', 'nosuch');
+  assert.equal(unknown.code, 2);
+  assert.equal(unknown.out, '');
+  assert.equal(unknown.err, "mmlab: unknown command 'nosuch' (mmlab help lists the commands)\n");
 });
 
 test('stress runs natively and reports clean', () => {

@@ -14,18 +14,11 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 /* Part `shard` of a run, as `mmlab check --shard I/N --json` writes it, in a file. */
 function part(shard: string, ...args: string[]): string {
-  const r = mmlab(
-    'check',
-    'lock-selftest',
-    '--schedules',
-    '20',
-    '--shard',
-    shard,
-    ...args,
-    '--json',
-  );
+  // lock-selftest, unless the args name a --script to explore instead.
+  const target = args.includes('--script') ? [] : ['lock-selftest'];
+  const r = mmlab('check', ...target, '--schedules', '20', '--shard', shard, ...args, '--json');
   assert.equal(r.code, 0, r.err);
-  const path = join(dir, `${shard.replace('/', 'of')}${args.join('')}.json`);
+  const path = join(dir, `${shard.replace('/', 'of')}${args.join('').replace(/[/.]/g, '_')}.json`);
   writeFileSync(path, r.out);
   return path;
 }
@@ -70,6 +63,17 @@ test('the same part given twice is refused, alone or in a set that looks complet
   const j = JSON.parse(m.out);
   assert.equal(j.complete, true);
   assert.equal(j.schedules, 40);
+});
+
+test('parts of two different scripts are parts of different runs; parts of one script merge', () => {
+  const script = (name: string) => join('docs', 'examples', 'scripts', name);
+  const a = part('0/2', '--script', script('fault-vs-munmap.txt'));
+  const b = part('1/2', '--script', script('lookup-retry.txt'));
+  refused([a, b], b, /its script differs from .*: parts of different runs/);
+  const b_same = part('1/2', '--script', script('fault-vs-munmap.txt'));
+  const m = mmlab('merge', a, b_same, '--json');
+  assert.equal(m.code, 0, m.err);
+  assert.match(JSON.parse(m.out).script, /^cpu 0:|\ncpu 0:/);
 });
 
 test('parts of searches split differently do not merge', () => {
