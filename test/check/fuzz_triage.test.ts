@@ -37,6 +37,19 @@ test('a page a write fault maps has its rmap before its PTE, so gup_fast reads i
   assert.equal(r.schedules, 100);
 });
 
+test("the slow path's follow_page() reads a new page's flags in order too (mmap-lock)", async () => {
+  // get_user_pages() holds mmap_lock for read, as a fault does: nothing
+  // but the PTE orders its read of page->flags after the fault's rmap.
+  const s = parse_concurrent(
+    'file f2 1\nmmap - 1 rw- private file=f2\nmmap - 1 -w- private anon\nmmap - 1 --- private anon\nfork\n' +
+      'cpu 0:\n  write 0x3ffffffc 0x3f2e1688\ncpu 1:\n  pin 0x3ffffffc fast\n  write 0x3ffffffc 0xfc33e073\n  unpin 0x3ffffffc\n',
+  );
+  const o = { ...search('pct', 196624182, 'data-race'), depth: 3, keep_going: true };
+  const r = await check_script(s, { ...FIXED, policy: 'mmap-lock' }, o);
+  assert.equal(r.bug, null, r.bug?.message);
+  assert.equal(r.schedules, 100);
+});
+
 test("gup_fast's speculative reference on a page freed meanwhile is no use-after-free: struct pages stay", async () => {
   // try_grab_folio_fast()'s folio_try_get() on a page munmap() has just
   // freed: Linux's struct page lives in the memmap and its count is 0, so
