@@ -99,8 +99,9 @@ function* set_pte_if_none(
 /*
  * The rmap of a new mapping of `folio` at an empty PTE, then the PTE
  * (set_pte_range(), do_anonymous_page()): once set_ptes() publishes the
- * entry, gup_fast may find the page without the table lock and read its
- * flags, which must be complete by then. The table is locked.
+ * entry, gup_fast and follow_page(), which take no table lock, may find the
+ * page and read its flags, which must be complete by then. The table is
+ * locked.
  */
 function* map_new_pte(
   k: KernelContext,
