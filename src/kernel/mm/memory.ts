@@ -79,6 +79,11 @@ function* vma_is_anonymous(k: KernelContext, vma: number): KGen<boolean> {
   return (yield k.load(vma + V.vm_file)) === 0;
 }
 
+/* Whether the PTE of `page` is still empty (pte_none()); the table is locked. */
+function* pte_none_locked(k: KernelContext, table: number, page: number): KGen<boolean> {
+  return (yield k.load(pte_slot(table, page))) === 0;
+}
+
 /* Install `entry` at `page` if the PTE is still empty; the table is locked. */
 function* set_pte_if_none(
   k: KernelContext,
@@ -86,9 +91,33 @@ function* set_pte_if_none(
   page: number,
   entry: number,
 ): KGen<boolean> {
-  const slot = pte_slot(table, page);
-  if ((yield k.load(slot)) !== 0) return false;
-  yield k.WRITE_ONCE(slot, entry);
+  if (!(yield* pte_none_locked(k, table, page))) return false;
+  yield k.WRITE_ONCE(pte_slot(table, page), entry);
+  return true;
+}
+
+/*
+ * The rmap of a new mapping of `folio` at an empty PTE, then the PTE
+ * (set_pte_range(), do_anonymous_page()): once set_ptes() publishes the
+ * entry, gup_fast and follow_page(), which take no table lock, may find the
+ * page and read its flags, which must be complete by then. The table is
+ * locked.
+ */
+function* map_new_pte(
+  k: KernelContext,
+  vma: number,
+  mm: number,
+  table: number,
+  page: number,
+  folio: number,
+  entry: number,
+  anon_new: boolean,
+): KGen<boolean> {
+  if (!(yield* pte_none_locked(k, table, page))) return false;
+  if (anon_new) yield* call(folio_add_new_anon_rmap(k, folio, vma, page));
+  else yield* folio_add_rmap_pte(k, folio);
+  add_mm_counter(k, mm, anon_new ? MM_ANONPAGES : MM_FILEPAGES, 1);
+  yield k.WRITE_ONCE(pte_slot(table, page), entry);
   return true;
 }
 
@@ -181,9 +210,7 @@ function* do_anonymous_page(
   const table = yield* call(pte_offset_map_lock(k, mm, page));
   const writable = ((yield k.load(vma + V.vm_flags)) & VM_WRITE) !== 0;
   const entry = mk_pte(folio, writable ? _PAGE_RW : 0);
-  const installed = yield* set_pte_if_none(k, table, page, entry);
-  if (installed) yield* call(folio_add_new_anon_rmap(k, folio, vma, page));
-  if (installed) add_mm_counter(k, mm, MM_ANONPAGES, 1);
+  const installed = yield* map_new_pte(k, vma, mm, table, page, folio, entry, true);
   yield* spin_unlock(k, ptl_of(table));
   if (!installed) yield* put_page(k, folio);
   return 0;
@@ -232,12 +259,8 @@ function* finish_fault(
 ): KGen<number> {
   const mm = yield k.load(vma + V.vm_mm);
   const table = yield* call(pte_offset_map_lock(k, mm, page));
-  const installed = yield* set_pte_if_none(k, table, page, mk_pte(folio, flags));
-  if (installed) {
-    if (anon_new) yield* call(folio_add_new_anon_rmap(k, folio, vma, page));
-    else yield* folio_add_rmap_pte(k, folio);
-    add_mm_counter(k, mm, anon_new ? MM_ANONPAGES : MM_FILEPAGES, 1);
-  }
+  const entry = mk_pte(folio, flags);
+  const installed = yield* map_new_pte(k, vma, mm, table, page, folio, entry, anon_new);
   yield* spin_unlock(k, ptl_of(table));
   if (!installed) yield* put_page(k, folio);
   return 0;

@@ -8,7 +8,13 @@
  * its type, which the reader must re-validate), and nowhere else.
  */
 import type { BootRecord } from '../boot.js';
-import { describe_addr, KMEM_CACHE, SLAB_TYPESAFE_BY_RCU, slab_object } from '../heap.js';
+import {
+  __SLAB_PAGES,
+  describe_addr,
+  KMEM_CACHE,
+  SLAB_TYPESAFE_BY_RCU,
+  slab_object,
+} from '../heap.js';
 import { DirtyMap, type KernelMemory } from '../memory.js';
 import { KernelBug, type KernelContext, OP_NAMES } from '../ops.js';
 import { RCU_DATA } from '../rcu_reader.js';
@@ -102,15 +108,21 @@ export class Kasan {
     this.log(obj, 0, t, k.site, step);
   }
 
-  /** Task t's FREE k, at `step`, freed its object into cache `c`. */
+  /**
+   * Task t's FREE k, at `step`, freed its object into cache `c`. A struct
+   * page stays addressable: Linux's live in the memmap for good, and KASAN
+   * poisons a freed page's memory (its frame here), never its struct page,
+   * which gup_fast's folio_try_get() may touch after the free.
+   */
   freed(t: number, k: KernelContext, c: number, step: number): void {
     const w = this.m.words;
     const obj = k.addr;
+    this.log(obj, 1, t, k.site, step);
+    if (w[c + KMEM_CACHE.flags]! & __SLAB_PAGES) return;
     const typesafe = (w[c + KMEM_CACHE.flags]! & SLAB_TYPESAFE_BY_RCU) !== 0;
     const size = w[c + KMEM_CACHE.object_size]!;
     this.shadow.fill(typesafe ? SHADOW_FREED_TYPESAFE : SHADOW_FREED, obj, obj + size);
     this.dirty?.mark_range(obj, size);
-    this.log(obj, 1, t, k.site, step);
   }
 
   /* Append an allocation (`freed` 0) or a free (1) of `obj` to this schedule's events. */
