@@ -154,7 +154,7 @@ function scenario_target(name: string | undefined, opts: CheckOpts): Target {
     throw new UsageError(`check needs a SCENARIO (known: ${[...SCENARIOS.keys()].join(', ')})`);
   const s = scenario_arg(name);
   const cfg = config_for(s, opts);
-  as_usage(() => check_explorable(s, cfg.params));
+  as_usage(() => check_explorable(s, cfg.params, cfg.cpus));
   return { s, cfg, name: s.name, check: (o) => check_scenario(s, cfg, o) };
 }
 

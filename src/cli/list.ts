@@ -4,7 +4,7 @@
  * meaning, as the scenario documents them.
  */
 
-import type { Scenario } from '../runtime/scenario.js';
+import { explorable_cpus, type Scenario } from '../runtime/scenario.js';
 import { SCENARIOS } from '../scenarios/index.js';
 import { scenario_arg } from './common.js';
 import { bold, dim } from './style.js';
@@ -35,7 +35,8 @@ function listing(s: Scenario): ScenarioListing {
     name: s.name,
     description: s.description,
     default_cpus: s.default_cpus,
-    max_cpus: s.max_cpus,
+    // check explores it: the explorer's bound on tasks counts too.
+    max_cpus: explorable_cpus(s),
     variants: s.variants.map((name) => ({ name, doc: s.variant_docs?.[name] ?? '' })),
     params: Object.entries(s.params).map(([name, value]) => {
       const d = s.param_docs?.[name];

@@ -1,5 +1,6 @@
 /* mmlab stress [SCENARIO]: a scenario natively, one worker thread per CPU. */
 import { run_native } from '../check/kernel.js';
+import { check_native_memory } from '../runtime/executors/native.js';
 import { stress_params } from '../runtime/scenario.js';
 import { bug_line, config_for, counters_line, run_json, scenario_arg } from './common.js';
 import { dim, green } from './style.js';
@@ -20,6 +21,7 @@ export async function cmd_stress(
   const s = scenario_arg(name ?? 'mm-stress');
   const param = as_usage(() => stress_params(s, opts.param, opts));
   const cfg = config_for(s, { ...opts, param });
+  as_usage(() => check_native_memory(s, cfg));
   const r = await run_native(s, cfg, opts.seconds === undefined ? {} : { seconds: opts.seconds });
   const steps = r.steps.reduce((a, b) => a + b, 0);
   if (opts.json) {

@@ -191,12 +191,28 @@ function known_params(s: Scenario): string {
  * Refuse parameters only a native run can take (ParamDoc.native_only):
  * the explorer would report the schedule that never ends as a livelock.
  */
-export function check_explorable(s: Scenario, params: Readonly<Record<string, number>>): void {
+export function check_explorable(
+  s: Scenario,
+  params: Readonly<Record<string, number>>,
+  cpus = s.default_cpus,
+): void {
+  if (cpus > explorable_cpus(s))
+    throw new Error(
+      `--cpus ${cpus}: the explorer drives at most ${EXPLORER_MAX_TASKS} tasks, and ${s.name} runs ${s.kthreads.length} kthread(s) beside its CPUs: at most ${explorable_cpus(s)} CPUs`,
+    );
   for (const [key, v] of Object.entries(params)) {
     const only = s.param_docs?.[key]?.native_only;
     if (only && only.value === v)
       throw new Error(`--param ${key}=${v} ${only.means}: natively only (mmlab stress)`);
   }
+}
+
+/** The most tasks (CPUs and kthreads) the explorer schedules: a schedule keeps each choice of task in a byte. */
+export const EXPLORER_MAX_TASKS = 255;
+
+/** The most CPUs `s` can be explored on: its own bound, and the explorer's beside its kthreads. */
+export function explorable_cpus(s: Scenario): number {
+  return Math.min(s.max_cpus, EXPLORER_MAX_TASKS - s.kthreads.length);
 }
 
 /** The kernel memory a run of `s` with `cfg` needs, in words. */

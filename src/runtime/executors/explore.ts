@@ -16,7 +16,7 @@ import type { Kernel } from '../boot.js';
 import { KMEM_CACHE, SLAB_TYPESAFE_BY_RCU } from '../heap.js';
 import { DirtyMap } from '../memory.js';
 import { KernelBug, type KernelContext, KStack, Op } from '../ops.js';
-import { type RunConfig, type Scenario, task_stack } from '../scenario.js';
+import { EXPLORER_MAX_TASKS, type RunConfig, type Scenario, task_stack } from '../scenario.js';
 import { FOOTPRINT_SLOTS, footprint, footprints_dependent } from './footprint.js';
 import { Kasan } from './kasan.js';
 import { OpCore, TASK_DONE, TASK_RUNNABLE } from './op_core.js';
@@ -156,8 +156,8 @@ export class ExploreExecutor extends OpCore implements ExploreView {
   private trace: StepRecord[] | null = null;
 
   constructor(kernel: Kernel, scenario: Scenario, cfg: RunConfig, opts: ExploreOptions = {}) {
-    if (cfg.cpus + scenario.kthreads.length > 255)
-      throw new Error('the explorer drives at most 255 tasks');
+    if (cfg.cpus + scenario.kthreads.length > EXPLORER_MAX_TASKS)
+      throw new Error(`the explorer drives at most ${EXPLORER_MAX_TASKS} tasks`);
     super(kernel, scenario, cfg, true);
     this.runnable_sets = this.nr_tasks <= RUNNABLE_SETS_MAX_TASKS ? [] : null;
     this.kasan = new Kasan(this.m, this.sys, (t) => this.task_name(t));

@@ -266,6 +266,18 @@ const wasm_pages = (bytes: number): number => Math.ceil(bytes / WASM_PAGE_BYTES)
  * took 28-43 ns an add, as on one line, against 18 ns on lines apart. A
  * shared WebAssembly.Memory is page-aligned.
  */
+/**
+ * Whether `scenario` with `cfg` fits the one shared memory a native run
+ * has: an Error naming the CPUs and the size if not, before any work.
+ */
+export function check_native_memory(scenario: Scenario, cfg: RunConfig): void {
+  const bytes = memory_words(scenario, cfg) * 4;
+  if (wasm_pages(bytes) > WASM_MAX_PAGES)
+    throw new Error(
+      `--cpus ${cfg.cpus}: ${scenario.name} needs ${(bytes / 2 ** 30).toFixed(1)} GiB of kernel memory natively, more than the 4 GiB of a shared WebAssembly memory`,
+    );
+}
+
 function line_aligned_buffer(bytes: number): SharedArrayBuffer {
   const pages = wasm_pages(bytes);
   if (pages > WASM_MAX_PAGES)
