@@ -9,7 +9,12 @@
 import { availableParallelism } from 'node:os';
 import { make_config, run_native, run_timing } from '../check/kernel.js';
 import { median } from '../check/stats.js';
-import { type NativeBug, NativePool, type NativeResult } from '../runtime/executors/native.js';
+import {
+  check_native_memory,
+  type NativeBug,
+  NativePool,
+  type NativeResult,
+} from '../runtime/executors/native.js';
 import { type FrameSamples, merge_frames } from '../runtime/executors/native_worker.js';
 import type { TimingBug } from '../runtime/executors/timing.js';
 import { type CostProfile, PROFILES } from '../runtime/executors/timing_costs.js';
@@ -323,6 +328,19 @@ function bench_result(
  * `on_run` is told of each point's warm-up (round null) and of each of
  * its rounds.
  */
+/**
+ * Every configuration `points` will run, checked before any runs: an Error
+ * naming the first that cannot (a layout that does not fit, a native kernel
+ * memory over 4 GiB), so that a sweep does not die at its last point.
+ */
+export function check_points(points: readonly BenchPoint[]): void {
+  for (const p of points)
+    for (const cfg of run_configs(p)) {
+      p.workload.scenario.check_config?.(cfg);
+      if (p.executor === 'native') check_native_memory(p.workload.scenario, cfg);
+    }
+}
+
 export async function run_native_points(
   points: readonly BenchPoint[],
   on_run: (p: BenchPoint, round: number | null) => void = () => {},

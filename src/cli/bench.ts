@@ -5,7 +5,13 @@
  */
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from 'commander';
-import { BenchError, default_cpus, run_bench, run_native_points } from '../bench/bench.js';
+import {
+  BenchError,
+  check_points,
+  default_cpus,
+  run_bench,
+  run_native_points,
+} from '../bench/bench.js';
 import { type BenchResult, per_interferer_op } from '../bench/result.js';
 import { POLICIES } from '../kernel/mm/policy.js';
 import { find_profile } from '../runtime/executors/timing_costs.js';
@@ -113,6 +119,10 @@ export async function cmd_bench(name: string, opts: BenchOpts): Promise<number> 
   const profile = as_usage(() => find_profile(opts.profile ?? 'hw'));
   const policies = opts.policy ?? [...POLICIES];
   const cpus = opts.cpus ?? default_cpus(opts.executor);
+  const points = policies.flatMap((policy) =>
+    cpus.map((n) => ({ workload, policy, executor: opts.executor, cpus: n, profile })),
+  );
+  as_usage(() => check_points(points));
   const cores = availableParallelism();
   if (opts.executor === 'native' && cpus.some((c) => c > cores))
     console.error(
@@ -124,9 +134,6 @@ export async function cmd_bench(name: string, opts: BenchOpts): Promise<number> 
     console.log(bold(`${workload.name}: ${workload.description} (an operation: ${workload.op})`));
     console.log(dim(row(columns(workload))));
   }
-  const points = policies.flatMap((policy) =>
-    cpus.map((n) => ({ workload, policy, executor: opts.executor, cpus: n, profile })),
-  );
   const results: BenchResult[] = [];
   try {
     if (opts.executor === 'native') {

@@ -71,6 +71,12 @@ export interface Scenario<G = unknown> {
   readonly kthreads: readonly Kthread[];
   /** The kernel command line it boots with; absent: a mainline kernel's. */
   readonly boot?: BootParams;
+  /**
+   * An Error naming the problem if `cfg` cannot run (a layout that does not
+   * fit its window): instantiate() asks before booting, and a command that
+   * runs many configurations asks of each before running any.
+   */
+  readonly check_config?: (cfg: RunConfig) => void;
   /** Lay out the scenario's objects. `G` must survive structuredClone (it goes to workers). */
   setup(m: KernelMemory, sys: BootRecord, cfg: RunConfig): G;
   /**
@@ -241,6 +247,7 @@ export function instantiate(
   cfg: RunConfig,
   buffer?: SharedArrayBuffer,
 ): Instance {
+  s.check_config?.(cfg);
   const nr_tasks = cfg.cpus + s.kthreads.length;
   const m = KernelMemory.create(memory_words(s, cfg), buffer);
   const sys = kernel.boot(m, nr_tasks, s.boot);

@@ -137,6 +137,8 @@ test('bench and report: bad arguments are one line naming the problem, exit 2, n
     [['bench', 'pft', '--cpus', '1,x'], /--cpus/],
     [['bench', 'pft', '--executor', 'timing', '--cpus', '512'], /512/],
     [['bench', 'pft', '--policy', 'big-lock'], /big-lock/],
+    // pft's 256 native CPUs' pages do not fit its window: refused before 1 CPU runs.
+    [['bench', 'pft', '--executor', 'native', '--cpus', '1,256'], /do not fit/],
     [['bench', 'pft', '--profile', 'js'], /--profile/],
     [['bench', 'pft', '--lines'], /--lines/],
     [['bench', 'pft', '--executor', 'timing', '--profile', 'arm'], /arm/],

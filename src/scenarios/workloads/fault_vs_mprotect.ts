@@ -84,8 +84,8 @@ export const scenario: Scenario<Globals> = {
   memory_words: (cfg) => workload_memory(cfg, cfg.params.big_pages! + cfg.cpus * vma_pages(cfg)),
   kthreads: [RCU_GP_KTHREAD],
 
+  check_config: (cfg) => check_layout(NAME, cfg.cpus, vma_pages(cfg), cfg.params.big_pages!),
   setup(m, _sys, cfg): Globals {
-    check_layout(NAME, cfg.cpus, vma_pages(cfg), cfg.params.big_pages!);
     return setup_globals(m, cfg, NAME);
   },
   stop_word,

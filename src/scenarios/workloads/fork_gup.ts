@@ -93,8 +93,8 @@ export const scenario: Scenario<Globals> = {
   memory_words: (cfg) => workload_memory(cfg, 3 * vma_pages(cfg)),
   kthreads: [RCU_GP_KTHREAD],
 
+  check_config: (cfg) => check_layout(NAME, 1, vma_pages(cfg)),
   setup(m, _sys, cfg): Globals {
-    check_layout(NAME, 1, vma_pages(cfg));
     return setup_globals(m, cfg, NAME);
   },
   stop_word,

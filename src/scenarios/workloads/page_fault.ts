@@ -141,8 +141,8 @@ export function page_fault(n: PageFaultKind, module: string): Workload {
     memory_words: (cfg) => workload_memory(cfg, frames(cfg, mapping)),
     kthreads: [RCU_GP_KTHREAD],
 
+    check_config: (cfg) => check_layout(name, cfg.cpus, cfg.params.pages!),
     setup(m, _sys, cfg): Globals {
-      check_layout(name, cfg.cpus, cfg.params.pages!);
       return setup_globals(m, cfg, name);
     },
     stop_word,
