@@ -15,12 +15,19 @@
  * section, which reads the word through the pin.
  *
  * The outcome check compares a run with every serial order of the CPUs'
- * commands: their number, (n_0 + ... + n_k)! / (n_0! ... n_k!), is kept
- * at most MAX_FUZZ_ORDERS by shortening the longest section.
+ * steps (a command, or three for a read or write across pages): their
+ * number, (n_0 + ... + n_k)! / (n_0! ... n_k!), is kept at most
+ * MAX_FUZZ_ORDERS by shortening the longest section.
  */
 import type { Rng } from '../scenarios/random.js';
-import { type ConcurrentScript, type Line, PAGE_SIZE } from '../script/ast.js';
-import { parse_concurrent, print_concurrent, serial_orders } from '../script/concurrent.js';
+import type { ConcurrentScript, Line } from '../script/ast.js';
+import {
+  multinomial,
+  parse_concurrent,
+  print_concurrent,
+  section_steps,
+  serial_orders,
+} from '../script/concurrent.js';
 import { type Aim, chance, type Op, ScriptGen, weighted } from './gen.js';
 
 /** The most commands a CPU's section has. */
@@ -70,15 +77,38 @@ function with_pin(rng: Rng, lines: Line[], written: readonly number[]): Line[] {
   return [...lines.slice(0, at), pin, ...rest, unpin];
 }
 
-/** 1 to MAX_SECTION commands a CPU, the longest cut until the orders are few enough. */
+/** 1 to MAX_SECTION commands a CPU, the longest cut until the orders of commands are few enough. */
 function section_lengths(rng: Rng, cpus: number): number[] {
   const lengths = Array.from({ length: cpus }, () => 1 + rng.below(MAX_SECTION));
-  const orders = () => serial_orders({ cpus: lengths.map((n) => Array<Line>(n)) });
-  while (orders() > MAX_FUZZ_ORDERS) {
+  while (multinomial(lengths) > MAX_FUZZ_ORDERS) {
     const longest = lengths.indexOf(Math.max(...lengths));
     lengths[longest]!--;
   }
   return lengths;
+}
+
+/*
+ * The sections cut until their serial orders, which count the three steps
+ * of a read or write across pages (serial_steps()), are at most
+ * MAX_FUZZ_ORDERS: the section with the most steps loses its last
+ * command; one left with a single command is a straddling access, which
+ * is moved to the last word of its first page.
+ */
+function fit_orders(sections: readonly Line[][]): Line[][] {
+  const cut = sections.map((c) => [...c]);
+  while (serial_orders({ cpus: cut }) > MAX_FUZZ_ORDERS) {
+    const steps = section_steps({ cpus: cut });
+    const most = cut[steps.indexOf(Math.max(...steps))]!;
+    if (most.length > 1) most.pop();
+    else most[0] = within_a_page(most[0]!);
+  }
+  return cut;
+}
+
+/* A read or write across pages moved to the last word of its first page. */
+function within_a_page(l: Line): Line {
+  if (l.cmd.op !== 'read' && l.cmd.op !== 'write') return l;
+  return { ...l, cmd: { ...l.cmd, addr: l.cmd.addr & ~3 } };
 }
 
 /** The setup: a file or two, mappings, maybe a stack, writes into them, maybe a fork. */
@@ -105,19 +135,6 @@ function section(gen: ScriptGen, rng: Rng, length: number, pids: readonly number
   return gen.take();
 }
 
-/**
- * A CPU's access that would straddle two pages, moved to the last word of
- * the first: such an access faults a page at a time, so another CPU's
- * mremap or munmap can land between its halves, which no serial order of
- * whole commands gives (the outcome check judges commands as atomic).
- * The setup, run alone, keeps its straddling accesses.
- */
-function within_a_page(l: Line): Line {
-  if ((l.cmd.op !== 'read' && l.cmd.op !== 'write') || l.cmd.addr % PAGE_SIZE <= PAGE_SIZE - 4)
-    return l;
-  return { ...l, cmd: { ...l.cmd, addr: l.cmd.addr & ~3 } };
-}
-
 /** One random concurrent script for `cpus` CPUs; the same Rng state gives the same script. */
 export function random_concurrent(rng: Rng, cpus: number): ConcurrentScript {
   const gen = new ScriptGen(rng, FUZZ_AIM);
@@ -125,13 +142,12 @@ export function random_concurrent(rng: Rng, cpus: number): ConcurrentScript {
   const setup_lines = gen.take();
   const after_setup = gen.save();
   const pids = gen.pids();
-  const sections = section_lengths(rng, cpus)
-    .map((length) => {
-      gen.restore(after_setup);
-      return section(gen, rng, length, pids).map(within_a_page);
-    })
-    // Pins drawn last: the commands drawn before them are what they were before pins existed.
-    .map((lines) => with_pin(rng, lines, after_setup.written));
+  const drawn = section_lengths(rng, cpus).map((length) => {
+    gen.restore(after_setup);
+    return section(gen, rng, length, pids);
+  });
+  // Pins drawn last: the commands drawn before them are what they were before pins existed.
+  const sections = fit_orders(drawn).map((lines) => with_pin(rng, lines, after_setup.written));
   const files = setup_lines.flatMap((l) =>
     l.cmd.op === 'file' ? [{ name: l.cmd.name, pages: l.cmd.pages }] : [],
   );

@@ -15,12 +15,20 @@
  * one's part in each word. So an unaligned word (a read's result, a final
  * word) also agrees when each part is that part of some value a serial
  * order gives it.
+ *
+ * A read or write that straddles two pages is three steps of its CPU in a
+ * serial order (serial_steps()): the fault of its first page, the fault of
+ * its second, then the access, since the instruction faults a page at a
+ * time and is restarted after each fault: the faults' effects (a stack
+ * grown, a page populated) may fall on either side of another CPU's
+ * commands. A fault that signals ends the command with that signal.
  */
 import { Explorer } from '../check/explorer.js';
 import { Sequential } from '../check/strategy.js';
 import { KernelBug } from '../runtime/ops.js';
 import type { RunConfig } from '../runtime/scenario.js';
 import type { ConcurrentScript } from './ast.js';
+import { section_steps, serial_steps } from './concurrent.js';
 import { format_line } from './print.js';
 import { type ScriptOutcome, serial_scenario } from './scenario.js';
 
@@ -46,7 +54,7 @@ const allowed_cache = new Map<string, Allowed>();
 
 const key_of = (o: ScriptOutcome): string => JSON.stringify(o);
 
-/** Every order of the sections' commands that keeps each CPU's own: the CPU of each step. */
+/** Every order of the sections' steps that keeps each CPU's own (`lengths`: its steps): the CPU of each step. */
 export function* serial_orders_of(lengths: readonly number[]): Generator<number[]> {
   const left = [...lengths];
   const order: number[] = [];
@@ -87,7 +95,7 @@ export function allowed_outcomes(
   const outcomes: { order: number[]; outcome: ScriptOutcome }[] = [];
   const keys = new Set<string>();
   let bug = false;
-  for (const order of serial_orders_of(s.cpus.map((c) => c.length))) {
+  for (const order of serial_orders_of(section_steps(s))) {
     g.order = order;
     const strategy = new Sequential();
     strategy.begin(0);
@@ -224,6 +232,29 @@ const maps_text = (o: ScriptOutcome): string =>
     .join(' ');
 
 /*
+ * A serial order as the CPU of each step: `cpuN` a command, `cpuN:fault
+ * 0xADDR` the fault of one page of a straddling access (its first byte
+ * there), before the access itself.
+ */
+function order_text(s: ConcurrentScript, order: readonly number[]): string {
+  const next = s.cpus.map(() => ({ index: 0, step: 0 }));
+  return order
+    .map((cpu) => {
+      const at = next[cpu]!;
+      const l = s.cpus[cpu]![at.index]!;
+      const last = at.step === serial_steps(l) - 1;
+      const text =
+        last || (l.cmd.op !== 'read' && l.cmd.op !== 'write')
+          ? `cpu${cpu}`
+          : `cpu${cpu}:fault 0x${(at.step === 0 ? l.cmd.addr : (l.cmd.addr + 3) & ~0xfff).toString(16)}`;
+      if (last) next[cpu] = { index: at.index + 1, step: 0 };
+      else at.step++;
+      return text;
+    })
+    .join(' ');
+}
+
+/*
  * The first command (walking each CPU's first command, then each one's
  * second, ...) whose result no serial order gives together with the
  * results before it; else the final address space. Then what was seen,
@@ -263,6 +294,6 @@ function explain(
   return [
     culprit,
     `  observed: ${results_text(observed)}${maps(observed)}${words(observed)}`,
-    `  closest serial order (${closest.order.map((c) => `cpu${c}`).join(' ')}): ${results_text(closest.outcome)}${maps(closest.outcome)}${words(closest.outcome)}`,
+    `  closest serial order (${order_text(s, closest.order)}): ${results_text(closest.outcome)}${maps(closest.outcome)}${words(closest.outcome)}`,
   ].join('\n');
 }
