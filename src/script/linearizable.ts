@@ -27,7 +27,7 @@ import { Explorer } from '../check/explorer.js';
 import { Sequential } from '../check/strategy.js';
 import { KernelBug } from '../runtime/ops.js';
 import type { RunConfig } from '../runtime/scenario.js';
-import type { ConcurrentScript } from './ast.js';
+import { type ConcurrentScript, PAGE_SIZE } from './ast.js';
 import { section_steps, serial_steps } from './concurrent.js';
 import { format_line } from './print.js';
 import { type ScriptOutcome, serial_scenario } from './scenario.js';
@@ -233,8 +233,7 @@ const maps_text = (o: ScriptOutcome): string =>
 
 /*
  * A serial order as the CPU of each step: `cpuN` a command, `cpuN:fault
- * 0xADDR` the fault of one page of a straddling access (its first byte
- * there), before the access itself.
+ * 0xPAGE` the fault of one page of a straddling access, before the access.
  */
 function order_text(s: ConcurrentScript, order: readonly number[]): string {
   const next = s.cpus.map(() => ({ index: 0, step: 0 }));
@@ -246,7 +245,7 @@ function order_text(s: ConcurrentScript, order: readonly number[]): string {
       const text =
         last || (l.cmd.op !== 'read' && l.cmd.op !== 'write')
           ? `cpu${cpu}`
-          : `cpu${cpu}:fault 0x${(at.step === 0 ? l.cmd.addr : (l.cmd.addr + 3) & ~0xfff).toString(16)}`;
+          : `cpu${cpu}:fault 0x${((l.cmd.addr + 3 * at.step) & ~(PAGE_SIZE - 1)).toString(16)}`;
       if (last) next[cpu] = { index: at.index + 1, step: 0 };
       else at.step++;
       return text;

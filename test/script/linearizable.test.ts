@@ -190,7 +190,7 @@ test('a write across pages that faults stores nothing: its first part kept is no
       /^cpu0's command 2 \(read 0x10ffc\) printed = 0xccdd0000, which no serial order/.test(
         e.message,
       ) &&
-      /closest serial order \((cpu\d|cpu0:fault 0x10ffe|cpu0:fault 0x11000)( (cpu\d|cpu0:fault 0x10ffe|cpu0:fault 0x11000)){4}\)/.test(
+      /closest serial order \([^)]*cpu0:fault 0x10000 [^)]*cpu0:fault 0x11000 [^)]*\)/.test(
         e.message,
       ),
   );
