@@ -65,16 +65,16 @@ const SECTION_OPS: readonly (readonly [Op, number])[] = [
  * an access that shows which page the pin holds). How often the pin is
  * gup_fast's, and its observation a write (else a read).
  */
-const PIN_PERCENT = 35;
-const FAST_PIN_PERCENT = 70;
+const PIN_PERCENT = 45;
+const FAST_PIN_PERCENT = 75;
 const PIN_WRITE_PERCENT = 80;
 /** How often each other section ends racing the pin: a command of the pinning process on its page. */
-const PARTNER_PERCENT = 60;
+const PARTNER_PERCENT = 75;
 const PARTNER_OPS: readonly (readonly [
   Extract<Op, 'fork' | 'write' | 'madvise' | 'mprotect' | 'munmap'>,
   number,
 ])[] = [
-  ['fork', 50],
+  ['fork', 60],
   ['write', 15],
   ['madvise', 15],
   ['mprotect', 10],
