@@ -16,19 +16,19 @@
  * word) also agrees when each part is that part of some value a serial
  * order gives it.
  *
- * A read or write that straddles two pages is three steps of its CPU in a
- * serial order (serial_steps()): the fault of its first page, the fault of
- * its second, then the access, since the instruction faults a page at a
- * time and is restarted after each fault: the faults' effects (a stack
- * grown, a page populated) may fall on either side of another CPU's
- * commands. A fault that signals ends the command with that signal.
+ * A read or write is restarted after each fault it takes, so its faults'
+ * effects (a stack grown) may fall on either side of another CPU's
+ * commands: in a serial order its faults are steps of their own before
+ * the access (serial_steps(): always across pages, which fault a page at
+ * a time; else where the script maps a stack, the one effect of a fault
+ * an outcome shows). A fault that signals ends the command with it.
  */
 import { Explorer } from '../check/explorer.js';
 import { Sequential } from '../check/strategy.js';
 import { KernelBug } from '../runtime/ops.js';
 import type { RunConfig } from '../runtime/scenario.js';
 import { type ConcurrentScript, PAGE_SIZE } from './ast.js';
-import { section_steps, serial_steps } from './concurrent.js';
+import { maps_a_stack, section_steps, serial_steps } from './concurrent.js';
 import { format_line } from './print.js';
 import { type ScriptOutcome, serial_scenario } from './scenario.js';
 
@@ -233,15 +233,16 @@ const maps_text = (o: ScriptOutcome): string =>
 
 /*
  * A serial order as the CPU of each step: `cpuN` a command, `cpuN:fault
- * 0xPAGE` the fault of one page of a straddling access, before the access.
+ * 0xPAGE` the fault of one page of an access, before the access.
  */
 function order_text(s: ConcurrentScript, order: readonly number[]): string {
+  const stack = maps_a_stack(s);
   const next = s.cpus.map(() => ({ index: 0, step: 0 }));
   return order
     .map((cpu) => {
       const at = next[cpu]!;
       const l = s.cpus[cpu]![at.index]!;
-      const last = at.step === serial_steps(l) - 1;
+      const last = at.step === serial_steps(l, stack) - 1;
       const text =
         last || (l.cmd.op !== 'read' && l.cmd.op !== 'write')
           ? `cpu${cpu}`

@@ -23,7 +23,13 @@ import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import type { Scenario } from '../runtime/scenario.js';
 import { SCENARIOS } from '../scenarios/index.js';
 import type { ConcurrentScript, Line } from './ast.js';
-import { fork_children, parse_concurrent, print_concurrent, serial_steps } from './concurrent.js';
+import {
+  fork_children,
+  maps_a_stack,
+  parse_concurrent,
+  print_concurrent,
+  serial_steps,
+} from './concurrent.js';
 import { check_linearizable } from './linearizable.js';
 import { hex } from './print.js';
 import {
@@ -106,24 +112,26 @@ interface Program {
   readonly steps: readonly (readonly Step[])[];
 }
 
-/** A serial step: a straddling access's fault of its first (0) or second (1) page, or a whole command. */
+/** A serial step: an access's fault of its first (0) or second (1) page, or a whole command. */
 interface Step {
   readonly index: number;
   readonly step: 0 | 1 | 'access';
 }
 
-/* The steps of each section, in order. */
+/* The steps of each section, in order: a line's faults (serial_steps() less one), then the line. */
 function steps_of(s: ConcurrentScript): Step[][] {
+  const stack = maps_a_stack(s);
   return s.cpus.map((c) =>
-    c.flatMap((l, index): Step[] =>
-      serial_steps(l) === 1
-        ? [{ index, step: 'access' }]
-        : [
-            { index, step: 0 },
-            { index, step: 1 },
-            { index, step: 'access' },
-          ],
-    ),
+    c.flatMap((l, index): Step[] => [
+      ...Array.from(
+        { length: serial_steps(l, stack) - 1 },
+        (_, page): Step => ({
+          index,
+          step: page === 0 ? 0 : 1,
+        }),
+      ),
+      { index, step: 'access' },
+    ]),
   );
 }
 
@@ -198,10 +206,10 @@ function* run_section(k: KernelContext, g: Globals, p: Program): KGen {
 
 /*
  * One serial order (g.order) of every section's steps, on this one CPU: a
- * CPU's next step is its next command, or, where that command straddles
- * two pages, the fault of its first page, then of its second, then the
- * access (serial_steps()). A fault that signals is the command's result,
- * and its later steps do nothing.
+ * CPU's next step is its next command, or, for a read or write, the fault
+ * of its first page, (across pages) of its second, then the access
+ * (serial_steps()). A fault that signals is the command's result, and its
+ * later steps do nothing.
  */
 function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
   g.held = p.s.cpus.map(() => new Map());
@@ -271,7 +279,7 @@ function* thread_line(k: KernelContext, g: Globals, p: Program, cpu: number, l: 
   if (l.cmd.op === 'exit') g.held[cpu]!.delete(l.pid);
 }
 
-/* The fault of page `step` of straddling access `l` on CPU `cpu`: its signal, if any, is l's result. */
+/* The fault of page `step` of access `l` on CPU `cpu`: its signal, if any, is l's result. */
 function* thread_fault(k: KernelContext, g: Globals, cpu: number, l: Line, step: 0 | 1): KGen {
   const mm = yield* call(thread_mm(k, g, cpu, l.pid));
   if (mm === 0 || (l.cmd.op !== 'read' && l.cmd.op !== 'write')) return;

@@ -150,6 +150,18 @@ cpu 1:
   assert.ok(explore_clean(s) > 100);
 });
 
+test("a fork between an access's fault that grew a stack and its store is a serial order's", () => {
+  // The child has the grown stack but not the word: the store came after the fork.
+  const s = parse_concurrent(`mmap - 1 rw- private anon growsdown
+cpu 0:
+  fork
+cpu 1:
+  write 0x3fffa50c 0x12c08161
+`);
+  assert.deepEqual(section_steps(s), [1, 2]);
+  assert.ok(explore_clean(s) > 50);
+});
+
 test('a read across pages racing the munmap of its second page is a serial order', () => {
   const s = parse_concurrent(`mmap 0x10000 2 rw- private anon fixed
 write 0x10ffc 0x11223344
