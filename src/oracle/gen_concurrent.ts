@@ -10,17 +10,35 @@
  * CPU aim at what the setup mapped. Stacks are frequent and so are faults
  * just below them, where a stack grows.
  *
- * A section may also pin a page the setup wrote (mapped and populated:
- * where a pin races with fork's COW, seed 004) and unpin it later in the
- * section, which reads the word through the pin.
+ * A program may also pin (with_pin()): one section pins a word the setup
+ * populated in private writable memory, accesses it, and unpins it, which
+ * reads the word through the pin; other sections race it with a fork, a
+ * write, madvise, mprotect or munmap of that page by the same process
+ * (where a pin meets fork's COW: seed 004).
  *
  * The outcome check compares a run with every serial order of the CPUs'
- * commands: their number, (n_0 + ... + n_k)! / (n_0! ... n_k!), is kept
- * at most MAX_FUZZ_ORDERS by shortening the longest section.
+ * steps (a command, or three for a read or write across pages): their
+ * number, (n_0 + ... + n_k)! / (n_0! ... n_k!), is kept at most
+ * MAX_FUZZ_ORDERS by shortening the longest section.
  */
 import type { Rng } from '../scenarios/random.js';
-import { type ConcurrentScript, type Line, PAGE_SIZE } from '../script/ast.js';
-import { parse_concurrent, print_concurrent, serial_orders } from '../script/concurrent.js';
+import {
+  type Command,
+  type ConcurrentScript,
+  type Line,
+  PAGE_SIZE,
+  straddles_pages,
+} from '../script/ast.js';
+import {
+  multinomial,
+  parse_concurrent,
+  print_concurrent,
+  section_steps,
+  serial_orders,
+} from '../script/concurrent.js';
+import { parse_script } from '../script/parse.js';
+import { format_script } from '../script/print.js';
+import { type ModelRun, run_model } from '../script/run_model.js';
 import { type Aim, chance, type Op, ScriptGen, weighted } from './gen.js';
 
 /** The most commands a CPU's section has. */
@@ -47,38 +65,180 @@ const SECTION_OPS: readonly (readonly [Op, number])[] = [
   ['exit', 4],
 ];
 
-/** How often a section pins a page the setup wrote, and how often such a pin is gup_fast's. */
-const PIN_PERCENT = 15;
-const FAST_PIN_PERCENT = 60;
-
-/*
- * With PIN_PERCENT, `pin A [fast]` before one of the section's commands
- * and `unpin A` after a later one (or at the end), A the aligned word of
- * an address the setup wrote, in a process the section names. The pair
- * replaces a command when the section has room for it alone (its serial
- * orders stay as they were).
+/**
+ * How often a program pins: one of its sections, as seed 004's race needs
+ * (a pin of a populated private page, racing a fork on another CPU, then
+ * an access that shows which page the pin holds). How often the pin is
+ * gup_fast's, and its observation a write (else a read).
  */
-function with_pin(rng: Rng, lines: Line[], written: readonly number[]): Line[] {
-  if (written.length === 0 || lines.length < 2 || !chance(rng, PIN_PERCENT)) return lines;
-  const addr = written[rng.below(written.length)]! & ~3;
-  const at = rng.below(lines.length - 1);
-  const { pid, line } = lines[at]!;
-  const pin: Line = { line, pid, cmd: { op: 'pin', addr, fast: chance(rng, FAST_PIN_PERCENT) } };
-  const unpin: Line = { line, pid, cmd: { op: 'unpin', addr } };
-  // Two of the section's commands give way, so that its length stays the same.
-  const rest = lines.slice(at + 1, -1);
-  return [...lines.slice(0, at), pin, ...rest, unpin];
+const PIN_PERCENT = 45;
+const FAST_PIN_PERCENT = 75;
+const PIN_WRITE_PERCENT = 80;
+/** How often each other section ends racing the pin: a command of the pinning process on its page. */
+const PARTNER_PERCENT = 75;
+const PARTNER_OPS: readonly (readonly [
+  Extract<Op, 'fork' | 'write' | 'madvise' | 'mprotect' | 'munmap'>,
+  number,
+])[] = [
+  ['fork', 60],
+  ['write', 15],
+  ['madvise', 15],
+  ['mprotect', 10],
+  ['munmap', 10],
+];
+
+/** What a program pins: a word of process `pid`, and the setup's write that populates it if one was added. */
+interface PinTarget {
+  readonly pid: number;
+  readonly addr: number;
+  readonly populate: Line | null;
 }
 
-/** 1 to MAX_SECTION commands a CPU, the longest cut until the orders are few enough. */
+/* Whether `addr` lies in private writable memory of `pid` (fork write-protects it for COW). */
+function in_cow_memory(run: ModelRun, pid: number, addr: number): boolean {
+  const vmas = run.maps.find((m) => m.pid === pid)?.vmas ?? [];
+  return vmas.some(
+    (v) => v.start <= addr && addr < v.end && v.perm[1] === 'w' && v.perm[3] === 'p',
+  );
+}
+
+/*
+ * A word the setup populated in private writable memory of a process left
+ * alive (the setup run alone on the model says which: it places mappings
+ * as the explored run will); if it wrote none, a word of a private
+ * anonymous mapping, with the setup write that populates it.
+ */
+function pin_target(rng: Rng, setup: readonly Line[]): PinTarget | null {
+  let run: ModelRun;
+  try {
+    run = run_model(parse_script(format_script(setup)));
+  } catch {
+    return null;
+  }
+  const written = setup.flatMap((l, i) =>
+    l.cmd.op === 'write' && run.results[i] === 'ok' && in_cow_memory(run, l.pid, l.cmd.addr)
+      ? [{ pid: l.pid, addr: l.cmd.addr & ~3, populate: null }]
+      : [],
+  );
+  if (written.length > 0) return written[rng.below(written.length)]!;
+  const anon = run.maps.flatMap(({ pid, vmas }) =>
+    vmas.filter((v) => v.perm === 'rw-p' && v.name === '').map((v) => ({ pid, v })),
+  );
+  if (anon.length === 0) return null;
+  const { pid, v } = anon[rng.below(anon.length)]!;
+  const page = v.start + PAGE_SIZE * rng.below((v.end - v.start) / PAGE_SIZE);
+  const addr = page + 4 * rng.below(PAGE_SIZE / 4);
+  const populate: Line = { line: 0, pid, cmd: { op: 'write', addr, value: rng.next_u32() } };
+  return { pid, addr, populate };
+}
+
+/* A command of the pinning process on the pinned page, racing the pin from another CPU. */
+function partner(rng: Rng, t: PinTarget): Line {
+  const page = t.addr - (t.addr % PAGE_SIZE);
+  const cmd: Command = (() => {
+    switch (weighted(rng, PARTNER_OPS)) {
+      case 'fork':
+        return { op: 'fork' };
+      case 'write':
+        return { op: 'write', addr: t.addr, value: rng.next_u32() };
+      case 'madvise':
+        return { op: 'madvise', addr: page, pages: 1, advice: 'dontneed' };
+      case 'mprotect':
+        return {
+          op: 'mprotect',
+          addr: page,
+          pages: 1,
+          prot: { read: true, write: false, exec: false },
+        };
+      case 'munmap':
+        return { op: 'munmap', addr: page, pages: 1 };
+    }
+  })();
+  return { line: 0, pid: t.pid, cmd };
+}
+
+/*
+ * With PIN_PERCENT, the class of seed 004: one section's commands from a
+ * random point on give way to `pin A [fast]`, an access of A (a write,
+ * after which the unpin shows whether the pin still holds the process's
+ * page, or a read) and `unpin A`, A a word pin_target() finds. Each other
+ * section, with PARTNER_PERCENT, ends with partner() instead of its last
+ * command. While the serial orders are too many, commands before the pin
+ * are dropped, then other sections' first ones (no pin if that is not
+ * enough). The setup gains the write that populates A if it had none.
+ */
+function with_pin(
+  rng: Rng,
+  sections: readonly Line[][],
+  setup: readonly Line[],
+): { sections: Line[][]; setup: readonly Line[] } {
+  const none = { sections: sections.map((c) => [...c]), setup };
+  if (!chance(rng, PIN_PERCENT)) return none;
+  const t = pin_target(rng, setup);
+  if (t === null) return none;
+  const pinning = rng.below(sections.length);
+  let at = rng.below(sections[pinning]!.length);
+  const { pid, addr } = t;
+  const pin: Line = { line: 0, pid, cmd: { op: 'pin', addr, fast: chance(rng, FAST_PIN_PERCENT) } };
+  const access: Line = chance(rng, PIN_WRITE_PERCENT)
+    ? { line: 0, pid, cmd: { op: 'write', addr, value: rng.next_u32() } }
+    : { line: 0, pid, cmd: { op: 'read', addr } };
+  const unpin: Line = { line: 0, pid, cmd: { op: 'unpin', addr } };
+  const out = sections.map((c) => [...c]);
+  const pinned = () => [...sections[pinning]!.slice(0, at), pin, access, unpin];
+  out[pinning] = pinned();
+  for (const [i, c] of out.entries())
+    if (i !== pinning && chance(rng, PARTNER_PERCENT)) c[c.length - 1] = partner(rng, t);
+  while (serial_orders({ setup, cpus: out }) > MAX_FUZZ_ORDERS) {
+    if (at > 0) {
+      at--;
+      out[pinning] = pinned();
+      continue;
+    }
+    const others = out.filter((c, i) => i !== pinning && c.length > 1);
+    if (others.length === 0) return none;
+    const steps = section_steps({ setup, cpus: others });
+    others[steps.indexOf(Math.max(...steps))]!.shift();
+  }
+  return { sections: out, setup: t.populate === null ? setup : [...setup, t.populate] };
+}
+
+/** 1 to MAX_SECTION commands a CPU, the longest cut until the orders of commands are few enough. */
 function section_lengths(rng: Rng, cpus: number): number[] {
   const lengths = Array.from({ length: cpus }, () => 1 + rng.below(MAX_SECTION));
-  const orders = () => serial_orders({ cpus: lengths.map((n) => Array<Line>(n)) });
-  while (orders() > MAX_FUZZ_ORDERS) {
+  while (multinomial(lengths) > MAX_FUZZ_ORDERS) {
     const longest = lengths.indexOf(Math.max(...lengths));
     lengths[longest]!--;
   }
   return lengths;
+}
+
+/*
+ * The sections cut until their serial orders, which count a read's or
+ * write's faults as steps (serial_steps()), are at most MAX_FUZZ_ORDERS:
+ * of the sections that can shrink, the one with the most steps loses its
+ * last command, or, left with a single command that straddles pages, has
+ * it moved to the last word of its first page. Sections of one command each may stay above the bound (4
+ * CPUs, each one access with its fault: 2,520 orders), within what the
+ * outcome check allows.
+ */
+function fit_orders(sections: readonly Line[][], setup: readonly Line[]): Line[][] {
+  const cut = sections.map((c) => [...c]);
+  const shrinks = (c: readonly Line[]) => c.length > 1 || straddles_pages(c[0]!.cmd);
+  while (serial_orders({ setup, cpus: cut }) > MAX_FUZZ_ORDERS) {
+    const steps = section_steps({ setup, cpus: cut }).map((n, i) => (shrinks(cut[i]!) ? n : 0));
+    const most = cut[steps.indexOf(Math.max(...steps))]!;
+    if (!shrinks(most)) break;
+    if (most.length > 1) most.pop();
+    else most[0] = within_a_page(most[0]!);
+  }
+  return cut;
+}
+
+/* A read or write across pages moved to the last word of its first page. */
+function within_a_page(l: Line): Line {
+  if (l.cmd.op !== 'read' && l.cmd.op !== 'write') return l;
+  return { ...l, cmd: { ...l.cmd, addr: l.cmd.addr & ~3 } };
 }
 
 /** The setup: a file or two, mappings, maybe a stack, writes into them, maybe a fork. */
@@ -105,19 +265,6 @@ function section(gen: ScriptGen, rng: Rng, length: number, pids: readonly number
   return gen.take();
 }
 
-/**
- * A CPU's access that would straddle two pages, moved to the last word of
- * the first: such an access faults a page at a time, so another CPU's
- * mremap or munmap can land between its halves, which no serial order of
- * whole commands gives (the outcome check judges commands as atomic).
- * The setup, run alone, keeps its straddling accesses.
- */
-function within_a_page(l: Line): Line {
-  if ((l.cmd.op !== 'read' && l.cmd.op !== 'write') || l.cmd.addr % PAGE_SIZE <= PAGE_SIZE - 4)
-    return l;
-  return { ...l, cmd: { ...l.cmd, addr: l.cmd.addr & ~3 } };
-}
-
 /** One random concurrent script for `cpus` CPUs; the same Rng state gives the same script. */
 export function random_concurrent(rng: Rng, cpus: number): ConcurrentScript {
   const gen = new ScriptGen(rng, FUZZ_AIM);
@@ -125,16 +272,19 @@ export function random_concurrent(rng: Rng, cpus: number): ConcurrentScript {
   const setup_lines = gen.take();
   const after_setup = gen.save();
   const pids = gen.pids();
-  const sections = section_lengths(rng, cpus)
-    .map((length) => {
-      gen.restore(after_setup);
-      return section(gen, rng, length, pids).map(within_a_page);
-    })
-    // Pins drawn last: the commands drawn before them are what they were before pins existed.
-    .map((lines) => with_pin(rng, lines, after_setup.written));
+  const drawn = section_lengths(rng, cpus).map((length) => {
+    gen.restore(after_setup);
+    return section(gen, rng, length, pids);
+  });
+  // Pins drawn last: the commands drawn before them are what they were before pins existed.
+  const { sections, setup: setup_pinned } = with_pin(
+    rng,
+    fit_orders(drawn, setup_lines),
+    setup_lines,
+  );
   const files = setup_lines.flatMap((l) =>
     l.cmd.op === 'file' ? [{ name: l.cmd.name, pages: l.cmd.pages }] : [],
   );
   // Printed and read back: the lines numbered as the text has them, and every name checked.
-  return parse_concurrent(print_concurrent({ files, setup: setup_lines, cpus: sections }));
+  return parse_concurrent(print_concurrent({ files, setup: setup_pinned, cpus: sections }));
 }

@@ -157,6 +157,20 @@ export function is_outside(c: Command): boolean {
 }
 
 /**
+ * Whether a read or write crosses a page boundary: it then faults a page
+ * at a time, as the instruction is restarted after each fault, and the
+ * outcome check orders those faults apart from the access
+ * (linearizable.ts, serial_steps()).
+ */
+export function straddles_pages(c: Command): boolean {
+  return (
+    (c.op === 'read' || c.op === 'write') &&
+    !is_outside(c) &&
+    Math.floor(c.addr / PAGE_SIZE) !== Math.floor((c.addr + 3) / PAGE_SIZE)
+  );
+}
+
+/**
  * A concurrent script (docs/scripts.md, "Concurrent scripts"): the lines
  * before the first `cpu N:` header are its setup, run on cpu0 alone before
  * any other CPU starts; then CPU i runs the lines under `cpu i:`, in

@@ -6,7 +6,14 @@
  * never depend on the interleaving. Everything a name can be checked for
  * is checked here, so that a bad script explores nothing.
  */
-import { type ConcurrentScript, check_unpins, type Line, ScriptError } from './ast.js';
+import {
+  type ConcurrentScript,
+  check_unpins,
+  is_outside,
+  type Line,
+  ScriptError,
+  straddles_pages,
+} from './ast.js';
 import { CPU_HEADER, line_words, parse_command } from './parse.js';
 import { format_line } from './print.js';
 
@@ -14,16 +21,46 @@ export const MIN_CPUS = 2;
 export const MAX_CPUS = 4;
 /**
  * The most serial orders a script may have: the outcome check runs each
- * of them once (the sections' lengths multinomial, see serial_orders()).
+ * of them once (the sections' steps multinomial, see serial_orders()).
  */
 export const MAX_SERIAL_ORDERS = 5000;
 
-/** How many orders of the sections' commands keep each CPU's own order: (n1+..+nk)! / (n1!..nk!). */
-export function serial_orders(s: Pick<ConcurrentScript, 'cpus'>): number {
+/** Whether a script maps a stack (MAP_GROWSDOWN): an access's fault may then grow it apart from the access. */
+export function maps_a_stack(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): boolean {
+  return [...s.setup, ...s.cpus.flat()].some((l) => l.cmd.op === 'mmap' && l.cmd.growsdown);
+}
+
+/**
+ * The steps of a line that a serial order places one by one
+ * (docs/scripts.md, "Accesses and their faults"): a read or write that
+ * straddles two pages is three (the fault of its first page, the fault of
+ * its second, then the access); in a script that maps a stack (`stack`),
+ * any other read or write is two (the fault of its page, which may grow
+ * the stack, then the access); any other command is one.
+ */
+export function serial_steps(l: Line, stack: boolean): number {
+  if (straddles_pages(l.cmd)) return 3;
+  const access = (l.cmd.op === 'read' || l.cmd.op === 'write') && !is_outside(l.cmd);
+  return stack && access ? 2 : 1;
+}
+
+/** The steps of each section (serial_steps() summed). */
+export function section_steps(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): number[] {
+  const stack = maps_a_stack(s);
+  return s.cpus.map((c) => c.reduce((n, l) => n + serial_steps(l, stack), 0));
+}
+
+/** How many orders of the sections' steps keep each CPU's own order: (n1+..+nk)! / (n1!..nk!). */
+export function serial_orders(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): number {
+  return multinomial(section_steps(s));
+}
+
+/** How many ways interleave sequences of these lengths, each kept in order: (n1+..+nk)! / (n1!..nk!). */
+export function multinomial(lengths: readonly number[]): number {
   let orders = 1;
   let total = 0;
-  for (const section of s.cpus)
-    for (let i = 1; i <= section.length; i++) {
+  for (const n of lengths)
+    for (let i = 1; i <= n; i++) {
       total++;
       orders = (orders * total) / i;
     }
@@ -119,7 +156,7 @@ function check_orders(s: ConcurrentScript): void {
   if (orders > MAX_SERIAL_ORDERS)
     throw new ScriptError(
       s.cpus.at(-1)![0]!.line,
-      `the sections' commands have ${orders} serial orders, more than the ${MAX_SERIAL_ORDERS} the outcome check runs: shorten the sections`,
+      `the sections' commands have ${orders} serial orders, more than the ${MAX_SERIAL_ORDERS} the outcome check runs (a read or write counts two or three steps: docs/scripts.md): shorten the sections`,
     );
 }
 

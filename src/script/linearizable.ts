@@ -15,12 +15,20 @@
  * one's part in each word. So an unaligned word (a read's result, a final
  * word) also agrees when each part is that part of some value a serial
  * order gives it.
+ *
+ * A read or write is restarted after each fault it takes, so its faults'
+ * effects (a stack grown) may fall on either side of another CPU's
+ * commands: in a serial order its faults are steps of their own before
+ * the access (serial_steps(): always across pages, which fault a page at
+ * a time; else where the script maps a stack, the one effect of a fault
+ * an outcome shows). A fault that signals ends the command with it.
  */
 import { Explorer } from '../check/explorer.js';
 import { Sequential } from '../check/strategy.js';
 import { KernelBug } from '../runtime/ops.js';
 import type { RunConfig } from '../runtime/scenario.js';
-import type { ConcurrentScript } from './ast.js';
+import { type ConcurrentScript, PAGE_SIZE } from './ast.js';
+import { maps_a_stack, section_steps, serial_steps } from './concurrent.js';
 import { format_line } from './print.js';
 import { type ScriptOutcome, serial_scenario } from './scenario.js';
 
@@ -46,7 +54,7 @@ const allowed_cache = new Map<string, Allowed>();
 
 const key_of = (o: ScriptOutcome): string => JSON.stringify(o);
 
-/** Every order of the sections' commands that keeps each CPU's own: the CPU of each step. */
+/** Every order of the sections' steps that keeps each CPU's own (`lengths`: its steps): the CPU of each step. */
 export function* serial_orders_of(lengths: readonly number[]): Generator<number[]> {
   const left = [...lengths];
   const order: number[] = [];
@@ -87,7 +95,7 @@ export function allowed_outcomes(
   const outcomes: { order: number[]; outcome: ScriptOutcome }[] = [];
   const keys = new Set<string>();
   let bug = false;
-  for (const order of serial_orders_of(s.cpus.map((c) => c.length))) {
+  for (const order of serial_orders_of(section_steps(s))) {
     g.order = order;
     const strategy = new Sequential();
     strategy.begin(0);
@@ -224,6 +232,29 @@ const maps_text = (o: ScriptOutcome): string =>
     .join(' ');
 
 /*
+ * A serial order as the CPU of each step: `cpuN` a command, `cpuN:fault
+ * 0xPAGE` the fault of one page of an access, before the access.
+ */
+function order_text(s: ConcurrentScript, order: readonly number[]): string {
+  const stack = maps_a_stack(s);
+  const next = s.cpus.map(() => ({ index: 0, step: 0 }));
+  return order
+    .map((cpu) => {
+      const at = next[cpu]!;
+      const l = s.cpus[cpu]![at.index]!;
+      const last = at.step === serial_steps(l, stack) - 1;
+      const text =
+        last || (l.cmd.op !== 'read' && l.cmd.op !== 'write')
+          ? `cpu${cpu}`
+          : `cpu${cpu}:fault 0x${((l.cmd.addr + 3 * at.step) & ~(PAGE_SIZE - 1)).toString(16)}`;
+      if (last) next[cpu] = { index: at.index + 1, step: 0 };
+      else at.step++;
+      return text;
+    })
+    .join(' ');
+}
+
+/*
  * The first command (walking each CPU's first command, then each one's
  * second, ...) whose result no serial order gives together with the
  * results before it; else the final address space. Then what was seen,
@@ -263,6 +294,6 @@ function explain(
   return [
     culprit,
     `  observed: ${results_text(observed)}${maps(observed)}${words(observed)}`,
-    `  closest serial order (${closest.order.map((c) => `cpu${c}`).join(' ')}): ${results_text(closest.outcome)}${maps(closest.outcome)}${words(closest.outcome)}`,
+    `  closest serial order (${order_text(s, closest.order)}): ${results_text(closest.outcome)}${maps(closest.outcome)}${words(closest.outcome)}`,
   ].join('\n');
 }

@@ -23,11 +23,18 @@ import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import type { Scenario } from '../runtime/scenario.js';
 import { SCENARIOS } from '../scenarios/index.js';
 import type { ConcurrentScript, Line } from './ast.js';
-import { fork_children, parse_concurrent, print_concurrent } from './concurrent.js';
+import {
+  fork_children,
+  maps_a_stack,
+  parse_concurrent,
+  print_concurrent,
+  serial_steps,
+} from './concurrent.js';
 import { check_linearizable } from './linearizable.js';
 import { hex } from './print.js';
 import {
   check_memory,
+  fault_page,
   first_process,
   type MapsLine,
   proc_maps,
@@ -101,6 +108,31 @@ interface Program {
   readonly nr_pids: number;
   /** Every address a read or write names, ascending: the words the outcome records. */
   readonly addrs: readonly number[];
+  /** steps[cpu]: each step a serial order places (serial_steps()): its command, and which part. */
+  readonly steps: readonly (readonly Step[])[];
+}
+
+/** A serial step: an access's fault of its first (0) or second (1) page, or a whole command. */
+interface Step {
+  readonly index: number;
+  readonly step: 0 | 1 | 'access';
+}
+
+/* The steps of each section, in order: a line's faults (serial_steps() less one), then the line. */
+function steps_of(s: ConcurrentScript): Step[][] {
+  const stack = maps_a_stack(s);
+  return s.cpus.map((c) =>
+    c.flatMap((l, index): Step[] => [
+      ...Array.from(
+        { length: serial_steps(l, stack) - 1 },
+        (_, page): Step => ({
+          index,
+          step: page === 0 ? 0 : 1,
+        }),
+      ),
+      { index, step: 'access' },
+    ]),
+  );
 }
 
 function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): Scenario<Globals> {
@@ -114,6 +146,7 @@ function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): S
     children,
     nr_pids: children.size + 1,
     addrs: [...new Set(addrs)].sort((a, b) => a - b),
+    steps: steps_of(s),
   };
   const cpus = mode === 'concurrent' ? s.cpus.length : 1;
   const text = print_concurrent(s);
@@ -171,13 +204,23 @@ function* run_section(k: KernelContext, g: Globals, p: Program): KGen {
   yield* call(put_held(k, g, k.cpu));
 }
 
-/* One serial order (g.order) of every section's commands, on this one CPU. */
+/*
+ * One serial order (g.order) of every section's steps, on this one CPU: a
+ * CPU's next step is its next command, or, for a read or write, the fault
+ * of its first page, (across pages) of its second, then the access
+ * (serial_steps()). A fault that signals is the command's result, and its
+ * later steps do nothing.
+ */
 function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
   g.held = p.s.cpus.map(() => new Map());
   g.results = p.s.cpus.map(() => []);
+  const steps = p.s.cpus.map(() => 0);
   for (const cpu of g.order) {
-    const l = p.s.cpus[cpu]![g.results[cpu]!.length]!;
-    yield* call(thread_line(k, g, p, cpu, l));
+    const { index, step } = p.steps[cpu]![steps[cpu]++]!;
+    if (g.results[cpu]!.length > index) continue;
+    const l = p.s.cpus[cpu]![index]!;
+    if (step === 'access') yield* call(thread_line(k, g, p, cpu, l));
+    else yield* call(thread_fault(k, g, cpu, l, step));
   }
   for (let cpu = 0; cpu < p.s.cpus.length; cpu++) yield* call(put_held(k, g, cpu));
 }
@@ -204,29 +247,44 @@ function* record_outcome(k: KernelContext, g: Globals, p: Program): KGen {
 }
 
 /*
- * Line `l` of section `cpu`, as that CPU's thread of process l.pid: its
- * mm reference taken the first time (ESRCH while no fork has created the
- * process yet), a fork's child published for every CPU, an exit's put.
+ * The mm of process `pid` as CPU `cpu`'s thread of it: its reference
+ * taken the first time; 0, with ESRCH printed, while no fork has created
+ * the process yet.
  */
-function* thread_line(k: KernelContext, g: Globals, p: Program, cpu: number, l: Line): KGen {
+function* thread_mm(k: KernelContext, g: Globals, cpu: number, pid: number): KGen<number> {
   const held = g.held[cpu]!;
-  let mm = held.get(l.pid) ?? 0;
+  let mm = held.get(pid) ?? 0;
   if (mm === 0) {
-    mm = yield k.load_acquire(g.table + l.pid);
+    mm = yield k.load_acquire(g.table + pid);
     if (mm !== 0) {
       yield* call(mmget(k, mm));
-      held.set(l.pid, mm);
+      held.set(pid, mm);
     }
   }
-  if (mm === 0) {
-    g.results[cpu]!.push('ESRCH');
-    return;
-  }
+  if (mm === 0) g.results[cpu]!.push('ESRCH');
+  return mm;
+}
+
+/*
+ * Line `l` of section `cpu`, as that CPU's thread of process l.pid, a
+ * fork's child published for every CPU, an exit's reference put.
+ */
+function* thread_line(k: KernelContext, g: Globals, p: Program, cpu: number, l: Line): KGen {
+  const mm = yield* call(thread_mm(k, g, cpu, l.pid));
+  if (mm === 0) return;
   const { result, child } = yield* call(run_command(k, g.us, l, mm, cpu));
   check_memory(g.us.m, l.line);
   g.results[cpu]!.push(result);
   if (l.cmd.op === 'fork') yield k.store_release(g.table + p.children.get(l)!, child);
-  if (l.cmd.op === 'exit') held.delete(l.pid);
+  if (l.cmd.op === 'exit') g.held[cpu]!.delete(l.pid);
+}
+
+/* The fault of page `step` of access `l` on CPU `cpu`: its signal, if any, is l's result. */
+function* thread_fault(k: KernelContext, g: Globals, cpu: number, l: Line, step: 0 | 1): KGen {
+  const mm = yield* call(thread_mm(k, g, cpu, l.pid));
+  if (mm === 0 || (l.cmd.op !== 'read' && l.cmd.op !== 'write')) return;
+  const signal = yield* call(fault_page(k, mm, l.cmd.addr + step * 3, l.cmd.op === 'write'));
+  if (signal !== null) g.results[cpu]!.push(signal);
 }
 
 /* The end of a CPU's section: its threads' references put. */

@@ -6,7 +6,7 @@
  * every command here, so a serial order of a concurrent script and
  * `mmlab run` are the same code.
  */
-import { user_access } from '../kernel/arch/fault.js';
+import { do_user_addr_fault, user_access } from '../kernel/arch/fault.js';
 import { dup_mmap } from '../kernel/fork.js';
 import { file_alloc, fput } from '../kernel/mm/filemap.js';
 import {
@@ -253,6 +253,23 @@ export function* run_command(
 export function* read_word(k: KernelContext, mm: number, addr: number): KGen<string> {
   const r = yield* call(user_access(k, mm, WINDOW_BASE + addr, false, 0));
   return r < 0 ? signal_name(-r) : `= 0x${r.toString(16).padStart(8, '0')}`;
+}
+
+/**
+ * The fault that a user access (`write` or not) at window offset `addr`
+ * takes on the page holding `addr`, as the MMU would raise it there: null
+ * when the access may be retried, else the signal. On a page the access
+ * could already use, the fault finds nothing to do.
+ */
+export function* fault_page(
+  k: KernelContext,
+  mm: number,
+  addr: number,
+  write: boolean,
+): KGen<string | null> {
+  const page = WINDOW_BASE_PAGE + Math.floor(addr / PAGE_SIZE);
+  const sig = yield* call(do_user_addr_fault(k, mm, page, write));
+  return sig === 0 ? null : signal_name(sig);
 }
 
 /*

@@ -3,7 +3,12 @@ import { test } from 'node:test';
 import { Explorer } from '../../src/check/explorer.js';
 import { search_strategy } from '../../src/check/strategy.js';
 import { KernelBug } from '../../src/runtime/ops.js';
-import { parse_concurrent, print_concurrent } from '../../src/script/concurrent.js';
+import {
+  parse_concurrent,
+  print_concurrent,
+  section_steps,
+  serial_orders,
+} from '../../src/script/concurrent.js';
 import {
   allowed_outcomes,
   check_linearizable,
@@ -116,5 +121,89 @@ test('a torn aligned word is non-linearizable; an unaligned word may take each p
   assert.throws(
     () => check_linearizable(RACE, RACE_TEXT, CFG, finals('55667788', '11667788')),
     /final address space/,
+  );
+});
+
+/* Every schedule of `s` with at most one preemption: no bug, and the number of schedules run. */
+function explore_clean(s: ReturnType<typeof parse_concurrent>): number {
+  const ex = new Explorer(script_scenario(s), { ...CFG, cpus: 2, params: {} });
+  const strategy = search_strategy('dfs', { seed: 1, schedules: 2000, depth: 0, bound: 1 });
+  let runs = 0;
+  for (let i = 0; strategy.begin(i); i++, runs++) {
+    const bug = ex.exec.run(strategy).bug;
+    assert.equal(bug, null, bug?.message);
+  }
+  return runs;
+}
+
+test("a write across pages faults a page at a time: a stack's mremap between its faults is a serial order's", () => {
+  // Its first fault grows the stack a page; the mremap moves the stack's lowest pages away; its
+  // second fault grows the rest down again: two VMAs, where a whole-command order leaves one.
+  const s = parse_concurrent(`mmap 0x20010000 16 rw- private anon growsdown fixed
+cpu 0:
+  write 0x2000fffe 0x11223344
+cpu 1:
+  mremap 0x20010000 4 8 maymove
+`);
+  assert.deepEqual(section_steps(s), [3, 1]);
+  assert.equal(serial_orders(s), 4);
+  assert.ok(explore_clean(s) > 100);
+});
+
+test("a fork between an access's fault that grew a stack and its store is a serial order's", () => {
+  // The child has the grown stack but not the word: the store came after the fork.
+  const s = parse_concurrent(`mmap - 1 rw- private anon growsdown
+cpu 0:
+  fork
+cpu 1:
+  write 0x3fffa50c 0x12c08161
+`);
+  assert.deepEqual(section_steps(s), [1, 2]);
+  assert.ok(explore_clean(s) > 50);
+});
+
+test('a read across pages racing the munmap of its second page is a serial order', () => {
+  const s = parse_concurrent(`mmap 0x10000 2 rw- private anon fixed
+write 0x10ffc 0x11223344
+write 0x11000 0x55667788
+cpu 0:
+  read 0x10ffe
+cpu 1:
+  munmap 0x11000 1
+`);
+  assert.ok(explore_clean(s) > 20);
+});
+
+const STRADDLE = parse_concurrent(`mmap 0x10000 2 rw- private anon fixed
+cpu 0:
+  write 0x10ffe 0xaabbccdd
+  read 0x10ffc
+cpu 1:
+  munmap 0x11000 1
+`);
+const STRADDLE_TEXT = print_concurrent(STRADDLE);
+
+test('a write across pages that faults stores nothing: its first part kept is non-linearizable', () => {
+  const a = allowed_outcomes(STRADDLE, STRADDLE_TEXT, CFG);
+  assert.deepEqual([...new Set(a.outcomes.map((o) => o.outcome.cpus[0]!.join(' | ')))].sort(), [
+    'SIGSEGV | = 0x00000000',
+    'ok | = 0xccdd0000',
+  ]);
+  const { outcome } = a.outcomes.find((o) => o.outcome.cpus[0]![0] === 'SIGSEGV')!;
+  const torn = {
+    ...outcome,
+    cpus: [['SIGSEGV', '= 0xccdd0000'], outcome.cpus[1]!],
+    contents: outcome.contents.map((w) => w.replace(/^p0 0x10ffc = .*/, 'p0 0x10ffc = 0xccdd0000')),
+  };
+  assert.throws(
+    () => check_linearizable(STRADDLE, STRADDLE_TEXT, CFG, torn),
+    (e: Error) =>
+      e instanceof KernelBug &&
+      /^cpu0's command 2 \(read 0x10ffc\) printed = 0xccdd0000, which no serial order/.test(
+        e.message,
+      ) &&
+      /closest serial order \([^)]*cpu0:fault 0x10000 [^)]*cpu0:fault 0x11000 [^)]*\)/.test(
+        e.message,
+      ),
   );
 });
