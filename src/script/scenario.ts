@@ -28,11 +28,14 @@ import { check_linearizable } from './linearizable.js';
 import { hex } from './print.js';
 import {
   check_memory,
+  copy_pins,
   fault_page,
   first_process,
   type MapsLine,
+  type Pins,
   proc_maps,
   read_word,
+  restore_pins,
   run_command,
   tear_down,
   type UserSpace,
@@ -66,6 +69,8 @@ interface Globals {
   /** The process table: PROCESS.mm of pid p at table + p. */
   readonly table: number;
   readonly us: UserSpace;
+  /** The pins the setup left (the prologue's, once per search): every schedule starts from them. */
+  setup_pins: Pins;
   /** held[cpu]: pid -> the mm reference that CPU's thread holds. */
   held: Map<number, number>[];
   results: string[][];
@@ -156,6 +161,7 @@ function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): S
     setup: (m) => ({
       table: m.boot_alloc(PROCESS.$, 'p', p.nr_pids),
       us: { m, files: new Map(), pins: new Map() },
+      setup_pins: new Map(),
       held: [],
       results: [],
       outcome: null,
@@ -176,7 +182,6 @@ const SETUP_THREAD = -1;
 
 /* The setup, as a sequential script runs: each process's own reference in the table. */
 function* run_setup(k: KernelContext, g: Globals, p: Program): KGen {
-  // A run that ended in a bug left its pins: this run's are its own.
   g.us.pins.clear();
   yield k.store(g.table, yield* call(first_process(k)));
   for (const l of p.s.setup) {
@@ -186,10 +191,12 @@ function* run_setup(k: KernelContext, g: Globals, p: Program): KGen {
     if (l.cmd.op === 'fork') yield k.store(g.table + p.children.get(l)!, child);
     if (l.cmd.op === 'exit') yield k.store(g.table + l.pid, 0);
   }
+  g.setup_pins = copy_pins(g.us.pins);
 }
 
 /* CPU k.cpu's section, then its threads' references put. */
 function* run_section(k: KernelContext, g: Globals, p: Program): KGen {
+  restore_pins(g.us, g.setup_pins, k.cpu);
   g.held[k.cpu] = new Map();
   g.results[k.cpu] = [];
   for (const l of p.s.cpus[k.cpu]!) yield* call(thread_line(k, g, p, k.cpu, l));
@@ -204,6 +211,9 @@ function* run_section(k: KernelContext, g: Globals, p: Program): KGen {
  * and its later steps do nothing.
  */
 function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
+  p.s.cpus.forEach((_, cpu) => {
+    restore_pins(g.us, g.setup_pins, cpu);
+  });
   g.held = p.s.cpus.map(() => new Map());
   g.results = p.s.cpus.map(() => []);
   const steps = p.s.cpus.map(() => 0);

@@ -95,7 +95,30 @@ export interface UserSpace {
    * `THREAD pid page` (the thread that pinned: a section's CPU, or -1 for
    * a setup), the struct pages pinned, last pinned last.
    */
-  readonly pins: Map<string, number[]>;
+  readonly pins: Pins;
+}
+
+/** Pins by `THREAD pid page`, the struct pages pinned, last pinned last (UserSpace.pins). */
+export type Pins = Map<string, number[]>;
+
+/** A copy of `pins` that later pins and unpins leave as it is. */
+export function copy_pins(pins: Pins): Pins {
+  return new Map([...pins].map(([key, pages]) => [key, [...pages]]));
+}
+
+/*
+ * The pins as a schedule starts on user thread `thread` (a section's
+ * CPU): the pins live beside kernel memory, which the explorer restores
+ * to the setup's end before each schedule, so they are restored too. The
+ * thread's own from an earlier schedule are dropped (one that ended in a
+ * bug left them: its teardown never ran), and the setup's put back as it
+ * left them (the last schedule's teardown cleared them). A thread pins
+ * and unpins under its own keys only, so each CPU restores its own and
+ * the setup's, whichever CPU starts first.
+ */
+export function restore_pins(us: UserSpace, setup: Pins, thread: number): void {
+  for (const key of [...us.pins.keys()]) if (key.startsWith(`${thread} `)) us.pins.delete(key);
+  for (const [key, pages] of setup) us.pins.set(key, [...pages]);
 }
 
 function prot_bits(p: Prot): number {
