@@ -9,6 +9,7 @@
 import {
   type ConcurrentScript,
   check_unpins,
+  is_outside,
   type Line,
   ScriptError,
   straddles_pages,
@@ -25,18 +26,39 @@ export const MAX_CPUS = 4;
 export const MAX_SERIAL_ORDERS = 5000;
 
 /**
- * The steps of a line that a serial order places one by one: a read or
- * write that straddles two pages is three (the fault of its first page,
- * the fault of its second, then the access: docs/scripts.md, "Accesses
- * across a page boundary"); any other command is one.
+ * One step of a command that a serial order places apart from others
+ * (docs/scripts.md, "The steps of a serial order"): the fault of the page
+ * holding window offset `addr`, before a read or write; the mapping of a
+ * populating mmap, before its population; or the command itself (all of
+ * it, or what its earlier steps left: the access, the population).
  */
-export function serial_steps(l: Line): number {
-  return straddles_pages(l.cmd) ? 3 : 1;
+export type SerialStep =
+  | { readonly kind: 'fault'; readonly addr: number }
+  | { readonly kind: 'map' }
+  | { readonly kind: 'command' };
+
+/**
+ * The steps of line `l` in a serial order: a read or write that straddles
+ * two pages is the fault of each page it touches, then the access, as the
+ * instruction is restarted after each fault; an `mmap ...
+ * populate` is the mapping (under the mmap write lock), then the faults
+ * of mm_populate(), which vm_mmap_pgoff() runs after dropping it; any
+ * other command is one step.
+ */
+export function serial_steps(l: Line): SerialStep[] {
+  const c = l.cmd;
+  if (is_outside(c)) return [{ kind: 'command' }];
+  if (c.op === 'mmap' && c.populate) return [{ kind: 'map' }, { kind: 'command' }];
+  if ((c.op !== 'read' && c.op !== 'write') || !straddles_pages(c)) return [{ kind: 'command' }];
+  return [
+    ...[c.addr, c.addr + 3].map((addr): SerialStep => ({ kind: 'fault', addr })),
+    { kind: 'command' },
+  ];
 }
 
-/** The steps of each section (serial_steps() summed). */
+/** The steps of each section (serial_steps() counted). */
 export function section_steps(s: Pick<ConcurrentScript, 'cpus'>): number[] {
-  return s.cpus.map((c) => c.reduce((n, l) => n + serial_steps(l), 0));
+  return s.cpus.map((c) => c.reduce((n, l) => n + serial_steps(l).length, 0));
 }
 
 /** How many orders of the sections' steps keep each CPU's own order: (n1+..+nk)! / (n1!..nk!). */
@@ -145,7 +167,7 @@ function check_orders(s: ConcurrentScript): void {
   if (orders > MAX_SERIAL_ORDERS)
     throw new ScriptError(
       s.cpus.at(-1)![0]!.line,
-      `the sections' commands have ${orders} serial orders, more than the ${MAX_SERIAL_ORDERS} the outcome check runs (a read or write across pages counts three steps): shorten the sections`,
+      `the sections' commands have ${orders} serial orders, more than the ${MAX_SERIAL_ORDERS} the outcome check runs (counted in steps: docs/scripts.md, "The steps of a serial order"): shorten the sections`,
     );
 }
 

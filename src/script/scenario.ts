@@ -23,7 +23,13 @@ import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import type { Scenario } from '../runtime/scenario.js';
 import { SCENARIOS } from '../scenarios/index.js';
 import type { ConcurrentScript, Line } from './ast.js';
-import { fork_children, parse_concurrent, print_concurrent, serial_steps } from './concurrent.js';
+import {
+  fork_children,
+  parse_concurrent,
+  print_concurrent,
+  type SerialStep,
+  serial_steps,
+} from './concurrent.js';
 import { check_linearizable } from './linearizable.js';
 import { hex } from './print.js';
 import {
@@ -33,6 +39,7 @@ import {
   first_process,
   type MapsLine,
   type Pins,
+  populate,
   proc_maps,
   read_word,
   restore_pins,
@@ -111,24 +118,16 @@ interface Program {
   readonly steps: readonly (readonly Step[])[];
 }
 
-/** A serial step: a straddling access's fault of its first (0) or second (1) page, or a whole command. */
+/** A serial step: one of serial_steps() of the section's command `index`. */
 interface Step {
   readonly index: number;
-  readonly step: 0 | 1 | 'access';
+  readonly step: SerialStep;
 }
 
 /* The steps of each section, in order. */
 function steps_of(s: ConcurrentScript): Step[][] {
   return s.cpus.map((c) =>
-    c.flatMap((l, index): Step[] =>
-      serial_steps(l) === 1
-        ? [{ index, step: 'access' }]
-        : [
-            { index, step: 0 },
-            { index, step: 1 },
-            { index, step: 'access' },
-          ],
-    ),
+    c.flatMap((l, index) => serial_steps(l).map((step) => ({ index, step }))),
   );
 }
 
@@ -205,10 +204,9 @@ function* run_section(k: KernelContext, g: Globals, p: Program): KGen {
 
 /*
  * One serial order (g.order) of every section's steps, on this one CPU: a
- * CPU's next step is its next command, or, where that command straddles
- * two pages, the fault of its first page, then of its second, then the
- * access (serial_steps()). A fault that signals is the command's result,
- * and its later steps do nothing.
+ * CPU's next step is its next command's next one (serial_steps()). A
+ * fault that signals is the command's result, and its later steps do
+ * nothing; a populating mmap's result is its mapping's.
  */
 function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
   p.s.cpus.forEach((_, cpu) => {
@@ -219,10 +217,13 @@ function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
   const steps = p.s.cpus.map(() => 0);
   for (const cpu of g.order) {
     const { index, step } = p.steps[cpu]![steps[cpu]++]!;
-    if (g.results[cpu]!.length > index) continue;
     const l = p.s.cpus[cpu]![index]!;
-    if (step === 'access') yield* call(thread_line(k, g, p, cpu, l));
-    else yield* call(thread_fault(k, g, cpu, l, step));
+    const ended = g.results[cpu]!.length > index;
+    if (step.kind === 'map') yield* call(thread_line(k, g, p, cpu, without_populate(l)));
+    else if (ended && l.cmd.op === 'mmap') yield* call(thread_populate(k, g, cpu, l, index));
+    else if (ended) continue;
+    else if (step.kind === 'fault') yield* call(thread_fault(k, g, cpu, l, step.addr));
+    else yield* call(thread_line(k, g, p, cpu, l));
   }
   for (let cpu = 0; cpu < p.s.cpus.length; cpu++) yield* call(put_held(k, g, cpu));
 }
@@ -281,12 +282,29 @@ function* thread_line(k: KernelContext, g: Globals, p: Program, cpu: number, l: 
   if (l.cmd.op === 'exit') g.held[cpu]!.delete(l.pid);
 }
 
-/* The fault of page `step` of straddling access `l` on CPU `cpu`: its signal, if any, is l's result. */
-function* thread_fault(k: KernelContext, g: Globals, cpu: number, l: Line, step: 0 | 1): KGen {
+/* Access `l`'s fault of the page holding `addr` on CPU `cpu`: its signal, if any, is l's result. */
+function* thread_fault(k: KernelContext, g: Globals, cpu: number, l: Line, addr: number): KGen {
   const mm = yield* call(thread_mm(k, g, cpu, l.pid));
-  if (mm === 0 || (l.cmd.op !== 'read' && l.cmd.op !== 'write')) return;
-  const signal = yield* call(fault_page(k, mm, l.cmd.addr + step * 3, l.cmd.op === 'write'));
+  if (mm === 0) return;
+  const signal = yield* call(fault_page(k, mm, addr, l.cmd.op === 'write'));
   if (signal !== null) g.results[cpu]!.push(signal);
+}
+
+/* An mmap's line without MAP_POPULATE: the mapping step of a populating one. */
+function without_populate(l: Line): Line {
+  return l.cmd.op === 'mmap' ? { ...l, cmd: { ...l.cmd, populate: false } } : l;
+}
+
+/*
+ * The population step of section `cpu`'s populating mmap `l` (command
+ * `index`), where its mapping step printed an address: its pages faulted
+ * as mm_populate() faults them.
+ */
+function* thread_populate(k: KernelContext, g: Globals, cpu: number, l: Line, index: number): KGen {
+  const placed = /^0x([0-9a-f]+)$/.exec(g.results[cpu]![index]!);
+  const mm = g.held[cpu]!.get(l.pid);
+  if (placed === null || mm === undefined || l.cmd.op !== 'mmap') return;
+  yield* call(populate(k, g.us, mm, Number.parseInt(placed[1]!, 16), l.cmd.pages));
 }
 
 /* The end of a CPU's section: its threads' references put. */

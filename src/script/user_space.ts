@@ -295,6 +295,32 @@ export function* fault_page(
   return sig === 0 ? null : signal_name(sig);
 }
 
+/**
+ * The faults of mm_populate() over the `pages` pages at window offset
+ * `addr`, as a serial order's population step of `mmap ... populate`
+ * places them (scenario.ts): in each VMA there that may be accessed, a
+ * fault a page, a write fault where the VMA is private and writable (to
+ * break COW now), a read fault otherwise; a fault that signals ends that
+ * VMA's pass, as an error ends __mm_populate()'s. The faults go through
+ * the user fault path, which finds each page inside its VMA, so no stack
+ * grows, as none does under mm_populate().
+ */
+export function* populate(
+  k: KernelContext,
+  us: UserSpace,
+  mm: number,
+  addr: number,
+  pages: number,
+): KGen {
+  const end = addr + pages * PAGE_SIZE;
+  for (const v of yield* call(proc_maps(k, us, mm))) {
+    if (v.perm.startsWith('---')) continue;
+    const write = v.perm[1] === 'w' && v.perm[3] === 'p';
+    for (let a = Math.max(addr, v.start); a < Math.min(end, v.end); a += PAGE_SIZE)
+      if ((yield* call(fault_page(k, mm, a, write))) !== null) break;
+  }
+}
+
 /*
  * A long-term write pin of the page at window offset `addr`, as
  * pin_user_pages() (the slow path, under the mmap read lock) or
