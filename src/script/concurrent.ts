@@ -38,31 +38,48 @@ export type SerialStep =
   | { readonly kind: 'command' };
 
 /**
- * The steps of line `l` in a serial order: a read or write that straddles
- * two pages is the fault of each page it touches, then the access, as the
- * instruction is restarted after each fault; an `mmap ...
+ * Whether a fault's effect that other commands can see comes apart from
+ * its access in `s`, which is so where the script maps a growsdown VMA (a
+ * fault may grow the stack: maps that another CPU's mmap, munmap or fork
+ * sees before the access is restarted) or a section runs mremap (a fault
+ * gives its VMA an anon_vma, and copy_vma() moves a VMA without one to the
+ * pgoff of its new place, where it may merge). Elsewhere a fault only
+ * fills a page its access then uses.
+ */
+export function faults_apart(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): boolean {
+  return (
+    [...s.setup, ...s.cpus.flat()].some((l) => l.cmd.op === 'mmap' && l.cmd.growsdown) ||
+    s.cpus.flat().some((l) => l.cmd.op === 'mremap' || l.cmd.op === 'fork')
+  );
+}
+
+/**
+ * The steps of line `l` in a serial order (`apart`: faults_apart() of its
+ * script): a read or write that straddles two pages, or any read or write
+ * where faults are apart, is the fault of each page it touches, then the
+ * access, as the instruction is restarted after each fault; an `mmap ...
  * populate` is the mapping (under the mmap write lock), then the faults
  * of mm_populate(), which vm_mmap_pgoff() runs after dropping it; any
  * other command is one step.
  */
-export function serial_steps(l: Line): SerialStep[] {
+export function serial_steps(l: Line, apart: boolean): SerialStep[] {
   const c = l.cmd;
   if (is_outside(c)) return [{ kind: 'command' }];
   if (c.op === 'mmap' && c.populate) return [{ kind: 'map' }, { kind: 'command' }];
-  if ((c.op !== 'read' && c.op !== 'write') || !straddles_pages(c)) return [{ kind: 'command' }];
-  return [
-    ...[c.addr, c.addr + 3].map((addr): SerialStep => ({ kind: 'fault', addr })),
-    { kind: 'command' },
-  ];
+  if ((c.op !== 'read' && c.op !== 'write') || !(apart || straddles_pages(c)))
+    return [{ kind: 'command' }];
+  const pages = straddles_pages(c) ? [c.addr, c.addr + 3] : [c.addr];
+  return [...pages.map((addr): SerialStep => ({ kind: 'fault', addr })), { kind: 'command' }];
 }
 
 /** The steps of each section (serial_steps() counted). */
-export function section_steps(s: Pick<ConcurrentScript, 'cpus'>): number[] {
-  return s.cpus.map((c) => c.reduce((n, l) => n + serial_steps(l).length, 0));
+export function section_steps(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): number[] {
+  const apart = faults_apart(s);
+  return s.cpus.map((c) => c.reduce((n, l) => n + serial_steps(l, apart).length, 0));
 }
 
 /** How many orders of the sections' steps keep each CPU's own order: (n1+..+nk)! / (n1!..nk!). */
-export function serial_orders(s: Pick<ConcurrentScript, 'cpus'>): number {
+export function serial_orders(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): number {
   return multinomial(section_steps(s));
 }
 

@@ -19,9 +19,10 @@
  * A command is one or more steps of its CPU in a serial order
  * (serial_steps(); docs/scripts.md, "The steps of a serial order"): a
  * read or write is the fault of each page it touches, then the access,
- * where it straddles two pages, since the instruction is restarted after
- * each fault and the faults' effects (a stack grown, a page populated)
- * may fall on either side of another CPU's commands;
+ * where it straddles two pages, or where the script maps a stack or runs
+ * mremap or fork in a section (faults_apart()), since the instruction is
+ * restarted after each fault and the faults' effects (a stack grown, an
+ * anon_vma made) may fall on either side of another CPU's commands;
  * `mmap ... populate` is its mapping, then its population. A
  * fault that signals ends the command with that signal.
  */
@@ -30,7 +31,7 @@ import { Sequential } from '../check/strategy.js';
 import { KernelBug } from '../runtime/ops.js';
 import type { RunConfig } from '../runtime/scenario.js';
 import { type ConcurrentScript, PAGE_SIZE } from './ast.js';
-import { section_steps, serial_steps } from './concurrent.js';
+import { faults_apart, section_steps, serial_steps } from './concurrent.js';
 import { format_line } from './print.js';
 import { type ScriptOutcome, serial_scenario } from './scenario.js';
 
@@ -239,7 +240,8 @@ const maps_text = (o: ScriptOutcome): string =>
  * one page, `cpuN:map` a populating mmap's mapping, before its population.
  */
 function order_text(s: ConcurrentScript, order: readonly number[]): string {
-  const steps = s.cpus.map((c) => c.flatMap((l) => serial_steps(l)));
+  const apart = faults_apart(s);
+  const steps = s.cpus.map((c) => c.flatMap((l) => serial_steps(l, apart)));
   const next = s.cpus.map(() => 0);
   return order
     .map((cpu) => {

@@ -24,6 +24,7 @@ import type { Scenario } from '../runtime/scenario.js';
 import { SCENARIOS } from '../scenarios/index.js';
 import type { ConcurrentScript, Line } from './ast.js';
 import {
+  faults_apart,
   fork_children,
   parse_concurrent,
   print_concurrent,
@@ -126,8 +127,9 @@ interface Step {
 
 /* The steps of each section, in order. */
 function steps_of(s: ConcurrentScript): Step[][] {
+  const apart = faults_apart(s);
   return s.cpus.map((c) =>
-    c.flatMap((l, index) => serial_steps(l).map((step) => ({ index, step }))),
+    c.flatMap((l, index) => serial_steps(l, apart).map((step) => ({ index, step }))),
   );
 }
 

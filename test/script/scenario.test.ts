@@ -36,7 +36,8 @@ function serial(order: number[]): ScriptOutcome {
 }
 
 test('a serial order runs each command as its CPU thread, forks publishing their child', () => {
-  assert.deepEqual(serial([0, 1, 0, 1, 0, 1]), {
+  // cpu 0 forks: every read and write is two steps, its fault then its access.
+  assert.deepEqual(serial([0, 1, 1, 0, 1, 1, 0, 0, 1, 1]), {
     cpus: [
       ['ok', 'ok', '= 0x00000007'],
       ['ok', 'SIGSEGV', 'ok'],
@@ -53,7 +54,7 @@ test('a serial order runs each command as its CPU thread, forks publishing their
     ],
   });
   // cpu 1 names p1 before cpu 0's fork made it: ESRCH; and it read p0's word before the munmap.
-  const early = serial([1, 1, 1, 0, 0, 0]);
+  const early = serial([1, 1, 1, 1, 1, 1, 0, 0, 0, 0]);
   assert.deepEqual(early.cpus[1], ['ok', '= 0x00000005', 'ESRCH']);
   assert.equal(early.maps.length, 2);
 });
