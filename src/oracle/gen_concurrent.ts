@@ -17,7 +17,7 @@
  * (where a pin meets fork's COW: seed 004).
  *
  * The outcome check compares a run with every serial order of the CPUs'
- * steps (a command, or three for a read or write across pages): their
+ * steps (serial_steps(): a command, or its faults and then the rest): their
  * number, (n_0 + ... + n_k)! / (n_0! ... n_k!), is kept at most
  * MAX_FUZZ_ORDERS by shortening the longest section.
  */
@@ -161,11 +161,11 @@ function partner(rng: Rng, t: PinTarget): Line {
  * With PIN_PERCENT, the class of seed 004: one section's commands from a
  * random point on give way to `pin A [fast]`, an access of A (a write,
  * after which the unpin shows whether the pin still holds the process's
- * page, or a read) and `unpin A`, A a word pin_target() finds. Each other
- * section, with PARTNER_PERCENT, ends with partner() instead of its last
- * command. While the serial orders are too many, commands before the pin
- * are dropped, then other sections' first ones (no pin if that is not
- * enough). The setup gains the write that populates A if it had none.
+ * page, or a read) and `unpin A`, A a word pin_target() finds; commands
+ * before the pin are dropped, then other sections' last ones, while the
+ * serial orders are too many (no pin if that is not enough). Each other
+ * section then, with PARTNER_PERCENT, ends with partner() instead of its
+ * last command. The setup gains the write that populates A if it had none.
  */
 function with_pin(
   rng: Rng,
@@ -174,6 +174,8 @@ function with_pin(
 ): { sections: Line[][]; setup: readonly Line[] } {
   const none = { sections: sections.map((c) => [...c]), setup };
   if (!chance(rng, PIN_PERCENT)) return none;
+  // The pinned program is built in a copy: `none` stays the sections as drawn.
+  const out = sections.map((c) => [...c]);
   const t = pin_target(rng, setup);
   if (t === null) return none;
   const pinning = rng.below(sections.length);
@@ -184,12 +186,10 @@ function with_pin(
     ? { line: 0, pid, cmd: { op: 'write', addr, value: rng.next_u32() } }
     : { line: 0, pid, cmd: { op: 'read', addr } };
   const unpin: Line = { line: 0, pid, cmd: { op: 'unpin', addr } };
-  const out = sections.map((c) => [...c]);
   const pinned = () => [...sections[pinning]!.slice(0, at), pin, access, unpin];
   out[pinning] = pinned();
-  for (const [i, c] of out.entries())
-    if (i !== pinning && chance(rng, PARTNER_PERCENT)) c[c.length - 1] = partner(rng, t);
-  while (serial_orders({ setup, cpus: out }) > MAX_FUZZ_ORDERS) {
+  const orders = () => serial_orders({ setup, cpus: out });
+  while (orders() > MAX_FUZZ_ORDERS) {
     if (at > 0) {
       at--;
       out[pinning] = pinned();
@@ -198,7 +198,14 @@ function with_pin(
     const others = out.filter((c, i) => i !== pinning && c.length > 1);
     if (others.length === 0) return none;
     const steps = section_steps({ setup, cpus: others });
-    others[steps.indexOf(Math.max(...steps))]!.shift();
+    others[steps.indexOf(Math.max(...steps))]!.pop();
+  }
+  for (const [i, c] of out.entries()) {
+    if (i === pinning || !chance(rng, PARTNER_PERCENT)) continue;
+    const last = c[c.length - 1]!;
+    c[c.length - 1] = partner(rng, t);
+    // A partner's access has more steps than the command it replaces where faults are apart.
+    if (orders() > MAX_FUZZ_ORDERS) c[c.length - 1] = last;
   }
   return { sections: out, setup: t.populate === null ? setup : [...setup, t.populate] };
 }
@@ -214,23 +221,28 @@ function section_lengths(rng: Rng, cpus: number): number[] {
 }
 
 /*
- * The sections cut until their serial orders, which count a read's or
- * write's faults as steps (serial_steps()), are at most MAX_FUZZ_ORDERS:
- * of the sections that can shrink, the one with the most steps loses its
- * last command, or, left with a single command that straddles pages, has
- * it moved to the last word of its first page. Sections of one command each may stay above the bound (4
- * CPUs, each one access with its fault: 2,520 orders), within what the
- * outcome check allows.
+ * The sections cut until their serial orders, counted in steps
+ * (serial_steps(): a read or write across pages, or any where the script
+ * maps a stack or a section runs mremap or fork, is a fault a page and
+ * the access), are at most
+ * MAX_FUZZ_ORDERS: the section with the most steps loses its last
+ * command; one left with a single command is a straddling access, which
+ * is moved to the last word of its first page, or else (a fault and an
+ * access) the next section with more than one command loses its last.
+ * Sections of one command of at most two steps are kept as they are: at
+ * most 2,520 orders for four CPUs, within what the outcome check runs.
  */
 function fit_orders(sections: readonly Line[][], setup: readonly Line[]): Line[][] {
   const cut = sections.map((c) => [...c]);
-  const shrinks = (c: readonly Line[]) => c.length > 1 || straddles_pages(c[0]!.cmd);
   while (serial_orders({ setup, cpus: cut }) > MAX_FUZZ_ORDERS) {
-    const steps = section_steps({ setup, cpus: cut }).map((n, i) => (shrinks(cut[i]!) ? n : 0));
-    const most = cut[steps.indexOf(Math.max(...steps))]!;
-    if (!shrinks(most)) break;
-    if (most.length > 1) most.pop();
-    else most[0] = within_a_page(most[0]!);
+    const steps = section_steps({ setup, cpus: cut });
+    const most = (of: readonly number[]) => cut[of.indexOf(Math.max(...of))]!;
+    const first = most(steps);
+    const longer = most(steps.map((n, i) => (cut[i]!.length > 1 ? n : 0)));
+    if (first.length > 1) first.pop();
+    else if (straddles_pages(first[0]!.cmd)) first[0] = within_a_page(first[0]!);
+    else if (longer.length > 1) longer.pop();
+    else break;
   }
   return cut;
 }

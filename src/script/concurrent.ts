@@ -25,29 +25,57 @@ export const MAX_CPUS = 4;
  */
 export const MAX_SERIAL_ORDERS = 5000;
 
-/** Whether a script maps a stack (MAP_GROWSDOWN): an access's fault may then grow it apart from the access. */
-export function maps_a_stack(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): boolean {
-  return [...s.setup, ...s.cpus.flat()].some((l) => l.cmd.op === 'mmap' && l.cmd.growsdown);
+/**
+ * One step of a command that a serial order places apart from others
+ * (docs/scripts.md, "The steps of a serial order"): the fault of the page
+ * holding window offset `addr`, before a read or write; the mapping of a
+ * populating mmap, before its population; or the command itself (all of
+ * it, or what its earlier steps left: the access, the population).
+ */
+export type SerialStep =
+  | { readonly kind: 'fault'; readonly addr: number }
+  | { readonly kind: 'map' }
+  | { readonly kind: 'command' };
+
+/**
+ * Whether a fault's effect that other commands can see comes apart from
+ * its access in `s`, which is so where the script maps a growsdown VMA (a
+ * fault may grow the stack: maps that another CPU's mmap, munmap or fork
+ * sees before the access is restarted) or a section runs mremap (a fault
+ * gives its VMA an anon_vma, and copy_vma() moves a VMA without one to the
+ * pgoff of its new place, where it may merge). Elsewhere a fault only
+ * fills a page its access then uses.
+ */
+export function faults_apart(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): boolean {
+  return (
+    [...s.setup, ...s.cpus.flat()].some((l) => l.cmd.op === 'mmap' && l.cmd.growsdown) ||
+    s.cpus.flat().some((l) => l.cmd.op === 'mremap' || l.cmd.op === 'fork')
+  );
 }
 
 /**
- * The steps of a line that a serial order places one by one
- * (docs/scripts.md, "Accesses and their faults"): a read or write that
- * straddles two pages is three (the fault of its first page, the fault of
- * its second, then the access); in a script that maps a stack (`stack`),
- * any other read or write is two (the fault of its page, which may grow
- * the stack, then the access); any other command is one.
+ * The steps of line `l` in a serial order (`apart`: faults_apart() of its
+ * script): a read or write that straddles two pages, or any read or write
+ * where faults are apart, is the fault of each page it touches, then the
+ * access, as the instruction is restarted after each fault; an `mmap ...
+ * populate` is the mapping (under the mmap write lock), then the faults
+ * of mm_populate(), which vm_mmap_pgoff() runs after dropping it; any
+ * other command is one step.
  */
-export function serial_steps(l: Line, stack: boolean): number {
-  if (straddles_pages(l.cmd)) return 3;
-  const access = (l.cmd.op === 'read' || l.cmd.op === 'write') && !is_outside(l.cmd);
-  return stack && access ? 2 : 1;
+export function serial_steps(l: Line, apart: boolean): SerialStep[] {
+  const c = l.cmd;
+  if (is_outside(c)) return [{ kind: 'command' }];
+  if (c.op === 'mmap' && c.populate) return [{ kind: 'map' }, { kind: 'command' }];
+  if ((c.op !== 'read' && c.op !== 'write') || !(apart || straddles_pages(c)))
+    return [{ kind: 'command' }];
+  const pages = straddles_pages(c) ? [c.addr, c.addr + 3] : [c.addr];
+  return [...pages.map((addr): SerialStep => ({ kind: 'fault', addr })), { kind: 'command' }];
 }
 
-/** The steps of each section (serial_steps() summed). */
+/** The steps of each section (serial_steps() counted). */
 export function section_steps(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): number[] {
-  const stack = maps_a_stack(s);
-  return s.cpus.map((c) => c.reduce((n, l) => n + serial_steps(l, stack), 0));
+  const apart = faults_apart(s);
+  return s.cpus.map((c) => c.reduce((n, l) => n + serial_steps(l, apart).length, 0));
 }
 
 /** How many orders of the sections' steps keep each CPU's own order: (n1+..+nk)! / (n1!..nk!). */
@@ -156,7 +184,7 @@ function check_orders(s: ConcurrentScript): void {
   if (orders > MAX_SERIAL_ORDERS)
     throw new ScriptError(
       s.cpus.at(-1)![0]!.line,
-      `the sections' commands have ${orders} serial orders, more than the ${MAX_SERIAL_ORDERS} the outcome check runs (a read or write counts two or three steps: docs/scripts.md): shorten the sections`,
+      `the sections' commands have ${orders} serial orders, more than the ${MAX_SERIAL_ORDERS} the outcome check runs (counted in steps: docs/scripts.md, "The steps of a serial order"): shorten the sections`,
     );
 }
 

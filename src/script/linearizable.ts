@@ -16,19 +16,22 @@
  * word) also agrees when each part is that part of some value a serial
  * order gives it.
  *
- * A read or write is restarted after each fault it takes, so its faults'
- * effects (a stack grown) may fall on either side of another CPU's
- * commands: in a serial order its faults are steps of their own before
- * the access (serial_steps(): always across pages, which fault a page at
- * a time; else where the script maps a stack, the one effect of a fault
- * an outcome shows). A fault that signals ends the command with it.
+ * A command is one or more steps of its CPU in a serial order
+ * (serial_steps(); docs/scripts.md, "The steps of a serial order"): a
+ * read or write is the fault of each page it touches, then the access,
+ * where it straddles two pages, or where the script maps a stack or runs
+ * mremap or fork in a section (faults_apart()), since the instruction is
+ * restarted after each fault and the faults' effects (a stack grown, an
+ * anon_vma made) may fall on either side of another CPU's commands;
+ * `mmap ... populate` is its mapping, then its population. A
+ * fault that signals ends the command with that signal.
  */
 import { Explorer } from '../check/explorer.js';
 import { Sequential } from '../check/strategy.js';
 import { KernelBug } from '../runtime/ops.js';
 import type { RunConfig } from '../runtime/scenario.js';
 import { type ConcurrentScript, PAGE_SIZE } from './ast.js';
-import { maps_a_stack, section_steps, serial_steps } from './concurrent.js';
+import { faults_apart, section_steps, serial_steps } from './concurrent.js';
 import { format_line } from './print.js';
 import { type ScriptOutcome, serial_scenario } from './scenario.js';
 
@@ -232,24 +235,20 @@ const maps_text = (o: ScriptOutcome): string =>
     .join(' ');
 
 /*
- * A serial order as the CPU of each step: `cpuN` a command, `cpuN:fault
- * 0xPAGE` the fault of one page of an access, before the access.
+ * A serial order as the CPU of each step (serial_steps()): `cpuN` a
+ * command or what is left of it, `cpuN:fault 0xPAGE` an access's fault of
+ * one page, `cpuN:map` a populating mmap's mapping, before its population.
  */
 function order_text(s: ConcurrentScript, order: readonly number[]): string {
-  const stack = maps_a_stack(s);
-  const next = s.cpus.map(() => ({ index: 0, step: 0 }));
+  const apart = faults_apart(s);
+  const steps = s.cpus.map((c) => c.flatMap((l) => serial_steps(l, apart)));
+  const next = s.cpus.map(() => 0);
   return order
     .map((cpu) => {
-      const at = next[cpu]!;
-      const l = s.cpus[cpu]![at.index]!;
-      const last = at.step === serial_steps(l, stack) - 1;
-      const text =
-        last || (l.cmd.op !== 'read' && l.cmd.op !== 'write')
-          ? `cpu${cpu}`
-          : `cpu${cpu}:fault 0x${((l.cmd.addr + 3 * at.step) & ~(PAGE_SIZE - 1)).toString(16)}`;
-      if (last) next[cpu] = { index: at.index + 1, step: 0 };
-      else at.step++;
-      return text;
+      const step = steps[cpu]![next[cpu]++]!;
+      if (step.kind === 'fault')
+        return `cpu${cpu}:fault 0x${(step.addr & ~(PAGE_SIZE - 1)).toString(16)}`;
+      return step.kind === 'map' ? `cpu${cpu}:map` : `cpu${cpu}`;
     })
     .join(' ');
 }

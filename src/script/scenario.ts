@@ -24,21 +24,26 @@ import type { Scenario } from '../runtime/scenario.js';
 import { SCENARIOS } from '../scenarios/index.js';
 import type { ConcurrentScript, Line } from './ast.js';
 import {
+  faults_apart,
   fork_children,
-  maps_a_stack,
   parse_concurrent,
   print_concurrent,
+  type SerialStep,
   serial_steps,
 } from './concurrent.js';
 import { check_linearizable } from './linearizable.js';
 import { hex } from './print.js';
 import {
   check_memory,
+  copy_pins,
   fault_page,
   first_process,
   type MapsLine,
+  type Pins,
+  populate,
   proc_maps,
   read_word,
+  restore_pins,
   run_command,
   tear_down,
   type UserSpace,
@@ -72,6 +77,8 @@ interface Globals {
   /** The process table: PROCESS.mm of pid p at table + p. */
   readonly table: number;
   readonly us: UserSpace;
+  /** The pins the setup left (the prologue's, once per search): every schedule starts from them. */
+  setup_pins: Pins;
   /** held[cpu]: pid -> the mm reference that CPU's thread holds. */
   held: Map<number, number>[];
   results: string[][];
@@ -112,26 +119,17 @@ interface Program {
   readonly steps: readonly (readonly Step[])[];
 }
 
-/** A serial step: an access's fault of its first (0) or second (1) page, or a whole command. */
+/** A serial step: one of serial_steps() of the section's command `index`. */
 interface Step {
   readonly index: number;
-  readonly step: 0 | 1 | 'access';
+  readonly step: SerialStep;
 }
 
-/* The steps of each section, in order: a line's faults (serial_steps() less one), then the line. */
+/* The steps of each section, in order. */
 function steps_of(s: ConcurrentScript): Step[][] {
-  const stack = maps_a_stack(s);
+  const apart = faults_apart(s);
   return s.cpus.map((c) =>
-    c.flatMap((l, index): Step[] => [
-      ...Array.from(
-        { length: serial_steps(l, stack) - 1 },
-        (_, page): Step => ({
-          index,
-          step: page === 0 ? 0 : 1,
-        }),
-      ),
-      { index, step: 'access' },
-    ]),
+    c.flatMap((l, index) => serial_steps(l, apart).map((step) => ({ index, step }))),
   );
 }
 
@@ -164,6 +162,7 @@ function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): S
     setup: (m) => ({
       table: m.boot_alloc(PROCESS.$, 'p', p.nr_pids),
       us: { m, files: new Map(), pins: new Map() },
+      setup_pins: new Map(),
       held: [],
       results: [],
       outcome: null,
@@ -184,7 +183,6 @@ const SETUP_THREAD = -1;
 
 /* The setup, as a sequential script runs: each process's own reference in the table. */
 function* run_setup(k: KernelContext, g: Globals, p: Program): KGen {
-  // A run that ended in a bug left its pins: this run's are its own.
   g.us.pins.clear();
   yield k.store(g.table, yield* call(first_process(k)));
   for (const l of p.s.setup) {
@@ -194,10 +192,12 @@ function* run_setup(k: KernelContext, g: Globals, p: Program): KGen {
     if (l.cmd.op === 'fork') yield k.store(g.table + p.children.get(l)!, child);
     if (l.cmd.op === 'exit') yield k.store(g.table + l.pid, 0);
   }
+  g.setup_pins = copy_pins(g.us.pins);
 }
 
 /* CPU k.cpu's section, then its threads' references put. */
 function* run_section(k: KernelContext, g: Globals, p: Program): KGen {
+  restore_pins(g.us, g.setup_pins, k.cpu);
   g.held[k.cpu] = new Map();
   g.results[k.cpu] = [];
   for (const l of p.s.cpus[k.cpu]!) yield* call(thread_line(k, g, p, k.cpu, l));
@@ -206,21 +206,26 @@ function* run_section(k: KernelContext, g: Globals, p: Program): KGen {
 
 /*
  * One serial order (g.order) of every section's steps, on this one CPU: a
- * CPU's next step is its next command, or, for a read or write, the fault
- * of its first page, (across pages) of its second, then the access
- * (serial_steps()). A fault that signals is the command's result, and its
- * later steps do nothing.
+ * CPU's next step is its next command's next one (serial_steps()). A
+ * fault that signals is the command's result, and its later steps do
+ * nothing; a populating mmap's result is its mapping's.
  */
 function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
+  p.s.cpus.forEach((_, cpu) => {
+    restore_pins(g.us, g.setup_pins, cpu);
+  });
   g.held = p.s.cpus.map(() => new Map());
   g.results = p.s.cpus.map(() => []);
   const steps = p.s.cpus.map(() => 0);
   for (const cpu of g.order) {
     const { index, step } = p.steps[cpu]![steps[cpu]++]!;
-    if (g.results[cpu]!.length > index) continue;
     const l = p.s.cpus[cpu]![index]!;
-    if (step === 'access') yield* call(thread_line(k, g, p, cpu, l));
-    else yield* call(thread_fault(k, g, cpu, l, step));
+    const ended = g.results[cpu]!.length > index;
+    if (step.kind === 'map') yield* call(thread_line(k, g, p, cpu, without_populate(l)));
+    else if (ended && l.cmd.op === 'mmap') yield* call(thread_populate(k, g, cpu, l, index));
+    else if (ended) continue;
+    else if (step.kind === 'fault') yield* call(thread_fault(k, g, cpu, l, step.addr));
+    else yield* call(thread_line(k, g, p, cpu, l));
   }
   for (let cpu = 0; cpu < p.s.cpus.length; cpu++) yield* call(put_held(k, g, cpu));
 }
@@ -279,12 +284,29 @@ function* thread_line(k: KernelContext, g: Globals, p: Program, cpu: number, l: 
   if (l.cmd.op === 'exit') g.held[cpu]!.delete(l.pid);
 }
 
-/* The fault of page `step` of access `l` on CPU `cpu`: its signal, if any, is l's result. */
-function* thread_fault(k: KernelContext, g: Globals, cpu: number, l: Line, step: 0 | 1): KGen {
+/* Access `l`'s fault of the page holding `addr` on CPU `cpu`: its signal, if any, is l's result. */
+function* thread_fault(k: KernelContext, g: Globals, cpu: number, l: Line, addr: number): KGen {
   const mm = yield* call(thread_mm(k, g, cpu, l.pid));
-  if (mm === 0 || (l.cmd.op !== 'read' && l.cmd.op !== 'write')) return;
-  const signal = yield* call(fault_page(k, mm, l.cmd.addr + step * 3, l.cmd.op === 'write'));
+  if (mm === 0) return;
+  const signal = yield* call(fault_page(k, mm, addr, l.cmd.op === 'write'));
   if (signal !== null) g.results[cpu]!.push(signal);
+}
+
+/* An mmap's line without MAP_POPULATE: the mapping step of a populating one. */
+function without_populate(l: Line): Line {
+  return l.cmd.op === 'mmap' ? { ...l, cmd: { ...l.cmd, populate: false } } : l;
+}
+
+/*
+ * The population step of section `cpu`'s populating mmap `l` (command
+ * `index`), where its mapping step printed an address: its pages faulted
+ * as mm_populate() faults them.
+ */
+function* thread_populate(k: KernelContext, g: Globals, cpu: number, l: Line, index: number): KGen {
+  const placed = /^0x([0-9a-f]+)$/.exec(g.results[cpu]![index]!);
+  const mm = g.held[cpu]!.get(l.pid);
+  if (placed === null || mm === undefined || l.cmd.op !== 'mmap') return;
+  yield* call(populate(k, g.us, mm, Number.parseInt(placed[1]!, 16), l.cmd.pages));
 }
 
 /* The end of a CPU's section: its threads' references put. */

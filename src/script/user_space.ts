@@ -95,7 +95,30 @@ export interface UserSpace {
    * `THREAD pid page` (the thread that pinned: a section's CPU, or -1 for
    * a setup), the struct pages pinned, last pinned last.
    */
-  readonly pins: Map<string, number[]>;
+  readonly pins: Pins;
+}
+
+/** Pins by `THREAD pid page`, the struct pages pinned, last pinned last (UserSpace.pins). */
+export type Pins = Map<string, number[]>;
+
+/** A copy of `pins` that later pins and unpins leave as it is. */
+export function copy_pins(pins: Pins): Pins {
+  return new Map([...pins].map(([key, pages]) => [key, [...pages]]));
+}
+
+/*
+ * The pins as a schedule starts on user thread `thread` (a section's
+ * CPU): the pins live beside kernel memory, which the explorer restores
+ * to the setup's end before each schedule, so they are restored too. The
+ * thread's own from an earlier schedule are dropped (one that ended in a
+ * bug left them: its teardown never ran), and the setup's put back as it
+ * left them (the last schedule's teardown cleared them). A thread pins
+ * and unpins under its own keys only, so each CPU restores its own and
+ * the setup's, whichever CPU starts first.
+ */
+export function restore_pins(us: UserSpace, setup: Pins, thread: number): void {
+  for (const key of [...us.pins.keys()]) if (key.startsWith(`${thread} `)) us.pins.delete(key);
+  for (const [key, pages] of setup) us.pins.set(key, [...pages]);
 }
 
 function prot_bits(p: Prot): number {
@@ -270,6 +293,32 @@ export function* fault_page(
   const page = WINDOW_BASE_PAGE + Math.floor(addr / PAGE_SIZE);
   const sig = yield* call(do_user_addr_fault(k, mm, page, write));
   return sig === 0 ? null : signal_name(sig);
+}
+
+/**
+ * The faults of mm_populate() over the `pages` pages at window offset
+ * `addr`, as a serial order's population step of `mmap ... populate`
+ * places them (scenario.ts): in each VMA there that may be accessed, a
+ * fault a page, a write fault where the VMA is private and writable (to
+ * break COW now), a read fault otherwise; a fault that signals ends that
+ * VMA's pass, as an error ends __mm_populate()'s. The faults go through
+ * the user fault path, which finds each page inside its VMA, so no stack
+ * grows, as none does under mm_populate().
+ */
+export function* populate(
+  k: KernelContext,
+  us: UserSpace,
+  mm: number,
+  addr: number,
+  pages: number,
+): KGen {
+  const end = addr + pages * PAGE_SIZE;
+  for (const v of yield* call(proc_maps(k, us, mm))) {
+    if (v.perm.startsWith('---')) continue;
+    const write = v.perm[1] === 'w' && v.perm[3] === 'p';
+    for (let a = Math.max(addr, v.start); a < Math.min(end, v.end); a += PAGE_SIZE)
+      if ((yield* call(fault_page(k, mm, a, write))) !== null) break;
+  }
 }
 
 /*
