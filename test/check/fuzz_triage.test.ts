@@ -94,3 +94,19 @@ test("KASAN still poisons a freed page's frame, only not its struct page", () =>
   assert.equal(r.bug?.class, 'use-after-free');
   assert.match(r.bug!.message, /read_once of page_frame@0x[0-9a-f]+\.data\[0\] \(gen 2\)/);
 });
+
+test("the slow path's follow_page() grabs the page under the PTE lock: a zap cannot free it in between", async () => {
+  // follow_page_pte() holds the PTE lock from reading the PTE to
+  // try_grab_folio(); the model grabbed after dropping it, so that
+  // MADV_DONTNEED freed the page between (a fuzz report on 3 CPUs:
+  // use-after-free, or refcount_t: addition on 0).
+  const s = parse_concurrent(
+    'mmap - 1 -w- private anon\nmmap - 253 rw- private anon\n' +
+      'cpu 0:\n  madvise 0x3ff66000 1 dontneed\ncpu 1:\n  pin 0x3ff66f80\n',
+  );
+  const o: CheckOptions = { ...search('pct', 1, ''), strategy: 'dfs', schedules: 100_000 };
+  const r = await check_script(s, FIXED, { ...o, keep_going: true });
+  assert.equal(r.bug, null, r.bug?.message);
+  assert.deepEqual(r.bugs, []);
+  assert.equal(r.proved_bound, 3);
+});

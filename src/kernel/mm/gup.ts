@@ -11,6 +11,7 @@
  */
 import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { raw_read_seqcount, read_seqcount_retry } from '../locking/seqlock.js';
+import { spin_unlock } from '../locking/spinlock.js';
 import { refcount_add, refcount_add_not_zero } from '../refcount.js';
 import { mt_lookup } from './maple_tree.js';
 import {
@@ -31,7 +32,14 @@ import {
 } from './mm_types.js';
 import { mmap_assert_locked, mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
 import { put_page } from './page_alloc.js';
-import { pte_access_permitted, pte_page, pte_slot, pte_table } from './pgtable.js';
+import {
+  pte_access_permitted,
+  pte_offset_map_lock,
+  pte_page,
+  pte_slot,
+  pte_table,
+  ptl_of,
+} from './pgtable.js';
 
 export const FOLL_WRITE = 1 << 0;
 export const FOLL_PIN = 1 << 17;
@@ -55,19 +63,26 @@ export function* unpin_user_page(k: KernelContext, page: number): KGen {
   yield* put_page(k, page);
 }
 
-/* follow_page_pte(): the page behind `addr` if the access needs no fault. */
+/*
+ * follow_page_pte(): the page behind `addr`, grabbed, if the access needs
+ * no fault; else 0. The PTE lock is held from reading the PTE to the grab,
+ * so that no zap (MADV_DONTNEED, munmap) can clear the PTE and free the
+ * page between them: the slow path's reference is never speculative.
+ */
 function* follow_page(k: KernelContext, mm: number, addr: number, flags: number): KGen<number> {
-  const table = yield* call(pte_table(k, mm, addr));
+  const table = yield* call(pte_offset_map_lock(k, mm, addr));
   if (table === 0) return 0;
   const pte = yield k.READ_ONCE(pte_slot(table, addr));
-  if (!pte_access_permitted(pte, (flags & FOLL_WRITE) !== 0)) return 0;
-  const page = pte_page(pte);
+  let page = pte_access_permitted(pte, (flags & FOLL_WRITE) !== 0) ? pte_page(pte) : 0;
   // A pin of an anonymous page must own it: a shared (COW) page is unshared first.
   if (
+    page !== 0 &&
     flags & FOLL_PIN &&
     (is_zero_page(k, page) || ((yield k.load(page + PAGE.flags)) & PG_ANON && !(pte & _PAGE_RW)))
   )
-    return 0;
+    page = 0;
+  if (page !== 0) yield* call(try_grab_page(k, page, flags));
+  yield* spin_unlock(k, ptl_of(table));
   return page;
 }
 
@@ -103,7 +118,6 @@ export function* __get_user_pages(
       page = yield* call(follow_page(k, mm, addr, flags | (write ? FOLL_WRITE : 0)));
       if (page === 0 && !write && flags & FOLL_PIN) return pages;
     }
-    yield* call(try_grab_page(k, page, flags));
     pages.push(page);
   }
   return pages;
