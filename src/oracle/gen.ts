@@ -116,9 +116,19 @@ export interface Aim {
   readonly growsdown_percent: number;
   /** Of reads and writes of a process with a guessed stack, how many fault just below it. */
   readonly below_stack_percent: number;
+  /**
+   * The most pages of a mapping the kernel places (no address given); a
+   * longer one goes below the window, where the runner unmaps it again in
+   * a second call, which a concurrent fork could see between the two.
+   */
+  readonly placed_max_pages: number;
 }
 
-const DIFF_AIM: Aim = { growsdown_percent: 10, below_stack_percent: 0 };
+const DIFF_AIM: Aim = {
+  growsdown_percent: 10,
+  below_stack_percent: 0,
+  placed_max_pages: Number.MAX_SAFE_INTEGER,
+};
 
 /** What a generator knows of the processes at one point of its script, to go back to. */
 export interface GenState {
@@ -316,7 +326,8 @@ export class ScriptGen {
     const noreplace = chance(rng, 12);
     const shared = chance(rng, 35);
     const addr = fixed || noreplace || chance(rng, 40) ? this.pick_addr(g) : null;
-    const pages = addr === null ? length : this.fit(addr, length);
+    const pages =
+      addr === null ? Math.min(length, this.aim.placed_max_pages) : this.fit(addr, length);
     return {
       op: 'mmap',
       addr,

@@ -28,6 +28,7 @@ import {
   type Line,
   PAGE_SIZE,
   straddles_pages,
+  WINDOW_BYTES,
 } from '../script/ast.js';
 import {
   multinomial,
@@ -49,7 +50,12 @@ export const MAX_SECTION = 3;
  */
 export const MAX_FUZZ_ORDERS = 200;
 
-const FUZZ_AIM: Aim = { growsdown_percent: 25, below_stack_percent: 35 };
+/* A quarter of the window at most for a placed mapping: it lands in the window (docs/explorer.md, "OUTSIDE"). */
+const FUZZ_AIM: Aim = {
+  growsdown_percent: 25,
+  below_stack_percent: 35,
+  placed_max_pages: WINDOW_BYTES / PAGE_SIZE / 4,
+};
 
 /** What a CPU runs: every kind of command but `file` (files belong to the setup). */
 const SECTION_OPS: readonly (readonly [Op, number])[] = [

@@ -24,6 +24,7 @@ import {
   type Line,
   PAGE_SIZE,
   straddles_pages,
+  WINDOW_BYTES,
 } from '../../src/script/ast.js';
 import {
   faults_apart,
@@ -127,6 +128,16 @@ test('every program parses back, has its CPUs, 1 to 3 commands each (a pin, its 
     );
     assert.deepEqual(parse_concurrent(print_concurrent(s)), s);
   });
+});
+
+test('a mapping the kernel places is at most a quarter of the window: never below it, where the runner unmaps it in a second call', () => {
+  // A fork on another CPU between the runner's mmap and its munmap of a
+  // mapping placed below the window copies it: a false non-linearizable.
+  const placed = corpus
+    .flatMap((s) => [...s.setup, ...s.cpus.flat()])
+    .flatMap((l) => (l.cmd.op === 'mmap' && l.cmd.addr === null ? [l.cmd.pages] : []));
+  assert.ok(placed.length >= 100, `${placed.length} placed mappings`);
+  assert.ok(Math.max(...placed) <= WINDOW_BYTES / PAGE_SIZE / 4, `${Math.max(...placed)} pages`);
 });
 
 test('CPUs read and write across page boundaries too, each such access three of the serial steps', () => {
