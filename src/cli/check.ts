@@ -37,6 +37,7 @@ import {
   bug_json,
   config_for,
   OutputFile,
+  plural,
   print_bug,
   run_json,
   scenario_arg,
@@ -257,7 +258,7 @@ function print_outcome(label: string, opts: CheckOpts, r: CheckOutcome): void {
     print_bug(
       bug,
       dim(
-        `found in ${label} by ${opts.strategy} (seed ${opts.seed}) after ${r.schedules} schedules, ${r.elapsed_ms.toFixed(0)} ms${retold}; ${bug.preemptions} preemptions, ${bug.steps} steps, trace hash ${bug.hash} (replayed and matched)`,
+        `found in ${label} by ${opts.strategy} (seed ${opts.seed}) after ${r.schedules} schedules, ${r.elapsed_ms.toFixed(0)} ms${retold}; ${plural(bug.preemptions, 'preemption')}, ${bug.steps} steps, trace hash ${bug.hash} (replayed and matched)`,
       ),
     );
     if (opts.keepGoing) print_distinct(opts, r);
@@ -292,11 +293,11 @@ function print_distinct(opts: CheckOpts, r: CheckOutcome): void {
   console.log('');
   console.log(
     bold(
-      `${bugs.length} distinct bug${bugs.length === 1 ? '' : 's'} in ${r.schedules} schedules, ${r.steps} steps in ${r.elapsed_ms.toFixed(0)} ms:`,
+      `${plural(bugs.length, 'distinct bug')} in ${r.schedules} schedules, ${r.steps} steps in ${r.elapsed_ms.toFixed(0)} ms:`,
     ),
   );
   for (const b of bugs) {
-    console.log(`  ${b.signature} (${b.preemptions} preemptions): ${b.message}`);
+    console.log(`  ${b.signature} (${plural(b.preemptions, 'preemption')}): ${b.message}`);
     console.log(`    replay: mmlab replay ${b.replay}`);
   }
   print_proved(opts, r);
@@ -426,7 +427,7 @@ function print_catalogue(cat: Catalogue, opts: CheckOpts & CatalogueOpts): void 
   }
   console.log(
     dim(
-      `median and worst over ${opts.seeds ?? DEFAULT_SEEDS} seeds, each search (and the fixed kernel's) within ${opts.schedules} schedules and ${opts.time ?? DEFAULT_CATALOGUE_TIME_S} s; schedules median/worst; ${Math.round(cat.schedules_per_s)} schedules/s`,
+      `median and worst over ${plural(opts.seeds ?? DEFAULT_SEEDS, 'seed')}, each search (and the fixed kernel's) within ${opts.schedules} schedules and ${opts.time ?? DEFAULT_CATALOGUE_TIME_S} s, or the more an entry asks for; schedules median/worst; ${Math.round(cat.schedules_per_s)} schedules/s`,
     ),
   );
 }

@@ -129,6 +129,11 @@ export function table_row(cells: readonly string[], widths: readonly number[]): 
     .trimEnd();
 }
 
+/** `n` and `what`, plural unless `n` is 1: "1 preemption", "2 parts". */
+export function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
 export function seconds(ms: number): string {
   return ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`;
 }

@@ -9,7 +9,7 @@ import { merge_fuzz_parts, type PartDocument } from '../check/merge.js';
 import { shard_name } from '../check/parallel.js';
 import { DEFAULT_POLICY } from '../kernel/mm/policy.js';
 import { type FuzzBug, type FuzzProgress, type FuzzResult, fuzz } from '../oracle/fuzz.js';
-import { bug_line, seconds } from './common.js';
+import { bug_line, plural, seconds } from './common.js';
 import { bold, dim, green } from './style.js';
 import { EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
 
@@ -52,13 +52,11 @@ function progress_line(t0: number): (p: FuzzProgress & { jobs?: number }) => voi
     const time = seconds(performance.now() - t0);
     const what = p.jobs
       ? `fuzz: ${p.jobs} jobs, ${time}`
-      : `fuzz: ${plural(p.programs, 'program')}, ${p.schedules} schedules, ${p.bugs} distinct bug${p.bugs === 1 ? '' : 's'}, ${time}`;
+      : `fuzz: ${plural(p.programs, 'program')}, ${p.schedules} schedules, ${plural(p.bugs, 'distinct bug')}, ${time}`;
     const now = p.minimizing ? `${what}; minimizing ${p.minimizing}` : what;
     process.stderr.write(`\r\x1b[K${now.slice(0, (process.stderr.columns || 80) - 1)}`);
   };
 }
-
-const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 export async function cmd_fuzz(opts: FuzzOpts): Promise<number> {
   if (opts.variant !== undefined && !fuzz_variants().includes(opts.variant))
@@ -201,7 +199,7 @@ export function print_fuzz(
     console.log('');
   }
   const n = r.bugs.length;
-  const found = n === 0 ? green('no bugs') : bold(`${n} distinct bug${n === 1 ? '' : 's'}`);
+  const found = n === 0 ? green('no bugs') : bold(plural(n, 'distinct bug'));
   console.log(
     `${found}: ${plural(r.programs, 'program')}, ${r.schedules} schedules in ${seconds(r.elapsed_ms)} [seed ${run.seed}, ${run.cpus} CPUs, ${run.policies.join(',')}${run.variant ? `, --variant ${run.variant}` : ''}]`,
   );

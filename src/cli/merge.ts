@@ -13,7 +13,7 @@ import {
   PartError,
 } from '../check/merge.js';
 import { proved_line } from './check.js';
-import { bug_line, seconds } from './common.js';
+import { bug_line, plural, seconds } from './common.js';
 import { print_fuzz } from './fuzz.js';
 import { bold, green } from './style.js';
 import { EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
@@ -64,15 +64,17 @@ export function cmd_merge(paths: readonly string[], opts: { json?: boolean }): n
   if (opts.json) {
     console.log(JSON.stringify({ ...run, ...m, budget_exhausted: m.exhausted !== null }));
   } else {
-    const what = `${m.shards.length} parts${m.complete ? ' (all of them)' : ` of ${split} (incomplete)`}: ${m.schedules} schedules, ${m.steps} steps, longest ${seconds(m.elapsed_ms)}`;
+    const what = `${plural(m.shards.length, 'part')}${m.complete ? ' (all of them)' : ` of ${split} (incomplete)`}: ${m.schedules} schedules, ${m.steps} steps, longest ${seconds(m.elapsed_ms)}`;
     if (m.bug) {
       console.log(bug_line(String(m.bug.class), String(m.bug.message)));
       console.log(`${what}; replay: ${bold(`mmlab replay ${m.bug.replay}`)}`);
       // Parts run with --keep-going: every distinct bug of all of them, once.
       if (m.bugs.length > 1) {
-        console.log(bold(`${m.bugs.length} distinct bugs:`));
+        console.log(bold(`${plural(m.bugs.length, 'distinct bug')}:`));
         for (const b of m.bugs) {
-          console.log(`  ${b.signature} (${b.preemptions} preemptions): ${String(b.message)}`);
+          console.log(
+            `  ${b.signature} (${plural(b.preemptions, 'preemption')}): ${String(b.message)}`,
+          );
           console.log(`    replay: mmlab replay ${b.replay}`);
         }
       }
@@ -96,7 +98,7 @@ function merge_fuzz(m: MergedFuzz, opts: { json?: boolean }): number {
     );
   else {
     console.log(
-      `${shards.length} parts${complete ? ' (all of them)' : ' (incomplete)'} of a fuzz campaign:`,
+      `${plural(shards.length, 'part')}${complete ? ' (all of them)' : ' (incomplete)'} of a fuzz campaign:`,
     );
     print_fuzz(
       { programs, schedules, bugs, elapsed_ms },
