@@ -289,6 +289,7 @@ function* thread_fault(k: KernelContext, g: Globals, cpu: number, l: Line, addr:
   const mm = yield* call(thread_mm(k, g, cpu, l.pid));
   if (mm === 0) return;
   const signal = yield* call(fault_page(k, mm, addr, l.cmd.op === 'write'));
+  check_memory(g.us.m, l.line);
   if (signal !== null) g.results[cpu]!.push(signal);
 }
 
@@ -307,6 +308,8 @@ function* thread_populate(k: KernelContext, g: Globals, cpu: number, l: Line, in
   const mm = g.held[cpu]!.get(l.pid);
   if (placed === null || mm === undefined || l.cmd.op !== 'mmap') return;
   yield* call(populate(k, g.us, mm, Number.parseInt(placed[1]!, 16), l.cmd.pages));
+  // The population is the mmap's line's work: memory it exhausts is that line's.
+  check_memory(g.us.m, l.line);
 }
 
 /* The end of a CPU's section: its threads' references put. */
