@@ -307,7 +307,7 @@ function* thread_populate(k: KernelContext, g: Globals, cpu: number, l: Line, in
   const placed = /^0x([0-9a-f]+)$/.exec(g.results[cpu]![index]!);
   const mm = g.held[cpu]!.get(l.pid);
   if (placed === null || mm === undefined || l.cmd.op !== 'mmap') return;
-  yield* call(populate(k, g.us, mm, Number.parseInt(placed[1]!, 16), l.cmd.pages));
+  yield* call(populate(k, mm, Number.parseInt(placed[1]!, 16), l.cmd.pages));
   // The population is the mmap's line's work: memory it exhausts is that line's.
   check_memory(g.us.m, l.line);
 }

@@ -40,7 +40,7 @@ import {
   VM_READ,
   VM_WRITE,
 } from '../kernel/mm/mm_types.js';
-import { do_munmap, mm_alloc, mmput } from '../kernel/mm/mmap.js';
+import { do_munmap, mm_alloc, mm_populate, mmput } from '../kernel/mm/mmap.js';
 import { mmap_read_lock, mmap_read_unlock } from '../kernel/mm/mmap_lock.js';
 import {
   PAGE_BYTES,
@@ -296,29 +296,13 @@ export function* fault_page(
 }
 
 /**
- * The faults of mm_populate() over the `pages` pages at window offset
- * `addr`, as a serial order's population step of `mmap ... populate`
- * places them (scenario.ts): in each VMA there that may be accessed, a
- * fault a page, a write fault where the VMA is private and writable (to
- * break COW now), a read fault otherwise; a fault that signals ends that
- * VMA's pass, as an error ends __mm_populate()'s. The faults go through
- * the user fault path, which finds each page inside its VMA, so no stack
- * grows, as none does under mm_populate().
+ * mm_populate() over the `pages` pages at window offset `addr`, as a
+ * serial order's population step of `mmap ... populate` places it
+ * (scenario.ts): the kernel's own, under the mmap read lock, VMA by VMA.
  */
-export function* populate(
-  k: KernelContext,
-  us: UserSpace,
-  mm: number,
-  addr: number,
-  pages: number,
-): KGen {
-  const end = addr + pages * PAGE_SIZE;
-  for (const v of yield* call(proc_maps(k, us, mm))) {
-    if (v.perm.startsWith('---')) continue;
-    const write = v.perm[1] === 'w' && v.perm[3] === 'p';
-    for (let a = Math.max(addr, v.start); a < Math.min(end, v.end); a += PAGE_SIZE)
-      if ((yield* call(fault_page(k, mm, a, write))) !== null) break;
-  }
+export function* populate(k: KernelContext, mm: number, addr: number, pages: number): KGen {
+  const start = WINDOW_BASE_PAGE + Math.floor(addr / PAGE_SIZE);
+  yield* call(mm_populate(k, mm, start, start + pages));
 }
 
 /*

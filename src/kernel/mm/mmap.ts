@@ -429,7 +429,7 @@ function* mmap_region(
  * MAP_POPULATE does: write faults for private writable VMAs (to break
  * COW now), read faults otherwise; errors end that VMA's pass silently.
  */
-function* mm_populate(k: KernelContext, mm: number, start: number, end: number): KGen {
+export function* mm_populate(k: KernelContext, mm: number, start: number, end: number): KGen {
   yield* call(mmap_read_lock(k, mm));
   for (
     let e = yield* call(mt_find(k, mm, start));
