@@ -316,19 +316,6 @@ function bench_result(
 }
 
 /**
- * Native points, the points of each pool (workload and policy) measured
- * together, its most CPUs first, their runs in rounds (measure_native()),
- * one pool at a time, each closed when its points are done; the results
- * in `points`' order.
- * Rounds across pools would have given each point's runs more time
- * between them, but a run right after another pool's has a colder tail,
- * enough to move fault-vs-mprotect's p99 ratio (docs/calibration-log.md).
- * A point's host_speed is the median of its workload's probes, through
- * all of that workload's pools: a pool's own six to twelve are too few.
- * `on_run` is told of each point's warm-up (round null) and of each of
- * its rounds.
- */
-/**
  * Every configuration `points` will run, checked before any runs: an Error
  * naming the first that cannot (a layout that does not fit, a native kernel
  * memory over 4 GiB), so that a sweep does not die at its last point.
@@ -341,6 +328,19 @@ export function check_points(points: readonly BenchPoint[]): void {
     }
 }
 
+/**
+ * Native points, the points of each pool (workload and policy) measured
+ * together, its most CPUs first, their runs in rounds (measure_native()),
+ * one pool at a time, each closed when its points are done; the results
+ * in `points`' order.
+ * Rounds across pools would have given each point's runs more time
+ * between them, but a run right after another pool's has a colder tail,
+ * enough to move fault-vs-mprotect's p99 ratio (docs/calibration-log.md).
+ * A point's host_speed is the median of its workload's probes, through
+ * all of that workload's pools: a pool's own six to twelve are too few.
+ * `on_run` is told of each point's warm-up (round null) and of each of
+ * its rounds.
+ */
 export async function run_native_points(
   points: readonly BenchPoint[],
   on_run: (p: BenchPoint, round: number | null) => void = () => {},

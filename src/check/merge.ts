@@ -16,9 +16,10 @@ import {
 
 /* The fields of `mmlab check --json` that say which run a part belongs to. */
 const RUN_KEYS = ['scenario', 'policy', 'variant', 'cpus', 'params', 'strategy', 'seed'] as const;
-/* The same, present in DFS parts only; `script` in parts of `check --script`. */
+/* The same, present in DFS parts only. */
 const DFS_RUN_KEYS = ['bound'] as const;
-const SCRIPT_RUN_KEYS = ['script'] as const;
+/* Every field that says which run a part is of: `script` in parts of `check --script` only. */
+const PART_RUN_KEYS = [...RUN_KEYS, ...DFS_RUN_KEYS, 'script'] as const;
 
 /** A bug as `mmlab check --json` writes it. */
 type BugJson = {
@@ -123,10 +124,10 @@ function as_part(part: PartDocument): Part {
   };
 }
 
-/* Parts of one run (equal in `keys`), each part once, all of one split; else the first source that is not. */
 /* The longest value a message about parts of different runs quotes. */
 const QUOTED_CHARS = 60;
 
+/* Parts of one run (equal in `keys`), each part once, all of one split; else the first source that is not. */
 function check_parts(
   sources: readonly string[],
   parts: readonly (Record<string, unknown> & { readonly shard: Shard })[],
@@ -173,11 +174,10 @@ export function merge_parts(docs: Iterable<PartDocument>): MergedRun {
     sources.push(d.source);
   }
   if (parts.length === 0) throw new PartError('no parts to merge');
-  check_parts(sources, parts, [...RUN_KEYS, ...DFS_RUN_KEYS, ...SCRIPT_RUN_KEYS]);
+  check_parts(sources, parts, PART_RUN_KEYS);
   const first = parts[0]!;
   const run: Record<string, unknown> = {};
-  for (const k of [...RUN_KEYS, ...DFS_RUN_KEYS, ...SCRIPT_RUN_KEYS])
-    if (k in first) run[k] = first[k];
+  for (const k of PART_RUN_KEYS) if (k in first) run[k] = first[k];
   return {
     run,
     split: first.shard.count,

@@ -256,17 +256,6 @@ const WASM_MAX_PAGES = 65536;
 const wasm_pages = (bytes: number): number => Math.ceil(bytes / WASM_PAGE_BYTES);
 
 /**
- * At least `bytes` of kernel memory for a native run, starting on a page
- * boundary, so that the 64-byte lines the timing executor's cache model
- * tracks are this machine's cache lines. A SharedArrayBuffer as large as
- * kernel memory is an mmap'd malloc chunk whose data starts 16 bytes into
- * its page (glibc's chunk header): each modelled line would straddle two
- * hardware lines, its last 4 words sharing one with the next line's first
- * 12. Two workers each adding to words 28 and 32, two lines to the model,
- * took 28-43 ns an add, as on one line, against 18 ns on lines apart. A
- * shared WebAssembly.Memory is page-aligned.
- */
-/**
  * Whether `scenario` with `cfg` fits the one shared memory a native run
  * has: an Error naming the CPUs and the size if not, before any work.
  */
@@ -278,6 +267,17 @@ export function check_native_memory(scenario: Scenario, cfg: RunConfig): void {
     );
 }
 
+/**
+ * At least `bytes` of kernel memory for a native run, starting on a page
+ * boundary, so that the 64-byte lines the timing executor's cache model
+ * tracks are this machine's cache lines. A SharedArrayBuffer as large as
+ * kernel memory is an mmap'd malloc chunk whose data starts 16 bytes into
+ * its page (glibc's chunk header): each modelled line would straddle two
+ * hardware lines, its last 4 words sharing one with the next line's first
+ * 12. Two workers each adding to words 28 and 32, two lines to the model,
+ * took 28-43 ns an add, as on one line, against 18 ns on lines apart. A
+ * shared WebAssembly.Memory is page-aligned.
+ */
 function line_aligned_buffer(bytes: number): SharedArrayBuffer {
   const pages = wasm_pages(bytes);
   if (pages > WASM_MAX_PAGES)
