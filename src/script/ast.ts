@@ -160,7 +160,7 @@ export function is_outside(c: Command): boolean {
  * Whether a read or write crosses a page boundary: it then faults a page
  * at a time, as the instruction is restarted after each fault, and the
  * outcome check orders those faults apart from the access
- * (linearizable.ts, serial_steps()).
+ * (concurrent.ts, serial_steps()).
  */
 export function straddles_pages(c: Command): boolean {
   return (

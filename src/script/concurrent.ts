@@ -72,10 +72,23 @@ export function serial_steps(l: Line, apart: boolean): SerialStep[] {
   return [...pages.map((addr): SerialStep => ({ kind: 'fault', addr })), { kind: 'command' }];
 }
 
-/** The steps of each section (serial_steps() counted). */
-export function section_steps(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): number[] {
+/** A serial step of a section: one of serial_steps() of its command `index`. */
+export interface SectionStep {
+  readonly index: number;
+  readonly step: SerialStep;
+}
+
+/** Each section's serial steps, in order: its commands' serial_steps(). */
+export function steps_of(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): SectionStep[][] {
   const apart = faults_apart(s);
-  return s.cpus.map((c) => c.reduce((n, l) => n + serial_steps(l, apart).length, 0));
+  return s.cpus.map((c) =>
+    c.flatMap((l, index) => serial_steps(l, apart).map((step) => ({ index, step }))),
+  );
+}
+
+/** How many steps each section has (steps_of() counted). */
+export function section_steps(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): number[] {
+  return steps_of(s).map((c) => c.length);
 }
 
 /** How many orders of the sections' steps keep each CPU's own order: (n1+..+nk)! / (n1!..nk!). */

@@ -31,7 +31,7 @@ import { Sequential } from '../check/strategy.js';
 import { KernelBug } from '../runtime/ops.js';
 import type { RunConfig } from '../runtime/scenario.js';
 import { type ConcurrentScript, PAGE_SIZE } from './ast.js';
-import { faults_apart, section_steps, serial_steps } from './concurrent.js';
+import { section_steps, steps_of } from './concurrent.js';
 import { format_line } from './print.js';
 import { type ScriptOutcome, serial_scenario } from './scenario.js';
 
@@ -240,12 +240,11 @@ const maps_text = (o: ScriptOutcome): string =>
  * one page, `cpuN:map` a populating mmap's mapping, before its population.
  */
 function order_text(s: ConcurrentScript, order: readonly number[]): string {
-  const apart = faults_apart(s);
-  const steps = s.cpus.map((c) => c.flatMap((l) => serial_steps(l, apart)));
+  const steps = steps_of(s);
   const next = s.cpus.map(() => 0);
   return order
     .map((cpu) => {
-      const step = steps[cpu]![next[cpu]++]!;
+      const { step } = steps[cpu]![next[cpu]++]!;
       if (step.kind === 'fault')
         return `cpu${cpu}:fault 0x${(step.addr & ~(PAGE_SIZE - 1)).toString(16)}`;
       return step.kind === 'map' ? `cpu${cpu}:map` : `cpu${cpu}`;

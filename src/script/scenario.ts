@@ -24,12 +24,11 @@ import type { Scenario } from '../runtime/scenario.js';
 import { SCENARIOS } from '../scenarios/index.js';
 import type { ConcurrentScript, Line } from './ast.js';
 import {
-  faults_apart,
   fork_children,
   parse_concurrent,
   print_concurrent,
-  type SerialStep,
-  serial_steps,
+  type SectionStep,
+  steps_of,
 } from './concurrent.js';
 import { check_linearizable } from './linearizable.js';
 import { hex } from './print.js';
@@ -115,22 +114,8 @@ interface Program {
   readonly nr_pids: number;
   /** Every address a read or write names, ascending: the words the outcome records. */
   readonly addrs: readonly number[];
-  /** steps[cpu]: each step a serial order places (serial_steps()): its command, and which part. */
-  readonly steps: readonly (readonly Step[])[];
-}
-
-/** A serial step: one of serial_steps() of the section's command `index`. */
-interface Step {
-  readonly index: number;
-  readonly step: SerialStep;
-}
-
-/* The steps of each section, in order. */
-function steps_of(s: ConcurrentScript): Step[][] {
-  const apart = faults_apart(s);
-  return s.cpus.map((c) =>
-    c.flatMap((l, index) => serial_steps(l, apart).map((step) => ({ index, step }))),
-  );
+  /** steps[cpu]: each step a serial order places (steps_of()): its command, and which part. */
+  readonly steps: readonly (readonly SectionStep[])[];
 }
 
 function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): Scenario<Globals> {

@@ -121,6 +121,11 @@ export function restore_pins(us: UserSpace, setup: Pins, thread: number): void {
   for (const [key, pages] of setup) us.pins.set(key, [...pages]);
 }
 
+/* The kernel's page number of window offset `addr`. */
+function window_page(addr: number): number {
+  return WINDOW_BASE_PAGE + Math.floor(addr / PAGE_SIZE);
+}
+
 function prot_bits(p: Prot): number {
   return (p.read ? PROT_READ : 0) | (p.write ? PROT_WRITE : 0) | (p.exec ? PROT_EXEC : 0);
 }
@@ -290,7 +295,7 @@ export function* fault_page(
   addr: number,
   write: boolean,
 ): KGen<string | null> {
-  const page = WINDOW_BASE_PAGE + Math.floor(addr / PAGE_SIZE);
+  const page = window_page(addr);
   const sig = yield* call(do_user_addr_fault(k, mm, page, write));
   return sig === 0 ? null : signal_name(sig);
 }
@@ -301,7 +306,7 @@ export function* fault_page(
  * (scenario.ts): the kernel's own, under the mmap read lock, VMA by VMA.
  */
 export function* populate(k: KernelContext, mm: number, addr: number, pages: number): KGen {
-  const start = WINDOW_BASE_PAGE + Math.floor(addr / PAGE_SIZE);
+  const start = window_page(addr);
   yield* call(mm_populate(k, mm, start, start + pages));
 }
 
@@ -318,7 +323,7 @@ function* pin(
   addr: number,
   fast: boolean,
 ): KGen<string> {
-  const page = WINDOW_BASE_PAGE + Math.floor(addr / PAGE_SIZE);
+  const page = window_page(addr);
   const pages = fast
     ? yield* call(pin_user_pages_fast(k, mm, page, 1, true))
     : yield* call(get_user_pages(k, mm, page, 1, FOLL_PIN | FOLL_WRITE));
