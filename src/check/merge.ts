@@ -124,6 +124,24 @@ function as_part(part: PartDocument): Part {
   };
 }
 
+/*
+ * Each of `docs` read as a part by `as` (a PartError if it is not), in
+ * order, each taken only once those before it passed; at least one.
+ */
+function read_parts<P>(
+  docs: Iterable<PartDocument>,
+  as: (d: PartDocument) => P,
+): { sources: string[]; parts: P[] } {
+  const sources: string[] = [];
+  const parts: P[] = [];
+  for (const d of docs) {
+    parts.push(as(d));
+    sources.push(d.source);
+  }
+  if (parts.length === 0) throw new PartError('no parts to merge');
+  return { sources, parts };
+}
+
 /* The longest value a message about parts of different runs quotes. */
 const QUOTED_CHARS = 60;
 
@@ -167,13 +185,7 @@ function check_parts(
  * Each document is taken from `docs` only once those before it passed.
  */
 export function merge_parts(docs: Iterable<PartDocument>): MergedRun {
-  const sources: string[] = [];
-  const parts: Part[] = [];
-  for (const d of docs) {
-    parts.push(as_part(d));
-    sources.push(d.source);
-  }
-  if (parts.length === 0) throw new PartError('no parts to merge');
+  const { sources, parts } = read_parts(docs, as_part);
   check_parts(sources, parts, PART_RUN_KEYS);
   const first = parts[0]!;
   const run: Record<string, unknown> = {};
@@ -288,13 +300,7 @@ export interface MergedFuzz {
  * first one's campaign.
  */
 export function merge_fuzz_parts(docs: Iterable<PartDocument>): MergedFuzz {
-  const sources: string[] = [];
-  const parts: FuzzPart[] = [];
-  for (const d of docs) {
-    parts.push(as_fuzz_part(d));
-    sources.push(d.source);
-  }
-  if (parts.length === 0) throw new PartError('no parts to merge');
+  const { sources, parts } = read_parts(docs, as_fuzz_part);
   check_parts(sources, parts, FUZZ_RUN_KEYS);
   const first = parts[0]!;
   const run: Record<string, unknown> = {};
