@@ -32,7 +32,15 @@ import { KernelBug } from '../runtime/ops.js';
 import type { RunConfig } from '../runtime/scenario.js';
 import { type ConcurrentScript, PAGE_SIZE } from './ast.js';
 import { section_steps, steps_of } from './concurrent.js';
-import { format_line } from './print.js';
+import {
+  type FinalWord,
+  format_line,
+  format_result,
+  format_word,
+  type Result,
+  same_result,
+  same_word,
+} from './print.js';
 import { type ScriptOutcome, serial_scenario } from './scenario.js';
 
 /** The outcomes the serial orders give, each with its order (the CPU of each step). */
@@ -47,8 +55,8 @@ export interface Allowed {
     readonly outcome: ScriptOutcome;
   }[];
   readonly keys: ReadonlySet<string>;
-  /** The values each word takes over the serial orders: per read `cpu.index`, per final word `w.index`. */
-  readonly values: ReadonlyMap<string, ReadonlySet<string>>;
+  /** The words each read and final word takes over the serial orders: per read `cpu.index`, per final word `w.index`. */
+  readonly values: ReadonlyMap<string, ReadonlySet<number>>;
 }
 
 /** The scripts whose allowed outcomes are kept, the most recently computed last. */
@@ -135,13 +143,15 @@ export function check_linearizable(
   throw new KernelBug('non-linearizable', explain(s, observed, allowed, same));
 }
 
-/* The values each read and each final word takes over `outcomes` (Allowed.values). */
+/* The words each read and each final word takes over `outcomes` (Allowed.values). */
 function word_values(
   s: ConcurrentScript,
   outcomes: readonly { readonly outcome: ScriptOutcome }[],
-): Map<string, Set<string>> {
-  const values = new Map<string, Set<string>>();
-  const add = (key: string, v: string) => values.set(key, (values.get(key) ?? new Set()).add(v));
+): Map<string, Set<number>> {
+  const values = new Map<string, Set<number>>();
+  const add = (key: string, r: Result) => {
+    if (r.kind === 'word') values.set(key, (values.get(key) ?? new Set()).add(r.value));
+  };
   for (const { outcome } of outcomes) {
     s.cpus.forEach((c, cpu) => {
       c.forEach((l, i) => {
@@ -149,55 +159,62 @@ function word_values(
       });
     });
     outcome.contents.forEach((w, i) => {
-      add(`w.${i}`, w);
+      add(`w.${i}`, w.read);
     });
   }
   return values;
 }
 
-/** Whether an observed result agrees with an allowed one; `key` names it in Allowed.values. */
-type Agrees = (key: string, observed: string, allowed: string) => boolean;
+/** Whether an observed result (section `cpu`'s command `index`), or final word `index`, agrees with an allowed one. */
+interface Agrees {
+  result(cpu: number, index: number, observed: Result, allowed: Result): boolean;
+  word(index: number, observed: FinalWord, allowed: FinalWord | undefined): boolean;
+}
 
 /*
- * A word agrees when equal, or, at an unaligned address, when each part
- * user_access() makes of it (the bytes in its first word, the rest) is
- * that part of a value the word takes.
+ * A result or final word agrees when equal, or, where it is a word read at
+ * an unaligned address, when each part user_access() makes of it (the
+ * bytes in its first word, the rest) is that part of a value the word
+ * takes (`values`: Allowed.values).
  */
 function agrees(s: ConcurrentScript, values: Allowed['values']): Agrees {
-  const word = (text: string): number | null => {
-    const m = /= 0x([0-9a-f]{8})$/.exec(text);
-    return m ? Number.parseInt(m[1]!, 16) : null;
-  };
-  return (key, observed, allowed) => {
-    if (observed === allowed) return true;
-    const v = word(observed);
-    const known = values.get(key);
-    const split = 4 - (address_of(s, key, observed) & 3);
-    if (split === 4 || v === null || known === undefined || word(allowed) === null) return false;
-    // The same word: a final word's line names its process and address before the value.
-    if (observed.replace(/= 0x.*$/, '') !== allowed.replace(/= 0x.*$/, '')) return false;
-    const candidates = [...known].map(word).filter((w) => w !== null);
-    const low = (1 << (split * 8)) - 1;
-    return [low, ~low].every((mask) => candidates.some((c) => ((c ^ v) & mask) === 0));
+  const same = (key: string, addr: number, observed: Result, allowed: Result) =>
+    same_result(observed, allowed) ||
+    (observed.kind === 'word' &&
+      allowed.kind === 'word' &&
+      parts_agree(addr, observed.value, values.get(key) ?? new Set()));
+  return {
+    result(cpu, index, observed, allowed) {
+      const cmd = s.cpus[cpu]![index]!.cmd;
+      return same(`${cpu}.${index}`, cmd.op === 'read' ? cmd.addr : 0, observed, allowed);
+    },
+    word: (index, observed, allowed) =>
+      allowed !== undefined &&
+      observed.pid === allowed.pid &&
+      observed.addr === allowed.addr &&
+      same(`w.${index}`, observed.addr, observed.read, allowed.read),
   };
 }
 
-/* The address of the word `key` names (Allowed.values): a read's, or the one its final line names. */
-function address_of(s: ConcurrentScript, key: string, text: string): number {
-  const [cpu, index] = key.split('.');
-  if (cpu === 'w') return Number.parseInt(/^p\d+ (?:0x)?([0-9a-f]+) /.exec(text)?.[1] ?? '0', 16);
-  const cmd = s.cpus[Number(cpu)]![Number(index)]!.cmd;
-  return cmd.op === 'read' ? cmd.addr : 0;
+/*
+ * Whether word `v` read at an unaligned `addr` is, in each part (the bytes
+ * up to the next aligned word, the rest), that part of one of `known`.
+ */
+function parts_agree(addr: number, v: number, known: ReadonlySet<number>): boolean {
+  const split = 4 - (addr & 3);
+  if (split === 4) return false;
+  const low = (1 << (split * 8)) - 1;
+  return [low, ~low].every((mask) => [...known].some((c) => ((c ^ v) & mask) === 0));
 }
 
 /* `observed` agrees with `allowed` result by result, in its maps, and word by word. */
 function same_outcome(same: Agrees, observed: ScriptOutcome, allowed: ScriptOutcome): boolean {
   return (
     observed.cpus.every((c, cpu) =>
-      c.every((r, i) => same(`${cpu}.${i}`, r, allowed.cpus[cpu]![i]!)),
+      c.every((r, i) => same.result(cpu, i, r, allowed.cpus[cpu]![i]!)),
     ) &&
     JSON.stringify(observed.maps) === JSON.stringify(allowed.maps) &&
-    observed.contents.every((w, i) => same(`w.${i}`, w, allowed.contents[i]!))
+    observed.contents.every((w, i) => same.word(i, w, allowed.contents[i]))
   );
 }
 
@@ -212,19 +229,20 @@ function walk_order(s: ConcurrentScript): { cpu: number; index: number }[] {
   return out;
 }
 
-/* How much of `a` agrees with `b`: results, maps, words. */
+/* How much of `a` equals `b`: results, maps, words. */
 function agreement(a: ScriptOutcome, b: ScriptOutcome): number {
-  const same = (x: readonly string[], y: readonly string[]) =>
-    x.filter((v, i) => v === y[i]).length;
   return (
-    a.cpus.reduce((n, c, cpu) => n + same(c, b.cpus[cpu]!), 0) +
+    a.cpus.reduce(
+      (n, c, cpu) => n + c.filter((r, i) => same_result(r, b.cpus[cpu]![i]!)).length,
+      0,
+    ) +
     (JSON.stringify(a.maps) === JSON.stringify(b.maps) ? 1 : 0) +
-    same(a.contents, b.contents)
+    a.contents.filter((w, i) => same_word(w, b.contents[i])).length
   );
 }
 
 const results_text = (o: ScriptOutcome): string =>
-  o.cpus.map((c, cpu) => `cpu${cpu}: ${c.join(' | ')}`).join('; ');
+  o.cpus.map((c, cpu) => `cpu${cpu}: ${c.map(format_result).join(' | ')}`).join('; ');
 
 const maps_text = (o: ScriptOutcome): string =>
   o.maps
@@ -269,10 +287,10 @@ function explain(
   let culprit: string | null = null;
   for (const { cpu, index } of walk) {
     const r = observed.cpus[cpu]![index]!;
-    const next = agreeing.filter((a) => same(`${cpu}.${index}`, r, a.outcome.cpus[cpu]![index]!));
+    const next = agreeing.filter((a) => same.result(cpu, index, r, a.outcome.cpus[cpu]![index]!));
     if (next.length === 0) {
       const l = s.cpus[cpu]![index]!;
-      culprit = `cpu${cpu}'s command ${index + 1} (${format_line(l)}) printed ${r}, which no serial order of the sections gives after the results before it`;
+      culprit = `cpu${cpu}'s command ${index + 1} (${format_line(l)}) printed ${format_result(r)}, which no serial order of the sections gives after the results before it`;
       break;
     }
     agreeing = next;
@@ -282,16 +300,17 @@ function explain(
   const closest = allowed.outcomes.reduce((best, a) =>
     agreement(observed, a.outcome) > agreement(observed, best.outcome) ? a : best,
   );
-  const differs = observed.contents.filter((w, i) => w !== closest.outcome.contents[i]);
-  const words = (o: ScriptOutcome) =>
-    differs.length === 0
-      ? ''
-      : `; words ${o.contents.filter((w, i) => w !== (o === observed ? closest.outcome : observed).contents[i]).join(', ')}`;
+  // Each side's words that differ from the other's: none where observed's all equal closest's.
+  const differing = (o: ScriptOutcome, other: ScriptOutcome) =>
+    o.contents.filter((w, i) => !same_word(w, other.contents[i]));
+  const differs = differing(observed, closest.outcome).length > 0;
+  const words = (o: ScriptOutcome, other: ScriptOutcome) =>
+    differs ? `; words ${differing(o, other).map(format_word).join(', ')}` : '';
   const maps = (o: ScriptOutcome) =>
     maps_text(observed) === maps_text(closest.outcome) ? '' : `; maps ${maps_text(o)}`;
   return [
     culprit,
-    `  observed: ${results_text(observed)}${maps(observed)}${words(observed)}`,
-    `  closest serial order (${order_text(s, closest.order)}): ${results_text(closest.outcome)}${maps(closest.outcome)}${words(closest.outcome)}`,
+    `  observed: ${results_text(observed)}${maps(observed)}${words(observed, closest.outcome)}`,
+    `  closest serial order (${order_text(s, closest.order)}): ${results_text(closest.outcome)}${maps(closest.outcome)}${words(closest.outcome, observed)}`,
   ].join('\n');
 }

@@ -1,11 +1,66 @@
 /*
  * Print a parsed script back as canonical text: what `mmlab diff` shows of
- * a (minimized) failing script, and what it feeds both runners.
+ * a (minimized) failing script, and what it feeds both runners. And print
+ * what a run gives (a command's result, a final word) from its value: the
+ * outcome check compares the values, users read these lines.
  */
 import type { Command, Line, Prot } from './ast.js';
 
 /** A window offset or length as scripts and results write it. */
 export const hex = (n: number) => `0x${n.toString(16)}`;
+
+/**
+ * A command's result as a value: a word read (a read's, an unpin's), an
+ * address (a window offset) where mmap or mremap placed a mapping or brk
+ * left the break, a signal an access took, an errno, or `ok` / `OUTSIDE`
+ * (a command or a mapping below the window). format_result() prints it.
+ */
+export type Result =
+  | { readonly kind: 'word'; readonly value: number }
+  | { readonly kind: 'address'; readonly value: number }
+  | Signal
+  | { readonly kind: 'errno'; readonly value: string }
+  | { readonly kind: 'text'; readonly value: 'ok' | 'OUTSIDE' };
+
+/** The signal an access took. */
+export type Signal = { readonly kind: 'signal'; readonly value: 'SIGSEGV' | 'SIGBUS' };
+
+/** What a user read of a word gives: the word (unsigned), or the signal it took. */
+export type WordRead = Extract<Result, { kind: 'word' | 'signal' }>;
+
+export const OK: Result = { kind: 'text', value: 'ok' };
+export const OUTSIDE: Result = { kind: 'text', value: 'OUTSIDE' };
+
+/** The word `value` as a read of it gives it (the bits of a 32-bit word, unsigned). */
+export const word_read = (value: number): WordRead => ({ kind: 'word', value: value >>> 0 });
+
+/** A result as a run prints it: `= 0x0000002a`, `0x10000`, SIGSEGV, EINVAL, ok. */
+export function format_result(r: Result): string {
+  if (r.kind === 'word') return `= 0x${r.value.toString(16).padStart(8, '0')}`;
+  return r.kind === 'address' ? hex(r.value) : r.value;
+}
+
+/** Whether `a` is `b`: the same kind, the same value (what format_result() would print alike). */
+export function same_result(a: Result, b: Result): boolean {
+  return a.kind === b.kind && a.value === b.value;
+}
+
+/** A word at the end of a run: process `pid`'s at window offset `addr`, as a read of it gives it. */
+export interface FinalWord {
+  readonly pid: number;
+  readonly addr: number;
+  readonly read: WordRead;
+}
+
+/** A final word as the outcome check prints it: `p0 0x10000 = 0x00000007`. */
+export function format_word(w: FinalWord): string {
+  return `p${w.pid} ${hex(w.addr)} ${format_result(w.read)}`;
+}
+
+/** Whether `a` is `b`: the same process's word at the same address, read the same. */
+export function same_word(a: FinalWord, b: FinalWord | undefined): boolean {
+  return b !== undefined && a.pid === b.pid && a.addr === b.addr && same_result(a.read, b.read);
+}
 
 function format_prot(p: Prot): string {
   return `${p.read ? 'r' : '-'}${p.write ? 'w' : '-'}${p.exec ? 'x' : '-'}`;

@@ -18,6 +18,7 @@ import type { KernelMemory } from '../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import type { RunConfig, Scenario } from '../runtime/scenario.js';
 import type { Script } from './ast.js';
+import { format_result } from './print.js';
 import {
   check_memory,
   first_process,
@@ -130,7 +131,7 @@ function* user_space(
     check_memory(m, ran);
     ran = l.line;
     const { result, child } = yield* call(run_command(k, us, l, mms.get(l.pid)!, 0));
-    results.push(result);
+    results.push(format_result(result));
     if (l.cmd.op === 'fork') mms.set(next_pid++, child);
     if (l.cmd.op === 'exit') mms.delete(l.pid);
   }

@@ -31,7 +31,7 @@ import {
   steps_of,
 } from './concurrent.js';
 import { check_linearizable } from './linearizable.js';
-import { hex } from './print.js';
+import type { FinalWord, Result } from './print.js';
 import {
   check_memory,
   copy_pins,
@@ -50,12 +50,12 @@ import {
 
 /** What one run of a concurrent script gives: what the outcome check compares. */
 export interface ScriptOutcome {
-  /** cpus[i][j]: the result line of section i's command j. */
-  readonly cpus: readonly (readonly string[])[];
+  /** cpus[i][j]: the result of section i's command j (format_result() prints its line). */
+  readonly cpus: readonly (readonly Result[])[];
   /** Each live process's VMAs in the window, by increasing pid. */
   readonly maps: readonly { readonly pid: number; readonly vmas: readonly MapsLine[] }[];
-  /** Each live process's word at each address a read or write names: `pN 0xADDR = 0x........` (or the signal). */
-  readonly contents: readonly string[];
+  /** Each live process's word at each address a read or write names, by pid, then address. */
+  readonly contents: readonly FinalWord[];
 }
 
 const PROCESS = defineStruct('script_process', {
@@ -80,7 +80,7 @@ interface Globals {
   setup_pins: Pins;
   /** held[cpu]: pid -> the mm reference that CPU's thread holds. */
   held: Map<number, number>[];
-  results: string[][];
+  results: Result[][];
   outcome: ScriptOutcome | null;
   /** A serial run: the CPU whose next command runs, step by step. */
   order: readonly number[];
@@ -218,7 +218,7 @@ function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
 /* The outcome (each live process validated, its maps, then its words), then every reference put. */
 function* record_outcome(k: KernelContext, g: Globals, p: Program): KGen {
   const maps: { pid: number; vmas: MapsLine[] }[] = [];
-  const contents: string[] = [];
+  const contents: FinalWord[] = [];
   const live: number[] = [];
   for (let pid = 0; pid < p.nr_pids; pid++) {
     const mm = yield k.load(g.table + pid);
@@ -230,7 +230,7 @@ function* record_outcome(k: KernelContext, g: Globals, p: Program): KGen {
     yield* call(mmap_write_unlock(k, mm));
     maps.push({ pid, vmas: yield* call(proc_maps(k, g.us, mm)) });
     for (const addr of p.addrs)
-      contents.push(`p${pid} ${hex(addr)} ${yield* call(read_word(k, mm, addr))}`);
+      contents.push({ pid, addr, read: yield* call(read_word(k, mm, addr)) });
   }
   g.outcome = { cpus: g.results, maps, contents };
   yield* call(tear_down(k, g.us, live));
@@ -251,7 +251,7 @@ function* thread_mm(k: KernelContext, g: Globals, cpu: number, pid: number): KGe
       held.set(pid, mm);
     }
   }
-  if (mm === 0) g.results[cpu]!.push('ESRCH');
+  if (mm === 0) g.results[cpu]!.push({ kind: 'errno', value: 'ESRCH' });
   return mm;
 }
 
@@ -285,14 +285,14 @@ function without_populate(l: Line): Line {
 
 /*
  * The population step of section `cpu`'s populating mmap `l` (command
- * `index`), where its mapping step printed an address: its pages faulted
+ * `index`), where its mapping step placed the mapping: its pages faulted
  * as mm_populate() faults them.
  */
 function* thread_populate(k: KernelContext, g: Globals, cpu: number, l: Line, index: number): KGen {
-  const placed = /^0x([0-9a-f]+)$/.exec(g.results[cpu]![index]!);
+  const placed = g.results[cpu]![index]!;
   const mm = g.held[cpu]!.get(l.pid);
-  if (placed === null || mm === undefined || l.cmd.op !== 'mmap') return;
-  yield* call(populate(k, mm, Number.parseInt(placed[1]!, 16), l.cmd.pages));
+  if (placed.kind !== 'address' || mm === undefined || l.cmd.op !== 'mmap') return;
+  yield* call(populate(k, mm, placed.value, l.cmd.pages));
   // The population is the mmap's line's work: memory it exhausts is that line's.
   check_memory(g.us.m, l.line);
 }

@@ -40,7 +40,7 @@ import {
   VM_READ,
   VM_WRITE,
 } from '../kernel/mm/mm_types.js';
-import { do_munmap, mm_alloc, mm_populate, mmput } from '../kernel/mm/mmap.js';
+import { do_munmap, EFAULT, mm_alloc, mm_populate, mmput } from '../kernel/mm/mmap.js';
 import { mmap_read_lock, mmap_read_unlock } from '../kernel/mm/mmap_lock.js';
 import {
   PAGE_BYTES,
@@ -51,6 +51,7 @@ import {
   sys_mremap,
   sys_munmap,
 } from '../kernel/mm/syscalls.js';
+import { EINVAL } from '../kernel/mm/vma.js';
 import type { KernelMemory } from '../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import {
@@ -64,7 +65,7 @@ import {
   WINDOW_BYTES,
 } from './ast.js';
 import { errno_name } from './errno.js';
-import { hex } from './print.js';
+import { OK, OUTSIDE, type Result, type Signal, type WordRead, word_read } from './print.js';
 
 /*
  * Where the model puts the window: at 2 TiB, with 2 TiB free below it as
@@ -176,7 +177,8 @@ export function* first_process(k: KernelContext): KGen<number> {
 /**
  * Run the command of `l` as process `mm` (a reference the caller holds:
  * `exit` puts it) on user thread `thread` (whose pins an unpin matches).
- * Its result line, and a fork's child mm (0 otherwise).
+ * Its result (format_result() prints its line), and a fork's child mm (0
+ * otherwise).
  */
 export function* run_command(
   k: KernelContext,
@@ -184,17 +186,17 @@ export function* run_command(
   l: Line,
   mm: number,
   thread: number,
-): KGen<{ result: string; child: number }> {
+): KGen<{ result: Result; child: number }> {
   const { cmd, line } = l;
   let child = 0;
-  let result: string;
-  if (is_outside(cmd)) return { result: 'OUTSIDE', child };
+  let result: Result;
+  if (is_outside(cmd)) return { result: OUTSIDE, child };
   switch (cmd.op) {
     case 'file': {
       const id = us.files.size + 1;
       const f = yield* file_alloc(k, id, cmd.pages, false);
       us.files.set(cmd.name, { file: allocated(k, us.m, line, f, 'file_alloc'), k: id });
-      result = 'ok';
+      result = OK;
       break;
     }
     case 'mmap': {
@@ -245,11 +247,14 @@ export function* run_command(
       break;
     }
     case 'brk':
-      result = hex((yield* call(sys_brk(k, mm, WINDOW_BASE + cmd.addr))) - WINDOW_BASE);
+      result = {
+        kind: 'address',
+        value: (yield* call(sys_brk(k, mm, WINDOW_BASE + cmd.addr))) - WINDOW_BASE,
+      };
       break;
     case 'write': {
       const r = yield* call(user_access(k, mm, WINDOW_BASE + cmd.addr, true, cmd.value));
-      result = r < 0 ? signal_name(-r) : 'ok';
+      result = r < 0 ? signal(-r) : OK;
       break;
     }
     case 'read':
@@ -262,25 +267,25 @@ export function* run_command(
       break;
     case 'unpin': {
       const page = us.pins.get(`${thread} ${pin_key(l.pid, cmd.addr)}`)?.pop();
-      result = page === undefined ? 'EINVAL' : yield* call(unpin(k, page, cmd.addr));
+      result = page === undefined ? errno(-EINVAL) : yield* call(unpin(k, page, cmd.addr));
       break;
     }
     case 'fork':
       child = allocated(k, us.m, line, yield* call(dup_mmap(k, mm)), 'fork: dup_mmap failed');
-      result = 'ok';
+      result = OK;
       break;
     case 'exit':
       yield* call(mmput(k, mm));
-      result = 'ok';
+      result = OK;
       break;
   }
   return { result, child };
 }
 
-/** A user read of the word at window offset `addr`: `= 0x........`, or the signal it took. */
-export function* read_word(k: KernelContext, mm: number, addr: number): KGen<string> {
+/** A user read of the word at window offset `addr`: the word, or the signal it took. */
+export function* read_word(k: KernelContext, mm: number, addr: number): KGen<WordRead> {
   const r = yield* call(user_access(k, mm, WINDOW_BASE + addr, false, 0));
-  return r < 0 ? signal_name(-r) : `= 0x${r.toString(16).padStart(8, '0')}`;
+  return r < 0 ? signal(-r) : word_read(r);
 }
 
 /**
@@ -294,10 +299,10 @@ export function* fault_page(
   mm: number,
   addr: number,
   write: boolean,
-): KGen<string | null> {
+): KGen<Signal | null> {
   const page = window_page(addr);
   const sig = yield* call(do_user_addr_fault(k, mm, page, write));
-  return sig === 0 ? null : signal_name(sig);
+  return sig === 0 ? null : signal(sig);
 }
 
 /**
@@ -322,43 +327,48 @@ function* pin(
   key: string,
   addr: number,
   fast: boolean,
-): KGen<string> {
+): KGen<Result> {
   const page = window_page(addr);
   const pages = fast
     ? yield* call(pin_user_pages_fast(k, mm, page, 1, true))
     : yield* call(get_user_pages(k, mm, page, 1, FOLL_PIN | FOLL_WRITE));
-  if (pages.length === 0) return 'EFAULT';
+  if (pages.length === 0) return errno(-EFAULT);
   us.pins.set(key, [...(us.pins.get(key) ?? []), pages[0]!]);
-  return 'ok';
+  return OK;
 }
 
 /* The aligned word at window offset `addr` in the pinned `page` (not the mm's page there now), then the pin dropped. */
-function* unpin(k: KernelContext, page: number, addr: number): KGen<string> {
+function* unpin(k: KernelContext, page: number, addr: number): KGen<Result> {
   const frame = yield k.load(page + PAGE.frame);
   const value = yield k.load(frame + ((addr % PAGE_SIZE) >> 2));
   yield* call(unpin_user_page(k, page));
-  return `= 0x${(value >>> 0).toString(16).padStart(8, '0')}`;
+  return word_read(value);
 }
 
 /*
  * A mapping placed below the window (the model's address space is free
  * there, as the oracle's is) prints OUTSIDE and is not kept.
  */
-function* placed(k: KernelContext, mm: number, ret: number, len: number): KGen<string> {
-  if (ret < 0) return errno_name(-ret);
+function* placed(k: KernelContext, mm: number, ret: number, len: number): KGen<Result> {
+  if (ret < 0) return errno(ret);
   if (ret < WINDOW_BASE || ret + len > WINDOW_BASE + WINDOW_BYTES) {
     yield* call(do_munmap(k, mm, ret / PAGE_BYTES, len / PAGE_BYTES));
-    return 'OUTSIDE';
+    return OUTSIDE;
   }
-  return hex(ret - WINDOW_BASE);
+  return { kind: 'address', value: ret - WINDOW_BASE };
 }
 
-function status(ret: number): string {
-  return ret < 0 ? errno_name(-ret) : 'ok';
+function status(ret: number): Result {
+  return ret < 0 ? errno(ret) : OK;
 }
 
-function signal_name(sig: number): string {
-  return sig === 7 ? 'SIGBUS' : 'SIGSEGV';
+/* A system call's failure `ret` (a negative errno). */
+function errno(ret: number): Result {
+  return { kind: 'errno', value: errno_name(-ret) };
+}
+
+function signal(sig: number): Signal {
+  return { kind: 'signal', value: sig === 7 ? 'SIGBUS' : 'SIGSEGV' };
 }
 
 /* show_map_vma(): each VMA in the window, as /proc/PID/maps prints it. */

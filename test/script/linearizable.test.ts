@@ -14,6 +14,7 @@ import {
   check_linearizable,
   serial_orders_of,
 } from '../../src/script/linearizable.js';
+import { format_result, format_word, word_read } from '../../src/script/print.js';
 import { type ScriptOutcome, script_scenario } from '../../src/script/scenario.js';
 
 const S = parse_concurrent(`mmap 0x10000 1 rw- private anon fixed
@@ -41,7 +42,7 @@ test('the serial orders keep each CPU its own order', () => {
 test("the allowed outcomes are the serial orders' distinct ones", () => {
   const a = allowed_outcomes(S, TEXT, CFG);
   assert.equal(a.bug, false);
-  assert.deepEqual(a.outcomes.map((o) => o.outcome.cpus[1]![0]).sort(), [
+  assert.deepEqual(a.outcomes.map((o) => format_result(o.outcome.cpus[1]![0]!)).sort(), [
     '= 0x00000000',
     '= 0x00000001',
     'SIGSEGV',
@@ -53,7 +54,7 @@ test('an outcome no serial order gives is reported with the command and the clos
   const { outcome } = allowed_outcomes(S, TEXT, CFG).outcomes[0]!;
   check_linearizable(S, TEXT, CFG, outcome);
   // The read saw a value no write made.
-  const forged = { ...outcome, cpus: [outcome.cpus[0]!, ['= 0x00000002']] };
+  const forged = { ...outcome, cpus: [outcome.cpus[0]!, [word_read(2)]] };
   assert.throws(
     () => check_linearizable(S, TEXT, CFG, forged),
     (e: Error) =>
@@ -95,7 +96,7 @@ test('two racing writes of one aligned word leave one of them, never a mix (sing
   let runs = 0;
   for (let i = 0; strategy.begin(i); i++, runs++) {
     assert.equal(ex.exec.run(strategy).bug, null);
-    words.add(g.outcome.contents[0]!);
+    words.add(format_word(g.outcome.contents[0]!));
   }
   assert.ok(runs > 10, `${runs} schedules`);
   assert.deepEqual([...words].sort(), ['p0 0x10004 = 0x11223344', 'p0 0x10004 = 0x55667788']);
@@ -103,23 +104,26 @@ test('two racing writes of one aligned word leave one of them, never a mix (sing
 
 test('a torn aligned word is non-linearizable; an unaligned word may take each part from a value', () => {
   const { outcome } = allowed_outcomes(RACE, RACE_TEXT, CFG).outcomes[0]!;
-  const finals = (w4: string, wa: string) => ({
+  const finals = (w4: number, wa: number) => ({
     ...outcome,
-    contents: [`p0 0x10004 = 0x${w4}`, `p0 0x1000a = 0x${wa}`],
+    contents: [
+      { pid: 0, addr: 0x10004, read: word_read(w4) },
+      { pid: 0, addr: 0x1000a, read: word_read(wa) },
+    ],
   });
-  check_linearizable(RACE, RACE_TEXT, CFG, finals('55667788', '55667788'));
+  check_linearizable(RACE, RACE_TEXT, CFG, finals(0x55667788, 0x55667788));
   // Bytes of each value in the aligned word: no x86 makes it.
   assert.throws(
-    () => check_linearizable(RACE, RACE_TEXT, CFG, finals('11227788', '55667788')),
+    () => check_linearizable(RACE, RACE_TEXT, CFG, finals(0x11227788, 0x55667788)),
     (e: Error) =>
       e instanceof KernelBug &&
       e.bug_class === 'non-linearizable' &&
       /final address space .*\n {2}observed: .*words p0 0x10004 = 0x11227788/.test(e.message),
   );
   // 0x1000a is two parts, one per word it touches (0x1000a-b, 0x1000c-d): each some write's.
-  check_linearizable(RACE, RACE_TEXT, CFG, finals('55667788', '11227788'));
+  check_linearizable(RACE, RACE_TEXT, CFG, finals(0x55667788, 0x11227788));
   assert.throws(
-    () => check_linearizable(RACE, RACE_TEXT, CFG, finals('55667788', '11667788')),
+    () => check_linearizable(RACE, RACE_TEXT, CFG, finals(0x55667788, 0x11667788)),
     /final address space/,
   );
 });
@@ -185,15 +189,18 @@ const STRADDLE_TEXT = print_concurrent(STRADDLE);
 
 test('a write across pages that faults stores nothing: its first part kept is non-linearizable', () => {
   const a = allowed_outcomes(STRADDLE, STRADDLE_TEXT, CFG);
-  assert.deepEqual([...new Set(a.outcomes.map((o) => o.outcome.cpus[0]!.join(' | ')))].sort(), [
+  const printed = (o: ScriptOutcome) => o.cpus[0]!.map(format_result).join(' | ');
+  assert.deepEqual([...new Set(a.outcomes.map((o) => printed(o.outcome)))].sort(), [
     'SIGSEGV | = 0x00000000',
     'ok | = 0xccdd0000',
   ]);
-  const { outcome } = a.outcomes.find((o) => o.outcome.cpus[0]![0] === 'SIGSEGV')!;
+  const { outcome } = a.outcomes.find((o) => o.outcome.cpus[0]![0]!.kind === 'signal')!;
   const torn = {
     ...outcome,
-    cpus: [['SIGSEGV', '= 0xccdd0000'], outcome.cpus[1]!],
-    contents: outcome.contents.map((w) => w.replace(/^p0 0x10ffc = .*/, 'p0 0x10ffc = 0xccdd0000')),
+    cpus: [[outcome.cpus[0]![0]!, word_read(0xccdd0000)], outcome.cpus[1]!],
+    contents: outcome.contents.map((w) =>
+      w.pid === 0 && w.addr === 0x10ffc ? { ...w, read: word_read(0xccdd0000) } : w,
+    ),
   };
   assert.throws(
     () => check_linearizable(STRADDLE, STRADDLE_TEXT, CFG, torn),
@@ -203,6 +210,36 @@ test('a write across pages that faults stores nothing: its first part kept is no
         e.message,
       ) &&
       /closest serial order \([^)]*cpu0:fault 0x10000 [^)]*cpu0:fault 0x11000 [^)]*\)/.test(
+        e.message,
+      ),
+  );
+});
+
+const TORN_READ = parse_concurrent(`mmap 0x10000 1 rw- shared anon fixed
+cpu 0:
+  write 0x1000a 0x11223344
+cpu 1:
+  write 0x1000a 0x55667788
+cpu 2:
+  read 0x1000a
+`);
+const TORN_READ_TEXT = print_concurrent(TORN_READ);
+
+test("an unaligned read's word may take each part from a different write: judged on its value", () => {
+  const { outcome } = allowed_outcomes(TORN_READ, TORN_READ_TEXT, CFG).outcomes[0]!;
+  const read = (value: number) => ({
+    ...outcome,
+    cpus: [...outcome.cpus.slice(0, 2), [word_read(value)]],
+  });
+  // 0x1000a-b from the second write, 0x1000c-d from the first; then from the first and no write yet.
+  check_linearizable(TORN_READ, TORN_READ_TEXT, CFG, read(0x11227788));
+  check_linearizable(TORN_READ, TORN_READ_TEXT, CFG, read(0x00003344));
+  // 0x1000c-d mixes the two writes: no write's part.
+  assert.throws(
+    () => check_linearizable(TORN_READ, TORN_READ_TEXT, CFG, read(0x11667788)),
+    (e: Error) =>
+      e instanceof KernelBug &&
+      /^cpu2's command 1 \(read 0x1000a\) printed = 0x11667788, which no serial order/.test(
         e.message,
       ),
   );
