@@ -8,14 +8,17 @@
  *
  *   npx tsc -p tsconfig.json
  *   node --import tsx scripts/mutants.ts [--time 120] [--seeds 1,2,3] [--only ID,...]
- *        [--baseline] [--scenario] [--full] [--list] [--dry] [--show]
+ *        [--baseline] [--scenario] [--full] [--list] [--dry] [--show] [--copy] [--dist DIR]
  *
  * --baseline runs the unmutated copy first with the same flags. --full runs
  * each fuzz campaign to its end and reads its --json document; by default
  * the campaign is stopped at the first bug it starts minimizing (its
  * progress line names the bug's signature), which saves the rest of the
- * time budget. One JSON line per run goes to stdout, a table to stderr.
- * Runs one mutant at a time, under `nice -n 10`.
+ * time budget. One JSON line per run goes to stdout, a line per run to
+ * stderr. Runs one mutant at a time, under `nice -n 10`. --list names the
+ * mutants, --dry only checks that each edit applies, --show prints each
+ * mutant's diff, --copy keeps a mutated copy and prints its directory (to
+ * explore a script on it), --dist DIR mutates another build of the tree.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -38,6 +41,8 @@ interface Mutant {
   readonly policies: readonly string[];
   /** The scenario closest to it, for `mmlab check SCENARIO --strategy pct --time 60`. */
   readonly scenario: string;
+  /** The scenario's --param K=V flags, if any. */
+  readonly params?: readonly string[];
   readonly what: string;
 }
 
@@ -73,8 +78,11 @@ export const MUTANTS: readonly Mutant[] = [
   no_start_write('wl-split-vma', VMA, '__split_vma', 'vma', 'range-merge-split', '__split_vma(): the VMA split'),
   no_start_write('wl-split-new', VMA, '__split_vma', 'fresh', 'range-merge-split', '__split_vma(): the new part'),
   no_start_write('wl-merge-new-target', VMA, 'vma_merge_new_range', 'target.vma', 'mm-stress', 'vma_merge_new_range(): the VMA expanded'),
-  no_start_write('wl-merge-new-next', VMA, 'vma_merge_new_range', 'next.vma', 'mm-stress', 'vma_merge_new_range(): next, removed by a merge of both sides'),
-  no_start_write('wl-merge-existing-middle', VMA, 'vma_merge_existing_range', 'middle.vma', 'lookup-retry', 'vma_merge_existing_range(): middle'),
+  {
+    ...no_start_write('wl-merge-new-next', VMA, 'vma_merge_new_range', 'next.vma', 'detach-vs-reader', 'vma_merge_new_range(): next, removed by a merge of both sides'),
+    params: ['mode=1'],
+  },
+  no_start_write('wl-merge-existing-middle', VMA, 'vma_merge_existing_range', 'middle.vma', 'detach-vs-reader', 'vma_merge_existing_range(): middle'),
   no_start_write('wl-merge-existing-next', VMA, 'vma_merge_existing_range', 'next.vma', 'range-merge-split', 'vma_merge_existing_range(): next', 'if (merge_right)\n        '),
   no_start_write('wl-merge-existing-prev', VMA, 'vma_merge_existing_range', 'prev.vma', 'lookup-retry', 'vma_merge_existing_range(): prev', 'if (merge_left)\n        '),
   {
@@ -219,11 +227,15 @@ export function apply_edits(src: string, file: string, edits: readonly Edit[]): 
 }
 
 const ROOT = resolve(import.meta.dirname, '..');
+/* The build the mutants are put into: dist/, or --dist DIR (another build of the tree). */
+const DIST = process.argv.includes('--dist')
+  ? resolve(process.argv[process.argv.indexOf('--dist') + 1]!)
+  : join(ROOT, 'dist');
 
 /* A copy of dist/ with `m` applied (none: the baseline), runnable with node DIR/dist/cli/main.js. */
 function build_copy(m: Mutant | null): string {
   const dir = mkdtempSync(join(tmpdir(), `mutant-${m?.id ?? 'baseline'}-`));
-  cpSync(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true });
+  cpSync(DIST, join(dir, 'dist'), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   symlinkSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
   // The fuzz progress line (signature of the bug being minimized) is written only to a terminal.
@@ -321,7 +333,7 @@ function run_fuzz(
         const errors = lines.filter((l) => l.trim() !== '' && !PROGRESS.test(l));
         const line = errors.find((l) => l.includes('Error')) ?? errors[0] ?? '';
         // The setup of a program runs alone on the model: a kernel BUG there ends the campaign.
-        const setup = /the prologue failed: (.*)/.exec(line);
+        const setup = /the prologue failed: (.*)/.exec(err);
         if (setup !== null) {
           r.found = true;
           r.signature = `setup: ${setup[1]}`;
@@ -338,6 +350,7 @@ function run_check(dir: string, m: Mutant, policy: string, seed: number): Promis
   const args = ['-n', '10', 'node', join(dir, 'dist/cli/main.js'), 'check', m.scenario];
   args.push('--strategy', 'pct', '--time', '60', '--schedules', '100000000', '--seed', `${seed}`);
   args.push('--policy', policy, '--json');
+  for (const p of m.params ?? []) args.push('--param', p);
   const t0 = performance.now();
   return new Promise((done) => {
     const child = spawn('nice', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -410,10 +423,15 @@ async function main(): Promise<void> {
   // Every mutant's edits are checked before any long run.
   for (const m of chosen) rmSync(build_copy(m), { recursive: true });
   if (process.argv.includes('--dry')) return;
+  if (process.argv.includes('--copy')) {
+    // The mutated copies, kept, to explore a script on: node DIR/dist/cli/main.js check --script F
+    for (const m of chosen) console.log(`${m.id}\t${build_copy(m)}`);
+    return;
+  }
   if (process.argv.includes('--show')) {
     for (const m of chosen) {
       const dir = build_copy(m);
-      const d = spawnSync('diff', ['-u', join(ROOT, 'dist', m.file), join(dir, 'dist', m.file)]);
+      const d = spawnSync('diff', ['-u', join(DIST, m.file), join(dir, 'dist', m.file)]);
       process.stdout.write(`== ${m.id}\n${d.stdout.toString()}`);
       rmSync(dir, { recursive: true });
     }
@@ -427,7 +445,7 @@ async function main(): Promise<void> {
         for (const seed of seeds)
           report(await run_fuzz(dir, m?.id ?? 'baseline', policy, seed, time_s, full));
       if (m !== null && process.argv.includes('--scenario'))
-        report(await run_check(dir, m, m.policies[0]!, seeds[0]!));
+        report(await run_check(dir, m, m.policies[0]!, 1));
     } finally {
       rmSync(dir, { recursive: true });
     }
