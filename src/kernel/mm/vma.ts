@@ -297,12 +297,17 @@ export function* vma_neighbours(
   return { prev, next };
 }
 
-/*
+/**
  * dup_anon_vma(): the expanding VMA inherits the anon_vma of the one it
- * absorbs, so the anonymous pages it takes over stay reachable.
+ * absorbs, so the anonymous pages it takes over stay reachable. A fault
+ * under the VMA lock reads and sets ->anon_vma (anon_vma_prepare()): dst
+ * must be write-locked ("mm: lock VMA in dup_anon_vma() before setting
+ * ->anon_vma", 6.5; mainline asserts it).
  */
-function* dup_anon_vma(k: KernelContext, dst: VmaInfo, src: VmaInfo): KGen {
-  if (src.anon_vma !== 0 && dst.anon_vma === 0) yield* call(anon_vma_clone(k, dst.vma, src.vma));
+export function* dup_anon_vma(k: KernelContext, dst: VmaInfo, src: VmaInfo): KGen {
+  if (src.anon_vma === 0 || dst.anon_vma !== 0) return;
+  yield* vma_assert_write_locked(k, dst.vma);
+  yield* call(anon_vma_clone(k, dst.vma, src.vma));
 }
 
 /**

@@ -12,6 +12,7 @@ import { parse_phases } from '../../../src/check/strategy.js';
 import { VM_READ } from '../../../src/kernel/mm/mm_types.js';
 import { mmap_read_lock, mmap_write_lock } from '../../../src/kernel/mm/mmap_lock.js';
 import {
+  dup_anon_vma,
   find_vma_intersection,
   vm_flags_reset_once,
   vma_info,
@@ -100,6 +101,9 @@ test('vma_modify() under the mmap read lock trips mmap_assert_write_locked() in 
   assert.equal(bug?.message, FOR_READ, String(bug));
 });
 
+const NOT_WRITE_LOCKED =
+  'kernel BUG at vma_assert_write_locked: VM_BUG_ON_VMA(!__is_vma_write_locked(vma)) (cpu 0)';
+
 test('vm_flags_reset_once() of a VMA not write-locked trips vma_assert_write_locked()', () => {
   const bug = tripped(function* (k, mm) {
     const vma = yield* call(anon_vma_of(k, mm, false));
@@ -107,8 +111,21 @@ test('vm_flags_reset_once() of a VMA not write-locked trips vma_assert_write_loc
     yield* call(vm_flags_reset_once(k, vma, VM_READ));
   });
   assert.equal(bug?.bug_class, 'BUG', String(bug));
-  assert.equal(
-    bug!.message,
-    'kernel BUG at vma_assert_write_locked: VM_BUG_ON_VMA(!__is_vma_write_locked(vma)) (cpu 0)',
-  );
+  assert.equal(bug!.message, NOT_WRITE_LOCKED);
+});
+
+/*
+ * A merge that moves anonymous pages into a VMA without an anon_vma gives
+ * it one; a fault under that VMA's lock could be setting its own: mainline
+ * asserts the VMA write-locked there, as a merge that forgot to lock it
+ * (docs/mutants.md) shows at once.
+ */
+test('dup_anon_vma() into a VMA not write-locked trips vma_assert_write_locked()', () => {
+  const bug = tripped(function* (k, mm, fresh) {
+    const src = yield* call(anon_vma_of(k, mm, true));
+    yield* call(mmap_write_lock(k, mm));
+    yield* call(dup_anon_vma(k, yield* vma_info(k, fresh), yield* vma_info(k, src)));
+  });
+  assert.equal(bug?.bug_class, 'BUG', String(bug));
+  assert.equal(bug!.message, NOT_WRITE_LOCKED);
 });

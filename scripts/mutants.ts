@@ -1,0 +1,455 @@
+/*
+ * Mutation trial of mmlab's bug finding (docs/mutants.md): each mutant is
+ * one locking mistake put into a copy of the built dist/ (one logical
+ * change to compiled JS of dist/kernel/, which no scenario or variant was
+ * written for); then `mmlab fuzz` (and, with --scenario, `mmlab check
+ * SCENARIO --strategy pct`) runs on that copy and we record whether it
+ * reports a bug, which, in which program and after how long.
+ *
+ *   npx tsc -p tsconfig.json
+ *   node --import tsx scripts/mutants.ts [--time 120] [--seeds 1,2,3] [--only ID,...]
+ *        [--baseline] [--scenario] [--full] [--list] [--dry] [--show] [--copy] [--dist DIR]
+ *
+ * --baseline runs the unmutated copy first with the same flags. --full runs
+ * each fuzz campaign to its end and reads its --json document; by default
+ * the campaign is stopped at the first bug it starts minimizing (its
+ * progress line names the bug's signature), which saves the rest of the
+ * time budget. One JSON line per run goes to stdout, a line per run to
+ * stderr. Runs one mutant at a time, under `nice -n 10`. --list names the
+ * mutants, --dry only checks that each edit applies, --show prints each
+ * mutant's diff, --copy keeps a mutated copy and prints its directory (to
+ * explore a script on it), --dist DIR mutates another build of the tree.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** One textual edit: `find` must occur exactly once in `fn`'s body (or the whole file if no fn). */
+interface Edit {
+  readonly fn?: string;
+  readonly find: string;
+  readonly replace: string;
+}
+
+interface Mutant {
+  readonly id: string;
+  /** Compiled file under dist/. */
+  readonly file: string;
+  readonly edits: readonly Edit[];
+  /** Policies to fuzz it under (the first is the default run). */
+  readonly policies: readonly string[];
+  /** The scenario closest to it, for `mmlab check SCENARIO --strategy pct --time 60`. */
+  readonly scenario: string;
+  /** The scenario's --param K=V flags, if any. */
+  readonly params?: readonly string[];
+  readonly what: string;
+}
+
+const REFCNT = ['vma-refcnt'];
+const BOTH = ['vma-refcnt', 'vma-rwsem'];
+
+/* Remove the one `yield* call(vma_start_write(k, ARG));` of `fn` in `file`. */
+function no_start_write(
+  id: string,
+  file: string,
+  fn: string,
+  arg: string,
+  scenario: string,
+  what: string,
+  prefix = '',
+): Mutant {
+  const find = `${prefix}yield* call(vma_start_write(k, ${arg}));`;
+  return {
+    id,
+    file,
+    edits: [{ fn, find, replace: prefix === '' ? '/* mutant */;' : `${prefix}{ /* mutant */ }` }],
+    policies: REFCNT,
+    scenario,
+    what,
+  };
+}
+
+const VMA = 'kernel/mm/vma.js';
+const MMAP = 'kernel/mm/mmap.js';
+
+export const MUTANTS: readonly Mutant[] = [
+  no_start_write('wl-vma_link', VMA, 'vma_link', 'vma', 'mm-stress', 'vma_link(): the new VMA'),
+  no_start_write('wl-split-vma', VMA, '__split_vma', 'vma', 'range-merge-split', '__split_vma(): the VMA split'),
+  no_start_write('wl-split-new', VMA, '__split_vma', 'fresh', 'range-merge-split', '__split_vma(): the new part'),
+  no_start_write('wl-merge-new-target', VMA, 'vma_merge_new_range', 'target.vma', 'mm-stress', 'vma_merge_new_range(): the VMA expanded'),
+  {
+    ...no_start_write('wl-merge-new-next', VMA, 'vma_merge_new_range', 'next.vma', 'detach-vs-reader', 'vma_merge_new_range(): next, removed by a merge of both sides'),
+    params: ['mode=1'],
+  },
+  no_start_write('wl-merge-existing-middle', VMA, 'vma_merge_existing_range', 'middle.vma', 'detach-vs-reader', 'vma_merge_existing_range(): middle'),
+  no_start_write('wl-merge-existing-next', VMA, 'vma_merge_existing_range', 'next.vma', 'range-merge-split', 'vma_merge_existing_range(): next', 'if (merge_right)\n        '),
+  no_start_write('wl-merge-existing-prev', VMA, 'vma_merge_existing_range', 'prev.vma', 'lookup-retry', 'vma_merge_existing_range(): prev', 'if (merge_left)\n        '),
+  {
+    id: 'wl-munmap',
+    file: MMAP,
+    edits: [{ fn: 'do_munmap_range', find: 'yield* call(vma_start_write_range(k, victims));', replace: '/* mutant */;' }],
+    policies: REFCNT,
+    scenario: 'fault-vs-munmap',
+    what: 'munmap: the VMAs unmapped',
+  },
+  {
+    id: 'wl-exit_mmap',
+    file: MMAP,
+    edits: [{ fn: 'exit_mmap', find: 'yield* call(vma_start_write_range(k, all.map((e) => e.vma)));', replace: '/* mutant */;' }],
+    policies: REFCNT,
+    scenario: 'recycle-exit',
+    what: 'exit_mmap(): every VMA',
+  },
+  no_start_write('wl-mprotect_fixup', 'kernel/mm/mprotect.js', 'mprotect_fixup', 'target', 'fault-vs-mprotect', 'mprotect_fixup(): the VMA whose vm_flags change'),
+  no_start_write('wl-mremap-flags', 'kernel/mm/mremap.js', 'vm_flags_mod', 'vma', 'fault-vs-mremap', 'mremap vm_flags_set/clear(): VM_ACCOUNT of the source and its remains'),
+  no_start_write('wl-move_vma', 'kernel/mm/mremap.js', 'move_vma', 'vrm.vma', 'fault-vs-mremap', 'move_vma(): the source VMA'),
+  no_start_write('wl-expand_stack', 'kernel/arch/fault.js', 'expand_downwards', 'vma', 'stack-expand', 'expand_downwards(): the stack', 'else\n        '),
+  no_start_write('wl-fork-parent', 'kernel/fork.js', 'dup_mmap', 'e.vma', 'fault-vs-fork', 'dup_mmap(): each parent VMA'),
+  no_start_write('wl-fork-child', 'kernel/fork.js', 'dup_mmap', 'tmp', 'fault-vs-fork', 'dup_mmap(): each child VMA'),
+  {
+    id: 'read-no-recheck-refcnt',
+    file: 'kernel/mm/mmap_lock.js',
+    edits: [
+      {
+        fn: 'vma_start_read',
+        find: 'if ((yield k.READ_ONCE(vma + V.vm_lock_seq)) ===\n        (yield k.load_acquire(',
+        replace: 'if (false &&\n        (yield k.load_acquire(',
+      },
+    ],
+    policies: REFCNT,
+    scenario: 'readers-vs-writer',
+    what: "vma_start_read(): vm_lock_seq's re-check after taking the reference (vma-refcnt)",
+  },
+  {
+    id: 'read-no-recheck-rwsem',
+    file: 'kernel/mm/mmap_lock.js',
+    edits: [
+      {
+        fn: 'vma_start_read',
+        find: '// A writer may have locked it between the check and the trylock.\n        if (',
+        replace: '// A writer may have locked it between the check and the trylock.\n        if (false && ',
+      },
+    ],
+    policies: ['vma-rwsem'],
+    scenario: 'readers-vs-writer',
+    what: "vma_start_read(): vm_lock_seq's re-check after the trylock (vma-rwsem)",
+  },
+  {
+    id: 'ptl-do_anonymous_page',
+    file: 'kernel/mm/memory.js',
+    edits: [
+      { find: 'pte_offset_map_lock, ', replace: 'pte_offset_map_lock, pte_table, ' },
+      {
+        fn: 'do_anonymous_page',
+        find: 'const table = yield* call(pte_offset_map_lock(k, mm, page));',
+        replace: 'const table = yield* call(pte_table(k, mm, page));',
+      },
+      {
+        fn: 'do_anonymous_page',
+        find: 'yield* spin_unlock(k, ptl_of(table));\n    if (!installed)',
+        replace: 'if (!installed)',
+      },
+    ],
+    policies: BOTH,
+    scenario: 'readers-vs-writer',
+    what: 'do_anonymous_page(): the new page installed without the PTE lock',
+  },
+  {
+    id: 'ptl-wp_page_copy',
+    file: 'kernel/mm/memory.js',
+    edits: [
+      { fn: 'do_wp_page', find: 'yield* call(pte_offset_map_lock(k, mm, page));\n', replace: '' },
+      {
+        fn: 'do_wp_page',
+        find: '// Someone changed the PTE meanwhile: let the access retry.\n        yield* spin_unlock(k, ptl_of(table));',
+        replace: '// Someone changed the PTE meanwhile: let the access retry.',
+      },
+      {
+        fn: 'do_wp_page',
+        find: 'yield* folio_remove_rmap_pte(k, folio);\n    yield* spin_unlock(k, ptl_of(table));',
+        replace: 'yield* folio_remove_rmap_pte(k, folio);',
+      },
+    ],
+    policies: BOTH,
+    scenario: 'fault-vs-fork',
+    what: "do_wp_page(): wp_page_copy()'s PTE re-check and store without the PTE lock",
+  },
+  {
+    id: 'mprotect-read-lock',
+    file: 'kernel/mm/mprotect.js',
+    edits: [
+      { find: 'import { mmap_lock_range, mmap_write_unlock,', replace: 'import { mmap_lock_range, mmap_read_unlock,' },
+      { fn: 'do_mprotect', find: 'start, end, true, () =>', replace: 'start, end, false, () =>' },
+      { fn: 'do_mprotect', find: 'mmap_write_unlock(k, mm)', replace: 'mmap_read_unlock(k, mm)' },
+    ],
+    policies: REFCNT,
+    scenario: 'fault-vs-mprotect',
+    what: 'do_mprotect_pkey(): mmap_read_lock() for mmap_write_lock()',
+  },
+  {
+    id: 'mremap-read-lock',
+    file: 'kernel/mm/mremap.js',
+    edits: [
+      { find: 'import { mmap_write_lock, mmap_write_unlock,', replace: 'import { mmap_read_lock, mmap_read_unlock,' },
+      { fn: 'do_mremap', find: 'mmap_write_lock(k, mm)', replace: 'mmap_read_lock(k, mm)' },
+      { fn: 'do_mremap', find: 'mmap_write_unlock(k, mm)', replace: 'mmap_read_unlock(k, mm)' },
+    ],
+    policies: REFCNT,
+    scenario: 'fault-vs-mremap',
+    what: 'mremap(): mmap_read_lock() for mmap_write_lock()',
+  },
+];
+
+/* The text of `fn` in `src`: from its `function* fn(` to the next top-level function. */
+function fn_span(src: string, file: string, fn: string): [number, number] {
+  const m = new RegExp(`^(export )?(async )?function\\*? ${fn}\\(`, 'm').exec(src);
+  if (m === null) throw new Error(`${file}: no function ${fn}`);
+  const rest = /^(export |function|const |let |class |\/\*)/gm;
+  rest.lastIndex = m.index + m[0].length;
+  const next = rest.exec(src);
+  return [m.index, next === null ? src.length : next.index];
+}
+
+/* Apply `edits` to `src`; each must match exactly once where it applies. */
+export function apply_edits(src: string, file: string, edits: readonly Edit[]): string {
+  for (const e of edits) {
+    const [lo, hi] = e.fn === undefined ? [0, src.length] : fn_span(src, file, e.fn);
+    const body = src.slice(lo, hi);
+    const n = body.split(e.find).length - 1;
+    if (n !== 1)
+      throw new Error(`${file}${e.fn ? ` ${e.fn}()` : ''}: ${n} matches of ${JSON.stringify(e.find)}`);
+    const changed = body.replace(e.find, () => e.replace);
+    if (changed === body) throw new Error(`${file}: edit changed nothing`);
+    src = src.slice(0, lo) + changed + src.slice(hi);
+  }
+  return src;
+}
+
+const ROOT = resolve(import.meta.dirname, '..');
+/* The build the mutants are put into: dist/, or --dist DIR (another build of the tree). */
+const DIST = process.argv.includes('--dist')
+  ? resolve(process.argv[process.argv.indexOf('--dist') + 1]!)
+  : join(ROOT, 'dist');
+
+/* A copy of dist/ with `m` applied (none: the baseline), runnable with node DIR/dist/cli/main.js. */
+function build_copy(m: Mutant | null): string {
+  const dir = mkdtempSync(join(tmpdir(), `mutant-${m?.id ?? 'baseline'}-`));
+  cpSync(DIST, join(dir, 'dist'), { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  symlinkSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  // The fuzz progress line (signature of the bug being minimized) is written only to a terminal.
+  writeFileSync(
+    join(dir, 'tty.mjs'),
+    'process.stderr.isTTY = true; process.stderr.columns = 100000;\n',
+  );
+  if (m !== null) {
+    const path = join(dir, 'dist', m.file);
+    const before = readFileSync(path, 'utf8');
+    const after = apply_edits(before, m.file, m.edits);
+    if (after === before) throw new Error(`${m.id}: nothing changed`);
+    writeFileSync(path, after);
+  }
+  return dir;
+}
+
+interface RunResult {
+  mutant: string;
+  tool: string;
+  policy: string;
+  seed: number;
+  found: boolean;
+  signature: string | null;
+  program: number | null;
+  found_s: number | null;
+  elapsed_s: number;
+  programs: number | null;
+  error?: string;
+}
+
+const PROGRESS =
+  /fuzz: (\d+) programs?, (\d+) schedules, (\d+) distinct bugs?, [^;]*(?:; minimizing (.*))?/;
+
+/* One fuzz campaign on the copy in `dir`. */
+function run_fuzz(
+  dir: string,
+  id: string,
+  policy: string,
+  seed: number,
+  time_s: number,
+  full: boolean,
+): Promise<RunResult> {
+  const args = ['-n', '10', 'node', '--import', join(dir, 'tty.mjs'), join(dir, 'dist/cli/main.js')];
+  args.push('fuzz', '--time', `${time_s}`, '--seed', `${seed}`, '--policy', policy, '--json');
+  const r: RunResult = {
+    mutant: id,
+    tool: 'fuzz',
+    policy,
+    seed,
+    found: false,
+    signature: null,
+    program: null,
+    found_s: null,
+    elapsed_s: 0,
+    programs: null,
+  };
+  const t0 = performance.now();
+  const child = spawn('nice', args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    for (const line of d.toString().split(/[\r\n]/)) {
+      const p = PROGRESS.exec(line.replaceAll('\x1b[K', ''));
+      if (p === null || p[4] === undefined || r.found) continue;
+      r.found = true;
+      r.signature = p[4];
+      r.program = Number(p[1]) - 1;
+      r.programs = Number(p[1]);
+      r.found_s = (performance.now() - t0) / 1000;
+      if (!full) process.kill(-child.pid!, 'SIGTERM');
+    }
+  });
+  return new Promise((done) => {
+    child.on('close', (code) => {
+      r.elapsed_s = (performance.now() - t0) / 1000;
+      if (out.trim() !== '') {
+        const doc = JSON.parse(out) as {
+          programs: number;
+          bugs: { signature: string; program: number }[];
+        };
+        r.programs = doc.programs;
+        const first = doc.bugs[0];
+        if (first !== undefined) {
+          r.found = true;
+          r.signature = first.signature;
+          r.program = first.program;
+        }
+      } else if (!r.found) {
+        const lines = err.replaceAll('\x1b[K', '').split(/[\r\n]/);
+        const errors = lines.filter((l) => l.trim() !== '' && !PROGRESS.test(l));
+        const line = errors.find((l) => l.includes('Error')) ?? errors[0] ?? '';
+        // The setup of a program runs alone on the model: a kernel BUG there ends the campaign.
+        const setup = /the prologue failed: (.*)/.exec(err);
+        if (setup !== null) {
+          r.found = true;
+          r.signature = `setup: ${setup[1]}`;
+          r.found_s = r.elapsed_s;
+        } else r.error = `exit ${code}: ${line}`;
+      }
+      done(r);
+    });
+  });
+}
+
+/* `mmlab check SCENARIO --strategy pct --time 60` on the copy in `dir`. */
+function run_check(dir: string, m: Mutant, policy: string, seed: number): Promise<RunResult> {
+  const args = ['-n', '10', 'node', join(dir, 'dist/cli/main.js'), 'check', m.scenario];
+  args.push('--strategy', 'pct', '--time', '60', '--schedules', '100000000', '--seed', `${seed}`);
+  args.push('--policy', policy, '--json');
+  for (const p of m.params ?? []) args.push('--param', p);
+  const t0 = performance.now();
+  return new Promise((done) => {
+    const child = spawn('nice', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.on('close', (code) => {
+      const r: RunResult = {
+        mutant: m.id,
+        tool: `check ${m.scenario} pct`,
+        policy,
+        seed,
+        found: false,
+        signature: null,
+        program: null,
+        found_s: null,
+        elapsed_s: (performance.now() - t0) / 1000,
+        programs: null,
+      };
+      if (out.trim() === '') {
+        r.error = `exit ${code}: ${err.trim().split('\n')[0]}`;
+        return done(r);
+      }
+      const doc = JSON.parse(out) as {
+        bug: { signature?: string; message: string; schedule?: number } | null;
+        schedules: number;
+        elapsed_ms: number;
+      };
+      r.programs = doc.schedules;
+      if (doc.bug !== null) {
+        r.found = true;
+        r.signature = doc.bug.signature ?? doc.bug.message;
+        r.found_s = doc.elapsed_ms / 1000;
+      }
+      done(r);
+    });
+  });
+}
+
+function option(name: string, dflt: string): string {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? dflt : process.argv[i + 1]!;
+}
+
+function report(r: RunResult): void {
+  console.log(JSON.stringify(r));
+  const what = r.error ?? (r.found ? `FOUND ${r.signature} (program ${r.program}, ${r.found_s?.toFixed(1)} s)` : 'not found');
+  process.stderr.write(`${r.mutant} ${r.tool} ${r.policy} seed ${r.seed}: ${what}\n`);
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--list')) {
+    for (const m of MUTANTS) console.log(`${m.id}\t${m.file}\t${m.what}`);
+    return;
+  }
+  const time_s = Number(option('--time', '120'));
+  const seeds = option('--seeds', '1').split(',').map(Number);
+  const only = option('--only', '');
+  const full = process.argv.includes('--full');
+  const chosen = only === '' ? MUTANTS : only.split(',').map((id) => {
+    const m = MUTANTS.find((x) => x.id === id);
+    if (m === undefined) throw new Error(`--only: unknown mutant ${id}`);
+    return m;
+  });
+  // Every mutant's edits are checked before any long run.
+  for (const m of chosen) rmSync(build_copy(m), { recursive: true });
+  if (process.argv.includes('--dry')) return;
+  if (process.argv.includes('--copy')) {
+    // The mutated copies, kept, to explore a script on: node DIR/dist/cli/main.js check --script F
+    for (const m of chosen) console.log(`${m.id}\t${build_copy(m)}`);
+    return;
+  }
+  if (process.argv.includes('--show')) {
+    for (const m of chosen) {
+      const dir = build_copy(m);
+      const d = spawnSync('diff', ['-u', join(DIST, m.file), join(dir, 'dist', m.file)]);
+      process.stdout.write(`== ${m.id}\n${d.stdout.toString()}`);
+      rmSync(dir, { recursive: true });
+    }
+    return;
+  }
+  const runs: (Mutant | null)[] = process.argv.includes('--baseline') ? [null, ...chosen] : [...chosen];
+  for (const m of runs) {
+    const dir = build_copy(m);
+    try {
+      for (const policy of m?.policies ?? REFCNT)
+        for (const seed of seeds)
+          report(await run_fuzz(dir, m?.id ?? 'baseline', policy, seed, time_s, full));
+      if (m !== null && process.argv.includes('--scenario'))
+        report(await run_check(dir, m, m.policies[0]!, 1));
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  }
+}
+
+await main();
