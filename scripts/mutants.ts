@@ -75,20 +75,77 @@ const MMAP = 'kernel/mm/mmap.js';
 
 export const MUTANTS: readonly Mutant[] = [
   no_start_write('wl-vma_link', VMA, 'vma_link', 'vma', 'mm-stress', 'vma_link(): the new VMA'),
-  no_start_write('wl-split-vma', VMA, '__split_vma', 'vma', 'range-merge-split', '__split_vma(): the VMA split'),
-  no_start_write('wl-split-new', VMA, '__split_vma', 'fresh', 'range-merge-split', '__split_vma(): the new part'),
-  no_start_write('wl-merge-new-target', VMA, 'vma_merge_new_range', 'target.vma', 'mm-stress', 'vma_merge_new_range(): the VMA expanded'),
+  no_start_write(
+    'wl-split-vma',
+    VMA,
+    '__split_vma',
+    'vma',
+    'range-merge-split',
+    '__split_vma(): the VMA split',
+  ),
+  no_start_write(
+    'wl-split-new',
+    VMA,
+    '__split_vma',
+    'fresh',
+    'range-merge-split',
+    '__split_vma(): the new part',
+  ),
+  no_start_write(
+    'wl-merge-new-target',
+    VMA,
+    'vma_merge_new_range',
+    'target.vma',
+    'mm-stress',
+    'vma_merge_new_range(): the VMA expanded',
+  ),
   {
-    ...no_start_write('wl-merge-new-next', VMA, 'vma_merge_new_range', 'next.vma', 'detach-vs-reader', 'vma_merge_new_range(): next, removed by a merge of both sides'),
+    ...no_start_write(
+      'wl-merge-new-next',
+      VMA,
+      'vma_merge_new_range',
+      'next.vma',
+      'detach-vs-reader',
+      'vma_merge_new_range(): next, removed by a merge of both sides',
+    ),
     params: ['mode=1'],
   },
-  no_start_write('wl-merge-existing-middle', VMA, 'vma_merge_existing_range', 'middle.vma', 'detach-vs-reader', 'vma_merge_existing_range(): middle'),
-  no_start_write('wl-merge-existing-next', VMA, 'vma_merge_existing_range', 'next.vma', 'range-merge-split', 'vma_merge_existing_range(): next', 'if (merge_right)\n        '),
-  no_start_write('wl-merge-existing-prev', VMA, 'vma_merge_existing_range', 'prev.vma', 'lookup-retry', 'vma_merge_existing_range(): prev', 'if (merge_left)\n        '),
+  no_start_write(
+    'wl-merge-existing-middle',
+    VMA,
+    'vma_merge_existing_range',
+    'middle.vma',
+    'detach-vs-reader',
+    'vma_merge_existing_range(): middle',
+  ),
+  no_start_write(
+    'wl-merge-existing-next',
+    VMA,
+    'vma_merge_existing_range',
+    'next.vma',
+    'range-merge-split',
+    'vma_merge_existing_range(): next',
+    'if (merge_right)\n        ',
+  ),
+  no_start_write(
+    'wl-merge-existing-prev',
+    VMA,
+    'vma_merge_existing_range',
+    'prev.vma',
+    'lookup-retry',
+    'vma_merge_existing_range(): prev',
+    'if (merge_left)\n        ',
+  ),
   {
     id: 'wl-munmap',
     file: MMAP,
-    edits: [{ fn: 'do_munmap_range', find: 'yield* call(vma_start_write_range(k, victims));', replace: '/* mutant */;' }],
+    edits: [
+      {
+        fn: 'do_munmap_range',
+        find: 'yield* call(vma_start_write_range(k, victims));',
+        replace: '/* mutant */;',
+      },
+    ],
     policies: REFCNT,
     scenario: 'fault-vs-munmap',
     what: 'munmap: the VMAs unmapped',
@@ -96,17 +153,66 @@ export const MUTANTS: readonly Mutant[] = [
   {
     id: 'wl-exit_mmap',
     file: MMAP,
-    edits: [{ fn: 'exit_mmap', find: 'yield* call(vma_start_write_range(k, all.map((e) => e.vma)));', replace: '/* mutant */;' }],
+    edits: [
+      {
+        fn: 'exit_mmap',
+        find: 'yield* call(vma_start_write_range(k, all.map((e) => e.vma)));',
+        replace: '/* mutant */;',
+      },
+    ],
     policies: REFCNT,
     scenario: 'recycle-exit',
     what: 'exit_mmap(): every VMA',
   },
-  no_start_write('wl-mprotect_fixup', 'kernel/mm/mprotect.js', 'mprotect_fixup', 'target', 'fault-vs-mprotect', 'mprotect_fixup(): the VMA whose vm_flags change'),
-  no_start_write('wl-mremap-flags', 'kernel/mm/mremap.js', 'vm_flags_mod', 'vma', 'fault-vs-mremap', 'mremap vm_flags_set/clear(): VM_ACCOUNT of the source and its remains'),
-  no_start_write('wl-move_vma', 'kernel/mm/mremap.js', 'move_vma', 'vrm.vma', 'fault-vs-mremap', 'move_vma(): the source VMA'),
-  no_start_write('wl-expand_stack', 'kernel/arch/fault.js', 'expand_downwards', 'vma', 'stack-expand', 'expand_downwards(): the stack', 'else\n        '),
-  no_start_write('wl-fork-parent', 'kernel/fork.js', 'dup_mmap', 'e.vma', 'fault-vs-fork', 'dup_mmap(): each parent VMA'),
-  no_start_write('wl-fork-child', 'kernel/fork.js', 'dup_mmap', 'tmp', 'fault-vs-fork', 'dup_mmap(): each child VMA'),
+  no_start_write(
+    'wl-mprotect_fixup',
+    'kernel/mm/mprotect.js',
+    'mprotect_fixup',
+    'target',
+    'fault-vs-mprotect',
+    'mprotect_fixup(): the VMA whose vm_flags change',
+  ),
+  no_start_write(
+    'wl-mremap-flags',
+    'kernel/mm/mremap.js',
+    'vm_flags_mod',
+    'vma',
+    'fault-vs-mremap',
+    'mremap vm_flags_set/clear(): VM_ACCOUNT of the source and its remains',
+  ),
+  no_start_write(
+    'wl-move_vma',
+    'kernel/mm/mremap.js',
+    'move_vma',
+    'vrm.vma',
+    'fault-vs-mremap',
+    'move_vma(): the source VMA',
+  ),
+  no_start_write(
+    'wl-expand_stack',
+    'kernel/arch/fault.js',
+    'expand_downwards',
+    'vma',
+    'stack-expand',
+    'expand_downwards(): the stack',
+    'else\n        ',
+  ),
+  no_start_write(
+    'wl-fork-parent',
+    'kernel/fork.js',
+    'dup_mmap',
+    'e.vma',
+    'fault-vs-fork',
+    'dup_mmap(): each parent VMA',
+  ),
+  no_start_write(
+    'wl-fork-child',
+    'kernel/fork.js',
+    'dup_mmap',
+    'tmp',
+    'fault-vs-fork',
+    'dup_mmap(): each child VMA',
+  ),
   {
     id: 'read-no-recheck-refcnt',
     file: 'kernel/mm/mmap_lock.js',
@@ -128,7 +234,8 @@ export const MUTANTS: readonly Mutant[] = [
       {
         fn: 'vma_start_read',
         find: '// A writer may have locked it between the check and the trylock.\n        if (',
-        replace: '// A writer may have locked it between the check and the trylock.\n        if (false && ',
+        replace:
+          '// A writer may have locked it between the check and the trylock.\n        if (false && ',
       },
     ],
     policies: ['vma-rwsem'],
@@ -179,7 +286,10 @@ export const MUTANTS: readonly Mutant[] = [
     id: 'mprotect-read-lock',
     file: 'kernel/mm/mprotect.js',
     edits: [
-      { find: 'import { mmap_lock_range, mmap_write_unlock,', replace: 'import { mmap_lock_range, mmap_read_unlock,' },
+      {
+        find: 'import { mmap_lock_range, mmap_write_unlock,',
+        replace: 'import { mmap_lock_range, mmap_read_unlock,',
+      },
       { fn: 'do_mprotect', find: 'start, end, true, () =>', replace: 'start, end, false, () =>' },
       { fn: 'do_mprotect', find: 'mmap_write_unlock(k, mm)', replace: 'mmap_read_unlock(k, mm)' },
     ],
@@ -191,7 +301,10 @@ export const MUTANTS: readonly Mutant[] = [
     id: 'mremap-read-lock',
     file: 'kernel/mm/mremap.js',
     edits: [
-      { find: 'import { mmap_write_lock, mmap_write_unlock,', replace: 'import { mmap_read_lock, mmap_read_unlock,' },
+      {
+        find: 'import { mmap_write_lock, mmap_write_unlock,',
+        replace: 'import { mmap_read_lock, mmap_read_unlock,',
+      },
       { fn: 'do_mremap', find: 'mmap_write_lock(k, mm)', replace: 'mmap_read_lock(k, mm)' },
       { fn: 'do_mremap', find: 'mmap_write_unlock(k, mm)', replace: 'mmap_read_unlock(k, mm)' },
     ],
@@ -218,7 +331,9 @@ export function apply_edits(src: string, file: string, edits: readonly Edit[]): 
     const body = src.slice(lo, hi);
     const n = body.split(e.find).length - 1;
     if (n !== 1)
-      throw new Error(`${file}${e.fn ? ` ${e.fn}()` : ''}: ${n} matches of ${JSON.stringify(e.find)}`);
+      throw new Error(
+        `${file}${e.fn ? ` ${e.fn}()` : ''}: ${n} matches of ${JSON.stringify(e.find)}`,
+      );
     const changed = body.replace(e.find, () => e.replace);
     if (changed === body) throw new Error(`${file}: edit changed nothing`);
     src = src.slice(0, lo) + changed + src.slice(hi);
@@ -279,7 +394,14 @@ function run_fuzz(
   time_s: number,
   full: boolean,
 ): Promise<RunResult> {
-  const args = ['-n', '10', 'node', '--import', join(dir, 'tty.mjs'), join(dir, 'dist/cli/main.js')];
+  const args = [
+    '-n',
+    '10',
+    'node',
+    '--import',
+    join(dir, 'tty.mjs'),
+    join(dir, 'dist/cli/main.js'),
+  ];
   args.push('fuzz', '--time', `${time_s}`, '--seed', `${seed}`, '--policy', policy, '--json');
   const r: RunResult = {
     mutant: id,
@@ -402,7 +524,11 @@ function option(name: string, dflt: string): string {
 
 function report(r: RunResult): void {
   console.log(JSON.stringify(r));
-  const what = r.error ?? (r.found ? `FOUND ${r.signature} (program ${r.program}, ${r.found_s?.toFixed(1)} s)` : 'not found');
+  const what =
+    r.error ??
+    (r.found
+      ? `FOUND ${r.signature} (program ${r.program}, ${r.found_s?.toFixed(1)} s)`
+      : 'not found');
   process.stderr.write(`${r.mutant} ${r.tool} ${r.policy} seed ${r.seed}: ${what}\n`);
 }
 
@@ -415,11 +541,14 @@ async function main(): Promise<void> {
   const seeds = option('--seeds', '1').split(',').map(Number);
   const only = option('--only', '');
   const full = process.argv.includes('--full');
-  const chosen = only === '' ? MUTANTS : only.split(',').map((id) => {
-    const m = MUTANTS.find((x) => x.id === id);
-    if (m === undefined) throw new Error(`--only: unknown mutant ${id}`);
-    return m;
-  });
+  const chosen =
+    only === ''
+      ? MUTANTS
+      : only.split(',').map((id) => {
+          const m = MUTANTS.find((x) => x.id === id);
+          if (m === undefined) throw new Error(`--only: unknown mutant ${id}`);
+          return m;
+        });
   // Every mutant's edits are checked before any long run.
   for (const m of chosen) rmSync(build_copy(m), { recursive: true });
   if (process.argv.includes('--dry')) return;
@@ -437,7 +566,9 @@ async function main(): Promise<void> {
     }
     return;
   }
-  const runs: (Mutant | null)[] = process.argv.includes('--baseline') ? [null, ...chosen] : [...chosen];
+  const runs: (Mutant | null)[] = process.argv.includes('--baseline')
+    ? [null, ...chosen]
+    : [...chosen];
   for (const m of runs) {
     const dir = build_copy(m);
     try {
