@@ -70,6 +70,39 @@ function no_start_write(
   };
 }
 
+/*
+ * `fn` in `file` takes mmap_lock for read where it must take it for write:
+ * `lock` turns its locking call into the read lock's, its unlock becomes
+ * mmap_read_unlock(), and the file's import (which starts with `first`,
+ * then mmap_write_unlock) imports the read side instead.
+ */
+function read_lock_for_write(
+  id: string,
+  file: string,
+  fn: string,
+  first: string,
+  lock: Omit<Edit, 'fn'>,
+  scenario: string,
+  what: string,
+): Mutant {
+  const read_first = first === 'mmap_write_lock' ? 'mmap_read_lock' : first;
+  return {
+    id,
+    file,
+    edits: [
+      {
+        find: `import { ${first}, mmap_write_unlock,`,
+        replace: `import { ${read_first}, mmap_read_unlock,`,
+      },
+      { fn, ...lock },
+      { fn, find: 'mmap_write_unlock(k, mm)', replace: 'mmap_read_unlock(k, mm)' },
+    ],
+    policies: REFCNT,
+    scenario,
+    what,
+  };
+}
+
 const VMA = 'kernel/mm/vma.js';
 const MMAP = 'kernel/mm/mmap.js';
 
@@ -282,36 +315,24 @@ export const MUTANTS: readonly Mutant[] = [
     scenario: 'fault-vs-fork',
     what: "do_wp_page(): wp_page_copy()'s PTE re-check and store without the PTE lock",
   },
-  {
-    id: 'mprotect-read-lock',
-    file: 'kernel/mm/mprotect.js',
-    edits: [
-      {
-        find: 'import { mmap_lock_range, mmap_write_unlock,',
-        replace: 'import { mmap_lock_range, mmap_read_unlock,',
-      },
-      { fn: 'do_mprotect', find: 'start, end, true, () =>', replace: 'start, end, false, () =>' },
-      { fn: 'do_mprotect', find: 'mmap_write_unlock(k, mm)', replace: 'mmap_read_unlock(k, mm)' },
-    ],
-    policies: REFCNT,
-    scenario: 'fault-vs-mprotect',
-    what: 'do_mprotect_pkey(): mmap_read_lock() for mmap_write_lock()',
-  },
-  {
-    id: 'mremap-read-lock',
-    file: 'kernel/mm/mremap.js',
-    edits: [
-      {
-        find: 'import { mmap_write_lock, mmap_write_unlock,',
-        replace: 'import { mmap_read_lock, mmap_read_unlock,',
-      },
-      { fn: 'do_mremap', find: 'mmap_write_lock(k, mm)', replace: 'mmap_read_lock(k, mm)' },
-      { fn: 'do_mremap', find: 'mmap_write_unlock(k, mm)', replace: 'mmap_read_unlock(k, mm)' },
-    ],
-    policies: REFCNT,
-    scenario: 'fault-vs-mremap',
-    what: 'mremap(): mmap_read_lock() for mmap_write_lock()',
-  },
+  read_lock_for_write(
+    'mprotect-read-lock',
+    'kernel/mm/mprotect.js',
+    'do_mprotect',
+    'mmap_lock_range',
+    { find: 'start, end, true, () =>', replace: 'start, end, false, () =>' },
+    'fault-vs-mprotect',
+    'do_mprotect_pkey(): mmap_read_lock() for mmap_write_lock()',
+  ),
+  read_lock_for_write(
+    'mremap-read-lock',
+    'kernel/mm/mremap.js',
+    'do_mremap',
+    'mmap_write_lock',
+    { find: 'mmap_write_lock(k, mm)', replace: 'mmap_read_lock(k, mm)' },
+    'fault-vs-mremap',
+    'mremap(): mmap_read_lock() for mmap_write_lock()',
+  ),
 ];
 
 /* The text of `fn` in `src`: from its `function* fn(` to the next top-level function. */
@@ -385,8 +406,58 @@ interface RunResult {
 const PROGRESS =
   /fuzz: (\d+) programs?, (\d+) schedules, (\d+) distinct bugs?, [^;]*(?:; minimizing (.*))?/;
 
+/* A run's result before anything is known of it. */
+function not_found(mutant: string, tool: string, policy: string, seed: number): RunResult {
+  return {
+    mutant,
+    tool,
+    policy,
+    seed,
+    found: false,
+    signature: null,
+    program: null,
+    found_s: null,
+    elapsed_s: 0,
+    programs: null,
+  };
+}
+
+interface Exited {
+  readonly code: number | null;
+  readonly out: string;
+  readonly err: string;
+}
+
+/*
+ * `nice ARGS` to its exit, its output collected; `on_stderr` sees each
+ * chunk of stderr as it comes. Detached, so that `process.kill(-pid)`
+ * stops its whole group.
+ */
+function run_nice(
+  args: readonly string[],
+  on_stderr: (chunk: string) => void,
+): {
+  readonly pid: number;
+  readonly exited: Promise<Exited>;
+} {
+  const child = spawn('nice', args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+    on_stderr(d.toString());
+  });
+  const exited = new Promise<Exited>((done) => {
+    child.on('close', (code) => done({ code, out, err }));
+  });
+  return { pid: child.pid!, exited };
+}
+
 /* One fuzz campaign on the copy in `dir`. */
-function run_fuzz(
+async function run_fuzz(
   dir: string,
   id: string,
   policy: string,
@@ -403,28 +474,10 @@ function run_fuzz(
     join(dir, 'dist/cli/main.js'),
   ];
   args.push('fuzz', '--time', `${time_s}`, '--seed', `${seed}`, '--policy', policy, '--json');
-  const r: RunResult = {
-    mutant: id,
-    tool: 'fuzz',
-    policy,
-    seed,
-    found: false,
-    signature: null,
-    program: null,
-    found_s: null,
-    elapsed_s: 0,
-    programs: null,
-  };
+  const r = not_found(id, 'fuzz', policy, seed);
   const t0 = performance.now();
-  const child = spawn('nice', args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    err += d.toString();
-    for (const line of d.toString().split(/[\r\n]/)) {
+  const run = run_nice(args, (chunk) => {
+    for (const line of chunk.split(/[\r\n]/)) {
       const p = PROGRESS.exec(line.replaceAll('\x1b[K', ''));
       if (p === null || p[4] === undefined || r.found) continue;
       r.found = true;
@@ -432,89 +485,64 @@ function run_fuzz(
       r.program = Number(p[1]) - 1;
       r.programs = Number(p[1]);
       r.found_s = (performance.now() - t0) / 1000;
-      if (!full) process.kill(-child.pid!, 'SIGTERM');
+      if (!full) process.kill(-run.pid, 'SIGTERM');
     }
   });
-  return new Promise((done) => {
-    child.on('close', (code) => {
-      r.elapsed_s = (performance.now() - t0) / 1000;
-      if (out.trim() !== '') {
-        const doc = JSON.parse(out) as {
-          programs: number;
-          bugs: { signature: string; program: number }[];
-        };
-        r.programs = doc.programs;
-        const first = doc.bugs[0];
-        if (first !== undefined) {
-          r.found = true;
-          r.signature = first.signature;
-          r.program = first.program;
-        }
-      } else if (!r.found) {
-        const lines = err.replaceAll('\x1b[K', '').split(/[\r\n]/);
-        const errors = lines.filter((l) => l.trim() !== '' && !PROGRESS.test(l));
-        const line = errors.find((l) => l.includes('Error')) ?? errors[0] ?? '';
-        // The setup of a program runs alone on the model: a kernel BUG there ends the campaign.
-        const setup = /the prologue failed: (.*)/.exec(err);
-        if (setup !== null) {
-          r.found = true;
-          r.signature = `setup: ${setup[1]}`;
-          r.found_s = r.elapsed_s;
-        } else r.error = `exit ${code}: ${line}`;
-      }
-      done(r);
-    });
-  });
+  const { code, out, err } = await run.exited;
+  r.elapsed_s = (performance.now() - t0) / 1000;
+  if (out.trim() !== '') {
+    const doc = JSON.parse(out) as {
+      programs: number;
+      bugs: { signature: string; program: number }[];
+    };
+    r.programs = doc.programs;
+    const first = doc.bugs[0];
+    if (first !== undefined) {
+      r.found = true;
+      r.signature = first.signature;
+      r.program = first.program;
+    }
+  } else if (!r.found) {
+    const lines = err.replaceAll('\x1b[K', '').split(/[\r\n]/);
+    const errors = lines.filter((l) => l.trim() !== '' && !PROGRESS.test(l));
+    const line = errors.find((l) => l.includes('Error')) ?? errors[0] ?? '';
+    // The setup of a program runs alone on the model: a kernel BUG there ends the campaign.
+    const setup = /the prologue failed: (.*)/.exec(err);
+    if (setup !== null) {
+      r.found = true;
+      r.signature = `setup: ${setup[1]}`;
+      r.found_s = r.elapsed_s;
+    } else r.error = `exit ${code}: ${line}`;
+  }
+  return r;
 }
 
 /* `mmlab check SCENARIO --strategy pct --time 60` on the copy in `dir`. */
-function run_check(dir: string, m: Mutant, policy: string, seed: number): Promise<RunResult> {
+async function run_check(dir: string, m: Mutant, policy: string, seed: number): Promise<RunResult> {
   const args = ['-n', '10', 'node', join(dir, 'dist/cli/main.js'), 'check', m.scenario];
   args.push('--strategy', 'pct', '--time', '60', '--schedules', '100000000', '--seed', `${seed}`);
   args.push('--policy', policy, '--json');
   for (const p of m.params ?? []) args.push('--param', p);
   const t0 = performance.now();
-  return new Promise((done) => {
-    const child = spawn('nice', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on('close', (code) => {
-      const r: RunResult = {
-        mutant: m.id,
-        tool: `check ${m.scenario} pct`,
-        policy,
-        seed,
-        found: false,
-        signature: null,
-        program: null,
-        found_s: null,
-        elapsed_s: (performance.now() - t0) / 1000,
-        programs: null,
-      };
-      if (out.trim() === '') {
-        r.error = `exit ${code}: ${err.trim().split('\n')[0]}`;
-        return done(r);
-      }
-      const doc = JSON.parse(out) as {
-        bug: { signature?: string; message: string; schedule?: number } | null;
-        schedules: number;
-        elapsed_ms: number;
-      };
-      r.programs = doc.schedules;
-      if (doc.bug !== null) {
-        r.found = true;
-        r.signature = doc.bug.signature ?? doc.bug.message;
-        r.found_s = doc.elapsed_ms / 1000;
-      }
-      done(r);
-    });
-  });
+  const { code, out, err } = await run_nice(args, () => {}).exited;
+  const r = not_found(m.id, `check ${m.scenario} pct`, policy, seed);
+  r.elapsed_s = (performance.now() - t0) / 1000;
+  if (out.trim() === '') {
+    r.error = `exit ${code}: ${err.trim().split('\n')[0]}`;
+    return r;
+  }
+  const doc = JSON.parse(out) as {
+    bug: { signature?: string; message: string; schedule?: number } | null;
+    schedules: number;
+    elapsed_ms: number;
+  };
+  r.programs = doc.schedules;
+  if (doc.bug !== null) {
+    r.found = true;
+    r.signature = doc.bug.signature ?? doc.bug.message;
+    r.found_s = doc.elapsed_ms / 1000;
+  }
+  return r;
 }
 
 function option(name: string, dflt: string): string {
