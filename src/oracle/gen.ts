@@ -46,7 +46,8 @@ export function chance(rng: Rng, percent: number): boolean {
   return rng.below(100) < percent;
 }
 
-function pick<T>(rng: Rng, xs: readonly T[]): T {
+/** One of `xs`, uniformly. */
+export function pick<T>(rng: Rng, xs: readonly T[]): T {
   return xs[rng.below(xs.length)]!;
 }
 

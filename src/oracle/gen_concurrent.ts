@@ -37,10 +37,9 @@ import {
   section_steps,
   serial_orders,
 } from '../script/concurrent.js';
-import { parse_script } from '../script/parse.js';
-import { format_script } from '../script/print.js';
-import { type ModelRun, run_model } from '../script/run_model.js';
-import { type Aim, chance, type Op, ScriptGen, weighted } from './gen.js';
+import type { ModelRun } from '../script/run_model.js';
+import { type Aim, chance, type Op, pick, ScriptGen, weighted } from './gen.js';
+import { run_setup, vma_aim, word_in } from './gen_aims.js';
 
 /** The most commands a CPU's section has. */
 export const MAX_SECTION = 3;
@@ -80,6 +79,9 @@ const SECTION_OPS: readonly (readonly [Op, number])[] = [
 const PIN_PERCENT = 45;
 const FAST_PIN_PERCENT = 75;
 const PIN_WRITE_PERCENT = 80;
+/** How often a program without a pin aims at a merge or a move, and how often each other CPU then starts with an access of the VMAs it changes. */
+const AIM_PERCENT = 50;
+const ACCESS_PERCENT = 80;
 /** How often each other section ends racing the pin: a command of the pinning process on its page. */
 const PARTNER_PERCENT = 75;
 const PARTNER_OPS: readonly (readonly [
@@ -115,12 +117,8 @@ function in_cow_memory(run: ModelRun, pid: number, addr: number): boolean {
  * anonymous mapping, with the setup write that populates it.
  */
 function pin_target(rng: Rng, setup: readonly Line[]): PinTarget | null {
-  let run: ModelRun;
-  try {
-    run = run_model(parse_script(format_script(setup)));
-  } catch {
-    return null;
-  }
+  const run = run_setup(setup);
+  if (run === null) return null;
   const written = setup.flatMap((l, i) =>
     l.cmd.op === 'write' && run.results[i] === 'ok' && in_cow_memory(run, l.pid, l.cmd.addr)
       ? [{ pid: l.pid, addr: l.cmd.addr & ~3, populate: null }]
@@ -173,12 +171,8 @@ function partner(rng: Rng, t: PinTarget): Line {
  * section then, with PARTNER_PERCENT, ends with partner() instead of its
  * last command. The setup gains the write that populates A if it had none.
  */
-function with_pin(
-  rng: Rng,
-  sections: readonly Line[][],
-  setup: readonly Line[],
-): { sections: Line[][]; setup: readonly Line[] } {
-  const none = { sections: sections.map((c) => [...c]), setup };
+function with_pin(rng: Rng, sections: readonly Line[][], setup: readonly Line[]): Aimed {
+  const none = { sections: sections.map((c) => [...c]), setup, aimed: false };
   if (!chance(rng, PIN_PERCENT)) return none;
   // The pinned program is built in a copy: `none` stays the sections as drawn.
   const out = sections.map((c) => [...c]);
@@ -213,7 +207,48 @@ function with_pin(
     // A partner's access has more steps than the command it replaces where faults are apart.
     if (orders() > MAX_FUZZ_ORDERS) c[c.length - 1] = last;
   }
-  return { sections: out, setup: t.populate === null ? setup : [...setup, t.populate] };
+  return {
+    sections: out,
+    setup: t.populate === null ? setup : [...setup, t.populate],
+    aimed: true,
+  };
+}
+
+/** Sections and setup after an aim was tried: `aimed` if it changed them. */
+interface Aimed {
+  readonly sections: Line[][];
+  readonly setup: readonly Line[];
+  readonly aimed: boolean;
+}
+
+/*
+ * With AIM_PERCENT, a merge or a move (gen_aims.ts): one section gains
+ * the aim's command before its own, each other section, with
+ * ACCESS_PERCENT, a read or write of a word of the VMAs it changes; the
+ * setup gains the aim's lines. The commands drawn stay behind them, as
+ * far as MAX_FUZZ_ORDERS allows (fit_orders() cuts from the ends), so
+ * that an aim adds a race and takes none away; where the fit would cut
+ * the aim's command itself, the program goes without the aim.
+ */
+function with_vma_aim(rng: Rng, sections: readonly Line[][], setup: readonly Line[]): Aimed {
+  const none = { sections: sections.map((c) => [...c]), setup, aimed: false };
+  if (!chance(rng, AIM_PERCENT)) return none;
+  const aim = vma_aim(rng, setup);
+  if (aim === null) return none;
+  const aiming = rng.below(sections.length);
+  const out = sections.map((c, i) => {
+    if (i === aiming) return [aim.line, ...c];
+    if (!chance(rng, ACCESS_PERCENT)) return [...c];
+    const addr = word_in(rng, pick(rng, aim.ranges));
+    const access: Line = chance(rng, 60)
+      ? { line: 0, pid: 0, cmd: { op: 'write', addr, value: rng.next_u32() } }
+      : { line: 0, pid: 0, cmd: { op: 'read', addr } };
+    return [access, ...c];
+  });
+  const aimed_setup = [...setup, ...aim.setup];
+  const fitted = fit_orders(out, aimed_setup);
+  if (fitted[aiming]![0] !== aim.line) return none;
+  return { sections: fitted, setup: aimed_setup, aimed: true };
 }
 
 /** 1 to MAX_SECTION commands a CPU, the longest cut until the orders of commands are few enough. */
@@ -294,15 +329,15 @@ export function random_concurrent(rng: Rng, cpus: number): ConcurrentScript {
     gen.restore(after_setup);
     return section(gen, rng, length, pids);
   });
-  // Pins drawn last: the commands drawn before them are what they were before pins existed.
-  const { sections, setup: setup_pinned } = with_pin(
-    rng,
-    fit_orders(drawn, setup_lines),
-    setup_lines,
-  );
+  // Pins drawn last, and merges and moves where there is no pin: the
+  // commands drawn before them are what they were before these aims existed.
+  const pinned = with_pin(rng, fit_orders(drawn, setup_lines), setup_lines);
+  const { sections, setup: setup_aimed } = pinned.aimed
+    ? pinned
+    : with_vma_aim(rng, pinned.sections, setup_lines);
   const files = setup_lines.flatMap((l) =>
     l.cmd.op === 'file' ? [{ name: l.cmd.name, pages: l.cmd.pages }] : [],
   );
   // Printed and read back: the lines numbered as the text has them, and every name checked.
-  return parse_concurrent(print_concurrent({ files, setup: setup_pinned, cpus: sections }));
+  return parse_concurrent(print_concurrent({ files, setup: setup_aimed, cpus: sections }));
 }
