@@ -23,11 +23,11 @@
  * Half the time the setup writes the unlike VMA, so that it has an
  * anon_vma where v may have none (dup_anon_vma() of the VMA that grows).
  *
- *   move    the CPU moves a VMA holding a word the setup wrote (mremap
- *           fixed=, now and then with dontunmap) onto a mapping the
- *           setup wrote at the same word: the outcome records that word,
- *           so a write another CPU makes at the old place during the move
- *           is seen if it is lost
+ *   move    the CPU moves a VMA (mremap fixed=, now and then with
+ *           dontunmap) onto a mapping the setup wrote at the offset of a
+ *           word of it, one the setup wrote or one never touched: the
+ *           outcome records the word there, so a write another CPU makes
+ *           at the old place during the move is seen if it is lost
  *
  * An aim is kept only if, run on the model after the setup, it does what
  * it is for: the VMA at a merge's address reaches past the merge's range,
@@ -222,9 +222,9 @@ function move(rng: Rng, v: MapsLine, setup: readonly Line[], run: ModelRun): Vma
       ? [l.cmd.addr & ~3]
       : [],
   );
-  const word = written.length > 0 ? pick(rng, written) : word_in(rng, v);
-  const populate =
-    written.length > 0 ? [] : [line({ op: 'write', addr: word, value: rng.next_u32() })];
+  // A word the setup wrote, or one no fault has touched yet, which the
+  // racing CPU's access then faults in while the page tables move.
+  const word = written.length > 0 && chance(rng, 50) ? pick(rng, written) : word_in(rng, v);
   // The destination mapped and written first: its word is one the outcome
   // records, and the move must leave there what the old place held.
   const target: Range = { start: dst, end: dst + len };
@@ -241,7 +241,6 @@ function move(rng: Rng, v: MapsLine, setup: readonly Line[], run: ModelRun): Vma
   };
   return {
     setup: [
-      ...populate,
       line(at_target),
       line({ op: 'write', addr: dst + (word - v.start), value: rng.next_u32() }),
     ],
