@@ -226,9 +226,9 @@ interface Aimed {
  * the aim's command before its own, each other section, with
  * ACCESS_PERCENT, a read or write of a word of the VMAs it changes; the
  * setup gains the aim's lines. The commands drawn stay behind them, as
- * far as MAX_FUZZ_ORDERS allows (fit_orders() cuts from the ends), so
- * that an aim adds a race and takes none away; where the fit would cut
- * the aim's command itself, the program goes without the aim.
+ * far as MAX_FUZZ_ORDERS allows (fit_orders() cuts from the ends); where
+ * the fit would cut the aim's command itself, the program goes without
+ * the aim.
  */
 function with_vma_aim(rng: Rng, sections: readonly Line[][], setup: readonly Line[]): Aimed {
   const none = { sections: sections.map((c) => [...c]), setup, aimed: false };
