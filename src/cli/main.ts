@@ -123,8 +123,15 @@ function build_program(exit: (code: number) => void): Command {
       'after',
       "\nEach scenario's variants and parameters, with their meaning: mmlab check --list (one: mmlab check SCENARIO --list)",
     )
-    .action((name: string | undefined, opts: CheckOpts & CatalogueOpts & { list?: boolean }) =>
-      run(opts.list ? cmd_list(name, opts) : cmd_check(name, opts)),
+    .action(
+      (
+        name: string | undefined,
+        opts: CheckOpts & CatalogueOpts & { list?: boolean },
+        cmd: Command,
+      ) => {
+        strategy_flags_given(cmd, opts.strategy);
+        run(opts.list ? cmd_list(name, opts) : cmd_check(name, opts));
+      },
     );
 
   program
@@ -271,6 +278,19 @@ function build_program(exit: (code: number) => void): Command {
   return program;
 }
 
+/*
+ * --bound and --depth tune one strategy each: given to another strategy,
+ * which would ignore them (a user reading "clean" as a proof to that
+ * bound), they are bad usage. Their defaults are not what the user gave.
+ */
+function strategy_flags_given(cmd: Command, strategy: string): void {
+  const given = (flag: string) => cmd.getOptionValueSource(flag) === 'cli';
+  if (given('bound') && strategy !== 'dfs')
+    throw new UsageError('--bound goes with --strategy dfs');
+  if (given('depth') && !['pct', 'focus', 'word'].includes(strategy))
+    throw new UsageError('--depth goes with --strategy pct, focus or word');
+}
+
 function fail(e: unknown, exit: (code: number) => void): void {
   // Commander turns the option parsers' InvalidArgumentError into a CommanderError,
   // which main() handles: only our own UsageError is bad usage here.
@@ -281,6 +301,24 @@ function fail(e: unknown, exit: (code: number) => void): void {
   }
   console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
   exit(EXIT_USAGE + 1);
+}
+
+/*
+ * One of commander's error messages as one line of ours: its "(Did you
+ * mean X?)" hint on the same line, and an invalid option argument said
+ * once ("--cpus must be between 1 and 255, not 0"), not also wrapped in
+ * "option '--cpus <n>' argument '0' is invalid.".
+ */
+function commander_line(message: string): string {
+  const m = message
+    .replace(/^error: /, '')
+    .replace(/\n\(Did you mean (.*)\?\)$/, ' (did you mean $1?)');
+  const invalid = /^option '(-[^ ,']+)[^']*' argument '(.*)' is invalid\. (.*)$/s.exec(m);
+  if (invalid === null) return m;
+  const [, flag = '', value = '', why = ''] = invalid;
+  if (why.startsWith(flag)) return why;
+  const choices = /^Allowed choices are (.*)\.$/.exec(why);
+  return choices ? `${flag} must be one of ${choices[1]}, not '${value}'` : `${flag}: ${why}`;
 }
 
 export function main(argv: readonly string[], exit: (code: number) => void): void {
@@ -311,7 +349,7 @@ export function main(argv: readonly string[], exit: (code: number) => void): voi
         exit(e.exitCode === 0 ? EXIT_OK : EXIT_USAGE);
         return;
       }
-      console.error(`mmlab: ${one_line(e.message.replace(/^error: /, ''))}`);
+      console.error(`mmlab: ${one_line(commander_line(e.message))}`);
       exit(EXIT_USAGE);
       return;
     }

@@ -280,3 +280,46 @@ test("a random walk's failure is retold with the fewest preemptions; PCT states 
   );
   assert.ok(pct.pct_probability > 0 && pct.pct_probability < 1);
 });
+
+test('the errors a newcomer meets first are one plain line each: the hint, the flag, the file named', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mmlab-'));
+  for (const [args, line] of [
+    [['chek', 'fault-vs-munmap'], "mmlab: unknown command 'chek' (did you mean check?)"],
+    [
+      ['check', 'lock-selftest', '--polcy', 'range'],
+      "mmlab: unknown option '--polcy' (did you mean --policy?)",
+    ],
+    [['check', 'lock-selftest', '--cpus', '0'], 'mmlab: --cpus must be between 1 and 255, not 0'],
+    [
+      ['check', 'lock-selftest', '--schedules', '0'],
+      'mmlab: --schedules must be at least 1, not 0',
+    ],
+    [
+      ['check', 'lock-selftest', '--policy', 'vma-rwsm'],
+      "mmlab: --policy must be one of mmap-lock, vma-rwsem, vma-refcnt, range, not 'vma-rwsm'",
+    ],
+    [
+      ['bench', 'pft', '--policy', 'vma-rwsm'],
+      "mmlab: --policy: unknown policy 'vma-rwsm' (known: mmap-lock, vma-rwsem, vma-refcnt, range)",
+    ],
+    [['check', 'lock-selftest', '--bound', '2'], 'mmlab: --bound goes with --strategy dfs'],
+    [
+      ['check', 'lock-selftest', '--strategy', 'dfs', '--depth', '2'],
+      'mmlab: --depth goes with --strategy pct, focus or word',
+    ],
+    [
+      ['run', join(dir, 'nosuch.txt')],
+      `mmlab: ${join(dir, 'nosuch.txt')}: cannot read: no such file or directory (ENOENT)`,
+    ],
+    [
+      ['merge', join(dir, 'nosuch.json')],
+      `mmlab: ${join(dir, 'nosuch.json')}: cannot read: no such file or directory (ENOENT)`,
+    ],
+  ] as const) {
+    const r = mmlab(...args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.equal(r.out, '', args.join(' '));
+    assert.equal(r.err, `${line}\n`);
+  }
+  rmSync(dir, { recursive: true });
+});
