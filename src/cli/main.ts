@@ -107,8 +107,15 @@ function build_program(exit: (code: number) => void): Command {
       'go on past each bug: report every distinct bug the search meets (by class, kernel function and field), each with its replay string',
     )
     .option('--bug-class <class>', BUG_CLASS_HELP, bug_class_arg)
-    .option('--catalogue', 'every seed variant against its scenario')
-    .option('--seeds <n>', 'catalogue: seeds per variant', int_arg('--seeds', 1, 1000))
+    .option(
+      '--catalogue',
+      'every seed and historical variant against its scenario, and each fixed kernel on the same budget',
+    )
+    .option(
+      '--seeds <n>',
+      'catalogue: searches a variant gets, each with its own random seed (default 10)',
+      int_arg('--seeds', 1, 1000),
+    )
     .option(
       '--stress <sec>',
       'catalogue: also run each variant natively (mm-stress) this long',
@@ -266,7 +273,11 @@ function build_program(exit: (code: number) => void): Command {
       'the main job: bug catalogue, benchmarks and scaling curves in one self-contained HTML file',
     )
     .option('--out <file>', 'where to write it', DEFAULT_REPORT)
-    .action((opts: { out?: string }) => run(cmd_report(opts)));
+    .option(
+      '--quick',
+      'a short run to see the page (a minute or two): fault-vs-mprotect alone, one search a bug, 2 CPUs natively and 1 to 4 simulated',
+    )
+    .action((opts: { out?: string; quick?: boolean }) => run(cmd_report(opts)));
 
   program
     .command('demo')

@@ -86,6 +86,8 @@ test('help asked for exits 0; bare mmlab is one line pointing to mmlab help, exi
   const asked = mmlab('help', 'check');
   assert.equal(asked.code, 0);
   assert.match(asked.out, /^Usage: mmlab check/);
+  // The page in a minute or two, named where a newcomer looks for it.
+  assert.match(mmlab('report', '--help').out, /--quick +a short run to see the page/);
   const none = mmlab();
   assert.equal(none.code, 2);
   assert.equal(none.err, 'mmlab: no command given (mmlab help lists the commands)\n');
@@ -125,6 +127,7 @@ test('an output path that cannot be written is refused before any work, leaving 
     ['replay', 'm1:lock-selftest:c=2:2x1:00000000', '--html', '/proc/x.html'],
     // The four-minute report: refused at once, or this test times out.
     ['report', '--out', '/proc/x.html'],
+    ['report', '--quick', '--out', '/proc/x.html'],
     ['report', '--out', join(dir, 'sub')],
   ]) {
     const r = mmlab(...args);
