@@ -136,7 +136,7 @@ function build_program(exit: (code: number) => void): Command {
         opts: CheckOpts & CatalogueOpts & { list?: boolean },
         cmd: Command,
       ) => {
-        strategy_flags_given(cmd, opts.strategy);
+        refuse_ignored_flags(cmd, opts);
         run(opts.list ? cmd_list(name, opts) : cmd_check(name, opts));
       },
     );
@@ -289,16 +289,31 @@ function build_program(exit: (code: number) => void): Command {
   return program;
 }
 
+/* What check --catalogue reads; any other flag given with it would be ignored. */
+const CATALOGUE_FLAGS = ['--catalogue', '--seeds', '--schedules', '--time', '--stress', '--json'];
+
 /*
- * --bound and --depth tune one strategy each: given to another strategy,
- * which would ignore them (a user reading "clean" as a proof to that
- * bound), they are bad usage. Their defaults are not what the user gave.
+ * A check flag the run would ignore is bad usage, not silence: --bound or
+ * --depth given to a strategy that has none (a user reading "clean" as a
+ * proof to that bound), a scenario's flags given to --catalogue, which
+ * runs each variant its own way. Defaults are not what the user gave.
  */
-function strategy_flags_given(cmd: Command, strategy: string): void {
-  const given = (flag: string) => cmd.getOptionValueSource(flag) === 'cli';
-  if (given('bound') && strategy !== 'dfs')
+function refuse_ignored_flags(cmd: Command, opts: { strategy: string; catalogue?: boolean }): void {
+  const given = cmd.options
+    .filter((o) => cmd.getOptionValueSource(o.attributeName()) === 'cli')
+    .map((o) => o.long ?? '');
+  if (opts.catalogue) {
+    // --list with --catalogue is refused by cmd_list(), naming both.
+    const ignored = given.filter((f) => !CATALOGUE_FLAGS.includes(f) && f !== '--list');
+    if (ignored.length > 0)
+      throw new UsageError(
+        `${ignored.join(', ')} ${ignored.length === 1 ? 'does' : 'do'} not go with --catalogue, which runs each variant under its own scenario, policy and strategy (it takes ${CATALOGUE_FLAGS.slice(1).join(', ')})`,
+      );
+    return;
+  }
+  if (given.includes('--bound') && opts.strategy !== 'dfs')
     throw new UsageError('--bound goes with --strategy dfs');
-  if (given('depth') && !['pct', 'focus', 'word'].includes(strategy))
+  if (given.includes('--depth') && !['pct', 'focus', 'word'].includes(opts.strategy))
     throw new UsageError('--depth goes with --strategy pct, focus or word');
 }
 
@@ -315,12 +330,16 @@ function fail(e: unknown, exit: (code: number) => void): void {
 }
 
 /*
- * One of commander's error messages as one line of ours: its "(Did you
+ * One of commander's error messages as one line of ours: a missing
+ * argument named with its command ("replay needs its STRING argument"), the "(Did you
  * mean X?)" hint on the same line, and an invalid option argument said
  * once ("--cpus must be between 1 and 255, not 0"), not also wrapped in
  * "option '--cpus <n>' argument '0' is invalid.".
  */
-function commander_line(message: string): string {
+function commander_line(message: string, command: string | undefined): string {
+  const missing = /^error: missing required argument '(\w+)'$/.exec(message);
+  if (missing !== null && command !== undefined)
+    return `${command} needs its ${missing[1]!.toUpperCase()} argument (mmlab help ${command})`;
   const m = message
     .replace(/^error: /, '')
     .replace(/\n\(Did you mean (.*)\?\)$/, ' (did you mean $1?)');
@@ -360,7 +379,8 @@ export function main(argv: readonly string[], exit: (code: number) => void): voi
         exit(e.exitCode === 0 ? EXIT_OK : EXIT_USAGE);
         return;
       }
-      console.error(`mmlab: ${one_line(commander_line(e.message))}`);
+      const command = program.commands.find((c) => c.name() === argv[0])?.name();
+      console.error(`mmlab: ${one_line(commander_line(e.message, command))}`);
       exit(EXIT_USAGE);
       return;
     }

@@ -306,9 +306,15 @@ test('the errors a newcomer meets first are one plain line each: the hint, the f
       "mmlab: --policy: unknown policy 'vma-rwsm' (known: mmap-lock, vma-rwsem, vma-refcnt, range)",
     ],
     [['check', 'lock-selftest', '--bound', '2'], 'mmlab: --bound goes with --strategy dfs'],
+    [['replay'], 'mmlab: replay needs its STRING argument (mmlab help replay)'],
+    [['run'], 'mmlab: run needs its SCRIPT argument (mmlab help run)'],
     [
       ['check', 'lock-selftest', '--strategy', 'dfs', '--depth', '2'],
       'mmlab: --depth goes with --strategy pct, focus or word',
+    ],
+    [
+      ['check', '--catalogue', '--policy', 'range', '--strategy', 'dfs'],
+      'mmlab: --policy, --strategy do not go with --catalogue, which runs each variant under its own scenario, policy and strategy (it takes --seeds, --schedules, --time, --stress, --json)',
     ],
     [
       ['run', join(dir, 'nosuch.txt')],
