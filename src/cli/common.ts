@@ -129,6 +129,9 @@ export function table_row(cells: readonly string[], widths: readonly number[]): 
     .trimEnd();
 }
 
+/** mmlab check's --seed when none is given (the demo searches with it too). */
+export const DEFAULT_CHECK_SEED = 1;
+
 // Counted nouns read the same on the terminal as in the report.
 export { plural } from '../report/format.js';
 

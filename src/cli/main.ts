@@ -19,7 +19,13 @@ import {
   cmd_check,
   shard_arg,
 } from './check.js';
-import { param_option, policy_option, seconds_arg, variant_option } from './common.js';
+import {
+  DEFAULT_CHECK_SEED,
+  param_option,
+  policy_option,
+  seconds_arg,
+  variant_option,
+} from './common.js';
 import { demo } from './demo.js';
 import { cmd_diff } from './diff.js';
 import { cmd_fuzz, DEFAULT_FUZZ_TIME_S, type FuzzOpts } from './fuzz.js';
@@ -65,7 +71,12 @@ function build_program(exit: (code: number) => void): Command {
         .choices([...SEARCH_STRATEGIES, 'directed'])
         .default('random'),
     )
-    .option('--seed <n>', 'seed of the strategy', int_arg('--seed', 0, 0xffffffff), 1)
+    .option(
+      '--seed <n>',
+      'seed of the strategy',
+      int_arg('--seed', 0, 0xffffffff),
+      DEFAULT_CHECK_SEED,
+    )
     .option(
       '--schedules <n>',
       "schedules to run in all (with --jobs, shared among the jobs; with --shard, this part's own)",
