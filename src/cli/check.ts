@@ -341,7 +341,7 @@ export interface CatalogueOpts {
   stress?: number;
 }
 
-const DEFAULT_SEEDS = 10;
+export const DEFAULT_SEEDS = 10;
 const DEFAULT_CATALOGUE_TIME_S = 10;
 
 async function cmd_catalogue(opts: CheckOpts & CatalogueOpts): Promise<number> {

@@ -17,6 +17,7 @@ import {
   type CatalogueOpts,
   type CheckOpts,
   cmd_check,
+  DEFAULT_SEEDS,
   shard_arg,
 } from './check.js';
 import {
@@ -124,7 +125,7 @@ function build_program(exit: (code: number) => void): Command {
     )
     .option(
       '--seeds <n>',
-      'catalogue: searches a variant gets, each with its own random seed (default 10)',
+      `catalogue: searches a variant gets, each with its own random seed (default ${DEFAULT_SEEDS})`,
       int_arg('--seeds', 1, 1000),
     )
     .option(
@@ -342,9 +343,9 @@ function fail(e: unknown, exit: (code: number) => void): void {
 
 /*
  * One of commander's error messages as one line of ours: a missing
- * argument named with its command ("replay needs its STRING argument"), the "(Did you
- * mean X?)" hint on the same line, and an invalid option argument said
- * once ("--cpus must be between 1 and 255, not 0"), not also wrapped in
+ * argument named with its command ("replay needs its STRING argument"),
+ * the "(Did you mean X?)" hint on the same line, and an invalid option
+ * argument said once ("--cpus must be between 1 and 255, not 0"), not also wrapped in
  * "option '--cpus <n>' argument '0' is invalid.".
  */
 function commander_line(message: string, command: string | undefined): string {
