@@ -341,7 +341,7 @@ export interface CatalogueOpts {
   stress?: number;
 }
 
-const DEFAULT_SEEDS = 10;
+export const DEFAULT_SEEDS = 10;
 const DEFAULT_CATALOGUE_TIME_S = 10;
 
 async function cmd_catalogue(opts: CheckOpts & CatalogueOpts): Promise<number> {
@@ -403,7 +403,7 @@ function print_catalogue(cat: Catalogue, opts: CheckOpts & CatalogueOpts): void 
   for (const e of cat.entries) {
     const fixed = e.fixed_clean
       ? green(
-          `clean, ${e.fixed_schedules} schedules${e.fixed_proved_bound !== null && e.fixed_proved_bound >= 0 ? ` (every schedule with <= ${e.fixed_proved_bound} preemptions)` : ''}`,
+          `clean, ${e.fixed_schedules} schedules${e.fixed_proved_bound !== null && e.fixed_proved_bound >= 0 ? ` (every schedule with <= ${plural(e.fixed_proved_bound, 'preemption')})` : ''}`,
         )
       : red('BUG');
     console.log(

@@ -22,7 +22,7 @@ import { timeline_html } from '../report/timeline_html.js';
 import type { RunConfig, Scenario } from '../runtime/scenario.js';
 import { find_scenario } from '../scenarios/index.js';
 import { bold, red } from './style.js';
-import { as_usage, UsageError } from './usage.js';
+import { as_usage, fs_why, UsageError } from './usage.js';
 
 export function seconds_arg(name: string) {
   return (v: string): number => {
@@ -129,10 +129,11 @@ export function table_row(cells: readonly string[], widths: readonly number[]): 
     .trimEnd();
 }
 
-/** `n` and `what`, plural unless `n` is 1: "1 preemption", "2 parts". */
-export function plural(n: number, what: string): string {
-  return `${n} ${what}${n === 1 ? '' : 's'}`;
-}
+/** mmlab check's --seed when none is given (the demo searches with it too). */
+export const DEFAULT_CHECK_SEED = 1;
+
+// Counted nouns read the same on the terminal as in the report.
+export { plural } from '../report/format.js';
 
 export function seconds(ms: number): string {
   return ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(2)} s`;
@@ -175,8 +176,7 @@ export class OutputFile {
       f();
     } catch (e) {
       rmSync(this.tmp, { force: true });
-      const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-      throw new UsageError(`${this.flag} ${this.path}: cannot write (${why})`);
+      throw new UsageError(`${this.flag} ${this.path}: cannot write: ${fs_why(e)}`);
     }
   }
 }

@@ -18,6 +18,7 @@ import { diff } from '../oracle/diff.js';
 import { OracleError } from '../oracle/linux.js';
 import { scenario as fault_vs_munmap } from '../scenarios/races/fault_vs_munmap.js';
 import { scenario as lock_selftest } from '../scenarios/races/lock_selftest.js';
+import { DEFAULT_CHECK_SEED } from './common.js';
 import { bold, dim, green, red } from './style.js';
 
 export async function demo(): Promise<number> {
@@ -91,7 +92,8 @@ export async function demo(): Promise<number> {
 
   say(bold('6. Seed 000 (Jann Horn, 2023): a fault against munmap, searched by DFS'));
   const dfs = (variant: string, bound: number) => {
-    const strategy = new BoundedDfs(bound, Number.MAX_SAFE_INTEGER);
+    // mmlab check's default --seed: the same search, and counts, as the README's commands.
+    const strategy = new BoundedDfs(bound, Number.MAX_SAFE_INTEGER, DEFAULT_CHECK_SEED);
     const ex = new Explorer(
       fault_vs_munmap,
       make_config(fault_vs_munmap, { policy: POLICY_VMA_RWSEM, variant }),

@@ -17,9 +17,16 @@ import {
   type CatalogueOpts,
   type CheckOpts,
   cmd_check,
+  DEFAULT_SEEDS,
   shard_arg,
 } from './check.js';
-import { param_option, policy_option, seconds_arg, variant_option } from './common.js';
+import {
+  DEFAULT_CHECK_SEED,
+  param_option,
+  policy_option,
+  seconds_arg,
+  variant_option,
+} from './common.js';
 import { demo } from './demo.js';
 import { cmd_diff } from './diff.js';
 import { cmd_fuzz, DEFAULT_FUZZ_TIME_S, type FuzzOpts } from './fuzz.js';
@@ -65,7 +72,12 @@ function build_program(exit: (code: number) => void): Command {
         .choices([...SEARCH_STRATEGIES, 'directed'])
         .default('random'),
     )
-    .option('--seed <n>', 'seed of the strategy', int_arg('--seed', 0, 0xffffffff), 1)
+    .option(
+      '--seed <n>',
+      'seed of the strategy',
+      int_arg('--seed', 0, 0xffffffff),
+      DEFAULT_CHECK_SEED,
+    )
     .option(
       '--schedules <n>',
       "schedules to run in all (with --jobs, shared among the jobs; with --shard, this part's own)",
@@ -107,8 +119,15 @@ function build_program(exit: (code: number) => void): Command {
       'go on past each bug: report every distinct bug the search meets (by class, kernel function and field), each with its replay string',
     )
     .option('--bug-class <class>', BUG_CLASS_HELP, bug_class_arg)
-    .option('--catalogue', 'every seed variant against its scenario')
-    .option('--seeds <n>', 'catalogue: seeds per variant', int_arg('--seeds', 1, 1000))
+    .option(
+      '--catalogue',
+      'every seed and historical variant against its scenario, and each fixed kernel on the same budget',
+    )
+    .option(
+      '--seeds <n>',
+      `catalogue: searches a variant gets, each with its own random seed (default ${DEFAULT_SEEDS})`,
+      int_arg('--seeds', 1, 1000),
+    )
     .option(
       '--stress <sec>',
       'catalogue: also run each variant natively (mm-stress) this long',
@@ -123,8 +142,15 @@ function build_program(exit: (code: number) => void): Command {
       'after',
       "\nEach scenario's variants and parameters, with their meaning: mmlab check --list (one: mmlab check SCENARIO --list)",
     )
-    .action((name: string | undefined, opts: CheckOpts & CatalogueOpts & { list?: boolean }) =>
-      run(opts.list ? cmd_list(name, opts) : cmd_check(name, opts)),
+    .action(
+      (
+        name: string | undefined,
+        opts: CheckOpts & CatalogueOpts & { list?: boolean },
+        cmd: Command,
+      ) => {
+        refuse_ignored_flags(cmd, opts);
+        run(opts.list ? cmd_list(name, opts) : cmd_check(name, opts));
+      },
     );
 
   program
@@ -259,7 +285,11 @@ function build_program(exit: (code: number) => void): Command {
       'the main job: bug catalogue, benchmarks and scaling curves in one self-contained HTML file',
     )
     .option('--out <file>', 'where to write it', DEFAULT_REPORT)
-    .action((opts: { out?: string }) => run(cmd_report(opts)));
+    .option(
+      '--quick',
+      'a short run to see the page (a minute or two): fault-vs-mprotect alone, one search a bug, 2 CPUs natively and 1 to 4 simulated',
+    )
+    .action((opts: { out?: string; quick?: boolean }) => run(cmd_report(opts)));
 
   program
     .command('demo')
@@ -269,6 +299,34 @@ function build_program(exit: (code: number) => void): Command {
     .action(() => run(demo()));
 
   return program;
+}
+
+/* What check --catalogue reads; any other flag given with it would be ignored. */
+const CATALOGUE_FLAGS = ['--catalogue', '--seeds', '--schedules', '--time', '--stress', '--json'];
+
+/*
+ * A check flag the run would ignore is bad usage, not silence: --bound or
+ * --depth given to a strategy that has none (a user reading "clean" as a
+ * proof to that bound), a scenario's flags given to --catalogue, which
+ * runs each variant its own way. Defaults are not what the user gave.
+ */
+function refuse_ignored_flags(cmd: Command, opts: { strategy: string; catalogue?: boolean }): void {
+  const given = cmd.options
+    .filter((o) => cmd.getOptionValueSource(o.attributeName()) === 'cli')
+    .map((o) => o.long ?? '');
+  if (opts.catalogue) {
+    // --list with --catalogue is refused by cmd_list(), naming both.
+    const ignored = given.filter((f) => !CATALOGUE_FLAGS.includes(f) && f !== '--list');
+    if (ignored.length > 0)
+      throw new UsageError(
+        `${ignored.join(', ')} ${ignored.length === 1 ? 'does' : 'do'} not go with --catalogue, which runs each variant under its own scenario, policy and strategy (it takes ${CATALOGUE_FLAGS.slice(1).join(', ')})`,
+      );
+    return;
+  }
+  if (given.includes('--bound') && opts.strategy !== 'dfs')
+    throw new UsageError('--bound goes with --strategy dfs');
+  if (given.includes('--depth') && !['pct', 'focus', 'word'].includes(opts.strategy))
+    throw new UsageError('--depth goes with --strategy pct, focus or word');
 }
 
 function fail(e: unknown, exit: (code: number) => void): void {
@@ -281,6 +339,28 @@ function fail(e: unknown, exit: (code: number) => void): void {
   }
   console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
   exit(EXIT_USAGE + 1);
+}
+
+/*
+ * One of commander's error messages as one line of ours: a missing
+ * argument named with its command ("replay needs its STRING argument"),
+ * the "(Did you mean X?)" hint on the same line, and an invalid option
+ * argument said once ("--cpus must be between 1 and 255, not 0"), not also wrapped in
+ * "option '--cpus <n>' argument '0' is invalid.".
+ */
+function commander_line(message: string, command: string | undefined): string {
+  const missing = /^error: missing required argument '(\w+)'$/.exec(message);
+  if (missing !== null && command !== undefined)
+    return `${command} needs its ${missing[1]!.toUpperCase()} argument (mmlab help ${command})`;
+  const m = message
+    .replace(/^error: /, '')
+    .replace(/\n\(Did you mean (.*)\?\)$/, ' (did you mean $1?)');
+  const invalid = /^option '(-[^ ,']+)[^']*' argument '(.*)' is invalid\. (.*)$/s.exec(m);
+  if (invalid === null) return m;
+  const [, flag = '', value = '', why = ''] = invalid;
+  if (why.startsWith(flag)) return why;
+  const choices = /^Allowed choices are (.*)\.$/.exec(why);
+  return choices ? `${flag} must be one of ${choices[1]}, not '${value}'` : `${flag}: ${why}`;
 }
 
 export function main(argv: readonly string[], exit: (code: number) => void): void {
@@ -311,7 +391,8 @@ export function main(argv: readonly string[], exit: (code: number) => void): voi
         exit(e.exitCode === 0 ? EXIT_OK : EXIT_USAGE);
         return;
       }
-      console.error(`mmlab: ${one_line(e.message.replace(/^error: /, ''))}`);
+      const command = program.commands.find((c) => c.name() === argv[0])?.name();
+      console.error(`mmlab: ${one_line(commander_line(e.message, command))}`);
       exit(EXIT_USAGE);
       return;
     }

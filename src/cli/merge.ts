@@ -16,14 +16,22 @@ import { proved_line } from './check.js';
 import { bug_line, plural, seconds } from './common.js';
 import { print_fuzz } from './fuzz.js';
 import { bold, green } from './style.js';
-import { EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
+import { EXIT_BUG, EXIT_OK, fs_why, UsageError } from './usage.js';
 
 /* The JSON document in the file at `path`. */
 function read_json(path: string): unknown {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new UsageError(`${path}: not a JSON result of mmlab check (${(e as Error).message})`);
+    throw new UsageError(`${path}: cannot read: ${fs_why(e)}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(
+      `${path}: not a JSON result of mmlab check or fuzz (${(e as Error).message})`,
+    );
   }
 }
 

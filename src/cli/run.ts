@@ -8,7 +8,7 @@ import { parse_script } from '../script/parse.js';
 import { format_run, type ModelRun } from '../script/run_model.js';
 import { bug_line, counters_line } from './common.js';
 import { dim } from './style.js';
-import { as_usage, EXIT_BUG, EXIT_OK, UsageError } from './usage.js';
+import { as_usage, EXIT_BUG, EXIT_OK, fs_why, UsageError } from './usage.js';
 
 // main.ts's --zero-page choices.
 export { ZERO_PAGE_MODES } from '../oracle/zero_page.js';
@@ -36,9 +36,7 @@ export function read_capped(path: string): string {
       if (fd !== 0) closeSync(fd);
     }
   } catch (e) {
-    throw new UsageError(
-      `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
+    throw new UsageError(`${path}: cannot read: ${fs_why(e)}`);
   }
   if (len > MAX_SCRIPT_BYTES)
     throw new UsageError(`${path}: a script may have at most ${MAX_SCRIPT_BYTES >> 20} MiB`);

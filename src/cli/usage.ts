@@ -16,6 +16,17 @@ export function as_usage<T>(f: () => T): T {
   }
 }
 
+/*
+ * Why a file could not be read or written, as a user reads it: "no such
+ * file or directory (ENOENT)", not Node's message with the syscall and
+ * the path of a temporary file in it.
+ */
+export function fs_why(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const text = /^E[A-Z]+: ([^,]+)/.exec(err.message)?.[1];
+  return text && err.code ? `${text} (${err.code})` : (err.code ?? err.message);
+}
+
 export const EXIT_OK = 0;
 export const EXIT_BUG = 1;
 export const EXIT_USAGE = 2;
@@ -27,7 +38,11 @@ export function int_arg(name: string, min: number, max = Number.MAX_SAFE_INTEGER
       throw new InvalidArgumentError(`${name} must be a whole number, not '${v}'`);
     const n = Number(v);
     if (n < min || n > max)
-      throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, not ${v}`);
+      throw new InvalidArgumentError(
+        max === Number.MAX_SAFE_INTEGER
+          ? `${name} must be at least ${min}, not ${v}`
+          : `${name} must be between ${min} and ${max}, not ${v}`,
+      );
     return n;
   };
 }

@@ -3,7 +3,7 @@
  * explorer found it, its replay string, and the fixed kernel's verdict.
  */
 import type { Catalogue, CatalogueEntry } from '../check/catalogue.js';
-import { fmt_ms, fmt_si } from './format.js';
+import { fmt_ms, fmt_si, plural } from './format.js';
 import { cell, esc, table_html, tr } from './html_util.js';
 import type { Section } from './section.js';
 
@@ -54,7 +54,7 @@ function fixed_text(e: CatalogueEntry): string {
   if (!e.fixed_clean) return 'bug found';
   const n = `${e.fixed_schedules.toLocaleString('en-US')} schedules`;
   if (e.fixed_proved_bound !== null && e.fixed_proved_bound >= 0)
-    return `clean, proved to ${e.fixed_proved_bound} preemptions (${n})`;
+    return `clean, proved to ${plural(e.fixed_proved_bound, 'preemption')} (${n})`;
   return `clean within the budget (${n})`;
 }
 
@@ -67,12 +67,23 @@ function catalogue_finding(c: Catalogue): { sentence: string; headline: string }
     (e) => e.fixed_clean && e.fixed_proved_bound !== null && e.fixed_proved_bound >= 0,
   ).length;
   const slowest = c.entries.reduce((a, b) => (b.worst_ms > a.worst_ms ? b : a));
-  const missed = c.entries.filter((e) => !e.found).map((e) => e.variant);
+  const named = (how: string, entries: readonly CatalogueEntry[]) =>
+    entries.length > 0 ? [`${how}: ${entries.map((e) => e.variant).join(', ')}`] : [];
+  const misses = [
+    ...named(
+      'missed by every seed',
+      c.entries.filter((e) => e.found_seeds === 0),
+    ),
+    ...named(
+      'missed by some seed',
+      c.entries.filter((e) => !e.found && e.found_seeds > 0),
+    ),
+  ].join('; ');
   const dirty = c.entries.filter((e) => !e.fixed_clean).map((e) => e.variant);
   const found =
     all_seeds === n
       ? `Every seed found each of the ${n} bugs`
-      : `${all_seeds} of the ${n} bugs were found by every seed and ${any_seed} by at least one (missed by some seed: ${missed.join(', ')})`;
+      : `${all_seeds} of the ${n} bugs were found by every seed and ${any_seed} by at least one (${misses})`;
   const fixed =
     clean === n
       ? `every fixed kernel ran clean${proved > 0 ? `, ${proved} of them proved clean up to their preemption bound` : ''}`

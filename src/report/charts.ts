@@ -82,6 +82,19 @@ function policy_scale(present: Iterable<string>): { domain: string[]; range: str
   return { domain, range: domain.map(policy_colour) };
 }
 
+/* Each policy's dash pattern in the order policy_scale() gives its colour: the baseline solid. */
+const DASHES: readonly (readonly number[])[] = [
+  [1, 0],
+  [8, 4],
+  [2, 3],
+  [8, 3, 2, 3],
+];
+
+function policy_dashes(present: Iterable<string>): { domain: string[]; range: number[][] } {
+  const domain = policy_order(present);
+  return { domain, range: domain.map((_, i) => [...DASHES[i % DASHES.length]!]) };
+}
+
 /* Readable at the page's size; a font the reader has (the page loads none). */
 const CONFIG = {
   font: 'system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif',
@@ -144,6 +157,17 @@ export function scaling_spec(
         type: 'nominal',
         title: 'policy',
         scale: policy_scale(usable.map((p) => p.policy)),
+      },
+      // Curves that coincide (the two per-VMA locks often scale alike) stay
+      // told apart: each policy its dash, so the one drawn first shows
+      // through the gaps of the one over it.
+      strokeDash: {
+        field: 'policy',
+        type: 'nominal',
+        title: 'policy',
+        scale: policy_dashes(usable.map((p) => p.policy)),
+        // The legend draws each policy's line, dash and all, not a point.
+        legend: { symbolType: 'stroke', symbolStrokeWidth: 2, symbolSize: 400 },
       },
     },
   };

@@ -27,6 +27,8 @@ interface ReportOptions {
   readonly scaling_cpus: readonly number[];
   /** The workloads measured, by name (absent: every workload). */
   readonly workloads?: readonly string[];
+  /** A short run's budget, said at the top of the page (absent: the full run). */
+  readonly short_run?: string;
 }
 
 export function default_report_options(): ReportOptions {
@@ -35,6 +37,26 @@ export function default_report_options(): ReportOptions {
     catalogue_time_ms: 5000,
     native_cpus: powers_of_two(Math.min(availableParallelism(), 16)),
     scaling_cpus: powers_of_two(256),
+  };
+}
+
+/*
+ * mmlab report --quick: the page in a minute or two, to see what it shows.
+ * Each point is measured as in the full run, but fewer of them: one workload that has every kind of chart (scaling
+ * curves, latency, the p99 with the interfering CPU and alone, native
+ * beside the model, the lock counters), one search a bug with 2 s searches
+ * (seeds 000 and 002 take 0.3 to 0.7 s on 2 shared cores), 2 CPUs
+ * natively, 1 to 4 simulated.
+ */
+export function quick_report_options(): ReportOptions {
+  return {
+    catalogue_seeds: 1,
+    catalogue_time_ms: 2000,
+    native_cpus: [2],
+    scaling_cpus: [1, 2, 4],
+    workloads: ['fault-vs-mprotect'],
+    short_run:
+      'a quick run (mmlab report --quick): fault-vs-mprotect alone, one search a bug, 2 CPUs natively and 1 to 4 simulated; mmlab report measures every workload',
   };
 }
 
@@ -122,6 +144,7 @@ export async function collect_report(opts: ReportOptions, progress: Progress): P
       ...(p.host_speed === undefined ? {} : { host_speed: p.host_speed }),
     })),
     durations_ms,
+    ...(opts.short_run === undefined ? {} : { short_run: opts.short_run }),
   };
 }
 

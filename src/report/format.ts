@@ -16,6 +16,11 @@ export function fmt_si(x: number): string {
   return String(Number(x.toPrecision(3)));
 }
 
+/** `n` and `what`, plural unless `n` is 1: "1 preemption", "2 parts". */
+export function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
 export function fmt_num(x: number): string {
   return Number.isInteger(x) ? x.toLocaleString('en-US') : String(Number(x.toPrecision(3)));
 }

@@ -47,6 +47,9 @@ export async function report_html(data: ReportData): Promise<string> {
     ...page_open('mmlab report', CSS),
     '<h1>mmlab report: address-space locking designs</h1>',
     `<p class="facts">${esc(data.machine)} · generated ${esc(data.generated)}</p>`,
+    ...(data.short_run === undefined
+      ? []
+      : [`<p class="facts"><strong>This is ${esc(data.short_run)}.</strong></p>`]),
     `<p class="legend">Policies: ${policy_order(ctx.all_policies)
       .map((p) => `<span class="key" style="background:${policy_colour(p)}"></span>${esc(p)}`)
       .join(' ')}</p>`,

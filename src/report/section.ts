@@ -39,6 +39,8 @@ export interface ReportData {
   }[];
   /** How long each part took. */
   readonly durations_ms: Readonly<Record<string, number>>;
+  /** A short run's budget (mmlab report --quick), said at the top of the page; absent: the full run. */
+  readonly short_run?: string;
 }
 
 /** What a section reads: results by workload, workloads in the page's order. */

@@ -23,7 +23,7 @@ test('bad input is one line naming it, exit 2, before any work', () => {
     [['--shard', 'x'], /--shard needs I\/N/],
     [['--variant', 'nope'], /--variant: unknown variant 'nope' \(known: .*cve-2023-3269-stackrot/],
     [['--time', '0'], /--time must be a positive number of seconds, not '0'/],
-    [['--programs', '0'], /--programs must be between 1 and/],
+    [['--programs', '0'], /--programs must be at least 1, not 0/],
     [['--seed', '-1'], /--seed must be a whole number/],
     [['--frobnicate'], /unknown option '--frobnicate'/],
   ] as const) {

@@ -86,6 +86,8 @@ test('help asked for exits 0; bare mmlab is one line pointing to mmlab help, exi
   const asked = mmlab('help', 'check');
   assert.equal(asked.code, 0);
   assert.match(asked.out, /^Usage: mmlab check/);
+  // The page in a minute or two, named where a newcomer looks for it.
+  assert.match(mmlab('report', '--help').out, /--quick +a short run to see the page/);
   const none = mmlab();
   assert.equal(none.code, 2);
   assert.equal(none.err, 'mmlab: no command given (mmlab help lists the commands)\n');
@@ -125,6 +127,7 @@ test('an output path that cannot be written is refused before any work, leaving 
     ['replay', 'm1:lock-selftest:c=2:2x1:00000000', '--html', '/proc/x.html'],
     // The four-minute report: refused at once, or this test times out.
     ['report', '--out', '/proc/x.html'],
+    ['report', '--quick', '--out', '/proc/x.html'],
     ['report', '--out', join(dir, 'sub')],
   ]) {
     const r = mmlab(...args);
@@ -279,4 +282,53 @@ test("a random walk's failure is retold with the fewest preemptions; PCT states 
     mmlab('check', 'lock-selftest', '--strategy', 'pct', '--schedules', '50', '--json').out,
   );
   assert.ok(pct.pct_probability > 0 && pct.pct_probability < 1);
+});
+
+test('the errors a newcomer meets first are one plain line each: the hint, the flag, the file named', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mmlab-'));
+  for (const [args, line] of [
+    [['chek', 'fault-vs-munmap'], "mmlab: unknown command 'chek' (did you mean check?)"],
+    [
+      ['check', 'lock-selftest', '--polcy', 'range'],
+      "mmlab: unknown option '--polcy' (did you mean --policy?)",
+    ],
+    [['check', 'lock-selftest', '--cpus', '0'], 'mmlab: --cpus must be between 1 and 255, not 0'],
+    [
+      ['check', 'lock-selftest', '--schedules', '0'],
+      'mmlab: --schedules must be at least 1, not 0',
+    ],
+    [
+      ['check', 'lock-selftest', '--policy', 'vma-rwsm'],
+      "mmlab: --policy must be one of mmap-lock, vma-rwsem, vma-refcnt, range, not 'vma-rwsm'",
+    ],
+    [
+      ['bench', 'pft', '--policy', 'vma-rwsm'],
+      "mmlab: --policy: unknown policy 'vma-rwsm' (known: mmap-lock, vma-rwsem, vma-refcnt, range)",
+    ],
+    [['check', 'lock-selftest', '--bound', '2'], 'mmlab: --bound goes with --strategy dfs'],
+    [['replay'], 'mmlab: replay needs its STRING argument (mmlab help replay)'],
+    [['run'], 'mmlab: run needs its SCRIPT argument (mmlab help run)'],
+    [
+      ['check', 'lock-selftest', '--strategy', 'dfs', '--depth', '2'],
+      'mmlab: --depth goes with --strategy pct, focus or word',
+    ],
+    [
+      ['check', '--catalogue', '--policy', 'range', '--strategy', 'dfs'],
+      'mmlab: --policy, --strategy do not go with --catalogue, which runs each variant under its own scenario, policy and strategy (it takes --seeds, --schedules, --time, --stress, --json)',
+    ],
+    [
+      ['run', join(dir, 'nosuch.txt')],
+      `mmlab: ${join(dir, 'nosuch.txt')}: cannot read: no such file or directory (ENOENT)`,
+    ],
+    [
+      ['merge', join(dir, 'nosuch.json')],
+      `mmlab: ${join(dir, 'nosuch.json')}: cannot read: no such file or directory (ENOENT)`,
+    ],
+  ] as const) {
+    const r = mmlab(...args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.equal(r.out, '', args.join(' '));
+    assert.equal(r.err, `${line}\n`);
+  }
+  rmSync(dir, { recursive: true });
 });

@@ -87,6 +87,6 @@ test("--zero-page auto runs the script as this machine's kernel does", (t) => {
 test('--zero-page with another value is bad usage', () => {
   assert_bad_input(
     mmlab('run', '--zero-page', 'maybe', ZERO_PAGE_SCRIPT),
-    /^mmlab: option '--zero-page <mode>' argument 'maybe' is invalid/,
+    /^mmlab: --zero-page must be one of on, off, auto, not 'maybe'\n$/,
   );
 });

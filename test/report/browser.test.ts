@@ -14,7 +14,7 @@ import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { Progress } from '../../src/bench/progress.js';
-import { collect_report } from '../../src/report/collect.js';
+import { collect_report, quick_report_options } from '../../src/report/collect.js';
 import { report_html } from '../../src/report/html.js';
 import { data } from './fixture.js';
 
@@ -108,20 +108,10 @@ test('the report of a short run renders in Chromium: every chart drawn, every ax
     );
     return;
   }
-  // A short run of one workload that has every kind of chart: scaling
-  // curves, latency percentiles, the p99 with the interfering CPU and alone,
-  // native beside the model, the lock counters (about 40 s of CPU; each
-  // further workload adds about as much again).
-  const data = await collect_report(
-    {
-      catalogue_seeds: 1,
-      catalogue_time_ms: 500,
-      native_cpus: [2],
-      scaling_cpus: [1, 2, 4],
-      workloads: ['fault-vs-mprotect'],
-    },
-    quiet,
-  );
+  // mmlab report --quick's run, one workload that has every kind of chart
+  // (about 40 s of CPU), its catalogue searches cut to 0.5 s: the page needs
+  // the table drawn, not every bug found.
+  const data = await collect_report({ ...quick_report_options(), catalogue_time_ms: 500 }, quiet);
   t.diagnostic(`short run: ${JSON.stringify(data.durations_ms)}`);
   const dir = mkdtempSync(join(tmpdir(), 'mmlab-report-browser-'));
   const page_path = join(dir, 'report.html');
@@ -131,6 +121,11 @@ test('the report of a short run renders in Chromium: every chart drawn, every ax
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(`file://${page_path}`, { waitUntil: 'load' });
     const charts = (await page.evaluate(AUDIT_CHARTS)) as ChartAudit[];
+    assert.match(
+      (await page.textContent('body')) ?? '',
+      /This is a quick run \(mmlab report --quick\)/,
+      'the page says it is a short run',
+    );
     const screenshot = join(dir, 'report.png');
     await page.screenshot({ path: screenshot, fullPage: true });
     t.diagnostic(`screenshot: ${screenshot}`);

@@ -30,6 +30,24 @@ test('the scaling chart has a base-2 CPU axis with a tick per power of two', asy
   lacks(svg, 'xlink');
 });
 
+test('scaling curves that coincide stay told apart: each policy its own dash, in the legend too', async () => {
+  // vma-rwsem and vma-refcnt often scale alike: one line drawn over the other hid it.
+  const svg = await render_svg(
+    scaling_spec(
+      'fault-vs-mprotect',
+      'fault',
+      POLICIES.flatMap((p) =>
+        SCALING_CPUS.map((n) => ({ ...scaling_point('pft', 'vma-refcnt', n), policy: p })),
+      ),
+    ),
+  );
+  const lines = [...svg.matchAll(/aria-roledescription="line mark"[^>]*>/g)].map(
+    (m) => /stroke-dasharray="([^"]*)"/.exec(m[0])?.[1] ?? 'solid',
+  );
+  assert.equal(lines.length, POLICIES.length, 'a line a policy');
+  assert.equal(new Set(lines).size, POLICIES.length, `dashes ${JSON.stringify(lines)}`);
+});
+
 test('log-scale bars (latencies over decades) rise from the foot of the plot, and their axis has ticks', async () => {
   const svg = await render_svg(
     grouped_bars_spec({

@@ -107,7 +107,7 @@ export function timing_js(native: readonly BenchResult[]): BenchResult[] {
 
 export const NASTY_REPLAY = '1:fetch_add:vm_lock.count,0:*<b>&"x"</b>';
 
-function entry(over: Partial<CatalogueEntry>): CatalogueEntry {
+export function catalogue_entry(over: Partial<CatalogueEntry>): CatalogueEntry {
   return {
     variant: 'up-read-without-rcu',
     seed_doc: '000',
@@ -135,8 +135,8 @@ function entry(over: Partial<CatalogueEntry>): CatalogueEntry {
 
 const CATALOGUE: Catalogue = {
   entries: [
-    entry({}),
-    entry({
+    catalogue_entry({}),
+    catalogue_entry({
       variant: 'put-reads-mm-late',
       seed_doc: '001',
       policy: 'vma-refcnt',

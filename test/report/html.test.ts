@@ -39,6 +39,14 @@ test('the page is self-contained: no script, no URL but the SVG namespace', asyn
   assert.ok(!/url\((?!#)/.test(html), 'CSS and SVG name only fragments');
 });
 
+test('a short run says so at the top of the page, where the full run says nothing', async () => {
+  const quick = await report_html(
+    data({ short_run: 'a quick run (mmlab report --quick): <one> workload' }),
+  );
+  has(quick, '<strong>This is a quick run (mmlab report --quick): &lt;one&gt; workload.</strong>');
+  assert.ok(!(await report_html(data())).includes('This is a'), 'the full run claims no short run');
+});
+
 test('missing data: each section says so, nothing breaks', async () => {
   const html = await report_html(
     data({ catalogue: null, native: [], timing_js: [], scaling: [], profiles: [], workloads: [] }),
