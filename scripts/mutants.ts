@@ -276,6 +276,56 @@ export const MUTANTS: readonly Mutant[] = [
     what: "vma_start_read(): vm_lock_seq's re-check after the trylock (vma-rwsem)",
   },
   {
+    id: 'lookup-no-range-check',
+    file: 'kernel/mm/mmap_lock.js',
+    edits: [
+      {
+        fn: 'lock_vma_under_rcu',
+        find: 'if (page < (yield k.READ_ONCE(vma + V.vm_start)) ||\n            page >= (yield k.READ_ONCE(vma + V.vm_end))) {',
+        replace: 'if (false) {',
+      },
+    ],
+    policies: BOTH,
+    scenario: 'fault-vs-munmap',
+    what: "lock_vma_under_rcu(): the VMA's range not checked again once it is locked",
+  },
+  {
+    id: 'read-no-mm-check',
+    file: 'kernel/mm/mmap_lock.js',
+    edits: [{ fn: 'vma_start_read', find: 'if (owner !== mm) {', replace: 'if (false) {' }],
+    policies: REFCNT,
+    scenario: 'vma-recycle',
+    what: 'vma_start_read(): a VMA recycled into another mm (SLAB_TYPESAFE_BY_RCU) taken as ours',
+  },
+  {
+    id: 'lookup-no-detached-check',
+    file: 'kernel/mm/mmap_lock.js',
+    edits: [
+      {
+        fn: 'lock_vma_under_rcu',
+        find: 'if (k.policy === POLICY_VMA_RWSEM && (yield k.READ_ONCE(vma + V.detached))) {',
+        replace: 'if (false) {',
+      },
+    ],
+    policies: ['vma-rwsem'],
+    scenario: 'detach-vs-reader',
+    what: 'lock_vma_under_rcu(): a VMA taken out of the tree while we looked not seen (vma-rwsem)',
+  },
+  {
+    id: 'put-no-wake',
+    file: 'kernel/mm/mmap_lock.js',
+    edits: [
+      {
+        fn: 'vma_refcount_put',
+        find: 'yield* call(rcuwait_wake_up(k, mm + MM_STRUCT.vma_writer_wait));',
+        replace: '/* mutant */',
+      },
+    ],
+    policies: REFCNT,
+    scenario: 'readers-vs-writer',
+    what: 'vma_refcount_put(): the last reader does not wake the writer waiting for it',
+  },
+  {
     id: 'ptl-do_anonymous_page',
     file: 'kernel/mm/memory.js',
     edits: [
