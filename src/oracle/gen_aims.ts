@@ -227,9 +227,7 @@ function move(rng: Rng, v: MapsLine, setup: readonly Line[], run: ModelRun): Vma
   const word = written.length > 0 && chance(rng, 50) ? pick(rng, written) : word_in(rng, v);
   // The destination mapped and written first: its word is one the outcome
   // records, and the move must leave there what the old place held.
-  const target: Range = { start: dst, end: dst + len };
-  const anon: Prot = { read: true, write: true, exec: false };
-  const at_target = like({ ...v, perm: 'rw-p', name: '' }, target, anon)!;
+  const at_target = like({ ...v, perm: 'rw-p', name: '' }, { start: dst, end: dst + len })!;
   const remap: Command = {
     op: 'mremap',
     addr: v.start,
