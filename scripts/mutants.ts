@@ -556,13 +556,7 @@ async function run_fuzz(
     const lines = err.replaceAll('\x1b[K', '').split(/[\r\n]/);
     const errors = lines.filter((l) => l.trim() !== '' && !PROGRESS.test(l));
     const line = errors.find((l) => l.includes('Error')) ?? errors[0] ?? '';
-    // The setup of a program runs alone on the model: a kernel BUG there ends the campaign.
-    const setup = /the prologue failed: (.*)/.exec(err);
-    if (setup !== null) {
-      r.found = true;
-      r.signature = `setup: ${setup[1]}`;
-      r.found_s = r.elapsed_s;
-    } else r.error = `exit ${code}: ${line}`;
+    r.error = `exit ${code}: ${line}`;
   }
   return r;
 }

@@ -219,6 +219,7 @@ export class Explorer {
 
   /** The per-CPU table of the last `rows` steps: one column per task. */
   table(trace: readonly StepRecord[], bug_task: number, rows = 48): string {
+    if (trace.length === 0) return '  (no step: the run ended before any task took one)';
     const exec = this.exec;
     const ntasks = exec.nr_tasks;
     const width = 58;

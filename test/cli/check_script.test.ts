@@ -104,3 +104,25 @@ test("each seed's race written as a script is found, and the fixed kernel runs i
     assert.match(fixed.out, /^clean: /);
   }
 });
+
+test("a kernel bug in a script's setup, which runs alone before the CPUs, is reported and replayed like any bug", () => {
+  // With the uffd variant a fault takes mmap_lock under the VMA lock; the setup's mprotect then takes them the other way round.
+  const file = join(mkdtempSync(join(tmpdir(), 'mmlab-setup-bug-')), 'setup-bug.txt');
+  writeFileSync(
+    file,
+    'mmap 0x100000 2 rw- private anon fixed\nwrite 0x100000 5\nmprotect 0x100000 1 r--\ncpu 0:\n  read 0x100000\ncpu 1:\n  read 0x101000\n',
+  );
+  const r = mmlab('check', '--script', file, '--variant', 'uffd-vma-lock-then-mmap-lock', '--json');
+  assert.equal(r.code, 1, r.err);
+  const { bug } = JSON.parse(r.out);
+  assert.equal(bug.class, 'lockdep');
+  assert.match(
+    bug.message,
+    /circular locking dependency .*\(in the prologue: cpu0 alone, before any task starts; a script's setup runs there\)$/,
+  );
+  assert.equal(bug.steps, 0);
+  const replay = mmlab('replay', bug.replay);
+  assert.equal(replay.code, 1, replay.err);
+  assert.match(replay.out, /^BUG: lockdep: .*\(in the prologue/);
+  assert.match(replay.out, /\(no step: the run ended before any task took one\)/);
+});

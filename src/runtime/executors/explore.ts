@@ -19,7 +19,7 @@ import { KernelBug, type KernelContext, KStack, Op } from '../ops.js';
 import { EXPLORER_MAX_TASKS, type RunConfig, type Scenario, task_stack } from '../scenario.js';
 import { FOOTPRINT_SLOTS, footprint, footprints_dependent } from './footprint.js';
 import { Kasan } from './kasan.js';
-import { OpCore, TASK_DONE, TASK_RUNNABLE } from './op_core.js';
+import { OpCore, PrologueBug, TASK_DONE, TASK_RUNNABLE } from './op_core.js';
 
 /** What a strategy may look at when it chooses. */
 export interface ExploreView {
@@ -154,6 +154,12 @@ export class ExploreExecutor extends OpCore implements ExploreView {
   private readonly fp_a = new Int32Array(FOOTPRINT_SLOTS);
   private readonly fp_b = new Int32Array(FOOTPRINT_SLOTS);
   private trace: StepRecord[] | null = null;
+  /**
+   * A bug of the prologue: the bug of every schedule, found before any
+   * task runs (a kernel that fails on a script's setup, run alone, is
+   * reported as it would be in a race, not as the scenario's failure).
+   */
+  private readonly prologue_bug: KernelBug | null = null;
 
   constructor(kernel: Kernel, scenario: Scenario, cfg: RunConfig, opts: ExploreOptions = {}) {
     if (cfg.cpus + scenario.kthreads.length > EXPLORER_MAX_TASKS)
@@ -167,7 +173,15 @@ export class ExploreExecutor extends OpCore implements ExploreView {
     this.locks?.reset(this.nr_tasks);
     this.accesses?.reset(this.nr_tasks);
     // The prologue runs under the sanitizers; every schedule starts from the state it leaves.
-    this.run_prologue();
+    try {
+      this.run_prologue();
+    } catch (e) {
+      if (!(e instanceof PrologueBug)) throw e;
+      this.prologue_bug = new KernelBug(
+        e.bug.bug_class,
+        `${e.bug.message} (in the prologue: cpu0 alone, before any task starts; a script's setup runs there)`,
+      );
+    }
     this.kasan.prologue_done();
     this.snapshot = this.w.slice(0, this.m.used);
     this.m.dirty = new DirtyMap(this.w.length);
@@ -201,6 +215,7 @@ export class ExploreExecutor extends OpCore implements ExploreView {
 
   /** Run one schedule. With `trace`, every step is recorded into it. */
   run(strategy: Strategy, trace: StepRecord[] | null = null): Outcome {
+    if (this.prologue_bug) return this.prologue_outcome(this.prologue_bug);
     this.reset();
     this.trace = trace;
     for (const k of this.ctx) k.tracing = trace !== null;
@@ -226,6 +241,19 @@ export class ExploreExecutor extends OpCore implements ExploreView {
       hash: run.hash >>> 0,
       choices: this.choices.slice(0, this.step),
       pruned: run.pruned,
+    };
+  }
+
+  /* A schedule of no steps that ends in the prologue's bug, found on cpu0. */
+  private prologue_outcome(bug: KernelBug): Outcome {
+    return {
+      bug,
+      bug_task: 0,
+      steps: 0,
+      preemptions: 0,
+      hash: 0,
+      choices: new Uint8Array(0),
+      pruned: false,
     };
   }
 

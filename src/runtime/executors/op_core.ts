@@ -56,6 +56,21 @@ export function unknown_op(op: number, who: string): KernelBug {
 }
 
 /** rcu_read_unlock() outside any read-side section. */
+/**
+ * A kernel bug in a scenario's prologue (a script's setup): thrown by
+ * run_prologue(). The explorer reports it as the bug of every schedule;
+ * a measuring executor cannot measure from a state that is not there.
+ */
+export class PrologueBug extends Error {
+  constructor(
+    scenario: string,
+    readonly bug: KernelBug,
+  ) {
+    super(`${scenario}: the prologue failed: ${bug.message}`);
+    this.name = 'PrologueBug';
+  }
+}
+
 export function rcu_unlock_unbalanced(who: string): KernelBug {
   return new KernelBug('rcu', `rcu_read_unlock() without rcu_read_lock() by ${who}`);
 }
@@ -278,8 +293,7 @@ export abstract class OpCore {
         this.step++;
       }
     } catch (e) {
-      if (e instanceof KernelBug)
-        throw new Error(`${scenario.name}: the prologue failed: ${e.message}`);
+      if (e instanceof KernelBug) throw new PrologueBug(scenario.name, e);
       throw e;
     }
     if (this.in_rcu(0))
