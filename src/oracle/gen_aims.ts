@@ -71,6 +71,11 @@ export function run_setup(lines: readonly Line[]): ModelRun | null {
   return run instanceof KernelBug ? null : run;
 }
 
+/** Process `pid`'s VMAs in the window after `run`, ascending (none if it is not alive). */
+export function vmas_of(run: ModelRun, pid: number): readonly MapsLine[] {
+  return run.maps.find((m) => m.pid === pid)?.vmas ?? [];
+}
+
 /** A byte range of the window, [start, end). */
 export interface Range {
   readonly start: number;
@@ -111,10 +116,10 @@ export function vma_aim(rng: Rng, setup: readonly Line[]): VmaAim | null {
   const run = run_setup(setup);
   if (run === null) return null;
   // Shared anonymous memory is a new object at each mmap: nothing maps it alike.
-  const vmas = (run.maps.find((m) => m.pid === 0)?.vmas ?? []).filter((v) => v.name !== '[shmem]');
+  const vmas = vmas_of(run, 0).filter((v) => v.name !== '[shmem]');
   for (let i = 0; i < TRIES && vmas.length > 0; i++) {
     const aim = draw(rng, weighted(rng, SHAPES), pick(rng, vmas), setup, run);
-    if (aim !== null && takes_effect(setup, aim)) return aim;
+    if (aim !== null && takes_effect(setup, run, aim)) return aim;
   }
   return null;
 }
@@ -249,12 +254,9 @@ function move(rng: Rng, v: MapsLine, setup: readonly Line[], run: ModelRun): Vma
 
 /** The window's page ranges that map nothing in p0. */
 function free_ranges(run: ModelRun): Range[] {
-  const vmas = [...(run.maps.find((m) => m.pid === 0)?.vmas ?? [])].sort(
-    (a, b) => a.start - b.start,
-  );
   const out: Range[] = [];
   let at = 0;
-  for (const v of [...vmas, { start: WINDOW_BYTES, end: WINDOW_BYTES }]) {
+  for (const v of [...vmas_of(run, 0), { start: WINDOW_BYTES, end: WINDOW_BYTES }]) {
     if (v.start > at) out.push({ start: at, end: v.start });
     at = Math.max(at, v.end);
   }
@@ -299,25 +301,27 @@ export function word_in(rng: Rng, r: Range): number {
 }
 
 /*
- * Whether the aim's first command, run after the setup and the aim's own
- * setup lines, merges (the VMA at its address afterwards reaches past
- * both its range and the VMA there before) or moves (mremap returns its
- * destination). An aim the model breaks an invariant on is kept: the
- * explored run meets the bug and reports it (a kernel whose every merge
- * trips an assertion must not make the fuzzer stop merging).
+ * Whether the aim's command, run after the setup (which gave `run`) and
+ * the aim's own setup lines, merges (the VMA at its address afterwards
+ * reaches past both its range and the VMA there before) or moves (mremap
+ * returns its destination). An aim the model breaks an invariant on is
+ * kept: the explored run meets the bug and reports it (a kernel whose
+ * every merge trips an assertion must not make the fuzzer stop merging).
  */
-function takes_effect(setup: readonly Line[], aim: VmaAim): boolean {
-  const first = aim.line;
-  const before = run_alone([...setup, ...aim.setup]);
-  const after = run_alone([...setup, ...aim.setup, first]);
-  if (before instanceof KernelBug || after instanceof KernelBug) return true;
-  if (before === null || after === null) return false;
-  const cmd = first.cmd;
+function takes_effect(setup: readonly Line[], run: ModelRun, aim: VmaAim): boolean {
+  const after = run_alone([...setup, ...aim.setup, aim.line]);
+  if (after instanceof KernelBug) return true;
+  if (after === null) return false;
+  const cmd = aim.line.cmd;
   if (cmd.op === 'mremap') {
     const result = after.results[after.results.length - 1]!;
     return /^0x/.test(result) && Number(result) === cmd.fixed;
   }
   if ((cmd.op !== 'mmap' && cmd.op !== 'mprotect') || cmd.addr === null) return false;
+  // The maps before the command: the setup's own where the aim adds no line.
+  const before = aim.setup.length === 0 ? run : run_alone([...setup, ...aim.setup]);
+  if (before instanceof KernelBug) return true;
+  if (before === null) return false;
   const was = vma_at(before, cmd.addr);
   const now = vma_at(after, cmd.addr);
   const start = Math.min(cmd.addr, was?.start ?? cmd.addr);
@@ -326,5 +330,5 @@ function takes_effect(setup: readonly Line[], aim: VmaAim): boolean {
 }
 
 function vma_at(run: ModelRun, addr: number): MapsLine | undefined {
-  return run.maps.find((m) => m.pid === 0)?.vmas.find((v) => v.start <= addr && addr < v.end);
+  return vmas_of(run, 0).find((v) => v.start <= addr && addr < v.end);
 }

@@ -39,7 +39,7 @@ import {
 } from '../script/concurrent.js';
 import type { ModelRun } from '../script/run_model.js';
 import { type Aim, chance, type Op, pick, ScriptGen, weighted } from './gen.js';
-import { run_setup, vma_aim, word_in } from './gen_aims.js';
+import { run_setup, vma_aim, vmas_of, word_in } from './gen_aims.js';
 
 /** The most commands a CPU's section has. */
 export const MAX_SECTION = 3;
@@ -104,8 +104,7 @@ interface PinTarget {
 
 /* Whether `addr` lies in private writable memory of `pid` (fork write-protects it for COW). */
 function in_cow_memory(run: ModelRun, pid: number, addr: number): boolean {
-  const vmas = run.maps.find((m) => m.pid === pid)?.vmas ?? [];
-  return vmas.some(
+  return vmas_of(run, pid).some(
     (v) => v.start <= addr && addr < v.end && v.perm[1] === 'w' && v.perm[3] === 'p',
   );
 }

@@ -155,11 +155,12 @@ export class ExploreExecutor extends OpCore implements ExploreView {
   private readonly fp_b = new Int32Array(FOOTPRINT_SLOTS);
   private trace: StepRecord[] | null = null;
   /**
-   * A bug of the prologue: the bug of every schedule, found before any
-   * task runs (a kernel that fails on a script's setup, run alone, is
-   * reported as it would be in a race, not as the scenario's failure).
+   * Where the prologue hit a bug: the outcome of every schedule, no step
+   * taken, the bug found on cpu0 (a kernel that fails on a script's
+   * setup, run alone, is reported as it would be in a race, not as the
+   * scenario's failure).
    */
-  private readonly prologue_bug: KernelBug | null = null;
+  private readonly prologue_failed: Outcome | null = null;
 
   constructor(kernel: Kernel, scenario: Scenario, cfg: RunConfig, opts: ExploreOptions = {}) {
     if (cfg.cpus + scenario.kthreads.length > EXPLORER_MAX_TASKS)
@@ -177,10 +178,17 @@ export class ExploreExecutor extends OpCore implements ExploreView {
       this.run_prologue();
     } catch (e) {
       if (!(e instanceof PrologueBug)) throw e;
-      this.prologue_bug = new KernelBug(
-        e.bug.bug_class,
-        `${e.bug.message} (in the prologue: cpu0 alone, before any task starts; a script's setup runs there)`,
-      );
+      const where =
+        "in the prologue: cpu0 alone, before any task starts; a script's setup runs there";
+      this.prologue_failed = {
+        bug: new KernelBug(e.bug.bug_class, `${e.bug.message} (${where})`),
+        bug_task: 0,
+        steps: 0,
+        preemptions: 0,
+        hash: 0,
+        choices: new Uint8Array(0),
+        pruned: false,
+      };
     }
     this.kasan.prologue_done();
     this.snapshot = this.w.slice(0, this.m.used);
@@ -215,7 +223,7 @@ export class ExploreExecutor extends OpCore implements ExploreView {
 
   /** Run one schedule. With `trace`, every step is recorded into it. */
   run(strategy: Strategy, trace: StepRecord[] | null = null): Outcome {
-    if (this.prologue_bug) return this.prologue_outcome(this.prologue_bug);
+    if (this.prologue_failed) return this.prologue_failed;
     this.reset();
     this.trace = trace;
     for (const k of this.ctx) k.tracing = trace !== null;
@@ -241,19 +249,6 @@ export class ExploreExecutor extends OpCore implements ExploreView {
       hash: run.hash >>> 0,
       choices: this.choices.slice(0, this.step),
       pruned: run.pruned,
-    };
-  }
-
-  /* A schedule of no steps that ends in the prologue's bug, found on cpu0. */
-  private prologue_outcome(bug: KernelBug): Outcome {
-    return {
-      bug,
-      bug_task: 0,
-      steps: 0,
-      preemptions: 0,
-      hash: 0,
-      choices: new Uint8Array(0),
-      pruned: false,
     };
   }
 

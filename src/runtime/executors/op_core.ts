@@ -55,7 +55,6 @@ export function unknown_op(op: number, who: string): KernelBug {
   return new KernelBug('BUG', `unknown op ${op} yielded by ${who}`);
 }
 
-/** rcu_read_unlock() outside any read-side section. */
 /**
  * A kernel bug in a scenario's prologue (a script's setup): thrown by
  * run_prologue(). The explorer reports it as the bug of every schedule;
@@ -71,6 +70,7 @@ export class PrologueBug extends Error {
   }
 }
 
+/** rcu_read_unlock() outside any read-side section. */
 export function rcu_unlock_unbalanced(who: string): KernelBug {
   return new KernelBug('rcu', `rcu_read_unlock() without rcu_read_lock() by ${who}`);
 }
