@@ -5,17 +5,20 @@
  * what per-VMA locks were made for (faults wait for an mprotect's whole
  * walk under mmap_lock and not under a VMA lock), and the vm event
  * counters say which lock handled the faults; an unknown workload is a
- * usage error naming the known ones; and one short native run measures.
+ * usage error naming the known ones; one short native run measures; and
+ * mmap-churn's native run outlives a grace-period kthread held back until
+ * its retired memory has filled the arena.
  */
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NATIVE_RUNS, run_bench, run_native_points } from '../../src/bench/bench.js';
 import type { BenchResult } from '../../src/bench/result.js';
-import { make_config, run_timing } from '../../src/check/kernel.js';
+import { make_config, run_native, run_timing } from '../../src/check/kernel.js';
 import { POLICIES } from '../../src/kernel/mm/policy.js';
 import { PROFILES } from '../../src/runtime/executors/timing_costs.js';
 import { find_workload, WORKLOADS } from '../../src/scenarios/workloads/index.js';
+import { scenario as held_back } from '../fixtures/rcu_held_back.js';
 
 const timing = (name: string, policy: string, cpus: number): Promise<BenchResult> =>
   run_bench({ workload: find_workload(name), policy, executor: 'timing', cpus });
@@ -146,5 +149,19 @@ test("pft's native size fits its memory on 2 and 4 CPUs: every page of every sli
       cpus * cfg.params.pages!,
       `pft on ${cpus} CPUs: a fault for every page`,
     );
+  }
+});
+
+test('mmap-churn natively with its grace-period kthread held back until memory is full: no -ENOMEM, every pair done', async () => {
+  // The kthread starts only once an allocation found memory full (it
+  // would never start, and the run never end, otherwise): the CPU's
+  // allocator must wait for the grace periods that free what mmap and
+  // munmap retired, as Linux's waits in reclaim, not fail with -12.
+  // 4096 pairs retire 8192 maple nodes, twice the arena.
+  const loops = 4096;
+  for (const policy of ['mmap-lock', 'vma-rwsem']) {
+    const cfg = make_config(held_back, { cpus: 1, policy, params: { pages: 512, loops } });
+    const r = await run_native(held_back, cfg);
+    assert.equal(r.bug, null, `${policy}: ${r.bug?.message}`);
   }
 });

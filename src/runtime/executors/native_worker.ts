@@ -9,11 +9,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { BootRecord } from '../boot.js';
 import { frame_name, frames_named } from '../frames.js';
-import { slab_alloc, slab_free } from '../heap.js';
+import { KMEM_CACHE, slab_alloc, slab_free } from '../heap.js';
 import { KernelMemory } from '../memory.js';
 import { OpRecorder, type OpSample } from '../op_meter.js';
 import { fill_words, KernelContext, type KGen, KStack, Op } from '../ops.js';
-import { __rcu_read_lock, __rcu_read_unlock } from '../rcu_reader.js';
+import { __rcu_read_lock, __rcu_read_unlock, RCU_DATA } from '../rcu_reader.js';
 import { type RunConfig, type Scenario, task_code, task_name } from '../scenario.js';
 import {
   CTRL,
@@ -136,6 +136,15 @@ const WAIT_SLICE_MS = 50;
  */
 export const SPIN_LIMIT_SHARED = 4096;
 export const SPIN_LIMIT_DEDICATED = 1 << 18;
+/**
+ * How long an allocation that found memory full waits for a grace period
+ * to end before it fails (-ENOMEM): half the watchdog's default window, so
+ * that memory truly too small for a run is reported by the kernel code
+ * that needed it, not as a run without progress.
+ */
+const RECLAIM_STALL_MS = 5000;
+/** Milliseconds such an allocation sleeps between tries: a grace period's end wakes no one. */
+const RECLAIM_POLL_MS = 1;
 
 class Aborted extends Error {}
 
@@ -316,7 +325,7 @@ export class NativeCpu {
         this.changes++;
         return 0;
       case Op.ALLOC: {
-        const obj = slab_alloc(this.m, addr, k.a);
+        const obj = slab_alloc(this.m, addr, k.a) || this.alloc_slowpath(addr, k.a);
         // 0 is -ENOMEM: the slab is as it was.
         if (obj !== 0) this.changes++;
         return obj;
@@ -327,6 +336,45 @@ export class NativeCpu {
         return 0;
       default:
         throw unknown_op(k.op, this.name);
+    }
+  }
+
+  /*
+   * __alloc_pages_slowpath(), as much of it as the model needs: cache `c`
+   * found memory full, yet what call_rcu() queued comes back once the
+   * grace-period kthread has run its callbacks. Linux's allocator sleeps
+   * in reclaim while the RCU kthreads run, and a small GFP_KERNEL
+   * allocation does not fail while reclaim makes progress
+   * (should_reclaim_retry()). Natively the kthread is a worker thread the
+   * host may deschedule while this CPU's thread goes on retiring memory,
+   * so a CPU that may sleep (outside an RCU read-side section, where its
+   * own quiescent state would hold the grace period back) sleeps and
+   * retries while grace periods end, and fails (0) once none has ended for
+   * RECLAIM_STALL_MS. No step is added: the allocation took longer. The
+   * explorer and the timing executor, whose kthread no host deschedules,
+   * fail at once as before.
+   */
+  private alloc_slowpath(c: number, gfp: number): number {
+    const w = this.w;
+    if (Atomics.load(w, this.rdp + RCU_DATA.nesting) !== 0) return 0;
+    const gp_seq = w[c + KMEM_CACHE.gp_seq]!;
+    let seen = Atomics.load(w, gp_seq);
+    let since_ms = performance.now();
+    this.blocked(Op.ALLOC, c);
+    try {
+      for (;;) {
+        Atomics.wait(w, gp_seq, seen, RECLAIM_POLL_MS);
+        this.check_abort();
+        const obj = slab_alloc(this.m, c, gfp);
+        if (obj !== 0) return obj;
+        const now = Atomics.load(w, gp_seq);
+        if (now !== seen) {
+          seen = now;
+          since_ms = performance.now();
+        } else if (performance.now() - since_ms >= RECLAIM_STALL_MS) return 0;
+      }
+    } finally {
+      Atomics.store(this.ctrl, this.base + CTRL.state, TASK_RUNNING);
     }
   }
 
