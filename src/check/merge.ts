@@ -220,6 +220,8 @@ export interface FuzzBugJson {
   /** The commands of the program that found it, and of `script`. */
   readonly found_commands: number;
   readonly commands: number;
+  /** Where it was triaged as Linux's own and benign (src/check/triaged.ts): known, not minimized, no failure. */
+  readonly triaged?: string;
 }
 
 const FUZZ_BUG_TEXTS = [

@@ -93,7 +93,12 @@ export async function cmd_fuzz(opts: FuzzOpts): Promise<number> {
       }),
     );
   else print_fuzz({ programs, schedules, bugs, elapsed_ms: r.elapsed_ms }, run);
-  return bugs.length > 0 ? EXIT_BUG : EXIT_OK;
+  return fuzz_status(bugs);
+}
+
+/** A campaign's exit status: a bug, unless every one it met was triaged as Linux's own. */
+export function fuzz_status(bugs: readonly FuzzBug[]): number {
+  return bugs.some((b) => b.triaged === undefined) ? EXIT_BUG : EXIT_OK;
 }
 
 /* One child `mmlab fuzz ARGS --json`: its document, or an Error with its first line of stderr. */
@@ -184,7 +189,8 @@ export function print_fuzz(
   },
   run: FuzzRun,
 ): void {
-  for (const b of r.bugs) {
+  const fresh = r.bugs.filter((b) => b.triaged === undefined);
+  for (const b of fresh) {
     console.log(bug_line(b.class, b.message));
     console.log(
       dim(
@@ -198,8 +204,17 @@ export function print_fuzz(
     console.log(`replay: ${bold(`mmlab replay ${b.replay}`)}`);
     console.log('');
   }
-  const n = r.bugs.length;
-  const found = n === 0 ? green('no bugs') : bold(plural(n, 'distinct bug'));
+  const known = r.bugs.filter((b) => b.triaged !== undefined);
+  for (const b of known) {
+    console.log(
+      `known: ${b.signature} (program ${b.program}, ${b.policy}): Linux's own, triaged benign in ${b.triaged}`,
+    );
+    console.log(dim(`  replay: mmlab replay ${b.replay}`));
+  }
+  if (known.length > 0) console.log('');
+  const n = fresh.length;
+  const also = known.length > 0 ? ` (and ${known.length} known)` : '';
+  const found = n === 0 ? green(`no bugs${also}`) : bold(`${plural(n, 'distinct bug')}${also}`);
   console.log(
     `${found}: ${plural(r.programs, 'program')}, ${r.schedules} schedules in ${seconds(r.elapsed_ms)} [seed ${run.seed}, ${run.cpus} CPUs, ${run.policies.join(',')}${run.variant ? `, --variant ${run.variant}` : ''}]`,
   );

@@ -14,7 +14,7 @@ import {
 } from '../check/merge.js';
 import { proved_line } from './check.js';
 import { bug_line, plural, seconds } from './common.js';
-import { print_fuzz } from './fuzz.js';
+import { fuzz_status, print_fuzz } from './fuzz.js';
 import { bold, green } from './style.js';
 import { EXIT_BUG, EXIT_OK, fs_why, UsageError } from './usage.js';
 
@@ -118,5 +118,5 @@ function merge_fuzz(m: MergedFuzz, opts: { json?: boolean }): number {
       },
     );
   }
-  return bugs.length > 0 ? EXIT_BUG : EXIT_OK;
+  return fuzz_status(bugs);
 }

@@ -16,11 +16,12 @@ import type { BugReport } from '../check/explorer.js';
 import type { FuzzBugJson } from '../check/merge.js';
 import type { CheckOptions, CheckOutcome } from '../check/search.js';
 import type { SearchStrategy } from '../check/strategy.js';
+import { triage_of } from '../check/triaged.js';
 import { Rng } from '../scenarios/random.js';
 import type { ConcurrentScript } from '../script/ast.js';
 import { check_script } from '../script/check_script.js';
 import { parse_concurrent, print_concurrent } from '../script/concurrent.js';
-import { random_concurrent } from './gen_concurrent.js';
+import { type FuzzProgram, random_concurrent } from './gen_concurrent.js';
 import { minimize_concurrent } from './minimize.js';
 
 /** One search a program gets: a strategy, its depth and its schedules. */
@@ -42,6 +43,16 @@ export const PHASES: readonly Phase[] = [
   { strategy: 'pct', depth: 3, schedules: 100 },
   { strategy: 'word', depth: 2, schedules: 100 },
 ];
+
+/*
+ * A duel's search (gen_duel.ts): DFS, every schedule of at most three
+ * preemptions in the order of their count, until the budget ends. Its
+ * races hide behind three preemptions at single accesses, where the
+ * phases above rarely stop a CPU; a duel is short enough for DFS to end
+ * bound 2 and reach far into bound 3 (a duel's bound 2 takes 3,000 to
+ * 10,000 schedules).
+ */
+export const DUEL_PHASES: readonly Phase[] = [{ strategy: 'dfs', depth: 0, schedules: 20_000 }];
 
 /**
  * The time after which a bug's minimization asks no more candidates: the
@@ -103,8 +114,8 @@ export function program_seed(seed: number, k: number): number {
   return (Math.imul(seed ^ 0x1b873593, 0x9e3779b1) ^ Math.imul(k + 1, 0x85ebca6b)) >>> 0;
 }
 
-/** Program k of a campaign: a concurrent script for `cpus` CPUs. */
-export function fuzz_program(seed: number, k: number, cpus: number): ConcurrentScript {
+/** Program k of a campaign: a concurrent script for `cpus` CPUs, and whether it is a duel. */
+export function fuzz_program(seed: number, k: number, cpus: number): FuzzProgram {
   return random_concurrent(new Rng(program_seed(seed, k)), cpus);
 }
 
@@ -176,25 +187,50 @@ async function minimize_bug(f: Found, variant: string, check: ScriptChecker): Pr
   );
   const small = parse_concurrent(text);
   const again = await find(small);
-  const bug = again?.report ?? f.report;
-  const script = again === null ? f.script : small;
-  // Found past other bugs (or not found again): `mmlab check` must run past them too.
-  const keep_going = again?.keep_going !== false ? ' --keep-going' : '';
-  const { strategy, depth, seed, schedules } = f.options;
-  const pct = strategy === 'random' ? '' : ` --depth ${depth}`;
+  if (again === null) return as_found(f, variant, true);
+  // Found past other bugs: `mmlab check` must run past them too.
+  return as_found(
+    { ...f, report: again.report, script: small },
+    variant,
+    again.keep_going,
+    f.script,
+  );
+}
+
+/**
+ * Bug `f` as a campaign lists it: its script, replay string, and the flags
+ * of `mmlab check --script` that find it again (`keep_going` where that
+ * search must run past other bugs, or is not known not to); `found` is the
+ * program's script where `f.script` is its minimization.
+ */
+function as_found(
+  f: Found,
+  variant: string,
+  keep_going: boolean,
+  found: ConcurrentScript = f.script,
+): FuzzBug {
+  const bug = f.report;
+  const { strategy, seed, schedules } = f.options;
+  const flags = `--strategy ${strategy}${search_flags(f.options)} --seed ${seed} --schedules ${schedules}`;
   return {
     signature: bug.signature,
     class: bug.class,
-    script: print_concurrent(script),
+    script: print_concurrent(f.script),
     replay: bug.replay,
-    check: `--policy ${f.policy}${variant ? ` --variant ${variant}` : ''} --strategy ${strategy}${pct} --seed ${seed} --schedules ${schedules} --bug-class ${bug.class}${keep_going}`,
+    check: `--policy ${f.policy}${variant ? ` --variant ${variant}` : ''} ${flags} --bug-class ${bug.class}${keep_going ? ' --keep-going' : ''}`,
     message: bug.message,
     preemptions: bug.preemptions,
     program: f.program,
     policy: f.policy,
-    found_commands: commands(f.script),
-    commands: commands(script),
+    found_commands: commands(found),
+    commands: commands(f.script),
   };
+}
+
+/** A search's flags of `mmlab check` beside the strategy: DFS's bound, PCT-like strategies' depth. */
+function search_flags(o: SearchOptions): string {
+  if (o.strategy === 'dfs') return ` --bound ${o.bound}`;
+  return o.strategy === 'random' ? '' : ` --depth ${o.depth}`;
 }
 
 /** The programs of this shard, in order: k = I, I + N, ... below `programs`. */
@@ -219,10 +255,10 @@ export async function fuzz(
     o.progress?.({ programs, schedules, bugs: bugs.length, ...(minimizing ? { minimizing } : {}) });
   for (const k of shard_programs(o)) {
     if (performance.now() >= deadline) break;
-    const script = fuzz_program(o.seed, k, o.cpus);
+    const { script, duel } = fuzz_program(o.seed, k, o.cpus);
     const policy = o.policies[k % o.policies.length]!;
     programs++;
-    for (const phase of PHASES) {
+    for (const phase of duel ? DUEL_PHASES : PHASES) {
       const options = phase_options(phase, program_seed(o.seed, k));
       const r = await check(
         script,
@@ -232,11 +268,15 @@ export async function fuzz(
       schedules += r.schedules;
       for (const report of r.bugs.filter((b) => !seen.has(b.signature))) {
         seen.add(report.signature);
+        const found = { report, program: k, script, policy, options };
+        const triage = triage_of(report.signature);
+        if (triage !== undefined) {
+          bugs.push({ ...as_found(found, o.variant, true), triaged: triage });
+          continue;
+        }
         progress(report.signature);
         const t = performance.now();
-        bugs.push(
-          await minimize_bug({ report, program: k, script, policy, options }, o.variant, check),
-        );
+        bugs.push(await minimize_bug(found, o.variant, check));
         minimize_ms = Math.max(minimize_ms, performance.now() - t);
       }
       progress();

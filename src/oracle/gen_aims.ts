@@ -253,7 +253,7 @@ function move(rng: Rng, v: MapsLine, setup: readonly Line[], run: ModelRun): Vma
 }
 
 /** The window's page ranges that map nothing in p0. */
-function free_ranges(run: ModelRun): Range[] {
+export function free_ranges(run: ModelRun): Range[] {
   const out: Range[] = [];
   let at = 0;
   for (const v of [...vmas_of(run, 0), { start: WINDOW_BYTES, end: WINDOW_BYTES }]) {
@@ -264,7 +264,7 @@ function free_ranges(run: ModelRun): Range[] {
 }
 
 /** A fixed mmap of `r` that is like v (its protection unless `prot` says otherwise, its file at the offset v would have there); null outside the window or before the file. */
-function like(
+export function like(
   v: MapsLine,
   r: Range,
   prot: Prot = prot_of(v),
@@ -290,8 +290,8 @@ function prot_of(v: MapsLine): Prot {
   return { read: v.perm[0] === 'r', write: v.perm[1] === 'w', exec: v.perm[2] === 'x' };
 }
 
-/* v's protection with write flipped: a VMA beside v that no merge joins to it. */
-function unlike(v: MapsLine): Prot {
+/** v's protection with write flipped: a VMA beside v that no merge joins to it. */
+export function unlike(v: MapsLine): Prot {
   return { ...prot_of(v), write: v.perm[1] !== 'w' };
 }
 

@@ -40,6 +40,7 @@ import {
 import type { ModelRun } from '../script/run_model.js';
 import { type Aim, chance, type Op, pick, ScriptGen, weighted } from './gen.js';
 import { run_setup, vma_aim, vmas_of, word_in } from './gen_aims.js';
+import { duel } from './gen_duel.js';
 
 /** The most commands a CPU's section has. */
 export const MAX_SECTION = 3;
@@ -82,6 +83,8 @@ const PIN_WRITE_PERCENT = 80;
 /** How often a program without a pin aims at a merge or a move, and how often each other CPU then starts with an access of the VMAs it changes. */
 const AIM_PERCENT = 50;
 const ACCESS_PERCENT = 80;
+/** How often a program is a duel (gen_duel.ts) instead. */
+const DUEL_PERCENT = 10;
 /** How often each other section ends racing the pin: a command of the pinning process on its page. */
 const PARTNER_PERCENT = 75;
 const PARTNER_OPS: readonly (readonly [
@@ -317,8 +320,19 @@ function section(gen: ScriptGen, rng: Rng, length: number, pids: readonly number
   return gen.take();
 }
 
-/** One random concurrent script for `cpus` CPUs; the same Rng state gives the same script. */
-export function random_concurrent(rng: Rng, cpus: number): ConcurrentScript {
+/** A program of a campaign: its script, and whether it is a duel (gen_duel.ts), which DFS searches. */
+export interface FuzzProgram {
+  readonly script: ConcurrentScript;
+  readonly duel: boolean;
+}
+
+/**
+ * One random concurrent program for `cpus` CPUs; the same Rng state gives
+ * the same program. With DUEL_PERCENT, a duel (gen_duel.ts) replaces
+ * all that was drawn: the draw comes last, so that the other programs are
+ * what they were before duels existed.
+ */
+export function random_concurrent(rng: Rng, cpus: number): FuzzProgram {
   const gen = new ScriptGen(rng, FUZZ_AIM);
   setup(gen, rng);
   const setup_lines = gen.take();
@@ -331,12 +345,16 @@ export function random_concurrent(rng: Rng, cpus: number): ConcurrentScript {
   // Pins drawn last, and merges and moves where there is no pin: the
   // commands drawn before them are what they were before these aims existed.
   const pinned = with_pin(rng, fit_orders(drawn, setup_lines), setup_lines);
-  const { sections, setup: setup_aimed } = pinned.aimed
-    ? pinned
-    : with_vma_aim(rng, pinned.sections, setup_lines);
-  const files = setup_lines.flatMap((l) =>
+  const aimed = pinned.aimed ? pinned : with_vma_aim(rng, pinned.sections, setup_lines);
+  const d = chance(rng, DUEL_PERCENT) ? duel(rng, cpus) : null;
+  const program =
+    d === null ? aimed : { sections: fit_orders(d.sections, d.setup), setup: d.setup };
+  const files = program.setup.flatMap((l) =>
     l.cmd.op === 'file' ? [{ name: l.cmd.name, pages: l.cmd.pages }] : [],
   );
   // Printed and read back: the lines numbered as the text has them, and every name checked.
-  return parse_concurrent(print_concurrent({ files, setup: setup_aimed, cpus: sections }));
+  const script = parse_concurrent(
+    print_concurrent({ files, setup: program.setup, cpus: program.sections }),
+  );
+  return { script, duel: d !== null };
 }

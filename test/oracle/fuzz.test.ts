@@ -9,6 +9,8 @@ import { test } from 'node:test';
 import type { BugReport } from '../../src/check/explorer.js';
 import { merge_fuzz_parts } from '../../src/check/merge.js';
 import type { CheckOutcome } from '../../src/check/search.js';
+import { fuzz_status } from '../../src/cli/fuzz.js';
+import { EXIT_BUG, EXIT_OK } from '../../src/cli/usage.js';
 import {
   commands,
   type FuzzOptions,
@@ -38,7 +40,7 @@ import { format_script } from '../../src/script/print.js';
 import { run_model } from '../../src/script/run_model.js';
 
 /** Programs 0..199 of seed 1, on 2, 3 and 4 CPUs in turn. */
-const corpus = Array.from({ length: 200 }, (_, k) => fuzz_program(1, k, 2 + (k % 3)));
+const corpus = Array.from({ length: 200 }, (_, k) => fuzz_program(1, k, 2 + (k % 3)).script);
 
 /** What a CPU's command is, for coverage: its kind and the flags it carries. */
 function features(c: Command): string[] {
@@ -200,12 +202,18 @@ test("over 200 programs, some have seed 004's shape: a gup_fast pin of a populat
 });
 
 test('a program is its seed and index: the same twice, and others differ', () => {
-  assert.equal(print_concurrent(fuzz_program(7, 3, 2)), print_concurrent(fuzz_program(7, 3, 2)));
+  assert.equal(
+    print_concurrent(fuzz_program(7, 3, 2).script),
+    print_concurrent(fuzz_program(7, 3, 2).script),
+  );
   const texts = new Set(
-    Array.from({ length: 50 }, (_, k) => print_concurrent(fuzz_program(7, k, 2))),
+    Array.from({ length: 50 }, (_, k) => print_concurrent(fuzz_program(7, k, 2).script)),
   );
   assert.equal(texts.size, 50);
-  assert.notEqual(print_concurrent(fuzz_program(7, 0, 2)), print_concurrent(fuzz_program(8, 0, 2)));
+  assert.notEqual(
+    print_concurrent(fuzz_program(7, 0, 2).script),
+    print_concurrent(fuzz_program(8, 0, 2).script),
+  );
 });
 
 /*
@@ -213,34 +221,37 @@ test('a program is its seed and index: the same twice, and others differ', () =>
  * one signature; nothing else fails. Its searches count 10 schedules.
  */
 const FORK_BUG = 'use-after-free in planted on fork.child';
-const planted: ScriptChecker = async (s) => {
-  const has = s.cpus.some((c) => c.some((l) => l.cmd.op === 'fork'));
-  const bug: BugReport = {
-    class: 'use-after-free',
-    message: 'a fork in a CPU',
-    task: 'cpu0',
-    replay: `m1:script:${commands(s)}`,
-    preemptions: 1,
-    steps: 1,
-    hash: '0',
-    table: '',
-    signature: FORK_BUG,
+const planting =
+  (signature: string): ScriptChecker =>
+  async (s) => {
+    const has = s.cpus.some((c) => c.some((l) => l.cmd.op === 'fork'));
+    const bug: BugReport = {
+      class: 'use-after-free',
+      message: 'a fork in a CPU',
+      task: 'cpu0',
+      replay: `m1:script:${commands(s)}`,
+      preemptions: 1,
+      steps: 1,
+      hash: '0',
+      table: '',
+      signature,
+    };
+    return {
+      bug: has ? bug : null,
+      bugs: has ? [bug] : [],
+      schedules: 10,
+      found_preemptions: null,
+      steps: 0,
+      elapsed_ms: 0,
+      proved_bound: null,
+      exhausted: null,
+      pct: null,
+      explorer: null,
+    } as unknown as CheckOutcome;
   };
-  return {
-    bug: has ? bug : null,
-    bugs: has ? [bug] : [],
-    schedules: 10,
-    found_preemptions: null,
-    steps: 0,
-    elapsed_ms: 0,
-    proved_bound: null,
-    exhausted: null,
-    pct: null,
-    explorer: null,
-  } as unknown as CheckOutcome;
-};
+const planted = planting(FORK_BUG);
 
-const campaign = (o: Partial<FuzzOptions>) =>
+const campaign = (o: Partial<FuzzOptions>, check = planted) =>
   fuzz(
     {
       cpus: 2,
@@ -251,7 +262,7 @@ const campaign = (o: Partial<FuzzOptions>) =>
       shard: { index: 0, count: 1 },
       ...o,
     },
-    planted,
+    check,
   );
 
 test("a bug many programs meet is kept once, the first program's, minimized", async () => {
@@ -260,7 +271,7 @@ test("a bug many programs meet is kept once, the first program's, minimized", as
   assert.equal(r.bugs.length, 1);
   const [b] = r.bugs;
   const forking = Array.from({ length: 40 }, (_, k) => k).filter((k) =>
-    fuzz_program(1, k, 2).cpus.some((c) => c.some((l) => l.cmd.op === 'fork')),
+    fuzz_program(1, k, 2).script.cpus.some((c) => c.some((l) => l.cmd.op === 'fork')),
   );
   assert.ok(forking.length > 1, 'the bug is met more than once');
   assert.equal(b!.program, forking[0]);
@@ -295,4 +306,15 @@ test('the shards of a campaign merge into the whole: programs, schedules and bug
     { programs: m.programs, schedules: m.schedules, bugs: m.bugs },
     { programs: whole.programs, schedules: whole.schedules, bugs: whole.bugs },
   );
+});
+
+test("a report triaged as Linux's own is listed as known, with its program's script, not minimized, and fails no campaign", async () => {
+  const known = 'data-race in memset / vma_start_read on vm_area_struct.vm_lock_seq';
+  const r = await campaign({}, planting(known));
+  assert.equal(r.bugs.length, 1);
+  const [b] = r.bugs;
+  assert.match(b!.triaged ?? '', /^docs\/explorer\.md, "Triage: /);
+  assert.equal(b!.commands, b!.found_commands);
+  assert.equal(fuzz_status(r.bugs), EXIT_OK);
+  assert.equal(fuzz_status((await campaign({})).bugs), EXIT_BUG);
 });

@@ -14,7 +14,7 @@ import { type ConcurrentScript, type Line, PAGE_SIZE } from '../../src/script/as
 import type { ModelRun } from '../../src/script/run_model.js';
 
 /** Programs 0..199 of seed 1, on 2, 3 and 4 CPUs in turn (as test/oracle/fuzz.test.ts). */
-const corpus = Array.from({ length: 200 }, (_, k) => fuzz_program(1, k, 2 + (k % 3)));
+const corpus = Array.from({ length: 200 }, (_, k) => fuzz_program(1, k, 2 + (k % 3)).script);
 
 function vma_at(run: ModelRun, pid: number, addr: number) {
   return run.maps.find((m) => m.pid === pid)?.vmas.find((v) => v.start <= addr && addr < v.end);

@@ -1,0 +1,264 @@
+/*
+ * Duels: programs of `mmlab fuzz` short enough for DFS. One CPU uses a
+ * VMA `v` of p0 that the setup left while another ends or reshapes it,
+ * each in one command or two, so that a search of every schedule with at
+ * most three preemptions ends within fuzz's budget (DUEL_PHASES, fuzz.ts).
+ *
+ * Why: a race on the lifetime of an object needs each CPU stopped at one
+ * of a few accesses among hundreds. The put of a VMA that munmap frees
+ * (seeds 000 and 001) takes three preemptions at three such places; PCT
+ * places d - 1 change points among k ~ 2,000 steps, so it meets them with
+ * probability about 1/(n k^2), and the random walk and word do no better
+ * in 10,000 schedules of a two-line program, where DFS meets seed 001 after
+ * about 11,000 schedules and seed 000 after about 1,800. Programs of three
+ * commands a CPU (gen_concurrent.ts) are past DFS's reach; so a duel keeps
+ * only the race.
+ *
+ * The shapes, each around v and a word w of it (one of its pages, where a
+ * shape splits it):
+ *
+ *   end      one CPU reads or writes w (a fault, under the VMA lock where
+ *            the policy has one); another ends v: munmap of v or of w's
+ *            page, mmap fixed over w's page, or mremap moving v away.
+ *            Half the time the ending CPU then maps again, which takes the
+ *            vm_area_struct it freed back from its own CPU's slab
+ *            (SLAB_TYPESAFE_BY_RCU: the reader may meet it recycled):
+ *            in p0 where v was, or in a child, which a third CPU (or, on
+ *            two, the ending one) then exits (9bbffee67ffd's class: the
+ *            reader's put meets another mm as it dies).
+ *   reshape  one CPU reads or writes w; another splits v at w's page
+ *            (mprotect) or zaps it (madvise dontneed)
+ *   twice    two CPUs change the tree at once, each at a page of its own
+ *            (a VMA each where the setup left two): mprotect or munmap of
+ *            a page, each a split where the page is inside its VMA
+ *
+ * Further CPUs of a campaign of three or four read or write a word of v.
+ * The setup gains a fork where a recycling into a child needs one.
+ */
+
+import type { Rng } from '../scenarios/random.js';
+import type { Command, Line, Prot } from '../script/ast.js';
+import type { ModelRun } from '../script/run_model.js';
+import type { MapsLine } from '../script/user_space.js';
+import { chance, pick, weighted } from './gen.js';
+import { free_ranges, like, type Range, run_setup, unlike, vmas_of, word_in } from './gen_aims.js';
+
+/** A duel: its setup and each CPU's commands. */
+export interface Duel {
+  readonly setup: readonly Line[];
+  readonly sections: readonly Line[][];
+}
+
+type Shape = 'end' | 'reshape' | 'twice';
+const SHAPES: readonly (readonly [Shape, number])[] = [
+  ['end', 55],
+  ['reshape', 20],
+  ['twice', 25],
+];
+/** How often the ending CPU maps again after `end`, taking the freed VMA back. */
+const RECYCLE_PERCENT = 50;
+/** How often a recycling maps into a child, which then exits, rather than into p0. */
+const CHILD_PERCENT = 50;
+/** How often an access is a write (of a value no other line writes) rather than a read. */
+const WRITE_PERCENT = 50;
+/** How often the setup maps a second VMA, and how often that one is v's neighbour (else far). */
+const SECOND_PERCENT = 60;
+const NEIGHBOUR_PERCENT = 50;
+
+const P = 4096;
+/** Below it no mapping is made: Linux's default vm.mmap_min_addr. */
+const MMAP_MIN_ADDR = 0x10000;
+/** Where the setup maps: low in the window, in two places apart (a range lock of one never reaches the other). */
+const NEAR = 0x100000;
+const FAR = 0x800000;
+/** The file a file mapping maps, and the most pages a mapping has. */
+const FILE: Line = { line: 0, pid: 0, cmd: { op: 'file', name: 'f1', pages: 16 } };
+const MAX_PAGES = 8;
+
+const at = (pid: number, cmd: Command): Line => ({ line: 0, pid, cmd });
+
+/**
+ * A duel for `cpus` CPUs, setup and all: one or two small mappings of
+ * p0 (a few pages each, of any kind; a schedule's length is the
+ * program's, and DFS's reach falls with it), a word or two written,
+ * then the race. Null where the drawn shape does not fit the mappings.
+ */
+export function duel(rng: Rng, cpus: number): Duel | null {
+  const setup = duel_setup(rng);
+  const run = run_setup(setup);
+  if (run === null) return null;
+  const vmas = vmas_of(run, 0);
+  if (vmas.length === 0) return null;
+  const v = pick(rng, vmas);
+  const w = word_in(rng, v);
+  const shape = weighted(rng, SHAPES);
+  const d =
+    shape === 'end'
+      ? end(rng, setup, run, v, w, cpus)
+      : shape === 'reshape'
+        ? reshape(rng, v, w)
+        : twice(rng, vmas, v, w);
+  if (d === null) return null;
+  const sections = [...d.sections];
+  while (sections.length < cpus) sections.push([access(rng, w)]);
+  return { setup: [...setup, ...d.setup], sections };
+}
+
+/* The setup: v, maybe a second mapping beside it or far from it, and writes into them. */
+function duel_setup(rng: Rng): Line[] {
+  const pages = 1 + rng.below(MAX_PAGES);
+  const first = mapping(rng, NEAR + P * rng.below(16), pages);
+  const lines = [at(0, first)];
+  if (chance(rng, SECOND_PERCENT)) {
+    const beside = chance(rng, NEIGHBOUR_PERCENT);
+    const addr = beside ? (first.addr ?? NEAR) + pages * P : FAR;
+    lines.push(at(0, mapping(rng, addr, 1 + rng.below(MAX_PAGES))));
+  }
+  const mapped = lines.map((l) => l.cmd as Extract<Command, { op: 'mmap' }>);
+  for (let i = rng.below(3); i > 0; i--) {
+    const m = pick(rng, mapped);
+    const addr = word_in(rng, { start: m.addr!, end: m.addr! + m.pages * P });
+    lines.push(at(0, { op: 'write', addr, value: rng.next_u32() }));
+  }
+  return mapped.some((m) => m.file !== null) ? [FILE, ...lines] : lines;
+}
+
+type Kind = 'private' | 'shared' | 'file' | 'shared-file' | 'stack';
+const KINDS: readonly (readonly [Kind, number])[] = [
+  ['private', 45],
+  ['shared', 15],
+  ['file', 15],
+  ['shared-file', 10],
+  ['stack', 15],
+];
+const PROTS: readonly (readonly [Prot, number])[] = [
+  [{ read: true, write: true, exec: false }, 70],
+  [{ read: true, write: false, exec: false }, 15],
+  [{ read: true, write: false, exec: true }, 15],
+];
+
+/* A fixed mapping of `pages` at `addr` of a kind drawn. */
+function mapping(rng: Rng, addr: number, pages: number): Extract<Command, { op: 'mmap' }> {
+  const kind = weighted(rng, KINDS);
+  const file = kind === 'file' || kind === 'shared-file';
+  return {
+    op: 'mmap',
+    addr,
+    pages,
+    prot: kind === 'stack' ? PROTS[0]![0] : weighted(rng, PROTS),
+    shared: kind === 'shared' || kind === 'shared-file',
+    file: file ? 'f1' : null,
+    off: file ? rng.below(16 - pages + 1) : 0,
+    fixed: true,
+    noreplace: false,
+    populate: false,
+    growsdown: kind === 'stack',
+  };
+}
+
+/* A read or a write of word w of p0. */
+function access(rng: Rng, w: number): Line {
+  return chance(rng, WRITE_PERCENT)
+    ? at(0, { op: 'write', addr: w, value: rng.next_u32() })
+    : at(0, { op: 'read', addr: w });
+}
+
+/* w's page of v, as a range. */
+function page_of(w: number): Range {
+  const start = w - (w % P);
+  return { start, end: start + P };
+}
+
+function end(
+  rng: Rng,
+  setup: readonly Line[],
+  run: ModelRun,
+  v: MapsLine,
+  w: number,
+  cpus: number,
+): Duel | null {
+  const ender = ending(rng, run, v, w);
+  if (ender === null) return null;
+  const sections: Line[][] = [[access(rng, w)], [at(0, ender)]];
+  if (!chance(rng, RECYCLE_PERCENT)) return { setup: [], sections };
+  if (!chance(rng, CHILD_PERCENT)) {
+    // Where v was, as p0 sees it after the end: a lookup that retries finds the new VMA.
+    const back = like({ ...v, perm: 'rw-p', name: '', offset: 0 }, page_of(w));
+    sections[1]!.push(at(0, back!));
+    return { setup: [], sections };
+  }
+  // Children are named in text order, the setup's forks first: this one comes last of them.
+  const child = 1 + setup.filter((l) => l.cmd.op === 'fork').length;
+  const gaps = free_ranges(run).filter((g) => g.end - Math.max(g.start, MMAP_MIN_ADDR) >= P);
+  if (gaps.length === 0) return null;
+  const g = { start: Math.max(pick(rng, gaps).start, MMAP_MIN_ADDR) };
+  // The child's layout is p0's at the fork: the gap is free in both.
+  const map = like(
+    { ...v, perm: 'rw-p', name: '', offset: 0 },
+    { start: g.start, end: g.start + P },
+  );
+  sections[1]!.push(at(child, map!));
+  const exit = at(child, { op: 'exit' });
+  if (cpus > 2) sections.push([exit]);
+  else sections[1]!.push(exit);
+  return { setup: [at(0, { op: 'fork' })], sections };
+}
+
+/* A command of p0 that ends v under an access of w. */
+function ending(rng: Rng, run: ModelRun, v: MapsLine, w: number): Command | null {
+  const page = page_of(w);
+  switch (rng.below(4)) {
+    case 0:
+      return { op: 'munmap', addr: v.start, pages: (v.end - v.start) / P };
+    case 1:
+      return { op: 'munmap', addr: page.start, pages: 1 };
+    case 2:
+      return like({ ...v, perm: 'rw-p', name: '', offset: 0 }, page, unlike(v));
+    default: {
+      const len = v.end - v.start;
+      const gaps = free_ranges(run).filter((g) => g.end - Math.max(g.start, MMAP_MIN_ADDR) >= len);
+      if (gaps.length === 0) return null;
+      const dst = Math.max(pick(rng, gaps).start, MMAP_MIN_ADDR);
+      const pages = len / P;
+      return {
+        op: 'mremap',
+        addr: v.start,
+        old_pages: pages,
+        new_pages: pages,
+        maymove: true,
+        dontunmap: false,
+        fixed: dst,
+      };
+    }
+  }
+}
+
+function reshape(rng: Rng, v: MapsLine, w: number): Duel {
+  const page = page_of(w);
+  const cmd: Command = chance(rng, 60)
+    ? { op: 'mprotect', addr: page.start, pages: 1, prot: unlike(v) }
+    : { op: 'madvise', addr: page.start, pages: 1, advice: 'dontneed' };
+  return { setup: [], sections: [[access(rng, w)], [at(0, cmd)]] };
+}
+
+function twice(rng: Rng, vmas: readonly MapsLine[], v: MapsLine, w: number): Duel | null {
+  const others = vmas.filter((o) => o !== v);
+  const pages: Range[] = [page_of(w)];
+  if (others.length > 0) pages.push(page_of(word_in(rng, pick(rng, others))));
+  else {
+    // Two pages of v itself, apart: v needs three at least.
+    const n = (v.end - v.start) / P;
+    if (n < 3) return null;
+    const a = rng.below(n - 2);
+    const b = a + 2 + rng.below(n - a - 2);
+    pages[0] = { start: v.start + a * P, end: v.start + (a + 1) * P };
+    pages.push({ start: v.start + b * P, end: v.start + (b + 1) * P });
+  }
+  const change = (r: Range): Line => {
+    const owner = vmas.find((o) => o.start <= r.start && r.end <= o.end)!;
+    return chance(rng, 60)
+      ? at(0, { op: 'mprotect', addr: r.start, pages: 1, prot: unlike(owner) })
+      : at(0, { op: 'munmap', addr: r.start, pages: 1 });
+  };
+  return { setup: [], sections: pages.map((r) => [change(r)]) };
+}
