@@ -21,7 +21,7 @@ import { Rng } from '../scenarios/random.js';
 import type { ConcurrentScript } from '../script/ast.js';
 import { check_script } from '../script/check_script.js';
 import { parse_concurrent, print_concurrent } from '../script/concurrent.js';
-import { type FuzzProgram, random_concurrent } from './gen_concurrent.js';
+import { duel_concurrent, random_concurrent } from './gen_concurrent.js';
 import { minimize_concurrent } from './minimize.js';
 
 /** One search a program gets: a strategy, its depth and its schedules. */
@@ -114,9 +114,28 @@ export function program_seed(seed: number, k: number): number {
   return (Math.imul(seed ^ 0x1b873593, 0x9e3779b1) ^ Math.imul(k + 1, 0x85ebca6b)) >>> 0;
 }
 
+/** A program of a campaign: its script, and whether it is a duel (searched by DUEL_PHASES). */
+export interface FuzzProgram {
+  readonly script: ConcurrentScript;
+  readonly duel: boolean;
+}
+
+/**
+ * Every DUEL_EVERY-th program (k = 9, 19, ...) is a duel (gen_duel.ts),
+ * where one can be drawn: a tenth of a campaign's programs, which take
+ * most of its time (a duel's DFS is 40 times the schedules of the other
+ * programs' phases), and the other programs are what they were before
+ * duels existed.
+ */
+export const DUEL_EVERY = 10;
+
 /** Program k of a campaign: a concurrent script for `cpus` CPUs, and whether it is a duel. */
 export function fuzz_program(seed: number, k: number, cpus: number): FuzzProgram {
-  return random_concurrent(new Rng(program_seed(seed, k)), cpus);
+  const rng = new Rng(program_seed(seed, k));
+  const duel = k % DUEL_EVERY === DUEL_EVERY - 1 ? duel_concurrent(rng, cpus) : null;
+  return duel === null
+    ? { script: random_concurrent(rng, cpus), duel: false }
+    : { script: duel, duel: true };
 }
 
 /** The commands of a script. */

@@ -83,8 +83,6 @@ const PIN_WRITE_PERCENT = 80;
 /** How often a program without a pin aims at a merge or a move, and how often each other CPU then starts with an access of the VMAs it changes. */
 const AIM_PERCENT = 50;
 const ACCESS_PERCENT = 80;
-/** How often a program is a duel (gen_duel.ts) instead. */
-const DUEL_PERCENT = 10;
 /** How often each other section ends racing the pin: a command of the pinning process on its page. */
 const PARTNER_PERCENT = 75;
 const PARTNER_OPS: readonly (readonly [
@@ -320,19 +318,8 @@ function section(gen: ScriptGen, rng: Rng, length: number, pids: readonly number
   return gen.take();
 }
 
-/** A program of a campaign: its script, and whether it is a duel (gen_duel.ts), which DFS searches. */
-export interface FuzzProgram {
-  readonly script: ConcurrentScript;
-  readonly duel: boolean;
-}
-
-/**
- * One random concurrent program for `cpus` CPUs; the same Rng state gives
- * the same program. With DUEL_PERCENT, a duel (gen_duel.ts) replaces
- * all that was drawn: the draw comes last, so that the other programs are
- * what they were before duels existed.
- */
-export function random_concurrent(rng: Rng, cpus: number): FuzzProgram {
+/** One random concurrent script for `cpus` CPUs; the same Rng state gives the same script. */
+export function random_concurrent(rng: Rng, cpus: number): ConcurrentScript {
   const gen = new ScriptGen(rng, FUZZ_AIM);
   setup(gen, rng);
   const setup_lines = gen.take();
@@ -345,16 +332,22 @@ export function random_concurrent(rng: Rng, cpus: number): FuzzProgram {
   // Pins drawn last, and merges and moves where there is no pin: the
   // commands drawn before them are what they were before these aims existed.
   const pinned = with_pin(rng, fit_orders(drawn, setup_lines), setup_lines);
-  const aimed = pinned.aimed ? pinned : with_vma_aim(rng, pinned.sections, setup_lines);
-  const d = chance(rng, DUEL_PERCENT) ? duel(rng, cpus) : null;
-  const program =
-    d === null ? aimed : { sections: fit_orders(d.sections, d.setup), setup: d.setup };
-  const files = program.setup.flatMap((l) =>
+  const { sections, setup: setup_aimed } = pinned.aimed
+    ? pinned
+    : with_vma_aim(rng, pinned.sections, setup_lines);
+  return concurrent(setup_aimed, sections);
+}
+
+/** A duel (gen_duel.ts) for `cpus` CPUs, its sections kept to the serial orders of any program; null if none fits. */
+export function duel_concurrent(rng: Rng, cpus: number): ConcurrentScript | null {
+  const d = duel(rng, cpus);
+  return d === null ? null : concurrent(d.setup, fit_orders(d.sections, d.setup));
+}
+
+/* The script of `setup` and `sections`, printed and read back: the lines numbered as the text has them, and every name checked. */
+function concurrent(setup: readonly Line[], sections: readonly Line[][]): ConcurrentScript {
+  const files = setup.flatMap((l) =>
     l.cmd.op === 'file' ? [{ name: l.cmd.name, pages: l.cmd.pages }] : [],
   );
-  // Printed and read back: the lines numbered as the text has them, and every name checked.
-  const script = parse_concurrent(
-    print_concurrent({ files, setup: program.setup, cpus: program.sections }),
-  );
-  return { script, duel: d !== null };
+  return parse_concurrent(print_concurrent({ files, setup, cpus: sections }));
 }
