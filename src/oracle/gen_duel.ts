@@ -37,7 +37,7 @@
  */
 
 import type { Rng } from '../scenarios/random.js';
-import type { Command, Line, Prot } from '../script/ast.js';
+import { type Command, type Line, PAGE_SIZE, type Prot } from '../script/ast.js';
 import type { ModelRun } from '../script/run_model.js';
 import type { MapsLine } from '../script/user_space.js';
 import { chance, pick, weighted } from './gen.js';
@@ -65,15 +65,17 @@ const WRITE_PERCENT = 50;
 const SECOND_PERCENT = 60;
 const NEIGHBOUR_PERCENT = 50;
 
-const P = 4096;
+const P = PAGE_SIZE;
 /** Below it no mapping is made: Linux's default vm.mmap_min_addr. */
 const MMAP_MIN_ADDR = 0x10000;
 /** Where the setup maps: low in the window, in two places apart (a range lock of one never reaches the other). */
 const NEAR = 0x100000;
 const FAR = 0x800000;
-/** The file a file mapping maps, and the most pages a mapping has. */
-const FILE: Line = { line: 0, pid: 0, cmd: { op: 'file', name: 'f1', pages: 16 } };
+/** The most pages a mapping has, and the file a file mapping maps. */
 const MAX_PAGES = 8;
+const FILE_NAME = 'f1';
+const FILE_PAGES = 2 * MAX_PAGES;
+const FILE: Line = { line: 0, pid: 0, cmd: { op: 'file', name: FILE_NAME, pages: FILE_PAGES } };
 
 const at = (pid: number, cmd: Command): Line => ({ line: 0, pid, cmd });
 
@@ -107,20 +109,19 @@ export function duel(rng: Rng, cpus: number): Duel | null {
 /* The setup: v, maybe a second mapping beside it or far from it, and writes into them. */
 function duel_setup(rng: Rng): Line[] {
   const pages = 1 + rng.below(MAX_PAGES);
-  const first = mapping(rng, NEAR + P * rng.below(16), pages);
-  const lines = [at(0, first)];
+  const start = NEAR + P * rng.below(16);
+  const ranges: Range[] = [{ start, end: start + pages * P }];
+  const maps = [mapping(rng, ranges[0]!)];
   if (chance(rng, SECOND_PERCENT)) {
-    const beside = chance(rng, NEIGHBOUR_PERCENT);
-    const addr = beside ? (first.addr ?? NEAR) + pages * P : FAR;
-    lines.push(at(0, mapping(rng, addr, 1 + rng.below(MAX_PAGES))));
+    const second = chance(rng, NEIGHBOUR_PERCENT) ? ranges[0]!.end : FAR;
+    ranges.push({ start: second, end: second + P * (1 + rng.below(MAX_PAGES)) });
+    maps.push(mapping(rng, ranges[1]!));
   }
-  const mapped = lines.map((l) => l.cmd as Extract<Command, { op: 'mmap' }>);
-  for (let i = rng.below(3); i > 0; i--) {
-    const m = pick(rng, mapped);
-    const addr = word_in(rng, { start: m.addr!, end: m.addr! + m.pages * P });
-    lines.push(at(0, { op: 'write', addr, value: rng.next_u32() }));
-  }
-  return mapped.some((m) => m.file !== null) ? [FILE, ...lines] : lines;
+  const writes = Array.from({ length: rng.below(3) }, () =>
+    at(0, { op: 'write', addr: word_in(rng, pick(rng, ranges)), value: rng.next_u32() }),
+  );
+  const file = maps.some((m) => m.file !== null) ? [FILE] : [];
+  return [...file, ...maps.map((m) => at(0, m)), ...writes];
 }
 
 type Kind = 'private' | 'shared' | 'file' | 'shared-file' | 'stack';
@@ -137,18 +138,19 @@ const PROTS: readonly (readonly [Prot, number])[] = [
   [{ read: true, write: false, exec: true }, 15],
 ];
 
-/* A fixed mapping of `pages` at `addr` of a kind drawn. */
-function mapping(rng: Rng, addr: number, pages: number): Extract<Command, { op: 'mmap' }> {
+/* A fixed mapping of `r` of a kind drawn. */
+function mapping(rng: Rng, r: Range): Extract<Command, { op: 'mmap' }> {
   const kind = weighted(rng, KINDS);
   const file = kind === 'file' || kind === 'shared-file';
+  const pages = (r.end - r.start) / P;
   return {
     op: 'mmap',
-    addr,
+    addr: r.start,
     pages,
     prot: kind === 'stack' ? PROTS[0]![0] : weighted(rng, PROTS),
     shared: kind === 'shared' || kind === 'shared-file',
-    file: file ? 'f1' : null,
-    off: file ? rng.below(16 - pages + 1) : 0,
+    file: file ? FILE_NAME : null,
+    off: file ? rng.below(FILE_PAGES - pages + 1) : 0,
     fixed: true,
     noreplace: false,
     populate: false,
