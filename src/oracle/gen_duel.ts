@@ -185,25 +185,31 @@ function end(
   if (!chance(rng, RECYCLE_PERCENT)) return { setup: [], sections };
   if (!chance(rng, CHILD_PERCENT)) {
     // Where v was, as p0 sees it after the end: a lookup that retries finds the new VMA.
-    const back = like({ ...v, perm: 'rw-p', name: '', offset: 0 }, page_of(w));
-    sections[1]!.push(at(0, back!));
+    sections[1]!.push(at(0, anon(page_of(w))));
     return { setup: [], sections };
   }
   // Children are named in text order, the setup's forks first: this one comes last of them.
   const child = 1 + setup.filter((l) => l.cmd.op === 'fork').length;
-  const gaps = free_ranges(run).filter((g) => g.end - Math.max(g.start, MMAP_MIN_ADDR) >= P);
-  if (gaps.length === 0) return null;
-  const g = { start: Math.max(pick(rng, gaps).start, MMAP_MIN_ADDR) };
-  // The child's layout is p0's at the fork: the gap is free in both.
-  const map = like(
-    { ...v, perm: 'rw-p', name: '', offset: 0 },
-    { start: g.start, end: g.start + P },
-  );
-  sections[1]!.push(at(child, map!));
+  // The child's layout is p0's at the fork: a page free in p0 is free in it.
+  const free = free_at(rng, run, P);
+  if (free === null) return null;
+  sections[1]!.push(at(child, anon({ start: free, end: free + P })));
   const exit = at(child, { op: 'exit' });
   if (cpus > 2) sections.push([exit]);
   else sections[1]!.push(exit);
   return { setup: [at(0, { op: 'fork' })], sections };
+}
+
+/* A fixed private anonymous mapping of `r`, read-write unless `prot` says otherwise. */
+function anon(r: Range, prot: Prot = PROTS[0]![0]): Command {
+  return like({ start: r.start, end: r.end, perm: 'rw-p', offset: 0, name: '' }, r, prot)!;
+}
+
+/* The start of `len` bytes no mapping of p0 covers, at mmap_min_addr or above; null if none. */
+function free_at(rng: Rng, run: ModelRun, len: number): number | null {
+  const room = (g: Range) => g.end - Math.max(g.start, MMAP_MIN_ADDR) >= len;
+  const gaps = free_ranges(run).filter(room);
+  return gaps.length === 0 ? null : Math.max(pick(rng, gaps).start, MMAP_MIN_ADDR);
 }
 
 /* A command of p0 that ends v under an access of w. */
@@ -215,12 +221,11 @@ function ending(rng: Rng, run: ModelRun, v: MapsLine, w: number): Command | null
     case 1:
       return { op: 'munmap', addr: page.start, pages: 1 };
     case 2:
-      return like({ ...v, perm: 'rw-p', name: '', offset: 0 }, page, unlike(v));
+      return anon(page, unlike(v));
     default: {
       const len = v.end - v.start;
-      const gaps = free_ranges(run).filter((g) => g.end - Math.max(g.start, MMAP_MIN_ADDR) >= len);
-      if (gaps.length === 0) return null;
-      const dst = Math.max(pick(rng, gaps).start, MMAP_MIN_ADDR);
+      const dst = free_at(rng, run, len);
+      if (dst === null) return null;
       const pages = len / P;
       return {
         op: 'mremap',
