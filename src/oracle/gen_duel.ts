@@ -28,9 +28,9 @@
  *            reader's put meets another mm as it dies).
  *   reshape  one CPU reads or writes w; another splits v at w's page
  *            (mprotect) or zaps it (madvise dontneed)
- *   twice    two CPUs change the tree at once, each at a page of its own
- *            (a VMA each where the setup left two): mprotect or munmap of
- *            a page, each a split where the page is inside its VMA
+ *   twice    two CPUs change the tree at once, in v and in a VMA far from
+ *            it (the setup gains one where it has none): mprotect or munmap
+ *            of a page, a split where the page is inside its VMA
  *
  * Further CPUs of a campaign of three or four read or write a word of v.
  * The setup gains a fork where a recycling into a child needs one.
@@ -99,7 +99,7 @@ export function duel(rng: Rng, cpus: number): Duel | null {
       ? end(rng, setup, run, v, w, cpus)
       : shape === 'reshape'
         ? reshape(rng, v, w)
-        : twice(rng, vmas, v, w);
+        : twice(rng, vmas, v);
   if (d === null) return null;
   const sections = [...d.sections];
   while (sections.length < cpus) sections.push([access(rng, w)]);
@@ -248,24 +248,32 @@ function reshape(rng: Rng, v: MapsLine, w: number): Duel {
   return { setup: [], sections: [[access(rng, w)], [at(0, cmd)]] };
 }
 
-function twice(rng: Rng, vmas: readonly MapsLine[], v: MapsLine, w: number): Duel | null {
-  const others = vmas.filter((o) => o !== v);
-  const pages: Range[] = [page_of(w)];
-  if (others.length > 0) pages.push(page_of(word_in(rng, pick(rng, others))));
-  else {
-    // Two pages of v itself, apart: v needs three at least.
-    const n = (v.end - v.start) / P;
-    if (n < 3) return null;
-    const a = rng.below(n - 2);
-    const b = a + 2 + rng.below(n - a - 2);
-    pages[0] = { start: v.start + a * P, end: v.start + (a + 1) * P };
-    pages.push({ start: v.start + b * P, end: v.start + (b + 1) * P });
-  }
-  const change = (r: Range): Line => {
-    const owner = vmas.find((o) => o.start <= r.start && r.end <= o.end)!;
-    return chance(rng, 60)
-      ? at(0, { op: 'mprotect', addr: r.start, pages: 1, prot: unlike(owner) })
-      : at(0, { op: 'munmap', addr: r.start, pages: 1 });
+/*
+ * Two changes at once, in v and in a VMA far from it: every policy but
+ * range serializes them under mmap_lock, and range locks whole VMAs and
+ * their neighbours (vma_extent()), so only VMAs apart run both at once.
+ * The setup gains one at FAR where it has none. Each change is of an inner
+ * page where the VMA has one, so that it splits.
+ */
+function twice(rng: Rng, vmas: readonly MapsLine[], v: MapsLine): Duel {
+  const apart = vmas.filter((o) => o.end < v.start || o.start > v.end);
+  // Where the setup left none apart, the VMA anon() maps at FAR.
+  const made: MapsLine = {
+    start: FAR,
+    end: FAR + v.end - v.start,
+    perm: 'rw-p',
+    offset: 0,
+    name: '',
   };
-  return { setup: [], sections: pages.map((r) => [change(r)]) };
+  const far = apart.length > 0 ? pick(rng, apart) : made;
+  const setup = apart.length > 0 ? [] : [at(0, anon(made))];
+  const change = (o: MapsLine): Line[] => {
+    const n = (o.end - o.start) / P;
+    const start = o.start + P * (n < 3 ? rng.below(n) : 1 + rng.below(n - 2));
+    const cmd: Command = chance(rng, 60)
+      ? { op: 'mprotect', addr: start, pages: 1, prot: unlike(o) }
+      : { op: 'munmap', addr: start, pages: 1 };
+    return [at(0, cmd)];
+  };
+  return { setup, sections: [change(v), change(far)] };
 }
