@@ -245,7 +245,8 @@ function is_fuzz_bug(b: unknown): b is FuzzBugJson {
   const r = b as Record<string, unknown>;
   return (
     FUZZ_BUG_TEXTS.every((k) => typeof r[k] === 'string') &&
-    FUZZ_BUG_COUNTS.every((k) => count(r[k]))
+    FUZZ_BUG_COUNTS.every((k) => count(r[k])) &&
+    (r.triaged === undefined || typeof r.triaged === 'string')
   );
 }
 

@@ -1,18 +1,33 @@
 /*
- * Reports of the fixed kernel that were triaged as Linux's own and benign:
- * a search that meets them reports them as it reports any bug (`mmlab
- * check` exits 1, and `--bug-class` or `--keep-going` searches past them),
- * but a fuzz campaign, which meets them in every program that recycles a
- * VMA under a lockless reader, lists them as known instead of minimizing
- * them as new, and does not fail for them.
+ * Reports of the fixed kernel that were triaged as Linux's own and benign,
+ * each under the policy its triage holds for: a search that meets one
+ * reports it as it reports any bug (`mmlab check` exits 1, and
+ * `--bug-class` or `--keep-going` searches past it), but a fuzz campaign,
+ * which meets them in every program that recycles a VMA under a lockless
+ * reader, lists them as known instead of minimizing them as new, and does
+ * not fail for them.
  */
+import { POLICY_VMA_REFCNT } from '../kernel/mm/policy.js';
 
-/** Where a report's triage is written. */
-const VMA_INIT_MEMSET =
-  'docs/explorer.md, "Triage: `vm_area_alloc()`\'s memset against `vma_start_read()`"';
+interface Triage {
+  /** The policy it holds under: the same signature under another may be a bug. */
+  readonly policy: string;
+  /** Where the triage is written. */
+  readonly where: string;
+}
 
-/** Signature -> where its triage is written. */
-const TRIAGED: ReadonlyMap<string, string> = new Map([
+/*
+ * Only vma-refcnt's vm_area_cachep hands a freed VMA out again at once
+ * (SLAB_TYPESAFE_BY_RCU); under vma-rwsem vm_area_free() waits for a
+ * grace period, so a lockless reader meeting the memset there outlived
+ * its RCU section: seeds 000 and 001.
+ */
+const VMA_INIT_MEMSET: Triage = {
+  policy: POLICY_VMA_REFCNT,
+  where: 'docs/explorer.md, "Triage: `vm_area_alloc()`\'s memset against `vma_start_read()`"',
+};
+
+const TRIAGED: ReadonlyMap<string, Triage> = new Map([
   ['data-race in memset / vma_start_read on vm_area_struct.vm_lock_seq', VMA_INIT_MEMSET],
   [
     'data-race in __refcount_add_not_zero_limited / memset on vm_area_struct.vm_refcnt.refs',
@@ -20,7 +35,8 @@ const TRIAGED: ReadonlyMap<string, string> = new Map([
   ],
 ]);
 
-/** Where the triage of the report with `signature` is written; undefined if it was never triaged. */
-export function triage_of(signature: string): string | undefined {
-  return TRIAGED.get(signature);
+/** Where the triage of the report `signature` under `policy` is written; undefined if it was never triaged there. */
+export function triage_of(signature: string, policy: string): string | undefined {
+  const t = TRIAGED.get(signature);
+  return t?.policy === policy ? t.where : undefined;
 }

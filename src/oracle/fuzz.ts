@@ -123,20 +123,20 @@ export interface FuzzProgram {
 }
 
 /**
- * Every DUEL_EVERY-th program (k = 9, 19, ...) is a duel (gen_duel.ts),
- * where one can be drawn: a tenth of a campaign's programs, which take
- * over half of its time (a duel's DFS is 16 times the schedules of the
- * other programs' searches), and the other programs are what they were before
- * duels existed.
+ * Every DUEL_EVERY-th program (k = 9, 19, ...) is a duel (gen_duel.ts):
+ * a tenth of a campaign's programs, which take over half of its time (a
+ * duel's DFS is 16 times the schedules of the other programs' searches).
+ * Whether program k is a duel depends on k alone, and a program that is
+ * not is random_concurrent()'s draw from its seed, whatever duels do.
  */
 export const DUEL_EVERY = 10;
 
 /** Program k of a campaign: a concurrent script for `cpus` CPUs, and whether it is a duel. */
 export function fuzz_program(seed: number, k: number, cpus: number): FuzzProgram {
-  const rng = new Rng(program_seed(seed, k));
-  const duel = k % DUEL_EVERY === DUEL_EVERY - 1 ? duel_concurrent(rng, cpus) : null;
+  const rng = () => new Rng(program_seed(seed, k));
+  const duel = k % DUEL_EVERY === DUEL_EVERY - 1 ? duel_concurrent(rng(), cpus) : null;
   return duel === null
-    ? { script: random_concurrent(rng, cpus), duel: false }
+    ? { script: random_concurrent(rng(), cpus), duel: false }
     : { script: duel, duel: true };
 }
 
@@ -290,7 +290,7 @@ export async function fuzz(
       for (const report of r.bugs.filter((b) => !seen.has(b.signature))) {
         seen.add(report.signature);
         const found = { report, program: k, script, policy, options };
-        const triage = triage_of(report.signature);
+        const triage = triage_of(report.signature, policy);
         if (triage !== undefined) {
           bugs.push({ ...as_found(found, o.variant, true), triaged: triage });
           continue;

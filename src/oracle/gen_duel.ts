@@ -2,17 +2,20 @@
  * Duels: programs of `mmlab fuzz` short enough for DFS. One CPU uses a
  * VMA `v` of p0 that the setup left while another ends or reshapes it,
  * each in one command or two, so that a search of every schedule with at
- * most three preemptions ends within fuzz's budget (DUEL_PHASES, fuzz.ts).
+ * most three preemptions reaches far within fuzz's budget (DUEL_PHASES,
+ * fuzz.ts).
  *
  * Why: a race on the lifetime of an object needs each CPU stopped at one
  * of a few accesses among hundreds. The put of a VMA that munmap frees
- * (seeds 000 and 001) takes three preemptions at three such places; PCT
+ * (seeds 000 and 001) takes two or three preemptions at such places; PCT
  * places d - 1 change points among k ~ 2,000 steps, so it meets them with
- * probability about 1/(n k^2), and the random walk and word do no better
- * in 10,000 schedules of a two-line program, where DFS meets seed 001 after
- * about 11,000 schedules and seed 000 after about 1,800. Programs of three
- * commands a CPU (gen_concurrent.ts) are past DFS's reach; so a duel keeps
- * only the race.
+ * probability about 1/(n k^2). On a two-line program (a fault against the
+ * munmap of its VMA), 10,000 schedules each of random, PCT, focus and
+ * word at depth 3 meet neither seed, where DFS meets seed 000 after about
+ * 1,800 schedules and seed 001 after about 11,000; in the duels of seed 1
+ * that unmap or move the faulted VMA, DFS meets seed 001 after 5,400 and
+ * 6,600. Programs of three commands a CPU (gen_concurrent.ts) are past
+ * DFS's reach; so a duel keeps only the race.
  *
  * The shapes, each around v and a word w of it (one of its pages, where a
  * shape splits it):
@@ -20,20 +23,22 @@
  *   end      one CPU reads or writes w (a fault, under the VMA lock where
  *            the policy has one); another ends v: munmap of v or of w's
  *            page, mmap fixed over w's page, or mremap moving v away.
- *            Half the time the ending CPU then maps again, which takes the
- *            vm_area_struct it freed back from its own CPU's slab
- *            (SLAB_TYPESAFE_BY_RCU: the reader may meet it recycled):
- *            in p0 where v was, or in a child, which a third CPU (or, on
- *            two, the ending one) then exits (9bbffee67ffd's class: the
- *            reader's put meets another mm as it dies).
+ *            Half the time the ending CPU then maps a page again, unlike
+ *            its neighbours so that it merges with none and allocates a
+ *            vm_area_struct: under vma-refcnt the one it just freed, from
+ *            its own CPU's slab (SLAB_TYPESAFE_BY_RCU: the reader may meet
+ *            it recycled); in p0 where v was (a lookup that retries finds
+ *            it), or in a child the setup forked (the reader must see the
+ *            VMA is another mm's: vma_start_read()'s vm_mm check).
  *   reshape  one CPU reads or writes w; another splits v at w's page
  *            (mprotect) or zaps it (madvise dontneed)
  *   twice    two CPUs change the tree at once, in v and in a VMA far from
  *            it (the setup gains one where it has none): mprotect or munmap
  *            of a page, a split where the page is inside its VMA
  *
- * Further CPUs of a campaign of three or four read or write a word of v.
- * The setup gains a fork where a recycling into a child needs one.
+ * Further CPUs of a campaign of three or four read or write w. The
+ * orders limit of every program (fit_orders(), gen_concurrent.ts) may cut
+ * the remapping on four.
  */
 
 import type { Rng } from '../scenarios/random.js';
@@ -57,8 +62,12 @@ const SHAPES: readonly (readonly [Shape, number])[] = [
 ];
 /** How often the ending CPU maps again after `end`, taking the freed VMA back. */
 const RECYCLE_PERCENT = 50;
-/** How often a recycling maps into a child, which then exits, rather than into p0. */
+/** How often a recycling maps into a child rather than into p0. */
 const CHILD_PERCENT = 50;
+/** The child a recycling maps into: the duel's setup forks once, last, and children are named in text order. */
+const CHILD = 1;
+/** How often a reshape is an mprotect rather than a madvise, and a change of twice an mprotect rather than a munmap. */
+const MPROTECT_PERCENT = 60;
 /** How often an access is a write (of a value no other line writes) rather than a read. */
 const WRITE_PERCENT = 50;
 /** How often the setup maps a second VMA, and how often that one is v's neighbour (else far). */
@@ -66,7 +75,11 @@ const SECOND_PERCENT = 60;
 const NEIGHBOUR_PERCENT = 50;
 
 const P = PAGE_SIZE;
-/** Below it no mapping is made: Linux's default vm.mmap_min_addr. */
+/**
+ * Below it a duel maps nothing: Linux's default vm.mmap_min_addr, where
+ * the model refuses only page 0 (MMAP_MIN_PAGE), so that a duel's
+ * mappings are ones a process could make on Linux.
+ */
 const MMAP_MIN_ADDR = 0x10000;
 /** Where the setup maps: low in the window, in two places apart (a range lock of one never reaches the other). */
 const NEAR = 0x100000;
@@ -96,7 +109,7 @@ export function duel(rng: Rng, cpus: number): Duel | null {
   const shape = weighted(rng, SHAPES);
   const d =
     shape === 'end'
-      ? end(rng, setup, run, v, w, cpus)
+      ? end(rng, run, v, w)
       : shape === 'reshape'
         ? reshape(rng, v, w)
         : twice(rng, vmas, v);
@@ -106,7 +119,7 @@ export function duel(rng: Rng, cpus: number): Duel | null {
   return { setup: [...setup, ...d.setup], sections };
 }
 
-/* The setup: v, maybe a second mapping beside it or far from it, and writes into them. */
+/* The setup: v, maybe a second mapping beside it or far from it, and up to two writes into those writable. */
 function duel_setup(rng: Rng): Line[] {
   const pages = 1 + rng.below(MAX_PAGES);
   const start = NEAR + P * rng.below(16);
@@ -117,8 +130,9 @@ function duel_setup(rng: Rng): Line[] {
     ranges.push({ start: second, end: second + P * (1 + rng.below(MAX_PAGES)) });
     maps.push(mapping(rng, ranges[1]!));
   }
-  const writes = Array.from({ length: rng.below(3) }, () =>
-    at(0, { op: 'write', addr: word_in(rng, pick(rng, ranges)), value: rng.next_u32() }),
+  const writable = ranges.filter((_, i) => maps[i]!.prot.write);
+  const writes = Array.from({ length: writable.length === 0 ? 0 : rng.below(3) }, () =>
+    at(0, { op: 'write', addr: word_in(rng, pick(rng, writable)), value: rng.next_u32() }),
   );
   const file = maps.some((m) => m.file !== null) ? [FILE] : [];
   return [...file, ...maps.map((m) => at(0, m)), ...writes];
@@ -171,32 +185,20 @@ function page_of(w: number): Range {
   return { start, end: start + P };
 }
 
-function end(
-  rng: Rng,
-  setup: readonly Line[],
-  run: ModelRun,
-  v: MapsLine,
-  w: number,
-  cpus: number,
-): Duel | null {
+function end(rng: Rng, run: ModelRun, v: MapsLine, w: number): Duel | null {
   const ender = ending(rng, run, v, w);
   if (ender === null) return null;
   const sections: Line[][] = [[access(rng, w)], [at(0, ender)]];
   if (!chance(rng, RECYCLE_PERCENT)) return { setup: [], sections };
   if (!chance(rng, CHILD_PERCENT)) {
-    // Where v was, as p0 sees it after the end: a lookup that retries finds the new VMA.
-    sections[1]!.push(at(0, anon(page_of(w))));
+    sections[1]!.push(at(0, anon(page_of(w), unlike(v))));
     return { setup: [], sections };
   }
-  // Children are named in text order, the setup's forks first: this one comes last of them.
-  const child = 1 + setup.filter((l) => l.cmd.op === 'fork').length;
-  // The child's layout is p0's at the fork: a page free in p0 is free in it.
-  const free = free_at(rng, run, P);
+  // The child's layout is p0's at the fork: a page free in p0, with a free
+  // page on each side (nothing to merge with), is free in it.
+  const free = free_at(rng, run, 3 * P);
   if (free === null) return null;
-  sections[1]!.push(at(child, anon({ start: free, end: free + P })));
-  const exit = at(child, { op: 'exit' });
-  if (cpus > 2) sections.push([exit]);
-  else sections[1]!.push(exit);
+  sections[1]!.push(at(CHILD, anon({ start: free + P, end: free + 2 * P })));
   return { setup: [at(0, { op: 'fork' })], sections };
 }
 
@@ -242,7 +244,7 @@ function ending(rng: Rng, run: ModelRun, v: MapsLine, w: number): Command | null
 
 function reshape(rng: Rng, v: MapsLine, w: number): Duel {
   const page = page_of(w);
-  const cmd: Command = chance(rng, 60)
+  const cmd: Command = chance(rng, MPROTECT_PERCENT)
     ? { op: 'mprotect', addr: page.start, pages: 1, prot: unlike(v) }
     : { op: 'madvise', addr: page.start, pages: 1, advice: 'dontneed' };
   return { setup: [], sections: [[access(rng, w)], [at(0, cmd)]] };
@@ -270,7 +272,7 @@ function twice(rng: Rng, vmas: readonly MapsLine[], v: MapsLine): Duel {
   const change = (o: MapsLine): Line[] => {
     const n = (o.end - o.start) / P;
     const start = o.start + P * (n < 3 ? rng.below(n) : 1 + rng.below(n - 2));
-    const cmd: Command = chance(rng, 60)
+    const cmd: Command = chance(rng, MPROTECT_PERCENT)
       ? { op: 'mprotect', addr: start, pages: 1, prot: unlike(o) }
       : { op: 'munmap', addr: start, pages: 1 };
     return [at(0, cmd)];
