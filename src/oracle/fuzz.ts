@@ -48,11 +48,12 @@ export const PHASES: readonly Phase[] = [
  * A duel's search (gen_duel.ts): DFS, every schedule of at most 1, then 2,
  * then 3 preemptions, until the budget ends. Its races hide behind two or
  * three preemptions at single accesses, where the phases above rarely
- * stop a CPU. The budget is what the deepest of the seeds' lifetime races
- * takes in a duel that unmaps or moves the VMA a fault is on (seed 001's
- * put after 5,400 and 6,600 schedules in programs 19 and 49 of seed 1,
- * seed 000's after 700 to 2,100), and it keeps a duel to a few seconds:
- * the other programs' searches are 500 schedules.
+ * stop a CPU. The budget covers the deepest of the seeds' lifetime races
+ * in program 69 of seed 1, a duel that moves the VMA a fault is on (seed
+ * 001's put after 4,951 schedules, seed 000's up_read() after 435; on
+ * two bare lines, a fault against the munmap of its VMA, 11,063 and 1,751),
+ * and keeps a duel to a few seconds, where the other programs' searches
+ * are 500 schedules.
  */
 export const DUEL_PHASES: readonly Phase[] = [{ strategy: 'dfs', depth: 0, schedules: 8000 }];
 

@@ -12,10 +12,10 @@
  * probability about 1/(n k^2). On a two-line program (a fault against the
  * munmap of its VMA), 10,000 schedules each of random, PCT, focus and
  * word at depth 3 meet neither seed, where DFS meets seed 000 after about
- * 1,800 schedules and seed 001 after about 11,000; in the duels of seed 1
- * that unmap or move the faulted VMA, DFS meets seed 001 after 5,400 and
- * 6,600. Programs of three commands a CPU (gen_concurrent.ts) are past
- * DFS's reach; so a duel keeps only the race.
+ * 1,800 schedules and seed 001 after about 11,000; in program 69 of seed
+ * 1, a duel that moves the faulted VMA, after 435 and 4,951. Programs of
+ * three commands a CPU (gen_concurrent.ts) are past DFS's reach; so a
+ * duel keeps only the race.
  *
  * The shapes, each around v and a word w of it (one of its pages, where a
  * shape splits it):
