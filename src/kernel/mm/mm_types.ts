@@ -76,7 +76,8 @@ export const MT_NODE_BRANCH = 1 << 30;
  * 6.13, a separate object before), so that the lock's writes by every faulting
  * CPU do not take the first line from the others. vm_area_alloc() clears
  * everything up to vm_lock (vm_refcnt included, as vma_init() does);
- * vm_area_dup() copies nothing from vm_refcnt on.
+ * vm_area_dup() copies the fields before vm_refcnt but vm_lock_seq and
+ * detached, which it sets, as vm_area_init_from() and vma_lock_init() do.
  */
 export const VM_AREA_STRUCT = defineStruct('vm_area_struct', {
   vm_start: 'mmap write lock and the VMA write lock: first page',

@@ -8,6 +8,7 @@ import { call, KernelBug, type KernelContext, type KGen } from '../../runtime/op
 import { lock_class } from '../locking/lockdep.js';
 import { RW_SEMAPHORE } from '../locking/rwsem.js';
 import { call_rcu, rcu_callback } from '../rcu/tree.js';
+import { refcount_set } from '../refcount.js';
 import { kmem_cache_alloc, kmem_cache_free } from '../slab.js';
 import { fput, get_file } from './filemap.js';
 import { mt_find, mt_lookup, mt_store_range } from './maple_tree.js';
@@ -80,8 +81,39 @@ export function* vm_area_alloc(k: KernelContext, mm: number): KGen<number> {
   return vma;
 }
 
-/** vm_area_dup(): a copy of every field up to the lock (the caller fixes the range). */
+/**
+ * vm_area_dup(): a copy of orig, whose range, anon_vma and chain the
+ * caller fixes. Since 6.15 (mm/vma_init.c) vm_area_init_from() copies
+ * orig's fields one by one into an object that is not cleared first and
+ * leaves vm_lock_seq and vm_refcnt alone: the object is of the
+ * SLAB_TYPESAFE_BY_RCU cache, and a lockless vma_start_read() may be
+ * reading them right now (a freed VMA's count is 0 already). Then
+ * vma_lock_init(new, true) sets both with marked stores. So unlike
+ * vm_area_alloc()'s memset, nothing here races such a reader.
+ */
 export function* vm_area_dup(k: KernelContext, orig: number): KGen<number> {
+  if (k.policy === POLICY_VMA_RWSEM) return yield* call(vm_area_dup_2023(k, orig));
+  const vma = yield kmem_cache_alloc(k, k.sys.mm.vm_area_cachep, 'vm_area_dup');
+  if (vma === 0) return 0;
+  // vm_area_init_from(): vm_start to vm_flags, then vm_pgoff to vm_ops.
+  yield k.memcpy(vma + V.vm_start, orig + V.vm_start, V.detached - V.vm_start);
+  yield k.memcpy(vma + V.vm_pgoff, orig + V.vm_pgoff, V.anon_vma - V.vm_pgoff);
+  yield k.store(vma + V.detached, 1);
+  // vma_lock_init(new, true)
+  yield k.store(vma + V.vm_lock + RW_SEMAPHORE.dep_map, VM_LOCK_CLASS);
+  yield refcount_set(k, vma + V.vm_refcnt, 0);
+  yield k.WRITE_ONCE(vma + V.vm_lock_seq, -1);
+  yield k.store(vma + V.anon_vma, 0);
+  yield k.store(vma + V.anon_vma_chain, 0);
+  return vma;
+}
+
+/*
+ * The 2023 design's vm_area_dup(): data_race(memcpy(new, orig)) of the
+ * whole object. Its VMAs are freed after a grace period, so no lockless
+ * reader can be reading the object it copies into.
+ */
+function* vm_area_dup_2023(k: KernelContext, orig: number): KGen<number> {
   const vma = yield* vm_area_alloc(k, yield k.load(orig + V.vm_mm));
   if (vma === 0) return 0;
   yield k.memcpy(vma + V.vm_start, orig + V.vm_start, V.vm_refcnt - V.vm_start);
