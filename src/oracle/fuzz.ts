@@ -48,12 +48,13 @@ export const PHASES: readonly Phase[] = [
  * A duel's search (gen_duel.ts): DFS, every schedule of at most 1, then 2,
  * then 3 preemptions, until the budget ends. Its races hide behind two or
  * three preemptions at single accesses, where the phases above rarely
- * stop a CPU. The budget covers the deepest of the seeds' lifetime races
- * in program 69 of seed 1, a duel that moves the VMA a fault is on (seed
- * 001's put after 4,951 schedules, seed 000's up_read() after 435; on
- * two bare lines, a fault against the munmap of its VMA, 11,063 and 1,751),
- * and keeps a duel to a few seconds, where the other programs' searches
- * are 500 schedules.
+ * stop a CPU. The budget ends bound 2 of most duels (of the two-CPU
+ * duels 9 to 99 of seed 1 under vma-refcnt, 7 of 10 within 8,000: 930 to
+ * 10,608 schedules) and reaches into bound 3, where the deepest of the
+ * seeds' lifetime races lies: in program 69, a duel that moves the VMA a
+ * fault is on, seed 001's put after 4,951 schedules (seed 000's up_read()
+ * after 435). A duel's 8,000 schedules against another program's 500:
+ * a tenth of the programs take over half of a campaign's time.
  */
 export const DUEL_PHASES: readonly Phase[] = [{ strategy: 'dfs', depth: 0, schedules: 8000 }];
 
@@ -124,10 +125,8 @@ export interface FuzzProgram {
 }
 
 /**
- * Every DUEL_EVERY-th program (k = 9, 19, ...) is a duel (gen_duel.ts):
- * a tenth of a campaign's programs, which take over half of its time (a
- * duel's DFS is 16 times the schedules of the other programs' searches).
- * Whether program k is a duel depends on k alone, and a program that is
+ * Every DUEL_EVERY-th program (k = 9, 19, ...) is a duel (gen_duel.ts),
+ * searched by DUEL_PHASES. Whether program k is a duel depends on k alone, and a program that is
  * not is random_concurrent()'s draw from its seed, whatever duels do.
  */
 export const DUEL_EVERY = 10;
