@@ -543,10 +543,11 @@ async function run_fuzz(
   if (out.trim() !== '') {
     const doc = JSON.parse(out) as {
       programs: number;
-      bugs: { signature: string; program: number }[];
+      bugs: { signature: string; program: number; triaged?: string }[];
     };
     r.programs = doc.programs;
-    const first = doc.bugs[0];
+    // A report triaged as Linux's own is the fixed kernel's, not the mutant's.
+    const first = doc.bugs.find((b) => b.triaged === undefined);
     if (first !== undefined) {
       r.found = true;
       r.signature = first.signature;
