@@ -295,6 +295,13 @@ export function unlike(v: MapsLine): Prot {
   return { ...prot_of(v), write: v.perm[1] !== 'w' };
 }
 
+/** A read or, `write_percent` times in a hundred, a write (of a value drawn) of word `addr` of p0. */
+export function word_access(rng: Rng, addr: number, write_percent: number): Line {
+  return chance(rng, write_percent)
+    ? { line: 0, pid: 0, cmd: { op: 'write', addr, value: rng.next_u32() } }
+    : { line: 0, pid: 0, cmd: { op: 'read', addr } };
+}
+
 /** An aligned word of `r`. */
 export function word_in(rng: Rng, r: Range): number {
   return r.start + 4 * rng.below((r.end - r.start) / 4);

@@ -39,7 +39,7 @@ import {
 } from '../script/concurrent.js';
 import type { ModelRun } from '../script/run_model.js';
 import { type Aim, chance, type Op, pick, ScriptGen, weighted } from './gen.js';
-import { run_setup, vma_aim, vmas_of, word_in } from './gen_aims.js';
+import { run_setup, vma_aim, vmas_of, word_access, word_in } from './gen_aims.js';
 import { duel } from './gen_duel.js';
 
 /** The most commands a CPU's section has. */
@@ -83,6 +83,8 @@ const PIN_WRITE_PERCENT = 80;
 /** How often a program without a pin aims at a merge or a move, and how often each other CPU then starts with an access of the VMAs it changes. */
 const AIM_PERCENT = 50;
 const ACCESS_PERCENT = 80;
+/** How often that access is a write rather than a read. */
+const AIM_WRITE_PERCENT = 60;
 /** How often each other section ends racing the pin: a command of the pinning process on its page. */
 const PARTNER_PERCENT = 75;
 const PARTNER_OPS: readonly (readonly [
@@ -239,11 +241,7 @@ function with_vma_aim(rng: Rng, sections: readonly Line[][], setup: readonly Lin
   const out = sections.map((c, i) => {
     if (i === aiming) return [aim.line, ...c];
     if (!chance(rng, ACCESS_PERCENT)) return [...c];
-    const addr = word_in(rng, pick(rng, aim.ranges));
-    const access: Line = chance(rng, 60)
-      ? { line: 0, pid: 0, cmd: { op: 'write', addr, value: rng.next_u32() } }
-      : { line: 0, pid: 0, cmd: { op: 'read', addr } };
-    return [access, ...c];
+    return [word_access(rng, word_in(rng, pick(rng, aim.ranges)), AIM_WRITE_PERCENT), ...c];
   });
   const aimed_setup = [...setup, ...aim.setup];
   const fitted = fit_orders(out, aimed_setup);

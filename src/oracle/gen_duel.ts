@@ -46,7 +46,16 @@ import { type Command, type Line, PAGE_SIZE, type Prot } from '../script/ast.js'
 import type { ModelRun } from '../script/run_model.js';
 import type { MapsLine } from '../script/user_space.js';
 import { chance, pick, weighted } from './gen.js';
-import { free_ranges, like, type Range, run_setup, unlike, vmas_of, word_in } from './gen_aims.js';
+import {
+  free_ranges,
+  like,
+  type Range,
+  run_setup,
+  unlike,
+  vmas_of,
+  word_access,
+  word_in,
+} from './gen_aims.js';
 
 /** A duel: its setup and each CPU's commands. */
 export interface Duel {
@@ -115,7 +124,7 @@ export function duel(rng: Rng, cpus: number): Duel | null {
         : twice(rng, vmas, v);
   if (d === null) return null;
   const sections = [...d.sections];
-  while (sections.length < cpus) sections.push([access(rng, w)]);
+  while (sections.length < cpus) sections.push([word_access(rng, w, WRITE_PERCENT)]);
   return { setup: [...setup, ...d.setup], sections };
 }
 
@@ -172,13 +181,6 @@ function mapping(rng: Rng, r: Range): Extract<Command, { op: 'mmap' }> {
   };
 }
 
-/* A read or a write of word w of p0. */
-function access(rng: Rng, w: number): Line {
-  return chance(rng, WRITE_PERCENT)
-    ? at(0, { op: 'write', addr: w, value: rng.next_u32() })
-    : at(0, { op: 'read', addr: w });
-}
-
 /* w's page of v, as a range. */
 function page_of(w: number): Range {
   const start = w - (w % P);
@@ -188,7 +190,7 @@ function page_of(w: number): Range {
 function end(rng: Rng, run: ModelRun, v: MapsLine, w: number): Duel | null {
   const ender = ending(rng, run, v, w);
   if (ender === null) return null;
-  const sections: Line[][] = [[access(rng, w)], [at(0, ender)]];
+  const sections: Line[][] = [[word_access(rng, w, WRITE_PERCENT)], [at(0, ender)]];
   if (!chance(rng, RECYCLE_PERCENT)) return { setup: [], sections };
   if (!chance(rng, CHILD_PERCENT)) {
     sections[1]!.push(at(0, anon(page_of(w), unlike(v))));
@@ -247,7 +249,7 @@ function reshape(rng: Rng, v: MapsLine, w: number): Duel {
   const cmd: Command = chance(rng, MPROTECT_PERCENT)
     ? { op: 'mprotect', addr: page.start, pages: 1, prot: unlike(v) }
     : { op: 'madvise', addr: page.start, pages: 1, advice: 'dontneed' };
-  return { setup: [], sections: [[access(rng, w)], [at(0, cmd)]] };
+  return { setup: [], sections: [[word_access(rng, w, WRITE_PERCENT)], [at(0, cmd)]] };
 }
 
 /*
