@@ -4,7 +4,7 @@
  * (tools/memory-model, Documentation/dev-tools/kcsan.rst):
  *
  *   two accesses to the same word by different tasks, at least one a
- *   write, at least one plain (LOAD, STORE, MEMCPY, MEMSET), and neither
+ *   write, at least one plain (LOAD, STORE, MEMCPY, MEMSET, MEMCHR_INV), and neither
  *   happens-before the other.
  *
  * Marked accesses (READ_ONCE, WRITE_ONCE, acquire/release, atomics) never
@@ -51,7 +51,7 @@
 import type { AccessChecker } from '../runtime/executors/explore.js';
 import { KMEM_CACHE } from '../runtime/heap.js';
 import type { KernelMemory } from '../runtime/memory.js';
-import { KernelBug, type KernelContext, Op } from '../runtime/ops.js';
+import { KernelBug, type KernelContext, memchr_inv_read, Op } from '../runtime/ops.js';
 import { RCU_DATA } from '../runtime/rcu_reader.js';
 
 /*
@@ -76,6 +76,7 @@ const {
   RCU_READ_UNLOCK,
   MEMCPY,
   MEMSET,
+  MEMCHR_INV,
   ALLOC,
   FREE,
 } = Op;
@@ -327,6 +328,12 @@ export class Kcsan implements AccessChecker {
         if (this.user_memory(k, a)) return;
         for (let i = 0; i < k.b; i++) this.write(t, a + i, clk, true, k);
         return;
+      case MEMCHR_INV: {
+        if (this.user_memory(k, a)) return;
+        const n = memchr_inv_read(a, k.b, result);
+        for (let i = 0; i < n; i++) this.read(t, a + i, clk, true, k);
+        return;
+      }
       case ALLOC:
         if (result === 0) return;
         // The object passes from its last free to this allocation (SLUB's freelist cmpxchg).

@@ -77,6 +77,11 @@ function pure_write(op: number): boolean {
   );
 }
 
+/** Whether op reaches past its first word (its footprint says how far). */
+function bulk(op: number): boolean {
+  return op === Op.MEMSET || op === Op.MEMCPY || op === Op.MEMCHR_INV;
+}
+
 function binomial(n: number, r: number): number {
   let c = 1;
   for (let i = 0; i < r; i++) c = (c * (n - i)) / (i + 1);
@@ -137,7 +142,7 @@ export class WordPoints implements ChangePoints {
     const addr = view.pending_addr(t);
     const op = view.pending_op(t);
     this.after_word = false;
-    if (addr === this.word || ((op === Op.MEMSET || op === Op.MEMCPY) && this.covers(view, t))) {
+    if (addr === this.word || (bulk(op) && this.covers(view, t))) {
       this.after_word = !pure_write(op) && this.writer !== t;
       if (pure_write(op) || rmw(op)) this.writer = t;
       this.touched_at[t] = view.step;
@@ -163,7 +168,7 @@ export class WordPoints implements ChangePoints {
     );
   }
 
-  /* Whether task t's pending memset or memcpy covers W. */
+  /* Whether task t's pending memset, memcpy or memchr_inv covers W. */
   private covers(view: ExploreView, t: number): boolean {
     view.footprint(t, this.fp, 0);
     for (let r = 0; r < FP_RANGES; r++)

@@ -73,6 +73,13 @@ export const Op = {
    * word i gets v + i*inc (a page read from "disk" in one DMA).
    */
   MEMSET: 23,
+  /**
+   * memchr_inv(p, v, n) of plain words, one step: reads from p on to the
+   * first word that is not v and returns its address, or 0 when all n
+   * are v. Used where nothing else can change the words (a debug check's
+   * scan of an mm whose writers are done).
+   */
+  MEMCHR_INV: 24,
 } as const;
 
 export const OP_NAMES: readonly string[] = (() => {
@@ -88,6 +95,17 @@ export function fill_words(w: Int32Array, dst: number, v: number, n: number, inc
     return;
   }
   for (let i = 0; i < n; i++) w[dst + i] = (v + i * inc) | 0;
+}
+
+/** What MEMCHR_INV returns: the address of the first of the n words from p that is not v, or 0. */
+export function memchr_inv_words(w: Int32Array, p: number, v: number, n: number): number {
+  for (let i = 0; i < n; i++) if (w[p + i] !== v) return p + i;
+  return 0;
+}
+
+/** The words a MEMCHR_INV of n words from p read, given what it returned. */
+export function memchr_inv_read(p: number, n: number, found: number): number {
+  return found === 0 ? n : found - p + 1;
 }
 
 /** Memory-ordering tag of a read-modify-write (feeds happens-before). */
@@ -532,6 +550,9 @@ export class KernelContext {
   }
   memset(dst: number, v: number, n: number, inc = 0): number {
     return this.set(Op.MEMSET, dst, v, n, inc);
+  }
+  memchr_inv(p: number, v: number, n: number): number {
+    return this.set(Op.MEMCHR_INV, p, v, n, 0);
   }
   /** `mode`: LOCK_WRITE, LOCK_READ or LOCK_ANY. */
   assert_held(dep_map: number, mode: number): number {

@@ -2,8 +2,9 @@
  * validate_mm() (mm/vma.c, CONFIG_DEBUG_VM_MAPLE_TREE) and the page
  * accounting the model can afford to check in full: the index is sorted,
  * without overlaps, agrees with every VMA's own range and mm, and counts
- * map_count VMAs; every page mapped by the address space has as many
- * mapcounts, and at least as many references, as PTEs that map it.
+ * map_count VMAs; every present PTE lies in a VMA; every page mapped by
+ * the address space has as many mapcounts, and at least as many
+ * references, as PTEs that map it.
  * Call with the mmap write lock held, or on an mm no one else uses.
  */
 import { cache_active } from '../../runtime/heap.js';
@@ -54,17 +55,7 @@ export function* validate_mm(k: KernelContext, mm: number): KGen {
   if (map_count !== entries.length)
     fail(`VM_BUG_ON_MM: map_count ${map_count} vma iterator ${entries.length}`);
 
-  const mapped = new Map<number, number>();
-  const pgd = yield k.load(mm + MM_STRUCT.pgd);
-  for (let i = 0; i < PTRS_PER_PGD; i++) {
-    const table = yield k.load(pgd + i);
-    if (table === 0) continue;
-    for (let j = 0; j < PTRS_PER_PTE; j++) {
-      const pte = yield k.load(table + PTE_TABLE.ptes + j);
-      if (!pte_present(pte) || is_zero_page(k, pte_page(pte))) continue;
-      mapped.set(pte_page(pte), (mapped.get(pte_page(pte)) ?? 0) + 1);
-    }
-  }
+  const mapped = yield* call(mapped_pages(k, mm, entries));
   for (const [page, ptes] of mapped) {
     const mapcount = (yield k.load(page + PAGE._mapcount)) + 1;
     const refs = yield k.load(page + PAGE._refcount);
@@ -72,6 +63,46 @@ export function* validate_mm(k: KernelContext, mm: number): KGen {
       fail(`page ${page} is mapped by ${ptes} PTEs but its mapcount is ${mapcount}`);
     if (refs < mapcount) fail(`page ${page} has ${refs} references for ${mapcount} mappings`);
   }
+}
+
+/*
+ * Each page the present PTEs map (the zero page aside), with how many map
+ * it; a present PTE outside every VMA fails: munmap, mremap and exit zap
+ * what they unmap before its VMA goes. Tables are scanned with
+ * memchr_inv() for their next non-empty entry, one step a table and one
+ * an entry found: exact only while no CPU faults in the mm, which every
+ * caller ensures (the other CPUs are done).
+ */
+function* mapped_pages(
+  k: KernelContext,
+  mm: number,
+  entries: readonly { start: number; end: number }[],
+): KGen<Map<number, number>> {
+  const mapped = new Map<number, number>();
+  const pgd = yield k.load(mm + MM_STRUCT.pgd);
+  const pgd_base = yield k.load(mm + MM_STRUCT.pgd_base);
+  let i = yield* next_entry(k, pgd, 0, PTRS_PER_PGD);
+  for (; i < PTRS_PER_PGD; i = yield* next_entry(k, pgd, i + 1, PTRS_PER_PGD)) {
+    const ptes = (yield k.load(pgd + i)) + PTE_TABLE.ptes;
+    let j = yield* next_entry(k, ptes, 0, PTRS_PER_PTE);
+    for (; j < PTRS_PER_PTE; j = yield* next_entry(k, ptes, j + 1, PTRS_PER_PTE)) {
+      const pte = yield k.load(ptes + j);
+      if (!pte_present(pte)) continue;
+      const addr = pgd_base + i * PTRS_PER_PTE + j;
+      if (!entries.some((e) => e.start <= addr && addr < e.end))
+        fail(`a present PTE at page ${addr}, outside every VMA`);
+      if (is_zero_page(k, pte_page(pte))) continue;
+      mapped.set(pte_page(pte), (mapped.get(pte_page(pte)) ?? 0) + 1);
+    }
+  }
+  return mapped;
+}
+
+/* The index of the first non-zero word of table[from .. n), or n. */
+function* next_entry(k: KernelContext, table: number, from: number, n: number): KGen<number> {
+  if (from >= n) return n;
+  const found = yield k.memchr_inv(table + from, 0, n - from);
+  return found === 0 ? n : found - table;
 }
 
 /**

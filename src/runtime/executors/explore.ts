@@ -473,9 +473,9 @@ export class ExploreExecutor extends OpCore implements ExploreView {
     else locks.assert_held(t, k.addr, this.w[k.addr]!, k.a);
   }
 
-  protected bulk(t: number, k: KernelContext): void {
+  protected bulk(t: number, k: KernelContext, n: number): void {
     const copy = k.op === Op.MEMCPY;
-    for (let i = 0; i < k.b; i++) {
+    for (let i = 0; i < n; i++) {
       this.kasan.check(t, k.addr + i, k.op);
       if (copy) this.kasan.check(t, k.a + i, k.op);
     }

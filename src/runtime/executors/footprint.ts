@@ -32,7 +32,8 @@ export const FOOTPRINT_SLOTS = FP_FLAGS + 1;
  *  - a load, a conditional load or a futex wait reads its word; a store,
  *    an atomic or a futex wake writes it (a wake writes the waiters'
  *    state, which a wait on that word reads);
- *  - a memcpy writes its destination and reads its source, a memset writes;
+ *  - a memcpy writes its destination and reads its source, a memset writes,
+ *    a memchr_inv reads (every word it may reach);
  *  - rcu_read_lock/unlock write the task's rcu_data, which the
  *    grace-period kthread reads; an unlock reads rcu_state.gp_waiting;
  *  - lock_acquire/lock_release write the lock's dep_map word: lockdep's
@@ -57,6 +58,10 @@ export function footprint(k: KernelContext, w: Int32Array, out: Int32Array, at =
       break;
     case Op.MEMSET:
       set_range(out, at, 0, addr, addr + k.b, true);
+      break;
+    case Op.MEMCHR_INV:
+      // Before it is performed, how far it reads is unknown: all n words.
+      set_range(out, at, 0, addr, addr + k.b, false);
       break;
     case Op.FREE:
       free_footprint(w, addr, out, at);

@@ -12,7 +12,7 @@ import { frame_name, frames_named } from '../frames.js';
 import { KMEM_CACHE, slab_alloc, slab_free } from '../heap.js';
 import { KernelMemory } from '../memory.js';
 import { OpRecorder, type OpSample } from '../op_meter.js';
-import { fill_words, KernelContext, type KGen, KStack, Op } from '../ops.js';
+import { fill_words, KernelContext, type KGen, KStack, memchr_inv_words, Op } from '../ops.js';
 import { __rcu_read_lock, __rcu_read_unlock, RCU_DATA } from '../rcu_reader.js';
 import { type RunConfig, type Scenario, task_code, task_name } from '../scenario.js';
 import {
@@ -324,6 +324,8 @@ export class NativeCpu {
         fill_words(w, addr, k.a, k.b, k.c);
         this.changes++;
         return 0;
+      case Op.MEMCHR_INV:
+        return memchr_inv_words(w, addr, k.a, k.b);
       case Op.ALLOC: {
         const obj = slab_alloc(this.m, addr, k.a) || this.alloc_slowpath(addr, k.a);
         // 0 is -ENOMEM: the slab is as it was.

@@ -22,7 +22,16 @@
 import type { BootRecord, Kernel } from '../boot.js';
 import { describe_addr, slab_alloc, slab_free } from '../heap.js';
 import type { KernelMemory } from '../memory.js';
-import { fill_words, KernelBug, KernelContext, KStack, OP_NAMES, Op } from '../ops.js';
+import {
+  fill_words,
+  KernelBug,
+  KernelContext,
+  KStack,
+  memchr_inv_read,
+  memchr_inv_words,
+  OP_NAMES,
+  Op,
+} from '../ops.js';
 import { __rcu_read_lock, __rcu_read_unlock, RCU_DATA } from '../rcu_reader.js';
 import { instantiate, type RunConfig, type Scenario, task_name } from '../scenario.js';
 import { ACCESS_READ, ACCESS_RMW, ACCESS_WRITE } from './cache_model.js';
@@ -203,8 +212,8 @@ export abstract class OpCore {
   protected abstract tick(t: number): void;
   /** Task t's lock annotation k (LOCK_ACQUIRE, LOCK_RELEASE, ASSERT_HELD). */
   protected abstract annotate(t: number, k: KernelContext): void;
-  /** Task t's MEMCPY or MEMSET k, before it is performed. */
-  protected abstract bulk(t: number, k: KernelContext): void;
+  /** Task t's MEMCPY, MEMSET or MEMCHR_INV k of `n` words at k.addr, before it is performed. */
+  protected abstract bulk(t: number, k: KernelContext, n: number): void;
   /** Task t's ALLOC k handed out `obj` (0: -ENOMEM). */
   protected abstract allocated(t: number, k: KernelContext, obj: number): void;
   /** Task t's FREE k freed its object into cache `c`. */
@@ -377,12 +386,17 @@ export abstract class OpCore {
         return 0;
       case Op.MEMCPY:
       case Op.MEMSET:
-        this.bulk(t, k);
+        this.bulk(t, k, k.b);
         if (op === Op.MEMCPY) w.copyWithin(addr, k.a, k.a + k.b);
         else fill_words(w, addr, k.a, k.b, k.c);
         this.m.dirty?.mark_range(addr, k.b);
         if (this.nr_spinning) for (let i = 0; i < k.b; i++) this.wake_spinners(addr + i);
         return 0;
+      case Op.MEMCHR_INV: {
+        const found = memchr_inv_words(w, addr, k.a, k.b);
+        this.bulk(t, k, memchr_inv_read(addr, k.b, found));
+        return found;
+      }
       case Op.ALLOC: {
         const obj = slab_alloc(this.m, addr, k.a);
         this.allocated(t, k, obj);

@@ -22,7 +22,7 @@
  *	stores				a write of the line
  *	cmpxchg, xchg, fetch_*		an RMW of the line (a failed cmpxchg too:
  *					x86's lock cmpxchg takes the line exclusive)
- *	MEMSET, MEMCPY			word_ns a word, plus a transfer per line
+ *	MEMSET, MEMCPY, MEMCHR_INV	word_ns a word, plus a transfer per line
  *					another CPU holds (cache_model bulk())
  *	ALLOC, FREE			alloc_ns; a zeroing ALLOC also writes the object;
  *					under a profile with percpu_lists, also the lines
@@ -500,9 +500,10 @@ class TimingExecutor extends OpCore {
     this.advance(t, this.costs.annotation_ns);
   }
 
-  protected bulk(t: number, k: KernelContext): void {
-    const { addr, b: n } = k;
-    let cost_ns = this.cur_step_ns + this.costs.word_ns * n + this.cache.bulk(t, addr, n, true);
+  protected bulk(t: number, k: KernelContext, n: number): void {
+    const addr = k.addr;
+    const write = k.op !== Op.MEMCHR_INV;
+    let cost_ns = this.cur_step_ns + this.costs.word_ns * n + this.cache.bulk(t, addr, n, write);
     if (k.op === Op.MEMCPY) cost_ns += this.cache.bulk(t, k.a, n, false);
     this.advance(t, cost_ns);
   }

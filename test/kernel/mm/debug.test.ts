@@ -1,11 +1,14 @@
 /*
  * validate_mm() trips on what mm/vma.c's validate_mm() asserts, under the
  * names it asserts them with: a VMA whose range is not the index's, a
- * map_count that is not the number of VMAs.
+ * map_count that is not the number of VMAs; and on the model's own page
+ * checks: a present PTE outside every VMA, a page mapped by more PTEs
+ * than its mapcount.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { validate_mm } from '../../../src/kernel/mm/debug.js';
+import { FAULT_FLAG_WRITE, handle_mm_fault } from '../../../src/kernel/mm/memory.js';
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -15,6 +18,8 @@ import {
   VM_AREA_STRUCT,
 } from '../../../src/kernel/mm/mm_types.js';
 import { do_mmap, mm_alloc } from '../../../src/kernel/mm/mmap.js';
+import { mmap_read_lock, mmap_read_unlock } from '../../../src/kernel/mm/mmap_lock.js';
+import { pte_slot, pte_table } from '../../../src/kernel/mm/pgtable.js';
 import { vma_lookup } from '../../../src/kernel/mm/vma.js';
 import { call, KernelBug, type KernelContext, type KGen } from '../../../src/runtime/ops.js';
 import { run_kernel } from '../../helpers.js';
@@ -68,4 +73,36 @@ test('a map_count that is not the number of VMAs trips VM_BUG_ON_MM', () => {
     yield k.store(mm + MM_STRUCT.map_count, 2);
   });
   assert.ok(tripped('VM_BUG_ON_MM: map_count 2 vma iterator 1')(e), String(e));
+});
+
+/* The VMA's first page faulted in, and its PTE copied to page `to`'s slot of the same table. */
+function* copy_first_pte(k: KernelContext, mm: number, vma: number, to: number): KGen {
+  yield* call(mmap_read_lock(k, mm));
+  assert.equal(yield* call(handle_mm_fault(k, vma, BASE + 16, FAULT_FLAG_WRITE)), 0);
+  yield* call(mmap_read_unlock(k, mm));
+  const table = yield* call(pte_table(k, mm, BASE + 16));
+  yield k.store(pte_slot(table, to), yield k.load(pte_slot(table, BASE + 16)));
+}
+
+test('a faulted page passes', () => {
+  const e = validated(function* (k, mm, vma) {
+    yield* call(mmap_read_lock(k, mm));
+    assert.equal(yield* call(handle_mm_fault(k, vma, BASE + 18, FAULT_FLAG_WRITE)), 0);
+    yield* call(mmap_read_unlock(k, mm));
+  });
+  assert.equal(e, null);
+});
+
+test('a present PTE past the last VMA trips validate_mm', () => {
+  const e = validated(function* (k, mm, vma) {
+    yield* copy_first_pte(k, mm, vma, BASE + 300);
+  });
+  assert.ok(tripped(`a present PTE at page ${BASE + 300}, outside every VMA`)(e), String(e));
+});
+
+test('a page mapped by a second PTE of its VMA, its mapcount unchanged, trips validate_mm', () => {
+  const e = validated(function* (k, mm, vma) {
+    yield* copy_first_pte(k, mm, vma, BASE + 19);
+  });
+  assert.ok(tripped('is mapped by 2 PTEs but its mapcount is 1')(e), String(e));
 });

@@ -94,7 +94,8 @@ test("vm_area_dup()'s copy does not write vm_lock_seq under a lockless reader", 
     },
   );
   assert.equal(r.bug, null, r.bug?.signature);
-  assert.ok(r.steps > 1000, 'the schedule ran through the copy and both sections');
+  // A directed search whose schedule strays from its phases throws PhaseNotReached: this one followed them to the end.
+  assert.equal(r.schedules, 1);
 });
 
 /*

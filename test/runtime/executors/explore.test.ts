@@ -3,6 +3,8 @@ import { test } from 'node:test';
 import { Explorer } from '../../../src/check/explorer.js';
 import { make_config } from '../../../src/check/kernel.js';
 import { RandomWalk } from '../../../src/check/strategy.js';
+import { kzalloc } from '../../../src/kernel/slab.js';
+import { KernelBug, type KernelContext } from '../../../src/runtime/ops.js';
 import { scenario as selftest } from '../../../src/scenarios/races/lock_selftest.js';
 import {
   scenario as broken,
@@ -12,7 +14,7 @@ import {
   LOST_WAKEUP,
   USE_AFTER_FREE,
 } from '../../fixtures/broken.js';
-import { explore } from '../../helpers.js';
+import { explore, run_kernel } from '../../helpers.js';
 
 test('the same seed gives the same schedules: equal trace hashes', () => {
   const hashes = (seed: number) => {
@@ -79,4 +81,41 @@ test('the report table names kernel functions and the failing step', () => {
     'the failing step is marked',
   );
   assert.match(r.bug.table, /spin_lock: /);
+});
+
+/* A kmalloc object of 8 words with word 3 set, scanned by `scan`; what the scan returned, relative to the object. */
+function memchr_inv_in_object(scan: (k: KernelContext, obj: number) => number): number {
+  return run_kernel(function* (k) {
+    const obj = yield kzalloc(k, 8, 'test');
+    yield k.store(obj + 3, 7);
+    const found = yield scan(k, obj);
+    return found === 0 ? -1 : found - obj;
+  });
+}
+
+test('memchr_inv returns the first word that is not the value, or 0 when none is', () => {
+  assert.equal(
+    memchr_inv_in_object((k, obj) => k.memchr_inv(obj, 0, 8)),
+    3,
+  );
+  assert.equal(
+    memchr_inv_in_object((k, obj) => k.memchr_inv(obj, 0, 3)),
+    -1,
+  );
+  assert.equal(
+    memchr_inv_in_object((k, obj) => k.memchr_inv(obj + 3, 7, 5)),
+    4,
+  );
+});
+
+test('KASAN checks the words memchr_inv read: up to the first that differs, not past it', () => {
+  // Stops at word 3: the 100 words asked for run past the object, but are not read.
+  assert.equal(
+    memchr_inv_in_object((k, obj) => k.memchr_inv(obj, 0, 100)),
+    3,
+  );
+  assert.throws(
+    () => memchr_inv_in_object((k, obj) => k.memchr_inv(obj + 4, 0, 100)),
+    (e: unknown) => e instanceof KernelBug && /KASAN/.test(e.message),
+  );
 });
