@@ -31,7 +31,9 @@
  *            it), or in a child the setup forked (the reader must see the
  *            VMA is another mm's: vma_start_read()'s vm_mm check).
  *   reshape  one CPU reads or writes w; another splits v at w's page
- *            (mprotect) or zaps it (madvise dontneed)
+ *            (mprotect), mprotects the pages past it (so that the VMA
+ *            object a lockless lookup found no longer covers w), or zaps
+ *            w's page (madvise dontneed)
  *   twice    two CPUs change the tree at once, in v and in a VMA far from
  *            it (the setup gains one where it has none): mprotect or munmap
  *            of a page, a split where the page is inside its VMA
@@ -75,7 +77,7 @@ const RECYCLE_PERCENT = 50;
 const CHILD_PERCENT = 50;
 /** The child a recycling maps into: the duel's setup forks once, last, and children are named in text order. */
 const CHILD = 1;
-/** How often a reshape is an mprotect rather than a madvise, and a change of twice an mprotect rather than a munmap. */
+/** How often a change of twice is an mprotect rather than a munmap. */
 const MPROTECT_PERCENT = 60;
 /** How often an access is a write (of a value no other line writes) rather than a read. */
 const WRITE_PERCENT = 50;
@@ -244,12 +246,35 @@ function ending(rng: Rng, run: ModelRun, v: MapsLine, w: number): Command | null
   }
 }
 
+/*
+ * What a reshape does to v under the access of w: split it at w's page
+ * (mprotect); mprotect the pages past w's page (write permission flipped,
+ * the access a write), which leaves the vm_area_struct the reader found
+ * attached but covering those pages, not w's (a split keeps the object
+ * for the upper part, as munmap's does, but munmap detaches it:
+ * lock_vma_under_rcu() must check the range again once the VMA is
+ * locked); or zap w's page (madvise dontneed).
+ */
+type Reshape = 'split' | 'past' | 'zap';
+const RESHAPES: readonly (readonly [Reshape, number])[] = [
+  ['split', 35],
+  ['past', 25],
+  ['zap', 40],
+];
+
 function reshape(rng: Rng, v: MapsLine, w: number): Duel {
   const page = page_of(w);
-  const cmd: Command = chance(rng, MPROTECT_PERCENT)
-    ? { op: 'mprotect', addr: page.start, pages: 1, prot: unlike(v) }
-    : { op: 'madvise', addr: page.start, pages: 1, advice: 'dontneed' };
-  return { setup: [], sections: [[word_access(rng, w, WRITE_PERCENT)], [at(0, cmd)]] };
+  const kind = weighted(rng, RESHAPES);
+  const past = kind === 'past' && page.end < v.end;
+  const cmd: Command =
+    kind === 'zap'
+      ? { op: 'madvise', addr: page.start, pages: 1, advice: 'dontneed' }
+      : past
+        ? { op: 'mprotect', addr: page.end, pages: (v.end - page.end) / P, prot: unlike(v) }
+        : { op: 'mprotect', addr: page.start, pages: 1, prot: unlike(v) };
+  // A fault through the object that now covers the pages past w's takes their protection: a write shows it.
+  const access = word_access(rng, w, past ? 100 : WRITE_PERCENT);
+  return { setup: [], sections: [[access], [at(0, cmd)]] };
 }
 
 /*

@@ -101,6 +101,38 @@ test('a remapping allocates a VMA: it merges with no neighbour, in p0 or in the 
   }
 });
 
+test("a reshape may leave the VMA a lockless lookup found covering only the pages past the written word's", () => {
+  // Seed 1's duels over 400 programs: those whose changer mprotects from past the accessed word's page.
+  const past = Array.from({ length: 400 }, (_, k) => fuzz_program(1, k, 2))
+    .filter((p) => p.duel)
+    .map((p) => p.script)
+    .filter((s) => {
+      const [access] = s.cpus[0]!;
+      const [change] = s.cpus[1]!;
+      return (
+        change?.cmd.op === 'mprotect' &&
+        (access!.cmd.op === 'read' || access!.cmd.op === 'write') &&
+        change.cmd.addr > access!.cmd.addr
+      );
+    });
+  assert.ok(past.length >= 2, `${past.length} such duels`);
+  for (const s of past) {
+    const access = s.cpus[0]![0]!;
+    const change = s.cpus[1]![0]!;
+    const addr = access.cmd.op === 'write' ? access.cmd.addr : -1;
+    assert.ok(
+      addr >= 0,
+      `the access is a write, which the protection decides:\n${print_concurrent(s)}`,
+    );
+    const before = vma_after(s.setup, addr)!;
+    const after = vma_after([...s.setup, change], addr)!;
+    // w's part of the split ends where the mprotect begins; the rest, past it, differs in write permission.
+    assert.equal(after.end, change.cmd.op === 'mprotect' ? change.cmd.addr : -1);
+    const rest = vma_after([...s.setup, change], after.end)!;
+    assert.notEqual(rest.perm[1], before.perm[1], print_concurrent(s));
+  }
+});
+
 /* Whether `phases`, run on `s` as a campaign runs them, meet a use-after-free of seed 000's kernel. */
 async function meets_seed_000(s: ConcurrentScript, phases: readonly Phase[]): Promise<boolean> {
   for (const { strategy, depth, schedules } of phases) {
