@@ -54,7 +54,7 @@ export const PHASES: readonly Phase[] = [
  * seeds' lifetime races lies: in program 69, a duel that moves the VMA a
  * fault is on, seed 001's put after 4,951 schedules (seed 000's up_read()
  * after 435). A duel's 8,000 schedules against another program's 500:
- * a tenth of the programs take over half of a campaign's time.
+ * a tenth of the programs take nearly half of a campaign's time.
  */
 export const DUEL_PHASES: readonly Phase[] = [{ strategy: 'dfs', depth: 0, schedules: 8000 }];
 
