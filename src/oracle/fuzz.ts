@@ -53,8 +53,9 @@ export const PHASES: readonly Phase[] = [
  * 10,608 schedules) and reaches into bound 3, where the deepest of the
  * seeds' lifetime races lies: in program 69, a duel that moves the VMA a
  * fault is on, seed 001's put after 4,951 schedules (seed 000's up_read()
- * after 435). A duel's 8,000 schedules against another program's 500:
- * a tenth of the programs take nearly half of a campaign's time.
+ * after 435). A duel's 8,000 schedules against another program's 500
+ * make the tenth of the programs that duel a large share of a
+ * campaign's time (docs/calibration-log.md, "validate_mm()'s page scan").
  */
 export const DUEL_PHASES: readonly Phase[] = [{ strategy: 'dfs', depth: 0, schedules: 8000 }];
 

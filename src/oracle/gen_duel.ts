@@ -122,7 +122,7 @@ export function duel(rng: Rng, cpus: number): Duel | null {
     shape === 'end'
       ? end(rng, run, v, w)
       : shape === 'reshape'
-        ? reshape(rng, v, w)
+        ? reshape(rng, vmas, v, w)
         : twice(rng, vmas, v);
   if (d === null) return null;
   const sections = [...d.sections];
@@ -262,10 +262,11 @@ const RESHAPES: readonly (readonly [Reshape, number])[] = [
   ['zap', 40],
 ];
 
-function reshape(rng: Rng, v: MapsLine, w: number): Duel {
+function reshape(rng: Rng, vmas: readonly MapsLine[], v: MapsLine, w: number): Duel {
   const page = page_of(w);
   const kind = weighted(rng, RESHAPES);
-  const past = kind === 'past' && page.end < v.end;
+  // A VMA at v's end might merge with the pages past w (then the object keeps w): split at w instead.
+  const past = kind === 'past' && page.end < v.end && !vmas.some((o) => o.start === v.end);
   const cmd: Command =
     kind === 'zap'
       ? { op: 'madvise', addr: page.start, pages: 1, advice: 'dontneed' }

@@ -198,3 +198,16 @@ test('an allocation forgets the words of the object it hands out', () => {
   run(1, k1.store(obj, 2));
   assert.throws(() => run(0, k0.load(obj)), /data-race: write of .* by cpu1/);
 });
+
+test('memchr_inv reads the words up to the one it returns: a plain write past it does not race, one it reached does', () => {
+  const { ctx, run, g } = machine();
+  const [k0, k1] = ctx as [KernelContext, KernelContext];
+  run(0, k0.store(g + RACE.flag, 1));
+  // msg (before flag) is the first word that is not 0: flag was not read.
+  run(1, k1.memchr_inv(g + RACE.msg, 0, 2), g + RACE.msg);
+  // Both words 0: both read, flag among them.
+  assert.throws(
+    () => run(1, k1.memchr_inv(g + RACE.msg, 0, 2), 0),
+    /data-race: write of race_test\.flag by cpu0 at step 0 vs read by cpu1 at step 2$/,
+  );
+});

@@ -5,7 +5,9 @@
  * map_count VMAs; every present PTE lies in a VMA; every page mapped by
  * the address space has as many mapcounts, and at least as many
  * references, as PTEs that map it.
- * Call with the mmap write lock held, or on an mm no one else uses.
+ * Call with the mmap write lock held, once every other CPU is done with
+ * the mm: a fault under a per-VMA lock changes page tables under the
+ * mmap write lock, and the page scan reads each table in one step.
  */
 import { cache_active } from '../../runtime/heap.js';
 import type { KernelMemory } from '../../runtime/memory.js';

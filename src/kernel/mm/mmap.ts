@@ -24,6 +24,7 @@ import {
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
+  PTRS_PER_PTE,
   STACK_GUARD_GAP,
   VM_AREA_STRUCT as V,
   VM_ACCESS_FLAGS,
@@ -93,6 +94,8 @@ export function* mm_alloc(
   task_size: number,
   pgd_base: number,
 ): KGen<number> {
+  // A directory entry covers one PTE table's pages: pgd_slot() and pte_slot() agree only on a boundary.
+  k.BUG_ON(pgd_base % PTRS_PER_PTE !== 0, `mm_alloc: pgd_base ${pgd_base} not table-aligned`);
   const mm = yield kmem_cache_zalloc(k, k.sys.mm.mm_cachep, 'mm_alloc');
   if (mm === 0) return 0;
   const pgd = yield* pgd_alloc(k);

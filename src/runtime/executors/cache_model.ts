@@ -232,10 +232,11 @@ export class CacheModel implements CacheStats {
 
   /**
    * The lines of [lo, lo + n) read (or written, with `write`) by CPU `c`
-   * in one MEMCPY/MEMSET: the coherence cost, at most one transfer per
-   * line. Streaming from memory is not charged here: the caller's per-word
-   * cost is a bandwidth that includes it. Nor is it serialised: bulk
-   * copies work on memory no other CPU can see yet (ops.ts).
+   * in one MEMCPY/MEMSET/MEMCHR_INV: the coherence cost, at most one
+   * transfer per line. Streaming from memory is not charged here: the
+   * caller's per-word cost is a bandwidth that includes it. Nor is it
+   * serialised: bulk accesses work on memory no other CPU can see yet or
+   * writes (ops.ts).
    */
   bulk(c: number, lo: number, n: number, write: boolean): number {
     if (n <= 0) return 0;

@@ -14,7 +14,7 @@
  */
 import { KMEM_CACHE, SLAB_TYPESAFE_BY_RCU } from '../heap.js';
 import { MEMHDR, PAGE_SHIFT } from '../memory.js';
-import { type KernelContext, Op } from '../ops.js';
+import { type KernelContext, memchr_inv_read, memchr_inv_words, Op } from '../ops.js';
 import { RCU_DATA } from '../rcu_reader.js';
 
 /** Slots of a footprint (see footprint()): range r at slots 2r and 2r + 1, then the flags. */
@@ -33,7 +33,8 @@ export const FOOTPRINT_SLOTS = FP_FLAGS + 1;
  *    an atomic or a futex wake writes it (a wake writes the waiters'
  *    state, which a wait on that word reads);
  *  - a memcpy writes its destination and reads its source, a memset writes,
- *    a memchr_inv reads (every word it may reach);
+ *    a memchr_inv reads up to the word it will find (a write past that
+ *    word leaves its result as it is);
  *  - rcu_read_lock/unlock write the task's rcu_data, which the
  *    grace-period kthread reads; an unlock reads rcu_state.gp_waiting;
  *  - lock_acquire/lock_release write the lock's dep_map word: lockdep's
@@ -59,10 +60,11 @@ export function footprint(k: KernelContext, w: Int32Array, out: Int32Array, at =
     case Op.MEMSET:
       set_range(out, at, 0, addr, addr + k.b, true);
       break;
-    case Op.MEMCHR_INV:
-      // Before it is performed, how far it reads is unknown: all n words.
-      set_range(out, at, 0, addr, addr + k.b, false);
+    case Op.MEMCHR_INV: {
+      const found = memchr_inv_words(w, addr, k.a, k.b);
+      set_range(out, at, 0, addr, addr + memchr_inv_read(addr, k.b, found), false);
       break;
+    }
     case Op.FREE:
       free_footprint(w, addr, out, at);
       break;

@@ -29,7 +29,7 @@ export const COST_NAMES = [
   'rmw_ns',
   // Extra per further sharer a write must invalidate, beyond the first transfer.
   'invalidate_ns',
-  // Per word of MEMSET/MEMCPY (clear_page, copy_page) and of a zeroing allocation.
+  // Per word of MEMSET/MEMCPY/MEMCHR_INV (clear_page, copy_page, a scan) and of a zeroing allocation.
   'word_ns',
   // A slab alloc or free (the ALLOC and FREE ops).
   'alloc_ns',

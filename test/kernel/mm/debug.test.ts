@@ -15,6 +15,7 @@ import {
   MAP_PRIVATE,
   MM_STRUCT,
   PROT_READ,
+  PROT_WRITE,
   VM_AREA_STRUCT,
 } from '../../../src/kernel/mm/mm_types.js';
 import { do_mmap, mm_alloc } from '../../../src/kernel/mm/mmap.js';
@@ -75,13 +76,13 @@ test('a map_count that is not the number of VMAs trips VM_BUG_ON_MM', () => {
   assert.ok(tripped('VM_BUG_ON_MM: map_count 2 vma iterator 1')(e), String(e));
 });
 
-/* The VMA's first page faulted in, and its PTE copied to page `to`'s slot of the same table. */
-function* copy_first_pte(k: KernelContext, mm: number, vma: number, to: number): KGen {
+/* Page `from` of `vma` faulted in, and its PTE copied to page `to`'s slot of the same table. */
+function* copy_pte(k: KernelContext, mm: number, vma: number, from: number, to: number): KGen {
   yield* call(mmap_read_lock(k, mm));
-  assert.equal(yield* call(handle_mm_fault(k, vma, BASE + 16, FAULT_FLAG_WRITE)), 0);
+  assert.equal(yield* call(handle_mm_fault(k, vma, from, FAULT_FLAG_WRITE)), 0);
   yield* call(mmap_read_unlock(k, mm));
-  const table = yield* call(pte_table(k, mm, BASE + 16));
-  yield k.store(pte_slot(table, to), yield k.load(pte_slot(table, BASE + 16)));
+  const table = yield* call(pte_table(k, mm, from));
+  yield k.store(pte_slot(table, to), yield k.load(pte_slot(table, from)));
 }
 
 test('a faulted page passes', () => {
@@ -95,14 +96,51 @@ test('a faulted page passes', () => {
 
 test('a present PTE past the last VMA trips validate_mm', () => {
   const e = validated(function* (k, mm, vma) {
-    yield* copy_first_pte(k, mm, vma, BASE + 300);
+    yield* copy_pte(k, mm, vma, BASE + 16, BASE + 300);
   });
   assert.ok(tripped(`a present PTE at page ${BASE + 300}, outside every VMA`)(e), String(e));
 });
 
 test('a page mapped by a second PTE of its VMA, its mapcount unchanged, trips validate_mm', () => {
   const e = validated(function* (k, mm, vma) {
-    yield* copy_first_pte(k, mm, vma, BASE + 19);
+    yield* copy_pte(k, mm, vma, BASE + 16, BASE + 19);
   });
   assert.ok(tripped('is mapped by 2 PTEs but its mapcount is 1')(e), String(e));
+});
+
+test('a present PTE outside every VMA trips validate_mm in a later PTE table, named by its page', () => {
+  // Directory entry 2: the page number is pgd_base + 2 * 512 + the entry's index.
+  const at = BASE + 2 * 512 + 40;
+  let e: unknown = null;
+  try {
+    run_kernel(function* (k) {
+      const mm = yield* call(mm_alloc(k, BASE + (1 << 18), 1 << 30, BASE));
+      const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+      yield* call(
+        do_mmap(k, mm, {
+          addr: at,
+          len: 2,
+          prot: PROT_READ | PROT_WRITE,
+          flags,
+          file: 0,
+          pgoff: 0,
+        }),
+      );
+      yield* copy_pte(k, mm, yield* call(vma_lookup(k, mm, at)), at, at + 100);
+      yield* call(validate_mm(k, mm));
+    });
+  } catch (err) {
+    e = err;
+  }
+  assert.ok(tripped(`a present PTE at page ${at + 100}, outside every VMA`)(e), String(e));
+});
+
+test('mm_alloc() refuses a pgd_base that is not a PTE table boundary', () => {
+  assert.throws(
+    () =>
+      run_kernel(function* (k) {
+        yield* call(mm_alloc(k, BASE + (1 << 18), 1 << 30, BASE + 8));
+      }),
+    /pgd_base \d+ not table-aligned/,
+  );
 });

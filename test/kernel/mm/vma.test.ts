@@ -93,9 +93,8 @@ test("vm_area_dup()'s copy does not write vm_lock_seq under a lockless reader", 
       ),
     },
   );
+  // The directed schedule reached the memcpy (else PhaseNotReached) and ran on to its end: no report.
   assert.equal(r.bug, null, r.bug?.signature);
-  // A directed search whose schedule strays from its phases throws PhaseNotReached: this one followed them to the end.
-  assert.equal(r.schedules, 1);
 });
 
 /*
