@@ -4,8 +4,8 @@
  * (tools/memory-model, Documentation/dev-tools/kcsan.rst):
  *
  *   two accesses to the same word by different tasks, at least one a
- *   write, at least one plain (LOAD, STORE, MEMCPY, MEMSET, MEMCHR_INV), and neither
- *   happens-before the other.
+ *   write, at least one plain (LOAD, STORE, MEMCPY, MEMSET, MEMCHR_INV),
+ *   and neither happens-before the other.
  *
  * Marked accesses (READ_ONCE, WRITE_ONCE, acquire/release, atomics) never
  * race with each other. Happens-before is program order plus these edges,
