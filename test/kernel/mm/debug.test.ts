@@ -15,7 +15,6 @@ import {
   MAP_PRIVATE,
   MM_STRUCT,
   PROT_READ,
-  PROT_WRITE,
   VM_AREA_STRUCT,
 } from '../../../src/kernel/mm/mm_types.js';
 import { do_mmap, mm_alloc } from '../../../src/kernel/mm/mmap.js';
@@ -27,16 +26,17 @@ import { run_kernel } from '../../helpers.js';
 
 const BASE = 1 << 29;
 
-/* An mm with one VMA of 4 pages at BASE + 16, broken by `corrupt`, then validated. */
-function validated(corrupt: (k: KernelContext, mm: number, vma: number) => KGen): unknown {
+/* An mm with one VMA of 4 pages at `at` (BASE + 16), broken by `corrupt`, then validated. */
+function validated(
+  corrupt: (k: KernelContext, mm: number, vma: number) => KGen,
+  at = BASE + 16,
+): unknown {
   try {
     run_kernel(function* (k) {
       const mm = yield* call(mm_alloc(k, BASE + (1 << 18), 1 << 30, BASE));
       const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
-      yield* call(
-        do_mmap(k, mm, { addr: BASE + 16, len: 4, prot: PROT_READ, flags, file: 0, pgoff: 0 }),
-      );
-      yield* call(corrupt(k, mm, yield* call(vma_lookup(k, mm, BASE + 16))));
+      yield* call(do_mmap(k, mm, { addr: at, len: 4, prot: PROT_READ, flags, file: 0, pgoff: 0 }));
+      yield* call(corrupt(k, mm, yield* call(vma_lookup(k, mm, at))));
       yield* call(validate_mm(k, mm));
     });
   } catch (e) {
@@ -77,19 +77,23 @@ test('a map_count that is not the number of VMAs trips VM_BUG_ON_MM', () => {
 });
 
 /* Page `from` of `vma` faulted in, and its PTE copied to page `to`'s slot of the same table. */
-function* copy_pte(k: KernelContext, mm: number, vma: number, from: number, to: number): KGen {
+/* A write fault of `page` of `vma`, under the mmap read lock. */
+function* fault_in(k: KernelContext, mm: number, vma: number, page: number): KGen {
   yield* call(mmap_read_lock(k, mm));
-  assert.equal(yield* call(handle_mm_fault(k, vma, from, FAULT_FLAG_WRITE)), 0);
+  assert.equal(yield* call(handle_mm_fault(k, vma, page, FAULT_FLAG_WRITE)), 0);
   yield* call(mmap_read_unlock(k, mm));
+}
+
+/* Page `from` of `vma` faulted in, and its PTE copied to page `to`'s slot of the same table. */
+function* copy_pte(k: KernelContext, mm: number, vma: number, from: number, to: number): KGen {
+  yield* fault_in(k, mm, vma, from);
   const table = yield* call(pte_table(k, mm, from));
   yield k.store(pte_slot(table, to), yield k.load(pte_slot(table, from)));
 }
 
 test('a faulted page passes', () => {
   const e = validated(function* (k, mm, vma) {
-    yield* call(mmap_read_lock(k, mm));
-    assert.equal(yield* call(handle_mm_fault(k, vma, BASE + 18, FAULT_FLAG_WRITE)), 0);
-    yield* call(mmap_read_unlock(k, mm));
+    yield* fault_in(k, mm, vma, BASE + 18);
   });
   assert.equal(e, null);
 });
@@ -111,27 +115,9 @@ test('a page mapped by a second PTE of its VMA, its mapcount unchanged, trips va
 test('a present PTE outside every VMA trips validate_mm in a later PTE table, named by its page', () => {
   // Directory entry 2: the page number is pgd_base + 2 * 512 + the entry's index.
   const at = BASE + 2 * 512 + 40;
-  let e: unknown = null;
-  try {
-    run_kernel(function* (k) {
-      const mm = yield* call(mm_alloc(k, BASE + (1 << 18), 1 << 30, BASE));
-      const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
-      yield* call(
-        do_mmap(k, mm, {
-          addr: at,
-          len: 2,
-          prot: PROT_READ | PROT_WRITE,
-          flags,
-          file: 0,
-          pgoff: 0,
-        }),
-      );
-      yield* copy_pte(k, mm, yield* call(vma_lookup(k, mm, at)), at, at + 100);
-      yield* call(validate_mm(k, mm));
-    });
-  } catch (err) {
-    e = err;
-  }
+  const e = validated(function* (k, mm, vma) {
+    yield* copy_pte(k, mm, vma, at, at + 100);
+  }, at);
   assert.ok(tripped(`a present PTE at page ${at + 100}, outside every VMA`)(e), String(e));
 });
 
