@@ -304,7 +304,8 @@ function setup(gen: ScriptGen, rng: Rng): void {
 /**
  * One CPU's section, its commands in processes the setup left (mostly
  * p0, whose mm every CPU shares: two CPUs in p0 are two of its threads).
- * An exit ends the CPU's thread of that process, and here its section; a
+ * An exit ends that process (the other sections' later commands of it
+ * print ESRCH once it has run), and here its section; a
  * child forked in a section is never named, so that a section's commands
  * do not depend on which fork came first.
  */

@@ -217,7 +217,8 @@ export function fork_children(s: ConcurrentScript): Map<Line, number> {
  * is a sequential script), a CPU may name a process the setup left alive,
  * one its own earlier fork created, or one another CPU's fork creates (it
  * may not exist yet: the command then prints ESRCH). An exit ends the
- * CPU's thread of that process: the CPU names it no more.
+ * process: the CPU names it no more (another CPU may, and gets ESRCH once
+ * the exit has run).
  */
 function check_pids(s: ConcurrentScript): void {
   const children = fork_children(s);

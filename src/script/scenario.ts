@@ -4,9 +4,12 @@
  * script runs; then CPU i runs section i, each command through
  * user_space.ts's run_command(), as a thread of each process it names:
  * it takes its own mm reference (mmget) the first time it names the
- * process and puts it at its `exit` or at the end of its section. Each
- * process keeps its own reference (from mm_alloc or the fork) until the
- * epilogue, which runs validate_mm() on each, records the outcome (every
+ * process and puts it at the end of its section. Each process keeps its
+ * own reference (from mm_alloc or the fork) until its `exit`, as its task
+ * keeps task->mm until exit_mm(), or else until the epilogue; a CPU naming
+ * a process that has exited gets ESRCH, and puts the reference it held
+ * (its thread was killed). The epilogue runs validate_mm() on each live
+ * mm, records the outcome (every
  * result, each process's maps, the word at every address the script
  * touches), then tears everything down; check() holds the outcome to the
  * serial orders' (linearizable.ts).
@@ -14,11 +17,14 @@
  * The same scenario runs one serial order on one CPU (serial_scenario()):
  * the outcome check's reference runs are this very code.
  */
+
+import { SPINLOCK, spin_lock, spin_lock_init, spin_unlock } from '../kernel/locking/spinlock.js';
 import { check_mm_caches_empty, validate_mm } from '../kernel/mm/debug.js';
 import { mmget, mmput } from '../kernel/mm/mmap.js';
 import { mmap_write_lock, mmap_write_unlock } from '../kernel/mm/mmap_lock.js';
 import { RCU_GP_KTHREAD } from '../kernel/rcu/tree.js';
 import { defineStruct } from '../runtime/layout.js';
+import type { KernelMemory } from '../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import type { Scenario } from '../runtime/scenario.js';
 import { SCENARIOS } from '../scenarios/index.js';
@@ -59,7 +65,19 @@ export interface ScriptOutcome {
 }
 
 const PROCESS = defineStruct('script_process', {
-  mm: "the process's own reference: stored by the prologue or (store_release) by the fork that creates it, read by the CPUs that name it (load_acquire); 0 before its fork and after its exit in the setup",
+  mm: "the process's own reference: stored by the prologue or (store_release) by the fork that creates it, read by the CPUs that name it (load_acquire); 0 before its fork and after its exit. A process a section exits: read and cleared under its TASK.alloc_lock",
+});
+
+/*
+ * The task of a process that a section exits: its task_lock(), which
+ * get_task_mm() holds across reading task->mm and taking a reference, and
+ * exit_mm() across clearing it, so that no CPU takes a reference to an mm
+ * whose last one the exit is putting. A process no section exits needs
+ * none: its slot goes from 0 to its mm once (the fork's store_release)
+ * and keeps it until every CPU is done, so a lookup can race nothing.
+ */
+const TASK = defineStruct('task_struct', {
+  alloc_lock: [SPINLOCK.$, "itself: task_lock(), over the process's PROCESS.mm"],
 });
 
 /** Kernel memory of a script run: its objects, and room for its page tables and pages. */
@@ -75,6 +93,8 @@ const SCRIPT_MEMORY_WORDS = 1 << 22;
 interface Globals {
   /** The process table: PROCESS.mm of pid p at table + p. */
   readonly table: number;
+  /** The tasks of the processes a section exits: TASK of pid p at tasks + p * TASK.$.size (0: none exits). */
+  readonly tasks: number;
   readonly us: UserSpace;
   /** The pins the setup left (the prologue's, once per search): every schedule starts from them. */
   setup_pins: Pins;
@@ -116,6 +136,8 @@ interface Program {
   readonly addrs: readonly number[];
   /** steps[cpu]: each step a serial order places (steps_of()): its command, and which part. */
   readonly steps: readonly (readonly SectionStep[])[];
+  /** The pids some section exits: each looked up under its task_lock(). */
+  readonly exiting: ReadonlySet<number>;
 }
 
 function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): Scenario<Globals> {
@@ -130,6 +152,7 @@ function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): S
     nr_pids: children.size + 1,
     addrs: [...new Set(addrs)].sort((a, b) => a - b),
     steps: steps_of(s),
+    exiting: new Set(s.cpus.flat().flatMap((l) => (l.cmd.op === 'exit' ? [l.pid] : []))),
   };
   const cpus = mode === 'concurrent' ? s.cpus.length : 1;
   const text = print_concurrent(s);
@@ -146,6 +169,7 @@ function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): S
     kthreads: [RCU_GP_KTHREAD],
     setup: (m) => ({
       table: m.boot_alloc(PROCESS.$, 'p', p.nr_pids),
+      tasks: task_locks(m, p),
       us: { m, files: new Map(), pins: new Map() },
       setup_pins: new Map(),
       held: [],
@@ -161,6 +185,19 @@ function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): S
       if (mode === 'concurrent') check_linearizable(s, text, cfg, g.outcome!);
     },
   };
+}
+
+/* Each process's TASK, where a section exits one (else 0: none is looked up under a lock). */
+function task_locks(m: KernelMemory, p: Program): number {
+  if (p.exiting.size === 0) return 0;
+  const tasks = m.boot_alloc(TASK.$, 'task_struct', p.nr_pids);
+  for (let pid = 0; pid < p.nr_pids; pid++)
+    spin_lock_init(m, task_lock_of(tasks, pid), 'task_struct.alloc_lock');
+  return tasks;
+}
+
+function task_lock_of(tasks: number, pid: number): number {
+  return tasks + pid * TASK.$.size + TASK.alloc_lock;
 }
 
 /** The user thread the setup runs on, for its pins (a section's is its CPU). */
@@ -209,7 +246,7 @@ function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
     if (step.kind === 'map') yield* call(thread_line(k, g, p, cpu, without_populate(l)));
     else if (ended && l.cmd.op === 'mmap') yield* call(thread_populate(k, g, cpu, l, index));
     else if (ended) continue;
-    else if (step.kind === 'fault') yield* call(thread_fault(k, g, cpu, l, step.addr));
+    else if (step.kind === 'fault') yield* call(thread_fault(k, g, p, cpu, l, step.addr));
     else yield* call(thread_line(k, g, p, cpu, l));
   }
   for (let cpu = 0; cpu < p.s.cpus.length; cpu++) yield* call(put_held(k, g, cpu));
@@ -239,12 +276,19 @@ function* record_outcome(k: KernelContext, g: Globals, p: Program): KGen {
 /*
  * The mm of process `pid` as CPU `cpu`'s thread of it: its reference
  * taken the first time; 0, with ESRCH printed, while no fork has created
- * the process yet.
+ * the process yet, or once it has exited.
  */
-function* thread_mm(k: KernelContext, g: Globals, cpu: number, pid: number): KGen<number> {
+function* thread_mm(
+  k: KernelContext,
+  g: Globals,
+  p: Program,
+  cpu: number,
+  pid: number,
+): KGen<number> {
   const held = g.held[cpu]!;
   let mm = held.get(pid) ?? 0;
-  if (mm === 0) {
+  if (p.exiting.has(pid)) mm = yield* call(get_task_mm(k, g, cpu, pid));
+  else if (mm === 0) {
     mm = yield k.load_acquire(g.table + pid);
     if (mm !== 0) {
       yield* call(mmget(k, mm));
@@ -256,22 +300,71 @@ function* thread_mm(k: KernelContext, g: Globals, cpu: number, pid: number): KGe
 }
 
 /*
+ * thread_mm() of a process a section exits, at each command: its mm read
+ * under task_lock(), and referenced there the first time, as
+ * get_task_mm() does. Once the process has exited the thread is a killed
+ * one: the reference it held is put (its exit_mm()), and it gets 0.
+ */
+function* get_task_mm(k: KernelContext, g: Globals, cpu: number, pid: number): KGen<number> {
+  const held = g.held[cpu]!;
+  const lock = task_lock_of(g.tasks, pid);
+  yield* spin_lock(k, lock);
+  const mm = yield k.load_acquire(g.table + pid);
+  if (mm !== 0 && !held.has(pid)) yield* call(mmget(k, mm));
+  yield* spin_unlock(k, lock);
+  const mine = held.get(pid);
+  if (mm !== 0) held.set(pid, mm);
+  else if (mine !== undefined) {
+    held.delete(pid);
+    yield* call(mmput(k, mine));
+  }
+  return mm;
+}
+
+/*
+ * A section's `exit` of `pid`, after its thread's reference was put: the
+ * process's own, as exit_mm() clears task->mm under task_lock() and then
+ * puts it. The last reference tears the mm down, on this CPU or on
+ * whichever CPU's thread of it puts its own last.
+ */
+function* exit_mm(k: KernelContext, g: Globals, pid: number): KGen {
+  const lock = task_lock_of(g.tasks, pid);
+  yield* spin_lock(k, lock);
+  const mm = yield k.load_acquire(g.table + pid);
+  yield k.store_release(g.table + pid, 0);
+  yield* spin_unlock(k, lock);
+  if (mm !== 0) yield* call(mmput(k, mm));
+}
+
+/*
  * Line `l` of section `cpu`, as that CPU's thread of process l.pid, a
- * fork's child published for every CPU, an exit's reference put.
+ * fork's child published for every CPU, an exit's references put (the
+ * thread's by run_command(), then the process's).
  */
 function* thread_line(k: KernelContext, g: Globals, p: Program, cpu: number, l: Line): KGen {
-  const mm = yield* call(thread_mm(k, g, cpu, l.pid));
+  const mm = yield* call(thread_mm(k, g, p, cpu, l.pid));
   if (mm === 0) return;
   const { result, child } = yield* call(run_command(k, g.us, l, mm, cpu));
   check_memory(g.us.m, l.line);
   g.results[cpu]!.push(result);
   if (l.cmd.op === 'fork') yield k.store_release(g.table + p.children.get(l)!, child);
-  if (l.cmd.op === 'exit') g.held[cpu]!.delete(l.pid);
+  if (l.cmd.op === 'exit') {
+    g.held[cpu]!.delete(l.pid);
+    yield* call(exit_mm(k, g, l.pid));
+    check_memory(g.us.m, l.line);
+  }
 }
 
 /* Access `l`'s fault of the page holding `addr` on CPU `cpu`: its signal, if any, is l's result. */
-function* thread_fault(k: KernelContext, g: Globals, cpu: number, l: Line, addr: number): KGen {
-  const mm = yield* call(thread_mm(k, g, cpu, l.pid));
+function* thread_fault(
+  k: KernelContext,
+  g: Globals,
+  p: Program,
+  cpu: number,
+  l: Line,
+  addr: number,
+): KGen {
+  const mm = yield* call(thread_mm(k, g, p, cpu, l.pid));
   if (mm === 0) return;
   const signal = yield* call(fault_page(k, mm, addr, l.cmd.op === 'write'));
   check_memory(g.us.m, l.line);

@@ -88,6 +88,36 @@ test('the explorer runs a concurrent script one CPU a section, every sanitizer o
   assert.equal(format_result(outcome.cpus[0]![0]!), 'ok');
 });
 
+test("a section's exit ends the process: a later command of it on another CPU prints ESRCH, and its mm dies while the CPUs run", () => {
+  const s = parse_concurrent(`mmap 0x10000 2 rw- private anon fixed
+fork
+cpu 0:
+  p1 write 0x10000 3
+  p1 read 0x10000
+cpu 1:
+  p1 exit
+`);
+  const results = (order: number[]) => {
+    const o = serial_outcome(s, order);
+    return { cpus: o.cpus.map((c) => c.map(format_result)), pids: o.maps.map((m) => m.pid) };
+  };
+  // The exit first: cpu 0 never finds p1.
+  assert.deepEqual(results([1, 0, 0]), { cpus: [['ESRCH', 'ESRCH'], ['ok']], pids: [0] });
+  // Between cpu 0's commands: its thread of p1 is killed, and its reference (p1's last) put.
+  assert.deepEqual(results([0, 1, 0]), { cpus: [['ok', 'ESRCH'], ['ok']], pids: [0] });
+  assert.deepEqual(results([0, 0, 1]), { cpus: [['ok', '= 0x00000003'], ['ok']], pids: [0] });
+  // Every interleaving: no sanitizer report, and every mm freed (the scenario's check).
+  const ex = new Explorer(script_scenario(s), { ...CFG, cpus: 2 });
+  const strategy = search_strategy('dfs', {
+    seed: 1,
+    schedules: 100_000,
+    depth: 0,
+    bound: 1,
+    shard: { index: 0, count: 1 },
+  });
+  assert.equal(ex.check(strategy).bug, null);
+});
+
 test("a script takes every catalogue scenario's variant", () => {
   assert.ok(SCRIPT_VARIANTS.includes('cve-2023-3269-stackrot'), SCRIPT_VARIANTS.join(' '));
   assert.equal(new Set(SCRIPT_VARIANTS).size, SCRIPT_VARIANTS.length);
