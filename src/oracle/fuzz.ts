@@ -59,6 +59,20 @@ export const PHASES: readonly Phase[] = [
  */
 export const DUEL_PHASES: readonly Phase[] = [{ strategy: 'dfs', depth: 0, schedules: 8000 }];
 
+/*
+ * A duel in which a CPU ends a process (gen_duel.ts: the child that a
+ * freed VMA was mapped again into exits on a third CPU) gets word at depth
+ * 5 too. Its race, 9bbffee67ffd's, stops the reader after three of its
+ * accesses to the recycled VMA's vm_refcnt and the RCU kthread once: with
+ * three CPUs and the kthread, DFS's 8,000 schedules end within bound 1,
+ * where word met it after 1,006 schedules in each of the first three such
+ * duels of seed 1 (about a second each).
+ */
+export const EXIT_DUEL_PHASES: readonly Phase[] = [
+  ...DUEL_PHASES,
+  { strategy: 'word', depth: 5, schedules: 2000 },
+];
+
 /**
  * The time after which a bug's minimization asks no more candidates: the
  * call under way and the final search of the smallest script come on top,
@@ -119,7 +133,7 @@ export function program_seed(seed: number, k: number): number {
   return (Math.imul(seed ^ 0x1b873593, 0x9e3779b1) ^ Math.imul(k + 1, 0x85ebca6b)) >>> 0;
 }
 
-/** A program of a campaign: its script, and whether it is a duel (searched by DUEL_PHASES). */
+/** A program of a campaign: its script, and whether it is a duel (searched as phases_of() says). */
 export interface FuzzProgram {
   readonly script: ConcurrentScript;
   readonly duel: boolean;
@@ -127,10 +141,19 @@ export interface FuzzProgram {
 
 /**
  * Every DUEL_EVERY-th program (k = 9, 19, ...) is a duel (gen_duel.ts),
- * searched by DUEL_PHASES. Whether program k is a duel depends on k alone, and a program that is
- * not is random_concurrent()'s draw from its seed, whatever duels do.
+ * searched by DUEL_PHASES (or EXIT_DUEL_PHASES). Whether program k is a
+ * duel depends on k alone, and a program that is not is
+ * random_concurrent()'s draw from its seed, whatever duels do.
  */
 export const DUEL_EVERY = 10;
+
+/** The searches program `p` gets: PHASES, DUEL_PHASES, or EXIT_DUEL_PHASES for a duel in which a CPU exits. */
+export function phases_of(p: FuzzProgram): readonly Phase[] {
+  if (!p.duel) return PHASES;
+  return p.script.cpus.some((c) => c.some((l) => l.cmd.op === 'exit'))
+    ? EXIT_DUEL_PHASES
+    : DUEL_PHASES;
+}
 
 /** Program k of a campaign: a concurrent script for `cpus` CPUs, and whether it is a duel. */
 export function fuzz_program(seed: number, k: number, cpus: number): FuzzProgram {
@@ -277,10 +300,11 @@ export async function fuzz(
     o.progress?.({ programs, schedules, bugs: bugs.length, ...(minimizing ? { minimizing } : {}) });
   for (const k of shard_programs(o)) {
     if (performance.now() >= deadline) break;
-    const { script, duel } = fuzz_program(o.seed, k, o.cpus);
+    const program = fuzz_program(o.seed, k, o.cpus);
+    const { script } = program;
     const policy = o.policies[k % o.policies.length]!;
     programs++;
-    for (const phase of duel ? DUEL_PHASES : PHASES) {
+    for (const phase of phases_of(program)) {
       const options = phase_options(phase, program_seed(o.seed, k));
       const r = await check(
         script,

@@ -28,8 +28,13 @@
  *            vm_area_struct: under vma-refcnt the one it just freed, from
  *            its own CPU's slab (SLAB_TYPESAFE_BY_RCU: the reader may meet
  *            it recycled); in p0 where v was (a lookup that retries finds
- *            it), or in a child the setup forked (the reader must see the
- *            VMA is another mm's: vma_start_read()'s vm_mm check).
+ *            it), or at w's page in a child the setup forked and cleared
+ *            there (the reader must see that the VMA it found, covering
+ *            w, is another mm's: vma_start_read()'s vm_mm check). With
+ *            three CPUs or more, the third then ends the child: its
+ *            exit_mmap() write-locks the recycled VMA, waiting for the
+ *            reader's transient reference, and frees the mm, which the
+ *            reader's put must have pinned (9bbffee67ffd).
  *   reshape  one CPU reads or writes w; another splits v at w's page
  *            (mprotect), mprotects the pages past it (so that the VMA
  *            object a lockless lookup found no longer covers w), or zaps
@@ -38,9 +43,9 @@
  *            it (the setup gains one where it has none): mprotect or munmap
  *            of a page, a split where the page is inside its VMA
  *
- * Further CPUs of a campaign of three or four read or write w. The
- * orders limit of every program (fit_orders(), gen_concurrent.ts) may cut
- * the remapping on four.
+ * Further CPUs of a campaign of three or four (but the child's exit)
+ * read or write w. The orders limit of every program (fit_orders(),
+ * gen_concurrent.ts) may cut the remapping on four.
  */
 
 import type { Rng } from '../scenarios/random.js';
@@ -120,7 +125,7 @@ export function duel(rng: Rng, cpus: number): Duel | null {
   const shape = weighted(rng, SHAPES);
   const d =
     shape === 'end'
-      ? end(rng, run, v, w)
+      ? end(rng, run, v, w, cpus)
       : shape === 'reshape'
         ? reshape(rng, vmas, v, w)
         : twice(rng, vmas, v);
@@ -189,7 +194,7 @@ function page_of(w: number): Range {
   return { start, end: start + P };
 }
 
-function end(rng: Rng, run: ModelRun, v: MapsLine, w: number): Duel | null {
+function end(rng: Rng, run: ModelRun, v: MapsLine, w: number, cpus: number): Duel | null {
   const ender = ending(rng, run, v, w);
   if (ender === null) return null;
   const sections: Line[][] = [[word_access(rng, w, WRITE_PERCENT)], [at(0, ender)]];
@@ -198,12 +203,26 @@ function end(rng: Rng, run: ModelRun, v: MapsLine, w: number): Duel | null {
     sections[1]!.push(at(0, anon(page_of(w), unlike(v))));
     return { setup: [], sections };
   }
-  // The child's layout is p0's at the fork: a page free in p0, with a free
-  // page on each side (nothing to merge with), is free in it.
-  const free = free_at(rng, run, 3 * P);
-  if (free === null) return null;
-  sections[1]!.push(at(CHILD, anon({ start: free + P, end: free + 2 * P })));
-  return { setup: [at(0, { op: 'fork' })], sections };
+  // w's page in the child, where p0's reader looks: the child's copies of
+  // v and of the VMAs beside it unmapped in the setup, so that nothing merges.
+  sections[1]!.push(at(CHILD, anon(page_of(w))));
+  if (cpus >= 3) sections.push([at(CHILD, { op: 'exit' })]);
+  const around = with_neighbours(vmas_of(run, 0), v);
+  const unmap: Command = {
+    op: 'munmap',
+    addr: around.start,
+    pages: (around.end - around.start) / P,
+  };
+  return { setup: [at(0, { op: 'fork' }), at(CHILD, unmap)], sections };
+}
+
+/* v and the VMAs that touch it (v's neighbours, theirs, ...), as one range. */
+function with_neighbours(vmas: readonly MapsLine[], v: MapsLine): Range {
+  const r = { start: v.start, end: v.end };
+  for (const o of [...vmas].sort((a, b) => b.start - a.start))
+    if (o.end === r.start) r.start = o.start;
+  for (const o of [...vmas].sort((a, b) => a.start - b.start)) if (o.start === r.end) r.end = o.end;
+  return r;
 }
 
 /* A fixed private anonymous mapping of `r`, read-write unless `prot` says otherwise. */

@@ -12,9 +12,11 @@ import { test } from 'node:test';
 import {
   DUEL_EVERY,
   DUEL_PHASES,
+  EXIT_DUEL_PHASES,
   fuzz_program,
   PHASES,
   type Phase,
+  phases_of,
 } from '../../src/oracle/fuzz.js';
 import { run_setup, vmas_of } from '../../src/oracle/gen_aims.js';
 import { type ConcurrentScript, type Line, PAGE_SIZE } from '../../src/script/ast.js';
@@ -69,7 +71,7 @@ test('every tenth program is a duel, short, and each a race on one VMA the model
       s.cpus.every((c) => c.length <= 2),
       `a section of one command, or an end and its remapping:\n${text}`,
     );
-    assert.ok(s.setup.length <= 6, `a setup of ${s.setup.length} lines:\n${text}`);
+    assert.ok(s.setup.length <= 7, `a setup of ${s.setup.length} lines:\n${text}`);
     const zaps = s.cpus.some(([l]) => l!.cmd.op === 'madvise');
     const race = ends(s) ? 'end' : changers(s).length >= 2 ? 'twice' : zaps ? 'zap' : null;
     assert.ok(race !== null, `a duel that races nothing:\n${text}`);
@@ -133,29 +135,31 @@ test("a reshape may leave the VMA a lockless lookup found covering only the page
   }
 });
 
-/* Whether `phases`, run on `s` as a campaign runs them, meet a use-after-free of seed 000's kernel. */
-async function meets_seed_000(s: ConcurrentScript, phases: readonly Phase[]): Promise<boolean> {
+/* Whether `phases`, run on `s` as a campaign runs them, meet a use-after-free of `variant`'s kernel. */
+async function meets(
+  s: ConcurrentScript,
+  phases: readonly Phase[],
+  cfg: { readonly policy: string; readonly variant: string },
+): Promise<boolean> {
   for (const { strategy, depth, schedules } of phases) {
-    const r = await check_script(
-      s,
-      { policy: 'vma-rwsem', variant: 'seed000-up-read-without-rcu' },
-      {
-        ...{
-          strategy,
-          depth,
-          schedules,
-          seed: 1,
-          bound: 3,
-          shard: { index: 0, count: 1 },
-          jobs: 1,
-        },
-        bug_class: 'use-after-free',
+    const r = await check_script(s, cfg, {
+      ...{
+        strategy,
+        depth,
+        schedules,
+        seed: 1,
+        bound: 3,
+        shard: { index: 0, count: 1 },
+        jobs: 1,
       },
-    );
+      bug_class: 'use-after-free',
+    });
     if (r.bug?.class === 'use-after-free') return true;
   }
   return false;
 }
+
+const SEED_000 = { policy: 'vma-rwsem', variant: 'seed000-up-read-without-rcu' };
 
 test("a duel's DFS meets seed 000's up_read() outside RCU, which the other programs' searches miss on it", async () => {
   // The first duel of two CPUs in which one unmaps the VMA the other faults on.
@@ -163,6 +167,28 @@ test("a duel's DFS meets seed 000's up_read() outside RCU, which the other progr
     (p) => p.duel && ends(p.script) && p.script.cpus[1]![0]!.cmd.op === 'munmap',
   )?.script;
   assert.ok(s !== undefined);
-  assert.equal(await meets_seed_000(s, DUEL_PHASES), true);
-  assert.equal(await meets_seed_000(s, PHASES), false);
+  assert.equal(await meets(s, DUEL_PHASES, SEED_000), true);
+  assert.equal(await meets(s, PHASES, SEED_000), false);
+});
+
+test("with three CPUs, the child a freed VMA is mapped again into exits on the third, and word meets 9bbffee67ffd's put there, which DFS does not", async () => {
+  const exiting = Array.from({ length: 200 }, (_, k) => fuzz_program(1, k, 3)).filter(
+    (p) => p.duel && p.script.cpus.some((c) => c.some((l) => l.cmd.op === 'exit')),
+  );
+  assert.ok(exiting.length >= 3, `${exiting.length} duels end the child`);
+  for (const p of exiting) {
+    const [access, [ender, remap], [exit]] = p.script.cpus as Line[][];
+    assert.equal(phases_of(p), EXIT_DUEL_PHASES, print_concurrent(p.script));
+    // The reader's word is at the remapped page, in the child (whose copy there the setup unmapped).
+    const w =
+      access![0]!.cmd.op === 'read' || access![0]!.cmd.op === 'write' ? access![0]!.cmd.addr : -1;
+    assert.equal(remap?.pid, 1);
+    assert.equal(remap?.cmd.op === 'mmap' ? remap.cmd.addr : -1, w - (w % PAGE_SIZE));
+    assert.equal(ender?.pid, 0);
+    assert.deepEqual([exit!.pid, exit!.cmd.op], [1, 'exit']);
+  }
+  const cfg = { policy: 'vma-refcnt', variant: '9bbffee67ffd-put-without-mmgrab' };
+  const first = exiting[0]!.script;
+  assert.equal(await meets(first, DUEL_PHASES, cfg), false);
+  assert.equal(await meets(first, EXIT_DUEL_PHASES, cfg), true);
 });
