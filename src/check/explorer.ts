@@ -17,10 +17,11 @@ import {
 import { type KernelBug, LOCK_WRITE, OP_NAMES, Op } from '../runtime/ops.js';
 import { type RunConfig, type Scenario, task_name } from '../runtime/scenario.js';
 import { BoundedDfs } from './dfs.js';
-import { Kcsan } from './kcsan.js';
+import { field_name, Kcsan } from './kcsan.js';
 import { Lockdep } from './lockdep.js';
 import { encode_replay, hex32 } from './replay.js';
 import { Replay } from './strategy.js';
+import { past_triaged, triage_of } from './triaged.js';
 
 export interface BugReport {
   readonly class: string;
@@ -98,6 +99,9 @@ function shape(message: string): string {
 
 export class Explorer {
   readonly exec: ExploreExecutor;
+  private readonly kcsan: Kcsan | undefined;
+  /** Whether KCSAN goes on past the races triaged as Linux's own (triaged.ts): set_past_triaged(). */
+  private past = false;
 
   constructor(
     readonly scenario: Scenario,
@@ -105,12 +109,23 @@ export class Explorer {
     opts: { max_steps?: number; kcsan?: boolean } = {},
   ) {
     const lock_checker = new Lockdep((t) => task_name(scenario, cfg, t));
-    const access_checker = opts.kcsan === false ? undefined : new Kcsan(() => this.exec);
+    this.kcsan = opts.kcsan === false ? undefined : new Kcsan(() => this.exec);
     this.exec = new ExploreExecutor(KERNEL, scenario, cfg, {
       ...(opts.max_steps === undefined ? {} : { max_steps: opts.max_steps }),
       lock_checker,
-      ...(access_checker ? { access_checker } : {}),
+      ...(this.kcsan ? { access_checker: this.kcsan } : {}),
     });
+  }
+
+  /*
+   * Whether the schedules from now on go past the races triaged as
+   * Linux's own under this policy (KCSAN prints them and goes on); the
+   * replay string of a bug whose schedule went past one says so
+   * (kcsan=past-triaged).
+   */
+  private set_past_triaged(past: boolean): void {
+    this.past = past;
+    this.kcsan?.pass_over(past ? past_triaged(this.cfg.policy) : new Set());
   }
 
   /**
@@ -118,7 +133,10 @@ export class Explorer {
    * `keep_going`, on past each bug until the strategy's end or the budget.
    * A failing schedule whose message has the shape of one seen before
    * (numbers left out) is not replayed again, so a race met in every
-   * other schedule costs one traced replay, not thousands.
+   * other schedule costs one traced replay, not thousands. A race triaged
+   * as Linux's own (triaged.ts) ends no schedule where the search looks
+   * for another class of bug, nor, with `keep_going`, once it was
+   * reported: what follows it is searched too.
    */
   check(strategy: Strategy, budget: CheckBudget = {}): CheckResult {
     const t0 = performance.now();
@@ -129,6 +147,7 @@ export class Explorer {
     let schedules = 0;
     let steps = 0;
     let found_ms = 0;
+    this.set_past_triaged(budget.bug_class !== undefined && budget.bug_class !== 'data-race');
     for (let i = 0; strategy.begin(i); i++) {
       const out = this.exec.run(strategy);
       schedules++;
@@ -145,6 +164,8 @@ export class Explorer {
             signatures.add(report.signature);
             bugs.push(report);
           }
+          if (budget.keep_going && triage_of(report.signature, this.cfg.policy) !== undefined)
+            this.set_past_triaged(true);
           if (!budget.keep_going) break;
         }
       }
@@ -171,7 +192,8 @@ export class Explorer {
     return r.bug ?? bug;
   }
 
-  replay_string(choices: Uint8Array, hash: number): string {
+  /** The replay string of a schedule; `past_triaged`: it went on past a triaged race (Kcsan.went_past). */
+  replay_string(choices: Uint8Array, hash: number, past_triaged = false): string {
     return encode_replay({
       scenario: this.scenario.name,
       cpus: this.cfg.cpus,
@@ -181,11 +203,21 @@ export class Explorer {
       choices,
       hash,
       source: this.scenario.source,
+      past_triaged,
     });
   }
 
-  /** Replay a schedule with tracing on; checks it reproduces `expect_hash` if given. */
-  trace(choices: Uint8Array, expect_hash?: number): { outcome: Outcome; trace: StepRecord[] } {
+  /**
+   * Replay a schedule with tracing on; checks it reproduces `expect_hash`
+   * if given. `past_triaged`: whether it went past the triaged races (its
+   * replay string's kcsan=past-triaged), by default as the last search.
+   */
+  trace(
+    choices: Uint8Array,
+    expect_hash?: number,
+    past_triaged = this.past,
+  ): { outcome: Outcome; trace: StepRecord[] } {
+    this.set_past_triaged(past_triaged);
     const trace: StepRecord[] = [];
     const strategy = new Replay(choices);
     strategy.begin(0);
@@ -208,7 +240,7 @@ export class Explorer {
       class: bug.bug_class,
       message: bug.message,
       task: outcome.bug_task >= 0 ? this.exec.task_name(outcome.bug_task) : '',
-      replay: this.replay_string(out.choices, out.hash),
+      replay: this.replay_string(out.choices, out.hash, this.kcsan?.went_past ?? false),
       preemptions: out.preemptions,
       steps: out.steps,
       hash: hex32(out.hash),
@@ -283,14 +315,6 @@ export class Explorer {
     }
     return `${fn}: ${what}`;
   }
-}
-
-/* `struct@0xADDR.field[3] (gen 2)` as `struct.field[]`: the field, whichever object and index. */
-function field_name(described: string): string {
-  return described
-    .replace(/@0x[0-9a-f]+/, '')
-    .replace(/ \(gen \d+\)/, '')
-    .replace(/\[\d+\]/g, '[]');
 }
 
 /*

@@ -87,7 +87,9 @@ const NO_READ = 0;
 const READS_SHARED = 0xffff;
 /** In a write tag, beside the writer's task + 1: the write was plain. */
 const PLAIN_BIT = 0x8000;
-const TASK_MASK = 0x7fff;
+/** The last write was a memset's (only a memset's race can be passed over: pass_over()). */
+const MEMSET_BIT = 0x4000;
+const TASK_MASK = 0x3fff;
 
 /** Capacity to hold index `i`: the next power of two above it, at least 4096. */
 function capacity_for(i: number): number {
@@ -223,7 +225,7 @@ export class Kcsan implements AccessChecker {
   private run = 0;
   private cap = 0;
   private stamp = new Uint32Array(0);
-  /** The last write: writer + 1, with PLAIN_BIT; 0 for none. */
+  /** The last write: writer + 1, with PLAIN_BIT and MEMSET_BIT; 0 for none. */
   private w_tag = new Uint16Array(0);
   private w_clk = new Int32Array(0);
   private readonly any_reads = new ReadSet();
@@ -237,12 +239,29 @@ export class Kcsan implements AccessChecker {
   private readonly fns: string[] = [];
   /** The host's memory, once asked for (the same for the checker's life). */
   private mem: KernelMemory | undefined;
+  /** The fields (`struct.field`) whose races with a memset go unreported (pass_over()). */
+  private passed: ReadonlySet<string> = new Set();
+  /** Whether this schedule went on past such a race: its replay must too. */
+  went_past = false;
 
   /**
    * `host` gives the explored machine; it is called only once accesses
    * come, because the executor that is the host is made after its checkers.
    */
   constructor(private readonly host: () => KcsanHost) {}
+
+  /**
+   * From the next schedule on, go on past a race of a memset's write of
+   * one of `fields` (`struct.field`, whichever object) with a lockless
+   * lookup's access of it (a marked read, or a cmpxchg after the memset:
+   * lookup()), as Linux's KCSAN goes on after it prints a report: the
+   * explorer passes over the races triaged as Linux's own and benign
+   * (triaged.ts), so that a search sees what follows them. Any other race
+   * of those fields is reported as before.
+   */
+  pass_over(fields: ReadonlySet<string>): void {
+    this.passed = fields;
+  }
 
   reset(nr_tasks: number): void {
     if (this.nr !== nr_tasks || this.vc.length !== nr_tasks * nr_tasks) {
@@ -264,6 +283,7 @@ export class Kcsan implements AccessChecker {
     this.plain_reads.reset(nr_tasks);
     this.sync_slots = 0;
     this.fns.length = 0;
+    this.went_past = false;
   }
 
   access(t: number, k: KernelContext, result: number, step: number): void {
@@ -436,7 +456,7 @@ export class Kcsan implements AccessChecker {
     // Every read checked above happens before this write, so whatever follows it follows them.
     this.plain_reads.clear(a);
     if (plain) this.any_reads.clear(a);
-    this.w_tag[a] = (t + 1) | (plain ? PLAIN_BIT : 0);
+    this.w_tag[a] = (t + 1) | (plain ? PLAIN_BIT : 0) | (k.op === MEMSET ? MEMSET_BIT : 0);
     this.w_clk[a] = clk;
   }
 
@@ -456,6 +476,7 @@ export class Kcsan implements AccessChecker {
     const s = (wt & TASK_MASK) - 1;
     const wc = this.w_clk[a]!;
     if (s === t || wc <= this.vc[t * this.nr + s]!) return;
+    if ((wt & MEMSET_BIT) !== 0 && lookup(k.op) && this.passes(a)) return;
     const prev = { task: s, clk: wc, kind: kind(true, wplain) };
     this.report(k, a, prev, { task: t, clk, kind: kind(write, plain) });
   }
@@ -471,9 +492,19 @@ export class Kcsan implements AccessChecker {
     reads_plain: boolean,
   ): void {
     if (!reads.racing(a, t, this.vc, t * this.nr)) return;
+    // Checked after the plain reads: a read racing here but not there was marked.
+    if (!reads_plain && k.op === MEMSET && this.passes(a)) return;
     // A read found among all reads but not among the plain ones (checked first) was marked.
     const prev = { task: reads.hit_task, clk: reads.hit_clk, kind: kind(false, reads_plain) };
     this.report(k, a, prev, { task: t, clk, kind: kind(true, plain) });
+  }
+
+  /* Whether a's field is one whose memset races pass_over() set aside. */
+  private passes(a: number): boolean {
+    if (this.passed.size === 0 || !this.passed.has(field_name(this.host().describe(a))))
+      return false;
+    this.went_past = true;
+    return true;
   }
 
   /* Make word a's state this schedule's: stale state from an earlier one is no access at all. */
@@ -522,6 +553,23 @@ export class Kcsan implements AccessChecker {
       `KCSAN: data-race${fns}: ${prev.kind} of ${h.describe(a)} ${by(prev)} vs ${cur.kind} ${by(cur)}`,
     );
   }
+}
+
+/*
+ * A lockless lookup's access of an object it may find recycled: a marked
+ * read, or a cmpxchg (a reference taken only if the count is not zero). A
+ * put's decrement, or a store, is not one.
+ */
+function lookup(op: number): boolean {
+  return op === READ_ONCE || op === LOAD_ACQUIRE || op === COND_LOAD_NE || op === CMPXCHG;
+}
+
+/* `struct@0xADDR.field[3] (gen 2)` as `struct.field[]`: the field, whichever object and index. */
+export function field_name(described: string): string {
+  return described
+    .replace(/@0x[0-9a-f]+/, '')
+    .replace(/ \(gen \d+\)/, '')
+    .replace(/\[\d+\]/g, '[]');
 }
 
 /** One access of a race, for its report. */

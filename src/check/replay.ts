@@ -9,9 +9,10 @@
  * last field is the trace hash of the recorded run: a replay that does not
  * reproduce it did not replay the same execution. A scenario made from
  * text (a concurrent script) carries the text as the item s=BASE64URL, so
- * that the string alone replays it.
+ * that the string alone replays it; a run that went on past the races
+ * triaged as Linux's own (src/check/triaged.ts) carries kcsan=past-triaged.
  */
-interface ReplayRecord {
+export interface ReplayRecord {
   readonly scenario: string;
   readonly cpus: number;
   readonly policy: string;
@@ -22,7 +23,12 @@ interface ReplayRecord {
   readonly source?: string | undefined;
   /** Trace hash of the recorded run; a replay must reproduce it. */
   readonly hash?: number | undefined;
+  /** Whether the run went on past the races triaged as Linux's own (kcsan=past-triaged). */
+  readonly past_triaged?: boolean | undefined;
 }
+
+/** The configuration item of a run that went past the triaged races (Explorer.check()). */
+const PAST_TRIAGED = 'kcsan=past-triaged';
 
 const VERSION = 'm1';
 
@@ -30,6 +36,7 @@ export function encode_replay(r: ReplayRecord): string {
   const cfg = [`c=${r.cpus}`, `p=${r.policy}`];
   if (r.variant) cfg.push(`v=${r.variant}`);
   for (const [key, v] of Object.entries(r.params)) cfg.push(`${key}=${v}`);
+  if (r.past_triaged) cfg.push(PAST_TRIAGED);
   if (r.source !== undefined) cfg.push(`s=${Buffer.from(r.source).toString('base64url')}`);
   const runs: string[] = [];
   const ch = r.choices;
@@ -67,8 +74,13 @@ export function decode_replay(s: string): ReplayRecord {
   let variant = '';
   let policy = '';
   let source: string | undefined;
+  let past_triaged = false;
   const params: Record<string, number> = {};
   for (const kv of cfg.split(',')) {
+    if (kv === PAST_TRIAGED) {
+      past_triaged = true;
+      continue;
+    }
     const text = /^s=([A-Za-z0-9_-]+)$/.exec(kv);
     if (text) {
       source = Buffer.from(text[1]!, 'base64url').toString();
@@ -102,7 +114,7 @@ export function decode_replay(s: string): ReplayRecord {
     choices.fill(t, i, i + len);
     i += len;
   }
-  return { scenario, cpus, policy, variant, params, choices, hash, source };
+  return { scenario, cpus, policy, variant, params, choices, hash, source, past_triaged };
 }
 
 /** A trace hash as replay strings and reports print it: 8 hex digits. */

@@ -4,7 +4,7 @@
  */
 import type { RunConfig, Scenario } from '../runtime/scenario.js';
 import { type BugReport, Explorer } from './explorer.js';
-import { hex32 } from './replay.js';
+import { hex32, type ReplayRecord } from './replay.js';
 
 export interface Replayed {
   readonly bug: BugReport | null;
@@ -26,17 +26,20 @@ export class ReplayMismatch extends Error {
   override name = 'ReplayMismatch';
 }
 
-/** Replay `choices` on `s` under `cfg`; ReplayMismatch unless it runs and gives `hash` (when given). */
+/**
+ * Replay the schedule of `rec` on `s` under `cfg`, past the triaged races
+ * where it went past them; ReplayMismatch unless it runs and gives its
+ * hash (when it has one).
+ */
 export function replay_schedule(
   s: Scenario,
   cfg: RunConfig,
-  choices: Uint8Array,
-  hash?: number,
+  rec: Pick<ReplayRecord, 'choices' | 'hash' | 'past_triaged'>,
 ): Replayed {
   const explorer = new Explorer(s, cfg);
   let run: ReturnType<Explorer['trace']>;
   try {
-    run = explorer.trace(choices, hash);
+    run = explorer.trace(rec.choices, rec.hash, rec.past_triaged ?? false);
   } catch (e) {
     throw new ReplayMismatch((e as Error).message);
   }

@@ -5,7 +5,11 @@
  * `--bug-class` or `--keep-going` searches past it), but a fuzz campaign,
  * which meets them in every program that recycles a VMA under a lockless
  * reader, lists them as known instead of minimizing them as new, and does
- * not fail for them.
+ * not fail for them. Once one was reported (or from the start, where the
+ * search looks for another class of bug), the explorer's KCSAN goes on
+ * past them as Linux's does after it prints (past_triaged()): a schedule
+ * that meets one is not over, and what the reader of a recycled VMA does
+ * next is still searched.
  */
 import { POLICY_VMA_REFCNT } from '../kernel/mm/policy.js';
 
@@ -14,6 +18,12 @@ interface Triage {
   readonly policy: string;
   /** Where the triage is written. */
   readonly where: string;
+  /**
+   * The fields (`struct.field`) whose races with a memset it judged: what
+   * KCSAN sees of its reports without a trace (which names no function),
+   * to pass over them (Kcsan.pass_over()).
+   */
+  readonly memset_fields: readonly string[];
 }
 
 /*
@@ -25,6 +35,7 @@ interface Triage {
 const VMA_INIT_MEMSET: Triage = {
   policy: POLICY_VMA_REFCNT,
   where: 'docs/explorer.md, "Triage: `vm_area_alloc()`\'s memset against `vma_start_read()`"',
+  memset_fields: ['vm_area_struct.vm_lock_seq', 'vm_area_struct.vm_refcnt.refs'],
 };
 
 const TRIAGED: ReadonlyMap<string, Triage> = new Map([
@@ -39,4 +50,14 @@ const TRIAGED: ReadonlyMap<string, Triage> = new Map([
 export function triage_of(signature: string, policy: string): string | undefined {
   const t = TRIAGED.get(signature);
   return t?.policy === policy ? t.where : undefined;
+}
+
+/**
+ * The fields of every memset race triaged under `policy`: those a search
+ * that goes on past the triaged races (Kcsan.pass_over()) sets aside.
+ */
+export function past_triaged(policy: string): ReadonlySet<string> {
+  return new Set(
+    [...TRIAGED.values()].filter((t) => t.policy === policy).flatMap((t) => t.memset_fields),
+  );
 }

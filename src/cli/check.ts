@@ -212,8 +212,7 @@ export async function cmd_check(
   const r = await check_or_usage(target, options, tasks);
   const label = `${target.name}${cfg.variant ? ` --variant ${cfg.variant}` : ''}`;
   // Only a failure has a schedule worth drawing.
-  if (html && r.bug)
-    write_timeline(html, r.explorer, r.bug, decode_replay(r.bug.replay).choices, label);
+  if (html && r.bug) write_timeline(html, r.explorer, r.bug, decode_replay(r.bug.replay), label);
   else if (html) console.error(`mmlab check: no failing schedule, ${html.path} not written`);
   if (opts.json) console.log(JSON.stringify(outcome_json(target, opts, r)));
   else print_outcome(label, opts, r);

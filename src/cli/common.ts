@@ -17,6 +17,7 @@ import { dirname, resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import type { BugReport, Explorer } from '../check/explorer.js';
 import { make_config } from '../check/kernel.js';
+import type { ReplayRecord } from '../check/replay.js';
 import { DEFAULT_POLICY, POLICIES } from '../kernel/mm/policy.js';
 import { timeline_html } from '../report/timeline_html.js';
 import type { RunConfig, Scenario } from '../runtime/scenario.js';
@@ -181,14 +182,14 @@ export class OutputFile {
   }
 }
 
-/** The timeline page of `choices` as one HTML page. */
+/** The timeline page of a replay string's schedule as one HTML page. */
 export function write_timeline(
   out: OutputFile,
   explorer: Explorer,
   bug: BugReport | null,
-  choices: Uint8Array,
+  rec: Pick<ReplayRecord, 'choices' | 'past_triaged'>,
   title: string,
 ): void {
-  const { trace } = explorer.trace(choices);
+  const { trace } = explorer.trace(rec.choices, undefined, rec.past_triaged ?? false);
   out.write(timeline_html(explorer, trace, bug, title));
 }

@@ -30,14 +30,14 @@ export function cmd_replay(str: string, opts: { json?: boolean; html?: string })
   });
   let r: Replayed;
   try {
-    r = replay_schedule(s, cfg, rec.choices, rec.hash);
+    r = replay_schedule(s, cfg, rec);
   } catch (e) {
     if (!(e instanceof ReplayMismatch)) throw e;
     if (opts.json) console.log(JSON.stringify({ bug: null, mismatch: e.message }));
     else console.error(`mmlab replay: ${e.message}`);
     return EXIT_BUG;
   }
-  if (html) write_timeline(html, r.explorer, r.bug, rec.choices, s.name);
+  if (html) write_timeline(html, r.explorer, r.bug, rec, s.name);
   if (opts.json) {
     console.log(
       JSON.stringify({

@@ -211,3 +211,31 @@ test('memchr_inv reads the words up to the one it returns: a plain write past it
     /data-race: write of race_test\.flag by cpu0 at step 0 vs read by cpu1 at step 2$/,
   );
 });
+
+test("a memset's race with a lockless lookup of a field passed over goes unreported; a put's, a store's, and another field's still are", () => {
+  const { ctx, run, g, kcsan } = machine();
+  const [k0, k1] = ctx as [KernelContext, KernelContext];
+  kcsan.pass_over(new Set(['race_test.counter']));
+  // cpu0 clears the object; cpu1's marked read and its failed cmpxchg (a
+  // reference not taken on a count of 0), unordered with it, pass.
+  run(0, k0.memset(g + RACE.counter, 0, 1));
+  run(1, k1.READ_ONCE(g + RACE.counter));
+  run(1, k1.cmpxchg(g + RACE.counter, 1, 2), 0);
+  // The other way round: a lookup's marked read, then the memset.
+  run(1, k1.READ_ONCE(g + RACE.counter));
+  run(0, k0.memset(g + RACE.counter, 0, 1));
+  // A decrement is a put, not a lookup: reported.
+  assert.throws(
+    () => run(1, k1.fetch_add(g + RACE.counter, -1), 0),
+    /data-race: write of race_test\.counter by cpu0 at step 4 vs write \(marked\) by cpu1/,
+  );
+  // msg is not passed over.
+  run(0, k0.memset(g + RACE.msg, 0, 1));
+  assert.throws(() => run(1, k1.READ_ONCE(g + RACE.msg)), /data-race: write of race_test\.msg/);
+  // Nor is a plain store's race, even of counter.
+  run(0, k0.store(g + RACE.counter, 3));
+  assert.throws(
+    () => run(1, k1.READ_ONCE(g + RACE.counter)),
+    /data-race: write of race_test\.counter/,
+  );
+});

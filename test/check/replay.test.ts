@@ -25,6 +25,22 @@ test('a replay string round-trips scenario, configuration, schedule and hash', (
   assert.deepEqual(r.params, { iters: 3 });
   assert.deepEqual([...r.choices], [...choices]);
   assert.equal(r.hash, 0xdeadbeef);
+  assert.equal(r.past_triaged, false);
+});
+
+test("a run that went past the races triaged as Linux's own says so, and its replay goes past them too", () => {
+  const s = encode_replay({
+    scenario: 'vma-recycle',
+    cpus: 2,
+    policy: 'vma-refcnt',
+    variant: '',
+    params: {},
+    choices: Uint8Array.from([0, 1]),
+    past_triaged: true,
+  });
+  assert.equal(s, 'm1:vma-recycle:c=2,p=vma-refcnt,kcsan=past-triaged:0x1.1x1');
+  assert.equal(decode_replay(s).past_triaged, true);
+  assert.throws(() => decode_replay(s.replace('past-triaged', 'off')), /'kcsan' needs a number/);
 });
 
 test('malformed strings are refused with what is wrong', () => {

@@ -23,7 +23,7 @@ function replay(text: string) {
   const rec = decode_replay(text);
   const s = find_scenario(rec.scenario);
   const cfg = make_config(s, { cpus: rec.cpus, policy: rec.policy, variant: rec.variant });
-  return replay_schedule(s, cfg, rec.choices, rec.hash);
+  return replay_schedule(s, cfg, rec);
 }
 
 test('a recorded failure replays to its bug and its hash', () => {
@@ -41,7 +41,7 @@ test('a schedule without a bug replays to its hash and the table of its steps', 
   walk.begin(0);
   const out = new Explorer(s, cfg).exec.run(walk);
   assert.equal(out.bug, null);
-  const r = replay_schedule(s, cfg, out.choices, out.hash);
+  const r = replay_schedule(s, cfg, { choices: out.choices, hash: out.hash });
   assert.equal(r.bug, null);
   assert.equal(r.steps, out.steps);
   assert.equal(r.hash, hex32(out.hash));
