@@ -7,7 +7,7 @@
  * reports a bug, which, in which program and after how long.
  *
  *   npx tsc -p tsconfig.json
- *   node --import tsx scripts/mutants.ts [--time 120] [--seeds 1,2,3] [--only ID,...]
+ *   node --import tsx scripts/mutants.ts [--time 120] [--seeds 1,2,3] [--cpus 2] [--only ID,...]
  *        [--baseline] [--scenario] [--full] [--list] [--dry] [--show] [--copy] [--dist DIR]
  *
  * --baseline runs the unmutated copy first with the same flags. --full runs
@@ -506,15 +506,19 @@ function run_nice(
   return { pid: child.pid!, exited };
 }
 
+/** What a fuzz campaign of the trial runs with. */
+interface Campaign {
+  readonly policy: string;
+  readonly seed: number;
+  readonly time_s: number;
+  readonly full: boolean;
+  /** The CPUs of each program (fuzz --cpus). */
+  readonly cpus: number;
+}
+
 /* One fuzz campaign on the copy in `dir`. */
-async function run_fuzz(
-  dir: string,
-  id: string,
-  policy: string,
-  seed: number,
-  time_s: number,
-  full: boolean,
-): Promise<RunResult> {
+async function run_fuzz(dir: string, id: string, c: Campaign): Promise<RunResult> {
+  const { policy, seed, time_s, full } = c;
   const args = [
     '-n',
     '10',
@@ -524,6 +528,7 @@ async function run_fuzz(
     join(dir, 'dist/cli/main.js'),
   ];
   args.push('fuzz', '--time', `${time_s}`, '--seed', `${seed}`, '--policy', policy, '--json');
+  args.push('--cpus', `${c.cpus}`);
   const r = not_found(id, 'fuzz', policy, seed);
   const t0 = performance.now();
   const run = run_nice(args, (chunk) => {
@@ -614,6 +619,7 @@ async function main(): Promise<void> {
   const seeds = option('--seeds', '1').split(',').map(Number);
   const only = option('--only', '');
   const full = process.argv.includes('--full');
+  const cpus = Number(option('--cpus', '2'));
   const chosen =
     only === ''
       ? MUTANTS
@@ -647,7 +653,7 @@ async function main(): Promise<void> {
     try {
       for (const policy of m?.policies ?? REFCNT)
         for (const seed of seeds)
-          report(await run_fuzz(dir, m?.id ?? 'baseline', policy, seed, time_s, full));
+          report(await run_fuzz(dir, m?.id ?? 'baseline', { policy, seed, time_s, full, cpus }));
       if (m !== null && process.argv.includes('--scenario'))
         report(await run_check(dir, m, m.policies[0]!, 1));
     } finally {
