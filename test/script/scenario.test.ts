@@ -71,16 +71,20 @@ test('a serial order runs each command as its CPU thread, forks publishing their
   assert.equal(early.maps.length, 2);
 });
 
+/* `s` searched one CPU a section, every sanitizer on: the explorer, and its result. */
+function explore(
+  s: ConcurrentScript,
+  strategy: 'random' | 'dfs',
+  schedules: number,
+  bound: number,
+) {
+  const ex = new Explorer(script_scenario(s), { ...CFG, cpus: s.cpus.length });
+  const o = { seed: 1, schedules, depth: 3, bound, shard: { index: 0, count: 1 } };
+  return { ex, r: ex.check(search_strategy(strategy, o)) };
+}
+
 test('the explorer runs a concurrent script one CPU a section, every sanitizer on', () => {
-  const ex = new Explorer(script_scenario(SCRIPT), { ...CFG, cpus: 2 });
-  const strategy = search_strategy('random', {
-    seed: 1,
-    schedules: 10,
-    depth: 3,
-    bound: 2,
-    shard: { index: 0, count: 1 },
-  });
-  const r = ex.check(strategy);
+  const { ex, r } = explore(SCRIPT, 'random', 10, 2);
   assert.equal(r.bug, null);
   assert.equal(r.schedules, 10);
   const { outcome } = ex.exec.globals as { outcome: ScriptOutcome };
@@ -107,15 +111,7 @@ cpu 1:
   assert.deepEqual(results([0, 1, 0]), { cpus: [['ok', 'ESRCH'], ['ok']], pids: [0] });
   assert.deepEqual(results([0, 0, 1]), { cpus: [['ok', '= 0x00000003'], ['ok']], pids: [0] });
   // Every interleaving: no sanitizer report, and every mm freed (the scenario's check).
-  const ex = new Explorer(script_scenario(s), { ...CFG, cpus: 2 });
-  const strategy = search_strategy('dfs', {
-    seed: 1,
-    schedules: 100_000,
-    depth: 0,
-    bound: 1,
-    shard: { index: 0, count: 1 },
-  });
-  assert.equal(ex.check(strategy).bug, null);
+  assert.equal(explore(s, 'dfs', 100_000, 1).r.bug, null);
 });
 
 test("a script takes every catalogue scenario's variant", () => {
