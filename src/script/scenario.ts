@@ -9,15 +9,13 @@
  * keeps task->mm until exit_mm(), or else until the epilogue; a CPU naming
  * a process that has exited gets ESRCH, and puts the reference it held
  * (its thread was killed). The epilogue runs validate_mm() on each live
- * mm, records the outcome (every
- * result, each process's maps, the word at every address the script
- * touches), then tears everything down; check() holds the outcome to the
- * serial orders' (linearizable.ts).
+ * mm, records the outcome (every result, each process's maps, the word at
+ * every address the script touches), then tears everything down; check()
+ * holds the outcome to the serial orders' (linearizable.ts).
  *
  * The same scenario runs one serial order on one CPU (serial_scenario()):
  * the outcome check's reference runs are this very code.
  */
-
 import { SPINLOCK, spin_lock, spin_lock_init, spin_unlock } from '../kernel/locking/spinlock.js';
 import { check_mm_caches_empty, validate_mm } from '../kernel/mm/debug.js';
 import { mmget, mmput } from '../kernel/mm/mmap.js';
