@@ -19,9 +19,9 @@ import { type RunConfig, type Scenario, task_name } from '../runtime/scenario.js
 import { BoundedDfs } from './dfs.js';
 import { field_name, Kcsan } from './kcsan.js';
 import { Lockdep } from './lockdep.js';
-import { encode_replay, hex32 } from './replay.js';
+import { decode_replay, encode_replay, hex32 } from './replay.js';
 import { Replay } from './strategy.js';
-import { past_triaged, triage_of } from './triaged.js';
+import { past_triaged } from './triaged.js';
 
 export interface BugReport {
   readonly class: string;
@@ -90,6 +90,12 @@ export interface CheckBudget {
   readonly bug_class?: string;
   /** Go on past each bug reported, reporting each distinct one once. */
   readonly keep_going?: boolean;
+  /**
+   * Whether KCSAN goes on past the races triaged as Linux's own
+   * (triaged.ts); by default where the search keeps going or looks for a
+   * class other than data-race.
+   */
+  readonly past_triaged?: boolean;
 }
 
 /* A failure's message with its numbers (steps, addresses, generations) left out. */
@@ -135,45 +141,69 @@ export class Explorer {
    * (numbers left out) is not replayed again, so a race met in every
    * other schedule costs one traced replay, not thousands. A race triaged
    * as Linux's own (triaged.ts) ends no schedule where the search looks
-   * for another class of bug, nor, with `keep_going`, once it was
-   * reported: what follows it is searched too.
+   * for another class of bug or keeps going (budget.past_triaged): what
+   * follows it is searched too. Kept going, the search still reports it,
+   * once: the first schedule that went past it, replayed up to it.
    */
   check(strategy: Strategy, budget: CheckBudget = {}): CheckResult {
     const t0 = performance.now();
     const deadline = budget.time_ms === undefined ? Infinity : t0 + budget.time_ms;
+    const wanted = (c: string) => budget.bug_class === undefined || c === budget.bug_class;
+    const past = budget.past_triaged ?? (budget.keep_going === true || !wanted('data-race'));
+    this.set_past_triaged(past);
+    // The triaged fields a schedule went past, each reported from the first such schedule.
+    const passed = new Set<string>();
     const shapes = new Set<string>();
     const signatures = new Set<string>();
     const bugs: BugReport[] = [];
     let schedules = 0;
     let steps = 0;
     let found_ms = 0;
-    this.set_past_triaged(budget.bug_class !== undefined && budget.bug_class !== 'data-race');
     for (let i = 0; strategy.begin(i); i++) {
       const out = this.exec.run(strategy);
       schedules++;
       steps += out.steps;
-      const b = out.bug;
-      if (b && (budget.bug_class === undefined || b.bug_class === budget.bug_class)) {
+      // Each failure, and whether its schedule goes past the triaged races.
+      const failed: [Outcome, boolean][] = out.bug ? [[out, past]] : [];
+      if (budget.keep_going && wanted('data-race') && this.went_past_new(passed))
+        failed.push([this.cut_at_triaged(out.choices), false]);
+      for (const [o, o_past] of failed) {
+        const b = o.bug!;
         const key = `${b.bug_class}: ${shape(b.message)}`;
-        if (!shapes.has(key)) {
-          shapes.add(key);
-          // Time to find, not to report: the traced replay is a report's cost.
-          found_ms ||= performance.now() - t0;
-          const report = this.report(out);
-          if (!signatures.has(report.signature)) {
-            signatures.add(report.signature);
-            bugs.push(report);
-          }
-          if (budget.keep_going && triage_of(report.signature, this.cfg.policy) !== undefined)
-            this.set_past_triaged(true);
-          if (!budget.keep_going) break;
+        if (!wanted(b.bug_class) || shapes.has(key)) continue;
+        shapes.add(key);
+        // Time to find, not to report: the traced replay is a report's cost.
+        found_ms ||= performance.now() - t0;
+        this.set_past_triaged(o_past);
+        const report = this.report(o);
+        if (!signatures.has(report.signature)) {
+          signatures.add(report.signature);
+          bugs.push(report);
         }
       }
+      this.set_past_triaged(past);
+      if (bugs.length > 0 && !budget.keep_going) break;
       if ((i & 15) === 15 && performance.now() > deadline) break;
     }
     const bug_ended = !budget.keep_going && bugs.length > 0;
     const elapsed_ms = bug_ended ? found_ms : performance.now() - t0;
     return { bug: bugs[0] ?? null, bugs, schedules, steps, elapsed_ms, bug_ended };
+  }
+
+  /* Whether the last schedule went past a triaged race of a field not in `passed` (which gains its fields). */
+  private went_past_new(passed: Set<string>): boolean {
+    const fields = this.kcsan?.passed_now ?? new Set<string>();
+    const fresh = [...fields].some((f) => !passed.has(f));
+    for (const f of fields) passed.add(f);
+    return fresh;
+  }
+
+  /* The schedule `choices`, replayed without going past the triaged races: it ends at the first. */
+  private cut_at_triaged(choices: Uint8Array): Outcome {
+    this.set_past_triaged(false);
+    const strategy = new Replay(choices);
+    strategy.begin(0);
+    return this.exec.run(strategy);
   }
 
   /**
@@ -182,17 +212,20 @@ export class Explorer {
    * fewest. A random walk or PCT reports schedules full of switches that do
    * not matter; the shortest story is the one to read. The budget is
    * schedules, not time, so that the story told (and its replay string)
-   * is the same on a busy machine as on an idle one.
+   * is the same on a busy machine as on an idle one. The search goes past
+   * the triaged races where the bug's schedule did, so that a race found
+   * past one is not retold as that one.
    */
   fewest_preemptions(bug: BugReport, schedules: number): BugReport {
     if (bug.preemptions === 0) return bug;
     const r = this.check(new BoundedDfs(bug.preemptions - 1, schedules), {
       bug_class: bug.class,
+      past_triaged: decode_replay(bug.replay).past_triaged ?? false,
     });
     return r.bug ?? bug;
   }
 
-  /** The replay string of a schedule; `past_triaged`: it went on past a triaged race (Kcsan.went_past). */
+  /** The replay string of a schedule; `past_triaged`: it went on past a triaged race (Kcsan.passed_now). */
   replay_string(choices: Uint8Array, hash: number, past_triaged = false): string {
     return encode_replay({
       scenario: this.scenario.name,
@@ -240,7 +273,7 @@ export class Explorer {
       class: bug.bug_class,
       message: bug.message,
       task: outcome.bug_task >= 0 ? this.exec.task_name(outcome.bug_task) : '',
-      replay: this.replay_string(out.choices, out.hash, this.kcsan?.went_past ?? false),
+      replay: this.replay_string(out.choices, out.hash, (this.kcsan?.passed_now.size ?? 0) > 0),
       preemptions: out.preemptions,
       steps: out.steps,
       hash: hex32(out.hash),

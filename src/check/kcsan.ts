@@ -241,8 +241,8 @@ export class Kcsan implements AccessChecker {
   private mem: KernelMemory | undefined;
   /** The fields (`struct.field`) whose races with a memset go unreported (pass_over()). */
   private passed: ReadonlySet<string> = new Set();
-  /** Whether this schedule went on past such a race: its replay must too. */
-  went_past = false;
+  /** The fields whose races this schedule went on past (a replay of it must too). */
+  readonly passed_now = new Set<string>();
 
   /**
    * `host` gives the explored machine; it is called only once accesses
@@ -254,7 +254,8 @@ export class Kcsan implements AccessChecker {
    * From the next schedule on, go on past a race of a memset's write of
    * one of `fields` (`struct.field`, whichever object) with a lockless
    * lookup's access of it (a marked read, or a cmpxchg after the memset:
-   * lookup()), as Linux's KCSAN goes on after it prints a report: the
+   * lookup(); inside an RCU read-side section), as Linux's KCSAN goes on
+   * after it prints a report: the
    * explorer passes over the races triaged as Linux's own and benign
    * (triaged.ts), so that a search sees what follows them. Any other race
    * of those fields is reported as before.
@@ -283,7 +284,7 @@ export class Kcsan implements AccessChecker {
     this.plain_reads.reset(nr_tasks);
     this.sync_slots = 0;
     this.fns.length = 0;
-    this.went_past = false;
+    this.passed_now.clear();
   }
 
   access(t: number, k: KernelContext, result: number, step: number): void {
@@ -476,7 +477,7 @@ export class Kcsan implements AccessChecker {
     const s = (wt & TASK_MASK) - 1;
     const wc = this.w_clk[a]!;
     if (s === t || wc <= this.vc[t * this.nr + s]!) return;
-    if ((wt & MEMSET_BIT) !== 0 && lookup(k.op) && this.passes(a)) return;
+    if ((wt & MEMSET_BIT) !== 0 && lookup(k.op) && this.passes(k, a, t)) return;
     const prev = { task: s, clk: wc, kind: kind(true, wplain) };
     this.report(k, a, prev, { task: t, clk, kind: kind(write, plain) });
   }
@@ -493,17 +494,25 @@ export class Kcsan implements AccessChecker {
   ): void {
     if (!reads.racing(a, t, this.vc, t * this.nr)) return;
     // Checked after the plain reads: a read racing here but not there was marked.
-    if (!reads_plain && k.op === MEMSET && this.passes(a)) return;
+    if (!reads_plain && k.op === MEMSET && this.passes(k, a, reads.hit_task)) return;
     // A read found among all reads but not among the plain ones (checked first) was marked.
     const prev = { task: reads.hit_task, clk: reads.hit_clk, kind: kind(false, reads_plain) };
     this.report(k, a, prev, { task: t, clk, kind: kind(true, plain) });
   }
 
-  /* Whether a's field is one whose memset races pass_over() set aside. */
-  private passes(a: number): boolean {
-    if (this.passed.size === 0 || !this.passed.has(field_name(this.host().describe(a))))
-      return false;
-    this.went_past = true;
+  /*
+   * Whether a race of a memset's write of a with task `reader`'s marked
+   * access is one pass_over() set aside: a's field is one of its fields,
+   * and the reader is inside an RCU read-side section, as a lockless
+   * lookup of a SLAB_TYPESAFE_BY_RCU object is.
+   */
+  private passes(k: KernelContext, a: number, reader: number): boolean {
+    if (this.passed.size === 0) return false;
+    this.mem ??= this.host().m;
+    if (this.mem.words[k.sys.rcu_data[reader]! + RCU_DATA.nesting] === 0) return false;
+    const field = field_name(this.host().describe(a));
+    if (!this.passed.has(field)) return false;
+    this.passed_now.add(field);
     return true;
   }
 

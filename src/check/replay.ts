@@ -77,7 +77,11 @@ export function decode_replay(s: string): ReplayRecord {
   let past_triaged = false;
   const params: Record<string, number> = {};
   for (const kv of cfg.split(',')) {
-    if (kv === PAST_TRIAGED) {
+    if (kv.startsWith('kcsan=')) {
+      if (kv !== PAST_TRIAGED || past_triaged)
+        throw new Error(
+          `replay string: bad configuration item '${kv}' (only '${PAST_TRIAGED}', once)`,
+        );
       past_triaged = true;
       continue;
     }

@@ -5,11 +5,10 @@
  * `--bug-class` or `--keep-going` searches past it), but a fuzz campaign,
  * which meets them in every program that recycles a VMA under a lockless
  * reader, lists them as known instead of minimizing them as new, and does
- * not fail for them. Once one was reported (or from the start, where the
- * search looks for another class of bug), the explorer's KCSAN goes on
- * past them as Linux's does after it prints (past_triaged()): a schedule
- * that meets one is not over, and what the reader of a recycled VMA does
- * next is still searched.
+ * not fail for them. Where a search keeps going or looks for another
+ * class of bug, the explorer's KCSAN goes on past them as Linux's does
+ * after it prints (past_triaged()): a schedule that meets one is not
+ * over, and what the reader of a recycled VMA does next is still searched.
  */
 import { POLICY_VMA_REFCNT } from '../kernel/mm/policy.js';
 

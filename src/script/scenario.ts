@@ -19,7 +19,12 @@
 import { SPINLOCK, spin_lock, spin_lock_init, spin_unlock } from '../kernel/locking/spinlock.js';
 import { check_mm_caches_empty, validate_mm } from '../kernel/mm/debug.js';
 import { mmget, mmput } from '../kernel/mm/mmap.js';
-import { mmap_write_lock, mmap_write_unlock } from '../kernel/mm/mmap_lock.js';
+import {
+  mmap_read_lock,
+  mmap_read_unlock,
+  mmap_write_lock,
+  mmap_write_unlock,
+} from '../kernel/mm/mmap_lock.js';
 import { RCU_GP_KTHREAD } from '../kernel/rcu/tree.js';
 import { defineStruct } from '../runtime/layout.js';
 import type { KernelMemory } from '../runtime/memory.js';
@@ -238,14 +243,16 @@ function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
   g.results = p.s.cpus.map(() => []);
   const steps = p.s.cpus.map(() => 0);
   for (const cpu of g.order) {
-    const { index, step } = p.steps[cpu]![steps[cpu]++]!;
+    const n = steps[cpu]++;
+    const { index, step } = p.steps[cpu]![n]!;
+    const first = n === 0 || p.steps[cpu]![n - 1]!.index !== index;
     const l = p.s.cpus[cpu]![index]!;
     const ended = g.results[cpu]!.length > index;
     if (step.kind === 'map') yield* call(thread_line(k, g, p, cpu, without_populate(l)));
     else if (ended && l.cmd.op === 'mmap') yield* call(thread_populate(k, g, cpu, l, index));
     else if (ended) continue;
-    else if (step.kind === 'fault') yield* call(thread_fault(k, g, p, cpu, l, step.addr));
-    else yield* call(thread_line(k, g, p, cpu, l));
+    else if (step.kind === 'fault') yield* call(thread_fault(k, g, p, cpu, l, step.addr, first));
+    else yield* call(thread_line(k, g, p, cpu, l, first));
   }
   for (let cpu = 0; cpu < p.s.cpus.length; cpu++) yield* call(put_held(k, g, cpu));
 }
@@ -274,7 +281,8 @@ function* record_outcome(k: KernelContext, g: Globals, p: Program): KGen {
 /*
  * The mm of process `pid` as CPU `cpu`'s thread of it: its reference
  * taken the first time; 0, with ESRCH printed, while no fork has created
- * the process yet, or once it has exited.
+ * the process yet, or once it has exited (found at a command's first
+ * step: a command under way finishes on the mm it holds).
  */
 function* thread_mm(
   k: KernelContext,
@@ -282,10 +290,11 @@ function* thread_mm(
   p: Program,
   cpu: number,
   pid: number,
+  first: boolean,
 ): KGen<number> {
   const held = g.held[cpu]!;
   let mm = held.get(pid) ?? 0;
-  if (p.exiting.has(pid)) mm = yield* call(get_task_mm(k, g, cpu, pid));
+  if (p.exiting.has(pid) && first) mm = yield* call(get_task_mm(k, g, cpu, pid));
   else if (mm === 0) {
     mm = yield k.load_acquire(g.table + pid);
     if (mm !== 0) {
@@ -320,37 +329,47 @@ function* get_task_mm(k: KernelContext, g: Globals, cpu: number, pid: number): K
 }
 
 /*
- * A section's `exit` of `pid`, after its thread's reference was put: the
- * process's own, as exit_mm() clears task->mm under task_lock() and then
- * puts it. The last reference tears the mm down, on this CPU or on
- * whichever CPU's thread of it puts its own last.
+ * A section's `exit` of `pid`, whose mm the exiting thread holds a
+ * reference to: the process's own reference dropped, as exit_mm() does
+ * (kernel/exit.c): task->mm cleared under task_lock() inside
+ * mmap_read_lock(), then put (unless another CPU's exit of it came
+ * first). The thread's reference is put after it (run_command()); the
+ * last one tears the mm down, on this CPU or on whichever CPU's thread
+ * of it puts its own last.
  */
-function* exit_mm(k: KernelContext, g: Globals, pid: number): KGen {
+function* exit_mm(k: KernelContext, g: Globals, pid: number, mm: number): KGen {
   const lock = task_lock_of(g.tasks, pid);
+  yield* call(mmap_read_lock(k, mm));
   yield* spin_lock(k, lock);
-  const mm = yield k.load_acquire(g.table + pid);
-  yield k.store_release(g.table + pid, 0);
+  const own = yield k.load_acquire(g.table + pid);
+  if (own !== 0) yield k.store_release(g.table + pid, 0);
   yield* spin_unlock(k, lock);
-  if (mm !== 0) yield* call(mmput(k, mm));
+  yield* call(mmap_read_unlock(k, mm));
+  if (own !== 0) yield* call(mmput(k, own));
 }
 
 /*
  * Line `l` of section `cpu`, as that CPU's thread of process l.pid, a
  * fork's child published for every CPU, an exit's references put (the
- * thread's by run_command(), then the process's).
+ * process's, then the thread's by run_command()). `first`: the command's
+ * first step (a later step of it runs on the mm its first one found).
  */
-function* thread_line(k: KernelContext, g: Globals, p: Program, cpu: number, l: Line): KGen {
-  const mm = yield* call(thread_mm(k, g, p, cpu, l.pid));
+function* thread_line(
+  k: KernelContext,
+  g: Globals,
+  p: Program,
+  cpu: number,
+  l: Line,
+  first = true,
+): KGen {
+  const mm = yield* call(thread_mm(k, g, p, cpu, l.pid, first));
   if (mm === 0) return;
+  if (l.cmd.op === 'exit') yield* call(exit_mm(k, g, l.pid, mm));
   const { result, child } = yield* call(run_command(k, g.us, l, mm, cpu));
   check_memory(g.us.m, l.line);
   g.results[cpu]!.push(result);
   if (l.cmd.op === 'fork') yield k.store_release(g.table + p.children.get(l)!, child);
-  if (l.cmd.op === 'exit') {
-    g.held[cpu]!.delete(l.pid);
-    yield* call(exit_mm(k, g, l.pid));
-    check_memory(g.us.m, l.line);
-  }
+  if (l.cmd.op === 'exit') g.held[cpu]!.delete(l.pid);
 }
 
 /* Access `l`'s fault of the page holding `addr` on CPU `cpu`: its signal, if any, is l's result. */
@@ -361,8 +380,9 @@ function* thread_fault(
   cpu: number,
   l: Line,
   addr: number,
+  first: boolean,
 ): KGen {
-  const mm = yield* call(thread_mm(k, g, p, cpu, l.pid));
+  const mm = yield* call(thread_mm(k, g, p, cpu, l.pid, first));
   if (mm === 0) return;
   const signal = yield* call(fault_page(k, mm, addr, l.cmd.op === 'write'));
   check_memory(g.us.m, l.line);

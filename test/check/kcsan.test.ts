@@ -212,10 +212,13 @@ test('memchr_inv reads the words up to the one it returns: a plain write past it
   );
 });
 
-test("a memset's race with a lockless lookup of a field passed over goes unreported; a put's, a store's, and another field's still are", () => {
-  const { ctx, run, g, kcsan } = machine();
+test("a memset's race with a lockless lookup of a field passed over goes unreported; a put's, a store's, another field's, and one outside RCU still are", () => {
+  const { ctx, run, g, kcsan, m, sys } = machine();
   const [k0, k1] = ctx as [KernelContext, KernelContext];
   kcsan.pass_over(new Set(['race_test.counter']));
+  // cpu1 looks up inside an RCU read-side section (rcu_read_lock()'s nesting).
+  const nesting = sys.rcu_data[1]! + RCU_DATA.nesting;
+  m.words[nesting] = 1;
   // cpu0 clears the object; cpu1's marked read and its failed cmpxchg (a
   // reference not taken on a count of 0), unordered with it, pass.
   run(0, k0.memset(g + RACE.counter, 0, 1));
@@ -237,5 +240,12 @@ test("a memset's race with a lockless lookup of a field passed over goes unrepor
   assert.throws(
     () => run(1, k1.READ_ONCE(g + RACE.counter)),
     /data-race: write of race_test\.counter/,
+  );
+  // Nor a memset's against a read outside RCU: no lockless lookup.
+  m.words[nesting] = 0;
+  run(0, k0.memset(g + RACE.counter, 0, 1));
+  assert.throws(
+    () => run(1, k1.READ_ONCE(g + RACE.counter)),
+    /data-race: write of race_test\.counter by cpu0 at step 10/,
   );
 });
