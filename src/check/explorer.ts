@@ -98,6 +98,9 @@ export interface CheckBudget {
   readonly past_triaged?: boolean;
 }
 
+/** No field: a KCSAN that passes over no race. */
+const NO_FIELDS: ReadonlySet<string> = new Set();
+
 /* A failure's message with its numbers (steps, addresses, generations) left out. */
 function shape(message: string): string {
   return message.replace(/0x[0-9a-f]+|\d+/g, '#');
@@ -106,7 +109,9 @@ function shape(message: string): string {
 export class Explorer {
   readonly exec: ExploreExecutor;
   private readonly kcsan: Kcsan | undefined;
-  /** Whether KCSAN goes on past the races triaged as Linux's own (triaged.ts): set_past_triaged(). */
+  /** The fields of the races triaged as Linux's own under this policy (triaged.ts). */
+  private readonly triaged_fields: ReadonlySet<string>;
+  /** Whether KCSAN goes on past them: set_past_triaged(). */
   private past = false;
 
   constructor(
@@ -114,6 +119,7 @@ export class Explorer {
     readonly cfg: RunConfig,
     opts: { max_steps?: number; kcsan?: boolean } = {},
   ) {
+    this.triaged_fields = past_triaged(cfg.policy);
     const lock_checker = new Lockdep((t) => task_name(scenario, cfg, t));
     this.kcsan = opts.kcsan === false ? undefined : new Kcsan(() => this.exec);
     this.exec = new ExploreExecutor(KERNEL, scenario, cfg, {
@@ -130,8 +136,9 @@ export class Explorer {
    * (kcsan=past-triaged).
    */
   private set_past_triaged(past: boolean): void {
+    if (past === this.past) return;
     this.past = past;
-    this.kcsan?.pass_over(past ? past_triaged(this.cfg.policy) : new Set());
+    this.kcsan?.pass_over(past ? this.triaged_fields : NO_FIELDS);
   }
 
   /**
@@ -192,9 +199,11 @@ export class Explorer {
 
   /* Whether the last schedule went past a triaged race of a field not in `passed` (which gains its fields). */
   private went_past_new(passed: Set<string>): boolean {
-    const fields = this.kcsan?.passed_now ?? new Set<string>();
-    const fresh = [...fields].some((f) => !passed.has(f));
-    for (const f of fields) passed.add(f);
+    let fresh = false;
+    for (const f of this.kcsan?.passed_now ?? NO_FIELDS) {
+      fresh ||= !passed.has(f);
+      passed.add(f);
+    }
     return fresh;
   }
 
