@@ -20,6 +20,7 @@ import {
   PG_ANON,
   VM_AREA_STRUCT as V,
   VM_DONTCOPY,
+  VM_LOCKED,
   VM_MAYWRITE,
   VM_SHARED,
 } from './mm/mm_types.js';
@@ -185,6 +186,8 @@ export function* dup_mmap(k: KernelContext, oldmm: number): KGen<number> {
       ok = false;
       break;
     }
+    // vm_flags_clear(tmp, VM_LOCKED_MASK): the child inherits no mlock (stored only where that changes it).
+    if (flags & VM_LOCKED) yield k.store(tmp + V.vm_flags, flags & ~VM_LOCKED);
     yield k.WRITE_ONCE(tmp + V.vm_mm, mm);
     const file = yield k.load(tmp + V.vm_file);
     if (file !== 0) yield* call(get_file(k, file));

@@ -10,7 +10,7 @@ import { Rng } from '../scenarios/random.js';
 import { parse_script } from '../script/parse.js';
 import { format_run, run_model } from '../script/run_model.js';
 import { random_script } from './gen.js';
-import { linux_boot_params, oracle_failed, run_on_linux } from './linux.js';
+import { linux_boot_params, linux_has_secretmem, oracle_failed, run_on_linux } from './linux.js';
 import { minimize_script } from './minimize.js';
 
 interface Mismatch {
@@ -58,8 +58,9 @@ export function first_difference(
   }
 }
 
-function script_for(seed: number, index: number): string {
-  return random_script(new Rng(Math.imul(seed ^ 0x2545f491, 0x9e3779b1) ^ index));
+/* Script `index` of a run from `seed`: with secret files where the oracle can make them. */
+function script_for(seed: number, index: number, secret: boolean): string {
+  return random_script(new Rng(Math.imul(seed ^ 0x2545f491, 0x9e3779b1) ^ index), { secret });
 }
 
 export function diff(opts: { count: number; seed: number }): DiffResult {
@@ -67,9 +68,10 @@ export function diff(opts: { count: number; seed: number }): DiffResult {
   // The oracle built and probed before any script: one that cannot run here
   // (OracleError: no cc, an unsafe cache, a crash) stops the run before any work.
   const boot = linux_boot_params();
+  const secret = linux_has_secretmem();
   const mismatches: Mismatch[] = [];
   for (let i = 0; i < opts.count; i++) {
-    const text = script_for(opts.seed, i);
+    const text = script_for(opts.seed, i, secret);
     const out = both(text);
     if (out.model !== out.linux) {
       const small = minimize_script(text, (candidate) => {

@@ -15,6 +15,7 @@
 import type { Rng } from '../scenarios/random.js';
 import {
   type Command,
+  type FileDecl,
   HEAP_START,
   is_outside,
   LAST_ACCESS,
@@ -101,11 +102,6 @@ function pick_in_page(rng: Rng): number {
   return PAGE_SIZE - 1 - rng.below(3);
 }
 
-interface File {
-  readonly name: string;
-  readonly pages: number;
-}
-
 /**
  * Where the generator aims beyond `mmlab diff`'s defaults: `mmlab fuzz`
  * wants stacks, and faults just below them, which a diff script meets
@@ -123,12 +119,15 @@ export interface Aim {
    * a second call, which a concurrent fork could see between the two.
    */
   readonly placed_max_pages: number;
+  /** Of declared files, how many are memfd_secret(2)'s (0 where the oracle cannot make one). */
+  readonly secret_percent: number;
 }
 
 const DIFF_AIM: Aim = {
   growsdown_percent: 10,
   below_stack_percent: 0,
   placed_max_pages: Number.MAX_SAFE_INTEGER,
+  secret_percent: 20,
 };
 
 /** What a generator knows of the processes at one point of its script, to go back to. */
@@ -140,7 +139,13 @@ export interface GenState {
 
 export class ScriptGen {
   private lines: Line[] = [];
-  private readonly files: File[] = [];
+  private readonly files: FileDecl[] = [];
+  /*
+   * Which files are secret, drawn from a stream of their own: the other
+   * draws, and so every script a seed gave before secret files existed,
+   * stay as they were but for those files' kind.
+   */
+  private readonly kinds: Rng;
   /** Live processes in creation order, each with its guessed mappings. */
   private procs = new Map<number, Guess>([[0, new Guess()]]);
   private next_pid = 1;
@@ -150,7 +155,9 @@ export class ScriptGen {
   constructor(
     private readonly rng: Rng,
     private readonly aim: Aim = DIFF_AIM,
-  ) {}
+  ) {
+    this.kinds = rng.split();
+  }
 
   script(commands: number): string {
     // A file or two up front, so that file mappings start early.
@@ -309,7 +316,11 @@ export class ScriptGen {
   }
 
   private file(): Extract<Command, { op: 'file' }> {
-    const file = { name: `f${this.files.length + 1}`, pages: pick_file_pages(this.rng) };
+    const file = {
+      name: `f${this.files.length + 1}`,
+      pages: pick_file_pages(this.rng),
+      secret: chance(this.kinds, this.aim.secret_percent),
+    };
     this.files.push(file);
     return { op: 'file', ...file };
   }
@@ -346,7 +357,7 @@ export class ScriptGen {
   }
 
   /** off=PAGES: mostly 0 or inside the file, sometimes at or past its end, rarely far past. */
-  private pick_off(file: File): number {
+  private pick_off(file: FileDecl): number {
     const rng = this.rng;
     const r = rng.below(100);
     if (r < 50) return 0;
@@ -507,6 +518,10 @@ export class ScriptGen {
  * One random script of exactly `commands` lines (default 40) that
  * parse_script accepts; the same Rng state gives the same text.
  */
-export function random_script(rng: Rng, opts: { commands?: number } = {}): string {
-  return new ScriptGen(rng).script(opts.commands ?? DEFAULT_COMMANDS);
+export function random_script(
+  rng: Rng,
+  opts: { commands?: number; secret?: boolean } = {},
+): string {
+  const aim = opts.secret === false ? { ...DIFF_AIM, secret_percent: 0 } : DIFF_AIM;
+  return new ScriptGen(rng, aim).script(opts.commands ?? DEFAULT_COMMANDS);
 }

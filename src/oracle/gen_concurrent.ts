@@ -25,6 +25,7 @@ import type { Rng } from '../scenarios/random.js';
 import {
   type Command,
   type ConcurrentScript,
+  file_decl,
   type Line,
   PAGE_SIZE,
   straddles_pages,
@@ -55,6 +56,7 @@ const FUZZ_AIM: Aim = {
   growsdown_percent: 25,
   below_stack_percent: 35,
   placed_max_pages: WINDOW_BYTES / PAGE_SIZE / 4,
+  secret_percent: 25,
 };
 
 /** What a CPU runs: every kind of command but `file` (files belong to the setup). */
@@ -345,8 +347,6 @@ export function duel_concurrent(rng: Rng, cpus: number): ConcurrentScript | null
 
 /* The script of `setup` and `sections`, printed and read back: the lines numbered as the text has them, and every name checked. */
 function concurrent(setup: readonly Line[], sections: readonly Line[][]): ConcurrentScript {
-  const files = setup.flatMap((l) =>
-    l.cmd.op === 'file' ? [{ name: l.cmd.name, pages: l.cmd.pages }] : [],
-  );
+  const files = setup.flatMap((l) => (l.cmd.op === 'file' ? [file_decl(l.cmd)] : []));
   return parse_concurrent(print_concurrent({ files, setup, cpus: sections }));
 }

@@ -104,7 +104,11 @@ const FAR = 0x800000;
 const MAX_PAGES = 8;
 const FILE_NAME = 'f1';
 const FILE_PAGES = 2 * MAX_PAGES;
-const FILE: Line = { line: 0, pid: 0, cmd: { op: 'file', name: FILE_NAME, pages: FILE_PAGES } };
+const FILE: Line = {
+  line: 0,
+  pid: 0,
+  cmd: { op: 'file', name: FILE_NAME, pages: FILE_PAGES, secret: false },
+};
 
 const at = (pid: number, cmd: Command): Line => ({ line: 0, pid, cmd });
 

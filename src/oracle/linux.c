@@ -64,6 +64,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -146,6 +147,7 @@ struct command {
 struct script_file {
 	char name[MAX_NAME + 1];
 	uint32_t pages;
+	bool secret;		/* memfd_secret(2)'s, zero-filled; else a tmpfs file with its pattern */
 	int fd;			/* opened once; every mapping uses it */
 	dev_t dev;		/* to recognise its mappings in /proc/self/maps */
 	ino_t ino;
@@ -330,7 +332,8 @@ static void parse_command(struct command *c, const char *op, char **args, int na
 {
 	unsigned int line = c->line;
 	if (strcmp(op, "file") == 0) {
-		arity(nargs, 2, "file NAME PAGES", line);
+		if (nargs != 2 && (nargs != 3 || strcmp(args[2], "secret") != 0))
+			bad_script(line, "usage: file NAME PAGES [secret]");
 		size_t len = strlen(args[0]);
 		if (len < 1 || len > MAX_NAME || !all_of(args[0], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" DIGITS "_"))
 			bad_script(line, "file NAME must be 1 to %d of [A-Za-z0-9_], not '%s'", MAX_NAME, args[0]);
@@ -345,6 +348,7 @@ static void parse_command(struct command *c, const char *op, char **args, int na
 		c->file = (int)nfiles;
 		c->pages = pages;
 		strcpy(files[nfiles].name, args[0]);
+		files[nfiles].secret = nargs == 3;
 		files[nfiles++].pages = pages;
 	} else if (strcmp(op, "mmap") == 0) {
 		c->op = OP_MMAP;
@@ -485,23 +489,62 @@ static void parse_script(char *text, size_t size)
  * the plain top-down placement, where ext4's get_unmapped_area
  * (thp_get_unmapped_area) would align mappings of 2 MiB or more. Each is
  * unlinked at once, so nothing is left behind whatever ends the oracle.
+ *
+ * A `secret` file is memfd_secret(2)'s, sized with ftruncate() and left
+ * zero (its pages cannot be written but through a mapping). Its mappings
+ * are VM_LOCKED: RLIMIT_MEMLOCK is raised as far as this process may, as
+ * the model accounts no locked memory (a task with CAP_IPC_LOCK).
  */
+#ifndef SYS_memfd_secret
+#define SYS_memfd_secret 447
+#endif
+
+static int memfd_secret(void)
+{
+	return (int)syscall(SYS_memfd_secret, 0);
+}
+
+/* Lift RLIMIT_MEMLOCK as far as this process may (to its hard limit, or none). */
+static void raise_memlock(void)
+{
+	struct rlimit r;
+	if (getrlimit(RLIMIT_MEMLOCK, &r) < 0)
+		die("getrlimit: %s", strerror(errno));
+	const struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
+	if (setrlimit(RLIMIT_MEMLOCK, &unlimited) == 0)
+		return;
+	r.rlim_cur = r.rlim_max;
+	if (setrlimit(RLIMIT_MEMLOCK, &r) < 0)
+		die("setrlimit: %s", strerror(errno));
+}
+
 static void create_files(void)
 {
 	static uint32_t page[PAGE / sizeof(uint32_t)];
+	bool secret = false;
 
+	for (unsigned int k = 0; k < nfiles; k++)
+		secret |= files[k].secret;
+	if (secret)
+		raise_memlock();
 	for (unsigned int k = 0; k < nfiles; k++) {
 		struct script_file *f = &files[k];
 		char path[] = "/dev/shm/mmlab-oracle-XXXXXX";
 		struct stat st;
 
-		f->fd = mkstemp(path);
-		if (f->fd < 0)
-			die("cannot create a file in /dev/shm: %s", strerror(errno));
-		unlink(path);
+		if (f->secret) {
+			f->fd = memfd_secret();
+			if (f->fd < 0)
+				die("file %s secret: memfd_secret: %s", f->name, strerror(errno));
+		} else {
+			f->fd = mkstemp(path);
+			if (f->fd < 0)
+				die("cannot create a file in /dev/shm: %s", strerror(errno));
+			unlink(path);
+		}
 		if (ftruncate(f->fd, (off_t)(f->pages * PAGE)) < 0)
 			die("ftruncate: %s", strerror(errno));
-		for (uint32_t j = 0; j < f->pages; j++) {
+		for (uint32_t j = 0; j < f->pages && !f->secret; j++) {
 			for (uint32_t i = 0; i < PAGE / sizeof(uint32_t); i++)
 				page[i] = (k + 1) << 28 | j << 16 | i;
 			if (pwrite(f->fd, page, PAGE, (off_t)(j * PAGE)) != (ssize_t)PAGE)
@@ -1130,12 +1173,41 @@ static int probe_zero_page(void)
 	return 0;
 }
 
+/*
+ * `--secretmem`: whether scripts' `secret` files run here as in the model:
+ * memfd_secret(2) works (secretmem.enable, and a kernel that can take
+ * pages out of its direct map), and a mapping of one past RLIMIT_MEMLOCK,
+ * raised as far as it goes, is allowed (no limit, or CAP_IPC_LOCK).
+ * Prints `secretmem` or `no secretmem`.
+ */
+static int probe_secretmem(void)
+{
+	int fd = memfd_secret();
+	bool ok = fd >= 0;
+	struct rlimit r;
+
+	raise_memlock();
+	if (getrlimit(RLIMIT_MEMLOCK, &r) < 0)
+		die("getrlimit: %s", strerror(errno));
+	if (ok && r.rlim_cur != RLIM_INFINITY) {
+		const size_t len = (size_t)r.rlim_cur + PAGE;
+		void *p = MAP_FAILED;
+		if (ftruncate(fd, (off_t)len) == 0)
+			p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		ok = p != MAP_FAILED;
+	}
+	puts(ok ? "secretmem" : "no secretmem");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--zero-page") == 0)
 		return probe_zero_page();
+	if (argc == 2 && strcmp(argv[1], "--secretmem") == 0)
+		return probe_secretmem();
 	if (argc != 1)
-		die("usage: %s [--zero-page] < script", argv[0]);
+		die("usage: %s [--zero-page | --secretmem] < script", argv[0]);
 	size_t size;
 	char *text = read_stdin(&size);
 	parse_script(text, size);

@@ -252,6 +252,16 @@ export function oracle_failed(what: string, r: OracleResult): OracleError {
   );
 }
 
+/* The oracle's probe `flag`, which prints `yes` or `no`: whether it printed `yes`. */
+function probe(flag: string, yes: string, no: string): boolean {
+  const r = run_oracle([flag], '');
+  if (r.status !== 0) throw oracle_failed(`its ${flag} probe`, r);
+  const out = r.stdout.trim();
+  if (out !== yes && out !== no)
+    throw new OracleError(`the Linux oracle's ${flag} probe printed '${out}'`);
+  return out === yes;
+}
+
 let boot_params: BootParams | undefined;
 
 /**
@@ -260,12 +270,18 @@ let boot_params: BootParams | undefined;
  * here (the oracle's `--zero-page` probe). Asked once.
  */
 export function linux_boot_params(): BootParams {
-  if (boot_params !== undefined) return boot_params;
-  const r = run_oracle(['--zero-page'], '');
-  if (r.status !== 0) throw oracle_failed('its --zero-page probe', r);
-  const out = r.stdout.trim();
-  if (out !== 'zero page' && out !== 'own page')
-    throw new OracleError(`the Linux oracle's --zero-page probe printed '${out}'`);
-  boot_params = out === 'own page' ? { forbid_zeropage: true } : {};
+  boot_params ??= probe('--zero-page', 'own page', 'zero page') ? { forbid_zeropage: true } : {};
   return boot_params;
+}
+
+let secretmem: boolean | undefined;
+
+/**
+ * Whether scripts' `file NAME PAGES secret` run here as on the model:
+ * memfd_secret(2) available, and its locked mappings not held to
+ * RLIMIT_MEMLOCK (the oracle's `--secretmem` probe). Asked once.
+ */
+export function linux_has_secretmem(): boolean {
+  secretmem ??= probe('--secretmem', 'secretmem', 'no secretmem');
+  return secretmem;
 }

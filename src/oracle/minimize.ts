@@ -9,7 +9,13 @@
  * one CPU left) is skipped without asking the predicate, which is the
  * expensive part (it runs both runners, or a search).
  */
-import { type Command, type ConcurrentScript, type Line, ScriptError } from '../script/ast.js';
+import {
+  type Command,
+  type ConcurrentScript,
+  file_decl,
+  type Line,
+  ScriptError,
+} from '../script/ast.js';
 import { parse_concurrent, print_concurrent } from '../script/concurrent.js';
 import { parse_script } from '../script/parse.js';
 import { format_script } from '../script/print.js';
@@ -177,8 +183,11 @@ function fewer_pages(pages: number): number[] {
 /** Simpler variants of one command, boldest first: dropped flags, fewer pages, no file. */
 function simplifications(c: Command): Command[] {
   switch (c.op) {
-    case 'file':
-      return fewer_pages(c.pages).map((pages) => ({ ...c, pages }));
+    case 'file': {
+      const out: Command[] = c.secret ? [{ ...c, secret: false }] : [];
+      for (const pages of fewer_pages(c.pages)) out.push({ ...c, pages });
+      return out;
+    }
     case 'mmap': {
       const out: Command[] = [];
       if (c.file !== null) out.push({ ...c, file: null, off: 0 });
@@ -299,9 +308,7 @@ function concurrent_items(s: ConcurrentScript): Item[] {
 function concurrent_text(items: readonly Item[]): string {
   const setup = items.filter((i) => i.cpu < 0).map((i) => i.line);
   const cpus = [...new Set(items.map((i) => i.cpu).filter((c) => c >= 0))].sort((a, b) => a - b);
-  const files = setup.flatMap((l) =>
-    l.cmd.op === 'file' ? [{ name: l.cmd.name, pages: l.cmd.pages }] : [],
-  );
+  const files = setup.flatMap((l) => (l.cmd.op === 'file' ? [file_decl(l.cmd)] : []));
   return print_concurrent({
     files,
     setup,

@@ -26,6 +26,11 @@ export class Rng {
     return t >>> 0;
   }
 
+  /** A second stream, derived from this one's state, which it leaves where it was. */
+  split(): Rng {
+    return new Rng((this.a ^ this.b ^ this.c ^ this.d ^ 0x5ec2e7) | 0);
+  }
+
   /** Uniform in [0, n), n ≤ 2^32. */
   below(n: number): number {
     return Math.floor((this.next_u32() / 4294967296) * n);

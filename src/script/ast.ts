@@ -23,8 +23,20 @@ export interface Prot {
   readonly exec: boolean;
 }
 
+/**
+ * A declared file, `file NAME PAGES [secret]`: a tmpfs file holding its
+ * pattern, or with `secret` a memfd_secret(2) file, zero-filled.
+ */
+export interface FileDecl {
+  readonly name: string;
+  readonly pages: number;
+  readonly secret: boolean;
+}
+
+type FileCommand = { readonly op: 'file' } & FileDecl;
+
 export type Command =
-  | { readonly op: 'file'; readonly name: string; readonly pages: number }
+  | FileCommand
   | {
       readonly op: 'mmap';
       /** Window offset, or null for `-` (no hint). */
@@ -84,7 +96,12 @@ export interface Line {
 export interface Script {
   readonly lines: readonly Line[];
   /** Declared files in declaration order (the k-th is file k = 1, 2, ...). */
-  readonly files: readonly { readonly name: string; readonly pages: number }[];
+  readonly files: readonly FileDecl[];
+}
+
+/** The file a `file` line declares. */
+export function file_decl(c: FileCommand): FileDecl {
+  return { name: c.name, pages: c.pages, secret: c.secret };
 }
 
 /** Where pins are matched with unpins: a process's pins of one page (window page number). */

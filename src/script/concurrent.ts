@@ -9,6 +9,8 @@
 import {
   type ConcurrentScript,
   check_unpins,
+  type FileDecl,
+  file_decl,
   is_outside,
   type Line,
   ScriptError,
@@ -115,7 +117,7 @@ interface Section {
 }
 
 export function parse_concurrent(text: string): ConcurrentScript {
-  const files: { name: string; pages: number }[] = [];
+  const files: FileDecl[] = [];
   const setup: Line[] = [];
   const sections: Section[] = [];
   const src = text.split('\n');
@@ -140,7 +142,7 @@ export function parse_concurrent(text: string): ConcurrentScript {
     if (cmd.op === 'file') {
       if (sections.length > 0)
         throw new ScriptError(line, 'file declarations belong to the setup, before cpu 0:');
-      files.push({ name: cmd.name, pages: cmd.pages });
+      files.push(file_decl(cmd));
     }
     (sections.at(-1)?.lines ?? setup).push({ line, pid: w.pid, cmd });
   }

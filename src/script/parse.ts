@@ -7,6 +7,8 @@
 import {
   type Command,
   check_unpins,
+  type FileDecl,
+  file_decl,
   type Line,
   type Prot,
   type Script,
@@ -84,7 +86,7 @@ export const CPU_HEADER = /^cpu\s+(\d{1,4})\s*:$/;
 
 export function parse_script(text: string): Script {
   const lines: Line[] = [];
-  const files: { name: string; pages: number }[] = [];
+  const files: FileDecl[] = [];
   const live = new Set<number>([0]);
   let next_pid = 1;
   const src = text.split('\n');
@@ -107,7 +109,7 @@ export function parse_script(text: string): Script {
       );
     }
     const cmd = parse_command(w.op, w.args, line, files);
-    if (cmd.op === 'file') files.push({ name: cmd.name, pages: cmd.pages });
+    if (cmd.op === 'file') files.push(file_decl(cmd));
     if (cmd.op === 'fork') live.add(next_pid++);
     if (cmd.op === 'exit') live.delete(pid);
     lines.push({ line, pid, cmd });
@@ -125,7 +127,8 @@ export function parse_command(
 ): Command {
   switch (op) {
     case 'file': {
-      arity(args, 2, 'file NAME PAGES', line);
+      if (args.length !== 2 && (args.length !== 3 || args[2] !== 'secret'))
+        throw new ScriptError(line, 'usage: file NAME PAGES [secret]');
       const [name, pages] = args as [string, string];
       if (!/^[A-Za-z0-9_]{1,32}$/.test(name))
         throw new ScriptError(line, `file NAME must be 1 to 32 of [A-Za-z0-9_], not '${name}'`);
@@ -135,7 +138,7 @@ export function parse_command(
       const n = parse_pages(pages, line);
       if (n > MAX_FILE_PAGES)
         throw new ScriptError(line, `a file has at most ${MAX_FILE_PAGES} pages, not ${n}`);
-      return { op, name, pages: n };
+      return { op, name, pages: n, secret: args.length === 3 };
     }
     case 'mmap': {
       if (args.length < 4)

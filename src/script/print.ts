@@ -69,7 +69,7 @@ function format_prot(p: Prot): string {
 function format_command(c: Command): string {
   switch (c.op) {
     case 'file':
-      return `file ${c.name} ${c.pages}`;
+      return `file ${c.name} ${c.pages}${c.secret ? ' secret' : ''}`;
     case 'mmap': {
       const flags = [c.shared ? 'shared' : 'private', c.file === null ? 'anon' : `file=${c.file}`];
       if (c.off !== 0) flags.push(`off=${c.off}`);

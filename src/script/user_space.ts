@@ -19,6 +19,9 @@ import {
 import { mt_entries } from '../kernel/mm/maple_tree.js';
 import {
   FILE,
+  FILE_REGULAR,
+  FILE_SECRETMEM,
+  FILE_SHMEM,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
@@ -194,7 +197,8 @@ export function* run_command(
   switch (cmd.op) {
     case 'file': {
       const id = us.files.size + 1;
-      const f = yield* file_alloc(k, id, cmd.pages, false);
+      // memfd_secret(2) and ftruncate(), or a tmpfs file created and filled.
+      const f = yield* file_alloc(k, id, cmd.pages, cmd.secret ? FILE_SECRETMEM : FILE_REGULAR);
       us.files.set(cmd.name, { file: allocated(k, us.m, line, f, 'file_alloc'), k: id });
       result = OK;
       break;
@@ -384,7 +388,7 @@ export function* proc_maps(k: KernelContext, us: UserSpace, mm: number): KGen<Ma
     const file = yield k.load(e.vma + V.vm_file);
     const pgoff = yield k.load(e.vma + V.vm_pgoff);
     const perm = `${flags & VM_READ ? 'r' : '-'}${flags & VM_WRITE ? 'w' : '-'}${flags & VM_EXEC ? 'x' : '-'}${flags & VM_MAYSHARE ? 's' : 'p'}`;
-    const shmem = file !== 0 && (yield k.load(file + FILE.shmem)) !== 0;
+    const shmem = file !== 0 && (yield k.load(file + FILE.kind)) === FILE_SHMEM;
     out.push({
       start: (start - WINDOW_BASE_PAGE) * PAGE_BYTES,
       end: (end - WINDOW_BASE_PAGE) * PAGE_BYTES,

@@ -35,7 +35,7 @@ const shape = (s: ConcurrentScript) => {
 
 test('a concurrent script parses into its setup and sections, and prints back to itself', () => {
   const s = parse_concurrent(TEXT);
-  assert.deepEqual(s.files, [{ name: 'data', pages: 2 }]);
+  assert.deepEqual(s.files, [{ name: 'data', pages: 2, secret: false }]);
   assert.deepEqual(
     s.setup.map((l) => l.cmd.op),
     ['file', 'mmap', 'fork'],

@@ -23,9 +23,24 @@ test('every command parses, and prints back the same', () => {
   ].join('\n');
   const s = parse_script(`# a comment\n\n${text}  # trailing comment\n`);
   assert.equal(s.lines.length, 14);
-  assert.deepEqual(s.files, [{ name: 'data', pages: 3 }]);
+  assert.deepEqual(s.files, [{ name: 'data', pages: 3, secret: false }]);
   assert.equal(format_script(s.lines), `${text}\n`);
   assert.equal(s.lines[12]!.pid, 1);
+});
+
+test("a secret file is declared with `secret`, kept in the script's files, and printed back so", () => {
+  const text = 'file s 2 secret\nmmap - 2 rw- shared file=s\n';
+  const s = parse_script(text);
+  assert.deepEqual(s.files, [{ name: 's', pages: 2, secret: true }]);
+  assert.equal(format_script(s.lines), text);
+  for (const bad of ['file s 2 secrets', 'file s 2 secret secret', 'file s secret 2'])
+    assert.throws(
+      () => parse_script(bad),
+      (e: Error) =>
+        e instanceof ScriptError &&
+        /usage: file NAME PAGES \[secret\]|PAGES must be/.test(e.message),
+      bad,
+    );
 });
 
 test('bad scripts are refused with the line and the problem', () => {

@@ -1,7 +1,8 @@
 /*
- * Files and their page cache (mm/filemap.c, mm/shmem.c). A script's file
- * k holds word i of page j = k<<28 | j<<16 | i, produced when the page is
- * first read; shmem (the file behind shared anonymous memory) starts zero.
+ * Files and their page cache (mm/filemap.c, mm/shmem.c, mm/secretmem.c).
+ * A script's file k holds word i of page j = k<<28 | j<<16 | i, produced
+ * when the page is first read; shmem (the file behind shared anonymous
+ * memory) and memfd_secret(2)'s files start zero.
  * The page cache is a two-level array under i_pages_lock and holds one
  * reference on each of its pages.
  */
@@ -11,7 +12,7 @@ import { lock_class } from '../locking/lockdep.js';
 import { SPINLOCK, spin_lock, spin_unlock } from '../locking/spinlock.js';
 import { refcount_dec_and_test, refcount_inc, refcount_set } from '../refcount.js';
 import { __GFP_ZERO, kfree, kmem_cache_free, kmem_cache_zalloc, kzalloc } from '../slab.js';
-import { FILE, PAGE, PG_UPTODATE } from './mm_types.js';
+import { FILE, FILE_REGULAR, PAGE, PG_UPTODATE } from './mm_types.js';
 import { alloc_page, get_page, put_page } from './page_alloc.js';
 
 const CHUNK = 512;
@@ -19,12 +20,15 @@ const CHUNK = 512;
 const dir_slots = (pages: number) => Math.max(1, Math.ceil(pages / CHUNK));
 const I_PAGES_CLASS = lock_class('mapping.i_pages');
 
-/** A new open file of `pages` pages (id k > 0 for script files, 0 for shmem); 0 on ENOMEM. */
+/**
+ * A new open file of `pages` pages (id k > 0 for script files, 0 for
+ * shmem), `kind` FILE_REGULAR, FILE_SHMEM or FILE_SECRETMEM; 0 on ENOMEM.
+ */
 export function* file_alloc(
   k: KernelContext,
   id: number,
   pages: number,
-  shmem: boolean,
+  kind: number,
 ): KGen<number> {
   const f = yield kmem_cache_zalloc(k, k.sys.mm.file_cachep, 'alloc_file');
   if (f === 0) return 0;
@@ -35,7 +39,7 @@ export function* file_alloc(
   }
   yield refcount_set(k, f + FILE.f_count, 1);
   yield k.store(f + FILE.id, id);
-  yield k.store(f + FILE.shmem, shmem ? 1 : 0);
+  yield k.store(f + FILE.kind, kind);
   yield k.store(f + FILE.i_size, pages);
   yield k.store(f + FILE.i_pages, dir);
   yield k.store(f + FILE.i_pages_lock + SPINLOCK.dep_map, I_PAGES_CLASS);
@@ -65,7 +69,7 @@ export function* fput(k: KernelContext, f: number): KGen {
 }
 
 /**
- * filemap_fault() / shmem_fault(): the page at `index`, read in if needed,
+ * filemap_fault() / shmem_fault() / secretmem_fault(): the page at `index`, read in if needed,
  * with a reference for the caller; 0 past the end of the file (SIGBUS), -1
  * out of memory.
  */
@@ -86,13 +90,14 @@ export function* filemap_get_page(k: KernelContext, f: number, index: number): K
   }
   let page = yield k.load(chunk + (index % CHUNK));
   if (page === 0) {
-    const shmem = (yield k.load(f + FILE.shmem)) !== 0;
-    page = yield* alloc_page(k, shmem ? __GFP_ZERO : 0, 'filemap_add_folio');
+    // shmem_fault() and secretmem_fault() allocate zeroed pages; a file's are read in.
+    const read_in = (yield k.load(f + FILE.kind)) === FILE_REGULAR;
+    page = yield* alloc_page(k, read_in ? 0 : __GFP_ZERO, 'filemap_add_folio');
     if (page === 0) {
       yield* spin_unlock(k, lock);
       return -1;
     }
-    if (!shmem) {
+    if (read_in) {
       // read_folio(): the file's bytes, in one DMA.
       const id = yield k.load(f + FILE.id);
       yield k.memset(

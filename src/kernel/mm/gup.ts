@@ -8,6 +8,13 @@
  * and copy it for the child (seed 004). A FOLL_PIN gup_fast must also see
  * mm->write_protect_seq unchanged and even around its walk: otherwise fork
  * may be write-protecting the very PTEs it read, and it must fall back.
+ *
+ * Not modelled: gup_fast_folio_allowed()'s refusal of secretmem folios.
+ * Linux reads folio->mapping->a_ops there, safe only because gup_fast
+ * runs with interrupts off and inodes are freed after a grace period; the
+ * model has neither, so it cannot make that read safely. A gup_fast of a
+ * secretmem page that is mapped therefore succeeds in the model, where
+ * Linux falls back to the slow path and fails (check_vma_flags()).
  */
 import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { raw_read_seqcount, read_seqcount_retry } from '../locking/seqlock.js';
@@ -40,6 +47,7 @@ import {
   pte_table,
   ptl_of,
 } from './pgtable.js';
+import { vma_is_secretmem } from './vma.js';
 
 export const FOLL_WRITE = 1 << 0;
 export const FOLL_PIN = 1 << 17;
@@ -104,7 +112,8 @@ export function* __get_user_pages(
     const vma = yield* call(mt_lookup(k, mm, addr));
     if (vma === 0) break;
     const vm_flags = yield k.load(vma + V.vm_flags);
-    // check_vma_flags(): the same rights as a user access's (access_error()).
+    // check_vma_flags(): never secretmem, and the same rights as a user access's (access_error()).
+    if (yield* vma_is_secretmem(k, vma, vm_flags)) break;
     if (access_error(vm_flags, (flags & FOLL_WRITE) !== 0)) break;
     let page = yield* call(follow_page(k, mm, addr, flags));
     while (page === 0) {

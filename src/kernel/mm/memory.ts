@@ -20,7 +20,6 @@ import {
   VM_AREA_STRUCT as V,
   VM_ACCESS_FLAGS,
   VM_OPS,
-  VM_OPS_UNAUDITED,
   VM_SHARED,
   VM_WRITE,
 } from './mm_types.js';
@@ -228,7 +227,11 @@ function* assert_fault_locked(k: KernelContext, vma: number, flags: number): KGe
 /*
  * __do_fault(): the page cache page behind `page`, or a fault code. The
  * ->fault handlers that may drop the lock (filemap_fault(),
- * handle_userfault()) assert it first: so does this one.
+ * handle_userfault()) assert it first: so does this one. A ->fault of
+ * vm_ops without ->map_pages was never audited for the VMA lock
+ * (vmf_can_call_fault()): it is held to the contract that audit left,
+ * mmap_lock held, whether or not its own code needs it (secretmem_fault()
+ * does not; a driver's may).
  */
 function* __do_fault(
   k: KernelContext,
@@ -237,8 +240,8 @@ function* __do_fault(
   flags: number,
 ): KGen<{ folio: number; ret: number }> {
   yield* assert_fault_locked(k, vma, flags);
-  if ((yield k.load(vma + V.vm_ops)) === VM_OPS_UNAUDITED) {
-    // A driver's ->fault that was never audited: it relies on mmap_lock.
+  if (!VM_OPS[yield k.load(vma + V.vm_ops)]!.map_pages) {
+    // A ->fault that was never audited: it may rely on mmap_lock.
     yield* call(mmap_assert_locked(k, yield k.load(vma + V.vm_mm)));
   }
   const index = yield* linear_page_index(k, vma, page);

@@ -29,6 +29,7 @@ export const VM_DONTCOPY = 0x20000;
 export const VM_DONTEXPAND = 0x40000;
 export const VM_ACCOUNT = 0x100000;
 export const VM_NORESERVE = 0x200000;
+export const VM_DONTDUMP = 0x4000000;
 const VM_MIXEDMAP = 0x10000000;
 export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;
 /** VMAs that never merge and are never expanded (VM_SPECIAL). */
@@ -206,11 +207,16 @@ export const PTE_TABLE = defineStruct('pte_table', {
 export const FILE = defineStruct('file', {
   f_count: [REFCOUNT.$, 'atomic: mappings and the open descriptor'],
   id: 'constant: k of the k-th script file (0 for shmem)',
-  shmem: 'constant: 1 for the shmem file behind shared anonymous memory',
+  kind: 'constant: FILE_REGULAR, FILE_SHMEM or FILE_SECRETMEM (which f_op it has)',
   i_size: cacheline_aligned('i_rwsem: size in pages'),
   i_pages: 'i_pages lock: array of page pointers, one per page of the file',
   i_pages_lock: [SPINLOCK.$, 'itself: the page cache of this file'],
 });
+
+/** file.kind: a tmpfs file of the script's, the shmem file behind shared anonymous memory, memfd_secret(2)'s. */
+export const FILE_REGULAR = 0;
+export const FILE_SHMEM = 1;
+export const FILE_SECRETMEM = 2;
 
 /** vm_operations_struct ids: what a VMA's vm_ops can do. */
 export const VM_OPS_NONE = 0;
@@ -222,6 +228,8 @@ export const VM_OPS_SHMEM = 2;
 export const VM_OPS_UNAUDITED = 3;
 /** A driver's vm_ops with ->close: such a VMA is never removed by a merge. */
 export const VM_OPS_CLOSE = 4;
+/** secretmem_vm_ops (mm/secretmem.c): ->fault alone, so it is not audited for the VMA lock either. */
+export const VM_OPS_SECRETMEM = 5;
 
 interface VmOps {
   readonly name: string;
@@ -236,4 +244,5 @@ export const VM_OPS: readonly VmOps[] = [
   { name: 'shmem_vm_ops', map_pages: true, close: false, page_mkwrite: false },
   { name: 'unaudited_vm_ops', map_pages: false, close: false, page_mkwrite: false },
   { name: 'closing_vm_ops', map_pages: true, close: true, page_mkwrite: false },
+  { name: 'secretmem_vm_ops', map_pages: false, close: false, page_mkwrite: false },
 ];

@@ -14,6 +14,9 @@ import { file_alloc, get_file } from './filemap.js';
 import { mt_destroy, mt_entries, mt_find, mt_store_range } from './maple_tree.js';
 import { FAULT_FLAG_WRITE, handle_mm_fault, VM_FAULT_ERROR, zap_page_range } from './memory.js';
 import {
+  FILE,
+  FILE_SECRETMEM,
+  FILE_SHMEM,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
   MAP_GROWSDOWN,
@@ -29,9 +32,11 @@ import {
   VM_AREA_STRUCT as V,
   VM_ACCESS_FLAGS,
   VM_ACCOUNT,
+  VM_DONTDUMP,
   VM_EXEC,
   VM_GROWSDOWN,
   VM_IO,
+  VM_LOCKED,
   VM_MAYEXEC,
   VM_MAYREAD,
   VM_MAYSHARE,
@@ -39,6 +44,7 @@ import {
   VM_NORESERVE,
   VM_OPS_FILE,
   VM_OPS_NONE,
+  VM_OPS_SECRETMEM,
   VM_OPS_SHMEM,
   VM_PFNMAP,
   VM_READ,
@@ -65,11 +71,13 @@ import {
   vm_area_alloc,
   vma_extent,
   vma_info,
+  vma_is_secretmem,
   vma_link,
   vma_merge_new_range,
   vma_start_write_range,
 } from './vma.js';
 
+export const EPERM = 1;
 export const EEXIST = 17;
 export const EACCES = 13;
 export const EFAULT = 14;
@@ -355,6 +363,12 @@ function* do_mmap_locked(k: KernelContext, mm: number, a: MmapArgs): KGen<number
     VM_MAYREAD |
     VM_MAYWRITE |
     VM_MAYEXEC;
+  // The file's f_op: memfd_secret(2)'s files live on a MNT_NOEXEC mount (path_noexec()).
+  const secretmem = a.file !== 0 && (yield k.load(a.file + FILE.kind)) === FILE_SECRETMEM;
+  if (secretmem) {
+    if (vm_flags & VM_EXEC) return -EPERM;
+    vm_flags &= ~VM_MAYEXEC;
+  }
   // Only private anonymous memory may grow down (a stack).
   if (vm_flags & VM_GROWSDOWN && (a.file !== 0 || flags & MAP_SHARED)) return -EINVAL;
   let pgoff = a.pgoff;
@@ -366,11 +380,12 @@ function* do_mmap_locked(k: KernelContext, mm: number, a: MmapArgs): KGen<number
   } else {
     pgoff = addr;
   }
-  return yield* call(mmap_region(k, mm, a.file, addr, a.len, vm_flags, pgoff));
+  return yield* call(mmap_region(k, mm, a.file, addr, a.len, vm_flags, pgoff, secretmem));
 }
 
 /**
- * mmap_region(): unmap what a fixed mapping replaces, then merge with a
+ * mmap_region(): unmap what a fixed mapping replaces, let the file's
+ * ->mmap_prepare have its say (only secretmem has one), then merge with a
  * neighbour or link a new VMA. Shared anonymous memory gets its shmem file.
  */
 function* mmap_region(
@@ -381,10 +396,22 @@ function* mmap_region(
   len: number,
   vm_flags: number,
   pgoff: number,
+  secretmem: boolean,
 ): KGen<number> {
   const end = addr + len;
   const unmapped = yield* call(do_munmap_range(k, mm, addr, end));
   if (unmapped < 0) return unmapped;
+  let file_ops = file !== 0 ? VM_OPS_FILE : VM_OPS_NONE;
+  if (secretmem) {
+    /*
+     * secretmem_mmap_prepare() (RLIMIT_MEMLOCK not modelled). Its refusal
+     * leaves what a MAP_FIXED replaced unmapped: vms_abort_munmap_vmas()
+     * puts back no VMA whose PTEs are gone, it leaves the gap.
+     */
+    if (!(vm_flags & (VM_SHARED | VM_MAYSHARE))) return -EINVAL;
+    vm_flags |= VM_LOCKED | VM_DONTDUMP;
+    file_ops = VM_OPS_SECRETMEM;
+  }
   if (accountable_mapping(vm_flags)) vm_flags |= VM_ACCOUNT;
   let vma = yield* call(
     vma_merge_new_range(k, mm, {
@@ -400,12 +427,12 @@ function* mmap_region(
     vma = yield* vm_area_alloc(k, mm);
     if (vma === 0) return -ENOMEM;
     let f = file;
-    let ops = file !== 0 ? VM_OPS_FILE : VM_OPS_NONE;
+    let ops = file_ops;
     if (file !== 0) {
       yield* call(get_file(k, file));
     } else if (vm_flags & VM_SHARED) {
       // shmem_zero_setup(): shared anonymous memory is a shmem file of the mapping's size.
-      f = yield* file_alloc(k, 0, len, true);
+      f = yield* file_alloc(k, 0, len, FILE_SHMEM);
       if (f === 0) {
         yield* call(remove_vma(k, vma));
         return -ENOMEM;
@@ -441,6 +468,8 @@ export function* mm_populate(k: KernelContext, mm: number, start: number, end: n
   ) {
     const vm_flags = yield k.load(e.vma + V.vm_flags);
     if (vm_flags & (VM_IO | VM_PFNMAP) || !(vm_flags & VM_ACCESS_FLAGS)) continue;
+    // GUP's check_vma_flags() refuses secretmem: its pages are never populated.
+    if (yield* vma_is_secretmem(k, e.vma, vm_flags)) continue;
     const write = (vm_flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
     for (let p = Math.max(start, e.start); p < Math.min(end, e.end); p++) {
       if (

@@ -5,11 +5,16 @@
  * unless MREMAP_DONTUNMAP. A MREMAP_FIXED move that keeps the size may
  * span several VMAs (remap_move()). Lengths and addresses are pages.
  *
+ * VM_LOCKED, which only memfd_secret(2)'s mappings have: a locked mapping
+ * that grows has its new part populated once the lock is dropped, and
+ * MREMAP_DONTUNMAP leaves the source unlocked.
+ *
  * Not modelled, as no script can reach them: hugetlb, userfaultfd, mseal,
- * mlock (VM_LOCKED is never set), the commit charge of VM_ACCOUNT
- * (vrm_calc_charge(): there is no overcommit limit) and the rlimits of
- * may_expand_vm(). Every VMA a script makes is anonymous or a tmpfs
- * file, so vma_multi_allowed() always allows a multi-VMA move.
+ * mlock(2), the commit charge of VM_ACCOUNT (vrm_calc_charge(): there is
+ * no overcommit limit) and the rlimits of may_expand_vm() and
+ * mlock_future_ok() (as for a task with CAP_IPC_LOCK). Every VMA a script
+ * makes is anonymous or a file of tmpfs or secretmem, so
+ * vma_multi_allowed() always allows a multi-VMA move.
  */
 import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import { spin_unlock } from '../locking/spinlock.js';
@@ -25,11 +30,12 @@ import {
   VM_AREA_STRUCT as V,
   VM_ACCOUNT,
   VM_DONTEXPAND,
+  VM_LOCKED,
   VM_MAYSHARE,
   VM_PFNMAP,
   VM_SHARED,
 } from './mm_types.js';
-import { do_munmap_range, EFAULT, get_unmapped_area } from './mmap.js';
+import { do_munmap_range, EFAULT, get_unmapped_area, mm_populate } from './mmap.js';
 import { mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
 import {
   pte_alloc,
@@ -72,6 +78,8 @@ interface VmaRemap {
   vma: number;
   delta: number;
   remap_type: MremapType;
+  /** A VM_LOCKED VMA moves or grows: what it gains is populated at the end. */
+  mlocked: boolean;
 }
 
 /* vrm_implies_new_addr(): MREMAP_FIXED or MREMAP_DONTUNMAP always move. */
@@ -143,6 +151,8 @@ function* check_prep_vma(k: KernelContext, vrm: VmaRemap): KGen<number> {
   vrm_set_delta(vrm);
   if (!vrm_will_map_new(vrm)) return 0;
   const v = yield* vma_info(k, vrm.vma);
+  // vrm_stat_account() sets it when such a VMA moves or grows: its flags are read here.
+  vrm.mlocked = (v.flags & VM_LOCKED) !== 0;
   // old_len 0 duplicates a shared mapping; a private one would only get a fresh copy.
   if (vrm.old_len === 0 && !(v.flags & (VM_SHARED | VM_MAYSHARE))) return -EINVAL;
   if (vrm.flags & MREMAP_DONTUNMAP && v.flags & (VM_DONTEXPAND | VM_PFNMAP)) return -EINVAL;
@@ -317,13 +327,15 @@ function* copy_vma_and_data(
 
 /*
  * dontunmap_complete(): the source stays mapped, empty, as if freshly
- * mapped: with its flags, VM_ACCOUNT included (6.18 clears only VM_LOCKED,
- * which mlock-less scripts never set; "mm/mremap: correctly account old
- * mapping after MREMAP_DONTUNMAP remap"), and, if all of it moved, without
- * its anon_vma links.
+ * mapped: with its flags but VM_LOCKED, VM_ACCOUNT included (6.18 clears
+ * only VM_LOCKED; "mm/mremap: correctly account old mapping after
+ * MREMAP_DONTUNMAP remap"), and, if all of it moved, without its anon_vma
+ * links.
  */
 function* dontunmap_complete(k: KernelContext, vrm: VmaRemap, new_vma: number): KGen {
   const v = yield* vma_info(k, vrm.vma);
+  // vm_flags_clear(vma, VM_LOCKED_MASK), where there is anything to clear.
+  if (v.flags & VM_LOCKED) yield* call(vm_flags_mod(k, vrm.vma, 0, VM_LOCKED));
   if (new_vma !== vrm.vma && vrm.addr === v.start && vrm.addr + vrm.old_len === v.end)
     yield* call(unlink_anon_vmas(k, vrm.vma));
 }
@@ -466,7 +478,10 @@ function* expand_vma_in_place(k: KernelContext, mm: number, vrm: VmaRemap): KGen
 function* expand_vma(k: KernelContext, mm: number, vrm: VmaRemap): KGen<number> {
   if (yield* call(vrm_can_expand_in_place(k, mm, vrm))) {
     const err = yield* call(expand_vma_in_place(k, mm, vrm));
-    return err < 0 ? err : vrm.addr;
+    if (err < 0) return err;
+    // Where the populate at the end starts from.
+    if (vrm.mlocked) vrm.new_addr = vrm.addr;
+    return vrm.addr;
   }
   if (!(vrm.flags & MREMAP_MAYMOVE)) return -ENOMEM;
   const err = yield* call(vrm_set_new_addr(k, mm, vrm));
@@ -550,6 +565,7 @@ export function* do_mremap(
     vma: 0,
     delta: 0,
     remap_type: 'no_resize',
+    mlocked: false,
   };
   const err = yield* check_mremap_params(k, mm, vrm);
   if (err < 0) return err;
@@ -566,5 +582,7 @@ export function* do_mremap(
         : yield* call(mremap_at(k, mm, vrm));
   }
   yield* call(mmap_write_unlock(k, mm));
+  if (res >= 0 && vrm.mlocked && vrm.new_len > vrm.old_len)
+    yield* call(mm_populate(k, mm, vrm.new_addr + vrm.old_len, vrm.new_addr + vrm.new_len));
   return res;
 }

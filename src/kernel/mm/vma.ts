@@ -12,7 +12,14 @@ import { refcount_set } from '../refcount.js';
 import { kmem_cache_alloc, kmem_cache_free } from '../slab.js';
 import { fput, get_file } from './filemap.js';
 import { mt_find, mt_lookup, mt_store_range } from './maple_tree.js';
-import { MM_STRUCT, VM_AREA_STRUCT as V, VM_OPS, VM_SPECIAL } from './mm_types.js';
+import {
+  MM_STRUCT,
+  VM_AREA_STRUCT as V,
+  VM_DONTDUMP,
+  VM_OPS,
+  VM_OPS_SECRETMEM,
+  VM_SPECIAL,
+} from './mm_types.js';
 import {
   mmap_assert_locked,
   mmap_assert_write_locked,
@@ -58,6 +65,16 @@ export function* vma_info(k: KernelContext, vma: number): KGen<VmaInfo> {
     anon_vma: yield k.load(vma + V.anon_vma),
     chain: yield k.load(vma + V.anon_vma_chain),
   };
+}
+
+/*
+ * vma_is_secretmem() (include/linux/secretmem.h), given the vm_flags the
+ * caller read: its vm_ops are secretmem's. Only secretmem's mmap sets
+ * VM_DONTDUMP in the model, so any other VMA is told without the load.
+ */
+export function* vma_is_secretmem(k: KernelContext, vma: number, vm_flags: number): KGen<boolean> {
+  if (!(vm_flags & VM_DONTDUMP)) return false;
+  return (yield k.load(vma + V.vm_ops)) === VM_OPS_SECRETMEM;
 }
 
 /**

@@ -35,6 +35,7 @@ import { file_alloc, fput } from '../../kernel/mm/filemap.js';
 import { pin_user_pages_fast, unpin_user_page } from '../../kernel/mm/gup.js';
 import { mt_lookup } from '../../kernel/mm/maple_tree.js';
 import {
+  FILE_REGULAR,
   MAP_FIXED,
   MAP_SHARED,
   MM_STRUCT,
@@ -111,7 +112,7 @@ export function judge(o: Observed): string | undefined {
 function* cpu0(k: KernelContext, g: number, race: number): KGen<number> {
   const mm = yield* call(new_mm(k));
   if (race === RACE_UNAUDITED_FAULT) {
-    const file = yield* file_alloc(k, FILE_ID, 4, false);
+    const file = yield* file_alloc(k, FILE_ID, 4, FILE_REGULAR);
     yield* call(
       do_mmap(k, mm, {
         addr: A,

@@ -26,6 +26,7 @@
 
 import { file_alloc, filemap_get_page } from '../../kernel/mm/filemap.js';
 import {
+  FILE_REGULAR,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_PRIVATE,
@@ -151,7 +152,7 @@ export function page_fault(n: PageFaultKind, module: string): Workload {
       const mm = yield* call(new_mm(k));
       let file = 0;
       if (mapping.file) {
-        file = yield* file_alloc(k, FILE_ID, cfg.cpus * cfg.params.pages!, false);
+        file = yield* file_alloc(k, FILE_ID, cfg.cpus * cfg.params.pages!, FILE_REGULAR);
         if (file === 0) throw new KernelBug('BUG', `${name}: the prologue cannot make its file`);
       }
       yield* publish(k, w, mm, file);
