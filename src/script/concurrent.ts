@@ -31,12 +31,15 @@ export const MAX_SERIAL_ORDERS = 5000;
  * One step of a command that a serial order places apart from others
  * (docs/scripts.md, "The steps of a serial order"): the fault of the page
  * holding window offset `addr`, before a read or write; the mapping of a
- * populating mmap, before its population; or the command itself (all of
- * it, or what its earlier steps left: the access, the population).
+ * populating mmap, before its population; the thread's lookup of its
+ * process, before an exit that another section's exit of it may follow;
+ * or the command itself (all of it, or what its earlier steps left: the
+ * access, the population, the exit).
  */
 export type SerialStep =
   | { readonly kind: 'fault'; readonly addr: number }
   | { readonly kind: 'map' }
+  | { readonly kind: 'lookup' }
   | { readonly kind: 'command' };
 
 /**
@@ -56,18 +59,34 @@ export function faults_apart(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): boole
 }
 
 /**
- * The steps of line `l` in a serial order (`apart`: faults_apart() of its
- * script): a read or write that straddles two pages, or any read or write
- * where faults are apart, is the fault of each page it touches, then the
- * access, as the instruction is restarted after each fault; an `mmap ...
- * populate` is the mapping (under the mmap write lock), then the faults
- * of mm_populate(), which vm_mmap_pgoff() runs after dropping it; any
- * other command is one step.
+ * The processes that more than one section exits. Each of those exits
+ * finds its process (get_task_mm() at its first step) apart from exiting
+ * it, so two of them may both find it alive and both exit it: in Linux
+ * two threads' exit_group() both end the process, neither fails.
  */
-export function serial_steps(l: Line, apart: boolean): SerialStep[] {
+export function exits_apart(s: Pick<ConcurrentScript, 'cpus'>): ReadonlySet<number> {
+  const sections = new Map<number, number>();
+  for (const c of s.cpus)
+    for (const pid of new Set(c.flatMap((l) => (l.cmd.op === 'exit' ? [l.pid] : []))))
+      sections.set(pid, (sections.get(pid) ?? 0) + 1);
+  return new Set([...sections].flatMap(([pid, n]) => (n > 1 ? [pid] : [])));
+}
+
+/**
+ * The steps of line `l` in a serial order (`apart`: faults_apart() of its
+ * script; `exits`: its exits_apart()): a read or write that straddles two
+ * pages, or any read or write where faults are apart, is the fault of each
+ * page it touches, then the access, as the instruction is restarted after
+ * each fault; an `mmap ... populate` is the mapping (under the mmap write
+ * lock), then the faults of mm_populate(), which vm_mmap_pgoff() runs
+ * after dropping it; an exit of a process another section exits too is
+ * the lookup, then the exit; any other command is one step.
+ */
+export function serial_steps(l: Line, apart: boolean, exits: ReadonlySet<number>): SerialStep[] {
   const c = l.cmd;
   if (is_outside(c)) return [{ kind: 'command' }];
   if (c.op === 'mmap' && c.populate) return [{ kind: 'map' }, { kind: 'command' }];
+  if (c.op === 'exit' && exits.has(l.pid)) return [{ kind: 'lookup' }, { kind: 'command' }];
   if ((c.op !== 'read' && c.op !== 'write') || !(apart || straddles_pages(c)))
     return [{ kind: 'command' }];
   const pages = straddles_pages(c) ? [c.addr, c.addr + 3] : [c.addr];
@@ -83,8 +102,9 @@ export interface SectionStep {
 /** Each section's serial steps, in order: its commands' serial_steps(). */
 export function steps_of(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): SectionStep[][] {
   const apart = faults_apart(s);
+  const exits = exits_apart(s);
   return s.cpus.map((c) =>
-    c.flatMap((l, index) => serial_steps(l, apart).map((step) => ({ index, step }))),
+    c.flatMap((l, index) => serial_steps(l, apart, exits).map((step) => ({ index, step }))),
   );
 }
 

@@ -255,7 +255,8 @@ const maps_text = (o: ScriptOutcome): string =>
 /*
  * A serial order as the CPU of each step (serial_steps()): `cpuN` a
  * command or what is left of it, `cpuN:fault 0xPAGE` an access's fault of
- * one page, `cpuN:map` a populating mmap's mapping, before its population.
+ * one page, `cpuN:map` a populating mmap's mapping, before its population,
+ * `cpuN:lookup` an exit's lookup of its process, before the exit.
  */
 function order_text(s: ConcurrentScript, order: readonly number[]): string {
   const steps = steps_of(s);
@@ -265,7 +266,7 @@ function order_text(s: ConcurrentScript, order: readonly number[]): string {
       const { step } = steps[cpu]![next[cpu]++]!;
       if (step.kind === 'fault')
         return `cpu${cpu}:fault 0x${(step.addr & ~(PAGE_SIZE - 1)).toString(16)}`;
-      return step.kind === 'map' ? `cpu${cpu}:map` : `cpu${cpu}`;
+      return step.kind === 'command' ? `cpu${cpu}` : `cpu${cpu}:${step.kind}`;
     })
     .join(' ');
 }

@@ -233,7 +233,8 @@ function* run_section(k: KernelContext, g: Globals, p: Program): KGen {
  * One serial order (g.order) of every section's steps, on this one CPU: a
  * CPU's next step is its next command's next one (serial_steps()). A
  * fault that signals is the command's result, and its later steps do
- * nothing; a populating mmap's result is its mapping's.
+ * nothing; a populating mmap's result is its mapping's; a lookup that
+ * finds the process gone is the exit's result (ESRCH).
  */
 function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
   p.s.cpus.forEach((_, cpu) => {
@@ -249,6 +250,7 @@ function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
     const l = p.s.cpus[cpu]![index]!;
     const ended = g.results[cpu]!.length > index;
     if (step.kind === 'map') yield* call(thread_line(k, g, p, cpu, without_populate(l)));
+    else if (step.kind === 'lookup') yield* call(thread_mm(k, g, p, cpu, l.pid, true));
     else if (ended && l.cmd.op === 'mmap') yield* call(thread_populate(k, g, cpu, l, index));
     else if (ended) continue;
     else if (step.kind === 'fault') yield* call(thread_fault(k, g, p, cpu, l, step.addr, first));

@@ -166,6 +166,26 @@ cpu 1:
   assert.ok(explore_clean(s) > 50);
 });
 
+test("two sections' exits of one process may both find it alive, and both end it: each exit's lookup is a step", () => {
+  // Found by a fixed-kernel fuzz campaign (seed 11, program 237) when an exit was one step.
+  const s = parse_concurrent(`mmap - 9 rw- private anon
+cpu 0:
+  mremap 0x3fff7000 4 1
+  exit
+cpu 1:
+  read 0x3fff8ffc
+  mprotect 0x3fff9000 1 ---
+  exit
+`);
+  assert.deepEqual(section_steps(s), [3, 5]);
+  const exits = allowed_outcomes(s, print_concurrent(s), CFG).outcomes.map((o) =>
+    [o.outcome.cpus[0]!.at(-1)!, o.outcome.cpus[1]!.at(-1)!].map(format_result).join(' '),
+  );
+  assert.ok(exits.includes('ok ok'), exits.join(', '));
+  assert.ok(exits.includes('ok ESRCH'), exits.join(', '));
+  assert.ok(explore_clean(s) > 100);
+});
+
 test('a read across pages racing the munmap of its second page is a serial order', () => {
   const s = parse_concurrent(`mmap 0x10000 2 rw- private anon fixed
 write 0x10ffc 0x11223344
