@@ -5,7 +5,7 @@ import { make_config } from '../src/check/kernel.js';
 import { RandomWalk, Sequential } from '../src/check/strategy.js';
 import { DEFAULT_POLICY } from '../src/kernel/mm/policy.js';
 import { RCU_GP_KTHREAD } from '../src/kernel/rcu/tree.js';
-import { linux_boot_params, run_on_linux } from '../src/oracle/linux.js';
+import { linux_boot_params, linux_has_secretmem, run_on_linux } from '../src/oracle/linux.js';
 import { call, type KernelContext, type KGen } from '../src/runtime/ops.js';
 import type { Scenario } from '../src/runtime/scenario.js';
 import { parse_script } from '../src/script/parse.js';
@@ -54,9 +54,13 @@ export function run_kernel<R>(fn: (k: KernelContext) => KGen<R>, memory_words = 
   return result!.value;
 }
 
-/** Run a script on this machine's kernel, or undefined where the oracle cannot run. */
+/**
+ * Run a script on this machine's kernel, or undefined where the oracle
+ * cannot run it (not x86-64 Linux; secret files it cannot make as the model does).
+ */
 export function on_linux(text: string): string | undefined {
   if (process.platform !== 'linux' || process.arch !== 'x64') return undefined;
+  if (parse_script(text).files.some((f) => f.secret) && !linux_has_secretmem()) return undefined;
   const r = run_on_linux(text);
   if (r.status !== 0) throw new Error(`oracle: ${r.stderr}`);
   return r.stdout;

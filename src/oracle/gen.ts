@@ -141,9 +141,10 @@ export class ScriptGen {
   private lines: Line[] = [];
   private readonly files: FileDecl[] = [];
   /*
-   * Which files are secret, drawn from a stream of their own: the other
-   * draws, and so every script a seed gave before secret files existed,
-   * stay as they were but for those files' kind.
+   * Which files are secret, and which mappings of them turn shared, drawn
+   * from a stream of their own: the other draws, and so every script a
+   * seed gave before secret files existed, stay as they were but for
+   * those words.
    */
   private readonly kinds: Rng;
   /** Live processes in creation order, each with its guessed mappings. */
@@ -336,7 +337,8 @@ export class ScriptGen {
         : pick_pages(rng);
     const fixed = chance(rng, 30);
     const noreplace = chance(rng, 12);
-    const shared = chance(rng, 35);
+    // A secret file maps shared only: most of its private draws turn shared, from its stream.
+    const shared = chance(rng, 35) || (file?.secret === true && chance(this.kinds, 75));
     const addr = fixed || noreplace || chance(rng, 40) ? this.pick_addr(g) : null;
     const pages =
       addr === null ? Math.min(length, this.aim.placed_max_pages) : this.fit(addr, length);

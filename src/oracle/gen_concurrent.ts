@@ -17,7 +17,8 @@
  * (where a pin meets fork's COW: seed 004).
  *
  * The outcome check compares a run with every serial order of the CPUs'
- * steps (serial_steps(): a command, or its faults and then the rest): their
+ * steps (serial_steps(): a command, or its faults, mapping or lookup and
+ * then the rest): their
  * number, (n_0 + ... + n_k)! / (n_0! ... n_k!), is kept at most
  * MAX_FUZZ_ORDERS by shortening the longest section.
  */
@@ -265,7 +266,8 @@ function section_lengths(rng: Rng, cpus: number): number[] {
  * The sections cut until their serial orders, counted in steps
  * (serial_steps(): a read or write across pages, or any where the script
  * maps a stack or a section runs mremap or fork, is a fault a page and
- * the access), are at most
+ * the access; a populating mmap two steps, as is an exit of a process
+ * two sections exit), are at most
  * MAX_FUZZ_ORDERS: the section with the most steps loses its last
  * command; one left with a single command is a straddling access, which
  * is moved to the last word of its first page, or else (a fault and an

@@ -544,11 +544,13 @@ static void create_files(void)
 		}
 		if (ftruncate(f->fd, (off_t)(f->pages * PAGE)) < 0)
 			die("ftruncate: %s", strerror(errno));
-		for (uint32_t j = 0; j < f->pages && !f->secret; j++) {
-			for (uint32_t i = 0; i < PAGE / sizeof(uint32_t); i++)
-				page[i] = (k + 1) << 28 | j << 16 | i;
-			if (pwrite(f->fd, page, PAGE, (off_t)(j * PAGE)) != (ssize_t)PAGE)
-				die("cannot write file %s: %s", f->name, strerror(errno));
+		if (!f->secret) {
+			for (uint32_t j = 0; j < f->pages; j++) {
+				for (uint32_t i = 0; i < PAGE / sizeof(uint32_t); i++)
+					page[i] = (k + 1) << 28 | j << 16 | i;
+				if (pwrite(f->fd, page, PAGE, (off_t)(j * PAGE)) != (ssize_t)PAGE)
+					die("cannot write file %s: %s", f->name, strerror(errno));
+			}
 		}
 		if (fstat(f->fd, &st) < 0)
 			die("fstat: %s", strerror(errno));
@@ -1173,12 +1175,29 @@ static int probe_zero_page(void)
 	return 0;
 }
 
+/* Whether a child can write the shared page at p and read it back (a fault that fails kills only it). */
+static bool child_writes(volatile uint32_t *p)
+{
+	pid_t child = fork();
+	if (child < 0)
+		die("fork: %s", strerror(errno));
+	if (child == 0) {
+		*p = 0x5ec;
+		_exit(*p == 0x5ec ? 0 : 1);
+	}
+	int status;
+	while (waitpid(child, &status, 0) < 0)
+		if (errno != EINTR)
+			die("waitpid: %s", strerror(errno));
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 /*
  * `--secretmem`: whether scripts' `secret` files run here as in the model:
  * memfd_secret(2) works (secretmem.enable, and a kernel that can take
- * pages out of its direct map), and a mapping of one past RLIMIT_MEMLOCK,
- * raised as far as it goes, is allowed (no limit, or CAP_IPC_LOCK).
- * Prints `secretmem` or `no secretmem`.
+ * pages out of its direct map), a mapping of one page past RLIMIT_MEMLOCK,
+ * raised as far as it goes, is allowed (no limit, or CAP_IPC_LOCK), and
+ * its first page faults in. Prints `secretmem` or `no secretmem`.
  */
 static int probe_secretmem(void)
 {
@@ -1189,12 +1208,12 @@ static int probe_secretmem(void)
 	raise_memlock();
 	if (getrlimit(RLIMIT_MEMLOCK, &r) < 0)
 		die("getrlimit: %s", strerror(errno));
-	if (ok && r.rlim_cur != RLIM_INFINITY) {
-		const size_t len = (size_t)r.rlim_cur + PAGE;
+	if (ok) {
+		const size_t len = r.rlim_cur == RLIM_INFINITY ? PAGE : (size_t)r.rlim_cur + PAGE;
 		void *p = MAP_FAILED;
 		if (ftruncate(fd, (off_t)len) == 0)
 			p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		ok = p != MAP_FAILED;
+		ok = p != MAP_FAILED && child_writes(p);
 	}
 	puts(ok ? "secretmem" : "no secretmem");
 	return 0;

@@ -58,6 +58,15 @@ export function faults_apart(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): boole
   );
 }
 
+/** The processes that sections exit: each with how many sections exit it. */
+export function exiting_sections(s: Pick<ConcurrentScript, 'cpus'>): ReadonlyMap<number, number> {
+  const sections = new Map<number, number>();
+  for (const c of s.cpus)
+    for (const pid of new Set(c.flatMap((l) => (l.cmd.op === 'exit' ? [l.pid] : []))))
+      sections.set(pid, (sections.get(pid) ?? 0) + 1);
+  return sections;
+}
+
 /**
  * The processes that more than one section exits. Each of those exits
  * finds its process (get_task_mm() at its first step) apart from exiting
@@ -65,11 +74,7 @@ export function faults_apart(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): boole
  * two threads' exit_group() both end the process, neither fails.
  */
 export function exits_apart(s: Pick<ConcurrentScript, 'cpus'>): ReadonlySet<number> {
-  const sections = new Map<number, number>();
-  for (const c of s.cpus)
-    for (const pid of new Set(c.flatMap((l) => (l.cmd.op === 'exit' ? [l.pid] : []))))
-      sections.set(pid, (sections.get(pid) ?? 0) + 1);
-  return new Set([...sections].flatMap(([pid, n]) => (n > 1 ? [pid] : [])));
+  return new Set([...exiting_sections(s)].flatMap(([pid, n]) => (n > 1 ? [pid] : [])));
 }
 
 /**

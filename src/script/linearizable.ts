@@ -23,8 +23,10 @@
  * mremap or fork in a section (faults_apart()), since the instruction is
  * restarted after each fault and the faults' effects (a stack grown, an
  * anon_vma made) may fall on either side of another CPU's commands;
- * `mmap ... populate` is its mapping, then its population. A
- * fault that signals ends the command with that signal.
+ * `mmap ... populate` is its mapping, then its population; an `exit` of
+ * a process another section exits too is its lookup, then the exit
+ * (exits_apart()). A fault that signals ends the command with that
+ * signal, a lookup that finds the process gone with ESRCH.
  */
 import { Explorer } from '../check/explorer.js';
 import { Sequential } from '../check/strategy.js';

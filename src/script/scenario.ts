@@ -33,6 +33,7 @@ import type { Scenario } from '../runtime/scenario.js';
 import { SCENARIOS } from '../scenarios/index.js';
 import type { ConcurrentScript, Line } from './ast.js';
 import {
+  exiting_sections,
   fork_children,
   parse_concurrent,
   print_concurrent,
@@ -155,7 +156,7 @@ function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): S
     nr_pids: children.size + 1,
     addrs: [...new Set(addrs)].sort((a, b) => a - b),
     steps: steps_of(s),
-    exiting: new Set(s.cpus.flat().flatMap((l) => (l.cmd.op === 'exit' ? [l.pid] : []))),
+    exiting: new Set(exiting_sections(s).keys()),
   };
   const cpus = mode === 'concurrent' ? s.cpus.length : 1;
   const text = print_concurrent(s);

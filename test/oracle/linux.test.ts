@@ -18,7 +18,6 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
   linux_boot_params,
-  linux_has_secretmem,
   OracleError,
   oracle_binary,
   oracle_cache_dir,
@@ -483,98 +482,6 @@ test('a script that does not parse runs nothing: a line on stderr, status 2', { 
     assert.match(r.stderr, new RegExp(`^line ${line}: [^\\n]+\\n$`));
   }
 });
-
-/*
- * A test of secret files: `script` on this kernel prints `expected` first,
- * and the model prints all that this kernel prints. Skipped where the
- * oracle cannot make secret files that behave as the model's.
- */
-function secret_test(name: string, script: string[], expected: string[]): void {
-  test(name, { skip }, (t) => {
-    if (!linux_has_secretmem()) {
-      t.skip('memfd_secret(2) is not available here, or its locked mappings are limited');
-      return;
-    }
-    const out = linux(...script);
-    assert.deepEqual(out.slice(0, expected.length), expected);
-    assert.equal(model_as_linux(`${script.join('\n')}\n`), `${out.join('\n')}\n`);
-  });
-}
-
-secret_test(
-  'a secret file: shared mappings only, never exec, zero-filled, locked in its mm but not in a fork child; the model agrees',
-  [
-    'file s 2 secret',
-    'mmap 0x100000 2 rw- private file=s fixed',
-    'mmap 0x100000 2 rwx shared file=s fixed',
-    'mmap 0x100000 3 rw- shared file=s fixed',
-    'read 0x100000',
-    'write 0x101000 7',
-    'read 0x102000 # past the end of the file',
-    'madvise 0x100000 1 dontneed # VM_LOCKED',
-    'mprotect 0x100000 1 rwx # the mount is noexec: no VM_MAYEXEC',
-    'fork',
-    'p1 madvise 0x101000 1 dontneed # the child has no VM_LOCKED',
-    'p1 read 0x101000',
-    'mmap 0x200000 2 rw- anon private fixed',
-    'mmap 0x200000 1 rw- private file=s fixed # refused after the unmap: a gap',
-  ],
-  [
-    'ok',
-    'EINVAL',
-    'EPERM',
-    '0x100000',
-    '= 0x00000000',
-    'ok',
-    'SIGBUS',
-    'EINVAL',
-    'EACCES',
-    'ok',
-    'ok',
-    '= 0x00000007',
-    '0x200000',
-    'EINVAL',
-    'p0 maps:',
-    '00100000-00103000 rw-s 00000000 s',
-    '00201000-00202000 rw-p 00000000',
-    'p1 maps:',
-    '00100000-00103000 rw-s 00000000 s',
-  ],
-);
-
-secret_test(
-  'mremap of a secret mapping: DONTUNMAP leaves the source unlocked, what grows stays locked; the model agrees',
-  [
-    'file s 8 secret',
-    'mmap 0x100000 2 rw- shared file=s fixed',
-    'write 0x100000 5',
-    'mremap 0x100000 2 2 maymove dontunmap',
-    'madvise 0x100000 1 dontneed # the source: VM_LOCKED cleared',
-    'read 0x100000',
-    'mmap 0x200000 2 rw- shared file=s off=2 fixed',
-    'mremap 0x200000 2 4 # grows in place',
-    'madvise 0x202000 1 dontneed # still VM_LOCKED',
-    'mmap 0x300000 1 rw- shared file=s off=6 fixed',
-    'mmap 0x301000 1 r-- private anon fixed',
-    'mremap 0x300000 1 3 maymove # must move to grow',
-    'read 0x301000',
-  ],
-  [
-    'ok',
-    '0x100000',
-    'ok',
-    '0x3fffe000',
-    'ok',
-    '= 0x00000005',
-    '0x200000',
-    '0x200000',
-    'EINVAL',
-    '0x300000',
-    '0x301000',
-    '0x3fffb000',
-    '= 0x00000000',
-  ],
-);
 
 test('the zero-page probe says what a read fault does to merging on this kernel, and the model booted so agrees', {
   skip,

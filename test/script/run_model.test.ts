@@ -144,3 +144,21 @@ test("an unpin reads through the page its pin holds: a fork after the pin leaves
     'ok',
   ]);
 });
+
+test('a pin (the slow path) of a secret page is EFAULT, as GUP refuses secretmem; of an anonymous page, ok', () => {
+  const out = format_run(
+    run_model(
+      parse_script(
+        'file s 1 secret\nmmap 0x100000 1 rw- shared file=s fixed\nwrite 0x100000 1\npin 0x100000\nmmap 0x200000 1 rw- private anon fixed\npin 0x200000\n',
+      ),
+    ),
+  );
+  assert.deepEqual(out.split('\n').slice(0, 6), [
+    'ok',
+    '0x100000',
+    'ok',
+    'EFAULT',
+    '0x200000',
+    'ok',
+  ]);
+});

@@ -160,12 +160,19 @@ function* vmf_anon_prepare(k: KernelContext, vma: number, flags: number): KGen<n
 }
 
 /*
- * vmf_can_call_fault() (seed 003): only vm_ops with ->map_pages have been
- * audited not to rely on mmap_lock in ->fault; under the VMA lock any
- * other drops it and retries under mmap_lock.
+ * Whether the VMA's vm_ops have ->map_pages: only those have been audited
+ * not to rely on mmap_lock in ->fault (seed 003).
+ */
+function* fault_audited(k: KernelContext, vma: number): KGen<boolean> {
+  return VM_OPS[yield k.load(vma + V.vm_ops)]!.map_pages;
+}
+
+/*
+ * vmf_can_call_fault() (seed 003): under the VMA lock, a fault whose
+ * ->fault was not audited drops it and retries under mmap_lock.
  */
 function* vmf_can_call_fault(k: KernelContext, vma: number, flags: number): KGen<number> {
-  if (!(flags & FAULT_FLAG_VMA_LOCK) || VM_OPS[yield k.load(vma + V.vm_ops)]!.map_pages) return 0;
+  if (!(flags & FAULT_FLAG_VMA_LOCK) || (yield* fault_audited(k, vma))) return 0;
   if (k.variant === VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT) return 0;
   yield* vma_end_read(k, vma);
   return VM_FAULT_RETRY;
@@ -240,7 +247,7 @@ function* __do_fault(
   flags: number,
 ): KGen<{ folio: number; ret: number }> {
   yield* assert_fault_locked(k, vma, flags);
-  if (!VM_OPS[yield k.load(vma + V.vm_ops)]!.map_pages) {
+  if (!(yield* fault_audited(k, vma))) {
     // A ->fault that was never audited: it may rely on mmap_lock.
     yield* call(mmap_assert_locked(k, yield k.load(vma + V.vm_mm)));
   }

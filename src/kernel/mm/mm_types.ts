@@ -29,6 +29,10 @@ export const VM_DONTCOPY = 0x20000;
 export const VM_DONTEXPAND = 0x40000;
 export const VM_ACCOUNT = 0x100000;
 export const VM_NORESERVE = 0x200000;
+/*
+ * Set by secretmem's mmap alone, and never cleared (no MADV_DODUMP is
+ * modelled): vma_is_secretmem() relies on it to skip the vm_ops load.
+ */
 export const VM_DONTDUMP = 0x4000000;
 const VM_MIXEDMAP = 0x10000000;
 export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;

@@ -78,8 +78,8 @@ interface VmaRemap {
   vma: number;
   delta: number;
   remap_type: MremapType;
-  /** A VM_LOCKED VMA moves or grows: what it gains is populated at the end. */
-  mlocked: boolean;
+  /** A VM_LOCKED VMA grows: what it gains is populated once the lock is dropped. */
+  populate_expand: boolean;
 }
 
 /* vrm_implies_new_addr(): MREMAP_FIXED or MREMAP_DONTUNMAP always move. */
@@ -149,10 +149,10 @@ function* check_mremap_params(k: KernelContext, mm: number, vrm: VmaRemap): KGen
 function* check_prep_vma(k: KernelContext, vrm: VmaRemap): KGen<number> {
   if (vrm.vma === 0) return -EFAULT;
   vrm_set_delta(vrm);
+  // For convenience, new_addr is set even if the VMA won't move.
+  if (!vrm_implies_new_addr(vrm)) vrm.new_addr = vrm.addr;
   if (!vrm_will_map_new(vrm)) return 0;
   const v = yield* vma_info(k, vrm.vma);
-  // vrm_stat_account() sets it when such a VMA moves or grows: its flags are read here.
-  vrm.mlocked = (v.flags & VM_LOCKED) !== 0;
   // old_len 0 duplicates a shared mapping; a private one would only get a fresh copy.
   if (vrm.old_len === 0 && !(v.flags & (VM_SHARED | VM_MAYSHARE))) return -EINVAL;
   if (vrm.flags & MREMAP_DONTUNMAP && v.flags & (VM_DONTEXPAND | VM_PFNMAP)) return -EINVAL;
@@ -160,6 +160,8 @@ function* check_prep_vma(k: KernelContext, vrm: VmaRemap): KGen<number> {
   const old_len = vrm.remap_type === 'shrink' ? vrm.new_len : vrm.old_len;
   if (old_len > v.end - vrm.addr) return -EFAULT;
   if (vrm.new_len === old_len) return 0;
+  // Expanding a VMA that is mlock()'d: it must be populated.
+  if (v.flags & VM_LOCKED) vrm.populate_expand = true;
   if (v.flags & (VM_DONTEXPAND | VM_PFNMAP)) return -EFAULT;
   return 0;
 }
@@ -478,10 +480,7 @@ function* expand_vma_in_place(k: KernelContext, mm: number, vrm: VmaRemap): KGen
 function* expand_vma(k: KernelContext, mm: number, vrm: VmaRemap): KGen<number> {
   if (yield* call(vrm_can_expand_in_place(k, mm, vrm))) {
     const err = yield* call(expand_vma_in_place(k, mm, vrm));
-    if (err < 0) return err;
-    // Where the populate at the end starts from.
-    if (vrm.mlocked) vrm.new_addr = vrm.addr;
-    return vrm.addr;
+    return err < 0 ? err : vrm.addr;
   }
   if (!(vrm.flags & MREMAP_MAYMOVE)) return -ENOMEM;
   const err = yield* call(vrm_set_new_addr(k, mm, vrm));
@@ -565,7 +564,7 @@ export function* do_mremap(
     vma: 0,
     delta: 0,
     remap_type: 'no_resize',
-    mlocked: false,
+    populate_expand: false,
   };
   const err = yield* check_mremap_params(k, mm, vrm);
   if (err < 0) return err;
@@ -582,7 +581,7 @@ export function* do_mremap(
         : yield* call(mremap_at(k, mm, vrm));
   }
   yield* call(mmap_write_unlock(k, mm));
-  if (res >= 0 && vrm.mlocked && vrm.new_len > vrm.old_len)
+  if (res >= 0 && vrm.populate_expand)
     yield* call(mm_populate(k, mm, vrm.new_addr + vrm.old_len, vrm.new_addr + vrm.new_len));
   return res;
 }

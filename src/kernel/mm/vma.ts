@@ -68,9 +68,10 @@ export function* vma_info(k: KernelContext, vma: number): KGen<VmaInfo> {
 }
 
 /*
- * vma_is_secretmem() (include/linux/secretmem.h), given the vm_flags the
- * caller read: its vm_ops are secretmem's. Only secretmem's mmap sets
- * VM_DONTDUMP in the model, so any other VMA is told without the load.
+ * vma_is_secretmem() (mm/secretmem.c), given the vm_flags the caller
+ * read: its vm_ops are secretmem's. Only secretmem's mmap sets VM_DONTDUMP
+ * in the model and nothing clears it (mm_types.ts), so any other VMA is
+ * told without the load.
  */
 export function* vma_is_secretmem(k: KernelContext, vma: number, vm_flags: number): KGen<boolean> {
   if (!(vm_flags & VM_DONTDUMP)) return false;
