@@ -26,7 +26,7 @@ import type { Rng } from '../scenarios/random.js';
 import {
   type Command,
   type ConcurrentScript,
-  file_decl,
+  declared_files,
   type Line,
   PAGE_SIZE,
   straddles_pages,
@@ -349,6 +349,6 @@ export function duel_concurrent(rng: Rng, cpus: number): ConcurrentScript | null
 
 /* The script of `setup` and `sections`, printed and read back: the lines numbered as the text has them, and every name checked. */
 function concurrent(setup: readonly Line[], sections: readonly Line[][]): ConcurrentScript {
-  const files = setup.flatMap((l) => (l.cmd.op === 'file' ? [file_decl(l.cmd)] : []));
+  const files = declared_files(setup);
   return parse_concurrent(print_concurrent({ files, setup, cpus: sections }));
 }

@@ -12,7 +12,7 @@
 import {
   type Command,
   type ConcurrentScript,
-  file_decl,
+  declared_files,
   type Line,
   ScriptError,
 } from '../script/ast.js';
@@ -308,7 +308,7 @@ function concurrent_items(s: ConcurrentScript): Item[] {
 function concurrent_text(items: readonly Item[]): string {
   const setup = items.filter((i) => i.cpu < 0).map((i) => i.line);
   const cpus = [...new Set(items.map((i) => i.cpu).filter((c) => c >= 0))].sort((a, b) => a - b);
-  const files = setup.flatMap((l) => (l.cmd.op === 'file' ? [file_decl(l.cmd)] : []));
+  const files = declared_files(setup);
   return print_concurrent({
     files,
     setup,

@@ -104,6 +104,11 @@ export function file_decl(c: FileCommand): FileDecl {
   return { name: c.name, pages: c.pages, secret: c.secret };
 }
 
+/** The files that `lines` declare, in order (a concurrent script's setup holds them all). */
+export function declared_files(lines: readonly Line[]): FileDecl[] {
+  return lines.flatMap((l) => (l.cmd.op === 'file' ? [file_decl(l.cmd)] : []));
+}
+
 /** Where pins are matched with unpins: a process's pins of one page (window page number). */
 export function pin_key(pid: number, addr: number): string {
   return `${pid} ${Math.floor(addr / PAGE_SIZE)}`;
