@@ -12,6 +12,7 @@ import {
   VARIANT_FAULT_WITHOUT_MAP_PAGES_AUDIT,
   VARIANT_VMA_LOCK_THEN_MMAP_LOCK,
 } from '../kernel/mm/memory.js';
+import { VARIANT_MAP_FIXED_GAP } from '../kernel/mm/mmap.js';
 import {
   VARIANT_PUT_READS_MM_LATE,
   VARIANT_PUT_WITHOUT_MMGRAB,
@@ -19,6 +20,7 @@ import {
   VARIANT_UP_READ_WITHOUT_RCU,
 } from '../kernel/mm/mmap_lock.js';
 import { find_scenario } from '../scenarios/index.js';
+import { OP_MERGE } from '../scenarios/races/maps_race.js';
 import {
   RACE_DISJOINT_SPLITS,
   RACE_PIN_VS_FORK,
@@ -144,6 +146,15 @@ export const CATALOGUE: readonly CatalogueCase[] = [
     scenario: 'vma-lock-order',
     policy: 'vma-refcnt',
     params: {},
+    strategy: 'dfs',
+  },
+  {
+    variant: VARIANT_MAP_FIXED_GAP,
+    seed_doc: '-',
+    fix: 'f8d112a4e657 (Avoid MAP_FIXED gap exposure)',
+    scenario: 'maps-race',
+    policy: 'vma-refcnt',
+    params: { op: OP_MERGE },
     strategy: 'dfs',
   },
 ];

@@ -9,6 +9,7 @@ import { scenario as fault_vs_munmap } from './races/fault_vs_munmap.js';
 import { scenario as gup_fast_vs_fork } from './races/gup_fast_vs_fork.js';
 import { scenario as lock_selftest } from './races/lock_selftest.js';
 import { scenario as lookup_retry } from './races/lookup_retry.js';
+import { scenario as maps_race } from './races/maps_race.js';
 import { scenario as mm_stress } from './races/mm_stress.js';
 import { scenario as range_merge_split } from './races/range_merge_split.js';
 import { scenario as readers_vs_writer } from './races/readers_vs_writer.js';
@@ -39,6 +40,7 @@ export const SCENARIOS: ReadonlyMap<string, Scenario> = new Map<string, Scenario
     recycle_exit as Scenario,
     lookup_retry as Scenario,
     vma_lock_order as Scenario,
+    maps_race as Scenario,
   ].map((s) => [s.name, s]),
 );
 

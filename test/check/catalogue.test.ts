@@ -63,6 +63,7 @@ test('every historical bug is found as the bug it was, and every fix holds', () 
       '9bbffee67ffd (mmgrab() before the put)',
       'mm/mmap_lock: reset maple state on lock_vma_under_rcu() retry',
       "syzbot's userfaultfd move_pages() lockdep report",
+      'f8d112a4e657 (Avoid MAP_FIXED gap exposure)',
     ],
   );
   assert_found_and_fixed(cat.entries, [
@@ -70,6 +71,7 @@ test('every historical bug is found as the bug it was, and every fix holds', () 
     /use-after-free/,
     /use-after-free/,
     /lockdep/,
+    /outcome/,
   ]);
   // 9bbffee67ffd's four preemptions, by the strategy aimed at one word.
   const mmgrab = cat.entries[1]!;

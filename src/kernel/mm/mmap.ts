@@ -249,18 +249,19 @@ export function* get_unmapped_area(
 /* ---- munmap ---- */
 
 /**
- * do_vmi_align_munmap(): unmap [start, end): split the VMAs at the edges,
- * write-lock and take out every VMA inside, zap their pages, free them.
- * mmap write lock held. Returns 0 or -ENOMEM.
+ * vms_gather_munmap_vmas(): split the VMAs at the edges of [start, end)
+ * and write-lock every VMA inside; they stay in the index (the caller's
+ * next store replaces them). Returns them, or -ENOMEM. mmap write lock held.
  */
-export function* do_munmap_range(
+function* vms_gather_munmap_vmas(
   k: KernelContext,
   mm: number,
   start: number,
   end: number,
-): KGen<number> {
+): KGen<number[] | number> {
+  const victims: number[] = [];
   const first = yield* call(find_vma_intersection(k, mm, start, end));
-  if (first === 0) return 0;
+  if (first === 0) return victims;
   const f = yield* vma_info(k, first);
   if (start > f.start) {
     // map_count may pass its limit only by the split that munmap undoes. READ_ONCE:
@@ -269,7 +270,6 @@ export function* do_munmap_range(
       return -ENOMEM;
     if ((yield* call(__split_vma(k, first, start, true))) === 0) return -ENOMEM;
   }
-  const victims: number[] = [];
   for (
     let e = yield* call(mt_find(k, mm, start));
     e !== null && e.start < end;
@@ -279,16 +279,65 @@ export function* do_munmap_range(
     victims.push(e.vma);
   }
   yield* call(vma_start_write_range(k, victims));
-  if (!(yield* call(mt_store_range(k, mm, start, end, 0))))
-    throw new KernelBug('BUG', 'munmap: VMA index full');
+  return victims;
+}
+
+/* vms_clear_ptes(): zap the pages of the gathered VMAs. */
+function* vms_clear_ptes(k: KernelContext, victims: readonly number[]): KGen {
+  for (const vma of victims) {
+    yield* call(
+      zap_page_range(k, vma, yield k.load(vma + V.vm_start), yield k.load(vma + V.vm_end)),
+    );
+  }
+}
+
+/**
+ * vms_complete_munmap_vmas(): the gathered VMAs, out of the index now,
+ * are detached, uncounted, zapped (unless `ptes_cleared`) and freed.
+ * Linux marks them detached as it gathers them, while they are still in
+ * the index; here they are marked once replaced there: a lockless lookup
+ * that meets a detached VMA retries at once, a spin on the writer the
+ * explorer would take for a livelock, while one that meets it
+ * write-locked falls back to the mmap lock and sees the same outcome.
+ */
+function* vms_complete_munmap_vmas(
+  k: KernelContext,
+  mm: number,
+  victims: readonly number[],
+  ptes_cleared: boolean,
+): KGen {
   for (const vma of victims) {
     const v = yield* vma_info(k, vma);
     yield* call(vma_mark_detached(k, vma));
     yield k.fetch_add(mm + MM_STRUCT.map_count, -1);
     yield k.fetch_add(mm + MM_STRUCT.total_vm, -(v.end - v.start));
-    yield* call(zap_page_range(k, vma, v.start, v.end));
+    if (!ptes_cleared) yield* call(zap_page_range(k, vma, v.start, v.end));
     yield* call(remove_vma(k, vma));
   }
+}
+
+/* Clear [start, end) in the index: the gathered VMAs leave it at once, a gap in their place. */
+function* vma_iter_clear(k: KernelContext, mm: number, start: number, end: number): KGen {
+  if (!(yield* call(mt_store_range(k, mm, start, end, 0))))
+    throw new KernelBug('BUG', 'munmap: VMA index full');
+}
+
+/**
+ * do_vmi_align_munmap(): unmap [start, end): gather the VMAs inside
+ * (split at the edges, write-locked), take the range out of the index,
+ * then zap and free them. mmap write lock held. Returns 0 or -ENOMEM.
+ */
+export function* do_munmap_range(
+  k: KernelContext,
+  mm: number,
+  start: number,
+  end: number,
+): KGen<number> {
+  const victims = yield* call(vms_gather_munmap_vmas(k, mm, start, end));
+  if (typeof victims === 'number') return victims;
+  if (victims.length === 0) return 0;
+  yield* call(vma_iter_clear(k, mm, start, end));
+  yield* call(vms_complete_munmap_vmas(k, mm, victims, false));
   return 0;
 }
 
@@ -384,9 +433,25 @@ function* do_mmap_locked(k: KernelContext, mm: number, a: MmapArgs): KGen<number
 }
 
 /**
- * mmap_region(): unmap what a fixed mapping replaces, let the file's
- * ->mmap_prepare have its say (only secretmem has one), then merge with a
- * neighbour or link a new VMA. Shared anonymous memory gets its shmem file.
+ * Re-introduced behaviour fixed by f8d112a4e657 ("mm/mmap: avoid zeroing
+ * vma tree in mmap_region()", 6.12; Liam R. Howlett's series "Avoid
+ * MAP_FIXED gap exposure"): a MAP_FIXED mmap unmaps what it replaces, a
+ * store of nothing, before it maps, so a walker of the index under RCU
+ * sees a gap that never logically exists. Nothing reported such a gap
+ * until lockless readers did: /proc/PID/maps under per-VMA locks needs
+ * the fix.
+ */
+export const VARIANT_MAP_FIXED_GAP = 'f8d112a4e657-map-fixed-gap';
+
+/**
+ * mmap_region() (__mmap_region() in mm/vma.c): gather what a fixed
+ * mapping replaces (split at the edges, write-locked, still in the index)
+ * and zap its pages, let the file's ->mmap_prepare have its say (only
+ * secretmem has one), then merge with a neighbour or link a new VMA: one
+ * store replaces the old VMAs in the index, so a lockless reader finds
+ * either them, write-locked, or the new mapping, never a gap. Only then
+ * are the old VMAs detached and freed. Shared anonymous memory gets its
+ * shmem file.
  */
 function* mmap_region(
   k: KernelContext,
@@ -399,14 +464,44 @@ function* mmap_region(
   secretmem: boolean,
 ): KGen<number> {
   const end = addr + len;
-  const unmapped = yield* call(do_munmap_range(k, mm, addr, end));
-  if (unmapped < 0) return unmapped;
+  const victims =
+    k.variant === VARIANT_MAP_FIXED_GAP
+      ? yield* call(do_munmap_range(k, mm, addr, end))
+      : yield* call(vms_gather_munmap_vmas(k, mm, addr, end));
+  if (typeof victims === 'number') {
+    if (victims < 0) return victims;
+    return yield* call(mmap_new_range(k, mm, file, addr, len, vm_flags, pgoff, secretmem));
+  }
+  // vms_clean_up_area(): the PTEs go while the old VMAs are still in the index.
+  yield* call(vms_clear_ptes(k, victims));
+  const ret = yield* call(mmap_new_range(k, mm, file, addr, len, vm_flags, pgoff, secretmem));
+  // vms_abort_munmap_vmas(): with their PTEs gone the old VMAs are not put back; the gap stays.
+  if (ret < 0 && victims.length > 0) yield* call(vma_iter_clear(k, mm, addr, end));
+  yield* call(vms_complete_munmap_vmas(k, mm, victims, true));
+  return ret;
+}
+
+/**
+ * The new mapping of mmap_region(), over whatever is still indexed there:
+ * merged into a neighbour or a new VMA. Returns its first page or -errno,
+ * the index unchanged on failure.
+ */
+function* mmap_new_range(
+  k: KernelContext,
+  mm: number,
+  file: number,
+  addr: number,
+  len: number,
+  vm_flags: number,
+  pgoff: number,
+  secretmem: boolean,
+): KGen<number> {
+  const end = addr + len;
   let file_ops = file !== 0 ? VM_OPS_FILE : VM_OPS_NONE;
   if (secretmem) {
     /*
      * secretmem_mmap_prepare() (RLIMIT_MEMLOCK not modelled). Its refusal
-     * leaves what a MAP_FIXED replaced unmapped: vms_abort_munmap_vmas()
-     * puts back no VMA whose PTEs are gone, it leaves the gap.
+     * leaves what a MAP_FIXED replaced unmapped (mmap_region()).
      */
     if (!(vm_flags & (VM_SHARED | VM_MAYSHARE))) return -EINVAL;
     vm_flags |= VM_LOCKED | VM_DONTDUMP;

@@ -18,7 +18,13 @@ import {
   up_read,
   up_write,
 } from '../locking/rwsem.js';
-import { raw_write_seqcount_begin, raw_write_seqcount_end, SEQCOUNT } from '../locking/seqlock.js';
+import {
+  raw_read_seqcount,
+  raw_write_seqcount_begin,
+  raw_write_seqcount_end,
+  read_seqcount_retry,
+  SEQCOUNT,
+} from '../locking/seqlock.js';
 import { rcuwait_wait_event, rcuwait_wake_up } from '../rcuwait.js';
 import {
   __refcount_add_not_zero_limited_acquire,
@@ -31,9 +37,9 @@ import {
 } from '../refcount.js';
 import { count_vm_event, TASK_STRUCT, VMA_LOCK_ABORT, VMA_LOCK_MISS } from '../sched.js';
 import { kmem_cache_free } from '../slab.js';
-import { mas_walk_from, mt_lookup, mt_root } from './maple_tree.js';
+import { mas_walk_from, mt_find, mt_lookup, mt_root } from './maple_tree.js';
 import { MM_STRUCT, VM_AREA_STRUCT as V } from './mm_types.js';
-import { POLICY_MMAP_LOCK, POLICY_RANGE, POLICY_VMA_REFCNT, POLICY_VMA_RWSEM } from './policy.js';
+import { POLICY_RANGE, POLICY_VMA_REFCNT, POLICY_VMA_RWSEM, per_vma_lock } from './policy.js';
 
 /* ---- the range policy: mmap_sem as a range lock (seed 002) ---- */
 
@@ -158,6 +164,25 @@ export function* mmap_write_downgrade(k: KernelContext, mm: number): KGen {
   if (k.policy === POLICY_RANGE) return;
   yield* vma_end_write_all(k, mm);
   yield* call(downgrade_write(k, mm + MM_STRUCT.mmap_lock));
+}
+
+/**
+ * mmap_lock_speculate_try_begin(): mm_lock_seq, for a lockless reader to
+ * check later that no mmap write section ran since; -1 while one is open
+ * (waiting for it would be as good as taking the lock).
+ */
+export function* mmap_lock_speculate_try_begin(k: KernelContext, mm: number): KGen<number> {
+  const seq = yield* raw_read_seqcount(k, mm + MM_STRUCT.mm_lock_seq);
+  return seq & 1 ? -1 : seq;
+}
+
+/** mmap_lock_speculate_retry(): whether an mmap write section began since `seq`. */
+export function* mmap_lock_speculate_retry(
+  k: KernelContext,
+  mm: number,
+  seq: number,
+): KGen<boolean> {
+  return yield* read_seqcount_retry(k, mm + MM_STRUCT.mm_lock_seq, seq);
 }
 
 export function* mmap_assert_locked(k: KernelContext, mm: number): KGen {
@@ -349,7 +374,7 @@ export function* vma_start_write(k: KernelContext, vma: number): KGen {
     yield* up_write(k, vma + V.vm_lock);
     return;
   }
-  if (k.policy === POLICY_MMAP_LOCK || k.policy === POLICY_RANGE) {
+  if (!per_vma_lock(k.policy)) {
     yield k.WRITE_ONCE(vma + V.vm_lock_seq, seq);
     return;
   }
@@ -377,7 +402,7 @@ export function* vma_assert_write_locked(k: KernelContext, vma: number): KGen {
  * semaphore is held; without per-VMA locks, the mmap lock.
  */
 export function* vma_assert_locked(k: KernelContext, vma: number): KGen {
-  if (k.policy === POLICY_MMAP_LOCK || k.policy === POLICY_RANGE) {
+  if (!per_vma_lock(k.policy)) {
     yield* call(mmap_assert_locked(k, yield k.load(vma + V.vm_mm)));
     return;
   }
@@ -493,4 +518,101 @@ export function* lock_vma_under_rcu(k: KernelContext, mm: number, page: number):
   yield k.rcu_read_unlock();
   yield* count_vm_event(k, VMA_LOCK_ABORT);
   return 0;
+}
+
+/** lock_next_vma()'s "VMA busy, use mmap_lock" (-EAGAIN): a reader count at its limit. */
+export const EAGAIN = 11;
+
+/**
+ * vma_start_read_locked(): read-lock a VMA found under the mmap read lock,
+ * which keeps writers out: it fails only when vm_refcnt's readers are at
+ * their limit.
+ */
+function* vma_start_read_locked(k: KernelContext, vma: number): KGen<boolean> {
+  yield* call(mmap_assert_locked(k, yield k.load(vma + V.vm_mm)));
+  if (k.policy === POLICY_VMA_RWSEM) {
+    yield* down_read(k, vma + V.vm_lock);
+    return true;
+  }
+  const oldcnt = yield* call(
+    __refcount_add_not_zero_limited_acquire(k, vma + V.vm_refcnt, 1, VMA_REF_LIMIT),
+  );
+  if (oldcnt <= 0) return false;
+  if (k.lockdep) yield k.lock_acquire(vma + V.vm_lock + RW_SEMAPHORE.dep_map, LOCK_READ, false);
+  return true;
+}
+
+/**
+ * lock_next_vma_under_mmap_lock(): lock_next_vma()'s fallback: the first
+ * VMA ending above `from`, looked up and read-locked under the mmap read
+ * lock; 0 when there is none, -EAGAIN when it cannot be read-locked.
+ */
+function* lock_next_vma_under_mmap_lock(k: KernelContext, mm: number, from: number): KGen<number> {
+  yield* call(mmap_read_lock(k, mm));
+  const e = yield* call(mt_find(k, mm, from));
+  let vma = e === null ? 0 : e.vma;
+  if (vma !== 0 && !(yield* call(vma_start_read_locked(k, vma)))) vma = -EAGAIN;
+  yield* call(mmap_read_unlock(k, mm));
+  return vma;
+}
+
+/**
+ * lock_next_vma() (mm/mmap_lock.c, 6.17): the first VMA ending above
+ * `from`, read-locked, for a reader that walks the tree under RCU
+ * (/proc/PID/maps); 0 when there is none, -EAGAIN when the mmap lock must
+ * be used. RCU held on entry and on return. What it returns is the VMA as
+ * one moment of the address space had it: a VMA found past `from` is kept
+ * only if no writer could have shrunk it and installed another ahead of
+ * it since the lookup (mmap_lock_speculate_*(), else a second lookup);
+ * otherwise, and when the VMA cannot be read-locked, the lookup is redone
+ * under the mmap read lock.
+ */
+export function* lock_next_vma(k: KernelContext, mm: number, from: number): KGen<number> {
+  k.RCU_LOCKDEP_WARN(!k.rcu_read_lock_held(), 'no rcu read lock held, in lock_next_vma()');
+  let vma = 0;
+  for (;;) {
+    const seq = yield* mmap_lock_speculate_try_begin(k, mm);
+    const e = yield* call(mt_find(k, mm, from));
+    if (e === null) return 0;
+    vma = yield* call(vma_start_read(k, mm, e.vma));
+    if (vma === VMA_READ_DETACHED) {
+      // vma_start_read() dropped RCU: search again from `from` (vma_iter_set()).
+      yield k.rcu_read_unlock();
+      yield k.rcu_read_lock();
+      continue;
+    }
+    if (vma === 0) break;
+    // The 2023 design flags a VMA taken out of the tree while we looked.
+    if (k.policy === POLICY_VMA_RWSEM && (yield k.READ_ONCE(vma + V.detached))) {
+      yield* vma_end_read(k, vma);
+      continue;
+    }
+    // Not behind the last search position.
+    if (from >= (yield k.READ_ONCE(vma + V.vm_end)))
+      return yield* lock_next_vma_fallback(k, mm, from, vma);
+    // Ahead of it: not shrunk with another VMA installed ahead of it since the lookup.
+    if (from < (yield k.READ_ONCE(vma + V.vm_start))) {
+      if (seq < 0 || (yield* mmap_lock_speculate_retry(k, mm, seq))) {
+        const again = yield* call(mt_find(k, mm, from));
+        if (again === null || again.vma !== vma)
+          return yield* lock_next_vma_fallback(k, mm, from, vma);
+      }
+    }
+    return vma;
+  }
+  return yield* lock_next_vma_fallback(k, mm, from, 0);
+}
+
+/* lock_next_vma()'s fallback_unlock / fallback labels: `vma` read-locked (or 0). */
+function* lock_next_vma_fallback(
+  k: KernelContext,
+  mm: number,
+  from: number,
+  vma: number,
+): KGen<number> {
+  yield k.rcu_read_unlock();
+  if (vma !== 0) yield* vma_end_read(k, vma);
+  const found = yield* call(lock_next_vma_under_mmap_lock(k, mm, from));
+  yield k.rcu_read_lock();
+  return found;
 }

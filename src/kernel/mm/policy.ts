@@ -26,3 +26,8 @@ export const POLICIES: readonly string[] = [
   POLICY_RANGE,
 ];
 export const DEFAULT_POLICY = POLICY_VMA_REFCNT;
+
+/** CONFIG_PER_VMA_LOCK: whether the policy has per-VMA locks (vma-rwsem, vma-refcnt). */
+export function per_vma_lock(policy: string): boolean {
+  return policy === POLICY_VMA_RWSEM || policy === POLICY_VMA_REFCNT;
+}
