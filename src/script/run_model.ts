@@ -141,6 +141,12 @@ function* user_space(
   yield* call(tear_down(k, us, mms.values()));
 }
 
+/*
+ * A file offset as show_vma_header_prefix() prints it: at least 8 hex
+ * digits, and all of them (a mapping may lie 4 GiB or more into its file).
+ */
+const maps_offset = (bytes: number): string => bytes.toString(16).padStart(8, '0');
+
 /** The script's output text, as every runner prints it. */
 export function format_run(run: Pick<ModelRun, 'results' | 'maps'>): string {
   const lines = [...run.results];
@@ -148,7 +154,7 @@ export function format_run(run: Pick<ModelRun, 'results' | 'maps'>): string {
     lines.push(`p${pid} maps:`);
     for (const v of vmas)
       lines.push(
-        `${hex32(v.start)}-${hex32(v.end)} ${v.perm} ${hex32(v.offset)}${v.name ? ` ${v.name}` : ''}`,
+        `${hex32(v.start)}-${hex32(v.end)} ${v.perm} ${maps_offset(v.offset)}${v.name ? ` ${v.name}` : ''}`,
       );
   }
   return `${lines.join('\n')}\n`;
