@@ -8,6 +8,15 @@
  */
 import { do_user_addr_fault, user_access } from '../kernel/arch/fault.js';
 import { dup_mmap } from '../kernel/fork.js';
+import {
+  MAPS_EXEC,
+  MAPS_LINE_WORDS,
+  MAPS_READ,
+  MAPS_SHARED,
+  MAPS_WRITE,
+  ProcMapsPrivate,
+  proc_pid_maps_read,
+} from '../kernel/fs/proc/task_mmu.js';
 import { file_alloc, fput } from '../kernel/mm/filemap.js';
 import {
   FOLL_PIN,
@@ -16,7 +25,6 @@ import {
   pin_user_pages_fast,
   unpin_user_page,
 } from '../kernel/mm/gup.js';
-import { mt_entries } from '../kernel/mm/maple_tree.js';
 import {
   FILE,
   FILE_REGULAR,
@@ -37,14 +45,8 @@ import {
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
-  VM_AREA_STRUCT as V,
-  VM_EXEC,
-  VM_MAYSHARE,
-  VM_READ,
-  VM_WRITE,
 } from '../kernel/mm/mm_types.js';
 import { do_munmap, EFAULT, mm_alloc, mm_populate, mmput } from '../kernel/mm/mmap.js';
-import { mmap_read_lock, mmap_read_unlock } from '../kernel/mm/mmap_lock.js';
 import {
   PAGE_BYTES,
   sys_brk,
@@ -55,6 +57,7 @@ import {
   sys_munmap,
 } from '../kernel/mm/syscalls.js';
 import { EINVAL } from '../kernel/mm/vma.js';
+import { kfree, kmalloc } from '../kernel/slab.js';
 import type { KernelMemory } from '../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import {
@@ -375,30 +378,52 @@ function signal(sig: number): Signal {
   return { kind: 'signal', value: sig === 7 ? 'SIGBUS' : 'SIGSEGV' };
 }
 
-/* show_map_vma(): each VMA in the window, as /proc/PID/maps prints it. */
+/* Lines a read() of /proc/PID/maps takes (a page of the file holds about 60). */
+const MAPS_READ_LINES = 64;
+
+/**
+ * Each VMA in the window, as a read of /proc/PID/maps gives it: the
+ * kernel's own reader (fs/proc/task_mmu.c), a page of lines a read().
+ */
 export function* proc_maps(k: KernelContext, us: UserSpace, mm: number): KGen<MapsLine[]> {
   const names = new Map<number, string>([...us.files].map(([name, f]) => [f.file, name]));
-  yield* call(mmap_read_lock(k, mm));
+  const priv = new ProcMapsPrivate(mm);
+  const buf = yield kmalloc(k, MAPS_READ_LINES * MAPS_LINE_WORDS, 'proc_maps');
+  k.BUG_ON(buf === 0, 'proc_maps: no memory for a page of the file');
   const out: MapsLine[] = [];
-  for (const e of yield* call(mt_entries(k, mm))) {
-    const start = Math.max(e.start, WINDOW_BASE_PAGE);
-    const end = Math.min(e.end, TOP_PAGE);
-    if (start >= end) continue;
-    const flags = yield k.load(e.vma + V.vm_flags);
-    const file = yield k.load(e.vma + V.vm_file);
-    const pgoff = yield k.load(e.vma + V.vm_pgoff);
-    const perm = `${flags & VM_READ ? 'r' : '-'}${flags & VM_WRITE ? 'w' : '-'}${flags & VM_EXEC ? 'x' : '-'}${flags & VM_MAYSHARE ? 's' : 'p'}`;
-    const shmem = file !== 0 && (yield k.load(file + FILE.kind)) === FILE_SHMEM;
-    out.push({
-      start: (start - WINDOW_BASE_PAGE) * PAGE_BYTES,
-      end: (end - WINDOW_BASE_PAGE) * PAGE_BYTES,
-      perm,
-      offset: file === 0 ? 0 : pgoff * PAGE_BYTES,
-      name: file === 0 ? '' : shmem ? '[shmem]' : names.get(file)!,
-    });
+  for (;;) {
+    const n = yield* call(proc_pid_maps_read(k, priv, buf, MAPS_READ_LINES));
+    if (n === 0) break;
+    for (let i = 0; i < n; i++) {
+      const line = yield* call(maps_line(k, names, buf + i * MAPS_LINE_WORDS));
+      if (line !== null) out.push(line);
+    }
   }
-  yield* call(mmap_read_unlock(k, mm));
+  yield* kfree(k, buf, 'proc_maps');
   return out;
+}
+
+/* The line at `w` as the window shows it (null outside the window), the file named as the script names it. */
+function* maps_line(
+  k: KernelContext,
+  names: ReadonlyMap<number, string>,
+  w: number,
+): KGen<MapsLine | null> {
+  const start = Math.max(yield k.load(w), WINDOW_BASE_PAGE);
+  const end = Math.min(yield k.load(w + 1), TOP_PAGE);
+  if (start >= end) return null;
+  const flags = yield k.load(w + 2);
+  const pgoff = yield k.load(w + 3);
+  const file = yield k.load(w + 4);
+  const perm = `${flags & MAPS_READ ? 'r' : '-'}${flags & MAPS_WRITE ? 'w' : '-'}${flags & MAPS_EXEC ? 'x' : '-'}${flags & MAPS_SHARED ? 's' : 'p'}`;
+  const shmem = file !== 0 && (yield k.load(file + FILE.kind)) === FILE_SHMEM;
+  return {
+    start: (start - WINDOW_BASE_PAGE) * PAGE_BYTES,
+    end: (end - WINDOW_BASE_PAGE) * PAGE_BYTES,
+    perm,
+    offset: pgoff * PAGE_BYTES,
+    name: file === 0 ? '' : shmem ? '[shmem]' : names.get(file)!,
+  };
 }
 
 /** The end of a run: the pins still held dropped, the processes' last references put, then the files'. */

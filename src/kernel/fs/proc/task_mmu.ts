@@ -33,8 +33,12 @@ import { per_vma_lock } from '../../mm/policy.js';
 const SENTINEL_VMA_END = -1;
 const SENTINEL_VMA_GATE = -2;
 
-/** The words of one line of the file: the VMA's first page, its end, and MAPS_* flags. */
-export const MAPS_LINE_WORDS = 3;
+/**
+ * The words of one line of the file: the VMA's first page, its end, its
+ * MAPS_* flags, its offset in pages (0 without a file) and its struct
+ * file (0 for anonymous memory): what show_map_vma() prints.
+ */
+export const MAPS_LINE_WORDS = 5;
 /** The line's "rwxs" columns (p when MAPS_SHARED is clear). */
 export const MAPS_READ = 1;
 export const MAPS_WRITE = 2;
@@ -154,6 +158,7 @@ function* m_stop(k: KernelContext, priv: ProcMapsPrivate): KGen {
 /* show_map_vma(): the line of `vma` (read- or mmap-locked) at `line`. */
 function* show_map_vma(k: KernelContext, vma: number, line: number): KGen {
   const flags = yield k.load(vma + V.vm_flags);
+  const file = yield k.load(vma + V.vm_file);
   yield k.store(line, yield k.load(vma + V.vm_start));
   yield k.store(line + 1, yield k.load(vma + V.vm_end));
   yield k.store(
@@ -163,6 +168,8 @@ function* show_map_vma(k: KernelContext, vma: number, line: number): KGen {
       (flags & VM_EXEC ? MAPS_EXEC : 0) |
       (flags & VM_MAYSHARE ? MAPS_SHARED : 0),
   );
+  yield k.store(line + 3, file === 0 ? 0 : yield k.load(vma + V.vm_pgoff));
+  yield k.store(line + 4, file);
 }
 
 /**
