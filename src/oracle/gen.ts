@@ -241,6 +241,7 @@ export class ScriptGen {
       // The last live process never exits: the script would have to end.
       ['exit', this.procs.size > 1 ? 2 : 0],
       ['file', this.files.length < MAX_FILES ? 2 : 0],
+      ['maps', 3],
     ]);
     this.run(pid, op);
   }
@@ -312,6 +313,7 @@ export class ScriptGen {
         return { op, addr: this.pick_access(g) };
       case 'fork':
       case 'exit':
+      case 'maps':
         return { op };
     }
   }

@@ -45,9 +45,9 @@ import {
   WINDOW_BYTES,
 } from '../script/ast.js';
 import { parse_script } from '../script/parse.js';
+import type { MapsLine } from '../script/print.js';
 import { format_script } from '../script/print.js';
 import { type ModelRun, run_model } from '../script/run_model.js';
-import type { MapsLine } from '../script/user_space.js';
 import { chance, pick, weighted } from './gen.js';
 
 /**

@@ -50,8 +50,8 @@
 
 import type { Rng } from '../scenarios/random.js';
 import { type Command, type Line, PAGE_SIZE, type Prot } from '../script/ast.js';
+import type { MapsLine } from '../script/print.js';
 import type { ModelRun } from '../script/run_model.js';
-import type { MapsLine } from '../script/user_space.js';
 import { chance, pick, weighted } from './gen.js';
 import {
   free_ranges,

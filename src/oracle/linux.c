@@ -125,7 +125,7 @@ static void die(const char *fmt, ...)
 /* ---------------------------------------------------------------- */
 /* The script */
 
-enum op { OP_FILE, OP_MMAP, OP_MUNMAP, OP_MPROTECT, OP_MREMAP, OP_MADVISE, OP_BRK, OP_WRITE, OP_READ, OP_FORK, OP_EXIT };
+enum op { OP_FILE, OP_MMAP, OP_MUNMAP, OP_MPROTECT, OP_MREMAP, OP_MADVISE, OP_BRK, OP_WRITE, OP_READ, OP_FORK, OP_EXIT, OP_MAPS };
 
 struct command {
 	enum op op;
@@ -392,6 +392,9 @@ static void parse_command(struct command *c, const char *op, char **args, int na
 	} else if (strcmp(op, "fork") == 0 || strcmp(op, "exit") == 0) {
 		arity(nargs, 0, op, line);
 		c->op = op[0] == 'f' ? OP_FORK : OP_EXIT;
+	} else if (strcmp(op, "maps") == 0) {
+		arity(nargs, 0, op, line);
+		c->op = OP_MAPS;
 	} else {
 		bad_script(line, "unknown command '%s'", op);
 	}
@@ -808,6 +811,23 @@ static struct {
 	char buf[65536];
 } reply;
 
+/* Add `n` bytes to the reply. */
+static void reply_put(const char *text, size_t n)
+{
+	while (n) {
+		if (reply.len == sizeof reply.buf) {
+			send_all(reply.channel, reply.buf, reply.len);
+			reply.len = 0;
+		}
+		size_t room = sizeof reply.buf - reply.len;
+		size_t part = n < room ? n : room;
+		memcpy(reply.buf + reply.len, text, part);
+		reply.len += part;
+		text += part;
+		n -= part;
+	}
+}
+
 /* Add one line to the reply. */
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -821,12 +841,7 @@ static void say(const char *fmt, ...)
 	if (n > (int)sizeof line - 2)
 		n = (int)sizeof line - 2;
 	line[n++] = '\n';
-	if (reply.len + (size_t)n > sizeof reply.buf) {
-		send_all(reply.channel, reply.buf, reply.len);
-		reply.len = 0;
-	}
-	memcpy(reply.buf + reply.len, line, (size_t)n);
-	reply.len += (size_t)n;
+	reply_put(line, (size_t)n);
 }
 
 static void reply_end(void)
@@ -923,6 +938,8 @@ static int access_word(unsigned long p, bool store, uint32_t *value)
 }
 
 /* Run a memory command in this process and say its result. */
+static void say_maps_line(void);
+
 static void run_command(const struct command *c)
 {
 	void *addr = (void *)(window + c->addr);
@@ -996,6 +1013,9 @@ static void run_command(const struct command *c)
 		else
 			say("ok");
 		return;
+	case OP_MAPS:
+		say_maps_line();
+		return;
 	case OP_FILE:
 	case OP_FORK:
 	case OP_EXIT:
@@ -1024,10 +1044,14 @@ static const char *vma_name(const struct vma *v)
 	return v->path;	/* nothing else maps into the window: show it as it is */
 }
 
-/* Say this process's VMAs inside the window, clipped to it. */
-static void say_maps(void)
+/*
+ * This process's VMAs inside the window, clipped to it, each as the
+ * listing prints it (without a newline), to `each`.
+ */
+static void window_maps(void (*each)(const char *line))
 {
 	const unsigned long top = window + WINDOW_SIZE;
+	char line[PATH_MAX + 128];
 	struct vma v;
 
 	maps_open();
@@ -1039,8 +1063,41 @@ static void say_maps(void)
 		/* /proc shows no offset for private anonymous memory (no vm_file), nor does the listing. */
 		unsigned long long offset = v.inode == 0 ? 0 : v.offset + (start - v.start);
 		const char *name = vma_name(&v);
-		say("%08lx-%08lx %s %08llx%s%s", start - window, end - window, v.perms, offset, *name ? " " : "", name);
+		snprintf(line, sizeof line, "%08lx-%08lx %s %08llx%s%s", start - window, end - window, v.perms,
+			 offset, *name ? " " : "", name);
+		each(line);
 	}
+}
+
+static void say_line(const char *line)
+{
+	say("%s", line);
+}
+
+/* Say this process's VMAs inside the window, a line each (the listing at the end). */
+static void say_maps(void)
+{
+	window_maps(say_line);
+}
+
+static bool maps_said;
+
+static void say_entry(const char *line)
+{
+	if (maps_said)
+		reply_put(", ", 2);
+	reply_put(line, strlen(line));
+	maps_said = true;
+}
+
+/* The `maps` command: the same VMAs on one line, comma-separated; `none` if there is none. */
+static void say_maps_line(void)
+{
+	maps_said = false;
+	window_maps(say_entry);
+	if (!maps_said)
+		reply_put("none", 4);
+	reply_put("\n", 1);
 }
 
 /* ---------------------------------------------------------------- */

@@ -218,6 +218,7 @@ function simplifications(c: Command): Command[] {
     case 'read':
     case 'fork':
     case 'exit':
+    case 'maps':
     case 'pin':
     case 'unpin':
       return [];

@@ -164,3 +164,54 @@ export function judge_read_vs_unmap(o: ReadVsUnmap): string | undefined {
 
 /** A word as the outcome messages print it. */
 export const hex = (v: number): string => (v < 0 ? `${v}` : `0x${(v >>> 0).toString(16)}`);
+
+/** What maps_walk_error() needs of a line of /proc/PID/maps. */
+export interface MapsLineOps<L> {
+  /** The end of the line's VMA: the position the reader goes on from. */
+  end(l: L): number;
+  same(a: L, b: L): boolean;
+  show(l: L): string;
+  /** A position, as the message names it. */
+  at(pos: number): string;
+}
+
+/**
+ * The rule of /proc/PID/maps read while the address space went through
+ * `states` in turn (fs/proc/task_mmu.c; proc-maps-race.c checks it at its
+ * page boundary): each line is the first VMA ending past the previous
+ * line's end (0 for the first) in one of the states, never in an earlier
+ * state than the line before it, and the file ends where such a state has
+ * nothing more. So no VMA is torn or missing, and a VMA shows twice only
+ * as a merged one met again after a piece of it shown before the merge.
+ * The first thing `lines` breaks, if any. The earliest state a line fits
+ * is kept, which leaves the most to the lines after it.
+ */
+export function maps_walk_error<L>(
+  lines: readonly L[],
+  states: readonly (readonly L[])[],
+  ops: MapsLineOps<L>,
+): string | undefined {
+  const next = (state: readonly L[], pos: number): L | null =>
+    state.find((l) => ops.end(l) > pos) ?? null;
+  let s = 0;
+  let pos = 0;
+  for (const [i, line] of lines.entries()) {
+    let t = s;
+    while (t < states.length) {
+      const n = next(states[t]!, pos);
+      if (n !== null && ops.same(n, line)) break;
+      t++;
+    }
+    if (t === states.length) {
+      const expected = states
+        .slice(s)
+        .map((st) => next(st, pos))
+        .map((l) => (l === null ? 'the end of the file' : ops.show(l)));
+      return `line ${i + 1} is ${ops.show(line)}, where the VMA after ${ops.at(pos)} was ${[...new Set(expected)].join(' or ')}`;
+    }
+    s = t;
+    pos = ops.end(line);
+  }
+  for (let t = s; t < states.length; t++) if (next(states[t]!, pos) === null) return undefined;
+  return `the file ended after ${lines.length} lines, at ${ops.at(pos)}, before ${ops.show(next(states[s]!, pos)!)}`;
+}

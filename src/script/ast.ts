@@ -78,6 +78,13 @@ export type Command =
   | { readonly op: 'fork' }
   | { readonly op: 'exit' }
   /**
+   * Read /proc/PID/maps of the process: its VMAs in the window, one result
+   * line. Under per-VMA locks the kernel reads it a VMA at a time, so a
+   * `maps` racing other sections may show each VMA as it was at a
+   * different moment of the run (docs/scripts.md, "maps").
+   */
+  | { readonly op: 'maps' }
+  /**
    * A long-term write pin of the page holding addr (FOLL_PIN | FOLL_WRITE):
    * pin_user_pages_fast() if `fast`, else the slow path under the mmap read lock.
    */

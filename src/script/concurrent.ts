@@ -33,13 +33,16 @@ export const MAX_SERIAL_ORDERS = 5000;
  * holding window offset `addr`, before a read or write; the mapping of a
  * populating mmap, before its population; the thread's lookup of its
  * process, before an exit that another section's exit of it may follow;
+ * the start of a `maps` read, whose lines may each come from any point
+ * from there to its end (its command step);
  * or the command itself (all of it, or what its earlier steps left: the
- * access, the population, the exit).
+ * access, the population, the exit, the end of the read).
  */
 export type SerialStep =
   | { readonly kind: 'fault'; readonly addr: number }
   | { readonly kind: 'map' }
   | { readonly kind: 'lookup' }
+  | { readonly kind: 'open' }
   | { readonly kind: 'command' };
 
 /**
@@ -85,13 +88,16 @@ export function exits_apart(s: Pick<ConcurrentScript, 'cpus'>): ReadonlySet<numb
  * each fault; an `mmap ... populate` is the mapping (under the mmap write
  * lock), then the faults of mm_populate(), which vm_mmap_pgoff() runs
  * after dropping it; an exit of a process another section exits too is
- * the lookup, then the exit; any other command is one step.
+ * the lookup, then the exit; a `maps` is its start (m_start()), then its
+ * end, as the kernel reads the file a VMA at a time between them; any
+ * other command is one step.
  */
 export function serial_steps(l: Line, apart: boolean, exits: ReadonlySet<number>): SerialStep[] {
   const c = l.cmd;
   if (is_outside(c)) return [{ kind: 'command' }];
   if (c.op === 'mmap' && c.populate) return [{ kind: 'map' }, { kind: 'command' }];
   if (c.op === 'exit' && exits.has(l.pid)) return [{ kind: 'lookup' }, { kind: 'command' }];
+  if (c.op === 'maps') return [{ kind: 'open' }, { kind: 'command' }];
   if ((c.op !== 'read' && c.op !== 'write') || !(apart || straddles_pages(c)))
     return [{ kind: 'command' }];
   const pages = straddles_pages(c) ? [c.addr, c.addr + 3] : [c.addr];

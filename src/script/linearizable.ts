@@ -32,13 +32,16 @@ import { Explorer } from '../check/explorer.js';
 import { Sequential } from '../check/strategy.js';
 import { KernelBug } from '../runtime/ops.js';
 import type { RunConfig } from '../runtime/scenario.js';
+import { type MapsLineOps, maps_walk_error } from '../scenarios/common.js';
 import { type ConcurrentScript, PAGE_SIZE } from './ast.js';
 import { section_steps, steps_of } from './concurrent.js';
 import {
   type FinalWord,
   format_line,
+  format_maps_line,
   format_result,
   format_word,
+  type MapsLine,
   type Result,
   same_result,
   same_word,
@@ -177,7 +180,9 @@ interface Agrees {
  * A result or final word agrees when equal, or, where it is a word read at
  * an unaligned address, when each part user_access() makes of it (the
  * bytes in its first word, the rest) is that part of a value the word
- * takes (`values`: Allowed.values).
+ * takes (`values`: Allowed.values); a `maps` agrees when it is a walk
+ * through the states the serial order passed through while it read
+ * (maps_walk_error()).
  */
 function agrees(s: ConcurrentScript, values: Allowed['values']): Agrees {
   const same = (key: string, addr: number, observed: Result, allowed: Result) =>
@@ -187,6 +192,10 @@ function agrees(s: ConcurrentScript, values: Allowed['values']): Agrees {
       parts_agree(addr, observed.value, values.get(key) ?? new Set()));
   return {
     result(cpu, index, observed, allowed) {
+      if (observed.kind === 'maps' && allowed.kind === 'maps')
+        return (
+          maps_walk_error(observed.lines, allowed.states ?? [allowed.lines], LINE_OPS) === undefined
+        );
       const cmd = s.cpus[cpu]![index]!.cmd;
       return same(`${cpu}.${index}`, cmd.op === 'read' ? cmd.addr : 0, observed, allowed);
     },
@@ -197,6 +206,14 @@ function agrees(s: ConcurrentScript, values: Allowed['values']): Agrees {
       same(`w.${index}`, observed.addr, observed.read, allowed.read),
   };
 }
+
+/* A line of a `maps` result as maps_walk_error() reads it. */
+const LINE_OPS: MapsLineOps<MapsLine> = {
+  end: (l) => l.end,
+  same: (a, b) => format_maps_line(a) === format_maps_line(b),
+  show: format_maps_line,
+  at: (pos) => `0x${pos.toString(16)}`,
+};
 
 /*
  * Whether word `v` read at an unaligned `addr` is, in each part (the bytes

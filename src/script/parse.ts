@@ -273,6 +273,7 @@ export function parse_command(
     }
     case 'fork':
     case 'exit':
+    case 'maps':
       arity(args, 0, op, line);
       return { op };
     default:

@@ -9,6 +9,15 @@ import type { Command, Line, Prot } from './ast.js';
 /** A window offset or length as scripts and results write it. */
 export const hex = (n: number) => `0x${n.toString(16)}`;
 
+/** One VMA as /proc/PID/maps shows it, window-relative: a line of `maps`. */
+export interface MapsLine {
+  readonly start: number;
+  readonly end: number;
+  readonly perm: string;
+  readonly offset: number;
+  readonly name: string;
+}
+
 /**
  * A command's result as a value: a word read (a read's, an unpin's), an
  * address (a window offset) where mmap or mremap placed a mapping or brk
@@ -20,7 +29,35 @@ export type Result =
   | { readonly kind: 'address'; readonly value: number }
   | Signal
   | { readonly kind: 'errno'; readonly value: string }
-  | { readonly kind: 'text'; readonly value: 'ok' | 'OUTSIDE' };
+  | { readonly kind: 'text'; readonly value: 'ok' | 'OUTSIDE' }
+  | MapsRead;
+
+/**
+ * What a `maps` printed: its lines, and as `value` the line of text they
+ * print. In a serial order (linearizable.ts) `states` holds the maps at
+ * each point of the order from the read's start to its end: a racing read
+ * may show each VMA as one of them had it.
+ */
+export interface MapsRead {
+  readonly kind: 'maps';
+  readonly value: string;
+  readonly lines: readonly MapsLine[];
+  readonly states?: readonly (readonly MapsLine[])[];
+}
+
+/** A VMA's line as a run prints it: `00010000-00012000 rw-p 00000000 f1`. */
+export function format_maps_line(v: MapsLine): string {
+  // The offset as show_vma_header_prefix() prints it: at least 8 hex digits, and all of them.
+  const offset = v.offset.toString(16).padStart(8, '0');
+  return `${hex8(v.start)}-${hex8(v.end)} ${v.perm} ${offset}${v.name ? ` ${v.name}` : ''}`;
+}
+
+const hex8 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0');
+
+/** The result of a `maps` that read `lines`: one line of text, `none` for an empty window. */
+export function maps_read(lines: readonly MapsLine[]): MapsRead {
+  return { kind: 'maps', value: lines.map(format_maps_line).join(', ') || 'none', lines };
+}
 
 /** The signal an access took. */
 export type Signal = { readonly kind: 'signal'; readonly value: 'SIGSEGV' | 'SIGBUS' };
@@ -104,6 +141,7 @@ function format_command(c: Command): string {
       return `unpin ${hex(c.addr)}`;
     case 'fork':
     case 'exit':
+    case 'maps':
       return c.op;
   }
 }

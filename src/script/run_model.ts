@@ -7,7 +7,6 @@
  * MMU walk and the fault path (user_space.ts runs each command).
  */
 import { Explorer } from '../check/explorer.js';
-import { hex32 } from '../check/replay.js';
 import { Sequential } from '../check/strategy.js';
 import type { BootParams } from '../kernel/boot.js';
 import { check_mm_caches_empty } from '../kernel/mm/debug.js';
@@ -18,11 +17,10 @@ import type { KernelMemory } from '../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import type { RunConfig, Scenario } from '../runtime/scenario.js';
 import type { Script } from './ast.js';
-import { format_result } from './print.js';
+import { format_maps_line, format_result, type MapsLine } from './print.js';
 import {
   check_memory,
   first_process,
-  type MapsLine,
   proc_maps,
   run_command,
   tear_down,
@@ -141,21 +139,12 @@ function* user_space(
   yield* call(tear_down(k, us, mms.values()));
 }
 
-/*
- * A file offset as show_vma_header_prefix() prints it: at least 8 hex
- * digits, and all of them (a mapping may lie 4 GiB or more into its file).
- */
-const maps_offset = (bytes: number): string => bytes.toString(16).padStart(8, '0');
-
 /** The script's output text, as every runner prints it. */
 export function format_run(run: Pick<ModelRun, 'results' | 'maps'>): string {
   const lines = [...run.results];
   for (const { pid, vmas } of run.maps) {
     lines.push(`p${pid} maps:`);
-    for (const v of vmas)
-      lines.push(
-        `${hex32(v.start)}-${hex32(v.end)} ${v.perm} ${maps_offset(v.offset)}${v.name ? ` ${v.name}` : ''}`,
-      );
+    for (const v of vmas) lines.push(format_maps_line(v));
   }
   return `${lines.join('\n')}\n`;
 }

@@ -41,13 +41,12 @@ import {
   steps_of,
 } from './concurrent.js';
 import { check_linearizable } from './linearizable.js';
-import type { FinalWord, Result } from './print.js';
+import type { FinalWord, MapsLine, Result } from './print.js';
 import {
   check_memory,
   copy_pins,
   fault_page,
   first_process,
-  type MapsLine,
   type Pins,
   populate,
   proc_maps,
@@ -108,6 +107,8 @@ interface Globals {
   outcome: ScriptOutcome | null;
   /** A serial run: the CPU whose next command runs, step by step. */
   order: readonly number[];
+  /** A serial run: each CPU's `maps` between its start and its end, the maps at each step since. */
+  reading: Map<number, { mm: number; states: MapsLine[][] }>;
 }
 
 /** Every variant any scenario declares: each is a change to kernel code, which a script runs too. */
@@ -180,6 +181,7 @@ function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): S
       results: [],
       outcome: null,
       order: [],
+      reading: new Map(),
     }),
     prologue: (k, g) => run_setup(k, g, p),
     cpu: (k, g) => (mode === 'concurrent' ? run_section(k, g, p) : run_serial(k, g, p)),
@@ -244,6 +246,7 @@ function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
   g.held = p.s.cpus.map(() => new Map());
   g.results = p.s.cpus.map(() => []);
   const steps = p.s.cpus.map(() => 0);
+  g.reading.clear();
   for (const cpu of g.order) {
     const n = steps[cpu]++;
     const { index, step } = p.steps[cpu]![n]!;
@@ -252,10 +255,13 @@ function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
     const ended = g.results[cpu]!.length > index;
     if (step.kind === 'map') yield* call(thread_line(k, g, p, cpu, without_populate(l)));
     else if (step.kind === 'lookup') yield* call(thread_mm(k, g, p, cpu, l.pid, true));
+    else if (step.kind === 'open') yield* call(maps_start(k, g, p, cpu, l));
     else if (ended && l.cmd.op === 'mmap') yield* call(thread_populate(k, g, cpu, l, index));
     else if (ended) continue;
     else if (step.kind === 'fault') yield* call(thread_fault(k, g, p, cpu, l, step.addr, first));
     else yield* call(thread_line(k, g, p, cpu, l, first));
+    if (l.cmd.op === 'maps' && step.kind === 'command') maps_end(g, cpu);
+    for (const r of g.reading.values()) r.states.push(yield* call(proc_maps(k, g.us, r.mm)));
   }
   for (let cpu = 0; cpu < p.s.cpus.length; cpu++) yield* call(put_held(k, g, cpu));
 }
@@ -390,6 +396,26 @@ function* thread_fault(
   const signal = yield* call(fault_page(k, mm, addr, l.cmd.op === 'write'));
   check_memory(g.us.m, l.line);
   if (signal !== null) g.results[cpu]!.push(signal);
+}
+
+/*
+ * The start of section `cpu`'s `maps` `l` in a serial order: from here to
+ * its end (maps_end()) the maps are kept after every step, since the
+ * kernel's reader may show each VMA as any of them has it.
+ */
+function* maps_start(k: KernelContext, g: Globals, p: Program, cpu: number, l: Line): KGen {
+  const mm = yield* call(thread_mm(k, g, p, cpu, l.pid, true));
+  if (mm !== 0) g.reading.set(cpu, { mm, states: [] });
+}
+
+/* The end of section `cpu`'s `maps`: its result carries every state since its start. */
+function maps_end(g: Globals, cpu: number): void {
+  const reading = g.reading.get(cpu);
+  const results = g.results[cpu]!;
+  const read = results[results.length - 1];
+  g.reading.delete(cpu);
+  if (reading === undefined || read?.kind !== 'maps') return;
+  results[results.length - 1] = { ...read, states: [...reading.states, read.lines] };
 }
 
 /* An mmap's line without MAP_POPULATE: the mapping step of a populating one. */

@@ -71,7 +71,16 @@ import {
   WINDOW_BYTES,
 } from './ast.js';
 import { errno_name } from './errno.js';
-import { OK, OUTSIDE, type Result, type Signal, type WordRead, word_read } from './print.js';
+import {
+  type MapsLine,
+  maps_read,
+  OK,
+  OUTSIDE,
+  type Result,
+  type Signal,
+  type WordRead,
+  word_read,
+} from './print.js';
 
 /*
  * Where the model puts the window: at 2 TiB, with 2 TiB free below it as
@@ -82,15 +91,6 @@ const WINDOW_BASE_PAGE = 1 << 29;
 const WINDOW_BASE = WINDOW_BASE_PAGE * PAGE_BYTES;
 const TOP_PAGE = WINDOW_BASE_PAGE + WINDOW_BYTES / PAGE_BYTES;
 const TASK_SIZE_PAGES = 1 << 30;
-
-/** One VMA as /proc/PID/maps shows it, window-relative. */
-export interface MapsLine {
-  readonly start: number;
-  readonly end: number;
-  readonly perm: string;
-  readonly offset: number;
-  readonly name: string;
-}
 
 /** What the processes of one run share: the kernel memory, and the files the script declared. */
 export interface UserSpace {
@@ -284,6 +284,9 @@ export function* run_command(
     case 'exit':
       yield* call(mmput(k, mm));
       result = OK;
+      break;
+    case 'maps':
+      result = maps_read(yield* call(proc_maps(k, us, mm)));
       break;
   }
   return { result, child };

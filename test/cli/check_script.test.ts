@@ -93,7 +93,7 @@ function seed_commands(): string[][] {
 
 test("each seed's race written as a script is found, and the fixed kernel runs it clean", () => {
   const commands = seed_commands();
-  assert.equal(commands.length, 9);
+  assert.equal(commands.length, 10);
   for (const args of commands) {
     const found = mmlab(...args, '--json');
     assert.equal(found.code, 1, `${args.join(' ')}\n${found.err}`);

@@ -20,9 +20,10 @@ test('every command parses, and prints back the same', () => {
     'fork',
     'p1 write 0x1000 0x7',
     'p1 exit',
+    'maps',
   ].join('\n');
   const s = parse_script(`# a comment\n\n${text}  # trailing comment\n`);
-  assert.equal(s.lines.length, 14);
+  assert.equal(s.lines.length, 15);
   assert.deepEqual(s.files, [{ name: 'data', pages: 3, secret: false }]);
   assert.equal(format_script(s.lines), `${text}\n`);
   assert.equal(s.lines[12]!.pid, 1);
@@ -62,6 +63,7 @@ test('bad scripts are refused with the line and the problem', () => {
     ['file a 1\nfile a 2', /line 2: file a is declared twice/],
     ['madvise 0x0 1 willneed', /supports only dontneed/],
     ['frobnicate', /unknown command 'frobnicate'/],
+    ['maps 0x1000', /usage: maps$/],
     ['mremap 0x0 1 1 maymove maymove', /unknown or repeated mremap flag/],
   ];
   for (const [text, re] of bad) {

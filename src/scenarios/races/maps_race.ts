@@ -45,7 +45,16 @@ import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
 import type { Scenario } from '../../runtime/scenario.js';
-import { anon_fixed, assert_outcome, BASE, hex, new_mm, race_basics } from '../common.js';
+import {
+  anon_fixed,
+  assert_outcome,
+  BASE,
+  hex,
+  type MapsLineOps,
+  maps_walk_error,
+  new_mm,
+  race_basics,
+} from '../common.js';
 import { HISTORICAL_VARIANT_DOCS } from '../historical.js';
 
 const NAME = 'maps-race';
@@ -84,45 +93,19 @@ export function states(op: number): readonly [readonly MapsLine[], readonly Maps
   return op === OP_SPLIT ? [whole, split] : [split, whole];
 }
 
-/* The first VMA of `state` ending past `pos`: the line a reader at pos shows next. */
-function next_line(state: readonly MapsLine[], pos: number): MapsLine | null {
-  return state.find((l) => l[1] > pos) ?? null;
-}
+const LINE_OPS: MapsLineOps<MapsLine> = {
+  end: (l) => l[1],
+  same: (a, b) => a[0] === b[0] && a[1] === b[1] && a[2] === b[2],
+  show: (l) =>
+    `${hex(l[0])}-${hex(l[1])} ${l[2] & MAPS_READ ? 'r' : '-'}${l[2] & MAPS_WRITE ? 'w' : '-'}${l[2] & MAPS_EXEC ? 'x' : '-'}p`,
+  at: hex,
+};
 
-const same = (a: MapsLine | null, b: MapsLine): boolean =>
-  a !== null && a[0] === b[0] && a[1] === b[1] && a[2] === b[2];
-
-export const show_line = (l: MapsLine): string =>
-  `${hex(l[0])}-${hex(l[1])} ${l[2] & MAPS_READ ? 'r' : '-'}${l[2] & MAPS_WRITE ? 'w' : '-'}${l[2] & MAPS_EXEC ? 'x' : '-'}p`;
-
-/**
- * The outcome rule of the header for `lines` read while the address space
- * went through `seq` (before, after): the first thing it breaks, if any.
- * The earliest state a line fits is kept, which leaves the most to the
- * lines after it.
- */
-export function judge_maps(
+/** The outcome rule of the header (maps_walk_error()) for `lines` read while the address space went through `seq`. */
+export const judge_maps = (
   lines: readonly MapsLine[],
   seq: readonly (readonly MapsLine[])[],
-): string | undefined {
-  let s = 0;
-  let pos = 0;
-  for (const [i, line] of lines.entries()) {
-    let t = s;
-    while (t < seq.length && !same(next_line(seq[t]!, pos), line)) t++;
-    if (t === seq.length) {
-      const expected = seq
-        .slice(s)
-        .map((st) => next_line(st, pos))
-        .map((l) => (l === null ? 'the end of the file' : show_line(l)));
-      return `line ${i + 1} is ${show_line(line)}, where the VMA after ${hex(pos)} was ${[...new Set(expected)].join(' or ')}`;
-    }
-    s = t;
-    pos = line[1];
-  }
-  for (let t = s; t < seq.length; t++) if (next_line(seq[t]!, pos) === null) return undefined;
-  return `the file ended after ${lines.length} lines, at ${hex(pos)}, before ${show_line(next_line(seq[s]!, pos)!)}`;
-}
+): string | undefined => maps_walk_error(lines, seq, LINE_OPS);
 
 /* The lines at `buf`. */
 function read_lines(m: KernelMemory, buf: number, nr: number): MapsLine[] {
