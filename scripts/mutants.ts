@@ -312,6 +312,21 @@ export const MUTANTS: readonly Mutant[] = [
     what: 'lock_vma_under_rcu(): a VMA taken out of the tree while we looked not seen (vma-rwsem)',
   },
   {
+    id: 'lnv-no-recheck',
+    file: 'kernel/mm/mmap_lock.js',
+    edits: [
+      {
+        fn: 'lock_next_vma',
+        find: 'if (seq < 0 || (yield* mmap_lock_speculate_retry(k, mm, seq))) {',
+        replace: 'if (false) {',
+      },
+    ],
+    policies: REFCNT,
+    scenario: 'maps-race',
+    params: ['op=2'],
+    what: 'lock_next_vma(): a VMA found past the position kept without the second lookup, after a writer shrank it and mapped ahead of it',
+  },
+  {
     id: 'put-no-wake',
     file: 'kernel/mm/mmap_lock.js',
     edits: [

@@ -295,10 +295,11 @@ function* vms_clear_ptes(k: KernelContext, victims: readonly number[]): KGen {
  * vms_complete_munmap_vmas(): the gathered VMAs, out of the index now,
  * are detached, uncounted, zapped (unless `ptes_cleared`) and freed.
  * Linux marks them detached as it gathers them, while they are still in
- * the index; here they are marked once replaced there: a lockless lookup
- * that meets a detached VMA retries at once, a spin on the writer the
- * explorer would take for a livelock, while one that meets it
- * write-locked falls back to the mmap lock and sees the same outcome.
+ * the index; here they are marked once replaced there, as before the
+ * gather and the store were split, so that munmap takes the steps the
+ * DFS bounds of docs/explorer.md were proved on. A lockless reader cannot
+ * tell: it meets a gathered VMA write-locked (vm_lock_seq is checked
+ * first), detached or not, and falls back to the mmap lock.
  */
 function* vms_complete_munmap_vmas(
   k: KernelContext,

@@ -538,7 +538,8 @@ function* vma_start_read_locked(k: KernelContext, vma: number): KGen<boolean> {
     __refcount_add_not_zero_limited_acquire(k, vma + V.vm_refcnt, 1, VMA_REF_LIMIT),
   );
   if (oldcnt <= 0) return false;
-  if (k.lockdep) yield k.lock_acquire(vma + V.vm_lock + RW_SEMAPHORE.dep_map, LOCK_READ, false);
+  // A trylock to lockdep, as __vma_lockdep_acquire_read() annotates it: no mmap_lock -> vm_lock edge.
+  if (k.lockdep) yield k.lock_acquire(vma + V.vm_lock + RW_SEMAPHORE.dep_map, LOCK_READ, true);
   return true;
 }
 
@@ -565,7 +566,10 @@ function* lock_next_vma_under_mmap_lock(k: KernelContext, mm: number, from: numb
  * only if no writer could have shrunk it and installed another ahead of
  * it since the lookup (mmap_lock_speculate_*(), else a second lookup);
  * otherwise, and when the VMA cannot be read-locked, the lookup is redone
- * under the mmap read lock.
+ * under the mmap read lock. Each lookup walks from the root: Linux's
+ * vma_iterator, which it resets (vma_iter_set()) after a retry and after
+ * the fallback, is not modelled, so a missing reset (the class of
+ * mas-reset-stale-mas-on-retry) cannot be put back here.
  */
 export function* lock_next_vma(k: KernelContext, mm: number, from: number): KGen<number> {
   k.RCU_LOCKDEP_WARN(!k.rcu_read_lock_held(), 'no rcu read lock held, in lock_next_vma()');

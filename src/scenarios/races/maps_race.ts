@@ -8,7 +8,12 @@
  *   op 0, split: A, three read-only pages, gets its first page remapped
  *        read-exec: A splits into A0 (r-x) and A1 (r--);
  *   op 1, merge: the reverse: A0 is remapped read-only and merges into
- *        A1, which grows down over it.
+ *        A1, which grows down over it;
+ *   op 2, shrink: an mprotect, not an mmap: A's upper two pages turn
+ *        read-exec. A keeps them, its start moving up, and a new VMA
+ *        takes its first page: the one change here after which a VMA
+ *        the reader found past its position is no longer the next one,
+ *        which lock_next_vma()'s second lookup is there to catch.
  *
  * Below A lies P, two read-write pages, untouched. With per-VMA locks the
  * reader walks the index under RCU and read-locks one VMA at a time
@@ -25,9 +30,11 @@
  * must have returned A.
  *
  * The variant (f8d112a4e657, "Avoid MAP_FIXED gap exposure", 6.12): the
- * mmap unmaps A0 before it maps, and the reader, from P's end, finds A1
- * past the gap, not write-locked yet; its second lookup finds the same
- * gap, and the file shows no VMA at A0's page.
+ * mmap unmaps A0 before it maps, and with op 1 the reader, from P's end,
+ * finds A1 past the gap, not write-locked yet; its second lookup finds
+ * the same gap, and the file shows no VMA at A0's page. (With op 0 the
+ * VMA past the gap is A's split-off upper part, write-locked by the
+ * split, and the reader falls back to the mmap lock, in Linux too.)
  */
 import type { KernelSymbols } from '../../kernel/boot.js';
 import {
@@ -41,6 +48,7 @@ import {
 import { check_mm_caches_empty } from '../../kernel/mm/debug.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE } from '../../kernel/mm/mm_types.js';
 import { do_mmap, mmput, VARIANT_MAP_FIXED_GAP } from '../../kernel/mm/mmap.js';
+import { do_mprotect } from '../../kernel/mm/mprotect.js';
 import { defineStruct } from '../../runtime/layout.js';
 import type { KernelMemory } from '../../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../../runtime/ops.js';
@@ -64,14 +72,15 @@ const A_PAGE = P_PAGE + 2;
 
 export const OP_SPLIT = 0;
 export const OP_MERGE = 1;
-const OP_NAMES = ['split', 'merge'];
+export const OP_SHRINK = 2;
+const OP_NAMES = ['split mmap', 'merge mmap', 'mprotect'];
 
 /** The most lines the reader keeps: more than any state has, so a reader that loops shows. */
 const MAX_LINES = 6;
 
 const MR = defineStruct('maps_race', {
   mm: 'set by the prologue: the mm both CPUs are threads of; put by the epilogue',
-  mapped: 'cpu1: what its mmap returned',
+  mapped: 'cpu1: what its mmap or mprotect returned',
   nr: 'cpu0: the lines it read',
   lines: [MAX_LINES * MAPS_LINE_WORDS, 'cpu0: the lines it read (start, end, flags)'],
   after_nr: 'the epilogue: the lines of a read once both are done',
@@ -85,11 +94,14 @@ const P_LINE: MapsLine = [P_PAGE, P_PAGE + 2, MAPS_READ | MAPS_WRITE];
 const A_WHOLE: MapsLine = [A_PAGE, A_PAGE + 3, MAPS_READ];
 const A0_EXEC: MapsLine = [A_PAGE, A_PAGE + 1, MAPS_READ | MAPS_EXEC];
 const A1: MapsLine = [A_PAGE + 1, A_PAGE + 3, MAPS_READ];
+const A0: MapsLine = [A_PAGE, A_PAGE + 1, MAPS_READ];
+const A1_EXEC: MapsLine = [A_PAGE + 1, A_PAGE + 3, MAPS_READ | MAPS_EXEC];
 
-/** The address space before and after cpu1's mmap, for each op. */
+/** The address space before and after cpu1's change, for each op. */
 export function states(op: number): readonly [readonly MapsLine[], readonly MapsLine[]] {
   const whole = [P_LINE, A_WHOLE];
   const split = [P_LINE, A0_EXEC, A1];
+  if (op === OP_SHRINK) return [whole, [P_LINE, A0, A1_EXEC]];
   return op === OP_SPLIT ? [whole, split] : [split, whole];
 }
 
@@ -130,21 +142,31 @@ function* read_maps(k: KernelContext, mm: number, buf: number, per_read: number)
   return nr;
 }
 
-/* cpu1's mmap: A0's page read-exec (split) or read-only again (merge). */
+/* A0's page mapped read-exec (split) or read-only again (merge). */
 const remap_a0 = (op: number) =>
   anon_fixed(A_PAGE, 1, PROT_READ | (op === OP_SPLIT ? PROT_EXEC : 0));
+
+/* cpu1's change: what it returns, and what it must return. */
+function* change(k: KernelContext, mm: number, op: number): KGen<number> {
+  if (op === OP_SHRINK)
+    return yield* call(do_mprotect(k, mm, A_PAGE + 1, 2, PROT_READ | PROT_EXEC));
+  return yield* call(do_mmap(k, mm, remap_a0(op)));
+}
+const changed = (op: number): number => (op === OP_SHRINK ? 0 : A_PAGE);
 
 export const scenario: Scenario<{ g: number }> = {
   name: NAME,
   description:
-    '/proc/PID/maps read under per-VMA locks while a MAP_FIXED mmap splits or merges a VMA',
+    '/proc/PID/maps read under per-VMA locks while a MAP_FIXED mmap splits or merges a VMA, or an mprotect shrinks it',
   module: import.meta.url,
   variants: [VARIANT_MAP_FIXED_GAP],
   variant_docs: HISTORICAL_VARIANT_DOCS,
   params: { op: OP_MERGE, lines: 1 },
-  param_max: { op: OP_MERGE, lines: MAX_LINES },
+  param_max: { op: OP_SHRINK, lines: MAX_LINES },
   param_docs: {
-    op: { doc: "cpu1's mmap: 0 splits A's first page off read-exec, 1 merges it back read-only" },
+    op: {
+      doc: "cpu1's change: 0 an mmap splits A's first page off read-exec, 1 one merges it back read-only, 2 an mprotect makes A's upper pages read-exec",
+    },
     lines: { doc: 'lines the reader takes a read(), 0 for the whole file in one' },
   },
   ...race_basics(MR, 'maps_race'),
@@ -163,7 +185,7 @@ export const scenario: Scenario<{ g: number }> = {
       yield k.store(g + MR.nr, yield* call(read_maps(k, mm, g + MR.lines, cfg.params.lines!)));
       return;
     }
-    yield k.store(g + MR.mapped, yield* call(do_mmap(k, mm, remap_a0(cfg.params.op!))));
+    yield k.store(g + MR.mapped, yield* call(change(k, mm, cfg.params.op!)));
   },
 
   *epilogue(k: KernelContext, { g }): KGen {
@@ -180,8 +202,8 @@ export const scenario: Scenario<{ g: number }> = {
     const settled = judge_maps(read_lines(m, g + MR.after, w(MR.after_nr)), [after]);
     assert_outcome(
       NAME,
-      mapped !== A_PAGE
-        ? `the ${OP_NAMES[op]} mmap returned ${hex(mapped)}, not ${hex(A_PAGE)}`
+      mapped !== changed(op)
+        ? `the ${OP_NAMES[op]} returned ${hex(mapped)}, not ${hex(changed(op))}`
         : (judge_maps(read_lines(m, g + MR.lines, w(MR.nr)), [before, after]) ??
             (settled === undefined ? undefined : `once both were done, ${settled}`)),
     );
