@@ -338,7 +338,27 @@ export function random_concurrent(rng: Rng, cpus: number): ConcurrentScript {
   const { sections, setup: setup_aimed } = pinned.aimed
     ? pinned
     : with_vma_aim(rng, pinned.sections, setup_lines);
-  return concurrent(setup_aimed, sections);
+  return concurrent(setup_aimed, with_maps(rng, sections, setup_aimed));
+}
+
+/** The programs with a `maps` in a section (with_maps()). */
+const MAPS_PERCENT = 20;
+
+/**
+ * A `maps` of p0 in one section, drawn last, so that a program without
+ * one is what it was before: /proc/PID/maps read a VMA at a time under
+ * per-VMA locks while the other sections change p0's VMAs. Never after
+ * an exit (which ends its section); left out where its two steps
+ * (serial_steps()) take the serial orders past MAX_FUZZ_ORDERS.
+ */
+function with_maps(rng: Rng, sections: Line[][], setup: readonly Line[]): Line[][] {
+  if (!chance(rng, MAPS_PERCENT)) return sections;
+  const i = rng.below(sections.length);
+  const c = sections[i]!;
+  const at = rng.below(c.length + (c.at(-1)?.cmd.op === 'exit' ? 0 : 1));
+  const maps: Line = { line: 0, pid: 0, cmd: { op: 'maps' } };
+  const out = sections.map((x, j) => (j === i ? [...x.slice(0, at), maps, ...x.slice(at)] : x));
+  return serial_orders({ setup, cpus: out }) > MAX_FUZZ_ORDERS ? sections : out;
 }
 
 /** A duel (gen_duel.ts) for `cpus` CPUs, its sections kept to the serial orders of any program; null if none fits. */

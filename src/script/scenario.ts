@@ -31,7 +31,7 @@ import type { KernelMemory } from '../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import type { Scenario } from '../runtime/scenario.js';
 import { SCENARIOS } from '../scenarios/index.js';
-import type { ConcurrentScript, Line } from './ast.js';
+import { type ConcurrentScript, type Line, PAGE_SIZE } from './ast.js';
 import {
   exiting_sections,
   fork_children,
@@ -261,7 +261,12 @@ function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
     else if (step.kind === 'fault') yield* call(thread_fault(k, g, p, cpu, l, step.addr, first));
     else yield* call(thread_line(k, g, p, cpu, l, first));
     if (l.cmd.op === 'maps' && step.kind === 'command') maps_end(g, cpu);
-    for (const r of g.reading.values()) r.states.push(yield* call(proc_maps(k, g.us, r.mm)));
+    const gaps = mremap_gaps(l, g.results[cpu]![index], ended);
+    for (const r of g.reading.values()) {
+      if (gaps.length > 0 && r.mm === g.held[cpu]!.get(l.pid))
+        r.states.push(...unmapped(r.states.at(-1)!, gaps));
+      r.states.push(yield* call(proc_maps(k, g.us, r.mm)));
+    }
   }
   for (let cpu = 0; cpu < p.s.cpus.length; cpu++) yield* call(put_held(k, g, cpu));
 }
@@ -406,6 +411,42 @@ function* thread_fault(
 function* maps_start(k: KernelContext, g: Globals, p: Program, cpu: number, l: Line): KGen {
   const mm = yield* call(thread_mm(k, g, p, cpu, l.pid, true));
   if (mm !== 0) g.reading.set(cpu, { mm, states: [] });
+}
+
+/*
+ * The ranges an mremap that succeeded unmapped before it moved, in order,
+ * where it replaced its destination (mremap_to()): the destination, then,
+ * shrinking, the source's tail. A lockless reader of /proc/PID/maps meets
+ * each gap in turn (Linux unmaps them apart from the move; a fault that
+ * meets one falls back to the mmap lock and waits for the move): they are
+ * states a `maps` racing it may show. None for any other command.
+ */
+function mremap_gaps(l: Line, result: Result | undefined, ended: boolean): [number, number][] {
+  const c = l.cmd;
+  if (ended || c.op !== 'mremap' || c.fixed === null || result?.kind !== 'address') return [];
+  const gaps: [number, number][] = [[c.fixed, c.fixed + c.new_pages * PAGE_SIZE]];
+  if (c.new_pages < c.old_pages)
+    gaps.push([c.addr + c.new_pages * PAGE_SIZE, c.addr + c.old_pages * PAGE_SIZE]);
+  return gaps;
+}
+
+/* `state` with each of `gaps` unmapped in turn: one state a gap. */
+function unmapped(state: readonly MapsLine[], gaps: readonly [number, number][]): MapsLine[][] {
+  const out: MapsLine[][] = [];
+  let s = state;
+  for (const [start, end] of gaps) {
+    s = s.flatMap((v) => {
+      if (v.end <= start || v.start >= end) return [v];
+      const pieces: MapsLine[] = [];
+      if (v.start < start) pieces.push({ ...v, end: start });
+      // A file's (shmem's) offset moves with the piece's start; anonymous memory shows none.
+      if (v.end > end)
+        pieces.push({ ...v, start: end, offset: v.name ? v.offset + end - v.start : 0 });
+      return pieces;
+    });
+    out.push([...s]);
+  }
+  return out;
 }
 
 /* The end of section `cpu`'s `maps`: its result carries every state since its start. */

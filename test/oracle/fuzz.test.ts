@@ -98,7 +98,7 @@ test('over 200 programs the CPUs run every command and flag, aimed at the same m
   }
   const ops = ['mmap', 'munmap', 'mprotect', 'mremap', 'madvise', 'brk', 'read', 'write'];
   const expected = [
-    ...[...ops, 'fork', 'exit', 'pin', 'pin fast', 'unpin'].map((op) => `cpu ${op}`),
+    ...[...ops, 'fork', 'exit', 'maps', 'pin', 'pin fast', 'unpin'].map((op) => `cpu ${op}`),
     ...['fixed', 'noreplace', 'populate', 'growsdown', 'shared'].map((f) => `cpu mmap ${f}`),
     ...['maymove', 'dontunmap', 'fixed='].map((f) => `cpu mremap ${f}`),
     ...['setup file', 'setup mmap', 'setup write', 'setup fork', 'setup stack'],
@@ -113,11 +113,13 @@ test('over 200 programs the CPUs run every command and flag, aimed at the same m
   assert.ok(below >= 10, `${below} of 60 programs fault just below a stack from a CPU`);
 });
 
-test('every program parses back, has its CPUs, 1 to 3 commands each (a pin, its access and unpin after up to 2; a merge, a move or an access of theirs before), and few serial orders', () => {
+test('every program parses back, has its CPUs, 1 to 3 commands each (a pin, its access and unpin after up to 2; a merge, a move or an access of theirs before; a maps anywhere), and few serial orders', () => {
   corpus.forEach((s, k) => {
     assert.equal(s.cpus.length, 2 + (k % 3), `program ${k}`);
+    const maps = (c: readonly Line[]) => c.filter((l) => l.cmd.op === 'maps').length;
+    assert.ok(s.cpus.reduce((n, c) => n + maps(c), 0) <= 1, `program ${k}: one maps at most`);
     const most = (c: readonly Line[]) =>
-      c.some((l) => l.cmd.op === 'pin') ? MAX_SECTION - 1 + 3 : MAX_SECTION + 1;
+      maps(c) + (c.some((l) => l.cmd.op === 'pin') ? MAX_SECTION - 1 + 3 : MAX_SECTION + 1);
     assert.ok(
       s.cpus.every((c) => c.length >= 1 && c.length <= most(c)),
       `program ${k}`,
@@ -152,7 +154,7 @@ test('CPUs read and write across page boundaries too, each such access three of 
         ? 2
         : (l.cmd.op === 'read' || l.cmd.op === 'write') && !is_outside(l.cmd) && faults_apart(s)
           ? 1
-          : l.cmd.op === 'mmap' && l.cmd.populate
+          : (l.cmd.op === 'mmap' && l.cmd.populate) || l.cmd.op === 'maps'
             ? 1
             : 0;
     assert.deepEqual(

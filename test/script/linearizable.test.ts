@@ -294,3 +294,23 @@ cpu 1:
   }
   assert.ok(seen.has(mixed), [...seen].join(' | '));
 });
+
+test('a maps racing an mremap that replaces its destination may show the destination empty, as Linux unmaps it first', () => {
+  const s = parse_concurrent(`mmap 0x100000 2 rw- private anon fixed
+mmap 0x200000 2 r-- private anon fixed
+cpu 0:
+  maps
+cpu 1:
+  mremap 0x100000 2 2 maymove fixed=0x200000
+`);
+  const ex = new Explorer(script_scenario(s), { ...CFG, cpus: 2, params: {} });
+  const strategy = search_strategy('dfs', { seed: 1, schedules: 5000, depth: 0, bound: 2 });
+  const seen = new Set<string>();
+  for (let i = 0; strategy.begin(i); i++) {
+    const bug = ex.exec.run(strategy).bug;
+    assert.equal(bug, null, bug?.message);
+    seen.add(format_result((ex.exec.globals as { outcome: ScriptOutcome }).outcome.cpus[0]![0]!));
+  }
+  // The source still there, the destination unmapped, the move not yet made.
+  assert.ok(seen.has('00100000-00102000 rw-p 00000000'), [...seen].join(' | '));
+});
