@@ -174,14 +174,14 @@ export const MUTANTS: readonly Mutant[] = [
     file: MMAP,
     edits: [
       {
-        fn: 'do_munmap_range',
+        fn: 'vms_gather_munmap_vmas',
         find: 'yield* call(vma_start_write_range(k, victims));',
         replace: '/* mutant */;',
       },
     ],
     policies: REFCNT,
     scenario: 'fault-vs-munmap',
-    what: 'munmap: the VMAs unmapped',
+    what: 'vms_gather_munmap_vmas(): the VMAs munmap (or a MAP_FIXED mmap) replaces',
   },
   {
     id: 'wl-exit_mmap',
