@@ -430,7 +430,22 @@ function* do_mmap_locked(k: KernelContext, mm: number, a: MmapArgs): KGen<number
   } else {
     pgoff = addr;
   }
-  return yield* call(mmap_region(k, mm, a.file, addr, a.len, vm_flags, pgoff, secretmem));
+  return yield* call(
+    mmap_region(k, mm, { file: a.file, addr, len: a.len, vm_flags, pgoff, secretmem }),
+  );
+}
+
+/** What mmap_region() maps: do_mmap()'s arguments, checked and turned into VMA terms. */
+interface NewMapping {
+  /** struct file, or 0 for anonymous memory. */
+  readonly file: number;
+  /** First page and length in pages. */
+  readonly addr: number;
+  readonly len: number;
+  readonly vm_flags: number;
+  readonly pgoff: number;
+  /** A memfd_secret(2) file: secretmem_mmap_prepare() has its say. */
+  readonly secretmem: boolean;
 }
 
 /**
@@ -454,30 +469,21 @@ export const VARIANT_MAP_FIXED_GAP = 'f8d112a4e657-map-fixed-gap';
  * are the old VMAs detached and freed. Shared anonymous memory gets its
  * shmem file.
  */
-function* mmap_region(
-  k: KernelContext,
-  mm: number,
-  file: number,
-  addr: number,
-  len: number,
-  vm_flags: number,
-  pgoff: number,
-  secretmem: boolean,
-): KGen<number> {
-  const end = addr + len;
+function* mmap_region(k: KernelContext, mm: number, map: NewMapping): KGen<number> {
+  const end = map.addr + map.len;
   const victims =
     k.variant === VARIANT_MAP_FIXED_GAP
-      ? yield* call(do_munmap_range(k, mm, addr, end))
-      : yield* call(vms_gather_munmap_vmas(k, mm, addr, end));
+      ? yield* call(do_munmap_range(k, mm, map.addr, end))
+      : yield* call(vms_gather_munmap_vmas(k, mm, map.addr, end));
   if (typeof victims === 'number') {
     if (victims < 0) return victims;
-    return yield* call(mmap_new_range(k, mm, file, addr, len, vm_flags, pgoff, secretmem));
+    return yield* call(mmap_new_range(k, mm, map));
   }
   // vms_clean_up_area(): the PTEs go while the old VMAs are still in the index.
   yield* call(vms_clear_ptes(k, victims));
-  const ret = yield* call(mmap_new_range(k, mm, file, addr, len, vm_flags, pgoff, secretmem));
+  const ret = yield* call(mmap_new_range(k, mm, map));
   // vms_abort_munmap_vmas(): with their PTEs gone the old VMAs are not put back; the gap stays.
-  if (ret < 0 && victims.length > 0) yield* call(vma_iter_clear(k, mm, addr, end));
+  if (ret < 0 && victims.length > 0) yield* call(vma_iter_clear(k, mm, map.addr, end));
   yield* call(vms_complete_munmap_vmas(k, mm, victims, true));
   return ret;
 }
@@ -487,16 +493,9 @@ function* mmap_region(
  * merged into a neighbour or a new VMA. Returns its first page or -errno,
  * the index unchanged on failure.
  */
-function* mmap_new_range(
-  k: KernelContext,
-  mm: number,
-  file: number,
-  addr: number,
-  len: number,
-  vm_flags: number,
-  pgoff: number,
-  secretmem: boolean,
-): KGen<number> {
+function* mmap_new_range(k: KernelContext, mm: number, map: NewMapping): KGen<number> {
+  const { file, addr, len, pgoff, secretmem } = map;
+  let vm_flags = map.vm_flags;
   const end = addr + len;
   let file_ops = file !== 0 ? VM_OPS_FILE : VM_OPS_NONE;
   if (secretmem) {
