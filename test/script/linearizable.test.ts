@@ -312,3 +312,28 @@ cpu 1:
   // The source still there, the destination unmapped, the move not yet made.
   assert.ok(seen.has('00100000-00102000 rw-p 00000000'), [...seen].join(' | '));
 });
+
+test('under the range lock a merge check reads no VMA past a gap: another writer may be freeing it', () => {
+  // Found by a fixed-kernel campaign (--cpus 3, seed 12, program 159): the mprotect's
+  // vma_neighbours() read the far VMA that the munmap, holding its range, split and freed.
+  const s = parse_concurrent(`mmap 0x104000 2 r-x private anon
+mmap 0x800000 2 rw- private anon
+cpu 0:
+  mprotect 0x105000 1 rwx
+cpu 1:
+  munmap 0x801000 1
+`);
+  const ex = new Explorer(script_scenario(s), {
+    policy: 'range',
+    variant: '',
+    cpus: 2,
+    params: {},
+  });
+  const strategy = search_strategy('dfs', { seed: 1, schedules: 5000, depth: 0, bound: 1 });
+  let runs = 0;
+  for (let i = 0; strategy.begin(i); i++, runs++) {
+    const bug = ex.exec.run(strategy).bug;
+    assert.equal(bug, null, bug?.message);
+  }
+  assert.ok(runs > 100, `${runs} schedules`);
+});

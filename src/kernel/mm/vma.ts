@@ -29,7 +29,7 @@ import {
   vma_mark_detached,
   vma_start_write,
 } from './mmap_lock.js';
-import { POLICY_VMA_RWSEM } from './policy.js';
+import { POLICY_RANGE, POLICY_VMA_RWSEM } from './policy.js';
 import { anon_vma_clone, unlink_anon_vmas } from './rmap.js';
 
 const VM_LOCK_CLASS = lock_class('vma->vm_lock');
@@ -340,10 +340,20 @@ export function* vma_neighbours(
   start: number,
   end: number,
 ): KGen<{ prev: VmaInfo | null; next: VmaInfo | null }> {
+  // The range design locks a range and the VMAs touching it (vma_extent()): a VMA
+  // past a gap is another writer's to change and free, and cannot merge here anyway;
+  // its fields are not read. Mainline reads them under the whole mmap_lock.
+  const locked = (touches: boolean) => k.policy !== POLICY_RANGE || touches;
   const before = start > 0 ? yield* call(mt_find(k, mm, start - 1)) : null;
-  const prev = before !== null && before.start < start ? yield* vma_info(k, before.vma) : null;
+  const prev =
+    before !== null && before.start < start && locked(before.end === start)
+      ? yield* vma_info(k, before.vma)
+      : null;
   const after = yield* call(mt_find(k, mm, end));
-  const next = after !== null && after.start >= end ? yield* vma_info(k, after.vma) : null;
+  const next =
+    after !== null && after.start >= end && locked(after.start === end)
+      ? yield* vma_info(k, after.vma)
+      : null;
   return { prev, next };
 }
 
