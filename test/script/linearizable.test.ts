@@ -129,8 +129,8 @@ test('a torn aligned word is non-linearizable; an unaligned word may take each p
 });
 
 /* Every schedule of `s` with at most one preemption: no bug, and the number of schedules run. */
-function explore_clean(s: ReturnType<typeof parse_concurrent>): number {
-  const ex = new Explorer(script_scenario(s), { ...CFG, cpus: 2, params: {} });
+function explore_clean(s: ReturnType<typeof parse_concurrent>, policy = CFG.policy): number {
+  const ex = new Explorer(script_scenario(s), { ...CFG, policy, cpus: 2, params: {} });
   const strategy = search_strategy('dfs', { seed: 1, schedules: 2000, depth: 0, bound: 1 });
   let runs = 0;
   for (let i = 0; strategy.begin(i); i++, runs++) {
@@ -323,17 +323,6 @@ cpu 0:
 cpu 1:
   munmap 0x801000 1
 `);
-  const ex = new Explorer(script_scenario(s), {
-    policy: 'range',
-    variant: '',
-    cpus: 2,
-    params: {},
-  });
-  const strategy = search_strategy('dfs', { seed: 1, schedules: 5000, depth: 0, bound: 1 });
-  let runs = 0;
-  for (let i = 0; strategy.begin(i); i++, runs++) {
-    const bug = ex.exec.run(strategy).bug;
-    assert.equal(bug, null, bug?.message);
-  }
+  const runs = explore_clean(s, 'range');
   assert.ok(runs > 100, `${runs} schedules`);
 });
