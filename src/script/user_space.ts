@@ -13,6 +13,7 @@ import {
   MAPS_LINE_WORDS,
   MAPS_READ,
   MAPS_SHARED,
+  MAPS_SHMEM,
   MAPS_WRITE,
   ProcMapsPrivate,
   proc_pid_maps_read,
@@ -26,10 +27,8 @@ import {
   unpin_user_page,
 } from '../kernel/mm/gup.js';
 import {
-  FILE,
   FILE_REGULAR,
   FILE_SECRETMEM,
-  FILE_SHMEM,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_FIXED_NOREPLACE,
@@ -419,7 +418,7 @@ function* maps_line(
   const pgoff = yield k.load(w + 3);
   const file = yield k.load(w + 4);
   const perm = `${flags & MAPS_READ ? 'r' : '-'}${flags & MAPS_WRITE ? 'w' : '-'}${flags & MAPS_EXEC ? 'x' : '-'}${flags & MAPS_SHARED ? 's' : 'p'}`;
-  const shmem = file !== 0 && (yield k.load(file + FILE.kind)) === FILE_SHMEM;
+  const shmem = (flags & MAPS_SHMEM) !== 0;
   return {
     start: (start - WINDOW_BASE_PAGE) * PAGE_BYTES,
     end: (end - WINDOW_BASE_PAGE) * PAGE_BYTES,

@@ -313,6 +313,20 @@ cpu 1:
   assert.ok(seen.has('00100000-00102000 rw-p 00000000'), [...seen].join(' | '));
 });
 
+test("a maps racing the MAP_FIXED that replaces shared anonymous memory names its file under the VMA's lock, before the file is freed", () => {
+  // Found by a fixed-kernel duel (seed 1, program 629): the line kept the file's address, and
+  // user space read the file's kind after read() returned, when the mmap had put the file.
+  const s = parse_concurrent(`mmap 0x10d000 5 r-x private anon fixed
+mmap 0x800000 1 rw- shared anon fixed
+cpu 0:
+  write 0x80004c 0x471c3a8
+  maps
+cpu 1:
+  mmap 0x800000 1 r-- private anon fixed
+`);
+  assert.ok(explore_clean(s) > 100);
+});
+
 test('under the range lock a merge check reads no VMA past a gap: another writer may be freeing it', () => {
   // Found by a fixed-kernel campaign (--cpus 3, seed 12, program 159): the mprotect's
   // vma_neighbours() read the far VMA that the munmap, holding its range, split and freed.

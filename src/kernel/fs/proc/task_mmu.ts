@@ -18,7 +18,15 @@
  */
 import { call, type KernelContext, type KGen } from '../../../runtime/ops.js';
 import { mt_find } from '../../mm/maple_tree.js';
-import { VM_AREA_STRUCT as V, VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE } from '../../mm/mm_types.js';
+import {
+  FILE,
+  FILE_SHMEM,
+  VM_AREA_STRUCT as V,
+  VM_EXEC,
+  VM_MAYSHARE,
+  VM_READ,
+  VM_WRITE,
+} from '../../mm/mm_types.js';
 import { mmget, mmput } from '../../mm/mmap.js';
 import {
   EAGAIN,
@@ -36,7 +44,10 @@ const SENTINEL_VMA_GATE = -2;
 /**
  * The words of one line of the file: the VMA's first page, its end, its
  * MAPS_* flags, its offset in pages (0 without a file) and its struct
- * file (0 for anonymous memory): what show_map_vma() prints.
+ * file (0 for anonymous memory): what show_map_vma() prints. The file's
+ * address stands for its device and inode numbers and its path, which
+ * Linux prints: a reader compares it and never follows it, since the
+ * file may be gone once read() has returned and the VMA's lock with it.
  */
 export const MAPS_LINE_WORDS = 5;
 /** The line's "rwxs" columns (p when MAPS_SHARED is clear). */
@@ -44,6 +55,8 @@ export const MAPS_READ = 1;
 export const MAPS_WRITE = 2;
 export const MAPS_EXEC = 4;
 export const MAPS_SHARED = 8;
+/** The file is shmem's: shared anonymous memory, whose path Linux prints as "/dev/zero (deleted)". */
+export const MAPS_SHMEM = 16;
 
 /**
  * struct proc_maps_private with its proc_maps_locking_ctx and the
@@ -155,10 +168,16 @@ function* m_stop(k: KernelContext, priv: ProcMapsPrivate): KGen {
   yield* call(mmput(k, priv.mm));
 }
 
-/* show_map_vma(): the line of `vma` (read- or mmap-locked) at `line`. */
+/*
+ * show_map_vma(): the line of `vma` (read- or mmap-locked) at `line`.
+ * The VMA's lock pins its file (remove_vma()'s fput() comes after the
+ * VMA is write-locked and detached), so its path is read here, as
+ * get_vma_name() reads it, and nowhere after.
+ */
 function* show_map_vma(k: KernelContext, vma: number, line: number): KGen {
   const flags = yield k.load(vma + V.vm_flags);
   const file = yield k.load(vma + V.vm_file);
+  const shmem = file !== 0 && (yield k.load(file + FILE.kind)) === FILE_SHMEM;
   yield k.store(line, yield k.load(vma + V.vm_start));
   yield k.store(line + 1, yield k.load(vma + V.vm_end));
   yield k.store(
@@ -166,7 +185,8 @@ function* show_map_vma(k: KernelContext, vma: number, line: number): KGen {
     (flags & VM_READ ? MAPS_READ : 0) |
       (flags & VM_WRITE ? MAPS_WRITE : 0) |
       (flags & VM_EXEC ? MAPS_EXEC : 0) |
-      (flags & VM_MAYSHARE ? MAPS_SHARED : 0),
+      (flags & VM_MAYSHARE ? MAPS_SHARED : 0) |
+      (shmem ? MAPS_SHMEM : 0),
   );
   yield k.store(line + 3, file === 0 ? 0 : yield k.load(vma + V.vm_pgoff));
   yield k.store(line + 4, file);

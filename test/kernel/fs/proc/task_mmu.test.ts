@@ -10,6 +10,7 @@ import {
   MAPS_LINE_WORDS,
   MAPS_READ,
   MAPS_SHARED,
+  MAPS_SHMEM,
   MAPS_WRITE,
   ProcMapsPrivate,
   proc_pid_maps_read,
@@ -84,7 +85,8 @@ test('maps: every VMA once, in order, with its columns, whatever a read() takes'
     [10, 12, MAPS_READ | MAPS_WRITE],
     [12, 13, MAPS_READ | MAPS_EXEC],
     [13, 15, MAPS_READ],
-    [20, 21, MAPS_READ | MAPS_WRITE | MAPS_SHARED],
+    // Shared anonymous memory: a shmem file, named by the kernel under the VMA's lock.
+    [20, 21, MAPS_READ | MAPS_WRITE | MAPS_SHARED | MAPS_SHMEM],
   ];
   for (const per_read of [1, 2, 16]) {
     assert.deepEqual(seen[per_read]!.lines, expected, `${per_read} lines a read()`);
