@@ -43,6 +43,17 @@
  *            it (the setup gains one where it has none): mprotect or munmap
  *            of a page, a split where the page is inside its VMA
  *
+ * In an end or a reshape that changes p0's VMAs (not a zap), the CPU
+ * that uses v then reads /proc/PID/maps of p0, MAPS_PERCENT of the time:
+ * a reader that walks the VMA index under RCU, read-locking one VMA at a
+ * time (lock_next_vma(), mm/mmap_lock.c), and prints each, so that the
+ * file must be a walk through the states before and after the change
+ * (scripts.md, "maps"). Its races are the same shapes' (a VMA found and
+ * then split, shrunk from below, unmapped, replaced by a MAP_FIXED,
+ * moved by mremap, or freed and recycled into the child), and the
+ * access before it keeps the duel's own: each is one preemption of the
+ * reading CPU away, the other CPU not yet started.
+ *
  * Further CPUs of a campaign of three or four (but the child's exit)
  * read or write w. The orders limit of every program (fit_orders(),
  * gen_concurrent.ts) may cut the remapping on four.
@@ -86,6 +97,12 @@ const CHILD = 1;
 const MPROTECT_PERCENT = 60;
 /** How often an access is a write (of a value no other line writes) rather than a read. */
 const WRITE_PERCENT = 50;
+/**
+ * How often the CPU that uses v, where the other changes p0's VMAs, reads
+ * /proc/PID/maps after w: drawn last, so that the duel is otherwise the
+ * one drawn.
+ */
+const MAPS_PERCENT = 30;
 /** How often the setup maps a second VMA, and how often that one is v's neighbour (else far). */
 const SECOND_PERCENT = 60;
 const NEIGHBOUR_PERCENT = 50;
@@ -136,7 +153,14 @@ export function duel(rng: Rng, cpus: number): Duel | null {
   if (d === null) return null;
   const sections = [...d.sections];
   while (sections.length < cpus) sections.push([word_access(rng, w, WRITE_PERCENT)]);
+  if (shape !== 'twice' && changes_layout(sections[1]!) && chance(rng, MAPS_PERCENT))
+    sections[0] = [...sections[0]!, at(0, { op: 'maps' })];
   return { setup: [...setup, ...d.setup], sections };
+}
+
+/* Whether the changing CPU's commands move a VMA boundary or a protection (a zap changes neither). */
+function changes_layout(changer: readonly Line[]): boolean {
+  return changer.some((l) => l.cmd.op !== 'madvise');
 }
 
 /* The setup: v, maybe a second mapping beside it or far from it, and up to two writes into those writable. */

@@ -47,6 +47,9 @@ function changers(s: ConcurrentScript): Line[] {
   });
 }
 
+/* Whether a CPU of duel `s` reads p0's /proc/PID/maps. */
+const reads_maps = (s: ConcurrentScript) => s.cpus.some((c) => c.some((l) => l.cmd.op === 'maps'));
+
 /*
  * Whether a CPU of duel `s` ends or reshapes the VMA whose word another
  * accesses: its first command leaves the word unmapped or in a VMA of
@@ -64,30 +67,39 @@ function ends(s: ConcurrentScript): boolean {
 
 test('every tenth program is a duel, short, and each a race on one VMA the model confirms', () => {
   assert.equal(duels.length, programs.filter((_, k) => k % DUEL_EVERY === DUEL_EVERY - 1).length);
-  const races = { end: 0, twice: 0, zap: 0, remap: 0, child: 0 };
+  const races = { end: 0, maps: 0, twice: 0, zap: 0, remap: 0, child: 0 };
   for (const s of duels) {
     const text = print_concurrent(s);
     assert.ok(
       s.cpus.every((c) => c.length <= 2),
-      `a section of one command, or an end and its remapping:\n${text}`,
+      `a section of one command, an end and its remapping, or an access and a maps:\n${text}`,
     );
     assert.ok(s.setup.length <= 7, `a setup of ${s.setup.length} lines:\n${text}`);
     const zaps = s.cpus.some(([l]) => l!.cmd.op === 'madvise');
     const race = ends(s) ? 'end' : changers(s).length >= 2 ? 'twice' : zaps ? 'zap' : null;
     assert.ok(race !== null, `a duel that races nothing:\n${text}`);
     races[race]++;
+    if (reads_maps(s)) {
+      // The reader's section: its access, then the maps, racing a change of p0's VMAs.
+      assert.equal(race, 'end', text);
+      assert.ok(
+        s.cpus.some((c) => c.length === 2 && c[1]!.cmd.op === 'maps'),
+        text,
+      );
+      races.maps++;
+    }
     const remaps = s.cpus.flatMap((c) => c.slice(1)).filter((l) => l.cmd.op === 'mmap');
     if (remaps.some((l) => l.pid === 0)) races.remap++;
     if (remaps.some((l) => l.pid > 0)) races.child++;
   }
   assert.ok(races.end >= duels.length / 3, `${races.end} ends of ${duels.length}`);
-  assert.ok(races.twice >= 2 && races.zap >= 1, JSON.stringify(races));
+  assert.ok(races.twice >= 2 && races.zap >= 1 && races.maps >= 1, JSON.stringify(races));
   assert.ok(races.remap >= 2 && races.child >= 2, JSON.stringify(races));
 });
 
 test('a remapping allocates a VMA: it merges with no neighbour, in p0 or in the child', () => {
   for (const s of duels) {
-    const [l, remap] = s.cpus.find((c) => c.length > 1) ?? [];
+    const [l, remap] = s.cpus.find((c) => c[1]?.cmd.op === 'mmap') ?? [];
     if (remap === undefined) continue;
     const after = run_setup([...s.setup, l!, remap]);
     assert.ok(after !== null);
@@ -104,8 +116,8 @@ test('a remapping allocates a VMA: it merges with no neighbour, in p0 or in the 
 });
 
 test("a reshape may leave the VMA a lockless lookup found covering only the pages past the written word's", () => {
-  // Seed 1's duels over 400 programs: those whose changer mprotects from past the accessed word's page.
-  const past = Array.from({ length: 400 }, (_, k) => fuzz_program(1, k, 2))
+  // Seed 1's duels over 1,000 programs: those whose changer mprotects from past the accessed word's page.
+  const past = Array.from({ length: 1000 }, (_, k) => fuzz_program(1, k, 2))
     .filter((p) => p.duel)
     .map((p) => p.script)
     .filter((s) => {
@@ -135,11 +147,12 @@ test("a reshape may leave the VMA a lockless lookup found covering only the page
   }
 });
 
-/* Whether `phases`, run on `s` as a campaign runs them, meet a use-after-free of `variant`'s kernel. */
+/* Whether `phases`, run on `s` as a campaign runs them, meet a bug of class `bug_class` (a use-after-free by default) of `variant`'s kernel. */
 async function meets(
   s: ConcurrentScript,
   phases: readonly Phase[],
   cfg: { readonly policy: string; readonly variant: string },
+  bug_class = 'use-after-free',
 ): Promise<boolean> {
   for (const { strategy, depth, schedules } of phases) {
     const r = await check_script(s, cfg, {
@@ -152,9 +165,9 @@ async function meets(
         shard: { index: 0, count: 1 },
         jobs: 1,
       },
-      bug_class: 'use-after-free',
+      bug_class,
     });
-    if (r.bug?.class === 'use-after-free') return true;
+    if (r.bug?.class === bug_class) return true;
   }
   return false;
 }
@@ -191,4 +204,25 @@ test("with three CPUs, the child a freed VMA is mapped again into exits on the t
   const first = exiting[0]!.script;
   assert.equal(await meets(first, DUEL_PHASES, cfg), false);
   assert.equal(await meets(first, EXIT_DUEL_PHASES, cfg), true);
+});
+
+/* Whether the one command of duel `s`'s changer is a MAP_FIXED over a whole VMA of p0. */
+function maps_over_a_vma(s: ConcurrentScript): boolean {
+  const [l, more] = s.cpus[1]!;
+  if (more !== undefined || l?.cmd.op !== 'mmap') return false;
+  const { addr, pages } = l.cmd;
+  return vmas_of(run_setup(s.setup)!, 0).some(
+    (v) => v.start === addr && v.end === v.start + pages * PAGE_SIZE,
+  );
+}
+
+test("a duel may read /proc/PID/maps while the other CPU maps over a VMA, and DFS meets f8d112a4e657's gap there, which the fixed kernel does not show", async () => {
+  // The first duel of two CPUs whose reader races a MAP_FIXED replacing a VMA whole (a split's upper part is write-locked, and a reader falls back to mmap_lock).
+  const s = Array.from({ length: 1000 }, (_, k) => fuzz_program(1, k, 2)).find(
+    (p) => p.duel && reads_maps(p.script) && maps_over_a_vma(p.script),
+  )?.script;
+  assert.ok(s !== undefined);
+  const cfg = { policy: 'vma-refcnt', variant: 'f8d112a4e657-map-fixed-gap' };
+  assert.equal(await meets(s, DUEL_PHASES, cfg, 'non-linearizable'), true);
+  assert.equal(await meets(s, DUEL_PHASES, { ...cfg, variant: '' }, 'non-linearizable'), false);
 });
