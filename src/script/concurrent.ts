@@ -7,6 +7,7 @@
  * is checked here, so that a bad script explores nothing.
  */
 import {
+  type Command,
   type ConcurrentScript,
   check_unpins,
   type FileDecl,
@@ -34,16 +35,35 @@ export const MAX_SERIAL_ORDERS = 5000;
  * populating mmap, before its population; the thread's lookup of its
  * process, before an exit that another section's exit of it may follow;
  * the start of a `maps` read, whose lines may each come from any point
- * from there to its end (its command step);
+ * from there to its end (its command step); an unmapping's removal of
+ * VMAs from the index, which a `maps` may show before the command unmaps
+ * their pages;
  * or the command itself (all of it, or what its earlier steps left: the
- * access, the population, the exit, the end of the read).
+ * access, the population, the exit, the end of the read, the unmapping).
  */
 export type SerialStep =
   | { readonly kind: 'fault'; readonly addr: number }
   | { readonly kind: 'map' }
   | { readonly kind: 'lookup' }
   | { readonly kind: 'open' }
+  | { readonly kind: 'unlink' }
   | { readonly kind: 'command' };
+
+/** Whether a section of `s` reads /proc/PID/maps. */
+export function reads_maps(s: Pick<ConcurrentScript, 'cpus'>): boolean {
+  return s.cpus.some((c) => c.some((l) => l.cmd.op === 'maps'));
+}
+
+/*
+ * Whether `c` may take VMAs out of the index before it unmaps their pages,
+ * as do_vmi_align_munmap() does (the tree store, then vms_complete_munmap_vmas()
+ * zaps): munmap, a brk that shrinks, an mremap that shrinks (the tail's
+ * do_vmi_munmap()). A MAP_FIXED mmap zaps first (vms_clear_ptes()) and
+ * stores after, since f8d112a4e657.
+ */
+function unlinks(c: Command): boolean {
+  return c.op === 'munmap' || c.op === 'brk' || (c.op === 'mremap' && c.new_pages < c.old_pages);
+}
 
 /**
  * Whether a fault's effect that other commands can see comes apart from
@@ -89,15 +109,24 @@ export function exits_apart(s: Pick<ConcurrentScript, 'cpus'>): ReadonlySet<numb
  * lock), then the faults of mm_populate(), which vm_mmap_pgoff() runs
  * after dropping it; an exit of a process another section exits too is
  * the lookup, then the exit; a `maps` is its start (m_start()), then its
- * end, as the kernel reads the file a VMA at a time between them; any
+ * end, as the kernel reads the file a VMA at a time between them; where a
+ * section reads the maps (`maps`: reads_maps()), an unmapping (unlinks())
+ * is its VMAs' removal from the index, which a lockless reader sees while
+ * another thread's accesses still reach their pages, then the rest; any
  * other command is one step.
  */
-export function serial_steps(l: Line, apart: boolean, exits: ReadonlySet<number>): SerialStep[] {
+export function serial_steps(
+  l: Line,
+  apart: boolean,
+  exits: ReadonlySet<number>,
+  maps: boolean,
+): SerialStep[] {
   const c = l.cmd;
   if (is_outside(c)) return [{ kind: 'command' }];
   if (c.op === 'mmap' && c.populate) return [{ kind: 'map' }, { kind: 'command' }];
   if (c.op === 'exit' && exits.has(l.pid)) return [{ kind: 'lookup' }, { kind: 'command' }];
   if (c.op === 'maps') return [{ kind: 'open' }, { kind: 'command' }];
+  if (maps && unlinks(c)) return [{ kind: 'unlink' }, { kind: 'command' }];
   if ((c.op !== 'read' && c.op !== 'write') || !(apart || straddles_pages(c)))
     return [{ kind: 'command' }];
   const pages = straddles_pages(c) ? [c.addr, c.addr + 3] : [c.addr];
@@ -114,8 +143,9 @@ export interface SectionStep {
 export function steps_of(s: Pick<ConcurrentScript, 'setup' | 'cpus'>): SectionStep[][] {
   const apart = faults_apart(s);
   const exits = exits_apart(s);
+  const maps = reads_maps(s);
   return s.cpus.map((c) =>
-    c.flatMap((l, index) => serial_steps(l, apart, exits).map((step) => ({ index, step }))),
+    c.flatMap((l, index) => serial_steps(l, apart, exits, maps).map((step) => ({ index, step }))),
   );
 }
 

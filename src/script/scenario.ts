@@ -55,6 +55,7 @@ import {
   run_command,
   tear_down,
   type UserSpace,
+  unlinked_range,
 } from './user_space.js';
 
 /** What one run of a concurrent script gives: what the outcome check compares. */
@@ -109,6 +110,8 @@ interface Globals {
   order: readonly number[];
   /** A serial run: each CPU's `maps` between its start and its end, the maps at each step since. */
   reading: Map<number, { mm: number; states: MapsLine[][] }>;
+  /** A serial run: each CPU's unmapping between its unlink step and its command step, the mm and the range it took out of the index. */
+  unlinked: Map<number, { mm: number; range: [number, number] }>;
 }
 
 /** Every variant any scenario declares: each is a change to kernel code, which a script runs too. */
@@ -182,6 +185,7 @@ function program_scenario(s: ConcurrentScript, mode: 'concurrent' | 'serial'): S
       outcome: null,
       order: [],
       reading: new Map(),
+      unlinked: new Map(),
     }),
     prologue: (k, g) => run_setup(k, g, p),
     cpu: (k, g) => (mode === 'concurrent' ? run_section(k, g, p) : run_serial(k, g, p)),
@@ -247,15 +251,18 @@ function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
   g.results = p.s.cpus.map(() => []);
   const steps = p.s.cpus.map(() => 0);
   g.reading.clear();
+  g.unlinked.clear();
   for (const cpu of g.order) {
     const n = steps[cpu]++;
     const { index, step } = p.steps[cpu]![n]!;
     const first = n === 0 || p.steps[cpu]![n - 1]!.index !== index;
     const l = p.s.cpus[cpu]![index]!;
     const ended = g.results[cpu]!.length > index;
+    if (step.kind === 'command') g.unlinked.delete(cpu);
     if (step.kind === 'map') yield* call(thread_line(k, g, p, cpu, without_populate(l)));
     else if (step.kind === 'lookup') yield* call(thread_mm(k, g, p, cpu, l.pid, true));
     else if (step.kind === 'open') yield* call(maps_start(k, g, p, cpu, l));
+    else if (step.kind === 'unlink') yield* call(unlink_step(k, g, p, cpu, l));
     else if (ended && l.cmd.op === 'mmap') yield* call(thread_populate(k, g, cpu, l, index));
     else if (ended) continue;
     else if (step.kind === 'fault') yield* call(thread_fault(k, g, p, cpu, l, step.addr, first));
@@ -265,7 +272,7 @@ function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
     for (const r of g.reading.values()) {
       if (gaps.length > 0 && r.mm === g.held[cpu]!.get(l.pid))
         r.states.push(...unmapped(r.states.at(-1)!, gaps));
-      r.states.push(yield* call(proc_maps(k, g.us, r.mm)));
+      r.states.push(unlinked_from(g, r.mm, yield* call(proc_maps(k, g.us, r.mm))));
     }
   }
   for (let cpu = 0; cpu < p.s.cpus.length; cpu++) yield* call(put_held(k, g, cpu));
@@ -456,7 +463,29 @@ function maps_end(g: Globals, cpu: number): void {
   const read = results[results.length - 1];
   g.reading.delete(cpu);
   if (reading === undefined || read?.kind !== 'maps') return;
-  results[results.length - 1] = { ...read, states: [...reading.states, read.lines] };
+  const last = unlinked_from(g, reading.mm, read.lines);
+  results[results.length - 1] = { ...read, states: [...reading.states, last] };
+}
+
+/*
+ * The unlink step of section `cpu`'s unmapping `l` (serial_steps()): its
+ * process looked up, as a command's first step does, and the range it
+ * takes out of the index kept until its command step. In between, a
+ * lockless reader of /proc/PID/maps no longer finds those VMAs while
+ * another thread's access still reaches their pages: Linux stores the
+ * index, then zaps (do_vmi_align_munmap()).
+ */
+function* unlink_step(k: KernelContext, g: Globals, p: Program, cpu: number, l: Line): KGen {
+  const mm = yield* call(thread_mm(k, g, p, cpu, l.pid, true));
+  if (mm === 0) return;
+  const range = yield* call(unlinked_range(k, mm, l.cmd));
+  if (range !== null) g.unlinked.set(cpu, { mm, range });
+}
+
+/* The maps of `mm`, `lines`, as a lockless reader sees them: without what an unmapping under way took out of the index. */
+function unlinked_from(g: Globals, mm: number, lines: readonly MapsLine[]): MapsLine[] {
+  const ranges = [...g.unlinked.values()].filter((u) => u.mm === mm).map((u) => u.range);
+  return unmapped(lines, ranges).at(-1) ?? [...lines];
 }
 
 /* An mmap's line without MAP_POPULATE: the mapping step of a populating one. */

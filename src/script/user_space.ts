@@ -45,9 +45,17 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../kernel/mm/mm_types.js';
-import { do_munmap, EFAULT, mm_alloc, mm_populate, mmput } from '../kernel/mm/mmap.js';
+import {
+  brk_shrink_pages,
+  do_munmap,
+  EFAULT,
+  mm_alloc,
+  mm_populate,
+  mmput,
+} from '../kernel/mm/mmap.js';
 import {
   PAGE_BYTES,
+  program_break,
   sys_brk,
   sys_madvise_dontneed,
   sys_mmap,
@@ -60,6 +68,7 @@ import { kfree, kmalloc } from '../kernel/slab.js';
 import type { KernelMemory } from '../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import {
+  type Command,
   HEAP_START,
   is_outside,
   type Line,
@@ -378,6 +387,33 @@ function errno(ret: number): Result {
 
 function signal(sig: number): Signal {
   return { kind: 'signal', value: sig === 7 ? 'SIGBUS' : 'SIGSEGV' };
+}
+
+/**
+ * The window bytes [start, end) that `cmd`, run now on `mm`, takes out of
+ * the VMA index before it unmaps their pages (concurrent.ts, unlinks()),
+ * or null: a munmap's range, a shrinking mremap's tail, the heap a brk
+ * shrinks. For a serial order, which runs alone.
+ */
+export function* unlinked_range(
+  k: KernelContext,
+  mm: number,
+  cmd: Command,
+): KGen<[number, number] | null> {
+  switch (cmd.op) {
+    case 'munmap':
+      return [cmd.addr, cmd.addr + cmd.pages * PAGE_BYTES];
+    case 'mremap':
+      return [cmd.addr + cmd.new_pages * PAGE_BYTES, cmd.addr + cmd.old_pages * PAGE_BYTES];
+    case 'brk': {
+      const pages = yield* call(brk_shrink_pages(k, mm, program_break(WINDOW_BASE + cmd.addr)));
+      return pages === null
+        ? null
+        : [(pages[0] - WINDOW_BASE_PAGE) * PAGE_BYTES, (pages[1] - WINDOW_BASE_PAGE) * PAGE_BYTES];
+    }
+    default:
+      return null;
+  }
 }
 
 /* Lines a read() of /proc/PID/maps takes (a page of the file holds about 60). */

@@ -8,6 +8,7 @@ import {
   parse_concurrent,
   print_concurrent,
   serial_orders,
+  steps_of,
 } from '../../src/script/concurrent.js';
 import { allowed_outcomes } from '../../src/script/linearizable.js';
 import { parse_script } from '../../src/script/parse.js';
@@ -72,6 +73,40 @@ test('serial orders are the multinomial of the sections, and too many are refuse
     () => parse_concurrent(big),
     /line 16: the sections' commands have 17153136 serial orders, more than the 5000/,
   );
+});
+
+test('where a section reads the maps, an unmapping is two steps: its removal from the index, then the rest', () => {
+  const sections = (maps: string) => `mmap 0x10000 4 rw- private anon fixed
+brk 0x20000
+cpu 0:
+  ${maps}
+cpu 1:
+  munmap 0x10000 1
+  mremap 0x11000 2 1
+  mremap 0x11000 1 2
+  brk 0x1000
+  mprotect 0x13000 1 r--
+`;
+  const kinds = (text: string) =>
+    steps_of(parse_concurrent(text))[1]!.map(({ index, step }) => `${index}:${step.kind}`);
+  // A shrinking mremap unmaps its tail; a growing one moves or grows in place.
+  assert.deepEqual(kinds(sections('maps')), [
+    '0:unlink',
+    '0:command',
+    '1:unlink',
+    '1:command',
+    '2:command',
+    '3:unlink',
+    '3:command',
+    '4:command',
+  ]);
+  assert.deepEqual(kinds(sections('read 0x10000')), [
+    '0:command',
+    '1:command',
+    '2:command',
+    '3:command',
+    '4:command',
+  ]);
 });
 
 test('bad concurrent scripts are refused with the line and the problem', () => {

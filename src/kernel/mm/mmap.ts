@@ -583,7 +583,7 @@ export function* mm_populate(k: KernelContext, mm: number, start: number, end: n
  * page-aligned, as a page and the offset in it. The heap's VMAs end at
  * PAGE_ALIGN(mm->brk).
  */
-interface ProgramBreak {
+export interface ProgramBreak {
   readonly page: number;
   readonly offset: number;
 }
@@ -660,6 +660,38 @@ function* brk_grow(
   return (yield* call(do_brk_flags(k, mm, oldbrk, newbrk - oldbrk, oldbrk > start_brk))) === 0;
 }
 
+/** Where a brk() to `brk` starts: start_brk, the break now, and both as page ends (PAGE_ALIGN). */
+interface BrkMove {
+  readonly start_brk: number;
+  readonly orig: ProgramBreak;
+  readonly newbrk: number;
+  readonly oldbrk: number;
+}
+
+/* brk()'s reads of the break, under the mmap write lock (or with nothing else running). */
+function* brk_move(k: KernelContext, mm: number, brk: ProgramBreak): KGen<BrkMove> {
+  const start_brk = yield k.load(mm + MM_STRUCT.brk_start);
+  const orig: ProgramBreak = {
+    page: yield k.load(mm + MM_STRUCT.brk),
+    offset: yield k.load(mm + MM_STRUCT.brk_offset),
+  };
+  return { start_brk, orig, newbrk: brk_end(brk), oldbrk: brk_end(orig) };
+}
+
+/**
+ * The pages [first, end) a brk() to `brk` would unmap now, shrinking the
+ * heap (brk_shrink()), or null: for a caller that runs alone, as a serial
+ * order's steps do (the mmap lock is not taken).
+ */
+export function* brk_shrink_pages(
+  k: KernelContext,
+  mm: number,
+  brk: ProgramBreak,
+): KGen<[number, number] | null> {
+  const { start_brk, newbrk, oldbrk } = yield* call(brk_move(k, mm, brk));
+  return brk.page >= start_brk && newbrk < oldbrk ? [newbrk, oldbrk] : null;
+}
+
 /**
  * brk() (SYSCALL_DEFINE1(brk), mm/mmap.c): move the program break to
  * `brk`; returns the break, unchanged where it could not move: below
@@ -668,13 +700,7 @@ function* brk_grow(
  */
 export function* do_brk(k: KernelContext, mm: number, brk: ProgramBreak): KGen<ProgramBreak> {
   yield* call(mmap_write_lock(k, mm));
-  const start_brk = yield k.load(mm + MM_STRUCT.brk_start);
-  const orig: ProgramBreak = {
-    page: yield k.load(mm + MM_STRUCT.brk),
-    offset: yield k.load(mm + MM_STRUCT.brk_offset),
-  };
-  const newbrk = brk_end(brk);
-  const oldbrk = brk_end(orig);
+  const { start_brk, orig, newbrk, oldbrk } = yield* call(brk_move(k, mm, brk));
   const moved =
     brk.page >= start_brk &&
     (newbrk === oldbrk ||

@@ -14,7 +14,7 @@ import {
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
 } from './mm_types.js';
-import { do_brk, do_mmap, do_munmap } from './mmap.js';
+import { do_brk, do_mmap, do_munmap, type ProgramBreak } from './mmap.js';
 import { do_mprotect } from './mprotect.js';
 import { do_mremap } from './mremap.js';
 import { EINVAL, ENOMEM } from './vma.js';
@@ -122,11 +122,14 @@ export function* sys_mremap(
   return ret < 0 ? ret : ret * PAGE_BYTES;
 }
 
+/** The break at byte address `brk`, as brk() takes it. */
+export function program_break(brk: number): ProgramBreak {
+  return { page: Math.floor(brk / PAGE_BYTES), offset: brk % PAGE_BYTES };
+}
+
 /** brk(): the new break (any byte address), or the old one if it could not move. */
 export function* sys_brk(k: KernelContext, mm: number, brk: number): KGen<number> {
   k.unmodelled(Unmodelled.SYSCALL_ENTRY);
-  const b = yield* call(
-    do_brk(k, mm, { page: Math.floor(brk / PAGE_BYTES), offset: brk % PAGE_BYTES }),
-  );
+  const b = yield* call(do_brk(k, mm, program_break(brk)));
   return b.page * PAGE_BYTES + b.offset;
 }
