@@ -85,7 +85,7 @@ function css(): string {
     'body{font:14px/1.45 system-ui,sans-serif;margin:16px;color:#222;background:#fff}',
     'h1{font-size:19px;margin:0 0 8px}h2{font-size:16px;margin:18px 0 6px}',
     '.cls{background:#c62828;color:#fff;border-radius:3px;padding:1px 6px;font-weight:600}',
-    '.bug{font-family:ui-monospace,monospace;font-size:13px}.facts{color:#555;margin:4px 0}',
+    '.bug{font-family:ui-monospace,monospace;font-size:13px;white-space:pre-wrap}.facts{color:#555;margin:4px 0}',
     'pre{background:#f6f6f6;border:1px solid #e3e3e3;padding:8px;overflow-x:auto;font:12px/1.35 ui-monospace,monospace}',
     '.legend{font-size:12px;color:#444}.key{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px;vertical-align:middle;border:1px solid #0003}',
     '.k-lock-w{background:#ffcc80}.k-lock-r{background:#b3e5fc}.k-rcu-band{background:#81c784;height:4px}.k-preempt{border:0;border-left:2px dashed #ff9800;width:2px}.k-fault{background:#d32f2f;border-radius:50%}',
