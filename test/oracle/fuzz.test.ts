@@ -21,7 +21,6 @@ import {
 import { MAX_FUZZ_ORDERS, MAX_SECTION } from '../../src/oracle/gen_concurrent.js';
 import {
   type Command,
-  type Command,
   type ConcurrentScript,
   is_outside,
   type Line,
