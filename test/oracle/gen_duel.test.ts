@@ -21,7 +21,7 @@ import {
 import { run_setup, vmas_of } from '../../src/oracle/gen_aims.js';
 import { type ConcurrentScript, type Line, PAGE_SIZE } from '../../src/script/ast.js';
 import { check_script } from '../../src/script/check_script.js';
-import { print_concurrent } from '../../src/script/concurrent.js';
+import { print_concurrent, reads_maps } from '../../src/script/concurrent.js';
 import type { MapsLine } from '../../src/script/user_space.js';
 
 /** Programs 0..199 of seed 1, on 2, 3 and 4 CPUs in turn (as test/oracle/fuzz.test.ts). */
@@ -46,9 +46,6 @@ function changers(s: ConcurrentScript): Line[] {
     return after !== null && JSON.stringify(vmas_of(after, 0)) !== before ? [l!] : [];
   });
 }
-
-/* Whether a CPU of duel `s` reads p0's /proc/PID/maps. */
-const reads_maps = (s: ConcurrentScript) => s.cpus.some((c) => c.some((l) => l.cmd.op === 'maps'));
 
 /*
  * Whether a CPU of duel `s` ends or reshapes the VMA whose word another
