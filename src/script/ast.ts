@@ -185,6 +185,13 @@ export function is_outside(c: Command): boolean {
   }
 }
 
+/** The window bytes [start, end) an mremap that shrinks unmaps, its old range's tail; null if it does not shrink. */
+export function mremap_tail(c: Extract<Command, { op: 'mremap' }>): [number, number] | null {
+  return c.new_pages < c.old_pages
+    ? [c.addr + c.new_pages * PAGE_SIZE, c.addr + c.old_pages * PAGE_SIZE]
+    : null;
+}
+
 /**
  * Whether a read or write crosses a page boundary: it then faults a page
  * at a time, as the instruction is restarted after each fault, and the

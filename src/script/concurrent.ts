@@ -14,6 +14,7 @@ import {
   file_decl,
   is_outside,
   type Line,
+  mremap_tail,
   ScriptError,
   straddles_pages,
 } from './ast.js';
@@ -62,7 +63,7 @@ export function reads_maps(s: Pick<ConcurrentScript, 'cpus'>): boolean {
  * stores after, since f8d112a4e657.
  */
 function unlinks(c: Command): boolean {
-  return c.op === 'munmap' || c.op === 'brk' || (c.op === 'mremap' && c.new_pages < c.old_pages);
+  return c.op === 'munmap' || c.op === 'brk' || (c.op === 'mremap' && mremap_tail(c) !== null);
 }
 
 /**

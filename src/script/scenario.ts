@@ -31,7 +31,7 @@ import type { KernelMemory } from '../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import type { Scenario } from '../runtime/scenario.js';
 import { SCENARIOS } from '../scenarios/index.js';
-import { type ConcurrentScript, type Line, PAGE_SIZE } from './ast.js';
+import { type ConcurrentScript, type Line, mremap_tail, PAGE_SIZE } from './ast.js';
 import {
   exiting_sections,
   fork_children,
@@ -431,10 +431,8 @@ function* maps_start(k: KernelContext, g: Globals, p: Program, cpu: number, l: L
 function mremap_gaps(l: Line, result: Result | undefined, ended: boolean): [number, number][] {
   const c = l.cmd;
   if (ended || c.op !== 'mremap' || c.fixed === null || result?.kind !== 'address') return [];
-  const gaps: [number, number][] = [[c.fixed, c.fixed + c.new_pages * PAGE_SIZE]];
-  if (c.new_pages < c.old_pages)
-    gaps.push([c.addr + c.new_pages * PAGE_SIZE, c.addr + c.old_pages * PAGE_SIZE]);
-  return gaps;
+  const tail = mremap_tail(c);
+  return [[c.fixed, c.fixed + c.new_pages * PAGE_SIZE], ...(tail === null ? [] : [tail])];
 }
 
 /* `state` with each of `gaps` unmapped in turn: one state a gap. */

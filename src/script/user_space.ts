@@ -72,6 +72,7 @@ import {
   HEAP_START,
   is_outside,
   type Line,
+  mremap_tail,
   PAGE_SIZE,
   type Prot,
   pin_key,
@@ -404,7 +405,7 @@ export function* unlinked_range(
     case 'munmap':
       return [cmd.addr, cmd.addr + cmd.pages * PAGE_BYTES];
     case 'mremap':
-      return [cmd.addr + cmd.new_pages * PAGE_BYTES, cmd.addr + cmd.old_pages * PAGE_BYTES];
+      return mremap_tail(cmd);
     case 'brk': {
       const pages = yield* call(brk_shrink_pages(k, mm, program_break(WINDOW_BASE + cmd.addr)));
       return pages === null
