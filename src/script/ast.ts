@@ -185,11 +185,18 @@ export function is_outside(c: Command): boolean {
   }
 }
 
-/** The window bytes [start, end) an mremap that shrinks unmaps, its old range's tail; null if it does not shrink. */
-export function mremap_tail(c: Extract<Command, { op: 'mremap' }>): [number, number] | null {
-  return c.new_pages < c.old_pages
-    ? [c.addr + c.new_pages * PAGE_SIZE, c.addr + c.old_pages * PAGE_SIZE]
-    : null;
+/**
+ * The window bytes [start, end) an mremap unmaps before it moves the VMA,
+ * in the order Linux unmaps them (mremap_to()): with fixed=, the
+ * destination (do_munmap() of [new_addr, new_addr + new_len)); shrinking,
+ * then the source's tail (shrink_vma()). None for any other mremap.
+ */
+export function mremap_unmaps(c: Extract<Command, { op: 'mremap' }>): [number, number][] {
+  const ranges: [number, number][] = [];
+  if (c.fixed !== null) ranges.push([c.fixed, c.fixed + c.new_pages * PAGE_SIZE]);
+  if (c.new_pages < c.old_pages)
+    ranges.push([c.addr + c.new_pages * PAGE_SIZE, c.addr + c.old_pages * PAGE_SIZE]);
+  return ranges;
 }
 
 /**

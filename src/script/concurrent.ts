@@ -14,7 +14,7 @@ import {
   file_decl,
   is_outside,
   type Line,
-  mremap_tail,
+  mremap_unmaps,
   ScriptError,
   straddles_pages,
 } from './ast.js';
@@ -56,14 +56,16 @@ export function reads_maps(s: Pick<ConcurrentScript, 'cpus'>): boolean {
 }
 
 /*
- * Whether `c` may take VMAs out of the index before it unmaps their pages,
- * as do_vmi_align_munmap() does (the tree store, then vms_complete_munmap_vmas()
- * zaps): munmap, a brk that shrinks, an mremap that shrinks (the tail's
- * do_vmi_munmap()). A MAP_FIXED mmap zaps first (vms_clear_ptes()) and
+ * How many ranges `c` takes out of the index, each before it unmaps their
+ * pages, as do_vmi_align_munmap() does (the tree store, then
+ * vms_complete_munmap_vmas() zaps): a munmap's, a brk's that shrinks, and
+ * an mremap's destination (fixed=) and then its shrunk tail
+ * (mremap_unmaps()). A MAP_FIXED mmap zaps first (vms_clear_ptes()) and
  * stores after, since f8d112a4e657.
  */
-function unlinks(c: Command): boolean {
-  return c.op === 'munmap' || c.op === 'brk' || (c.op === 'mremap' && mremap_tail(c) !== null);
+function unlinks(c: Command): number {
+  if (c.op === 'munmap' || c.op === 'brk') return 1;
+  return c.op === 'mremap' ? mremap_unmaps(c).length : 0;
 }
 
 /**
@@ -112,9 +114,9 @@ export function exits_apart(s: Pick<ConcurrentScript, 'cpus'>): ReadonlySet<numb
  * the lookup, then the exit; a `maps` is its start (m_start()), then its
  * end, as the kernel reads the file a VMA at a time between them; where a
  * section reads the maps (`maps`: reads_maps()), an unmapping (unlinks())
- * is its VMAs' removal from the index, which a lockless reader sees while
- * another thread's accesses still reach their pages, then the rest; any
- * other command is one step.
+ * is the removal of each of its ranges from the index in turn, which a
+ * lockless reader sees while another thread's accesses still reach their
+ * pages, then the rest; any other command is one step.
  */
 export function serial_steps(
   l: Line,
@@ -127,7 +129,10 @@ export function serial_steps(
   if (c.op === 'mmap' && c.populate) return [{ kind: 'map' }, { kind: 'command' }];
   if (c.op === 'exit' && exits.has(l.pid)) return [{ kind: 'lookup' }, { kind: 'command' }];
   if (c.op === 'maps') return [{ kind: 'open' }, { kind: 'command' }];
-  if (maps && unlinks(c)) return [{ kind: 'unlink' }, { kind: 'command' }];
+  const unlink: SerialStep[] = maps
+    ? Array.from({ length: unlinks(c) }, () => ({ kind: 'unlink' }))
+    : [];
+  if (unlink.length > 0) return [...unlink, { kind: 'command' }];
   if ((c.op !== 'read' && c.op !== 'write') || !(apart || straddles_pages(c)))
     return [{ kind: 'command' }];
   const pages = straddles_pages(c) ? [c.addr, c.addr + 3] : [c.addr];

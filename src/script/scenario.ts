@@ -31,7 +31,7 @@ import type { KernelMemory } from '../runtime/memory.js';
 import { call, type KernelContext, type KGen } from '../runtime/ops.js';
 import type { Scenario } from '../runtime/scenario.js';
 import { SCENARIOS } from '../scenarios/index.js';
-import { type ConcurrentScript, type Line, mremap_tail, PAGE_SIZE } from './ast.js';
+import { type Command, type ConcurrentScript, type Line, PAGE_SIZE } from './ast.js';
 import {
   exiting_sections,
   fork_children,
@@ -110,8 +110,12 @@ interface Globals {
   order: readonly number[];
   /** A serial run: each CPU's `maps` between its start and its end, the maps at each step since. */
   reading: Map<number, { mm: number; states: MapsLine[][] }>;
-  /** A serial run: each CPU's unmapping between its unlink step and its command step, the mm and the range it took out of the index. */
-  unlinked: Map<number, { mm: number; range: [number, number] }>;
+  /**
+   * A serial run: each CPU's unmapping from its first unlink step to its
+   * command step: the mm, the ranges it took out of the index so far, and
+   * how many unlink steps it has taken.
+   */
+  unlinked: Map<number, { mm: number; ranges: [number, number][]; parts: number }>;
 }
 
 /** Every variant any scenario declares: each is a change to kernel code, which a script runs too. */
@@ -262,17 +266,19 @@ function* run_serial(k: KernelContext, g: Globals, p: Program): KGen {
     if (step.kind === 'map') yield* call(thread_line(k, g, p, cpu, without_populate(l)));
     else if (step.kind === 'lookup') yield* call(thread_mm(k, g, p, cpu, l.pid, true));
     else if (step.kind === 'open') yield* call(maps_start(k, g, p, cpu, l));
-    else if (step.kind === 'unlink') yield* call(unlink_step(k, g, p, cpu, l));
+    else if (step.kind === 'unlink' && !ended) yield* call(unlink_step(k, g, p, cpu, l, first));
     else if (ended && l.cmd.op === 'mmap') yield* call(thread_populate(k, g, cpu, l, index));
     else if (ended) continue;
     else if (step.kind === 'fault') yield* call(thread_fault(k, g, p, cpu, l, step.addr, first));
     else yield* call(thread_line(k, g, p, cpu, l, first));
     if (l.cmd.op === 'maps' && step.kind === 'command') maps_end(g, cpu);
-    const gaps = mremap_gaps(l, g.results[cpu]![index], ended);
+    const mm = g.held[cpu]!.get(l.pid);
     for (const r of g.reading.values()) {
-      if (gaps.length > 0 && r.mm === g.held[cpu]!.get(l.pid))
-        r.states.push(...unmapped(r.states.at(-1)!, gaps));
-      r.states.push(unlinked_from(g, r.mm, yield* call(proc_maps(k, g.us, r.mm))));
+      const now = unlinked_from(g, r.mm, yield* call(proc_maps(k, g.us, r.mm)));
+      const before = r.states.at(-1);
+      if (step.kind === 'command' && r.mm === mm && before !== undefined)
+        r.states.push(...remap_move_states(l.cmd, before, now));
+      r.states.push(now);
     }
   }
   for (let cpu = 0; cpu < p.s.cpus.length; cpu++) yield* call(put_held(k, g, cpu));
@@ -421,18 +427,65 @@ function* maps_start(k: KernelContext, g: Globals, p: Program, cpu: number, l: L
 }
 
 /*
- * The ranges an mremap that succeeded unmapped before it moved, in order,
- * where it replaced its destination (mremap_to()): the destination, then,
- * shrinking, the source's tail. A lockless reader of /proc/PID/maps meets
- * each gap in turn (Linux unmaps them apart from the move; a fault that
- * meets one falls back to the mmap lock and waits for the move): they are
- * states a `maps` racing it may show. None for any other command.
+ * The states between the moves of an `mremap ... fixed=` of the same size
+ * over several VMAs, which remap_move() moves one at a time, each to its
+ * own offset in the target: after each move but the last, the VMAs moved
+ * so far are as `after` has them (at their target, and at their source
+ * what MREMAP_DONTUNMAP leaves), the others as `before` has them. A
+ * lockless reader may show one not yet moved beside one already moved.
+ * None for any other command.
  */
-function mremap_gaps(l: Line, result: Result | undefined, ended: boolean): [number, number][] {
-  const c = l.cmd;
-  if (ended || c.op !== 'mremap' || c.fixed === null || result?.kind !== 'address') return [];
-  const tail = mremap_tail(c);
-  return [[c.fixed, c.fixed + c.new_pages * PAGE_SIZE], ...(tail === null ? [] : [tail])];
+function remap_move_states(
+  c: Command,
+  before: readonly MapsLine[],
+  after: readonly MapsLine[],
+): MapsLine[][] {
+  if (c.op !== 'mremap' || c.fixed === null || c.new_pages !== c.old_pages) return [];
+  const start = c.addr;
+  const end = c.addr + c.old_pages * PAGE_SIZE;
+  const shift = c.fixed - c.addr;
+  const pieces = before.filter((v) => v.end > start && v.start < end);
+  const states: MapsLine[][] = [];
+  for (let i = 1; i < pieces.length; i++) {
+    const moved = pieces.slice(0, i).flatMap((v): [number, number][] => {
+      const [s, e] = [Math.max(v.start, start), Math.min(v.end, end)];
+      return [
+        [s, e],
+        [s + shift, e + shift],
+      ];
+    });
+    const kept = unmapped(before, moved).at(-1) ?? [...before];
+    const placed = union(moved).flatMap((range) => within(after, range));
+    states.push([...kept, ...placed].sort((a, b) => a.start - b.start));
+  }
+  return states;
+}
+
+/* Ranges [start, end) joined where they meet or overlap, ascending. */
+function union(ranges: readonly [number, number][]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [s, e] of [...ranges].sort((a, b) => a[0] - b[0])) {
+    const last = out.at(-1);
+    if (last !== undefined && s <= last[1]) last[1] = Math.max(last[1], e);
+    else out.push([s, e]);
+  }
+  return out;
+}
+
+/* The parts of `lines` within [start, end); a file's (shmem's) offset moves with a part's start. */
+function within(lines: readonly MapsLine[], [start, end]: [number, number]): MapsLine[] {
+  return lines.flatMap((v) => {
+    if (v.end <= start || v.start >= end) return [];
+    const s = Math.max(v.start, start);
+    return [
+      {
+        ...v,
+        start: s,
+        end: Math.min(v.end, end),
+        offset: v.name ? v.offset + s - v.start : v.offset,
+      },
+    ];
+  });
 }
 
 /* `state` with each of `gaps` unmapped in turn: one state a gap. */
@@ -466,23 +519,36 @@ function maps_end(g: Globals, cpu: number): void {
 }
 
 /*
- * The unlink step of section `cpu`'s unmapping `l` (serial_steps()): its
- * process looked up, as a command's first step does, and the range it
- * takes out of the index kept until its command step. In between, a
- * lockless reader of /proc/PID/maps no longer finds those VMAs while
- * another thread's access still reaches their pages: Linux stores the
- * index, then zaps (do_vmi_align_munmap()).
+ * An unlink step of section `cpu`'s unmapping `l` (serial_steps();
+ * `first`: its command's first step): its process looked up, as a
+ * command's first step does, and the next range it takes out of the index
+ * kept with those before until its command step. In between, a lockless
+ * reader of /proc/PID/maps no longer finds those VMAs while another
+ * thread's access still reaches their pages: Linux stores the index, then
+ * zaps (do_vmi_align_munmap()). An mremap that fails before it unmaps
+ * takes its ranges out all the same: the states a reader may show gain
+ * some (that range gone), and lose none, since a serial order may place
+ * the unlink steps just before the command step.
  */
-function* unlink_step(k: KernelContext, g: Globals, p: Program, cpu: number, l: Line): KGen {
-  const mm = yield* call(thread_mm(k, g, p, cpu, l.pid, true));
+function* unlink_step(
+  k: KernelContext,
+  g: Globals,
+  p: Program,
+  cpu: number,
+  l: Line,
+  first: boolean,
+): KGen {
+  const mm = yield* call(thread_mm(k, g, p, cpu, l.pid, first));
   if (mm === 0) return;
-  const range = yield* call(unlinked_range(k, mm, l.cmd));
-  if (range !== null) g.unlinked.set(cpu, { mm, range });
+  const u = g.unlinked.get(cpu) ?? { mm, ranges: [], parts: 0 };
+  g.unlinked.set(cpu, u);
+  const range = yield* call(unlinked_range(k, mm, l.cmd, u.parts++));
+  if (range !== null) u.ranges.push(range);
 }
 
 /* The maps of `mm`, `lines`, as a lockless reader sees them: without what an unmapping under way took out of the index. */
 function unlinked_from(g: Globals, mm: number, lines: readonly MapsLine[]): MapsLine[] {
-  const ranges = [...g.unlinked.values()].filter((u) => u.mm === mm).map((u) => u.range);
+  const ranges = [...g.unlinked.values()].filter((u) => u.mm === mm).flatMap((u) => u.ranges);
   return unmapped(lines, ranges).at(-1) ?? [...lines];
 }
 

@@ -72,7 +72,7 @@ import {
   HEAP_START,
   is_outside,
   type Line,
-  mremap_tail,
+  mremap_unmaps,
   PAGE_SIZE,
   type Prot,
   pin_key,
@@ -392,20 +392,22 @@ function signal(sig: number): Signal {
 
 /**
  * The window bytes [start, end) that `cmd`, run now on `mm`, takes out of
- * the VMA index before it unmaps their pages (concurrent.ts, unlinks()),
- * or null: a munmap's range, a shrinking mremap's tail, the heap a brk
- * shrinks. For a serial order, which runs alone.
+ * the VMA index as its `part`-th removal, before it unmaps their pages
+ * (concurrent.ts, unlinks()), or null: a munmap's range, the heap a brk
+ * shrinks, an mremap's destination or shrunk tail (mremap_unmaps()). For
+ * a serial order, which runs alone.
  */
 export function* unlinked_range(
   k: KernelContext,
   mm: number,
   cmd: Command,
+  part: number,
 ): KGen<[number, number] | null> {
   switch (cmd.op) {
     case 'munmap':
       return [cmd.addr, cmd.addr + cmd.pages * PAGE_BYTES];
     case 'mremap':
-      return mremap_tail(cmd);
+      return mremap_unmaps(cmd)[part] ?? null;
     case 'brk': {
       const pages = yield* call(brk_shrink_pages(k, mm, program_break(WINDOW_BASE + cmd.addr)));
       return pages === null

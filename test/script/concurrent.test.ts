@@ -75,7 +75,7 @@ test('serial orders are the multinomial of the sections, and too many are refuse
   );
 });
 
-test('where a section reads the maps, an unmapping is two steps: its removal from the index, then the rest', () => {
+test('where a section reads the maps, an unmapping is its removals from the index, one by one, then the rest', () => {
   const sections = (maps: string) => `mmap 0x10000 4 rw- private anon fixed
 brk 0x20000
 cpu 0:
@@ -85,11 +85,13 @@ cpu 1:
   mremap 0x11000 2 1
   mremap 0x11000 1 2
   brk 0x1000
-  mprotect 0x13000 1 r--
+  mremap 0x12000 2 1 maymove fixed=0x30000
+  mremap 0x12000 1 1 maymove fixed=0x40000
 `;
   const kinds = (text: string) =>
     steps_of(parse_concurrent(text))[1]!.map(({ index, step }) => `${index}:${step.kind}`);
-  // A shrinking mremap unmaps its tail; a growing one moves or grows in place.
+  // A shrinking mremap unmaps its tail; a growing one moves or grows in place; one with
+  // fixed= unmaps its destination first, then (shrinking) its tail (mremap_to()).
   assert.deepEqual(kinds(sections('maps')), [
     '0:unlink',
     '0:command',
@@ -98,7 +100,11 @@ cpu 1:
     '2:command',
     '3:unlink',
     '3:command',
+    '4:unlink',
+    '4:unlink',
     '4:command',
+    '5:unlink',
+    '5:command',
   ]);
   assert.deepEqual(kinds(sections('read 0x10000')), [
     '0:command',
@@ -106,6 +112,7 @@ cpu 1:
     '2:command',
     '3:command',
     '4:command',
+    '5:command',
   ]);
 });
 

@@ -344,6 +344,60 @@ cpu 1:
   assert.ok(seen.has('none | ok'), [...seen].join(', '));
 });
 
+test("a maps racing an mremap fixed= may show the destination gone while the reader's next write still reaches its old page: Linux unmaps it as munmap does", () => {
+  // The write lands in the destination's old page, which the move then replaces: the
+  // final word is the source's (none), not the write. Every serial order that showed
+  // the gap only at the mremap's own step had the write land after the move.
+  const s = parse_concurrent(`mmap 0x100000 2 rw- private anon fixed
+mmap 0x200000 2 rw- private anon fixed
+write 0x200000 0x11
+cpu 0:
+  maps
+  write 0x200000 0x22
+cpu 1:
+  mremap 0x100000 2 2 maymove fixed=0x200000
+`);
+  // cpu0: the maps' start and end, the write's fault and access (a section runs mremap).
+  assert.deepEqual(section_steps(s), [4, 2]);
+  const seen = first_results_clean(s, true);
+  assert.ok(seen.has('00100000-00102000 rw-p 00000000 | ok'), [...seen].join(', '));
+});
+
+test('a maps racing a shrinking mremap fixed= may show the destination gone and the tail still there: Linux unmaps the destination first', () => {
+  // The tail is unmapped after the destination (mremap_to(): do_munmap(), then
+  // shrink_vma()): the reader sees the source whole, then writes to its tail, ok.
+  const s = parse_concurrent(`mmap 0x100000 4 rw- private anon fixed
+mmap 0x200000 2 rw- private anon fixed
+write 0x103000 0x11
+cpu 0:
+  maps
+  write 0x103000 0x22
+cpu 1:
+  mremap 0x100000 4 2 maymove fixed=0x200000
+`);
+  assert.deepEqual(section_steps(s), [4, 3]);
+  const seen = first_results_clean(s, true);
+  assert.ok(seen.has('00100000-00104000 rw-p 00000000 | ok'), [...seen].join(', '));
+});
+
+test('a maps racing an mremap fixed= of the same size over two VMAs may show the second not yet moved beside the first moved: Linux moves them one at a time', () => {
+  // remap_move() moves each VMA of the range in turn. The reader shows the second before
+  // its move, then meets the first's new VMA write-locked, waits on the mmap lock for the
+  // whole mremap, and goes on in the final maps: the second VMA twice.
+  const s = parse_concurrent(`mmap 0x100000 1 rw- private anon fixed
+mmap 0x101000 1 r-- private anon fixed
+mmap 0x200000 2 rw- private anon fixed
+cpu 0:
+  maps
+cpu 1:
+  mremap 0x100000 2 2 maymove fixed=0x200000
+`);
+  const seen = first_results_clean(s);
+  const mixed =
+    '00101000-00102000 r--p 00000000, 00200000-00201000 rw-p 00000000, 00201000-00202000 r--p 00000000';
+  assert.ok(seen.has(mixed), [...seen].join(' | '));
+});
+
 test('under the range lock a merge check reads no VMA past a gap: another writer may be freeing it', () => {
   // Found by a fixed-kernel campaign (--cpus 3, seed 12, program 159): the mprotect's
   // vma_neighbours() read the far VMA that the munmap, holding its range, split and freed.
