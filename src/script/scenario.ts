@@ -472,20 +472,18 @@ function union(ranges: readonly [number, number][]): [number, number][] {
   return out;
 }
 
-/* The parts of `lines` within [start, end); a file's (shmem's) offset moves with a part's start. */
+/* The parts of `lines` within [start, end). */
 function within(lines: readonly MapsLine[], [start, end]: [number, number]): MapsLine[] {
-  return lines.flatMap((v) => {
-    if (v.end <= start || v.start >= end) return [];
-    const s = Math.max(v.start, start);
-    return [
-      {
-        ...v,
-        start: s,
-        end: Math.min(v.end, end),
-        offset: v.name ? v.offset + s - v.start : v.offset,
-      },
-    ];
-  });
+  return lines.flatMap((v) =>
+    v.end <= start || v.start >= end
+      ? []
+      : [piece(v, Math.max(v.start, start), Math.min(v.end, end))],
+  );
+}
+
+/* [start, end) of line `v`: a file's (shmem's) offset moves with the start; anonymous memory shows none. */
+function piece(v: MapsLine, start: number, end: number): MapsLine {
+  return { ...v, start, end, offset: v.name ? v.offset + start - v.start : 0 };
 }
 
 /* `state` with each of `gaps` unmapped in turn: one state a gap. */
@@ -496,10 +494,8 @@ function unmapped(state: readonly MapsLine[], gaps: readonly [number, number][])
     s = s.flatMap((v) => {
       if (v.end <= start || v.start >= end) return [v];
       const pieces: MapsLine[] = [];
-      if (v.start < start) pieces.push({ ...v, end: start });
-      // A file's (shmem's) offset moves with the piece's start; anonymous memory shows none.
-      if (v.end > end)
-        pieces.push({ ...v, start: end, offset: v.name ? v.offset + end - v.start : 0 });
+      if (v.start < start) pieces.push(piece(v, v.start, start));
+      if (v.end > end) pieces.push(piece(v, end, v.end));
       return pieces;
     });
     out.push([...s]);
