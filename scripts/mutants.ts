@@ -380,6 +380,59 @@ export const MUTANTS: readonly Mutant[] = [
     scenario: 'fault-vs-fork',
     what: "do_wp_page(): wp_page_copy()'s PTE re-check and store without the PTE lock",
   },
+  {
+    id: 'tlb-mprotect',
+    file: 'kernel/mm/mprotect.js',
+    edits: [
+      {
+        fn: 'change_protection',
+        find: 'if (changed)\n        yield* flush_tlb_mm(k, mm);',
+        replace: '/* mutant */',
+      },
+    ],
+    policies: BOTH,
+    scenario: 'fault-vs-mprotect',
+    what: "change_protection(): PTEs made read-only with no TLB flush (the class of CVE-2018-18281's flush after the lock was dropped)",
+  },
+  {
+    id: 'tlb-zap-free-first',
+    file: 'kernel/mm/memory.js',
+    edits: [
+      {
+        fn: 'zap_page_range',
+        find: 'if (cleared)\n        yield* flush_tlb_mm(k, mm);\n',
+        replace: '',
+      },
+      {
+        fn: 'zap_page_range',
+        find: 'for (const folio of put)\n        yield* put_page(k, folio);',
+        replace:
+          'for (const folio of put)\n        yield* put_page(k, folio);\n    if (cleared)\n        yield* flush_tlb_mm(k, mm);',
+      },
+    ],
+    policies: BOTH,
+    scenario: 'fault-vs-munmap',
+    what: 'zap_page_range(): the pages freed before the TLB flush, where tlb_finish_mmu() flushes first',
+  },
+  {
+    id: 'anon-vma-no-ptl',
+    file: 'kernel/mm/rmap.js',
+    edits: [
+      {
+        fn: 'anon_vma_prepare',
+        find: 'yield* spin_lock(k, mm + MM_STRUCT.page_table_lock);',
+        replace: '/* mutant */',
+      },
+      {
+        fn: 'anon_vma_prepare',
+        find: 'yield* spin_unlock(k, mm + MM_STRUCT.page_table_lock);',
+        replace: '/* mutant */',
+      },
+    ],
+    policies: BOTH,
+    scenario: 'readers-vs-writer',
+    what: '__anon_vma_prepare(): two first faults of a VMA, each under the mmap read lock, set ->anon_vma without mm->page_table_lock',
+  },
   read_lock_for_write(
     'mprotect-read-lock',
     'kernel/mm/mprotect.js',

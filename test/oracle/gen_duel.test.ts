@@ -223,3 +223,26 @@ test("a duel may read /proc/PID/maps while the other CPU maps over a VMA, and DF
   assert.equal(await meets(s, DUEL_PHASES, cfg, 'non-linearizable'), true);
   assert.equal(await meets(s, DUEL_PHASES, { ...cfg, variant: '' }, 'non-linearizable'), false);
 });
+
+test("a reshape may write a word while the other CPU mprotects its page and then reads it, which the fixed kernel's TLB flush keeps linearizable", async () => {
+  // Seed 2's duels of two CPUs over 300 programs: those whose changer reads the word after its mprotect.
+  const flush = Array.from({ length: 300 }, (_, k) => fuzz_program(2, k, 2))
+    .filter((p) => p.duel)
+    .map((p) => p.script)
+    .filter((s) => s.cpus[1]!.length === 2 && s.cpus[1]![1]!.cmd.op === 'read');
+  assert.ok(flush.length >= 2, `${flush.length} such duels`);
+  for (const s of flush) {
+    const [write] = s.cpus[0]!;
+    const [change, read] = s.cpus[1]!;
+    const text = print_concurrent(s);
+    const addr = write!.cmd.op === 'write' ? write!.cmd.addr : -1;
+    assert.equal(read!.cmd.op === 'read' ? read!.cmd.addr : -2, addr, text);
+    // The mprotect is of the written word's page: its write permission flips.
+    assert.ok(change!.cmd.op === 'mprotect', text);
+    const before = vma_after(s.setup, addr)!;
+    const after = vma_after([...s.setup, change!], addr)!;
+    assert.notEqual(after.perm[1], before.perm[1], text);
+  }
+  const cfg = { policy: 'vma-refcnt', variant: '' };
+  assert.equal(await meets(flush[0]!, DUEL_PHASES, cfg, 'non-linearizable'), false);
+});

@@ -279,6 +279,34 @@ function first_results_clean(s: ReturnType<typeof parse_concurrent>, all = false
   return seen;
 }
 
+test("a write that lands after an mprotect returned, through a translation no TLB flush took away, is non-linearizable once the mprotect's CPU reads the word", () => {
+  const s = parse_concurrent(`mmap 0x100000 2 rw- private anon fixed
+write 0x100008 0x11
+cpu 0:
+  write 0x100008 0x22
+cpu 1:
+  mprotect 0x100000 1 r--
+  read 0x100008
+`);
+  const text = print_concurrent(s);
+  const { outcomes } = allowed_outcomes(s, text, CFG);
+  // The write before the mprotect, seen by the read; or after it, refused.
+  const written = outcomes.find((o) => format_result(o.outcome.cpus[0]![0]!) === 'ok')!.outcome;
+  assert.equal(format_result(written.cpus[1]![1]!), '= 0x00000022');
+  const stale = { ...written, cpus: [written.cpus[0]!, [written.cpus[1]![0]!, word_read(0x11)]] };
+  assert.throws(
+    () => check_linearizable(s, text, CFG, stale),
+    (e: Error) =>
+      e instanceof KernelBug &&
+      /^cpu1's command 2 \(read 0x100008\) printed = 0x00000011, which no serial order/.test(
+        e.message,
+      ),
+  );
+  // The fixed kernel flushes before the mprotect returns: no schedule shows it.
+  const runs = explore_clean(s);
+  assert.ok(runs > 50, `${runs} schedules`);
+});
+
 test('a maps read a VMA at a time may mix moments: a walk through the serial states is allowed', () => {
   // cpu1 changes the low VMA, then the high one; under per-VMA locks the
   // reader may show the low one before its change and the high one after
