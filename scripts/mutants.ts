@@ -433,6 +433,34 @@ export const MUTANTS: readonly Mutant[] = [
     scenario: 'readers-vs-writer',
     what: '__anon_vma_prepare(): two first faults of a VMA, each under the mmap read lock, set ->anon_vma without mm->page_table_lock',
   },
+  {
+    id: 'rcu-maple-free-now',
+    file: 'kernel/mm/maple_tree.js',
+    edits: [
+      {
+        fn: 'mt_store_locked',
+        find: 'yield* call(call_rcu(k, node + MAPLE_NODE.rcu, mt_free_rcu));',
+        replace: "yield kmem_cache_free(k, k.sys.mm.maple_node_cachep, node, 'mt_store_range');",
+      },
+    ],
+    policies: BOTH,
+    scenario: 'fault-vs-munmap',
+    what: 'mt_store_locked(): the maple nodes a store replaces freed at once, not after a grace period (lockless lookups may still walk them)',
+  },
+  {
+    id: 'rcu-vma-free-now',
+    file: 'kernel/mm/vma.js',
+    edits: [
+      {
+        fn: 'vm_area_free',
+        find: 'yield* call(call_rcu(k, vma + V.vm_rcu, vm_area_free_rcu_cb));',
+        replace: "yield kmem_cache_free(k, k.sys.mm.vm_area_cachep, vma, 'vm_area_free');",
+      },
+    ],
+    policies: ['vma-rwsem'],
+    scenario: 'fault-vs-munmap',
+    what: 'vm_area_free() (vma-rwsem, whose cache is not SLAB_TYPESAFE_BY_RCU): the VMA freed at once, not after a grace period',
+  },
   read_lock_for_write(
     'mprotect-read-lock',
     'kernel/mm/mprotect.js',

@@ -35,14 +35,13 @@
  *            exit_mmap() write-locks the recycled VMA, waiting for the
  *            reader's transient reference, and frees the mm, which the
  *            reader's put must have pinned (9bbffee67ffd).
- *   reshape  one CPU reads or writes w; another splits v at w's page
- *            (mprotect), mprotects the pages past it (so that the VMA
- *            object a lockless lookup found no longer covers w), or zaps
- *            w's page (madvise dontneed); or one CPU writes w while
- *            another mprotects w's page and then reads w (a write that
- *            walked the page tables before the mprotect and stores after
- *            it returned, through a translation no TLB flush took away,
- *            is seen)
+ *   reshape  one CPU writes w while another splits v at w's page
+ *            (mprotect) and then reads w (a write that walked the page
+ *            tables before the mprotect and stores after it returned,
+ *            through a translation no TLB flush took away, is seen), or
+ *            mprotects the pages past it (so that the VMA object a
+ *            lockless lookup found no longer covers w); or one CPU reads
+ *            or writes w while another zaps w's page (madvise dontneed)
  *   twice    two CPUs change the tree at once, in v and in a VMA far from
  *            it (the setup gains one where it has none): mprotect or munmap
  *            of a page, a split where the page is inside its VMA
@@ -304,8 +303,9 @@ function ending(rng: Rng, run: ModelRun, v: MapsLine, w: number): Command | null
  * attached but covering those pages, not w's (a split keeps the object
  * for the upper part, as munmap's does, but munmap detaches it:
  * lock_vma_under_rcu() must check the range again once the VMA is
- * locked); zap w's page (madvise dontneed); or split at w's page under a
- * write of w and then read w (flush): once mprotect() has returned, no
+ * locked); or zap w's page (madvise dontneed). A split's access is a
+ * write (its fault decides on the write permission the mprotect flips),
+ * and the changing CPU reads w after it: once mprotect() has returned, no
  * access that began before may still land through the old PTE, since
  * change_protection() flushes the TLB (flush_tlb_range()) before it
  * returns. A write that stores after it through a translation no flush
@@ -313,12 +313,11 @@ function ending(rng: Rng, run: ModelRun, v: MapsLine, w: number): Command | null
  * it before the read or, the page made read-only, refuses it: one
  * preemption of the writer, between its walk and its store.
  */
-type Reshape = 'split' | 'past' | 'zap' | 'flush';
+type Reshape = 'split' | 'past' | 'zap';
 const RESHAPES: readonly (readonly [Reshape, number])[] = [
-  ['split', 30],
-  ['past', 20],
-  ['zap', 30],
-  ['flush', 20],
+  ['split', 35],
+  ['past', 25],
+  ['zap', 40],
 ];
 
 function reshape(rng: Rng, vmas: readonly MapsLine[], v: MapsLine, w: number): Duel {
@@ -332,9 +331,11 @@ function reshape(rng: Rng, vmas: readonly MapsLine[], v: MapsLine, w: number): D
       : past
         ? { op: 'mprotect', addr: page.end, pages: (v.end - page.end) / P, prot: unlike(v) }
         : { op: 'mprotect', addr: page.start, pages: 1, prot: unlike(v) };
-  // A fault through the object that now covers the pages past w's takes their protection: a write shows it.
-  const access = word_access(rng, w, past || kind === 'flush' ? 100 : WRITE_PERCENT);
-  const seen: Line[] = kind === 'flush' ? [at(0, { op: 'read', addr: w })] : [];
+  // A fault through the object that now covers the pages past w's, or through w's
+  // split, takes their protection: a write shows it.
+  const access = word_access(rng, w, kind === 'zap' ? WRITE_PERCENT : 100);
+  // An mprotect of w's page (a split, or a past where none fits), then a read of w.
+  const seen: Line[] = kind !== 'zap' && !past ? [at(0, { op: 'read', addr: w })] : [];
   return { setup: [], sections: [[access], [at(0, cmd), ...seen]] };
 }
 
