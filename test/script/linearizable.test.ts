@@ -279,6 +279,14 @@ function first_results_clean(s: ReturnType<typeof parse_concurrent>, all = false
   return seen;
 }
 
+/* `text`'s sections take `steps` serial steps, every schedule to DFS bound 2 is clean, and one prints `shown` as cpu 0's results. */
+function shows_clean(text: string, steps: readonly number[], shown: string): void {
+  const s = parse_concurrent(text);
+  assert.deepEqual(section_steps(s), steps);
+  const seen = first_results_clean(s, true);
+  assert.ok(seen.has(shown), [...seen].join(', '));
+}
+
 test("a write that lands after an mprotect returned, through a translation no TLB flush took away, is non-linearizable once the mprotect's CPU reads the word", () => {
   const s = parse_concurrent(`mmap 0x100000 2 rw- private anon fixed
 write 0x100008 0x11
@@ -359,24 +367,27 @@ cpu 1:
 test("a maps racing a munmap may show its VMAs gone while the reader's next write still reaches their pages: Linux takes them out of the index before it zaps", () => {
   // Found by a fixed-kernel campaign (seed 2, program 231, the write's page pinned): every
   // serial order of whole commands has the write fail once the maps show the mapping gone.
-  const s = parse_concurrent(`mmap 0x100000 2 rw- private anon fixed
+  shows_clean(
+    `mmap 0x100000 2 rw- private anon fixed
 write 0x100000 0x11
 cpu 0:
   maps
   write 0x100000 0x22
 cpu 1:
   munmap 0x100000 2
-`);
-  assert.deepEqual(section_steps(s), [3, 2]);
-  const seen = first_results_clean(s, true);
-  assert.ok(seen.has('none | ok'), [...seen].join(', '));
+`,
+    [3, 2],
+    'none | ok',
+  );
 });
 
 test("a maps racing an mremap fixed= may show the destination gone while the reader's next write still reaches its old page: Linux unmaps it as munmap does", () => {
   // The write lands in the destination's old page, which the move then replaces: the
   // final word is the source's (none), not the write. Every serial order that showed
   // the gap only at the mremap's own step had the write land after the move.
-  const s = parse_concurrent(`mmap 0x100000 2 rw- private anon fixed
+  // cpu0: the maps' start and end, the write's fault and access (a section runs mremap).
+  shows_clean(
+    `mmap 0x100000 2 rw- private anon fixed
 mmap 0x200000 2 rw- private anon fixed
 write 0x200000 0x11
 cpu 0:
@@ -384,17 +395,17 @@ cpu 0:
   write 0x200000 0x22
 cpu 1:
   mremap 0x100000 2 2 maymove fixed=0x200000
-`);
-  // cpu0: the maps' start and end, the write's fault and access (a section runs mremap).
-  assert.deepEqual(section_steps(s), [4, 2]);
-  const seen = first_results_clean(s, true);
-  assert.ok(seen.has('00100000-00102000 rw-p 00000000 | ok'), [...seen].join(', '));
+`,
+    [4, 2],
+    '00100000-00102000 rw-p 00000000 | ok',
+  );
 });
 
 test('a maps racing a shrinking mremap fixed= may show the destination gone and the tail still there: Linux unmaps the destination first', () => {
   // The tail is unmapped after the destination (mremap_to(): do_munmap(), then
   // shrink_vma()): the reader sees the source whole, then writes to its tail, ok.
-  const s = parse_concurrent(`mmap 0x100000 4 rw- private anon fixed
+  shows_clean(
+    `mmap 0x100000 4 rw- private anon fixed
 mmap 0x200000 2 rw- private anon fixed
 write 0x103000 0x11
 cpu 0:
@@ -402,10 +413,10 @@ cpu 0:
   write 0x103000 0x22
 cpu 1:
   mremap 0x100000 4 2 maymove fixed=0x200000
-`);
-  assert.deepEqual(section_steps(s), [4, 3]);
-  const seen = first_results_clean(s, true);
-  assert.ok(seen.has('00100000-00104000 rw-p 00000000 | ok'), [...seen].join(', '));
+`,
+    [4, 3],
+    '00100000-00104000 rw-p 00000000 | ok',
+  );
 });
 
 test('a maps racing an mremap fixed= of the same size over two VMAs may show the second not yet moved beside the first moved: Linux moves them one at a time', () => {
