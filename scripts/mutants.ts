@@ -461,6 +461,20 @@ export const MUTANTS: readonly Mutant[] = [
     scenario: 'fault-vs-munmap',
     what: 'vm_area_free() (vma-rwsem, whose cache is not SLAB_TYPESAFE_BY_RCU): the VMA freed at once, not after a grace period',
   },
+  {
+    id: 'gup-no-pte-recheck',
+    file: 'kernel/mm/gup.js',
+    edits: [
+      {
+        fn: 'gup_fast',
+        find: 'if ((yield k.READ_ONCE(slot)) !== pte) {',
+        replace: 'if (false) {',
+      },
+    ],
+    policies: BOTH,
+    scenario: 'gup-fast-vs-fork',
+    what: 'gup_fast(): the PTE not read again once the page is referenced, so a page unmapped meanwhile is pinned',
+  },
   read_lock_for_write(
     'mprotect-read-lock',
     'kernel/mm/mprotect.js',
