@@ -112,10 +112,10 @@ interface Globals {
   reading: Map<number, { mm: number; states: MapsLine[][] }>;
   /**
    * A serial run: each CPU's unmapping from its first unlink step to its
-   * command step: the mm, the ranges it took out of the index so far, and
-   * how many unlink steps it has taken.
+   * command step: the mm, and the range each unlink step so far took out
+   * of the index (null: none, a brk that does not shrink the heap).
    */
-  unlinked: Map<number, { mm: number; ranges: [number, number][]; parts: number }>;
+  unlinked: Map<number, { mm: number; ranges: ([number, number] | null)[] }>;
 }
 
 /** Every variant any scenario declares: each is a change to kernel code, which a script runs too. */
@@ -536,15 +536,16 @@ function* unlink_step(
 ): KGen {
   const mm = yield* call(thread_mm(k, g, p, cpu, l.pid, first));
   if (mm === 0) return;
-  const u = g.unlinked.get(cpu) ?? { mm, ranges: [], parts: 0 };
+  const u = g.unlinked.get(cpu) ?? { mm, ranges: [] };
   g.unlinked.set(cpu, u);
-  const range = yield* call(unlinked_range(k, mm, l.cmd, u.parts++));
-  if (range !== null) u.ranges.push(range);
+  u.ranges.push(yield* call(unlinked_range(k, mm, l.cmd, u.ranges.length)));
 }
 
 /* The maps of `mm`, `lines`, as a lockless reader sees them: without what an unmapping under way took out of the index. */
 function unlinked_from(g: Globals, mm: number, lines: readonly MapsLine[]): MapsLine[] {
-  const ranges = [...g.unlinked.values()].filter((u) => u.mm === mm).flatMap((u) => u.ranges);
+  const ranges = [...g.unlinked.values()]
+    .filter((u) => u.mm === mm)
+    .flatMap((u) => u.ranges.filter((r) => r !== null));
   return unmapped(lines, ranges).at(-1) ?? [...lines];
 }
 
